@@ -1,0 +1,5 @@
+"""`python -m zkinfer` runs the CLI."""
+
+from zkinfer.cli import main
+
+main()

@@ -1,0 +1,148 @@
+"""The one thin place that calls ezkl (version 23): argument order, error translation, quiet logs.
+
+ezkl raises bare RuntimeErrors with messages like `[graph] [tract] Translating node #1 "x"
+Unimplemented(Det)`; we turn them into typed zkinfer errors that name the file and the node.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import ezkl
+import numpy as np
+
+from zkinfer import logs  # noqa: F401  (quiets ezkl's loggers before first use)
+from zkinfer.errors import CircuitError, ModelError, ProvingError, UnsupportedOperatorError
+
+VERSION: str = getattr(ezkl, "__version__", "23")
+_NODE_RE = re.compile(r'node #\d+ "([^"]+)"\s*(?:(?:Unimplemented|Unsupported)\((\w+)\))?')
+
+
+def _model_error(model: Path, exc: Exception) -> ModelError:
+    """Translate an ezkl/tract failure on a model into an error naming the offending node."""
+    message = str(exc)
+    match = _NODE_RE.search(message)
+    if match and ("Unimplemented" in message or "nsupported" in message):
+        op = match.group(2) or "operator"
+        return UnsupportedOperatorError(
+            f"{model}: node {match.group(1)!r} uses {op}, which ezkl cannot turn into a circuit; "
+            f"rewrite that part of the model with supported operators ({message})"
+        )
+    if match:
+        return ModelError(f"{model}: ezkl could not process node {match.group(1)!r}: {message}")
+    return ModelError(f"{model}: ezkl could not process the model: {message}")
+
+
+def run_args(
+    *,
+    input_visibility: str = "public",
+    output_visibility: str = "public",
+    param_visibility: str = "fixed",
+    decomp_base: int | None = None,
+    decomp_legs: int | None = None,
+    batch_size: int = 1,
+) -> ezkl.PyRunArgs:
+    """ezkl run arguments; None keeps ezkl's default."""
+    args = ezkl.PyRunArgs()
+    args.input_visibility = input_visibility
+    args.output_visibility = output_visibility
+    args.param_visibility = param_visibility
+    if decomp_base is not None:
+        args.decomp_base = decomp_base
+    if decomp_legs is not None:
+        args.decomp_legs = decomp_legs
+    args.variables = [("batch_size", batch_size)]
+    return args
+
+
+def default_decomposition() -> tuple[int, int]:
+    """ezkl's own default (decomp_base, decomp_legs), to compare our search against."""
+    args = ezkl.PyRunArgs()
+    return int(args.decomp_base), int(args.decomp_legs)
+
+
+def gen_settings(model: Path, settings: Path, args: ezkl.PyRunArgs) -> None:
+    try:
+        ezkl.gen_settings(str(model), str(settings), py_run_args=args)
+    except RuntimeError as exc:
+        raise _model_error(model, exc) from exc
+
+
+def calibrate(data: Path, model: Path, settings: Path, target: str = "resources") -> None:
+    """Calibrate scales on every sample in `data` (ezkl splits the flat data into batches)."""
+    try:
+        ezkl.calibrate_settings(str(data), str(model), str(settings), target, 2.0, None, [1], None)
+    except RuntimeError as exc:
+        raise _model_error(model, exc) from exc
+
+
+def compile_circuit(model: Path, compiled: Path, settings: Path) -> None:
+    try:
+        ezkl.compile_circuit(str(model), str(compiled), str(settings))
+    except RuntimeError as exc:
+        raise _model_error(model, exc) from exc
+
+
+def gen_srs(path: Path, k: int) -> None:
+    ezkl.gen_srs(str(path), k)
+
+
+def setup(compiled: Path, vk: Path, pk: Path, srs: Path) -> None:
+    try:
+        ezkl.setup(str(compiled), str(vk), str(pk), str(srs), None, False)
+    except RuntimeError as exc:
+        raise CircuitError(f"{compiled}: key setup failed: {exc}") from exc
+
+
+def gen_witness(data: Path, compiled: Path, witness: Path) -> dict[str, Any]:
+    """Run the quantized forward pass. Out-of-range inputs fail here with ezkl's reason."""
+    try:
+        ezkl.gen_witness(str(data), str(compiled), str(witness), None, None)
+    except RuntimeError as exc:
+        raise ProvingError(
+            f"{compiled}: witness generation failed ({exc}); the input may lie outside the range the "
+            "circuit was calibrated on: recompile with calibration data that covers it"
+        ) from exc
+    return dict(json.loads(witness.read_text()))  # the file holds more than the returned dict
+
+
+def prove(witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path) -> dict[str, Any]:
+    try:
+        ezkl.prove(str(witness), str(compiled), str(pk), str(proof), str(srs))
+    except RuntimeError as exc:
+        raise ProvingError(f"{compiled}: proving failed: {exc}") from exc
+    return dict(json.loads(proof.read_text()))
+
+
+def verify(proof: Path, settings: Path, vk: Path, srs: Path, reduced_srs: bool) -> tuple[bool, str]:
+    """Check a proof. ezkl raises instead of returning False; we return (ok, reason)."""
+    try:
+        ok = bool(ezkl.verify(str(proof), str(settings), str(vk), str(srs), reduced_srs))
+    except (RuntimeError, ValueError, OSError) as exc:
+        return False, str(exc)
+    return ok, "" if ok else "ezkl returned false"
+
+
+def write_proof_file(path: Path, proof_bytes: bytes, instances: list[list[str]]) -> None:
+    """The smallest proof document ezkl.verify accepts: the proof bytes and its instances."""
+    path.write_text(json.dumps({"instances": instances, "proof": list(proof_bytes)}))
+
+
+def float_to_felt(value: float, scale: int) -> str:
+    return str(ezkl.float_to_felt(float(value), scale, ezkl.PyInputType.F32))
+
+
+def felt_to_float(felt: str, scale: int) -> float:
+    return float(ezkl.felt_to_float(felt, scale))
+
+
+def witness_outputs(witness: dict[str, Any], scales: list[int]) -> list[np.ndarray]:
+    """The witness's quantized outputs dequantized to floats (flat, one array per output)."""
+    return [np.asarray([felt_to_float(f, int(scale)) for f in felts]) for felts, scale in zip(witness["outputs"], scales, strict=True)]
+
+
+def poseidon_hash(felts: list[str]) -> list[str]:
+    return [str(x) for x in ezkl.poseidon_hash(felts)]

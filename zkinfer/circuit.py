@@ -1,0 +1,151 @@
+"""A compiled circuit directory (`circuits/<name>/`) and its manifest.
+
+Layout: `model.onnx` (the exact model, for fast inference), `settings.json`, `model.compiled`,
+`manifest.json`. Loading checks every file against the digests in the manifest, so a stale or
+edited circuit is caught before it is used.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from zkinfer.digest import digest_file, digest_json
+from zkinfer.errors import CircuitError
+from zkinfer.onnx_model import TensorSpec
+
+MODEL_FILE = "model.onnx"
+SETTINGS_FILE = "settings.json"
+COMPILED_FILE = "model.compiled"
+MANIFEST_FILE = "manifest.json"
+
+InputVisibility = Literal["public", "hashed"]
+ParamVisibility = Literal["fixed", "hashed"]
+
+
+class Tensor(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    shape: list[int]
+
+
+class Visibility(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input: InputVisibility = "public"
+    output: Literal["public"] = "public"
+    params: ParamVisibility = "fixed"
+
+
+class Candidate(BaseModel):
+    """One run-args configuration tried by the compile search, with what it measured."""
+
+    model_config = ConfigDict(extra="forbid")
+    decomp_base: int
+    decomp_legs: int
+    logrows: int | None = None
+    num_rows: int | None = None
+    input_scale: int | None = None
+    param_scale: int | None = None
+    max_abs_error: float | None = None
+    mean_abs_error: float | None = None
+    failed: str | None = None
+    chosen: bool = False
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    model_digest: str
+    settings_digest: str
+    compiled_digest: str
+    ezkl_version: str
+    visibility: Visibility
+    batch_size: int = 1
+    inputs: list[Tensor]
+    outputs: list[Tensor]
+    logrows: int
+    decomp_base: int
+    decomp_legs: int
+    calibration_samples: int
+    calibration_digest: str
+    search: list[Candidate]
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Circuit:
+    """A loaded, digest-checked circuit directory."""
+
+    path: Path
+    manifest: Manifest
+    settings: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+    @property
+    def settings_path(self) -> Path:
+        return self.path / SETTINGS_FILE
+
+    @property
+    def compiled_path(self) -> Path:
+        return self.path / COMPILED_FILE
+
+    @property
+    def logrows(self) -> int:
+        return int(self.settings["run_args"]["logrows"])
+
+    @property
+    def input_specs(self) -> tuple[TensorSpec, ...]:
+        return tuple(TensorSpec(t.name, tuple(t.shape)) for t in self.manifest.inputs)
+
+    @property
+    def output_specs(self) -> tuple[TensorSpec, ...]:
+        return tuple(TensorSpec(t.name, tuple(t.shape)) for t in self.manifest.outputs)
+
+    @property
+    def key_id(self) -> str:
+        """What proving keys depend on: the compiled circuit and its settings."""
+        return digest_json({"compiled": self.manifest.compiled_digest, "settings": self.manifest.settings_digest})
+
+
+def settings_digest(settings: dict[str, Any]) -> str:
+    return digest_json(settings)
+
+
+def load(path: Path) -> Circuit:
+    """Load `path` as a circuit directory, checking each file against the manifest."""
+    manifest_path = path / MANIFEST_FILE
+    if not path.is_dir():
+        raise CircuitError(f"{path}: no such circuit directory; make one with `zkinfer compile MODEL.onnx --data CALIB -o {path}`")
+    if not manifest_path.is_file():
+        raise CircuitError(f"{manifest_path}: missing; {path} is not a compiled circuit (run `zkinfer compile`)")
+    try:
+        manifest = Manifest.model_validate_json(manifest_path.read_text())
+    except (ValidationError, ValueError) as exc:
+        raise CircuitError(f"{manifest_path}: malformed manifest: {exc}; recompile the circuit") from exc
+    for filename in (MODEL_FILE, SETTINGS_FILE, COMPILED_FILE):
+        if not (path / filename).is_file():
+            raise CircuitError(f"{path / filename}: missing from the circuit directory; recompile the circuit")
+    try:
+        settings = json.loads((path / SETTINGS_FILE).read_text())
+    except json.JSONDecodeError as exc:
+        raise CircuitError(f"{path / SETTINGS_FILE}: not valid JSON: {exc}; recompile the circuit") from exc
+    checks = {
+        MODEL_FILE: (digest_file(path / MODEL_FILE), manifest.model_digest),
+        SETTINGS_FILE: (settings_digest(settings), manifest.settings_digest),
+        COMPILED_FILE: (digest_file(path / COMPILED_FILE), manifest.compiled_digest),
+    }
+    for filename, (actual, expected) in checks.items():
+        if actual != expected:
+            raise CircuitError(f"{path / filename}: digest {actual} does not match manifest {expected}; recompile the circuit")
+    return Circuit(path=path, manifest=manifest, settings=settings)

@@ -1,0 +1,222 @@
+"""The `zkinfer` command line: parses, calls the API, renders with rich. No logic of its own.
+
+Exit codes: 0 success / verified, 1 verification failed, 2 bad usage or unreadable input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from zkinfer import logs
+from zkinfer.errors import ZkinferError
+
+app = typer.Typer(help="Zero-knowledge verifiable inference: every answer carries a receipt.", no_args_is_help=True, pretty_exceptions_enable=False)
+srs_app = typer.Typer(help="Structured reference strings (KZG setup parameters).", no_args_is_help=True)
+app.add_typer(srs_app, name="srs")
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+@app.callback()
+def _global(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show ezkl's own logs.")] = False) -> None:
+    logs.configure(verbose)
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def guarded(action: Callable[[], T]) -> T:
+    """Run an API call; a ZkinferError becomes a one-line message and exit code 2."""
+    try:
+        return action()
+    except ZkinferError as exc:
+        fail(str(exc), exc.exit_code)
+        raise  # unreachable: fail() raises
+
+
+@contextmanager
+def step(message: str) -> Iterator[Callable[[str], None]]:
+    """A spinner for a step that may take over a second; yields a callback to update its text."""
+    with err.status(message) as status:
+        yield lambda text: status.update(f"{message}: {text}")
+
+
+@app.command()
+def export(
+    factory: Annotated[str, typer.Argument(help="MODULE:FACTORY returning a torch.nn.Module, e.g. models.digits_mlp:build")],
+    example_input: Annotated[Path, typer.Option("--example-input", help="An input sample (JSON or .npy) to trace with")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the .onnx file")],
+) -> None:
+    """Export a torch model to ONNX (opset 18) and check it matches torch in onnxruntime."""
+    from zkinfer import export as export_mod
+    from zkinfer.inputs import Sample
+
+    def run() -> export_mod.ExportReport:
+        module = export_mod.load_factory(factory)
+        sample: Sample = _example(example_input)
+        return export_mod.export(module, sample, output)
+
+    with step(f"exporting {factory}"):
+        report = guarded(run)
+    out.print(f"wrote {report.path} (opset {report.opset}); onnxruntime matches torch within {report.max_abs_difference:.2e}")
+
+
+def _example(path: Path) -> Any:
+    """An example input for export: the model's shape is unknown yet, so take the file's own."""
+    import numpy as np
+
+    from zkinfer.errors import InputError
+
+    if not path.is_file():
+        raise InputError(f"{path}: no such example input file")
+    if path.suffix == ".npy":
+        return [np.load(path, allow_pickle=False).astype(np.float32)]
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON: {exc}") from exc
+    values = raw["input_data"] if isinstance(raw, dict) and "input_data" in raw else [raw]
+    arrays = [np.asarray(v, dtype=np.float32) for v in values]
+    return [a if a.ndim > 1 else a.reshape(1, -1) for a in arrays]
+
+
+@app.command(name="compile")
+def compile_cmd(
+    model: Annotated[Path, typer.Argument(help="The ONNX model")],
+    data: Annotated[Path, typer.Option("--data", help="Calibration samples: {\"input_data\": [[...]]}, a JSON array of samples, or .npy")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Circuit directory to write, e.g. circuits/NAME")],
+    name: Annotated[str | None, typer.Option(help="Circuit name (default: the directory name)")] = None,
+    input_visibility: Annotated[str, typer.Option(help="public | hashed (Poseidon commitment: the input stays private)")] = "public",
+    param_visibility: Annotated[str, typer.Option(help="fixed | hashed (weights committed, not baked in)")] = "fixed",
+    search: Annotated[bool, typer.Option(help="Search run args for the smallest circuit at equal fidelity")] = True,
+    setup: Annotated[bool, typer.Option(help="Set up (and cache) proving keys now")] = True,
+    srs_fingerprint: Annotated[str | None, typer.Option("--srs", help="SRS ceremony fingerprint to set up with (default: a ceremony SRS if imported, else a development one)")] = None,
+) -> None:
+    """Compile an ONNX model into a calibrated circuit; set up its keys once (cached)."""
+    from zkinfer import keys
+    from zkinfer.circuit import Visibility
+    from zkinfer.compile import compile_model
+
+    visibility = guarded(lambda: _visibility(input_visibility, param_visibility))
+    with step(f"compiling {model}") as update:
+        circuit = guarded(lambda: compile_model(model, data, output, name=name, visibility=visibility, search=search, progress=update))
+    m = circuit.manifest
+    table = Table("decomp base", "legs", "k", "rows", "max |error|", "", title=f"run-args search for {m.name}")
+    for c in m.search:
+        table.add_row(str(c.decomp_base), str(c.decomp_legs), str(c.logrows or "-"), str(c.num_rows or "-"),
+                      f"{c.max_abs_error:.2e}" if c.max_abs_error is not None else (c.failed or "")[:40], "chosen" if c.chosen else "")
+    out.print(table)
+    out.print(f"wrote {output} (k={m.logrows}, {m.calibration_samples} calibration samples)")
+    if setup:
+        with step(f"setting up keys for k={m.logrows}"):
+            found = guarded(lambda: keys.ensure(circuit, srs_fingerprint))
+        dev = " [yellow](development SRS: not for production)[/]" if found.srs.development else ""
+        out.print(f"keys ready: vk {found.vk_digest}, SRS {found.srs.fingerprint}{dev}")
+    del Visibility
+
+
+def _visibility(input_visibility: str, param_visibility: str) -> Any:
+    from pydantic import ValidationError
+
+    from zkinfer.circuit import Visibility
+
+    if param_visibility == "private":
+        raise ZkinferError(
+            "--param-visibility private leaves the weights unconstrained, so any model would pass as 'this model'; "
+            "use fixed (weights baked into the circuit) or hashed (weights committed)"
+        )
+    try:
+        return Visibility(input=input_visibility, params=param_visibility)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ZkinferError(f"--input-visibility must be public|hashed and --param-visibility fixed|hashed ({exc.errors()[0]['msg']})") from exc
+
+
+@app.command()
+def prove(
+    circuit_dir: Annotated[Path, typer.Argument(help="A compiled circuit directory")],
+    input_path: Annotated[Path, typer.Option("--input", help="Input: {\"input_data\": [[...]]}, a JSON array, or .npy")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the receipt")] = Path("receipt.json"),
+    srs_fingerprint: Annotated[str | None, typer.Option("--srs", help="SRS ceremony fingerprint to prove with")] = None,
+    cpu: Annotated[bool, typer.Option("--cpu", help="Run the fast path on the CPU even if a GPU is present")] = False,
+) -> None:
+    """Answer an input fast (onnxruntime) and prove it (ezkl); write the receipt."""
+    from zkinfer.prove import Prover
+    from zkinfer.receipt import save
+
+    with step("loading circuit and keys"):
+        prover = guarded(lambda: Prover(circuit_dir, srs_fingerprint=srs_fingerprint, prefer_gpu=not cpu))
+    sample = guarded(lambda: prover.load_input(input_path))
+    with step("proving"):
+        receipt = guarded(lambda: prover.prove(sample))
+    save(receipt, output)
+    t = receipt.timings
+    out.print(f"output {[round(v, 4) for v in receipt.output.tensors[0].values][:10]}")
+    out.print(f"fast path {t.fast_ms:.1f} ms on {receipt.fast.provider}; witness {t.witness_ms:.0f} ms; proof {t.prove_ms / 1000:.2f} s (k={receipt.srs.k})")
+    out.print(f"wrote {output}")
+
+
+@app.command()
+def verify(
+    receipt_path: Annotated[Path, typer.Argument(help="The receipt JSON")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON")] = False,
+) -> None:
+    """Check a receipt offline; exit 0 verified, 1 not verified, 2 unreadable."""
+    from zkinfer.verify import verify_file
+
+    verdict = guarded(lambda: verify_file(receipt_path))
+    if as_json:
+        sys.stdout.write(verdict.model_dump_json(indent=2) + "\n")
+    else:
+        for check in verdict.checks:
+            mark = {"pass": "[green]PASS[/]", "fail": "[red]FAIL[/]", "skip": "[dim]SKIP[/]"}[check.status]
+            out.print(f"{mark} {check.name:<14} {check.detail}", highlight=False)
+        out.print(("[bold green]" if verdict.verified else "[bold red]") + verdict.summary + "[/]", highlight=False)
+    raise typer.Exit(0 if verdict.verified else 1)
+
+
+@srs_app.command("new")
+def srs_new(k: Annotated[int, typer.Option("--k", help="log2 of the number of rows")]) -> None:
+    """Make a development SRS (whoever makes it could forge proofs: never for production)."""
+    from zkinfer import srs
+
+    with step(f"generating a development SRS, k={k}"):
+        info = guarded(lambda: srs.new_development(k))
+    out.print(f"development SRS k={info.k} fingerprint {info.fingerprint} at {info.path}")
+
+
+@srs_app.command("import")
+def srs_import(path: Annotated[Path, typer.Argument(help="A raw KZG SRS file from a ceremony")]) -> None:
+    """Import a ceremony SRS file into the cache."""
+    from zkinfer import srs
+
+    info = guarded(lambda: srs.import_file(path))
+    out.print(f"imported SRS k={info.k} fingerprint {info.fingerprint}")
+
+
+@srs_app.command("list")
+def srs_list() -> None:
+    """List cached SRS files."""
+    from zkinfer import cache, srs
+
+    table = Table("k", "fingerprint", "kind")
+    for path in sorted(cache.cache_dir("srs").glob("*/k*.srs")):
+        fingerprint = "sha256:" + path.parent.name
+        table.add_row(path.stem[1:], fingerprint, "development" if srs.is_development(fingerprint) else "ceremony")
+    out.print(table)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,166 @@
+"""ONNX model + calibration samples → a compiled circuit directory, with a run-args search.
+
+ezkl's defaults (decomp_base=16384, decomp_legs=2) often give a circuit larger than needed. We try
+a few decompositions, calibrate each on *all* the given samples, measure each one's fidelity
+against onnxruntime on those samples, and keep the smallest circuit whose error is as good as
+the best one's. Every candidate's numbers are recorded in the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from zkinfer import _ezkl, inputs, onnx_model
+from zkinfer.circuit import (
+    COMPILED_FILE,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    SETTINGS_FILE,
+    Candidate,
+    Circuit,
+    Manifest,
+    Tensor,
+    Visibility,
+    load,
+    settings_digest,
+)
+from zkinfer.digest import digest_file, digest_json
+from zkinfer.errors import CircuitError, ZkinferError
+from zkinfer.runtime import FastSession
+
+# (decomp_base, decomp_legs) tried by the search; ezkl's default comes first.
+SEARCH_SPACE: tuple[tuple[int, int], ...] = (_ezkl.default_decomposition(), (4096, 3), (1024, 3), (256, 4))
+# A candidate is "as faithful" as the best one when its max error is within this factor or slack.
+FIDELITY_FACTOR = 1.5
+FIDELITY_SLACK = 1e-4
+MAX_FIDELITY_SAMPLES = 64
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _measure(work: Path, model: Path, samples: list[inputs.Sample], expected: list[list[np.ndarray]], candidate: Candidate, visibility: Visibility, batch_size: int, calib_file: Path) -> None:
+    """Calibrate and compile one candidate in `work`, filling in its size and error."""
+    settings = work / SETTINGS_FILE
+    args = _ezkl.run_args(
+        input_visibility=visibility.input,
+        output_visibility=visibility.output,
+        param_visibility=visibility.params,
+        decomp_base=candidate.decomp_base,
+        decomp_legs=candidate.decomp_legs,
+        batch_size=batch_size,
+    )
+    _ezkl.gen_settings(model, settings, args)
+    _ezkl.calibrate(calib_file, model, settings)
+    _ezkl.compile_circuit(model, work / COMPILED_FILE, settings)
+    data = json.loads(settings.read_text())
+    candidate.logrows = int(data["run_args"]["logrows"])
+    candidate.num_rows = int(data["num_rows"])
+    candidate.input_scale = int(data["run_args"]["input_scale"])
+    candidate.param_scale = int(data["run_args"]["param_scale"])
+    errors: list[float] = []
+    for sample, want in zip(samples, expected, strict=True):
+        sample_file = work / "sample.json"
+        sample_file.write_text(json.dumps(inputs.to_ezkl_data([sample])))
+        witness = _ezkl.gen_witness(sample_file, work / COMPILED_FILE, work / "witness.json")
+        got = _ezkl.witness_outputs(witness, data["model_output_scales"])
+        for out_got, out_want in zip(got, want, strict=True):
+            errors.extend(np.abs(out_got - out_want.ravel()).tolist())
+    candidate.max_abs_error = float(max(errors))
+    candidate.mean_abs_error = float(np.mean(errors))
+
+
+def _choose(candidates: list[Candidate]) -> Candidate:
+    ok = [c for c in candidates if c.failed is None and c.max_abs_error is not None]
+    if not ok:
+        reasons = "; ".join(f"base {c.decomp_base}/legs {c.decomp_legs}: {c.failed}" for c in candidates)
+        raise CircuitError(f"no run-args candidate compiled: {reasons}")
+    best_error = min(c.max_abs_error for c in ok if c.max_abs_error is not None)
+    bound = max(best_error * FIDELITY_FACTOR, best_error + FIDELITY_SLACK)
+    faithful = [c for c in ok if c.max_abs_error is not None and c.max_abs_error <= bound]
+    chosen = min(faithful, key=lambda c: (c.logrows or 0, c.num_rows or 0))
+    chosen.chosen = True
+    return chosen
+
+
+def compile_model(
+    model_path: Path,
+    calibration: Path,
+    out_dir: Path,
+    *,
+    name: str | None = None,
+    visibility: Visibility | None = None,
+    search: bool = True,
+    decomposition: tuple[int, int] | None = None,
+    batch_size: int = 1,
+    progress: Progress = _quiet,
+) -> Circuit:
+    """Compile `model_path` into `out_dir`, calibrated on every sample in `calibration`."""
+    visibility = visibility or Visibility()
+    info = onnx_model.load(model_path, batch_size=batch_size)
+    samples = inputs.load_samples(calibration, info.inputs)
+    progress(f"running {len(samples)} calibration sample(s) through onnxruntime")
+    session = FastSession(model_path, prefer_gpu=False)
+    fidelity_samples = samples[:MAX_FIDELITY_SAMPLES]
+    expected = [session.run(s) for s in fidelity_samples]
+    if decomposition is not None:
+        space: tuple[tuple[int, int], ...] = (decomposition,)
+    elif search:
+        space = SEARCH_SPACE
+    else:
+        space = (_ezkl.default_decomposition(),)
+    candidates = [Candidate(decomp_base=b, decomp_legs=legs) for b, legs in space]
+    first_error: ZkinferError | None = None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="zkinfer-compile-") as tmp:
+        calib_file = Path(tmp) / "calibration.json"
+        calib_file.write_text(json.dumps(inputs.to_ezkl_data(samples)))
+        for candidate in candidates:
+            work = Path(tmp) / f"b{candidate.decomp_base}-l{candidate.decomp_legs}"
+            work.mkdir()
+            progress(f"calibrating with decomp_base={candidate.decomp_base}, decomp_legs={candidate.decomp_legs}")
+            try:
+                _measure(work, model_path, fidelity_samples, expected, candidate, visibility, batch_size, calib_file)
+            except ZkinferError as exc:  # a decomposition too narrow for this model: try the others
+                first_error = first_error or exc
+                candidate.failed = str(exc)
+        if first_error is not None and all(c.failed for c in candidates):
+            raise first_error
+        chosen = _choose(candidates)
+        src = Path(tmp) / f"b{chosen.decomp_base}-l{chosen.decomp_legs}"
+        progress(f"chose decomp_base={chosen.decomp_base}, decomp_legs={chosen.decomp_legs}: k={chosen.logrows}")
+        shutil.copyfile(model_path, out_dir / MODEL_FILE)
+        shutil.copyfile(src / SETTINGS_FILE, out_dir / SETTINGS_FILE)
+        shutil.copyfile(src / COMPILED_FILE, out_dir / COMPILED_FILE)
+    settings = json.loads((out_dir / SETTINGS_FILE).read_text())
+    assert chosen.logrows is not None
+    manifest = Manifest(
+        name=name or out_dir.name,
+        model_digest=digest_file(out_dir / MODEL_FILE),
+        settings_digest=settings_digest(settings),
+        compiled_digest=digest_file(out_dir / COMPILED_FILE),
+        ezkl_version=_ezkl.VERSION,
+        visibility=visibility,
+        batch_size=batch_size,
+        inputs=[Tensor(name=s.name, shape=list(s.shape)) for s in info.inputs],
+        outputs=[Tensor(name=s.name, shape=list(s.shape)) for s in info.outputs],
+        logrows=chosen.logrows,
+        decomp_base=chosen.decomp_base,
+        decomp_legs=chosen.decomp_legs,
+        calibration_samples=len(samples),
+        calibration_digest=digest_json(inputs.to_ezkl_data(samples)),
+        search=candidates,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    (out_dir / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n")
+    return load(out_dir)

@@ -1,0 +1,40 @@
+"""Content digests: `sha256:<hex>` of exact bytes, or of canonical JSON for JSON documents."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+PREFIX = "sha256:"
+
+
+def digest_bytes(data: bytes) -> str:
+    """Digest of exact bytes, in the project's `sha256:<hex>` form."""
+    return PREFIX + hashlib.sha256(data).hexdigest()
+
+
+def digest_file(path: Path) -> str:
+    """Digest of a file's exact bytes, streamed so large keys do not fill memory."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return PREFIX + h.hexdigest()
+
+
+def canonical_json(value: Any) -> bytes:
+    """Canonical JSON bytes: sorted keys, no whitespace, UTF-8. Same value → same bytes."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def digest_json(value: Any) -> str:
+    """Digest of a JSON document's canonical form, so formatting changes do not change it."""
+    return digest_bytes(canonical_json(value))
+
+
+def is_digest(value: str) -> bool:
+    """True if `value` looks like `sha256:` followed by 64 lowercase hex digits."""
+    hexpart = value[len(PREFIX):]
+    return value.startswith(PREFIX) and len(hexpart) == 64 and all(c in "0123456789abcdef" for c in hexpart)

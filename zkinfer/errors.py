@@ -1,0 +1,49 @@
+"""One exception hierarchy: every message names the file or field at fault and how to fix it.
+
+The CLI maps any `ZkinferError` to exit code 2 (bad usage / unreadable input) and the node maps
+it to a 4xx, so a caller never sees a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+
+class ZkinferError(Exception):
+    """Base class: a problem the user can fix, with a message that says how."""
+
+    exit_code = 2
+
+
+class InputError(ZkinferError):
+    """An input tensor file or value is unreadable, of the wrong shape, or not finite."""
+
+
+class ModelError(ZkinferError):
+    """An ONNX model is unreadable, invalid, or uses an operator the circuit compiler lacks."""
+
+
+class UnsupportedOperatorError(ModelError):
+    """The model uses an operator ezkl cannot turn into a circuit."""
+
+
+class CircuitError(ZkinferError):
+    """A circuit directory is missing, incomplete, or does not match its manifest."""
+
+
+class SrsError(ZkinferError):
+    """A structured reference string file is malformed or of the wrong size."""
+
+
+class ProvingError(ZkinferError):
+    """Witness generation or proving failed for a reason other than bad input."""
+
+
+class ReceiptFormatError(ZkinferError):
+    """A receipt file is not valid JSON or does not follow the receipt schema."""
+
+
+class PolicyError(ZkinferError):
+    """A verification policy file or pin is malformed."""
+
+
+class ExportError(ZkinferError):
+    """torch → ONNX export failed or its output disagrees with torch."""

@@ -1,0 +1,23 @@
+"""Keep ezkl's console noise (tract analyser, calibration tables, halo2 progress) out of sight.
+
+ezkl logs through Python's `logging` (pyo3-log): its records go to loggers named after the Rust
+crates. We raise those loggers' levels unless the user asked for `--verbose`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+NOISY_LOGGERS = ("ezkl", "tract_onnx", "tract_hir", "tract_core", "tract_linalg", "halo2_proofs", "halo2_gadgets")
+
+
+def configure(verbose: bool = False) -> None:
+    """Silence ezkl and its crates (default) or let everything through at DEBUG (`verbose`)."""
+    level = logging.DEBUG if verbose else logging.CRITICAL + 1
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+    if verbose and not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+configure(verbose=False)

@@ -1,0 +1,58 @@
+"""Read an ONNX model's interface (input/output names and shapes) with clear errors for bad files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from pathlib import Path
+
+import onnx
+
+from zkinfer.errors import ModelError
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output: its name and concrete shape (symbolic dims taken as batch 1)."""
+
+    name: str
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return prod(self.shape)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: Path
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    op_types: frozenset[str]
+
+
+def _spec(value: onnx.ValueInfoProto, batch_size: int) -> TensorSpec:
+    dims = []
+    for i, dim in enumerate(value.type.tensor_type.shape.dim):
+        if dim.HasField("dim_value") and dim.dim_value > 0:
+            dims.append(int(dim.dim_value))
+        else:  # symbolic or unknown dimension: the batch axis by convention
+            dims.append(batch_size if i == 0 else 1)
+    return TensorSpec(name=value.name, shape=tuple(dims))
+
+
+def load(path: Path, batch_size: int = 1) -> ModelInfo:
+    """Load and check an ONNX file; raise ModelError naming the file if it is missing or invalid."""
+    if not path.is_file():
+        raise ModelError(f"{path}: no such ONNX file; export one with `zkinfer export`")
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx raises DecodeError, ValidationError, ... with no common base
+        raise ModelError(f"{path}: not a valid ONNX model ({type(exc).__name__}: {exc}); re-export it") from exc
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = tuple(_spec(v, batch_size) for v in model.graph.input if v.name not in initializers)
+    outputs = tuple(_spec(v, batch_size) for v in model.graph.output)
+    if not inputs or not outputs:
+        raise ModelError(f"{path}: the graph needs at least one input and one output")
+    return ModelInfo(path=path, inputs=inputs, outputs=outputs, op_types=frozenset(n.op_type for n in model.graph.node))

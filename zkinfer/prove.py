@@ -1,0 +1,128 @@
+"""Fast inference + witness + proof → a `Receipt`.
+
+`Prover` holds what is costly to load (the onnxruntime session, the key paths) so the node can
+answer the fast path in milliseconds and prove the same input later in a worker process.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from zkinfer import _ezkl, circuit, inputs, keys, srs
+from zkinfer.receipt import (
+    SCHEMA_VERSION,
+    FastSection,
+    InputSection,
+    ModelSection,
+    OutputSection,
+    ParamsSection,
+    ProofSection,
+    Receipt,
+    SrsSection,
+    TensorData,
+    Timings,
+    b64encode,
+)
+from zkinfer.runtime import FastSession
+
+
+@dataclass(frozen=True)
+class FastAnswer:
+    """The float answer from onnxruntime and where it was computed."""
+
+    outputs: list[np.ndarray]
+    provider: str
+    ms: float
+
+
+def tensors(specs: tuple[object, ...], arrays: list[np.ndarray]) -> list[TensorData]:
+    return [
+        TensorData(name=spec.name, shape=[int(d) for d in array.shape], values=[float(v) for v in array.ravel()])  # type: ignore[attr-defined]
+        for spec, array in zip(specs, arrays, strict=True)
+    ]
+
+
+class Prover:
+    """Proves inputs for one circuit; keys are set up (once, cached) when it is created."""
+
+    def __init__(self, circuit_dir: Path | circuit.Circuit, *, srs_fingerprint: str | None = None, prefer_gpu: bool = True, allow_development_srs: bool = True) -> None:
+        self.circuit = circuit_dir if isinstance(circuit_dir, circuit.Circuit) else circuit.load(circuit_dir)
+        self.keys = keys.ensure(self.circuit, srs_fingerprint, allow_development_srs)
+        self.session = FastSession(self.circuit.model_path, prefer_gpu=prefer_gpu)
+        self._vk_bytes = self.keys.vk.read_bytes()
+        self._reduced_srs = srs.reduced(self.keys.srs.path.read_bytes())
+
+    def load_input(self, path: Path) -> inputs.Sample:
+        return inputs.load_sample(path, self.circuit.input_specs)
+
+    def fast(self, sample: inputs.Sample) -> FastAnswer:
+        start = time.perf_counter()
+        outputs = self.session.run(sample)
+        return FastAnswer(outputs=outputs, provider=self.session.provider, ms=(time.perf_counter() - start) * 1000)
+
+    def prove(self, sample: inputs.Sample, fast: FastAnswer | None = None) -> Receipt:
+        """Prove `sample`; `fast` is reused when the caller already answered it."""
+        fast = fast or self.fast(sample)
+        settings = self.circuit.settings
+        out_scales = [int(s) for s in settings["model_output_scales"]]
+        with tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp:
+            data_file, witness_file, proof_file = Path(tmp) / "input.json", Path(tmp) / "witness.json", Path(tmp) / "proof.json"
+            data_file.write_text(json.dumps(inputs.to_ezkl_data([sample])))
+            start = time.perf_counter()
+            witness = _ezkl.gen_witness(data_file, self.circuit.compiled_path, witness_file)
+            witness_ms = (time.perf_counter() - start) * 1000
+            start = time.perf_counter()
+            proof = _ezkl.prove(witness_file, self.circuit.compiled_path, self.keys.pk, proof_file, self.keys.srs.path)
+            prove_ms = (time.perf_counter() - start) * 1000
+        out_felts = [[str(f) for f in out] for out in witness["outputs"]]
+        proven = [flat.reshape(spec.shape) for flat, spec in zip(_ezkl.witness_outputs(witness, out_scales), self.circuit.output_specs, strict=True)]
+        deviation = max(float(np.max(np.abs(p - f.reshape(p.shape)))) for p, f in zip(proven, fast.outputs, strict=True))
+        visibility = self.circuit.manifest.visibility
+        hashed_input = visibility.input == "hashed"
+        return Receipt(
+            schema_version=SCHEMA_VERSION,
+            issued_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+            model=ModelSection(
+                name=self.circuit.name,
+                model_digest=self.circuit.manifest.model_digest,
+                compiled_digest=self.circuit.manifest.compiled_digest,
+                settings_digest=self.circuit.manifest.settings_digest,
+                settings=settings,
+                vk_digest=self.keys.vk_digest,
+                verifying_key=b64encode(self._vk_bytes),
+                ezkl_version=_ezkl.VERSION,
+            ),
+            srs=SrsSection(
+                fingerprint=self.keys.srs.fingerprint,
+                k=self.keys.srs.k,
+                development=self.keys.srs.development,
+                reduced=b64encode(self._reduced_srs),
+            ),
+            input=InputSection(
+                visibility=visibility.input,
+                scales=[int(s) for s in settings["model_input_scales"]],
+                tensors=None if hashed_input else tensors(self.circuit.input_specs, sample),
+                commitment=[str(h) for hs in witness["processed_inputs"]["poseidon_hash"] for h in hs] if hashed_input else None,
+            ),
+            params=ParamsSection(
+                visibility=visibility.params,
+                commitment=[str(h) for hs in witness["processed_params"]["poseidon_hash"] for h in hs] if visibility.params == "hashed" else None,
+            ),
+            output=OutputSection(visibility="public", scales=out_scales, tensors=tensors(self.circuit.output_specs, proven), felts=out_felts),
+            fast=FastSection(provider=fast.provider, tensors=tensors(self.circuit.output_specs, fast.outputs), max_abs_deviation=deviation),
+            proof=ProofSection(hex=str(proof["hex_proof"]).removeprefix("0x"), instances=[[str(x) for x in col] for col in proof["instances"]]),
+            timings=Timings(fast_ms=fast.ms, witness_ms=witness_ms, prove_ms=prove_ms),
+        )
+
+
+def prove_file(circuit_dir: Path, input_path: Path, **options: object) -> Receipt:
+    """One-shot convenience for the CLI and notebooks."""
+    prover = Prover(circuit_dir, **options)  # type: ignore[arg-type]
+    return prover.prove(prover.load_input(input_path))

@@ -1,0 +1,164 @@
+"""The receipt: one self-contained, versioned JSON document an auditor checks offline.
+
+It embeds everything a verifier needs (verifying key, settings, the 388-byte reduced SRS) and
+states what was proven. `canonical_bytes` is what a node signs: everything but the signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from zkinfer import cache
+from zkinfer.digest import canonical_json, digest_json
+from zkinfer.errors import ReceiptFormatError
+
+SCHEMA_VERSION = "zkinfer.receipt/1"
+Digest = str
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class TensorData(_Strict):
+    """A named tensor as flat row-major values and a shape."""
+
+    name: str
+    shape: list[int]
+    values: list[float]
+
+
+class InputSection(_Strict):
+    visibility: Literal["public", "hashed"]
+    scales: list[int]
+    tensors: list[TensorData] | None = Field(default=None, description="present when the input is public")
+    commitment: list[str] | None = Field(default=None, description="Poseidon commitment felts when hashed")
+
+
+class ParamsSection(_Strict):
+    visibility: Literal["fixed", "hashed"]
+    commitment: list[str] | None = None
+
+
+class OutputSection(_Strict):
+    visibility: Literal["public"]
+    scales: list[int]
+    tensors: list[TensorData]
+    felts: list[list[str]]
+
+
+class FastSection(_Strict):
+    """The float answer from onnxruntime, for comparison with the proven (quantized) one."""
+
+    provider: str
+    tensors: list[TensorData]
+    max_abs_deviation: float
+
+
+class ModelSection(_Strict):
+    name: str
+    model_digest: Digest
+    compiled_digest: Digest
+    settings_digest: Digest
+    settings: dict[str, Any]
+    vk_digest: Digest
+    verifying_key: str = Field(description="base64 of the verifying key file")
+    ezkl_version: str
+
+
+class SrsSection(_Strict):
+    fingerprint: Digest
+    k: int
+    development: bool
+    reduced: str = Field(description="base64 of the reduced SRS (g[0], g2, tau·g2) used to verify")
+
+
+class ProofSection(_Strict):
+    hex: str
+    instances: list[list[str]]
+
+
+class Timings(_Strict):
+    fast_ms: float
+    witness_ms: float
+    prove_ms: float
+
+
+class Signature(_Strict):
+    scheme: Literal["bls12-381-g2-pop"]
+    public_key: str
+    signature: str
+
+
+class Receipt(_Strict):
+    schema_version: Literal["zkinfer.receipt/1"]
+    issued_at: str
+    model: ModelSection
+    srs: SrsSection
+    input: InputSection
+    params: ParamsSection
+    output: OutputSection
+    fast: FastSection
+    proof: ProofSection
+    timings: Timings
+    signature: Signature | None = None
+
+    def canonical_bytes(self) -> bytes:
+        """Bytes a signature covers: the canonical JSON of everything except the signature."""
+        return canonical_json(self.model_dump(mode="json", exclude={"signature"}))
+
+    def digest(self) -> str:
+        return digest_json(self.model_dump(mode="json"))
+
+
+def b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def b64decode(text: str, field: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (ValueError, TypeError) as exc:
+        raise ReceiptFormatError(f"field {field}: not valid base64 ({exc})") from exc
+
+
+def describe_validation_error(exc: ValidationError, source: str) -> str:
+    """One line per bad field, with its dotted path, so the user knows exactly what to fix."""
+    lines = []
+    for err in exc.errors()[:10]:
+        where = ".".join(str(p) for p in err["loc"]) or "(document)"
+        lines.append(f"field {where}: {err['msg']}")
+    return f"{source}: not a valid {SCHEMA_VERSION} receipt: " + "; ".join(lines)
+
+
+def read_document(path: Path) -> Any:
+    """Read a receipt file as JSON; unreadable files raise ReceiptFormatError (CLI exit 2)."""
+    if not path.is_file():
+        raise ReceiptFormatError(f"{path}: no such receipt file")
+    try:
+        return json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ReceiptFormatError(f"{path}: not valid JSON ({exc}); a receipt is the JSON file `zkinfer prove` writes") from exc
+
+
+def parse(document: Any, source: str = "receipt") -> Receipt:
+    """Validate a parsed JSON document against the receipt schema."""
+    if not isinstance(document, dict):
+        raise ReceiptFormatError(f"{source}: a receipt must be a JSON object, got {type(document).__name__}")
+    try:
+        return Receipt.model_validate(document)
+    except ValidationError as exc:
+        raise ReceiptFormatError(describe_validation_error(exc, source)) from exc
+
+
+def load(path: Path) -> Receipt:
+    return parse(read_document(path), str(path))
+
+
+def save(receipt: Receipt, path: Path) -> None:
+    cache.write_atomically(path, (receipt.model_dump_json(indent=2) + "\n").encode())
