@@ -46,7 +46,7 @@ def run_args(
     batch_size: int = 1,
 ) -> ezkl.PyRunArgs:
     """ezkl run arguments; None keeps ezkl's default."""
-    args = ezkl.PyRunArgs()
+    args: Any = ezkl.PyRunArgs()  # its attributes are not in ezkl's stubs
     args.input_visibility = input_visibility
     args.output_visibility = output_visibility
     args.param_visibility = param_visibility
@@ -60,7 +60,7 @@ def run_args(
 
 def default_decomposition() -> tuple[int, int]:
     """ezkl's own default (decomp_base, decomp_legs), to compare our search against."""
-    args = ezkl.PyRunArgs()
+    args: Any = ezkl.PyRunArgs()
     return int(args.decomp_base), int(args.decomp_legs)
 
 

@@ -52,16 +52,16 @@ def build_atomically(targets: list[Path], build: Callable[[list[Path]], None]) -
     Used for ezkl steps that write files themselves (setup writes pk and vk): the targets
     appear only once every one of them is complete.
     """
-    temps = []
+    temps: list[Path] = []
     for target in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         os.close(fd)
-        temps.append(Path(tmp))
+        temps.append(Path(name))
     try:
         build(temps)
-        for tmp, target in zip(temps, targets, strict=True):
-            os.replace(tmp, target)
+        for temp, target in zip(temps, targets, strict=True):
+            os.replace(temp, target)
     finally:
-        for tmp in temps:
-            tmp.unlink(missing_ok=True)
+        for temp in temps:
+            temp.unlink(missing_ok=True)

@@ -21,10 +21,12 @@ from zkinfer.errors import ZkinferError
 
 app = typer.Typer(help="Zero-knowledge verifiable inference: every answer carries a receipt.", no_args_is_help=True, pretty_exceptions_enable=False)
 srs_app = typer.Typer(help="Structured reference strings (KZG setup parameters).", no_args_is_help=True)
+keys_app = typer.Typer(help="Node identity keys (BLS12-381) that sign receipts.", no_args_is_help=True)
 app.add_typer(srs_app, name="srs")
+app.add_typer(keys_app, name="keys")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 
@@ -151,13 +153,16 @@ def prove(
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the receipt")] = Path("receipt.json"),
     srs_fingerprint: Annotated[str | None, typer.Option("--srs", help="SRS ceremony fingerprint to prove with")] = None,
     cpu: Annotated[bool, typer.Option("--cpu", help="Run the fast path on the CPU even if a GPU is present")] = False,
+    key: Annotated[Path | None, typer.Option("--key", help="Node key file (from `zkinfer keys new`) to sign the receipt with")] = None,
 ) -> None:
     """Answer an input fast (onnxruntime) and prove it (ezkl); write the receipt."""
+    from zkinfer import identity
     from zkinfer.prove import Prover
     from zkinfer.receipt import save
 
+    signer = guarded(lambda: identity.load_key(key)) if key else None
     with step("loading circuit and keys"):
-        prover = guarded(lambda: Prover(circuit_dir, srs_fingerprint=srs_fingerprint, prefer_gpu=not cpu))
+        prover = guarded(lambda: Prover(circuit_dir, srs_fingerprint=srs_fingerprint, prefer_gpu=not cpu, signer=signer))
     sample = guarded(lambda: prover.load_input(input_path))
     with step("proving"):
         receipt = guarded(lambda: prover.prove(sample))
@@ -216,6 +221,16 @@ def srs_list() -> None:
         fingerprint = "sha256:" + path.parent.name
         table.add_row(path.stem[1:], fingerprint, "development" if srs.is_development(fingerprint) else "ceremony")
     out.print(table)
+
+
+@keys_app.command("new")
+def keys_new(output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the secret key file")]) -> None:
+    """Make a node key; prints the public key auditors pin with --expect-signer."""
+    from zkinfer import identity
+
+    key = identity.new_key()
+    guarded(lambda: identity.save_key(key, output))
+    out.print(f"wrote {output} (keep it secret)\npublic key {key.public_hex}")
 
 
 def main() -> None:

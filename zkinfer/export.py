@@ -7,6 +7,8 @@ torch is imported lazily so an auditor's install (no torch) can still import zki
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,8 @@ def load_factory(spec: str) -> Any:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ExportError(f"{spec!r}: expected MODULE:FACTORY, e.g. models.digits_mlp:build")
+    if os.getcwd() not in sys.path:  # console scripts do not put the working directory on sys.path
+        sys.path.insert(0, os.getcwd())
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:

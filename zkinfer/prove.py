@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zkinfer import _ezkl, circuit, inputs, keys, srs
+from zkinfer import _ezkl, circuit, identity, inputs, keys, srs
 from zkinfer.receipt import (
     SCHEMA_VERSION,
     FastSection,
@@ -52,7 +52,16 @@ def tensors(specs: tuple[object, ...], arrays: list[np.ndarray]) -> list[TensorD
 class Prover:
     """Proves inputs for one circuit; keys are set up (once, cached) when it is created."""
 
-    def __init__(self, circuit_dir: Path | circuit.Circuit, *, srs_fingerprint: str | None = None, prefer_gpu: bool = True, allow_development_srs: bool = True) -> None:
+    def __init__(
+        self,
+        circuit_dir: Path | circuit.Circuit,
+        *,
+        srs_fingerprint: str | None = None,
+        prefer_gpu: bool = True,
+        allow_development_srs: bool = True,
+        signer: identity.NodeKey | None = None,
+    ) -> None:
+        self.signer = signer
         self.circuit = circuit_dir if isinstance(circuit_dir, circuit.Circuit) else circuit.load(circuit_dir)
         self.keys = keys.ensure(self.circuit, srs_fingerprint, allow_development_srs)
         self.session = FastSession(self.circuit.model_path, prefer_gpu=prefer_gpu)
@@ -86,7 +95,7 @@ class Prover:
         deviation = max(float(np.max(np.abs(p - f.reshape(p.shape)))) for p, f in zip(proven, fast.outputs, strict=True))
         visibility = self.circuit.manifest.visibility
         hashed_input = visibility.input == "hashed"
-        return Receipt(
+        receipt = Receipt(
             schema_version=SCHEMA_VERSION,
             issued_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
             model=ModelSection(
@@ -120,6 +129,7 @@ class Prover:
             proof=ProofSection(hex=str(proof["hex_proof"]).removeprefix("0x"), instances=[[str(x) for x in col] for col in proof["instances"]]),
             timings=Timings(fast_ms=fast.ms, witness_ms=witness_ms, prove_ms=prove_ms),
         )
+        return identity.sign_receipt(receipt, self.signer) if self.signer else receipt
 
 
 def prove_file(circuit_dir: Path, input_path: Path, **options: object) -> Receipt:

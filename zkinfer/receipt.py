@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -17,7 +17,7 @@ from zkinfer import cache
 from zkinfer.digest import canonical_json, digest_json
 from zkinfer.errors import ReceiptFormatError
 
-SCHEMA_VERSION = "zkinfer.receipt/1"
+SCHEMA_VERSION: Final = "zkinfer.receipt/1"
 Digest = str
 
 

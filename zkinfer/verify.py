@@ -16,12 +16,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from zkinfer import _ezkl, srs
+from zkinfer import _ezkl, identity, srs
 from zkinfer.digest import digest_bytes, digest_json
 from zkinfer.errors import ReceiptFormatError, ZkinferError
 from zkinfer.receipt import Receipt, b64decode, parse, read_document
 
 Status = Literal["pass", "fail", "skip"]
+CHECK_NAMES = ("well-formed", "verifying-key", "settings", "srs", "proof", "binding", "identity", "signature")
 FLOAT_TOLERANCE = 1e-9
 
 
@@ -182,6 +183,17 @@ def _check_identity(receipt: Receipt, policy: Policy) -> str:
     )
 
 
+def _check_signature(receipt: Receipt, policy: Policy) -> str:
+    if receipt.signature is None:
+        if policy.expect_signer:
+            raise _Failed(f"the receipt is unsigned but the policy expects signer {policy.expect_signer}")
+        return "unsigned: no node signature (who served this answer is not attested)"
+    detail = identity.check_receipt_signature(receipt)
+    if policy.expect_signer and receipt.signature.public_key.lower() != policy.expect_signer.lower().removeprefix("0x"):
+        raise _Failed(f"signed by {receipt.signature.public_key}, but the policy expects {policy.expect_signer}")
+    return detail + (" (the pinned signer)" if policy.expect_signer else " (signer unpinned)")
+
+
 def verify_receipt(receipt: Receipt, policy: Policy | None = None, source: str = "receipt") -> Verdict:
     """Run every check on a parsed receipt."""
     policy = policy or Policy()
@@ -192,6 +204,7 @@ def verify_receipt(receipt: Receipt, policy: Policy | None = None, source: str =
     _run("proof", checks, lambda: _check_proof(receipt))
     _run("binding", checks, lambda: _check_binding(receipt))
     _run("identity", checks, lambda: _check_identity(receipt, policy))
+    _run("signature", checks, lambda: _check_signature(receipt, policy))
     return _verdict(checks, policy, source)
 
 
@@ -213,7 +226,7 @@ def verify_document(document: Any, policy: Policy | None = None, source: str = "
         receipt = parse(document, source)
     except ReceiptFormatError as exc:
         checks = [Check(name="well-formed", status="fail", detail=str(exc))]
-        checks += [Check(name=n, status="skip", detail="not run: the receipt is malformed") for n in ("verifying-key", "settings", "srs", "proof", "binding", "identity")]
+        checks += [Check(name=n, status="skip", detail="not run: the receipt is malformed") for n in CHECK_NAMES[1:]]
         return _verdict(checks, policy or Policy(), source)
     return verify_receipt(receipt, policy, source)
 

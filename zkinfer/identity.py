@@ -1,0 +1,140 @@
+"""Node identity: BLS12-381 keys (py_ecc, proof-of-possession scheme) that sign receipts.
+
+A node signs the receipt's canonical bytes, so an auditor can pin *who* served an answer. Several
+nodes can also sign the same *statement* (model, input, output — not their own proof or timing),
+and those signatures aggregate into one, for consensus between nodes later.
+Messages are domain-separated so a receipt signature can never be replayed as a statement one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from eth_typing import BLSPubkey, BLSSignature
+from py_ecc.bls import G2ProofOfPossession as bls
+
+from zkinfer import cache
+from zkinfer.digest import canonical_json
+from zkinfer.errors import ZkinferError
+from zkinfer.receipt import Receipt, Signature
+
+SCHEME: Final = "bls12-381-g2-pop"
+RECEIPT_DOMAIN = b"zkinfer.receipt/1\x00"
+STATEMENT_DOMAIN = b"zkinfer.statement/1\x00"
+PUBLIC_KEY_BYTES = 48
+SIGNATURE_BYTES = 96
+
+
+class NodeKeyError(ZkinferError):
+    """A node key file is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class NodeKey:
+    secret: int
+    public_key: bytes
+
+    @property
+    def public_hex(self) -> str:
+        return self.public_key.hex()
+
+
+def new_key() -> NodeKey:
+    secret = bls.KeyGen(secrets.token_bytes(32))
+    return NodeKey(secret=secret, public_key=bytes(bls.SkToPk(secret)))
+
+
+def save_key(key: NodeKey, path: Path) -> None:
+    """Write the key file (owner-only permissions); refuses to overwrite an existing key."""
+    if path.exists():
+        raise NodeKeyError(f"{path}: a key already exists there; choose another path or delete it first (it cannot be recovered)")
+    body = {"scheme": SCHEME, "secret_key": format(key.secret, "064x"), "public_key": key.public_hex}
+    cache.write_atomically(path, (json.dumps(body, indent=2) + "\n").encode())
+    os.chmod(path, 0o600)
+
+
+def load_key(path: Path) -> NodeKey:
+    if not path.is_file():
+        raise NodeKeyError(f"{path}: no such node key file; make one with `zkinfer keys new -o {path}`")
+    try:
+        body = json.loads(path.read_text())
+        secret = int(body["secret_key"], 16)
+        public = bytes.fromhex(body["public_key"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise NodeKeyError(f"{path}: malformed node key file ({exc}); expected fields secret_key and public_key") from exc
+    if body.get("scheme") != SCHEME or bytes(bls.SkToPk(secret)) != public:
+        raise NodeKeyError(f"{path}: public_key does not belong to secret_key (or scheme is not {SCHEME}); the file is corrupt")
+    return NodeKey(secret=secret, public_key=public)
+
+
+def parse_public_key(text: str, where: str = "public key") -> bytes:
+    try:
+        key = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError as exc:
+        raise NodeKeyError(f"{where}: not hex ({exc})") from exc
+    if len(key) != PUBLIC_KEY_BYTES or not bls.KeyValidate(BLSPubkey(key)):
+        raise NodeKeyError(f"{where}: not a valid BLS12-381 public key ({PUBLIC_KEY_BYTES} bytes compressed G1)")
+    return key
+
+
+def sign_receipt(receipt: Receipt, key: NodeKey) -> Receipt:
+    """A copy of `receipt` carrying the node's signature over its canonical bytes."""
+    signature = bls.Sign(key.secret, RECEIPT_DOMAIN + receipt.canonical_bytes())
+    return receipt.model_copy(update={"signature": Signature(scheme=SCHEME, public_key=key.public_hex, signature=bytes(signature).hex())})
+
+
+def check_receipt_signature(receipt: Receipt) -> str:
+    """Return a description when the receipt's signature is valid; raise ZkinferError otherwise."""
+    if receipt.signature is None:
+        raise ZkinferError("the receipt is not signed")
+    public = parse_public_key(receipt.signature.public_key, "field signature.public_key")
+    try:
+        signature = bytes.fromhex(receipt.signature.signature)
+    except ValueError as exc:
+        raise ZkinferError(f"field signature.signature: not hex ({exc})") from exc
+    if len(signature) != SIGNATURE_BYTES or not bls.Verify(BLSPubkey(public), RECEIPT_DOMAIN + receipt.canonical_bytes(), BLSSignature(signature)):
+        raise ZkinferError(f"the signature does not verify for key {receipt.signature.public_key[:16]}… over this receipt's contents")
+    return f"valid {SCHEME} signature by {receipt.signature.public_key}"
+
+
+def statement_bytes(receipt: Receipt) -> bytes:
+    """What several nodes agree on: the model and the input → output claim, nothing node-specific."""
+    claim = {
+        "model_digest": receipt.model.model_digest,
+        "settings_digest": receipt.model.settings_digest,
+        "vk_digest": receipt.model.vk_digest,
+        "srs": receipt.srs.fingerprint,
+        "input": receipt.input.model_dump(mode="json"),
+        "params": receipt.params.model_dump(mode="json"),
+        "output": receipt.output.model_dump(mode="json"),
+    }
+    return STATEMENT_DOMAIN + canonical_json(claim)
+
+
+def proof_of_possession(key: NodeKey) -> bytes:
+    """Proves the node holds its secret key: required before its signature joins an aggregate."""
+    return bytes(bls.PopProve(key.secret))
+
+
+def sign_statement(receipt: Receipt, key: NodeKey) -> bytes:
+    return bytes(bls.Sign(key.secret, statement_bytes(receipt)))
+
+
+def aggregate(signatures: list[bytes]) -> bytes:
+    if not signatures:
+        raise ZkinferError("nothing to aggregate: give at least one signature")
+    return bytes(bls.Aggregate([BLSSignature(s) for s in signatures]))
+
+
+def verify_aggregate(receipt: Receipt, public_keys: list[bytes], proofs_of_possession: list[bytes], aggregate_signature: bytes) -> bool:
+    """True when every key proved possession and together they signed this receipt's statement."""
+    if not public_keys or len(public_keys) != len(proofs_of_possession):
+        return False
+    if not all(bls.PopVerify(BLSPubkey(pk), BLSSignature(pop)) for pk, pop in zip(public_keys, proofs_of_possession, strict=True)):
+        return False
+    return bool(bls.FastAggregateVerify([BLSPubkey(k) for k in public_keys], statement_bytes(receipt), BLSSignature(aggregate_signature)))
