@@ -140,3 +140,13 @@ def test_copied_circuit_directory_still_loads(tiny_circuit: Path, tmp_path: Path
 
     shutil.copytree(tiny_circuit, tmp_path / "c")
     assert circuit.load(tmp_path / "c").manifest == circuit.load(tiny_circuit).manifest
+
+
+def test_ezkl_noise_hidden_unless_verbose(tiny_dir: Path, tmp_path: Path) -> None:
+    args = ("compile", tiny_dir / "model.onnx", "--data", tiny_dir / "calibration.json", "--no-search", "--no-setup")
+    quiet = zkinfer(*args, "-o", tmp_path / "a")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "tract" not in quiet.stderr and "Fidelity" not in quiet.stderr + quiet.stdout
+    loud = zkinfer("--verbose", *args, "-o", tmp_path / "b")
+    assert loud.returncode == 0, loud.stderr
+    assert "tract" in loud.stderr or "ezkl" in loud.stderr
