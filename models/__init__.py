@@ -1,0 +1,1 @@
+"""The bundled sample models (digits MLP and CNN): definitions, trained weights, training script."""
