@@ -19,6 +19,9 @@ from zkinfer.errors import CircuitError, ModelError, ProvingError, UnsupportedOp
 
 VERSION: str = getattr(ezkl, "__version__", "23")
 _NODE_RE = re.compile(r'node #\d+ "([^"]+)"\s*(?:(?:Unimplemented|Unsupported)\((\w+)\))?')
+# ezkl's own refusal, after tract loaded the node: "an unsupported method was called on node 6 (shift left)";
+# its node numbers are tract's, not the ONNX graph's, so only the operation can be named.
+_METHOD_RE = re.compile(r"unsupported method was called on node \d+ \(([^)]+)\)")
 
 
 def _model_error(model: Path, exc: Exception) -> ModelError:
@@ -30,6 +33,17 @@ def _model_error(model: Path, exc: Exception) -> ModelError:
         return UnsupportedOperatorError(
             f"{model}: node {match.group(1)!r} uses {op}, which ezkl cannot turn into a circuit; "
             f"rewrite that part of the model with supported operators ({message})"
+        )
+    method = _METHOD_RE.search(message)
+    if method:
+        return UnsupportedOperatorError(
+            f"{model}: the model uses the operation {method.group(1)!r}, which ezkl cannot turn into a circuit; "
+            f"rewrite that part of the model with supported operators ({message})"
+        )
+    if "Undetermined symbol" in message:
+        return ModelError(
+            f"{model}: a tensor's shape depends on the input values (an operator such as NonZero or Unique); "
+            f"a circuit needs every shape fixed, so replace that operator ({message})"
         )
     if match:
         return ModelError(f"{model}: ezkl could not process node {match.group(1)!r}: {message}")
@@ -44,8 +58,10 @@ def run_args(
     decomp_base: int | None = None,
     decomp_legs: int | None = None,
     batch_size: int = 1,
+    symbols: tuple[tuple[str, int], ...] = (),
 ) -> ezkl.PyRunArgs:
-    """ezkl run arguments; None keeps ezkl's default."""
+    """ezkl run arguments; None keeps ezkl's default. `symbols` gives every symbolic dim of the
+    model a value: tract refuses a model with any it cannot resolve ("Undetermined symbol")."""
     args: Any = ezkl.PyRunArgs()  # its attributes are not in ezkl's stubs
     args.input_visibility = input_visibility
     args.output_visibility = output_visibility
@@ -54,7 +70,7 @@ def run_args(
         args.decomp_base = decomp_base
     if decomp_legs is not None:
         args.decomp_legs = decomp_legs
-    args.variables = [("batch_size", batch_size)]
+    args.variables = [("batch_size", batch_size), *((name, value) for name, value in symbols if name != "batch_size")]
     return args
 
 
@@ -131,6 +147,16 @@ def write_proof_file(path: Path, proof_bytes: bytes, instances: list[list[str]])
     path.write_text(json.dumps({"instances": instances, "proof": list(proof_bytes)}))
 
 
+# BN254 scalar field order: ezkl's field elements are 32-byte little-endian hex below it.
+FIELD_MODULUS = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+_FELT_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def is_felt(text: object) -> bool:
+    """True for a string ezkl accepts as a field element; ezkl *panics* (not raises) on others."""
+    return isinstance(text, str) and bool(_FELT_RE.match(text)) and int.from_bytes(bytes.fromhex(text), "little") < FIELD_MODULUS
+
+
 def float_to_felt(value: float, scale: int) -> str:
     return str(ezkl.float_to_felt(float(value), scale, ezkl.PyInputType.F32))
 
@@ -146,3 +172,9 @@ def witness_outputs(witness: dict[str, Any], scales: list[int]) -> list[np.ndarr
 
 def poseidon_hash(felts: list[str]) -> list[str]:
     return [str(x) for x in ezkl.poseidon_hash(felts)]
+
+
+def commit_tensor(felts: list[str]) -> str:
+    """ezkl's commitment to one hashed input tensor: one Poseidon hash over its quantized values
+    (row-major, at the input's scale), as in the witness's `processed_inputs.poseidon_hash`."""
+    return poseidon_hash(felts)[0]

@@ -177,11 +177,24 @@ def prove(
 def verify(
     receipt_path: Annotated[Path, typer.Argument(help="The receipt JSON")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON")] = False,
+    policy_file: Annotated[Path | None, typer.Option("--policy", help="TOML policy file with the pins below (options given here add to it)")] = None,
+    expect_vk: Annotated[str | None, typer.Option("--expect-vk", help="Verifying-key digest the circuit must have (sha256:...)")] = None,
+    expect_model: Annotated[str | None, typer.Option("--expect-model", help="Model digest the receipt must state (sha256:...)")] = None,
+    expect_params_commitment: Annotated[list[str] | None, typer.Option("--expect-params-commitment", help="Weights commitment (hashed weights), as the model owner publishes it")] = None,
+    trusted_srs: Annotated[list[str] | None, typer.Option("--trusted-srs", help="Trusted SRS ceremony fingerprint (repeatable)")] = None,
+    expect_signer: Annotated[str | None, typer.Option("--expect-signer", help="Node public key that must have signed the receipt")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Require circuit, SRS and signer pins, and refuse development SRSs")] = False,
+    input_path: Annotated[Path | None, typer.Option("--input", help="Your copy of the input: checked against the receipt's input or its commitment")] = None,
 ) -> None:
-    """Check a receipt offline; exit 0 verified, 1 not verified, 2 unreadable."""
+    """Check a receipt offline against an optional policy; exit 0 verified, 1 not verified, 2 unreadable."""
+    from zkinfer import policy
     from zkinfer.verify import verify_file
 
-    verdict = guarded(lambda: verify_file(receipt_path))
+    pins = guarded(lambda: policy.build(
+        policy_file, expect_vk=expect_vk, expect_model=expect_model, expect_params_commitment=expect_params_commitment,
+        trusted_srs=trusted_srs, expect_signer=expect_signer, strict=strict,
+    ))
+    verdict = guarded(lambda: verify_file(receipt_path, pins, input_path=input_path))
     if as_json:
         sys.stdout.write(verdict.model_dump_json(indent=2) + "\n")
     else:
@@ -190,6 +203,37 @@ def verify(
             out.print(f"{mark} {check.name:<14} {check.detail}", highlight=False)
         out.print(("[bold green]" if verdict.verified else "[bold red]") + verdict.summary + "[/]", highlight=False)
     raise typer.Exit(0 if verdict.verified else 1)
+
+
+@app.command(name="inspect")
+def inspect_cmd(
+    receipt_path: Annotated[Path, typer.Argument(help="The receipt JSON")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+) -> None:
+    """Summarize what a receipt states (model, output, visibility, sizes, signer); verifies nothing."""
+    from zkinfer.inspect import inspect_file
+
+    summary = guarded(lambda: inspect_file(receipt_path))
+    if as_json:
+        sys.stdout.write(summary.model_dump_json(indent=2) + "\n")
+        return
+    rows = [
+        ("model", f"{summary.model_name}  {summary.model_digest}"),
+        ("verifying key", f"{summary.vk_digest} ({summary.vk_bytes} bytes)"),
+        ("SRS", f"k={summary.k} {summary.srs_fingerprint} [{summary.srs_kind}]"),
+        ("input", summary.input_visibility + (f": {[t.values for t in summary.input]}" if summary.input else f", commitment {summary.input_commitment}")),
+        ("weights", summary.params_visibility + (f", commitment {summary.params_commitment}" if summary.params_commitment else " (baked into the circuit)")),
+        *((f"output {t.name}", f"{[round(v, 6) for v in t.values]} argmax {t.argmax} shape {t.shape}") for t in summary.outputs),
+        ("fast path", f"{summary.fast_provider}, max |fast - proven| {summary.fast_max_abs_deviation:.3g}"),
+        ("proof", f"{summary.proof_bytes} bytes, {summary.public_instances} public instances, proved in {summary.prove_ms / 1000:.2f} s"),
+        ("signed by", f"{summary.signer} ({summary.signature_scheme})" if summary.signer else "unsigned"),
+        ("issued at", summary.issued_at),
+    ]
+    from rich.markup import escape
+
+    for label, value in rows:
+        out.print(f"[bold]{label:<14}[/] {escape(value)}", highlight=False)
+    out.print("[dim]not verified: run `zkinfer verify` to check the proof and pin the identity[/]")
 
 
 @srs_app.command("new")

@@ -85,6 +85,16 @@ def load_sample(path: Path, specs: tuple[TensorSpec, ...]) -> Sample:
     return from_values(lists, specs, where)
 
 
+def load_flat(path: Path) -> list[np.ndarray]:
+    """One sample's values per input, flattened, when the model's shapes are unknown: an auditor
+    checking a hashed input against its commitment has the receipt, not the model."""
+    raw = _read(path)
+    data = raw.get("input_data") if isinstance(raw, dict) else None
+    lists, where = _per_input_lists(raw, path, len(data) if isinstance(data, list) else 1)
+    arrays = [_as_float_array(v, f"{where}[{i}]").ravel() for i, v in enumerate(lists)]
+    return [check_tensor(a, TensorSpec(f"input {i}", a.shape), f"{where}[{i}]") for i, a in enumerate(arrays)]
+
+
 def load_samples(path: Path, specs: tuple[TensorSpec, ...]) -> list[Sample]:
     """Many samples (for calibration): each input's values are N samples laid end to end."""
     lists, where = _per_input_lists(_read(path), path, len(specs))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from zkinfer import _ezkl, circuit, identity, inputs, keys, srs
+from zkinfer.errors import ProvingError
 from zkinfer.receipt import (
     SCHEMA_VERSION,
     FastSection,
@@ -47,6 +48,15 @@ def tensors(specs: tuple[object, ...], arrays: list[np.ndarray]) -> list[TensorD
         TensorData(name=spec.name, shape=[int(d) for d in array.shape], values=[float(v) for v in array.ravel()])  # type: ignore[attr-defined]
         for spec, array in zip(specs, arrays, strict=True)
     ]
+
+
+def _commitment(witness: dict[str, object], part: str) -> list[str]:
+    """The Poseidon hashes ezkl put in the witness: a flat list of felts (one per input tensor;
+    one for all the weights), which are also the first public instances of the proof."""
+    processed = witness[part]
+    if not isinstance(processed, dict):
+        raise ProvingError(f"ezkl's witness has no {part} for a circuit compiled with hashed visibility; recompile the circuit")
+    return [str(h) for h in processed["poseidon_hash"]]
 
 
 class Prover:
@@ -118,11 +128,11 @@ class Prover:
                 visibility=visibility.input,
                 scales=[int(s) for s in settings["model_input_scales"]],
                 tensors=None if hashed_input else tensors(self.circuit.input_specs, sample),
-                commitment=[str(h) for hs in witness["processed_inputs"]["poseidon_hash"] for h in hs] if hashed_input else None,
+                commitment=_commitment(witness, "processed_inputs") if hashed_input else None,
             ),
             params=ParamsSection(
                 visibility=visibility.params,
-                commitment=[str(h) for hs in witness["processed_params"]["poseidon_hash"] for h in hs] if visibility.params == "hashed" else None,
+                commitment=_commitment(witness, "processed_params") if visibility.params == "hashed" else None,
             ),
             output=OutputSection(visibility="public", scales=out_scales, tensors=tensors(self.circuit.output_specs, proven), felts=out_felts),
             fast=FastSection(provider=fast.provider, tensors=tensors(self.circuit.output_specs, fast.outputs), max_abs_deviation=deviation),

@@ -1,0 +1,90 @@
+"""A readable summary of a receipt (what it claims, who signed it), without verifying anything.
+
+`zkinfer inspect` is for a human deciding what to pin: it prints the digests an auditor copies
+into a policy (verifying key, model, weights commitment, SRS fingerprint, signer).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from zkinfer.receipt import Receipt, b64decode, load
+
+
+class TensorSummary(BaseModel):
+    name: str
+    shape: list[int]
+    values: list[float]
+    argmax: int | None
+
+
+class Summary(BaseModel):
+    source: str
+    schema_version: str
+    issued_at: str
+    model_name: str
+    model_digest: str
+    vk_digest: str
+    settings_digest: str
+    ezkl_version: str
+    k: int
+    srs_fingerprint: str
+    srs_kind: str
+    input_visibility: str
+    input: list[TensorSummary] | None
+    input_commitment: list[str] | None
+    params_visibility: str
+    params_commitment: list[str] | None
+    outputs: list[TensorSummary]
+    fast_provider: str
+    fast_max_abs_deviation: float
+    proof_bytes: int
+    public_instances: int
+    vk_bytes: int
+    prove_ms: float
+    signer: str | None
+    signature_scheme: str | None
+
+
+def _tensor(name: str, shape: list[int], values: list[float]) -> TensorSummary:
+    argmax = max(range(len(values)), key=values.__getitem__) if values else None
+    return TensorSummary(name=name, shape=shape, values=values, argmax=argmax)
+
+
+def summarize(receipt: Receipt, source: str = "receipt") -> Summary:
+    """What the receipt states. Sizes are computed; nothing is checked (use `verify` for that)."""
+    section = receipt.input
+    return Summary(
+        source=source,
+        schema_version=receipt.schema_version,
+        issued_at=receipt.issued_at,
+        model_name=receipt.model.name,
+        model_digest=receipt.model.model_digest,
+        vk_digest=receipt.model.vk_digest,
+        settings_digest=receipt.model.settings_digest,
+        ezkl_version=receipt.model.ezkl_version,
+        k=receipt.srs.k,
+        srs_fingerprint=receipt.srs.fingerprint,
+        srs_kind="development (not for production)" if receipt.srs.development else "ceremony",
+        input_visibility=section.visibility,
+        input=[_tensor(t.name, t.shape, t.values) for t in section.tensors] if section.tensors is not None else None,
+        input_commitment=section.commitment,
+        params_visibility=receipt.params.visibility,
+        params_commitment=receipt.params.commitment,
+        outputs=[_tensor(t.name, t.shape, t.values) for t in receipt.output.tensors],
+        fast_provider=receipt.fast.provider,
+        fast_max_abs_deviation=receipt.fast.max_abs_deviation,
+        proof_bytes=len(receipt.proof.hex) // 2,
+        public_instances=sum(len(column) for column in receipt.proof.instances),
+        vk_bytes=len(b64decode(receipt.model.verifying_key, "model.verifying_key")),
+        prove_ms=receipt.timings.prove_ms,
+        signer=receipt.signature.public_key if receipt.signature else None,
+        signature_scheme=receipt.signature.scheme if receipt.signature else None,
+    )
+
+
+def inspect_file(path: Path) -> Summary:
+    """Summarize a receipt file; an unreadable or malformed one raises ReceiptFormatError (exit 2)."""
+    return summarize(load(path), str(path))

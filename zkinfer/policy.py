@@ -1,0 +1,165 @@
+"""What an auditor pins before trusting a receipt, from the command line or a TOML policy file.
+
+A valid proof only says "some circuit, with some SRS, produced this output". The policy says
+*which* circuit (verifying key, or model digest attested by a pinned signer), which weights
+(the Poseidon commitment, when the weights are hashed rather than baked in), which SRS ceremony,
+and which node. Like sigstore's "verify against an explicit identity policy": nothing is
+trusted implicitly, and `strict` refuses to run without the pins that make a verdict meaningful.
+
+Policy file (every key optional; CLI options add to / override it):
+
+    strict = true
+    expect_vk = "sha256:…"              # verifying-key digest (cryptographic pin of the circuit)
+    expect_model = "sha256:…"           # ONNX model digest (as stated; attested by the signer)
+    expect_params_commitment = ["…"]    # weights commitment, for circuits with hashed weights
+    trusted_srs = ["sha256:…"]          # SRS ceremony fingerprints (sha256 of g2 ‖ tau·g2)
+    expect_signer = "…"                 # node public key (BLS12-381, 96 hex digits)
+    allow_development_srs = false
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from zkinfer import identity
+from zkinfer.digest import is_digest
+from zkinfer.errors import PolicyError, ZkinferError
+
+FELT_RE = re.compile(r"^[0-9a-f]{64}$")
+CLI_NAMES = {
+    "expect_model": "--expect-model",
+    "expect_vk": "--expect-vk",
+    "expect_params_commitment": "--expect-params-commitment",
+    "trusted_srs": "--trusted-srs",
+    "expect_signer": "--expect-signer",
+    "allow_development_srs": "--allow-development-srs",
+    "strict": "--strict",
+}
+
+
+def _where(key: str) -> str:
+    return f"{key} ({CLI_NAMES[key]})" if key in CLI_NAMES else key
+
+
+def _digest(value: str, key: str) -> str:
+    value = value.strip().lower()
+    if not is_digest(value):
+        raise PolicyError(f"{_where(key)}: {value!r} is not a digest; expected sha256:<64 hex digits>, as `zkinfer inspect` prints it")
+    return value
+
+
+class Policy(BaseModel):
+    """The auditor's pins. Empty = check the proof and its binding only; the identity is unpinned."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    expect_model: str | None = None
+    expect_vk: str | None = None
+    expect_params_commitment: list[str] | None = None
+    trusted_srs: list[str] = []
+    expect_signer: str | None = None
+    allow_development_srs: bool = True
+    strict: bool = False
+
+    @field_validator("expect_model", "expect_vk")
+    @classmethod
+    def _check_digest(cls, value: str | None, info: Any) -> str | None:
+        return None if value is None else _digest(value, info.field_name)
+
+    @field_validator("trusted_srs")
+    @classmethod
+    def _check_srs(cls, value: list[str]) -> list[str]:
+        return [_digest(v, "trusted_srs") for v in value]
+
+    @field_validator("expect_params_commitment")
+    @classmethod
+    def _check_commitment(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        felts = [v.strip().lower().removeprefix("0x") for v in value]
+        bad = [v for v in felts if not FELT_RE.match(v)]
+        if bad or not felts:
+            raise PolicyError(f"{_where('expect_params_commitment')}: {bad[0] if bad else '[]'!r} is not a field element; expected 64 hex digits per element, as `zkinfer inspect` prints the weights commitment")
+        return felts
+
+    @field_validator("expect_signer")
+    @classmethod
+    def _check_signer(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return identity.parse_public_key(value.strip(), _where("expect_signer")).hex()
+        except ZkinferError as exc:
+            raise PolicyError(f"{exc}; use the public key `zkinfer keys new` printed") from exc
+
+    @model_validator(mode="after")
+    def _strict_needs_pins(self) -> Policy:
+        if not self.strict:
+            return self
+        missing = []
+        if not (self.expect_vk or self.expect_model):
+            missing.append("expect_vk or expect_model (--expect-vk / --expect-model)")
+        if not self.trusted_srs:
+            missing.append(_where("trusted_srs"))
+        if not self.expect_signer:
+            missing.append(_where("expect_signer"))
+        if missing:
+            raise PolicyError(f"strict policy: missing {', '.join(missing)}; a strict verdict is only meaningful with these pinned")
+        self.allow_development_srs = False
+        return self
+
+    @property
+    def pins_identity(self) -> bool:
+        """True when the circuit and the SRS ceremony are both pinned."""
+        return bool(self.expect_model or self.expect_vk) and bool(self.trusted_srs)
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "(document)"
+    if err["type"] == "extra_forbidden":
+        return f"{source}: unknown key {key!r}; known keys: {', '.join(Policy.model_fields)}"
+    return f"{source}: key {key!r}: {err['msg']} (got {err.get('input')!r})"
+
+
+def make(source: str = "policy", **values: Any) -> Policy:
+    """A Policy from plain values; bad ones raise PolicyError naming `source` and the key."""
+    try:
+        return Policy.model_validate(values)
+    except PolicyError as exc:
+        raise PolicyError(f"{source}: {exc}") from exc
+    except ValidationError as exc:
+        raise PolicyError(_describe(exc, source)) from exc
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Read a TOML policy file into plain values (checked when combined by `build`)."""
+    if not path.is_file():
+        raise PolicyError(f"{path}: no such policy file")
+    try:
+        values = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{path}: not valid TOML ({exc})") from exc
+    if isinstance(values.get("trusted_srs"), str):
+        values["trusted_srs"] = [values["trusted_srs"]]
+    if isinstance(values.get("expect_params_commitment"), str):
+        values["expect_params_commitment"] = [values["expect_params_commitment"]]
+    make(str(path), **values)  # report a bad file as the file's fault, before CLI options mix in
+    return values
+
+
+def build(path: Path | None = None, **options: Any) -> Policy:
+    """The policy file (if any) with command-line options on top: lists are joined, scalars replace.
+
+    Options left at None (or an empty list, or False for flags) keep the file's value.
+    """
+    values = load(path) if path else {}
+    given = {key: value for key, value in options.items() if value is not None and value != [] and value is not False}
+    for key, value in given.items():
+        values[key] = [*values[key], *value] if key == "trusted_srs" and values.get(key) else value
+    return make(" with ".join(filter(None, (str(path) if path else "", "command-line options" if given or not path else ""))), **values)
