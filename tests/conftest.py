@@ -59,3 +59,62 @@ def receipt_file(tiny_dir: Path, tiny_circuit: Path, node_key_file: Path) -> Pat
     path = tiny_dir / "receipt.json"
     save(prover.prove(prover.load_input(tiny_dir / "input.json")), path)
     return path
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Copy a cache directory cheaply (hard links; files are replaced, never edited, in place)."""
+    import shutil
+
+    def link(a: str, b: str) -> None:
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+
+    shutil.copytree(src, dst, copy_function=link)
+
+
+@pytest.fixture(scope="session")
+def ceremony_receipt_file(zk_home: Path, tiny_circuit: Path, node_key_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A genuine signed receipt for another input, proven on a machine where the SRS was imported
+    as a ceremony one (`zkinfer srs import`), so it is not marked development."""
+    from zkinfer import identity, srs
+    from zkinfer.prove import Prover
+    from zkinfer.receipt import save
+
+    folder = tmp_path_factory.mktemp("ceremony")
+    _link_tree(zk_home, folder / "home")
+    (folder / "input.json").write_text(json.dumps({"input_data": [[0.8, 0.2, 0.0, 0.6, 0.9, 0.1, 0.5, 0.3]]}))
+    os.environ["ZKINFER_HOME"] = str(folder / "home")
+    try:
+        for path in sorted((folder / "home" / "srs").glob("*/k*.srs")):
+            srs.import_file(path)
+        prover = Prover(tiny_circuit, signer=identity.load_key(node_key_file), allow_development_srs=False)
+        save(prover.prove(prover.load_input(folder / "input.json")), folder / "receipt.json")
+    finally:
+        os.environ["ZKINFER_HOME"] = str(zk_home)
+    return folder / "receipt.json"
+
+
+@pytest.fixture(scope="session")
+def hashed_circuit(tiny_dir: Path) -> Path:
+    """The tiny MLP with a private input and private weights: both are Poseidon commitments."""
+    from zkinfer import Visibility, compile_model
+    from zkinfer.keys import ensure
+
+    circuit = compile_model(tiny_dir / "model.onnx", tiny_dir / "calibration.json", tiny_dir / "hashed", search=False, visibility=Visibility(input="hashed", params="hashed"))
+    ensure(circuit)
+    return circuit.path
+
+
+@pytest.fixture(scope="session")
+def hashed_receipt_file(tiny_dir: Path, hashed_circuit: Path, node_key_file: Path) -> Path:
+    """A genuine signed receipt from `hashed_circuit` for tiny_dir/input.json."""
+    from zkinfer import identity
+    from zkinfer.prove import Prover
+    from zkinfer.receipt import save
+
+    prover = Prover(hashed_circuit, signer=identity.load_key(node_key_file))
+    path = tiny_dir / "hashed_receipt.json"
+    save(prover.prove(prover.load_input(tiny_dir / "input.json")), path)
+    return path
