@@ -49,7 +49,10 @@ def _quiet(_: str) -> None:
     pass
 
 
-def _measure(work: Path, model: Path, samples: list[inputs.Sample], expected: list[list[np.ndarray]], candidate: Candidate, visibility: Visibility, batch_size: int, calib_file: Path) -> None:
+def _measure(
+    work: Path, model: Path, samples: list[inputs.Sample], expected: list[list[np.ndarray]], candidate: Candidate,
+    visibility: Visibility, batch_size: int, calib_file: Path, symbols: tuple[tuple[str, int], ...] = (),
+) -> None:
     """Calibrate and compile one candidate in `work`, filling in its size and error."""
     settings = work / SETTINGS_FILE
     args = _ezkl.run_args(
@@ -59,6 +62,7 @@ def _measure(work: Path, model: Path, samples: list[inputs.Sample], expected: li
         decomp_base=candidate.decomp_base,
         decomp_legs=candidate.decomp_legs,
         batch_size=batch_size,
+        symbols=symbols,
     )
     _ezkl.gen_settings(model, settings, args)
     _ezkl.calibrate(calib_file, model, settings)
@@ -125,17 +129,18 @@ def compile_model(
     with tempfile.TemporaryDirectory(prefix="zkinfer-compile-") as tmp:
         calib_file = Path(tmp) / "calibration.json"
         calib_file.write_text(json.dumps(inputs.to_ezkl_data(samples)))
+        source, model_path = model_path, onnx_model.without_empty_trailing_inputs(model_path, Path(tmp) / MODEL_FILE)
         for candidate in candidates:
             work = Path(tmp) / f"b{candidate.decomp_base}-l{candidate.decomp_legs}"
             work.mkdir()
             progress(f"calibrating with decomp_base={candidate.decomp_base}, decomp_legs={candidate.decomp_legs}")
             try:
-                _measure(work, model_path, fidelity_samples, expected, candidate, visibility, batch_size, calib_file)
+                _measure(work, model_path, fidelity_samples, expected, candidate, visibility, batch_size, calib_file, info.symbols)
             except ZkinferError as exc:  # a decomposition too narrow for this model: try the others
                 first_error = first_error or exc
                 candidate.failed = str(exc)
-        if first_error is not None and all(c.failed for c in candidates):
-            raise first_error
+        if first_error is not None and all(c.failed for c in candidates):  # name the user's file, not our copy
+            raise type(first_error)(str(first_error).replace(str(model_path), str(source))) from first_error
         chosen = _choose(candidates)
         src = Path(tmp) / f"b{chosen.decomp_base}-l{chosen.decomp_legs}"
         progress(f"chose decomp_base={chosen.decomp_base}, decomp_legs={chosen.decomp_legs}: k={chosen.logrows}")
@@ -153,7 +158,8 @@ def compile_model(
         visibility=visibility,
         batch_size=batch_size,
         inputs=[Tensor(name=s.name, shape=list(s.shape)) for s in info.inputs],
-        outputs=[Tensor(name=s.name, shape=list(s.shape)) for s in info.outputs],
+        # the shapes onnxruntime produced: a declared output shape may be symbolic (torch's export of F.pad)
+        outputs=[Tensor(name=s.name, shape=list(y.shape)) for s, y in zip(info.outputs, expected[0], strict=True)],
         logrows=chosen.logrows,
         decomp_base=chosen.decomp_base,
         decomp_legs=chosen.decomp_legs,

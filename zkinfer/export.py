@@ -53,6 +53,12 @@ def load_factory(spec: str) -> Any:
     return factory()
 
 
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, (tuple, list)):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
 def export(module: Any, example: list[np.ndarray], out: Path, *, input_names: list[str] | None = None, output_names: list[str] | None = None) -> ExportReport:
     """Export `module` traced on `example` (one array per input), then check it in onnxruntime."""
     torch = _torch()
@@ -61,7 +67,7 @@ def export(module: Any, example: list[np.ndarray], out: Path, *, input_names: li
     input_names = input_names or (["input"] if len(tensors) == 1 else [f"input_{i}" for i in range(len(tensors))])
     with torch.no_grad():
         reference = module(*tensors)
-    references = list(reference) if isinstance(reference, (tuple, list)) else [reference]
+    references = _leaves(reference)  # torch.onnx flattens nested outputs (LSTM's (y, (h, c))) in this order
     output_names = output_names or (["output"] if len(references) == 1 else [f"output_{i}" for i in range(len(references))])
     out.parent.mkdir(parents=True, exist_ok=True)
     try:

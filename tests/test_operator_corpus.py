@@ -1,0 +1,90 @@
+"""The operator corpus (after ezkl's `examples/onnx/`): any ONNX model a user brings, not only ours.
+
+Each supported case is compiled, proven and verified for real, and its proven output is checked
+against onnxruntime on an input the calibration never saw. Unsupported operators must fail at
+compile time with a typed error naming the node (or the operation), and the CLI with exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from tests.cli import zkinfer
+from tests.corpus import CASES, UNSUPPORTED, Case
+from zkinfer import Prover, compile_model, verify_receipt
+from zkinfer.errors import ModelError, UnsupportedOperatorError
+
+# The proven output may differ from the float one by a few quantization steps of its scale (2^-scale)
+# per unit of magnitude: rounding at each fixed-point op and the lookup tables of non-linearities.
+TOLERANCE_STEPS = 16
+# A narrower decomposition than ezkl's default: same fidelity, 2^10 rows instead of 2^15 for most
+# cases, so setting up keys takes a second instead of ~15 s and the corpus runs in the default suite.
+DECOMPOSITION = (1024, 3)
+
+
+def onnxruntime_outputs(model: Path, sample: list[np.ndarray]) -> list[np.ndarray]:
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    feed = {i.name: x for i, x in zip(session.get_inputs(), sample, strict=True)}
+    return [np.asarray(y, dtype=np.float64) for y in session.run(None, feed)]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if c.slow else []) for c in CASES])
+def test_model_proves_verifies_and_matches_onnxruntime(case: Case, tmp_path: Path) -> None:
+    model, calibration, sample = case.write(tmp_path)
+    assert set(case.ops) <= {node.op_type for node in onnx.load(str(model)).graph.node}, "the export lost the operator under test"
+    circuit = compile_model(model, calibration, tmp_path / "circuit", decomposition=DECOMPOSITION)
+    assert [tuple(t.shape) for t in circuit.manifest.inputs] == [s.shape for s in sample]
+
+    receipt = Prover(circuit, prefer_gpu=False).prove(sample)
+    verdict = verify_receipt(receipt)
+    assert verdict.verified, [c for c in verdict.checks if c.status == "fail"]
+
+    want = onnxruntime_outputs(model, sample)
+    assert len(receipt.output.tensors) == len(want)
+    for tensor, expected, scale in zip(receipt.output.tensors, want, receipt.output.scales, strict=True):
+        assert tensor.shape == list(expected.shape), tensor.name
+        got = np.asarray(tensor.values).reshape(expected.shape)
+        tolerance = TOLERANCE_STEPS * 2.0**-scale * max(1.0, float(np.abs(expected).max()))
+        assert float(np.max(np.abs(got - expected))) <= tolerance, (tensor.name, got, expected)
+
+
+def _unsupported(tmp_path: Path, name: str) -> tuple[Path, Path, tuple[str, ...]]:
+    build, shape, needles = UNSUPPORTED[name]
+    model = tmp_path / f"{name}.onnx"
+    build(model)
+    calibration = tmp_path / "calibration.json"
+    calibration.write_text(json.dumps({"input_data": [np.linspace(0.1, 0.9, int(np.prod(shape))).tolist()]}))
+    return model, calibration, needles
+
+
+@pytest.mark.parametrize("name", sorted(UNSUPPORTED))
+def test_unsupported_operator_is_named(name: str, tmp_path: Path) -> None:
+    model, calibration, needles = _unsupported(tmp_path, name)
+    with pytest.raises(ModelError) as caught:
+        compile_model(model, calibration, tmp_path / "circuit", search=False)
+    message = str(caught.value)
+    assert str(model) in message
+    for needle in needles:
+        assert needle in message, message
+    assert not (tmp_path / "circuit" / "manifest.json").exists()
+
+
+def test_unsupported_operator_is_its_own_error_type(tmp_path: Path) -> None:
+    model, calibration, _ = _unsupported(tmp_path, "det")
+    with pytest.raises(UnsupportedOperatorError, match="node 'my_det_node' uses Det"):
+        compile_model(model, calibration, tmp_path / "circuit", search=False)
+
+
+def test_cli_names_the_unsupported_node(tmp_path: Path) -> None:
+    model, calibration, _ = _unsupported(tmp_path, "det")
+    result = zkinfer("compile", model, "--data", calibration, "-o", tmp_path / "circuit", "--no-search", "--no-setup")
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    text = " ".join(result.stderr.split())
+    assert "Traceback" not in text
+    assert "my_det_node" in text and "Det" in text and model.name in text
