@@ -61,6 +61,9 @@ def receipt_file(tiny_dir: Path, tiny_circuit: Path, node_key_file: Path) -> Pat
     return path
 
 
+SMALL_DECOMPOSITION = (1024, 3)  # k=12 for the tiny MLP instead of ezkl's default k=15: proofs in ~2 s
+
+
 def _link_tree(src: Path, dst: Path) -> None:
     """Copy a cache directory cheaply (hard links; files are replaced, never edited, in place)."""
     import shutil
@@ -102,7 +105,7 @@ def hashed_circuit(tiny_dir: Path) -> Path:
     from zkinfer import Visibility, compile_model
     from zkinfer.keys import ensure
 
-    circuit = compile_model(tiny_dir / "model.onnx", tiny_dir / "calibration.json", tiny_dir / "hashed", search=False, visibility=Visibility(input="hashed", params="hashed"))
+    circuit = compile_model(tiny_dir / "model.onnx", tiny_dir / "calibration.json", tiny_dir / "hashed", decomposition=SMALL_DECOMPOSITION, visibility=Visibility(input="hashed", params="hashed"))
     ensure(circuit)
     return circuit.path
 
