@@ -128,7 +128,10 @@ def sign_statement(receipt: Receipt, key: NodeKey) -> bytes:
 def aggregate(signatures: list[bytes]) -> bytes:
     if not signatures:
         raise ZkinferError("nothing to aggregate: give at least one signature")
-    return bytes(bls.Aggregate([BLSSignature(s) for s in signatures]))
+    try:
+        return bytes(bls.Aggregate([BLSSignature(s) for s in signatures]))
+    except (ValueError, TypeError, AssertionError) as exc:
+        raise ZkinferError(f"cannot aggregate: a signature is not a valid {SIGNATURE_BYTES}-byte BLS12-381 G2 point ({exc})") from exc
 
 
 def verify_aggregate(receipt: Receipt, public_keys: list[bytes], proofs_of_possession: list[bytes], aggregate_signature: bytes) -> bool:
