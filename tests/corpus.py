@@ -32,8 +32,11 @@ class Case:
     high: float = 1.0
     slow: bool = False
     ops: tuple[str, ...] = ()  # the operators this case is about: the exported graph must contain them
+    draw: Callable[[np.random.Generator], list[np.ndarray]] | None = None  # for non-float inputs (indices, booleans)
 
     def sample(self, rng: np.random.Generator) -> list[np.ndarray]:
+        if self.draw is not None:
+            return self.draw(rng)
         return [rng.uniform(self.low, self.high, shape).astype(np.float32) for shape in self.shapes]
 
     def write(self, folder: Path, n_calibration: int = 8, seed: int = 0) -> tuple[Path, Path, list[np.ndarray]]:
@@ -43,9 +46,9 @@ class Case:
         self.build(model)
         rng = np.random.default_rng(seed)
         samples = [self.sample(rng) for _ in range(n_calibration)]
-        # the calibration covers the whole range, so the held-out input never falls outside it
-        samples.append([np.full(s, self.low, np.float32) for s in self.shapes])
-        samples.append([np.full(s, self.high, np.float32) for s in self.shapes])
+        if self.draw is None:  # the calibration covers the whole range, so the held-out input never falls outside it
+            samples.append([np.full(s, self.low, np.float32) for s in self.shapes])
+            samples.append([np.full(s, self.high, np.float32) for s in self.shapes])
         calibration = folder / "calibration.json"
         calibration.write_text(json.dumps({"input_data": [[float(x) for s in samples for x in s[i].ravel()] for i in range(len(self.shapes))]}))
         return model, calibration, self.sample(rng)
@@ -162,6 +165,33 @@ def two_in_two_out(path: Path) -> None:
     _graph(path, nodes, [_float("a", [1, 4]), _float("b", [1, 4])], [_float("y0", [1, 4]), _float("y1", [1, 4])])
 
 
+def gather_index_input(path: Path) -> None:
+    """Gather whose indices are a second, int64 model input (like ezkl's gather_elements example)."""
+    nodes = [helper.make_node("Gather", ["x", "indices"], ["y"], name="pick", axis=1)]
+    indices = helper.make_tensor_value_info("indices", TensorProto.INT64, [2])
+    _graph(path, nodes, [_float("x", [1, 6]), indices], [_float("y", [1, 2])])
+
+
+def _features_and_indices(rng: np.random.Generator) -> list[np.ndarray]:
+    return [rng.uniform(-1, 1, (1, 6)).astype(np.float32), rng.integers(0, 6, (2,)).astype(np.float32)]
+
+
+def boolean_logic(path: Path) -> None:
+    """ezkl's `boolean` example: (x AND y) AND (y AND (z XOR w)) over four boolean inputs."""
+    nodes = [
+        helper.make_node("And", ["x", "y"], ["a"], name="x_and_y"),
+        helper.make_node("Xor", ["z", "w"], ["zw"], name="z_xor_w"),
+        helper.make_node("And", ["y", "zw"], ["b"], name="y_and_zw"),
+        helper.make_node("And", ["a", "b"], ["y_out"], name="both"),
+    ]
+    inputs = [helper.make_tensor_value_info(n, TensorProto.BOOL, [1, 3]) for n in ("w", "x", "y", "z")]
+    _graph(path, nodes, inputs, [helper.make_tensor_value_info("y_out", TensorProto.BOOL, [1, 3])])
+
+
+def _booleans(rng: np.random.Generator) -> list[np.ndarray]:
+    return [rng.integers(0, 2, (1, 3)).astype(np.float32) for _ in range(4)]
+
+
 def unsupported_det(path: Path) -> None:
     """Relu → Det → Add: Det (matrix determinant) has no circuit in tract/ezkl; it sits mid-graph."""
     one = numpy_helper.from_array(np.ones((1,), np.float32), "one")
@@ -223,6 +253,8 @@ CASES: tuple[Case, ...] = (
     Case("sqrt", _torch_case(_fn(lambda t, x: t.sqrt(x)), _VEC), _VEC, low=0.05, high=2.0, ops=("Sqrt",)),
     Case("reduce_mean_sum", _torch_case(_fn(lambda t, x: t.mean(x, dim=1, keepdim=True) + t.sum(x, dim=1, keepdim=True)), _VEC), _VEC, ops=("ReduceMean", "ReduceSum")),
     Case("gather", gather, ((1, 6),), ops=("Gather", "ReduceSum")),
+    Case("gather_index_input", gather_index_input, ((1, 6), (2,)), ops=("Gather",), draw=_features_and_indices),
+    Case("boolean", boolean_logic, ((1, 3),) * 4, ops=("And", "Xor"), draw=_booleans),
     Case("matmul_two_inputs", _torch_case(_fn(lambda t, a, b: t.matmul(a, b)), ((1, 2, 3), (1, 3, 2))), ((1, 2, 3), (1, 3, 2)), ops=("MatMul",)),
     Case("two_in_two_out", two_in_two_out, ((1, 4), (1, 4)), ops=("Mul", "Sub")),
     Case("symbolic_batch_N", symbolic_matmul, ((1, 4),), ops=("MatMul", "Add")),

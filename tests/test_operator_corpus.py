@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 
 from tests.cli import zkinfer
-from tests.corpus import CASES, UNSUPPORTED, Case
+from tests.corpus import CASES, UNSUPPORTED, Case, case
 from zkinfer import Prover, compile_model, verify_receipt
 from zkinfer.errors import ModelError, UnsupportedOperatorError
+from zkinfer.runtime import FastSession
 
 # The proven output may differ from the float one by a few quantization steps of its scale (2^-scale)
 # per unit of magnitude: rounding at each fixed-point op and the lookup tables of non-linearities.
@@ -26,12 +26,6 @@ TOLERANCE_STEPS = 16
 # A narrower decomposition than ezkl's default: same fidelity, 2^10 rows instead of 2^15 for most
 # cases, so setting up keys takes a second instead of ~15 s and the corpus runs in the default suite.
 DECOMPOSITION = (1024, 3)
-
-
-def onnxruntime_outputs(model: Path, sample: list[np.ndarray]) -> list[np.ndarray]:
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    feed = {i.name: x for i, x in zip(session.get_inputs(), sample, strict=True)}
-    return [np.asarray(y, dtype=np.float64) for y in session.run(None, feed)]
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if c.slow else []) for c in CASES])
@@ -45,7 +39,7 @@ def test_model_proves_verifies_and_matches_onnxruntime(case: Case, tmp_path: Pat
     verdict = verify_receipt(receipt)
     assert verdict.verified, [c for c in verdict.checks if c.status == "fail"]
 
-    want = onnxruntime_outputs(model, sample)
+    want = FastSession(model, prefer_gpu=False).run(sample)  # onnxruntime on the user's own file
     assert len(receipt.output.tensors) == len(want)
     for tensor, expected, scale in zip(receipt.output.tensors, want, receipt.output.scales, strict=True):
         assert tensor.shape == list(expected.shape), tensor.name
@@ -88,3 +82,33 @@ def test_cli_names_the_unsupported_node(tmp_path: Path) -> None:
     text = " ".join(result.stderr.split())
     assert "Traceback" not in text
     assert "my_det_node" in text and "Det" in text and model.name in text
+
+
+def test_cli_proves_and_verifies_a_two_input_two_output_model(tmp_path: Path) -> None:
+    """The command-line path with several inputs (one list each in `input_data`) and outputs."""
+    model, calibration, (a, b) = case("two_in_two_out").write(tmp_path)
+    compile_model(model, calibration, tmp_path / "circuit", decomposition=DECOMPOSITION)
+    (tmp_path / "input.json").write_text(json.dumps({"input_data": [a.ravel().tolist(), b.ravel().tolist()]}))
+
+    proved = zkinfer("prove", tmp_path / "circuit", "--input", tmp_path / "input.json", "-o", tmp_path / "receipt.json", "--cpu")
+    assert proved.returncode == 0, proved.stderr
+    verified = zkinfer("verify", tmp_path / "receipt.json", "--json")
+    assert verified.returncode == 0, verified.stdout
+    assert json.loads(verified.stdout)["verified"] is True
+
+    outputs = json.loads((tmp_path / "receipt.json").read_text())["output"]["tensors"]
+    assert [t["name"] for t in outputs] == ["y0", "y1"]
+    np.testing.assert_allclose(outputs[0]["values"], (a * b).ravel(), atol=1e-2)
+    np.testing.assert_allclose(outputs[1]["values"], (a - b).ravel(), atol=1e-2)
+
+
+def test_index_out_of_range_is_an_input_error(tmp_path: Path) -> None:
+    """A value the model cannot take (an index past the end) is the caller's error, named, not a crash."""
+    model, calibration, _ = case("gather_index_input").write(tmp_path)
+    circuit = compile_model(model, calibration, tmp_path / "circuit", decomposition=DECOMPOSITION)
+    (tmp_path / "input.json").write_text(json.dumps({"input_data": [[0.5] * 6, [1, 9]]}))
+    result = zkinfer("prove", circuit.path, "--input", tmp_path / "input.json", "-o", tmp_path / "receipt.json", "--cpu")
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    text = " ".join(result.stderr.split())
+    assert "Traceback" not in text and "indices" in text and "out of" in text
+    assert not (tmp_path / "receipt.json").exists()
