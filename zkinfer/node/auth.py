@@ -1,0 +1,47 @@
+"""API keys for the inference and receipt endpoints (`Authorization: Bearer KEY`).
+
+Keys live in a file, one per line. Only their SHA-256 digests are kept in memory and compared in
+constant time, so timing reveals nothing about a key. With no key file given, the node makes one
+key in its state directory and logs where it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from zkinfer import cache
+from zkinfer.node.config import NodeConfigError
+
+
+class ApiKeys:
+    def __init__(self, keys: list[str]) -> None:
+        self._digests = [hashlib.sha256(k.encode()).digest() for k in keys]
+
+    def allows(self, authorization: str | None) -> bool:
+        """True when the header is `Bearer <a configured key>`."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return False
+        digest = hashlib.sha256(token.strip().encode()).digest()
+        return any(hmac.compare_digest(digest, d) for d in self._digests)
+
+
+def read(path: Path) -> ApiKeys:
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NodeConfigError(f"{path}: cannot read the API key file ({exc}); give one key per line") from exc
+    keys = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not keys:
+        raise NodeConfigError(f"{path}: no API keys in the file; put one key per line (e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+    return ApiKeys(keys)
+
+
+def create(path: Path) -> None:
+    """Write a file holding one fresh random key (owner-only)."""
+    cache.write_atomically(path, f"# zkinfer node API keys, one per line\n{secrets.token_urlsafe(32)}\n".encode())
+    os.chmod(path, 0o600)

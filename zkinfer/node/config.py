@@ -1,0 +1,78 @@
+"""The node's settings, and the sizing rules that follow from them (worker count, rayon threads).
+
+One ezkl prove already spreads over every core through rayon, and holds the GIL throughout, so the
+node proves in worker *processes* and splits the cores between them instead of adding threads.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from zkinfer.errors import ZkinferError
+
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+DEFAULT_MAX_QUEUE = 1000
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything `zkinfer serve` was told; paths are resolved when the node starts."""
+
+    circuits: Path
+    state_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    key_file: Path | None = None
+    api_keys_file: Path | None = None
+    workers: int = 1
+    max_queue: int = DEFAULT_MAX_QUEUE
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    wait_timeout_s: float = 300.0
+    batch_window_ms: float = 0.0
+    batch_private_inputs: bool = False
+    prefer_gpu: bool = True
+    worker_nice: int = 10
+
+    @property
+    def store_path(self) -> Path:
+        return self.state_dir / "jobs.sqlite3"
+
+    @property
+    def node_key_path(self) -> Path:
+        return self.key_file or self.state_dir / "node.key"
+
+    @property
+    def api_keys_path(self) -> Path:
+        return self.api_keys_file or self.state_dir / "api-keys"
+
+    @property
+    def rayon_threads(self) -> int:
+        """Each worker's share of the cores, so concurrent proves do not oversubscribe them."""
+        return max(1, cpu_count() // max(1, self.workers))
+
+    def jobs_per_proof(self, batch_size: int, input_visibility: str) -> int:
+        """How many queued requests one proof may carry for a circuit compiled for `batch_size`.
+
+        A batched receipt states every row's output, and every row's input when inputs are public:
+        each requester sees the others' requests. So batching is off unless the operator sets a
+        window, and for hashed (private) inputs it also needs `batch_private_inputs`.
+        """
+        if batch_size <= 1 or self.batch_window_ms <= 0:
+            return 1
+        if input_visibility != "public" and not self.batch_private_inputs:
+            return 1
+        return batch_size
+
+
+class NodeConfigError(ZkinferError):
+    """A node option or the file it names is unusable."""

@@ -1,0 +1,207 @@
+"""The job store: SQLite in WAL mode, `synchronous=FULL`, shared by the web process and the workers.
+
+A request is acknowledged only after its job row is committed (and fsynced), so a crash — even
+`kill -9` mid-proof — loses no accepted job: on restart, jobs left `proving` go back to `accepted`.
+Workers claim jobs with `BEGIN IMMEDIATE`, so two processes never prove the same job at once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+# A job whose proving killed its worker this many times is failed instead of retried forever.
+MAX_ATTEMPTS = 3
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS proofs (
+    id INTEGER PRIMARY KEY,
+    receipt TEXT NOT NULL,
+    prove_seconds REAL NOT NULL,
+    jobs INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    model TEXT NOT NULL,
+    state TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    accepted_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    worker INTEGER,
+    proof_id INTEGER REFERENCES proofs(id),
+    batch_row INTEGER,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_pending ON jobs(state, model, seq);
+"""
+
+
+class JobState(StrEnum):
+    ACCEPTED = "accepted"
+    PROVING = "proving"
+    PROVEN = "proven"
+    FAILED = "failed"
+
+
+UNFINISHED = (JobState.ACCEPTED, JobState.PROVING)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    id: str
+    model: str
+    payload: str  # JSON of `jobs.JobPayload`
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Jobs for one model that one worker proves together, in row order."""
+
+    model: str
+    ids: list[str]
+    payloads: list[str]
+
+
+@dataclass(frozen=True)
+class JobView:
+    id: str
+    model: str
+    state: JobState
+    error: str | None
+    receipt: str | None
+    batch_row: int | None
+    batch_jobs: int | None
+
+
+class Store:
+    """One connection per process (thread-safe behind a lock); every write is its own transaction."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)  # idempotent (IF NOT EXISTS), so workers may open it concurrently
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT under the process lock: takes the write lock up front."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def add_many(self, jobs: list[NewJob]) -> None:
+        """Persist accepted jobs in one durable commit (group commit for a burst of requests)."""
+        now = time.time()
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO jobs (id, model, state, payload, accepted_at) VALUES (?, ?, ?, ?, ?)",
+                [(j.id, j.model, JobState.ACCEPTED.value, j.payload, now) for j in jobs],
+            )
+
+    def count_unfinished(self, models: list[str]) -> int:
+        marks = ",".join("?" * len(models))
+        with self._lock:
+            row = self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE state IN (?, ?) AND model IN ({marks})", (*UNFINISHED, *models)).fetchone()
+        return int(row[0])
+
+    def requeue(self, worker: int | None = None) -> list[tuple[str, str]]:
+        """Put `proving` jobs (all, or one dead worker's) back in the queue.
+
+        A job already claimed MAX_ATTEMPTS times is failed instead (it keeps killing workers);
+        those are returned as (id, model) pairs.
+        """
+        where, args = ("state = ?", [JobState.PROVING.value]) if worker is None else ("state = ? AND worker = ?", [JobState.PROVING.value, worker])
+        with self._transaction() as db:
+            doomed = [(r[0], r[1]) for r in db.execute(f"SELECT id, model FROM jobs WHERE {where} AND attempts >= ?", (*args, MAX_ATTEMPTS))]
+            db.execute(
+                f"UPDATE jobs SET state = ?, finished_at = ?, error = ? WHERE {where} AND attempts >= ?",
+                (JobState.FAILED.value, time.time(), f"proving stopped its worker {MAX_ATTEMPTS} times; not retried", *args, MAX_ATTEMPTS),
+            )
+            db.execute(f"UPDATE jobs SET state = ?, worker = NULL WHERE {where}", (JobState.ACCEPTED.value, *args))
+        return doomed
+
+    def has_accepted(self) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM jobs WHERE state = ? LIMIT 1", (JobState.ACCEPTED.value,)).fetchone() is not None
+
+    def claim(self, worker: int, caps: dict[str, int], window_s: float) -> Claim | None:
+        """Claim the oldest ready group: up to `caps[model]` jobs of one model.
+
+        A model whose cap is above 1 (batching) is ready once it has a full batch or its oldest job
+        has waited `window_s`; otherwise any accepted job is ready at once.
+        """
+        if not self.has_accepted():
+            return None
+        now = time.time()
+        with self._transaction() as db:
+            groups = db.execute("SELECT model, COUNT(*), MIN(seq), MIN(accepted_at) FROM jobs WHERE state = ? GROUP BY model", (JobState.ACCEPTED.value,)).fetchall()
+            ready = [
+                (first, model) for model, count, first, oldest in groups
+                if model in caps and (caps[model] <= 1 or count >= caps[model] or now - oldest >= window_s)
+            ]
+            if not ready:
+                return None
+            model = min(ready)[1]
+            rows = db.execute("SELECT seq, id, payload FROM jobs WHERE state = ? AND model = ? ORDER BY seq LIMIT ?", (JobState.ACCEPTED.value, model, caps[model])).fetchall()
+            db.executemany(
+                "UPDATE jobs SET state = ?, worker = ?, started_at = ?, attempts = attempts + 1 WHERE seq = ?",
+                [(JobState.PROVING.value, worker, now, seq) for seq, _, _ in rows],
+            )
+        return Claim(model=model, ids=[r[1] for r in rows], payloads=[r[2] for r in rows])
+
+    def finish(self, ids: list[str], receipt: str, prove_seconds: float) -> None:
+        """Store one receipt for a claimed group; job i is row i of the proof."""
+        now = time.time()
+        with self._transaction() as db:
+            proof_id = db.execute(
+                "INSERT INTO proofs (receipt, prove_seconds, jobs, created_at) VALUES (?, ?, ?, ?)", (receipt, prove_seconds, len(ids), now)
+            ).lastrowid
+            db.executemany(
+                "UPDATE jobs SET state = ?, proof_id = ?, batch_row = ?, finished_at = ?, error = NULL WHERE id = ? AND state = ?",
+                [(JobState.PROVEN.value, proof_id, row, now, job_id, JobState.PROVING.value) for row, job_id in enumerate(ids)],
+            )
+
+    def fail(self, ids: list[str], error: str) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE jobs SET state = ?, error = ?, finished_at = ? WHERE id = ? AND state = ?",
+                [(JobState.FAILED.value, error, time.time(), job_id, JobState.PROVING.value) for job_id in ids],
+            )
+
+    def get(self, job_id: str) -> JobView | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT j.id, j.model, j.state, j.error, p.receipt, j.batch_row, p.jobs FROM jobs j LEFT JOIN proofs p ON p.id = j.proof_id WHERE j.id = ?",
+                (job_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return JobView(id=row[0], model=row[1], state=JobState(row[2]), error=row[3], receipt=row[4], batch_row=row[5], batch_jobs=row[6])
+
+    def counts(self) -> dict[JobState, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        return {JobState(state): int(n) for state, n in rows}

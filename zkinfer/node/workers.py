@@ -1,0 +1,212 @@
+"""Proving worker processes and the pool that supervises them.
+
+ezkl holds the GIL for a whole prove, so proving runs in separate processes (spawned, not forked:
+onnxruntime and rayon threads do not survive a fork). Each worker loads its Provers once, then
+claims jobs from the SQLite store, proves, and stores the signed receipt. Workers run niced so
+the web process keeps answering the fast path in milliseconds while proofs use every core.
+A worker dies with the node (PR_SET_PDEATHSIG), and a worker that dies alone has its jobs
+re-queued and is replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+
+from zkinfer import identity
+from zkinfer.errors import ZkinferError
+from zkinfer.node import jobs
+from zkinfer.node.models import load_provers, stack
+from zkinfer.node.store import Store
+from zkinfer.prove import Prover
+
+log = logging.getLogger("zkinfer.node")
+
+IDLE_POLL_S = 0.05
+RESTART_DELAY_S = 1.0
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    circuits: Path
+    store_path: Path
+    key_path: Path
+    caps: dict[str, int]  # jobs per proof, by model
+    window_s: float
+    rayon_threads: int
+    nice: int
+
+
+@dataclass(frozen=True)
+class Ready:
+    slot: int
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A group of jobs left the queue: proven (one receipt) or failed (with why)."""
+
+    model: str
+    ids: list[str]
+    proven: bool
+    seconds: float
+    error: str | None = None
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when the node dies, so a `kill -9` leaves no orphan prover."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+def worker_main(slot: int, settings: WorkerSettings, events: Connection) -> None:
+    """Entry point of one worker process: load once, then claim → prove → store, until the node goes."""
+    os.environ["RAYON_NUM_THREADS"] = str(settings.rayon_threads)  # before ezkl's first rayon call
+    _die_with_parent()
+    parent = os.getppid()
+    os.nice(settings.nice)
+    provers = load_provers(settings.circuits, prefer_gpu=False, signer=identity.load_key(settings.key_path))
+    store = Store(settings.store_path)
+    events.send(Ready(slot))
+    while os.getppid() == parent:
+        claim = store.claim(slot, settings.caps, settings.window_s)
+        if claim is None:
+            time.sleep(IDLE_POLL_S)
+            continue
+        events.send(_prove(store, provers[claim.model], claim.model, claim.ids, claim.payloads))
+
+
+def _prove(store: Store, prover: Prover, model: str, ids: list[str], payloads: list[str]) -> Finished:
+    """Prove one claimed group and record the outcome; never raises (a bad job must not stop the worker)."""
+    start = time.perf_counter()
+    try:
+        decoded = [jobs.decode(p) for p in payloads]
+        batch_size = prover.circuit.manifest.batch_size
+        if batch_size == 1:
+            ((sample, fast),) = decoded
+            receipt = prover.prove(sample, fast)
+        else:  # the stored fast answers are single rows; the receipt's fast section covers the batch
+            receipt = prover.prove(stack([sample for sample, _ in decoded], batch_size))
+    except ZkinferError as exc:
+        error = str(exc)
+    except Exception as exc:  # an ezkl panic or a bug: fail these jobs, keep serving the rest
+        log.exception("proving %d job(s) of %s failed", len(ids), model)
+        error = f"{type(exc).__name__}: {exc}"
+    else:
+        seconds = time.perf_counter() - start
+        store.finish(ids, receipt.model_dump_json(), seconds)
+        return Finished(model=model, ids=ids, proven=True, seconds=seconds)
+    store.fail(ids, error)
+    return Finished(model=model, ids=ids, proven=False, seconds=time.perf_counter() - start, error=error)
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    events: Connection
+    started: float
+
+
+class WorkerPool:
+    """Starts `count` workers, relays their events to `on_event` (from its own thread), replaces the dead."""
+
+    def __init__(self, count: int, settings: WorkerSettings, requeue: Callable[[int], list[tuple[str, str]]], on_event: Callable[[Finished], None]) -> None:
+        self.count = count
+        self.settings = settings
+        self._requeue = requeue
+        self._on_event = on_event
+        self._ctx = multiprocessing.get_context("spawn")
+        self._workers: dict[int, _Worker] = {}
+        self._ready: set[int] = set()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._supervise, name="zkinfer-workers", daemon=True)
+
+    @property
+    def ready_count(self) -> int:
+        return len(self._ready)
+
+    @property
+    def ready(self) -> bool:
+        return self.ready_count == self.count
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.process.pid for w in self._workers.values() if w.process.pid is not None]
+
+    def start(self) -> None:
+        for slot in range(self.count):
+            self._spawn(slot)
+        self._thread.start()
+
+    def _spawn(self, slot: int) -> None:
+        receive, send = self._ctx.Pipe(duplex=False)
+        process = self._ctx.Process(target=worker_main, args=(slot, self.settings, send), name=f"zkinfer-prover-{slot}", daemon=True)
+        process.start()
+        send.close()
+        self._workers[slot] = _Worker(process=process, events=receive, started=time.monotonic())
+
+    def _supervise(self) -> None:
+        """Relay events and replace workers that died; runs until `stop`."""
+        while not self._stopping.is_set():
+            by_handle: dict[object, tuple[int, _Worker]] = {}
+            for slot, worker in self._workers.items():
+                by_handle[worker.events] = (slot, worker)
+                by_handle[worker.process.sentinel] = (slot, worker)
+            for handle in wait([*(w.events for w in self._workers.values()), *(w.process.sentinel for w in self._workers.values())], timeout=1.0):
+                slot, worker = by_handle[handle]
+                if self._stopping.is_set() or self._workers.get(slot) is not worker:
+                    continue
+                if handle is worker.events:
+                    self._receive(slot, worker)
+                elif not worker.process.is_alive():
+                    self._replace(slot, worker)
+
+    def _receive(self, slot: int, worker: _Worker) -> None:
+        try:
+            event = worker.events.recv()
+        except (EOFError, OSError):  # the worker is gone; its sentinel reports the death
+            worker.process.join(timeout=5)
+            self._replace(slot, worker)
+            return
+        if isinstance(event, Ready):
+            self._ready.add(slot)
+        else:
+            self._on_event(event)
+
+    def _replace(self, slot: int, worker: _Worker) -> None:
+        self._ready.discard(slot)
+        worker.events.close()
+        log.warning("prover worker %d (pid %s) exited with code %s; re-queuing its jobs and starting another", slot, worker.process.pid, worker.process.exitcode)
+        failed = self._requeue(slot)
+        for model in {m for _, m in failed}:
+            ids = [i for i, m in failed if m == model]
+            self._on_event(Finished(model=model, ids=ids, proven=False, seconds=0.0, error="proving kept crashing its worker"))
+        time.sleep(max(0.0, RESTART_DELAY_S - (time.monotonic() - worker.started)))
+        if not self._stopping.is_set():
+            self._spawn(slot)
+
+    def stop(self) -> None:
+        """Terminate the workers (a proof in flight is re-queued, as after a crash)."""
+        self._stopping.set()
+        for worker in self._workers.values():
+            worker.process.terminate()
+        for worker in self._workers.values():
+            worker.process.join(timeout=10)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.events.close()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._ready.clear()
