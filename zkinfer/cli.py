@@ -236,6 +236,35 @@ def inspect_cmd(
     out.print("[dim]not verified: run `zkinfer verify` to check the proof and pin the identity[/]")
 
 
+@app.command()
+def serve(
+    circuits: Annotated[Path, typer.Option("--circuits", help="A folder of compiled circuits (or one circuit directory)")] = Path("circuits"),
+    port: Annotated[int, typer.Option("--port", help="TCP port to listen on")] = 8080,
+    host: Annotated[str, typer.Option("--host", help="Address to bind (0.0.0.0 exposes the node beyond this machine)")] = "127.0.0.1",
+    state_dir: Annotated[Path, typer.Option("--state-dir", help="Job store, node key and API keys live here")] = Path(".zkinfer-node"),
+    key: Annotated[Path | None, typer.Option("--key", help="Node key file that signs receipts (default: made in --state-dir)")] = None,
+    api_keys: Annotated[Path | None, typer.Option("--api-keys", help="File of API keys, one per line (default: one made in --state-dir)")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Proving processes; the cores are split between them (RAYON_NUM_THREADS)")] = 1,
+    max_queue: Annotated[int, typer.Option("--max-queue", min=1, help="Unproven jobs beyond which infer answers 429")] = 1000,
+    max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", min=1, help="Largest request body accepted (413 above)")] = 1 << 20,
+    wait_timeout: Annotated[float, typer.Option("--wait-timeout", min=0, help="Longest an infer?wait=true request waits for its proof, in seconds")] = 300.0,
+    batch_window_ms: Annotated[float, typer.Option("--batch-window-ms", min=0, help="Prove requests within this window together (batch_size > 1 circuits; 0 = off); they see each other's outputs")] = 0.0,
+    batch_private_inputs: Annotated[bool, typer.Option("--batch-private-inputs", help="Also batch circuits with hashed (private) inputs")] = False,
+    cpu: Annotated[bool, typer.Option("--cpu", help="Run the fast path on the CPU even if a GPU is present")] = False,
+) -> None:
+    """Serve proven inference over HTTP (Open Inference Protocol / KServe v2) with receipts."""
+    from zkinfer.node import server
+    from zkinfer.node.config import NodeConfig
+
+    config = NodeConfig(
+        circuits=circuits, state_dir=state_dir, host=host, port=port, key_file=key, api_keys_file=api_keys, workers=workers, max_queue=max_queue,
+        max_body_bytes=max_body_bytes, wait_timeout_s=wait_timeout, batch_window_ms=batch_window_ms, batch_private_inputs=batch_private_inputs, prefer_gpu=not cpu,
+    )
+    with step("loading circuits, keys and the job store"):
+        node = guarded(lambda: server.load(config))
+    server.run(node)
+
+
 @srs_app.command("new")
 def srs_new(k: Annotated[int, typer.Option("--k", help="log2 of the number of rows")]) -> None:
     """Make a development SRS (whoever makes it could forge proofs: never for production)."""
