@@ -16,7 +16,7 @@ import pytest
 
 from tests.cli import zkinfer
 from tests.corpus import CASES, UNSUPPORTED, Case, case
-from zkinfer import Prover, compile_model, verify_receipt
+from zkinfer import Prover, Visibility, compile_model, verify_receipt
 from zkinfer.errors import ModelError, UnsupportedOperatorError
 from zkinfer.runtime import FastSession
 
@@ -112,3 +112,11 @@ def test_index_out_of_range_is_an_input_error(tmp_path: Path) -> None:
     text = " ".join(result.stderr.split())
     assert "Traceback" not in text and "indices" in text and "out of" in text
     assert not (tmp_path / "receipt.json").exists()
+
+
+def test_hashed_weights_on_a_weightless_model_is_refused_at_compile(tmp_path: Path) -> None:
+    """Committing to the weights of a model that has none would fail at every proof: say so up front."""
+    model, calibration, _ = case("two_in_two_out").write(tmp_path)
+    with pytest.raises(ModelError, match="no weights"):
+        compile_model(model, calibration, tmp_path / "circuit", decomposition=DECOMPOSITION, visibility=Visibility(params="hashed"))
+    assert not (tmp_path / "circuit" / "manifest.json").exists()

@@ -32,7 +32,7 @@ from zkinfer.circuit import (
     settings_digest,
 )
 from zkinfer.digest import digest_file, digest_json
-from zkinfer.errors import CircuitError, ZkinferError
+from zkinfer.errors import CircuitError, ModelError, ZkinferError
 from zkinfer.runtime import FastSession
 
 # (decomp_base, decomp_legs) tried by the search; ezkl's default comes first.
@@ -77,6 +77,8 @@ def _measure(
         sample_file = work / "sample.json"
         sample_file.write_text(json.dumps(inputs.to_ezkl_data([sample])))
         witness = _ezkl.gen_witness(sample_file, work / COMPILED_FILE, work / "witness.json")
+        if visibility.params == "hashed" and not isinstance(witness.get("processed_params"), dict):
+            raise ModelError(f"{model}: the model has no weights or constants for hashed weight visibility to commit to; use fixed")
         got = _ezkl.witness_outputs(witness, data["model_output_scales"])
         for out_got, out_want in zip(got, want, strict=True):
             errors.extend(np.abs(out_got - out_want.ravel()).tolist())
