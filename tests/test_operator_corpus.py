@@ -28,6 +28,10 @@ TOLERANCE_STEPS = 16
 DECOMPOSITION = (1024, 3)
 
 
+def tolerance(scale: int, expected: np.ndarray) -> float:
+    return TOLERANCE_STEPS * 2.0**-scale * max(1.0, float(np.abs(expected).max()))
+
+
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if c.slow else []) for c in CASES])
 def test_model_proves_verifies_and_matches_onnxruntime(case: Case, tmp_path: Path) -> None:
     model, calibration, sample = case.write(tmp_path)
@@ -44,8 +48,7 @@ def test_model_proves_verifies_and_matches_onnxruntime(case: Case, tmp_path: Pat
     for tensor, expected, scale in zip(receipt.output.tensors, want, receipt.output.scales, strict=True):
         assert tensor.shape == list(expected.shape), tensor.name
         got = np.asarray(tensor.values).reshape(expected.shape)
-        tolerance = TOLERANCE_STEPS * 2.0**-scale * max(1.0, float(np.abs(expected).max()))
-        assert float(np.max(np.abs(got - expected))) <= tolerance, (tensor.name, got, expected)
+        assert float(np.max(np.abs(got - expected))) <= tolerance(scale, expected), (tensor.name, got, expected)
 
 
 def _unsupported(tmp_path: Path, name: str) -> tuple[Path, Path, tuple[str, ...]]:
@@ -120,3 +123,15 @@ def test_hashed_weights_on_a_weightless_model_is_refused_at_compile(tmp_path: Pa
     with pytest.raises(ModelError, match="no weights"):
         compile_model(model, calibration, tmp_path / "circuit", decomposition=DECOMPOSITION, visibility=Visibility(params="hashed"))
     assert not (tmp_path / "circuit" / "manifest.json").exists()
+
+
+def test_symbolic_batch_axis_compiles_for_a_larger_batch(tmp_path: Path) -> None:
+    """A model whose batch axis is the symbol 'N' proves a batch of 2 when compiled for one."""
+    model, calibration, _ = case("symbolic_batch_N").write(tmp_path)
+    circuit = compile_model(model, calibration, tmp_path / "circuit", decomposition=DECOMPOSITION, batch_size=2)
+    assert [t.shape for t in circuit.manifest.inputs] == [[2, 4]] and [t.shape for t in circuit.manifest.outputs] == [[2, 3]]
+    batch = [np.random.default_rng(5).uniform(-1, 1, (2, 4)).astype(np.float32)]
+    receipt = Prover(circuit, prefer_gpu=False).prove(batch)
+    assert verify_receipt(receipt).verified
+    want = FastSession(model, prefer_gpu=False).run(batch)[0]
+    np.testing.assert_allclose(np.asarray(receipt.output.tensors[0].values).reshape(2, 3), want, atol=tolerance(receipt.output.scales[0], want))
