@@ -4,6 +4,7 @@ and an auditor holding the input (or the weights' published commitment) can stil
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +38,21 @@ def _compile(model: Path, calibration: Path, out: Path, input_visibility: str, p
 
 
 @pytest.fixture(scope="module")
-def other_weights_receipt(tiny_dir: Path, node_key_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same architecture and visibility as `hashed_circuit` with different weights: a genuine receipt."""
+def other_weights_receipt(hashed_circuit: Path, tiny_dir: Path, node_key_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A node's genuine receipt from the published hashed-weights circuit (same settings) compiled
+    with its own weights: what a vk pin alone cannot tell apart."""
+    from zkinfer import _ezkl
+    from zkinfer.circuit import COMPILED_FILE, MANIFEST_FILE, MODEL_FILE, SETTINGS_FILE
+    from zkinfer.digest import digest_file
+
     folder = tmp_path_factory.mktemp("other-weights")
-    tiny.mlp(folder / "model.onnx", seed=5)
-    circuit = _compile(folder / "model.onnx", tiny_dir / "calibration.json", folder / "circuit", "hashed", "hashed")
+    shutil.copytree(hashed_circuit, folder / "circuit")
+    circuit = folder / "circuit"
+    tiny.mlp(circuit / MODEL_FILE, seed=5)
+    _ezkl.compile_circuit(circuit / MODEL_FILE, circuit / COMPILED_FILE, circuit / SETTINGS_FILE)
+    manifest = json.loads((circuit / MANIFEST_FILE).read_text())
+    manifest.update(model_digest=digest_file(circuit / MODEL_FILE), compiled_digest=digest_file(circuit / COMPILED_FILE))
+    (circuit / MANIFEST_FILE).write_text(json.dumps(manifest))
     return _prove(circuit, tiny_dir / "input.json", folder / "receipt.json", node_key_file)
 
 
@@ -108,7 +119,9 @@ def test_weights_commitment_pins_hashed_weights(hashed_receipt_file: Path, other
     mine, theirs = _doc(hashed_receipt_file), _doc(other_weights_receipt)
     # With hashed weights the circuit, and so its verifying key, is the same for any weights:
     assert mine["model"]["vk_digest"] == theirs["model"]["vk_digest"]
+    assert mine["model"]["model_digest"] != theirs["model"]["model_digest"]
     assert mine["params"]["commitment"] != theirs["params"]["commitment"]
+    assert mine["output"]["tensors"][0]["values"] != theirs["output"]["tensors"][0]["values"]
     vk_only = verify_document(theirs, Policy(expect_vk=mine["model"]["vk_digest"], trusted_srs=[mine["srs"]["fingerprint"]]))
     assert vk_only.verified is True and vk_only.identity_pinned is False
     assert "weights" in vk_only.summary and "--expect-params-commitment" in vk_only.summary

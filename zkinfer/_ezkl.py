@@ -14,7 +14,10 @@ from typing import Any
 import ezkl
 import numpy as np
 
-from zkinfer import logs  # noqa: F401  (quiets ezkl's loggers before first use)
+from zkinfer import (
+    _ezkl_isolated,
+    logs,  # noqa: F401  (quiets ezkl's loggers before first use)
+)
 from zkinfer.errors import CircuitError, ModelError, ProvingError, UnsupportedOperatorError
 
 VERSION: str = getattr(ezkl, "__version__", "23")
@@ -134,12 +137,10 @@ def prove(witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path) -> di
 
 
 def verify(proof: Path, settings: Path, vk: Path, srs: Path, reduced_srs: bool) -> tuple[bool, str]:
-    """Check a proof. ezkl raises instead of returning False; we return (ok, reason)."""
-    try:
-        ok = bool(ezkl.verify(str(proof), str(settings), str(vk), str(srs), reduced_srs))
-    except (RuntimeError, ValueError, OSError) as exc:
-        return False, str(exc)
-    return ok, "" if ok else "ezkl returned false"
+    """Check a proof: (ok, reason). Runs in a memory-limited worker process, because the files
+    come from an untrusted receipt and ezkl panics, segfaults or exhausts memory on some."""
+    ok, reason = _ezkl_isolated.verify(str(proof), str(settings), str(vk), str(srs), reduced_srs)
+    return ok, reason if reason or ok else "ezkl returned false"
 
 
 def write_proof_file(path: Path, proof_bytes: bytes, instances: list[list[str]]) -> None:

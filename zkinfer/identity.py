@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -22,6 +23,12 @@ from zkinfer import cache
 from zkinfer.digest import canonical_json
 from zkinfer.errors import ZkinferError
 from zkinfer.receipt import Receipt, Signature
+
+# py_ecc raises the interpreter's recursion limit to 100000 when imported. At that depth a deeply
+# nested JSON document (a hostile receipt or request) overflows the C stack, a segfault, instead
+# of raising RecursionError; its BLS code runs fine at Python's default, so put that back.
+if sys.getrecursionlimit() == 100_000:
+    sys.setrecursionlimit(1000)
 
 SCHEME: Final = "bls12-381-g2-pop"
 RECEIPT_DOMAIN = b"zkinfer.receipt/1\x00"

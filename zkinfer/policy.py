@@ -143,7 +143,7 @@ def load(path: Path) -> dict[str, Any]:
         raise PolicyError(f"{path}: no such policy file")
     try:
         values = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise PolicyError(f"{path}: not valid TOML ({exc})") from exc
     if isinstance(values.get("trusted_srs"), str):
         values["trusted_srs"] = [values["trusted_srs"]]

@@ -22,7 +22,8 @@ Digest = str
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # NaN/inf are not JSON and have no canonical bytes to sign: a receipt never holds them
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class TensorData(_Strict):

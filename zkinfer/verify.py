@@ -24,7 +24,7 @@ from zkinfer import _ezkl, identity, inputs, srs
 from zkinfer.digest import digest_bytes, digest_json
 from zkinfer.errors import ReceiptFormatError, ZkinferError
 from zkinfer.policy import Policy
-from zkinfer.receipt import Receipt, b64decode, parse, read_document
+from zkinfer.receipt import Receipt, TensorData, b64decode, parse, read_document
 
 __all__ = ["CHECK_NAMES", "Check", "Policy", "Verdict", "expected_instances", "verify_document", "verify_file", "verify_receipt"]
 
@@ -34,6 +34,7 @@ INPUT_CHECK = "input"  # only present when the auditor supplies the input
 FLOAT_TOLERANCE = 1e-9
 MAX_PROOF_BYTES = 1 << 24
 MAX_SCALE = 64
+MAX_INNER_COLS = 64
 
 
 class Check(BaseModel):
@@ -156,6 +157,9 @@ def _check_felts(felts: list[str], field: str) -> None:
 def _check_proof(receipt: Receipt) -> str:
     proof_bytes = _proof_bytes(receipt)
     _logrows(receipt)  # ezkl sizes its domain from this: never hand it an absurd one
+    columns = _run_args(receipt).get("num_inner_cols")
+    if type(columns) is not int or not 1 <= columns <= MAX_INNER_COLS:  # ezkl allocates per column (0 divides by zero)
+        raise _Failed(f"field model.settings.run_args.num_inner_cols is {columns!r}, not between 1 and {MAX_INNER_COLS}")
     for i, column in enumerate(receipt.proof.instances):
         _check_felts(column, f"proof.instances[{i}]")
     with tempfile.TemporaryDirectory(prefix="zkinfer-verify-") as tmp:
@@ -168,6 +172,11 @@ def _check_proof(receipt: Receipt) -> str:
     if not ok:
         raise _Failed(f"the proof does not verify with the embedded key: {reason}")
     return f"halo2/KZG proof ({len(proof_bytes)} bytes) verifies with the embedded key"
+
+
+def _check_shape(tensor: TensorData, field: str) -> None:
+    if any(d < 0 for d in tensor.shape) or math.prod(tensor.shape) != len(tensor.values):
+        raise _Failed(f"field {field}: shape {tensor.shape} does not hold its {len(tensor.values)} values")
 
 
 def _scale(scale: int, field: str) -> int:
@@ -205,6 +214,7 @@ def expected_instances(receipt: Receipt) -> list[tuple[str, str]]:
         if len(section.tensors) != len(section.scales):
             raise _Failed(f"field input.tensors holds {len(section.tensors)} tensors for {len(section.scales)} input scales")
         for i, (tensor, scale) in enumerate(zip(section.tensors, section.scales, strict=True)):
+            _check_shape(tensor, f"input.tensors[{i}]")
             felts = _quantize(tensor.values, _scale(scale, f"input.scales[{i}]"), f"input.tensors[{i}].values")
             expected.extend((f"input[{i}][{j}]={v}", f) for j, (v, f) in enumerate(zip(tensor.values, felts, strict=True)))
     for i, felts in enumerate(receipt.output.felts):
@@ -218,6 +228,7 @@ def _check_output_values(receipt: Receipt) -> None:
         raise _Failed("output.tensors, output.felts and output.scales differ in length")
     for i, (tensor, felts, scale) in enumerate(zip(out.tensors, out.felts, out.scales, strict=True)):
         _check_felts(felts, f"output.felts[{i}]")
+        _check_shape(tensor, f"output.tensors[{i}]")
         _scale(scale, f"output.scales[{i}]")
         if len(tensor.values) != len(felts):
             raise _Failed(f"output[{i}] states {len(tensor.values)} values for {len(felts)} proven field elements")

@@ -1,0 +1,107 @@
+"""Run ezkl.verify in a separate, memory-limited worker process.
+
+A receipt is untrusted input, and ezkl trusts the settings it is given: absurd values make it
+divide by zero (a panic), allocate without bound (the OOM killer) or segfault. A verifier must
+answer with a verdict instead, so the proof check runs in a long-lived worker (one `import ezkl`,
+~0.1 s, then milliseconds per proof); if the worker dies or overruns, that receipt fails the
+proof check and the next call starts a fresh worker.
+
+This file is also the worker: run as a script it imports only the standard library and ezkl.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import subprocess
+import sys
+import threading
+from typing import IO, Any
+
+MEMORY_LIMIT_BYTES = 4 << 30
+TIMEOUT_S = 30.0
+
+
+def _serve() -> None:  # the worker: one JSON request per line on stdin, one JSON answer per line
+    _limit_memory()
+    import ezkl
+
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            ok, reason = bool(ezkl.verify(request["proof"], request["settings"], request["vk"], request["srs"], request["reduced_srs"])), ""
+        except BaseException as exc:  # pyo3's PanicException is a BaseException
+            ok, reason = False, f"{type(exc).__name__}: {exc}"
+        sys.stdout.write(json.dumps({"ok": ok, "reason": reason}) + "\n")
+        sys.stdout.flush()
+
+
+def _limit_memory() -> None:
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
+    except (ImportError, ValueError, OSError):  # not on this platform: run unlimited
+        pass
+
+
+class _Worker:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[str] | None = None
+
+    def _start(self) -> subprocess.Popen[str]:
+        env = {**os.environ, "RUST_BACKTRACE": "0"}
+        return subprocess.Popen(
+            [sys.executable, "-I", os.path.abspath(__file__)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        )
+
+    def _stop(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+    def call(self, request: dict[str, Any]) -> tuple[bool, str]:
+        with self._lock:
+            if self._process is None or self._process.poll() is not None:
+                self._process = self._start()
+            process = self._process
+            assert process.stdin is not None and process.stdout is not None
+            try:
+                process.stdin.write(json.dumps(request) + "\n")
+                process.stdin.flush()
+                line = _readline(process.stdout, TIMEOUT_S)
+            except (BrokenPipeError, OSError):
+                line = None
+            if line is None:
+                self._stop()
+                return False, f"ezkl crashed or ran over {TIMEOUT_S:.0f} s on this proof (malformed settings, key or proof)"
+            answer = json.loads(line)
+            return bool(answer["ok"]), str(answer["reason"])
+
+
+def _readline(stream: IO[str], timeout: float) -> str | None:
+    """A line from the worker, or None if it died or did not answer in time."""
+    result: list[str] = []
+    reader = threading.Thread(target=lambda: result.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if reader.is_alive() or not result or not result[0]:
+        return None
+    return result[0]
+
+
+_worker = _Worker()
+atexit.register(_worker._stop)
+
+
+def verify(proof: str, settings: str, vk: str, srs: str, reduced_srs: bool) -> tuple[bool, str]:
+    """ezkl.verify on files, in the worker: (ok, reason). Never raises for a bad proof."""
+    return _worker.call({"proof": proof, "settings": settings, "vk": vk, "srs": srs, "reduced_srs": reduced_srs})
+
+
+if __name__ == "__main__":
+    _serve()
