@@ -303,6 +303,24 @@ def test_metrics(node: RunningNode) -> None:
     assert "zkinfer_proof_failures_total" in text or "zkinfer_proof_failures" in text
 
 
+def test_a_second_node_on_the_same_state_dir_is_refused(node: RunningNode, circuits: Path) -> None:
+    from tests.cli import zkinfer
+
+    result = zkinfer("serve", "--circuits", circuits, "--port", str(free_port()), "--state-dir", node.state_dir)
+    assert result.returncode == 2, result.stderr
+    assert "another node is serving from this state directory" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_circuits_folder_fails_before_listening(tmp_path: Path) -> None:
+    from tests.cli import zkinfer
+
+    (tmp_path / "empty").mkdir()
+    result = zkinfer("serve", "--circuits", tmp_path / "empty", "--port", str(free_port()), "--state-dir", tmp_path / "state")
+    assert result.returncode == 2 and "holds no compiled circuit" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+
+
 # --- limits and durability ---------------------------------------------------------------
 
 
@@ -367,21 +385,27 @@ def test_kill_9_mid_proof_loses_no_accepted_job(circuits: Path, tmp_path: Path) 
 # --- batching ----------------------------------------------------------------------------
 
 
+def with_batch_axis(model_path: Path, out: Path) -> Path:
+    """A copy of a single-input/output model whose axis 0 is symbolic, so it compiles for any batch size."""
+    import onnx
+
+    model = onnx.load(str(model_path))
+    for value in (model.graph.input[0], model.graph.output[0]):
+        value.type.tensor_type.shape.dim[0].dim_param = "batch_size"
+    onnx.save(model, str(out))
+    return out
+
+
 @pytest.fixture(scope="module")
 def batch_circuits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny MLP with a symbolic batch axis, compiled for batch 4 (keys set up here, not in the node)."""
-    import onnx
-
     from zkinfer import compile_model
     from zkinfer.keys import ensure
 
     folder = tmp_path_factory.mktemp("batch")
-    model = onnx.load(str(tiny.mlp(folder / "model.onnx")))
-    for value in (model.graph.input[0], model.graph.output[0]):
-        value.type.tensor_type.shape.dim[0].dim_param = "batch_size"
-    onnx.save(model, str(folder / "model.onnx"))
+    model = with_batch_axis(tiny.mlp(folder / "fixed.onnx"), folder / "model.onnx")
     tiny.samples(folder / "calibration.json", n=16, size=8)
-    ensure(compile_model(folder / "model.onnx", folder / "calibration.json", folder / "circuits" / "tiny4", search=False, batch_size=4))
+    ensure(compile_model(model, folder / "calibration.json", folder / "circuits" / "tiny4", search=False, batch_size=4))
     return folder / "circuits"
 
 

@@ -120,11 +120,11 @@ def create_app(node: Node) -> FastAPI:
         log.error("unhandled error", exc_info=exc)
         return error(500, f"internal error ({type(exc).__name__}); see the node's log")
 
-    def authorized(request: Request) -> None:
+    async def authorized(request: Request) -> None:  # async: a sync dependency would cost a thread hop per request
         if not node.api_keys.allows(request.headers.get("authorization")):
             raise HTTPException(401, "header Authorization: missing or unknown API key; send `Authorization: Bearer KEY`", headers={"WWW-Authenticate": "Bearer"})
 
-    def served(name: str, version: str = MODEL_VERSION) -> ServedModel:
+    async def served(name: str, version: str = MODEL_VERSION) -> ServedModel:
         if version != MODEL_VERSION:
             raise UnknownModel(f"model {name!r} has no version {version!r}; it has version {MODEL_VERSION!r}")
         return node.model(name)

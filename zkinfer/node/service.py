@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import math
 import secrets
 from dataclasses import dataclass
+from typing import TextIO
 
 from zkinfer import identity
 from zkinfer.node import auth, jobs, protocol
-from zkinfer.node.config import NodeConfig
+from zkinfer.node.config import NodeConfig, NodeConfigError
 from zkinfer.node.metrics import Metrics
 from zkinfer.node.models import ServedModel, load_provers
 from zkinfer.node.store import MAX_ATTEMPTS, UNFINISHED, JobView, NewJob, Store
@@ -63,12 +65,27 @@ def _api_keys(config: NodeConfig) -> auth.ApiKeys:
     return auth.read(path)
 
 
+def _lock_state_dir(config: NodeConfig) -> TextIO:
+    """Hold an exclusive lock on the state directory for the node's lifetime (released even by `kill -9`).
+
+    A second node on the same store would re-queue the first one's proofs at start-up.
+    """
+    handle = open(config.state_dir / "node.lock", "w")  # noqa: SIM115 (held open on purpose)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.close()
+        raise NodeConfigError(f"{config.state_dir}: another node is serving from this state directory; stop it or give --state-dir another folder") from exc
+    return handle
+
+
 class Node:
     """Loads circuits and keys, owns the store and the worker pool, admits requests."""
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         config.state_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock_state_dir(config)
         key = _node_key(config)
         log.info("node public key %s (auditors pin it with --expect-signer)", key.public_hex)
         self.api_keys = _api_keys(config)
@@ -122,6 +139,7 @@ class Node:
             self._writer.cancel()
         self.store.requeue()  # a proof cut short by shutdown is redone on the next start
         self.store.close()
+        self._lock.close()
 
     # --- admission -------------------------------------------------------------------------
 
