@@ -51,14 +51,18 @@ def node_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def receipt_file(tiny_dir: Path, tiny_circuit: Path, node_key_file: Path) -> Path:
     """A genuine signed receipt for the tiny circuit (tests copy it before tampering)."""
+    return prove_signed(tiny_circuit, tiny_dir / "input.json", tiny_dir / "receipt.json", node_key_file)
+
+
+def prove_signed(circuit_dir: Path, input_file: Path, out: Path, key_file: Path, allow_development_srs: bool = True) -> Path:
+    """Prove `input_file` with the circuit, sign with the node key, save the receipt to `out`."""
     from zkinfer import identity
     from zkinfer.prove import Prover
     from zkinfer.receipt import save
 
-    prover = Prover(tiny_circuit, signer=identity.load_key(node_key_file))
-    path = tiny_dir / "receipt.json"
-    save(prover.prove(prover.load_input(tiny_dir / "input.json")), path)
-    return path
+    prover = Prover(circuit_dir, signer=identity.load_key(key_file), allow_development_srs=allow_development_srs)
+    save(prover.prove(prover.load_input(input_file)), out)
+    return out
 
 
 SMALL_DECOMPOSITION = (1024, 3)  # k=12 for the tiny MLP instead of ezkl's default k=15: proofs in ~2 s
@@ -81,9 +85,7 @@ def _link_tree(src: Path, dst: Path) -> None:
 def ceremony_receipt_file(zk_home: Path, tiny_circuit: Path, node_key_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A genuine signed receipt for another input, proven on a machine where the SRS was imported
     as a ceremony one (`zkinfer srs import`), so it is not marked development."""
-    from zkinfer import identity, srs
-    from zkinfer.prove import Prover
-    from zkinfer.receipt import save
+    from zkinfer import srs
 
     folder = tmp_path_factory.mktemp("ceremony")
     _link_tree(zk_home, folder / "home")
@@ -92,8 +94,7 @@ def ceremony_receipt_file(zk_home: Path, tiny_circuit: Path, node_key_file: Path
     try:
         for path in sorted((folder / "home" / "srs").glob("*/k*.srs")):
             srs.import_file(path)
-        prover = Prover(tiny_circuit, signer=identity.load_key(node_key_file), allow_development_srs=False)
-        save(prover.prove(prover.load_input(folder / "input.json")), folder / "receipt.json")
+        prove_signed(tiny_circuit, folder / "input.json", folder / "receipt.json", node_key_file, allow_development_srs=False)
     finally:
         os.environ["ZKINFER_HOME"] = str(zk_home)
     return folder / "receipt.json"
@@ -113,11 +114,4 @@ def hashed_circuit(tiny_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def hashed_receipt_file(tiny_dir: Path, hashed_circuit: Path, node_key_file: Path) -> Path:
     """A genuine signed receipt from `hashed_circuit` for tiny_dir/input.json."""
-    from zkinfer import identity
-    from zkinfer.prove import Prover
-    from zkinfer.receipt import save
-
-    prover = Prover(hashed_circuit, signer=identity.load_key(node_key_file))
-    path = tiny_dir / "hashed_receipt.json"
-    save(prover.prove(prover.load_input(tiny_dir / "input.json")), path)
-    return path
+    return prove_signed(hashed_circuit, tiny_dir / "input.json", tiny_dir / "hashed_receipt.json", node_key_file)

@@ -13,21 +13,11 @@ import pytest
 
 from tests import tiny
 from tests.cli import zkinfer
-from tests.conftest import SMALL_DECOMPOSITION
+from tests.conftest import SMALL_DECOMPOSITION, prove_signed
 from zkinfer.policy import Policy
 from zkinfer.verify import Verdict, verify_document, verify_file
 
 INPUT = [0.1, 0.5, 0.9, 0.3, 0.0, 0.7, 0.2, 0.4]  # tiny_dir/input.json
-
-
-def _prove(circuit_dir: Path, input_file: Path, out: Path, key_file: Path) -> Path:
-    from zkinfer import identity
-    from zkinfer.prove import Prover
-    from zkinfer.receipt import save
-
-    prover = Prover(circuit_dir, signer=identity.load_key(key_file))
-    save(prover.prove(prover.load_input(input_file)), out)
-    return out
 
 
 def _compile(model: Path, calibration: Path, out: Path, input_visibility: str, params_visibility: str) -> Path:
@@ -53,7 +43,7 @@ def other_weights_receipt(hashed_circuit: Path, tiny_dir: Path, node_key_file: P
     manifest = json.loads((circuit / MANIFEST_FILE).read_text())
     manifest.update(model_digest=digest_file(circuit / MODEL_FILE), compiled_digest=digest_file(circuit / COMPILED_FILE))
     (circuit / MANIFEST_FILE).write_text(json.dumps(manifest))
-    return _prove(circuit, tiny_dir / "input.json", folder / "receipt.json", node_key_file)
+    return prove_signed(circuit, tiny_dir / "input.json", folder / "receipt.json", node_key_file)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +51,7 @@ def public_input_receipt(tiny_dir: Path, node_key_file: Path, tmp_path_factory: 
     """Public input, hashed weights: ezkl puts the weights' commitment *before* the input values."""
     folder = tmp_path_factory.mktemp("public-input-hashed-weights")
     circuit = _compile(tiny_dir / "model.onnx", tiny_dir / "calibration.json", folder / "circuit", "public", "hashed")
-    return _prove(circuit, tiny_dir / "input.json", folder / "receipt.json", node_key_file)
+    return prove_signed(circuit, tiny_dir / "input.json", folder / "receipt.json", node_key_file)
 
 
 def _doc(path: Path) -> dict[str, Any]:
