@@ -331,7 +331,7 @@ def _check_identity(receipt: Receipt, policy: Policy) -> str:
     if not pinned:
         return "unpinned: no expected model, verifying key or SRS was given, so any circuit would pass"
     if unpinned:
-        return f"partly pinned: {', '.join(pinned)} match; unpinned: {', '.join(unpinned)}"
+        return f"partly pinned: {', '.join(pinned)} as pinned; not pinned: {', '.join(unpinned)}"
     return f"pinned: {', '.join(pinned)} match the policy"
 
 
