@@ -293,6 +293,15 @@ def test_tritonclient_works_unmodified(node: RunningNode, fast_model: FastSessio
     _check_receipt(node.receipt(receipt_id).text, node, SAMPLE)
 
 
+def test_an_input_the_circuit_cannot_prove_fails_its_job_with_422(node: RunningNode) -> None:
+    response = node.infer([1e5] * 8, wait=True)  # finite, so answered, but far outside the calibrated range
+    assert response.status_code == 200, response.text
+    params = response.json()["parameters"]
+    assert params["receipt_status"] == "failed" and "calibrated" in params["receipt_error"]
+    job = node.receipt(params["receipt_id"])
+    assert job.status_code == 422 and job.json()["status"] == "failed" and "calibrated" in job.json()["error"]
+
+
 def test_metrics(node: RunningNode) -> None:
     text = httpx.get(f"{node.url}/metrics").text
     assert 'zkinfer_requests_total{code="200",route="/v2/models/{name}/infer"}' in text
@@ -300,7 +309,9 @@ def test_metrics(node: RunningNode) -> None:
     assert "zkinfer_queue_depth " in text and "zkinfer_workers_ready 1.0" in text
     proofs = [line for line in text.splitlines() if line.startswith(f'zkinfer_proof_seconds_count{{model="{MODEL}"}}')]
     assert proofs and float(proofs[0].split()[-1]) >= 2
-    assert "zkinfer_proof_failures_total" in text or "zkinfer_proof_failures" in text
+    assert f'zkinfer_proof_failures_total{{model="{MODEL}"}} 1.0' in text
+    proven = [line for line in text.splitlines() if line.startswith(f'zkinfer_jobs_proven_total{{model="{MODEL}"}}')]
+    assert proven and float(proven[0].split()[-1]) >= 2
 
 
 def test_a_second_node_on_the_same_state_dir_is_refused(node: RunningNode, circuits: Path) -> None:

@@ -37,7 +37,7 @@ def test_claim_finish_and_fail(tmp_path: Path) -> None:
     store.fail(["b"], "ezkl said no")
     a, b = store.get("a"), store.get("b")
     assert a is not None and a.state is JobState.PROVEN and a.receipt == '{"receipt": 1}' and a.batch_row == 0
-    assert b is not None and b.state is JobState.FAILED and b.error == "ezkl said no"
+    assert b is not None and b.state is JobState.FAILED and b.error == "ezkl said no" and not b.internal_error
     assert store.count_unfinished(["m"]) == 0
 
 
@@ -75,7 +75,7 @@ def test_requeue_after_a_crash_then_give_up(tmp_path: Path) -> None:
         assert claim is not None and claim.ids == ["a"]
     assert store.requeue() == [("a", "m")]
     job = store.get("a")
-    assert job is not None and job.state is JobState.FAILED and "not retried" in (job.error or "")
+    assert job is not None and job.state is JobState.FAILED and "not retried" in (job.error or "") and job.internal_error
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """The HTTP surface: Open Inference Protocol (KServe v2) paths, receipts, and `/metrics`.
 
 Every error is a JSON body `{"error": "..."}` (what KServe clients such as tritonclient read) with a
-4xx status naming the field at fault; a 500 only ever means a bug or a failed proof, never bad input.
+4xx status naming the field at fault; a 500 only ever means a failure of the node itself, never bad input.
 No `from __future__ import annotations` here: FastAPI must resolve the route signatures' local types.
 """
 
@@ -180,8 +180,8 @@ def create_app(node: Node) -> FastAPI:
         if job.state is JobState.PROVEN:
             assert job.receipt is not None
             return Response(job.receipt, media_type="application/json", headers={BATCH_ROW_HEADER: str(job.batch_row)})
-        if job.state is JobState.FAILED:
-            return error(500, f"proving failed: {job.error}", id=job.id, status=job.state.value)
+        if job.state is JobState.FAILED:  # 422: the job's input could not be proven; 500: the node failed
+            return error(500 if job.internal_error else 422, f"proving failed: {job.error}", id=job.id, status=job.state.value)
         return JSONResponse({"id": job.id, "model": job.model, "status": job.state.value}, status_code=202, headers={"Retry-After": "1"})
 
     @app.get("/metrics")

@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     worker INTEGER,
     proof_id INTEGER REFERENCES proofs(id),
     batch_row INTEGER,
-    error TEXT
+    error TEXT,
+    internal_error INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_pending ON jobs(state, model, seq);
 """
@@ -81,6 +82,7 @@ class JobView:
     receipt: str | None
     batch_row: int | None
     batch_jobs: int | None
+    internal_error: bool  # a failure of the node (a bug, an ezkl panic), not of the job's input
 
 
 class Store:
@@ -137,7 +139,7 @@ class Store:
         with self._transaction() as db:
             doomed = [(r[0], r[1]) for r in db.execute(f"SELECT id, model FROM jobs WHERE {where} AND attempts >= ?", (*args, MAX_ATTEMPTS))]
             db.execute(
-                f"UPDATE jobs SET state = ?, finished_at = ?, error = ? WHERE {where} AND attempts >= ?",
+                f"UPDATE jobs SET state = ?, finished_at = ?, error = ?, internal_error = 1 WHERE {where} AND attempts >= ?",
                 (JobState.FAILED.value, time.time(), f"proving stopped its worker {MAX_ATTEMPTS} times; not retried", *args, MAX_ATTEMPTS),
             )
             db.execute(f"UPDATE jobs SET state = ?, worker = NULL WHERE {where}", (JobState.ACCEPTED.value, *args))
@@ -184,22 +186,22 @@ class Store:
                 [(JobState.PROVEN.value, proof_id, row, now, job_id, JobState.PROVING.value) for row, job_id in enumerate(ids)],
             )
 
-    def fail(self, ids: list[str], error: str) -> None:
+    def fail(self, ids: list[str], error: str, internal: bool = False) -> None:
         with self._transaction() as db:
             db.executemany(
-                "UPDATE jobs SET state = ?, error = ?, finished_at = ? WHERE id = ? AND state = ?",
-                [(JobState.FAILED.value, error, time.time(), job_id, JobState.PROVING.value) for job_id in ids],
+                "UPDATE jobs SET state = ?, error = ?, internal_error = ?, finished_at = ? WHERE id = ? AND state = ?",
+                [(JobState.FAILED.value, error, int(internal), time.time(), job_id, JobState.PROVING.value) for job_id in ids],
             )
 
     def get(self, job_id: str) -> JobView | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT j.id, j.model, j.state, j.error, p.receipt, j.batch_row, p.jobs FROM jobs j LEFT JOIN proofs p ON p.id = j.proof_id WHERE j.id = ?",
+                "SELECT j.id, j.model, j.state, j.error, p.receipt, j.batch_row, p.jobs, j.internal_error FROM jobs j LEFT JOIN proofs p ON p.id = j.proof_id WHERE j.id = ?",
                 (job_id,),
             ).fetchone()
         if row is None:
             return None
-        return JobView(id=row[0], model=row[1], state=JobState(row[2]), error=row[3], receipt=row[4], batch_row=row[5], batch_jobs=row[6])
+        return JobView(id=row[0], model=row[1], state=JobState(row[2]), error=row[3], receipt=row[4], batch_row=row[5], batch_jobs=row[6], internal_error=bool(row[7]))
 
     def counts(self) -> dict[JobState, int]:
         with self._lock:

@@ -98,16 +98,16 @@ def _prove(store: Store, prover: Prover, model: str, ids: list[str], payloads: l
             receipt = prover.prove(sample, fast)
         else:  # the stored fast answers are single rows; the receipt's fast section covers the batch
             receipt = prover.prove(stack([sample for sample, _ in decoded], batch_size))
-    except ZkinferError as exc:
-        error = str(exc)
+    except ZkinferError as exc:  # e.g. an input outside the range the circuit was calibrated for
+        error, internal = str(exc), False
     except Exception as exc:  # an ezkl panic or a bug: fail these jobs, keep serving the rest
         log.exception("proving %d job(s) of %s failed", len(ids), model)
-        error = f"{type(exc).__name__}: {exc}"
+        error, internal = f"{type(exc).__name__}: {exc}", True
     else:
         seconds = time.perf_counter() - start
         store.finish(ids, receipt.model_dump_json(), seconds)
         return Finished(model=model, ids=ids, proven=True, seconds=seconds)
-    store.fail(ids, error)
+    store.fail(ids, error, internal)
     return Finished(model=model, ids=ids, proven=False, seconds=time.perf_counter() - start, error=error)
 
 
