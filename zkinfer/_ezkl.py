@@ -96,6 +96,17 @@ def calibrate(data: Path, model: Path, settings: Path, target: str = "resources"
         ezkl.calibrate_settings(str(data), str(model), str(settings), target, 2.0, None, [1], None)
     except RuntimeError as exc:
         raise _model_error(model, exc) from exc
+    _sort_hash_set_lists(settings)
+
+
+def _sort_hash_set_lists(settings: Path) -> None:
+    """ezkl lists the lookups and range checks in hash-set order, which changes from run to run and
+    with it the circuit and the verifying key; sorted, the same model and run args give the same key."""
+    data = json.loads(settings.read_text())
+    for key in ("required_lookups", "required_range_checks"):
+        if isinstance(data.get(key), list):
+            data[key] = sorted(data[key], key=lambda item: json.dumps(item, sort_keys=True))
+    settings.write_text(json.dumps(data))
 
 
 def compile_circuit(model: Path, compiled: Path, settings: Path) -> None:
