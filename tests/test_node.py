@@ -448,3 +448,22 @@ def test_batched_requests_share_one_proof(batch_circuits: Path, tmp_path: Path, 
             assert np.allclose(answer, _expected(fast_model, values).ravel(), atol=1e-6)
     finally:
         node.stop()
+
+
+def test_one_unprovable_request_does_not_sink_its_batch(batch_circuits: Path, tmp_path: Path) -> None:
+    node = start_node(batch_circuits, tmp_path / "state", "--batch-window-ms", "60000")
+    try:
+        inputs = [[0.2] * 8, [1e5] * 8, [0.4] * 8, [0.6] * 8]  # the second is far outside the calibrated range
+        ids = [node.infer(values, model="tiny4").json()["parameters"]["receipt_id"] for values in inputs]
+        results = [node.receipt(i) for i in ids]
+        assert [r.status_code for r in results] == [200, 422, 200, 200], [r.text[:300] for r in results]
+        assert "calibrated" in results[1].json()["error"]
+        for i in (0, 2, 3):
+            result, values = results[i], inputs[i]
+            receipt = Receipt.model_validate_json(result.text)
+            assert verify_receipt(receipt).verified
+            assert receipt.input.tensors is not None
+            row = int(result.headers["Zkinfer-Batch-Row"])
+            assert np.allclose(receipt.input.tensors[0].values[row * 8 : (row + 1) * 8], np.asarray(values, dtype=np.float32))
+    finally:
+        node.stop()

@@ -84,11 +84,17 @@ def worker_main(slot: int, settings: WorkerSettings, events: Connection) -> None
         if claim is None:
             time.sleep(IDLE_POLL_S)
             continue
-        events.send(_prove(store, provers[claim.model], claim.model, claim.ids, claim.payloads))
+        for finished in _prove(store, provers[claim.model], claim.model, claim.ids, claim.payloads):
+            events.send(finished)
 
 
-def _prove(store: Store, prover: Prover, model: str, ids: list[str], payloads: list[str]) -> Finished:
-    """Prove one claimed group and record the outcome; never raises (a bad job must not stop the worker)."""
+def _prove(store: Store, prover: Prover, model: str, ids: list[str], payloads: list[str]) -> list[Finished]:
+    """Prove one claimed group and record the outcome; never raises (a bad job must not stop the worker).
+
+    When a batch fails on its input (one row outside the circuit's range fails the whole witness),
+    it is split in halves and retried, so one bad request cannot sink the others: a failing half
+    fails at witness generation, in milliseconds, so this costs about log2(batch) extra proofs.
+    """
     start = time.perf_counter()
     try:
         decoded = [jobs.decode(p) for p in payloads]
@@ -99,6 +105,9 @@ def _prove(store: Store, prover: Prover, model: str, ids: list[str], payloads: l
         else:  # the stored fast answers are single rows; the receipt's fast section covers the batch
             receipt = prover.prove(stack([sample for sample, _ in decoded], batch_size))
     except ZkinferError as exc:  # e.g. an input outside the range the circuit was calibrated for
+        if len(ids) > 1:
+            half = len(ids) // 2
+            return _prove(store, prover, model, ids[:half], payloads[:half]) + _prove(store, prover, model, ids[half:], payloads[half:])
         error, internal = str(exc), False
     except Exception as exc:  # an ezkl panic or a bug: fail these jobs, keep serving the rest
         log.exception("proving %d job(s) of %s failed", len(ids), model)
@@ -106,9 +115,9 @@ def _prove(store: Store, prover: Prover, model: str, ids: list[str], payloads: l
     else:
         seconds = time.perf_counter() - start
         store.finish(ids, receipt.model_dump_json(), seconds)
-        return Finished(model=model, ids=ids, proven=True, seconds=seconds)
+        return [Finished(model=model, ids=ids, proven=True, seconds=seconds)]
     store.fail(ids, error, internal)
-    return Finished(model=model, ids=ids, proven=False, seconds=time.perf_counter() - start, error=error)
+    return [Finished(model=model, ids=ids, proven=False, seconds=time.perf_counter() - start, error=error)]
 
 
 @dataclass
