@@ -1,0 +1,80 @@
+"""The notebooks a researcher opens first run top to bottom (tiny settings), as committed.
+
+Each notebook asserts what its reader would check (the receipt verifies, a tampered one does not,
+the wrong input or weights are caught, proven outputs match the float ones), so a clean run is
+the test; here we also check the outputs a reader looks at are there, and that git holds the
+notebooks with their outputs stripped.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+CELL_TIMEOUT_S = 300
+
+
+def _text(nb: Any) -> str:
+    """Everything the notebook printed, joined."""
+    parts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                parts.append(output["text"])
+            elif "data" in output:
+                parts.append(output["data"].get("text/plain", ""))
+    return "\n".join(parts)
+
+
+@pytest.fixture
+def executed(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run one notebook in a fresh kernel with the CI settings; the kernel inherits this environment."""
+    path: Path = request.param
+    monkeypatch.setenv("ZKINFER_NOTEBOOK_QUICK", "1")
+    monkeypatch.setenv("ZKINFER_NOTEBOOK_WORK", str(tmp_path))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    assert os.environ["ZKINFER_HOME"]  # the session's isolated cache (conftest), never the user's
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb
+
+
+def test_there_are_the_three_notebooks() -> None:
+    assert [p.name for p in NOTEBOOKS] == ["01_quickstart.ipynb", "02_privacy.ipynb", "03_cost.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_are_committed_without_outputs(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code
+    assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name}: strip outputs before committing"
+
+
+@pytest.mark.parametrize("executed", [p for p in NOTEBOOKS if p.stem == "01_quickstart"], indirect=True, ids=["01_quickstart"])
+def test_quickstart_runs_and_verifies(executed: Any) -> None:
+    text = _text(executed)
+    assert "VERIFIED: valid proof" in text  # the pinned verdict
+    assert "NOT VERIFIED" in text  # the tampered receipt
+
+
+@pytest.mark.parametrize("executed", [p for p in NOTEBOOKS if p.stem == "02_privacy"], indirect=True, ids=["02_privacy"])
+def test_privacy_runs_and_catches_wrong_input_and_weights(executed: Any) -> None:
+    text = _text(executed)
+    assert "found in the receipt: 0" in text
+    assert "pin vk + weights: trained True | altered False" in text
+
+
+@pytest.mark.parametrize("executed", [p for p in NOTEBOOKS if p.stem == "03_cost"], indirect=True, ids=["03_cost"])
+def test_cost_runs_and_plots(executed: Any) -> None:
+    images = [o for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 1
+    assert "| hidden | batch | k | rows |" in _text(executed)
