@@ -301,7 +301,7 @@ def signed_verify_s(folder: Path) -> float:
 
 
 def overhead(case: Case, work: Path, reps: int, decomposition: tuple[int, int] | None) -> None:
-    from zkinfer import compile_model, keys
+    from zkinfer import compile_model, srs
     from zkinfer.compile import MAX_FIDELITY_SAMPLES
 
     if decomposition is None:  # the decomposition zkinfer's search picks for this model
@@ -312,9 +312,9 @@ def overhead(case: Case, work: Path, reps: int, decomposition: tuple[int, int] |
     work.mkdir(parents=True, exist_ok=True)
     input_file = work / "input.json"
     input_file.write_text(json.dumps({"input_data": [case.inputs[0].ravel().tolist()]}))
-    print(f"warm-up (not timed): compile, make the development SRS, set up keys; decomp_base={base}, decomp_legs={legs}", flush=True)
+    print(f"warm-up (not timed): compile, make the development SRS; decomp_base={base}, decomp_legs={legs}", flush=True)
     warm = compile_model(case.model, case.calibration, work / "warm", decomposition=decomposition)
-    srs_path = keys.ensure(warm).srs.path
+    srs_path = srs.for_circuit(warm.logrows).path  # the SRS both sides use; keys are set up inside the repetitions
     record = Record()
     zk_circuit, zk_keys, raw_paths = None, None, {}
     for rep in range(reps):
