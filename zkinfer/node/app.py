@@ -157,10 +157,11 @@ def create_app(node: Node) -> FastAPI:
     async def model_ready(model: Model) -> JSONResponse:
         return JSONResponse({"name": model.name, "ready": node.ready}, status_code=200 if node.ready else 503)
 
-    @app.post("/v2/models/{name}/infer", dependencies=[Depends(authorized)])
-    @app.post("/v2/models/{name}/versions/{version}/infer", dependencies=[Depends(authorized)])
+    @app.post("/v2/models/{name}/infer")
+    @app.post("/v2/models/{name}/versions/{version}/infer")
     async def infer(
         request: Request,
+        _: Auth,  # before the model: without a key, nothing is revealed about which models exist
         model: Model,
         wait: Annotated[bool, Query(description="Answer only once the proof is done (or wait_timeout passed)")] = False,
     ) -> Response:
