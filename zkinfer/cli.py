@@ -5,7 +5,6 @@ Exit codes: 0 success / verified, 1 verification failed, 2 bad usage or unreadab
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -64,35 +63,16 @@ def export(
 ) -> None:
     """Export a torch model to ONNX (opset 18) and check it matches torch in onnxruntime."""
     from zkinfer import export as export_mod
-    from zkinfer.inputs import Sample
+    from zkinfer.inputs import Sample, load_example
 
     def run() -> export_mod.ExportReport:
         module = export_mod.load_factory(factory)
-        sample: Sample = _example(example_input)
+        sample: Sample = load_example(example_input)
         return export_mod.export(module, sample, output)
 
     with step(f"exporting {factory}"):
         report = guarded(run)
     out.print(f"wrote {report.path} (opset {report.opset}); onnxruntime matches torch within {report.max_abs_difference:.2e}")
-
-
-def _example(path: Path) -> Any:
-    """An example input for export: the model's shape is unknown yet, so take the file's own."""
-    import numpy as np
-
-    from zkinfer.errors import InputError
-
-    if not path.is_file():
-        raise InputError(f"{path}: no such example input file")
-    if path.suffix == ".npy":
-        return [np.load(path, allow_pickle=False).astype(np.float32)]
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON: {exc}") from exc
-    values = raw["input_data"] if isinstance(raw, dict) and "input_data" in raw else [raw]
-    arrays = [np.asarray(v, dtype=np.float32) for v in values]
-    return [a if a.ndim > 1 else a.reshape(1, -1) for a in arrays]
 
 
 @app.command(name="compile")
@@ -109,7 +89,6 @@ def compile_cmd(
 ) -> None:
     """Compile an ONNX model into a calibrated circuit; set up its keys once (cached)."""
     from zkinfer import keys
-    from zkinfer.circuit import Visibility
     from zkinfer.compile import compile_model
 
     visibility = guarded(lambda: _visibility(input_visibility, param_visibility))
@@ -127,7 +106,6 @@ def compile_cmd(
             found = guarded(lambda: keys.ensure(circuit, srs_fingerprint))
         dev = " [yellow](development SRS: not for production)[/]" if found.srs.development else ""
         out.print(f"keys ready: vk {found.vk_digest}, SRS {found.srs.fingerprint}{dev}")
-    del Visibility
 
 
 def _visibility(input_visibility: str, param_visibility: str) -> Any:

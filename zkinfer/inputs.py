@@ -95,6 +95,17 @@ def load_flat(path: Path) -> list[np.ndarray]:
     return [check_tensor(a, TensorSpec(f"input {i}", a.shape), f"{where}[{i}]") for i, a in enumerate(arrays)]
 
 
+def load_example(path: Path) -> Sample:
+    """One sample in the file's own shapes (1-D becomes a batch of one), for tracing a torch export
+    before any ONNX model, and so any input shape, exists."""
+    raw = _read(path)
+    data = raw.get("input_data") if isinstance(raw, dict) else None
+    lists, where = _per_input_lists(raw, path, len(data) if isinstance(data, list) else 1)
+    arrays = [_as_float_array(v, f"{where}[{i}]") for i, v in enumerate(lists)]
+    arrays = [a if a.ndim > 1 else a.reshape(1, -1) for a in arrays]
+    return [check_tensor(a, TensorSpec(f"input {i}", a.shape), f"{where}[{i}]") for i, a in enumerate(arrays)]
+
+
 def load_samples(path: Path, specs: tuple[TensorSpec, ...]) -> list[Sample]:
     """Many samples (for calibration): each input's values are N samples laid end to end."""
     lists, where = _per_input_lists(_read(path), path, len(specs))
