@@ -14,6 +14,7 @@ import pytest
 from tests import tiny
 from tests.cli import zkinfer
 from tests.conftest import SMALL_DECOMPOSITION, prove_signed
+from zkinfer.inspect import disclosed_words
 from zkinfer.policy import Policy
 from zkinfer.verify import Verdict, verify_document, verify_file
 
@@ -69,11 +70,19 @@ def test_hashed_input_receipt_carries_the_commitment_not_the_input(hashed_receip
     felts = [ezkl.float_to_felt(v, scale, ezkl.PyInputType.F32) for v in INPUT]
     assert doc["input"]["tensors"] is None
     assert doc["input"]["commitment"] == ezkl.poseidon_hash(felts)  # one Poseidon hash over the quantized tensor
-    text = hashed_receipt_file.read_text()
-    assert not any(f in text for f in felts if int(f, 16)), "an input value leaked into the receipt"
+    public_output = {f for row in doc["output"]["felts"] for f in row}
+    leaked = {f for f in felts if int(f, 16)} & (disclosed_words(doc) - public_output)
+    assert not leaked, "an input value leaked into the receipt"
     verdict = verify_file(hashed_receipt_file)
     assert verdict.verified is True
     assert "commitment" in _check(verdict, "binding")[1]
+
+
+def test_the_leak_check_finds_a_public_input_in_its_receipt(receipt_file: Path) -> None:
+    """The control for the test above: with a public input, every non-zero quantized value is a disclosed word."""
+    doc = _doc(receipt_file)
+    felts = {ezkl.float_to_felt(v, doc["input"]["scales"][0], ezkl.PyInputType.F32) for v in INPUT if v}
+    assert felts <= disclosed_words(doc)
 
 
 def test_auditor_with_the_input_checks_it_against_the_commitment(hashed_receipt_file: Path, tiny_dir: Path, tmp_path: Path) -> None:

@@ -88,3 +88,19 @@ def summarize(receipt: Receipt, source: str = "receipt") -> Summary:
 def inspect_file(path: Path) -> Summary:
     """Summarize a receipt file; an unreadable or malformed one raises ReceiptFormatError (exit 2)."""
     return summarize(load(path), str(path))
+
+
+def disclosed_words(document: object) -> set[str]:
+    """Every 32-byte word a receipt's JSON discloses, as lower-case hex.
+
+    Hex strings are cut at word boundaries (a proof is a run of 32-byte words), so a
+    check like "no quantized input value appears in this hashed-input receipt" compares
+    whole field elements instead of substrings that straddle two words by chance.
+    """
+    if isinstance(document, dict):
+        return set().union(*map(disclosed_words, document.values()))
+    if isinstance(document, list):
+        return set().union(*map(disclosed_words, document))
+    if isinstance(document, str) and document and len(document) % 64 == 0 and all(c in "0123456789abcdefABCDEF" for c in document):
+        return {document[i : i + 64].lower() for i in range(0, len(document), 64)}
+    return set()
