@@ -219,11 +219,35 @@ def data_dependent_shape(path: Path) -> None:
     _graph(path, nodes, [_float("x", [1, 4])], [helper.make_tensor_value_info("y", TensorProto.INT64, [2, "n"])])
 
 
+def synthesis_failure(op: str, **attributes: Any) -> Builder:
+    """MatMul → Relu → OP → Add: ezkl fails on OP with "General synthesis error", naming no node,
+    so zkinfer has to locate it (Mod, IsNaN, DFT in ezkl 23)."""
+
+    def build(path: Path) -> None:
+        w = numpy_helper.from_array(np.eye(4, dtype=np.float32), "w")
+        two = numpy_helper.from_array(np.full((1,), 2.0, np.float32), "two")
+        middle: dict[str, tuple[list[onnx.NodeProto], list[int | str]]] = {
+            "Mod": ([helper.make_node("Mod", ["r", "two"], ["m"], name="my_mod_node", **attributes)], [1, 4]),
+            "IsNaN": ([helper.make_node("IsNaN", ["r"], ["b"], name="my_isnan_node"), helper.make_node("Cast", ["b"], ["m"], name="as_float", to=TensorProto.FLOAT)], [1, 4]),
+            "DFT": ([helper.make_node("Unsqueeze", ["r", "last"], ["u"], name="as_signal"), helper.make_node("DFT", ["u"], ["m"], name="my_dft_node")], [1, 4, 2]),
+        }
+        nodes, shape = middle[op]
+        last = numpy_helper.from_array(np.array([-1], np.int64), "last")
+        head = [helper.make_node("MatMul", ["x", "w"], ["h"], name="matmul"), helper.make_node("Relu", ["h"], ["r"], name="relu")]
+        tail = [helper.make_node("Add", ["m", "m"], ["y"], name="double")]
+        _graph(path, head + nodes + tail, [_float("x", [1, 4])], [_float("y", shape)], [w, two, last])
+
+    return build
+
+
 # name → (builder, input shape, what the error must name)
 UNSUPPORTED: dict[str, tuple[Builder, tuple[int, ...], tuple[str, ...]]] = {
     "det": (unsupported_det, (1, 3, 3), ("my_det_node", "Det")),
-    "bitshift": (unsupported_bitshift, (1, 4), ("shift left",)),
-    "nonzero": (data_dependent_shape, (1, 4), ("depends on the input values",)),
+    "bitshift": (unsupported_bitshift, (1, 4), ("my_shift_node", "BitShift", "shift left")),
+    "mod": (synthesis_failure("Mod", fmod=1), (1, 4), ("my_mod_node", "Mod")),
+    "isnan": (synthesis_failure("IsNaN"), (1, 4), ("my_isnan_node", "IsNaN")),
+    "dft": (synthesis_failure("DFT"), (1, 4), ("my_dft_node", "DFT")),
+    "nonzero": (data_dependent_shape, (1, 4), ("my_nonzero_node", "NonZero", "depends on the input values")),
 }
 
 

@@ -35,7 +35,8 @@ def _model_error(model: Path, exc: Exception) -> ModelError:
         op = match.group(2) or "operator"
         return UnsupportedOperatorError(
             f"{model}: node {match.group(1)!r} uses {op}, which ezkl cannot turn into a circuit; "
-            f"rewrite that part of the model with supported operators ({message})"
+            f"rewrite that part of the model with supported operators ({message})",
+            node=match.group(1),
         )
     method = _METHOD_RE.search(message)
     if method:
@@ -49,7 +50,7 @@ def _model_error(model: Path, exc: Exception) -> ModelError:
             f"a circuit needs every shape fixed, so replace that operator ({message})"
         )
     if match:
-        return ModelError(f"{model}: ezkl could not process node {match.group(1)!r}: {message}")
+        return ModelError(f"{model}: ezkl could not process node {match.group(1)!r}: {message}", node=match.group(1))
     return ModelError(f"{model}: ezkl could not process the model: {message}")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zkinfer import _ezkl, inputs, onnx_model
+from zkinfer import _ezkl, inputs, locate, onnx_model
 from zkinfer.circuit import (
     COMPILED_FILE,
     MANIFEST_FILE,
@@ -49,13 +49,8 @@ def _quiet(_: str) -> None:
     pass
 
 
-def _measure(
-    work: Path, model: Path, samples: list[inputs.Sample], expected: list[list[np.ndarray]], candidate: Candidate,
-    visibility: Visibility, batch_size: int, calib_file: Path, symbols: tuple[tuple[str, int], ...] = (),
-) -> None:
-    """Calibrate and compile one candidate in `work`, filling in its size and error."""
-    settings = work / SETTINGS_FILE
-    args = _ezkl.run_args(
+def _run_args(candidate: Candidate, visibility: Visibility, batch_size: int, symbols: tuple[tuple[str, int], ...]) -> _ezkl.ezkl.PyRunArgs:
+    return _ezkl.run_args(
         input_visibility=visibility.input,
         output_visibility=visibility.output,
         param_visibility=visibility.params,
@@ -64,7 +59,24 @@ def _measure(
         batch_size=batch_size,
         symbols=symbols,
     )
-    _ezkl.gen_settings(model, settings, args)
+
+
+def _makes_settings(model: Path, args: _ezkl.ezkl.PyRunArgs, work: Path) -> bool:
+    """Whether ezkl can make settings for `model` (a probe while locating the node it refuses)."""
+    try:
+        _ezkl.gen_settings(model, work / "probe-settings.json", args)
+    except ModelError:
+        return False
+    return True
+
+
+def _measure(
+    work: Path, model: Path, samples: list[inputs.Sample], expected: list[list[np.ndarray]], candidate: Candidate,
+    visibility: Visibility, batch_size: int, calib_file: Path, symbols: tuple[tuple[str, int], ...] = (),
+) -> None:
+    """Calibrate and compile one candidate in `work`, filling in its size and error."""
+    settings = work / SETTINGS_FILE
+    _ezkl.gen_settings(model, settings, _run_args(candidate, visibility, batch_size, symbols))
     _ezkl.calibrate(calib_file, model, settings)
     _ezkl.compile_circuit(model, work / COMPILED_FILE, settings)
     data = json.loads(settings.read_text())
@@ -142,7 +154,14 @@ def compile_model(
                 first_error = first_error or exc
                 candidate.failed = str(exc)
         if first_error is not None and all(c.failed for c in candidates):  # name the user's file, not our copy
-            raise type(first_error)(str(first_error).replace(str(model_path), str(source))) from first_error
+            message = str(first_error).replace(str(model_path), str(source))
+            if not isinstance(first_error, ModelError):
+                raise type(first_error)(message) from first_error
+            if first_error.node is not None:
+                raise type(first_error)(message, node=first_error.node) from first_error
+            args = _run_args(candidates[0], visibility, batch_size, info.symbols)
+            culprit = locate.first_failing_node(model_path, lambda m: _makes_settings(m, args, Path(tmp)))
+            raise locate.named(type(first_error)(message), source, culprit) from first_error
         chosen = _choose(candidates)
         src = Path(tmp) / f"b{chosen.decomp_base}-l{chosen.decomp_legs}"
         progress(f"chose decomp_base={chosen.decomp_base}, decomp_legs={chosen.decomp_legs}: k={chosen.logrows}")

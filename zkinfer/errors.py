@@ -18,7 +18,14 @@ class InputError(ZkinferError):
 
 
 class ModelError(ZkinferError):
-    """An ONNX model is unreadable, invalid, or uses an operator the circuit compiler lacks."""
+    """An ONNX model is unreadable, invalid, or uses an operator the circuit compiler lacks.
+
+    `node` names the node at fault when it is known; compile locates it when ezkl did not say.
+    """
+
+    def __init__(self, message: str, node: str | None = None) -> None:
+        super().__init__(message)
+        self.node = node
 
 
 class UnsupportedOperatorError(ModelError):
