@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -148,10 +149,11 @@ def prove(witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path) -> di
     return dict(json.loads(proof.read_text()))
 
 
-def verify(proof: Path, settings: Path, vk: Path, srs: Path, reduced_srs: bool) -> tuple[bool, str]:
+def verify(proof: Path, settings: Path, vk: Path, srs: Path, reduced_srs: bool, on_sent: Callable[[], None] = lambda: None) -> tuple[bool, str]:
     """Check a proof: (ok, reason). Runs in a memory-limited worker process, because the files
-    come from an untrusted receipt and ezkl panics, segfaults or exhausts memory on some."""
-    ok, reason = _ezkl_isolated.verify(str(proof), str(settings), str(vk), str(srs), reduced_srs)
+    come from an untrusted receipt and ezkl panics, segfaults or exhausts memory on some.
+    `on_sent` is called once the worker has the request (the caller may do other work meanwhile)."""
+    ok, reason = _ezkl_isolated.verify(str(proof), str(settings), str(vk), str(srs), reduced_srs, on_sent)
     return ok, reason if reason or ok else "ezkl returned false"
 
 

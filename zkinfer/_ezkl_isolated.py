@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from typing import IO, Any
 
 MEMORY_LIMIT_BYTES = 4 << 30
@@ -64,7 +65,7 @@ class _Worker:
             self._process.wait()
             self._process = None
 
-    def call(self, request: dict[str, Any]) -> tuple[bool, str]:
+    def call(self, request: dict[str, Any], on_sent: Callable[[], None]) -> tuple[bool, str]:
         with self._lock:
             if self._process is None or self._process.poll() is not None:
                 self._process = self._start()
@@ -73,6 +74,7 @@ class _Worker:
             try:
                 process.stdin.write(json.dumps(request) + "\n")
                 process.stdin.flush()
+                on_sent()
                 line = _readline(process.stdout, TIMEOUT_S)
             except (BrokenPipeError, OSError):
                 line = None
@@ -98,9 +100,10 @@ _worker = _Worker()
 atexit.register(_worker._stop)
 
 
-def verify(proof: str, settings: str, vk: str, srs: str, reduced_srs: bool) -> tuple[bool, str]:
-    """ezkl.verify on files, in the worker: (ok, reason). Never raises for a bad proof."""
-    return _worker.call({"proof": proof, "settings": settings, "vk": vk, "srs": srs, "reduced_srs": reduced_srs})
+def verify(proof: str, settings: str, vk: str, srs: str, reduced_srs: bool, on_sent: Callable[[], None] = lambda: None) -> tuple[bool, str]:
+    """ezkl.verify on files, in the worker: (ok, reason). Never raises for a bad proof.
+    `on_sent` runs once the worker has the request, before its answer is awaited."""
+    return _worker.call({"proof": proof, "settings": settings, "vk": vk, "srs": srs, "reduced_srs": reduced_srs}, on_sent)
 
 
 if __name__ == "__main__":
