@@ -38,11 +38,28 @@ def _serve() -> None:  # the worker: one JSON request per line on stdin, one JSO
         sys.stdout.flush()
 
 
-def _limit_memory() -> None:
+def _reproduce_once() -> None:  # one request: compile the model with the receipt's settings, set up, maybe a witness
+    request = json.loads(sys.stdin.readline())
+    _limit_memory(int(request["memory_bytes"]))
+    import ezkl
+
+    answer: dict[str, Any] = {"ok": True, "reason": ""}
+    try:
+        ezkl.compile_circuit(request["model"], request["compiled"], request["settings"])
+        ezkl.setup(request["compiled"], request["vk"], request["pk"], request["srs"], None, False)
+        if request["input"] is not None:
+            ezkl.gen_witness(request["input"], request["compiled"], request["witness"], None, None)
+    except BaseException as exc:  # pyo3's PanicException is a BaseException
+        answer = {"ok": False, "reason": f"{type(exc).__name__}: {exc}"}
+    sys.stdout.write(json.dumps(answer) + "\n")
+    sys.stdout.flush()
+
+
+def _limit_memory(limit: int = MEMORY_LIMIT_BYTES) -> None:
     try:
         import resource
 
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (ImportError, ValueError, OSError):  # not on this platform: run unlimited
         pass
 
@@ -106,5 +123,23 @@ def verify(proof: str, settings: str, vk: str, srs: str, reduced_srs: bool, on_s
     return _worker.call({"proof": proof, "settings": settings, "vk": vk, "srs": srs, "reduced_srs": reduced_srs}, on_sent)
 
 
+def reproduce(request: dict[str, Any], timeout_s: float) -> tuple[bool, str]:
+    """compile_circuit + setup (+ gen_witness) with untrusted settings, in a one-shot worker process
+    limited to `request["memory_bytes"]`: (ok, reason). Files go where the request says."""
+    env = {**os.environ, "RUST_BACKTRACE": "0"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", os.path.abspath(__file__), "reproduce"],
+            input=json.dumps(request) + "\n", capture_output=True, text=True, env=env, timeout=timeout_s,
+        )
+    except subprocess.TimeoutExpired:
+        return False, f"compiling and setting up took over {timeout_s:.0f} s"
+    lines = done.stdout.splitlines()
+    if done.returncode != 0 or not lines:
+        return False, f"ezkl crashed (exit {done.returncode}) compiling or setting up with the receipt's settings"
+    answer = json.loads(lines[-1])
+    return bool(answer["ok"]), str(answer["reason"])
+
+
 if __name__ == "__main__":
-    _serve()
+    _reproduce_once() if sys.argv[1:] == ["reproduce"] else _serve()

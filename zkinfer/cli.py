@@ -163,6 +163,7 @@ def verify(
     expect_signer: Annotated[str | None, typer.Option("--expect-signer", help="Node public key that must have signed the receipt")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Require circuit, SRS and signer pins, and refuse development SRSs")] = False,
     input_path: Annotated[Path | None, typer.Option("--input", help="Your copy of the input: checked against the receipt's input or its commitment")] = None,
+    model_path: Annotated[Path | None, typer.Option("--model", help="Your copy of the ONNX model: rebuilt with the receipt's settings, it must give the receipt's verifying key")] = None,
 ) -> None:
     """Check a receipt offline against an optional policy; exit 0 verified, 1 not verified, 2 unreadable."""
     from zkinfer import policy
@@ -172,7 +173,7 @@ def verify(
         policy_file, expect_vk=expect_vk, expect_model=expect_model, expect_params_commitment=expect_params_commitment,
         trusted_srs=trusted_srs, expect_signer=expect_signer, strict=strict,
     ))
-    verdict = guarded(lambda: verify_file(receipt_path, pins, input_path=input_path))
+    verdict = guarded(lambda: verify_file(receipt_path, pins, input_path=input_path, model_path=model_path))
     if as_json:
         sys.stdout.write(verdict.model_dump_json(indent=2) + "\n")
     else:

@@ -36,6 +36,10 @@ class CircuitError(ZkinferError):
     """A circuit directory is missing, incomplete, or does not match its manifest."""
 
 
+class RebuildError(ZkinferError):
+    """A model does not compile and set up under a receipt's settings, so it is not the receipt's circuit."""
+
+
 class SrsError(ZkinferError):
     """A structured reference string file is malformed or of the wrong size."""
 

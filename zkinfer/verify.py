@@ -33,6 +33,7 @@ __all__ = ["CHECK_NAMES", "Check", "Policy", "Verdict", "expected_instances", "v
 Status = Literal["pass", "fail", "skip"]
 CHECK_NAMES = ("well-formed", "verifying-key", "settings", "srs", "proof", "binding", "identity", "signature")
 INPUT_CHECK = "input"  # only present when the auditor supplies the input
+MODEL_CHECK = "model"  # only present when the auditor supplies the model file
 FLOAT_TOLERANCE = 1e-9
 MAX_PROOF_BYTES = 1 << 24
 MAX_SCALE = 64
@@ -287,10 +288,29 @@ def _check_input(receipt: Receipt, given: list[np.ndarray]) -> str:
     return f"the given input equals the receipt's stated input ({sum(len(f) for f in felts)} values, after quantization)"
 
 
-def _identity_status(receipt: Receipt, policy: Policy) -> tuple[list[str], list[str], list[str]]:
-    """(failed pins, pinned parts, unpinned parts) for this receipt under this policy."""
+def _check_model(receipt: Receipt, model: Path) -> str:
+    """The auditor's own copy of the model is the one the proof is about: compiled with the
+    receipt's settings and set up with its SRS ceremony, it gives the embedded verifying key
+    (and, for hashed weights, the stated weights commitment)."""
+    from zkinfer import reproduce  # onnx and a setup: only when asked for
+
+    _logrows(receipt)
+    hashed = receipt.params.visibility == "hashed"
+    rebuilt = reproduce.rebuild(model, receipt.model.settings, receipt.srs.fingerprint, hashed_params=hashed)
+    if rebuilt.vk != b64decode(receipt.model.verifying_key, "model.verifying_key"):
+        raise _Failed(f"{model} compiles, under the receipt's settings and SRS, to verifying key {digest_bytes(rebuilt.vk)}, not the receipt's {receipt.model.vk_digest}: the proof is not about this model")
+    if hashed and [c.lower() for c in rebuilt.params_commitment or []] != [c.lower() for c in receipt.params.commitment or []]:
+        raise _Failed(f"{model}'s weights commit to {rebuilt.params_commitment}, the receipt states {receipt.params.commitment}: the proof is about other weights")
+    what = "verifying key and weights commitment" if hashed else "verifying key"
+    note = "" if rebuilt.model_digest == receipt.model.model_digest else f" (its bytes differ from the stated model {receipt.model.model_digest}: same circuit and weights, another file)"
+    return f"{model} ({rebuilt.model_digest}) rebuilds the receipt's {what}: the proof is about this model{note}"
+
+
+def _identity_status(receipt: Receipt, policy: Policy, model_rebuilt: bool = False) -> tuple[list[str], list[str], list[str]]:
+    """(failed pins, pinned parts, unpinned parts) for this receipt under this policy.
+    `model_rebuilt`: the auditor's model file rebuilt the receipt's key (and weights commitment)."""
     problems: list[str] = []
-    pinned: list[str] = []
+    pinned: list[str] = ["model (rebuilt from your copy)"] if model_rebuilt else []
     unpinned: list[str] = []
     model = receipt.model
     if policy.expect_vk:
@@ -301,8 +321,8 @@ def _identity_status(receipt: Receipt, policy: Policy) -> tuple[list[str], list[
         pinned.append("model" if policy.expect_vk else "model (as stated: only the signature binds it to the key; pin --expect-vk for a cryptographic pin)")
         if model.model_digest.lower() != policy.expect_model:
             problems.append(f"expect_model: the receipt's model is {model.model_digest}, the policy pins {policy.expect_model}")
-    if not (policy.expect_vk or policy.expect_model):
-        unpinned.append("circuit (--expect-vk / --expect-model)")
+    if not (policy.expect_vk or policy.expect_model or model_rebuilt):
+        unpinned.append("circuit (--expect-vk / --expect-model / --model)")
     weights = receipt.params
     if policy.expect_params_commitment is not None:
         pinned.append("weights commitment")
@@ -310,7 +330,7 @@ def _identity_status(receipt: Receipt, policy: Policy) -> tuple[list[str], list[
             problems.append("expect_params_commitment: the policy pins a weights commitment, but this receipt's weights are fixed in the circuit, not committed")
         elif [c.lower() for c in weights.commitment or []] != policy.expect_params_commitment:
             problems.append(f"expect_params_commitment: the weights commitment is {weights.commitment}, the policy pins {policy.expect_params_commitment} (different weights)")
-    elif weights.visibility == "hashed":
+    elif weights.visibility == "hashed" and not model_rebuilt:
         unpinned.append("weights (hashed: the verifying key does not fix them; pin --expect-params-commitment)")
         if policy.strict:
             problems.append("expect_params_commitment: the weights are hashed, so the verifying key alone does not fix them; a strict policy needs the weights commitment the model owner publishes")
@@ -328,8 +348,8 @@ def _identity_status(receipt: Receipt, policy: Policy) -> tuple[list[str], list[
     return problems, pinned, unpinned
 
 
-def _check_identity(receipt: Receipt, policy: Policy) -> str:
-    problems, pinned, unpinned = _identity_status(receipt, policy)
+def _check_identity(receipt: Receipt, policy: Policy, model_rebuilt: bool) -> str:
+    problems, pinned, unpinned = _identity_status(receipt, policy, model_rebuilt)
     if problems:
         raise _Failed("; ".join(problems))
     if not pinned:
@@ -359,12 +379,15 @@ def verify_receipt(
     source: str = "receipt",
     *,
     given_input: list[np.ndarray] | None = None,
+    given_model: Path | None = None,
     check_signature: bool = True,
 ) -> Verdict:
     """Run every check on a parsed receipt.
 
     `given_input`: the auditor's own copy of the input (one flat array per input tensor); adds the
-    `input` check. `check_signature=False` skips the (pure-Python, ~0.3 s) BLS pairing unless the
+    `input` check. `given_model`: the auditor's own copy of the ONNX model; adds the `model` check
+    (a compile and key setup: seconds to minutes, and the SRS ceremony's full file must be
+    cached). `check_signature=False` skips the (pure-Python, ~0.3 s) BLS pairing unless the
     policy pins a signer.
     """
     policy = policy or Policy()
@@ -391,10 +414,11 @@ def verify_receipt(
     _run("binding", after, lambda: _check_binding(receipt))
     if given_input is not None:
         _run(INPUT_CHECK, after, lambda: _check_input(receipt, given_input))
-    _run("identity", after, lambda: _check_identity(receipt, policy))
+    model_rebuilt = given_model is not None and _run(MODEL_CHECK, after, lambda: _check_model(receipt, given_model))
+    _run("identity", after, lambda: _check_identity(receipt, policy, model_rebuilt))
     _run("signature", after, lambda: _check_signature(receipt, policy, check_signature))
     proving.join()
-    _, _, unpinned = _identity_status(receipt, policy)
+    _, _, unpinned = _identity_status(receipt, policy, model_rebuilt)
     return _verdict([*checks, *proof, *after], unpinned, source)
 
 
@@ -419,6 +443,7 @@ def verify_document(
     source: str = "receipt",
     *,
     given_input: list[np.ndarray] | None = None,
+    given_model: Path | None = None,
     check_signature: bool = True,
 ) -> Verdict:
     """Verify a parsed JSON document: a malformed one fails the well-formed check (exit 1)."""
@@ -426,14 +451,19 @@ def verify_document(
         receipt = parse(document, source)
     except ReceiptFormatError as exc:
         checks = [Check(name="well-formed", status="fail", detail=str(exc))]
-        names = [*CHECK_NAMES[1:6], *([INPUT_CHECK] if given_input is not None else []), *CHECK_NAMES[6:]]
+        optional = [*([INPUT_CHECK] if given_input is not None else []), *([MODEL_CHECK] if given_model is not None else [])]
+        names = [*CHECK_NAMES[1:6], *optional, *CHECK_NAMES[6:]]
         checks += [Check(name=n, status="skip", detail="not run: the receipt is malformed") for n in names]
         return _verdict(checks, [], source)
-    return verify_receipt(receipt, policy, source, given_input=given_input, check_signature=check_signature)
+    return verify_receipt(receipt, policy, source, given_input=given_input, given_model=given_model, check_signature=check_signature)
 
 
-def verify_file(path: Path, policy: Policy | None = None, *, input_path: Path | None = None, check_signature: bool = True) -> Verdict:
-    """Verify a receipt file; an unreadable receipt or input file raises a ZkinferError (exit 2)."""
+def verify_file(path: Path, policy: Policy | None = None, *, input_path: Path | None = None, model_path: Path | None = None, check_signature: bool = True) -> Verdict:
+    """Verify a receipt file; an unreadable receipt, input or model file raises a ZkinferError (exit 2)."""
     document = read_document(path)
     given = inputs.load_flat(input_path) if input_path is not None else None
-    return verify_document(document, policy, str(path), given_input=given, check_signature=check_signature)
+    if model_path is not None:
+        from zkinfer import onnx_model
+
+        onnx_model.load(model_path)  # ModelError naming the file when it is missing or not ONNX
+    return verify_document(document, policy, str(path), given_input=given, given_model=model_path, check_signature=check_signature)
