@@ -1,7 +1,8 @@
 """Time `verify` on a signed receipt of each sample model, with and without the signature check.
 
 The signature check is a BLS12-381 pairing in pure Python (py_ecc), the proof check is ezkl in the
-isolated worker process (its first call also starts the worker). Prints a markdown table of
+isolated worker process (its first call also starts the worker); `--model` rebuilds the verifying
+key from the model file (compile + key setup in a one-shot worker). Prints a markdown table of
 medians over REPEATS runs, plus one `zkinfer verify` CLI run (process start and imports included).
 
 Run from the repository root: `python -m benchmarks.bench_verify` (about a minute on 2 cores;
@@ -57,10 +58,14 @@ def _row(model: str, key: object, tmp: Path) -> str:
     parse_ms = _median_ms(lambda: parse(document))
     assert verify_receipt(receipt, pinned).verified
     start = time.perf_counter()
+    rebuilt = verify_receipt(receipt, pinned, given_model=REPO / "models" / f"{model}.onnx", check_signature=False)
+    model_s = time.perf_counter() - start
+    assert rebuilt.verified, rebuilt.checks
+    start = time.perf_counter()
     cli = subprocess.run([sys.executable, "-m", "zkinfer", "verify", str(path), "--expect-signer", key.public_hex], capture_output=True, text=True, cwd=REPO)
     cli_s = time.perf_counter() - start
     assert cli.returncode == 0, cli.stdout + cli.stderr
-    return f"| {model} | {receipt.srs.k} | {len(receipt.proof.hex) // 2} | {first:.0f} | {without:.0f} | {with_signature:.0f} | {signature:.0f} | {parse_ms:.2f} | {cli_s:.2f} |"
+    return f"| {model} | {receipt.srs.k} | {len(receipt.proof.hex) // 2} | {first:.0f} | {without:.0f} | {with_signature:.0f} | {signature:.0f} | {parse_ms:.2f} | {cli_s:.2f} | {model_s:.2f} |"
 
 
 def main() -> None:
@@ -69,8 +74,8 @@ def main() -> None:
         from zkinfer import identity
 
         key = identity.new_key()
-        print("| model | k | proof bytes | first verify (starts worker) ms | verify, no signature check ms | verify with signature ms | signature check alone ms | parse ms | CLI verify s |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("| model | k | proof bytes | first verify (starts worker) ms | verify, no signature check ms | verify with signature ms | signature check alone ms | parse ms | CLI verify s | verify --model (rebuild the key) s |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for model in MODELS:
             print(_row(model, key, Path(tmp)))
 
