@@ -133,7 +133,7 @@ def test_cli_pins_are_joined_with_the_policy_file(ceremony_receipt_file: Path, t
         ('trusted_srs = ["md5:00"]\n', "trusted_srs"),
         ('expect_signer = "abcd"\n', "expect_signer"),
         ('expect_params_commitment = ["xyz"]\n', "expect_params_commitment"),
-        ("strict = true\n", "missing expect_vk or expect_model"),
+        ("strict = true\n", "missing expect_vk, expect_model or model_file"),
         ('strict = "yes"\n', "'strict'"),
     ],
 )

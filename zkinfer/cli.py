@@ -171,9 +171,9 @@ def verify(
 
     pins = guarded(lambda: policy.build(
         policy_file, expect_vk=expect_vk, expect_model=expect_model, expect_params_commitment=expect_params_commitment,
-        trusted_srs=trusted_srs, expect_signer=expect_signer, strict=strict,
+        trusted_srs=trusted_srs, expect_signer=expect_signer, strict=strict, model_file=None if model_path is None else str(model_path),
     ))
-    verdict = guarded(lambda: verify_file(receipt_path, pins, input_path=input_path, model_path=model_path))
+    verdict = guarded(lambda: verify_file(receipt_path, pins, input_path=input_path))
     if as_json:
         sys.stdout.write(verdict.model_dump_json(indent=2) + "\n")
     else:

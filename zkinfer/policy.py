@@ -11,6 +11,7 @@ Policy file (every key optional; CLI options add to / override it):
     strict = true
     expect_vk = "sha256:…"              # verifying-key digest (cryptographic pin of the circuit)
     expect_model = "sha256:…"           # ONNX model digest (as stated; attested by the signer)
+    model_file = "model.onnx"           # your copy of the model: its rebuilt verifying key must match
     expect_params_commitment = ["…"]    # weights commitment, for circuits with hashed weights
     trusted_srs = ["sha256:…"]          # SRS ceremony fingerprints (sha256 of g2 ‖ tau·g2)
     expect_signer = "…"                 # node public key (BLS12-381, 96 hex digits)
@@ -34,6 +35,7 @@ FELT_RE = re.compile(r"^[0-9a-f]{64}$")
 CLI_NAMES = {
     "expect_model": "--expect-model",
     "expect_vk": "--expect-vk",
+    "model_file": "--model",
     "expect_params_commitment": "--expect-params-commitment",
     "trusted_srs": "--trusted-srs",
     "expect_signer": "--expect-signer",
@@ -60,6 +62,7 @@ class Policy(BaseModel):
 
     expect_model: str | None = None
     expect_vk: str | None = None
+    model_file: str | None = None  # a path; relative ones in a policy file are relative to that file
     expect_params_commitment: list[str] | None = None
     trusted_srs: list[str] = []
     expect_signer: str | None = None
@@ -102,8 +105,8 @@ class Policy(BaseModel):
         if not self.strict:
             return self
         missing = []
-        if not (self.expect_vk or self.expect_model):
-            missing.append("expect_vk or expect_model (--expect-vk / --expect-model)")
+        if not (self.expect_vk or self.expect_model or self.model_file):
+            missing.append("expect_vk, expect_model or model_file (--expect-vk / --expect-model / --model)")
         if not self.trusted_srs:
             missing.append(_where("trusted_srs"))
         if not self.expect_signer:
@@ -116,7 +119,7 @@ class Policy(BaseModel):
     @property
     def pins_identity(self) -> bool:
         """True when the circuit and the SRS ceremony are both pinned."""
-        return bool(self.expect_model or self.expect_vk) and bool(self.trusted_srs)
+        return bool(self.expect_model or self.expect_vk or self.model_file) and bool(self.trusted_srs)
 
 
 def _describe(exc: ValidationError, source: str) -> str:
@@ -149,6 +152,8 @@ def load(path: Path) -> dict[str, Any]:
         values["trusted_srs"] = [values["trusted_srs"]]
     if isinstance(values.get("expect_params_commitment"), str):
         values["expect_params_commitment"] = [values["expect_params_commitment"]]
+    if isinstance(values.get("model_file"), str):
+        values["model_file"] = str(path.parent / values["model_file"])  # an absolute path stays as it is
     make(str(path), **values)  # report a bad file as the file's fault, before CLI options mix in
     return values
 

@@ -379,15 +379,14 @@ def verify_receipt(
     source: str = "receipt",
     *,
     given_input: list[np.ndarray] | None = None,
-    given_model: Path | None = None,
     check_signature: bool = True,
 ) -> Verdict:
     """Run every check on a parsed receipt.
 
     `given_input`: the auditor's own copy of the input (one flat array per input tensor); adds the
-    `input` check. `given_model`: the auditor's own copy of the ONNX model; adds the `model` check
-    (a compile and key setup: seconds to minutes, and the SRS ceremony's full file must be
-    cached). `check_signature=False` skips the (pure-Python, ~0.3 s) BLS pairing unless the
+    `input` check. `policy.model_file` (the auditor's own copy of the ONNX model) adds the `model`
+    check: a compile and key setup, seconds to minutes, with the SRS ceremony's full file cached.
+    `check_signature=False` skips the (pure-Python, ~0.3 s) BLS pairing unless the
     policy pins a signer.
     """
     policy = policy or Policy()
@@ -414,7 +413,8 @@ def verify_receipt(
     _run("binding", after, lambda: _check_binding(receipt))
     if given_input is not None:
         _run(INPUT_CHECK, after, lambda: _check_input(receipt, given_input))
-    model_rebuilt = given_model is not None and _run(MODEL_CHECK, after, lambda: _check_model(receipt, given_model))
+    model_file = policy.model_file
+    model_rebuilt = model_file is not None and _run(MODEL_CHECK, after, lambda: _check_model(receipt, Path(model_file)))
     _run("identity", after, lambda: _check_identity(receipt, policy, model_rebuilt))
     _run("signature", after, lambda: _check_signature(receipt, policy, check_signature))
     proving.join()
@@ -443,7 +443,6 @@ def verify_document(
     source: str = "receipt",
     *,
     given_input: list[np.ndarray] | None = None,
-    given_model: Path | None = None,
     check_signature: bool = True,
 ) -> Verdict:
     """Verify a parsed JSON document: a malformed one fails the well-formed check (exit 1)."""
@@ -451,19 +450,19 @@ def verify_document(
         receipt = parse(document, source)
     except ReceiptFormatError as exc:
         checks = [Check(name="well-formed", status="fail", detail=str(exc))]
-        optional = [*([INPUT_CHECK] if given_input is not None else []), *([MODEL_CHECK] if given_model is not None else [])]
+        optional = [*([INPUT_CHECK] if given_input is not None else []), *([MODEL_CHECK] if policy is not None and policy.model_file else [])]
         names = [*CHECK_NAMES[1:6], *optional, *CHECK_NAMES[6:]]
         checks += [Check(name=n, status="skip", detail="not run: the receipt is malformed") for n in names]
         return _verdict(checks, [], source)
-    return verify_receipt(receipt, policy, source, given_input=given_input, given_model=given_model, check_signature=check_signature)
+    return verify_receipt(receipt, policy, source, given_input=given_input, check_signature=check_signature)
 
 
-def verify_file(path: Path, policy: Policy | None = None, *, input_path: Path | None = None, model_path: Path | None = None, check_signature: bool = True) -> Verdict:
-    """Verify a receipt file; an unreadable receipt, input or model file raises a ZkinferError (exit 2)."""
+def verify_file(path: Path, policy: Policy | None = None, *, input_path: Path | None = None, check_signature: bool = True) -> Verdict:
+    """Verify a receipt file; an unreadable receipt, input or pinned model file raises a ZkinferError (exit 2)."""
     document = read_document(path)
     given = inputs.load_flat(input_path) if input_path is not None else None
-    if model_path is not None:
+    if policy is not None and policy.model_file:
         from zkinfer import onnx_model
 
-        onnx_model.load(model_path)  # ModelError naming the file when it is missing or not ONNX
-    return verify_document(document, policy, str(path), given_input=given, given_model=model_path, check_signature=check_signature)
+        onnx_model.load(Path(policy.model_file))  # ModelError naming the file when it is missing or not ONNX
+    return verify_document(document, policy, str(path), given_input=given, check_signature=check_signature)
