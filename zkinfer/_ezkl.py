@@ -185,6 +185,16 @@ def witness_outputs(witness: dict[str, Any], scales: list[int]) -> list[np.ndarr
     return [np.asarray([felt_to_float(f, int(scale)) for f in felts]) for felts, scale in zip(witness["outputs"], scales, strict=True)]
 
 
+def witness_commitment(witness: dict[str, Any], part: str) -> list[str] | None:
+    """The Poseidon hashes ezkl put in the witness for `part` ("processed_inputs" or
+    "processed_params"): a flat list of felts (one per input tensor; one for all the weights), which
+    are also the first public instances of the proof. None when that part is not hashed (or, for
+    the weights, when the model has none to hash)."""
+    processed = witness.get(part)
+    hashes = processed.get("poseidon_hash") if isinstance(processed, dict) else None
+    return None if hashes is None else [str(h) for h in hashes]
+
+
 def poseidon_hash(felts: list[str]) -> list[str]:
     return [str(x) for x in ezkl.poseidon_hash(felts)]
 

@@ -64,16 +64,23 @@ def _limit_memory(limit: int = MEMORY_LIMIT_BYTES) -> None:
         pass
 
 
+def _worker_command(*args: str) -> list[str]:
+    """This file run as a worker script (isolated mode: only the standard library and ezkl)."""
+    return [sys.executable, "-I", os.path.abspath(__file__), *args]
+
+
+def _worker_env() -> dict[str, str]:
+    return {**os.environ, "RUST_BACKTRACE": "0"}  # a panic's backtrace would only be noise on stderr
+
+
 class _Worker:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[str] | None = None
 
     def _start(self) -> subprocess.Popen[str]:
-        env = {**os.environ, "RUST_BACKTRACE": "0"}
         return subprocess.Popen(
-            [sys.executable, "-I", os.path.abspath(__file__)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+            _worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_worker_env(),
         )
 
     def _stop(self) -> None:
@@ -126,12 +133,8 @@ def verify(proof: str, settings: str, vk: str, srs: str, reduced_srs: bool, on_s
 def reproduce(request: dict[str, Any], timeout_s: float) -> tuple[bool, str]:
     """compile_circuit + setup (+ gen_witness) with untrusted settings, in a one-shot worker process
     limited to `request["memory_bytes"]`: (ok, reason). Files go where the request says."""
-    env = {**os.environ, "RUST_BACKTRACE": "0"}
     try:
-        done = subprocess.run(
-            [sys.executable, "-I", os.path.abspath(__file__), "reproduce"],
-            input=json.dumps(request) + "\n", capture_output=True, text=True, env=env, timeout=timeout_s,
-        )
+        done = subprocess.run(_worker_command("reproduce"), input=json.dumps(request) + "\n", capture_output=True, text=True, env=_worker_env(), timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return False, f"compiling and setting up took over {timeout_s:.0f} s"
     lines = done.stdout.splitlines()

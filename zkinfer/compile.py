@@ -89,7 +89,7 @@ def _measure(
         sample_file = work / "sample.json"
         sample_file.write_text(json.dumps(inputs.to_ezkl_data([sample])))
         witness = _ezkl.gen_witness(sample_file, work / COMPILED_FILE, work / "witness.json")
-        if visibility.params == "hashed" and not isinstance(witness.get("processed_params"), dict):
+        if visibility.params == "hashed" and _ezkl.witness_commitment(witness, "processed_params") is None:
             raise ModelError(f"{model}: the model has no weights or constants for hashed weight visibility to commit to; use fixed")
         got = _ezkl.witness_outputs(witness, data["model_output_scales"])
         for out_got, out_want in zip(got, want, strict=True):

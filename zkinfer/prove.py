@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,13 +51,12 @@ def tensors(specs: tuple[object, ...], arrays: list[np.ndarray]) -> list[TensorD
     ]
 
 
-def _commitment(witness: dict[str, object], part: str) -> list[str]:
-    """The Poseidon hashes ezkl put in the witness: a flat list of felts (one per input tensor;
-    one for all the weights), which are also the first public instances of the proof."""
-    processed = witness[part]
-    if not isinstance(processed, dict):
+def _commitment(witness: dict[str, Any], part: str) -> list[str]:
+    """The witness's commitment for a part the circuit hashes (see `_ezkl.witness_commitment`)."""
+    hashes = _ezkl.witness_commitment(witness, part)
+    if hashes is None:
         raise ProvingError(f"ezkl's witness has no {part} for a circuit compiled with hashed visibility; recompile the circuit")
-    return [str(h) for h in processed["poseidon_hash"]]
+    return hashes
 
 
 class Prover:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from zkinfer import _ezkl_isolated, inputs, onnx_model, srs
+from zkinfer import _ezkl, _ezkl_isolated, inputs, onnx_model, srs
 from zkinfer.digest import digest_file
 from zkinfer.errors import ModelError, RebuildError
 
@@ -77,8 +77,7 @@ def rebuild(model: Path, settings: dict[str, Any], srs_fingerprint: str, hashed_
             raise RebuildError(f"{model}: does not compile and set up under the receipt's settings ({reason}), so it is not the receipt's circuit")
         commitment = None
         if hashed_params:
-            processed = json.loads((folder / "witness.json").read_text()).get("processed_params")
-            if not isinstance(processed, dict) or not processed.get("poseidon_hash"):
+            commitment = _ezkl.witness_commitment(json.loads((folder / "witness.json").read_text()), "processed_params")
+            if not commitment:
                 raise ModelError(f"{model}: has no weights for the receipt's hashed weights to commit to, so it is not the receipt's model")
-            commitment = [str(h) for h in processed["poseidon_hash"]]
         return Rebuilt(vk=(folder / "vk").read_bytes(), model_digest=digest_file(prepared), params_commitment=commitment)
