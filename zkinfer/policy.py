@@ -116,11 +116,6 @@ class Policy(BaseModel):
         self.allow_development_srs = False
         return self
 
-    @property
-    def pins_identity(self) -> bool:
-        """True when the circuit and the SRS ceremony are both pinned."""
-        return bool(self.expect_model or self.expect_vk or self.model_file) and bool(self.trusted_srs)
-
 
 def _describe(exc: ValidationError, source: str) -> str:
     err = exc.errors()[0]
