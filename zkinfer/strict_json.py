@@ -1,0 +1,108 @@
+"""The one JSON reader for everything that comes from outside: receipts, inputs, requests, evidence.
+
+Python's `json` accepts what a hostile document uses to mean two things at once or to crash the
+reader: duplicate keys (Python keeps the last, other readers the first, so a receipt can show one
+output to a person and another to the verifier), `NaN`/`Infinity`, integers of thousands of digits
+(a ValueError deep inside `int()`), and numbers beyond float32 (a model input or output that
+overflows to inf after every finiteness check). This reader refuses all of them, naming the
+JSON path of the first offender, so callers turn it into exit 2 / HTTP 422.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MAX_INT_DIGITS = 39  # float32's largest finite value has 39 digits; i128 fits too
+
+
+class _Refused:
+    """A value the parser met and refused; found (with its path) by `_first_refusal`."""
+
+    __slots__ = ("why",)
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+class _Object(dict[str, Any]):
+    """A JSON object; `duplicate` names a key it held twice."""
+
+    duplicate: str | None = None
+
+
+def _parse_int(text: str) -> int | _Refused:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        return _Refused(f"an integer of {digits} digits, beyond float32's range")
+    value = int(text)
+    return value if abs(value) <= FLOAT32_MAX else _Refused(f"{text} is beyond float32's range (±{FLOAT32_MAX:.4g})")
+
+
+def _parse_float(text: str) -> float | _Refused:
+    value = float(text)
+    return value if abs(value) <= FLOAT32_MAX else _Refused(f"{text[:40]} is beyond float32's range (±{FLOAT32_MAX:.4g})")
+
+
+def _parse_constant(name: str) -> _Refused:
+    return _Refused(f"{name} is not a JSON number")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    result = _Object(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        result.duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+    return result
+
+
+def _first_refusal(value: Any, path: str) -> str | None:
+    """The path and reason of the first refused value, depth first; None when all is well."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, _Refused):
+            return f"{where}: {item.why}"
+        if isinstance(item, _Object):
+            if item.duplicate is not None:
+                return f"{where}: key {item.duplicate!r} appears twice (readers disagree on which one counts)"
+            stack.extend((v, f"{where}.{k}") for k, v in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in reversed(list(enumerate(item))))
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """The parsed tree with plain dicts (callers compare, copy and serialize them)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class StrictJSONError(ValueError):
+    """Not JSON, or JSON this project refuses; the message names the path at fault."""
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse JSON, refusing duplicate keys, NaN/Infinity and numbers outside float32's range.
+
+    Raises StrictJSONError naming the offending path (`$.output.tensors[0].values[3]`).
+    """
+    try:
+        parsed = json.loads(data, object_pairs_hook=_object, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StrictJSONError(f"not valid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise StrictJSONError("not valid JSON (nested too deeply)") from exc
+    refusal = _first_refusal(parsed, "$")
+    if refusal is not None:
+        raise StrictJSONError(refusal)
+    try:
+        return _plain(parsed)
+    except RecursionError as exc:
+        raise StrictJSONError("not valid JSON (nested too deeply)") from exc
