@@ -6,15 +6,9 @@ validation, limits, metrics, a `kill -9` mid-proof, and batched proofs.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,92 +17,16 @@ import numpy as np
 import pytest
 
 from tests import tiny
-from tests.cli import REPO
+from tests.node_harness import API_KEY, MODEL, SAMPLE, RunningNode, copy_circuits, free_port, start_node
 from zkinfer import identity
 from zkinfer.receipt import Receipt
 from zkinfer.runtime import FastSession
 from zkinfer.verify import Policy, verify_receipt
 
-MODEL = "circuit"  # the tiny circuit's manifest name
-PROOF_TIMEOUT_S = 600.0
-API_KEY = "test-key-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class RunningNode:
-    process: subprocess.Popen[bytes]
-    url: str
-    state_dir: Path
-    log: Path
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {API_KEY}"}
-
-    @property
-    def public_key(self) -> str:
-        return identity.load_key(self.state_dir / "node.key").public_hex
-
-    def infer(self, values: list[float], model: str = MODEL, wait: bool = False) -> httpx.Response:
-        body = {"inputs": [{"name": "input", "shape": [1, len(values)], "datatype": "FP32", "data": values}]}
-        return httpx.post(f"{self.url}/v2/models/{model}/infer", params={"wait": "true"} if wait else None, json=body, headers=self.auth, timeout=PROOF_TIMEOUT_S)
-
-    def receipt(self, receipt_id: str, timeout_s: float = PROOF_TIMEOUT_S) -> httpx.Response:
-        """Poll until the job has left the queue (200 or a failure), as a client would."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            response = httpx.get(f"{self.url}/v1/receipts/{receipt_id}", headers=self.auth, timeout=30)
-            if response.status_code != 202 or time.monotonic() > deadline:
-                return response
-            assert response.json()["status"] in ("accepted", "proving")
-            time.sleep(0.5)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def start_node(circuits: Path, state_dir: Path, *options: str) -> RunningNode:
-    """Start `zkinfer serve` on a free loopback port and wait until its workers are ready."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    keys = state_dir.parent / f"{state_dir.name}-api-keys"
-    keys.write_text(f"# test key\n{API_KEY}\n")
-    port = free_port()
-    log = state_dir.parent / f"{state_dir.name}-{port}.log"
-    command = [sys.executable, "-m", "zkinfer", "serve", "--circuits", str(circuits), "--port", str(port), "--state-dir", str(state_dir), "--api-keys", str(keys), *options]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
-    node = RunningNode(process=process, url=f"http://127.0.0.1:{port}", state_dir=state_dir, log=log)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the node exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{node.url}/v2/health/ready", timeout=5).status_code == 200:
-                return node
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    node.stop()
-    raise AssertionError(f"the node was not ready in time:\n{log.read_text()}")
-
 
 @pytest.fixture(scope="module")
 def circuits(tiny_circuit: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("circuits")
-    shutil.copytree(tiny_circuit, folder / "tiny")
-    return folder
+    return copy_circuits(tiny_circuit, tmp_path_factory.mktemp("circuits"))
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +39,6 @@ def node(circuits: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
 @pytest.fixture(scope="module")
 def fast_model(tiny_circuit: Path) -> FastSession:
     return FastSession(tiny_circuit / "model.onnx", prefer_gpu=False)
-
-
-SAMPLE = [0.1, 0.5, 0.9, 0.3, 0.0, 0.7, 0.2, 0.4]
 
 
 def _expected(fast_model: FastSession, values: list[float]) -> np.ndarray:
@@ -241,8 +156,8 @@ BINARY_HEADER = json.dumps({"inputs": [_tensor(data=None, parameters={"binary_da
 @pytest.mark.parametrize(
     ("raw", "headers", "needles"),
     [
-        (json.dumps({"inputs": [_tensor()]}).replace("0.5", "NaN").encode(), {}, ["inputs[0]", "non-finite", "index 1"]),
-        (json.dumps({"inputs": [_tensor()]}).replace("0.5", "Infinity").encode(), {}, ["inputs[0]", "non-finite"]),
+        (json.dumps({"inputs": [_tensor()]}).replace("0.5", "NaN").encode(), {}, ["inputs[0].data[1]", "NaN"]),
+        (json.dumps({"inputs": [_tensor()]}).replace("0.5", "Infinity").encode(), {}, ["inputs[0].data[1]", "Infinity"]),
         (b"{not json", {}, ["body", "not valid JSON"]),
         (BINARY_HEADER + b"\0" * 28, {"Inference-Header-Content-Length": str(len(BINARY_HEADER))}, ["inputs[0].parameters.binary_data_size", "28"]),
         (b"{}", {"Inference-Header-Content-Length": "9999"}, ["Inference-Header-Content-Length"]),

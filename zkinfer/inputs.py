@@ -1,17 +1,19 @@
 """Load input tensors from the formats users have: ezkl-style JSON, a plain JSON array, or `.npy`.
 
-Every value is checked against the model's input shapes and for finiteness before any proving
-starts, so a bad input fails in milliseconds with a message naming the file and the field.
+Every value is checked against the model's input shapes, for finiteness and for float32's range
+(the model runs in float32: a larger value would become inf after the check) before any proving
+starts, so a bad input fails in milliseconds with a message naming the file and the field. The
+CLI's input files and the node's requests share these checks.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from zkinfer import strict_json
 from zkinfer.errors import InputError
 from zkinfer.onnx_model import TensorSpec
 
@@ -29,7 +31,7 @@ def _as_float_array(value: Any, where: str) -> np.ndarray:
 
 
 def check_tensor(array: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
-    """Reshape `array` to `spec.shape` or raise; reject NaN/inf naming the first bad index."""
+    """Reshape `array` to `spec.shape` or raise; reject NaN/inf and values beyond float32, naming the first bad index."""
     if array.size != spec.size:
         raise InputError(
             f"{where}: input {spec.name!r} needs shape {list(spec.shape)} ({spec.size} values), "
@@ -40,6 +42,12 @@ def check_tensor(array: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
         raise InputError(
             f"{where}: input {spec.name!r} has a non-finite value ({array.flat[bad[0]]}) at flat index {bad[0]}; "
             "replace NaN/inf with real numbers"
+        )
+    big = np.flatnonzero(np.abs(array) > strict_json.FLOAT32_MAX)
+    if big.size:
+        raise InputError(
+            f"{where}: input {spec.name!r} has a value ({array.flat[big[0]]:.4g}) beyond float32's range "
+            f"(±{strict_json.FLOAT32_MAX:.4g}) at flat index {big[0]}; the model computes in float32"
         )
     return array.reshape(spec.shape).astype(np.float32)
 
@@ -60,9 +68,9 @@ def _read(path: Path) -> Any:
         except (ValueError, OSError) as exc:
             raise InputError(f"{path}: not a readable .npy array: {exc}") from exc
     try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc}); give {{\"input_data\": [[...]]}}, a JSON array, or a .npy file") from exc
+        return strict_json.loads(path.read_bytes())
+    except strict_json.StrictJSONError as exc:
+        raise InputError(f"{path}: {exc}; give {{\"input_data\": [[...]]}}, a JSON array, or a .npy file") from exc
 
 
 def _per_input_lists(raw: Any, path: Path, n_inputs: int) -> tuple[list[Any], str]:

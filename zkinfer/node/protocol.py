@@ -8,14 +8,13 @@ Every problem with a request becomes an `InputError` naming the field (HTTP 422)
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from zkinfer import inputs
+from zkinfer import inputs, strict_json
 from zkinfer.errors import InputError
 from zkinfer.inputs import Sample
 from zkinfer.onnx_model import TensorSpec
@@ -110,10 +109,13 @@ def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
 
 
 def _request(header: bytes) -> InferRequest:
+    """The JSON header, read strictly: a duplicate key or a number beyond float32 is refused, naming its field."""
     try:
-        document = json.loads(header)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise InputError(f"body: not valid JSON ({exc}); send an Open Inference Protocol request {{\"inputs\": [{{\"name\", \"shape\", \"datatype\", \"data\"}}]}}") from exc
+        document = strict_json.loads(header)
+    except strict_json.StrictJSONError as exc:
+        where, _, why = str(exc).partition(": ") if str(exc).startswith("$") else ("$", "", str(exc))
+        field = where.removeprefix("$").lstrip(".") or "body"
+        raise InputError(f"{field}: {why}; send an Open Inference Protocol request {{\"inputs\": [{{\"name\", \"shape\", \"datatype\", \"data\"}}]}}") from exc
     try:
         return InferRequest.model_validate(document)
     except ValidationError as exc:

@@ -17,7 +17,10 @@ import secrets
 from dataclasses import dataclass
 from typing import TextIO
 
+import numpy as np
+
 from zkinfer import identity
+from zkinfer.errors import InputError
 from zkinfer.node import auth, jobs, protocol
 from zkinfer.node.config import NodeConfig, NodeConfigError
 from zkinfer.node.metrics import Metrics
@@ -47,6 +50,17 @@ class Accepted:
     model: ServedModel
     parsed: protocol.ParsedInfer
     fast: FastAnswer
+
+
+def _check_finite(fast: FastAnswer, model: ServedModel) -> None:
+    """Refuse (422, nothing queued) an input whose float answer overflowed: it was never served, so there is nothing to prove."""
+    for spec, output in zip(model.output_specs, fast.outputs, strict=True):
+        bad = np.flatnonzero(~np.isfinite(output))
+        if bad.size:
+            raise InputError(
+                f"inputs: drive the model's output out of range (output {spec.name!r} is {output.flat[bad[0]]} at flat index {bad[0]}); "
+                "send values in the range the model was made for"
+            )
 
 
 def _node_key(config: NodeConfig) -> identity.NodeKey:
@@ -161,6 +175,7 @@ class Node:
         self.depth += 1
         try:
             fast = await asyncio.to_thread(model.answer, parsed.sample)
+            _check_finite(fast, model)
             job = NewJob(id=secrets.token_urlsafe(16), model=model.name, payload=jobs.encode(model.input_specs, parsed.sample, model.output_specs, fast))
             await self._persist(job)
         except Exception:

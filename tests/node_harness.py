@@ -1,0 +1,106 @@
+"""A real `zkinfer serve` subprocess on a free loopback port, as the node tests drive it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.cli import REPO
+from zkinfer import identity
+
+MODEL = "circuit"  # the tiny circuit's manifest name
+PROOF_TIMEOUT_S = 600.0
+API_KEY = "test-key-0123456789"
+OTHER_KEY = "other-key-9876543210"  # a second tenant of the same node
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningNode:
+    process: subprocess.Popen[bytes]
+    url: str
+    state_dir: Path
+    log: Path
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {API_KEY}"}
+
+    @property
+    def public_key(self) -> str:
+        return identity.load_key(self.state_dir / "node.key").public_hex
+
+    def infer(self, values: list[float], model: str = MODEL, wait: bool = False, key: str = API_KEY, parameters: dict[str, Any] | None = None) -> httpx.Response:
+        body: dict[str, Any] = {"inputs": [{"name": "input", "shape": [1, len(values)], "datatype": "FP32", "data": values}]}
+        if parameters is not None:
+            body["parameters"] = parameters
+        headers = {"Authorization": f"Bearer {key}"}
+        return httpx.post(f"{self.url}/v2/models/{model}/infer", params={"wait": "true"} if wait else None, json=body, headers=headers, timeout=PROOF_TIMEOUT_S)
+
+    def receipt(self, receipt_id: str, timeout_s: float = PROOF_TIMEOUT_S, key: str = API_KEY) -> httpx.Response:
+        """Poll until the job has left the queue (200 or a failure), as a client would."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            response = httpx.get(f"{self.url}/v1/receipts/{receipt_id}", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+            if response.status_code != 202 or time.monotonic() > deadline:
+                return response
+            assert response.json()["status"] in ("accepted", "proving")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_node(circuits: Path, state_dir: Path, *options: str) -> RunningNode:
+    """Start `zkinfer serve` on a free loopback port and wait until its workers are ready."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    keys = state_dir.parent / f"{state_dir.name}-api-keys"
+    keys.write_text(f"# test keys\n{API_KEY}\n{OTHER_KEY}\n")
+    port = free_port()
+    log = state_dir.parent / f"{state_dir.name}-{port}.log"
+    command = [sys.executable, "-m", "zkinfer", "serve", "--circuits", str(circuits), "--port", str(port), "--state-dir", str(state_dir), "--api-keys", str(keys), *options]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
+    node = RunningNode(process=process, url=f"http://127.0.0.1:{port}", state_dir=state_dir, log=log)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the node exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{node.url}/v2/health/ready", timeout=5).status_code == 200:
+                return node
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    node.stop()
+    raise AssertionError(f"the node was not ready in time:\n{log.read_text()}")
+
+
+SAMPLE = [0.1, 0.5, 0.9, 0.3, 0.0, 0.7, 0.2, 0.4]
+
+
+def copy_circuits(tiny_circuit: Path, folder: Path) -> Path:
+    """A --circuits folder serving the tiny circuit (as MODEL)."""
+    shutil.copytree(tiny_circuit, folder / "tiny")
+    return folder
