@@ -69,13 +69,33 @@ def test_requeue_after_a_crash_then_give_up(tmp_path: Path) -> None:
     assert store.requeue(worker=1) == []  # only worker 1's job goes back
     states = {i: store.get(i).state for i in "ab"}  # type: ignore[union-attr]
     assert states == {"a": JobState.PROVING, "b": JobState.ACCEPTED}
-    for _ in range(MAX_ATTEMPTS - 1):  # `a` keeps killing its worker
-        assert store.requeue() == []
+    for _ in range(MAX_ATTEMPTS - 1):  # `a` keeps killing worker 0
+        assert store.requeue(worker=0) == []
         claim = store.claim(worker=0, caps={"m": 1}, window_s=0)
-        assert claim is not None and claim.ids == ["a"]
-    assert store.requeue() == [("a", "m")]
+        assert claim is not None and claim.ids == ["a"]  # the oldest first
+    assert store.requeue(worker=0) == [("a", "m")]
     job = store.get("a")
     assert job is not None and job.state is JobState.FAILED and "not retried" in (job.error or "") and job.internal_error
+
+
+def test_node_restarts_do_not_count_against_a_job(tmp_path: Path) -> None:
+    """A job claimed when the node stops (SIGTERM, kill -9, a reboot) did nothing wrong: it is requeued however often that happens."""
+    path = tmp_path / "jobs.sqlite3"
+    store = Store(path)
+    store.add_many(_jobs("m", "a"))
+    for _ in range(MAX_ATTEMPTS + 2):
+        claim = store.claim(worker=0, caps={"m": 1}, window_s=0)
+        assert claim is not None and claim.ids == ["a"]
+        store.close()  # the node process goes away with the job claimed
+        store = Store(path)
+        assert store.requeue() == []  # start-up puts it back
+        job = store.get("a")
+        assert job is not None and job.state is JobState.ACCEPTED
+    claim = store.claim(worker=0, caps={"m": 1}, window_s=0)
+    assert claim is not None and claim.ids == ["a"]
+    store.finish(["a"], '{"receipt": 1}', 1.0)
+    job = store.get("a")
+    assert job is not None and job.state is JobState.PROVEN
 
 
 @pytest.mark.parametrize(
@@ -86,3 +106,23 @@ def test_batching_needs_a_window_and_consent_for_private_inputs(window_ms: float
     config = NodeConfig(circuits=tmp_path, state_dir=tmp_path, batch_window_ms=window_ms, batch_private_inputs=private_ok)
     assert config.jobs_per_proof(8, visibility) == expected
     assert config.jobs_per_proof(1, visibility) == 1
+
+
+def test_a_store_from_the_previous_version_opens_and_keeps_its_jobs(tmp_path: Path) -> None:
+    """The first stores had no schema version and counted every claim in `attempts`."""
+    import sqlite3
+
+    from zkinfer.node import store as store_module
+
+    path = tmp_path / "jobs.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(store_module.SCHEMA)
+        db.execute("INSERT INTO jobs (id, model, state, payload, accepted_at, attempts, worker) VALUES ('old', 'm', 'proving', '{}', 0, 7, 0)")
+    store = Store(path)
+    assert store.requeue() == []
+    claim = store.claim(worker=0, caps={"m": 1}, window_s=0)
+    assert claim is not None and claim.ids == ["old"]
+    assert store.requeue(worker=0) == []  # its old claim count is not held against it
+    store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == store_module.SCHEMA_VERSION

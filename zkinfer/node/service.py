@@ -14,6 +14,7 @@ import fcntl
 import logging
 import math
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -25,7 +26,7 @@ from zkinfer.node import auth, jobs, protocol
 from zkinfer.node.config import NodeConfig, NodeConfigError
 from zkinfer.node.metrics import Metrics
 from zkinfer.node.models import ServedModel, load_provers
-from zkinfer.node.store import MAX_ATTEMPTS, UNFINISHED, JobView, NewJob, Store
+from zkinfer.node.store import UNFINISHED, JobView, NewJob, Store
 from zkinfer.node.workers import Finished, WorkerPool, WorkerSettings
 from zkinfer.prove import FastAnswer
 
@@ -79,12 +80,21 @@ def _api_keys(config: NodeConfig) -> auth.ApiKeys:
     return auth.read(path)
 
 
-def _lock_state_dir(config: NodeConfig) -> TextIO:
-    """Hold an exclusive lock on the state directory for the node's lifetime (released even by `kill -9`).
+class StateDirError(NodeConfigError):
+    """The state directory cannot be made or written (the job store, keys and lock live there)."""
 
-    A second node on the same store would re-queue the first one's proofs at start-up.
+
+def _lock_state_dir(config: NodeConfig) -> TextIO:
+    """Make the state directory and hold an exclusive lock on it for the node's lifetime (released even by `kill -9`).
+
+    A second node on the same store would re-queue the first one's proofs at start-up. Making the
+    lock file is the first write, so an unwritable folder is reported here, in one line.
     """
-    handle = open(config.state_dir / "node.lock", "w")  # noqa: SIM115 (held open on purpose)
+    try:
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(config.state_dir / "node.lock", "w")  # noqa: SIM115 (held open on purpose)
+    except OSError as exc:
+        raise StateDirError(f"{config.state_dir}: cannot write the node's state directory ({exc.strerror}); give --state-dir a folder this user can write") from exc
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -98,7 +108,6 @@ class Node:
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
-        config.state_dir.mkdir(parents=True, exist_ok=True)
         self._lock = _lock_state_dir(config)
         key = _node_key(config)
         log.info("node public key %s (auditors pin it with --expect-signer)", key.public_hex)
@@ -110,10 +119,11 @@ class Node:
         }
         for m in self.models.values():
             log.info("serving %s (k=%d, batch %d, %d job(s) per proof)", m.name, m.prover.circuit.logrows, m.batch_size, m.jobs_per_proof)
-        self.store = Store(config.store_path)
-        failed = self.store.requeue()  # jobs a crash left mid-proof go back to the queue before any worker starts
-        if failed:
-            log.warning("%d job(s) failed: proving them stopped the node %d times", len(failed), MAX_ATTEMPTS)
+        try:
+            self.store = Store(config.store_path)
+        except sqlite3.Error as exc:
+            raise StateDirError(f"{config.store_path}: cannot open the job store ({exc}); give --state-dir a folder this user can write") from exc
+        self.store.requeue()  # jobs a stop or crash of the node left mid-proof go back to the queue before any worker starts
         self.depth = self.store.count_unfinished(list(self.models))
         if self.depth:
             log.info("resuming %d unfinished job(s)", self.depth)

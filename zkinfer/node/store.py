@@ -16,7 +16,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from zkinfer.errors import ZkinferError
+
 # A job whose proving killed its worker this many times is failed instead of retried forever.
+# Only a worker's death while proving the job counts (`attempts`), never a node stop or restart:
+# those are not the job's doing, and counting them lost valid jobs after three restarts.
 MAX_ATTEMPTS = 3
 
 SCHEMA = """
@@ -45,6 +49,17 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_pending ON jobs(state, model, seq);
 """
+
+# Schema changes since the first store, as (version reached, statements); `PRAGMA user_version`
+# records the version a store is at, so a store written by an older node still opens.
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (1, ["UPDATE jobs SET attempts = 0 WHERE state IN ('accepted', 'proving')"]),  # attempts counted claims, now crashes
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+class StoreVersionError(ZkinferError):
+    """The job store was written by a newer zkinfer than this one."""
 
 
 class JobState(StrEnum):
@@ -97,6 +112,20 @@ class Store:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)  # idempotent (IF NOT EXISTS), so workers may open it concurrently
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an older store up to SCHEMA_VERSION, once (under the write lock: workers open it too)."""
+        with self._transaction() as db:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            fresh = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0 and version == 0
+            if version > SCHEMA_VERSION:
+                raise StoreVersionError(f"{self.path}: written by a newer zkinfer (store version {version}, this one reads up to {SCHEMA_VERSION}); upgrade zkinfer or give --state-dir another folder")
+            for target, statements in MIGRATIONS:
+                if version < target and not fresh:
+                    for statement in statements:
+                        db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         with self._lock:
@@ -130,13 +159,18 @@ class Store:
         return int(row[0])
 
     def requeue(self, worker: int | None = None) -> list[tuple[str, str]]:
-        """Put `proving` jobs (all, or one dead worker's) back in the queue.
+        """Put `proving` jobs back in the queue: all of them when the node starts or stops, or one dead worker's.
 
-        A job already claimed MAX_ATTEMPTS times is failed instead (it keeps killing workers);
-        those are returned as (id, model) pairs.
+        Only a worker's death counts against its jobs: one that has killed its worker MAX_ATTEMPTS
+        times is failed instead (returned as (id, model) pairs). A node restart counts nothing.
         """
-        where, args = ("state = ?", [JobState.PROVING.value]) if worker is None else ("state = ? AND worker = ?", [JobState.PROVING.value, worker])
+        if worker is None:
+            with self._transaction() as db:
+                db.execute("UPDATE jobs SET state = ?, worker = NULL WHERE state = ?", (JobState.ACCEPTED.value, JobState.PROVING.value))
+            return []
+        where, args = "state = ? AND worker = ?", [JobState.PROVING.value, worker]
         with self._transaction() as db:
+            db.execute(f"UPDATE jobs SET attempts = attempts + 1 WHERE {where}", args)
             doomed = [(r[0], r[1]) for r in db.execute(f"SELECT id, model FROM jobs WHERE {where} AND attempts >= ?", (*args, MAX_ATTEMPTS))]
             db.execute(
                 f"UPDATE jobs SET state = ?, finished_at = ?, error = ?, internal_error = 1 WHERE {where} AND attempts >= ?",
@@ -169,7 +203,7 @@ class Store:
             model = min(ready)[1]
             rows = db.execute("SELECT seq, id, payload FROM jobs WHERE state = ? AND model = ? ORDER BY seq LIMIT ?", (JobState.ACCEPTED.value, model, caps[model])).fetchall()
             db.executemany(
-                "UPDATE jobs SET state = ?, worker = ?, started_at = ?, attempts = attempts + 1 WHERE seq = ?",
+                "UPDATE jobs SET state = ?, worker = ?, started_at = ? WHERE seq = ?",
                 [(JobState.PROVING.value, worker, now, seq) for seq, _, _ in rows],
             )
         return Claim(model=model, ids=[r[1] for r in rows], payloads=[r[2] for r in rows])
