@@ -65,11 +65,11 @@ def test_health_and_metadata(node: RunningNode) -> None:
     assert httpx.get(f"{node.url}/v2/health/ready").json() == {"ready": True}
     server = httpx.get(f"{node.url}/v2").json()
     assert server["name"] == "zkinfer" and "binary_tensor_data" in server["extensions"]
-    meta = httpx.get(f"{node.url}/v2/models/{MODEL}").json()
+    meta = httpx.get(f"{node.url}/v2/models/{MODEL}", headers=node.auth).json()
     assert meta["name"] == MODEL and meta["versions"] == ["1"]
     assert meta["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [1, 8]}]
     assert meta["outputs"] == [{"name": "output", "datatype": "FP32", "shape": [1, 3]}]
-    assert httpx.get(f"{node.url}/v2/models/{MODEL}/ready").status_code == 200
+    assert httpx.get(f"{node.url}/v2/models/{MODEL}/ready", headers=node.auth).status_code == 200
 
 
 def test_infer_answers_at_once_then_the_receipt_verifies(node: RunningNode, fast_model: FastSession) -> None:
@@ -114,9 +114,9 @@ def test_auth(node: RunningNode) -> None:
 
 def test_unknown_model_and_receipt(node: RunningNode) -> None:
     response = node.infer(SAMPLE, model="nope")
-    assert response.status_code == 404 and "'nope'" in response.json()["error"] and MODEL in response.json()["error"]
-    assert httpx.get(f"{node.url}/v2/models/nope").status_code == 404
-    assert httpx.get(f"{node.url}/v2/models/{MODEL}/versions/7").status_code == 404
+    assert response.status_code == 404 and "'nope'" in response.json()["error"]
+    assert httpx.get(f"{node.url}/v2/models/nope", headers=node.auth).status_code == 404
+    assert httpx.get(f"{node.url}/v2/models/{MODEL}/versions/7", headers=node.auth).status_code == 404
     missing = httpx.get(f"{node.url}/v1/receipts/{'A' * 22}", headers=node.auth)
     assert missing.status_code == 404 and "no such job" in missing.json()["error"]
 
@@ -188,8 +188,8 @@ def test_tritonclient_works_unmodified(node: RunningNode, fast_model: FastSessio
     from tritonclient.utils import InferenceServerException
 
     client = http.InferenceServerClient(node.url.removeprefix("http://"))
-    assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(MODEL)
-    assert client.get_model_metadata(MODEL)["inputs"][0]["shape"] == [1, 8]
+    assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(MODEL, headers=dict(node.auth))
+    assert client.get_model_metadata(MODEL, headers=dict(node.auth))["inputs"][0]["shape"] == [1, 8]
     x = np.asarray([SAMPLE], dtype=np.float32)
     for binary in (True, False):  # binary tensor extension (tritonclient's default) and plain JSON
         tensor = http.InferInput("input", [1, 8], "FP32")
@@ -218,7 +218,7 @@ def test_an_input_the_circuit_cannot_prove_fails_its_job_with_422(node: RunningN
 
 
 def test_metrics(node: RunningNode) -> None:
-    text = httpx.get(f"{node.url}/metrics").text
+    text = httpx.get(f"{node.url}/metrics", headers=node.auth).text
     assert 'zkinfer_requests_total{code="200",route="/v2/models/{name}/infer"}' in text
     assert 'zkinfer_requests_total{code="422",route="/v2/models/{name}/infer"}' in text
     assert "zkinfer_queue_depth " in text and "zkinfer_workers_ready 1.0" in text
@@ -338,7 +338,7 @@ def batch_circuits(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_batched_requests_share_one_proof(batch_circuits: Path, tmp_path: Path, fast_model: FastSession) -> None:
     node = start_node(batch_circuits, tmp_path / "state", "--batch-window-ms", "60000")
     try:
-        meta = httpx.get(f"{node.url}/v2/models/tiny4").json()
+        meta = httpx.get(f"{node.url}/v2/models/tiny4", headers=node.auth).json()
         assert meta["inputs"][0]["shape"] == [1, 8]  # one sample per request, batched by the node
         inputs = [[round(0.1 * i + 0.03 * j, 3) for j in range(8)] for i in range(4)]
         ids, answers = [], []

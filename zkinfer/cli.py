@@ -230,6 +230,7 @@ def serve(
     batch_window_ms: Annotated[float, typer.Option("--batch-window-ms", min=0, help="Prove requests within this window together (batch_size > 1 circuits; 0 = off); they see each other's outputs")] = 0.0,
     batch_private_inputs: Annotated[bool, typer.Option("--batch-private-inputs", help="Also batch circuits with hashed (private) inputs")] = False,
     cpu: Annotated[bool, typer.Option("--cpu", help="Run the fast path on the CPU even if a GPU is present")] = False,
+    metrics: Annotated[str, typer.Option("--metrics", help="/metrics access: off, key (needs an API key) or public")] = "key",
 ) -> None:
     """Serve proven inference over HTTP (Open Inference Protocol / KServe v2) with receipts."""
     from zkinfer.node import server
@@ -238,6 +239,7 @@ def serve(
     config = NodeConfig(
         circuits=circuits, state_dir=state_dir, host=host, port=port, key_file=key, api_keys_file=api_keys, workers=workers, max_queue=max_queue,
         max_body_bytes=max_body_bytes, wait_timeout_s=wait_timeout, batch_window_ms=batch_window_ms, batch_private_inputs=batch_private_inputs, prefer_gpu=not cpu,
+        metrics=metrics,
     )
     with step("loading circuits, keys and the job store"):
         node = guarded(lambda: server.load(config))

@@ -120,16 +120,19 @@ def create_app(node: Node) -> FastAPI:
         log.error("unhandled error", exc_info=exc)
         return error(500, f"internal error ({type(exc).__name__}); see the node's log")
 
-    async def authorized(request: Request) -> None:  # async: a sync dependency would cost a thread hop per request
-        if not node.api_keys.allows(request.headers.get("authorization")):
+    async def authorized(request: Request) -> str:  # async: a sync dependency would cost a thread hop per request
+        """The caller's owner id; every route but health and server metadata needs it, before anything else."""
+        owner = node.api_keys.owner(request.headers.get("authorization"))
+        if owner is None:
             raise HTTPException(401, "header Authorization: missing or unknown API key; send `Authorization: Bearer KEY`", headers={"WWW-Authenticate": "Bearer"})
+        return owner
 
     async def served(name: str, version: str = MODEL_VERSION) -> ServedModel:
         if version != MODEL_VERSION:
             raise UnknownModel(f"model {name!r} has no version {version!r}; it has version {MODEL_VERSION!r}")
         return node.model(name)
 
-    Auth = Annotated[None, Depends(authorized)]
+    Auth = Annotated[str, Depends(authorized)]
     Model = Annotated[ServedModel, Depends(served)]
 
     @app.get("/v2/health/live")
@@ -146,7 +149,7 @@ def create_app(node: Node) -> FastAPI:
 
     @app.get("/v2/models/{name}")
     @app.get("/v2/models/{name}/versions/{version}")
-    async def model_metadata(model: Model) -> protocol.ModelMetadata:
+    async def model_metadata(_: Auth, model: Model) -> protocol.ModelMetadata:
         return protocol.ModelMetadata(
             name=model.name, versions=[MODEL_VERSION], platform=PLATFORM,
             inputs=protocol.tensor_metadata(model.input_specs), outputs=protocol.tensor_metadata(model.output_specs),
@@ -154,29 +157,29 @@ def create_app(node: Node) -> FastAPI:
 
     @app.get("/v2/models/{name}/ready")
     @app.get("/v2/models/{name}/versions/{version}/ready")
-    async def model_ready(model: Model) -> JSONResponse:
+    async def model_ready(_: Auth, model: Model) -> JSONResponse:
         return JSONResponse({"name": model.name, "ready": node.ready}, status_code=200 if node.ready else 503)
 
     @app.post("/v2/models/{name}/infer")
     @app.post("/v2/models/{name}/versions/{version}/infer")
     async def infer(
         request: Request,
-        _: Auth,  # before the model: without a key, nothing is revealed about which models exist
+        owner: Auth,  # before the model: without a key, nothing is revealed about which models exist
         model: Model,
         wait: Annotated[bool, Query(description="Answer only once the proof is done (or wait_timeout passed)")] = False,
     ) -> Response:
         start = time.perf_counter()
         body = await read_body(request, node.config.max_body_bytes)
-        accepted = await node.infer(model, body, request.headers.get(protocol.HEADER_LENGTH))
+        accepted = await node.infer(model, body, request.headers.get(protocol.HEADER_LENGTH), owner)
         node.metrics.answer_seconds.labels(model.name).observe(time.perf_counter() - start)
         job = await node.wait(accepted.job_id, node.config.wait_timeout_s) if wait else None
         content, headers = _infer_response(accepted, job)
         return Response(content, headers=headers)
 
     @app.get("/v1/receipts/{receipt_id}")
-    async def receipt(receipt_id: str, _: Auth) -> Response:
-        job = await node.job(receipt_id)
-        if job is None:
+    async def receipt(receipt_id: str, owner: Auth) -> Response:
+        job = await node.job_for(receipt_id, owner)
+        if job is None:  # unknown, or another key's: the same answer, so ids reveal nothing
             return error(404, f"receipt id {receipt_id!r}: no such job on this node")
         if job.state is JobState.PROVEN:
             assert job.receipt is not None
@@ -185,10 +188,17 @@ def create_app(node: Node) -> FastAPI:
             return error(500 if job.internal_error else 422, f"proving failed: {job.error}", id=job.id, status=job.state.value)
         return JSONResponse({"id": job.id, "model": job.model, "status": job.state.value}, status_code=202, headers={"Retry-After": "1"})
 
-    @app.get("/metrics")
-    async def metrics() -> Response:
+    def render_metrics() -> Response:
         body, content_type = node.metrics.render()
         return Response(body, media_type=content_type)
+
+    if node.config.metrics == "public":
+        app.get("/metrics")(render_metrics)
+    elif node.config.metrics == "key":
+
+        @app.get("/metrics")
+        async def metrics(_: Auth) -> Response:
+            return render_metrics()
 
     return app
 

@@ -1,7 +1,8 @@
 """API keys for the inference and receipt endpoints (`Authorization: Bearer KEY`).
 
 Keys live in a file, one per line. Only their SHA-256 digests are kept in memory and compared in
-constant time, so timing reveals nothing about a key. With no key file given, the node makes one
+constant time, so timing reveals nothing about a key. The digest is also who owns a job: the store
+records it (never the key) so only the same key reads the receipt. With no key file given, the node makes one
 key in its state directory and logs where it is.
 """
 
@@ -21,13 +22,14 @@ class ApiKeys:
     def __init__(self, keys: list[str]) -> None:
         self._digests = [hashlib.sha256(k.encode()).digest() for k in keys]
 
-    def allows(self, authorization: str | None) -> bool:
-        """True when the header is `Bearer <a configured key>`."""
+    def owner(self, authorization: str | None) -> str | None:
+        """The key's owner id (`sha256:<hex>` of the key) when the header is `Bearer <a configured key>`, else None."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return False
+            return None
         digest = hashlib.sha256(token.strip().encode()).digest()
-        return any(hmac.compare_digest(digest, d) for d in self._digests)
+        matched = [hmac.compare_digest(digest, d) for d in self._digests]  # every key compared: no early exit to time
+        return "sha256:" + digest.hex() if any(matched) else None
 
 
 def read(path: Path) -> ApiKeys:

@@ -14,6 +14,7 @@ from zkinfer.errors import ZkinferError
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 DEFAULT_MAX_QUEUE = 1000
+METRICS_ACCESS = ("off", "key", "public")
 
 
 def cpu_count() -> int:
@@ -42,6 +43,11 @@ class NodeConfig:
     batch_private_inputs: bool = False
     prefer_gpu: bool = True
     worker_nice: int = 10
+    metrics: str = "key"  # /metrics: "off", "key" (needs an API key) or "public"
+
+    def __post_init__(self) -> None:
+        if self.metrics not in METRICS_ACCESS:
+            raise NodeConfigError(f"--metrics: {self.metrics!r} is not one of {', '.join(METRICS_ACCESS)}")
 
     @property
     def store_path(self) -> Path:

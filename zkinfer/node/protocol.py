@@ -94,6 +94,7 @@ class ParsedInfer:
     request: InferRequest
     sample: Sample  # one array per model input, in the model's input order
     outputs: list[tuple[int, bool]]  # (output index, as binary?) for each output to return
+    receipt_public: bool = False  # `parameters.receipt_public`: every API key may read the receipt
 
 
 def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
@@ -162,7 +163,10 @@ def parse_infer(body: bytes, header_length: str | None, specs: tuple[TensorSpec,
         raise InputError(f"body: {len(binary) - offset} binary byte(s) after the JSON header belong to no input's binary_data_size")
     arrays = inputs.from_values(values, tuple(by_name[n] for n in names), "inputs")
     in_request_order = dict(zip(names, arrays, strict=True))
-    return ParsedInfer(request=request, sample=[in_request_order[s.name] for s in specs], outputs=_wanted_outputs(request, output_specs))
+    public = (request.parameters or {}).get("receipt_public", False)
+    if not isinstance(public, bool):
+        raise InputError(f"parameters.receipt_public: {public!r} is not true or false")
+    return ParsedInfer(request=request, sample=[in_request_order[s.name] for s in specs], outputs=_wanted_outputs(request, output_specs), receipt_public=public)
 
 
 def _wanted_outputs(request: InferRequest, specs: tuple[TensorSpec, ...]) -> list[tuple[int, bool]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import hmac
 import logging
 import math
 import secrets
@@ -171,12 +172,12 @@ class Node:
         try:
             return self.models[name]
         except KeyError:
-            raise UnknownModel(f"model {name!r} is not served here; models: {sorted(self.models)}") from None
+            raise UnknownModel(f"model {name!r} is not served here") from None  # the others are not listed: keys are per tenant
 
     def retry_after(self) -> int:
         return max(1, math.ceil(self._mean_job_s / self.config.workers))
 
-    async def infer(self, model: ServedModel, body: bytes, header_length: str | None) -> Accepted:
+    async def infer(self, model: ServedModel, body: bytes, header_length: str | None, owner: str) -> Accepted:
         """Check the request, answer it fast, persist the job; only then is it accepted."""
         parsed = protocol.parse_infer(body, header_length, model.input_specs, model.output_specs)
         if self.depth >= self.config.max_queue:
@@ -186,7 +187,7 @@ class Node:
         try:
             fast = await asyncio.to_thread(model.answer, parsed.sample)
             _check_finite(fast, model)
-            job = NewJob(id=secrets.token_urlsafe(16), model=model.name, payload=jobs.encode(model.input_specs, parsed.sample, model.output_specs, fast))
+            job = NewJob(id=secrets.token_urlsafe(16), model=model.name, payload=jobs.encode(model.input_specs, parsed.sample, model.output_specs, fast), owner=owner, public=parsed.receipt_public)
             await self._persist(job)
         except Exception:
             self.depth -= 1
@@ -224,6 +225,17 @@ class Node:
 
     async def job(self, job_id: str) -> JobView | None:
         return await asyncio.to_thread(self.store.get, job_id)
+
+    async def job_for(self, job_id: str, owner: str) -> JobView | None:
+        """The job if `owner` may read it (its own, or public); else None, as for an unknown id.
+
+        Jobs stored before owners were recorded have none and are readable by no key (the operator
+        still has them in the store): the safe choice, since who asked for them is not known.
+        """
+        view = await self.job(job_id)
+        if view is None or view.public or (view.owner is not None and hmac.compare_digest(view.owner, owner)):
+            return view
+        return None
 
     async def wait(self, job_id: str, timeout_s: float) -> JobView | None:
         """The job once it has left the queue, or as it stands after `timeout_s`."""

@@ -54,6 +54,8 @@ CREATE INDEX IF NOT EXISTS jobs_pending ON jobs(state, model, seq);
 # records the version a store is at, so a store written by an older node still opens.
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, ["UPDATE jobs SET attempts = 0 WHERE state IN ('accepted', 'proving')"]),  # attempts counted claims, now crashes
+    # who may read the receipt: the SHA-256 of the API key that asked (NULL for jobs from before: no one), or anyone
+    (2, ["ALTER TABLE jobs ADD COLUMN owner TEXT", "ALTER TABLE jobs ADD COLUMN public INTEGER NOT NULL DEFAULT 0"]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -77,6 +79,8 @@ class NewJob:
     id: str
     model: str
     payload: str  # JSON of `jobs.JobPayload`
+    owner: str | None = None  # digest of the API key that asked (never the key)
+    public: bool = False  # readable by every API key
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ class JobView:
     batch_row: int | None
     batch_jobs: int | None
     internal_error: bool  # a failure of the node (a bug, an ezkl panic), not of the job's input
+    owner: str | None = None
+    public: bool = False
 
 
 class Store:
@@ -118,11 +124,10 @@ class Store:
         """Bring an older store up to SCHEMA_VERSION, once (under the write lock: workers open it too)."""
         with self._transaction() as db:
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
-            fresh = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0 and version == 0
             if version > SCHEMA_VERSION:
                 raise StoreVersionError(f"{self.path}: written by a newer zkinfer (store version {version}, this one reads up to {SCHEMA_VERSION}); upgrade zkinfer or give --state-dir another folder")
             for target, statements in MIGRATIONS:
-                if version < target and not fresh:
+                if version < target:
                     for statement in statements:
                         db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -148,8 +153,8 @@ class Store:
         now = time.time()
         with self._transaction() as db:
             db.executemany(
-                "INSERT INTO jobs (id, model, state, payload, accepted_at) VALUES (?, ?, ?, ?, ?)",
-                [(j.id, j.model, JobState.ACCEPTED.value, j.payload, now) for j in jobs],
+                "INSERT INTO jobs (id, model, state, payload, accepted_at, owner, public) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(j.id, j.model, JobState.ACCEPTED.value, j.payload, now, j.owner, int(j.public)) for j in jobs],
             )
 
     def count_unfinished(self, models: list[str]) -> int:
@@ -230,12 +235,12 @@ class Store:
     def get(self, job_id: str) -> JobView | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT j.id, j.model, j.state, j.error, p.receipt, j.batch_row, p.jobs, j.internal_error FROM jobs j LEFT JOIN proofs p ON p.id = j.proof_id WHERE j.id = ?",
+                "SELECT j.id, j.model, j.state, j.error, p.receipt, j.batch_row, p.jobs, j.internal_error, j.owner, j.public FROM jobs j LEFT JOIN proofs p ON p.id = j.proof_id WHERE j.id = ?",
                 (job_id,),
             ).fetchone()
         if row is None:
             return None
-        return JobView(id=row[0], model=row[1], state=JobState(row[2]), error=row[3], receipt=row[4], batch_row=row[5], batch_jobs=row[6], internal_error=bool(row[7]))
+        return JobView(id=row[0], model=row[1], state=JobState(row[2]), error=row[3], receipt=row[4], batch_row=row[5], batch_jobs=row[6], internal_error=bool(row[7]), owner=row[8], public=bool(row[9]))
 
     def counts(self) -> dict[JobState, int]:
         with self._lock:
