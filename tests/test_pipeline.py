@@ -42,7 +42,7 @@ def test_genuine_receipt_verifies_and_matches_torch(exported: Path) -> None:
     assert verdict["verified"] is True
     assert verdict["identity_pinned"] is False and "unpinned" in verdict["summary"]
     assert {c["name"]: c["status"] for c in verdict["checks"]} | {"identity": "pass"} == {
-        "well-formed": "pass", "verifying-key": "pass", "settings": "pass", "srs": "pass", "proof": "pass", "binding": "pass", "identity": "pass", "signature": "pass",
+        "well-formed": "pass", "verifying-key": "pass", "settings": "pass", "srs": "pass", "proof": "pass", "binding": "pass", "fast": "pass", "identity": "pass", "signature": "pass",
     }
     receipt = json.loads((exported / "receipt.json").read_text())
     x = torch.tensor([[0.9, 0.1, 0.4, 0.6, 0.3, 0.8, 0.0, 0.5]])

@@ -14,6 +14,7 @@ import pytest
 from tests import tiny
 from tests.cli import zkinfer
 from tests.conftest import SMALL_DECOMPOSITION, prove_signed
+from zkinfer.digest import circuit_digest
 from zkinfer.inspect import disclosed_words
 from zkinfer.policy import Policy
 from zkinfer.verify import Verdict, verify_document, verify_file
@@ -125,7 +126,7 @@ def test_weights_commitment_pins_hashed_weights(hashed_receipt_file: Path, other
     assert vk_only.verified is True and vk_only.identity_pinned is False
     assert "weights" in vk_only.summary and "--expect-params-commitment" in vk_only.summary
 
-    pins = Policy(expect_vk=mine["model"]["vk_digest"], trusted_srs=[mine["srs"]["fingerprint"]], expect_params_commitment=mine["params"]["commitment"])
+    pins = Policy(expect_circuit=circuit_digest(mine["model"]["vk_digest"], mine["model"]["settings"]), trusted_srs=[mine["srs"]["fingerprint"]], expect_params_commitment=mine["params"]["commitment"])
     rejected = verify_document(theirs, pins)
     assert rejected.failed() == ["identity"]
     assert "expect_params_commitment" in _check(rejected, "identity")[1]
@@ -135,7 +136,7 @@ def test_weights_commitment_pins_hashed_weights(hashed_receipt_file: Path, other
 
 def test_strict_policy_needs_the_weights_commitment(hashed_receipt_file: Path) -> None:
     doc = _doc(hashed_receipt_file)
-    strict = Policy(strict=True, expect_vk=doc["model"]["vk_digest"], trusted_srs=[doc["srs"]["fingerprint"]], expect_signer=doc["signature"]["public_key"])
+    strict = Policy(strict=True, expect_circuit=circuit_digest(doc["model"]["vk_digest"], doc["model"]["settings"]), trusted_srs=[doc["srs"]["fingerprint"]], expect_signer=doc["signature"]["public_key"])
     verdict = verify_document(doc, strict)
     status, detail = _check(verdict, "identity")
     assert status == "fail"

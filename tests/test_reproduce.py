@@ -26,7 +26,7 @@ def test_own_copy_of_the_model_pins_the_circuit(receipt_file: Path, tiny_dir: Pa
     verdict = json.loads(result.stdout)
     checks = {c["name"]: c for c in verdict["checks"]}
     assert checks["model"]["status"] == "pass" and "the proof is about this model" in checks["model"]["detail"]
-    assert "model (rebuilt from your copy)" in checks["identity"]["detail"]
+    assert "circuit (rebuilt from your model file)" in checks["identity"]["detail"]
     assert "circuit" not in verdict["summary"]  # only the SRS ceremony is left unpinned
     assert "SRS ceremony" in verdict["summary"]
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.cli import zkinfer
 from zkinfer import identity, policy
-from zkinfer.digest import digest_bytes
+from zkinfer.digest import circuit_digest, digest_bytes
 from zkinfer.errors import PolicyError
 from zkinfer.policy import Policy
 from zkinfer.verify import Verdict, verify_document, verify_file
@@ -28,6 +28,7 @@ def _detail(verdict: Verdict, name: str) -> str:
 def _pins(doc: dict[str, Any]) -> dict[str, Any]:
     """Everything an auditor who trusts this receipt's model, ceremony and node would pin."""
     return {
+        "expect_circuit": circuit_digest(doc["model"]["vk_digest"], doc["model"]["settings"]),
         "expect_vk": doc["model"]["vk_digest"],
         "expect_model": doc["model"]["model_digest"],
         "trusted_srs": [doc["srs"]["fingerprint"]],
@@ -78,6 +79,7 @@ def test_strict_policy_rejects_a_development_srs_with_the_reason(receipt_file: P
 @pytest.mark.parametrize(
     ("key", "wrong"),
     [
+        ("expect_circuit", digest_bytes(b"other circuit")),
         ("expect_vk", digest_bytes(b"other key")),
         ("expect_model", digest_bytes(b"other model")),
         ("trusted_srs", [digest_bytes(b"other ceremony")]),
@@ -91,7 +93,7 @@ def test_identity_failure_names_exactly_the_pin_that_failed(receipt_file: Path, 
     assert verdict.failed() == ["identity"]
     detail = _detail(verdict, "identity")
     assert detail.startswith(f"{key}:")
-    assert [k for k in ("expect_vk", "expect_model", "trusted_srs", "expect_params_commitment") if f"{k}:" in detail] == [key]
+    assert [k for k in ("expect_circuit", "expect_vk", "expect_model", "trusted_srs", "expect_params_commitment") if f"{k}:" in detail] == [key]
 
 
 def test_signer_pin_failure_is_named(receipt_file: Path) -> None:
@@ -107,8 +109,8 @@ def test_partial_pins_say_what_is_not_pinned(receipt_file: Path) -> None:
     verdict = verify_document(doc, Policy(expect_model=doc["model"]["model_digest"]))
     assert verdict.verified is True and verdict.identity_pinned is False
     detail = _detail(verdict, "identity")
-    assert detail.startswith("partly pinned") and "SRS ceremony" in detail
-    assert "only the signature binds it" in detail  # a model digest is stated, not proven
+    assert detail.startswith("unpinned") and "SRS ceremony" in detail  # the node's word on its model pins nothing
+    assert "compares only the digest the receipt states" in detail  # a model digest is stated, not proven
 
 
 def test_cli_pins_are_joined_with_the_policy_file(ceremony_receipt_file: Path, tmp_path: Path) -> None:
@@ -133,7 +135,8 @@ def test_cli_pins_are_joined_with_the_policy_file(ceremony_receipt_file: Path, t
         ('trusted_srs = ["md5:00"]\n', "trusted_srs"),
         ('expect_signer = "abcd"\n', "expect_signer"),
         ('expect_params_commitment = ["xyz"]\n', "expect_params_commitment"),
-        ("strict = true\n", "missing expect_vk, expect_model or model_file"),
+        ("strict = true\n", "missing expect_circuit or model_file"),
+        ("allow_development_srs = false\n", "needs trusted_srs"),
         ('strict = "yes"\n', "'strict'"),
     ],
 )
@@ -155,9 +158,11 @@ def test_bad_policy_exits_2_without_a_traceback(receipt_file: Path, tmp_path: Pa
 
 
 def test_strict_on_the_command_line_requires_every_pin(receipt_file: Path) -> None:
-    result = zkinfer("verify", receipt_file, "--strict", "--expect-vk", _doc(receipt_file)["model"]["vk_digest"])
+    result = zkinfer("verify", receipt_file, "--strict", "--expect-circuit", _pins(_doc(receipt_file))["expect_circuit"])
     assert result.returncode == 2
-    assert "--trusted-srs" in result.stderr and "--expect-signer" in result.stderr and "--expect-vk" not in result.stderr.split("missing")[1]
+    assert "--trusted-srs" in result.stderr and "--expect-signer" in result.stderr and "--expect-circuit" not in result.stderr.split("missing")[1]
+    vk_only = zkinfer("verify", receipt_file, "--strict", "--expect-vk", _doc(receipt_file)["model"]["vk_digest"])
+    assert vk_only.returncode == 2 and "--expect-circuit" in vk_only.stderr.split("missing")[1]  # the key alone does not pin the scales
 
 
 def test_pins_are_normalised(receipt_file: Path) -> None:

@@ -38,13 +38,31 @@ def _serve() -> None:  # the worker: one JSON request per line on stdin, one JSO
         sys.stdout.flush()
 
 
-def _reproduce_once() -> None:  # one request: compile the model with the receipt's settings, set up, maybe a witness
+def _run_args(ezkl: Any, values: dict[str, Any]) -> Any:
+    """ezkl's PyRunArgs from the run_args object of a settings file (pairs and ranges are tuples there)."""
+    args = ezkl.PyRunArgs()
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key.endswith("_visibility"):  # settings spell "Public" / {"Hashed": {"hash_is_public": true, ...}}
+            hashed = isinstance(value, dict) and isinstance(value.get("Hashed"), dict) and value["Hashed"].get("hash_is_public") is True
+            value = "hashed" if hashed else value.lower() if isinstance(value, str) else value
+        elif isinstance(value, list):
+            value = [tuple(v) for v in value] if all(isinstance(v, list) for v in value) and value else tuple(value)
+        setattr(args, key, value)
+    return args
+
+
+def _reproduce_once() -> None:  # one request: settings from the model under the receipt's run args; compile, set up, maybe a witness
     request = json.loads(sys.stdin.readline())
     _limit_memory(int(request["memory_bytes"]))
     import ezkl
 
     answer: dict[str, Any] = {"ok": True, "reason": ""}
     try:
+        with open(request["settings"]) as file:
+            run_args = json.load(file)["run_args"]
+        ezkl.gen_settings(request["model"], request["derived_settings"], py_run_args=_run_args(ezkl, run_args))
         ezkl.compile_circuit(request["model"], request["compiled"], request["settings"])
         ezkl.setup(request["compiled"], request["vk"], request["pk"], request["srs"], None, False)
         if request["input"] is not None:

@@ -34,9 +34,25 @@ def _global(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show 
     logs.configure(verbose)
 
 
+def shown(text: str) -> str:
+    """Text from a receipt, file or error, safe to print as rich markup: no markup, no control characters."""
+    from rich.markup import escape
+
+    from zkinfer.text import visible
+
+    return escape(visible(text))
+
+
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {shown(message)}", highlight=False)
     raise typer.Exit(code)
+
+
+def print_json(model: Any) -> None:
+    """A pydantic model as JSON, every non-ASCII character escaped (nothing raw reaches the terminal)."""
+    import json
+
+    sys.stdout.write(json.dumps(model.model_dump(mode="json"), indent=2, ensure_ascii=True) + "\n")
 
 
 def guarded(action: Callable[[], T]) -> T:
@@ -106,6 +122,7 @@ def compile_cmd(
             found = guarded(lambda: keys.ensure(circuit, srs_fingerprint))
         dev = " [yellow](development SRS: not for production)[/]" if found.srs.development else ""
         out.print(f"keys ready: vk {found.vk_digest}, SRS {found.srs.fingerprint}{dev}")
+        out.print(f"circuit {found.circuit_digest(circuit)} (auditors pin it with --expect-circuit)")
 
 
 def _visibility(input_visibility: str, param_visibility: str) -> Any:
@@ -156,7 +173,8 @@ def verify(
     receipt_path: Annotated[Path, typer.Argument(help="The receipt JSON")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON")] = False,
     policy_file: Annotated[Path | None, typer.Option("--policy", help="TOML policy file with the pins below (options given here add to it)")] = None,
-    expect_vk: Annotated[str | None, typer.Option("--expect-vk", help="Verifying-key digest the circuit must have (sha256:...)")] = None,
+    expect_circuit: Annotated[str | None, typer.Option("--expect-circuit", help="Circuit digest (verifying key and settings, as `zkinfer compile` / `inspect` print it)")] = None,
+    expect_vk: Annotated[str | None, typer.Option("--expect-vk", help="Verifying-key digest (pins the key alone: scales and shapes stay the receipt's word)")] = None,
     expect_model: Annotated[str | None, typer.Option("--expect-model", help="Model digest the receipt must state (sha256:...)")] = None,
     expect_params_commitment: Annotated[list[str] | None, typer.Option("--expect-params-commitment", help="Weights commitment (hashed weights), as the model owner publishes it")] = None,
     trusted_srs: Annotated[list[str] | None, typer.Option("--trusted-srs", help="Trusted SRS ceremony fingerprint (repeatable)")] = None,
@@ -164,23 +182,26 @@ def verify(
     strict: Annotated[bool, typer.Option("--strict", help="Require circuit, SRS and signer pins, and refuse development SRSs")] = False,
     input_path: Annotated[Path | None, typer.Option("--input", help="Your copy of the input: checked against the receipt's input or its commitment")] = None,
     model_path: Annotated[Path | None, typer.Option("--model", help="Your copy of the ONNX model: rebuilt with the receipt's settings, it must give the receipt's verifying key")] = None,
+    max_fast_deviation: Annotated[float | None, typer.Option("--max-fast-deviation", help="Fail if the fast answer differs from the proven output by more than this")] = None,
+    max_receipt_bytes: Annotated[int | None, typer.Option("--max-receipt-bytes", min=1, help="Refuse larger receipt files (default 32 MiB, or $ZKINFER_MAX_RECEIPT_BYTES)")] = None,
 ) -> None:
     """Check a receipt offline against an optional policy; exit 0 verified, 1 not verified, 2 unreadable."""
     from zkinfer import policy
     from zkinfer.verify import verify_file
 
     pins = guarded(lambda: policy.build(
-        policy_file, expect_vk=expect_vk, expect_model=expect_model, expect_params_commitment=expect_params_commitment,
+        policy_file, expect_circuit=expect_circuit, expect_vk=expect_vk, expect_model=expect_model, expect_params_commitment=expect_params_commitment,
         trusted_srs=trusted_srs, expect_signer=expect_signer, strict=strict, model_file=None if model_path is None else str(model_path),
+        max_fast_deviation=max_fast_deviation,
     ))
-    verdict = guarded(lambda: verify_file(receipt_path, pins, input_path=input_path))
+    verdict = guarded(lambda: verify_file(receipt_path, pins, input_path=input_path, max_receipt_bytes=max_receipt_bytes))
     if as_json:
-        sys.stdout.write(verdict.model_dump_json(indent=2) + "\n")
+        print_json(verdict)
     else:
         for check in verdict.checks:
             mark = {"pass": "[green]PASS[/]", "fail": "[red]FAIL[/]", "skip": "[dim]SKIP[/]"}[check.status]
-            out.print(f"{mark} {check.name:<14} {check.detail}", highlight=False)
-        out.print(("[bold green]" if verdict.verified else "[bold red]") + verdict.summary + "[/]", highlight=False)
+            out.print(f"{mark} {check.name:<14} {shown(check.detail)}", highlight=False)
+        out.print(("[bold green]" if verdict.verified else "[bold red]") + shown(verdict.summary) + "[/]", highlight=False)
     raise typer.Exit(0 if verdict.verified else 1)
 
 
@@ -194,10 +215,11 @@ def inspect_cmd(
 
     summary = guarded(lambda: inspect_file(receipt_path))
     if as_json:
-        sys.stdout.write(summary.model_dump_json(indent=2) + "\n")
+        print_json(summary)
         return
     rows = [
         ("model", f"{summary.model_name}  {summary.model_digest}"),
+        ("circuit", f"{summary.circuit_digest} (pin with --expect-circuit)"),
         ("verifying key", f"{summary.vk_digest} ({summary.vk_bytes} bytes)"),
         ("SRS", f"k={summary.k} {summary.srs_fingerprint} [{summary.srs_kind}]"),
         ("input", summary.input_visibility + (f": {[t.values for t in summary.input]}" if summary.input else f", commitment {summary.input_commitment}")),
@@ -208,10 +230,8 @@ def inspect_cmd(
         ("signed by", f"{summary.signer} ({summary.signature_scheme})" if summary.signer else "unsigned"),
         ("issued at", summary.issued_at),
     ]
-    from rich.markup import escape
-
     for label, value in rows:
-        out.print(f"[bold]{label:<14}[/] {escape(value)}", highlight=False)
+        out.print(f"[bold]{shown(label):<14}[/] {shown(value)}", highlight=False)
     out.print("[dim]not verified: run `zkinfer verify` to check the proof and pin the identity[/]")
 
 

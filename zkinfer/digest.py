@@ -38,3 +38,20 @@ def is_digest(value: str) -> bool:
     """True if `value` looks like `sha256:` followed by 64 lowercase hex digits."""
     hexpart = value[len(PREFIX):]
     return value.startswith(PREFIX) and len(hexpart) == 64 and all(c in "0123456789abcdef" for c in hexpart)
+
+
+CIRCUIT_DOMAIN = "zkinfer.circuit/1"
+# Settings fields with no meaning for the circuit or its instances (ezkl stamps the time it wrote them).
+UNBOUND_SETTINGS = frozenset({"timestamp"})
+
+
+def circuit_digest(vk_digest: str, settings: dict[str, Any]) -> str:
+    """The auditor's pin for "the circuit": its verifying key *and* the settings that give the
+    proof's field elements their meaning (input/output scales, tensor shapes, visibilities).
+
+    The key alone does not fix those: the same key verifies a proof whose receipt restates every
+    output at another scale or reshapes it, so pinning the key alone would let a node rescale
+    the answer. Every settings field but `UNBOUND_SETTINGS` is covered, so none can be forgotten.
+    """
+    bound = {key: value for key, value in settings.items() if key not in UNBOUND_SETTINGS}
+    return digest_json({"domain": CIRCUIT_DOMAIN, "vk": vk_digest, "settings": bound})

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from zkinfer.digest import circuit_digest, digest_bytes
+from zkinfer.errors import ReceiptFormatError
 from zkinfer.receipt import Receipt, b64decode, load
 
 
@@ -26,6 +28,7 @@ class Summary(BaseModel):
     issued_at: str
     model_name: str
     model_digest: str
+    circuit_digest: str | None  # None when the embedded key is not base64 (verify then fails it)
     vk_digest: str
     settings_digest: str
     ezkl_version: str
@@ -42,7 +45,7 @@ class Summary(BaseModel):
     fast_max_abs_deviation: float
     proof_bytes: int
     public_instances: int
-    vk_bytes: int
+    vk_bytes: int | None
     prove_ms: float
     signer: str | None
     signature_scheme: str | None
@@ -54,20 +57,26 @@ def _tensor(name: str, shape: list[int], values: list[float]) -> TensorSummary:
 
 
 def summarize(receipt: Receipt, source: str = "receipt") -> Summary:
-    """What the receipt states. Sizes are computed; nothing is checked (use `verify` for that)."""
+    """What the receipt states. Sizes and the circuit digest are computed; nothing is checked (use
+    `verify` for that)."""
     section = receipt.input
+    try:
+        vk: bytes | None = b64decode(receipt.model.verifying_key, "model.verifying_key")
+    except ReceiptFormatError:
+        vk = None
     return Summary(
         source=source,
         schema_version=receipt.schema_version,
         issued_at=receipt.issued_at,
         model_name=receipt.model.name,
         model_digest=receipt.model.model_digest,
+        circuit_digest=None if vk is None else circuit_digest(digest_bytes(vk), receipt.model.settings),
         vk_digest=receipt.model.vk_digest,
         settings_digest=receipt.model.settings_digest,
         ezkl_version=receipt.model.ezkl_version,
         k=receipt.srs.k,
         srs_fingerprint=receipt.srs.fingerprint,
-        srs_kind="development (not for production)" if receipt.srs.development else "ceremony",
+        srs_kind="development, as the receipt admits (not for production)" if receipt.srs.development else "ceremony, as the receipt states (not evidence: pin --trusted-srs)",
         input_visibility=section.visibility,
         input=[_tensor(t.name, t.shape, t.values) for t in section.tensors] if section.tensors is not None else None,
         input_commitment=section.commitment,
@@ -78,7 +87,7 @@ def summarize(receipt: Receipt, source: str = "receipt") -> Summary:
         fast_max_abs_deviation=receipt.fast.max_abs_deviation,
         proof_bytes=len(receipt.proof.hex) // 2,
         public_instances=sum(len(column) for column in receipt.proof.instances),
-        vk_bytes=len(b64decode(receipt.model.verifying_key, "model.verifying_key")),
+        vk_bytes=None if vk is None else len(vk),
         prove_ms=receipt.timings.prove_ms,
         signer=receipt.signature.public_key if receipt.signature else None,
         signature_scheme=receipt.signature.scheme if receipt.signature else None,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from zkinfer import _ezkl, cache, srs
 from zkinfer.circuit import Circuit
-from zkinfer.digest import digest_file
+from zkinfer.digest import circuit_digest, digest_file
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,10 @@ class Keys:
     @property
     def vk_digest(self) -> str:
         return digest_file(self.vk)
+
+    def circuit_digest(self, circuit: Circuit) -> str:
+        """What an auditor pins (`--expect-circuit`): this key with the circuit's settings."""
+        return circuit_digest(self.vk_digest, circuit.settings)
 
 
 def key_dir(circuit: Circuit, srs_info: srs.SrsInfo) -> Path:

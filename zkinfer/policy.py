@@ -1,21 +1,25 @@
 """What an auditor pins before trusting a receipt, from the command line or a TOML policy file.
 
 A valid proof only says "some circuit, with some SRS, produced this output". The policy says
-*which* circuit (verifying key, or model digest attested by a pinned signer), which weights
-(the Poseidon commitment, when the weights are hashed rather than baked in), which SRS ceremony,
-and which node. Like sigstore's "verify against an explicit identity policy": nothing is
-trusted implicitly, and `strict` refuses to run without the pins that make a verdict meaningful.
+*which* circuit (the circuit digest: verifying key and the settings that decode the proof's
+field elements; or the auditor's own model file, rebuilt; or digests a pinned signer vouches
+for), which weights (the Poseidon commitment, when the weights are hashed rather than baked in),
+which SRS ceremony, and which node. Like sigstore's "verify against an explicit identity
+policy": nothing is trusted implicitly, and `strict` refuses to run without the pins that make a
+verdict meaningful: a cryptographic circuit pin, trusted SRS ceremonies and the signer.
 
 Policy file (every key optional; CLI options add to / override it):
 
     strict = true
-    expect_vk = "sha256:…"              # verifying-key digest (cryptographic pin of the circuit)
-    expect_model = "sha256:…"           # ONNX model digest (as stated; attested by the signer)
-    model_file = "model.onnx"           # your copy of the model: its rebuilt verifying key must match
+    expect_circuit = "sha256:…"         # circuit digest: verifying key + settings (the cryptographic pin)
+    expect_vk = "sha256:…"              # verifying-key digest alone (scales and shapes stay open)
+    expect_model = "sha256:…"           # ONNX model digest (as stated: only a pinned signer vouches for it)
+    model_file = "model.onnx"           # your copy of the model: rebuilt, it must give the key and settings
     expect_params_commitment = ["…"]    # weights commitment, for circuits with hashed weights
     trusted_srs = ["sha256:…"]          # SRS ceremony fingerprints (sha256 of g2 ‖ tau·g2)
     expect_signer = "…"                 # node public key (BLS12-381, 96 hex digits)
-    allow_development_srs = false
+    allow_development_srs = false       # refuse receipts that admit a development SRS
+    max_fast_deviation = 0.01           # the fast answer the client got may differ from the proven one by at most this
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zkinfer import identity
 from zkinfer.digest import is_digest
@@ -33,6 +37,7 @@ from zkinfer.errors import PolicyError, ZkinferError
 
 FELT_RE = re.compile(r"^[0-9a-f]{64}$")
 CLI_NAMES = {
+    "expect_circuit": "--expect-circuit",
     "expect_model": "--expect-model",
     "expect_vk": "--expect-vk",
     "model_file": "--model",
@@ -41,6 +46,7 @@ CLI_NAMES = {
     "expect_signer": "--expect-signer",
     "allow_development_srs": "--allow-development-srs",
     "strict": "--strict",
+    "max_fast_deviation": "--max-fast-deviation",
 }
 
 
@@ -60,6 +66,7 @@ class Policy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
+    expect_circuit: str | None = None
     expect_model: str | None = None
     expect_vk: str | None = None
     model_file: str | None = None  # a path; relative ones in a policy file are relative to that file
@@ -68,8 +75,9 @@ class Policy(BaseModel):
     expect_signer: str | None = None
     allow_development_srs: bool = True
     strict: bool = False
+    max_fast_deviation: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
-    @field_validator("expect_model", "expect_vk")
+    @field_validator("expect_circuit", "expect_model", "expect_vk")
     @classmethod
     def _check_digest(cls, value: str | None, info: Any) -> str | None:
         return None if value is None else _digest(value, info.field_name)
@@ -102,11 +110,16 @@ class Policy(BaseModel):
 
     @model_validator(mode="after")
     def _strict_needs_pins(self) -> Policy:
+        if not self.allow_development_srs and not self.trusted_srs:
+            raise PolicyError(
+                f"{_where('allow_development_srs')} = false needs {_where('trusted_srs')}: a receipt's own `development: false` "
+                "is not evidence, so only your list of trusted ceremonies can refuse a development SRS"
+            )
         if not self.strict:
             return self
         missing = []
-        if not (self.expect_vk or self.expect_model or self.model_file):
-            missing.append("expect_vk, expect_model or model_file (--expect-vk / --expect-model / --model)")
+        if not (self.expect_circuit or self.model_file):
+            missing.append("expect_circuit or model_file (--expect-circuit / --model: the verifying key alone leaves the output's scale open, a model digest is only stated)")
         if not self.trusted_srs:
             missing.append(_where("trusted_srs"))
         if not self.expect_signer:

@@ -25,7 +25,9 @@ from zkinfer import _ezkl, _ezkl_isolated, inputs, onnx_model, srs
 from zkinfer.digest import digest_file
 from zkinfer.errors import ModelError, RebuildError
 
-SETUP_TIMEOUT_S = 1800.0
+# The settings fields that decode the proof's field elements; ezkl derives them from the model and
+# the run args, and the verifying key does not fix them.
+DECODING_FIELDS = ("model_input_scales", "model_output_scales", "model_instance_shapes", "input_types", "output_types")
 
 
 @dataclass(frozen=True)
@@ -33,14 +35,21 @@ class Rebuilt:
     vk: bytes
     model_digest: str  # of the model as compile stores it (empty trailing node inputs dropped)
     params_commitment: list[str] | None  # only for hashed weights
+    decoding: dict[str, Any]  # DECODING_FIELDS as ezkl derives them from the model under the receipt's run args
 
 
-def _memory_limit() -> int:
-    """Most of this machine's memory: setup needs far more than a proof check, but never all of it."""
+def limits(logrows: int, columns: int) -> tuple[int, float]:
+    """(address-space bytes, seconds) a rebuild of a 2^logrows-row circuit with `columns` inner
+    columns may use: a setup's cost grows with both (a LeNet-5-size CNN, k=19 with 2 columns:
+    61 s and 5.5 GB here), so a hostile receipt cannot buy more than its size says, and never
+    more than 80 % of this machine's memory."""
+    scale = (1 << logrows) * max(1.0, columns / 2)
+    wanted = (2 << 30) + int(scale * (16 << 10))
     try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.8)
+        machine = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.8)
     except (ValueError, OSError, AttributeError):
-        return 16 << 30
+        machine = 16 << 30
+    return min(wanted, machine), 60.0 + scale * 0.0004
 
 
 def _batch_size(settings: dict[str, Any]) -> int:
@@ -48,11 +57,12 @@ def _batch_size(settings: dict[str, Any]) -> int:
     return next((int(v) for name, v in variables if name == "batch_size"), 1)
 
 
-def rebuild(model: Path, settings: dict[str, Any], srs_fingerprint: str, hashed_params: bool) -> Rebuilt:
-    """The verifying key (and, for hashed weights, the weights commitment) `model` has under `settings`."""
+def rebuild(model: Path, settings: dict[str, Any], srs_fingerprint: str, hashed_params: bool, logrows: int, columns: int) -> Rebuilt:
+    """The verifying key, decoding settings (and, for hashed weights, the weights commitment)
+    `model` has under `settings`, whose `logrows` and `columns` the caller has bounded."""
     info = onnx_model.load(model, batch_size=_batch_size(settings))
-    k = int(settings["run_args"]["logrows"])
-    srs_info = srs.load(srs_fingerprint, k)  # SrsError naming the ceremony to import if missing
+    srs_info = srs.load(srs_fingerprint, logrows)  # SrsError naming the ceremony to import if missing
+    memory_bytes, timeout_s = limits(logrows, columns)
     with tempfile.TemporaryDirectory(prefix="zkinfer-rebuild-") as tmp:
         folder = Path(tmp)
         prepared = onnx_model.without_empty_trailing_inputs(model, folder / "model.onnx")  # as compile stores it
@@ -64,15 +74,16 @@ def rebuild(model: Path, settings: dict[str, Any], srs_fingerprint: str, hashed_
         request = {
             "model": str(prepared),
             "settings": str(folder / "settings.json"),
+            "derived_settings": str(folder / "derived.json"),
             "compiled": str(folder / "model.compiled"),
             "srs": str(srs_info.path),
             "vk": str(folder / "vk"),
             "pk": str(folder / "pk"),
             "input": None if zero_input is None else str(zero_input),
             "witness": str(folder / "witness.json"),
-            "memory_bytes": _memory_limit(),
+            "memory_bytes": memory_bytes,
         }
-        ok, reason = _ezkl_isolated.reproduce(request, SETUP_TIMEOUT_S)
+        ok, reason = _ezkl_isolated.reproduce(request, timeout_s)
         if not ok:
             raise RebuildError(f"{model}: does not compile and set up under the receipt's settings ({reason}), so it is not the receipt's circuit")
         commitment = None
@@ -80,4 +91,6 @@ def rebuild(model: Path, settings: dict[str, Any], srs_fingerprint: str, hashed_
             commitment = _ezkl.witness_commitment(json.loads((folder / "witness.json").read_text()), "processed_params")
             if not commitment:
                 raise ModelError(f"{model}: has no weights for the receipt's hashed weights to commit to, so it is not the receipt's model")
-        return Rebuilt(vk=(folder / "vk").read_bytes(), model_digest=digest_file(prepared), params_commitment=commitment)
+        derived = json.loads((folder / "derived.json").read_text())
+        decoding = {key: derived.get(key) for key in DECODING_FIELDS}
+        return Rebuilt(vk=(folder / "vk").read_bytes(), model_digest=digest_file(prepared), params_commitment=commitment, decoding=decoding)
