@@ -23,7 +23,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from fuzz.receipt_mutations import OPS, SPECIAL_STRINGS, Genuine, apply, check, mutated, paths
+from fuzz.receipt_mutations import OPS, SPECIAL_STRINGS, TEXT_OPS, Genuine, apply, check, check_text, mutated_text, paths, render
 
 
 def make_receipt(folder: Path) -> Path:
@@ -48,10 +48,10 @@ def run_hypothesis(genuine: Genuine, seconds: float, counts: Counter[str]) -> No
     deadline = time.monotonic() + seconds
 
     @settings(max_examples=250, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-    @given(case=mutated(genuine.doc, all_paths))
-    def batch(case: tuple[dict[str, Any], list[Any]]) -> None:
+    @given(case=mutated_text(genuine.doc, all_paths))
+    def batch(case: tuple[str, list[Any], bool]) -> None:
         if time.monotonic() < deadline:
-            counts[check(genuine, case[0], case[1])] += 1
+            counts[check_text(genuine, *case)] += 1
 
     while time.monotonic() < deadline:
         batch()  # each batch draws fresh random mutations
@@ -90,7 +90,15 @@ def run_atheris(genuine: Genuine, seconds: float, counts: Counter[str]) -> None:
             at = fdp.ConsumeIntInRange(0, 1 << 16)
             doc = apply(doc, path, op, at, _fdp_value(fdp) if op == "replace" else None)
             applied.append((path, op, at))
-        counts[check(genuine, doc, applied)] += 1
+        text_op = TEXT_OPS[fdp.ConsumeIntInRange(0, len(TEXT_OPS) - 1)]
+        candidates = paths(doc)
+        if text_op == "none" or not candidates:
+            counts[check(genuine, doc, applied)] += 1
+            return
+        path = candidates[fdp.ConsumeIntInRange(0, len(candidates) - 1)]
+        at = fdp.ConsumeIntInRange(0, 1 << 16)
+        text, must_refuse = render(doc, path, text_op, at)
+        counts[check_text(genuine, text, [*applied, (path, text_op, at)], must_refuse)] += 1
 
     atheris.instrument_all()
     atheris.Setup([sys.argv[0], f"-max_total_time={int(seconds)}", "-rss_limit_mb=6144", "-print_final_stats=1"], one)

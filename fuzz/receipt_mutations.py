@@ -10,6 +10,9 @@ a mutated receipt is accepted only if the mutation did not change what it claims
   * with the signature check: a signed receipt that is accepted is the original, byte for byte
     in its signed content, from the original signer (dropping the signature is allowed: the
     result is a valid *unsigned* receipt, caught by `--expect-signer`).
+  * every check's detail is safe to show: no control or format characters (it quotes the receipt);
+  * at the JSON level, a duplicate key or a number beyond float32 is refused by the reader, with
+    the path named, before anything else sees the document.
 The BLS check is pure Python (~0.3 s), so it only runs when the cheap checks accept a mutation.
 """
 
@@ -17,20 +20,29 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
 
-from zkinfer import _ezkl
+from zkinfer import _ezkl, strict_json
+from zkinfer.digest import circuit_digest
 from zkinfer.errors import ZkinferError
 from zkinfer.policy import Policy
 from zkinfer.receipt import Receipt, parse
+from zkinfer.text import visible
 from zkinfer.verify import FLOAT_TOLERANCE, Verdict, verify_document
 
 Path_ = tuple[str | int, ...]
-OPS = ("replace", "delete", "flip_char", "flip_b64_byte", "truncate", "case", "number", "duplicate", "wrap")
+OPS = ("replace", "delete", "flip_char", "flip_b64_byte", "truncate", "case", "number", "duplicate", "wrap", "control")
+# Mutations of the JSON text itself, which no parsed document can express.
+TEXT_OPS = ("none", "duplicate_key", "raw_number")
+# Numbers as JSON text: all but the last are beyond float32 (or not numbers) and must be refused.
+RAW_NUMBERS = ("9" * 5000, "-" + "9" * 400, "1e39", "-1e400", "3.5e38", "1" + "0" * 39, "NaN", "-Infinity", "3.4e38")
+# Strings that attack whoever shows the receipt: escape sequences, a fake PASS, markup, bidi overrides.
+CONTROL_STRINGS = ("\x1b[2J", "\r\x1b[2K[green]PASS[/]", "[/]", "x[bold]", "\u202e", "\x00", "\x9b31m", "\n\n")
 
 
 def paths(doc: Any, prefix: Path_ = ()) -> list[Path_]:
@@ -99,6 +111,9 @@ def apply(doc: dict[str, Any], path: Path_, op: str, at: int, value: Any) -> dic
         parent[key] = [*old, old[at % len(old)]]
     elif op == "wrap":
         parent[key] = [old] if at % 2 else {"value": old}
+    elif op == "control":
+        attack = CONTROL_STRINGS[at % len(CONTROL_STRINGS)]
+        parent[key] = old[: at % (len(old) + 1)] + attack + old[at % (len(old) + 1):] if isinstance(old, str) else attack
     else:  # "number", or an op that does not fit this value
         parent[key] = _number(old, at)
     return doc
@@ -128,6 +143,50 @@ def mutated(draw: st.DrawFn, doc: dict[str, Any], all_paths: list[Path_]) -> tup
     return doc, applied
 
 
+_SENTINEL = "\u0000zkinfer-fuzz\u0000"
+
+
+def render(doc: dict[str, Any], path: Path_, op: str, at: int) -> tuple[str, bool]:
+    """`doc` as JSON text with a text-level mutation at `path`: the key given twice (the genuine
+    value first, a changed one last), or the value replaced by a raw number token. Also returns
+    whether a strict reader must refuse the text."""
+    doc = copy.deepcopy(doc)
+    parent, key = _parent(doc, path), path[-1]
+    if op == "duplicate_key" and isinstance(parent, dict):
+        parent[_SENTINEL] = _number(parent[key], at)
+        return json.dumps(doc).replace(json.dumps(_SENTINEL), json.dumps(key), 1), True
+    if op == "raw_number":
+        token = RAW_NUMBERS[at % len(RAW_NUMBERS)]
+        parent[key] = _SENTINEL
+        return json.dumps(doc).replace(json.dumps(_SENTINEL), token, 1), token != RAW_NUMBERS[-1]
+    return json.dumps(doc), False
+
+
+@st.composite
+def mutated_text(draw: st.DrawFn, doc: dict[str, Any], all_paths: list[Path_]) -> tuple[str, list[Any], bool]:
+    """`mutated`, then rendered as JSON text with one text-level mutation (or none):
+    (text, the mutations, whether a strict reader must refuse it)."""
+    changed, applied = draw(mutated(doc, all_paths))
+    op = draw(st.sampled_from(TEXT_OPS))
+    candidates = paths(changed)
+    if op == "none" or not candidates:
+        return json.dumps(changed), applied, False
+    path, at = draw(st.sampled_from(candidates)), draw(st.integers(0, 1 << 16))
+    text, refuse = render(changed, path, op, at)
+    return text, [*applied, (path, op, at)], refuse
+
+
+def check_text(genuine: Genuine, text: str, description: object = "", must_refuse: bool = False) -> str:
+    """`check` for a receipt's JSON text, read by the project's strict reader first."""
+    try:
+        doc = strict_json.loads(text)
+    except strict_json.StrictJSONError as exc:
+        assert str(exc).startswith(("$", "not valid JSON")), f"refusal does not name the path: {exc}"
+        return "refused as JSON"
+    assert not must_refuse, f"the strict reader accepted {description}"
+    return check(genuine, doc, description)
+
+
 @dataclass(frozen=True)
 class Genuine:
     """The original receipt, parsed once, and the pins an auditor who trusts it would hold."""
@@ -139,7 +198,7 @@ class Genuine:
     @classmethod
     def of(cls, doc: dict[str, Any]) -> Genuine:
         receipt = parse(doc)
-        return cls(doc, receipt, Policy(expect_vk=receipt.model.vk_digest, trusted_srs=[receipt.srs.fingerprint]))
+        return cls(doc, receipt, Policy(expect_circuit=circuit_digest(receipt.model.vk_digest, receipt.model.settings), trusted_srs=[receipt.srs.fingerprint]))
 
 
 def _statement(receipt: Receipt) -> tuple[Any, ...]:
@@ -176,6 +235,8 @@ def check(genuine: Genuine, doc: Any, description: object = "") -> str:
     except ZkinferError:
         return "typed error"
     assert isinstance(verdict, Verdict)
+    unsafe = [c.name for c in verdict.checks if visible(c.detail) != c.detail]
+    assert not unsafe, f"check details {unsafe} carry control characters: {description}"
     if not verdict.verified:
         return "rejected"
     mutated_receipt = parse(doc)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzz.receipt_mutations import Genuine, check, mutated, paths
+from fuzz.receipt_mutations import Genuine, check, check_text, mutated_text, paths
 from zkinfer.errors import ReceiptFormatError, ZkinferError
 from zkinfer.receipt import read_document
 from zkinfer.verify import verify_document
@@ -37,15 +37,15 @@ def test_mutated_receipts_get_a_verdict_and_are_never_wrongly_accepted(genuine: 
     outcomes: dict[str, int] = {}
 
     @FUZZ
-    @given(case=mutated(genuine.doc, all_paths))
-    def run(case: tuple[dict[str, Any], list[Any]]) -> None:
-        doc, applied = case
-        outcome = check(genuine, doc, applied)
+    @given(case=mutated_text(genuine.doc, all_paths))
+    def run(case: tuple[str, list[Any], bool]) -> None:
+        text, applied, must_refuse = case
+        outcome = check_text(genuine, text, applied, must_refuse)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
     run()
     assert sum(outcomes.values()) >= min(EXAMPLES, 100)
-    assert outcomes.get("rejected", 0) > 0
+    assert outcomes.get("rejected", 0) > 0 and outcomes.get("refused as JSON", 0) > 0
 
 
 @settings(max_examples=200, deadline=None, database=None)
