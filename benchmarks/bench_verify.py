@@ -37,6 +37,7 @@ def _median_ms(action: Callable[[], object], repeats: int = REPEATS) -> float:
 def _row(model: str, key: object, tmp: Path) -> str:
     """Prove the model's example input once (signed), then time verifying that receipt."""
     from zkinfer import identity
+    from zkinfer.digest import circuit_digest
     from zkinfer.policy import Policy
     from zkinfer.prove import Prover
     from zkinfer.receipt import parse, save
@@ -47,7 +48,7 @@ def _row(model: str, key: object, tmp: Path) -> str:
     receipt = prover.prove(prover.load_input(REPO / "models" / f"{model}_input.json"))
     path = tmp / f"{model}.json"
     save(receipt, path)
-    pinned = Policy(expect_vk=receipt.model.vk_digest, trusted_srs=[receipt.srs.fingerprint])
+    pinned = Policy(expect_circuit=circuit_digest(receipt.model.vk_digest, receipt.model.settings), trusted_srs=[receipt.srs.fingerprint])
     start = time.perf_counter()
     assert verify_receipt(receipt, pinned, check_signature=False).verified
     first = (time.perf_counter() - start) * 1000
