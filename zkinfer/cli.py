@@ -251,6 +251,9 @@ def serve(
     batch_private_inputs: Annotated[bool, typer.Option("--batch-private-inputs", help="Also batch circuits with hashed (private) inputs")] = False,
     cpu: Annotated[bool, typer.Option("--cpu", help="Run the fast path on the CPU even if a GPU is present")] = False,
     metrics: Annotated[str, typer.Option("--metrics", help="/metrics access: off, key (needs an API key) or public")] = "key",
+    header_timeout: Annotated[float, typer.Option("--header-timeout", min=0.1, help="Seconds a connection has to send a request's headers")] = 10.0,
+    body_timeout: Annotated[float, typer.Option("--body-timeout", min=0.1, help="Seconds a request has to send its whole body after the headers")] = 30.0,
+    max_connections: Annotated[int, typer.Option("--max-connections", min=1, help="Open connections at most (kept below the file-descriptor limit)")] = 4096,
 ) -> None:
     """Serve proven inference over HTTP (Open Inference Protocol / KServe v2) with receipts."""
     from zkinfer.node import server
@@ -259,7 +262,7 @@ def serve(
     config = NodeConfig(
         circuits=circuits, state_dir=state_dir, host=host, port=port, key_file=key, api_keys_file=api_keys, workers=workers, max_queue=max_queue,
         max_body_bytes=max_body_bytes, wait_timeout_s=wait_timeout, batch_window_ms=batch_window_ms, batch_private_inputs=batch_private_inputs, prefer_gpu=not cpu,
-        metrics=metrics,
+        metrics=metrics, header_timeout_s=header_timeout, body_timeout_s=body_timeout, max_connections=max_connections,
     )
     with step("loading circuits, keys and the job store"):
         node = guarded(lambda: server.load(config))

@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zkinfer import __version__
@@ -80,6 +81,10 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _peer(request: Request) -> str:
+    return f"{request.client.host}:{request.client.port}" if request.client else "?"
+
+
 def create_app(node: Node) -> FastAPI:
     """The FastAPI app over a loaded `Node`; the node's workers run for the app's lifetime."""
 
@@ -114,6 +119,11 @@ def create_app(node: Node) -> FastAPI:
     @app.exception_handler(QueueFull)
     async def queue_full(_: Request, exc: QueueFull) -> JSONResponse:
         return error(429, str(exc), {"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(ClientDisconnect)
+    async def went_away(request: Request, _: ClientDisconnect) -> Response:
+        log.info("client %s went away before its request was read (%s %s)", _peer(request), request.method, request.url.path)
+        return Response(status_code=499)  # never sent: there is no one to send it to
 
     @app.exception_handler(Exception)
     async def bug(_: Request, exc: Exception) -> JSONResponse:

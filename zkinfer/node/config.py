@@ -44,6 +44,10 @@ class NodeConfig:
     prefer_gpu: bool = True
     worker_nice: int = 10
     metrics: str = "key"  # /metrics: "off", "key" (needs an API key) or "public"
+    header_timeout_s: float = 10.0  # a request's headers, from the connection's opening (or the request's first byte)
+    body_timeout_s: float = 30.0  # the whole body, after the headers
+    keep_alive_timeout_s: float = 5.0  # an idle kept-alive connection
+    max_connections: int = 4096  # beyond it the oldest idle or still-sending connection is closed, or the new one
 
     def __post_init__(self) -> None:
         if self.metrics not in METRICS_ACCESS:
