@@ -26,7 +26,7 @@ def test_wrong_shape(tiny_circuit: Path, tmp_path: Path) -> None:
 
 def test_nan_input(tiny_circuit: Path, tmp_path: Path) -> None:
     (tmp_path / "in.json").write_text('{"input_data": [[0.1, NaN, 0.3, 0, 0, 0, 0, 0]]}')
-    _assert_clean_error(zkinfer("prove", tiny_circuit, "--input", tmp_path / "in.json"), "in.json", "non-finite", "index 1")
+    _assert_clean_error(zkinfer("prove", tiny_circuit, "--input", tmp_path / "in.json"), "in.json", "input_data[0][1]", "NaN")
 
 
 def test_npy_and_plain_array_inputs_are_accepted(tiny_circuit: Path, tmp_path: Path) -> None:
