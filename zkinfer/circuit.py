@@ -125,6 +125,11 @@ def settings_digest(settings: dict[str, Any]) -> str:
 def load(path: Path) -> Circuit:
     """Load `path` as a circuit directory, checking each file against the manifest."""
     manifest_path = path / MANIFEST_FILE
+    if path.is_file() and path.suffix.lower() == ".onnx":
+        raise CircuitError(
+            f"{path}: is an ONNX model, not a compiled circuit directory; compile it first with "
+            f"`zkinfer compile {path} --data CALIB.json -o circuits/{path.stem}`, then give circuits/{path.stem}"
+        )
     if not path.is_dir():
         raise CircuitError(f"{path}: no such circuit directory; make one with `zkinfer compile MODEL.onnx --data CALIB -o {path}`")
     if not manifest_path.is_file():

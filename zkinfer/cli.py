@@ -43,7 +43,14 @@ def shown(text: str) -> str:
     return escape(visible(text))
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2, as_json: bool = False) -> None:
+    """Report an error and exit; with `as_json` (a command's --json) the error is JSON on stdout, so a
+    script reading that stdout gets JSON whatever happened."""
+    if as_json:
+        import json
+
+        sys.stdout.write(json.dumps({"error": message, "exit_code": code}, indent=2, ensure_ascii=True) + "\n")
+        raise typer.Exit(code)
     err.print(f"[bold red]error:[/] {shown(message)}", highlight=False)
     raise typer.Exit(code)
 
@@ -55,12 +62,12 @@ def print_json(model: Any) -> None:
     sys.stdout.write(json.dumps(model.model_dump(mode="json"), indent=2, ensure_ascii=True) + "\n")
 
 
-def guarded(action: Callable[[], T]) -> T:
-    """Run an API call; a ZkinferError becomes a one-line message and exit code 2."""
+def guarded(action: Callable[[], T], as_json: bool = False) -> T:
+    """Run an API call; a ZkinferError becomes a one-line message (JSON with `as_json`) and exit code 2."""
     try:
         return action()
     except ZkinferError as exc:
-        fail(str(exc), exc.exit_code)
+        fail(str(exc), exc.exit_code, as_json)
         raise  # unreachable: fail() raises
 
 
@@ -193,8 +200,8 @@ def verify(
         policy_file, expect_circuit=expect_circuit, expect_vk=expect_vk, expect_model=expect_model, expect_params_commitment=expect_params_commitment,
         trusted_srs=trusted_srs, expect_signer=expect_signer, strict=strict, model_file=None if model_path is None else str(model_path),
         max_fast_deviation=max_fast_deviation,
-    ))
-    verdict = guarded(lambda: verify_file(receipt_path, pins, input_path=input_path, max_receipt_bytes=max_receipt_bytes))
+    ), as_json)
+    verdict = guarded(lambda: verify_file(receipt_path, pins, input_path=input_path, max_receipt_bytes=max_receipt_bytes), as_json)
     if as_json:
         print_json(verdict)
     else:
@@ -213,7 +220,7 @@ def inspect_cmd(
     """Summarize what a receipt states (model, output, visibility, sizes, signer); verifies nothing."""
     from zkinfer.inspect import inspect_file
 
-    summary = guarded(lambda: inspect_file(receipt_path))
+    summary = guarded(lambda: inspect_file(receipt_path), as_json)
     if as_json:
         print_json(summary)
         return
@@ -311,4 +318,19 @@ def keys_new(output: Annotated[Path, typer.Option("-o", "--output", help="Where 
 
 
 def main() -> None:
-    app()
+    if "--json" not in sys.argv[1:]:
+        app()
+        return
+    # --json: click's own usage errors (a bad option value, a missing argument) are JSON too. typer
+    # vendors click in some versions: its UsageError is found as the base of typer.BadParameter.
+    usage_error: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    try:
+        code = app(standalone_mode=False)
+    except usage_error as exc:
+        try:
+            fail(exc.format_message(), exc.exit_code, as_json=True)  # type: ignore[attr-defined]
+        except typer.Exit as done:
+            code = done.exit_code
+    except typer.Abort:
+        code = 1
+    sys.exit(code or 0)

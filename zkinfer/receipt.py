@@ -164,6 +164,8 @@ def read_document(path: Path, max_bytes: int | None = None) -> Any:
     """Read a receipt file as strict JSON (see `strict_json`), refusing files over `max_bytes`
     (default `max_receipt_bytes()`) before reading them; problems raise ReceiptFormatError (exit 2)."""
     limit = max_receipt_bytes() if max_bytes is None else max_bytes
+    if path.is_dir():
+        raise ReceiptFormatError(f"{path}: is a directory, not a receipt file; give the receipt JSON that `zkinfer prove` writes (e.g. {path / 'receipt.json'})")
     if not path.is_file():
         raise ReceiptFormatError(f"{path}: no such receipt file")
     with open(path, "rb") as file:
