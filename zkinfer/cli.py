@@ -231,7 +231,8 @@ def inspect_cmd(
         ("SRS", f"k={summary.k} {summary.srs_fingerprint} [{summary.srs_kind}]"),
         ("input", summary.input_visibility + (f": {[t.values for t in summary.input]}" if summary.input else f", commitment {summary.input_commitment}")),
         ("weights", summary.params_visibility + (f", commitment {summary.params_commitment}" if summary.params_commitment else " (baked into the circuit)")),
-        *((f"output {t.name}", f"{[round(v, 6) for v in t.values]} argmax {t.argmax} shape {t.shape}") for t in summary.outputs),
+        *((output_label(i, len(summary.outputs), t.name), f"{[round(v, 6) for v in t.values]} argmax {t.argmax} shape {t.shape}")
+          for i, t in enumerate(summary.outputs)),
         ("fast path", f"{summary.fast_provider}, max |fast - proven| {summary.fast_max_abs_deviation:.3g}"),
         ("proof", f"{summary.proof_bytes} bytes, {summary.public_instances} public instances, proved in {summary.prove_ms / 1000:.2f} s"),
         ("signed by", f"{summary.signer} ({summary.signature_scheme})" if summary.signer else "unsigned"),
@@ -240,6 +241,12 @@ def inspect_cmd(
     for label, value in rows:
         out.print(f"[bold]{shown(label):<14}[/] {shown(value)}", highlight=False)
     out.print("[dim]not verified: run `zkinfer verify` to check the proof and pin the identity[/]")
+
+
+def output_label(index: int, count: int, name: str) -> str:
+    """`inspect`'s row label for one output: "output" when there is one (its tensor is usually named
+    "output" too), else "output[i] NAME"."""
+    return "output" if count == 1 else f"output[{index}] {name}"
 
 
 @app.command()
