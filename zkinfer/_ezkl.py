@@ -7,10 +7,15 @@ Unimplemented(Det)`; we turn them into typed zkinfer errors that name the file a
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
-from collections.abc import Callable
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import ezkl
 import numpy as np
@@ -92,10 +97,74 @@ def gen_settings(model: Path, settings: Path, args: ezkl.PyRunArgs) -> None:
         raise _model_error(model, exc) from exc
 
 
+_hidden_lock = threading.Lock()
+_hidden_depth = 0
+_hidden: list[tuple[int, int, TextIO | None, TextIO | None]] = []  # (fd, saved copy, Python stream, its stand-in)
+
+
+def _hide_fd(fd: int) -> tuple[int, int, TextIO | None, TextIO | None]:
+    """Point `fd` at /dev/null; if Python's sys.stdout/sys.stderr writes to that fd, give it a stand-in
+    on a copy of the real one, so Python's own output (rich's spinner, other threads) still shows."""
+    name = "stdout" if fd == 1 else "stderr"
+    stream: TextIO = getattr(sys, name)
+    try:
+        stream.flush()
+        uses_fd = stream.fileno() == fd
+    except (AttributeError, OSError, ValueError):  # a captured or closed stream: leave it alone
+        uses_fd = False
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    if not uses_fd:
+        return fd, saved, None, None
+    stand_in = os.fdopen(os.dup(saved), "w", buffering=1, encoding=stream.encoding, errors=stream.errors)
+    setattr(sys, name, stand_in)
+    return fd, saved, stream, stand_in
+
+
+def _restore_fd(fd: int, saved: int, stream: TextIO | None, stand_in: TextIO | None) -> None:
+    name = "stdout" if fd == 1 else "stderr"
+    if stand_in is not None:
+        stand_in.flush()
+        if getattr(sys, name) is stand_in:  # unless someone replaced it meanwhile
+            setattr(sys, name, stream)
+        stand_in.close()
+    os.dup2(saved, fd)
+    os.close(saved)
+
+
+@contextmanager
+def native_output_hidden() -> Iterator[None]:
+    """Keep what ezkl's Rust code writes straight to the terminal (indicatif progress bars, once per
+    calibration: they bypass Python's logging) out of sight, unless ezkl's loggers are verbose
+    (`--verbose`). File descriptors 1 and 2 are process-wide: threads calibrating at once share one
+    redirection (the last one out restores it), and meanwhile only native writes are dropped; Python's
+    sys.stdout/sys.stderr keep reaching the terminal through stand-ins."""
+    global _hidden_depth
+    if logging.getLogger("ezkl").isEnabledFor(logging.INFO):
+        yield
+        return
+    with _hidden_lock:
+        if _hidden_depth == 0:
+            _hidden[:] = [_hide_fd(fd) for fd in (1, 2)]
+        _hidden_depth += 1
+    try:
+        yield
+    finally:
+        with _hidden_lock:
+            _hidden_depth -= 1
+            if _hidden_depth == 0:
+                for item in reversed(_hidden):
+                    _restore_fd(*item)
+                _hidden.clear()
+
+
 def calibrate(data: Path, model: Path, settings: Path, target: str = "resources") -> None:
     """Calibrate scales on every sample in `data` (ezkl splits the flat data into batches)."""
     try:
-        ezkl.calibrate_settings(str(data), str(model), str(settings), target, 2.0, None, [1], None)
+        with native_output_hidden():
+            ezkl.calibrate_settings(str(data), str(model), str(settings), target, 2.0, None, [1], None)
     except RuntimeError as exc:
         raise _model_error(model, exc) from exc
     _sort_hash_set_lists(settings)
