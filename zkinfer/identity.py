@@ -1,4 +1,4 @@
-"""Node identity: BLS12-381 keys (py_ecc, proof-of-possession scheme) that sign receipts.
+"""Node identity: BLS12-381 keys (proof-of-possession scheme; `zkinfer.bls` picks milagro or py_ecc) that sign receipts.
 
 A node signs the receipt's canonical bytes, so an auditor can pin *who* served an answer. Several
 nodes can also sign the same *statement* (model, input, output — not their own proof or timing),
@@ -11,30 +11,20 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from eth_typing import BLSPubkey, BLSSignature
-from py_ecc.bls import G2ProofOfPossession as bls
-
-from zkinfer import cache
+from zkinfer import bls, cache
 from zkinfer.digest import canonical_json
 from zkinfer.errors import ZkinferError
 from zkinfer.receipt import Receipt, Signature
 
-# py_ecc raises the interpreter's recursion limit to 100000 when imported. At that depth a deeply
-# nested JSON document (a hostile receipt or request) overflows the C stack, a segfault, instead
-# of raising RecursionError; its BLS code runs fine at Python's default, so put that back.
-if sys.getrecursionlimit() == 100_000:
-    sys.setrecursionlimit(1000)
-
 SCHEME: Final = "bls12-381-g2-pop"
 RECEIPT_DOMAIN = b"zkinfer.receipt/1\x00"
 STATEMENT_DOMAIN = b"zkinfer.statement/1\x00"
-PUBLIC_KEY_BYTES = 48
-SIGNATURE_BYTES = 96
+PUBLIC_KEY_BYTES = bls.PUBLIC_KEY_BYTES
+SIGNATURE_BYTES = bls.SIGNATURE_BYTES
 
 
 class NodeKeyError(ZkinferError):
@@ -52,8 +42,8 @@ class NodeKey:
 
 
 def new_key() -> NodeKey:
-    secret = bls.KeyGen(secrets.token_bytes(32))
-    return NodeKey(secret=secret, public_key=bytes(bls.SkToPk(secret)))
+    secret = bls.key_gen(secrets.token_bytes(32))
+    return NodeKey(secret=secret, public_key=bls.sk_to_pk(secret))
 
 
 def save_key(key: NodeKey, path: Path) -> None:
@@ -74,7 +64,7 @@ def load_key(path: Path) -> NodeKey:
         public = bytes.fromhex(body["public_key"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise NodeKeyError(f"{path}: malformed node key file ({exc}); expected fields secret_key and public_key") from exc
-    if body.get("scheme") != SCHEME or bytes(bls.SkToPk(secret)) != public:
+    if body.get("scheme") != SCHEME or not 0 < secret < bls.R or bls.sk_to_pk(secret) != public:
         raise NodeKeyError(f"{path}: public_key does not belong to secret_key (or scheme is not {SCHEME}); the file is corrupt")
     return NodeKey(secret=secret, public_key=public)
 
@@ -84,15 +74,15 @@ def parse_public_key(text: str, where: str = "public key") -> bytes:
         key = bytes.fromhex(text.removeprefix("0x"))
     except ValueError as exc:
         raise NodeKeyError(f"{where}: not hex ({exc})") from exc
-    if len(key) != PUBLIC_KEY_BYTES or not bls.KeyValidate(BLSPubkey(key)):
+    if len(key) != PUBLIC_KEY_BYTES or not bls.key_validate(key):
         raise NodeKeyError(f"{where}: not a valid BLS12-381 public key ({PUBLIC_KEY_BYTES} bytes compressed G1)")
     return key
 
 
 def sign_receipt(receipt: Receipt, key: NodeKey) -> Receipt:
     """A copy of `receipt` carrying the node's signature over its canonical bytes."""
-    signature = bls.Sign(key.secret, RECEIPT_DOMAIN + receipt.canonical_bytes())
-    return receipt.model_copy(update={"signature": Signature(scheme=SCHEME, public_key=key.public_hex, signature=bytes(signature).hex())})
+    signature = bls.sign(key.secret, RECEIPT_DOMAIN + receipt.canonical_bytes())
+    return receipt.model_copy(update={"signature": Signature(scheme=SCHEME, public_key=key.public_hex, signature=signature.hex())})
 
 
 def check_receipt_signature(receipt: Receipt) -> str:
@@ -104,7 +94,7 @@ def check_receipt_signature(receipt: Receipt) -> str:
         signature = bytes.fromhex(receipt.signature.signature)
     except ValueError as exc:
         raise ZkinferError(f"field signature.signature: not hex ({exc})") from exc
-    if len(signature) != SIGNATURE_BYTES or not bls.Verify(BLSPubkey(public), RECEIPT_DOMAIN + receipt.canonical_bytes(), BLSSignature(signature)):
+    if len(signature) != SIGNATURE_BYTES or not bls.verify(public, RECEIPT_DOMAIN + receipt.canonical_bytes(), signature):
         raise ZkinferError(f"the signature does not verify for key {receipt.signature.public_key[:16]}… over this receipt's contents")
     return f"valid {SCHEME} signature by {receipt.signature.public_key}"
 
@@ -125,19 +115,19 @@ def statement_bytes(receipt: Receipt) -> bytes:
 
 def proof_of_possession(key: NodeKey) -> bytes:
     """Proves the node holds its secret key: required before its signature joins an aggregate."""
-    return bytes(bls.PopProve(key.secret))
+    return bls.pop_prove(key.secret)
 
 
 def sign_statement(receipt: Receipt, key: NodeKey) -> bytes:
-    return bytes(bls.Sign(key.secret, statement_bytes(receipt)))
+    return bls.sign(key.secret, statement_bytes(receipt))
 
 
 def aggregate(signatures: list[bytes]) -> bytes:
     if not signatures:
         raise ZkinferError("nothing to aggregate: give at least one signature")
     try:
-        return bytes(bls.Aggregate([BLSSignature(s) for s in signatures]))
-    except (ValueError, TypeError, AssertionError) as exc:
+        return bls.aggregate(signatures)
+    except ValueError as exc:
         raise ZkinferError(f"cannot aggregate: a signature is not a valid {SIGNATURE_BYTES}-byte BLS12-381 G2 point ({exc})") from exc
 
 
@@ -145,6 +135,6 @@ def verify_aggregate(receipt: Receipt, public_keys: list[bytes], proofs_of_posse
     """True when every key proved possession and together they signed this receipt's statement."""
     if not public_keys or len(public_keys) != len(proofs_of_possession):
         return False
-    if not all(bls.PopVerify(BLSPubkey(pk), BLSSignature(pop)) for pk, pop in zip(public_keys, proofs_of_possession, strict=True)):
+    if not all(bls.pop_verify(pk, pop) for pk, pop in zip(public_keys, proofs_of_possession, strict=True)):
         return False
-    return bool(bls.FastAggregateVerify([BLSPubkey(k) for k in public_keys], statement_bytes(receipt), BLSSignature(aggregate_signature)))
+    return bls.fast_aggregate_verify(public_keys, statement_bytes(receipt), aggregate_signature)

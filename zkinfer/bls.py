@@ -1,0 +1,242 @@
+"""BLS12-381 signatures, IETF ciphersuite BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_ (minimal-pubkey-size:
+48-byte G1 public keys, 96-byte G2 signatures): the one place that picks the implementation.
+
+milagro-bls-binding (Rust, the library Ethereum consensus clients use) signs and verifies when it is
+installed: ~10 ms a verification. py_ecc (pure Python, ~0.4–2 s a verification and ~1 s to import)
+is the reference and the fallback, and the only implementation of key generation and proofs of
+possession, which milagro lacks; it is imported only when one of those is used.
+
+Public-key validation (KeyValidate: the compressed encoding of a G1 point that is on the curve, in the
+prime-order subgroup and not the point at infinity) is done here in plain Python integers when milagro is
+the backend (~2 ms, tested against py_ecc's KeyValidate), so checking a signature never imports py_ecc.
+milagro's Verify and FastAggregateVerify refuse invalid keys and signatures by themselves as well.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any, Final, Literal
+
+PUBLIC_KEY_BYTES: Final = 48
+SIGNATURE_BYTES: Final = 96
+Backend = Literal["milagro", "py_ecc"]
+
+# The BLS12-381 base field modulus and the prime order of G1/G2 (the subgroup the keys must lie in).
+P: Final = 0x1A0111EA397FE69A4B1BA7B6434BACD764774B84F38512BF6730D2A0F6B0F6241EABFFFEB153FFFFB9FEFFFFFFFFAAAB
+R: Final = 0x73EDA753299D7D483339D80809A1D80553BDA402FFFE5BFEFFFFFFFF00000001
+_B: Final = 4  # G1: y^2 = x^3 + 4
+# The subgroup check of Bowe, "Faster subgroup checks for BLS12-381" (eprint 2019/814; proof corrected in
+# 2022/352), as zkcrypto's bls12_381 and blst do it: P is in G1 iff sigma(P) == -[u^2]P, where
+# sigma(x, y) = (BETA x, y), BETA the cube root of unity in Fp that matches, and u = -0xd201000000010000 the
+# curve's parameter; two 64-bit multiplications instead of one by the 255-bit order.
+_BETA: Final = 0x5F19672FDF76CE51BA69C6076A0F77EADDB3A93BE6F89688DE17D813620A00022E01FFFFFFFEFFFE
+_U_ABS: Final = 0xD201000000010000
+
+_milagro_module: ModuleType | None = None
+_milagro_tried = False
+
+
+def _milagro() -> ModuleType | None:
+    """The milagro binding, or None when it is not installed (imported once, on first use)."""
+    global _milagro_module, _milagro_tried
+    if not _milagro_tried:
+        _milagro_tried = True
+        try:
+            _milagro_module = importlib.import_module("milagro_bls_binding")
+        except ImportError:
+            _milagro_module = None
+    return _milagro_module
+
+
+def backend() -> Backend:
+    """Which implementation signs and verifies in this process."""
+    return "milagro" if _milagro() is not None else "py_ecc"
+
+
+def py_ecc() -> Any:
+    """py_ecc's G2ProofOfPossession scheme. Importing py_ecc raises the interpreter's recursion limit to
+    100000; at that depth a deeply nested hostile JSON document overflows the C stack (a segfault) instead
+    of raising RecursionError, and py_ecc's BLS code runs fine at the default, so the limit is put back."""
+    limit = sys.getrecursionlimit()
+    try:
+        module = importlib.import_module("py_ecc.bls")
+    finally:
+        sys.setrecursionlimit(limit)
+    return module.G2ProofOfPossession
+
+
+def key_gen(ikm: bytes) -> int:
+    """A secret key from at least 32 bytes of key material (the IETF KeyGen; py_ecc's)."""
+    return int(py_ecc().KeyGen(ikm))
+
+
+def _secret_bytes(secret: int) -> bytes:
+    if not 0 < secret < R:
+        raise ValueError("a BLS12-381 secret key is an integer in [1, r)")
+    return secret.to_bytes(32, "big")
+
+
+def sk_to_pk(secret: int) -> bytes:
+    milagro = _milagro()
+    if milagro is not None:
+        return bytes(milagro.SkToPk(_secret_bytes(secret)))
+    return bytes(py_ecc().SkToPk(secret))
+
+
+def sign(secret: int, message: bytes) -> bytes:
+    milagro = _milagro()
+    if milagro is not None:
+        return bytes(milagro.Sign(_secret_bytes(secret), message))
+    return bytes(py_ecc().Sign(secret, message))
+
+
+def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """True only for a valid key and a valid signature of `message` by it; never raises on bad bytes."""
+    if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES or not key_validate(public_key):
+        return False
+    milagro = _milagro()
+    try:
+        if milagro is not None:
+            return bool(milagro.Verify(public_key, message, signature))
+        return bool(py_ecc().Verify(public_key, message, signature))
+    except (ValueError, TypeError, AssertionError):
+        return False
+
+
+def aggregate(signatures: Sequence[bytes]) -> bytes:
+    """One signature from several (raises ValueError on an empty list or a malformed signature)."""
+    if not signatures:
+        raise ValueError("nothing to aggregate")
+    if any(len(s) != SIGNATURE_BYTES for s in signatures):
+        raise ValueError(f"a signature is not {SIGNATURE_BYTES} bytes")
+    milagro = _milagro()
+    try:
+        if milagro is not None:
+            return bytes(milagro.Aggregate(list(signatures)))
+        return bytes(py_ecc().Aggregate(list(signatures)))
+    except (ValueError, TypeError, AssertionError) as exc:
+        raise ValueError(str(exc) or type(exc).__name__) from exc
+
+
+def fast_aggregate_verify(public_keys: Sequence[bytes], message: bytes, signature: bytes) -> bool:
+    """True when every key (each valid; proofs of possession are the caller's to check) signed `message`
+    and `signature` aggregates their signatures."""
+    if not public_keys or len(signature) != SIGNATURE_BYTES or not all(len(k) == PUBLIC_KEY_BYTES and key_validate(k) for k in public_keys):
+        return False
+    milagro = _milagro()
+    try:
+        if milagro is not None:
+            return bool(milagro.FastAggregateVerify(list(public_keys), message, signature))
+        return bool(py_ecc().FastAggregateVerify(list(public_keys), message, signature))
+    except (ValueError, TypeError, AssertionError):
+        return False
+
+
+def pop_prove(secret: int) -> bytes:
+    """Proof of possession of the secret key (py_ecc: milagro has no PopProve)."""
+    return bytes(py_ecc().PopProve(secret))
+
+
+def pop_verify(public_key: bytes, proof: bytes) -> bool:
+    if len(public_key) != PUBLIC_KEY_BYTES or len(proof) != SIGNATURE_BYTES or not key_validate(public_key):
+        return False
+    try:
+        return bool(py_ecc().PopVerify(public_key, proof))
+    except (ValueError, TypeError, AssertionError):
+        return False
+
+
+def key_validate(public_key: bytes) -> bool:
+    """The IETF KeyValidate: a compressed G1 point, on the curve, in the order-r subgroup, not infinity."""
+    if _milagro() is None:
+        try:
+            return bool(py_ecc().KeyValidate(public_key))
+        except (ValueError, TypeError, AssertionError):
+            return False
+    return g1_key_validate(public_key)
+
+
+@functools.lru_cache(maxsize=256)  # a pure function of the bytes: a pinned key and the receipt's are one key
+def g1_key_validate(public_key: bytes) -> bool:
+    """KeyValidate in plain integers (ZCash's compressed encoding, as py_ecc's decompress_G1 reads it)."""
+    if not isinstance(public_key, bytes | bytearray) or len(public_key) != PUBLIC_KEY_BYTES:
+        return False
+    flags = public_key[0] >> 5
+    compressed, infinity, y_sign = bool(flags & 4), bool(flags & 2), flags & 1
+    if not compressed or infinity:  # only compressed keys; the point at infinity is never a valid key
+        return False
+    x = int.from_bytes(public_key, "big") & ((1 << 381) - 1)
+    if x >= P:
+        return False
+    rhs = (x * x * x + _B) % P
+    y = pow(rhs, (P + 1) // 4, P)  # P ≡ 3 (mod 4)
+    if y * y % P != rhs:
+        return False  # not on the curve
+    if (y * 2) // P != y_sign:  # the sign bit picks the larger of y and P - y
+        y = P - y
+    return _g1_in_subgroup(x, y)
+
+
+def _g1_in_subgroup(x: int, y: int) -> bool:
+    """For an affine point (x, y) on the curve: sigma(P) == -[u^2]P (Bowe's check)."""
+    qx, qy, qz = _g1_multiply(_g1_multiply((x, y, 1), _U_ABS), _U_ABS)  # [u^2]P: u^2 = |u|^2
+    if qz % P == 0:
+        return False
+    zz = qz * qz % P
+    return qx == _BETA * x % P * zz % P and (-qy) % P == y * zz % P * qz % P
+
+
+_Jacobian = tuple[int, int, int]  # (X, Y, Z) for the affine point (X/Z^2, Y/Z^3); Z == 0 is infinity
+
+
+def _g1_double(point: _Jacobian) -> _Jacobian:
+    x, y, z = point
+    if z == 0 or y == 0:
+        return (1, 1, 0)
+    yy = y * y % P
+    s = 4 * x * yy % P
+    m = 3 * x * x % P  # a == 0
+    x3 = (m * m - 2 * s) % P
+    y3 = (m * (s - x3) - 8 * yy * yy) % P
+    z3 = 2 * y * z % P
+    return (x3, y3, z3)
+
+
+def _g1_add(p1: _Jacobian, p2: _Jacobian) -> _Jacobian:
+    x1, y1, z1 = p1
+    x2, y2, z2 = p2
+    if z1 == 0:
+        return p2
+    if z2 == 0:
+        return p1
+    z1z1, z2z2 = z1 * z1 % P, z2 * z2 % P
+    u1, u2 = x1 * z2z2 % P, x2 * z1z1 % P
+    s1, s2 = y1 * z2 * z2z2 % P, y2 * z1 * z1z1 % P
+    h, r = (u2 - u1) % P, (s2 - s1) % P
+    if h == 0:
+        return _g1_double(p1) if r == 0 else (1, 1, 0)
+    hh = h * h % P
+    hhh = h * hh % P
+    v = u1 * hh % P
+    x3 = (r * r - hhh - 2 * v) % P
+    y3 = (r * (v - x3) - s1 * hhh) % P
+    z3 = h * z1 * z2 % P
+    return (x3, y3, z3)
+
+
+def _g1_multiply(point: _Jacobian, scalar: int) -> _Jacobian:
+    result: _Jacobian = (1, 1, 0)
+    for bit in bin(scalar)[2:]:
+        result = _g1_double(result)
+        if bit == "1":
+            result = _g1_add(result, point)
+    return result
+
+
+def _g1_order_r(x: int, y: int) -> bool:
+    """The definition, [r]P == infinity: slower; the tests hold the fast check to it."""
+    return _g1_multiply((x, y, 1), R)[2] % P == 0
