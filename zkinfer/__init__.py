@@ -6,16 +6,54 @@ The Python API (what the CLI, the node and the notebooks call):
     verify_receipt(receipt, policy) -> Verdict
 """
 
-from zkinfer import logs as _logs  # noqa: F401  (silence ezkl before anything imports it)
-from zkinfer.circuit import Circuit, Visibility
-from zkinfer.circuit import load as load_circuit
-from zkinfer.compile import compile_model
-from zkinfer.errors import ZkinferError
-from zkinfer.prove import Prover, prove_file
-from zkinfer.receipt import Receipt
-from zkinfer.receipt import load as load_receipt
-from zkinfer.receipt import save as save_receipt
-from zkinfer.verify import Policy, Verdict, verify_file, verify_receipt
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below, for type checkers; at run time each is imported on first use (PEP 562)
+    from zkinfer.circuit import Circuit, Visibility
+    from zkinfer.circuit import load as load_circuit
+    from zkinfer.compile import compile_model
+    from zkinfer.errors import ZkinferError
+    from zkinfer.prove import Prover, prove_file
+    from zkinfer.receipt import Receipt
+    from zkinfer.receipt import load as load_receipt
+    from zkinfer.receipt import save as save_receipt
+    from zkinfer.verify import Policy, Verdict, verify_file, verify_receipt
+
+# public name -> (module, attribute): `import zkinfer` loads none of them, so verifying loads no prover,
+# no onnxruntime and no torch, and importing changes no global state (the CLI and the node configure logging)
+_LAZY: dict[str, tuple[str, str]] = {
+    "Circuit": ("zkinfer.circuit", "Circuit"),
+    "Visibility": ("zkinfer.circuit", "Visibility"),
+    "load_circuit": ("zkinfer.circuit", "load"),
+    "compile_model": ("zkinfer.compile", "compile_model"),
+    "ZkinferError": ("zkinfer.errors", "ZkinferError"),
+    "Prover": ("zkinfer.prove", "Prover"),
+    "prove_file": ("zkinfer.prove", "prove_file"),
+    "Receipt": ("zkinfer.receipt", "Receipt"),
+    "load_receipt": ("zkinfer.receipt", "load"),
+    "save_receipt": ("zkinfer.receipt", "save"),
+    "Policy": ("zkinfer.verify", "Policy"),
+    "Verdict": ("zkinfer.verify", "Verdict"),
+    "verify_file": ("zkinfer.verify", "verify_file"),
+    "verify_receipt": ("zkinfer.verify", "verify_receipt"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'zkinfer' has no attribute {name!r}")
+    module, attribute = _LAZY[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # the next lookup is a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __version__ = "0.1.0"
 

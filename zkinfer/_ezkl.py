@@ -20,10 +20,7 @@ from typing import Any, TextIO
 import ezkl
 import numpy as np
 
-from zkinfer import (
-    _ezkl_isolated,
-    logs,  # noqa: F401  (quiets ezkl's loggers before first use)
-)
+from zkinfer import _ezkl_isolated
 from zkinfer.errors import CircuitError, ModelError, ProvingError, UnsupportedOperatorError
 
 VERSION: str = getattr(ezkl, "__version__", "23")

@@ -2,6 +2,10 @@
 
 ezkl logs through Python's `logging` (pyo3-log): its records go to loggers named after the Rust
 crates. We raise those loggers' levels unless the user asked for `--verbose`.
+
+Importing zkinfer configures nothing: the CLI (its callback), the node's worker processes, and any
+program that wants ezkl quiet call `configure()` once, before ezkl's first log record (pyo3-log
+caches each logger's level when it first logs).
 """
 
 from __future__ import annotations
@@ -19,5 +23,3 @@ def configure(verbose: bool = False) -> None:
     if verbose and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-
-configure(verbose=False)

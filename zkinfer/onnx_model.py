@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 from pathlib import Path
-
-import onnx
+from typing import TYPE_CHECKING
 
 from zkinfer.errors import ModelError
+
+if TYPE_CHECKING:  # onnx is imported where a model is read: TensorSpec's users (input files, verify) need none of it
+    import onnx
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ def load(path: Path, batch_size: int = 1) -> ModelInfo:
     """Load and check an ONNX file; raise ModelError naming the file if it is missing or invalid."""
     if not path.is_file():
         raise ModelError(f"{path}: no such ONNX file; export one with `zkinfer export`")
+    import onnx
+
     try:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
@@ -78,6 +82,8 @@ def without_empty_trailing_inputs(path: Path, out: Path) -> Path:
     input, but tract (ezkl's ONNX front end) fails to analyse such a node. Dropping them changes
     nothing onnxruntime computes, and a model without any is used as it is.
     """
+    import onnx
+
     model = onnx.load(str(path))
     changed = False
     for node in model.graph.node:

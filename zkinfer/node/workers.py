@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from zkinfer import identity
+from zkinfer import identity, logs
 from zkinfer.errors import ZkinferError
 from zkinfer.node import jobs
 from zkinfer.node.models import load_provers, stack
@@ -73,6 +73,7 @@ def _die_with_parent() -> None:
 def worker_main(slot: int, settings: WorkerSettings, events: Connection) -> None:
     """Entry point of one worker process: load once, then claim → prove → store, until the node goes."""
     os.environ["RAYON_NUM_THREADS"] = str(settings.rayon_threads)  # before ezkl's first rayon call
+    logs.configure()  # a spawned process starts with logging unconfigured: keep ezkl's noise out of the node's stderr
     _die_with_parent()
     parent = os.getppid()
     os.nice(settings.nice)
