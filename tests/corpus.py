@@ -33,6 +33,7 @@ class Case:
     slow: bool = False
     ops: tuple[str, ...] = ()  # the operators this case is about: the exported graph must contain them
     draw: Callable[[np.random.Generator], list[np.ndarray]] | None = None  # for non-float inputs (indices, booleans)
+    provider: str | None = None  # the fast path that must answer, where it is not onnxruntime
 
     def sample(self, rng: np.random.Generator) -> list[np.ndarray]:
         if self.draw is not None:
@@ -256,6 +257,32 @@ UNSUPPORTED: dict[str, tuple[Builder, tuple[int, ...], tuple[str, ...]]] = {
 _IMG = ((1, 1, 6, 6),)
 _VEC = ((1, 8),)
 
+def int8_matmul_opset10(path: Path) -> None:
+    """A third party's model as it came: opset 10, a MatMul on int8 tensors (Cast in, Cast out). ONNX's
+    MatMul does not allow int8, so onnxruntime refuses the file (INVALID_GRAPH); ezkl proves it."""
+    w = np.array([[1, -2, 0], [2, 1, -1], [-1, 0, 2], [0, 2, 1]], dtype=np.int8)
+    nodes = [
+        helper.make_node("Cast", ["input"], ["x_int8"], name="to_int8", to=TensorProto.INT8),
+        helper.make_node("MatMul", ["x_int8", "w"], ["y_int8"], name="matmul_int8"),
+        helper.make_node("Cast", ["y_int8"], ["y"], name="to_float", to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["y", "scale"], ["output"], name="dequantize"),
+    ]
+    graph = helper.make_graph(
+        nodes, "int8_matmul", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.array(0.5, np.float32), "scale")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 10)])
+    model.ir_version = 5
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def _small_integers(rng: np.random.Generator) -> list[np.ndarray]:
+    """Whole numbers (Cast to int8 truncates) small enough that the int8 MatMul never overflows."""
+    return [rng.integers(-4, 5, (1, 4)).astype(np.float32)]
+
+
 CASES: tuple[Case, ...] = (
     Case("mlp", _torch_case(lambda t, nn: nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 3)), _VEC), _VEC, ops=("Gemm", "Relu")),
     Case("conv", _torch_case(lambda t, nn: nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), _IMG), _IMG, ops=("Conv", "Relu")),
@@ -288,6 +315,7 @@ CASES: tuple[Case, ...] = (
     Case("upsample", _torch_case(lambda t, nn: nn.Upsample(scale_factor=2, mode="nearest"), ((1, 1, 3, 3),)), ((1, 1, 3, 3),), ops=("Resize",)),
     Case("lstm", _torch_case(lambda t, nn: nn.LSTM(3, 3), ((1, 3),), n_outputs=3), ((1, 3),), slow=True, ops=("LSTM",)),
     Case("gru", _torch_case(lambda t, nn: nn.GRU(3, 3), ((1, 3),), n_outputs=2), ((1, 3),), slow=True, ops=("GRU",)),
+    Case("int8_matmul_opset10_onnxruntime_refuses", int8_matmul_opset10, ((1, 4),), ops=("MatMul", "Cast"), draw=_small_integers, provider="onnx-reference"),
 )
 
 

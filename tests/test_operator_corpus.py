@@ -18,7 +18,7 @@ from tests.cli import zkinfer
 from tests.corpus import CASES, UNSUPPORTED, Case, case
 from zkinfer import Prover, Visibility, compile_model, verify_receipt
 from zkinfer.errors import ModelError, UnsupportedOperatorError
-from zkinfer.runtime import FastSession
+from zkinfer.runtime import FastSession, open_session
 
 # The proven output may differ from the float one by a few quantization steps of its scale (2^-scale)
 # per unit of magnitude: rounding at each fixed-point op and the lookup tables of non-linearities.
@@ -43,7 +43,8 @@ def test_model_proves_verifies_and_matches_onnxruntime(case: Case, tmp_path: Pat
     verdict = verify_receipt(receipt)
     assert verdict.verified, [c for c in verdict.checks if c.status == "fail"]
 
-    want = FastSession(model, prefer_gpu=False).run(sample)  # onnxruntime on the user's own file
+    assert receipt.fast.provider == (case.provider or "CPUExecutionProvider")
+    want = open_session(model, prefer_gpu=False).run(sample)  # onnxruntime (or the reference evaluator) on the user's own file
     assert len(receipt.output.tensors) == len(want)
     for tensor, expected, scale in zip(receipt.output.tensors, want, receipt.output.scales, strict=True):
         assert tensor.shape == list(expected.shape), tensor.name
@@ -135,3 +136,12 @@ def test_symbolic_batch_axis_compiles_for_a_larger_batch(tmp_path: Path) -> None
     assert verify_receipt(receipt).verified
     want = FastSession(model, prefer_gpu=False).run(batch)[0]
     np.testing.assert_allclose(np.asarray(receipt.output.tensors[0].values).reshape(2, 3), want, atol=tolerance(receipt.output.scales[0], want))
+
+
+def test_onnxruntime_refuses_the_int8_matmul_model(tmp_path: Path) -> None:
+    """The corpus case above is one onnxruntime will not load; zkinfer proves it all the same."""
+    from tests.corpus import int8_matmul_opset10
+
+    int8_matmul_opset10(tmp_path / "model.onnx")
+    with pytest.raises(ModelError, match="INVALID_GRAPH"):
+        FastSession(tmp_path / "model.onnx", prefer_gpu=False)

@@ -33,7 +33,7 @@ from zkinfer.circuit import (
 )
 from zkinfer.digest import digest_file, digest_json
 from zkinfer.errors import CircuitError, ModelError, ZkinferError
-from zkinfer.runtime import FastSession
+from zkinfer.runtime import open_session
 
 # (decomp_base, decomp_legs) tried by the search; ezkl's default comes first.
 SEARCH_SPACE: tuple[tuple[int, int], ...] = (_ezkl.default_decomposition(), (4096, 3), (1024, 3), (256, 4))
@@ -127,8 +127,8 @@ def compile_model(
     visibility = visibility or Visibility()
     info = onnx_model.load(model_path, batch_size=batch_size)
     samples = inputs.load_samples(calibration, info.inputs)
-    progress(f"running {len(samples)} calibration sample(s) through onnxruntime")
-    session = FastSession(model_path, prefer_gpu=False)
+    session = open_session(model_path, prefer_gpu=False)  # the float answers the circuit's fidelity is measured against
+    progress(f"running {len(samples)} calibration sample(s) through {session.provider}")
     fidelity_samples = samples[:MAX_FIDELITY_SAMPLES]
     expected = [session.run(s) for s in fidelity_samples]
     if decomposition is not None:

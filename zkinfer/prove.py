@@ -32,12 +32,12 @@ from zkinfer.receipt import (
     Timings,
     b64encode,
 )
-from zkinfer.runtime import FastSession
+from zkinfer.runtime import open_session
 
 
 @dataclass(frozen=True)
 class FastAnswer:
-    """The float answer from onnxruntime and where it was computed."""
+    """The float answer and where it was computed: an onnxruntime provider, or "onnx-reference"."""
 
     outputs: list[np.ndarray]
     provider: str
@@ -74,7 +74,7 @@ class Prover:
         self.signer = signer
         self.circuit = circuit_dir if isinstance(circuit_dir, circuit.Circuit) else circuit.load(circuit_dir)
         self.keys = keys.ensure(self.circuit, srs_fingerprint, allow_development_srs)
-        self.session = FastSession(self.circuit.model_path, prefer_gpu=prefer_gpu)
+        self.session = open_session(self.circuit.model_path, prefer_gpu=prefer_gpu)  # onnxruntime, or onnx's reference evaluator where it refuses the model
         self._vk_bytes = self.keys.vk.read_bytes()
         self._reduced_srs = srs.reduced(self.keys.srs.path.read_bytes())
 

@@ -1,7 +1,9 @@
 """Fast float inference with onnxruntime: CUDA when this machine has it, else the CPU.
 
 The provider actually used (not merely requested) is reported, so a receipt says where the fast
-answer was computed.
+answer was computed. A model onnxruntime refuses to load (e.g. a third party's MatMul on int8
+tensors at opset 10: INVALID_GRAPH, which ezkl proves fine) is run by onnx's reference evaluator
+instead (provider "onnx-reference"); `open_session` picks.
 """
 
 from __future__ import annotations
@@ -50,3 +52,46 @@ class FastSession:
         except Exception as exc:  # shapes were checked already: what is left depends on the values (an index out of range)
             raise InputError(f"input {self._input_names}: onnxruntime could not run the model on these values: {exc}") from exc
         return [np.asarray(y, dtype=np.float64) for y in results]
+
+
+REFERENCE_PROVIDER = "onnx-reference"
+
+
+class ReferenceSession:
+    """onnx's reference evaluator (numpy; slower, but it runs graphs onnxruntime refuses to load)."""
+
+    provider: str = REFERENCE_PROVIDER
+
+    def __init__(self, model_path: Path) -> None:
+        import onnx
+        from onnx.reference import ReferenceEvaluator
+
+        try:
+            model = onnx.load(str(model_path))
+            self._evaluator = ReferenceEvaluator(model)
+        except Exception as exc:  # onnx raises RuntimeError, NotImplementedError, ... for operators it lacks
+            raise ModelError(f"{model_path}: onnx's reference evaluator could not load the model: {exc}") from exc
+        initializers = {init.name for init in model.graph.initializer}
+        inputs = [v for v in model.graph.input if v.name not in initializers]
+        self._input_names = [v.name for v in inputs]
+        self._input_dtypes = [onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type) for v in inputs]
+
+    def run(self, sample: list[np.ndarray]) -> list[np.ndarray]:
+        feed = {name: x.astype(dtype) for name, dtype, x in zip(self._input_names, self._input_dtypes, sample, strict=True)}
+        try:
+            results = self._evaluator.run(None, feed)
+        except Exception as exc:
+            raise InputError(f"input {self._input_names}: onnx's reference evaluator could not run the model on these values: {exc}") from exc
+        return [np.asarray(y, dtype=np.float64) for y in results]
+
+
+def open_session(model_path: Path, prefer_gpu: bool = True) -> FastSession | ReferenceSession:
+    """onnxruntime, or onnx's reference evaluator for a model onnxruntime refuses to load. Raises
+    onnxruntime's ModelError (naming both refusals) when neither can load it."""
+    try:
+        return FastSession(model_path, prefer_gpu=prefer_gpu)
+    except ModelError as refused:
+        try:
+            return ReferenceSession(model_path)
+        except ModelError as also:
+            raise ModelError(f"{refused}; {also}") from refused
