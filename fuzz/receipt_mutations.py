@@ -30,10 +30,10 @@ from hypothesis import strategies as st
 from zkinfer import _ezkl, strict_json
 from zkinfer.digest import circuit_digest
 from zkinfer.errors import ZkinferError
-from zkinfer.policy import Policy
 from zkinfer.receipt import Receipt, parse
 from zkinfer.text import visible
 from zkinfer.verify import FLOAT_TOLERANCE, Verdict, verify_document
+from zkinfer.verify.policy import Policy
 
 Path_ = tuple[str | int, ...]
 OPS = ("replace", "delete", "flip_char", "flip_b64_byte", "truncate", "case", "number", "duplicate", "wrap", "control")

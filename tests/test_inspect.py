@@ -8,8 +8,8 @@ from pathlib import Path
 
 from tests.cli import zkinfer
 from zkinfer import identity
-from zkinfer.inspect import inspect_file, summarize
 from zkinfer.receipt import load
+from zkinfer.verify.inspect import inspect_file, summarize
 
 
 def test_inspect_prints_model_output_visibility_sizes_signer_and_time(receipt_file: Path, node_key_file: Path) -> None:

@@ -50,7 +50,7 @@ def _check_receipt(text: str, node: RunningNode, values: list[float]) -> Receipt
     receipt = Receipt.model_validate_json(text)
     verdict = verify_receipt(receipt, Policy(expect_signer=node.public_key))
     assert verdict.verified, verdict.model_dump_json(indent=2)
-    assert {c.name: c.status for c in verdict.checks}["signature"] == "pass"
+    assert verdict.check("signature").status == "pass"
     assert identity.check_receipt_signature(receipt).startswith("valid")
     assert receipt.input.tensors is not None
     assert np.allclose(receipt.input.tensors[0].values, np.asarray(values, dtype=np.float32))

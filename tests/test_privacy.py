@@ -15,9 +15,9 @@ from tests import tiny
 from tests.cli import zkinfer
 from tests.conftest import SMALL_DECOMPOSITION, prove_signed
 from zkinfer.digest import circuit_digest
-from zkinfer.inspect import disclosed_words
-from zkinfer.policy import Policy
 from zkinfer.verify import Verdict, verify_document, verify_file
+from zkinfer.verify.inspect import disclosed_words
+from zkinfer.verify.policy import Policy
 
 INPUT = [0.1, 0.5, 0.9, 0.3, 0.0, 0.7, 0.2, 0.4]  # tiny_dir/input.json
 
@@ -124,7 +124,7 @@ def test_weights_commitment_pins_hashed_weights(hashed_receipt_file: Path, other
     assert mine["output"]["tensors"][0]["values"] != theirs["output"]["tensors"][0]["values"]
     vk_only = verify_document(theirs, Policy(expect_vk=mine["model"]["vk_digest"], trusted_srs=[mine["srs"]["fingerprint"]]))
     assert vk_only.verified is True and vk_only.identity_pinned is False
-    assert "weights" in vk_only.summary and "--expect-params-commitment" in vk_only.summary
+    assert "weights" in vk_only.summary and "expect_params_commitment" in vk_only.summary
 
     pins = Policy(expect_circuit=circuit_digest(mine["model"]["vk_digest"], mine["model"]["settings"]), trusted_srs=[mine["srs"]["fingerprint"]], expect_params_commitment=mine["params"]["commitment"])
     rejected = verify_document(theirs, pins)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from tests import tiny
 from tests.cli import REPO, zkinfer
-from zkinfer.policy import Policy
 from zkinfer.verify import Verdict, verify_file
+from zkinfer.verify.policy import Policy
 
 
 def _check(verdict: Verdict, name: str) -> tuple[str, str]:

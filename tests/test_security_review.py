@@ -21,9 +21,9 @@ from tests.cli import zkinfer
 from zkinfer import _ezkl, identity
 from zkinfer.digest import circuit_digest, digest_bytes, digest_json
 from zkinfer.errors import PolicyError, ReceiptFormatError
-from zkinfer.policy import Policy
 from zkinfer.receipt import parse, read_document
 from zkinfer.verify import Verdict, verify_document
+from zkinfer.verify.policy import Policy
 
 Doc = dict[str, Any]
 
@@ -113,7 +113,7 @@ def test_a_verifying_key_pin_alone_does_not_call_the_identity_pinned(genuine: Do
     forged = _forged(genuine, name, None)
     verdict = verify_document(forged, Policy(expect_vk=genuine["model"]["vk_digest"], trusted_srs=[genuine["srs"]["fingerprint"]]))
     assert verdict.identity_pinned is False
-    assert "circuit settings" in verdict.summary and "--expect-circuit" in verdict.summary
+    assert "circuit settings" in verdict.summary and "expect_circuit" in verdict.summary
 
 
 @pytest.mark.parametrize("name", list(FORGERIES))
@@ -305,7 +305,7 @@ def test_no_rebuild_for_a_receipt_whose_binding_failed(genuine: Doc, tiny_dir: P
 
 
 def test_rebuild_limits_grow_with_the_circuit_and_stay_within_the_machine() -> None:
-    from zkinfer import reproduce
+    from zkinfer.verify import reproduce
 
     small, large, wide = reproduce.limits(12, 2), reproduce.limits(19, 2), reproduce.limits(12, 64)
     assert small[0] < large[0] and small[1] < large[1] and small[0] < wide[0]

@@ -19,9 +19,9 @@ import pytest
 
 from zkinfer import identity, srs
 from zkinfer.digest import digest_bytes, digest_json
-from zkinfer.policy import Policy
 from zkinfer.receipt import parse
 from zkinfer.verify import Verdict, verify_document
+from zkinfer.verify.policy import Policy
 
 Doc = dict[str, Any]
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from tests.cli import zkinfer
-from zkinfer import identity, policy
+from zkinfer import identity
 from zkinfer.digest import circuit_digest, digest_bytes
 from zkinfer.errors import PolicyError
-from zkinfer.policy import Policy
-from zkinfer.verify import Verdict, verify_document, verify_file
+from zkinfer.verify import Verdict, policy, verify_document, verify_file
+from zkinfer.verify.policy import Policy
 
 
 def _doc(path: Path) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def test_policy_is_still_importable_from_verify() -> None:
 def test_without_pins_the_verdict_says_identity_is_unpinned(receipt_file: Path) -> None:
     verdict = verify_file(receipt_file)
     assert verdict.verified is True and verdict.identity_pinned is False
-    assert "identity unpinned" in verdict.summary and "--trusted-srs" in verdict.summary
+    assert "identity unpinned" in verdict.summary and "trusted_srs" in verdict.summary
     assert _detail(verdict, "identity").startswith("unpinned")
 
 
@@ -131,7 +131,7 @@ def test_cli_pins_are_joined_with_the_policy_file(ceremony_receipt_file: Path, t
         ('expect_vk = "sha256:abc', "not valid TOML"),
         ("expect_vk = 3\n", "'expect_vk'"),
         ('expect_vkey = "sha256:00"\n', "'expect_vkey'"),
-        ('expect_vk = "sha256:1234"\n', "expect_vk (--expect-vk)"),
+        ('expect_vk = "sha256:1234"\n', "expect_vk: 'sha256:1234' is not a digest"),
         ('trusted_srs = ["md5:00"]\n', "trusted_srs"),
         ('expect_signer = "abcd"\n', "expect_signer"),
         ('expect_params_commitment = ["xyz"]\n', "expect_params_commitment"),

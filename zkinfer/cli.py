@@ -43,6 +43,21 @@ def shown(text: str) -> str:
     return escape(visible(text))
 
 
+# The verify command's options for each policy key: the library names pins by key only, the CLI adds the flag.
+POLICY_FLAGS = {
+    "expect_circuit": "--expect-circuit", "expect_vk": "--expect-vk", "expect_model": "--expect-model", "model_file": "--model",
+    "expect_params_commitment": "--expect-params-commitment", "trusted_srs": "--trusted-srs", "expect_signer": "--expect-signer",
+    "max_fast_deviation": "--max-fast-deviation",
+}
+
+
+def with_flags(text: str) -> str:
+    """Name the command-line option beside each policy key a message mentions."""
+    import re
+
+    return re.sub(r"\b(" + "|".join(POLICY_FLAGS) + r")\b(?! \(--)", lambda m: f"{m.group(1)} ({POLICY_FLAGS[m.group(1)]})", text)
+
+
 def fail(message: str, code: int = 2, as_json: bool = False) -> None:
     """Report an error and exit; with `as_json` (a command's --json) the error is JSON on stdout, so a
     script reading that stdout gets JSON whatever happened."""
@@ -51,7 +66,7 @@ def fail(message: str, code: int = 2, as_json: bool = False) -> None:
 
         sys.stdout.write(json.dumps({"error": message, "exit_code": code}, indent=2, ensure_ascii=True) + "\n")
         raise typer.Exit(code)
-    err.print(f"[bold red]error:[/] {shown(message)}", highlight=False)
+    err.print(f"[bold red]error:[/] {shown(with_flags(message))}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -193,8 +208,7 @@ def verify(
     max_receipt_bytes: Annotated[int | None, typer.Option("--max-receipt-bytes", min=1, help="Refuse larger receipt files (default 32 MiB, or $ZKINFER_MAX_RECEIPT_BYTES)")] = None,
 ) -> None:
     """Check a receipt offline against an optional policy; exit 0 verified, 1 not verified, 2 unreadable."""
-    from zkinfer import policy
-    from zkinfer.verify import verify_file
+    from zkinfer.verify import policy, verify_file
 
     pins = guarded(lambda: policy.build(
         policy_file, expect_circuit=expect_circuit, expect_vk=expect_vk, expect_model=expect_model, expect_params_commitment=expect_params_commitment,
@@ -207,8 +221,8 @@ def verify(
     else:
         for check in verdict.checks:
             mark = {"pass": "[green]PASS[/]", "fail": "[red]FAIL[/]", "skip": "[dim]SKIP[/]"}[check.status]
-            out.print(f"{mark} {check.name:<14} {shown(check.detail)}", highlight=False)
-        out.print(("[bold green]" if verdict.verified else "[bold red]") + shown(verdict.summary) + "[/]", highlight=False)
+            out.print(f"{mark} {check.name:<14} {shown(with_flags(check.detail))}", highlight=False)
+        out.print(("[bold green]" if verdict.verified else "[bold red]") + shown(with_flags(verdict.summary)) + "[/]", highlight=False)
     raise typer.Exit(0 if verdict.verified else 1)
 
 
@@ -218,7 +232,7 @@ def inspect_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
     """Summarize what a receipt states (model, output, visibility, sizes, signer); verifies nothing."""
-    from zkinfer.inspect import inspect_file
+    from zkinfer.verify.inspect import inspect_file
 
     summary = guarded(lambda: inspect_file(receipt_path), as_json)
     if as_json:

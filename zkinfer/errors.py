@@ -13,11 +13,25 @@ class ZkinferError(Exception):
     exit_code = 2
 
 
-class InputError(ZkinferError):
+class UsageError(ZkinferError):
+    """Bad usage or unreadable input (exit 2): a file, option or request the caller must fix."""
+
+
+class VerificationFailed(ZkinferError):
+    """A receipt was read and checked, and failed (exit 1); `verdict` says which checks and why."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, verdict: object = None) -> None:
+        super().__init__(message)
+        self.verdict = verdict
+
+
+class InputError(UsageError):
     """An input tensor file or value is unreadable, of the wrong shape, or not finite."""
 
 
-class ModelError(ZkinferError):
+class ModelError(UsageError):
     """An ONNX model is unreadable, invalid, or uses an operator the circuit compiler lacks.
 
     `node` names the node at fault when it is known; compile locates it when ezkl did not say.
@@ -32,29 +46,29 @@ class UnsupportedOperatorError(ModelError):
     """The model uses an operator ezkl cannot turn into a circuit."""
 
 
-class CircuitError(ZkinferError):
+class CircuitError(UsageError):
     """A circuit directory is missing, incomplete, or does not match its manifest."""
 
 
-class RebuildError(ZkinferError):
+class RebuildError(UsageError):
     """A model does not compile and set up under a receipt's settings, so it is not the receipt's circuit."""
 
 
-class SrsError(ZkinferError):
+class SrsError(UsageError):
     """A structured reference string file is malformed or of the wrong size."""
 
 
-class ProvingError(ZkinferError):
+class ProvingError(UsageError):
     """Witness generation or proving failed for a reason other than bad input."""
 
 
-class ReceiptFormatError(ZkinferError):
+class ReceiptFormatError(UsageError):
     """A receipt file is not valid JSON or does not follow the receipt schema."""
 
 
-class PolicyError(ZkinferError):
+class PolicyError(UsageError):
     """A verification policy file or pin is malformed."""
 
 
-class ExportError(ZkinferError):
+class ExportError(UsageError):
     """torch → ONNX export failed or its output disagrees with torch."""

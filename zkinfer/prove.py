@@ -30,7 +30,6 @@ from zkinfer.receipt import (
     SrsSection,
     TensorData,
     Timings,
-    b64encode,
 )
 from zkinfer.runtime import open_session
 
@@ -115,14 +114,14 @@ class Prover:
                 settings_digest=self.circuit.manifest.settings_digest,
                 settings=settings,
                 vk_digest=self.keys.vk_digest,
-                verifying_key=b64encode(self._vk_bytes),
+                verifying_key=self._vk_bytes,
                 ezkl_version=_ezkl.VERSION,
             ),
             srs=SrsSection(
                 fingerprint=self.keys.srs.fingerprint,
                 k=self.keys.srs.k,
                 development=self.keys.srs.development,
-                reduced=b64encode(self._reduced_srs),
+                reduced=self._reduced_srs,
             ),
             input=InputSection(
                 visibility=visibility.input,
@@ -136,7 +135,7 @@ class Prover:
             ),
             output=OutputSection(visibility="public", scales=out_scales, tensors=tensors(self.circuit.output_specs, proven), felts=out_felts),
             fast=FastSection(provider=fast.provider, tensors=tensors(self.circuit.output_specs, fast.outputs), max_abs_deviation=deviation),
-            proof=ProofSection(hex=str(proof["hex_proof"]).removeprefix("0x"), instances=[[str(x) for x in col] for col in proof["instances"]]),
+            proof=ProofSection(hex=bytes.fromhex(str(proof["hex_proof"]).removeprefix("0x")), instances=[[str(x) for x in col] for col in proof["instances"]]),
             timings=Timings(fast_ms=fast.ms, witness_ms=witness_ms, prove_ms=prove_ms),
         )
         return identity.sign_receipt(receipt, self.signer) if self.signer else receipt

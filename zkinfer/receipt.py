@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, StringConstraints, ValidationError, field_validator
 
 from zkinfer import cache, strict_json
 from zkinfer.digest import canonical_json, digest_json
@@ -23,6 +23,31 @@ Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
 # before it is parsed (a 247 MB receipt once took 104 s and 6.5 GB to fail). Configurable.
 MAX_RECEIPT_BYTES = 32 << 20
 MAX_RECEIPT_BYTES_ENV = "ZKINFER_MAX_RECEIPT_BYTES"
+MAX_PROOF_BYTES = 1 << 24
+
+
+def _from_base64(value: object) -> object:
+    if not isinstance(value, str):
+        return value  # bytes from Python code; anything else fails the strict bytes check
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError as exc:
+        raise ValueError(f"not valid base64 ({exc})") from exc
+
+
+def _from_hex(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    try:
+        return bytes.fromhex(value)
+    except ValueError as exc:
+        raise ValueError(f"not hex ({exc})") from exc
+
+
+# Binary fields are decoded once, while parsing, and written back in the same text form, so a
+# receipt's canonical bytes (what the node signs) are unchanged and no check decodes them again.
+Base64Bytes = Annotated[bytes, BeforeValidator(_from_base64), PlainSerializer(lambda data: base64.b64encode(data).decode(), return_type=str, when_used="json")]
+HexBytes = Annotated[bytes, BeforeValidator(_from_hex), PlainSerializer(lambda data: data.hex(), return_type=str, when_used="json")]
 
 
 class _Strict(BaseModel):
@@ -81,7 +106,7 @@ class ModelSection(_Strict):
     settings_digest: Digest
     settings: dict[str, Any]
     vk_digest: Digest
-    verifying_key: str = Field(description="base64 of the verifying key file")
+    verifying_key: Base64Bytes = Field(description="the verifying key file (base64 in JSON)")
     ezkl_version: str
 
 
@@ -89,11 +114,11 @@ class SrsSection(_Strict):
     fingerprint: Digest
     k: int
     development: bool
-    reduced: str = Field(description="base64 of the reduced SRS (g[0], g2, tau·g2) used to verify")
+    reduced: Base64Bytes = Field(description="the reduced SRS (g[0], g2, tau·g2) used to verify (base64 in JSON)")
 
 
 class ProofSection(_Strict):
-    hex: str
+    hex: HexBytes = Field(max_length=MAX_PROOF_BYTES, description="the proof (hex in JSON)")
     instances: list[list[str]]
 
 
@@ -128,17 +153,6 @@ class Receipt(_Strict):
 
     def digest(self) -> str:
         return digest_json(self.model_dump(mode="json"))
-
-
-def b64encode(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def b64decode(text: str, field: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (ValueError, TypeError) as exc:
-        raise ReceiptFormatError(f"field {field}: not valid base64 ({exc})") from exc
 
 
 def describe_validation_error(exc: ValidationError, source: str) -> str:

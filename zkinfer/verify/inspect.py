@@ -11,8 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from zkinfer.digest import circuit_digest, digest_bytes
-from zkinfer.errors import ReceiptFormatError
-from zkinfer.receipt import Receipt, b64decode, load
+from zkinfer.receipt import Receipt, load
 
 
 class TensorSummary(BaseModel):
@@ -28,7 +27,7 @@ class Summary(BaseModel):
     issued_at: str
     model_name: str
     model_digest: str
-    circuit_digest: str | None  # None when the embedded key is not base64 (verify then fails it)
+    circuit_digest: str
     vk_digest: str
     settings_digest: str
     ezkl_version: str
@@ -45,7 +44,7 @@ class Summary(BaseModel):
     fast_max_abs_deviation: float
     proof_bytes: int
     public_instances: int
-    vk_bytes: int | None
+    vk_bytes: int
     prove_ms: float
     signer: str | None
     signature_scheme: str | None
@@ -60,17 +59,13 @@ def summarize(receipt: Receipt, source: str = "receipt") -> Summary:
     """What the receipt states. Sizes and the circuit digest are computed; nothing is checked (use
     `verify` for that)."""
     section = receipt.input
-    try:
-        vk: bytes | None = b64decode(receipt.model.verifying_key, "model.verifying_key")
-    except ReceiptFormatError:
-        vk = None
     return Summary(
         source=source,
         schema_version=receipt.schema_version,
         issued_at=receipt.issued_at,
         model_name=receipt.model.name,
         model_digest=receipt.model.model_digest,
-        circuit_digest=None if vk is None else circuit_digest(digest_bytes(vk), receipt.model.settings),
+        circuit_digest=circuit_digest(digest_bytes(receipt.model.verifying_key), receipt.model.settings),
         vk_digest=receipt.model.vk_digest,
         settings_digest=receipt.model.settings_digest,
         ezkl_version=receipt.model.ezkl_version,
@@ -85,9 +80,9 @@ def summarize(receipt: Receipt, source: str = "receipt") -> Summary:
         outputs=[_tensor(t.name, t.shape, t.values) for t in receipt.output.tensors],
         fast_provider=receipt.fast.provider,
         fast_max_abs_deviation=receipt.fast.max_abs_deviation,
-        proof_bytes=len(receipt.proof.hex) // 2,
+        proof_bytes=len(receipt.proof.hex),
         public_instances=sum(len(column) for column in receipt.proof.instances),
-        vk_bytes=None if vk is None else len(vk),
+        vk_bytes=len(receipt.model.verifying_key),
         prove_ms=receipt.timings.prove_ms,
         signer=receipt.signature.public_key if receipt.signature else None,
         signature_scheme=receipt.signature.scheme if receipt.signature else None,

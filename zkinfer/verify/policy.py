@@ -26,38 +26,22 @@ from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zkinfer import identity
 from zkinfer.digest import is_digest
 from zkinfer.errors import PolicyError, ZkinferError
+from zkinfer.receipt import Receipt
 
 FELT_RE = re.compile(r"^[0-9a-f]{64}$")
-CLI_NAMES = {
-    "expect_circuit": "--expect-circuit",
-    "expect_model": "--expect-model",
-    "expect_vk": "--expect-vk",
-    "model_file": "--model",
-    "expect_params_commitment": "--expect-params-commitment",
-    "trusted_srs": "--trusted-srs",
-    "expect_signer": "--expect-signer",
-    "allow_development_srs": "--allow-development-srs",
-    "strict": "--strict",
-    "max_fast_deviation": "--max-fast-deviation",
-}
-
-
-def _where(key: str) -> str:
-    return f"{key} ({CLI_NAMES[key]})" if key in CLI_NAMES else key
-
-
 def _digest(value: str, key: str) -> str:
     value = value.strip().lower()
     if not is_digest(value):
-        raise PolicyError(f"{_where(key)}: {value!r} is not a digest; expected sha256:<64 hex digits>, as `zkinfer inspect` prints it")
+        raise PolicyError(f"{key}: {value!r} is not a digest; expected sha256:<64 hex digits>, as `zkinfer inspect` prints it")
     return value
 
 
@@ -95,7 +79,7 @@ class Policy(BaseModel):
         felts = [v.strip().lower().removeprefix("0x") for v in value]
         bad = [v for v in felts if not FELT_RE.match(v)]
         if bad or not felts:
-            raise PolicyError(f"{_where('expect_params_commitment')}: {bad[0] if bad else '[]'!r} is not a field element; expected 64 hex digits per element, as `zkinfer inspect` prints the weights commitment")
+            raise PolicyError(f"expect_params_commitment: {bad[0] if bad else '[]'!r} is not a field element; expected 64 hex digits per element, as `zkinfer inspect` prints the weights commitment")
         return felts
 
     @field_validator("expect_signer")
@@ -104,7 +88,7 @@ class Policy(BaseModel):
         if value is None:
             return None
         try:
-            return identity.parse_public_key(value.strip(), _where("expect_signer")).hex()
+            return identity.parse_public_key(value.strip(), "expect_signer").hex()
         except ZkinferError as exc:
             raise PolicyError(f"{exc}; use the public key `zkinfer keys new` printed") from exc
 
@@ -112,18 +96,18 @@ class Policy(BaseModel):
     def _strict_needs_pins(self) -> Policy:
         if not self.allow_development_srs and not self.trusted_srs:
             raise PolicyError(
-                f"{_where('allow_development_srs')} = false needs {_where('trusted_srs')}: a receipt's own `development: false` "
+                "allow_development_srs = false needs trusted_srs: a receipt's own `development: false` "
                 "is not evidence, so only your list of trusted ceremonies can refuse a development SRS"
             )
         if not self.strict:
             return self
         missing = []
         if not (self.expect_circuit or self.model_file):
-            missing.append("expect_circuit or model_file (--expect-circuit / --model: the verifying key alone leaves the output's scale open, a model digest is only stated)")
+            missing.append("expect_circuit or model_file (the verifying key alone leaves the output's scale open, a model digest is only stated)")
         if not self.trusted_srs:
-            missing.append(_where("trusted_srs"))
+            missing.append("trusted_srs")
         if not self.expect_signer:
-            missing.append(_where("expect_signer"))
+            missing.append("expect_signer")
         if missing:
             raise PolicyError(f"strict policy: missing {', '.join(missing)}; a strict verdict is only meaningful with these pinned")
         self.allow_development_srs = False
@@ -176,3 +160,139 @@ def build(path: Path | None = None, **options: Any) -> Policy:
     for key, value in given.items():
         values[key] = [*values[key], *value] if key == "trusted_srs" and values.get(key) else value
     return make(" with ".join(filter(None, (str(path) if path else "", "command-line options" if given or not path else ""))), **values)
+
+
+# ---- The policy as composable rules (after sigstore-python's VerificationPolicy / AllOf) ----
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What verification itself established about the receipt, that a rule may rely on."""
+
+    circuit_digest: str  # computed from the embedded key and settings, not stated
+    model_rebuilt: bool  # the auditor's model file rebuilt the key, decoding settings (and weights commitment)
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One rule's finding: what it pinned, what it leaves open, and the pins that failed."""
+
+    pinned: tuple[str, ...] = ()
+    unpinned: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+class Rule(Protocol):
+    def evaluate(self, receipt: Receipt, facts: Facts) -> RuleResult: ...
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """Every rule applies; their findings are joined in order."""
+
+    rules: tuple[Rule, ...]
+
+    def evaluate(self, receipt: Receipt, facts: Facts) -> RuleResult:
+        results = [rule.evaluate(receipt, facts) for rule in self.rules]
+        return RuleResult(*(tuple(item for r in results for item in getattr(r, part)) for part in ("pinned", "unpinned", "problems")))
+
+
+@dataclass(frozen=True)
+class CircuitPin:
+    """Which circuit the proof is for. Cryptographic: the circuit digest (key and the settings that
+    decode the proof's field elements) or the rebuilt model file. A verifying-key or model-digest
+    pin counts only with a pinned signer, who then vouches for the rest of what it signed: the key
+    alone leaves the outputs' scale and shape to the receipt's word, and a model digest is only stated."""
+
+    expect_circuit: str | None
+    expect_vk: str | None
+    expect_model: str | None
+    signer_pinned: bool
+
+    def evaluate(self, receipt: Receipt, facts: Facts) -> RuleResult:
+        pinned: list[str] = ["circuit (rebuilt from your model file)"] if facts.model_rebuilt else []
+        unpinned: list[str] = []
+        problems: list[str] = []
+        model = receipt.model
+        if self.expect_circuit:
+            pinned.append("circuit (verifying key and settings)")
+            if facts.circuit_digest != self.expect_circuit:
+                problems.append(
+                    f"expect_circuit: the receipt's circuit (verifying key and settings) is {facts.circuit_digest}, the policy pins {self.expect_circuit} "
+                    "(another key, or settings that read the proof differently)"
+                )
+        cryptographic = facts.model_rebuilt or self.expect_circuit is not None
+        vouched = self.signer_pinned and not cryptographic  # the signature check holds the receipt to that key
+        if self.expect_vk:
+            pinned.append("verifying key")
+            if model.vk_digest.lower() != self.expect_vk:
+                problems.append(f"expect_vk: the receipt's verifying key is {model.vk_digest}, the policy pins {self.expect_vk} (a different circuit)")
+        if self.expect_model:
+            if cryptographic or vouched:
+                pinned.append("model digest" + (" (as the pinned signer states it)" if vouched else ""))
+            if model.model_digest.lower() != self.expect_model:
+                problems.append(f"expect_model: the receipt's model is {model.model_digest}, the policy pins {self.expect_model}")
+        if not cryptographic:
+            if vouched and (self.expect_vk or self.expect_model):
+                pinned.append("circuit settings (scales, shapes), as the pinned signer states them")
+            elif self.expect_vk:
+                unpinned.append("circuit settings (expect_vk pins the key alone: the outputs' scale and shape are the receipt's word; pin expect_circuit or model_file)")
+            elif self.expect_model:
+                unpinned.append("circuit (expect_model compares only the digest the receipt states; pin expect_circuit, model_file or expect_signer)")
+            else:
+                unpinned.append("circuit (expect_circuit / model_file)")
+        return RuleResult(tuple(pinned), tuple(unpinned), tuple(problems))
+
+
+@dataclass(frozen=True)
+class WeightsPin:
+    """Hashed weights are not fixed by the key: their Poseidon commitment must be pinned (or rebuilt)."""
+
+    expect_params_commitment: list[str] | None
+    required: bool  # strict: hashed weights need the commitment
+
+    def evaluate(self, receipt: Receipt, facts: Facts) -> RuleResult:
+        weights = receipt.params
+        if self.expect_params_commitment is not None:
+            if weights.visibility != "hashed":
+                return RuleResult(("weights commitment",), (), ("expect_params_commitment: the policy pins a weights commitment, but this receipt's weights are fixed in the circuit, not committed",))
+            if [c.lower() for c in weights.commitment or []] != self.expect_params_commitment:
+                wrong = f"expect_params_commitment: the weights commitment is {weights.commitment}, the policy pins {self.expect_params_commitment} (different weights)"
+                return RuleResult(("weights commitment",), (), (wrong,))
+            return RuleResult(pinned=("weights commitment",))
+        if weights.visibility != "hashed" or facts.model_rebuilt:
+            return RuleResult()
+        problems = ("expect_params_commitment: the weights are hashed, so the verifying key alone does not fix them; a strict policy needs the weights commitment the model owner publishes",)
+        return RuleResult(unpinned=("weights (hashed: the verifying key does not fix them; pin expect_params_commitment)",), problems=problems if self.required else ())
+
+
+@dataclass(frozen=True)
+class TrustedSrs:
+    """The SRS ceremony is one the auditor trusts. A receipt's `development: false` is its own word,
+    never evidence; its `development: true` is an admission, refused when development SRSs are."""
+
+    trusted: list[str]
+    allow_development: bool
+
+    def evaluate(self, receipt: Receipt, facts: Facts) -> RuleResult:
+        fingerprint = receipt.srs.fingerprint
+        problems: list[str] = []
+        if self.trusted and fingerprint.lower() not in self.trusted:
+            problems.append(f"trusted_srs: SRS ceremony {fingerprint} is not among the trusted ones ({', '.join(self.trusted)})")
+        if receipt.srs.development and not self.allow_development:
+            problems.append(
+                f"development SRS: the receipt was made with a development SRS {fingerprint} (whoever made it knows tau and could forge proofs); "
+                "a strict policy needs a ceremony SRS: prove with one imported by `zkinfer srs import`"
+            )
+        if self.trusted:
+            return RuleResult(pinned=("SRS ceremony",), problems=tuple(problems))
+        return RuleResult(unpinned=("SRS ceremony (trusted_srs)",), problems=tuple(problems))
+
+
+def identity_rules(policy: Policy) -> AllOf:
+    """The policy's identity pins as rules, in the order the verdict reports them."""
+    return AllOf((
+        CircuitPin(policy.expect_circuit, policy.expect_vk, policy.expect_model, signer_pinned=policy.expect_signer is not None),
+        WeightsPin(policy.expect_params_commitment, required=policy.strict),
+        TrustedSrs(policy.trusted_srs, policy.allow_development_srs),
+    ))

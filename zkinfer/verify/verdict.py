@@ -1,0 +1,89 @@
+"""The verdict: every check by name, its status and reason, and what stays unpinned — typed, so
+`--json` users and library callers read fields instead of parsing English."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, field_validator
+
+from zkinfer.errors import VerificationFailed
+from zkinfer.text import visible
+
+
+class CheckName(StrEnum):
+    WELL_FORMED = "well-formed"
+    VERIFYING_KEY = "verifying-key"
+    SETTINGS = "settings"
+    SRS = "srs"
+    PROOF = "proof"
+    BINDING = "binding"
+    FAST = "fast"
+    INPUT = "input"  # only when the auditor supplies the input
+    MODEL = "model"  # only when the auditor supplies the model file
+    IDENTITY = "identity"
+    SIGNATURE = "signature"
+
+
+# The checks every verdict reports, in order (INPUT and MODEL join before IDENTITY when asked for).
+ALWAYS = tuple(name for name in CheckName if name not in (CheckName.INPUT, CheckName.MODEL))
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+class Check(BaseModel):
+    name: CheckName
+    status: Status
+    detail: str
+
+    @field_validator("detail")
+    @classmethod
+    def _shown_safely(cls, detail: str) -> str:
+        """Details quote the receipt, which is hostile: no control characters reach a terminal."""
+        return visible(detail)
+
+
+class Verdict(BaseModel):
+    verified: bool
+    identity_pinned: bool
+    summary: str
+    checks: list[Check]
+    pinned: list[str] = []  # what the policy pinned and the receipt matched (empty when it failed)
+    unpinned: list[str] = []  # what no pin covers: a verified receipt says nothing about these
+    source: str = "receipt"
+
+    def failed(self) -> list[CheckName]:
+        return [c.name for c in self.checks if c.status == Status.FAIL]
+
+    def check(self, name: CheckName | str) -> Check:
+        return next(c for c in self.checks if c.name == name)
+
+    def raise_if_failed(self) -> Verdict:
+        """For callers that treat a failed verification as an exception (exit code 1)."""
+        if not self.verified:
+            raise VerificationFailed(f"{self.source}: {self.summary}", verdict=self)
+        return self
+
+
+def summarize(checks: list[Check], pinned: list[str], unpinned: list[str], source: str, vouched: bool = False) -> Verdict:
+    """The verdict for these check results; `vouched`: the circuit rests on a pinned signer's word."""
+    failed = [c.name for c in checks if c.status == Status.FAIL]
+    verified = not failed
+    if not verified:
+        summary = f"NOT VERIFIED: {', '.join(failed)} failed"
+    elif not unpinned:
+        basis = "the circuit as the pinned signer states it" if vouched else "the pinned circuit"
+        summary = f"VERIFIED: valid proof, bound to the stated input and output, from {basis} and the trusted SRS"
+    else:
+        summary = (
+            "VERIFIED (identity unpinned): the proof is valid and bound to the stated input and output, but "
+            f"{'; '.join(unpinned)} {'is' if len(unpinned) == 1 else 'are'} not pinned"
+        )
+    return Verdict(
+        verified=verified, identity_pinned=verified and not unpinned, summary=summary, checks=checks,
+        pinned=pinned if verified else [], unpinned=unpinned, source=source,
+    )

@@ -1,0 +1,138 @@
+"""Receipt + policy → `Verdict`: every check run and reported by name, even after one fails.
+
+The proof check (ezkl, in a worker process) runs on its own thread while the others run, so a
+verify costs about one ezkl.verify. The optional `model` rebuild runs last, and only for a
+receipt that is otherwise sound, so a hostile receipt cannot make the auditor pay for it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zkinfer import inputs
+from zkinfer.errors import ReceiptFormatError, ZkinferError
+from zkinfer.receipt import Receipt, parse, read_document
+from zkinfer.verify import checks as c
+from zkinfer.verify.policy import Facts, Policy, RuleResult, identity_rules
+from zkinfer.verify.verdict import ALWAYS, Check, CheckName, Status, Verdict, summarize
+
+
+def _run(name: CheckName, results: list[Check], body: Callable[[], str]) -> bool:
+    """Run one check into `results`; True unless it failed."""
+    try:
+        results.append(Check(name=name, status=Status.PASS, detail=body()))
+        return True
+    except c.CheckSkipped as exc:
+        results.append(Check(name=name, status=Status.SKIP, detail=str(exc)))
+        return True
+    except (c.CheckFailed, ZkinferError) as exc:
+        results.append(Check(name=name, status=Status.FAIL, detail=str(exc)))
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # incl. pyo3's PanicException: a verifier gives a verdict, never a traceback
+        results.append(Check(name=name, status=Status.FAIL, detail=f"{type(exc).__name__}: {exc}"))
+    return False
+
+
+def _identity_detail(result: RuleResult) -> str:
+    """The identity check's reason from the policy rules' findings; raises CheckFailed naming each failed pin."""
+    if result.problems:
+        raise c.CheckFailed("; ".join(result.problems))
+    if not result.pinned:
+        return f"unpinned: any circuit would pass ({'; '.join(result.unpinned)})"
+    if result.unpinned:
+        return f"partly pinned: {', '.join(result.pinned)} as pinned; not pinned: {', '.join(result.unpinned)}"
+    return f"pinned: {', '.join(result.pinned)} match the policy"
+
+
+def verify_receipt(
+    receipt: Receipt,
+    policy: Policy | None = None,
+    source: str = "receipt",
+    *,
+    given_input: list[np.ndarray] | None = None,
+    check_signature: bool = True,
+) -> Verdict:
+    """Run every check on a parsed receipt.
+
+    `given_input`: the auditor's own copy of the input (one flat array per input tensor); adds the
+    `input` check. `policy.model_file` (the auditor's own copy of the ONNX model) adds the `model`
+    check: a compile and key setup, seconds to minutes, with the SRS ceremony's full file cached.
+    `check_signature=False` skips the BLS pairing unless the policy pins a signer.
+    """
+    policy = policy or Policy()
+    proof: list[Check] = []
+    sent = threading.Event()
+
+    def check_proof() -> None:
+        try:
+            _run(CheckName.PROOF, proof, lambda: c.check_proof(receipt, on_sent=sent.set))
+        finally:
+            sent.set()  # also when the check failed before reaching ezkl
+
+    proving = threading.Thread(target=check_proof, name="zkinfer-verify-proof", daemon=True)
+    proving.start()
+    sent.wait()  # the proof is handed to the worker first, with no other Python work competing for the GIL
+    first = [Check(name=CheckName.WELL_FORMED, status=Status.PASS, detail=f"schema {receipt.schema_version}, all fields present and typed")]
+    _run(CheckName.VERIFYING_KEY, first, lambda: c.check_vk(receipt))
+    _run(CheckName.SETTINGS, first, lambda: c.check_settings(receipt))
+    _run(CheckName.SRS, first, lambda: c.check_srs(receipt))
+    bound: list[Check] = []
+    _run(CheckName.BINDING, bound, lambda: c.check_binding(receipt))
+    _run(CheckName.FAST, bound, lambda: c.check_fast(receipt, policy))
+    if given_input is not None:
+        _run(CheckName.INPUT, bound, lambda: c.check_input(receipt, given_input))
+    signature: list[Check] = []
+    _run(CheckName.SIGNATURE, signature, lambda: c.check_signature(receipt, policy, check_signature))
+    proving.join()
+    rebuild: list[Check] = []
+    model_file = policy.model_file
+    if model_file is not None:
+        unsound = [r.name for r in (*first, *proof, *bound[:1]) if r.status == Status.FAIL]
+        if unsound:
+            rebuild.append(Check(name=CheckName.MODEL, status=Status.SKIP, detail=f"not run: {', '.join(unsound)} already failed, so no model can make this receipt valid"))
+        else:
+            _run(CheckName.MODEL, rebuild, lambda: c.check_model(receipt, Path(model_file)))
+    facts = Facts(circuit_digest=c.actual_circuit_digest(receipt), model_rebuilt=bool(rebuild) and rebuild[0].status == Status.PASS)
+    rules = identity_rules(policy).evaluate(receipt, facts)
+    identity_check: list[Check] = []
+    _run(CheckName.IDENTITY, identity_check, lambda: _identity_detail(rules))
+    vouched = any("pinned signer" in p for p in rules.pinned)
+    return summarize([*first, *proof, *bound, *rebuild, *identity_check, *signature], list(rules.pinned), list(rules.unpinned), source, vouched=vouched)
+
+
+def verify_document(
+    document: Any,
+    policy: Policy | None = None,
+    source: str = "receipt",
+    *,
+    given_input: list[np.ndarray] | None = None,
+    check_signature: bool = True,
+) -> Verdict:
+    """Verify a parsed JSON document: a malformed one fails the well-formed check (exit 1)."""
+    try:
+        receipt = parse(document, source)
+    except ReceiptFormatError as exc:
+        optional = [*([CheckName.INPUT] if given_input is not None else []), *([CheckName.MODEL] if policy is not None and policy.model_file else [])]
+        names = [*ALWAYS[1:7], *optional, *ALWAYS[7:]]
+        results = [Check(name=CheckName.WELL_FORMED, status=Status.FAIL, detail=str(exc))]
+        results += [Check(name=n, status=Status.SKIP, detail="not run: the receipt is malformed") for n in names]
+        return summarize(results, [], [], source)
+    return verify_receipt(receipt, policy, source, given_input=given_input, check_signature=check_signature)
+
+
+def verify_file(path: Path, policy: Policy | None = None, *, input_path: Path | None = None, check_signature: bool = True, max_receipt_bytes: int | None = None) -> Verdict:
+    """Verify a receipt file; an unreadable receipt (or one over `max_receipt_bytes`), input or
+    pinned model file raises a UsageError (exit 2)."""
+    document = read_document(path, max_receipt_bytes)
+    given = inputs.load_flat(input_path) if input_path is not None else None
+    if policy is not None and policy.model_file:
+        from zkinfer import onnx_model
+
+        onnx_model.load(Path(policy.model_file))  # ModelError naming the file when it is missing or not ONNX
+    return verify_document(document, policy, str(path), given_input=given, check_signature=check_signature)
