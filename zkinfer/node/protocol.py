@@ -1,13 +1,15 @@
-"""The Open Inference Protocol (KServe v2) bodies, with Triton's binary tensor data extension.
+"""The codec of the HTTP layer: Open Inference Protocol (KServe v2) bodies ⇄ the service's typed tensors.
 
 `tritonclient.http` sends tensors as raw bytes after the JSON header by default (the header's
 length in `Inference-Header-Content-Length`, each input's size in `parameters.binary_data_size`),
-so the node reads both forms, and answers in binary when the request asks for it.
-Every problem with a request becomes an `InputError` naming the field (HTTP 422).
+so the node reads both forms, and answers in binary when the request asks for it. Decoding needs
+no model: checking tensors against one (names, shapes, values) is the service's job. Every problem
+with a request's form becomes an `InputError` naming the field (HTTP 422).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from zkinfer import inputs, strict_json
 from zkinfer.errors import InputError
-from zkinfer.inputs import Sample
+from zkinfer.node.service import Accepted, InferOptions, Tensor
+from zkinfer.node.store import JobState, JobView
 from zkinfer.onnx_model import TensorSpec
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
+MODEL_VERSION = "1"
 DTYPES: dict[str, np.dtype[Any]] = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
 Parameters = dict[str, bool | int | float | str]
 
@@ -90,11 +94,14 @@ def field_name(loc: tuple[int | str, ...]) -> str:
 
 
 @dataclass(frozen=True)
-class ParsedInfer:
-    request: InferRequest
-    sample: Sample  # one array per model input, in the model's input order
-    outputs: list[tuple[int, bool]]  # (output index, as binary?) for each output to return
-    receipt_public: bool = False  # `parameters.receipt_public`: every API key may read the receipt
+class DecodedInfer:
+    """An infer request as the service takes it (tensors, options), and how the client wants its answer."""
+
+    id: str | None  # echoed in the response
+    inputs: list[Tensor]  # in request order
+    options: InferOptions
+    binary_outputs: list[bool] | None  # per requested output (as in `options.outputs`), or None: all outputs
+    binary_default: bool  # `parameters.binary_data_output`: for all outputs when none are named
 
 
 def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
@@ -124,67 +131,66 @@ def _request(header: bytes) -> InferRequest:
         raise InputError(problems) from exc
 
 
-def _values(j: int, item: RequestInput, spec: TensorSpec, binary: memoryview, offset: int) -> tuple[Any, int]:
-    """Input j's values (from JSON `data` or the binary section) and the new binary offset."""
+def _tensor(j: int, item: RequestInput, binary: memoryview, offset: int) -> tuple[Tensor, int]:
+    """Input j as a typed tensor (from JSON `data` or the binary section) and the new binary offset."""
     if item.datatype not in DTYPES:
-        raise InputError(f"inputs[{j}].datatype: {item.datatype!r} is not accepted for input {spec.name!r}; send FP32 or FP64")
-    if item.shape != list(spec.shape):
-        raise InputError(f"inputs[{j}].shape: input {spec.name!r} needs shape {list(spec.shape)}, got {item.shape}")
+        raise InputError(f"inputs[{j}].datatype: {item.datatype!r} is not accepted for input {item.name!r}; send FP32 or FP64")
     size = (item.parameters or {}).get("binary_data_size")
     if size is None:
         if item.data is None:
-            raise InputError(f"inputs[{j}].data: missing; give input {spec.name!r} as a flat list of {spec.size} numbers (or binary tensor data)")
-        return item.data, offset
+            count = math.prod(item.shape)
+            raise InputError(f"inputs[{j}].data: missing; give input {item.name!r} as a flat list of {count} numbers (or binary tensor data)")
+        array = inputs._as_float_array(item.data, f"inputs[{j}]")  # the numbers check of the CLI's input files
+        return Tensor(item.name, tuple(item.shape), item.datatype, array), offset
     dtype = DTYPES[item.datatype]
     if not isinstance(size, int) or isinstance(size, bool) or size < 0 or offset + size > len(binary) or size % dtype.itemsize:
         raise InputError(f"inputs[{j}].parameters.binary_data_size: {size!r} does not fit the {len(binary) - offset} binary byte(s) left as {item.datatype}")
-    return np.frombuffer(binary[offset : offset + size], dtype=dtype), offset + size
+    return Tensor(item.name, tuple(item.shape), item.datatype, np.frombuffer(binary[offset : offset + size], dtype=dtype)), offset + size
 
 
-def parse_infer(body: bytes, header_length: str | None, specs: tuple[TensorSpec, ...], output_specs: tuple[TensorSpec, ...]) -> ParsedInfer:
-    """Check an infer request against the model: input names, datatype, shape, finite values; output names."""
+def decode_infer(body: bytes, header_length: str | None) -> DecodedInfer:
+    """An infer request's body (JSON, or JSON + Triton binary tensor data) as typed tensors and options."""
     header, binary = _split(body, header_length)
     request = _request(header)
-    by_name = {s.name: s for s in specs}
-    names = [item.name for item in request.inputs]
-    for j, name in enumerate(names):
-        if name not in by_name:
-            raise InputError(f"inputs[{j}].name: the model has no input {name!r}; its inputs are {sorted(by_name)}")
-        if names.index(name) != j:
-            raise InputError(f"inputs[{j}].name: input {name!r} is given twice")
-    missing = [name for name in by_name if name not in names]
-    if missing:
-        raise InputError(f"inputs: missing input(s) {missing}; the model needs {list(by_name)}")
-    values, offset, view = [], 0, memoryview(binary)
+    tensors, offset, view = [], 0, memoryview(binary)
     for j, item in enumerate(request.inputs):
-        value, offset = _values(j, item, by_name[item.name], view, offset)
-        values.append(value)
+        tensor, offset = _tensor(j, item, view, offset)
+        tensors.append(tensor)
     if offset != len(binary):
         raise InputError(f"body: {len(binary) - offset} binary byte(s) after the JSON header belong to no input's binary_data_size")
-    arrays = inputs.from_values(values, tuple(by_name[n] for n in names), "inputs")
-    in_request_order = dict(zip(names, arrays, strict=True))
-    public = (request.parameters or {}).get("receipt_public", False)
+    parameters = request.parameters or {}
+    public = parameters.get("receipt_public", False)
     if not isinstance(public, bool):
         raise InputError(f"parameters.receipt_public: {public!r} is not true or false")
-    return ParsedInfer(request=request, sample=[in_request_order[s.name] for s in specs], outputs=_wanted_outputs(request, output_specs), receipt_public=public)
+    default_binary = bool(parameters.get("binary_data_output", False))
+    names = None if request.outputs is None else tuple(out.name for out in request.outputs)
+    binary_outputs = None if request.outputs is None else [bool((out.parameters or {}).get("binary_data", default_binary)) for out in request.outputs]
+    return DecodedInfer(
+        id=request.id, inputs=tensors, options=InferOptions(outputs=names, receipt_public=public), binary_outputs=binary_outputs, binary_default=default_binary
+    )
 
 
-def _wanted_outputs(request: InferRequest, specs: tuple[TensorSpec, ...]) -> list[tuple[int, bool]]:
-    """(output index, as binary?) for each output to return: the requested ones, else all."""
-    default_binary = bool((request.parameters or {}).get("binary_data_output", False))
-    if request.outputs is None:
-        return [(i, default_binary) for i in range(len(specs))]
-    index = {s.name: i for i, s in enumerate(specs)}
-    chosen = []
-    for k, out in enumerate(request.outputs):
-        if out.name not in index:
-            raise InputError(f"outputs[{k}].name: the model has no output {out.name!r}; its outputs are {list(index)}")
-        chosen.append((index[out.name], bool((out.parameters or {}).get("binary_data", default_binary))))
-    return chosen
+def infer_response(decoded: DecodedInfer, accepted: Accepted, job: JobView | None) -> tuple[bytes, dict[str, str]]:
+    """The response body and headers: the fast answer now, the receipt id (and the receipt, if waited for) in `parameters`."""
+    parameters: Parameters = {
+        "receipt_id": accepted.job_id,
+        "receipt_url": f"/v1/receipts/{accepted.job_id}",
+        "receipt_status": (job.state if job else JobState.ACCEPTED).value,
+        "fast_provider": accepted.fast_provider,
+    }
+    if job is not None and job.receipt is not None:
+        parameters["receipt"] = job.receipt
+        parameters["receipt_batch_row"] = job.batch_row or 0
+    if job is not None and job.error is not None:
+        parameters["receipt_error"] = job.error
+    outputs = [ResponseOutput(name=t.name, shape=list(t.shape), datatype=t.datatype) for t in accepted.outputs]
+    response = InferResponse(model_name=accepted.model, model_version=MODEL_VERSION, id=decoded.id, parameters=parameters, outputs=outputs)
+    binary = decoded.binary_outputs if decoded.binary_outputs is not None else [decoded.binary_default] * len(outputs)
+    return _encode(response, [t.array for t in accepted.outputs], binary)
 
 
-def encode_infer(response: InferResponse, arrays: list[np.ndarray], binary: list[bool]) -> tuple[bytes, dict[str, str]]:
-    """The response body and headers: plain JSON, or JSON + raw FP32 bytes where binary was asked for."""
+def _encode(response: InferResponse, arrays: list[np.ndarray], binary: list[bool]) -> tuple[bytes, dict[str, str]]:
+    """Plain JSON, or JSON + raw FP32 bytes where binary was asked for."""
     chunks: list[bytes] = []
     for out, array, as_binary in zip(response.outputs, arrays, binary, strict=True):
         flat = np.ascontiguousarray(array, dtype="<f4").ravel()

@@ -1,12 +1,15 @@
-"""`zkinfer serve`: load the node (circuits, keys, store) before listening, then run uvicorn."""
+"""`zkinfer serve`: `load` the node (everything slow or fallible) before listening, then `run` uvicorn."""
 
 from __future__ import annotations
 
 import logging
 import resource
 
+from zkinfer.node import state
 from zkinfer.node.config import NodeConfig
+from zkinfer.node.models import ServedModel, load_provers
 from zkinfer.node.service import Node
+from zkinfer.node.workers import WorkerSettings
 
 log = logging.getLogger("zkinfer.node")
 
@@ -30,14 +33,53 @@ def connection_cap(wanted: int, fd_limit: int) -> int:
     return max(1, min(wanted, fd_limit - FD_HEADROOM))
 
 
-def load(config: NodeConfig) -> Node:
-    """Everything slow or fallible (key setup, a bad circuit or key file) happens here, before the port opens."""
+def _configure_logging() -> None:
     if not log.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
-    return Node(config)
+
+
+def _served_models(config: NodeConfig) -> dict[str, ServedModel]:
+    """Each circuit under --circuits, its keys set up, with how many jobs one proof may carry."""
+    provers = load_provers(config.circuits, prefer_gpu=config.prefer_gpu)
+    models = {}
+    for name, prover in provers.items():
+        manifest = prover.circuit.manifest
+        models[name] = model = ServedModel(prover=prover, jobs_per_proof=config.jobs_per_proof(manifest.batch_size, manifest.visibility.input))
+        log.info("serving %s (k=%d, batch %d, %d job(s) per proof)", name, prover.circuit.logrows, model.batch_size, model.jobs_per_proof)
+    return models
+
+
+def _worker_settings(config: NodeConfig, models: dict[str, ServedModel]) -> WorkerSettings:
+    return WorkerSettings(
+        circuits=config.circuits,
+        store_path=config.store_path,
+        key_path=config.node_key_path,
+        caps={name: m.jobs_per_proof for name, m in models.items()},
+        window_s=config.batch_window_ms / 1000,
+        rayon_threads=config.rayon_threads,
+        nice=config.worker_nice,
+    )
+
+
+def load(config: NodeConfig) -> Node:
+    """Everything slow or fallible (a second node, key setup, a bad circuit or key file), in order, before the port opens.
+
+    Nothing runs yet: the workers start (and the store takes jobs) when the app's lifespan calls `Node.start`.
+    """
+    _configure_logging()
+    lock = state.lock(config)  # first: a second node on this state directory stops here, before touching anything
+    log.info("node public key %s (auditors pin it with --expect-signer)", state.node_key(config).public_hex)
+    api_keys = state.api_keys(config)
+    models = _served_models(config)
+    store = state.store(config)
+    store.requeue()  # jobs a stop or crash of the node left mid-proof go back to the queue before any worker starts
+    unfinished = store.count_unfinished(list(models))
+    if unfinished:
+        log.info("resuming %d unfinished job(s)", unfinished)
+    return Node(config, lock=lock, api_keys=api_keys, models=models, store=store, unfinished=unfinished, workers=_worker_settings(config, models))
 
 
 def run(node: Node) -> None:

@@ -1,4 +1,9 @@
-"""The node's state and the path of a request: validate → fast answer → persist → acknowledge.
+"""The node's service: admit an inference (check → fast answer → persist → acknowledge), read results.
+
+It takes a model name, typed tensors, options and the caller's owner id, and answers with typed
+results or raises typed errors; it knows nothing of HTTP, status codes or Triton's headers (the
+HTTP layer is `app` + `protocol`, errors become statuses in `statuses`). Building a node (lock,
+keys, store, requeue, workers) is `server.load`; the constructor only wires what it is given.
 
 Everything here runs on the event loop except SQLite writes and the fast path (worker threads)
 and proving (worker processes). Accepted jobs are written in group commits: every request that
@@ -10,23 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hmac
 import logging
 import math
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from typing import TextIO
 
 import numpy as np
 
-from zkinfer import identity
+from zkinfer import inputs
 from zkinfer.errors import InputError
-from zkinfer.node import auth, jobs, protocol
-from zkinfer.node.config import NodeConfig, NodeConfigError
+from zkinfer.inputs import Sample
+from zkinfer.node import auth, jobs
+from zkinfer.node.config import NodeConfig
 from zkinfer.node.metrics import Metrics
-from zkinfer.node.models import ServedModel, load_provers
+from zkinfer.node.models import ServedModel
 from zkinfer.node.store import UNFINISHED, JobView, NewJob, Store
 from zkinfer.node.workers import Finished, WorkerPool, WorkerSettings
 from zkinfer.prove import FastAnswer
@@ -37,7 +41,11 @@ FIRST_GUESS_JOB_S = 5.0  # seconds per job assumed for Retry-After until a proof
 
 
 class UnknownModel(LookupError):
-    pass
+    """No such model (or version) here; the others are not named: API keys are per tenant."""
+
+
+class UnknownReceipt(LookupError):
+    """No such job, or another key's: the same error, so ids reveal nothing."""
 
 
 class QueueFull(Exception):
@@ -47,15 +55,64 @@ class QueueFull(Exception):
 
 
 @dataclass(frozen=True)
+class Tensor:
+    """One named tensor, decoded but not yet checked against a model (a request's) or a model's answer."""
+
+    name: str
+    shape: tuple[int, ...]  # as declared; `array` may hold another number of values until checked
+    datatype: str  # Open Inference Protocol name: FP32 or FP64
+    array: np.ndarray
+
+
+@dataclass(frozen=True)
+class InferOptions:
+    outputs: tuple[str, ...] | None = None  # the outputs to answer with, by name, in this order; None: all
+    receipt_public: bool = False  # every API key may read the receipt, not only the caller's
+
+
+@dataclass(frozen=True)
 class Accepted:
+    """An inference the node answered and committed to prove."""
+
     job_id: str
-    model: ServedModel
-    parsed: protocol.ParsedInfer
-    fast: FastAnswer
+    model: str
+    outputs: list[Tensor]  # the fast answer, as chosen by `InferOptions.outputs`
+    fast_provider: str
+
+
+def _sample(model: ServedModel, tensors: list[Tensor]) -> Sample:
+    """The request's tensors in the model's input order, each checked: name, shape, count, finite, float32 range."""
+    by_name = {s.name: s for s in model.input_specs}
+    names = [t.name for t in tensors]
+    for j, name in enumerate(names):
+        if name not in by_name:
+            raise InputError(f"inputs[{j}].name: the model has no input {name!r}; its inputs are {sorted(by_name)}")
+        if names.index(name) != j:
+            raise InputError(f"inputs[{j}].name: input {name!r} is given twice")
+    missing = [name for name in by_name if name not in names]
+    if missing:
+        raise InputError(f"inputs: missing input(s) {missing}; the model needs {list(by_name)}")
+    for j, t in enumerate(tensors):
+        spec = by_name[t.name]
+        if list(t.shape) != list(spec.shape):
+            raise InputError(f"inputs[{j}].shape: input {spec.name!r} needs shape {list(spec.shape)}, got {list(t.shape)}")
+    checked = {t.name: inputs.check_tensor(t.array, by_name[t.name], f"inputs[{j}]") for j, t in enumerate(tensors)}
+    return [checked[s.name] for s in model.input_specs]
+
+
+def _chosen_outputs(model: ServedModel, names: tuple[str, ...] | None) -> list[int]:
+    """Indexes of the outputs to answer with: the named ones, else all."""
+    if names is None:
+        return list(range(len(model.output_specs)))
+    index = {s.name: i for i, s in enumerate(model.output_specs)}
+    for k, name in enumerate(names):
+        if name not in index:
+            raise InputError(f"outputs[{k}].name: the model has no output {name!r}; its outputs are {list(index)}")
+    return [index[name] for name in names]
 
 
 def _check_finite(fast: FastAnswer, model: ServedModel) -> None:
-    """Refuse (422, nothing queued) an input whose float answer overflowed: it was never served, so there is nothing to prove."""
+    """Refuse (nothing queued) an input whose float answer overflowed: it was never served, so there is nothing to prove."""
     for spec, output in zip(model.output_specs, fast.outputs, strict=True):
         bad = np.flatnonzero(~np.isfinite(output))
         if bad.size:
@@ -65,81 +122,21 @@ def _check_finite(fast: FastAnswer, model: ServedModel) -> None:
             )
 
 
-def _node_key(config: NodeConfig) -> identity.NodeKey:
-    path = config.node_key_path
-    if config.key_file is None and not path.exists():
-        identity.save_key(identity.new_key(), path)
-        log.info("made a node key at %s", path)
-    return identity.load_key(path)
-
-
-def _api_keys(config: NodeConfig) -> auth.ApiKeys:
-    path = config.api_keys_path
-    if config.api_keys_file is None and not path.exists():
-        auth.create(path)
-        log.info("made an API key in %s (send it as `Authorization: Bearer KEY`)", path)
-    return auth.read(path)
-
-
-class StateDirError(NodeConfigError):
-    """The state directory cannot be made or written (the job store, keys and lock live there)."""
-
-
-def _lock_state_dir(config: NodeConfig) -> TextIO:
-    """Make the state directory and hold an exclusive lock on it for the node's lifetime (released even by `kill -9`).
-
-    A second node on the same store would re-queue the first one's proofs at start-up. Making the
-    lock file is the first write, so an unwritable folder is reported here, in one line.
-    """
-    try:
-        config.state_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(config.state_dir / "node.lock", "w")  # noqa: SIM115 (held open on purpose)
-    except OSError as exc:
-        raise StateDirError(f"{config.state_dir}: cannot write the node's state directory ({exc.strerror}); give --state-dir a folder this user can write") from exc
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        handle.close()
-        raise NodeConfigError(f"{config.state_dir}: another node is serving from this state directory; stop it or give --state-dir another folder") from exc
-    return handle
-
-
 class Node:
-    """Loads circuits and keys, owns the store and the worker pool, admits requests."""
+    """Owns the loaded models, the store and the worker pool; admits inferences and reads results."""
 
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(
+        self, config: NodeConfig, *, lock: TextIO, api_keys: auth.ApiKeys, models: dict[str, ServedModel], store: Store, unfinished: int, workers: WorkerSettings
+    ) -> None:
         self.config = config
-        self._lock = _lock_state_dir(config)
-        key = _node_key(config)
-        log.info("node public key %s (auditors pin it with --expect-signer)", key.public_hex)
-        self.api_keys = _api_keys(config)
-        provers = load_provers(config.circuits, prefer_gpu=config.prefer_gpu)
-        self.models = {
-            name: ServedModel(prover=p, jobs_per_proof=config.jobs_per_proof(p.circuit.manifest.batch_size, p.circuit.manifest.visibility.input))
-            for name, p in provers.items()
-        }
-        for m in self.models.values():
-            log.info("serving %s (k=%d, batch %d, %d job(s) per proof)", m.name, m.prover.circuit.logrows, m.batch_size, m.jobs_per_proof)
-        try:
-            self.store = Store(config.store_path)
-        except sqlite3.Error as exc:
-            raise StateDirError(f"{config.store_path}: cannot open the job store ({exc}); give --state-dir a folder this user can write") from exc
-        self.store.requeue()  # jobs a stop or crash of the node left mid-proof go back to the queue before any worker starts
-        self.depth = self.store.count_unfinished(list(self.models))
-        if self.depth:
-            log.info("resuming %d unfinished job(s)", self.depth)
+        self.api_keys = api_keys
+        self.models = models
+        self.store = store
+        self.depth = unfinished  # accepted jobs not yet proven or failed
+        self._lock = lock  # the state directory's lock, held until `stop`
         self.metrics = Metrics()
         self.metrics.queue_depth.set(self.depth)
-        settings = WorkerSettings(
-            circuits=config.circuits,
-            store_path=config.store_path,
-            key_path=config.node_key_path,
-            caps={name: m.jobs_per_proof for name, m in self.models.items()},
-            window_s=config.batch_window_ms / 1000,
-            rayon_threads=config.rayon_threads,
-            nice=config.worker_nice,
-        )
-        self.pool = WorkerPool(config.workers, settings, lambda slot: self.store.requeue(slot), self._from_pool)
+        self.pool = WorkerPool(config.workers, workers, lambda slot: self.store.requeue(slot), self._from_pool)
         self.metrics.workers_ready.set_function(lambda: self.pool.ready_count)
         self._mean_job_s = FIRST_GUESS_JOB_S
         self._waiters: dict[str, asyncio.Event] = {}
@@ -168,6 +165,10 @@ class Node:
 
     # --- admission -------------------------------------------------------------------------
 
+    def owner(self, credential: str | None) -> str | None:
+        """The caller's owner id for an `Authorization` value (`Bearer KEY`), or None when it is no key of this node."""
+        return self.api_keys.owner(credential)
+
     def model(self, name: str) -> ServedModel:
         try:
             return self.models[name]
@@ -177,24 +178,28 @@ class Node:
     def retry_after(self) -> int:
         return max(1, math.ceil(self._mean_job_s / self.config.workers))
 
-    async def infer(self, model: ServedModel, body: bytes, header_length: str | None, owner: str) -> Accepted:
-        """Check the request, answer it fast, persist the job; only then is it accepted."""
-        parsed = protocol.parse_infer(body, header_length, model.input_specs, model.output_specs)
+    async def infer(self, model_name: str, tensors: list[Tensor], options: InferOptions, owner: str) -> Accepted:
+        """Check the inputs, answer them fast, persist the job; only then is it accepted."""
+        model = self.model(model_name)
+        sample = _sample(model, tensors)
+        chosen = _chosen_outputs(model, options.outputs)
         if self.depth >= self.config.max_queue:
             self.metrics.rejected.labels("queue_full").inc()
             raise QueueFull(self.depth, self.retry_after())
         self.depth += 1
         try:
-            fast = await asyncio.to_thread(model.answer, parsed.sample)
+            fast = await asyncio.to_thread(model.answer, sample)
             _check_finite(fast, model)
-            job = NewJob(id=secrets.token_urlsafe(16), model=model.name, payload=jobs.encode(model.input_specs, parsed.sample, model.output_specs, fast), owner=owner, public=parsed.receipt_public)
+            payload = jobs.encode(model.input_specs, sample, model.output_specs, fast)
+            job = NewJob(id=secrets.token_urlsafe(16), model=model.name, payload=payload, owner=owner, public=options.receipt_public)
             await self._persist(job)
         except Exception:
             self.depth -= 1
             raise
         finally:
             self.metrics.queue_depth.set(self.depth)
-        return Accepted(job_id=job.id, model=model, parsed=parsed, fast=fast)
+        outputs = [Tensor(model.output_specs[i].name, model.output_specs[i].shape, "FP32", fast.outputs[i]) for i in chosen]
+        return Accepted(job_id=job.id, model=model.name, outputs=outputs, fast_provider=fast.provider)
 
     async def _persist(self, job: NewJob) -> None:
         assert self._loop is not None, "Node.start() was not called"
@@ -226,16 +231,16 @@ class Node:
     async def job(self, job_id: str) -> JobView | None:
         return await asyncio.to_thread(self.store.get, job_id)
 
-    async def job_for(self, job_id: str, owner: str) -> JobView | None:
-        """The job if `owner` may read it (its own, or public); else None, as for an unknown id.
+    async def job_for(self, job_id: str, owner: str) -> JobView:
+        """The job if `owner` may read it (its own, or public); else UnknownReceipt, as for an unknown id.
 
         Jobs stored before owners were recorded have none and are readable by no key (the operator
         still has them in the store): the safe choice, since who asked for them is not known.
         """
         view = await self.job(job_id)
-        if view is None or view.public or (view.owner is not None and hmac.compare_digest(view.owner, owner)):
+        if view is not None and (view.public or (view.owner is not None and hmac.compare_digest(view.owner, owner))):
             return view
-        return None
+        raise UnknownReceipt(f"receipt id {job_id!r}: no such job on this node")
 
     async def wait(self, job_id: str, timeout_s: float) -> JobView | None:
         """The job once it has left the queue, or as it stands after `timeout_s`."""
