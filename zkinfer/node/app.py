@@ -38,7 +38,7 @@ class CountRequests:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 500
+        status = statuses.INTERNAL  # counted so when the app fails before answering
 
         async def send_counting(message: Message) -> None:
             nonlocal status

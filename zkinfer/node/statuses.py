@@ -48,6 +48,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (ZkinferError, 422),
 ]
 CLIENT_GONE = 499  # never sent: there is no one to send it to
+INTERNAL = 500  # a failure of the node itself, never of the request
 
 
 def error(code: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
@@ -106,4 +107,4 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def bug(_: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error", exc_info=exc)
-        return error(500, f"internal error ({type(exc).__name__}); see the node's log")
+        return error(INTERNAL, f"internal error ({type(exc).__name__}); see the node's log")
