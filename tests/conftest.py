@@ -10,6 +10,16 @@ import pytest
 
 from tests import tiny
 
+# Tests that need a compiled circuit, its keys or a real proof (these session fixtures: a minute or
+# more of CPU before the first such test runs) are end-to-end; `pytest -m "not e2e"` is the quick loop.
+E2E_FIXTURES = frozenset({"tiny_circuit", "receipt_file", "ceremony_receipt_file", "hashed_circuit", "hashed_receipt_file", "batch_circuits"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def zk_home(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -15,6 +15,8 @@ from zkinfer.digest import digest_file
 from zkinfer.inputs import load_sample
 from zkinfer.runtime import FastSession
 
+pytestmark = pytest.mark.e2e  # compiles models and proves: not in the quick loop
+
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"
 NAMES = ("digits_mlp", "digits_cnn")

@@ -20,6 +20,8 @@ from zkinfer import Prover, Visibility, compile_model, verify_receipt
 from zkinfer.errors import ModelError, UnsupportedOperatorError
 from zkinfer.runtime import FastSession, open_session
 
+pytestmark = pytest.mark.e2e  # compiles models and proves: not in the quick loop
+
 # The proven output may differ from the float one by a few quantization steps of its scale (2^-scale)
 # per unit of magnitude: rounding at each fixed-point op and the lookup tables of non-linearities.
 TOLERANCE_STEPS = 16

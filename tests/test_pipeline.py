@@ -11,6 +11,8 @@ import pytest
 from tests import tiny
 from tests.cli import zkinfer
 
+pytestmark = pytest.mark.e2e  # compiles models and proves: not in the quick loop
+
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:

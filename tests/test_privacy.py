@@ -19,6 +19,8 @@ from zkinfer.verify import Verdict, verify_document, verify_file
 from zkinfer.verify.inspect import disclosed_words
 from zkinfer.verify.policy import Policy
 
+pytestmark = pytest.mark.e2e  # compiles models and proves: not in the quick loop
+
 INPUT = [0.1, 0.5, 0.9, 0.3, 0.0, 0.7, 0.2, 0.4]  # tiny_dir/input.json
 
 

@@ -11,7 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.cli import REPO
+
+pytestmark = pytest.mark.e2e  # compiles models and proves: not in the quick loop
 
 BAR_TEXT = ("Calibration Done", "calibrating...", "i-scale:")
 
