@@ -111,6 +111,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="time budget for fuzzing (default 60)")
     parser.add_argument("--engine", choices=("hypothesis", "atheris"), default="hypothesis")
     args = parser.parse_args()
+    from zkinfer import logs
+
+    logs.configure()  # a program, like the CLI: ezkl's own console noise stays out of the report
     tmp = tempfile.TemporaryDirectory(prefix="zkinfer-fuzz-")
     path = args.receipt or make_receipt(Path(tmp.name))
     genuine = Genuine.of(json.loads(path.read_text()))
