@@ -1,17 +1,25 @@
-"""Time `verify` on a signed receipt of each sample model, with and without the signature check.
+"""Time `verify` on a signed receipt of each sample model, in-process and as a whole `zkinfer` process.
 
-The signature check is a BLS12-381 pairing in pure Python (py_ecc), the proof check is ezkl in the
-isolated worker process (its first call also starts the worker); `--model` rebuilds the verifying
-key from the model file (compile + key setup in a one-shot worker). Prints a markdown table of
-medians over REPEATS runs, plus one `zkinfer verify` CLI run (process start and imports included).
+In-process: verify with and without the signature check, the signature check alone with the BLS backend
+in use (milagro when installed) and with py_ecc (the pure-Python reference and fallback, what every
+signature check cost before milagro), and `--model` (rebuilding the verifying key from the model file:
+compile + key setup in a one-shot worker). The proof check is ezkl in the isolated worker process (its
+first call also starts the worker). Goal: a signed receipt verifies in <= 25 ms.
 
-Run from the repository root: `python -m benchmarks.bench_verify` (about a minute on 2 cores;
-keys are set up in a fresh temporary $ZKINFER_HOME).
+Whole processes: `zkinfer --help` and `zkinfer verify <signed receipt> --expect-signer KEY`, medians of
+PROCESS_REPEATS runs (process start and imports included; goal for verify: <= 0.5 s). With
+`--baseline REV` the same commands also run on a checkout of git revision REV (same interpreter and
+environment, interleaved run by run), so before and after are measured under the same load.
+
+Run from the repository root: `python -m benchmarks.bench_verify [--baseline REV]` (a few minutes on 2
+cores; keys are set up in a fresh temporary $ZKINFER_HOME).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -23,6 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 MODELS = ("digits_mlp", "digits_cnn")
 REPEATS = 15
+PY_ECC_REPEATS = 3  # ~0.4-2 s each
+PROCESS_REPEATS = 11
 
 
 def _median_ms(action: Callable[[], object], repeats: int = REPEATS) -> float:
@@ -38,10 +48,10 @@ def _row(model: str, key: object, tmp: Path) -> str:
     """Prove the model's example input once (signed), then time verifying that receipt."""
     from zkinfer import identity
     from zkinfer.digest import circuit_digest
-    from zkinfer.policy import Policy
     from zkinfer.prove import Prover
     from zkinfer.receipt import parse, save
     from zkinfer.verify import verify_receipt
+    from zkinfer.verify.policy import Policy
 
     assert isinstance(key, identity.NodeKey)
     prover = Prover(REPO / "circuits" / model, prefer_gpu=False, signer=key)
@@ -55,6 +65,7 @@ def _row(model: str, key: object, tmp: Path) -> str:
     without = _median_ms(lambda: verify_receipt(receipt, pinned, check_signature=False))
     with_signature = _median_ms(lambda: verify_receipt(receipt, pinned))
     signature = _median_ms(lambda: identity.check_receipt_signature(receipt))
+    reference = _median_ms(lambda: _with_py_ecc(lambda: identity.check_receipt_signature(receipt)), PY_ECC_REPEATS)
     document = receipt.model_dump(mode="json")
     parse_ms = _median_ms(lambda: parse(document))
     assert verify_receipt(receipt, pinned).verified
@@ -67,19 +78,78 @@ def _row(model: str, key: object, tmp: Path) -> str:
     cli = subprocess.run([sys.executable, "-m", "zkinfer", "verify", str(path), "--expect-signer", key.public_hex], capture_output=True, text=True, cwd=REPO)
     cli_s = time.perf_counter() - start
     assert cli.returncode == 0, cli.stdout + cli.stderr
-    return f"| {model} | {receipt.srs.k} | {len(receipt.proof.hex) // 2} | {first:.0f} | {without:.0f} | {with_signature:.0f} | {signature:.0f} | {parse_ms:.2f} | {cli_s:.2f} | {model_s:.2f} |"
+    if not (tmp / "signed.json").exists():  # the first model's receipt is the one the process timings verify
+        (tmp / "signed.json").write_bytes(path.read_bytes())
+    return f"| {model} | {receipt.srs.k} | {len(receipt.proof.hex)} | {first:.0f} | {without:.0f} | {with_signature:.0f} | {signature:.0f} | {reference:.0f} | {parse_ms:.2f} | {cli_s:.2f} | {model_s:.2f} |"
+
+
+def _with_py_ecc(action: Callable[[], object]) -> object:
+    """Run `action` with milagro hidden from zkinfer.bls (the fallback path: py_ecc)."""
+    from zkinfer import bls
+
+    saved = bls._milagro_tried, bls._milagro_module
+    bls._milagro_tried, bls._milagro_module = True, None
+    try:
+        return action()
+    finally:
+        bls._milagro_tried, bls._milagro_module = saved
+
+
+def _process_times(receipt: Path, signer: str, baseline: str | None, tmp: Path) -> list[str]:
+    """Medians (and min) of whole `zkinfer` processes, this tree and optionally a baseline revision."""
+    trees = {"this tree": REPO}
+    if baseline:
+        folder = tmp / "baseline"
+        folder.mkdir()
+        archive = subprocess.run(["git", "archive", baseline], cwd=REPO, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+        trees[f"baseline {baseline}"] = folder
+    commands = {"zkinfer --help": ["--help"], "zkinfer verify (signed receipt, pinned signer)": ["verify", str(receipt), "--expect-signer", signer]}
+    times: dict[tuple[str, str], list[float]] = {(c, t): [] for c in commands for t in trees}
+    cpu: dict[tuple[str, str], list[float]] = {(c, t): [] for c in commands for t in trees}
+    for _ in range(PROCESS_REPEATS):
+        for command, args in commands.items():
+            for tree, cwd in trees.items():  # `python -m zkinfer` imports the package in its working directory
+                used, start = _children_cpu(), time.perf_counter()
+                done = subprocess.run([sys.executable, "-m", "zkinfer", *args], capture_output=True, text=True, cwd=cwd)
+                times[(command, tree)].append(time.perf_counter() - start)
+                cpu[(command, tree)].append(_children_cpu() - used)
+                assert done.returncode == 0, f"{tree}: {done.stdout}{done.stderr}"
+    rows = ["| command | tree | median wall s | min wall s | median CPU s |", "|---|---|---:|---:|---:|"]
+    for (command, tree), values in times.items():
+        rows.append(f"| `{command}` | {tree} | {statistics.median(values):.2f} | {min(values):.2f} | {statistics.median(cpu[(command, tree)]):.2f} |")
+    return rows
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of every finished child process (the ezkl worker a verify starts included):
+    on a shared machine wall time mostly measures the neighbours, CPU time what the process itself costs."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--baseline", help="also time the processes on this git revision (e.g. the commit before a change)")
+    options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="zkinfer-bench-") as tmp:
         os.environ["ZKINFER_HOME"] = str(Path(tmp) / "home")
-        from zkinfer import identity
+        from zkinfer import bls, identity
 
         key = identity.new_key()
-        print("| model | k | proof bytes | first verify (starts worker) ms | verify, no signature check ms | verify with signature ms | signature check alone ms | parse ms | CLI verify s | verify --model s |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print(f"BLS backend: {bls.backend()}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print()
+        print(
+            "| model | k | proof bytes | first verify (starts worker) ms | verify, no signature check ms | verify with signature ms "
+            "| signature check alone ms | signature check, py_ecc ms | parse ms | CLI verify s | verify --model s |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for model in MODELS:
             print(_row(model, key, Path(tmp)))
+        print()
+        print(f"Whole processes, {PROCESS_REPEATS} runs each (load average {os.getloadavg()[0]:.1f}):")
+        print()
+        print("\n".join(_process_times(Path(tmp) / "signed.json", key.public_hex, options.baseline, Path(tmp))))
 
 
 if __name__ == "__main__":

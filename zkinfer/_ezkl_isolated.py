@@ -107,6 +107,11 @@ class _Worker:
             self._process.wait()
             self._process = None
 
+    def prestart(self) -> None:
+        with self._lock:
+            if self._process is None or self._process.poll() is not None:
+                self._process = self._start()
+
     def call(self, request: dict[str, Any], on_sent: Callable[[], None]) -> tuple[bool, str]:
         with self._lock:
             if self._process is None or self._process.poll() is not None:
@@ -140,6 +145,12 @@ def _readline(stream: IO[str], timeout: float) -> str | None:
 
 _worker = _Worker()
 atexit.register(_worker._stop)
+
+
+def prestart() -> None:
+    """Start the verify worker now, so that its start (a Python process importing ezkl, ~0.1 s) overlaps the
+    caller's own work, such as the CLI importing the verifier; the first verify() then finds it ready."""
+    _worker.prestart()
 
 
 def verify(proof: str, settings: str, vk: str, srs: str, reduced_srs: bool, on_sent: Callable[[], None] = lambda: None) -> tuple[bool, str]:

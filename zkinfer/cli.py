@@ -208,6 +208,9 @@ def verify(
     max_receipt_bytes: Annotated[int | None, typer.Option("--max-receipt-bytes", min=1, help="Refuse larger receipt files (default 32 MiB, or $ZKINFER_MAX_RECEIPT_BYTES)")] = None,
 ) -> None:
     """Check a receipt offline against an optional policy; exit 0 verified, 1 not verified, 2 unreadable."""
+    from zkinfer import _ezkl_isolated
+
+    _ezkl_isolated.prestart()  # the proof check's ezkl worker starts while the verifier's modules load
     from zkinfer.verify import policy, verify_file
 
     pins = guarded(lambda: policy.build(
