@@ -47,7 +47,7 @@ def build_circuit(model: str, batch: int, folder: Path) -> tuple[Path, int]:
     from tests import tiny
     from tests.test_node import with_batch_axis
     from zkinfer import compile_model
-    from zkinfer.keys import ensure
+    from zkinfer.prover.keys import ensure
 
     if model == "tiny":
         source, calibration, size = tiny.mlp(folder / "fixed.onnx"), tiny.samples(folder / "calibration.json", n=64, size=8), 8
@@ -132,7 +132,7 @@ def wait_until_drained(url: str, deadline: float) -> str:
 
 def check_receipts(url: str, auth: dict[str, str], sent: list[Sent]) -> tuple[int, int, list[str]]:
     """(jobs proven with their input in their row, distinct receipts verified, problems)."""
-    from zkinfer.receipt import Receipt
+    from zkinfer.core.receipt import Receipt
     from zkinfer.verify import verify_receipt
 
     problems: list[str] = []

@@ -120,7 +120,7 @@ def build_circuits(folder: Path) -> Path:
     from tests import tiny
     from tests.node_harness import copy_circuits
     from zkinfer import compile_model
-    from zkinfer.keys import ensure
+    from zkinfer.prover.keys import ensure
 
     source = folder / "tiny"
     source.mkdir()

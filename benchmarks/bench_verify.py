@@ -46,10 +46,10 @@ def _median_ms(action: Callable[[], object], repeats: int = REPEATS) -> float:
 
 def _row(model: str, key: object, tmp: Path) -> str:
     """Prove the model's example input once (signed), then time verifying that receipt."""
-    from zkinfer import identity
-    from zkinfer.digest import circuit_digest
-    from zkinfer.prove import Prover
-    from zkinfer.receipt import parse, save
+    from zkinfer.core import identity
+    from zkinfer.core.digest import circuit_digest
+    from zkinfer.core.receipt import parse, save
+    from zkinfer.prover.prove import Prover
     from zkinfer.verify import verify_receipt
     from zkinfer.verify.policy import Policy
 
@@ -84,8 +84,8 @@ def _row(model: str, key: object, tmp: Path) -> str:
 
 
 def _with_py_ecc(action: Callable[[], object]) -> object:
-    """Run `action` with milagro hidden from zkinfer.bls (the fallback path: py_ecc)."""
-    from zkinfer import bls
+    """Run `action` with milagro hidden from zkinfer.core.bls (the fallback path: py_ecc)."""
+    from zkinfer.core import bls
 
     saved = bls._milagro_tried, bls._milagro_module
     bls._milagro_tried, bls._milagro_module = True, None
@@ -134,7 +134,7 @@ def main() -> None:
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="zkinfer-bench-") as tmp:
         os.environ["ZKINFER_HOME"] = str(Path(tmp) / "home")
-        from zkinfer import bls, identity
+        from zkinfer.core import bls, identity
 
         key = identity.new_key()
         print(f"BLS backend: {bls.backend()}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

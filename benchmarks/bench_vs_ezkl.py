@@ -139,8 +139,8 @@ class Record:
 
 @contextlib.contextmanager
 def ezkl_calls_timed(record: Record) -> Iterator[None]:
-    """Time every ezkl call zkinfer makes (by wrapping `zkinfer._ezkl`), to split API calls into parts."""
-    from zkinfer import _ezkl
+    """Time every ezkl call zkinfer makes (by wrapping `zkinfer.core.ezkl_adapter`), to split API calls into parts."""
+    from zkinfer.core import ezkl_adapter as _ezkl
 
     names = ("gen_settings", "calibrate", "compile_circuit", "setup", "gen_witness", "prove", "verify")
     originals = {name: getattr(_ezkl, name) for name in names}
@@ -189,7 +189,7 @@ def digits_case(work: Path, n_inputs: int) -> Case:
     if not (model.is_file() and calibration.is_file()):
         import torch
 
-        from zkinfer.export import export
+        from zkinfer.prover.export import export
 
         x_train = load_split()[0]
         torch.manual_seed(0)
@@ -204,7 +204,7 @@ def lenet5_case(work: Path, n_inputs: int) -> Case:
     """A LeNet-5-size CNN on 1x28x28 inputs with seeded random weights, calibrated on synthetic data."""
     import torch
 
-    from zkinfer.export import export
+    from zkinfer.prover.export import export
 
     torch.manual_seed(0)
     nn = torch.nn
@@ -264,7 +264,8 @@ def zk_pipeline(record: Record, case: Case, work: Path, base: int, legs: int, in
     """The same steps through zkinfer's API: compile_model, keys.ensure, Prover.prove (+ save), verify_file."""
     import shutil
 
-    from zkinfer import Prover, compile_model, keys, save_receipt, verify_file
+    from zkinfer import Prover, compile_model, save_receipt, verify_file
+    from zkinfer.prover import keys
 
     with ezkl_calls_timed(record):
         with record.time("zk", "compile_model"):
@@ -291,7 +292,8 @@ def zk_pipeline(record: Record, case: Case, work: Path, base: int, legs: int, in
 
 def signed_verify_s(folder: Path) -> float:
     """Median seconds to verify a signed copy of the receipt in `folder` (the signature check included)."""
-    from zkinfer import identity, load_receipt, save_receipt, verify_file
+    from zkinfer import load_receipt, save_receipt, verify_file
+    from zkinfer.core import identity
 
     signed = folder / "signed.json"
     save_receipt(identity.sign_receipt(load_receipt(folder / "receipt.json"), identity.new_key()), signed)
@@ -304,8 +306,9 @@ def signed_verify_s(folder: Path) -> float:
 
 
 def overhead(case: Case, work: Path, reps: int, decomposition: tuple[int, int] | None) -> None:
-    from zkinfer import compile_model, srs
-    from zkinfer.compile import MAX_FIDELITY_SAMPLES
+    from zkinfer import compile_model
+    from zkinfer.core import srs
+    from zkinfer.prover.compile import MAX_FIDELITY_SAMPLES
 
     if decomposition is None:  # the decomposition zkinfer's search picks for this model
         print("choosing the decomposition with zkinfer's search ...", flush=True)
@@ -407,7 +410,9 @@ class DefaultRow:
 
 
 def default_vs_search(case: Case, work: Path) -> None:
-    from zkinfer import Prover, compile_model, keys, srs
+    from zkinfer import Prover, compile_model
+    from zkinfer.core import srs
+    from zkinfer.prover import keys
 
     built = {}
     for label, search in (("zkinfer default (search)", True), ("ezkl default decomposition", False)):

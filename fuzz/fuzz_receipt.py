@@ -30,9 +30,10 @@ def make_receipt(folder: Path) -> Path:
     """A genuine signed receipt for the tiny MLP used by the tests (small decomposition: k=12)."""
     os.environ["ZKINFER_HOME"] = str(folder / "home")
     from tests import tiny
-    from zkinfer import Visibility, compile_model, identity
-    from zkinfer.prove import Prover
-    from zkinfer.receipt import save
+    from zkinfer import Visibility, compile_model
+    from zkinfer.core import identity
+    from zkinfer.core.receipt import save
+    from zkinfer.prover.prove import Prover
 
     tiny.mlp(folder / "model.onnx")
     tiny.samples(folder / "calibration.json", n=16, size=8)
@@ -111,7 +112,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="time budget for fuzzing (default 60)")
     parser.add_argument("--engine", choices=("hypothesis", "atheris"), default="hypothesis")
     args = parser.parse_args()
-    from zkinfer import logs
+    from zkinfer.core import logs
 
     logs.configure()  # a program, like the CLI: ezkl's own console noise stays out of the report
     tmp = tempfile.TemporaryDirectory(prefix="zkinfer-fuzz-")

@@ -27,11 +27,12 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from zkinfer import _ezkl, strict_json
-from zkinfer.digest import circuit_digest
-from zkinfer.errors import ZkinferError
-from zkinfer.receipt import Receipt, parse
-from zkinfer.text import visible
+from zkinfer.core import ezkl_adapter as _ezkl
+from zkinfer.core import strict_json
+from zkinfer.core.digest import circuit_digest
+from zkinfer.core.errors import ZkinferError
+from zkinfer.core.receipt import Receipt, parse
+from zkinfer.core.text import visible
 from zkinfer.verify import FLOAT_TOLERANCE, Verdict, verify_document
 from zkinfer.verify.policy import Policy
 
@@ -119,7 +120,7 @@ def apply(doc: dict[str, Any], path: Path_, op: str, at: int, value: Any) -> dic
     return doc
 
 
-SPECIAL_STRINGS = ["", "00" * 32, "ff" * 32, "sha256:" + "0" * 64, "AAAA", "zkinfer.receipt/1"]
+SPECIAL_STRINGS = ["", "00" * 32, "ff" * 32, "sha256:" + "0" * 64, "AAAA", "zkinfer.core.receipt/1"]
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20) | st.sampled_from(SPECIAL_STRINGS),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),

@@ -3,7 +3,7 @@
 Seeded, CPU only, one thread, full-batch Adam: a few seconds per model and the same weights on
 every run with the same torch build. Writes, per model NAME (digits_mlp, digits_cnn):
   NAME.npz               trained weights, loaded by NAME.build()
-  NAME.onnx              the trained model exported with zkinfer.export (parity-checked)
+  NAME.onnx              the trained model exported with zkinfer.prover.export (parity-checked)
   NAME_calibration.json  CALIBRATION_SAMPLES training samples laid end to end (ezkl style)
   NAME_input.json        one test-split sample (EXAMPLE_INDEX), shaped like the model's input
 Then compile the circuits with `zkinfer compile` (see models/README.md).
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from models import digits, digits_cnn, digits_mlp, weights
-from zkinfer.export import export
+from zkinfer.prover.export import export
 
 HERE = Path(__file__).parent
 STEPS = 400

@@ -42,7 +42,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_circuit(tiny_dir: Path) -> Path:
     """The tiny MLP compiled (no run-args search, to keep the session fast) with keys set up."""
     from zkinfer import compile_model
-    from zkinfer.keys import ensure
+    from zkinfer.prover.keys import ensure
 
     circuit = compile_model(tiny_dir / "model.onnx", tiny_dir / "calibration.json", tiny_dir / "circuit", search=False)
     ensure(circuit)
@@ -51,7 +51,7 @@ def tiny_circuit(tiny_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def node_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from zkinfer import identity
+    from zkinfer.core import identity
 
     path = tmp_path_factory.mktemp("node") / "node.key"
     identity.save_key(identity.new_key(), path)
@@ -66,9 +66,9 @@ def receipt_file(tiny_dir: Path, tiny_circuit: Path, node_key_file: Path) -> Pat
 
 def prove_signed(circuit_dir: Path, input_file: Path, out: Path, key_file: Path, allow_development_srs: bool = True) -> Path:
     """Prove `input_file` with the circuit, sign with the node key, save the receipt to `out`."""
-    from zkinfer import identity
-    from zkinfer.prove import Prover
-    from zkinfer.receipt import save
+    from zkinfer.core import identity
+    from zkinfer.core.receipt import save
+    from zkinfer.prover.prove import Prover
 
     prover = Prover(circuit_dir, signer=identity.load_key(key_file), allow_development_srs=allow_development_srs)
     save(prover.prove(prover.load_input(input_file)), out)
@@ -95,7 +95,7 @@ def _link_tree(src: Path, dst: Path) -> None:
 def ceremony_receipt_file(zk_home: Path, tiny_circuit: Path, node_key_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A genuine signed receipt for another input, proven on a machine where the SRS was imported
     as a ceremony one (`zkinfer srs import`), so it is not marked development."""
-    from zkinfer import srs
+    from zkinfer.core import srs
 
     folder = tmp_path_factory.mktemp("ceremony")
     _link_tree(zk_home, folder / "home")
@@ -114,7 +114,7 @@ def ceremony_receipt_file(zk_home: Path, tiny_circuit: Path, node_key_file: Path
 def hashed_circuit(tiny_dir: Path) -> Path:
     """The tiny MLP with a private input and private weights: both are Poseidon commitments."""
     from zkinfer import Visibility, compile_model
-    from zkinfer.keys import ensure
+    from zkinfer.prover.keys import ensure
 
     circuit = compile_model(tiny_dir / "model.onnx", tiny_dir / "calibration.json", tiny_dir / "hashed", decomposition=SMALL_DECOMPOSITION, visibility=Visibility(input="hashed", params="hashed"))
     ensure(circuit)

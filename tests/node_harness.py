@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from tests.cli import REPO
-from zkinfer import identity
+from zkinfer.core import identity
 
 MODEL = "circuit"  # the tiny circuit's manifest name
 PROOF_TIMEOUT_S = 600.0

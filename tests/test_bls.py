@@ -1,4 +1,4 @@
-"""zkinfer.bls: milagro (fast) and py_ecc (reference, fallback) are one ciphersuite. A signature made by
+"""zkinfer.core.bls: milagro (fast) and py_ecc (reference, fallback) are one ciphersuite. A signature made by
 either verifies with the other; both refuse tampered messages, wrong keys, and keys or signatures that
 are not valid points (infinity, off the curve, outside the subgroup, wrong length)."""
 
@@ -11,17 +11,17 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from zkinfer import bls
+from zkinfer.core import bls
 
 pytest.importorskip("milagro_bls_binding")
 
 Use = Callable[[str], None]
-MESSAGE = b"zkinfer.receipt/1\x00 some canonical bytes"
+MESSAGE = b"zkinfer.core.receipt/1\x00 some canonical bytes"
 
 
 @pytest.fixture
 def use(monkeypatch: pytest.MonkeyPatch) -> Iterator[Use]:
-    """use("py_ecc") hides milagro from zkinfer.bls; use("milagro") brings it back."""
+    """use("py_ecc") hides milagro from zkinfer.core.bls; use("milagro") brings it back."""
     milagro = bls._milagro()
     assert milagro is not None
 
@@ -186,7 +186,7 @@ def test_proof_of_possession(keys: list[tuple[int, bytes]]) -> None:
 
 
 def test_py_ecc_restores_the_recursion_limit() -> None:
-    code = "import sys; from zkinfer import bls; before = sys.getrecursionlimit(); bls.py_ecc(); import py_ecc; print(before, sys.getrecursionlimit())"
+    code = "import sys; from zkinfer.core import bls; before = sys.getrecursionlimit(); bls.py_ecc(); import py_ecc; print(before, sys.getrecursionlimit())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == out[1], out
 
@@ -196,7 +196,7 @@ def test_without_milagro_py_ecc_signs_and_verifies(keys: list[tuple[int, bytes]]
     secret, public = keys[0]
     code = (
         "import sys; sys.modules['milagro_bls_binding'] = None\n"
-        "from zkinfer import bls\n"
+        "from zkinfer.core import bls\n"
         f"s = bls.sign({secret}, {MESSAGE!r})\n"
         f"print(bls.backend(), bls.verify({public!r}, {MESSAGE!r}, s), bls.key_validate({INFINITY_G1!r}), s.hex())"
     )

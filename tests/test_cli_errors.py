@@ -32,7 +32,7 @@ def test_nan_input(tiny_circuit: Path, tmp_path: Path) -> None:
 def test_npy_and_plain_array_inputs_are_accepted(tiny_circuit: Path, tmp_path: Path) -> None:
     import numpy as np
 
-    from zkinfer.prove import Prover
+    from zkinfer.prover.prove import Prover
 
     prover = Prover(tiny_circuit)
     np.save(tmp_path / "in.npy", np.full((1, 8), 0.25, dtype=np.float32))
@@ -71,7 +71,7 @@ def test_missing_receipt(tmp_path: Path) -> None:
 
 
 def test_receipt_of_wrong_schema_fails_well_formed(tmp_path: Path) -> None:
-    (tmp_path / "r.json").write_text(json.dumps({"schema_version": "zkinfer.receipt/99"}))
+    (tmp_path / "r.json").write_text(json.dumps({"schema_version": "zkinfer.core.receipt/99"}))
     result = zkinfer("verify", tmp_path / "r.json", "--json")
     assert result.returncode == 1
     verdict = json.loads(result.stdout)
@@ -92,7 +92,7 @@ def test_srs_import_rejects_garbage(tmp_path: Path) -> None:
 
 
 def test_srs_new_then_import_marks_ceremony(tmp_path: Path) -> None:
-    from zkinfer import srs
+    from zkinfer.core import srs
 
     dev = srs.new_development(3)
     assert dev.development and dev.path.stat().st_size == srs.expected_size(3)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.cli import zkinfer
-from zkinfer import identity
-from zkinfer.errors import ZkinferError
-from zkinfer.identity import NodeKeyError
-from zkinfer.receipt import Receipt, load
+from zkinfer.core import identity
+from zkinfer.core.errors import ZkinferError
+from zkinfer.core.identity import NodeKeyError
+from zkinfer.core.receipt import Receipt, load
 
 
 @pytest.fixture(scope="module")

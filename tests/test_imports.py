@@ -11,7 +11,7 @@ import pytest
 
 import zkinfer
 
-HEAVY = ("onnxruntime", "torch", "onnx", "py_ecc", "zkinfer.prove", "zkinfer.compile", "zkinfer.runtime", "zkinfer.export")
+HEAVY = ("onnxruntime", "torch", "onnx", "py_ecc", "zkinfer.prover.prove", "zkinfer.prover.compile", "zkinfer.prover.runtime", "zkinfer.prover.export")
 PROBE = """
 import json, logging, sys
 limit, handlers = sys.getrecursionlimit(), list(logging.getLogger().handlers)
@@ -41,7 +41,7 @@ def _probe(imports: str) -> dict[str, object]:
         "import zkinfer",
         "import zkinfer.verify",
         "from zkinfer import Policy, Receipt, Verdict, ZkinferError, load_receipt, verify_file, verify_receipt",
-        "from zkinfer import identity, bls, logs, _ezkl",
+        "from zkinfer.core import identity, bls, logs, ezkl_adapter",
         "import zkinfer.cli",
     ],
 )
@@ -61,6 +61,6 @@ def test_the_lazy_api_resolves_every_public_name() -> None:
         assert name in dir(zkinfer)
     with pytest.raises(AttributeError):
         _ = zkinfer.no_such_name
-    from zkinfer.prove import Prover
+    from zkinfer.prover.prove import Prover
 
     assert zkinfer.Prover is Prover

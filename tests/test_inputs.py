@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from zkinfer import inputs
-from zkinfer.errors import InputError
-from zkinfer.onnx_model import TensorSpec
+from zkinfer.core import inputs
+from zkinfer.core.errors import InputError
+from zkinfer.core.onnx_model import TensorSpec
 
 SPECS = (TensorSpec("input", (1, 4)),)
 

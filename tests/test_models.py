@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from zkinfer import Prover, load_circuit, verify_receipt
-from zkinfer.circuit import COMPILED_FILE, MANIFEST_FILE, MODEL_FILE, SETTINGS_FILE
-from zkinfer.digest import digest_file
-from zkinfer.inputs import load_sample
-from zkinfer.runtime import FastSession
+from zkinfer.core.circuit import COMPILED_FILE, MANIFEST_FILE, MODEL_FILE, SETTINGS_FILE
+from zkinfer.core.digest import digest_file
+from zkinfer.core.inputs import load_sample
+from zkinfer.prover.runtime import FastSession
 
 pytestmark = pytest.mark.e2e  # compiles models and proves: not in the quick loop
 
@@ -76,7 +76,7 @@ def test_committed_onnx_is_accurate_on_the_held_out_split(name: str) -> None:
 def test_build_gives_the_committed_onnx_model(name: str) -> None:
     """`zkinfer export models.NAME:build` exports the same trained network as the committed ONNX."""
     torch = pytest.importorskip("torch")
-    from zkinfer.export import load_factory
+    from zkinfer.prover.export import load_factory
 
     module = load_factory(f"models.{name}:build")
     sample = example(name)
@@ -89,7 +89,7 @@ def test_build_gives_the_committed_onnx_model(name: str) -> None:
 def test_missing_weights_name_the_file_and_the_fix(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     from models import digits_mlp, weights
-    from zkinfer.errors import ExportError
+    from zkinfer.core.errors import ExportError
 
     with pytest.raises(ExportError, match=r"missing\.npz.*python -m models\.train"):
         weights.load_into(digits_mlp.architecture(), tmp_path / "missing.npz")

@@ -18,9 +18,9 @@ import pytest
 
 from tests import tiny
 from tests.node_harness import API_KEY, MODEL, SAMPLE, RunningNode, copy_circuits, free_port, start_node
-from zkinfer import identity
-from zkinfer.receipt import Receipt
-from zkinfer.runtime import FastSession
+from zkinfer.core import identity
+from zkinfer.core.receipt import Receipt
+from zkinfer.prover.runtime import FastSession
 from zkinfer.verify import Policy, verify_receipt
 
 
@@ -326,7 +326,7 @@ def with_batch_axis(model_path: Path, out: Path) -> Path:
 def batch_circuits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny MLP with a symbolic batch axis, compiled for batch 4 (keys set up here, not in the node)."""
     from zkinfer import compile_model
-    from zkinfer.keys import ensure
+    from zkinfer.prover.keys import ensure
 
     folder = tmp_path_factory.mktemp("batch")
     model = with_batch_axis(tiny.mlp(folder / "fixed.onnx"), folder / "model.onnx")

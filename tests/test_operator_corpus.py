@@ -17,8 +17,8 @@ import pytest
 from tests.cli import zkinfer
 from tests.corpus import CASES, UNSUPPORTED, Case, case
 from zkinfer import Prover, Visibility, compile_model, verify_receipt
-from zkinfer.errors import ModelError, UnsupportedOperatorError
-from zkinfer.runtime import FastSession, open_session
+from zkinfer.core.errors import ModelError, UnsupportedOperatorError
+from zkinfer.prover.runtime import FastSession, open_session
 
 pytestmark = pytest.mark.e2e  # compiles models and proves: not in the quick loop
 

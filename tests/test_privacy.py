@@ -14,7 +14,7 @@ import pytest
 from tests import tiny
 from tests.cli import zkinfer
 from tests.conftest import SMALL_DECOMPOSITION, prove_signed
-from zkinfer.digest import circuit_digest
+from zkinfer.core.digest import circuit_digest
 from zkinfer.verify import Verdict, verify_document, verify_file
 from zkinfer.verify.inspect import disclosed_words
 from zkinfer.verify.policy import Policy
@@ -35,9 +35,9 @@ def _compile(model: Path, calibration: Path, out: Path, input_visibility: str, p
 def other_weights_receipt(hashed_circuit: Path, tiny_dir: Path, node_key_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A node's genuine receipt from the published hashed-weights circuit (same settings) compiled
     with its own weights: what a vk pin alone cannot tell apart."""
-    from zkinfer import _ezkl
-    from zkinfer.circuit import COMPILED_FILE, MANIFEST_FILE, MODEL_FILE, SETTINGS_FILE
-    from zkinfer.digest import digest_file
+    from zkinfer.core import ezkl_adapter as _ezkl
+    from zkinfer.core.circuit import COMPILED_FILE, MANIFEST_FILE, MODEL_FILE, SETTINGS_FILE
+    from zkinfer.core.digest import digest_file
 
     folder = tmp_path_factory.mktemp("other-weights")
     shutil.copytree(hashed_circuit, folder / "circuit")

@@ -15,10 +15,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from zkinfer import runtime
-from zkinfer.prove import Prover
-from zkinfer.receipt import load
-from zkinfer.runtime import FastSession, choose_providers
+from zkinfer.core.receipt import load
+from zkinfer.prover import runtime
+from zkinfer.prover.prove import Prover
+from zkinfer.prover.runtime import FastSession, choose_providers
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 HAS_CUDA = CUDA in ort.get_available_providers()

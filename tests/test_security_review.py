@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 from tests.cli import zkinfer
-from zkinfer import _ezkl, identity
-from zkinfer.digest import circuit_digest, digest_bytes, digest_json
-from zkinfer.errors import PolicyError, ReceiptFormatError
-from zkinfer.receipt import parse, read_document
+from zkinfer.core import ezkl_adapter as _ezkl
+from zkinfer.core import identity
+from zkinfer.core.digest import circuit_digest, digest_bytes, digest_json
+from zkinfer.core.errors import PolicyError, ReceiptFormatError
+from zkinfer.core.receipt import parse, read_document
 from zkinfer.verify import Verdict, verify_document
 from zkinfer.verify.policy import Policy
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from zkinfer import identity, srs
-from zkinfer.digest import digest_bytes, digest_json
-from zkinfer.receipt import parse
+from zkinfer.core import identity, srs
+from zkinfer.core.digest import digest_bytes, digest_json
+from zkinfer.core.receipt import parse
 from zkinfer.verify import Verdict, verify_document
 from zkinfer.verify.policy import Policy
 
@@ -128,7 +128,7 @@ TAMPERS = [
     Tamper("signature bytes", "public", lambda d, _: d["signature"].update(signature=_flip_hex(d["signature"]["signature"], 150)), frozenset({"signature"}), resign=False),
     Tamper("signer key", "public", _signer_key, frozenset({"signature"}), resign=False),
     Tamper("signature removed", "public", _set("signature", None), frozenset({"signature"}), pins={"expect_signer": ("signature", "public_key")}, resign=False),
-    Tamper("schema version", "public", _set("schema_version", "zkinfer.receipt/2"), frozenset({"well-formed"}), resign=False),
+    Tamper("schema version", "public", _set("schema_version", "zkinfer.core.receipt/2"), frozenset({"well-formed"}), resign=False),
     Tamper("unknown field", "public", _set("model.weights_url", "https://example.invalid"), frozenset({"well-formed"}), resign=False),
     Tamper("replayed proof from another receipt", "public", _replay("proof"), frozenset({"binding"})),
     Tamper("replayed output from another receipt", "public", _replay("output"), frozenset({"binding", "fast"})),
@@ -139,7 +139,7 @@ TAMPERS = [
 
 @pytest.fixture(scope="module")
 def genuine(receipt_file: Path, hashed_receipt_file: Path, ceremony_receipt_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Receipts:
-    from zkinfer import _ezkl
+    from zkinfer.core import ezkl_adapter as _ezkl
 
     other_srs = tmp_path_factory.mktemp("other-srs") / "k1.srs"
     _ezkl.gen_srs(other_srs, 1)  # a fresh ceremony: a different tau

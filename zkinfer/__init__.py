@@ -12,29 +12,29 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below, for type checkers; at run time each is imported on first use (PEP 562)
-    from zkinfer.circuit import Circuit, Visibility
-    from zkinfer.circuit import load as load_circuit
-    from zkinfer.compile import compile_model
-    from zkinfer.errors import ZkinferError
-    from zkinfer.prove import Prover, prove_file
-    from zkinfer.receipt import Receipt
-    from zkinfer.receipt import load as load_receipt
-    from zkinfer.receipt import save as save_receipt
+    from zkinfer.core.circuit import Circuit, Visibility
+    from zkinfer.core.circuit import load as load_circuit
+    from zkinfer.core.errors import ZkinferError
+    from zkinfer.core.receipt import Receipt
+    from zkinfer.core.receipt import load as load_receipt
+    from zkinfer.core.receipt import save as save_receipt
+    from zkinfer.prover.compile import compile_model
+    from zkinfer.prover.prove import Prover, prove_file
     from zkinfer.verify import Policy, Verdict, verify_file, verify_receipt
 
 # public name -> (module, attribute): `import zkinfer` loads none of them, so verifying loads no prover,
 # no onnxruntime and no torch, and importing changes no global state (the CLI and the node configure logging)
 _LAZY: dict[str, tuple[str, str]] = {
-    "Circuit": ("zkinfer.circuit", "Circuit"),
-    "Visibility": ("zkinfer.circuit", "Visibility"),
-    "load_circuit": ("zkinfer.circuit", "load"),
-    "compile_model": ("zkinfer.compile", "compile_model"),
-    "ZkinferError": ("zkinfer.errors", "ZkinferError"),
-    "Prover": ("zkinfer.prove", "Prover"),
-    "prove_file": ("zkinfer.prove", "prove_file"),
-    "Receipt": ("zkinfer.receipt", "Receipt"),
-    "load_receipt": ("zkinfer.receipt", "load"),
-    "save_receipt": ("zkinfer.receipt", "save"),
+    "Circuit": ("zkinfer.core.circuit", "Circuit"),
+    "Visibility": ("zkinfer.core.circuit", "Visibility"),
+    "load_circuit": ("zkinfer.core.circuit", "load"),
+    "compile_model": ("zkinfer.prover.compile", "compile_model"),
+    "ZkinferError": ("zkinfer.core.errors", "ZkinferError"),
+    "Prover": ("zkinfer.prover.prove", "Prover"),
+    "prove_file": ("zkinfer.prover.prove", "prove_file"),
+    "Receipt": ("zkinfer.core.receipt", "Receipt"),
+    "load_receipt": ("zkinfer.core.receipt", "load"),
+    "save_receipt": ("zkinfer.core.receipt", "save"),
     "Policy": ("zkinfer.verify", "Policy"),
     "Verdict": ("zkinfer.verify", "Verdict"),
     "verify_file": ("zkinfer.verify", "verify_file"),

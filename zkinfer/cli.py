@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from zkinfer import logs
-from zkinfer.errors import ZkinferError
+from zkinfer.core import logs
+from zkinfer.core.errors import ZkinferError
 
 app = typer.Typer(help="Zero-knowledge verifiable inference: every answer carries a receipt.", no_args_is_help=True, pretty_exceptions_enable=False)
 srs_app = typer.Typer(help="Structured reference strings (KZG setup parameters).", no_args_is_help=True)
@@ -38,7 +38,7 @@ def shown(text: str) -> str:
     """Text from a receipt, file or error, safe to print as rich markup: no markup, no control characters."""
     from rich.markup import escape
 
-    from zkinfer.text import visible
+    from zkinfer.core.text import visible
 
     return escape(visible(text))
 
@@ -100,8 +100,8 @@ def export(
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the .onnx file")],
 ) -> None:
     """Export a torch model to ONNX (opset 18) and check it matches torch in onnxruntime."""
-    from zkinfer import export as export_mod
-    from zkinfer.inputs import Sample, load_example
+    from zkinfer.core.inputs import Sample, load_example
+    from zkinfer.prover import export as export_mod
 
     def run() -> export_mod.ExportReport:
         module = export_mod.load_factory(factory)
@@ -126,8 +126,8 @@ def compile_cmd(
     srs_fingerprint: Annotated[str | None, typer.Option("--srs", help="SRS ceremony fingerprint to set up with (default: a ceremony SRS if imported, else a development one)")] = None,
 ) -> None:
     """Compile an ONNX model into a calibrated circuit; set up its keys once (cached)."""
-    from zkinfer import keys
-    from zkinfer.compile import compile_model
+    from zkinfer.prover import keys
+    from zkinfer.prover.compile import compile_model
 
     visibility = guarded(lambda: _visibility(input_visibility, param_visibility))
     with step(f"compiling {model}") as update:
@@ -150,7 +150,7 @@ def compile_cmd(
 def _visibility(input_visibility: str, param_visibility: str) -> Any:
     from pydantic import ValidationError
 
-    from zkinfer.circuit import Visibility
+    from zkinfer.core.circuit import Visibility
 
     if param_visibility == "private":
         raise ZkinferError(
@@ -173,9 +173,9 @@ def prove(
     key: Annotated[Path | None, typer.Option("--key", help="Node key file (from `zkinfer keys new`) to sign the receipt with")] = None,
 ) -> None:
     """Answer an input fast (onnxruntime) and prove it (ezkl); write the receipt."""
-    from zkinfer import identity
-    from zkinfer.prove import Prover
-    from zkinfer.receipt import save
+    from zkinfer.core import identity
+    from zkinfer.core.receipt import save
+    from zkinfer.prover.prove import Prover
 
     signer = guarded(lambda: identity.load_key(key)) if key else None
     with step("loading circuit and keys"):
@@ -208,7 +208,7 @@ def verify(
     max_receipt_bytes: Annotated[int | None, typer.Option("--max-receipt-bytes", min=1, help="Refuse larger receipt files (default 32 MiB, or $ZKINFER_MAX_RECEIPT_BYTES)")] = None,
 ) -> None:
     """Check a receipt offline against an optional policy; exit 0 verified, 1 not verified, 2 unreadable."""
-    from zkinfer import _ezkl_isolated
+    from zkinfer.core import ezkl_worker as _ezkl_isolated
 
     _ezkl_isolated.prestart()  # the proof check's ezkl worker starts while the verifier's modules load
     from zkinfer.verify import policy, verify_file
@@ -303,7 +303,7 @@ def serve(
 @srs_app.command("new")
 def srs_new(k: Annotated[int, typer.Option("--k", help="log2 of the number of rows")]) -> None:
     """Make a development SRS (whoever makes it could forge proofs: never for production)."""
-    from zkinfer import srs
+    from zkinfer.core import srs
 
     with step(f"generating a development SRS, k={k}"):
         info = guarded(lambda: srs.new_development(k))
@@ -313,7 +313,7 @@ def srs_new(k: Annotated[int, typer.Option("--k", help="log2 of the number of ro
 @srs_app.command("import")
 def srs_import(path: Annotated[Path, typer.Argument(help="A raw KZG SRS file from a ceremony")]) -> None:
     """Import a ceremony SRS file into the cache."""
-    from zkinfer import srs
+    from zkinfer.core import srs
 
     info = guarded(lambda: srs.import_file(path))
     out.print(f"imported SRS k={info.k} fingerprint {info.fingerprint}")
@@ -322,7 +322,7 @@ def srs_import(path: Annotated[Path, typer.Argument(help="A raw KZG SRS file fro
 @srs_app.command("list")
 def srs_list() -> None:
     """List cached SRS files."""
-    from zkinfer import cache, srs
+    from zkinfer.core import cache, srs
 
     table = Table("k", "fingerprint", "kind")
     for path in sorted(cache.cache_dir("srs").glob("*/k*.srs")):
@@ -334,7 +334,7 @@ def srs_list() -> None:
 @keys_app.command("new")
 def keys_new(output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the secret key file")]) -> None:
     """Make a node key; prints the public key auditors pin with --expect-signer."""
-    from zkinfer import identity
+    from zkinfer.core import identity
 
     key = identity.new_key()
     guarded(lambda: identity.save_key(key, output))

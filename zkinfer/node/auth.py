@@ -14,7 +14,7 @@ import os
 import secrets
 from pathlib import Path
 
-from zkinfer import cache
+from zkinfer.core import cache
 from zkinfer.node.config import NodeConfigError
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from zkinfer.inputs import Sample
-from zkinfer.onnx_model import TensorSpec
-from zkinfer.prove import FastAnswer, tensors
-from zkinfer.receipt import TensorData
+from zkinfer.core.inputs import Sample
+from zkinfer.core.onnx_model import TensorSpec
+from zkinfer.core.receipt import TensorData
+from zkinfer.prover.prove import FastAnswer, tensors
 
 
 class FastRecord(BaseModel):

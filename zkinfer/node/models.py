@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from zkinfer import circuit
-from zkinfer.errors import CircuitError
-from zkinfer.identity import NodeKey
-from zkinfer.inputs import Sample
-from zkinfer.onnx_model import TensorSpec
-from zkinfer.prove import FastAnswer, Prover
+from zkinfer.core import circuit
+from zkinfer.core.errors import CircuitError
+from zkinfer.core.identity import NodeKey
+from zkinfer.core.inputs import Sample
+from zkinfer.core.onnx_model import TensorSpec
+from zkinfer.prover.prove import FastAnswer, Prover
 
 
 def discover(root: Path) -> list[Path]:

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from zkinfer import inputs, strict_json
-from zkinfer.errors import InputError
+from zkinfer.core import inputs, strict_json
+from zkinfer.core.errors import InputError
+from zkinfer.core.onnx_model import TensorSpec
 from zkinfer.node.service import Accepted, InferOptions, Tensor
 from zkinfer.node.store import JobState, JobView
-from zkinfer.onnx_model import TensorSpec
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 MODEL_VERSION = "1"

@@ -24,16 +24,16 @@ from typing import TextIO
 
 import numpy as np
 
-from zkinfer import inputs
-from zkinfer.errors import InputError
-from zkinfer.inputs import Sample
+from zkinfer.core import inputs
+from zkinfer.core.errors import InputError
+from zkinfer.core.inputs import Sample
 from zkinfer.node import auth, jobs
 from zkinfer.node.config import NodeConfig
 from zkinfer.node.metrics import Metrics
 from zkinfer.node.models import ServedModel
 from zkinfer.node.store import UNFINISHED, JobView, NewJob, Store
 from zkinfer.node.workers import Finished, WorkerPool, WorkerSettings
-from zkinfer.prove import FastAnswer
+from zkinfer.prover.prove import FastAnswer
 
 log = logging.getLogger("zkinfer.node")
 

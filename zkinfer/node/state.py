@@ -11,7 +11,7 @@ import logging
 import sqlite3
 from typing import TextIO
 
-from zkinfer import identity
+from zkinfer.core import identity
 from zkinfer.node import auth
 from zkinfer.node.config import NodeConfig, NodeConfigError
 from zkinfer.node.store import Store

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from zkinfer.errors import ZkinferError
+from zkinfer.core.errors import ZkinferError
 from zkinfer.node import protocol
 from zkinfer.node.service import QueueFull, UnknownModel, UnknownReceipt
 from zkinfer.node.store import JobState, JobView

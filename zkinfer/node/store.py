@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from zkinfer.errors import ZkinferError
+from zkinfer.core.errors import ZkinferError
 
 # A job whose proving killed its worker this many times is failed instead of retried forever.
 # Only a worker's death while proving the job counts (`attempts`), never a node stop or restart:

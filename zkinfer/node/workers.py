@@ -24,12 +24,12 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from zkinfer import identity, logs
-from zkinfer.errors import ZkinferError
+from zkinfer.core import identity, logs
+from zkinfer.core.errors import ZkinferError
 from zkinfer.node import jobs
 from zkinfer.node.models import load_provers, stack
 from zkinfer.node.store import Store
-from zkinfer.prove import Prover
+from zkinfer.prover.prove import Prover
 
 log = logging.getLogger("zkinfer.node")
 

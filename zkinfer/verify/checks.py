@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from zkinfer import _ezkl, identity, srs
-from zkinfer.digest import circuit_digest, digest_bytes, digest_json
-from zkinfer.receipt import Receipt, TensorData
+from zkinfer.core import ezkl_adapter as _ezkl
+from zkinfer.core import identity, srs
+from zkinfer.core.digest import circuit_digest, digest_bytes, digest_json
+from zkinfer.core.receipt import Receipt, TensorData
 from zkinfer.verify.policy import Policy
 
 FLOAT_TOLERANCE = 1e-9

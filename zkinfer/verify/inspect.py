@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from zkinfer.digest import circuit_digest, digest_bytes
-from zkinfer.receipt import Receipt, load
+from zkinfer.core.digest import circuit_digest, digest_bytes
+from zkinfer.core.receipt import Receipt, load
 
 
 class TensorSummary(BaseModel):

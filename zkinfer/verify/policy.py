@@ -32,10 +32,10 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from zkinfer import identity
-from zkinfer.digest import is_digest
-from zkinfer.errors import PolicyError, ZkinferError
-from zkinfer.receipt import Receipt
+from zkinfer.core import identity
+from zkinfer.core.digest import is_digest
+from zkinfer.core.errors import PolicyError, ZkinferError
+from zkinfer.core.receipt import Receipt
 
 FELT_RE = re.compile(r"^[0-9a-f]{64}$")
 def _digest(value: str, key: str) -> str:

@@ -21,9 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from zkinfer import _ezkl, _ezkl_isolated, inputs, onnx_model, srs
-from zkinfer.digest import digest_file
-from zkinfer.errors import ModelError, RebuildError
+from zkinfer.core import ezkl_adapter as _ezkl
+from zkinfer.core import ezkl_worker as _ezkl_isolated
+from zkinfer.core import inputs, onnx_model, srs
+from zkinfer.core.digest import digest_file
+from zkinfer.core.errors import ModelError, RebuildError
 
 # The settings fields that decode the proof's field elements; ezkl derives them from the model and
 # the run args, and the verifying key does not fix them.

@@ -7,8 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, field_validator
 
-from zkinfer.errors import VerificationFailed
-from zkinfer.text import visible
+from zkinfer.core.errors import VerificationFailed
+from zkinfer.core.text import visible
 
 
 class CheckName(StrEnum):

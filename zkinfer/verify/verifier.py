@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from zkinfer import inputs
-from zkinfer.errors import ReceiptFormatError, ZkinferError
-from zkinfer.receipt import Receipt, parse, read_document
+from zkinfer.core import inputs
+from zkinfer.core.errors import ReceiptFormatError, ZkinferError
+from zkinfer.core.receipt import Receipt, parse, read_document
 from zkinfer.verify import checks as c
 from zkinfer.verify.policy import Facts, Policy, RuleResult, identity_rules
 from zkinfer.verify.verdict import ALWAYS, Check, CheckName, Status, Verdict, summarize
@@ -132,7 +132,7 @@ def verify_file(path: Path, policy: Policy | None = None, *, input_path: Path | 
     document = read_document(path, max_receipt_bytes)
     given = inputs.load_flat(input_path) if input_path is not None else None
     if policy is not None and policy.model_file:
-        from zkinfer import onnx_model
+        from zkinfer.core import onnx_model
 
         onnx_model.load(Path(policy.model_file))  # ModelError naming the file when it is missing or not ONNX
     return verify_document(document, policy, str(path), given_input=given, check_signature=check_signature)

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from zkinfer import onnx_model
-from zkinfer.errors import ExportError
-from zkinfer.runtime import FastSession
+from zkinfer.core import onnx_model
+from zkinfer.core.errors import ExportError
+from zkinfer.prover.runtime import FastSession
 
 OPSET = 18
 PARITY_TOLERANCE = 1e-4

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from zkinfer import _ezkl, cache, srs
-from zkinfer.circuit import Circuit
-from zkinfer.digest import circuit_digest, digest_file
+from zkinfer.core import cache, srs
+from zkinfer.core import ezkl_adapter as _ezkl
+from zkinfer.core.circuit import Circuit
+from zkinfer.core.digest import circuit_digest, digest_file
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Node identity: BLS12-381 keys (proof-of-possession scheme; `zkinfer.bls` picks milagro or py_ecc) that sign receipts.
+"""Node identity: BLS12-381 keys (proof-of-possession scheme; `zkinfer.core.bls` picks milagro or py_ecc) that sign receipts.
 
 A node signs the receipt's canonical bytes, so an auditor can pin *who* served an answer. Several
 nodes can also sign the same *statement* (model, input, output — not their own proof or timing),
@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from zkinfer import bls, cache
-from zkinfer.digest import canonical_json
-from zkinfer.errors import ZkinferError
-from zkinfer.receipt import Receipt, Signature
+from zkinfer.core import bls, cache
+from zkinfer.core.digest import canonical_json
+from zkinfer.core.errors import ZkinferError
+from zkinfer.core.receipt import Receipt, Signature
 
 SCHEME: Final = "bls12-381-g2-pop"
-RECEIPT_DOMAIN = b"zkinfer.receipt/1\x00"
+RECEIPT_DOMAIN = b"zkinfer.core.receipt/1\x00"
 STATEMENT_DOMAIN = b"zkinfer.statement/1\x00"
 PUBLIC_KEY_BYTES = bls.PUBLIC_KEY_BYTES
 SIGNATURE_BYTES = bls.SIGNATURE_BYTES

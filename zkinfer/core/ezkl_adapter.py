@@ -20,8 +20,8 @@ from typing import Any, TextIO
 import ezkl
 import numpy as np
 
-from zkinfer import _ezkl_isolated
-from zkinfer.errors import CircuitError, ModelError, ProvingError, UnsupportedOperatorError
+from zkinfer.core import ezkl_worker as _ezkl_isolated
+from zkinfer.core.errors import CircuitError, ModelError, ProvingError, UnsupportedOperatorError
 
 VERSION: str = getattr(ezkl, "__version__", "23")
 _NODE_RE = re.compile(r'node #\d+ "([^"]+)"\s*(?:(?:Unimplemented|Unsupported)\((\w+)\))?')

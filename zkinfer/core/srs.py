@@ -14,9 +14,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from zkinfer import _ezkl, cache
-from zkinfer.digest import digest_bytes
-from zkinfer.errors import SrsError
+from zkinfer.core import cache
+from zkinfer.core import ezkl_adapter as _ezkl
+from zkinfer.core.digest import digest_bytes
+from zkinfer.core.errors import SrsError
 
 G1_BYTES = 64
 G2_BYTES = 128

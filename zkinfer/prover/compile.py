@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from zkinfer import _ezkl, inputs, locate, onnx_model
-from zkinfer.circuit import (
+from zkinfer.core import ezkl_adapter as _ezkl
+from zkinfer.core import inputs, onnx_model
+from zkinfer.core.circuit import (
     COMPILED_FILE,
     MANIFEST_FILE,
     MODEL_FILE,
@@ -31,9 +32,10 @@ from zkinfer.circuit import (
     load,
     settings_digest,
 )
-from zkinfer.digest import digest_file, digest_json
-from zkinfer.errors import CircuitError, ModelError, ZkinferError
-from zkinfer.runtime import open_session
+from zkinfer.core.digest import digest_file, digest_json
+from zkinfer.core.errors import CircuitError, ModelError, ZkinferError
+from zkinfer.prover import locate
+from zkinfer.prover.runtime import open_session
 
 # (decomp_base, decomp_legs) tried by the search; ezkl's default comes first.
 SEARCH_SPACE: tuple[tuple[int, int], ...] = (_ezkl.default_decomposition(), (4096, 3), (1024, 3), (256, 4))

@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from zkinfer.digest import digest_file, digest_json
-from zkinfer.errors import CircuitError
-from zkinfer.onnx_model import TensorSpec
+from zkinfer.core.digest import digest_file, digest_json
+from zkinfer.core.errors import CircuitError
+from zkinfer.core.onnx_model import TensorSpec
 
 MODEL_FILE = "model.onnx"
 SETTINGS_FILE = "settings.json"

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from zkinfer import _ezkl, circuit, identity, inputs, keys, srs
-from zkinfer.errors import ProvingError
-from zkinfer.receipt import (
+from zkinfer.core import circuit, identity, inputs, srs
+from zkinfer.core import ezkl_adapter as _ezkl
+from zkinfer.core.errors import ProvingError
+from zkinfer.core.receipt import (
     SCHEMA_VERSION,
     FastSection,
     InputSection,
@@ -31,7 +32,8 @@ from zkinfer.receipt import (
     TensorData,
     Timings,
 )
-from zkinfer.runtime import open_session
+from zkinfer.prover import keys
+from zkinfer.prover.runtime import open_session
 
 
 @dataclass(frozen=True)
