@@ -331,3 +331,15 @@ def test_stated_values_are_counted_against_the_settings_before_per_element_work(
     doc["input"]["tensors"][0]["shape"] = [1, 200_000]
     verdict = verify_document(doc, check_signature=False)
     assert _status(verdict, "binding") == "fail" and "model_instance_shapes" in _detail(verdict, "binding")
+
+
+# found by the fuzzer: bytes.fromhex skips whitespace, so one signer key or proof had many spellings
+
+
+@pytest.mark.parametrize(("section", "field", "at"), [("signature", "public_key", 40), ("signature", "signature", 100), ("proof", "hex", 64)])
+def test_hex_fields_with_whitespace_are_malformed(genuine: Doc, section: str, field: str, at: int) -> None:
+    doc = copy.deepcopy(genuine)
+    text = doc[section][field]
+    doc[section][field] = text[:at] + "\n\n" + text[at:]
+    verdict = verify_document(doc)
+    assert verdict.failed() == ["well-formed"] and f"{section}.{field}" in _detail(verdict, "well-formed")

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from zkinfer.core.digest import digest_file, digest_json
 from zkinfer.core.errors import CircuitError
+from zkinfer.core.ezkl_views import Settings
 from zkinfer.core.onnx_model import TensorSpec
 
 MODEL_FILE = "model.onnx"
@@ -102,7 +103,7 @@ class Circuit:
 
     @property
     def logrows(self) -> int:
-        return int(self.settings["run_args"]["logrows"])
+        return Settings(self.settings, str(self.path / SETTINGS_FILE)).logrows
 
     @property
     def input_specs(self) -> tuple[TensorSpec, ...]:

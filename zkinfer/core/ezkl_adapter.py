@@ -22,6 +22,7 @@ import numpy as np
 
 from zkinfer.core import ezkl_worker as _ezkl_isolated
 from zkinfer.core.errors import CircuitError, ModelError, ProvingError, UnsupportedOperatorError
+from zkinfer.core.ezkl_views import Witness
 
 VERSION: str = getattr(ezkl, "__version__", "23")
 _NODE_RE = re.compile(r'node #\d+ "([^"]+)"\s*(?:(?:Unimplemented|Unsupported)\((\w+)\))?')
@@ -195,7 +196,7 @@ def setup(compiled: Path, vk: Path, pk: Path, srs: Path) -> None:
         raise CircuitError(f"{compiled}: key setup failed: {exc}") from exc
 
 
-def gen_witness(data: Path, compiled: Path, witness: Path) -> dict[str, Any]:
+def gen_witness(data: Path, compiled: Path, witness: Path) -> Witness:
     """Run the quantized forward pass. Out-of-range inputs fail here with ezkl's reason."""
     try:
         ezkl.gen_witness(str(data), str(compiled), str(witness), None, None)
@@ -204,7 +205,7 @@ def gen_witness(data: Path, compiled: Path, witness: Path) -> dict[str, Any]:
             f"{compiled}: witness generation failed ({exc}); the input may lie outside the range the "
             "circuit was calibrated on: recompile with calibration data that covers it"
         ) from exc
-    return dict(json.loads(witness.read_text()))  # the file holds more than the returned dict
+    return Witness.of(json.loads(witness.read_text()))
 
 
 def prove(witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path) -> dict[str, Any]:
@@ -246,19 +247,9 @@ def felt_to_float(felt: str, scale: int) -> float:
     return float(ezkl.felt_to_float(felt, scale))
 
 
-def witness_outputs(witness: dict[str, Any], scales: list[int]) -> list[np.ndarray]:
+def witness_outputs(witness: Witness, scales: list[int]) -> list[np.ndarray]:
     """The witness's quantized outputs dequantized to floats (flat, one array per output)."""
-    return [np.asarray([felt_to_float(f, int(scale)) for f in felts]) for felts, scale in zip(witness["outputs"], scales, strict=True)]
-
-
-def witness_commitment(witness: dict[str, Any], part: str) -> list[str] | None:
-    """The Poseidon hashes ezkl put in the witness for `part` ("processed_inputs" or
-    "processed_params"): a flat list of felts (one per input tensor; one for all the weights), which
-    are also the first public instances of the proof. None when that part is not hashed (or, for
-    the weights, when the model has none to hash)."""
-    processed = witness.get(part)
-    hashes = processed.get("poseidon_hash") if isinstance(processed, dict) else None
-    return None if hashes is None else [str(h) for h in hashes]
+    return [np.asarray([felt_to_float(f, int(scale)) for f in felts]) for felts, scale in zip(witness.outputs, scales, strict=True)]
 
 
 def poseidon_hash(felts: list[str]) -> list[str]:

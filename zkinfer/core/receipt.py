@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
@@ -26,6 +27,9 @@ MAX_RECEIPT_BYTES_ENV = "ZKINFER_MAX_RECEIPT_BYTES"
 MAX_PROOF_BYTES = 1 << 24
 
 
+_HEX = re.compile(r"[0-9a-fA-F]*")
+
+
 def _from_base64(value: object) -> object:
     if not isinstance(value, str):
         return value  # bytes from Python code; anything else fails the strict bytes check
@@ -38,10 +42,9 @@ def _from_base64(value: object) -> object:
 def _from_hex(value: object) -> object:
     if not isinstance(value, str):
         return value
-    try:
-        return bytes.fromhex(value)
-    except ValueError as exc:
-        raise ValueError(f"not hex ({exc})") from exc
+    if not _HEX.fullmatch(value) or len(value) % 2:  # bytes.fromhex would skip whitespace: one text, one meaning
+        raise ValueError("not hex (an even number of hex digits, nothing else)")
+    return bytes.fromhex(value)
 
 
 # Binary fields are decoded once, while parsing, and written back in the same text form, so a
@@ -130,8 +133,8 @@ class Timings(_Strict):
 
 class Signature(_Strict):
     scheme: Literal["bls12-381-g2-pop"]
-    public_key: str
-    signature: str
+    public_key: Annotated[str, StringConstraints(pattern=r"^(0x)?[0-9a-fA-F]{96}$")]  # 48 bytes, compressed G1
+    signature: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{192}$")]  # 96 bytes, compressed G2
 
 
 class Receipt(_Strict):

@@ -18,11 +18,12 @@ from zkinfer.core import cache
 from zkinfer.core import ezkl_adapter as _ezkl
 from zkinfer.core.digest import digest_bytes
 from zkinfer.core.errors import SrsError
+from zkinfer.core.ezkl_views import MAX_LOGROWS
 
 G1_BYTES = 64
 G2_BYTES = 128
 HEADER_BYTES = 4
-MAX_K = 26
+MAX_K = MAX_LOGROWS
 # BN254's G1 generator in the raw (Montgomery) encoding; g[0] of every valid SRS is this point.
 G1_GENERATOR_RAW = bytes.fromhex(
     "9d0d8fc58d435dd33d0bc7f528eb780a2c4679786fa36e662fdf079ac1770a0e"

@@ -34,6 +34,7 @@ from zkinfer.core.circuit import (
 )
 from zkinfer.core.digest import digest_file, digest_json
 from zkinfer.core.errors import CircuitError, ModelError, ZkinferError
+from zkinfer.core.ezkl_views import Settings
 from zkinfer.prover import locate
 from zkinfer.prover.runtime import open_session
 
@@ -81,19 +82,17 @@ def _measure(
     _ezkl.gen_settings(model, settings, _run_args(candidate, visibility, batch_size, symbols))
     _ezkl.calibrate(calib_file, model, settings)
     _ezkl.compile_circuit(model, work / COMPILED_FILE, settings)
-    data = json.loads(settings.read_text())
-    candidate.logrows = int(data["run_args"]["logrows"])
-    candidate.num_rows = int(data["num_rows"])
-    candidate.input_scale = int(data["run_args"]["input_scale"])
-    candidate.param_scale = int(data["run_args"]["param_scale"])
+    made = Settings(json.loads(settings.read_text()), str(settings))
+    candidate.logrows, candidate.num_rows = made.logrows, made.num_rows
+    candidate.input_scale, candidate.param_scale = made.input_scale, made.param_scale
     errors: list[float] = []
     for sample, want in zip(samples, expected, strict=True):
         sample_file = work / "sample.json"
         sample_file.write_text(json.dumps(inputs.to_ezkl_data([sample])))
         witness = _ezkl.gen_witness(sample_file, work / COMPILED_FILE, work / "witness.json")
-        if visibility.params == "hashed" and _ezkl.witness_commitment(witness, "processed_params") is None:
+        if visibility.params == "hashed" and witness.params_commitment is None:
             raise ModelError(f"{model}: the model has no weights or constants for hashed weight visibility to commit to; use fixed")
-        got = _ezkl.witness_outputs(witness, data["model_output_scales"])
+        got = _ezkl.witness_outputs(witness, made.output_scales)
         for out_got, out_want in zip(got, want, strict=True):
             errors.extend(np.abs(out_got - out_want.ravel()).tolist())
     candidate.max_abs_error = float(max(errors))

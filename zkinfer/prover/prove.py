@@ -12,13 +12,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from zkinfer.core import circuit, identity, inputs, srs
 from zkinfer.core import ezkl_adapter as _ezkl
 from zkinfer.core.errors import ProvingError
+from zkinfer.core.ezkl_views import Settings
 from zkinfer.core.receipt import (
     SCHEMA_VERSION,
     FastSection,
@@ -52,9 +52,8 @@ def tensors(specs: tuple[object, ...], arrays: list[np.ndarray]) -> list[TensorD
     ]
 
 
-def _commitment(witness: dict[str, Any], part: str) -> list[str]:
-    """The witness's commitment for a part the circuit hashes (see `_ezkl.witness_commitment`)."""
-    hashes = _ezkl.witness_commitment(witness, part)
+def _commitment(hashes: list[str] | None, part: str) -> list[str]:
+    """The witness's commitment for a part the circuit hashes (see `ezkl_views.Witness`)."""
     if hashes is None:
         raise ProvingError(f"ezkl's witness has no {part} for a circuit compiled with hashed visibility; recompile the circuit")
     return hashes
@@ -91,7 +90,7 @@ class Prover:
         """Prove `sample`; `fast` is reused when the caller already answered it."""
         fast = fast or self.fast(sample)
         settings = self.circuit.settings
-        out_scales = [int(s) for s in settings["model_output_scales"]]
+        out_scales = Settings(settings).output_scales
         with tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp:
             data_file, witness_file, proof_file = Path(tmp) / "input.json", Path(tmp) / "witness.json", Path(tmp) / "proof.json"
             data_file.write_text(json.dumps(inputs.to_ezkl_data([sample])))
@@ -101,7 +100,7 @@ class Prover:
             start = time.perf_counter()
             proof = _ezkl.prove(witness_file, self.circuit.compiled_path, self.keys.pk, proof_file, self.keys.srs.path)
             prove_ms = (time.perf_counter() - start) * 1000
-        out_felts = [[str(f) for f in out] for out in witness["outputs"]]
+        out_felts = witness.outputs
         proven = [flat.reshape(spec.shape) for flat, spec in zip(_ezkl.witness_outputs(witness, out_scales), self.circuit.output_specs, strict=True)]
         deviation = max(float(np.max(np.abs(p - f.reshape(p.shape)))) for p, f in zip(proven, fast.outputs, strict=True))
         visibility = self.circuit.manifest.visibility
@@ -127,13 +126,13 @@ class Prover:
             ),
             input=InputSection(
                 visibility=visibility.input,
-                scales=[int(s) for s in settings["model_input_scales"]],
+                scales=Settings(settings).input_scales,
                 tensors=None if hashed_input else tensors(self.circuit.input_specs, sample),
-                commitment=_commitment(witness, "processed_inputs") if hashed_input else None,
+                commitment=_commitment(witness.input_commitment, "input commitment") if hashed_input else None,
             ),
             params=ParamsSection(
                 visibility=visibility.params,
-                commitment=_commitment(witness, "processed_params") if visibility.params == "hashed" else None,
+                commitment=_commitment(witness.params_commitment, "weights commitment") if visibility.params == "hashed" else None,
             ),
             output=OutputSection(visibility="public", scales=out_scales, tensors=tensors(self.circuit.output_specs, proven), felts=out_felts),
             fast=FastSection(provider=fast.provider, tensors=tensors(self.circuit.output_specs, fast.outputs), max_abs_deviation=deviation),

@@ -17,20 +17,18 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from zkinfer.core import ezkl_adapter as _ezkl
 from zkinfer.core import identity, srs
 from zkinfer.core.digest import circuit_digest, digest_bytes, digest_json
+from zkinfer.core.ezkl_views import Settings
 from zkinfer.core.receipt import Receipt, TensorData
 from zkinfer.verify.policy import Policy
 
 FLOAT_TOLERANCE = 1e-9
 MAX_SCALE = 64
-MAX_INNER_COLS = 64
-_MAX_TENSOR_VALUES = 1 << 24
 # ezkl.verify reads files: write them to memory (tmpfs) where there is one, a millisecond less per verify.
 _SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK | os.X_OK) else None
 
@@ -43,28 +41,8 @@ class CheckSkipped(Exception):
     """A check deliberately not run (turned into a skipped Check by the verifier)."""
 
 
-def _run_args(receipt: Receipt) -> dict[str, Any]:
-    run_args = receipt.model.settings.get("run_args")
-    if not isinstance(run_args, dict):
-        raise CheckFailed("field model.settings.run_args is missing or not an object")
-    return run_args
-
-
-def _logrows(receipt: Receipt) -> int:
-    logrows = _run_args(receipt).get("logrows")
-    if type(logrows) is not int or not 1 <= logrows <= srs.MAX_K:
-        raise CheckFailed(f"field model.settings.run_args.logrows is {logrows!r}, not a circuit size between 1 and {srs.MAX_K}")
-    return logrows
-
-
-def _visibility_name(value: Any) -> str:
-    """ezkl's settings spell visibility "Public" / "Fixed" / "Private" / {"Hashed": {...}}."""
-    if isinstance(value, str):
-        return value.lower()
-    if isinstance(value, dict) and list(value) == ["Hashed"]:
-        hashed = value["Hashed"]
-        return "hashed" if isinstance(hashed, dict) and hashed.get("hash_is_public") is True else "hashed (commitment not public)"
-    return repr(value)
+def _settings(receipt: Receipt) -> Settings:
+    return Settings(receipt.model.settings, "model.settings")
 
 
 def check_vk(receipt: Receipt) -> str:
@@ -79,10 +57,10 @@ def check_settings(receipt: Receipt) -> str:
     actual = digest_json(receipt.model.settings)
     if actual != receipt.model.settings_digest:
         raise CheckFailed(f"embedded settings hash to {actual}, receipt states {receipt.model.settings_digest}")
-    if _logrows(receipt) != receipt.srs.k:
-        raise CheckFailed(f"settings say k={_logrows(receipt)} but srs.k={receipt.srs.k}")
-    run_args = _run_args(receipt)
-    circuit = {part: _visibility_name(run_args.get(f"{key}_visibility")) for part, key in (("input", "input"), ("params", "param"), ("output", "output"))}
+    settings = _settings(receipt)
+    if settings.logrows != receipt.srs.k:
+        raise CheckFailed(f"settings say k={settings.logrows} but srs.k={receipt.srs.k}")
+    circuit = {part: settings.visibility(key) for part, key in (("input", "input"), ("params", "param"), ("output", "output"))}
     if circuit["params"] == "private":
         raise CheckFailed(
             "the circuit's weights are private (param_visibility Private): they are unconstrained witnesses, so any weights "
@@ -113,11 +91,8 @@ def bounded_settings(receipt: Receipt) -> tuple[int, int]:
     """(logrows, num_inner_cols) once they are within what ezkl can be handed: it sizes its
     domain and allocates per column from them (0 columns divides by zero, 128 ran a rebuild
     for ten minutes and 12 GB). Checked before any ezkl work on the receipt's settings."""
-    logrows = _logrows(receipt)
-    columns = _run_args(receipt).get("num_inner_cols")
-    if type(columns) is not int or not 1 <= columns <= MAX_INNER_COLS:
-        raise CheckFailed(f"field model.settings.run_args.num_inner_cols is {columns!r}, not between 1 and {MAX_INNER_COLS}")
-    return logrows, columns
+    settings = _settings(receipt)
+    return settings.logrows, settings.num_inner_cols
 
 
 def check_proof(receipt: Receipt, on_sent: Callable[[], None] = lambda: None) -> str:
@@ -145,14 +120,12 @@ def _instance_shapes(receipt: Receipt) -> tuple[list[list[int]], list[list[int]]
     """(public input shapes, output shapes) as the circuit settings give them
     (`model_instance_shapes`: the public inputs' — none when the input is hashed — then the
     outputs'), checked to be shapes."""
-    shapes = receipt.model.settings.get("model_instance_shapes")
-    public_input = _visibility_name(_run_args(receipt).get("input_visibility")) == "public"
-    inputs_n, outputs_n = len(receipt.input.scales) if public_input else 0, len(receipt.output.scales)
-    if not (isinstance(shapes, list) and len(shapes) == inputs_n + outputs_n):
+    settings = _settings(receipt)
+    shapes = settings.instance_shapes
+    inputs_n = len(receipt.input.scales) if settings.visibility("input") == "public" else 0
+    outputs_n = len(receipt.output.scales)
+    if len(shapes) != inputs_n + outputs_n:
         raise CheckFailed(f"field model.settings.model_instance_shapes is not a list of {inputs_n} public input and {outputs_n} output shape(s)")
-    for i, shape in enumerate(shapes):
-        if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape) and math.prod(shape) <= _MAX_TENSOR_VALUES):
-            raise CheckFailed(f"field model.settings.model_instance_shapes[{i}] = {str(shape)[:80]} is not a tensor shape (at most {_MAX_TENSOR_VALUES} values)")
     return shapes[:inputs_n], shapes[inputs_n:]
 
 
@@ -160,12 +133,12 @@ def _statement_size(receipt: Receipt) -> int:
     """How many public instances the circuit's settings imply, computed from the shapes alone
     (no per-element work): one commitment per hashed input tensor, then the weights' commitments,
     then every public input value, then every output value."""
-    run_args = _run_args(receipt)
+    settings = _settings(receipt)
     input_shapes, output_shapes = _instance_shapes(receipt)
     size = sum(math.prod(shape) for shape in (*input_shapes, *output_shapes))
-    if _visibility_name(run_args.get("input_visibility")) == "hashed":
+    if settings.visibility("input") == "hashed":
         size += len(receipt.input.scales)
-    if _visibility_name(run_args.get("param_visibility")) == "hashed":
+    if settings.visibility("param") == "hashed":
         size += len(receipt.params.commitment or [])
     return size
 
@@ -255,8 +228,8 @@ def _check_stated_shapes(receipt: Receipt) -> None:
 
 
 def check_binding(receipt: Receipt) -> str:
-    settings = receipt.model.settings
-    settings_scales = {"input": settings.get("model_input_scales"), "output": settings.get("model_output_scales")}
+    settings = _settings(receipt)
+    settings_scales = {"input": settings.input_scales, "output": settings.output_scales}
     if receipt.input.scales != settings_scales["input"] or receipt.output.scales != settings_scales["output"]:
         raise CheckFailed(f"stated scales (input {receipt.input.scales}, output {receipt.output.scales}) differ from the circuit settings {str(settings_scales)[:200]}")
     _check_stated_shapes(receipt)

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from zkinfer.core import ezkl_adapter as _ezkl
 from zkinfer.core import ezkl_worker as _ezkl_isolated
 from zkinfer.core import inputs, onnx_model, srs
 from zkinfer.core.digest import digest_file
 from zkinfer.core.errors import ModelError, RebuildError
+from zkinfer.core.ezkl_views import Settings, Witness
 
 # The settings fields that decode the proof's field elements; ezkl derives them from the model and
 # the run args, and the verifying key does not fix them.
@@ -54,15 +54,10 @@ def limits(logrows: int, columns: int) -> tuple[int, float]:
     return min(wanted, machine), 60.0 + scale * 0.0004
 
 
-def _batch_size(settings: dict[str, Any]) -> int:
-    variables = settings.get("run_args", {}).get("variables") or []
-    return next((int(v) for name, v in variables if name == "batch_size"), 1)
-
-
 def rebuild(model: Path, settings: dict[str, Any], srs_fingerprint: str, hashed_params: bool, logrows: int, columns: int) -> Rebuilt:
     """The verifying key, decoding settings (and, for hashed weights, the weights commitment)
     `model` has under `settings`, whose `logrows` and `columns` the caller has bounded."""
-    info = onnx_model.load(model, batch_size=_batch_size(settings))
+    info = onnx_model.load(model, batch_size=Settings(settings, "model.settings").batch_size)
     srs_info = srs.load(srs_fingerprint, logrows)  # SrsError naming the ceremony to import if missing
     memory_bytes, timeout_s = limits(logrows, columns)
     with tempfile.TemporaryDirectory(prefix="zkinfer-rebuild-") as tmp:
@@ -90,7 +85,7 @@ def rebuild(model: Path, settings: dict[str, Any], srs_fingerprint: str, hashed_
             raise RebuildError(f"{model}: does not compile and set up under the receipt's settings ({reason}), so it is not the receipt's circuit")
         commitment = None
         if hashed_params:
-            commitment = _ezkl.witness_commitment(json.loads((folder / "witness.json").read_text()), "processed_params")
+            commitment = Witness.of(json.loads((folder / "witness.json").read_text())).params_commitment
             if not commitment:
                 raise ModelError(f"{model}: has no weights for the receipt's hashed weights to commit to, so it is not the receipt's model")
         derived = json.loads((folder / "derived.json").read_text())
