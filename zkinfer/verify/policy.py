@@ -180,6 +180,7 @@ class RuleResult:
     pinned: tuple[str, ...] = ()
     unpinned: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
+    vouched: bool = False  # what it pinned rests on a pinned signer's word, not on the proof or a digest
 
 
 class Rule(Protocol):
@@ -194,7 +195,8 @@ class AllOf:
 
     def evaluate(self, receipt: Receipt, facts: Facts) -> RuleResult:
         results = [rule.evaluate(receipt, facts) for rule in self.rules]
-        return RuleResult(*(tuple(item for r in results for item in getattr(r, part)) for part in ("pinned", "unpinned", "problems")))
+        pinned, unpinned, problems = (tuple(item for r in results for item in getattr(r, part)) for part in ("pinned", "unpinned", "problems"))
+        return RuleResult(pinned, unpinned, problems, vouched=any(r.vouched for r in results))
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,7 @@ class CircuitPin:
                 unpinned.append("circuit (expect_model compares only the digest the receipt states; pin expect_circuit, model_file or expect_signer)")
             else:
                 unpinned.append("circuit (expect_circuit / model_file)")
-        return RuleResult(tuple(pinned), tuple(unpinned), tuple(problems))
+        return RuleResult(tuple(pinned), tuple(unpinned), tuple(problems), vouched=vouched and bool(self.expect_vk or self.expect_model))
 
 
 @dataclass(frozen=True)

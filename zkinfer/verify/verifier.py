@@ -102,8 +102,7 @@ def verify_receipt(
     rules = identity_rules(policy).evaluate(receipt, facts)
     identity_check: list[Check] = []
     _run(CheckName.IDENTITY, identity_check, lambda: _identity_detail(rules))
-    vouched = any("pinned signer" in p for p in rules.pinned)
-    return summarize([*first, *proof, *bound, *rebuild, *identity_check, *signature], list(rules.pinned), list(rules.unpinned), source, vouched=vouched)
+    return summarize([*first, *proof, *bound, *rebuild, *identity_check, *signature], list(rules.pinned), list(rules.unpinned), source, vouched=rules.vouched)
 
 
 def verify_document(
