@@ -72,7 +72,7 @@ def test_quickstart_runs_and_verifies(executed: Any) -> None:
 def test_privacy_runs_and_catches_wrong_input_and_weights(executed: Any) -> None:
     text = _text(executed)
     assert "found in the receipt: 0" in text
-    assert "pin vk + weights: trained True | altered False" in text
+    assert "pin circuit + weights: trained True | altered False" in text
 
 
 @pytest.mark.parametrize("executed", [p for p in NOTEBOOKS if p.stem == "03_cost"], indirect=True, ids=["03_cost"])

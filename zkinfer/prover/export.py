@@ -122,6 +122,12 @@ def _export_dynamo(torch: Any, module: Any, tensors: tuple[Any, ...], out: Path,
     names = ([v.name for v in model.graph.input if v.name not in initializers], [v.name for v in model.graph.output])
     if names != (input_names, output_names):
         raise ExportError(f"{out}: the dynamo exporter named the inputs {names[0]} and outputs {names[1]}, not {input_names} and {output_names}")
+    if model.graph.value_info:
+        # The dynamo exporter records every intermediate shape, fixed at the example's batch; the
+        # TorchScript exporter did not, and a model whose batch axis is then made symbolic (as
+        # notebooks/03_cost does) would contradict them. Shapes are inferred again wherever needed.
+        del model.graph.value_info[:]
+        onnx.save(model, str(out))
 
 
 def _export_torchscript(torch: Any, module: Any, tensors: tuple[Any, ...], out: Path, input_names: list[str], output_names: list[str]) -> None:
