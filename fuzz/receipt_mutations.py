@@ -120,7 +120,7 @@ def apply(doc: dict[str, Any], path: Path_, op: str, at: int, value: Any) -> dic
     return doc
 
 
-SPECIAL_STRINGS = ["", "00" * 32, "ff" * 32, "sha256:" + "0" * 64, "AAAA", "zkinfer.core.receipt/1"]
+SPECIAL_STRINGS = ["", "00" * 32, "ff" * 32, "sha256:" + "0" * 64, "AAAA", "zkinfer.receipt/1"]
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20) | st.sampled_from(SPECIAL_STRINGS),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),

@@ -16,7 +16,7 @@ from zkinfer.core import bls
 pytest.importorskip("milagro_bls_binding")
 
 Use = Callable[[str], None]
-MESSAGE = b"zkinfer.core.receipt/1\x00 some canonical bytes"
+MESSAGE = b"zkinfer.receipt/1\x00 some canonical bytes"
 
 
 @pytest.fixture

@@ -71,7 +71,7 @@ def test_missing_receipt(tmp_path: Path) -> None:
 
 
 def test_receipt_of_wrong_schema_fails_well_formed(tmp_path: Path) -> None:
-    (tmp_path / "r.json").write_text(json.dumps({"schema_version": "zkinfer.core.receipt/99"}))
+    (tmp_path / "r.json").write_text(json.dumps({"schema_version": "zkinfer.receipt/99"}))
     result = zkinfer("verify", tmp_path / "r.json", "--json")
     assert result.returncode == 1
     verdict = json.loads(result.stdout)

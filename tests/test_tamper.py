@@ -128,7 +128,7 @@ TAMPERS = [
     Tamper("signature bytes", "public", lambda d, _: d["signature"].update(signature=_flip_hex(d["signature"]["signature"], 150)), frozenset({"signature"}), resign=False),
     Tamper("signer key", "public", _signer_key, frozenset({"signature"}), resign=False),
     Tamper("signature removed", "public", _set("signature", None), frozenset({"signature"}), pins={"expect_signer": ("signature", "public_key")}, resign=False),
-    Tamper("schema version", "public", _set("schema_version", "zkinfer.core.receipt/2"), frozenset({"well-formed"}), resign=False),
+    Tamper("schema version", "public", _set("schema_version", "zkinfer.receipt/2"), frozenset({"well-formed"}), resign=False),
     Tamper("unknown field", "public", _set("model.weights_url", "https://example.invalid"), frozenset({"well-formed"}), resign=False),
     Tamper("replayed proof from another receipt", "public", _replay("proof"), frozenset({"binding"})),
     Tamper("replayed output from another receipt", "public", _replay("output"), frozenset({"binding", "fast"})),

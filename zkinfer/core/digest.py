@@ -40,7 +40,7 @@ def is_digest(value: str) -> bool:
     return value.startswith(PREFIX) and len(hexpart) == 64 and all(c in "0123456789abcdef" for c in hexpart)
 
 
-CIRCUIT_DOMAIN = "zkinfer.core.circuit/1"
+CIRCUIT_DOMAIN = "zkinfer.circuit/1"
 # Settings fields with no meaning for the circuit or its instances (ezkl stamps the time it wrote them).
 UNBOUND_SETTINGS = frozenset({"timestamp"})
 

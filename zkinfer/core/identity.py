@@ -21,7 +21,7 @@ from zkinfer.core.errors import ZkinferError
 from zkinfer.core.receipt import Receipt, Signature
 
 SCHEME: Final = "bls12-381-g2-pop"
-RECEIPT_DOMAIN = b"zkinfer.core.receipt/1\x00"
+RECEIPT_DOMAIN = b"zkinfer.receipt/1\x00"
 STATEMENT_DOMAIN = b"zkinfer.statement/1\x00"
 PUBLIC_KEY_BYTES = bls.PUBLIC_KEY_BYTES
 SIGNATURE_BYTES = bls.SIGNATURE_BYTES

@@ -18,7 +18,7 @@ from zkinfer.core import cache, strict_json
 from zkinfer.core.digest import canonical_json, digest_json
 from zkinfer.core.errors import ReceiptFormatError
 
-SCHEMA_VERSION: Final = "zkinfer.core.receipt/1"
+SCHEMA_VERSION: Final = "zkinfer.receipt/1"
 Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
 # Receipts for the models a node can prove are kilobytes to a few megabytes; a larger file is refused
 # before it is parsed (a 247 MB receipt once took 104 s and 6.5 GB to fail). Configurable.
@@ -138,7 +138,7 @@ class Signature(_Strict):
 
 
 class Receipt(_Strict):
-    schema_version: Literal["zkinfer.core.receipt/1"]
+    schema_version: Literal["zkinfer.receipt/1"]
     issued_at: str
     model: ModelSection
     srs: SrsSection
