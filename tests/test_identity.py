@@ -73,31 +73,6 @@ def test_verify_checks_the_signature_and_the_pinned_signer(receipt_file: Path, n
     assert bad.returncode == 2 and "--expect-signer" in bad.stderr
 
 
-def test_receipt_signature_cannot_be_replayed_as_a_statement_signature(receipt: Receipt, node_key_file: Path) -> None:
-    key = identity.load_key(node_key_file)
-    assert receipt.signature is not None
-    receipt_signature = bytes.fromhex(receipt.signature.signature)
-    assert not identity.verify_aggregate(receipt, [key.public_key], [identity.proof_of_possession(key)], receipt_signature)
-
-
-def test_several_nodes_aggregate_over_the_same_statement(receipt: Receipt, ceremony_receipt_file: Path) -> None:
-    nodes = [identity.new_key() for _ in range(3)]
-    # each node proved the same claim itself: node-specific parts (proof, timings, signature) differ
-    their_receipts = [receipt.model_copy(update={"issued_at": f"2030-01-0{i + 1}T00:00:00.000+00:00", "signature": None}) for i in range(3)]
-    signatures = [identity.sign_statement(r, k) for r, k in zip(their_receipts, nodes, strict=True)]
-    together = identity.aggregate(signatures)
-    keys = [k.public_key for k in nodes]
-    pops = [identity.proof_of_possession(k) for k in nodes]
-    assert identity.verify_aggregate(receipt, keys, pops, together)
-    # a different claim (another input and output) is not what they signed
-    assert not identity.verify_aggregate(load(ceremony_receipt_file), keys, pops, together)
-    # every listed key must have signed, and must prove it holds its secret
-    assert not identity.verify_aggregate(receipt, [*keys, identity.new_key().public_key], [*pops, pops[0]], together)
-    assert not identity.verify_aggregate(receipt, keys[:2], pops[:2], together)
-    assert not identity.verify_aggregate(receipt, keys, [pops[1], pops[0], pops[2]], together)
-    assert not identity.verify_aggregate(receipt, [], [], together)
-
-
 def test_aggregating_garbage_is_a_typed_error() -> None:
     with pytest.raises(ZkinferError, match="nothing to aggregate"):
         identity.aggregate([])

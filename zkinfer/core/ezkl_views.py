@@ -121,6 +121,7 @@ class Settings:
 class Witness:
     """What zkinfer reads from ezkl's witness: the quantized outputs and the Poseidon commitments."""
 
+    inputs: list[list[str]]  # one list of field elements per input tensor (the quantized input)
     outputs: list[list[str]]  # one list of field elements per output tensor
     input_commitment: list[str] | None  # one hash per input tensor, when the input is hashed
     params_commitment: list[str] | None  # the weights' hash(es), when the weights are hashed
@@ -132,4 +133,9 @@ class Witness:
             found = processed.get("poseidon_hash") if isinstance(processed, dict) else None
             return None if found is None else [str(h) for h in found]
 
-        return cls(outputs=[[str(f) for f in out] for out in document["outputs"]], input_commitment=hashes("processed_inputs"), params_commitment=hashes("processed_params"))
+        return cls(
+            inputs=[[str(f) for f in tensor] for tensor in document.get("inputs") or []],
+            outputs=[[str(f) for f in out] for out in document["outputs"]],
+            input_commitment=hashes("processed_inputs"),
+            params_commitment=hashes("processed_params"),
+        )

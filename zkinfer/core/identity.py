@@ -1,9 +1,9 @@
 """Node identity: BLS12-381 keys (proof-of-possession scheme; `zkinfer.core.bls` picks milagro or py_ecc) that sign receipts.
 
-A node signs the receipt's canonical bytes, so an auditor can pin *who* served an answer. Several
-nodes can also sign the same *statement* (model, input, output — not their own proof or timing),
-and those signatures aggregate into one, for consensus between nodes later.
-Messages are domain-separated so a receipt signature can never be replayed as a statement one.
+A node signs the receipt's canonical bytes, so an auditor can pin *who* served an answer, and it
+signs a *statement* (`zkinfer.core.statement`) the moment it answers; statement signatures of
+several nodes aggregate into one. Messages are domain-separated so a receipt signature can never
+be replayed as a statement one.
 """
 
 from __future__ import annotations
@@ -16,13 +16,11 @@ from pathlib import Path
 from typing import Final
 
 from zkinfer.core import bls, cache
-from zkinfer.core.digest import canonical_json
 from zkinfer.core.errors import ZkinferError
 from zkinfer.core.receipt import Receipt, Signature
 
 SCHEME: Final = "bls12-381-g2-pop"
 RECEIPT_DOMAIN = b"zkinfer.receipt/1\x00"
-STATEMENT_DOMAIN = b"zkinfer.statement/1\x00"
 PUBLIC_KEY_BYTES = bls.PUBLIC_KEY_BYTES
 SIGNATURE_BYTES = bls.SIGNATURE_BYTES
 
@@ -99,27 +97,9 @@ def check_receipt_signature(receipt: Receipt) -> str:
     return f"valid {SCHEME} signature by {receipt.signature.public_key}"
 
 
-def statement_bytes(receipt: Receipt) -> bytes:
-    """What several nodes agree on: the model and the input → output claim, nothing node-specific."""
-    claim = {
-        "model_digest": receipt.model.model_digest,
-        "settings_digest": receipt.model.settings_digest,
-        "vk_digest": receipt.model.vk_digest,
-        "srs": receipt.srs.fingerprint,
-        "input": receipt.input.model_dump(mode="json"),
-        "params": receipt.params.model_dump(mode="json"),
-        "output": receipt.output.model_dump(mode="json"),
-    }
-    return STATEMENT_DOMAIN + canonical_json(claim)
-
-
 def proof_of_possession(key: NodeKey) -> bytes:
     """Proves the node holds its secret key: required before its signature joins an aggregate."""
     return bls.pop_prove(key.secret)
-
-
-def sign_statement(receipt: Receipt, key: NodeKey) -> bytes:
-    return bls.sign(key.secret, statement_bytes(receipt))
 
 
 def aggregate(signatures: list[bytes]) -> bytes:
@@ -129,12 +109,3 @@ def aggregate(signatures: list[bytes]) -> bytes:
         return bls.aggregate(signatures)
     except ValueError as exc:
         raise ZkinferError(f"cannot aggregate: a signature is not a valid {SIGNATURE_BYTES}-byte BLS12-381 G2 point ({exc})") from exc
-
-
-def verify_aggregate(receipt: Receipt, public_keys: list[bytes], proofs_of_possession: list[bytes], aggregate_signature: bytes) -> bool:
-    """True when every key proved possession and together they signed this receipt's statement."""
-    if not public_keys or len(public_keys) != len(proofs_of_possession):
-        return False
-    if not all(bls.pop_verify(pk, pop) for pk, pop in zip(public_keys, proofs_of_possession, strict=True)):
-        return False
-    return bls.fast_aggregate_verify(public_keys, statement_bytes(receipt), aggregate_signature)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from zkinfer.core import circuit, identity, inputs, srs
+from zkinfer.core import circuit, identity, inputs, srs, statement
 from zkinfer.core import ezkl_adapter as _ezkl
 from zkinfer.core.errors import ProvingError
-from zkinfer.core.ezkl_views import Settings
+from zkinfer.core.ezkl_views import Settings, Witness
 from zkinfer.core.receipt import (
     SCHEMA_VERSION,
     FastSection,
@@ -85,6 +85,34 @@ class Prover:
         start = time.perf_counter()
         outputs = self.session.run(sample)
         return FastAnswer(outputs=outputs, provider=self.session.provider, ms=(time.perf_counter() - start) * 1000)
+
+    @property
+    def circuit_digest(self) -> str:
+        return self.keys.circuit_digest(self.circuit)
+
+    def witness(self, sample: inputs.Sample) -> Witness:
+        """The quantized forward pass alone (tens of milliseconds): what the proof will attest."""
+        with tempfile.TemporaryDirectory(prefix="zkinfer-witness-") as tmp:
+            data_file, witness_file = Path(tmp) / "input.json", Path(tmp) / "witness.json"
+            data_file.write_text(json.dumps(inputs.to_ezkl_data([sample])))
+            return _ezkl.gen_witness(data_file, self.circuit.compiled_path, witness_file)
+
+    def statement(self, sample: inputs.Sample, request_id: str, row: int = 0) -> statement.Statement:
+        """The statement this circuit's proof of `sample` will attest (the node signs it at once).
+        `row` picks one request's row out of a batch circuit's padded sample."""
+        witness = self.witness(sample)
+        hashed = self.circuit.manifest.visibility.input == "hashed"
+        return statement.make(
+            circuit=self.circuit_digest,
+            request_id=request_id,
+            input_visibility="hashed" if hashed else "public",
+            input_felts=[[c] for c in _commitment(witness.input_commitment, "input commitment")] if hashed else witness.inputs,
+            weights_commitment=_commitment(witness.params_commitment, "weights commitment") if self.circuit.manifest.visibility.params == "hashed" else None,
+            output_scales=Settings(self.circuit.settings).output_scales,
+            output_felts=witness.outputs,
+            row=row,
+            rows=self.circuit.manifest.batch_size,
+        )
 
     def prove(self, sample: inputs.Sample, fast: FastAnswer | None = None) -> Receipt:
         """Prove `sample`; `fast` is reused when the caller already answered it."""
