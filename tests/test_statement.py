@@ -121,3 +121,20 @@ def test_a_batch_circuits_statement_takes_its_own_row() -> None:
     assert rows[0].output == ((0, 1, 2, 3),) and rows[1].output == ((4, 5, 6, 0),)
     with pytest.raises(StatementError, match="batch row"):
         statement.make(**common, input_felts=[felts], output_felts=[felts], row=2, rows=2)  # type: ignore[arg-type]
+
+
+def test_a_promise_is_signed_apart_and_names_its_statement() -> None:
+    key = identity.new_key()
+    said = Statement(circuit="sha256:" + "0" * 64, request_id="r", input_digest="sha256:" + "1" * 64, weights_commitment=None, output_scales=(7,), output=((1, -2),))
+    signed = statement.sign(said, key.secret, key.public_key)
+    promised = statement.promise(signed, "job_1", 1_900_000_000, key.secret)
+    promised.verify()
+    assert promised.promise.statement_digest == said.digest()
+    again = statement.SignedPromise.from_json(json.loads(json.dumps(promised.to_json())))
+    assert again == promised
+    # the statement's signature is no promise's, and a changed deadline breaks the signature
+    with pytest.raises(StatementError, match="does not verify"):
+        statement.SignedPromise(promised.promise, key.public_key, signed.signature).verify()
+    later = statement.SignedPromise(statement.Promise(said.digest(), "job_1", 1_900_000_001), key.public_key, promised.signature)
+    with pytest.raises(StatementError, match="does not verify"):
+        later.verify()

@@ -277,3 +277,75 @@ def verify_aggregate(statement: Statement, public_keys: list[bytes], proofs_of_p
     if not all(bls.pop_verify(pk, pop) for pk, pop in zip(public_keys, proofs_of_possession, strict=True)):
         return False
     return bls.fast_aggregate_verify(public_keys, statement.signing_bytes(), aggregate_signature)
+
+
+PROMISE_SCHEMA: Final = "zkinfer.promise/1"
+PROMISE_DOMAIN: Final = b"zkinfer.promise/1\x00"
+RECEIPT_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Promise:
+    """A node's signed commitment to prove a statement: the receipt id to fetch it by, and the time
+    (Unix seconds) by which it will be proven. Signed apart from the statement, which must stay the
+    same bytes for every honest node to aggregate. A promise past its time with no receipt that
+    proves the statement is the "unproven" kind of evidence (`zkinfer.network.evidence`)."""
+
+    statement_digest: str  # Statement.digest() of the statement it promises to prove
+    receipt_id: str
+    prove_by: int
+
+    def __post_init__(self) -> None:
+        if not _DIGEST.fullmatch(self.statement_digest):
+            raise StatementError("promise.statement_digest: not a sha256:<64 hex> digest")
+        if not RECEIPT_ID.fullmatch(self.receipt_id):
+            raise StatementError("promise.receipt_id: 1-64 characters of A-Z a-z 0-9 _ -")
+        if type(self.prove_by) is not int or not 0 < self.prove_by < 1 << 40:
+            raise StatementError("promise.prove_by: a Unix time in seconds")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": PROMISE_SCHEMA, "statement_digest": self.statement_digest, "receipt_id": self.receipt_id, "prove_by": self.prove_by}
+
+    @classmethod
+    def from_json(cls, document: Any, where: str = "promise") -> Promise:
+        expected = {"schema", "statement_digest", "receipt_id", "prove_by"}
+        if not isinstance(document, dict) or set(document) != expected:
+            raise StatementError(f"{where}: expected an object with exactly {sorted(expected)}")
+        if document["schema"] != PROMISE_SCHEMA:
+            raise StatementError(f"{where}.schema: not {PROMISE_SCHEMA!r}")
+        if not isinstance(document["statement_digest"], str) or not isinstance(document["receipt_id"], str):
+            raise StatementError(f"{where}: statement_digest and receipt_id must be strings")
+        try:
+            return cls(document["statement_digest"], document["receipt_id"], document["prove_by"])
+        except StatementError as exc:
+            raise StatementError(f"{where}: {exc}") from exc
+
+    def signing_bytes(self) -> bytes:
+        return PROMISE_DOMAIN + canonical_json(self.to_json())
+
+
+@dataclass(frozen=True)
+class SignedPromise:
+    promise: Promise
+    public_key: bytes
+    signature: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"promise": self.promise.to_json(), "public_key": self.public_key.hex(), "signature": self.signature.hex()}
+
+    @classmethod
+    def from_json(cls, document: Any, where: str = "signed promise") -> SignedPromise:
+        if not isinstance(document, dict) or set(document) != {"promise", "public_key", "signature"}:
+            raise StatementError(f"{where}: expected an object with exactly promise, public_key and signature")
+        promise = Promise.from_json(document["promise"], f"{where}.promise")
+        return cls(promise, _hex(document["public_key"], bls.PUBLIC_KEY_BYTES, f"{where}.public_key"), _hex(document["signature"], bls.SIGNATURE_BYTES, f"{where}.signature"))
+
+    def verify(self) -> None:
+        if not bls.key_validate(self.public_key) or not bls.verify(self.public_key, self.promise.signing_bytes(), self.signature):
+            raise StatementError(f"the promise's signature by {self.public_key.hex()[:16]}… does not verify")
+
+
+def promise(signed: SignedStatement, receipt_id: str, prove_by: int, secret: int) -> SignedPromise:
+    """The node's promise to prove `signed` (its own statement) under `receipt_id` by `prove_by`."""
+    made = Promise(signed.statement.digest(), receipt_id, prove_by)
+    return SignedPromise(made, signed.public_key, bls.sign(secret, made.signing_bytes()))
