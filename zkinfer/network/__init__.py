@@ -1,0 +1,1 @@
+"""The consensus layer: a gateway over several untrusted nodes, quorum certificates, evidence."""
