@@ -15,4 +15,15 @@ say "installing torch 2.13.0 (CPU build, ~750 MB installed: the longest step)"
 .venv/bin/python -m pip install -q torch==2.13.0
 say "installing zkinfer (editable) with ezkl, onnxruntime, the node and the test tools (.[torch,node,dev])"
 .venv/bin/python -m pip install -q -e ".[torch,node,dev]"
+if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+  say "chromium and chromedriver already present (the /ui page's browser test)"
+elif command -v apt-get >/dev/null; then
+  say "installing Debian's chromium and chromium-driver (the /ui page's headless browser test)"
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  "${as_root[@]}" apt-get update -q
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver
+else
+  say "no apt-get: install chromium and chromedriver yourself, or tests/test_ui.py is skipped (fails under ZKINFER_REQUIRE_BROWSER=1)"
+fi
 say "done: zkinfer installed in .venv: activate with '. .venv/bin/activate'"
