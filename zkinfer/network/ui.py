@@ -112,7 +112,7 @@ def _reputation(value: float) -> str:
 def _node_row(row: NodeRow) -> str:
     rate, rate_title = _agreement(row)
     invalid = (
-        f' <span class="bad">{row.receipts_invalid} invalid</span>' if row.receipts_invalid else ""
+        f'<span class="bad">{row.receipts_invalid} invalid</span>' if row.receipts_invalid else ""
     )
     evidence_class = "evidence bad" if row.evidence else "evidence"
     return (
@@ -122,8 +122,7 @@ def _node_row(row: NodeRow) -> str:
         f'<td class="key" title="{_e(row.public_key)}"><code>{_e(_short_key(row.public_key))}</code></td>'
         f'<td class="reputation">{_reputation(row.reputation)}</td>'
         f'<td class="agreement" title="{_e(rate_title)}">{_e(rate)}'
-        f'<div class="sub">{row.agreed} agreed · {row.dissented} dissented · '
-        f"{row.timeouts} timeouts</div></td>"
+        f'<div class="sub">{row.agreed} agreed · {row.dissented} dissented<br>{row.timeouts} timeouts</div></td>'
         f'<td class="latency-p50 num">{_e(_ms(row.latency_p50_ms))}</td>'
         f'<td class="latency-p99 num">{_e(_ms(row.latency_p99_ms))}</td>'
         f'<td class="receipts"><span class="ok">{row.receipts_valid} valid</span>{invalid}</td>'
@@ -193,8 +192,13 @@ font-weight:600;background:#fafbfc}
 tr:last-child td{border-bottom:0}
 td.num{font-variant-numeric:tabular-nums;white-space:nowrap}
 td.at{white-space:nowrap;color:var(--muted)}
-code{font:12px ui-monospace,"DejaVu Sans Mono",monospace;word-break:break-all}
-.sub{color:var(--muted);font-size:12px;word-break:break-all}
+code{font:12px ui-monospace,"DejaVu Sans Mono",monospace;overflow-wrap:anywhere}
+.sub{color:var(--muted);font-size:12px;overflow-wrap:anywhere}
+td.name{max-width:300px;overflow-wrap:anywhere}
+td.key code,td.receipts,td.reputation{white-space:nowrap}
+td.agreement{min-width:150px}
+td.receipts span{display:block}
+td.request{max-width:340px}
 .reputation .value{display:inline-block;min-width:3em;font-variant-numeric:tabular-nums}
 .bar{display:inline-block;width:80px;height:6px;background:var(--line);border-radius:3px;
 vertical-align:middle;overflow:hidden}
@@ -203,9 +207,10 @@ vertical-align:middle;overflow:hidden}
 .bar.poor span{background:var(--poor)}
 .ok{color:var(--good)}.bad{color:var(--poor);font-weight:600}
 .chip{display:inline-block;padding:1px 8px;margin:1px 4px 1px 0;border-radius:10px;
-font-size:12px;background:#eef1f6;word-break:break-all}
+font-size:12px;background:#eef1f6;overflow-wrap:anywhere;max-width:100%}
 .chip.signer{background:#e3f4ea;color:#17663a}.chip.dissenter{background:#fbe7e7;color:#9b2c2c}
-.chip.kind{background:#fdf0d5;color:#7b4d06}
+.chip.kind{background:#fdf0d5;color:#7b4d06;white-space:nowrap}
+td.node{max-width:360px;overflow-wrap:anywhere}
 .none{color:var(--muted)}
 tr.empty td{color:var(--muted);font-style:italic;text-align:center;padding:16px}
 a{color:#2b6cb0}
@@ -249,6 +254,7 @@ def render(
         '<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{_e(CSP)}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'  # no /favicon.ico request to the gateway
         f"{refresh}<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
         f'<header><h1 id="title">{_e(title)}</h1>'
         f'<span class="meta">rendered {_e(_when(time.time()))}</span></header><main>'

@@ -1,0 +1,237 @@
+"""The gateway's /ui page as a user sees it: served over real HTTP on loopback, loaded in headless
+Chromium (Debian's chromium + chromium-driver, driven by selenium), hostile node values included.
+
+Skipped only when chromium is absent and ZKINFER_REQUIRE_BROWSER is unset; CI sets it, so there a
+missing browser fails. The screenshot lands in tests/artifacts/ui.png.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from zkinfer.network.ui import CertificateRow, EvidenceRow, NodeRow, render
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,900",
+)
+
+# A node's name, a request id and an evidence id that would run script, break out of an attribute
+# or rewrite the page if any of them reached the HTML unescaped.
+HOSTILE_NAME = "mallory\"'><script>document.title='pwned';window.__pwned=1</script>"
+HOSTILE_REQUEST = "req-<img src=x onerror=\"window.__pwned=2\">&amp;'\""
+HOSTILE_EVIDENCE_ID = "../../v1/nodes?x=<b>\"'"
+TITLE = "zkinfer gateway: test network"
+PK = "a1" * 48
+
+
+def _nodes() -> list[NodeRow]:
+    return [
+        NodeRow("alpha", "http://127.0.0.1:8001", PK, 0.97, 97, 3, 0, 96, 0, 0, 12.3, 41.75),
+        NodeRow("bravo", "http://127.0.0.1:8002", "b2" * 48, 0.62, 60, 20, 20, 58, 2, 2, 15.0, 88.0),
+        NodeRow(HOSTILE_NAME, "http://127.0.0.1:8003/<script>", "c3" * 48, 0.05, 1, 9, 0, 0, 0, 3, None, None),
+    ]
+
+
+def _certificates() -> list[CertificateRow]:
+    return [
+        CertificateRow(HOSTILE_REQUEST, "mnist<script>", "d4" * 32, ["alpha", "bravo"], [HOSTILE_NAME], 1_790_000_000.0),
+        CertificateRow("req-2", "mnist", "e5" * 32, ["alpha", "bravo", HOSTILE_NAME], [], 1_790_000_060.0),
+    ]
+
+
+def _evidence() -> list[EvidenceRow]:
+    return [
+        EvidenceRow("contradiction", HOSTILE_NAME, HOSTILE_REQUEST, 1_790_000_100.0, HOSTILE_EVIDENCE_ID),
+        EvidenceRow("unproven", "bravo", "req-7", 1_790_000_200.0, "ev-2"),
+    ]
+
+
+# --- the HTML itself (no browser) ----------------------------------------------------------------
+
+
+def test_every_hostile_value_is_escaped_in_the_html() -> None:
+    page = render(_nodes(), _certificates(), _evidence(), title=TITLE + "<script>")
+    assert "<script" not in page.lower()
+    assert "<img" not in page.lower()
+    assert "onerror=\"" not in page
+    assert "&lt;script&gt;document.title=&#x27;pwned&#x27;" in page
+    # the link's id is percent-encoded, so it cannot leave /v1/evidence/
+    assert f'href="/v1/evidence/{quote(HOSTILE_EVIDENCE_ID, safe="")}"'.replace("&", "&amp;") in page
+
+
+def test_absurd_numbers_render_as_dashes_not_errors() -> None:
+    row = NodeRow("n", "u", "k", float("nan"), 0, 0, 0, 0, 0, 0, float("inf"), None)
+    cert = CertificateRow("r", "m", "d", [], [], 1e300)
+    ev = EvidenceRow("equivocation", "n", "r", float("nan"), "e")
+    page = render([row], [cert], [ev])
+    assert 'class="reputation"><span class="value">-</span>' in page
+    assert 'class="latency-p50 num">-<' in page
+    assert 'class="agreement" title="no requests yet">-<' in page
+    assert page.count('class="at">-<') == 2
+
+
+# --- in Chromium ---------------------------------------------------------------------------------
+
+
+class _Page:
+    """A loopback HTTP server answering GET / with a fixed page (anything else: 404)."""
+
+    def __init__(self, body: str) -> None:
+        data = body.encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                ok = self.path == "/"
+                self.send_response(200 if ok else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                payload = data if ok else b"not found"
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def browser_available() -> bool:
+    return os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Headless Chromium under chromedriver, with a fresh profile and no network beyond loopback."""
+    if not browser_available():
+        reason = f"the /ui browser test needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER}): apt-get install chromium chromium-driver (scripts/setup.sh does)"
+        if os.environ.get("ZKINFER_REQUIRE_BROWSER"):
+            pytest.fail(reason + "; ZKINFER_REQUIRE_BROWSER is set, so this fails rather than skips")
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _screenshot(driver: Any, name: str) -> Path:
+    """A full-page screenshot (the window grown to the page's height) under tests/artifacts/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+    # headless window sizes do not reach the viewport reliably: set the viewport itself
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": max(height, 400), "deviceScaleFactor": 1, "mobile": False})
+    path = ARTIFACTS / name
+    assert driver.save_screenshot(str(path)), f"chromium wrote no screenshot to {path}"
+    assert path.stat().st_size > 10_000, "the screenshot is too small to show the page"
+    return path
+
+
+def test_ui_page_in_chromium_shows_nodes_certificates_and_evidence(browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    server = _Page(render(_nodes(), _certificates(), _evidence(), title=TITLE))
+    try:
+        browser.get(server.url)
+        # the hostile values ran nothing: the title is ours and no script set its flag
+        assert browser.title == TITLE
+        assert browser.execute_script("return window.__pwned === undefined") is True
+        assert browser.find_elements(By.TAG_NAME, "script") == []
+        assert browser.find_elements(By.TAG_NAME, "img") == []
+
+        rows = browser.find_elements(By.CSS_SELECTOR, "table#nodes tbody tr[data-node]")
+        assert [r.get_attribute("data-node") for r in rows] == ["alpha", "bravo", HOSTILE_NAME]
+
+        def cell(node: str, css: str) -> str:
+            text: str = browser.find_element(By.CSS_SELECTOR, f'table#nodes tr[data-node="{node}"] td.{css}').text
+            return text
+
+        assert cell("alpha", "reputation").startswith("0.97")
+        assert cell("alpha", "agreement").startswith("97.0%")
+        assert cell("alpha", "latency-p50") == "12.3 ms"
+        assert cell("alpha", "latency-p99") == "41.8 ms"
+        assert cell("bravo", "agreement").startswith("60.0%")
+        assert "20 timeouts" in cell("bravo", "agreement")
+        assert cell("bravo", "receipts") == "58 valid\n2 invalid"
+        assert cell("bravo", "evidence") == "2"
+        # the hostile name is shown as the text it is
+        mallory = rows[2]
+        assert mallory.find_element(By.CSS_SELECTOR, "td.name strong").text == HOSTILE_NAME
+        assert mallory.find_element(By.CSS_SELECTOR, "td.latency-p99").text == "-"
+        assert mallory.find_element(By.CSS_SELECTOR, "td.reputation").text.startswith("0.05")
+
+        certs = browser.find_elements(By.CSS_SELECTOR, "table#certificates tbody tr[data-request]")
+        assert [c.get_attribute("data-request") for c in certs] == [HOSTILE_REQUEST, "req-2"]
+        first = certs[0]
+        assert first.find_element(By.CSS_SELECTOR, "td.request code").text == HOSTILE_REQUEST
+        assert first.find_element(By.CSS_SELECTOR, "td.model").text == "mnist<script>"
+        assert [s.text for s in first.find_elements(By.CSS_SELECTOR, "td.signers .chip")] == ["alpha", "bravo"]
+        assert [s.text for s in first.find_elements(By.CSS_SELECTOR, "td.dissenters .chip")] == [HOSTILE_NAME]
+        assert first.find_element(By.CSS_SELECTOR, "td.at").text == "2026-09-21 14:13:20 UTC"
+        assert certs[1].find_element(By.CSS_SELECTOR, "td.dissenters").text == "none"
+
+        evidence = browser.find_elements(By.CSS_SELECTOR, "table#evidence tbody tr[data-evidence]")
+        assert [e.find_element(By.CSS_SELECTOR, "td.kind").text for e in evidence] == ["contradiction", "unproven"]
+        assert evidence[0].find_element(By.CSS_SELECTOR, "td.node").text == HOSTILE_NAME
+        link = evidence[0].find_element(By.CSS_SELECTOR, "a.evidence-link")
+        assert link.get_attribute("href") == server.url + "v1/evidence/" + quote(HOSTILE_EVIDENCE_ID, safe="")
+
+        # no resource the page asked for failed or was refused (it asks for none)
+        problems = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
+        assert problems == [], problems
+
+        _screenshot(browser, "ui.png")
+
+        # the evidence link stays under /v1/evidence/ on the same server, whatever the id holds
+        link.click()
+        assert browser.current_url.startswith(server.url + "v1/evidence/")
+    finally:
+        server.close()
+
+
+def test_ui_page_in_chromium_before_any_traffic(browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    server = _Page(render([], [], []))
+    try:
+        browser.get(server.url)
+        assert browser.title == "zkinfer gateway"
+        for table, text in (("nodes", "no nodes pinned"), ("certificates", "no certificates yet"), ("evidence", "no evidence recorded")):
+            assert browser.find_element(By.CSS_SELECTOR, f"table#{table} tr.empty").text == text
+    finally:
+        server.close()
