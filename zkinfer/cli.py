@@ -192,7 +192,7 @@ def prove(
 
 @app.command()
 def verify(
-    receipt_path: Annotated[Path, typer.Argument(help="The receipt JSON")],
+    receipt_path: Annotated[Path, typer.Argument(help="The receipt JSON, or a quorum certificate (with --nodes)")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON")] = False,
     policy_file: Annotated[Path | None, typer.Option("--policy", help="TOML policy file with the pins below (options given here add to it)")] = None,
     expect_circuit: Annotated[str | None, typer.Option("--expect-circuit", help="Circuit digest (verifying key and settings, as `zkinfer compile` / `inspect` print it)")] = None,
@@ -206,8 +206,16 @@ def verify(
     model_path: Annotated[Path | None, typer.Option("--model", help="Your copy of the ONNX model: rebuilt with the receipt's settings, it must give the receipt's verifying key")] = None,
     max_fast_deviation: Annotated[float | None, typer.Option("--max-fast-deviation", help="Fail if the fast answer differs from the proven output by more than this")] = None,
     max_receipt_bytes: Annotated[int | None, typer.Option("--max-receipt-bytes", min=1, help="Refuse larger receipt files (default 32 MiB, or $ZKINFER_MAX_RECEIPT_BYTES)")] = None,
+    nodes_path: Annotated[Path | None, typer.Option("--nodes", help="Certificate: the pinned node set (nodes.toml) its signers must belong to")] = None,
+    threshold: Annotated[int | None, typer.Option("--threshold", min=1, help="Certificate: signers' weight needed (default: the node set's threshold)")] = None,
+    cert_receipts: Annotated[list[str] | None, typer.Option("--receipt", help="Certificate: a receipt that must attest its statement (PATH, or PATH@ROW/ROWS for a batch row); repeatable")] = None,
 ) -> None:
-    """Check a receipt offline against an optional policy; exit 0 verified, 1 not verified, 2 unreadable."""
+    """Check a receipt offline against an optional policy, or a quorum certificate against a pinned
+    node set (--nodes); exit 0 verified, 1 not verified, 2 unreadable."""
+    from zkinfer.network import certificate
+
+    if nodes_path is not None or certificate.is_certificate(receipt_path):
+        verify_certificate(receipt_path, nodes_path, threshold, cert_receipts or [], as_json)
     from zkinfer.core import ezkl_worker as _ezkl_isolated
 
     _ezkl_isolated.prestart()  # the proof check's ezkl worker starts while the verifier's modules load
@@ -227,6 +235,41 @@ def verify(
             out.print(f"{mark} {check.name:<14} {shown(with_flags(check.detail))}", highlight=False)
         out.print(("[bold green]" if verdict.verified else "[bold red]") + shown(with_flags(verdict.summary)) + "[/]", highlight=False)
     raise typer.Exit(0 if verdict.verified else 1)
+
+
+def verify_certificate(path: Path, nodes_path: Path | None, threshold: int | None, receipts: list[str], as_json: bool) -> None:
+    from zkinfer.network import certificate
+
+    if nodes_path is None:
+        fail(f"{path} is a quorum certificate: check it against the pinned node set with --nodes nodes.toml", 2, as_json)
+        return
+    verdict = guarded(lambda: certificate.verify_file(path, nodes_path, threshold, receipts), as_json)
+    if as_json:
+        print_json(verdict)
+    else:
+        for reason in verdict.reasons:
+            out.print(f"[red]FAIL[/] {shown(reason)}", highlight=False)
+        out.print(("[bold green]" if verdict.ok else "[bold red]") + shown(verdict.summary()) + "[/]", highlight=False)
+    raise typer.Exit(0 if verdict.ok else 1)
+
+
+@app.command(name="verify-evidence")
+def verify_evidence(
+    evidence_path: Annotated[Path, typer.Argument(help="The evidence JSON (zkinfer.evidence/1)")],
+    rebuttal: Annotated[Path | None, typer.Option("--rebuttal", help="The accused's receipt proving the statement (clears an 'unproven' accusation)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON")] = False,
+) -> None:
+    """Check evidence against a node offline; exit 0 it holds, 1 it does not (forged, rebutted, inconsistent), 2 unreadable."""
+    from zkinfer.network import evidence
+
+    verdict = guarded(lambda: evidence.check_file(evidence_path, rebuttal), as_json)
+    if as_json:
+        print_json(verdict)
+    else:
+        for reason in verdict.reasons:
+            out.print(("[red]EVIDENCE[/] " if verdict.holds else "[yellow]NO[/] ") + shown(reason), highlight=False)
+        out.print(("[bold red]" if verdict.holds else "[bold green]") + shown(verdict.summary()) + "[/]", highlight=False)
+    raise typer.Exit(0 if verdict.holds else 1)
 
 
 @app.command(name="inspect")
@@ -285,6 +328,8 @@ def serve(
     header_timeout: Annotated[float, typer.Option("--header-timeout", min=0.1, help="Seconds a connection has to send a request's headers")] = 10.0,
     body_timeout: Annotated[float, typer.Option("--body-timeout", min=0.1, help="Seconds a request has to send its whole body after the headers")] = 30.0,
     max_connections: Annotated[int, typer.Option("--max-connections", min=1, help="Open connections at most (kept below the file-descriptor limit)")] = 4096,
+    prove_within: Annotated[int, typer.Option("--prove-within", min=1, help="Seconds within which each answer's signed promise says it will be proven")] = 3600,
+    worker_priority: Annotated[str, typer.Option("--worker-priority", help="Provers run as: idle (SCHED_IDLE: fast answers preempt them) or nice")] = "idle",
 ) -> None:
     """Serve proven inference over HTTP (Open Inference Protocol / KServe v2) with receipts."""
     from zkinfer.node import server
@@ -294,6 +339,7 @@ def serve(
         circuits=circuits, state_dir=state_dir, host=host, port=port, key_file=key, api_keys_file=api_keys, workers=workers, max_queue=max_queue,
         max_body_bytes=max_body_bytes, wait_timeout_s=wait_timeout, batch_window_ms=batch_window_ms, batch_private_inputs=batch_private_inputs, prefer_gpu=not cpu,
         metrics=metrics, header_timeout_s=header_timeout, body_timeout_s=body_timeout, max_connections=max_connections,
+        prove_within_s=prove_within, worker_priority=worker_priority,
     )
     with step("loading circuits, keys and the job store"):
         node = guarded(lambda: server.load(config))
@@ -339,6 +385,27 @@ def keys_new(output: Annotated[Path, typer.Option("-o", "--output", help="Where 
     key = identity.new_key()
     guarded(lambda: identity.save_key(key, output))
     out.print(f"wrote {output} (keep it secret)\npublic key {key.public_hex}")
+
+
+@keys_app.command("show")
+def keys_show(
+    key_file: Annotated[Path, typer.Argument(help="A node key file (`zkinfer keys new`, or the node's --state-dir/node.key)")],
+    name: Annotated[str, typer.Option("--name", help="The node's name in nodes.toml (A-Z a-z 0-9 _ -, at most 32)")] = "node",
+    url: Annotated[str, typer.Option("--url", help="Where a gateway reaches the node")] = "http://127.0.0.1:8080",
+) -> None:
+    """Print a node key's public key, its proof of possession and a ready [[nodes]] entry for nodes.toml."""
+    import re
+
+    from zkinfer.core import identity
+
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
+        fail(f"--name: {name[:40]!r} is not 1-32 characters of A-Z a-z 0-9 _ -")
+    if not re.fullmatch(r"https?://[^\s\"\\]+", url):
+        fail(f"--url: {url[:80]!r} is not an http:// or https:// URL")
+    key = guarded(lambda: identity.load_key(key_file))
+    pop = identity.proof_of_possession(key).hex()
+    typer.echo(f"public key           {key.public_hex}\nproof of possession  {pop}\n\n# nodes.toml entry for this node:")
+    typer.echo(f'[[nodes]]\nname = "{name}"\nurl = "{url}"\npublic_key = "{key.public_hex}"\nproof_of_possession = "{pop}"\nweight = 1')
 
 
 def main() -> None:

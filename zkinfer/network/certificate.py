@@ -206,6 +206,15 @@ class CertificateVerdict(BaseModel):
     statement_digest: str = ""
     receipts_checked: int = 0
 
+    def summary(self) -> str:
+        if not self.ok:
+            return f"NOT VALID: {len(self.reasons)} reason(s) above; this certificate does not show a quorum"
+        attested = f"; {self.receipts_checked} receipt(s) attest the certified statement" if self.receipts_checked else ""
+        return (
+            f"VALID quorum certificate for request {self.request_id!r} (statement {self.statement_digest}): "
+            f"signed by {', '.join(self.signers)} (weight {self.weight} of {self.needed} needed){attested}"
+        )
+
 
 def _group_reasons(group: SignedGroup, n: int, pinned: NodeSet, seen: set[bytes]) -> tuple[list[str], bool]:
     """Reasons group `n` is not valid, and whether its aggregate signature verified."""

@@ -55,6 +55,12 @@ class EvidenceVerdict(BaseModel):
     node: str = ""
     request_id: str = ""
 
+    def summary(self) -> str:
+        who = f"node {self.node!r} ({self.accused[:16]}…)" if self.node else f"key {self.accused[:16]}…"
+        if self.holds:
+            return f"HOLDS: {self.kind} evidence against {who}, request {self.request_id!r}"
+        return f"DOES NOT HOLD: this {self.kind} evidence does not show that {who} misbehaved"
+
 
 def _now() -> int:
     return int(time.time())
