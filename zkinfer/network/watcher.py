@@ -1,0 +1,286 @@
+"""After the answer: fetch each node's receipt, verify it, and file evidence against liars.
+
+For every answer the gateway recorded with a valid signed statement and promise, the watcher polls
+the node's `GET /v1/receipts/{id}` (backing off from `poll_s`) until a receipt arrives or the
+promise's time passes. A receipt is verified isolated (`zkinfer.verify`, with the circuit pinned
+to the statement's and the signer to the node's key), and the statement its proof attests
+(`statement.from_receipt`) is compared with the one the node signed:
+
+- equal: the node proved what it said (receipt valid);
+- same claim, other output: **contradiction** evidence (the node's own valid proof against its word);
+- no valid receipt proving the statement, asked after the promised time: **unproven** evidence,
+  filed only when the node itself answered after its deadline (202, an error, a receipt that does
+  not prove the statement); a node that cannot be reached is recorded as unobserved, never accused,
+  because a network error may be the gateway's own.
+
+Each new signed statement is also compared with the node's earlier ones: the same claim with
+another output is **equivocation** evidence, across requests and gateways alike.
+
+A receipt that fails verification is recorded as invalid and is never itself the ground for
+evidence (a contradiction needs a proof that verifies). Evidence documents go to the records and,
+as files, to `<state-dir>/evidence/<id>.json`; the id is the document's content digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from zkinfer.core import strict_json
+from zkinfer.core.digest import digest_bytes, digest_json
+from zkinfer.core.errors import ZkinferError
+from zkinfer.core.ezkl_views import Settings
+from zkinfer.core.receipt import Receipt, max_receipt_bytes, parse
+from zkinfer.core.statement import SignedPromise, SignedStatement, Statement, StatementError, from_receipt
+from zkinfer.core.text import visible
+from zkinfer.network import evidence
+from zkinfer.network.client import Consensus
+from zkinfer.network.nodeset import PinnedNode
+from zkinfer.network.records import AnswerRecord, EvidenceRecord, ReceiptState, Records
+
+log = logging.getLogger("zkinfer.gateway")
+
+# What a node may answer at its receipt URL that is its own word on the receipt: proven (200), not
+# yet (202), unknown (404), proving failed (500). Others (401, 403, 429, 502-504, ...) may be the
+# gateway's key or a proxy's doing, so they are treated like a network error: no observation.
+OBSERVATIONS = frozenset({200, 202, 404, 500})
+MAX_POLL_S = 60.0  # the longest wait between two polls of one receipt
+GRACE_S = 120.0  # after the promised time, how long an unreachable node is retried before it is left unobserved
+
+
+def claim_digest(statement: Statement) -> str:
+    """A digest of what the output is a function of (circuit, input, weights), for equivocation look-ups."""
+    circuit, input_digest, weights = statement.claim()
+    return digest_json({"circuit": circuit, "input": input_digest, "weights": None if weights is None else list(weights)})
+
+
+@dataclass(frozen=True)
+class Watched:
+    """One answer to watch, parsed back from its record."""
+
+    record: AnswerRecord
+    node: PinnedNode
+    signed: SignedStatement
+    promise: SignedPromise
+
+    @property
+    def url(self) -> str:
+        return f"{self.node.url}/v1/receipts/{self.promise.promise.receipt_id}"
+
+
+@dataclass(frozen=True)
+class Found:
+    """What one receipt showed: the state to record, and evidence when it contradicts the statement."""
+
+    state: ReceiptState
+    proven_equal: bool | None
+    detail: str
+    contradiction: tuple[dict[str, Any], int, int] | None = None  # (receipt JSON, batch row, rows)
+
+
+class Watcher:
+    def __init__(self, records: Records, consensus: Consensus, evidence_dir: Path, *, poll_s: float = 2.0, clock: Callable[[], float] = time.time) -> None:
+        self.records, self.consensus, self.evidence_dir = records, consensus, evidence_dir
+        self.poll_s, self.clock = poll_s, clock
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._verifying = asyncio.Semaphore(1)  # one verification at a time: it competes with the answers for the CPU
+
+    # --- entry points ----------------------------------------------------------------------------
+
+    def watch(self, answers: list[AnswerRecord]) -> None:
+        """Check each new signed statement for equivocation, and start watching its receipt."""
+        for record in answers:
+            watched = self._parse(record)
+            if watched is None:
+                continue
+            self._equivocation(watched)
+            if record.receipt is ReceiptState.PENDING:
+                task = asyncio.create_task(self._watch(watched))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    def resume(self) -> int:
+        """Watch again what a stopped gateway left pending; how many."""
+        pending = self.records.watching()
+        for record in pending:
+            watched = self._parse(record)
+            if watched is not None:
+                task = asyncio.create_task(self._watch(watched))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        return len(pending)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def busy(self) -> int:
+        return len(self._tasks)
+
+    def _parse(self, record: AnswerRecord) -> Watched | None:
+        if record.statement is None or record.promise is None:
+            return None
+        node = self.consensus.nodeset.by_key(bytes.fromhex(record.node_key))
+        if node is None:
+            return None
+        try:
+            return Watched(record, node, SignedStatement.from_json(record.statement), SignedPromise.from_json(record.promise))
+        except StatementError:
+            return None
+
+    # --- equivocation ----------------------------------------------------------------------------
+
+    def _equivocation(self, w: Watched) -> None:
+        statement = w.signed.statement
+        for document in self.records.conflicting(w.record.node_key, claim_digest(statement), statement.digest()):
+            try:
+                other = SignedStatement.from_json(document)
+            except StatementError:
+                continue
+            if (other.statement.output_scales, other.statement.output) == (statement.output_scales, statement.output):
+                continue  # the same output for another request: consistent
+            try:
+                doc = evidence.equivocation(other, w.signed, w.node.name, int(self.clock()))
+            except ZkinferError as exc:
+                log.warning("equivocation by %s not filed: %s", w.node.name, exc)
+                continue
+            self._file(doc, w)
+            return  # one document proves it; more pairs add nothing
+
+    # --- receipts --------------------------------------------------------------------------------
+
+    async def _watch(self, w: Watched) -> None:
+        try:
+            await self._follow(w)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a watcher bug must not take the gateway down; the record stays pending
+            log.exception("watching %s's receipt for request %s failed: %s", w.node.name, w.record.request_id, exc)
+
+    async def _follow(self, w: Watched) -> None:
+        started = w.record.at
+        due = w.promise.promise.prove_by
+        delay = self.poll_s
+        last_body_digest: str | None = None
+        last: Found | None = None
+        while True:
+            now = self.clock()
+            answer = await self._fetch(w)
+            if answer is not None and answer[0] in OBSERVATIONS:
+                status, body, row_header = answer
+                if status == 200:
+                    digest = digest_bytes(body)
+                    if digest != last_body_digest:
+                        last_body_digest, last = digest, await self._examine(w, body, row_header)
+                    if last is not None and last.state is ReceiptState.VALID:
+                        self._settle(w, last, self.clock() - started)
+                        return
+                else:
+                    last = Found(ReceiptState.PENDING, None, f"HTTP {status} at {int(now)}")
+                if now > due:  # the node answered after its deadline without a receipt that proves its statement
+                    detail = last.detail if last is not None else "no receipt"
+                    self._unproven(w, int(now), detail)
+                    return
+            elif now > due + max(GRACE_S, 10 * self.poll_s):
+                state = ReceiptState.INVALID if last is not None and last.state is ReceiptState.INVALID else ReceiptState.UNOBSERVED
+                self.records.settle_receipt(w.record.seq or 0, state, None, "the node could not be reached after its promised time; nothing filed", None)
+                return
+            wait = delay if now > due else min(delay, max(due + 1 - now, 0.05))
+            await asyncio.sleep(wait)
+            delay = min(delay * 1.5, MAX_POLL_S)
+
+    async def _fetch(self, w: Watched) -> tuple[int, bytes, str] | None:
+        """The node's answer at the receipt URL, or None on a network error (never held against it)."""
+        limit = max_receipt_bytes()
+        try:
+            async with asyncio.timeout(30):
+                async with self.consensus.client().stream("GET", w.url, headers=self.consensus.headers(w.node)) as response:
+                    chunks, size = [], 0
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > limit:
+                            return response.status_code, b"", ""
+                        chunks.append(chunk)
+                    return response.status_code, b"".join(chunks), response.headers.get("zkinfer-batch-row", "0")
+        except (TimeoutError, httpx.HTTPError, OSError):
+            return None
+
+    async def _examine(self, w: Watched, body: bytes, row_header: str) -> Found:
+        async with self._verifying:
+            return await asyncio.to_thread(examine, w.signed, w.node, body, row_header)
+
+    def _settle(self, w: Watched, found: Found, seconds: float | None) -> None:
+        self.records.settle_receipt(w.record.seq or 0, found.state, found.proven_equal, found.detail, seconds)
+        if found.contradiction is not None:
+            receipt_json, row, rows = found.contradiction
+            try:
+                doc = evidence.contradiction(w.signed, receipt_json, row, rows, w.node.name, int(self.clock()))
+            except ZkinferError as exc:
+                log.warning("contradiction by %s not filed: %s", w.node.name, exc)
+                return
+            self._file(doc, w)
+
+    def _unproven(self, w: Watched, observed_at: int, detail: str) -> None:
+        observed_at = max(observed_at, w.promise.promise.prove_by + 1)
+        self.records.settle_receipt(w.record.seq or 0, ReceiptState.UNPROVEN, None, f"no receipt proving the statement by {w.promise.promise.prove_by}: {detail}", None)
+        try:
+            doc = evidence.unproven(w.signed, w.promise, observed_at, w.node.name)
+        except ZkinferError as exc:
+            log.warning("unproven evidence against %s not filed: %s", w.node.name, exc)
+            return
+        self._file(doc, w)
+
+    def _file(self, doc: dict[str, Any], w: Watched) -> None:
+        evidence_id = digest_json(doc).removeprefix("sha256:")
+        record = EvidenceRecord(evidence_id, doc["kind"], doc["accused"], w.node.name, doc["request_id"], float(doc["observed_at"]), doc)
+        if self.records.add_evidence(record, w.record.seq):
+            self.evidence_dir.mkdir(parents=True, exist_ok=True)
+            (self.evidence_dir / f"{evidence_id}.json").write_text(json.dumps(doc, indent=2) + "\n")
+            log.warning("evidence %s: %s by node %s (request %s)", evidence_id[:16], doc["kind"], w.node.name, doc["request_id"])
+
+
+def examine(signed: SignedStatement, node: PinnedNode, body: bytes, row_header: str) -> Found:
+    """A receipt body from the node, verified and compared with its signed statement."""
+    from zkinfer.verify.policy import Policy
+    from zkinfer.verify.verifier import verify_receipt
+
+    try:
+        document = strict_json.loads(body)
+        receipt = parse(document, "receipt")
+    except (strict_json.StrictJSONError, ZkinferError) as exc:
+        return Found(ReceiptState.INVALID, None, visible(f"not a receipt: {exc}", 300))
+    policy = Policy(expect_circuit=signed.statement.circuit, expect_signer=node.public_hex)
+    verdict = verify_receipt(receipt, policy, f"{node.name}'s receipt")
+    if not verdict.verified:
+        failed = "; ".join(f"{c.name}: {c.detail}" for c in verdict.checks if c.status == "fail")
+        return Found(ReceiptState.INVALID, None, visible(f"does not verify: {failed}", 600))
+    rows = _rows(receipt)
+    said = signed.statement
+    first = int(row_header) if row_header.isdigit() and int(row_header) < rows else 0
+    for row in dict.fromkeys([first, *range(rows)]):  # the row the node named first, then every row (a wrong header hides nothing)
+        try:
+            attested = from_receipt(receipt, said.request_id, row, rows)
+        except StatementError as exc:
+            return Found(ReceiptState.INVALID, None, visible(f"no statement can be read from it: {exc}", 300))
+        if attested == said:
+            return Found(ReceiptState.VALID, True, f"proves the signed statement (batch row {row} of {rows})")
+        if attested.claim() == said.claim():
+            return Found(ReceiptState.VALID, False, f"its valid proof attests another output than the node signed (batch row {row} of {rows})", (document, row, rows))
+    return Found(ReceiptState.INVALID, None, "it verifies but proves another circuit, input or weights than the statement")
+
+
+def _rows(receipt: Receipt) -> int:
+    try:
+        return max(1, Settings(receipt.model.settings, "model.settings").batch_size)
+    except (ZkinferError, TypeError, ValueError):
+        return 1
