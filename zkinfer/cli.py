@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from zkinfer import network_cli
 from zkinfer.core import logs
 from zkinfer.core.errors import ZkinferError
 
@@ -382,6 +383,9 @@ def keys_new(output: Annotated[Path, typer.Option("-o", "--output", help="Where 
     key = identity.new_key()
     guarded(lambda: identity.save_key(key, output))
     out.print(f"wrote {output} (keep it secret)\npublic key {key.public_hex}")
+
+
+network_cli.register(app)  # `gateway` and `network status`, listed after `serve` in --help
 
 
 def main() -> None:

@@ -49,9 +49,9 @@ from zkinfer.network.records import AnswerRecord, EvidenceRecord, ReceiptState, 
 log = logging.getLogger("zkinfer.gateway")
 
 # What a node may answer at its receipt URL that is its own word on the receipt: proven (200), not
-# yet (202), unknown (404), proving failed (500). Others (401, 403, 429, 502-504, ...) may be the
+# yet (202), unknown (404), proving failed (422, 500). Others (401, 403, 429, 502-504, ...) may be the
 # gateway's key or a proxy's doing, so they are treated like a network error: no observation.
-OBSERVATIONS = frozenset({200, 202, 404, 500})
+OBSERVATIONS = frozenset({200, 202, 404, 422, 500})
 MAX_POLL_S = 60.0  # the longest wait between two polls of one receipt
 GRACE_S = 120.0  # after the promised time, how long an unreachable node is retried before it is left unobserved
 

@@ -1,0 +1,93 @@
+"""The network's commands: `zkinfer gateway` and `zkinfer network status`. Parsing and rendering
+only; the work is in `zkinfer.network` (imported when a command runs, so `zkinfer --help` stays fast)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+network_app = typer.Typer(help="The network of untrusted nodes behind a gateway.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `gateway` and the `network` group to the main command."""
+    app.command(name="gateway")(gateway)
+    app.add_typer(network_app, name="network")
+
+
+def gateway(
+    nodes: Annotated[Path, typer.Option("--nodes", help="The pinned node set (nodes.toml): URLs, public keys, proofs of possession, quorum rule")],
+    port: Annotated[int, typer.Option("--port", help="TCP port to listen on")] = 8090,
+    host: Annotated[str, typer.Option("--host", help="Address to bind (0.0.0.0 exposes the gateway beyond this machine)")] = "127.0.0.1",
+    state_dir: Annotated[Path, typer.Option("--state-dir", help="Records (SQLite), evidence files and API keys live here")] = Path(".zkinfer-gateway"),
+    api_keys: Annotated[Path | None, typer.Option("--api-keys", help="File of API keys callers send, one per line (default: one made in --state-dir)")] = None,
+    watch_interval: Annotated[float, typer.Option("--watch-interval", min=0.01, help="Seconds between the first polls of a node's receipt (then backing off)")] = 2.0,
+    max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", min=1, help="Largest request body accepted (413 above)")] = 1 << 20,
+) -> None:
+    """Serve one OIP v2 endpoint over several untrusted nodes: answer when a quorum signs the same statement."""
+    from zkinfer.cli import guarded, step
+    from zkinfer.network import gateway as gateway_mod
+
+    config = gateway_mod.GatewayConfig(nodes=nodes, state_dir=state_dir, host=host, port=port, api_keys_file=api_keys, poll_s=watch_interval, max_body_bytes=max_body_bytes)
+    with step("loading the node set, records and API keys"):
+        loaded = guarded(lambda: gateway_mod.load(config))
+    gateway_mod.run(loaded)
+
+
+COLUMNS = ("name", "status", "reputation", "agreed", "dissented", "timeouts", "receipts_valid", "receipts_invalid", "evidence", "latency_p50_ms", "latency_p99_ms")
+
+
+@network_app.command("status")
+def status(
+    gateway_url: Annotated[str, typer.Option("--gateway", help="The gateway's base URL, e.g. http://127.0.0.1:8090")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the gateway's /v1/nodes answer as JSON")] = False,
+) -> None:
+    """Each node as the gateway sees it: reputation, agreement, timeouts, receipts, evidence, latency."""
+    from zkinfer.cli import fail, out, shown
+
+    document = _get_nodes(gateway_url.rstrip("/"), as_json, fail)
+    if as_json:
+        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=True) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table(*(c.replace("_", " ") for c in COLUMNS))
+    for row in document["nodes"]:
+        table.add_row(*(shown(_cell(row.get(c))) for c in COLUMNS))
+    out.print(table)
+    q = document.get("quorum", {})
+    out.print(shown(f"quorum: weight {q.get('threshold')} of {q.get('total_weight')}, agree on {q.get('agree_on')}, {q.get('weighting')} weighting; {document.get('watching', 0)} receipt(s) being watched"))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}" if value < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def _get_nodes(url: str, as_json: bool, fail: Any) -> dict[str, Any]:
+    import httpx
+
+    from zkinfer.core import strict_json
+
+    try:
+        response = httpx.get(f"{url}/v1/nodes", timeout=10, trust_env=False)
+    except httpx.HTTPError as exc:
+        fail(f"--gateway {url}: cannot reach the gateway ({type(exc).__name__}: {exc}); check the URL and that `zkinfer gateway` runs", as_json=as_json)
+        raise AssertionError from exc  # fail exits
+    if response.status_code != 200:
+        fail(f"--gateway {url}: /v1/nodes answered HTTP {response.status_code}; is this a zkinfer gateway?", as_json=as_json)
+    try:
+        document = strict_json.loads(response.content)
+    except strict_json.StrictJSONError as exc:
+        fail(f"--gateway {url}: /v1/nodes is not JSON ({exc}); is this a zkinfer gateway?", as_json=as_json)
+        raise AssertionError from exc
+    if not isinstance(document, dict) or not isinstance(document.get("nodes"), list) or not all(isinstance(r, dict) for r in document["nodes"]):
+        fail(f"--gateway {url}: /v1/nodes is not a list of nodes; is this a zkinfer gateway?", as_json=as_json)
+    return document
