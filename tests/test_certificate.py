@@ -260,6 +260,15 @@ def test_zkinfer_verify_checks_a_certificate(keys: list[identity.NodeKey], pops:
     (tmp_path / "bad.toml").write_text("[quorum]\nthreshold = 9\n")
     ran = zkinfer("verify", cert_path, "--nodes", tmp_path / "bad.toml")
     assert ran.returncode == 2 and "bad.toml" in ran.stderr
+    # a certificate can pin its circuit; receipt pins do not apply to it and are refused, not ignored
+    assert zkinfer("verify", cert_path, "--nodes", nodes_path, "--expect-circuit", _statement().circuit).returncode == 0
+    ran = zkinfer("verify", cert_path, "--nodes", nodes_path, "--expect-circuit", "sha256:" + "f" * 64)
+    assert ran.returncode == 1 and "not the expected sha256:fff" in ran.stdout
+    ran = zkinfer("verify", cert_path, "--nodes", nodes_path, "--expect-signer", keys[0].public_hex, "--strict")
+    assert ran.returncode == 2 and "--strict, --expect-signer" not in ran.stderr and "--expect-signer, --strict: receipt options" in ran.stderr
+    (tmp_path / "receipt.json").write_text(json.dumps({"schema_version": "zkinfer.receipt/1"}))
+    ran = zkinfer("verify", tmp_path / "receipt.json", "--nodes", nodes_path)
+    assert ran.returncode == 2 and "not a quorum certificate" in ran.stderr
 
 
 def test_zkinfer_verify_checks_a_certificate_with_its_receipts(keys: list[identity.NodeKey], pops: list[bytes], receipt_file: Path, ceremony_receipt_file: Path, tmp_path: Path) -> None:

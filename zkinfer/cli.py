@@ -216,7 +216,13 @@ def verify(
     from zkinfer.network import certificate
 
     if nodes_path is not None or certificate.is_certificate(receipt_path):
-        verify_certificate(receipt_path, nodes_path, threshold, cert_receipts or [], as_json)
+        receipt_only = {"--policy": policy_file, "--expect-vk": expect_vk, "--expect-model": expect_model, "--expect-params-commitment": expect_params_commitment,
+                        "--trusted-srs": trusted_srs, "--expect-signer": expect_signer, "--strict": strict, "--input": input_path, "--model": model_path,
+                        "--max-fast-deviation": max_fast_deviation, "--max-receipt-bytes": max_receipt_bytes}
+        given = [flag for flag, value in receipt_only.items() if value]
+        if given:
+            fail(f"{', '.join(given)}: receipt options; a certificate takes --nodes, --threshold, --receipt and --expect-circuit", 2, as_json)
+        verify_certificate(receipt_path, nodes_path, threshold, cert_receipts or [], expect_circuit, as_json)
     from zkinfer.core import ezkl_worker as _ezkl_isolated
 
     _ezkl_isolated.prestart()  # the proof check's ezkl worker starts while the verifier's modules load
@@ -238,13 +244,13 @@ def verify(
     raise typer.Exit(0 if verdict.verified else 1)
 
 
-def verify_certificate(path: Path, nodes_path: Path | None, threshold: int | None, receipts: list[str], as_json: bool) -> None:
+def verify_certificate(path: Path, nodes_path: Path | None, threshold: int | None, receipts: list[str], expect_circuit: str | None, as_json: bool) -> None:
     from zkinfer.network import certificate
 
     if nodes_path is None:
         fail(f"{path} is a quorum certificate: check it against the pinned node set with --nodes nodes.toml", 2, as_json)
         return
-    verdict = guarded(lambda: certificate.verify_file(path, nodes_path, threshold, receipts), as_json)
+    verdict = guarded(lambda: certificate.verify_file(path, nodes_path, threshold, receipts, expect_circuit), as_json)
     if as_json:
         print_json(verdict)
     else:

@@ -88,7 +88,7 @@ class Certificate:
         if not isinstance(document, dict):
             raise CertificateError(f"{where}: not a JSON object")
         if document.get("schema") != SCHEMA:
-            raise CertificateError(f"{where}.schema: {str(document.get('schema'))[:40]!r} is not {SCHEMA!r}")
+            raise CertificateError(f"{where}: not a quorum certificate (its schema is {str(document.get('schema'))[:40]!r}, a certificate's is {SCHEMA!r})")
         if "statements" in document:
             _keys(document, {"schema", "statements", "nodes"}, where)
             groups = document["statements"]
@@ -192,8 +192,7 @@ def make(signed: Sequence[SignedStatement], nodes_info: dict[str, dict[str, str]
         keys = sorted(members)
         groups.append(SignedGroup(statements[message], tuple(keys), identity.aggregate([members[k].signature for k in keys])))
     groups.sort(key=lambda g: (-len(g.signers), g.statement.digest()))
-    info = {k: dict(v) for k, v in (nodes_info or {}).items()}
-    return Certificate(groups=tuple(groups), nodes=info)
+    return Certificate(groups=tuple(groups), nodes=_nodes(nodes_info or {}, "nodes_info"))
 
 
 class CertificateVerdict(BaseModel):
@@ -245,9 +244,10 @@ def _group_reasons(group: SignedGroup, n: int, pinned: NodeSet, seen: set[bytes]
     return [], True
 
 
-def check(cert: Certificate, pinned: NodeSet, threshold: int | None = None) -> CertificateVerdict:
+def check(cert: Certificate, pinned: NodeSet, threshold: int | None = None, *, expect_circuit: str | None = None) -> CertificateVerdict:
     """Every reason `cert` is not a valid quorum certificate under `pinned` (and `threshold`, by
-    default the node set's); ok when there is none."""
+    default the node set's; `expect_circuit`: the circuit digest its statement must name); ok when
+    there is none."""
     needed = pinned.quorum.threshold if threshold is None else threshold
     if type(needed) is not int or needed < 1:
         raise UsageError(f"threshold {needed!r}: give a positive whole number (a weight of signers)")
@@ -257,6 +257,8 @@ def check(cert: Certificate, pinned: NodeSet, threshold: int | None = None) -> C
         if pinned.quorum.agree_on != "label":
             reasons.append(f"{len(cert.groups)} different statements, but {pinned.source} agrees on the output (agree_on = \"output\"): the signers did not agree")
         reasons += _consistency(statements)
+    if expect_circuit is not None:
+        reasons += [f"group {n}: the statement names circuit {g.statement.circuit}, not the expected {expect_circuit}" for n, g in enumerate(cert.groups, start=1) if g.statement.circuit != expect_circuit]
     seen: set[bytes] = set()
     counted: list[bytes] = []
     for n, group in enumerate(cert.groups, start=1):
@@ -352,15 +354,19 @@ def receipt_arg(text: str) -> tuple[Path, int, int]:
     return Path(match["path"]), row, rows
 
 
-def verify_file(path: Path, nodes_path: Path, threshold: int | None = None, receipts: Sequence[str] = ()) -> CertificateVerdict:
+def verify_file(path: Path, nodes_path: Path, threshold: int | None = None, receipts: Sequence[str] = (), expect_circuit: str | None = None) -> CertificateVerdict:
     """The CLI's check: a certificate file against a nodes.toml, and optionally the receipts it names."""
     from zkinfer.core.receipt import load as load_receipt
     from zkinfer.network import nodeset
 
+    if expect_circuit is not None:
+        expect_circuit = expect_circuit.strip().lower()
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", expect_circuit):
+            raise UsageError(f"expect_circuit: {expect_circuit[:80]!r} is not a digest; expected sha256:<64 hex digits>, as `zkinfer inspect` prints it")
     pinned = nodeset.load(nodes_path)
     cert = Certificate.from_json(read(path), str(path))
     loaded = [(load_receipt(p), row, rows) for p, row, rows in map(receipt_arg, receipts)]
-    verdict = check(cert, pinned, threshold)
+    verdict = check(cert, pinned, threshold, expect_circuit=expect_circuit)
     if loaded:
         extra = check_receipts(cert, loaded)
         verdict = verdict.model_copy(update={"ok": verdict.ok and not extra, "reasons": [*verdict.reasons, *extra], "receipts_checked": len(loaded)})
