@@ -213,9 +213,7 @@ def verify(
 ) -> None:
     """Check a receipt offline against an optional policy, or a quorum certificate against a pinned
     node set (--nodes); exit 0 verified, 1 not verified, 2 unreadable."""
-    from zkinfer.network import certificate
-
-    if nodes_path is not None or certificate.is_certificate(receipt_path):
+    if nodes_path is not None or names_certificate(receipt_path):
         receipt_only = {"--policy": policy_file, "--expect-vk": expect_vk, "--expect-model": expect_model, "--expect-params-commitment": expect_params_commitment,
                         "--trusted-srs": trusted_srs, "--expect-signer": expect_signer, "--strict": strict, "--input": input_path, "--model": model_path,
                         "--max-fast-deviation": max_fast_deviation, "--max-receipt-bytes": max_receipt_bytes}
@@ -242,6 +240,20 @@ def verify(
             out.print(f"{mark} {check.name:<14} {shown(with_flags(check.detail))}", highlight=False)
         out.print(("[bold green]" if verdict.verified else "[bold red]") + shown(with_flags(verdict.summary)) + "[/]", highlight=False)
     raise typer.Exit(0 if verdict.verified else 1)
+
+
+def names_certificate(path: Path) -> bool:
+    """Whether a file is a quorum certificate; a receipt (which never names that schema) costs one
+    read and no import, so verify's ezkl worker still starts first."""
+    try:
+        with open(path, "rb") as file:
+            if b"zkinfer.certificate/1" not in file.read(1 << 26):
+                return False
+    except OSError:
+        return False
+    from zkinfer.network import certificate
+
+    return certificate.is_certificate(path)
 
 
 def verify_certificate(path: Path, nodes_path: Path | None, threshold: int | None, receipts: list[str], expect_circuit: str | None, as_json: bool) -> None:

@@ -269,7 +269,7 @@ def check(cert: Certificate, pinned: NodeSet, threshold: int | None = None, *, e
     weight = pinned.weight_of(counted)
     if weight < needed:
         reasons.append(f"the valid signers' weight is {weight}, below the threshold {needed}")
-    names = [node.name for k in dict.fromkeys(counted) if (node := pinned.by_key(k)) is not None]
+    names = [node.name for node in pinned.nodes if node.public_key in set(counted)]  # in the node set's order
     return CertificateVerdict(
         ok=not reasons, reasons=reasons, signers=names, weight=weight, needed=needed,
         request_id=cert.statement.request_id, statement_digest=cert.statement.digest(),
