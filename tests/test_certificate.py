@@ -279,3 +279,10 @@ def test_zkinfer_verify_checks_a_certificate_with_its_receipts(keys: list[identi
     assert "1 receipt(s) attest" in ran.stdout
     ran = zkinfer("verify", cert_path, "--nodes", nodes_path, "--receipt", receipt_file, "--receipt", ceremony_receipt_file)
     assert ran.returncode == 1 and "receipt 2 (batch row 0 of 1) proves another statement" in ran.stdout, ran.stdout
+
+
+def test_receipt_arguments_name_a_batch_row() -> None:
+    assert certificate.receipt_arg("r.json") == (Path("r.json"), 0, 1)
+    assert certificate.receipt_arg("out/r@home.json@2/4") == (Path("out/r@home.json"), 2, 4)
+    with pytest.raises(Exception, match="batch row 4 is not below the row count 4"):
+        certificate.receipt_arg("r.json@4/4")

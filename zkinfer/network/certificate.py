@@ -14,6 +14,7 @@ document that is not a certificate at all raises CertificateError (exit 2).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,8 +222,9 @@ def _group_reasons(group: SignedGroup, n: int, pinned: NodeSet, seen: set[bytes]
     keys = list(group.signers)
     if not keys:
         return [f"group {n}: no signers"], False
-    for key in sorted({k for k in keys if keys.count(k) > 1}):
-        reasons.append(f"group {n}: signer {key.hex()[:16]}… is listed {keys.count(key)} times (each signer counts once)")
+    for key, times in sorted(Counter(keys).items()):
+        if times > 1:
+            reasons.append(f"group {n}: signer {key.hex()[:16]}… is listed {times} times (each signer counts once)")
     if keys != sorted(set(keys)):
         reasons.append(f"group {n}: signers are not sorted (the format lists each once, sorted by public key)")
     unpinned = [k for k in dict.fromkeys(keys) if pinned.by_key(k) is None]
@@ -269,7 +271,8 @@ def check(cert: Certificate, pinned: NodeSet, threshold: int | None = None, *, e
     weight = pinned.weight_of(counted)
     if weight < needed:
         reasons.append(f"the valid signers' weight is {weight}, below the threshold {needed}")
-    names = [node.name for node in pinned.nodes if node.public_key in set(counted)]  # in the node set's order
+    valid = set(counted)
+    names = [node.name for node in pinned.nodes if node.public_key in valid]  # in the node set's order
     return CertificateVerdict(
         ok=not reasons, reasons=reasons, signers=names, weight=weight, needed=needed,
         request_id=cert.statement.request_id, statement_digest=cert.statement.digest(),
