@@ -7,9 +7,12 @@ missing browser fails. The screenshot lands in tests/artifacts/ui.png.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -235,3 +238,102 @@ def test_ui_page_in_chromium_before_any_traffic(browser: Any) -> None:
             assert browser.find_element(By.CSS_SELECTOR, f"table#{table} tr.empty").text == text
     finally:
         server.close()
+
+
+# --- the page a real gateway serves ----------------------------------------------------------------
+
+
+def _poll(what: str, probe: Any, timeout_s: float, log: Path) -> Any:
+    """`probe()` until it returns something truthy; fail naming `what` (and the gateway's log tail)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not seen after {timeout_s} s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.3)
+
+
+@pytest.mark.e2e
+def test_ui_of_a_real_gateway_over_two_honest_nodes_and_a_liar(browser: Any, tiny_circuit: Path, tmp_path: Path) -> None:
+    """Two `zkinfer serve` nodes and a liar that signs a wrong output and never proves it (its
+    promise falls due in 3 s) behind `zkinfer gateway`: after one request, /ui shows who signed,
+    who dissented, the valid receipts of the honest nodes and the evidence against the liar."""
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    from tests.liar import RunningLiar, start_liar
+    from tests.node_harness import SAMPLE, RunningNode, copy_circuits, start_node
+    from tests.test_gateway import node_entry, pinned_toml, start_gateway
+
+    circuits = copy_circuits(tiny_circuit, tmp_path / "circuits")
+    with ThreadPoolExecutor(3) as pool:
+        node_starts = [pool.submit(start_node, circuits, tmp_path / name, "--worker-priority", "nice") for name in ("alpha", "beta")]
+        liar_start = pool.submit(start_liar, tiny_circuit, tmp_path / "liar", "wrong-output", "--prove-within", "3")
+    running: list[RunningNode | RunningLiar] = [f.result() for f in node_starts if f.exception() is None]
+    running += [liar_start.result()] if liar_start.exception() is None else []
+    gateway = None
+    try:
+        nodes = [f.result() for f in node_starts]  # one that did not start fails the test here, the others stopped below
+        liar = liar_start.result()
+        entries = [node_entry("alpha", nodes[0]), node_entry("beta", nodes[1]), ("liar", liar.url, liar.key)]
+        gateway = start_gateway(tmp_path / "gateway", pinned_toml(entries, threshold=2, timeout_ms=10_000))
+        answer = gateway.infer(SAMPLE, request_id="ui-e2e-1")
+        assert answer.status_code == 200, answer.text
+        assert sorted(answer.json()["parameters"]["zkinfer_signers"]) == ["alpha", "beta"]
+
+        def settled() -> dict[str, dict[str, Any]] | None:
+            rows = gateway.nodes()
+            done = rows["liar"]["evidence"] >= 1 and all(rows[n]["receipts_valid"] >= 1 for n in ("alpha", "beta"))
+            return rows if done else None
+
+        rows = _poll("evidence against the liar and the honest nodes' valid receipts", settled, 300, gateway.log)
+        (listed,) = httpx.get(f"{gateway.url}/v1/evidence", timeout=30).json()["evidence"]
+
+        served = httpx.get(f"{gateway.url}/ui", timeout=30)
+        assert served.status_code == 200 and served.headers["content-type"].startswith("text/html")
+        assert "default-src 'none'" in served.headers["content-security-policy"]
+
+        browser.get(f"{gateway.url}/ui")
+        assert browser.title == "zkinfer gateway"
+        node_rows = browser.find_elements(By.CSS_SELECTOR, "table#nodes tbody tr[data-node]")
+        assert [r.get_attribute("data-node") for r in node_rows] == ["alpha", "beta", "liar"]
+
+        def cell(node: str, css: str) -> str:
+            text: str = browser.find_element(By.CSS_SELECTOR, f'table#nodes tr[data-node="{node}"] td.{css}').text
+            return text
+
+        for name in ("alpha", "beta"):
+            assert cell(name, "agreement").startswith("100.0%")
+            assert cell(name, "receipts").startswith(f"{rows[name]['receipts_valid']} valid") and "invalid" not in cell(name, "receipts")
+            assert cell(name, "evidence") == "0"
+            assert cell(name, "latency-p50").endswith(" ms")
+            assert float(cell(name, "reputation").split()[0]) == pytest.approx(rows[name]["reputation"], abs=0.005)
+        assert cell("liar", "agreement").startswith("0.0%") and "1 dissented" in cell("liar", "agreement")
+        assert cell("liar", "evidence") == str(rows["liar"]["evidence"])
+        assert float(cell("liar", "reputation").split()[0]) < min(float(cell(n, "reputation").split()[0]) for n in ("alpha", "beta"))
+
+        (cert,) = browser.find_elements(By.CSS_SELECTOR, 'table#certificates tbody tr[data-request="ui-e2e-1"]')
+        assert cert.find_element(By.CSS_SELECTOR, "td.model").text == "circuit"
+        assert sorted(s.text for s in cert.find_elements(By.CSS_SELECTOR, "td.signers .chip")) == ["alpha", "beta"]
+        assert [s.text for s in cert.find_elements(By.CSS_SELECTOR, "td.dissenters .chip")] == ["liar"]
+
+        (row,) = browser.find_elements(By.CSS_SELECTOR, "table#evidence tbody tr[data-evidence]")
+        assert row.get_attribute("data-evidence") == listed["id"]
+        assert [row.find_element(By.CSS_SELECTOR, f"td.{c}").text for c in ("kind", "node", "request")] == [listed["kind"], "liar", "ui-e2e-1"]
+        problems = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
+        assert problems == [], problems
+        _screenshot(browser, "ui-gateway.png")
+
+        # the evidence link opens the document itself, which accuses the liar's key
+        row.find_element(By.CSS_SELECTOR, "a.evidence-link").click()
+        assert browser.current_url == f"{gateway.url}/v1/evidence/{listed['id']}"
+        document = json.loads(httpx.get(browser.current_url, timeout=30).text)
+        assert document["schema"] == "zkinfer.evidence/1" and document["accused"] == liar.public_key and document["request_id"] == "ui-e2e-1"
+        assert liar.public_key in browser.find_element(By.TAG_NAME, "body").text
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        for process in running:
+            process.stop()
