@@ -7,6 +7,7 @@ missing browser fails. The screenshot lands in tests/artifacts/ui.png.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import threading
@@ -125,14 +126,14 @@ class _Page:
 
 
 def browser_available() -> bool:
-    return os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)
+    return os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK) and importlib.util.find_spec("selenium") is not None
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Headless Chromium under chromedriver, with a fresh profile and no network beyond loopback."""
     if not browser_available():
-        reason = f"the /ui browser test needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER}): apt-get install chromium chromium-driver (scripts/setup.sh does)"
+        reason = f"the /ui browser test needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER}) and selenium: apt-get install chromium chromium-driver; pip install -e '.[dev]'"
         if os.environ.get("ZKINFER_REQUIRE_BROWSER"):
             pytest.fail(reason + "; ZKINFER_REQUIRE_BROWSER is set, so this fails rather than skips")
         pytest.skip(reason)
