@@ -4,6 +4,7 @@ The Python API (what the CLI, the node and the notebooks call):
     compile_model(onnx, calibration, out_dir) -> Circuit
     Prover(circuit_dir).prove(sample) -> Receipt
     verify_receipt(receipt, policy) -> Verdict
+    Consensus(nodeset.load(path)).infer(model, body) -> Outcome (a quorum of untrusted nodes; infer_sync in notebooks)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time each is imp
     from zkinfer.core.receipt import Receipt
     from zkinfer.core.receipt import load as load_receipt
     from zkinfer.core.receipt import save as save_receipt
+    from zkinfer.network.client import Consensus, NoQuorum, Outcome
     from zkinfer.prover.compile import compile_model
     from zkinfer.prover.prove import Prover, prove_file
     from zkinfer.verify import Policy, Verdict, verify_file, verify_receipt
@@ -39,6 +41,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Verdict": ("zkinfer.verify", "Verdict"),
     "verify_file": ("zkinfer.verify", "verify_file"),
     "verify_receipt": ("zkinfer.verify", "verify_receipt"),
+    "Consensus": ("zkinfer.network.client", "Consensus"),
+    "NoQuorum": ("zkinfer.network.client", "NoQuorum"),
+    "Outcome": ("zkinfer.network.client", "Outcome"),
 }
 
 
@@ -59,6 +64,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Circuit",
+    "Consensus",
+    "NoQuorum",
+    "Outcome",
     "Policy",
     "Prover",
     "Receipt",

@@ -38,7 +38,11 @@ def gateway(
     gateway_mod.run(loaded)
 
 
-COLUMNS = ("name", "status", "reputation", "agreed", "dissented", "timeouts", "receipts_valid", "receipts_invalid", "evidence", "latency_p50_ms", "latency_p99_ms")
+# (field in /v1/nodes, column header): short headers, so the table fits 80 columns; statuses follow it
+COLUMNS = (
+    ("name", "node"), ("reputation", "rep"), ("agreed", "agreed"), ("dissented", "dissent"), ("timeouts", "t/o"), ("receipts_valid", "proven"),
+    ("receipts_invalid", "bad"), ("evidence", "evid"), ("latency_p50_ms", "p50 ms"), ("latency_p99_ms", "p99"),
+)
 
 
 @network_app.command("status")
@@ -55,10 +59,15 @@ def status(
         return
     from rich.table import Table
 
-    table = Table(*(c.replace("_", " ") for c in COLUMNS))
+    table = Table()
+    for field, header in COLUMNS:
+        table.add_column(header, no_wrap=True, justify="left" if field == "name" else "right")
     for row in document["nodes"]:
-        table.add_row(*(shown(_cell(row.get(c))) for c in COLUMNS))
+        table.add_row(*(shown(_cell(row.get(field))) for field, _ in COLUMNS))
     out.print(table)
+    for row in document["nodes"]:
+        if row.get("status") not in (None, "ok"):
+            out.print(shown(f"node {row.get('name')}: {row.get('status')}"))
     q = document.get("quorum", {})
     out.print(shown(f"quorum: weight {q.get('threshold')} of {q.get('total_weight')}, agree on {q.get('agree_on')}, {q.get('weighting')} weighting; {document.get('watching', 0)} receipt(s) being watched"))
 

@@ -98,11 +98,16 @@ class Watcher:
     def watch(self, answers: list[AnswerRecord]) -> None:
         """Check each new signed statement for equivocation, and start watching its receipt."""
         for record in answers:
-            watched = self._parse(record)
-            if watched is None:
+            node = self._node(record)
+            if node is None or record.statement is None:
                 continue
-            self._equivocation(watched)
-            if record.receipt is ReceiptState.PENDING:
+            try:
+                signed = SignedStatement.from_json(record.statement)
+            except StatementError:
+                continue
+            self._equivocation(record, node, signed)
+            watched = self._parse(record)
+            if watched is not None and record.receipt is ReceiptState.PENDING:
                 task = asyncio.create_task(self._watch(watched))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -127,11 +132,12 @@ class Watcher:
     def busy(self) -> int:
         return len(self._tasks)
 
+    def _node(self, record: AnswerRecord) -> PinnedNode | None:
+        return self.consensus.nodeset.by_key(bytes.fromhex(record.node_key))
+
     def _parse(self, record: AnswerRecord) -> Watched | None:
-        if record.statement is None or record.promise is None:
-            return None
-        node = self.consensus.nodeset.by_key(bytes.fromhex(record.node_key))
-        if node is None:
+        node = self._node(record)
+        if record.statement is None or record.promise is None or node is None:
             return None
         try:
             return Watched(record, node, SignedStatement.from_json(record.statement), SignedPromise.from_json(record.promise))
@@ -140,21 +146,21 @@ class Watcher:
 
     # --- equivocation ----------------------------------------------------------------------------
 
-    def _equivocation(self, w: Watched) -> None:
-        statement = w.signed.statement
-        for document in self.records.conflicting(w.record.node_key, claim_digest(statement), statement.digest()):
+    def _equivocation(self, record: AnswerRecord, node: PinnedNode, signed: SignedStatement) -> None:
+        said = signed.statement
+        for document in self.records.conflicting(record.node_key, claim_digest(said), said.digest()):
             try:
                 other = SignedStatement.from_json(document)
             except StatementError:
                 continue
-            if (other.statement.output_scales, other.statement.output) == (statement.output_scales, statement.output):
+            if (other.statement.output_scales, other.statement.output) == (said.output_scales, said.output):
                 continue  # the same output for another request: consistent
             try:
-                doc = evidence.equivocation(other, w.signed, w.node.name, int(self.clock()))
+                doc = evidence.equivocation(other, signed, node.name, int(self.clock()))
             except ZkinferError as exc:
-                log.warning("equivocation by %s not filed: %s", w.node.name, exc)
+                log.warning("equivocation by %s not filed: %s", node.name, exc)
                 continue
-            self._file(doc, w)
+            self._file(doc, node, record.seq)
             return  # one document proves it; more pairs add nothing
 
     # --- receipts --------------------------------------------------------------------------------
@@ -228,7 +234,7 @@ class Watcher:
             except ZkinferError as exc:
                 log.warning("contradiction by %s not filed: %s", w.node.name, exc)
                 return
-            self._file(doc, w)
+            self._file(doc, w.node, w.record.seq)
 
     def _unproven(self, w: Watched, observed_at: int, detail: str) -> None:
         observed_at = max(observed_at, w.promise.promise.prove_by + 1)
@@ -238,15 +244,15 @@ class Watcher:
         except ZkinferError as exc:
             log.warning("unproven evidence against %s not filed: %s", w.node.name, exc)
             return
-        self._file(doc, w)
+        self._file(doc, w.node, w.record.seq)
 
-    def _file(self, doc: dict[str, Any], w: Watched) -> None:
+    def _file(self, doc: dict[str, Any], node: PinnedNode, answer_seq: int | None) -> None:
         evidence_id = digest_json(doc).removeprefix("sha256:")
-        record = EvidenceRecord(evidence_id, doc["kind"], doc["accused"], w.node.name, doc["request_id"], float(doc["observed_at"]), doc)
-        if self.records.add_evidence(record, w.record.seq):
+        record = EvidenceRecord(evidence_id, doc["kind"], doc["accused"], node.name, doc["request_id"], float(doc["observed_at"]), doc)
+        if self.records.add_evidence(record, answer_seq):
             self.evidence_dir.mkdir(parents=True, exist_ok=True)
             (self.evidence_dir / f"{evidence_id}.json").write_text(json.dumps(doc, indent=2) + "\n")
-            log.warning("evidence %s: %s by node %s (request %s)", evidence_id[:16], doc["kind"], w.node.name, doc["request_id"])
+            log.warning("evidence %s: %s by node %s (request %s)", evidence_id[:16], doc["kind"], node.name, doc["request_id"])
 
 
 def examine(signed: SignedStatement, node: PinnedNode, body: bytes, row_header: str) -> Found:

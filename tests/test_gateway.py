@@ -1,0 +1,433 @@
+"""The gateway and its client library: each node answer judged as hostile, the quorum counted, and
+(end to end) real `zkinfer serve` nodes behind a real `zkinfer gateway` process on loopback.
+
+The unit tests feed `client.judge` and `client.Tally` answers a node could send (replays, a
+statement for another request, a promise for another statement, a late promise, outputs that are
+not its statement, a forged signature). The end-to-end tests start three honest nodes on the tiny
+circuit and check what a user of the gateway sees: the certified output, a certificate that
+verifies against nodes.toml, a KServe client unchanged, dissent for garbage, 5xx and unreachable
+nodes, a 503 naming the split, exit 2 for a bad nodes.toml, and the watcher's valid receipts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.cli import REPO, zkinfer
+from tests.node_harness import API_KEY, MODEL, SAMPLE, RunningNode, copy_circuits, free_port, start_node
+from zkinfer.core import bls, identity, statement
+from zkinfer.core.identity import NodeKey
+from zkinfer.network import certificate, nodeset
+from zkinfer.network.client import DissentKind, NodeAnswer, Tally, judge
+
+GATEWAY_KEY = "gateway-key-0123456789"
+NODE_KEY_ENV = "ZKINFER_TEST_NODE_KEY"
+
+
+# --- unit: judging one answer ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def keys() -> list[NodeKey]:
+    return [identity.new_key() for _ in range(3)]
+
+
+def pinned_toml(nodes: list[tuple[str, str, NodeKey]], **quorum: Any) -> str:
+    """nodes.toml text pinning (name, url, key) nodes, as `zkinfer keys show` prints them."""
+    lines = ["[quorum]", *(f"{k} = {json.dumps(v)}" for k, v in quorum.items())]
+    for name, url, key in nodes:
+        pop = bls.pop_prove(key.secret).hex()
+        lines += ["", "[[nodes]]", f'name = "{name}"', f'url = "{url}"', f'public_key = "{key.public_hex}"', f'proof_of_possession = "{pop}"', f'api_key_env = "{NODE_KEY_ENV}"']
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def pinned(keys: list[NodeKey]) -> nodeset.NodeSet:
+    return nodeset.parse(pinned_toml([(f"n{i}", f"http://127.0.0.1:{9000 + i}", k) for i, k in enumerate(keys)], threshold=2, prove_within_s=600), "test nodes.toml")
+
+
+STATEMENT = statement.Statement(
+    circuit="sha256:" + "a" * 64, request_id="req-1", input_digest="sha256:" + "b" * 64, weights_commitment=None, output_scales=(13,), output=((8192, -4096, 100),),
+)
+
+
+def answer_body(said: statement.Statement, key: NodeKey, *, promise_key: NodeKey | None = None, prove_in: int = 60, data: list[float] | None = None, promised: statement.Statement | None = None) -> bytes:
+    """An OIP v2 answer as an honest node writes it, with the parts a liar may change."""
+    signed = statement.sign(said, key.secret, key.public_key)
+    promise_for = statement.sign(promised, key.secret, key.public_key) if promised else signed
+    p_key = promise_key or key
+    made = statement.promise(promise_for, "job-1", int(time.time()) + prove_in, p_key.secret)
+    made = statement.SignedPromise(made.promise, p_key.public_key, made.signature)
+    values = data if data is not None else said.dequantized()[0]
+    return json.dumps({
+        "model_name": MODEL, "outputs": [{"name": "output", "shape": [1, len(values)], "datatype": "FP32", "data": values}],
+        "parameters": {"receipt_id": "job-1", "zkinfer_statement": signed.to_json(), "zkinfer_promise": made.to_json()},
+    }).encode()
+
+
+def judged(pinned: nodeset.NodeSet, body: bytes, node: int = 0, status: int = 200, request_id: str = "req-1") -> NodeAnswer:
+    return judge(pinned.nodes[node], pinned, request_id, status, body, 5.0, time.time())
+
+
+def test_an_honest_answer_counts(pinned: nodeset.NodeSet, keys: list[NodeKey]) -> None:
+    answer = judged(pinned, answer_body(STATEMENT, keys[0]))
+    assert answer.problem is None and answer.signed is not None and answer.signed.statement == STATEMENT
+    assert answer.receipt_url == "http://127.0.0.1:9000/v1/receipts/job-1"
+    near = [v + 0.004 for v in STATEMENT.dequantized()[0]]  # a fast float answer, a few quantization units off
+    assert judged(pinned, answer_body(STATEMENT, keys[0], data=near)).problem is None
+
+
+@pytest.mark.parametrize(
+    ("case", "kind"),
+    [
+        ("replayed statement of node 1", DissentKind.WRONG_KEY),
+        ("statement for another request", DissentKind.WRONG_REQUEST),
+        ("promise by another key", DissentKind.WRONG_KEY),
+        ("promise for another statement", DissentKind.GARBAGE),
+        ("promise past prove_within_s", DissentKind.LATE_PROMISE),
+        ("outputs not its statement", DissentKind.ANSWER_MISMATCH),
+        ("output shape not its statement", DissentKind.GARBAGE),
+        ("forged signature", DissentKind.BAD_SIGNATURE),
+        ("not JSON", DissentKind.GARBAGE),
+        ("no statement", DissentKind.GARBAGE),
+        ("HTTP 500", DissentKind.HTTP_STATUS),
+    ],
+)
+def test_a_hostile_answer_is_a_dissent_never_counted(pinned: nodeset.NodeSet, keys: list[NodeKey], case: str, kind: DissentKind) -> None:
+    other = replace(STATEMENT, output=((1, 2, 3),))
+    bodies = {
+        "replayed statement of node 1": answer_body(STATEMENT, keys[1]),
+        "statement for another request": answer_body(replace(STATEMENT, request_id="req-0"), keys[0]),
+        "promise by another key": answer_body(STATEMENT, keys[0], promise_key=keys[2]),
+        "promise for another statement": answer_body(STATEMENT, keys[0], promised=other),
+        "promise past prove_within_s": answer_body(STATEMENT, keys[0], prove_in=10_000),
+        "outputs not its statement": answer_body(STATEMENT, keys[0], data=[0.0, 0.0, 0.0]),
+        "output shape not its statement": answer_body(STATEMENT, keys[0], data=[1.0, -0.5]),
+        "not JSON": b"<html>oops</html>",
+        "no statement": json.dumps({"outputs": [], "parameters": {"receipt_id": "x"}}).encode(),
+        "HTTP 500": b'{"error": "the node broke"}',
+    }
+    if case == "forged signature":
+        document = json.loads(answer_body(STATEMENT, keys[0]))
+        document["parameters"]["zkinfer_statement"]["signature"] = statement.sign(other, keys[0].secret, keys[0].public_key).signature.hex()  # its key, another message
+        body = json.dumps(document).encode()
+    else:
+        body = bodies[case]
+    answer = judged(pinned, body, status=500 if case == "HTTP 500" else 200)
+    assert answer.signed is None and answer.problem is not None
+    assert answer.problem.kind is kind, answer.problem
+    if case == "replayed statement of node 1":
+        assert "n1" in answer.problem.detail  # names whose signature it replayed
+
+
+def test_tally_waits_for_the_threshold_and_gives_up_when_no_quorum_can_form(pinned: nodeset.NodeSet, keys: list[NodeKey]) -> None:
+    other = replace(STATEMENT, output=((8192, -4096, 101),))
+    tally = Tally(pinned, None)
+    tally.add(judged(pinned, answer_body(STATEMENT, keys[0]), 0))
+    assert tally.quorum() is None and tally.possible()
+    tally.add(judged(pinned, answer_body(other, keys[1]), 1))
+    assert tally.quorum() is None and tally.possible()  # node 2 could still side with either
+    tally.add(judged(pinned, b"garbage", 2))
+    assert tally.quorum() is None and not tally.possible()
+    agreeing = Tally(pinned, None)
+    agreeing.add(judged(pinned, answer_body(STATEMENT, keys[0]), 0))
+    agreeing.add(judged(pinned, answer_body(STATEMENT, keys[2]), 2))
+    assert agreeing.quorum() == STATEMENT.signing_bytes()
+
+
+def test_label_agreement_and_reputation_weighting(keys: list[NodeKey]) -> None:
+    nodes = [(f"n{i}", f"http://127.0.0.1:{9100 + i}", k) for i, k in enumerate(keys)]
+    label_set = nodeset.parse(pinned_toml(nodes, threshold=2, agree_on="label"), "label nodes.toml")
+    near = replace(STATEMENT, output=((8190, -4096, 100),))  # last units differ, same argmax
+    tally = Tally(label_set, None)
+    tally.add(judged(label_set, answer_body(STATEMENT, keys[0]), 0))
+    tally.add(judged(label_set, answer_body(near, keys[1]), 1))
+    assert tally.quorum() is not None
+    cert = certificate.make([a.signed for group in tally.groups.values() for a in group if a.signed], verified=True)
+    assert len(cert.groups) == 2 and certificate.check(cert, label_set).ok
+    reputed = nodeset.parse(pinned_toml(nodes, threshold=2, weighting="reputation"), "reputation nodes.toml")
+    scores = {keys[0].public_key: 0.1, keys[1].public_key: 0.1, keys[2].public_key: 0.9}
+    low = Tally(reputed, scores)
+    low.add(judged(reputed, answer_body(STATEMENT, keys[0]), 0))
+    low.add(judged(reputed, answer_body(STATEMENT, keys[1]), 1))
+    assert low.quorum() is None  # static weight 2 of 3, but 0.2 of 1.1 reputation-weighted
+    low.add(judged(reputed, answer_body(STATEMENT, keys[2]), 2))
+    assert low.quorum() is not None
+
+
+# --- end to end: real nodes, a real gateway ----------------------------------------------------------
+
+
+@dataclass
+class RunningGateway:
+    process: subprocess.Popen[bytes]
+    url: str
+    state_dir: Path
+    nodes_toml: Path
+    log: Path
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {GATEWAY_KEY}"}
+
+    def infer(self, values: list[float], request_id: str | None = None, model: str = MODEL) -> httpx.Response:
+        body: dict[str, Any] = {"inputs": [{"name": "input", "shape": [1, len(values)], "datatype": "FP32", "data": values}]}
+        if request_id is not None:
+            body["id"] = request_id
+        return httpx.post(f"{self.url}/v2/models/{model}/infer", json=body, headers=self.auth, timeout=60)
+
+    def nodes(self) -> dict[str, dict[str, Any]]:
+        return {row["name"]: row for row in httpx.get(f"{self.url}/v1/nodes", timeout=30).json()["nodes"]}
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_gateway(folder: Path, toml: str, *options: str) -> RunningGateway:
+    """`zkinfer gateway` as a subprocess on a free loopback port, sending the test nodes' API key."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "nodes.toml").write_text(toml)
+    (folder / "api-keys").write_text(f"{GATEWAY_KEY}\n")
+    port = free_port()
+    log = folder / f"gateway-{port}.log"
+    command = [
+        sys.executable, "-m", "zkinfer", "gateway", "--nodes", str(folder / "nodes.toml"), "--port", str(port), "--state-dir", str(folder / "state"),
+        "--api-keys", str(folder / "api-keys"), "--watch-interval", "0.2", *options,
+    ]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, NODE_KEY_ENV: API_KEY})
+    gateway = RunningGateway(process, f"http://127.0.0.1:{port}", folder / "state", folder / "nodes.toml", log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the gateway exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{gateway.url}/v2/health/live", timeout=5).status_code == 200:
+                return gateway
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    gateway.stop()
+    raise AssertionError(f"the gateway did not start in time:\n{log.read_text()}")
+
+
+def node_entry(name: str, node: RunningNode) -> tuple[str, str, NodeKey]:
+    return name, node.url, identity.load_key(node.state_dir / "node.key")
+
+
+@pytest.fixture(scope="module")
+def honest_nodes(tiny_circuit: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RunningNode]]:
+    """Three honest `zkinfer serve` nodes on the tiny circuit, started at once."""
+    folder = tmp_path_factory.mktemp("honest-nodes")
+    circuits = copy_circuits(tiny_circuit, folder / "circuits")
+    with ThreadPoolExecutor(3) as pool:
+        nodes = list(pool.map(lambda i: start_node(circuits, folder / f"node{i}"), range(3)))
+    yield nodes
+    for node in nodes:
+        node.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(honest_nodes: list[RunningNode], tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+    toml = pinned_toml([node_entry(n, node) for n, node in zip(("alpha", "beta", "gamma"), honest_nodes, strict=True)], timeout_ms=10_000)
+    running = start_gateway(tmp_path_factory.mktemp("gateway"), toml)
+    yield running
+    running.stop()
+
+
+def statement_of(response: httpx.Response) -> statement.Statement:
+    return statement.SignedStatement.from_json(response.json()["parameters"]["zkinfer_statement"]).statement
+
+
+def test_three_honest_nodes_answer_with_a_certificate_that_verifies(gateway: RunningGateway, honest_nodes: list[RunningNode], tmp_path: Path) -> None:
+    response = gateway.infer(SAMPLE, request_id="h3-honest-1")
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["id"] == answer["parameters"]["request_id"] == "h3-honest-1"
+    direct = honest_nodes[0].infer(SAMPLE, parameters=None)  # one node alone, as a client without the gateway
+    alone = direct.json()
+    proven = statement_of(direct).dequantized()[0]
+    assert answer["outputs"][0]["shape"] == alone["outputs"][0]["shape"] == [1, 3]
+    assert np.array_equal(np.asarray(answer["outputs"][0]["data"], dtype=np.float32), np.asarray(proven, dtype=np.float32))  # the certified (proven-precision) output
+    assert np.allclose(answer["outputs"][0]["data"], alone["outputs"][0]["data"], atol=0.02)  # and a single node's fast answer
+    signers = answer["parameters"]["zkinfer_signers"]
+    assert len(signers) >= 2 and set(signers) <= {"alpha", "beta", "gamma"}
+    assert {d["kind"] for d in answer["parameters"]["zkinfer_dissent"].values()} <= {"pending"}
+    cert = certificate.Certificate.from_json(answer["parameters"]["zkinfer_certificate"])
+    pinned = nodeset.load(gateway.nodes_toml)
+    verdict = certificate.check(cert, pinned)
+    assert verdict.ok, verdict.reasons
+    assert cert.statement.request_id == "h3-honest-1" and cert.statement.dequantized()[0] == proven
+    stored = httpx.get(f"{gateway.url}/v1/certificates/h3-honest-1", headers=gateway.auth, timeout=30)
+    assert stored.json() == answer["parameters"]["zkinfer_certificate"]
+    assert httpx.get(f"{gateway.url}/v1/certificates/h3-honest-1", timeout=30).status_code == 401  # a caller's output needs its key
+    (tmp_path / "cert.json").write_text(stored.text)
+    checked = zkinfer("verify", tmp_path / "cert.json", "--nodes", gateway.nodes_toml)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    second = gateway.infer(SAMPLE)  # no id: the gateway makes one
+    assert second.status_code == 200 and second.json()["parameters"]["request_id"].startswith("zk-")
+
+
+def test_a_kserve_client_calls_the_gateway_unchanged(gateway: RunningGateway) -> None:
+    http = pytest.importorskip("tritonclient.http")
+    from tritonclient.utils import InferenceServerException
+
+    client = http.InferenceServerClient(gateway.url.removeprefix("http://"), network_timeout=60)
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.get_model_metadata(MODEL, headers=dict(gateway.auth))["inputs"][0]["shape"] == [1, 8]
+    expected = gateway.infer(SAMPLE).json()["outputs"][0]["data"]
+    for binary in (True, False):
+        tensor = http.InferInput("input", [1, 8], "FP32")
+        tensor.set_data_from_numpy(np.asarray([SAMPLE], dtype=np.float32), binary_data=binary)
+        result = client.infer(MODEL, [tensor], outputs=[http.InferRequestedOutput("output", binary_data=binary)], headers=dict(gateway.auth))
+        assert np.array_equal(result.as_numpy("output"), np.asarray([expected], dtype=np.float32))
+        assert result.get_response()["parameters"]["zkinfer_certificate"]["schema"] == certificate.SCHEMA
+    with pytest.raises(InferenceServerException) as denied:
+        client.infer(MODEL, [tensor])
+    assert denied.value.status() == "401"
+    with pytest.raises(InferenceServerException) as unknown:
+        client.infer("nope", [tensor], headers=dict(gateway.auth))
+    assert unknown.value.status() == "404"  # every node refused alike: their status, not a 503
+
+
+def test_a_bad_input_gets_the_nodes_refusal(gateway: RunningGateway) -> None:
+    response = gateway.infer([0.1, 0.2])  # 2 values for an input of 8
+    assert response.status_code == 422, response.text
+    assert "input" in response.json()["error"]
+    bad_id = gateway.infer(SAMPLE, request_id="no spaces allowed")
+    assert bad_id.status_code == 422 and bad_id.json()["error"].startswith("id:")
+
+
+class _Fixed(BaseHTTPRequestHandler):
+    """A node that answers every request with one fixed status and body."""
+
+    status, body = 200, b""
+
+    def _answer(self) -> None:
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self._answer()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def fixed_server(status: int, body: bytes) -> ThreadingHTTPServer:
+    handler = type("Handler", (_Fixed,), {"status": status, "body": body})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_garbage_5xx_and_unreachable_nodes_are_dissent_and_the_quorum_still_answers(honest_nodes: list[RunningNode], tmp_path: Path) -> None:
+    garbage, broken = fixed_server(200, b'{"outputs": "no", "parameters": {"zkinfer_statement": 42}}'), fixed_server(503, b'{"error": "overloaded"}')
+    try:
+        entries = [node_entry(n, node) for n, node in zip(("alpha", "beta", "gamma"), honest_nodes, strict=True)]
+        entries += [("garbage", f"http://127.0.0.1:{garbage.server_port}", identity.new_key()), ("broken", f"http://127.0.0.1:{broken.server_port}", identity.new_key())]
+        entries += [("down", f"http://127.0.0.1:{free_port()}", identity.new_key())]
+        running = start_gateway(tmp_path / "gw", pinned_toml(entries, threshold=3, timeout_ms=10_000))
+        try:
+            response = running.infer(SAMPLE, request_id="h3-faulty-1")
+            assert response.status_code == 200, response.text
+            assert sorted(response.json()["parameters"]["zkinfer_signers"]) == ["alpha", "beta", "gamma"]
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and running.nodes()["down"]["timeouts"] == 0:  # recorded once every node answered
+                time.sleep(0.2)
+            rows = running.nodes()
+            assert rows["garbage"]["dissented"] == 1 and rows["broken"]["dissented"] == 1 and rows["down"]["timeouts"] == 1
+            assert rows["down"]["status"].startswith("unreachable")  # found at start; the gateway served anyway
+            assert all(rows[n]["agreed"] == 1 for n in ("alpha", "beta", "gamma"))
+            assert "node down: unreachable" in running.log.read_text()
+        finally:
+            running.stop()
+    finally:
+        garbage.shutdown()
+        broken.shutdown()
+
+
+def test_no_quorum_is_a_503_naming_the_split(honest_nodes: list[RunningNode], tiny_circuit: Path, tmp_path: Path) -> None:
+    from tests.liar import start_liar
+
+    liar = start_liar(tiny_circuit, tmp_path / "liar", "wrong-output")
+    try:
+        entries = [node_entry("alpha", honest_nodes[0]), node_entry("beta", honest_nodes[1]), ("liar", liar.url, liar.key)]
+        running = start_gateway(tmp_path / "gw", pinned_toml(entries, threshold=3, timeout_ms=10_000))
+        try:
+            response = running.infer(SAMPLE, request_id="h3-split-1")
+            assert response.status_code == 503, response.text
+            body = response.json()
+            assert "outputs" not in body and body["request_id"] == "h3-split-1"
+            split = body["split"]
+            assert set(split) == {"alpha", "beta", "liar"} and "no quorum" in body["error"]
+            assert split["liar"].startswith("statement ")  # what each node signed, in a few words
+            honest = {split["alpha"], split["beta"]} - {"pending: no answer yet"}  # it answers once no quorum can form
+            assert len(honest) == 1 and split["liar"] not in honest and honest.pop().startswith("statement ")
+        finally:
+            running.stop()
+    finally:
+        liar.stop()
+
+
+def test_a_malformed_nodes_toml_is_exit_2_naming_the_field(tmp_path: Path, keys: list[NodeKey]) -> None:
+    good = pinned_toml([("alpha", "http://127.0.0.1:1", keys[0])])
+    cases = {
+        "threshold": good.replace("[quorum]", "[quorum]\nthreshold = 5"),
+        "nodes[0] (alpha).url": good.replace("http://127.0.0.1:1", "ftp://x"),
+        "quorum.agree_on": good.replace("[quorum]", '[quorum]\nagree_on = "vibes"'),
+        "nodes[0] (alpha).public_key": good.replace(keys[0].public_hex, keys[1].public_hex[:-2]),
+    }
+    for field, text in cases.items():
+        (tmp_path / "nodes.toml").write_text(text)
+        result = zkinfer("gateway", "--nodes", tmp_path / "nodes.toml", "--state-dir", tmp_path / "state", "--port", str(free_port()))
+        assert result.returncode == 2, (field, result.stdout, result.stderr)
+        assert field in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_the_watcher_records_valid_receipts_for_honest_nodes_and_no_evidence(gateway: RunningGateway) -> None:
+    assert gateway.infer(SAMPLE, request_id="h3-watched-1").status_code == 200
+    deadline = time.monotonic() + 300
+    rows = gateway.nodes()
+    while time.monotonic() < deadline and not all(r["receipts_valid"] >= 1 for r in rows.values()):
+        time.sleep(0.5)
+        rows = gateway.nodes()
+    assert all(r["receipts_valid"] >= 1 and r["receipts_invalid"] == 0 for r in rows.values()), rows
+    assert all(r["evidence"] == 0 and r["reputation"] > 0.5 and r["latency_p50_ms"] is not None for r in rows.values()), rows
+    assert httpx.get(f"{gateway.url}/v1/evidence", timeout=30).json() == {"evidence": []}
+    assert not list((gateway.state_dir / "evidence").glob("*.json"))
+    status = zkinfer("network", "status", "--gateway", gateway.url, "--json")
+    assert status.returncode == 0 and {r["name"] for r in json.loads(status.stdout)["nodes"]} == {"alpha", "beta", "gamma"}
+    table = zkinfer("network", "status", "--gateway", gateway.url)
+    assert table.returncode == 0 and all(name in table.stdout for name in ("alpha", "beta", "gamma"))
+    page = httpx.get(f"{gateway.url}/ui", timeout=30)
+    assert page.status_code == 200 and 'data-node="alpha"' in page.text and "h3-watched-1" in page.text

@@ -1,0 +1,108 @@
+"""The gateway's records (SQLite) and the reputation that follows from them: what survives a
+restart, what a newer schema does to an older zkinfer, how statistics and evidence move a score,
+and that the watcher files equivocation from records alone (two signed statements, one claim)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from zkinfer.core import bls, identity, statement
+from zkinfer.network import evidence, nodeset, reputation
+from zkinfer.network.client import Consensus
+from zkinfer.network.records import SCHEMA_VERSION, AnswerRecord, EvidenceRecord, NodeStats, ReceiptState, Records, RecordsError, Verdict, percentile
+from zkinfer.network.watcher import Watcher, claim_digest
+
+KEY = "ab" * 48
+
+
+def answer(request_id: str, verdict: Verdict = Verdict.AGREED, kind: str | None = None, latency: float | None = 10.0, **extra: object) -> AnswerRecord:
+    return AnswerRecord(request_id=request_id, model="m", node_key=KEY, node="alpha", at=1.0, latency_ms=latency, verdict=verdict, dissent_kind=kind, **extra)  # type: ignore[arg-type]
+
+
+def test_answers_certificates_and_evidence_survive_a_restart(tmp_path: Path) -> None:
+    records = Records(tmp_path / "gateway.db")
+    stored = records.add_answers([answer("r1", receipt=ReceiptState.PENDING), answer("r1", Verdict.DISSENT, "timeout", None)])
+    assert [r.seq for r in stored] == [1, 2]
+    doc = {"schema": "zkinfer.evidence/1", "kind": "unproven"}
+    assert records.add_evidence(EvidenceRecord("e1", "unproven", KEY, "alpha", "r1", 5.0, doc), stored[0].seq)
+    assert not records.add_evidence(EvidenceRecord("e1", "unproven", KEY, "alpha", "r1", 6.0, doc), stored[0].seq)  # the id is the content: stored once
+    records.close()
+    again = Records(tmp_path / "gateway.db")
+    assert [r.verdict for r in again.answers("r1")] == [Verdict.AGREED, Verdict.DISSENT]
+    assert again.answers("r1")[0].evidence == ["e1"] and again.evidence("e1") is not None
+    assert [r.request_id for r in again.watching()] == ["r1"]  # the watcher resumes it
+    again.settle_receipt(1, ReceiptState.VALID, True, "proves it", 2.5)
+    assert again.watching() == []
+
+
+def test_a_store_from_a_newer_zkinfer_is_refused_with_a_fix(tmp_path: Path) -> None:
+    Records(tmp_path / "gateway.db").close()
+    with sqlite3.connect(tmp_path / "gateway.db") as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(RecordsError, match=r"newer zkinfer.*--state-dir"):
+        Records(tmp_path / "gateway.db")
+    (tmp_path / "not-a-db").write_bytes(b"garbage" * 100)
+    with pytest.raises(RecordsError, match="cannot open"):
+        Records(tmp_path / "not-a-db")
+
+
+def test_node_statistics_count_what_the_ui_shows(tmp_path: Path) -> None:
+    records = Records(tmp_path / "gateway.db")
+    rows = [answer(f"a{i}", latency=float(i + 1)) for i in range(100)]
+    rows += [answer("d1", Verdict.DISSENT, "other output", None), answer("t1", Verdict.DISSENT, "timeout", None), answer("u1", Verdict.DISSENT, "unreachable", None)]
+    rows += [answer(r, latency=None, receipt=state, proven_equal=equal) for r, state, equal in (("v1", ReceiptState.VALID, True), ("x1", ReceiptState.VALID, False), ("n1", ReceiptState.UNPROVEN, None))]
+    records.add_answers(rows)
+    stats = records.node_stats(KEY)
+    assert (stats.agreed, stats.dissented, stats.timeouts) == (103, 1, 2)
+    assert (stats.receipts_valid, stats.receipts_invalid) == (1, 2)  # proving another output is not a valid receipt of its word
+    assert stats.latency_p50_ms == 50.0 and stats.latency_p99_ms == 99.0  # nearest rank over the 100 answers that came
+    assert records.node_stats("cd" * 48) == NodeStats()
+    assert percentile([], 50) is None and percentile([3.0], 99) == 3.0
+
+
+def test_reputation_rewards_agreement_and_halves_with_each_evidence() -> None:
+    new = reputation.score(NodeStats())
+    good = reputation.score(NodeStats(agreed=50, receipts_valid=50))
+    slow = reputation.score(NodeStats(agreed=50, receipts_valid=50, timeouts=20))
+    liar = reputation.score(NodeStats(agreed=50, receipts_valid=50, evidence=1))
+    assert new == 0.5 and good > slow > new and 0 <= liar <= good / 2 + 1e-9
+    assert reputation.score(NodeStats(dissented=30, receipts_invalid=30)) < 0.05
+    assert reputation.score(NodeStats(agreed=1000, receipts_valid=1000, evidence=3)) < reputation.score(NodeStats())  # a thousand good answers do not buy back three lies
+
+
+def test_the_watcher_files_equivocation_from_two_signed_statements_with_one_claim(tmp_path: Path) -> None:
+    key = identity.new_key()
+    toml = "\n".join([
+        "[[nodes]]", 'name = "alpha"', 'url = "http://127.0.0.1:9"', f'public_key = "{key.public_hex}"', f'proof_of_possession = "{bls.pop_prove(key.secret).hex()}"',
+    ])
+    pinned = nodeset.parse(toml, "nodes.toml")
+    records = Records(tmp_path / "gateway.db")
+    base = statement.Statement(circuit="sha256:" + "a" * 64, request_id="r1", input_digest="sha256:" + "b" * 64, weights_commitment=None, output_scales=(13,), output=((1, 2),))
+    said = [
+        base,
+        replace(base, request_id="r2"),  # the same output for another request: consistent
+        replace(base, request_id="r3", output=((1, 3),)),  # the same claim, another output: a lie
+    ]
+
+    def row(s: statement.Statement) -> AnswerRecord:
+        signed = statement.sign(s, key.secret, key.public_key)
+        return AnswerRecord(s.request_id, "m", key.public_hex, "alpha", 1.0, 5.0, Verdict.AGREED, statement=signed.to_json(), statement_digest=s.digest(), claim=claim_digest(s))
+
+    async def run() -> None:
+        watcher = Watcher(records, Consensus(pinned), tmp_path / "evidence")
+        for s in said:
+            watcher.watch(records.add_answers([row(s)]))
+        await watcher.stop()
+
+    asyncio.run(run())
+    filed = records.evidence_list()
+    assert [e.kind for e in filed] == ["equivocation"] and filed[0].request_id in ("r1", "r2", "r3")
+    assert evidence.check(filed[0].document).holds
+    on_disk = json.loads((tmp_path / "evidence" / f"{filed[0].id}.json").read_text())
+    assert on_disk == filed[0].document and records.node_stats(key.public_hex).evidence == 1
