@@ -5,12 +5,14 @@ little weight, a changed statement, label groups that disagree) is refused with 
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 
 from tests.cli import zkinfer
 from zkinfer.core import bls, identity, statement
+from zkinfer.core.errors import ZkinferError
 from zkinfer.core.receipt import Receipt, parse
 from zkinfer.core.receipt import load as load_receipt
 from zkinfer.core.statement import SignedStatement, Statement
@@ -286,3 +288,28 @@ def test_receipt_arguments_name_a_batch_row() -> None:
     assert certificate.receipt_arg("out/r@home.json@2/4") == (Path("out/r@home.json"), 2, 4)
     with pytest.raises(Exception, match="batch row 4 is not below the row count 4"):
         certificate.receipt_arg("r.json@4/4")
+
+
+def test_mutated_certificates_never_crash_the_checker_nor_pass(keys: list[identity.NodeKey], pops: list[bytes]) -> None:
+    """Random edits of a valid output certificate and a valid label certificate: each is refused as
+    unreadable (exit 2) or fails the check, unless only the informational `nodes` changed."""
+    from tests.test_evidence import _mutated
+
+    label_set = _pinned(keys, pops, threshold=2, agree_on="label")
+    flat = certificate.make(_sign(_statement(), *keys[:3])).to_json()
+    groups = certificate.make([*_sign(_statement(), keys[0]), *_sign(_statement(output=(3, 10, -1)), keys[1])]).to_json()
+    rng = random.Random(7)
+    failed = 0
+    for n in range(400):
+        base = (flat, groups)[n % 2]
+        document = _mutated(base, rng)
+        try:
+            verdict = certificate.check(Certificate.from_json(document), label_set)
+        except ZkinferError:
+            failed += 1
+            continue
+        if verdict.ok:
+            assert {k: v for k, v in document.items() if k != "nodes"} == {k: v for k, v in base.items() if k != "nodes"}, document
+        else:
+            failed += 1
+    assert failed > 300

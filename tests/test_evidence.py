@@ -4,14 +4,18 @@ is refused with its reason, and an honest node's statements and receipts never c
 
 from __future__ import annotations
 
+import copy
 import json
+import random
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.cli import zkinfer
 from zkinfer.core import identity, statement
+from zkinfer.core.errors import ZkinferError
 from zkinfer.core.receipt import load, parse
 from zkinfer.core.statement import SignedStatement, Statement
 from zkinfer.network import evidence
@@ -279,3 +283,76 @@ def test_verify_evidence_exit_codes_for_unreadable_files(liar: identity.NodeKey,
     (tmp_path / "same.json").write_text(json.dumps(document))
     ran = zkinfer("verify-evidence", tmp_path / "same.json")
     assert ran.returncode == 1 and "DOES NOT HOLD" in ran.stdout
+
+
+# --- mutated documents -----------------------------------------------------------------------------
+
+_ODD_VALUES: list[object] = [None, True, 0, -1, 1.5, 2**40, "", "x", "ab" * 48, "00" * 96, [], {}, [1], {"a": 1}, "sha256:" + "0" * 64]
+
+
+def _leaves(document: object, prefix: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(document, dict):
+        found += [p for k, v in document.items() for p in _leaves(v, (*prefix, k))]
+    elif isinstance(document, list):
+        found += [p for i, v in enumerate(document[:16]) for p in _leaves(v, (*prefix, i))]
+    return found
+
+
+def _mutated(document: dict[str, object], rng: random.Random) -> dict[str, object]:
+    """1-3 random edits: a key dropped, a number moved, a character changed, a value of another type."""
+    document = copy.deepcopy(document)
+    for _ in range(rng.randint(1, 3)):
+        path = rng.choice(_leaves(document))
+        parent: Any = document
+        for key in path[:-1]:
+            parent = parent[key]
+        last, roll = path[-1], rng.random()
+        if roll < 0.15 and isinstance(parent, dict):
+            del parent[last]
+        elif roll < 0.3 and type(parent[last]) is int:
+            parent[last] += rng.choice([1, -1, 10**6])
+        elif roll < 0.45 and isinstance(parent[last], str) and parent[last]:
+            i = rng.randrange(len(parent[last]))
+            parent[last] = parent[last][:i] + rng.choice("0af9Z :") + parent[last][i + 1 :]
+        else:
+            parent[last] = copy.deepcopy(rng.choice(_ODD_VALUES))
+    return document
+
+
+def _essence(document: dict[str, Any]) -> object:
+    """What an evidence document asserts (the informational node name and observation time aside;
+    the receipt as parsed, so an optional field absent or null is the same receipt)."""
+    core = {k: v for k, v in document.items() if k not in ("node", "observed_at")}
+    if "receipt" in core:
+        core["receipt"] = parse(core["receipt"]).model_dump(mode="json")
+    return core
+
+
+def test_mutated_evidence_never_crashes_the_checker_nor_convicts() -> None:
+    """Every edit of three valid documents (one per kind) is refused as unreadable (exit 2) or does
+    not hold, unless it left what the document asserts unchanged. The receipt is the repository's
+    signed receipt from fb59ffd, re-signed by the accused."""
+    key = identity.new_key()
+    receipt = identity.sign_receipt(load(Path(__file__).parent / "data" / "receipt_fb59ffd.json"), key)
+    proven = statement.from_receipt(receipt, "req")
+    true, lie = _sign(proven, key), _sign(_changed(proven), key)
+    documents = [
+        evidence.contradiction(lie, receipt.model_dump(mode="json"), 0, 1),
+        evidence.equivocation(lie, true),
+        evidence.unproven(true, statement.promise(true, "job_1", NOW - 5, key.secret), NOW),
+    ]
+    rng = random.Random(10)
+    held = refused = 0
+    for n in range(600):
+        base = documents[n % 3]
+        document = _mutated(base, rng)
+        try:
+            verdict = evidence.check(document)
+        except ZkinferError:
+            refused += 1
+            continue
+        if verdict.holds:
+            held += 1
+            assert _essence(document) == _essence(base), document
+    assert refused > 100 and held < 100, (refused, held)
