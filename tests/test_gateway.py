@@ -312,6 +312,25 @@ def test_a_kserve_client_calls_the_gateway_unchanged(gateway: RunningGateway) ->
     assert unknown.value.status() == "404"  # every node refused alike: their status, not a 503
 
 
+def test_the_client_library_answers_without_a_gateway(gateway: RunningGateway) -> None:
+    from zkinfer import Consensus, NoQuorum
+
+    pinned = nodeset.load(gateway.nodes_toml)
+    consensus = Consensus(pinned, environ={NODE_KEY_ENV: API_KEY})
+    try:
+        body = {"inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32", "data": SAMPLE}]}
+        outcome = consensus.infer_sync(MODEL, body, request_id="h3-library-1")  # as in a notebook: its own loop, in a thread
+        assert list(outcome.outputs[0].data) == gateway.infer(SAMPLE).json()["outputs"][0]["data"]
+        assert certificate.check(outcome.certificate, pinned).ok and len(outcome.signers) >= 2
+        everyone = consensus._run(outcome.settled())  # the stragglers finished in the background
+        assert [a.node.name for a in everyone] == ["alpha", "beta", "gamma"] and all(outcome.classify(a) is None for a in everyone)
+        with pytest.raises(NoQuorum) as refused:
+            consensus.infer_sync("nope", body)
+        assert refused.value.refusal is not None and refused.value.refusal[0] == 404  # every node said so: the caller's mistake
+    finally:
+        consensus.close()
+
+
 def test_a_bad_input_gets_the_nodes_refusal(gateway: RunningGateway) -> None:
     response = gateway.infer([0.1, 0.2])  # 2 values for an input of 8
     assert response.status_code == 422, response.text

@@ -371,6 +371,7 @@ class Consensus:
                 keys[node.name] = env[node.api_key_env]
         self._auth = {name: {"Authorization": f"Bearer {key}"} for name, key in keys.items()}
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        self._inflight: set[asyncio.Task[NodeAnswer]] = set()
         self._loop_thread: _LoopThread | None = None
 
     @property
@@ -417,6 +418,9 @@ class Consensus:
             extra["Inference-Header-Content-Length"] = str(len(content))
         path = f"/v2/models/{quote(model, safe='')}/infer"
         tasks = {n.name: asyncio.create_task(self._ask(n, path, content + binary, extra, request_id)) for n in self.nodeset.nodes}
+        for task in tasks.values():  # held until done, even when the caller goes away before the decision
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
         return await self._decide(Round(request_id, model, tasks))
 
     async def _ask(self, node: PinnedNode, path: str, content: bytes, extra: dict[str, str], request_id: str) -> NodeAnswer:

@@ -37,7 +37,7 @@ from zkinfer.core.errors import UsageError
 from zkinfer.core.text import visible
 from zkinfer.network import nodeset as nodeset_mod
 from zkinfer.network import reputation, ui
-from zkinfer.network.client import Consensus, NodeAnswer, NoQuorum, Outcome, Round
+from zkinfer.network.client import Consensus, DissentKind, NodeAnswer, NoQuorum, Outcome, Round
 from zkinfer.network.nodeset import NodeSet
 from zkinfer.network.records import AnswerRecord, CertificateRecord, ReceiptState, Records, Verdict
 from zkinfer.network.watcher import Watcher, claim_digest
@@ -141,6 +141,11 @@ class Gateway:
         """Once every node has answered or timed out: record each answer and watch its receipt."""
         answers = await round.settled()
         at = time.time()
+        for a in answers:  # what start-up found is kept current: a node that came up, or went down
+            if a.signed is not None:
+                self.node_status[a.node.name] = "ok"
+            elif a.problem is not None and a.problem.kind is DissentKind.UNREACHABLE:
+                self.node_status[a.node.name] = f"unreachable: {a.problem.detail}"
         rows = [answer_record(a, outcome, round.request_id, round.model, at) for a in answers]
         stored = self.records.add_answers(rows)
         if outcome is not None:
