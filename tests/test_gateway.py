@@ -431,6 +431,16 @@ def test_a_malformed_nodes_toml_is_exit_2_naming_the_field(tmp_path: Path, keys:
         result = zkinfer("gateway", "--nodes", tmp_path / "nodes.toml", "--state-dir", tmp_path / "state", "--port", str(free_port()))
         assert result.returncode == 2, (field, result.stdout, result.stderr)
         assert field in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert NODE_KEY_ENV not in os.environ
+    (tmp_path / "nodes.toml").write_text(good)  # valid, but the API key it names is not in the environment
+    result = zkinfer("gateway", "--nodes", tmp_path / "nodes.toml", "--state-dir", tmp_path / "state", "--port", str(free_port()))
+    assert result.returncode == 2 and f"environment variable {NODE_KEY_ENV}" in result.stderr, result.stderr
+
+
+def test_a_second_gateway_on_the_same_state_directory_is_refused(gateway: RunningGateway) -> None:
+    second = zkinfer("gateway", "--nodes", gateway.nodes_toml, "--state-dir", gateway.state_dir, "--port", str(free_port()))
+    assert second.returncode == 2 and "another gateway is running" in second.stderr, second.stderr
+    assert httpx.get(f"{gateway.url}/v2/health/live", timeout=30).status_code == 200
 
 
 def test_the_watcher_records_valid_receipts_for_honest_nodes_and_no_evidence(gateway: RunningGateway) -> None:

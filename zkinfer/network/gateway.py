@@ -17,13 +17,14 @@ for anyone to check.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import quote
 
 import numpy as np
@@ -78,6 +79,7 @@ class Gateway:
         self._background: set[asyncio.Task[None]] = set()
         self._reputation: tuple[float, dict[bytes, float]] = (0.0, {})
         self._ready: tuple[float, bool] = (0.0, False)
+        self.lock: TextIO | None = None  # the state directory's lock, held while the gateway runs
 
     async def start(self) -> None:
         self.node_status = await self.consensus.identities()
@@ -261,22 +263,36 @@ def _configure_logging() -> None:
         log.setLevel(logging.INFO)
 
 
+def _lock(state_dir: Path) -> TextIO:
+    """Make the state directory and hold its lock for the gateway's lifetime: two gateways on one
+    directory would watch the same receipts twice."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(state_dir / "gateway.lock", "w")  # noqa: SIM115 (held open on purpose)
+    except OSError as exc:
+        raise GatewayError(f"{state_dir}: cannot write the gateway's state directory ({exc.strerror}); give --state-dir a folder this user can write") from exc
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.close()
+        raise GatewayError(f"{state_dir}: another gateway is running on this state directory; stop it or give --state-dir another folder") from exc
+    return handle
+
+
 def load(config: GatewayConfig) -> Gateway:
     """Everything fallible before the port opens: the node set, the state directory, the records, the API keys."""
     from zkinfer.node import auth
 
     _configure_logging()
     pinned = nodeset_mod.load(config.nodes)
-    try:
-        config.state_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise GatewayError(f"{config.state_dir}: cannot make the gateway's state directory ({exc.strerror}); give --state-dir a folder this user can write") from exc
+    lock = _lock(config.state_dir)
     records = Records(config.state_dir / "gateway.db")
     if config.api_keys_file is None and not config.api_keys_path.exists():
         auth.create(config.api_keys_path)
         log.info("made an API key in %s (send it as `Authorization: Bearer KEY`)", config.api_keys_path)
     keys = auth.read(config.api_keys_path)
     gateway = Gateway(config, pinned, records, keys)
+    gateway.lock = lock
     q = pinned.quorum
     log.info(
         "%d node(s) pinned from %s; quorum: weight %d of %d, agree on %s, %d ms per node, %s weighting",
