@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sqlite3
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -106,3 +108,46 @@ def test_the_watcher_files_equivocation_from_two_signed_statements_with_one_clai
     assert evidence.check(filed[0].document).holds
     on_disk = json.loads((tmp_path / "evidence" / f"{filed[0].id}.json").read_text())
     assert on_disk == filed[0].document and records.node_stats(key.public_hex).evidence == 1
+
+
+def test_the_watcher_calls_a_promise_unproven_only_when_the_node_itself_answers_past_it(tmp_path: Path) -> None:
+    from tests.test_gateway import fixed_server
+
+    still_proving = fixed_server(202, b'{"id": "job-1", "status": "proving"}')
+    down_port = still_proving.server_port + 1 if still_proving.server_port < 65000 else 1  # nothing listens there (checked below)
+    keys = [identity.new_key(), identity.new_key()]
+    urls = [f"http://127.0.0.1:{still_proving.server_port}", f"http://127.0.0.1:{down_port}"]
+    toml = "\n".join(
+        f'[[nodes]]\nname = "n{i}"\nurl = "{url}"\npublic_key = "{k.public_hex}"\nproof_of_possession = "{bls.pop_prove(k.secret).hex()}"\n' for i, (k, url) in enumerate(zip(keys, urls, strict=True))
+    )
+    pinned = nodeset.parse(toml, "nodes.toml")
+    records = Records(tmp_path / "gateway.db")
+    said = statement.Statement(circuit="sha256:" + "a" * 64, request_id="r1", input_digest="sha256:" + "b" * 64, weights_commitment=None, output_scales=(13,), output=((1, 2),))
+    rows = []
+    for i, k in enumerate(keys):
+        signed = statement.sign(said, k.secret, k.public_key)
+        promised = statement.promise(signed, "job-1", int(time.time()) - 5, k.secret)  # already due
+        rows.append(AnswerRecord(
+            "r1", "m", k.public_hex, f"n{i}", time.time(), 5.0, Verdict.AGREED, statement=signed.to_json(), statement_digest=said.digest(), claim=claim_digest(said),
+            promise=promised.to_json(), receipt_id="job-1", receipt=ReceiptState.PENDING,
+        ))
+
+    async def run() -> None:
+        watcher = Watcher(records, Consensus(pinned), tmp_path / "evidence", poll_s=0.05, grace_s=1.0)
+        watcher.watch(records.add_answers(rows))
+        deadline = time.monotonic() + 30
+        while watcher.busy and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await watcher.stop()
+
+    try:
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", down_port), timeout=1).close()
+        asyncio.run(run())
+    finally:
+        still_proving.shutdown()
+    states = {r.node: r.receipt for r in records.answers("r1")}
+    assert states == {"n0": ReceiptState.UNPROVEN, "n1": ReceiptState.UNOBSERVED}  # a node it could not reach is not accused
+    filed = records.evidence_list()
+    assert [(e.kind, e.node) for e in filed] == [("unproven", "n0")]
+    assert evidence.check(filed[0].document).holds

@@ -28,7 +28,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,8 @@ log = logging.getLogger("zkinfer.gateway")
 # gateway's key or a proxy's doing, so they are treated like a network error: no observation.
 OBSERVATIONS = frozenset({200, 202, 404, 422, 500})
 MAX_POLL_S = 60.0  # the longest wait between two polls of one receipt
-GRACE_S = 120.0  # after the promised time, how long an unreachable node is retried before it is left unobserved
+GRACE_S = 120.0
+CLOCK_SLACK_S = 2  # seconds past a promise before the watcher calls it unproven  # after the promised time, how long an unreachable node is retried before it is left unobserved
 
 
 def claim_digest(statement: Statement) -> str:
@@ -84,12 +85,15 @@ class Found:
     proven_equal: bool | None
     detail: str
     contradiction: tuple[dict[str, Any], int, int] | None = None  # (receipt JSON, batch row, rows)
+    recheck: bool = False  # failed verification: checked once more before anything is filed (the fault may be the verifier's)
 
 
 class Watcher:
-    def __init__(self, records: Records, consensus: Consensus, evidence_dir: Path, *, poll_s: float = 2.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, records: Records, consensus: Consensus, evidence_dir: Path, *, poll_s: float = 2.0, grace_s: float = GRACE_S, clock: Callable[[], float] = time.time,
+    ) -> None:
         self.records, self.consensus, self.evidence_dir = records, consensus, evidence_dir
-        self.poll_s, self.clock = poll_s, clock
+        self.poll_s, self.grace_s, self.clock = poll_s, grace_s, clock
         self._tasks: set[asyncio.Task[None]] = set()
         self._verifying = asyncio.Semaphore(1)  # one verification at a time: it competes with the answers for the CPU
 
@@ -175,7 +179,7 @@ class Watcher:
 
     async def _follow(self, w: Watched) -> None:
         started = w.record.at
-        due = w.promise.promise.prove_by
+        due = w.promise.promise.prove_by + CLOCK_SLACK_S  # clocks differ: the node's deadline, a little later by ours
         delay = self.poll_s
         last_body_digest: str | None = None
         last: Found | None = None
@@ -186,8 +190,10 @@ class Watcher:
                 status, body, row_header = answer
                 if status == 200:
                     digest = digest_bytes(body)
-                    if digest != last_body_digest:
+                    again = now > due and last is not None and last.recheck
+                    if digest != last_body_digest or again:
                         last_body_digest, last = digest, await self._examine(w, body, row_header)
+                        last = replace(last, recheck=last.recheck and not again)
                     if last is not None and last.state is ReceiptState.VALID:
                         self._settle(w, last, self.clock() - started)
                         return
@@ -197,7 +203,7 @@ class Watcher:
                     detail = last.detail if last is not None else "no receipt"
                     self._unproven(w, int(now), detail)
                     return
-            elif now > due + max(GRACE_S, 10 * self.poll_s):
+            elif now > due + max(self.grace_s, 10 * self.poll_s):
                 state = ReceiptState.INVALID if last is not None and last.state is ReceiptState.INVALID else ReceiptState.UNOBSERVED
                 self.records.settle_receipt(w.record.seq or 0, state, None, "the node could not be reached after its promised time; nothing filed", None)
                 return
@@ -269,7 +275,7 @@ def examine(signed: SignedStatement, node: PinnedNode, body: bytes, row_header: 
     verdict = verify_receipt(receipt, policy, f"{node.name}'s receipt")
     if not verdict.verified:
         failed = "; ".join(f"{c.name}: {c.detail}" for c in verdict.checks if c.status == "fail")
-        return Found(ReceiptState.INVALID, None, visible(f"does not verify: {failed}", 600))
+        return Found(ReceiptState.INVALID, None, visible(f"does not verify: {failed}", 600), recheck=True)
     rows = _rows(receipt)
     said = signed.statement
     first = int(row_header) if row_header.isdigit() and int(row_header) < rows else 0
