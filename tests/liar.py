@@ -91,7 +91,10 @@ class Settings:
 def create_app(settings: Settings) -> FastAPI:
     prover = Prover(settings.circuit, signer=settings.key)
     specs_in, specs_out = prover.circuit.input_specs, prover.circuit.output_specs
-    pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(str(settings.circuit), str(settings.key_file))) if settings.behaviour in PROVES_TRUTH else None
+    pool = None
+    if settings.behaviour in PROVES_TRUTH:
+        pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(str(settings.circuit), str(settings.key_file)))
+        pool.submit(int).result()  # the prover process loads now, not on the first request
     receipts: dict[str, asyncio.Future[str] | None] = {}  # our receipt id → its proof (None: never proven)
     relayed: dict[str, str] = {}  # our (or the peer's) receipt id → the peer's receipt id
     seen = itertools.count(1)
