@@ -8,7 +8,11 @@ batching window. Then, from this process:
    requests, CONCURRENCY in flight, timing each fast answer;
 3. waits (bounded) until the node's queue is empty, fetches every job's receipt, checks each job
    ended proven with its own input in its row, and verifies every distinct receipt.
-Prints answer latency p50/p90/p99/max, proofs and samples proven per minute, and the checks.
+Prints answer latency p50/p90/p99/max (every answer now carries a signed statement and promise:
+a witness run and two BLS signatures), what the statement costs (measured alone in this process,
+and as the node saw it during the burst), proofs and samples proven per minute, and the checks.
+`--node-option` passes options to `zkinfer serve` (e.g. `--node-option=--worker-priority=nice`
+to compare with provers that are only niced).
 
 Run from the repository root: `python -m benchmarks.bench_node_load` (about 5 minutes on 2 cores
 with the defaults; `--model digits_mlp` uses the bundled digits MLP, slower per proof).
@@ -93,7 +97,7 @@ async def load(url: str, model: str, auth: dict[str, str], primer: list[list[flo
     try:
         primed = await fire(client, model, auth, primer, concurrency)
         await asyncio.to_thread(wait_until_proving, url, auth, primed[0].receipt_id)
-        before = httpx.get(f"{url}/metrics").text
+        before = httpx.get(f"{url}/metrics", headers=auth).text
         start = time.monotonic()
         sent = await fire(client, model, auth, burst, concurrency)
         return primed, sent, before, time.monotonic() - start
@@ -121,10 +125,10 @@ def metric(text: str, name: str, **labels: str) -> float:
     return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
-def wait_until_drained(url: str, deadline: float) -> str:
+def wait_until_drained(url: str, auth: dict[str, str], deadline: float) -> str:
     """Poll /metrics until no job is queued or proving; returns the last metrics text."""
     while True:
-        text = httpx.get(f"{url}/metrics", timeout=30).text
+        text = httpx.get(f"{url}/metrics", headers=auth, timeout=30).text
         if metric(text, "zkinfer_queue_depth") == 0 or time.monotonic() > deadline:
             return text
         time.sleep(1.0)
@@ -158,6 +162,36 @@ def check_receipts(url: str, auth: dict[str, str], sent: list[Sent]) -> tuple[in
     return proven, verified, problems
 
 
+def statement_cost(circuit_dir: Path, size: int, n: int = 20) -> str:
+    """What one request's statement costs alone (witness of its zero-padded batch, two BLS signatures),
+    and per request when a full batch shares one witness run, as p50 over `n` tries."""
+    from zkinfer.core import identity, statement
+    from zkinfer.node.models import stack
+    from zkinfer.prover.prove import Prover
+
+    if not hasattr(Prover, "statements"):
+        return "n/a (this revision signs no statements)"
+    prover, key = Prover(circuit_dir), identity.new_key()
+    batch = prover.circuit.manifest.batch_size
+    rng = np.random.default_rng(1)
+    samples = [[rng.random((1, size)).astype(np.float32)] for _ in range(batch)]
+    single, signing, shared = [], [], []
+    for _ in range(n):
+        start = time.perf_counter()
+        said = prover.statements(stack(samples[:1], batch) if batch > 1 else samples[0], ["r"])[0]
+        single.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        statement.promise(statement.sign(said, key.secret, key.public_key), "receipt", int(time.time()) + 3600, key.secret)
+        signing.append(time.perf_counter() - start)
+    for _ in range(max(1, n // 4)):
+        start = time.perf_counter()
+        prover.statements(stack(samples, batch) if batch > 1 else samples[0], [f"r{i}" for i in range(batch)])
+        shared.append((time.perf_counter() - start) / batch)
+    ms = statistics.median
+    return (f"witness {1000 * ms(single):.1f} ms + sign {1000 * ms(signing):.1f} ms = {1000 * (ms(single) + ms(signing)):.1f} ms per request; "
+            f"a witness shared by {batch} request(s): {1000 * ms(shared):.1f} ms each + sign")
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
@@ -171,41 +205,73 @@ def main() -> int:
     parser.add_argument("--window-ms", type=float, default=2000.0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800.0, help="longest wait for every proof, in seconds")
+    parser.add_argument("--latency-only", action="store_true", help="stop after the burst: no waiting for the proofs, no receipt checks")
+    parser.add_argument("--node-option", action="append", default=[], help="an option for `zkinfer serve` (repeatable), e.g. --node-option=--worker-priority=nice")
     args = parser.parse_args()
 
     from tests.test_node import start_node
-    from zkinfer.node.config import cpu_count
 
     with tempfile.TemporaryDirectory(prefix="zkinfer-bench-node-") as tmp:
         folder = Path(tmp)
         os.environ["ZKINFER_HOME"] = str(folder / "home")
         circuits, size = build_circuit(args.model, args.batch, folder)
-        node = start_node(circuits, folder / "state", "--batch-window-ms", str(args.window_ms), "--workers", str(args.workers), "--max-queue", str(args.requests + 10 * args.batch))
+        alone = statement_cost(circuits / args.model, size)
+        node = start_node(
+            circuits, folder / "state", "--batch-window-ms", str(args.window_ms), "--workers", str(args.workers), "--max-queue", str(args.requests + 10 * args.batch),
+            *args.node_option,
+        )
         try:
             rng = np.random.default_rng(0)
             start = time.monotonic()
             primed, burst, before, burst_s = asyncio.run(load(node.url, args.model, node.auth, random_inputs(rng, args.batch, size), random_inputs(rng, args.requests, size), args.concurrency))
-            during = httpx.get(f"{node.url}/metrics").text
-            final = wait_until_drained(node.url, time.monotonic() + args.timeout)
-            drained_s = time.monotonic() - start
-            accepted = [s for s in primed + burst if s.status == 200]
-            proven, verified, problems = check_receipts(node.url, node.auth, accepted)
+            during = httpx.get(f"{node.url}/metrics", headers=node.auth).text
+            if not args.latency_only:
+                final = wait_until_drained(node.url, node.auth, time.monotonic() + args.timeout)
+                drained_s = time.monotonic() - start
+                accepted = [s for s in primed + burst if s.status == 200]
+                proven, verified, problems = check_receipts(node.url, node.auth, accepted)
         finally:
             node.stop()
+    answered(args, primed, burst, before, during, burst_s, alone)
+    if args.latency_only:
+        return 0 if all(s.status == 200 for s in primed + burst) else 1
+    return proofs_report(final, drained_s, primed, burst, accepted, proven, verified, problems)
+
+
+def answered(args: argparse.Namespace, primed: list[Sent], burst: list[Sent], before: str, during: str, burst_s: float, alone: str) -> None:
+    """The fast answers: latency percentiles, what the statements cost, the node's own view."""
+    from zkinfer.node.config import cpu_count
 
     latencies = [s.seconds * 1000 for s in burst if s.status == 200]
-    proofs = metric(final, "zkinfer_proof_seconds_count")
-    proof_s = metric(final, "zkinfer_proof_seconds_sum")
-    rejected = [s.status for s in primed + burst if s.status != 200]
     print(f"\nnode: {args.model} compiled for batch {args.batch}, window {args.window_ms:.0f} ms, {args.workers} worker(s), {cpu_count()} cores")
     print(f"burst: {args.requests} requests, {args.concurrency} in flight, sent in {burst_s:.2f} s ({args.requests / burst_s:.0f} req/s); "
           f"started while a proof was running; {metric(during, 'zkinfer_proof_seconds_count'):.0f} proof(s) finished during it, "
           f"{metric(during, 'zkinfer_queue_depth'):.0f} jobs queued at its end")
     print(f"answer latency (ms): p50 {percentile(latencies, 50):.1f}  p90 {percentile(latencies, 90):.1f}  p99 {percentile(latencies, 99):.1f}  "
           f"max {max(latencies):.1f}  mean {statistics.mean(latencies):.1f}  -> goal p99 < 100 ms: {'met' if percentile(latencies, 99) < 100 else 'NOT met'}")
+    print(f"statement (witness + sign statement and promise), alone in this process: {alone}")
+    signed = metric(during, "zkinfer_statement_seconds_count") - metric(before, "zkinfer_statement_seconds_count")
+    if signed:
+        runs = metric(during, "zkinfer_statement_witness_runs") - metric(before, "zkinfer_statement_witness_runs")
+        mean_ms = 1000 * (metric(during, "zkinfer_statement_seconds_sum") - metric(before, "zkinfer_statement_seconds_sum")) / signed
+        print(f"statement on the node during the burst (waiting for a witness run included): mean {mean_ms:.1f} ms; {signed:.0f} statements from {runs:.0f} witness runs "
+              f"({signed / max(runs, 1):.1f} requests per run)")
+    else:
+        print("statement on the node: none signed (this node predates signed statements)")
     node_fast = metric(during, "zkinfer_answer_seconds_bucket", le="0.1") - metric(before, "zkinfer_answer_seconds_bucket", le="0.1")
     node_all = metric(during, "zkinfer_answer_seconds_count") - metric(before, "zkinfer_answer_seconds_count")
     print(f"node side (zkinfer_answer_seconds, request read to answer): {100 * node_fast / max(node_all, 1):.1f} % of the burst's answers within 100 ms")
+    refused = [s.status for s in primed + burst if s.status != 200]
+    print(f"refused: {len(refused)} {sorted(set(refused))}")
+
+
+def proofs_report(
+    final: str, drained_s: float, primed: list[Sent], burst: list[Sent], accepted: list[Sent], proven: int, verified: int, problems: list[str]
+) -> int:
+    """Proof throughput and the receipt checks; 0 when every accepted job ended proven with its own input."""
+    proofs = metric(final, "zkinfer_proof_seconds_count")
+    proof_s = metric(final, "zkinfer_proof_seconds_sum")
+    rejected = [s.status for s in primed + burst if s.status != 200]
     print(f"proofs (priming batch included): {proofs:.0f} in {drained_s:.0f} s = {60 * proofs / drained_s:.1f} proofs/min, {60 * proven / drained_s:.0f} samples proven/min; "
           f"{proof_s / max(proofs, 1):.1f} s per proof, {proof_s / max(proven, 1):.2f} s per sample")
     print(f"jobs: {len(accepted)} accepted, {len(rejected)} refused {sorted(set(rejected))}, {proven} proven with their own input in their row, "

@@ -5,6 +5,7 @@ validation, limits, metrics, a `kill -9` mid-proof, and batched proofs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import time
@@ -208,13 +209,10 @@ def test_tritonclient_works_unmodified(node: RunningNode, fast_model: FastSessio
     _check_receipt(node.receipt(receipt_id).text, node, SAMPLE)
 
 
-def test_an_input_the_circuit_cannot_prove_fails_its_job_with_422(node: RunningNode) -> None:
-    response = node.infer([1e5] * 8, wait=True)  # finite, so answered, but far outside the calibrated range
-    assert response.status_code == 200, response.text
-    params = response.json()["parameters"]
-    assert params["receipt_status"] == "failed" and "calibrated" in params["receipt_error"]
-    job = node.receipt(params["receipt_id"])
-    assert job.status_code == 422 and job.json()["status"] == "failed" and "calibrated" in job.json()["error"]
+def test_an_input_the_circuit_cannot_prove_is_refused_with_422(node: RunningNode) -> None:
+    response = node.infer([1e5] * 8, wait=True)  # finite, so the float model answers it, but far outside the calibrated range
+    assert response.status_code == 422, response.text  # its witness fails: no statement to sign, nothing queued
+    assert "calibrated" in response.json()["error"]
 
 
 def test_metrics(node: RunningNode) -> None:
@@ -224,7 +222,8 @@ def test_metrics(node: RunningNode) -> None:
     assert "zkinfer_queue_depth " in text and "zkinfer_workers_ready 1.0" in text
     proofs = [line for line in text.splitlines() if line.startswith(f'zkinfer_proof_seconds_count{{model="{MODEL}"}}')]
     assert proofs and float(proofs[0].split()[-1]) >= 2
-    assert f'zkinfer_proof_failures_total{{model="{MODEL}"}} 1.0' in text
+    assert 'zkinfer_rejected_total{reason="unprovable"} 1.0' in text
+    assert f'zkinfer_statement_seconds_count{{model="{MODEL}"}}' in text
     proven = [line for line in text.splitlines() if line.startswith(f'zkinfer_jobs_proven_total{{model="{MODEL}"}}')]
     assert proven and float(proven[0].split()[-1]) >= 2
 
@@ -366,11 +365,25 @@ def test_batched_requests_share_one_proof(batch_circuits: Path, tmp_path: Path, 
 
 
 def test_one_unprovable_request_does_not_sink_its_batch(batch_circuits: Path, tmp_path: Path) -> None:
+    """Today such a request is refused at once (its witness fails before it is queued); jobs an
+    earlier node queued without that check still prove, the bad row failing alone in the worker."""
+    from zkinfer.node import jobs
+    from zkinfer.node.store import NewJob, Store
+    from zkinfer.prover.prove import Prover
+
+    inputs = [[0.2] * 8, [1e5] * 8, [0.4] * 8, [0.6] * 8]  # the second is far outside the calibrated range
+    prover = Prover(batch_circuits / "tiny4")
+    owner = "sha256:" + hashlib.sha256(API_KEY.encode()).hexdigest()
+    queued = [NewJob(id=f"earlier-{i}", model="tiny4", payload=_payload(jobs, prover, values), owner=owner) for i, values in enumerate(inputs)]
+    (tmp_path / "state").mkdir()
+    store = Store(tmp_path / "state" / "jobs.sqlite3")
+    store.add_many(queued)
+    store.close()
     node = start_node(batch_circuits, tmp_path / "state", "--batch-window-ms", "60000")
     try:
-        inputs = [[0.2] * 8, [1e5] * 8, [0.4] * 8, [0.6] * 8]  # the second is far outside the calibrated range
-        ids = [node.infer(values, model="tiny4").json()["parameters"]["receipt_id"] for values in inputs]
-        results = [node.receipt(i) for i in ids]
+        refused = node.infer(inputs[1], model="tiny4")
+        assert refused.status_code == 422 and "calibrated" in refused.json()["error"], refused.text
+        results = [node.receipt(job.id) for job in queued]
         assert [r.status_code for r in results] == [200, 422, 200, 200], [r.text[:300] for r in results]
         assert "calibrated" in results[1].json()["error"]
         for i in (0, 2, 3):
@@ -382,3 +395,12 @@ def test_one_unprovable_request_does_not_sink_its_batch(batch_circuits: Path, tm
             assert np.allclose(receipt.input.tensors[0].values[row * 8 : (row + 1) * 8], np.asarray(values, dtype=np.float32))
     finally:
         node.stop()
+
+
+def _payload(jobs: Any, prover: Any, values: list[float]) -> str:
+    """A job as the node stores it (one request's sample and fast answer)."""
+    from zkinfer.node.models import ServedModel
+
+    model = ServedModel(prover=prover, jobs_per_proof=4)
+    sample = [np.asarray([values], dtype=np.float32)]
+    return str(jobs.encode(model.input_specs, sample, model.output_specs, model.answer(sample)))

@@ -347,6 +347,8 @@ def serve(
     header_timeout: Annotated[float, typer.Option("--header-timeout", min=0.1, help="Seconds a connection has to send a request's headers")] = 10.0,
     body_timeout: Annotated[float, typer.Option("--body-timeout", min=0.1, help="Seconds a request has to send its whole body after the headers")] = 30.0,
     max_connections: Annotated[int, typer.Option("--max-connections", min=1, help="Open connections at most (kept below the file-descriptor limit)")] = 4096,
+    prove_within: Annotated[int, typer.Option("--prove-within", min=1, help="Seconds within which each answer's signed promise says it will be proven")] = 3600,
+    worker_priority: Annotated[str, typer.Option("--worker-priority", help="Provers run as: idle (SCHED_IDLE: fast answers preempt them) or nice")] = "idle",
 ) -> None:
     """Serve proven inference over HTTP (Open Inference Protocol / KServe v2) with receipts."""
     from zkinfer.node import server
@@ -356,6 +358,7 @@ def serve(
         circuits=circuits, state_dir=state_dir, host=host, port=port, key_file=key, api_keys_file=api_keys, workers=workers, max_queue=max_queue,
         max_body_bytes=max_body_bytes, wait_timeout_s=wait_timeout, batch_window_ms=batch_window_ms, batch_private_inputs=batch_private_inputs, prefer_gpu=not cpu,
         metrics=metrics, header_timeout_s=header_timeout, body_timeout_s=body_timeout, max_connections=max_connections,
+        prove_within_s=prove_within, worker_priority=worker_priority,
     )
     with step("loading circuits, keys and the job store"):
         node = guarded(lambda: server.load(config))
@@ -401,6 +404,27 @@ def keys_new(output: Annotated[Path, typer.Option("-o", "--output", help="Where 
     key = identity.new_key()
     guarded(lambda: identity.save_key(key, output))
     out.print(f"wrote {output} (keep it secret)\npublic key {key.public_hex}")
+
+
+@keys_app.command("show")
+def keys_show(
+    key_file: Annotated[Path, typer.Argument(help="A node key file (`zkinfer keys new`, or the node's --state-dir/node.key)")],
+    name: Annotated[str, typer.Option("--name", help="The node's name in nodes.toml (A-Z a-z 0-9 _ -, at most 32)")] = "node",
+    url: Annotated[str, typer.Option("--url", help="Where a gateway reaches the node")] = "http://127.0.0.1:8080",
+) -> None:
+    """Print a node key's public key, its proof of possession and a ready [[nodes]] entry for nodes.toml."""
+    import re
+
+    from zkinfer.core import identity
+
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
+        fail(f"--name: {name[:40]!r} is not 1-32 characters of A-Z a-z 0-9 _ -")
+    if not re.fullmatch(r"https?://[^\s\"\\]+", url):
+        fail(f"--url: {url[:80]!r} is not an http:// or https:// URL")
+    key = guarded(lambda: identity.load_key(key_file))
+    pop = identity.proof_of_possession(key).hex()
+    typer.echo(f"public key           {key.public_hex}\nproof of possession  {pop}\n\n# nodes.toml entry for this node:")
+    typer.echo(f'[[nodes]]\nname = "{name}"\nurl = "{url}"\npublic_key = "{key.public_hex}"\nproof_of_possession = "{pop}"\nweight = 1')
 
 
 network_cli.register(app)  # `gateway` and `network status`, listed after `serve` in --help

@@ -1,4 +1,4 @@
-"""The HTTP layer's routes: Open Inference Protocol (KServe v2) paths, receipts, and `/metrics`.
+"""The HTTP layer's routes: Open Inference Protocol (KServe v2) paths, receipts, the node's identity, and `/metrics`.
 
 A route authenticates, decodes (`protocol`), calls the service (`service.Node`) and encodes its
 answer; every error it meets or raises becomes a status in `statuses`, never here.
@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zkinfer import __version__
+from zkinfer.core import identity
 from zkinfer.node import protocol, statuses
 from zkinfer.node.metrics import Metrics
 from zkinfer.node.models import ServedModel
@@ -107,6 +108,11 @@ def create_app(node: Node) -> FastAPI:
     @app.get("/v2/health/ready")
     async def ready() -> JSONResponse:
         return JSONResponse({"ready": node.ready}, status_code=statuses.ready(node.ready))
+
+    @app.get("/v1/identity")
+    async def node_identity() -> dict[str, str]:
+        """Who signs this node's statements: what a nodes.toml pins (no key needed: it is public)."""
+        return {"scheme": identity.SCHEME, "public_key": node.key.public_hex, "proof_of_possession": node.proof_of_possession.hex()}
 
     @app.get("/v2")
     async def server_metadata() -> protocol.ServerMetadata:

@@ -15,6 +15,8 @@ from zkinfer.core.errors import ZkinferError
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 DEFAULT_MAX_QUEUE = 1000
 METRICS_ACCESS = ("off", "key", "public")
+WORKER_PRIORITIES = ("idle", "nice")
+DEFAULT_PROVE_WITHIN_S = 3600
 
 
 def cpu_count() -> int:
@@ -43,6 +45,8 @@ class NodeConfig:
     batch_private_inputs: bool = False
     prefer_gpu: bool = True
     worker_nice: int = 10
+    worker_priority: str = "idle"  # "idle": provers run under SCHED_IDLE (see `workers`); "nice": only niced by worker_nice
+    prove_within_s: int = DEFAULT_PROVE_WITHIN_S  # the promise each answer carries: proven within this many seconds
     metrics: str = "key"  # /metrics: "off", "key" (needs an API key) or "public"
     header_timeout_s: float = 10.0  # a request's headers, from the connection's opening (or the request's first byte)
     body_timeout_s: float = 30.0  # the whole body, after the headers
@@ -52,6 +56,10 @@ class NodeConfig:
     def __post_init__(self) -> None:
         if self.metrics not in METRICS_ACCESS:
             raise NodeConfigError(f"--metrics: {self.metrics!r} is not one of {', '.join(METRICS_ACCESS)}")
+        if self.worker_priority not in WORKER_PRIORITIES:
+            raise NodeConfigError(f"--worker-priority: {self.worker_priority!r} is not one of {', '.join(WORKER_PRIORITIES)}")
+        if not 1 <= self.prove_within_s <= 10 * 365 * 86400:
+            raise NodeConfigError(f"--prove-within: {self.prove_within_s} s; give a number of seconds from 1 to ten years")
 
     @property
     def store_path(self) -> Path:

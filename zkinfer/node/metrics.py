@@ -16,6 +16,11 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("zkinfer_requests", "HTTP requests by route and status code.", ["route", "code"], registry=self.registry)
+        self.statement_seconds = Histogram(
+            "zkinfer_statement_seconds", "Time to the signed statement and promise of an infer request (waiting for a witness run included).", ["model"],
+            buckets=ANSWER_BUCKETS, registry=self.registry,
+        )
+        self.witness_runs = Gauge("zkinfer_statement_witness_runs", "Witness runs made for statements (one run serves several requests of a batch circuit).", registry=self.registry)
         self.answer_seconds = Histogram("zkinfer_answer_seconds", "Time to the fast answer of an accepted infer request.", ["model"], buckets=ANSWER_BUCKETS, registry=self.registry)
         self.queue_depth = Gauge("zkinfer_queue_depth", "Accepted jobs not yet proven or failed.", registry=self.registry)
         self.workers_ready = Gauge("zkinfer_workers_ready", "Prover worker processes ready to prove.", registry=self.registry)

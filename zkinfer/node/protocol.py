@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from zkinfer.core import inputs, strict_json
+from zkinfer.core import inputs, statement, strict_json
 from zkinfer.core.errors import InputError
 from zkinfer.core.onnx_model import TensorSpec
 from zkinfer.node.service import Accepted, InferOptions, Tensor
@@ -60,7 +60,7 @@ class InferResponse(BaseModel):
     model_name: str
     model_version: str | None = None
     id: str | None = None
-    parameters: Parameters
+    parameters: dict[str, Any]  # Parameters, and the signed statement and promise (JSON objects)
     outputs: list[ResponseOutput]
 
 
@@ -158,6 +158,8 @@ def decode_infer(body: bytes, header_length: str | None) -> DecodedInfer:
         tensors.append(tensor)
     if offset != len(binary):
         raise InputError(f"body: {len(binary) - offset} binary byte(s) after the JSON header belong to no input's binary_data_size")
+    if request.id is not None and not statement.REQUEST_ID.fullmatch(request.id):
+        raise InputError(f"id: {request.id[:40]!r} cannot be a statement's request id; send 1-128 characters of A-Z a-z 0-9 . _ : - (or no id: the receipt id is used)")
     parameters = request.parameters or {}
     public = parameters.get("receipt_public", False)
     if not isinstance(public, bool):
@@ -166,18 +168,23 @@ def decode_infer(body: bytes, header_length: str | None) -> DecodedInfer:
     names = None if request.outputs is None else tuple(out.name for out in request.outputs)
     binary_outputs = None if request.outputs is None else [bool((out.parameters or {}).get("binary_data", default_binary)) for out in request.outputs]
     return DecodedInfer(
-        id=request.id, inputs=tensors, options=InferOptions(outputs=names, receipt_public=public), binary_outputs=binary_outputs, binary_default=default_binary
+        id=request.id, inputs=tensors, options=InferOptions(outputs=names, receipt_public=public, request_id=request.id), binary_outputs=binary_outputs,
+        binary_default=default_binary,
     )
 
 
 def infer_response(decoded: DecodedInfer, accepted: Accepted, job: JobView | None) -> tuple[bytes, dict[str, str]]:
-    """The response body and headers: the fast answer now, the receipt id (and the receipt, if waited for) in `parameters`."""
-    parameters: Parameters = {
+    """The response body and headers: the fast answer now, the receipt id, the signed statement and promise
+    (and the receipt, if waited for) in `parameters`."""
+    parameters: dict[str, Any] = {
         "receipt_id": accepted.job_id,
         "receipt_url": f"/v1/receipts/{accepted.job_id}",
         "receipt_status": (job.state if job else JobState.ACCEPTED).value,
         "fast_provider": accepted.fast_provider,
     }
+    if accepted.signed is not None:
+        parameters["zkinfer_statement"] = accepted.signed.statement.to_json()
+        parameters["zkinfer_promise"] = accepted.signed.promise.to_json()
     if job is not None and job.receipt is not None:
         parameters["receipt"] = job.receipt
         parameters["receipt_batch_row"] = job.batch_row or 0

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import resource
 
+from zkinfer.core import identity
 from zkinfer.node import state
 from zkinfer.node.config import NodeConfig
 from zkinfer.node.models import ServedModel, load_provers
 from zkinfer.node.service import Node
+from zkinfer.node.statements import signs_statements
 from zkinfer.node.workers import WorkerSettings
 
 log = logging.getLogger("zkinfer.node")
@@ -49,6 +51,8 @@ def _served_models(config: NodeConfig) -> dict[str, ServedModel]:
         manifest = prover.circuit.manifest
         models[name] = model = ServedModel(prover=prover, jobs_per_proof=config.jobs_per_proof(manifest.batch_size, manifest.visibility.input))
         log.info("serving %s (k=%d, batch %d, %d job(s) per proof)", name, prover.circuit.logrows, model.batch_size, model.jobs_per_proof)
+        if not signs_statements(model):
+            log.warning("%s: a batch circuit with a hashed input commits to the whole batch, so its answers carry no signed statement (gateways cannot count them)", name)
     return models
 
 
@@ -61,6 +65,7 @@ def _worker_settings(config: NodeConfig, models: dict[str, ServedModel]) -> Work
         window_s=config.batch_window_ms / 1000,
         rayon_threads=config.rayon_threads,
         nice=config.worker_nice,
+        idle=config.worker_priority == "idle",
     )
 
 
@@ -71,7 +76,8 @@ def load(config: NodeConfig) -> Node:
     """
     _configure_logging()
     lock = state.lock(config)  # first: a second node on this state directory stops here, before touching anything
-    log.info("node public key %s (auditors pin it with --expect-signer)", state.node_key(config).public_hex)
+    key = state.node_key(config)  # the web process signs each answer's statement and promise with it; workers sign receipts
+    log.info("node public key %s (auditors pin it with --expect-signer; `zkinfer keys show` prints its nodes.toml entry)", key.public_hex)
     api_keys = state.api_keys(config)
     models = _served_models(config)
     store = state.store(config)
@@ -79,7 +85,10 @@ def load(config: NodeConfig) -> Node:
     unfinished = store.count_unfinished(list(models))
     if unfinished:
         log.info("resuming %d unfinished job(s)", unfinished)
-    return Node(config, lock=lock, api_keys=api_keys, models=models, store=store, unfinished=unfinished, workers=_worker_settings(config, models))
+    return Node(
+        config, lock=lock, api_keys=api_keys, models=models, store=store, unfinished=unfinished, workers=_worker_settings(config, models),
+        key=key, proof_of_possession=identity.proof_of_possession(key),
+    )
 
 
 def run(node: Node) -> None:

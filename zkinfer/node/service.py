@@ -5,8 +5,8 @@ results or raises typed errors; it knows nothing of HTTP, status codes or Triton
 HTTP layer is `app` + `protocol`, errors become statuses in `statuses`). Building a node (lock,
 keys, store, requeue, workers) is `server.load`; the constructor only wires what it is given.
 
-Everything here runs on the event loop except SQLite writes and the fast path (worker threads)
-and proving (worker processes). Accepted jobs are written in group commits: every request that
+Everything here runs on the event loop except SQLite writes, the fast path and the signed
+statement (worker threads; `statements`) and proving (worker processes). Accepted jobs are written in group commits: every request that
 arrives while one commit is in flight is persisted by the next, so a burst pays one fsync per
 commit rather than one per request, and nothing is acknowledged before it is durable.
 """
@@ -19,6 +19,7 @@ import hmac
 import logging
 import math
 import secrets
+import time
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -26,11 +27,13 @@ import numpy as np
 
 from zkinfer.core import inputs
 from zkinfer.core.errors import InputError
+from zkinfer.core.identity import NodeKey
 from zkinfer.core.inputs import Sample
 from zkinfer.node import auth, jobs
-from zkinfer.node.config import NodeConfig
+from zkinfer.node.config import NodeConfig, cpu_count
 from zkinfer.node.metrics import Metrics
 from zkinfer.node.models import ServedModel
+from zkinfer.node.statements import Signed, StatementSigner, signs_statements
 from zkinfer.node.store import UNFINISHED, JobView, NewJob, Store
 from zkinfer.node.workers import Finished, WorkerPool, WorkerSettings
 from zkinfer.prover.prove import FastAnswer
@@ -68,6 +71,7 @@ class Tensor:
 class InferOptions:
     outputs: tuple[str, ...] | None = None  # the outputs to answer with, by name, in this order; None: all
     receipt_public: bool = False  # every API key may read the receipt, not only the caller's
+    request_id: str | None = None  # the statement's request id (the OIP request `id`); None: the job id
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class Accepted:
     model: str
     outputs: list[Tensor]  # the fast answer, as chosen by `InferOptions.outputs`
     fast_provider: str
+    signed: Signed | None = None  # the statement the proof will attest and the promise to prove it (None: the model cannot sign one)
 
 
 def _sample(model: ServedModel, tensors: list[Tensor]) -> Sample:
@@ -126,9 +131,13 @@ class Node:
     """Owns the loaded models, the store and the worker pool; admits inferences and reads results."""
 
     def __init__(
-        self, config: NodeConfig, *, lock: TextIO, api_keys: auth.ApiKeys, models: dict[str, ServedModel], store: Store, unfinished: int, workers: WorkerSettings
+        self, config: NodeConfig, *, lock: TextIO, api_keys: auth.ApiKeys, models: dict[str, ServedModel], store: Store, unfinished: int, workers: WorkerSettings,
+        key: NodeKey, proof_of_possession: bytes,
     ) -> None:
         self.config = config
+        self.key = key
+        self.proof_of_possession = proof_of_possession  # of `key`: what lets a gateway aggregate this node's statement signatures
+        self.signers = {name: StatementSigner(m, key, config.prove_within_s, cpu_count()) for name, m in models.items() if signs_statements(m)}
         self.api_keys = api_keys
         self.models = models
         self.store = store
@@ -138,6 +147,7 @@ class Node:
         self.metrics.queue_depth.set(self.depth)
         self.pool = WorkerPool(config.workers, workers, lambda slot: self.store.requeue(slot), self._from_pool)
         self.metrics.workers_ready.set_function(lambda: self.pool.ready_count)
+        self.metrics.witness_runs.set_function(lambda: sum(s.runs for s in self.signers.values()))
         self._mean_job_s = FIRST_GUESS_JOB_S
         self._waiters: dict[str, asyncio.Event] = {}
         self._pending: list[tuple[NewJob, asyncio.Future[None]]] = []
@@ -190,8 +200,10 @@ class Node:
         try:
             fast = await asyncio.to_thread(model.answer, sample)
             _check_finite(fast, model)
+            job_id = secrets.token_urlsafe(16)
+            signed = await self._sign(model, sample, options.request_id or job_id, job_id)
             payload = jobs.encode(model.input_specs, sample, model.output_specs, fast)
-            job = NewJob(id=secrets.token_urlsafe(16), model=model.name, payload=payload, owner=owner, public=options.receipt_public)
+            job = NewJob(id=job_id, model=model.name, payload=payload, owner=owner, public=options.receipt_public)
             await self._persist(job)
         except Exception:
             self.depth -= 1
@@ -199,7 +211,21 @@ class Node:
         finally:
             self.metrics.queue_depth.set(self.depth)
         outputs = [Tensor(model.output_specs[i].name, model.output_specs[i].shape, "FP32", fast.outputs[i]) for i in chosen]
-        return Accepted(job_id=job.id, model=model.name, outputs=outputs, fast_provider=fast.provider)
+        return Accepted(job_id=job.id, model=model.name, outputs=outputs, fast_provider=fast.provider, signed=signed)
+
+    async def _sign(self, model: ServedModel, sample: Sample, request_id: str, job_id: str) -> Signed | None:
+        """The signed statement and promise (InputError when the circuit could never prove the input: nothing is queued)."""
+        signer = self.signers.get(model.name)
+        if signer is None:
+            return None
+        start = time.perf_counter()
+        try:
+            return await signer.sign(sample, request_id, job_id)
+        except InputError:
+            self.metrics.rejected.labels("unprovable").inc()
+            raise
+        finally:
+            self.metrics.statement_seconds.labels(model.name).observe(time.perf_counter() - start)
 
     async def _persist(self, job: NewJob) -> None:
         assert self._loop is not None, "Node.start() was not called"

@@ -2,8 +2,19 @@
 
 ezkl holds the GIL for a whole prove, so proving runs in separate processes (spawned, not forked:
 onnxruntime and rayon threads do not survive a fork). Each worker loads its Provers once, then
-claims jobs from the SQLite store, proves, and stores the signed receipt. Workers run niced so
-the web process keeps answering the fast path in milliseconds while proofs use every core.
+claims jobs from the SQLite store, proves, and stores the signed receipt.
+
+Workers prove under Linux's SCHED_IDLE policy (`--worker-priority idle`, the default): a proof
+still uses every core the web process leaves idle, but any runnable thread of the web process
+(the fast path, the witness and signatures of each answer's statement, HTTP) preempts it at once.
+Nice 10 alone (the earlier choice, `--worker-priority nice`) only weights CFS's shares (about 10:1
+per thread): with rayon's threads on both cores the web process still waited for a core, and the
+fast answer's p99 in `benchmarks/bench_node_load.py` reached 138.5 ms in one run (54-97 ms in
+others). Bounding rayon to fewer threads than cores was the other candidate: it keeps a core free
+for the web process, but proofs then take longer all the time, loaded or not, while SCHED_IDLE
+costs proving nothing when the node is quiet (measurements: benchmarks/README.md). Where the
+kernel refuses SCHED_IDLE, the worker falls back to nice. The policy is set on every thread the worker
+has (numpy's BLAS pool) before rayon and onnxruntime start theirs, which inherit it.
 A worker dies with the node (PR_SET_PDEATHSIG), and a worker that dies alone has its jobs
 re-queued and is replaced.
 """
@@ -46,6 +57,7 @@ class WorkerSettings:
     window_s: float
     rayon_threads: int
     nice: int
+    idle: bool = True  # SCHED_IDLE (else nice only)
 
 
 @dataclass(frozen=True)
@@ -70,13 +82,35 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
+def _threads() -> list[int]:
+    """This process's thread ids (Linux: a scheduling policy belongs to each thread)."""
+    try:
+        return [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        return [0]
+
+
+def lower_priority(nice: int, idle: bool) -> str:
+    """Make this process (its threads to come) yield to the web process: SCHED_IDLE, else nice. Returns which."""
+    os.nice(nice)  # kept under SCHED_IDLE too: it orders the workers among themselves if the policy is ever lifted
+    if idle:
+        try:
+            for thread_id in _threads():  # those already running (numpy's BLAS pool); threads made later inherit the policy
+                os.sched_setscheduler(thread_id, os.SCHED_IDLE, os.sched_param(0))
+        except (AttributeError, OSError) as exc:  # not Linux, or refused (e.g. a seccomp policy)
+            log.warning("prover worker could not take SCHED_IDLE (%s); running at nice %d instead", exc, nice)
+            return "nice"
+        return "idle"
+    return "nice"
+
+
 def worker_main(slot: int, settings: WorkerSettings, events: Connection) -> None:
     """Entry point of one worker process: load once, then claim → prove → store, until the node goes."""
     os.environ["RAYON_NUM_THREADS"] = str(settings.rayon_threads)  # before ezkl's first rayon call
     logs.configure()  # a spawned process starts with logging unconfigured: keep ezkl's noise out of the node's stderr
     _die_with_parent()
     parent = os.getppid()
-    os.nice(settings.nice)
+    lower_priority(settings.nice, settings.idle)
     provers = load_provers(settings.circuits, prefer_gpu=False, signer=identity.load_key(settings.key_path))
     store = Store(settings.store_path)
     events.send(Ready(slot))

@@ -32,6 +32,7 @@ from zkinfer.core.receipt import (
     TensorData,
     Timings,
 )
+from zkinfer.core.statement import Statement
 from zkinfer.prover import keys
 from zkinfer.prover.runtime import open_session
 
@@ -97,22 +98,28 @@ class Prover:
             data_file.write_text(json.dumps(inputs.to_ezkl_data([sample])))
             return _ezkl.gen_witness(data_file, self.circuit.compiled_path, witness_file)
 
-    def statement(self, sample: inputs.Sample, request_id: str, row: int = 0) -> statement.Statement:
+    def statement(self, sample: inputs.Sample, request_id: str, row: int = 0) -> Statement:
         """The statement this circuit's proof of `sample` will attest (the node signs it at once).
         `row` picks one request's row out of a batch circuit's padded sample."""
-        witness = self.witness(sample)
+        return self._statements(self.witness(sample), [(row, request_id)])[0]
+
+    def statements(self, sample: inputs.Sample, request_ids: list[str]) -> list[Statement]:
+        """One witness, one statement per row: request i is row i of a batch circuit's stacked
+        `sample`. The node answers concurrent requests this way (one witness run for many)."""
+        return self._statements(self.witness(sample), list(enumerate(request_ids)))
+
+    def _statements(self, witness: Witness, rows: list[tuple[int, str]]) -> list[Statement]:
         hashed = self.circuit.manifest.visibility.input == "hashed"
-        return statement.make(
-            circuit=self.circuit_digest,
-            request_id=request_id,
-            input_visibility="hashed" if hashed else "public",
-            input_felts=[[c] for c in _commitment(witness.input_commitment, "input commitment")] if hashed else witness.inputs,
-            weights_commitment=_commitment(witness.params_commitment, "weights commitment") if self.circuit.manifest.visibility.params == "hashed" else None,
-            output_scales=Settings(self.circuit.settings).output_scales,
-            output_felts=witness.outputs,
-            row=row,
-            rows=self.circuit.manifest.batch_size,
-        )
+        input_felts = [[c] for c in _commitment(witness.input_commitment, "input commitment")] if hashed else witness.inputs
+        weights = _commitment(witness.params_commitment, "weights commitment") if self.circuit.manifest.visibility.params == "hashed" else None
+        digest, scales, batch = self.circuit_digest, Settings(self.circuit.settings).output_scales, self.circuit.manifest.batch_size
+        return [
+            statement.make(
+                circuit=digest, request_id=request_id, input_visibility="hashed" if hashed else "public", input_felts=input_felts,
+                weights_commitment=weights, output_scales=scales, output_felts=witness.outputs, row=row, rows=batch,
+            )
+            for row, request_id in rows
+        ]
 
     def prove(self, sample: inputs.Sample, fast: FastAnswer | None = None) -> Receipt:
         """Prove `sample`; `fast` is reused when the caller already answered it."""

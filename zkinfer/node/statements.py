@@ -1,0 +1,124 @@
+"""What the node signs the moment it answers: the statement its proof will attest, and its promise to prove it.
+
+The statement comes from ezkl's witness (the quantized forward pass, exactly what the proof will
+attest), so a request pays one witness run and two BLS signatures (statement and promise, ~2 ms
+each with milagro, which holds the GIL) before it is answered. Both run off the event loop, in a
+thread; ezkl releases the GIL for about half of a witness run.
+
+Concurrent requests share witness runs: a circuit compiled for batch N takes up to N waiting
+requests in one run (request i in row i; a witness costs ~15 ms fixed plus little per row), and at
+most `slots` runs are in flight per model, so under a burst the cost per request falls instead of
+queueing one witness per request. Row i of a stacked witness is the same statement as that request
+alone in row 0 (zero-padded), because a batch circuit computes each row from that row alone — the
+same property that lets the worker prove the request in whichever batch row it lands (the node's
+tests check the statement against the receipt's row).
+
+An input whose witness fails (outside the range the circuit was calibrated on) could never be
+proven: it is refused with an `InputError` and nothing is queued. In a shared run, one such input
+fails the whole witness, so the run is split in halves and retried (a failing witness fails in
+milliseconds), and only that request is refused.
+
+A batch circuit with a hashed (private) input commits to the whole batch at once, so no
+statement binds one request; such a model answers without a statement (`signs` is False).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from zkinfer.core import statement
+from zkinfer.core.errors import InputError, ProvingError
+from zkinfer.core.identity import NodeKey
+from zkinfer.core.inputs import Sample
+from zkinfer.core.statement import SignedPromise, SignedStatement
+from zkinfer.node.models import ServedModel, stack
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A request's signed statement and signed promise, as the infer response carries them."""
+
+    statement: SignedStatement
+    promise: SignedPromise
+
+
+@dataclass
+class _Waiting:
+    sample: Sample
+    request_id: str
+    receipt_id: str
+    done: asyncio.Future[Signed]
+
+
+def signs_statements(model: ServedModel) -> bool:
+    """False for a batch circuit with a hashed input: its commitment covers every row, so no statement binds one request."""
+    return not (model.batch_size > 1 and model.prover.circuit.manifest.visibility.input == "hashed")
+
+
+class StatementSigner:
+    """One model's statements: coalesces waiting requests into witness runs, signs each row."""
+
+    def __init__(self, model: ServedModel, key: NodeKey, prove_within_s: int, slots: int) -> None:
+        self.model = model
+        self.key = key
+        self.prove_within_s = prove_within_s
+        self.slots = max(1, slots)
+        self.runs = 0  # witness runs made (a shared run counts once), for /metrics
+        self._waiting: list[_Waiting] = []
+        self._running = 0
+        self._tasks: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak references to tasks
+
+    async def sign(self, sample: Sample, request_id: str, receipt_id: str) -> Signed:
+        """The signed statement and promise for one request; InputError when its witness fails."""
+        done: asyncio.Future[Signed] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(sample, request_id, receipt_id, done))
+        if self._running < self.slots:
+            self._running += 1
+            task = asyncio.create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await done
+
+    async def _drain(self) -> None:
+        """Run witness groups until nobody waits; one of at most `slots` such loops per model."""
+        try:
+            while self._waiting:
+                group = [w for w in self._waiting[: self.model.batch_size] if not w.done.cancelled()]
+                del self._waiting[: self.model.batch_size]
+                if not group:
+                    continue
+                try:
+                    results = await asyncio.to_thread(self._make, [(w.sample, w.request_id, w.receipt_id) for w in group])
+                except Exception as exc:  # a bug or an ezkl panic: these requests fail (500), the node keeps serving
+                    results = [exc] * len(group)
+                for waiting, result in zip(group, results, strict=True):
+                    if waiting.done.done():
+                        continue
+                    if isinstance(result, Exception):
+                        waiting.done.set_exception(result)
+                    else:
+                        waiting.done.set_result(result)
+        finally:
+            self._running -= 1
+
+    def _make(self, group: list[tuple[Sample, str, str]]) -> list[Signed | Exception]:
+        """In a thread: one witness for the group (halves on failure), then sign each row."""
+        self.runs += 1
+        samples = [sample for sample, _, _ in group]
+        try:
+            said = self.model.prover.statements(samples[0] if self.model.batch_size == 1 else stack(samples, self.model.batch_size), [rid for _, rid, _ in group])
+        except ProvingError as exc:
+            if len(group) > 1:
+                half = len(group) // 2
+                return self._make(group[:half]) + self._make(group[half:])
+            reason = exc.__cause__ or exc
+            return [InputError(f"inputs: the circuit cannot prove this input (witness generation failed: {reason}); it lies outside the range "
+                               "the circuit was calibrated on: send values in the range the model was made for")]
+        prove_by = int(time.time()) + self.prove_within_s
+        signed: list[Signed | Exception] = []
+        for made, (_, _, receipt_id) in zip(said, group, strict=True):
+            signed_statement = statement.sign(made, self.key.secret, self.key.public_key)
+            signed.append(Signed(signed_statement, statement.promise(signed_statement, receipt_id, prove_by, self.key.secret)))
+        return signed
