@@ -1,0 +1,166 @@
+"""Consensus latency: a burst of requests through `zkinfer gateway` over 3 and 5 real nodes, while they prove.
+
+For each node count N it starts N `zkinfer serve` nodes on the bundled digits MLP (one shared key
+cache, one prover worker each) and a `zkinfer gateway` over them, on this machine's loopback. Then:
+1. one node alone: REQUESTS fast answers straight from node 0 (the baseline), CONCURRENCY in flight;
+   each answer queues a proof, so the node is proving for the rest of the run;
+2. the same burst through the gateway, with tritonclient's asyncio client (an unmodified KServe
+   client), timing each consensus answer (quorum: majority, statements must be identical);
+3. checks: every answer HTTP 200, and a sample of certificates valid against the pinned nodes.toml.
+Prints p50/p99 for both, the ratio of the gateway's p50 to one node's, and the goals (p99 <= 100 ms
+with 3 nodes; gateway p50 <= 1.3x one node's p50).
+
+Every node computes the witness (the statement it signs) for every request, so on one machine the
+N nodes share its cores: the numbers are for N nodes on 2 cores, a worst case for the gateway.
+
+Run from the repository root: `python -m benchmarks.bench_consensus [--nodes 3 5] [--requests 500]`
+(a few minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL = "digits_mlp"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    ms: float
+    parameters: dict[str, Any]
+    error: str = ""
+
+
+async def burst(url: str, auth: dict[str, str], inputs: list[np.ndarray], concurrency: int) -> list[Answer]:
+    """Send every input with tritonclient's asyncio client, at most `concurrency` in flight."""
+    import tritonclient.http as http
+    import tritonclient.http.aio as aio
+    from tritonclient.utils import InferenceServerException
+
+    client = aio.InferenceServerClient(url.removeprefix("http://"), conn_limit=concurrency)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(values: np.ndarray) -> Answer:
+        tensor = http.InferInput("input", [1, values.size], "FP32")
+        tensor.set_data_from_numpy(values.reshape(1, -1).astype(np.float32))
+        async with gate:
+            start = time.perf_counter()
+            try:
+                result = await client.infer(MODEL, [tensor], headers=dict(auth))
+            except InferenceServerException as exc:
+                return Answer(int(exc.status() or 0), (time.perf_counter() - start) * 1000, {}, str(exc)[:300])
+            ms = (time.perf_counter() - start) * 1000
+        return Answer(200, ms, dict(result.get_response().get("parameters") or {}))
+
+    try:
+        return list(await asyncio.gather(*(one(v) for v in inputs)))
+    finally:
+        await client.close()
+
+
+def percentiles(answers: list[Answer]) -> tuple[float, float]:
+    ms = [a.ms for a in answers if a.status == 200]
+    return (float(np.percentile(ms, 50)), float(np.percentile(ms, 99))) if ms else (float("nan"), float("nan"))
+
+
+def check_certificates(answers: list[Answer], nodes_toml: Path, sample: int = 20) -> tuple[int, int]:
+    """(valid, checked) over up to `sample` certificates, against the pinned node set."""
+    from zkinfer.network import certificate, nodeset
+
+    pinned = nodeset.load(nodes_toml)
+    certs = [a.parameters["zkinfer_certificate"] for a in answers if a.status == 200 and "zkinfer_certificate" in a.parameters][:sample]
+    valid = sum(certificate.check(certificate.Certificate.from_json(c), pinned).ok for c in certs)
+    return valid, len(certs)
+
+
+def run(n_nodes: int, requests: int, concurrency: int, folder: Path) -> dict[str, Any]:
+    from tests.node_harness import start_node
+    from tests.test_gateway import node_entry, pinned_toml, start_gateway
+    from zkinfer.core import circuit
+    from zkinfer.prover.keys import ensure
+
+    circuits = folder / "circuits"
+    shutil.copytree(REPO / "circuits" / MODEL, circuits / MODEL)
+    # One key setup (one SRS) shared by every node, as a network shares one published circuit: nodes
+    # set up with different SRSs have different verifying keys, so their statements never agree.
+    ensure(circuit.load(circuits / MODEL))
+    with ThreadPoolExecutor(n_nodes) as pool:
+        nodes = list(pool.map(lambda i: start_node(circuits, folder / f"node{i}"), range(n_nodes)))
+    gateway = None
+    try:
+        names = [f"node{i}" for i in range(n_nodes)]
+        toml = pinned_toml([node_entry(name, node) for name, node in zip(names, nodes, strict=True)], timeout_ms=5_000)
+        gateway = start_gateway(folder / "gateway", toml)
+        from models.digits import load_split
+
+        _, x_test, _, _ = load_split()
+        rng = np.random.default_rng(n_nodes)
+        pick = lambda: [x_test[i] for i in rng.integers(0, len(x_test), requests)]  # noqa: E731
+        asyncio.run(burst(nodes[0].url, nodes[0].auth, pick()[:8], 4))  # warm-up: connections, first witness
+        asyncio.run(burst(gateway.url, gateway.auth, pick()[:8], 4))
+        single = asyncio.run(burst(nodes[0].url, nodes[0].auth, pick(), concurrency))
+        start = time.monotonic()
+        through = asyncio.run(burst(gateway.url, gateway.auth, pick(), concurrency))
+        seconds = time.monotonic() - start
+        valid, checked = check_certificates(through, gateway.nodes_toml)
+        failed = [a for a in single + through if a.status != 200]
+        if failed:
+            print(f"  {len(failed)} request(s) failed; the first: HTTP {failed[0].status} {failed[0].error}")
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        for node in nodes:
+            node.stop()
+    return {
+        "single": percentiles(single),
+        "gateway": percentiles(through),
+        "ok": sum(a.status == 200 for a in through),
+        "single_ok": sum(a.status == 200 for a in single),
+        "rate": requests / seconds,
+        "certificates": (valid, checked),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, nargs="+", default=[3, 5])
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+    from zkinfer.node.config import cpu_count
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="zkinfer-bench-consensus-") as tmp:
+        os.environ["ZKINFER_HOME"] = str(Path(tmp) / "home")  # keys are set up once, by the first node, and shared
+        for n in args.nodes:
+            print(f"{n} nodes: starting, then {args.requests} requests to one node and {args.requests} through the gateway ({args.concurrency} in flight)", flush=True)
+            rows.append((n, run(n, args.requests, args.concurrency, Path(tmp) / f"n{n}")))
+    print(f"\n{MODEL}, {cpu_count()} cores, every node on this machine, proving throughout; {args.requests} requests, {args.concurrency} in flight")
+    print(f"{'nodes':>5} {'one node p50/p99 ms':>20} {'gateway p50/p99 ms':>20} {'p50 ratio':>9} {'answered':>9} {'req/s':>6} {'certs valid':>11}")
+    for n, r in rows:
+        (s50, s99), (g50, g99) = r["single"], r["gateway"]
+        valid, checked = r["certificates"]
+        print(f"{n:>5} {s50:>9.1f} / {s99:<8.1f} {g50:>9.1f} / {g99:<8.1f} {g50 / s50:>9.2f} {r['ok']:>5}/{args.requests:<3} {r['rate']:>6.1f} {valid:>5}/{checked:<5}")
+    three = dict(rows).get(3)
+    if three is not None:
+        g50, g99 = three["gateway"]
+        print(f"\ngoal p99 <= 100 ms with 3 nodes: {'met' if g99 <= 100 else 'NOT met'} ({g99:.1f} ms)")
+        print(f"goal gateway p50 <= 1.3x one node's: {'met' if g50 <= 1.3 * three['single'][0] else 'NOT met'} ({g50 / three['single'][0]:.2f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
