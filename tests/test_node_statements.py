@@ -214,3 +214,11 @@ def test_concurrent_requests_share_witness_runs_and_one_bad_input_is_refused_alo
         signed = results[i]
         assert isinstance(signed, Signed)
         assert signed.statement.statement == prover.statement(stack([sample(mixed[i])], 4), f"r{i}")
+
+
+def test_serve_options_it_refuses_are_one_line_errors(tmp_path: Path) -> None:
+    result = zkinfer("serve", "--worker-priority", "realtime", "--state-dir", tmp_path / "state", "--circuits", tmp_path)
+    assert result.returncode == 2 and "--worker-priority: 'realtime' is not one of idle, nice" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = zkinfer("serve", "--prove-within", "0", "--state-dir", tmp_path / "state", "--circuits", tmp_path)
+    assert result.returncode == 2 and "--prove-within" in result.stderr

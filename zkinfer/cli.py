@@ -354,12 +354,12 @@ def serve(
     from zkinfer.node import server
     from zkinfer.node.config import NodeConfig
 
-    config = NodeConfig(
+    config = guarded(lambda: NodeConfig(  # an option it refuses (--metrics, --worker-priority) is a one-line error, exit 2
         circuits=circuits, state_dir=state_dir, host=host, port=port, key_file=key, api_keys_file=api_keys, workers=workers, max_queue=max_queue,
         max_body_bytes=max_body_bytes, wait_timeout_s=wait_timeout, batch_window_ms=batch_window_ms, batch_private_inputs=batch_private_inputs, prefer_gpu=not cpu,
         metrics=metrics, header_timeout_s=header_timeout, body_timeout_s=body_timeout, max_connections=max_connections,
         prove_within_s=prove_within, worker_priority=worker_priority,
-    )
+    ))
     with step("loading circuits, keys and the job store"):
         node = guarded(lambda: server.load(config))
     server.run(node)

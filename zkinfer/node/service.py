@@ -137,7 +137,10 @@ class Node:
         self.config = config
         self.key = key
         self.proof_of_possession = proof_of_possession  # of `key`: what lets a gateway aggregate this node's statement signatures
-        self.signers = {name: StatementSigner(m, key, config.prove_within_s, cpu_count()) for name, m in models.items() if signs_statements(m)}
+        # a batch circuit's witness costs the same for 1 row or N: one run at a time, each taking every request that waits, spends least CPU under load
+        self.signers = {
+            name: StatementSigner(m, key, config.prove_within_s, slots=1 if m.batch_size > 1 else cpu_count()) for name, m in models.items() if signs_statements(m)
+        }
         self.api_keys = api_keys
         self.models = models
         self.store = store
