@@ -131,8 +131,8 @@ def describe(answer: NodeAnswer, agree_on: str = "output") -> str:
 class Round:
     """One request's fan-out: the node tasks, which keep running after the decision."""
 
-    def __init__(self, request_id: str, model: str, tasks: dict[str, asyncio.Task[NodeAnswer]]) -> None:
-        self.request_id, self.model, self.tasks = request_id, model, tasks
+    def __init__(self, request_id: str, model: str, tasks: dict[str, asyncio.Task[NodeAnswer]], started: float) -> None:
+        self.request_id, self.model, self.tasks, self.started = request_id, model, tasks, started  # started: time.perf_counter()
 
     async def settled(self) -> list[NodeAnswer]:
         """Every node's answer (each ends by its timeout at the latest), in node-set order."""
@@ -151,8 +151,9 @@ class Outcome:
     signers: list[str]
     dissent: dict[str, Dissent]  # nodes that answered otherwise before the quorum formed
     pending: list[str]  # nodes that had not answered when the quorum formed
-    latency_ms: dict[str, float | None]
+    latency_ms: dict[str, float | None]  # per node, its answer's arrival (None: not yet, or never)
     weight: int
+    decided_ms: float  # from the fan-out to the quorum's decision (the arrivals plus their checks)
     round: Round = field(repr=False)
     agree_on: str = "output"
     agreed: Any = field(repr=False, default=None)  # the agreement key
@@ -175,6 +176,7 @@ class Outcome:
             "request_id": self.request_id,
             "zkinfer_certificate": self.certificate.to_json(),
             "zkinfer_signers": self.signers,
+            "zkinfer_latency_ms": {"decided": round(self.decided_ms, 2)} | {name: round(ms, 2) for name, ms in self.latency_ms.items() if ms is not None},
             "zkinfer_dissent": {name: d.to_json() for name, d in self.dissent.items()} | {name: {"kind": "pending", "detail": "no answer yet when the quorum formed"} for name in self.pending},
         }
 
@@ -417,11 +419,12 @@ class Consensus:
         if binary:
             extra["Inference-Header-Content-Length"] = str(len(content))
         path = f"/v2/models/{quote(model, safe='')}/infer"
+        started = time.perf_counter()
         tasks = {n.name: asyncio.create_task(self._ask(n, path, content + binary, extra, request_id)) for n in self.nodeset.nodes}
         for task in tasks.values():  # held until done, even when the caller goes away before the decision
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
-        return await self._decide(Round(request_id, model, tasks))
+        return await self._decide(Round(request_id, model, tasks, started))
 
     async def _ask(self, node: PinnedNode, path: str, content: bytes, extra: dict[str, str], request_id: str) -> NodeAnswer:
         start = time.perf_counter()
@@ -474,7 +477,7 @@ class Consensus:
             request_id=round.request_id, model=round.model, statement=heaviest, outputs=_agreed_outputs(heaviest, members), certificate=cert,
             signers=[a.node.name for a in members], dissent={}, pending=[n for n in round.tasks if n not in answers],
             latency_ms={n.name: answers[n.name].latency_ms if n.name in answers else None for n in self.nodeset.nodes},
-            weight=self.nodeset.weight_of(a.node.public_key for a in members), round=round, agree_on=self.nodeset.quorum.agree_on, agreed=agreed,
+            weight=self.nodeset.weight_of(a.node.public_key for a in members), decided_ms=(time.perf_counter() - round.started) * 1000, round=round, agree_on=self.nodeset.quorum.agree_on, agreed=agreed,
         )
         for name, answer in answers.items():
             why = outcome.classify(answer)

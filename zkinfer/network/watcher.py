@@ -24,10 +24,15 @@ as files, to `<state-dir>/evidence/<id>.json`; the id is the document's content 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import multiprocessing
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -96,6 +101,7 @@ class Watcher:
         self.poll_s, self.grace_s, self.clock = poll_s, grace_s, clock
         self._tasks: set[asyncio.Task[None]] = set()
         self._verifying = asyncio.Semaphore(1)  # one verification at a time: it competes with the answers for the CPU
+        self._pool: ProcessPoolExecutor | None = None
 
     # --- entry points ----------------------------------------------------------------------------
 
@@ -131,6 +137,9 @@ class Watcher:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     @property
     def busy(self) -> int:
@@ -192,7 +201,8 @@ class Watcher:
                     digest = digest_bytes(body)
                     again = now > due and last is not None and last.recheck
                     if digest != last_body_digest or again:
-                        last_body_digest, last = digest, await self._examine(w, body, row_header)
+                        last = await self._examine(w, body, row_header)
+                        last_body_digest = None if last.state is ReceiptState.PENDING else digest  # not examined: again next time
                         last = replace(last, recheck=last.recheck and not again)
                     if last is not None and last.state is ReceiptState.VALID:
                         self._settle(w, last, self.clock() - started)
@@ -228,8 +238,21 @@ class Watcher:
             return None
 
     async def _examine(self, w: Watched, body: bytes, row_header: str) -> Found:
+        """`examine` in the verifier process: its CPU and GIL are not the answers' (see `_verifier`)."""
         async with self._verifying:
-            return await asyncio.to_thread(examine, w.signed, w.node, body, row_header)
+            try:
+                return await asyncio.get_running_loop().run_in_executor(self._verifier(), examine, w.signed, w.node, body, row_header)
+            except BrokenProcessPool:
+                self._pool = None  # made again for the next receipt
+                return Found(ReceiptState.PENDING, None, "the gateway's verifier process failed; verified again at the next poll")
+
+    def _verifier(self) -> ProcessPoolExecutor:
+        """One process, at a lower CPU priority, verifies receipts: a verification is mostly Python
+        holding the GIL (parsing, a pairing), which in the gateway's own process would delay the
+        answers' signature checks, and the answers come first."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority)
+        return self._pool
 
     def _settle(self, w: Watched, found: Found, seconds: float | None) -> None:
         self.records.settle_receipt(w.record.seq or 0, found.state, found.proven_equal, found.detail, seconds)
@@ -259,6 +282,11 @@ class Watcher:
             self.evidence_dir.mkdir(parents=True, exist_ok=True)
             (self.evidence_dir / f"{evidence_id}.json").write_text(json.dumps(doc, indent=2) + "\n")
             log.warning("evidence %s: %s by node %s (request %s)", evidence_id[:16], doc["kind"], node.name, doc["request_id"])
+
+
+def _lower_priority() -> None:
+    with contextlib.suppress(OSError):  # not allowed: it verifies at the same priority
+        os.nice(10)
 
 
 def examine(signed: SignedStatement, node: PinnedNode, body: bytes, row_header: str) -> Found:
