@@ -94,7 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
     pool = None
     if settings.behaviour in PROVES_TRUTH:
         pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(str(settings.circuit), str(settings.key_file)))
-        pool.submit(int).result()  # the prover process loads now, not on the first request
+        pool.submit(int)  # the prover process starts loading now, while the liar already answers
     receipts: dict[str, asyncio.Future[str] | None] = {}  # our receipt id → its proof (None: never proven)
     relayed: dict[str, str] = {}  # our (or the peer's) receipt id → the peer's receipt id
     seen = itertools.count(1)
