@@ -224,6 +224,19 @@ def reputations_rank_honest_above_liars(gateway: RunningGateway, honest: list[st
 # --- the cases ---------------------------------------------------------------------------------------
 
 
+def test_the_liar_harness_speaks_the_node_protocol(cluster: Cluster, truth: Statement, tmp_path: Path) -> None:
+    """An honest liar process signs the very bytes real nodes sign and proves them: the liars below
+    fail for their lies, not for the harness."""
+    cluster.liar("mimic", "honest")
+    names = ["alpha", "beta", "mimic"]
+    gateway = cluster.gateway("harness", names, threshold=3)  # every one of them must sign the same statement
+    answer = certified(gateway.infer(SAMPLE, request_id="byz-harness-1"), truth, "byz-harness-1")
+    assert signer_names(answer) == set(names) and dissenters(answer) == {}
+    verify_certificate_cli(gateway, answer, tmp_path, signers_receipt(answer, "mimic", tmp_path))
+    wait_receipt_valid(gateway, "byz-harness-1", "mimic")
+    assert httpx.get(f"{gateway.url}/v1/evidence", timeout=30).json()["evidence"] == []
+
+
 def test_three_nodes_one_liar(cluster: Cluster, truth: Statement, tmp_path: Path) -> None:
     cluster.liar("wrong", "wrong-output")
     gateway = cluster.gateway("three-one", ["alpha", "beta", "wrong"])
