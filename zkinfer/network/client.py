@@ -24,11 +24,14 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import multiprocessing
 import secrets
 import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -347,7 +350,10 @@ class Consensus:
 
     `api_keys` maps node names to the API key sent to each (default: each node's `api_key_env`
     environment variable). `reputation` returns each node's current score (for weighting =
-    "reputation"; default: every node 1/2).
+    "reputation"; default: every node 1/2). `check_processes`: answers are judged in that many
+    processes (0: on threads of this one). milagro holds the GIL while it verifies (~8 ms a
+    signature here, two per answer), so on threads the answers' checks run one after another;
+    in processes they run side by side, and the event loop is free meanwhile.
     """
 
     def __init__(
@@ -358,10 +364,13 @@ class Consensus:
         reputation: Callable[[], Mapping[bytes, float]] | None = None,
         tolerance: float = ANSWER_TOLERANCE,
         environ: Mapping[str, str] | None = None,
+        check_processes: int = 0,
     ) -> None:
         import os
 
         self.nodeset = nodeset
+        self.check_processes = check_processes
+        self._checkers: ProcessPoolExecutor | None = None
         self.tolerance = tolerance
         self.reputation = reputation
         env = os.environ if environ is None else environ
@@ -398,6 +407,9 @@ class Consensus:
         client = self._clients.pop(loop, None)
         if client is not None:
             await client.aclose()
+        if self._checkers is not None:
+            self._checkers.shutdown(wait=False, cancel_futures=True)
+            self._checkers = None
 
     async def infer(self, model: str, body: Mapping[str, Any], request_id: str | None = None) -> Outcome:
         """One OIP v2 request (JSON body) answered by a quorum; raises NoQuorum otherwise."""
@@ -440,7 +452,24 @@ class Consensus:
         except (httpx.HTTPError, OSError) as exc:
             return NodeAnswer(node, None, problem=Dissent(DissentKind.UNREACHABLE, visible(f"{type(exc).__name__}: {exc}", 200)))
         latency_ms = (time.perf_counter() - start) * 1000
-        return await asyncio.to_thread(judge, node, self.nodeset, request_id, status, body, latency_ms, time.time(), self.tolerance)
+        args = (node, self.nodeset, request_id, status, body, latency_ms, time.time(), self.tolerance)
+        if self.check_processes > 0:
+            try:
+                return await asyncio.get_running_loop().run_in_executor(self._checker_pool(), judge, *args)
+            except BrokenProcessPool:
+                self._checkers = None  # made again for the next answer; this one is judged here
+        return await asyncio.to_thread(judge, *args)
+
+    def _checker_pool(self) -> ProcessPoolExecutor:
+        if self._checkers is None:
+            self._checkers = ProcessPoolExecutor(self.check_processes, mp_context=multiprocessing.get_context("spawn"))
+        return self._checkers
+
+    async def warm(self) -> None:
+        """Start the checking processes now rather than on the first answers (a spawn costs ~1 s)."""
+        if self.check_processes > 0:
+            loop = asyncio.get_running_loop()
+            await asyncio.gather(*(loop.run_in_executor(self._checker_pool(), _warm) for _ in range(self.check_processes)))
 
     async def _post(self, node: PinnedNode, path: str, content: bytes, extra: dict[str, str]) -> tuple[int, bytes]:
         async with self.client().stream("POST", node.url + path, content=content, headers={**self.headers(node), **extra}) as response:
@@ -565,6 +594,13 @@ class Consensus:
             self._loop_thread.run(self.aclose())
             self._loop_thread.stop()
             self._loop_thread = None
+
+
+def _warm() -> None:
+    """Runs in a checking process once: loads what `judge` needs (BLS backend included)."""
+    from zkinfer.core import bls
+
+    bls.backend()
 
 
 class _TooLarge(Exception):

@@ -62,6 +62,7 @@ class GatewayConfig:
     api_keys_file: Path | None = None
     poll_s: float = 2.0  # the watcher's first wait between polls of a receipt
     max_body_bytes: int = 1 << 20
+    check_processes: int = 2  # processes that check the nodes' answers (signatures); 0: threads of the gateway's
 
     @property
     def api_keys_path(self) -> Path:
@@ -73,7 +74,7 @@ class Gateway:
 
     def __init__(self, config: GatewayConfig, pinned: NodeSet, records: Records, api_keys: Any) -> None:
         self.config, self.nodeset, self.records, self.api_keys = config, pinned, records, api_keys
-        self.consensus = Consensus(pinned, reputation=self.reputations)
+        self.consensus = Consensus(pinned, reputation=self.reputations, check_processes=config.check_processes)
         self.watcher = Watcher(records, self.consensus, config.state_dir / "evidence", poll_s=config.poll_s)
         self.node_status: dict[str, str] = {n.name: "not probed yet" for n in pinned.nodes}
         self._background: set[asyncio.Task[None]] = set()
@@ -82,7 +83,7 @@ class Gateway:
         self.lock: TextIO | None = None  # the state directory's lock, held while the gateway runs
 
     async def start(self) -> None:
-        self.node_status = await self.consensus.identities()
+        self.node_status, _ = await asyncio.gather(self.consensus.identities(), self.consensus.warm())
         for name, status in self.node_status.items():
             if status == "ok":
                 log.info("node %s: reachable, key as pinned", name)
