@@ -148,7 +148,8 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.behaviour == "replay-signature":  # the peer's whole answer, its signature and promise included
             answer = await forward(body, forward_headers)
             if answer.status_code == 200:
-                relayed[str(answer.json()["parameters"]["receipt_id"])] = str(answer.json()["parameters"]["receipt_id"])
+                peer_id = str(answer.json()["parameters"]["receipt_id"])
+                relayed[peer_id] = peer_id  # the watcher asks this node for the id the peer's promise names
             return Response(answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type"))
         job_id = secrets.token_urlsafe(16)
         request_id = decoded.id if decoded.id is not None else job_id

@@ -33,7 +33,7 @@ import pytest
 from tests.cli import zkinfer
 from tests.conftest import SMALL_DECOMPOSITION
 from tests.liar import RunningLiar, start_liar
-from tests.node_harness import API_KEY, SAMPLE, RunningNode, copy_circuits, start_node
+from tests.node_harness import API_KEY, MODEL, SAMPLE, RunningNode, copy_circuits, start_node
 from tests.test_gateway import RunningGateway, pinned_toml, start_gateway
 from zkinfer.core import identity, statement
 from zkinfer.core.identity import NodeKey
@@ -224,17 +224,27 @@ def reputations_rank_honest_above_liars(gateway: RunningGateway, honest: list[st
 # --- the cases ---------------------------------------------------------------------------------------
 
 
-def test_the_liar_harness_speaks_the_node_protocol(cluster: Cluster, truth: Statement, tmp_path: Path) -> None:
-    """An honest liar process signs the very bytes real nodes sign and proves them: the liars below
-    fail for their lies, not for the harness."""
-    cluster.liar("mimic", "honest")
-    names = ["alpha", "beta", "mimic"]
-    gateway = cluster.gateway("harness", names, threshold=3)  # every one of them must sign the same statement
-    answer = certified(gateway.infer(SAMPLE, request_id="byz-harness-1"), truth, "byz-harness-1")
-    assert signer_names(answer) == set(names) and dissenters(answer) == {}
-    verify_certificate_cli(gateway, answer, tmp_path, signers_receipt(answer, "mimic", tmp_path))
-    wait_receipt_valid(gateway, "byz-harness-1", "mimic")
-    assert httpx.get(f"{gateway.url}/v1/evidence", timeout=30).json()["evidence"] == []
+def test_the_liar_harness_speaks_the_node_protocol(cluster: Cluster, truth: Statement) -> None:
+    """An honest liar process signs the very bytes a real node signs, with a promise, an identity
+    and a receipt as a node's: the liars below fail for their lies, not for the harness."""
+    mimic = cluster.liar("mimic", "honest")
+    body = {"id": "byz-harness-1", "inputs": [{"name": "input", "shape": [1, len(SAMPLE)], "datatype": "FP32", "data": SAMPLE}]}
+    answers = [httpx.post(f"{url}/v2/models/{MODEL}/infer", json=body, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60) for url in (cluster.honest["beta"].url, mimic.url)]
+    node_said, mimic_said = (SignedStatement.from_json(a.json()["parameters"]["zkinfer_statement"]) for a in answers)
+    assert mimic_said.statement.signing_bytes() == node_said.statement.signing_bytes() == replace(truth, request_id="byz-harness-1").signing_bytes()
+    mimic_said.verify()
+    promised = statement.SignedPromise.from_json(answers[1].json()["parameters"]["zkinfer_promise"])
+    promised.verify()
+    assert promised.promise.statement_digest == mimic_said.statement.digest()
+    identity_doc = httpx.get(f"{mimic.url}/v1/identity", timeout=30).json()
+    assert nodeset.pop_ok(bytes.fromhex(identity_doc["public_key"]), bytes.fromhex(identity_doc["proof_of_possession"]))
+    deadline = time.monotonic() + 120
+    while (proven := httpx.get(f"{mimic.url}/v1/receipts/{promised.promise.receipt_id}", timeout=30)).status_code == 202 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert proven.status_code == 200, proven.text
+    receipt = parse(proven.json())
+    assert receipt.signature is not None and receipt.signature.public_key == mimic.public_key
+    assert statement.from_receipt(receipt, "byz-harness-1") == mimic_said.statement
 
 
 def test_three_nodes_one_liar(cluster: Cluster, truth: Statement, tmp_path: Path) -> None:
