@@ -87,10 +87,18 @@ async def fire(client: Any, model: str, auth: dict[str, str], inputs: list[list[
     return list(await asyncio.gather(*(one(v) for v in inputs)))
 
 
-async def load(url: str, model: str, auth: dict[str, str], primer: list[list[float]], burst: list[list[float]], concurrency: int) -> tuple[list[Sent], list[Sent], str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux /proc), its threads included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def load(
+    url: str, model: str, auth: dict[str, str], primer: list[list[float]], burst: list[list[float]], concurrency: int, web_pid: int
+) -> tuple[list[Sent], list[Sent], str, float, float]:
     """Prime with one batch, wait until it is being proven, then fire the burst on the same (warm)
     connections with tritonclient's asyncio client, an unmodified KServe client.
-    Returns (primer results, burst results, /metrics just before the burst, burst seconds)."""
+    Returns (primer results, burst results, /metrics just before the burst, burst seconds, the web process's CPU seconds during it)."""
     import tritonclient.http.aio as aio
 
     client = aio.InferenceServerClient(url.removeprefix("http://"), conn_limit=concurrency)
@@ -98,9 +106,9 @@ async def load(url: str, model: str, auth: dict[str, str], primer: list[list[flo
         primed = await fire(client, model, auth, primer, concurrency)
         await asyncio.to_thread(wait_until_proving, url, auth, primed[0].receipt_id)
         before = httpx.get(f"{url}/metrics", headers=auth).text
-        start = time.monotonic()
+        start, cpu = time.monotonic(), cpu_seconds(web_pid)
         sent = await fire(client, model, auth, burst, concurrency)
-        return primed, sent, before, time.monotonic() - start
+        return primed, sent, before, time.monotonic() - start, cpu_seconds(web_pid) - cpu
     finally:
         await client.close()
 
@@ -223,7 +231,9 @@ def main() -> int:
         try:
             rng = np.random.default_rng(0)
             start = time.monotonic()
-            primed, burst, before, burst_s = asyncio.run(load(node.url, args.model, node.auth, random_inputs(rng, args.batch, size), random_inputs(rng, args.requests, size), args.concurrency))
+            primed, burst, before, burst_s, web_cpu_s = asyncio.run(
+                load(node.url, args.model, node.auth, random_inputs(rng, args.batch, size), random_inputs(rng, args.requests, size), args.concurrency, node.process.pid)
+            )
             during = httpx.get(f"{node.url}/metrics", headers=node.auth).text
             if not args.latency_only:
                 final = wait_until_drained(node.url, node.auth, time.monotonic() + args.timeout)
@@ -233,6 +243,7 @@ def main() -> int:
         finally:
             node.stop()
     answered(args, primed, burst, before, during, burst_s, alone)
+    print(f"web process CPU during the burst: {web_cpu_s:.2f} s = {1000 * web_cpu_s / len(burst):.1f} ms per request (HTTP, fast path, statement; proving is in other processes)")
     if args.latency_only:
         return 0 if all(s.status == 200 for s in primed + burst) else 1
     return proofs_report(final, drained_s, primed, burst, accepted, proven, verified, problems)

@@ -13,6 +13,12 @@ alone in row 0 (zero-padded), because a batch circuit computes each row from tha
 same property that lets the worker prove the request in whichever batch row it lands (the node's
 tests check the statement against the receipt's row).
 
+What it costs (`benchmarks/bench_node_load.py`, tiny MLP compiled for batch 32, 2 cores): the web
+process spent 2.2 ms of CPU per request before statements and 10-11 ms with them at 32 requests in
+flight (two signatures ~4.8 ms, a share of a 42-ms-CPU witness run shared by 13-15 requests, the
+rest HTTP), 21-23 ms at 8 in flight (3-4 requests per run). The signatures and half the witness
+hold the GIL, so this CPU is what bounds the node's answer rate.
+
 An input whose witness fails (outside the range the circuit was calibrated on) could never be
 proven: it is refused with an `InputError` and nothing is queued. In a shared run, one such input
 fails the whole witness, so the run is split in halves and retried (a failing witness fails in

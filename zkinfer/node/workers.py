@@ -6,15 +6,16 @@ claims jobs from the SQLite store, proves, and stores the signed receipt.
 
 Workers prove under Linux's SCHED_IDLE policy (`--worker-priority idle`, the default): a proof
 still uses every core the web process leaves idle, but any runnable thread of the web process
-(the fast path, the witness and signatures of each answer's statement, HTTP) preempts it at once.
-Nice 10 alone (the earlier choice, `--worker-priority nice`) only weights CFS's shares (about 10:1
-per thread): with rayon's threads on both cores the web process still waited for a core, and the
-fast answer's p99 in `benchmarks/bench_node_load.py` reached 138.5 ms in one run (54-97 ms in
-others). Bounding rayon to fewer threads than cores was the other candidate: it keeps a core free
-for the web process, but proofs then take longer all the time, loaded or not, while SCHED_IDLE
-costs proving nothing when the node is quiet (measurements: benchmarks/README.md). Where the
-kernel refuses SCHED_IDLE, the worker falls back to nice. The policy is set on every thread the worker
-has (numpy's BLAS pool) before rayon and onnxruntime start theirs, which inherit it.
+(HTTP, the fast path, each answer's witness and signatures) preempts it at once. Nice 10 alone
+(`--worker-priority nice`, the earlier choice) only weights the scheduler's shares, so rayon's
+threads on both cores still delayed the web process. Measured with `benchmarks/bench_node_load.py
+--latency-only` on this 2-core machine (interleaved runs, other sessions loading it 4-20x), answer
+p99 at 8 requests in flight: 334 / 450 ms under SCHED_IDLE against 1021 / 1082 ms under nice 10;
+at 32 in flight 623 / 620 / 1532 against 842 / 1132 / 965 ms. Bounding rayon to fewer threads
+than cores was the other candidate (not measured): it would slow every proof, loaded or not,
+while SCHED_IDLE costs proving nothing when the node is quiet. Where the kernel refuses SCHED_IDLE
+the worker falls back to nice. The policy is set on every thread the worker has (numpy's BLAS pool)
+before rayon and onnxruntime start theirs, which inherit it.
 A worker dies with the node (PR_SET_PDEATHSIG), and a worker that dies alone has its jobs
 re-queued and is replaced.
 """
