@@ -375,7 +375,7 @@ def test_garbage_5xx_and_unreachable_nodes_are_dissent_and_the_quorum_still_answ
         entries = [node_entry(n, node) for n, node in zip(("alpha", "beta", "gamma"), honest_nodes, strict=True)]
         entries += [("garbage", f"http://127.0.0.1:{garbage.server_port}", identity.new_key()), ("broken", f"http://127.0.0.1:{broken.server_port}", identity.new_key())]
         entries += [("down", f"http://127.0.0.1:{free_port()}", identity.new_key())]
-        running = start_gateway(tmp_path / "gw", pinned_toml(entries, threshold=3, timeout_ms=10_000))
+        running = start_gateway(tmp_path / "gw", pinned_toml(entries, threshold=3, timeout_ms=10_000), "--check-processes", "2")  # answers checked in processes
         try:
             response = running.infer(SAMPLE, request_id="h3-faulty-1")
             assert response.status_code == 200, response.text

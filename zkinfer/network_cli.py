@@ -27,7 +27,7 @@ def gateway(
     api_keys: Annotated[Path | None, typer.Option("--api-keys", help="File of API keys callers send, one per line (default: one made in --state-dir)")] = None,
     watch_interval: Annotated[float, typer.Option("--watch-interval", min=0.01, help="Seconds between the first polls of a node's receipt (then backing off)")] = 2.0,
     max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", min=1, help="Largest request body accepted (413 above)")] = 1 << 20,
-    check_processes: Annotated[int, typer.Option("--check-processes", min=0, help="Processes that check the nodes' signed answers side by side (0: threads, one check at a time)")] = 2,
+    check_processes: Annotated[int, typer.Option("--check-processes", min=0, help="Processes that check the nodes' signed answers side by side (0: threads; N pays with spare cores)")] = 0,
 ) -> None:
     """Serve one OIP v2 endpoint over several untrusted nodes: answer when a quorum signs the same statement."""
     from zkinfer.cli import guarded, step

@@ -62,7 +62,7 @@ class GatewayConfig:
     api_keys_file: Path | None = None
     poll_s: float = 2.0  # the watcher's first wait between polls of a receipt
     max_body_bytes: int = 1 << 20
-    check_processes: int = 2  # processes that check the nodes' answers (signatures); 0: threads of the gateway's
+    check_processes: int = 0  # processes that check the nodes' answers (signatures); 0: threads of the gateway's (see client.Consensus)
 
     @property
     def api_keys_path(self) -> Path:

@@ -24,11 +24,9 @@ as files, to `<state-dir>/evidence/<id>.json`; the id is the document's content 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import multiprocessing
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -47,7 +45,7 @@ from zkinfer.core.receipt import Receipt, max_receipt_bytes, parse
 from zkinfer.core.statement import SignedPromise, SignedStatement, Statement, StatementError, from_receipt
 from zkinfer.core.text import visible
 from zkinfer.network import evidence
-from zkinfer.network.client import Consensus
+from zkinfer.network.client import Consensus, lower_priority
 from zkinfer.network.nodeset import PinnedNode
 from zkinfer.network.records import AnswerRecord, EvidenceRecord, ReceiptState, Records
 
@@ -251,7 +249,7 @@ class Watcher:
         holding the GIL (parsing, a pairing), which in the gateway's own process would delay the
         answers' signature checks, and the answers come first."""
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority)
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=lower_priority)
         return self._pool
 
     def _settle(self, w: Watched, found: Found, seconds: float | None) -> None:
@@ -282,11 +280,6 @@ class Watcher:
             self.evidence_dir.mkdir(parents=True, exist_ok=True)
             (self.evidence_dir / f"{evidence_id}.json").write_text(json.dumps(doc, indent=2) + "\n")
             log.warning("evidence %s: %s by node %s (request %s)", evidence_id[:16], doc["kind"], node.name, doc["request_id"])
-
-
-def _lower_priority() -> None:
-    with contextlib.suppress(OSError):  # not allowed: it verifies at the same priority
-        os.nice(10)
 
 
 def examine(signed: SignedStatement, node: PinnedNode, body: bytes, row_header: str) -> Found:
