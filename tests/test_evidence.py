@@ -202,18 +202,23 @@ def test_an_unproven_promise_holds_until_the_node_shows_its_receipt(honest: iden
     document = evidence.unproven(said, promised, NOW, node="alpha")
     verdict = evidence.check(document)
     assert verdict.holds and "the accuser's observation, not a proof" in verdict.reasons[1] and "--rebuttal" in verdict.reasons[1]
-    # the node's receipt proves the statement: the accusation is answered
-    rebutted = evidence.check(document, load(receipt_file))
+    # the node's own receipt proves the statement: the accusation is answered
+    own = identity.sign_receipt(load(receipt_file), honest)
+    rebutted = evidence.check(document, own)
     assert not rebutted.holds and "rebutted" in rebutted.reasons[0]
+    # another node's valid receipt of the same input does not: copying a peer's proof keeps no promise
+    copied = evidence.check(document, identity.sign_receipt(load(receipt_file), identity.new_key()))
+    assert copied.holds and "not signed by the accused" in " ".join(copied.reasons)
     # a receipt for another input does not answer it, nor one that does not verify
-    assert evidence.check(document, load(ceremony_receipt_file)).holds
+    assert evidence.check(document, identity.sign_receipt(load(ceremony_receipt_file), honest)).holds
     tampered = _document(receipt_file)
     tampered["output"]["tensors"][0]["values"][0] += 1.0  # type: ignore[index]
     assert evidence.check(document, parse(tampered)).holds
     (tmp_path / "e.json").write_text(json.dumps(document))
     ran = zkinfer("verify-evidence", tmp_path / "e.json")
     assert ran.returncode == 0 and "HOLDS: unproven evidence against node 'alpha'" in ran.stdout, ran.stdout + ran.stderr
-    ran = zkinfer("verify-evidence", tmp_path / "e.json", "--rebuttal", receipt_file)
+    (tmp_path / "own.json").write_text(own.model_dump_json())
+    ran = zkinfer("verify-evidence", tmp_path / "e.json", "--rebuttal", tmp_path / "own.json")
     assert ran.returncode == 1 and "rebutted" in ran.stdout and "DOES NOT HOLD" in ran.stdout, ran.stdout + ran.stderr
 
 

@@ -9,7 +9,8 @@ proof, so an accuser cannot forge one and an honest node cannot be convicted:
   circuit is deterministic, so at most one is true; request ids may differ).
 - `unproven`: the node signed a statement and promised to prove it by a time that has passed. The
   missing receipt is the accuser's observation, not a proof: it holds until the node presents a
-  receipt that proves the statement (`--rebuttal`), which clears it.
+  receipt *it signed* that proves the statement (`--rebuttal`), which clears it. Another node's
+  receipt does not: a node that copies a peer's receipt instead of proving has kept no promise.
 
 The builders refuse to write evidence that would not hold; `check` returns a verdict with every
 reason and raises EvidenceError (exit 2) only for a document that is not evidence at all.
@@ -215,11 +216,14 @@ def _check_equivocation(document: dict[str, Any], accused: bytes) -> tuple[list[
     ]
 
 
-def _rebuts(rebuttal: Receipt, said: Statement) -> tuple[bool, str]:
-    """Whether a receipt, verified, proves `said` (at any of its batch rows)."""
+def _rebuts(rebuttal: Receipt, said: Statement, accused: bytes) -> tuple[bool, str]:
+    """Whether a receipt signed by the accused, verified, proves `said` (at any of its batch rows)."""
+    from zkinfer.verify.policy import Policy
     from zkinfer.verify.verifier import verify_receipt
 
-    verdict = verify_receipt(rebuttal, None, "rebuttal")
+    if rebuttal.signature is None or rebuttal.signature.public_key.lower().removeprefix("0x") != accused.hex():
+        return False, "the rebuttal receipt is not signed by the accused: only its own proof keeps its promise (another node's receipt is a copy)"
+    verdict = verify_receipt(rebuttal, Policy(expect_signer=accused.hex()), "rebuttal")
     if not verdict.verified:
         return False, f"the rebuttal receipt does not verify ({', '.join(verdict.failed())} failed)"
     counts = {1} | {t.shape[0] for t in [*(rebuttal.input.tensors or []), *rebuttal.output.tensors] if t.shape and 1 < t.shape[0] <= MAX_ROWS}
@@ -256,17 +260,21 @@ def _check_unproven(document: dict[str, Any], accused: bytes, rebuttal: Receipt 
         reasons.append(f"observed at {observed}, not after the promised time {due}: the promise was not yet due")
     if observed > _now() + CLOCK_SKEW_S:
         reasons.append(f"observed at {observed}, which is in the future of this machine's clock ({_now()})")
+    unanswered: list[str] = []
     if rebuttal is not None:
-        rebutted, why = _rebuts(rebuttal, signed.statement)
+        rebutted, why = _rebuts(rebuttal, signed.statement, accused)
         if rebutted:
             reasons.append(f"rebutted: {why}; the node proved what it signed")
+        else:
+            unanswered.append(f"the rebuttal does not answer it: {why}")
     if reasons:
         return reasons, []
     return [], [
         f"the accused signed statement {signed.statement.digest()} for request {signed.statement.request_id!r} and promised to prove it "
         f"as receipt {promised.promise.receipt_id!r} by {due}; at {observed} the accuser had no receipt proving it",
-        "the missing receipt is the accuser's observation, not a proof: the node clears itself by presenting a receipt that proves "
-        "this statement (zkinfer verify-evidence EVIDENCE.json --rebuttal RECEIPT.json)",
+        "the missing receipt is the accuser's observation, not a proof: the node clears itself by presenting a receipt it signed that "
+        "proves this statement (zkinfer verify-evidence EVIDENCE.json --rebuttal RECEIPT.json)",
+        *unanswered,
     ]
 
 
