@@ -10,10 +10,10 @@ still uses every core the web process leaves idle, but any runnable thread of th
 (`--worker-priority nice`, the earlier choice) only weights the scheduler's shares, so rayon's
 threads on both cores still delayed the web process. Measured with `benchmarks/bench_node_load.py
 --latency-only` on this 2-core machine (interleaved runs, other sessions loading it 4-20x), answer
-p99 at 8 requests in flight: 334 / 450 ms under SCHED_IDLE against 1021 / 1082 ms under nice 10;
-at 32 in flight 623 / 620 / 1532 against 842 / 1132 / 965 ms. Bounding rayon to fewer threads
-than cores was the other candidate (not measured): it would slow every proof, loaded or not,
-while SCHED_IDLE costs proving nothing when the node is quiet. Where the kernel refuses SCHED_IDLE
+p99 at 8 requests in flight: 334 / 450 / 524 ms under SCHED_IDLE against 1021 / 1082 / 921 ms
+under nice 10; at 32 in flight 623 / 620 / 1532 against 842 / 1132 / 965 ms. Bounding rayon to
+fewer threads than cores was the other candidate (not measured): it would slow every proof,
+loaded or not, while SCHED_IDLE costs proving nothing when the node is quiet. Where the kernel refuses SCHED_IDLE
 the worker falls back to nice. The policy is set on every thread the worker has (numpy's BLAS pool)
 before rayon and onnxruntime start theirs, which inherit it.
 A worker dies with the node (PR_SET_PDEATHSIG), and a worker that dies alone has its jobs
