@@ -362,7 +362,7 @@ class Consensus:
     on this 2-core machine, loaded, one answer took 40 ms p50 in a process against 18-28 ms on a
     thread, two at once 68-77 ms against 49-94, so threads are the default; processes are for a
     gateway with cores to spare. Stragglers (answers after the decision) are then checked in one
-    more process at nice 10.
+    more process at idle priority.
     """
 
     def __init__(
@@ -472,7 +472,7 @@ class Consensus:
         return await asyncio.to_thread(judge, *args)
 
     def _pool(self, late: bool) -> ProcessPoolExecutor:
-        """The checking processes: `check_processes` for answers a decision waits on, one at nice 10 for stragglers."""
+        """The checking processes: `check_processes` for answers a decision waits on, one at idle priority for stragglers."""
         pool = self._pools.get(late)
         if pool is None:
             context = multiprocessing.get_context("spawn")
@@ -617,9 +617,15 @@ class Consensus:
 
 
 def lower_priority() -> None:
-    """A process initializer: work for the records yields the CPU to the answers."""
-    with contextlib.suppress(OSError):  # not allowed: it runs at the same priority
-        os.nice(10)
+    """A process initializer: work for the records (stragglers' checks, receipts' verification)
+    yields the CPU to the answers. Linux's SCHED_IDLE, as the node's provers run: it runs only on
+    a core nothing else wants (nice 10 alone still took a tenth of a busy core); nice 19 where the
+    kernel refuses it. Children (the verifier's ezkl process) inherit it."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        with contextlib.suppress(OSError):
+            os.nice(19)
 
 
 def _warm() -> None:

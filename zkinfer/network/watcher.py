@@ -245,9 +245,10 @@ class Watcher:
                 return Found(ReceiptState.PENDING, None, "the gateway's verifier process failed; verified again at the next poll")
 
     def _verifier(self) -> ProcessPoolExecutor:
-        """One process, at a lower CPU priority, verifies receipts: a verification is mostly Python
-        holding the GIL (parsing, a pairing), which in the gateway's own process would delay the
-        answers' signature checks, and the answers come first."""
+        """One process, at idle CPU priority (`client.lower_priority`), verifies receipts: a
+        receipt is due by its promise (an hour by default), an answer within milliseconds, and a
+        verification (ezkl's proof check, parsing, a pairing) costs far more CPU than an answer;
+        in the gateway's own process its Python would also hold the GIL the answers' checks need."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=lower_priority)
         return self._pool
