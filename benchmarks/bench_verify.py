@@ -1,8 +1,8 @@
 """Time `verify` on a signed receipt of each sample model, in-process and as a whole `zkinfer` process.
 
 In-process: verify with and without the signature check, the signature check alone with the BLS backend
-in use (milagro when installed) and with py_ecc (the pure-Python reference and fallback, what every
-signature check cost before milagro), and `--model` (rebuilding the verifying key from the model file:
+in use (blspy when installed) and with py_ecc (the pure-Python reference and fallback, what every
+signature check cost before milagro and blspy), and `--model` (rebuilding the verifying key from the model file:
 compile + key setup in a one-shot worker). The proof check is ezkl in the isolated worker process (its
 first call also starts the worker). Goal: a signed receipt verifies in <= 25 ms.
 
@@ -84,15 +84,15 @@ def _row(model: str, key: object, tmp: Path) -> str:
 
 
 def _with_py_ecc(action: Callable[[], object]) -> object:
-    """Run `action` with milagro hidden from zkinfer.core.bls (the fallback path: py_ecc)."""
+    """Run `action` with blspy hidden from zkinfer.core.bls (the fallback path: py_ecc)."""
     from zkinfer.core import bls
 
-    saved = bls._milagro_tried, bls._milagro_module
-    bls._milagro_tried, bls._milagro_module = True, None
+    saved = bls._fast_tried, bls._fast_module
+    bls._fast_tried, bls._fast_module = True, None
     try:
         return action()
     finally:
-        bls._milagro_tried, bls._milagro_module = saved
+        bls._fast_tried, bls._fast_module = saved
 
 
 def _process_times(receipt: Path, signer: str, baseline: str | None, tmp: Path) -> list[str]:

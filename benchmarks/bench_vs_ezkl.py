@@ -388,7 +388,7 @@ def overhead(case: Case, work: Path, reps: int, decomposition: tuple[int, int] |
     print("\n'outside ezkl': the call's wall time minus the ezkl calls made inside it (median per repetition; the fidelity")
     print("check's witnesses are ezkl calls, so they are not in it): zkinfer's own Python work, which load on the machine barely moves.")
     print(f"\nzkinfer only: Prover() (load circuit, find keys, onnxruntime session, read SRS) {m('zk', 'Prover()')[0]:.3f} s, once per process")
-    print(f"zkinfer only: verify_file on the same receipt signed by a node key (BLS12-381: milagro, or py_ecc without it) {signed_verify_s(work / f'zk{reps - 1}'):.3f} s")
+    print(f"zkinfer only: verify_file on the same receipt signed by a node key (BLS12-381: blspy, or py_ecc without it) {signed_verify_s(work / f'zk{reps - 1}'):.3f} s")
     print("peak RSS per stage (MB): " + ", ".join(f"{side} {stage} {rss / 1e6:,.0f}" for (side, stage), rss in sorted(record.peak_rss.items())))
 
 

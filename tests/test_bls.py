@@ -1,4 +1,4 @@
-"""zkinfer.core.bls: milagro (fast) and py_ecc (reference, fallback) are one ciphersuite. A signature made by
+"""zkinfer.core.bls: blspy (fast) and py_ecc (reference, fallback) are one ciphersuite. A signature made by
 either verifies with the other; both refuse tampered messages, wrong keys, and keys or signatures that
 are not valid points (infinity, off the curve, outside the subgroup, wrong length)."""
 
@@ -13,7 +13,7 @@ import pytest
 
 from zkinfer.core import bls
 
-pytest.importorskip("milagro_bls_binding")
+pytest.importorskip("blspy")
 
 Use = Callable[[str], None]
 MESSAGE = b"zkinfer.receipt/1\x00 some canonical bytes"
@@ -21,13 +21,13 @@ MESSAGE = b"zkinfer.receipt/1\x00 some canonical bytes"
 
 @pytest.fixture
 def use(monkeypatch: pytest.MonkeyPatch) -> Iterator[Use]:
-    """use("py_ecc") hides milagro from zkinfer.core.bls; use("milagro") brings it back."""
-    milagro = bls._milagro()
-    assert milagro is not None
+    """use("py_ecc") hides blspy from zkinfer.core.bls; use("blspy") brings it back."""
+    fast = bls._fast()
+    assert fast is not None
 
     def switch(backend: str) -> None:
-        monkeypatch.setattr(bls, "_milagro_tried", True)
-        monkeypatch.setattr(bls, "_milagro_module", milagro if backend == "milagro" else None)
+        monkeypatch.setattr(bls, "_fast_tried", True)
+        monkeypatch.setattr(bls, "_fast_module", fast if backend == "blspy" else None)
         assert bls.backend() == backend
 
     yield switch
@@ -82,11 +82,11 @@ INFINITY_G1 = bytes([0xC0]) + bytes(47)
 INFINITY_G2 = bytes([0xC0]) + bytes(95)
 
 
-def test_the_installed_backend_is_milagro() -> None:
-    assert bls.backend() == "milagro"
+def test_the_installed_backend_is_blspy() -> None:
+    assert bls.backend() == "blspy"
 
 
-@pytest.mark.parametrize(("signer", "verifier"), [("milagro", "py_ecc"), ("py_ecc", "milagro")])
+@pytest.mark.parametrize(("signer", "verifier"), [("blspy", "py_ecc"), ("py_ecc", "blspy")])
 def test_each_backend_verifies_the_others_signatures(use: Use, keys: list[tuple[int, bytes]], signer: str, verifier: str) -> None:
     (secret, public), (_, other) = keys[0], keys[1]
     use(signer)
@@ -102,7 +102,7 @@ def test_each_backend_verifies_the_others_signatures(use: Use, keys: list[tuple[
     assert not bls.verify(public, MESSAGE, bytes(tampered))
 
 
-@pytest.mark.parametrize(("signer", "verifier"), [("milagro", "py_ecc"), ("py_ecc", "milagro")])
+@pytest.mark.parametrize(("signer", "verifier"), [("blspy", "py_ecc"), ("py_ecc", "blspy")])
 def test_aggregates_cross_backends(use: Use, keys: list[tuple[int, bytes]], signer: str, verifier: str) -> None:
     use(signer)
     together = bls.aggregate([bls.sign(secret, MESSAGE) for secret, _ in keys])
@@ -129,7 +129,7 @@ def _invalid_public_keys(public: bytes) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize("backend", ["milagro", "py_ecc"])
+@pytest.mark.parametrize("backend", ["blspy", "py_ecc"])
 def test_invalid_keys_and_signatures_never_verify(use: Use, keys: list[tuple[int, bytes]], backend: str) -> None:
     secret, public = keys[0]
     use(backend)
@@ -153,7 +153,7 @@ def test_invalid_keys_and_signatures_never_verify(use: Use, keys: list[tuple[int
 
 
 def test_key_validate_matches_py_ecc() -> None:
-    """The plain-integer KeyValidate (milagro's backend) agrees with py_ecc's on valid keys, on random
+    """The plain-integer KeyValidate (blspy's backend) agrees with py_ecc's on valid keys, on random
     points (on and off the curve, almost all outside the subgroup), and on both subgroup checks."""
     reference = bls.py_ecc()
     rng = __import__("random").Random(9)
@@ -191,11 +191,11 @@ def test_py_ecc_restores_the_recursion_limit() -> None:
     assert out[0] == out[1], out
 
 
-def test_without_milagro_py_ecc_signs_and_verifies(keys: list[tuple[int, bytes]]) -> None:
-    """A process where milagro cannot be imported falls back to py_ecc, with the same signatures."""
+def test_without_blspy_py_ecc_signs_and_verifies(keys: list[tuple[int, bytes]]) -> None:
+    """A process where blspy cannot be imported falls back to py_ecc, with the same signatures."""
     secret, public = keys[0]
     code = (
-        "import sys; sys.modules['milagro_bls_binding'] = None\n"
+        "import sys; sys.modules['blspy'] = None\n"
         "from zkinfer.core import bls\n"
         f"s = bls.sign({secret}, {MESSAGE!r})\n"
         f"print(bls.backend(), bls.verify({public!r}, {MESSAGE!r}, s), bls.key_validate({INFINITY_G1!r}), s.hex())"
@@ -204,4 +204,4 @@ def test_without_milagro_py_ecc_signs_and_verifies(keys: list[tuple[int, bytes]]
     assert result.returncode == 0, result.stderr
     backend, verified, infinity_valid, signature = result.stdout.split()
     assert (backend, verified, infinity_valid) == ("py_ecc", "True", "False")
-    assert bytes.fromhex(signature) == bls.sign(secret, MESSAGE)  # milagro's, in this process
+    assert bytes.fromhex(signature) == bls.sign(secret, MESSAGE)  # blspy's, in this process

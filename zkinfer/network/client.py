@@ -356,12 +356,12 @@ class Consensus:
     `api_keys` maps node names to the API key sent to each (default: each node's `api_key_env`
     environment variable). `reputation` returns each node's current score (for weighting =
     "reputation"; default: every node 1/2). `check_processes`: answers are judged in that many
-    processes (0: on threads of this one). milagro holds the GIL while it verifies (~8 ms a
-    signature here, two per answer), so on threads the answers' checks run one after another;
-    in processes they run side by side, but each check then pays a hand-over to another process:
-    on this 2-core machine, loaded, one answer took 40 ms p50 in a process against 18-28 ms on a
-    thread, two at once 68-77 ms against 49-94, so threads are the default; processes are for a
-    gateway with cores to spare. Stragglers (answers after the decision) are then checked in one
+    processes (0: on threads of this one). The BLS library holds the GIL while it verifies (~3 ms
+    a signature with blspy here, ~8 ms with milagro before it; two per answer), so on threads the
+    answers' checks run one after another; in processes they run side by side, but each check then
+    pays a hand-over to another process: on this 2-core machine, loaded (with milagro), one answer
+    took 40 ms p50 in a process against 18-28 ms on a thread, so threads are the default; processes
+    are for a gateway with cores to spare. Stragglers (answers after the decision) are then checked in one
     more process at idle priority.
     """
 

@@ -2,7 +2,7 @@
 
 The statement comes from ezkl's witness (the quantized forward pass, exactly what the proof will
 attest), so a request pays one witness run and two BLS signatures (statement and promise, ~2 ms
-each with milagro, which holds the GIL) before it is answered. Both run off the event loop, in a
+each with blspy, which holds the GIL) before it is answered. Both run off the event loop, in a
 thread; ezkl releases the GIL for about half of a witness run.
 
 Concurrent requests share witness runs: a circuit compiled for batch N takes up to N waiting
