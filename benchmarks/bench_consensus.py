@@ -88,8 +88,8 @@ def check_certificates(answers: list[Answer], nodes_toml: Path, sample: int = 20
 
 def run(n_nodes: int, requests: int, levels: list[int], folder: Path) -> list[dict[str, Any]]:
     """One row per concurrency level: one node's burst, then the gateway's, on the same running nodes."""
+    from tests.gateway_harness import node_entry, pinned_toml, start_gateway
     from tests.node_harness import start_node
-    from tests.test_gateway import node_entry, pinned_toml, start_gateway
     from zkinfer.core import circuit
     from zkinfer.prover.keys import ensure
 

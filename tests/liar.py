@@ -26,7 +26,6 @@ import itertools
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -244,18 +243,14 @@ class RunningLiar:
         return self.key.public_hex
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        from tests.node_harness import stop_process
+
+        stop_process(self.process)
 
 
 def start_liar(circuit: Path, folder: Path, behaviour: str, *options: str) -> RunningLiar:
     """Start `python -m tests.liar` with a new key in `folder` on a free loopback port; wait until it answers."""
-    from tests.node_harness import free_port
+    from tests.node_harness import free_port, wait_until_up
 
     folder.mkdir(parents=True, exist_ok=True)
     key_file = folder / "liar.key"
@@ -267,18 +262,8 @@ def start_liar(circuit: Path, folder: Path, behaviour: str, *options: str) -> Ru
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
     liar = RunningLiar(process, f"http://127.0.0.1:{port}", identity.load_key(key_file), behaviour, log)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the liar exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{liar.url}/v2/health/ready", timeout=5).status_code == 200:
-                return liar
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    liar.stop()
-    raise AssertionError(f"the liar was not ready in time:\n{log.read_text()}")
+    wait_until_up(process, f"{liar.url}/v2/health/ready", log, "the liar", 120)
+    return liar
 
 
 if __name__ == "__main__":

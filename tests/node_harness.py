@@ -63,13 +63,7 @@ class RunningNode:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def start_node(circuits: Path, state_dir: Path, *options: str) -> RunningNode:
@@ -83,18 +77,35 @@ def start_node(circuits: Path, state_dir: Path, *options: str) -> RunningNode:
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
     node = RunningNode(process=process, url=f"http://127.0.0.1:{port}", state_dir=state_dir, log=log)
-    deadline = time.monotonic() + 300
+    wait_until_up(process, f"{node.url}/v2/health/ready", log, "the node", 300)
+    return node
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (a clean stop), then SIGKILL after 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_up(process: subprocess.Popen[bytes], url: str, log: Path, what: str, timeout_s: float) -> None:
+    """Poll `url` until it answers 200; stop the process and fail with its log if it exits or takes too long."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"the node exited with {process.returncode}:\n{log.read_text()}")
+            raise AssertionError(f"{what} exited with {process.returncode}:\n{log.read_text()}")
         try:
-            if httpx.get(f"{node.url}/v2/health/ready", timeout=5).status_code == 200:
-                return node
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
         except httpx.TransportError:
             pass
-        time.sleep(0.2)
-    node.stop()
-    raise AssertionError(f"the node was not ready in time:\n{log.read_text()}")
+        time.sleep(0.1)
+    stop_process(process)
+    raise AssertionError(f"{what} was not up in time:\n{log.read_text()}")
 
 
 SAMPLE = [0.1, 0.5, 0.9, 0.3, 0.0, 0.7, 0.2, 0.4]

@@ -32,9 +32,9 @@ import pytest
 
 from tests.cli import zkinfer
 from tests.conftest import SMALL_DECOMPOSITION
+from tests.gateway_harness import RunningGateway, pinned_toml, start_gateway
 from tests.liar import RunningLiar, start_liar
 from tests.node_harness import API_KEY, MODEL, SAMPLE, RunningNode, copy_circuits, start_node
-from tests.test_gateway import RunningGateway, pinned_toml, start_gateway
 from zkinfer.core import identity, statement
 from zkinfer.core.identity import NodeKey
 from zkinfer.core.receipt import parse

@@ -13,32 +13,23 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 
-from tests.cli import REPO, zkinfer
+from tests.cli import zkinfer
+from tests.gateway_harness import NODE_KEY_ENV, RunningGateway, fixed_server, node_entry, pinned_toml, start_gateway
 from tests.node_harness import API_KEY, MODEL, SAMPLE, RunningNode, copy_circuits, free_port, start_node
-from zkinfer.core import bls, identity, statement
+from zkinfer.core import identity, statement
 from zkinfer.core.identity import NodeKey
 from zkinfer.network import certificate, nodeset
 from zkinfer.network.client import DissentKind, NodeAnswer, Tally, judge
-
-GATEWAY_KEY = "gateway-key-0123456789"
-NODE_KEY_ENV = "ZKINFER_TEST_NODE_KEY"
-
 
 # --- unit: judging one answer ---------------------------------------------------------------------
 
@@ -46,15 +37,6 @@ NODE_KEY_ENV = "ZKINFER_TEST_NODE_KEY"
 @pytest.fixture(scope="module")
 def keys() -> list[NodeKey]:
     return [identity.new_key() for _ in range(3)]
-
-
-def pinned_toml(nodes: list[tuple[str, str, NodeKey]], **quorum: Any) -> str:
-    """nodes.toml text pinning (name, url, key) nodes, as `zkinfer keys show` prints them."""
-    lines = ["[quorum]", *(f"{k} = {json.dumps(v)}" for k, v in quorum.items())]
-    for name, url, key in nodes:
-        pop = bls.pop_prove(key.secret).hex()
-        lines += ["", "[[nodes]]", f'name = "{name}"', f'url = "{url}"', f'public_key = "{key.public_hex}"', f'proof_of_possession = "{pop}"', f'api_key_env = "{NODE_KEY_ENV}"']
-    return "\n".join(lines) + "\n"
 
 
 @pytest.fixture(scope="module")
@@ -174,69 +156,6 @@ def test_label_agreement_and_reputation_weighting(keys: list[NodeKey]) -> None:
 # --- end to end: real nodes, a real gateway ----------------------------------------------------------
 
 
-@dataclass
-class RunningGateway:
-    process: subprocess.Popen[bytes]
-    url: str
-    state_dir: Path
-    nodes_toml: Path
-    log: Path
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {GATEWAY_KEY}"}
-
-    def infer(self, values: list[float], request_id: str | None = None, model: str = MODEL) -> httpx.Response:
-        body: dict[str, Any] = {"inputs": [{"name": "input", "shape": [1, len(values)], "datatype": "FP32", "data": values}]}
-        if request_id is not None:
-            body["id"] = request_id
-        return httpx.post(f"{self.url}/v2/models/{model}/infer", json=body, headers=self.auth, timeout=60)
-
-    def nodes(self) -> dict[str, dict[str, Any]]:
-        return {row["name"]: row for row in httpx.get(f"{self.url}/v1/nodes", timeout=30).json()["nodes"]}
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def start_gateway(folder: Path, toml: str, *options: str) -> RunningGateway:
-    """`zkinfer gateway` as a subprocess on a free loopback port, sending the test nodes' API key."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "nodes.toml").write_text(toml)
-    (folder / "api-keys").write_text(f"{GATEWAY_KEY}\n")
-    port = free_port()
-    log = folder / f"gateway-{port}.log"
-    command = [
-        sys.executable, "-m", "zkinfer", "gateway", "--nodes", str(folder / "nodes.toml"), "--port", str(port), "--state-dir", str(folder / "state"),
-        "--api-keys", str(folder / "api-keys"), "--watch-interval", "0.2", *options,
-    ]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, NODE_KEY_ENV: API_KEY})
-    gateway = RunningGateway(process, f"http://127.0.0.1:{port}", folder / "state", folder / "nodes.toml", log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the gateway exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{gateway.url}/v2/health/live", timeout=5).status_code == 200:
-                return gateway
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    gateway.stop()
-    raise AssertionError(f"the gateway did not start in time:\n{log.read_text()}")
-
-
-def node_entry(name: str, node: RunningNode) -> tuple[str, str, NodeKey]:
-    return name, node.url, identity.load_key(node.state_dir / "node.key")
-
-
 @pytest.fixture(scope="module")
 def honest_nodes(tiny_circuit: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RunningNode]]:
     """Three honest `zkinfer serve` nodes on the tiny circuit, started at once."""
@@ -337,36 +256,6 @@ def test_a_bad_input_gets_the_nodes_refusal(gateway: RunningGateway) -> None:
     assert "input" in response.json()["error"]
     bad_id = gateway.infer(SAMPLE, request_id="no spaces allowed")
     assert bad_id.status_code == 422 and bad_id.json()["error"].startswith("id:")
-
-
-class _Fixed(BaseHTTPRequestHandler):
-    """A node that answers every request with one fixed status and body."""
-
-    status, body = 200, b""
-
-    def _answer(self) -> None:
-        self.send_response(self.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def do_GET(self) -> None:
-        self._answer()
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self._answer()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-def fixed_server(status: int, body: bytes) -> ThreadingHTTPServer:
-    handler = type("Handler", (_Fixed,), {"status": status, "body": body})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 def test_garbage_5xx_and_unreachable_nodes_are_dissent_and_the_quorum_still_answers(honest_nodes: list[RunningNode], tmp_path: Path) -> None:

@@ -111,7 +111,7 @@ def test_the_watcher_files_equivocation_from_two_signed_statements_with_one_clai
 
 
 def test_the_watcher_calls_a_promise_unproven_only_when_the_node_itself_answers_past_it(tmp_path: Path) -> None:
-    from tests.test_gateway import fixed_server
+    from tests.gateway_harness import fixed_server
 
     still_proving = fixed_server(202, b'{"id": "job-1", "status": "proving"}')
     down_port = still_proving.server_port + 1 if still_proving.server_port < 65000 else 1  # nothing listens there (checked below)

@@ -264,9 +264,9 @@ def test_ui_of_a_real_gateway_over_two_honest_nodes_and_a_liar(browser: Any, tin
     import httpx
     from selenium.webdriver.common.by import By
 
+    from tests.gateway_harness import node_entry, pinned_toml, start_gateway
     from tests.liar import RunningLiar, start_liar
     from tests.node_harness import SAMPLE, RunningNode, copy_circuits, start_node
-    from tests.test_gateway import node_entry, pinned_toml, start_gateway
 
     circuits = copy_circuits(tiny_circuit, tmp_path / "circuits")
     with ThreadPoolExecutor(3) as pool:

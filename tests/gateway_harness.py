@@ -1,0 +1,111 @@
+"""A real `zkinfer gateway` subprocess on a free loopback port, a nodes.toml pinning test nodes, and
+a fixed-answer HTTP server standing in for a broken node: what the gateway, byzantine and page tests
+(and `benchmarks/bench_consensus`) drive."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.cli import REPO
+from tests.node_harness import API_KEY, MODEL, RunningNode, free_port, stop_process, wait_until_up
+from zkinfer.core import bls, identity
+from zkinfer.core.identity import NodeKey
+
+GATEWAY_KEY = "gateway-key-0123456789"
+NODE_KEY_ENV = "ZKINFER_TEST_NODE_KEY"
+
+
+def pinned_toml(nodes: list[tuple[str, str, NodeKey]], **quorum: Any) -> str:
+    """nodes.toml text pinning (name, url, key) nodes, as `zkinfer keys show` prints them."""
+    lines = ["[quorum]", *(f"{k} = {json.dumps(v)}" for k, v in quorum.items())]
+    for name, url, key in nodes:
+        pop = bls.pop_prove(key.secret).hex()
+        lines += ["", "[[nodes]]", f'name = "{name}"', f'url = "{url}"', f'public_key = "{key.public_hex}"', f'proof_of_possession = "{pop}"', f'api_key_env = "{NODE_KEY_ENV}"']
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class RunningGateway:
+    process: subprocess.Popen[bytes]
+    url: str
+    state_dir: Path
+    nodes_toml: Path
+    log: Path
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {GATEWAY_KEY}"}
+
+    def infer(self, values: list[float], request_id: str | None = None, model: str = MODEL) -> httpx.Response:
+        body: dict[str, Any] = {"inputs": [{"name": "input", "shape": [1, len(values)], "datatype": "FP32", "data": values}]}
+        if request_id is not None:
+            body["id"] = request_id
+        return httpx.post(f"{self.url}/v2/models/{model}/infer", json=body, headers=self.auth, timeout=60)
+
+    def nodes(self) -> dict[str, dict[str, Any]]:
+        return {row["name"]: row for row in httpx.get(f"{self.url}/v1/nodes", timeout=30).json()["nodes"]}
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+def start_gateway(folder: Path, toml: str, *options: str) -> RunningGateway:
+    """`zkinfer gateway` as a subprocess on a free loopback port, sending the test nodes' API key."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "nodes.toml").write_text(toml)
+    (folder / "api-keys").write_text(f"{GATEWAY_KEY}\n")
+    port = free_port()
+    log = folder / f"gateway-{port}.log"
+    command = [
+        sys.executable, "-m", "zkinfer", "gateway", "--nodes", str(folder / "nodes.toml"), "--port", str(port), "--state-dir", str(folder / "state"),
+        "--api-keys", str(folder / "api-keys"), "--watch-interval", "0.2", *options,
+    ]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, NODE_KEY_ENV: API_KEY})
+    gateway = RunningGateway(process, f"http://127.0.0.1:{port}", folder / "state", folder / "nodes.toml", log)
+    wait_until_up(process, f"{gateway.url}/v2/health/live", log, "the gateway", 60)
+    return gateway
+
+
+def node_entry(name: str, node: RunningNode) -> tuple[str, str, NodeKey]:
+    return name, node.url, identity.load_key(node.state_dir / "node.key")
+
+
+class _Fixed(BaseHTTPRequestHandler):
+    """A node that answers every request with one fixed status and body."""
+
+    status, body = 200, b""
+
+    def _answer(self) -> None:
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self._answer()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def fixed_server(status: int, body: bytes) -> ThreadingHTTPServer:
+    handler = type("Handler", (_Fixed,), {"status": status, "body": body})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
