@@ -1,12 +1,13 @@
 """What the node signs the moment it answers: the statement its proof will attest, and its promise to prove it.
 
 The statement comes from ezkl's witness (the quantized forward pass, exactly what the proof will
-attest), so a request pays one witness run and two BLS signatures (statement and promise, ~2 ms
-each with blspy, which holds the GIL) before it is answered. Both run off the event loop, in a
+attest), so a request pays one witness run and two BLS signatures (statement and promise: ~0.7 ms
+of CPU each with blspy, ~2 ms with milagro before it; both hold the GIL) before it is answered. Both run off the event loop, in a
 thread; ezkl releases the GIL for about half of a witness run.
 
 Concurrent requests share witness runs: a circuit compiled for batch N takes up to N waiting
-requests in one run (request i in row i; a witness costs ~15 ms fixed plus little per row), and at
+requests in one run (request i in row i; for the tiny MLP a witness costs ~10 ms of CPU at batch 1
+and ~42 ms at batch 32, whatever the number of real rows), and at
 most `slots` runs are in flight per model, so under a burst the cost per request falls instead of
 queueing one witness per request. Row i of a stacked witness is the same statement as that request
 alone in row 0 (zero-padded), because a batch circuit computes each row from that row alone — the
@@ -14,10 +15,10 @@ same property that lets the worker prove the request in whichever batch row it l
 tests check the statement against the receipt's row).
 
 What it costs (`benchmarks/bench_node_load.py`, tiny MLP compiled for batch 32, 2 cores): the web
-process spent 2.2 ms of CPU per request before statements and 10-11 ms with them at 32 requests in
-flight (two signatures ~4.8 ms, a share of a 42-ms-CPU witness run shared by 13-15 requests, the
-rest HTTP), 21-23 ms at 8 in flight (3-4 requests per run). The signatures and half the witness
-hold the GIL, so this CPU is what bounds the node's answer rate.
+process spent 2.2 ms of CPU per request before statements; with them, 10-11.6 ms at 32 requests in
+flight with milagro's signatures (~4.8 ms the pair) and 8.4 ms with blspy's, the rest HTTP and a
+share of a witness run shared by 13-15 requests; at 8 in flight 17-23 ms (3-4 requests per run).
+The signatures and half the witness hold the GIL, so this CPU is what bounds the node's answer rate.
 
 An input whose witness fails (outside the range the circuit was calibrated on) could never be
 proven: it is refused with an `InputError` and nothing is queued. In a shared run, one such input
@@ -25,7 +26,7 @@ fails the whole witness, so the run is split in halves and retried (a failing wi
 milliseconds), and only that request is refused.
 
 A batch circuit with a hashed (private) input commits to the whole batch at once, so no
-statement binds one request; such a model answers without a statement (`signs` is False).
+statement binds one request; such a model answers without a statement (`signs_statements` is False).
 """
 
 from __future__ import annotations
