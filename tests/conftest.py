@@ -12,7 +12,7 @@ from tests import tiny
 
 # Tests that need a compiled circuit, its keys or a real proof (these session fixtures: a minute or
 # more of CPU before the first such test runs) are end-to-end; `pytest -m "not e2e"` is the quick loop.
-E2E_FIXTURES = frozenset({"tiny_circuit", "receipt_file", "ceremony_receipt_file", "hashed_circuit", "hashed_receipt_file", "batch_circuits"})
+E2E_FIXTURES = frozenset({"tiny_circuit", "small_circuit", "receipt_file", "ceremony_receipt_file", "hashed_circuit", "hashed_receipt_file", "batch_circuits"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -108,6 +108,18 @@ def ceremony_receipt_file(zk_home: Path, tiny_circuit: Path, node_key_file: Path
     finally:
         os.environ["ZKINFER_HOME"] = str(zk_home)
     return folder / "receipt.json"
+
+
+@pytest.fixture(scope="session")
+def small_circuit(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny MLP (model name "circuit", as `tiny_circuit`) with a small decomposition (k=11 or 12):
+    proofs in ~0.5-2 s instead of ~10 s, for the tests that run many nodes and many proofs."""
+    from zkinfer import compile_model
+    from zkinfer.prover.keys import ensure
+
+    made = compile_model(tiny_dir / "model.onnx", tiny_dir / "calibration.json", tmp_path_factory.mktemp("small-circuit") / "circuit", search=False, decomposition=SMALL_DECOMPOSITION)
+    ensure(made)
+    return made.path
 
 
 @pytest.fixture(scope="session")

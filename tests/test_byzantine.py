@@ -31,7 +31,6 @@ import numpy as np
 import pytest
 
 from tests.cli import zkinfer
-from tests.conftest import SMALL_DECOMPOSITION
 from tests.gateway_harness import RunningGateway, pinned_toml, start_gateway
 from tests.liar import RunningLiar, start_liar
 from tests.node_harness import API_KEY, MODEL, SAMPLE, RunningNode, copy_circuits, start_node
@@ -82,17 +81,6 @@ class Cluster:
         running = start_gateway(self.root / "gateways" / label, toml, "--check-processes", "0")  # one request at a time here: threads suffice, and ten gateways spawn no checkers on two cores
         self.gateways.append(running)
         return running
-
-
-@pytest.fixture(scope="module")
-def small_circuit(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny MLP (model name "circuit", as `tiny_circuit`) at k=11: proofs in ~0.5 s."""
-    from zkinfer import compile_model
-    from zkinfer.prover.keys import ensure
-
-    made = compile_model(tiny_dir / "model.onnx", tiny_dir / "calibration.json", tmp_path_factory.mktemp("byzantine-circuit") / "circuit", search=False, decomposition=SMALL_DECOMPOSITION)
-    ensure(made)
-    return made.path
 
 
 @pytest.fixture(scope="module")

@@ -157,10 +157,10 @@ def test_label_agreement_and_reputation_weighting(keys: list[NodeKey]) -> None:
 
 
 @pytest.fixture(scope="module")
-def honest_nodes(tiny_circuit: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RunningNode]]:
+def honest_nodes(small_circuit: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RunningNode]]:
     """Three honest `zkinfer serve` nodes on the tiny circuit, started at once."""
     folder = tmp_path_factory.mktemp("honest-nodes")
-    circuits = copy_circuits(tiny_circuit, folder / "circuits")
+    circuits = copy_circuits(small_circuit, folder / "circuits")
     with ThreadPoolExecutor(3) as pool:
         nodes = list(pool.map(lambda i: start_node(circuits, folder / f"node{i}"), range(3)))
     yield nodes
@@ -284,10 +284,10 @@ def test_garbage_5xx_and_unreachable_nodes_are_dissent_and_the_quorum_still_answ
         broken.shutdown()
 
 
-def test_no_quorum_is_a_503_naming_the_split(honest_nodes: list[RunningNode], tiny_circuit: Path, tmp_path: Path) -> None:
+def test_no_quorum_is_a_503_naming_the_split(honest_nodes: list[RunningNode], small_circuit: Path, tmp_path: Path) -> None:
     from tests.liar import start_liar
 
-    liar = start_liar(tiny_circuit, tmp_path / "liar", "wrong-output")
+    liar = start_liar(small_circuit, tmp_path / "liar", "wrong-output")
     try:
         entries = [node_entry("alpha", honest_nodes[0]), node_entry("beta", honest_nodes[1]), ("liar", liar.url, liar.key)]
         running = start_gateway(tmp_path / "gw", pinned_toml(entries, threshold=3, timeout_ms=10_000))

@@ -257,7 +257,7 @@ def _poll(what: str, probe: Any, timeout_s: float, log: Path) -> Any:
 
 
 @pytest.mark.e2e
-def test_ui_of_a_real_gateway_over_two_honest_nodes_and_a_liar(browser: Any, tiny_circuit: Path, tmp_path: Path) -> None:
+def test_ui_of_a_real_gateway_over_two_honest_nodes_and_a_liar(browser: Any, small_circuit: Path, tmp_path: Path) -> None:
     """Two `zkinfer serve` nodes and a liar that signs a wrong output and never proves it (its
     promise falls due in 3 s) behind `zkinfer gateway`: after one request, /ui shows who signed,
     who dissented, the valid receipts of the honest nodes and the evidence against the liar."""
@@ -268,10 +268,10 @@ def test_ui_of_a_real_gateway_over_two_honest_nodes_and_a_liar(browser: Any, tin
     from tests.liar import RunningLiar, start_liar
     from tests.node_harness import SAMPLE, RunningNode, copy_circuits, start_node
 
-    circuits = copy_circuits(tiny_circuit, tmp_path / "circuits")
+    circuits = copy_circuits(small_circuit, tmp_path / "circuits")
     with ThreadPoolExecutor(3) as pool:
         node_starts = [pool.submit(start_node, circuits, tmp_path / name, "--worker-priority", "nice") for name in ("alpha", "beta")]
-        liar_start = pool.submit(start_liar, tiny_circuit, tmp_path / "liar", "wrong-output", "--prove-within", "3")
+        liar_start = pool.submit(start_liar, small_circuit, tmp_path / "liar", "wrong-output", "--prove-within", "3")
     running: list[RunningNode | RunningLiar] = [f.result() for f in node_starts if f.exception() is None]
     running += [liar_start.result()] if liar_start.exception() is None else []
     gateway = None
@@ -296,6 +296,7 @@ def test_ui_of_a_real_gateway_over_two_honest_nodes_and_a_liar(browser: Any, tin
         assert served.status_code == 200 and served.headers["content-type"].startswith("text/html")
         assert "default-src 'none'" in served.headers["content-security-policy"]
 
+        browser.get_log("browser")  # drop what pages of earlier tests logged: only this page's errors count
         browser.get(f"{gateway.url}/ui")
         assert browser.title == "zkinfer gateway"
         node_rows = browser.find_elements(By.CSS_SELECTOR, "table#nodes tbody tr[data-node]")
