@@ -37,7 +37,7 @@ batch_circuits = test_node.batch_circuits  # the tiny MLP compiled for batch 4 (
 @pytest.fixture(scope="module")
 def node(tiny_circuit: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
     circuits = copy_circuits(tiny_circuit, tmp_path_factory.mktemp("circuits"))
-    running = start_node(circuits, tmp_path_factory.mktemp("node") / "state", "--prove-within", str(PROVE_WITHIN_S))
+    running = start_node(circuits, tmp_path_factory.mktemp("node") / "state", "--prove-within", str(PROVE_WITHIN_S), "--worker-priority", "idle")
     yield running
     running.stop()
 

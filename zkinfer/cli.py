@@ -348,7 +348,7 @@ def serve(
     body_timeout: Annotated[float, typer.Option("--body-timeout", min=0.1, help="Seconds a request has to send its whole body after the headers")] = 30.0,
     max_connections: Annotated[int, typer.Option("--max-connections", min=1, help="Open connections at most (kept below the file-descriptor limit)")] = 4096,
     prove_within: Annotated[int, typer.Option("--prove-within", min=1, help="Seconds within which each answer's signed promise says it will be proven")] = 3600,
-    worker_priority: Annotated[str, typer.Option("--worker-priority", help="Provers run as: idle (SCHED_IDLE: fast answers preempt them) or nice")] = "idle",
+    worker_priority: Annotated[str, typer.Option("--worker-priority", help="Provers run as: nice (nice 10) or idle (SCHED_IDLE: answers preempt proving; busy cores starve it)")] = "nice",
 ) -> None:
     """Serve proven inference over HTTP (Open Inference Protocol / KServe v2) with receipts."""
     from zkinfer.node import server

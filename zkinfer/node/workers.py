@@ -4,11 +4,16 @@ ezkl holds the GIL for a whole prove, so proving runs in separate processes (spa
 onnxruntime and rayon threads do not survive a fork). Each worker loads its Provers once, then
 claims jobs from the SQLite store, proves, and stores the signed receipt.
 
-Workers prove under Linux's SCHED_IDLE policy (`--worker-priority idle`, the default): a proof
-still uses every core the web process leaves idle, but any runnable thread of the web process
-(HTTP, the fast path, each answer's witness and signatures) preempts it at once. Nice 10 alone
-(`--worker-priority nice`, the earlier choice) only weights the scheduler's shares, so rayon's
-threads on both cores still delayed the web process. Measured with `benchmarks/bench_node_load.py
+Workers prove at nice 10 by default (`--worker-priority nice`), or under Linux's SCHED_IDLE policy
+(`--worker-priority idle`): then a proof uses only the cores the web process leaves idle, and any
+runnable thread of the web process (HTTP, the fast path, each answer's witness and signatures)
+preempts it at once, where nice 10 only weights the scheduler's shares, so rayon's threads on both
+cores still delay the web process. SCHED_IDLE is not the default because a node *promises* each
+proof by a time (`--prove-within`): on a machine whose cores are always busy (several nodes on one
+machine, a long burst) a SCHED_IDLE prover gets no CPU at all, misses its promises and earns
+"unproven" evidence while honest, and a prover preempted inside a SQLite write transaction holds the
+store's lock while starved (a priority inversion: 3 nodes on 2 cores in `bench_consensus` stalled
+answers past the gateway's 5 s timeout). Nice 10 always progresses. Measured with `benchmarks/bench_node_load.py
 --latency-only` on this 2-core machine (interleaved runs, other sessions loading it 4-20x), answer
 p99 at 8 requests in flight: 334 / 450 / 524 ms under SCHED_IDLE against 1021 / 1082 / 921 ms
 under nice 10; at 32 in flight 623 / 620 / 1532 against 842 / 1132 / 965 ms. Bounding rayon to
