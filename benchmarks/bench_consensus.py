@@ -62,6 +62,8 @@ async def burst(url: str, auth: dict[str, str], inputs: list[np.ndarray], concur
                 result = await client.infer(MODEL, [tensor], headers=dict(auth))
             except InferenceServerException as exc:
                 return Answer(int(exc.status() or 0), (time.perf_counter() - start) * 1000, {}, str(exc)[:300])
+            except (TimeoutError, OSError) as exc:  # the client's own timeout or a dropped connection: a failed request, not a failed run
+                return Answer(0, (time.perf_counter() - start) * 1000, {}, f"{type(exc).__name__}: {exc}"[:300])
             ms = (time.perf_counter() - start) * 1000
         return Answer(200, ms, dict(result.get_response().get("parameters") or {}))
 
@@ -126,6 +128,7 @@ def run(n_nodes: int, requests: int, levels: list[int], folder: Path) -> list[di
                 "nodes": n_nodes, "concurrency": concurrency, "single": percentiles(single), "gateway": percentiles(through),
                 "ok": sum(a.status == 200 for a in through), "rate": requests / seconds, "certificates": (valid, checked),
             })
+            print(f"  {n_nodes} nodes, {concurrency} in flight: one node p50/p99 {rows[-1]['single']}, gateway {rows[-1]['gateway']} ms", flush=True)
     finally:
         if gateway is not None:
             gateway.stop()
