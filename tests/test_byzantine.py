@@ -406,7 +406,7 @@ def test_all_nodes_disagreeing_is_a_503_naming_the_split(cluster: Cluster, truth
     reputations_rank_honest_above_liars(gateway, ["alpha"], ["wrong", "other"])
 
 
-def wait_receipt_valid(gateway: RunningGateway, request_id: str, name: str, timeout_s: float = 120.0) -> None:
+def wait_receipt_valid(gateway: RunningGateway, request_id: str, name: str, timeout_s: float = 300.0) -> None:
     """Until the gateway's watcher has verified `name`'s receipt for the request and found it proves its statement."""
     deadline = time.monotonic() + timeout_s
     while True:
