@@ -11,6 +11,8 @@ JSON path of the first offender, so callers turn it into exit 2 / HTTP 422.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -106,3 +108,18 @@ def loads(data: bytes | str) -> Any:
         return _plain(parsed)
     except RecursionError as exc:
         raise StrictJSONError("not valid JSON (nested too deeply)") from exc
+
+
+def load_file(path: Path, limit: int, fail: Callable[[str], Exception], what: str = "file") -> Any:
+    """A JSON file read strictly, refused before reading when over `limit` bytes; every problem is
+    `fail(message)` naming the path (each document kind raises its own typed error)."""
+    if not path.is_file():
+        raise fail(f"{path}: no such {what}")
+    with open(path, "rb") as file:
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise fail(f"{path}: over the {limit}-byte size limit")
+    try:
+        return loads(data)
+    except StrictJSONError as exc:
+        raise fail(f"{path}: {exc}") from exc

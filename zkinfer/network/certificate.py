@@ -317,17 +317,7 @@ def check_receipts(cert: Certificate, receipts: Sequence[tuple[Receipt, int, int
 
 def read(path: Path) -> Any:
     """A certificate file as strict JSON (refusing duplicate keys, NaN, huge numbers), size-capped."""
-    limit = max_receipt_bytes()
-    if not path.is_file():
-        raise CertificateError(f"{path}: no such certificate file")
-    with open(path, "rb") as file:
-        data = file.read(limit + 1)
-    if len(data) > limit:
-        raise CertificateError(f"{path}: over the {limit}-byte size limit")
-    try:
-        return strict_json.loads(data)
-    except strict_json.StrictJSONError as exc:
-        raise CertificateError(f"{path}: {exc}") from exc
+    return strict_json.load_file(path, max_receipt_bytes(), CertificateError, "certificate file")
 
 
 def is_certificate(path: Path) -> bool:

@@ -310,17 +310,7 @@ def check(document: Any, rebuttal: Receipt | None = None) -> EvidenceVerdict:
 
 def read(path: Path) -> Any:
     """An evidence (or rebuttal) file as strict JSON; a contradiction carries a receipt, so the cap is the receipt one plus 1 MiB."""
-    limit = max_receipt_bytes() + (1 << 20)
-    if not path.is_file():
-        raise EvidenceError(f"{path}: no such file")
-    with open(path, "rb") as file:
-        data = file.read(limit + 1)
-    if len(data) > limit:
-        raise EvidenceError(f"{path}: over the {limit}-byte size limit")
-    try:
-        return strict_json.loads(data)
-    except strict_json.StrictJSONError as exc:
-        raise EvidenceError(f"{path}: {exc}") from exc
+    return strict_json.load_file(path, max_receipt_bytes() + (1 << 20), EvidenceError)
 
 
 def check_file(path: Path, rebuttal_path: Path | None = None) -> EvidenceVerdict:
