@@ -313,3 +313,25 @@ def test_mutated_certificates_never_crash_the_checker_nor_pass(keys: list[identi
         else:
             failed += 1
     assert failed > 300
+
+
+def test_a_node_forging_a_consistent_certificate_alone_is_refused(keys: list[identity.NodeKey], pops: list[bytes]) -> None:
+    """One pinned node (a liar) forges a whole certificate that is consistent in itself: a false
+    output, its own valid signature, the others' keys listed as signers and named in the unsigned
+    `nodes` info. Each variant is refused, and the honest certificate for the same request passes."""
+    pinned = _pinned(keys, pops, threshold=2)
+    honest = Statement(circuit="sha256:" + "c" * 64, request_id="req-9", input_digest="sha256:" + "d" * 64, weights_commitment=None, output_scales=(13,), output=((8192, 0, -8192),))
+    lie = Statement(**{**honest.__dict__, "output": ((0, 8192, -8192),)})  # the same claim, another label
+    liar = keys[0]
+    own = statement.sign(lie, liar.secret, liar.public_key)
+    info = {k.public_hex: {"name": n, "receipt_url": "", "receipt_id": ""} for n, k in zip(NAMES, keys[:3], strict=True)}
+    alone = certificate.make([own], info)  # its own signature, every node named in the unsigned info
+    assert not certificate.check(alone, pinned).ok
+    listed = Certificate(groups=(certificate.SignedGroup(lie, tuple(sorted(k.public_key for k in keys[:3])), own.signature),), nodes=info)
+    assert not certificate.check(Certificate.from_json(json.loads(json.dumps(listed.to_json()))), pinned).ok
+    doubled = Certificate(groups=(certificate.SignedGroup(lie, (liar.public_key, liar.public_key), bls.aggregate([own.signature, own.signature])),), nodes=info)
+    assert not certificate.check(doubled, pinned).ok
+    # relabelled as a label certificate: its one group still carries one signer's weight
+    assert not certificate.check(alone, _pinned(keys, pops, threshold=2, agree_on="label")).ok
+    genuine = certificate.make([statement.sign(honest, k.secret, k.public_key) for k in keys[1:3]], info)
+    assert certificate.check(genuine, pinned).ok
