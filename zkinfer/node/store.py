@@ -10,12 +10,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from zkinfer.core import sqlite_tx
 from zkinfer.core.errors import ZkinferError
 
 # A job whose proving killed its worker this many times is failed instead of retried forever.
@@ -136,17 +136,8 @@ class Store:
         with self._lock:
             self._db.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT under the process lock: takes the write lock up front."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return sqlite_tx.immediate(self._db, self._lock)
 
     def add_many(self, jobs: list[NewJob]) -> None:
         """Persist accepted jobs in one durable commit (group commit for a burst of requests)."""
