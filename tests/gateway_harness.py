@@ -87,6 +87,8 @@ class _Fixed(BaseHTTPRequestHandler):
     status, body = 200, b""
 
     def _answer(self) -> None:
+        assert isinstance(self.server, FixedServer)
+        self.server.paths.append(self.path)
         self.send_response(self.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(self.body)))
@@ -104,8 +106,15 @@ class _Fixed(BaseHTTPRequestHandler):
         pass
 
 
-def fixed_server(status: int, body: bytes) -> ThreadingHTTPServer:
+class FixedServer(ThreadingHTTPServer):
+    """The fixed node's server; `paths` lists every path asked, in order."""
+
+    paths: list[str]
+
+
+def fixed_server(status: int, body: bytes) -> FixedServer:
     handler = type("Handler", (_Fixed,), {"status": status, "body": body})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = FixedServer(("127.0.0.1", 0), handler)
+    server.paths = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
