@@ -116,7 +116,8 @@ class Claim:
             raise ClaimError(f"{where}: expected an object with exactly model_id, request_id, input_hash and output_hash")
         if not isinstance(document["request_id"], str):
             raise ClaimError(f"{where}.request_id: not a string")
-        return cls(_bytes32(document["model_id"], f"{where}.model_id"), document["request_id"], _bytes32(document["input_hash"], f"{where}.input_hash"), _bytes32(document["output_hash"], f"{where}.output_hash"))
+        hashes = [_bytes32(document[k], f"{where}.{k}") for k in ("model_id", "input_hash", "output_hash")]
+        return cls(hashes[0], document["request_id"], hashes[1], hashes[2])
 
 
 def _bytes32(value: Any, where: str) -> bytes:
@@ -183,7 +184,8 @@ class Layout:
         else:
             n_input, outputs = n_inputs, shapes
         if (params_vis == "hashed") != bool(params_commitment):
-            raise ClaimError(f"{where}: weights are {params_vis}: " + ("give the weights' Poseidon commitment (a receipt of the circuit has it)" if params_vis == "hashed" else "no weights commitment belongs to it"))
+            fix = "give the weights' Poseidon commitment (a receipt of the circuit has it)" if params_vis == "hashed" else "no weights commitment belongs to it"
+            raise ClaimError(f"{where}: weights are {params_vis}: {fix}")
         params = list(params_commitment or [])
         return cls(n_input, len(params), sum(math.prod(s) for s in outputs), in_vis == "hashed", hash_felts(params) if params else bytes(32))
 
