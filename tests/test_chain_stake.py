@@ -19,9 +19,10 @@ import pytest
 from tests.conftest import prove_signed
 from zkinfer.chain import account, claims, devchain, solidity
 from zkinfer.chain.account import Chain
+from zkinfer.chain.calldata import proof_args
 from zkinfer.chain.claims import Claim, ClaimError, MerkleTree
 from zkinfer.chain.deploy import deploy
-from zkinfer.chain.stake import Stake, StakeParams, StakeReverted, proof_args
+from zkinfer.chain.stake import Stake, StakeParams, StakeReverted
 from zkinfer.core.receipt import Receipt, load
 from zkinfer.core.statement import FIELD_MODULUS
 
@@ -45,17 +46,9 @@ class World:
 
 
 def _deployed_verifier(chain: Chain, circuit_dir: Path, work: Path) -> str:
-    from zkinfer.core import ezkl_adapter
-    from zkinfer.core.circuit import load as load_circuit
-    from zkinfer.prover.keys import ensure
+    from zkinfer.chain.verifier import deploy_verifier
 
-    circuit = load_circuit(circuit_dir)
-    keys = ensure(circuit)
-    sol = work / f"{circuit_dir.parent.name}-verifier.sol"
-    ezkl_adapter.evm_verifier(keys.vk, circuit.settings_path, keys.srs.path, sol)
-    sent = deploy(chain, solidity.compile_file(sol, "Halo2Verifier"))
-    assert sent.contract_address is not None
-    return sent.contract_address
+    return deploy_verifier(circuit_dir, chain, work / f"{circuit_dir.parent.name}-deployments.json").deployment.address
 
 
 @pytest.fixture(scope="module")
@@ -351,3 +344,61 @@ def _selector(signature: str) -> bytes:
     from eth_hash.auto import keccak
 
     return keccak(signature.encode())[:4]
+
+
+def test_cli_deploy_register_claim_challenge_answer_status_and_evidence_fraud(world: World, small_circuit: Path, tmp_path: Path) -> None:
+    from tests.cli import zkinfer
+    from zkinfer.core import identity, statement
+    from zkinfer.network import evidence
+
+    keys = {}
+    for who in (OWNER, NODE, WATCHER):
+        keys[who] = tmp_path / f"key{who}"
+        keys[who].write_text(world.dev.keys[who])
+
+    def run(who: int, *args: str | Path, code: int = 0) -> dict[str, Any]:
+        ran = zkinfer(*args, "--rpc-url", world.dev.rpc_url, "--key-file", keys[who], "--registry", tmp_path / "deployments.json", "--json", cwd=tmp_path)
+        assert ran.returncode == code, ran.stdout + ran.stderr
+        document = json.loads(ran.stdout)
+        assert isinstance(document, dict)
+        return document
+
+    deployed = run(OWNER, "chain", "deploy-stake", "--window", "600", "--answer-period", "300")
+    assert deployed["gas_used"] > 0 and json.loads((tmp_path / "deployments.json").read_text())["deployments"][0]["address"] == deployed["address"]
+    verifier_registry = tmp_path / "verifiers.json"
+    ran = zkinfer("chain", "deploy-verifier", small_circuit, "--rpc-url", world.dev.rpc_url, "--key-file", keys[OWNER], "--registry", verifier_registry, "--json")
+    assert ran.returncode == 0, ran.stderr
+    model = run(OWNER, "chain", "register-model", small_circuit, "--verifier-registry", verifier_registry)
+    assert model["model_id"] == "0x" + claims.receipt_model_id(world.receipts[0]).hex()
+    run(NODE, "chain", "register-node", "--bond", "1")
+    liar = Stake(world.chains[LIAR], deployed["address"])
+    liar.register_node(10**18)
+    for i in (0, 1):
+        (tmp_path / f"req-{i}.json").write_text(json.dumps(world.receipts[i].model_dump(mode="json")))
+    posted = run(NODE, "chain", "post-claims", tmp_path / "req-0.json", tmp_path / "req-1.json", "-o", tmp_path / "claims")
+    assert len(posted["claim_files"]) == 2
+    challenged = run(WATCHER, "challenge", "--claim", tmp_path / "claims" / "req-1.claim.json")
+    assert challenged["deadline"] > 0
+    run(NODE, "chain", "answer", "--claim", tmp_path / "claims" / "req-1.claim.json", "--receipt", tmp_path / "req-1.json")
+    # a liar signs another output than its own proof attests, and claims it on chain
+    liar_key = identity.new_key()
+    receipt_json = identity.sign_receipt(world.receipts[2], liar_key).model_dump(mode="json")
+    proven = statement.from_receipt(world.receipts[2], "req-lie")
+    lie = statement.Statement(proven.circuit, proven.request_id, proven.input_digest, proven.weights_commitment, proven.output_scales, ((proven.output[0][0] + 5, *proven.output[0][1:]),))
+    signed = statement.sign(lie, liar_key.secret, liar_key.public_key)
+    liar.post_claim(claims.from_statement(lie, "public", statement.receipt_input_felts(world.receipts[2])))
+    (tmp_path / "evidence.json").write_text(json.dumps(evidence.contradiction(signed, receipt_json, 0, 1, node="mallory")))
+    fraud = run(WATCHER, "challenge", "--evidence", tmp_path / "evidence.json")
+    assert fraud["kind"] == "fraud"
+    forged = json.loads((tmp_path / "evidence.json").read_text())
+    forged["statement"]["signature"] = forged["statement"]["signature"][:-2] + ("00" if forged["statement"]["signature"][-2:] != "00" else "01")
+    (tmp_path / "forged.json").write_text(json.dumps(forged))
+    assert "does not hold" in run(WATCHER, "challenge", "--evidence", tmp_path / "forged.json", code=1)["error"]
+    ran = zkinfer("chain", "status", "--rpc-url", world.dev.rpc_url, "--registry", tmp_path / "deployments.json", "--json", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    status = json.loads(ran.stdout)
+    nodes = {n["address"]: n for n in status["nodes"]}
+    assert nodes[world.chains[NODE].address]["slashed"] is False and nodes[world.chains[NODE].address]["balance"] == 10**17
+    assert nodes[world.chains[LIAR].address]["slashed"] is True and nodes[world.chains[LIAR].address]["bond"] == 0
+    assert [c["state"] for c in status["challenges"]] == ["answered"] and len(status["slashes"]) == 1
+    assert status["slashes"][0]["beneficiary"] == world.chains[WATCHER].address and status["claims_posted"] == 3

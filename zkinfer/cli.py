@@ -429,6 +429,7 @@ def keys_show(
 
 network_cli.register(app)  # `gateway` and `network status`, listed after `serve` in --help
 chain_cli.register(app)  # `chain up|down|deploy-verifier|verify-receipt|...`
+chain_cli.register_challenge(app)  # `zkinfer challenge --claim | --evidence` (stake contract)
 
 
 def main() -> None:

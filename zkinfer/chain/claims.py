@@ -116,11 +116,11 @@ class Claim:
             raise ClaimError(f"{where}: expected an object with exactly model_id, request_id, input_hash and output_hash")
         if not isinstance(document["request_id"], str):
             raise ClaimError(f"{where}.request_id: not a string")
-        hashes = [_bytes32(document[k], f"{where}.{k}") for k in ("model_id", "input_hash", "output_hash")]
+        hashes = [parse_bytes32(document[k], f"{where}.{k}") for k in ("model_id", "input_hash", "output_hash")]
         return cls(hashes[0], document["request_id"], hashes[1], hashes[2])
 
 
-def _bytes32(value: Any, where: str) -> bytes:
+def parse_bytes32(value: Any, where: str) -> bytes:
     text = value.removeprefix("0x") if isinstance(value, str) else ""
     try:
         raw = bytes.fromhex(text)

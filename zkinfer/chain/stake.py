@@ -20,6 +20,7 @@ from typing import Any
 
 from zkinfer.chain import claims as claims_mod
 from zkinfer.chain.account import Chain
+from zkinfer.chain.calldata import proof_args
 from zkinfer.chain.claims import Claim, ClaimError, Layout, MerkleTree
 from zkinfer.chain.deploy import Sent, code_matches, contract, deploy, transact
 from zkinfer.chain.solidity import Compiled, compile_file
@@ -56,8 +57,25 @@ class StakeParams:
 
 @functools.cache
 def compiled() -> Compiled:
-    """The stake contract, compiled with the pinned solc (fixed settings, so byte-comparable)."""
-    return compile_file(SOURCE, NAME)
+    """The stake contract, compiled with the pinned solc (fixed settings, so byte-comparable), cached
+    under $ZKINFER_HOME/contracts by the source's and the compiler settings' digests (solcjs takes
+    seconds: every chain command checks the code at the contract's address against it)."""
+    import json
+
+    from zkinfer.chain.solidity import settings_digest
+    from zkinfer.core import cache
+    from zkinfer.core.digest import digest_bytes, digest_json
+
+    try:
+        source = SOURCE.read_bytes()
+    except OSError as exc:
+        raise ChainError(f"{SOURCE}: cannot read the stake contract's source ({exc.strerror or exc}); zkinfer's chain commands run from a checkout") from exc
+    artifact = cache.cache_dir("contracts", cache.key_part(digest_json({"source": digest_bytes(source), "compiler": settings_digest()}))) / f"{NAME}.json"
+    if artifact.is_file():
+        return Compiled.from_json(json.loads(artifact.read_text()))
+    made = compile_file(SOURCE, NAME)
+    cache.write_atomically(artifact, json.dumps(made.to_json()).encode())
+    return made
 
 
 @dataclass(frozen=True)
@@ -293,11 +311,6 @@ class Stake:
         return status
 
 
-def proof_args(receipt: Receipt) -> tuple[bytes, list[int]]:
-    """A receipt's proof as the verifier's (proof bytes, uint256 instances)."""
-    return bytes(receipt.proof.hex), [claims_mod.felt_int(f) for column in receipt.proof.instances for f in column]
-
-
 _HINTS = {
     "ClaimsInWindow": ": a claim of this node can still be challenged until then; withdraw after it",
     "ChallengesOpen": ": answer (or lose) the open challenges first",
@@ -336,3 +349,60 @@ def _revert_data(exc: BaseException | None) -> bytes | None:
 
 def _plain(value: Any) -> Any:
     return "0x" + value.hex() if isinstance(value, bytes) else value
+
+
+# ---- what the CLI does, as functions (the CLI only parses and renders) ----
+
+ROLE = "stake"
+
+
+def deploy_and_record(chain: Chain, params: StakeParams, registry_file: Path) -> tuple[Stake, Sent]:
+    """Deploy a stake contract and record it in `registry_file` (role "stake")."""
+    from zkinfer.chain import registry, solidity
+
+    deployed, sent = Stake.deploy(chain, params)
+    entry = registry.Deployment(
+        contract=ROLE, name=NAME, chain_id=chain.chain_id, address=deployed.address, runtime_digest=compiled().runtime_digest,
+        compiler=solidity.settings_digest(), tx_hash=sent.tx_hash, block=sent.block, gas_used=sent.gas_used, deployed_at=registry.now(), deployer=chain.address,
+    )
+    registry.record(registry_file, entry)
+    return deployed, sent
+
+
+def open_stake(chain: Chain, address: str | None, registry_file: Path) -> Stake:
+    """The stake contract at `address`, else the latest one `registry_file` records on this chain;
+    either way only once the code there is exactly ZkinferStake."""
+    from zkinfer.chain import registry
+
+    if address is None:
+        found = registry.find(registry.load(registry_file), ROLE, chain.chain_id)
+        if found is None:
+            raise ChainError(f"{registry_file}: no stake contract recorded on chain {chain.chain_id}; give --stake ADDRESS or deploy one with `zkinfer chain deploy-stake`")
+        address = found.address
+    return Stake(chain, address)
+
+
+def register_circuit(stake: Stake, circuit_dir: Path, verifier_address: str | None, verifier_registry: Path | None, params_receipt: Receipt | None = None) -> tuple[bytes, str, Layout, Sent]:
+    """Register a compiled circuit as a model: its circuit digest → its verifier (the address given or
+    recorded by `chain deploy-verifier`, checked to hold exactly this circuit's verifier) and layout.
+    Hashed weights take their commitment from a receipt of the circuit (`params_receipt`)."""
+    from zkinfer.chain import registry, verifier
+
+    artifact = verifier.for_circuit(circuit_dir)
+    if verifier_address is None:
+        path = verifier.registry_path(circuit_dir, verifier_registry)
+        found = registry.find(registry.load(path), verifier.ROLE, stake.chain.chain_id, vk_digest=artifact.vk_digest, settings_digest=artifact.settings_digest)
+        if found is None:
+            raise ChainError(f"{path}: no verifier for {circuit_dir} recorded on chain {stake.chain.chain_id}; run `zkinfer chain deploy-verifier {circuit_dir}` first, or give --verifier")
+        verifier_address = found.address
+    verifier.check_verifier_code(stake.chain, verifier_address, artifact)
+    commitment = None
+    if params_receipt is not None:
+        if claims_mod.receipt_model_id(params_receipt) != claims_mod.model_id(artifact.circuit_digest):
+            raise ClaimError(f"the --receipt is for another circuit than {circuit_dir}: its weights commitment cannot be pinned for it")
+        commitment = params_receipt.params.commitment
+    from zkinfer.core.circuit import load
+
+    layout = Layout.of_settings(load(circuit_dir).settings, commitment, f"{circuit_dir}/settings.json")
+    model = claims_mod.model_id(artifact.circuit_digest)
+    return model, verifier_address, layout, stake.register_model(model, verifier_address, layout)
