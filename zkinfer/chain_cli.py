@@ -103,6 +103,7 @@ def verify_receipt(
     state_dir: StateDir = Path(".zkinfer-chain"),
     address: Annotated[str | None, typer.Option("--address", help="The verifier contract's address")] = None,
     registry_file: Annotated[Path | None, typer.Option("--registry", help="A deployments file naming the verifier for the receipt's key (instead of --address)")] = None,
+    expect_circuit: Annotated[str | None, typer.Option("--expect-circuit", help="Circuit digest (verifying key and settings) the receipt must be for")] = None,
     as_json: AsJson = False,
 ) -> None:
     """Verify a receipt's proof on chain (verifyProof by eth_call), after checking that the contract is
@@ -115,7 +116,7 @@ def verify_receipt(
         fail("give exactly one of --address (the verifier contract) and --registry (a deployments file that names it)", 2, as_json)
     receipt = guarded(lambda: receipt_mod.load(receipt_path), as_json)
     chain = guarded(lambda: account.connect_cli(rpc_url, None, state_dir, need_key=False), as_json)
-    verdict = guarded(lambda: onchain.verify(chain, receipt, address=address, registry_file=registry_file), as_json)
+    verdict = guarded(lambda: onchain.verify(chain, receipt, address=address, registry_file=registry_file, expect_circuit=expect_circuit), as_json)
     if as_json:
         _json_out(verdict.to_json())
     else:

@@ -69,17 +69,20 @@ def compile_sources(sources: Mapping[str, str], contract: str, *, base_path: Pat
     if base_path is not None:
         command += ["--base-path", str(base_path)]
     try:
-        # stdin from a file: solcjs reads it with readFileSync(0), which fails with EAGAIN on a pipe
-        with tempfile.TemporaryFile("w+") as stdin:
+        # files, not pipes, on both ends: solcjs reads stdin with readFileSync(0), which fails with EAGAIN
+        # on a pipe, and exits right after writing, which cuts output to a pipe short (seen at ~64 KiB)
+        with tempfile.TemporaryFile("w+") as stdin, tempfile.TemporaryFile("w+") as stdout:
             json.dump(document, stdin)
             stdin.seek(0)
-            done = subprocess.run(command, stdin=stdin, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S, check=False)
+            done = subprocess.run(command, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=COMPILE_TIMEOUT_S, check=False)
+            stdout.seek(0)
+            text = stdout.read()
     except subprocess.TimeoutExpired as exc:
         raise ChainError(f"solcjs did not finish compiling {', '.join(sources)} within {COMPILE_TIMEOUT_S} s") from exc
     try:
-        output = json.loads(done.stdout[done.stdout.find("{"):])  # solcjs may print a ">>> ..." notice first
+        output = json.loads(text[text.find("{"):])  # solcjs may print a ">>> ..." notice first
     except json.JSONDecodeError as exc:
-        raise ChainError(f"solcjs failed on {', '.join(sources)} (exit {done.returncode}): {(done.stderr or done.stdout)[-2000:]}") from exc
+        raise ChainError(f"solcjs failed on {', '.join(sources)} (exit {done.returncode}): {(done.stderr or text)[-2000:]}") from exc
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
         raise ChainError(f"{', '.join(sources)}: solc {toolchain.SOLC_VERSION} refused it: " + "; ".join(str(e.get("formattedMessage") or e.get("message"))[:600] for e in errors[:5]))

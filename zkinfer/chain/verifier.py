@@ -55,24 +55,34 @@ def artifact_key(vk_digest: str, settings_digest: str, srs_fingerprint: str) -> 
 
 def build(vk: bytes, settings: dict[str, Any], srs_file: Path, srs_fingerprint: str) -> VerifierArtifact:
     """The compiled verifier for this key, settings and SRS: from the cache, else generated in an
-    isolated ezkl worker (the inputs may come from an untrusted receipt), compiled and cached."""
+    isolated ezkl worker (the inputs may come from an untrusted receipt) and compiled, unless the
+    same .sol was compiled before (compiled code is cached by the source's digest too)."""
     vk_digest, settings_digest = digest_bytes(vk), digest_json(settings)
     folder = cache.cache_dir("verifiers", cache.key_part(artifact_key(vk_digest, settings_digest, srs_fingerprint)))
     artifact = folder / ARTIFACT_FILE
-    if artifact.is_file():
-        data = json.loads(artifact.read_text())
-        return VerifierArtifact(Compiled.from_json(data["compiled"]), folder / SOL_FILE, data["sol_digest"], vk_digest, settings_digest, srs_fingerprint, circuit_digest(vk_digest, settings))
-    with tempfile.TemporaryDirectory(prefix="zkinfer-evm-") as tmp:
-        work = Path(tmp)
-        (work / "vk").write_bytes(vk)
-        (work / "settings.json").write_text(json.dumps(settings))
-        _ezkl.evm_verifier(work / "vk", work / "settings.json", srs_file, work / SOL_FILE)
-        compiled = solidity.compile_file(work / SOL_FILE, CONTRACT, check_size=False)  # the size is checked where it matters: at deployment
-        sol = (work / SOL_FILE).read_bytes()
-    cache.write_atomically(folder / SOL_FILE, sol)
-    sol_digest = digest_bytes(sol)
-    cache.write_atomically(artifact, json.dumps({"compiled": compiled.to_json(), "sol_digest": sol_digest}).encode())
-    return VerifierArtifact(compiled, folder / SOL_FILE, sol_digest, vk_digest, settings_digest, srs_fingerprint, circuit_digest(vk_digest, settings))
+    if not artifact.is_file():
+        with tempfile.TemporaryDirectory(prefix="zkinfer-evm-") as tmp:
+            work = Path(tmp)
+            (work / "vk").write_bytes(vk)
+            (work / "settings.json").write_text(json.dumps(settings))
+            _ezkl.evm_verifier(work / "vk", work / "settings.json", srs_file, work / SOL_FILE)
+            sol = (work / SOL_FILE).read_bytes()
+        sol_digest = digest_bytes(sol)
+        cache.write_atomically(folder / SOL_FILE, sol)
+        compiled = _compiled_source(folder / SOL_FILE, sol_digest)
+        cache.write_atomically(artifact, json.dumps({"compiled": compiled.to_json(), "sol_digest": sol_digest}).encode())
+    data = json.loads(artifact.read_text())
+    return VerifierArtifact(Compiled.from_json(data["compiled"]), folder / SOL_FILE, data["sol_digest"], vk_digest, settings_digest, srs_fingerprint, circuit_digest(vk_digest, settings))
+
+
+def _compiled_source(sol: Path, sol_digest: str) -> Compiled:
+    """solcjs's output for this exact source (cached by its digest and the compiler settings)."""
+    cached = cache.cache_dir("verifiers", "compiled") / f"{cache.key_part(digest_json({'sol': sol_digest, 'compiler': solidity.settings_digest()}))}.json"
+    if cached.is_file():
+        return Compiled.from_json(json.loads(cached.read_text()))
+    compiled = solidity.compile_file(sol, CONTRACT, check_size=False)  # the size is checked where it matters: at deployment
+    cache.write_atomically(cached, json.dumps(compiled.to_json()).encode())
+    return compiled
 
 
 def for_circuit(circuit_dir: Path) -> VerifierArtifact:
