@@ -144,8 +144,10 @@ def main() -> None:
             print(f"anvil {toolchain.ANVIL_VERSION} (chain id {running.chain_id}, code size limit lifted to {CODE_SIZE_LIMIT}), solc {toolchain.SOLC_VERSION}")
             print(f"| {'circuit':<11} | {'step':<38} | {'gas':>10} | note")
             print(f"|{'-' * 13}|{'-' * 40}|{'-' * 12}|------")
+            from benchmarks import stake_rows  # the stake contract's rows (imports this module's types)
+
             for case in cases:
-                for measure in ROWS:
+                for measure in [*ROWS, *stake_rows.ROWS]:
                     row = measure(bench, case)
                     gas = f"{row.gas:,}" if row.gas is not None else "-"
                     print(f"| {row.circuit:<11} | {row.step:<38} | {gas:>10} | {row.note}", flush=True)

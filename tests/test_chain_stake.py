@@ -1,6 +1,6 @@
 """The stake contract on a real anvil, with real ezkl proofs of the tiny MLP verified on chain.
 
-One dev chain and one verifier per module; each test deploys its own stake contract (cheap on
+One dev chain (tests/chain_harness.py) and one verifier per model per module; each test deploys its own stake contract (cheap on
 anvil) so the tests do not share bonds or claims. Honest nodes answer challenges with genuine
 receipts; lying nodes claim another output than their proof attests and are slashed.
 """
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import chain_harness
 from tests.conftest import prove_signed
 from zkinfer.chain import account, claims, devchain, solidity
 from zkinfer.chain.account import Chain
@@ -26,6 +26,7 @@ from zkinfer.chain.stake import Stake, StakeParams, StakeReverted
 from zkinfer.core.receipt import Receipt, load
 from zkinfer.core.statement import FIELD_MODULUS
 
+anvil = chain_harness.anvil  # a fixture, requested by name
 INPUTS = ([0.1, 0.5, 0.9, 0.3, 0.0, 0.7, 0.2, 0.4], [0.8, 0.2, 0.0, 0.6, 0.9, 0.1, 0.5, 0.3], [0.3, 0.3, 0.6, 0.1, 0.2, 0.9, 0.8, 0.0])
 PARAMS = StakeParams(min_bond=10**18, challenge_bond=10**17, challenge_window_s=600, answer_period_s=300, slash_share_bps=5000)
 OWNER, NODE, CHALLENGER, LIAR, WATCHER, STRANGER = range(6)
@@ -52,7 +53,7 @@ def _deployed_verifier(chain: Chain, circuit_dir: Path, work: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def world(small_circuit: Path, tiny_dir: Path, node_key_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(anvil: devchain.DevChain, small_circuit: Path, tiny_dir: Path, node_key_file: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
     from tests import tiny
     from tests.conftest import SMALL_DECOMPOSITION
     from zkinfer import compile_model
@@ -74,9 +75,8 @@ def world(small_circuit: Path, tiny_dir: Path, node_key_file: Path, tmp_path_fac
     for r in [*receipts, other_receipt]:
         assert verify_receipt(r, Policy(), "receipt").verified
     save(other_receipt, work / "other_receipt.json")
-    with devchain.dev_chain(work / "chain") as dev:
-        chains = [account.connect(dev.rpc_url, key) for key in dev.keys[:6]]
-        yield World(dev, chains, _deployed_verifier(chains[OWNER], small_circuit, work), _deployed_verifier(chains[OWNER], other.path, work), receipts, other_receipt)
+    chains = [account.connect(anvil.rpc_url, key) for key in anvil.keys[:6]]
+    return World(anvil, chains, _deployed_verifier(chains[OWNER], small_circuit, work), _deployed_verifier(chains[OWNER], other.path, work), receipts, other_receipt)
 
 
 @pytest.fixture
