@@ -373,7 +373,8 @@ def challenge_command(
     batch_id = claim_file.batch_id if claim_file else guarded(lambda: challenge.find_single_claim(contract, action.claim), as_json)
     proof = claim_file.merkle_proof if claim_file else ()
     if action.kind == "fraud":
-        sent = guarded(lambda: contract.prove_fraud(batch_id, action.claim, action.receipt, proof), as_json)
+        # evidence.check verified the receipt fully (signed by the accused, proof, binding): no second verification
+        sent = guarded(lambda: contract.prove_fraud(batch_id, action.claim, action.receipt, proof, verified=True), as_json)
         _sent(f"fraud proven on request {action.claim.request_id!r} (batch {batch_id}): the node is slashed", sent, as_json, kind="fraud", batch_id=batch_id)
         return
     key, sent = guarded(lambda: contract.challenge(batch_id, action.claim, proof), as_json)
