@@ -13,8 +13,14 @@ say "upgrading pip"
 .venv/bin/python -m pip install -q --upgrade pip
 say "installing torch 2.13.0 (CPU build, ~750 MB installed: the longest step)"
 .venv/bin/python -m pip install -q torch==2.13.0
-say "installing zkinfer (editable) with ezkl, onnxruntime, the node and the test tools (.[torch,node,dev])"
-.venv/bin/python -m pip install -q -e ".[torch,node,dev]"
+say "installing zkinfer (editable) with ezkl, onnxruntime, the node, web3 and the test tools (.[torch,node,dev,chain])"
+.venv/bin/python -m pip install -q -e ".[torch,node,dev,chain]"
+if ! command -v npm >/dev/null; then
+  echo "[setup] error: npm is missing: the chain tools (solc 0.8.37, anvil 1.7.1) install with it; install node.js and npm (Debian: apt-get install nodejs npm), then rerun" >&2
+  exit 1
+fi
+say "installing the chain tools pinned in package-lock.json (solc 0.8.37 as solcjs, anvil 1.7.1) into node_modules/ (npm ci)"
+npm ci --no-audit --no-fund --loglevel=error
 if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
   say "chromium and chromedriver already present (the /ui page's browser test)"
 elif command -v apt-get >/dev/null; then

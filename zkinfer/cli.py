@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from zkinfer import network_cli
+from zkinfer import chain_cli, network_cli
 from zkinfer.core import logs
 from zkinfer.core.errors import ZkinferError
 
@@ -428,6 +428,8 @@ def keys_show(
 
 
 network_cli.register(app)  # `gateway` and `network status`, listed after `serve` in --help
+chain_cli.register(app)  # `chain up|down|deploy-verifier|verify-receipt|...`
+chain_cli.register_challenge(app)  # `zkinfer challenge --claim | --evidence` (stake contract)
 
 
 def main() -> None:

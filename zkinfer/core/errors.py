@@ -72,3 +72,15 @@ class PolicyError(UsageError):
 
 class ExportError(UsageError):
     """torch → ONNX export failed or its output disagrees with torch."""
+
+
+class ChainError(UsageError):
+    """A chain tool, node, key, contract or deployment record is missing, unreachable or not what it claims."""
+
+
+class ToolchainMissing(ChainError):
+    """solcjs or anvil is not installed where zkinfer looks (the repo's node_modules or $ZKINFER_NODE_MODULES)."""
+
+
+class ContractTooLarge(ChainError):
+    """A compiled contract's runtime code is over EIP-170's 24,576-byte limit: a real network refuses to deploy it."""

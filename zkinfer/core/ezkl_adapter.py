@@ -224,6 +224,15 @@ def verify(proof: Path, settings: Path, vk: Path, srs: Path, reduced_srs: bool, 
     return ok, reason if reason or ok else "ezkl returned false"
 
 
+def evm_verifier(vk: Path, settings: Path, srs: Path, sol: Path) -> None:
+    """Write the Halo2 verifier contract (Solidity) for a verifying key, its settings and SRS (a full
+    SRS or the reduced one a receipt embeds: both give the same .sol). ezkl's own compile step needs
+    to download solc, so zkinfer compiles the .sol itself (zkinfer.chain.solidity)."""
+    ok, reason = _ezkl_isolated.evm_verifier(str(vk), str(settings), str(srs), str(sol), str(sol.with_suffix(".abi")))
+    if not ok or not sol.is_file():
+        raise CircuitError(f"{vk}: ezkl could not generate the Solidity verifier for this key and {settings}: {reason or 'no .sol written'}")
+
+
 def write_proof_file(path: Path, proof_bytes: bytes, instances: list[list[str]]) -> None:
     """The smallest proof document ezkl.verify accepts: the proof bytes and its instances."""
     path.write_text(json.dumps({"instances": instances, "proof": list(proof_bytes)}))

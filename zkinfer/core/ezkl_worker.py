@@ -73,6 +73,32 @@ def _reproduce_once() -> None:  # one request: settings from the model under the
     sys.stdout.flush()
 
 
+def _evm_verifier_once() -> None:  # one request: the Solidity verifier of a (possibly untrusted) key, settings and SRS
+    request = json.loads(sys.stdin.readline())
+    _limit_memory()
+    import asyncio
+
+    import ezkl
+
+    async def render() -> Any:  # ezkl returns an awaitable that needs a running loop
+        return await ezkl.create_evm_verifier(request["vk"], request["settings"], request["sol"], request["abi"], request["srs"], False)
+
+    answer: dict[str, Any] = {"ok": True, "reason": ""}
+    try:
+        asyncio.run(render())
+    except BaseException as exc:  # pyo3's PanicException is a BaseException
+        # ezkl 23 writes the .sol, then downloads solc to make the ABI: offline that fails, and the
+        # .sol is complete (solcjs compiles it and gives the ABI)
+        written = os.path.isfile(request["sol"]) and os.path.getsize(request["sol"]) > 0
+        if not (written and ("svm" in str(exc) or "solc" in str(exc))):
+            answer = {"ok": False, "reason": f"{type(exc).__name__}: {exc}"}
+    sys.stdout.write(json.dumps(answer) + "\n")
+    sys.stdout.flush()
+    # the failed download leaves ezkl's async runtime behind, and tearing the interpreter down under it
+    # aborts or segfaults about one run in four (seen here): the answer is out, so leave at once
+    os._exit(0)
+
+
 def _limit_memory(limit: int = MEMORY_LIMIT_BYTES) -> None:
     try:
         import resource
@@ -173,5 +199,21 @@ def reproduce(request: dict[str, Any], timeout_s: float) -> tuple[bool, str]:
     return bool(answer["ok"]), str(answer["reason"])
 
 
+def evm_verifier(vk: str, settings: str, srs: str, sol: str, abi: str, timeout_s: float = 300.0) -> tuple[bool, str]:
+    """ezkl.create_evm_verifier in a one-shot, memory-limited worker (the key and settings may come
+    from an untrusted receipt): (ok, reason). The .sol is at `sol` when ok."""
+    request = {"vk": vk, "settings": settings, "srs": srs, "sol": sol, "abi": abi}
+    try:
+        done = subprocess.run(_worker_command("evm-verifier"), input=json.dumps(request) + "\n", capture_output=True, text=True, env=_worker_env(), timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return False, f"generating the Solidity verifier took over {timeout_s:.0f} s"
+    lines = done.stdout.splitlines()
+    if not lines:  # no answer: it died while generating (an answer followed by a crash at exit still counts)
+        return False, f"ezkl crashed (exit {done.returncode}) generating the Solidity verifier"
+    answer = json.loads(lines[-1])
+    return bool(answer["ok"]), str(answer["reason"])
+
+
 if __name__ == "__main__":
-    _reproduce_once() if sys.argv[1:] == ["reproduce"] else _serve()
+    modes = {"reproduce": _reproduce_once, "evm-verifier": _evm_verifier_once}
+    modes.get(sys.argv[1] if len(sys.argv) > 1 else "", _serve)()

@@ -242,31 +242,37 @@ def from_receipt(receipt: Receipt, request_id: str, row: int = 0, rows: int = 1)
     proof's public instances, which the binding check ties to the stated input."""
     vk_digest = digest_bytes(receipt.model.verifying_key)
     circuit = circuit_digest(vk_digest, receipt.model.settings)
-    instances = [felt for column in receipt.proof.instances for felt in column]
-    n_commit = len(receipt.input.commitment or []) + len(receipt.params.commitment or [])
     outputs = [list(o) for o in receipt.output.felts]
-    if receipt.input.visibility == "hashed":
-        input_felts = [[c] for c in receipt.input.commitment or []]
-    else:
-        sizes = [len(t.values) for t in receipt.input.tensors or []]
-        flat = instances[n_commit : n_commit + sum(sizes)]
-        if len(flat) != sum(sizes):
-            raise StatementError("the receipt's proof has fewer public instances than its stated input")
-        input_felts, start = [], 0
-        for size in sizes:
-            input_felts.append(flat[start : start + size])
-            start += size
     return make(
         circuit=circuit,
         request_id=request_id,
         input_visibility=receipt.input.visibility,
-        input_felts=input_felts,
+        input_felts=receipt_input_felts(receipt),
         weights_commitment=receipt.params.commitment if receipt.params.visibility == "hashed" else None,
         output_scales=receipt.output.scales,
         output_felts=outputs,
         row=row,
         rows=rows,
     )
+
+
+def receipt_input_felts(receipt: Receipt) -> list[list[str]]:
+    """The input as the proof sees it, one list per input tensor: the public input's felts (taken
+    from the proof's instances, which the binding check ties to the stated input), or one Poseidon
+    commitment per tensor when the input is hashed."""
+    if receipt.input.visibility == "hashed":
+        return [[c] for c in receipt.input.commitment or []]
+    instances = [felt for column in receipt.proof.instances for felt in column]
+    n_commit = len(receipt.input.commitment or []) + len(receipt.params.commitment or [])
+    sizes = [len(t.values) for t in receipt.input.tensors or []]
+    flat = instances[n_commit : n_commit + sum(sizes)]
+    if len(flat) != sum(sizes):
+        raise StatementError("the receipt's proof has fewer public instances than its stated input")
+    input_felts, start = [], 0
+    for size in sizes:
+        input_felts.append(flat[start : start + size])
+        start += size
+    return input_felts
 
 
 def verify_aggregate(statement: Statement, public_keys: list[bytes], proofs_of_possession: list[bytes], aggregate_signature: bytes) -> bool:

@@ -1,0 +1,32 @@
+"""A real dev chain for the chain tests: anvil on a free port in a temporary directory, started once
+per test module that imports the fixtures, and stopped when the module ends, even after a failure.
+
+    from tests import chain_harness
+    anvil, chain = chain_harness.anvil, chain_harness.chain  # fixtures, requested by name
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from zkinfer.chain import account, devchain
+
+
+@pytest.fixture(scope="module")
+def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[devchain.DevChain]:
+    """A running anvil (chain id 31337, ten prefunded accounts); its state dir is private to the module."""
+    with devchain.dev_chain(tmp_path_factory.mktemp("anvil")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def chain(anvil: devchain.DevChain) -> account.Chain:
+    """A connection to `anvil` that signs with its first prefunded account."""
+    return account.connect(anvil.rpc_url, anvil.default_key)
+
+
+def other_account(anvil: devchain.DevChain, index: int) -> account.Chain:
+    """The same chain, signing as prefunded account `index` (1..9)."""
+    return account.connect(anvil.rpc_url, anvil.keys[index])
