@@ -13,8 +13,8 @@ say "upgrading pip"
 .venv/bin/python -m pip install -q --upgrade pip
 say "installing torch 2.13.0 (CPU build, ~750 MB installed: the longest step)"
 .venv/bin/python -m pip install -q torch==2.13.0
-say "installing zkinfer (editable) with ezkl, onnxruntime, the node and the test tools (.[torch,node,dev])"
-.venv/bin/python -m pip install -q -e ".[torch,node,dev]"
+say "installing zkinfer (editable) with ezkl, onnxruntime, the node, Ray and the test tools (.[torch,node,ray,dev])"
+.venv/bin/python -m pip install -q -e ".[torch,node,ray,dev]"
 if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
   say "chromium and chromedriver already present (the /ui page's browser test)"
 elif command -v apt-get >/dev/null; then

@@ -72,3 +72,15 @@ class PolicyError(UsageError):
 
 class ExportError(UsageError):
     """torch → ONNX export failed or its output disagrees with torch."""
+
+
+class ExecutorError(ProvingError):
+    """An executor could not run a proof task: Ray is missing or unreachable, or a key is not where its worker runs."""
+
+
+class ProverLostError(ExecutorError):
+    """The process proving a task died (killed, or crashed) before answering; the task itself may be sound, so it may be retried."""
+
+
+class ProofMemoryError(ProvingError):
+    """A proof needed more memory than the proving memory ceiling (--max-prove-memory) allows."""
