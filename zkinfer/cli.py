@@ -172,6 +172,9 @@ def prove(
     srs_fingerprint: Annotated[str | None, typer.Option("--srs", help="SRS ceremony fingerprint to prove with")] = None,
     cpu: Annotated[bool, typer.Option("--cpu", help="Run the fast path on the CPU even if a GPU is present")] = False,
     key: Annotated[Path | None, typer.Option("--key", help="Node key file (from `zkinfer keys new`) to sign the receipt with")] = None,
+    executor_name: Annotated[str, typer.Option("--executor", help="Where proofs run: local (this machine's processes) or ray (Ray actors)")] = "local",
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to prove on (default: a local Ray started for this command)")] = None,
+    max_prove_memory: Annotated[str | None, typer.Option("--max-prove-memory", help="Memory ceiling of each proving process, e.g. 2GiB (over it: an error suggesting --split)")] = None,
 ) -> None:
     """Answer an input fast (onnxruntime) and prove it (ezkl); write the receipt."""
     from zkinfer.core import identity
@@ -179,16 +182,33 @@ def prove(
     from zkinfer.prover.prove import Prover
 
     signer = guarded(lambda: identity.load_key(key)) if key else None
-    with step("loading circuit and keys"):
-        prover = guarded(lambda: Prover(circuit_dir, srs_fingerprint=srs_fingerprint, prefer_gpu=not cpu, signer=signer))
-    sample = guarded(lambda: prover.load_input(input_path))
-    with step("proving"):
-        receipt = guarded(lambda: prover.prove(sample))
+    with step(f"starting the {executor_name} executor"):
+        executor = guarded(lambda: chosen_executor(executor_name, ray_address, max_prove_memory))
+    try:
+        with step("loading circuit and keys"):
+            prover = guarded(lambda: Prover(circuit_dir, srs_fingerprint=srs_fingerprint, prefer_gpu=not cpu, signer=signer, executor=executor))
+        sample = guarded(lambda: prover.load_input(input_path))
+        with step("proving"):
+            receipt = guarded(lambda: prover.prove(sample))
+    finally:
+        if executor is not None:
+            executor.close()
     save(receipt, output)
     t = receipt.timings
     out.print(f"output {[round(v, 4) for v in receipt.output.tensors[0].values][:10]}")
     out.print(f"fast path {t.fast_ms:.1f} ms on {receipt.fast.provider}; witness {t.witness_ms:.0f} ms; proof {t.prove_ms / 1000:.2f} s (k={receipt.srs.k})")
     out.print(f"wrote {output}")
+
+
+def chosen_executor(name: str, ray_address: str | None, max_prove_memory: str | None) -> Any:
+    """The executor `--executor`, `--ray-address` and `--max-prove-memory` ask for; None: prove in this
+    process, as without these options (no worker process to start for one unbounded local proof)."""
+    from zkinfer.prover.executor import open_executor, parse_memory
+
+    max_memory = parse_memory(max_prove_memory) if max_prove_memory is not None else None
+    if name == "local" and ray_address is None and max_memory is None:
+        return None
+    return open_executor(name, ray_address=ray_address, max_memory=max_memory)
 
 
 @app.command()
@@ -349,16 +369,21 @@ def serve(
     max_connections: Annotated[int, typer.Option("--max-connections", min=1, help="Open connections at most (kept below the file-descriptor limit)")] = 4096,
     prove_within: Annotated[int, typer.Option("--prove-within", min=1, help="Seconds within which each answer's signed promise says it will be proven")] = 3600,
     worker_priority: Annotated[str, typer.Option("--worker-priority", help="Provers run as: nice (nice 10) or idle (SCHED_IDLE: answers preempt proving; busy cores starve it)")] = "nice",
+    executor_name: Annotated[str, typer.Option("--executor", help="Where proofs run: local (the worker processes) or ray (Ray actors; a local Ray unless --ray-address)")] = "local",
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to prove on, with --executor ray (default: a local Ray started with the node)")] = None,
+    max_prove_memory: Annotated[str | None, typer.Option("--max-prove-memory", help="Memory ceiling of each proving process, e.g. 2GiB (a job over it fails, naming it)")] = None,
 ) -> None:
     """Serve proven inference over HTTP (Open Inference Protocol / KServe v2) with receipts."""
     from zkinfer.node import server
     from zkinfer.node.config import NodeConfig
+    from zkinfer.prover.executor import parse_memory
 
     config = guarded(lambda: NodeConfig(  # an option it refuses (--metrics, --worker-priority) is a one-line error, exit 2
         circuits=circuits, state_dir=state_dir, host=host, port=port, key_file=key, api_keys_file=api_keys, workers=workers, max_queue=max_queue,
         max_body_bytes=max_body_bytes, wait_timeout_s=wait_timeout, batch_window_ms=batch_window_ms, batch_private_inputs=batch_private_inputs, prefer_gpu=not cpu,
         metrics=metrics, header_timeout_s=header_timeout, body_timeout_s=body_timeout, max_connections=max_connections,
-        prove_within_s=prove_within, worker_priority=worker_priority,
+        prove_within_s=prove_within, worker_priority=worker_priority, executor=executor_name, ray_address=ray_address,
+        max_prove_memory=parse_memory(max_prove_memory) if max_prove_memory is not None else None,
     ))
     with step("loading circuits, keys and the job store"):
         node = guarded(lambda: server.load(config))

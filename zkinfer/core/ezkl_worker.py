@@ -213,6 +213,8 @@ class ProveProcess:
         import tempfile
 
         env = _worker_env()
+        if self.memory_bytes:  # glibc reserves 64 MiB of address space per thread's arena: under RLIMIT_AS that is a ceiling spent on nothing
+            env["MALLOC_ARENA_MAX"] = "2"
         if self.rayon_threads:
             env["RAYON_NUM_THREADS"] = str(self.rayon_threads)
         self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by close()) -- a file, not a pipe: a chatty ezkl can never block on it
@@ -249,7 +251,9 @@ class ProveProcess:
         self._close_locked()
         memory = bool(self.memory_bytes) and ("memory allocation" in tail or "MemoryError" in tail or code in (-6, -11))  # SIGABRT, SIGSEGV
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        return ProveAnswer(ok=False, reason=f"the prove worker {how}" + (f": {tail.splitlines()[-1]}" if tail else ""), memory=memory, lost=not memory)
+        lines = tail.splitlines()
+        said = next((line for line in lines if "memory allocation" in line or "panicked" in line), lines[-1] if lines else "")
+        return ProveAnswer(ok=False, reason=f"the prove worker {how}" + (f": {said}" if said else ""), memory=memory, lost=not memory)
 
     def _close_locked(self) -> None:
         if self._process is not None:
