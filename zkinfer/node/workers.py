@@ -25,7 +25,7 @@ A worker dies with the node (PR_SET_PDEATHSIG), and a worker that dies alone has
 re-queued and is replaced.
 
 With `--executor ray` or `--max-prove-memory`, a worker still claims, witnesses and stores, but its
-proofs run on an executor (`zkinfer.prover.executor`): Ray actors (one per circuit and worker slot),
+proofs run on an executor (`zkinfer.prover.executor`): Ray actors (one per circuit and worker process),
 or a memory-capped prove worker process. When the process proving a job dies (a killed Ray actor, an
 out-of-memory kill), the job goes back to the queue exactly as if this worker had died: the attempt
 counts towards MAX_ATTEMPTS, the job is not lost, and it is proven again (by a new actor).
@@ -127,7 +127,7 @@ def worker_main(slot: int, settings: WorkerSettings, events: Connection) -> None
     _die_with_parent()
     parent = os.getppid()
     lower_priority(settings.nice, settings.idle)
-    executor = _executor(slot, settings)
+    executor = _executor(settings)
     provers = load_provers(settings.circuits, prefer_gpu=False, signer=identity.load_key(settings.key_path), executor=executor)
     store = Store(settings.store_path)
     events.send(Ready(slot))
@@ -146,11 +146,11 @@ def worker_main(slot: int, settings: WorkerSettings, events: Connection) -> None
             events.send(event)
 
 
-def _executor(slot: int, settings: WorkerSettings) -> Executor | None:
+def _executor(settings: WorkerSettings) -> Executor | None:
     """Where this worker's proofs run: None (in this process, the default) or the executor the node was told."""
     if settings.executor == "local" and settings.max_prove_memory is None:
         return None
-    return open_executor(settings.executor, ray_address=settings.ray_address, max_memory=settings.max_prove_memory, parallel=1, instance=f"{os.getppid()}-{slot}")
+    return open_executor(settings.executor, ray_address=settings.ray_address, max_memory=settings.max_prove_memory, parallel=1)
 
 
 def _prove(store: Store, prover: Prover, model: str, ids: list[str], payloads: list[str]) -> list[Finished]:

@@ -93,9 +93,8 @@ def result(task: ProofTask, answer: ProveAnswer, max_memory: int | None, worker:
     raise ProvingError(f"{task.compiled}: proving failed: {answer.reason}")
 
 
-def open_executor(name: str = "local", *, ray_address: str | None = None, max_memory: int | None = None, parallel: int | None = None, instance: str = "0") -> Executor:
-    """The executor called `name` (`local` or `ray`). `parallel`: proofs at once (local; default the cores);
-    `instance` tells apart Ray actors of several callers sharing a cluster (e.g. a node's worker slots)."""
+def open_executor(name: str = "local", *, ray_address: str | None = None, max_memory: int | None = None, parallel: int | None = None) -> Executor:
+    """The executor called `name` (`local` or `ray`). `parallel`: proofs at once (local; default the cores)."""
     if name == "local":
         if ray_address is not None:
             raise UsageError("--ray-address is for --executor ray; drop it or choose --executor ray")
@@ -105,5 +104,5 @@ def open_executor(name: str = "local", *, ray_address: str | None = None, max_me
     if name == "ray":
         from zkinfer.prover.executor.ray_actors import RayExecutor
 
-        return RayExecutor(address=ray_address, max_memory=max_memory, instance=instance)
+        return RayExecutor(address=ray_address, max_memory=max_memory)
     raise UsageError(f"--executor: {name!r} is not one of {', '.join(EXECUTORS)}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import socket
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -57,8 +58,6 @@ class ProverActor:
             return
         missing = [p for p in (self.compiled, self.pk, self.srs) if not os.path.isfile(p)]
         if missing:
-            import socket
-
             raise ExecutorError(
                 f"{missing[0]}: not on Ray machine {socket.gethostname()}; every machine of the cluster needs the circuit and the key cache "
                 "($ZKINFER_HOME, e.g. on a shared file system) at the same path"
@@ -122,10 +121,10 @@ def start_local_ray(num_cpus: int | None = None) -> str:
 class RayExecutor:
     name = "ray"
 
-    def __init__(self, address: str | None = None, max_memory: int | None = None, instance: str = "0") -> None:
+    def __init__(self, address: str | None = None, max_memory: int | None = None, instance: str | None = None) -> None:
         self._ray = ray = _import_ray()
         self.max_memory = max_memory
-        self.instance = instance
+        self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"  # its own actors: another caller closing its executor never kills them
         self._started = False
         if not ray.is_initialized():
             if address is None:
