@@ -125,12 +125,19 @@ def compile_cmd(
     search: Annotated[bool, typer.Option(help="Search run args for the smallest circuit at equal fidelity")] = True,
     setup: Annotated[bool, typer.Option(help="Set up (and cache) proving keys now")] = True,
     srs_fingerprint: Annotated[str | None, typer.Option("--srs", help="SRS ceremony fingerprint to set up with (default: a ceremony SRS if imported, else a development one)")] = None,
+    split: Annotated[int | None, typer.Option("--split", min=2, help="Split into K segments (balanced cuts where one tensor crosses), proven in parallel and linked by commitments")] = None,
+    cut: Annotated[list[str] | None, typer.Option("--cut", help="Split at this tensor (repeatable, in graph order) instead of --split K")] = None,
 ) -> None:
-    """Compile an ONNX model into a calibrated circuit; set up its keys once (cached)."""
+    """Compile an ONNX model into a calibrated circuit (or, with --split/--cut, linked segments); set up its keys once (cached)."""
     from zkinfer.prover import keys
     from zkinfer.prover.compile import compile_model
 
     visibility = guarded(lambda: _visibility(input_visibility, param_visibility))
+    if split is not None or cut:
+        from zkinfer import split_cli
+
+        split_cli.compile_split(model, data, output, name=name, visibility=visibility, search=search, setup=setup, srs_fingerprint=srs_fingerprint, parts=split, cuts=cut or None)
+        return
     with step(f"compiling {model}") as update:
         circuit = guarded(lambda: compile_model(model, data, output, name=name, visibility=visibility, search=search, progress=update))
     m = circuit.manifest
@@ -179,12 +186,18 @@ def prove(
     """Answer an input fast (onnxruntime) and prove it (ezkl); write the receipt."""
     from zkinfer.core import identity
     from zkinfer.core.receipt import save
+    from zkinfer.core.split_circuit import is_split
     from zkinfer.prover.prove import Prover
 
     signer = guarded(lambda: identity.load_key(key)) if key else None
     with step(f"starting the {executor_name} executor"):
         executor = guarded(lambda: chosen_executor(executor_name, ray_address, max_prove_memory))
     try:
+        if is_split(circuit_dir):  # segments proven in parallel, one zkinfer.receipt/2
+            from zkinfer import split_cli
+
+            split_cli.prove_split(circuit_dir, input_path, output, srs_fingerprint=srs_fingerprint, prefer_gpu=not cpu, signer=signer, executor=executor)
+            return
         with step("loading circuit and keys"):
             prover = guarded(lambda: Prover(circuit_dir, srs_fingerprint=srs_fingerprint, prefer_gpu=not cpu, signer=signer, executor=executor))
         sample = guarded(lambda: prover.load_input(input_path))
@@ -316,10 +329,16 @@ def inspect_cmd(
     receipt_path: Annotated[Path, typer.Argument(help="The receipt JSON")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
-    """Summarize what a receipt states (model, output, visibility, sizes, signer); verifies nothing."""
-    from zkinfer.verify.inspect import inspect_file
+    """Summarize what a receipt states (model, output, visibility, sizes, signer; a split receipt's segments and links); verifies nothing."""
+    from zkinfer.verify.inspect import SplitSummary, inspect_any
 
-    summary = guarded(lambda: inspect_file(receipt_path), as_json)
+    any_summary = guarded(lambda: inspect_any(receipt_path), as_json)
+    if isinstance(any_summary, SplitSummary):
+        from zkinfer import split_cli
+
+        split_cli.print_split_summary(any_summary, as_json)
+        return
+    summary = any_summary
     if as_json:
         print_json(summary)
         return
