@@ -94,6 +94,7 @@ def _prove_serve(memory_bytes: int) -> None:  # the prove worker: one JSON reque
     for line in sys.stdin:
         request = json.loads(line)
         start, memory = time.perf_counter(), False
+        before = resource.getrusage(resource.RUSAGE_SELF)
         try:
             ezkl.prove(request["witness"], request["compiled"], request["pk"], request["proof"], request["srs"])
             ok, reason = True, ""
@@ -102,8 +103,10 @@ def _prove_serve(memory_bytes: int) -> None:  # the prove worker: one JSON reque
         except BaseException as exc:  # pyo3's PanicException is a BaseException
             ok, reason = False, f"{type(exc).__name__}: {exc}"
             memory = any(word in reason for word in ("memory allocation", "capacity overflow", "Cannot allocate", "out of memory"))
+        after = resource.getrusage(resource.RUSAGE_SELF)
         answer = {
             "ok": ok, "reason": reason, "memory": memory, "seconds": time.perf_counter() - start,
+            "cpu_seconds": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "pid": os.getpid(),
         }
         sys.stdout.write(json.dumps(answer) + "\n")
@@ -189,6 +192,7 @@ class ProveAnswer:
     memory: bool  # failed for want of memory: a MemoryError, a failed allocation, or an abort under the ceiling
     lost: bool  # the worker died (killed, or crashed) before answering
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # user + system time of the proof, all of ezkl's threads
     peak_rss_bytes: int = 0  # the worker's high-water mark so far (ru_maxrss)
     pid: int = 0
 

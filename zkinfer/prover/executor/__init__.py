@@ -43,6 +43,7 @@ class ProofTask:
 class ProofResult:
     proof: dict[str, Any]  # ezkl's proof document (as written to the task's `proof` path)
     seconds: float  # ezkl.prove alone, in the prove worker
+    cpu_seconds: float  # its user + system time, all threads
     peak_rss_bytes: int  # the prove worker's high-water mark (ru_maxrss) when it answered
     worker: str  # where it ran, for logs: "local pid N" or "ray actor NAME pid N"
 
@@ -81,7 +82,9 @@ def format_memory(size: int) -> str:
 def result(task: ProofTask, answer: ProveAnswer, max_memory: int | None, worker: str) -> ProofResult:
     """A prove worker's answer as a result, or the typed error it amounts to (shared by every executor)."""
     if answer.ok:
-        return ProofResult(proof=json.loads(task.proof.read_text()), seconds=answer.seconds, peak_rss_bytes=answer.peak_rss_bytes, worker=worker)
+        return ProofResult(
+            proof=json.loads(task.proof.read_text()), seconds=answer.seconds, cpu_seconds=answer.cpu_seconds, peak_rss_bytes=answer.peak_rss_bytes, worker=worker,
+        )
     if answer.memory:
         limit = f"the proving memory ceiling {format_memory(max_memory)} (--max-prove-memory)" if max_memory else "the memory available"
         raise ProofMemoryError(
