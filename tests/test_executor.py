@@ -129,3 +129,30 @@ def test_memory_sizes_that_are_no_size_are_usage_errors(text: str) -> None:
 def test_memory_sizes_print_as_people_read_them() -> None:
     assert format_memory(80 << 20) == "80 MiB"
     assert format_memory(2 << 30) == "2 GiB"
+
+
+def test_a_node_job_over_the_ceiling_fails_naming_it_and_is_not_retried(small_circuit: Path, tmp_path: Path) -> None:
+    """The node's worker step on a real store: the job fails (not an internal error, not re-queued) with the ceiling's message."""
+    from zkinfer.node import jobs, workers
+    from zkinfer.node.store import JobState, NewJob, Store
+
+    store = Store(tmp_path / "jobs.sqlite3")
+    executor = open_executor("local", max_memory=parse_memory(TOO_LITTLE))
+    try:
+        prover = Prover(small_circuit, prefer_gpu=False, executor=executor)
+        data = tmp_path / "input.json"
+        data.write_text(json.dumps({"input_data": [SAMPLES[0]]}))
+        sample = prover.load_input(data)
+        payload = jobs.encode(prover.circuit.input_specs, sample, prover.circuit.output_specs, prover.fast(sample))
+        store.add_many([NewJob(id="job-1", model=prover.circuit.name, payload=payload)])
+        claim = store.claim(0, {prover.circuit.name: 1}, 0.0)
+        assert claim is not None
+        (finished,) = workers._prove(store, prover, claim.model, claim.ids, claim.payloads)
+    finally:
+        executor.close()
+    assert not finished.proven and finished.error is not None and "80 MiB" in finished.error
+    view = store.get("job-1")
+    assert view is not None and view.state == JobState.FAILED
+    assert not view.internal_error and view.error is not None and "--split" in view.error
+    assert store.claim(0, {prover.circuit.name: 1}, 0.0) is None  # nothing went back to the queue
+    store.close()
