@@ -12,7 +12,7 @@ import base64
 import copy
 import json
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,8 +68,7 @@ def _assemble(out: Path, segments: list[Path], like: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory, node_key_file: Path) -> Iterator[Env]:
-    from zkinfer.prover.executor import open_executor
+def env(tmp_path_factory: pytest.TempPathFactory, node_key_file: Path) -> Env:
     from zkinfer.prover.split_prove import SplitProver
 
     folder = tmp_path_factory.mktemp("split")
@@ -83,20 +82,20 @@ def env(tmp_path_factory: pytest.TempPathFactory, node_key_file: Path) -> Iterat
     assert b.segments[1].settings["model_input_scales"] == a.segments[0].settings["model_output_scales"], "the hybrid needs B's link at A's scale"
     hybrid = _assemble(folder / "hybrid", [a.segments[0].path, b.segments[1].path], a.path)
     node_key = identity.load_key(node_key_file)
-    executor = open_executor("local", parallel=2)
-    try:
-        def prove(chain: Path, values: list[float]) -> tuple[Doc, str]:
-            prover = SplitProver(chain, signer=node_key, executor=executor)
-            receipt = prover.prove([np.asarray(values, dtype=np.float64).reshape(1, 8)])
-            return receipt.model_dump(mode="json"), prover.circuit_digest
 
-        genuine, digest = prove(a.path, INPUT)
-        yield Env(
-            folder=folder, chain=a.path, chain_digest=digest, genuine=genuine, other_input=prove(a.path, OTHER_INPUT)[0],
-            other_model=prove(b.path, INPUT)[0], hashed=prove(h.path, INPUT)[0], hybrid=prove(hybrid, INPUT)[0], node_key=node_key,
-        )
-    finally:
-        executor.close()
+    def prove(chain: Path, values: list[float]) -> tuple[Doc, str]:
+        prover = SplitProver(chain, signer=node_key)  # the default executor: local prove processes, the segments in parallel
+        try:
+            receipt = prover.prove([np.asarray(values, dtype=np.float64).reshape(1, 8)])
+        finally:
+            prover.close()
+        return receipt.model_dump(mode="json"), prover.circuit_digest
+
+    genuine, digest = prove(a.path, INPUT)
+    return Env(
+        folder=folder, chain=a.path, chain_digest=digest, genuine=genuine, other_input=prove(a.path, OTHER_INPUT)[0],
+        other_model=prove(b.path, INPUT)[0], hashed=prove(h.path, INPUT)[0], hybrid=prove(hybrid, INPUT)[0], node_key=node_key,
+    )
 
 
 def _failed(verdict: Verdict) -> set[str]:
@@ -314,6 +313,8 @@ TAMPERS = [
     Tamper("inner link made public", _edit_settings(0, "run_args.output_visibility", "Public"), frozenset({"settings", "proof", "binding", "links"})),
     Tamper("last output made hashed", _edit_settings(1, "run_args.output_visibility", {"Hashed": {"hash_is_public": True, "outlets": []}}), frozenset({"settings", "proof", "binding", "links"})),
     Tamper("link scale", _edit_settings(1, "model_input_scales", [7]), frozenset({"settings"})),
+    Tamper("absurd segment size for ezkl", _edit_settings(0, "run_args.logrows", 99), frozenset({"settings", "proof"})),
+    Tamper("absurd column count for ezkl", _edit_settings(1, "run_args.num_inner_cols", 0), frozenset({"settings", "proof"})),
     Tamper("segment settings without their digest", lambda d, _: d["segments"][0]["model"]["settings"].update(num_rows=1), frozenset({"settings"})),
     Tamper("segment proof bytes", lambda d, _: d["segments"][1]["proof"].update(hex=_flip_hex(d["segments"][1]["proof"]["hex"], 100)), frozenset({"proof"})),
     Tamper("segment SRS bytes", _srs_bytes, frozenset({"srs", "proof"})),

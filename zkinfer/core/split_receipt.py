@@ -50,7 +50,7 @@ class ChainSection(_Strict):
 
 
 class SegmentTimings(_Strict):
-    witness_ms: float
+    witness_ms: float  # the chain's witnesses run as one sequence: its time shared evenly between the segments
     prove_ms: float
 
 

@@ -228,7 +228,8 @@ def compile_split(
     progress(f"cutting at {', '.join(c.tensor for c in chosen)} (estimated costs {costs})")
     samples = inputs.load_samples(calibration, info.inputs)
     fidelity_samples = samples[:MAX_FIDELITY_SAMPLES]
-    expected = [open_session(model_path, prefer_gpu=False).run(s) for s in fidelity_samples]
+    whole = open_session(model_path, prefer_gpu=False)  # the float answers the chain's end-to-end fidelity is measured against
+    expected = [whole.run(s) for s in fidelity_samples]
     names = [[info.inputs[0].name], *([c.tensor] for c in chosen)], [*([c.tensor] for c in chosen), [info.outputs[0].name]]
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(model_path, out_dir / MODEL_FILE)

@@ -116,6 +116,8 @@ def check_srs(receipt: SplitReceipt) -> str:
 def check_proof(receipt: SplitReceipt, on_sent: Callable[[], None] = lambda: None) -> str:
     total = 0
     for i, segment in enumerate(receipt.segments):
+        settings = _settings(segment, i)
+        settings.logrows, settings.num_inner_cols  # noqa: B018 - within what ezkl can be handed (it sizes and allocates from them)
         shape = layout(segment, i)
         stated = sum(len(column) for column in segment.proof.instances)
         if stated != shape.input_size + shape.output_size:  # before any per-element work
