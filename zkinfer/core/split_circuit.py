@@ -36,7 +36,7 @@ class Segment(BaseModel):
     outputs: list[str]
     compiled_digest: str
     settings_digest: str
-    estimated_cost: int  # the planner's estimate (multiply-accumulates plus elements), what --split balanced
+    estimated_cost: int  # the planner's estimate (multiply-accumulates, elements, link hashing), what --split balanced
     logrows: int
     num_rows: int
 

@@ -3,8 +3,9 @@
 Where to cut: only where exactly one tensor crosses from the nodes before to the nodes after (so a
 link is one commitment), never at the model's own inputs or outputs. `--split K` picks the K-1
 cuts that minimise the largest segment's estimated cost (multiply-accumulates of Gemm/MatMul/Conv
-plus the elements every node writes, what ezkl's rows grow with), by dynamic programming over the
-candidate cuts; `--cut NAME ...` takes the user's.
+plus the elements every node writes, what ezkl's rows grow with, plus the Poseidon hashing of each
+link on both of its sides), by dynamic programming over the candidate cuts; `--cut NAME ...` takes
+the user's.
 
 How segments link: every segment is compiled by `zkinfer.prover.compile.compile_model` (calibrated,
 run-args search, fidelity measured against onnxruntime on that sub-model). Segment i's output is
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 MATMUL_OPS = frozenset({"Gemm", "MatMul"})
+# What hashing one element of a link costs each of its two segments, in the node-cost unit: ezkl's
+# Poseidon takes ~33 rows per element (digits CNN, a 144-element link: ~4.7k rows on each side),
+# and the node-cost unit is ~2 rows (the unsplit digits CNN: 15.6k rows for an estimated 7.8k).
+LINK_COST_PER_ELEMENT = 16
 
 
 def _quiet(_: str) -> None:
@@ -53,10 +58,12 @@ def _quiet(_: str) -> None:
 
 @dataclass(frozen=True)
 class CutPoint:
-    """A place the model can be cut: after node `after` (in graph order), with `tensor` alone crossing."""
+    """A place the model can be cut: after node `after` (in graph order), with `tensor` alone crossing;
+    `link_cost` is what committing to it costs each side."""
 
     after: int
     tensor: str
+    link_cost: int = 0
 
 
 @dataclass(frozen=True)
@@ -126,7 +133,7 @@ def analyse(model_path: Path) -> Graph:
         if len(live) == 1:
             (tensor,) = live
             if tensor not in graph_inputs and tensor not in graph_outputs and node.op_type != "Constant":
-                cuts.append(CutPoint(after=position, tensor=tensor))
+                cuts.append(CutPoint(after=position, tensor=tensor, link_cost=LINK_COST_PER_ELEMENT * math.prod(shapes.get(tensor, (1,)))))
     costs = tuple(0 if node.op_type == "Constant" else _node_cost(node, shapes) for node in nodes)
     return Graph(model=model, costs=costs, cuts=tuple(cuts))
 
@@ -142,11 +149,13 @@ def balanced_cuts(graph: Graph, parts: int) -> list[CutPoint]:
     prefix = [0, *np.cumsum(graph.costs).tolist()]
     ends = [c.after + 1 for c in graph.cuts] + [len(graph.costs)]  # a segment ends after a cut point or at the model's end
 
+    links = [c.link_cost for c in graph.cuts] + [0]  # the model's own output is no link
+
     def cost(start: int, end: int) -> int:
         return int(prefix[end] - prefix[start])
 
     # best[j][e]: (largest cost, sum of squares, cut indices) for j+1 segments covering nodes [0, ends[e])
-    best: list[dict[int, tuple[int, int, tuple[int, ...]]]] = [{e: (cost(0, end), cost(0, end) ** 2, ()) for e, end in enumerate(ends)}]
+    best: list[dict[int, tuple[int, int, tuple[int, ...]]]] = [{e: (cost(0, end) + links[e], (cost(0, end) + links[e]) ** 2, ()) for e, end in enumerate(ends)}]
     for _ in range(1, parts):
         layer: dict[int, tuple[int, int, tuple[int, ...]]] = {}
         for e, end in enumerate(ends):
@@ -154,7 +163,7 @@ def balanced_cuts(graph: Graph, parts: int) -> list[CutPoint]:
                 if s not in best[-1] or s >= len(graph.cuts):
                     continue
                 worst, squares, chosen = best[-1][s]
-                piece = cost(ends[s], end)
+                piece = links[s] + cost(ends[s], end) + links[e]
                 candidate = (max(worst, piece), squares + piece * piece, (*chosen, s))
                 if e not in layer or candidate < layer[e]:
                     layer[e] = candidate
@@ -196,8 +205,10 @@ def _prefixed(progress: Progress, prefix: str) -> Progress:
 
 
 def _segment_costs(graph: Graph, cuts: list[CutPoint]) -> list[int]:
+    """Each segment's estimated cost: its nodes, and the hashing of its input and output links."""
     bounds = [0, *(c.after + 1 for c in cuts), len(graph.costs)]
-    return [sum(graph.costs[a:b]) for a, b in itertools.pairwise(bounds)]
+    links = [0, *(c.link_cost for c in cuts), 0]
+    return [sum(graph.costs[a:b]) + links[i] + links[i + 1] for i, (a, b) in enumerate(itertools.pairwise(bounds))]
 
 
 def compile_split(
