@@ -107,10 +107,25 @@ def _prove_serve(memory_bytes: int) -> None:  # the prove worker: one JSON reque
         answer = {
             "ok": ok, "reason": reason, "memory": memory, "seconds": time.perf_counter() - start,
             "cpu_seconds": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "pid": os.getpid(),
+            "peak_rss_bytes": _peak_rss(), "pid": os.getpid(),
         }
         sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()
+
+
+def _peak_rss() -> int:
+    """This process's own peak resident memory: Linux's VmHWM (ru_maxrss would also count the memory of
+    the parent it was forked from: Linux keeps the pre-exec high-water mark), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _die_with_parent() -> None:
@@ -193,7 +208,7 @@ class ProveAnswer:
     lost: bool  # the worker died (killed, or crashed) before answering
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # user + system time of the proof, all of ezkl's threads
-    peak_rss_bytes: int = 0  # the worker's high-water mark so far (ru_maxrss)
+    peak_rss_bytes: int = 0  # the worker's own resident high-water mark so far (VmHWM)
     pid: int = 0
 
 

@@ -44,7 +44,7 @@ class ProofResult:
     proof: dict[str, Any]  # ezkl's proof document (as written to the task's `proof` path)
     seconds: float  # ezkl.prove alone, in the prove worker
     cpu_seconds: float  # its user + system time, all threads
-    peak_rss_bytes: int  # the prove worker's high-water mark (ru_maxrss) when it answered
+    peak_rss_bytes: int  # the prove worker's own resident high-water mark (VmHWM) when it answered
     worker: str  # where it ran, for logs: "local pid N" or "ray actor NAME pid N"
 
 

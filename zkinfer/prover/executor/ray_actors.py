@@ -1,4 +1,4 @@
-"""The `ray` executor: proofs as calls to Ray actors, one actor per proving key (and executor instance).
+"""The `ray` executor: proofs as calls to Ray actors, one actor per proving key and caller process.
 
 An actor is created the first time its key is needed and kept: it checks the key's files once on
 its machine (`loads` counts it), starts one prove worker (ezkl imported once) and proves every later
@@ -10,8 +10,8 @@ the actor's machine, checked, with a warm worker beside it, not a key deserializ
 
 Actors ask Ray for no CPU (`num_cpus=0`): an actor lives as long as the executor, and reserving a
 core for each would leave a 2-core machine unable to hold the four actors of a 4-segment circuit.
-They are spread over the cluster's machines (SPREAD), and each worker's rayon pool takes the cores of
-its machine. An actor that dies (its process killed, or an out-of-memory kill) is not restarted by
+They are spread over the cluster's machines (SPREAD), and each worker's rayon pool takes all the cores
+of its machine (actors proving side by side on one machine share them; the local executor divides them). An actor that dies (its process killed, or an out-of-memory kill) is not restarted by
 Ray behind the caller's back: the task fails with `ProverLostError`, so the node's job store counts
 the attempt and re-queues the job (`node/workers.py`), and the next task for that key gets a new actor.
 
