@@ -13,8 +13,8 @@ say "upgrading pip"
 .venv/bin/python -m pip install -q --upgrade pip
 say "installing torch 2.13.0 (CPU build, ~750 MB installed: the longest step)"
 .venv/bin/python -m pip install -q torch==2.13.0
-say "installing zkinfer (editable) with ezkl, onnxruntime, the node, web3 and the test tools (.[torch,node,dev,chain])"
-.venv/bin/python -m pip install -q -e ".[torch,node,dev,chain]"
+say "installing zkinfer (editable) with ezkl, onnxruntime, the node, web3, Ray and the test tools (.[torch,node,ray,dev,chain])"
+.venv/bin/python -m pip install -q -e ".[torch,node,ray,dev,chain]"
 if ! command -v npm >/dev/null; then
   echo "[setup] error: npm is missing: the chain tools (solc 0.8.37, anvil 1.7.1) install with it; install node.js and npm (Debian: apt-get install nodejs npm), then rerun" >&2
   exit 1

@@ -3,6 +3,7 @@
 The Python API (what the CLI, the node and the notebooks call):
     compile_model(onnx, calibration, out_dir) -> Circuit
     Prover(circuit_dir).prove(sample) -> Receipt
+    compile_split(onnx, calibration, out_dir, parts=K) -> SplitCircuit; SplitProver(dir).prove(sample) -> SplitReceipt
     verify_receipt(receipt, policy) -> Verdict
     Consensus(nodeset.load(path)).infer(model, body) -> Outcome (a quorum of untrusted nodes; infer_sync in notebooks)
 """
@@ -22,6 +23,8 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time each is imp
     from zkinfer.network.client import Consensus, NoQuorum, Outcome
     from zkinfer.prover.compile import compile_model
     from zkinfer.prover.prove import Prover, prove_file
+    from zkinfer.prover.split import compile_split
+    from zkinfer.prover.split_prove import SplitProver
     from zkinfer.verify import Policy, Verdict, verify_file, verify_receipt
 
 # public name -> (module, attribute): `import zkinfer` loads none of them, so verifying loads no prover,
@@ -34,6 +37,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "ZkinferError": ("zkinfer.core.errors", "ZkinferError"),
     "Prover": ("zkinfer.prover.prove", "Prover"),
     "prove_file": ("zkinfer.prover.prove", "prove_file"),
+    "compile_split": ("zkinfer.prover.split", "compile_split"),
+    "SplitProver": ("zkinfer.prover.split_prove", "SplitProver"),
     "Receipt": ("zkinfer.core.receipt", "Receipt"),
     "load_receipt": ("zkinfer.core.receipt", "load"),
     "save_receipt": ("zkinfer.core.receipt", "save"),
@@ -70,10 +75,12 @@ __all__ = [
     "Policy",
     "Prover",
     "Receipt",
+    "SplitProver",
     "Verdict",
     "Visibility",
     "ZkinferError",
     "compile_model",
+    "compile_split",
     "load_circuit",
     "load_receipt",
     "prove_file",

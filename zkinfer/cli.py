@@ -125,12 +125,19 @@ def compile_cmd(
     search: Annotated[bool, typer.Option(help="Search run args for the smallest circuit at equal fidelity")] = True,
     setup: Annotated[bool, typer.Option(help="Set up (and cache) proving keys now")] = True,
     srs_fingerprint: Annotated[str | None, typer.Option("--srs", help="SRS ceremony fingerprint to set up with (default: a ceremony SRS if imported, else a development one)")] = None,
+    split: Annotated[int | None, typer.Option("--split", min=2, help="Split into K segments (balanced cuts where one tensor crosses), proven in parallel and linked by commitments")] = None,
+    cut: Annotated[list[str] | None, typer.Option("--cut", help="Split at this tensor (repeatable, in graph order) instead of --split K")] = None,
 ) -> None:
-    """Compile an ONNX model into a calibrated circuit; set up its keys once (cached)."""
+    """Compile an ONNX model into a calibrated circuit (or, with --split/--cut, linked segments); set up its keys once (cached)."""
     from zkinfer.prover import keys
     from zkinfer.prover.compile import compile_model
 
     visibility = guarded(lambda: _visibility(input_visibility, param_visibility))
+    if split is not None or cut:
+        from zkinfer import split_cli
+
+        split_cli.compile_split(model, data, output, name=name, visibility=visibility, search=search, setup=setup, srs_fingerprint=srs_fingerprint, parts=split, cuts=cut or None)
+        return
     with step(f"compiling {model}") as update:
         circuit = guarded(lambda: compile_model(model, data, output, name=name, visibility=visibility, search=search, progress=update))
     m = circuit.manifest
@@ -172,23 +179,49 @@ def prove(
     srs_fingerprint: Annotated[str | None, typer.Option("--srs", help="SRS ceremony fingerprint to prove with")] = None,
     cpu: Annotated[bool, typer.Option("--cpu", help="Run the fast path on the CPU even if a GPU is present")] = False,
     key: Annotated[Path | None, typer.Option("--key", help="Node key file (from `zkinfer keys new`) to sign the receipt with")] = None,
+    executor_name: Annotated[str, typer.Option("--executor", help="Where proofs run: local (this machine's processes) or ray (Ray actors)")] = "local",
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to prove on (default: a local Ray started for this command)")] = None,
+    max_prove_memory: Annotated[str | None, typer.Option("--max-prove-memory", help="Memory ceiling of each proving process, e.g. 2GiB (over it: an error suggesting --split)")] = None,
 ) -> None:
     """Answer an input fast (onnxruntime) and prove it (ezkl); write the receipt."""
     from zkinfer.core import identity
     from zkinfer.core.receipt import save
+    from zkinfer.core.split_circuit import is_split
     from zkinfer.prover.prove import Prover
 
     signer = guarded(lambda: identity.load_key(key)) if key else None
-    with step("loading circuit and keys"):
-        prover = guarded(lambda: Prover(circuit_dir, srs_fingerprint=srs_fingerprint, prefer_gpu=not cpu, signer=signer))
-    sample = guarded(lambda: prover.load_input(input_path))
-    with step("proving"):
-        receipt = guarded(lambda: prover.prove(sample))
+    with step(f"starting the {executor_name} executor"):
+        executor = guarded(lambda: chosen_executor(executor_name, ray_address, max_prove_memory))
+    try:
+        if is_split(circuit_dir):  # segments proven in parallel, one zkinfer.receipt/2
+            from zkinfer import split_cli
+
+            split_cli.prove_split(circuit_dir, input_path, output, srs_fingerprint=srs_fingerprint, prefer_gpu=not cpu, signer=signer, executor=executor)
+            return
+        with step("loading circuit and keys"):
+            prover = guarded(lambda: Prover(circuit_dir, srs_fingerprint=srs_fingerprint, prefer_gpu=not cpu, signer=signer, executor=executor))
+        sample = guarded(lambda: prover.load_input(input_path))
+        with step("proving"):
+            receipt = guarded(lambda: prover.prove(sample))
+    finally:
+        if executor is not None:
+            executor.close()
     save(receipt, output)
     t = receipt.timings
     out.print(f"output {[round(v, 4) for v in receipt.output.tensors[0].values][:10]}")
     out.print(f"fast path {t.fast_ms:.1f} ms on {receipt.fast.provider}; witness {t.witness_ms:.0f} ms; proof {t.prove_ms / 1000:.2f} s (k={receipt.srs.k})")
     out.print(f"wrote {output}")
+
+
+def chosen_executor(name: str, ray_address: str | None, max_prove_memory: str | None) -> Any:
+    """The executor `--executor`, `--ray-address` and `--max-prove-memory` ask for; None: prove in this
+    process, as without these options (no worker process to start for one unbounded local proof)."""
+    from zkinfer.prover.executor import open_executor, parse_memory
+
+    max_memory = parse_memory(max_prove_memory) if max_prove_memory is not None else None
+    if name == "local" and ray_address is None and max_memory is None:
+        return None
+    return open_executor(name, ray_address=ray_address, max_memory=max_memory)
 
 
 @app.command()
@@ -296,10 +329,16 @@ def inspect_cmd(
     receipt_path: Annotated[Path, typer.Argument(help="The receipt JSON")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
-    """Summarize what a receipt states (model, output, visibility, sizes, signer); verifies nothing."""
-    from zkinfer.verify.inspect import inspect_file
+    """Summarize what a receipt states (model, output, visibility, sizes, signer; a split receipt's segments and links); verifies nothing."""
+    from zkinfer.verify.inspect import SplitSummary, inspect_any
 
-    summary = guarded(lambda: inspect_file(receipt_path), as_json)
+    any_summary = guarded(lambda: inspect_any(receipt_path), as_json)
+    if isinstance(any_summary, SplitSummary):
+        from zkinfer import split_cli
+
+        split_cli.print_split_summary(any_summary, as_json)
+        return
+    summary = any_summary
     if as_json:
         print_json(summary)
         return
@@ -349,16 +388,21 @@ def serve(
     max_connections: Annotated[int, typer.Option("--max-connections", min=1, help="Open connections at most (kept below the file-descriptor limit)")] = 4096,
     prove_within: Annotated[int, typer.Option("--prove-within", min=1, help="Seconds within which each answer's signed promise says it will be proven")] = 3600,
     worker_priority: Annotated[str, typer.Option("--worker-priority", help="Provers run as: nice (nice 10) or idle (SCHED_IDLE: answers preempt proving; busy cores starve it)")] = "nice",
+    executor_name: Annotated[str, typer.Option("--executor", help="Where proofs run: local (the worker processes) or ray (Ray actors; a local Ray unless --ray-address)")] = "local",
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to prove on, with --executor ray (default: a local Ray started with the node)")] = None,
+    max_prove_memory: Annotated[str | None, typer.Option("--max-prove-memory", help="Memory ceiling of each proving process, e.g. 2GiB (a job over it fails, naming it)")] = None,
 ) -> None:
     """Serve proven inference over HTTP (Open Inference Protocol / KServe v2) with receipts."""
     from zkinfer.node import server
     from zkinfer.node.config import NodeConfig
+    from zkinfer.prover.executor import parse_memory
 
     config = guarded(lambda: NodeConfig(  # an option it refuses (--metrics, --worker-priority) is a one-line error, exit 2
         circuits=circuits, state_dir=state_dir, host=host, port=port, key_file=key, api_keys_file=api_keys, workers=workers, max_queue=max_queue,
         max_body_bytes=max_body_bytes, wait_timeout_s=wait_timeout, batch_window_ms=batch_window_ms, batch_private_inputs=batch_private_inputs, prefer_gpu=not cpu,
         metrics=metrics, header_timeout_s=header_timeout, body_timeout_s=body_timeout, max_connections=max_connections,
-        prove_within_s=prove_within, worker_priority=worker_priority,
+        prove_within_s=prove_within, worker_priority=worker_priority, executor=executor_name, ray_address=ray_address,
+        max_prove_memory=parse_memory(max_prove_memory) if max_prove_memory is not None else None,
     ))
     with step("loading circuits, keys and the job store"):
         node = guarded(lambda: server.load(config))

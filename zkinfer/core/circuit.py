@@ -37,7 +37,7 @@ class Tensor(BaseModel):
 class Visibility(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input: InputVisibility = "public"
-    output: Literal["public"] = "public"
+    output: Literal["public", "hashed"] = "public"  # hashed: only a split circuit's inner segments (zkinfer.core.split_circuit)
     params: ParamVisibility = "fixed"
 
 
@@ -123,6 +123,15 @@ def settings_digest(settings: dict[str, Any]) -> str:
     return digest_json(settings)
 
 
+def is_split_manifest(text: str) -> bool:
+    """Whether a manifest's text is a split circuit's (`zkinfer.core.split_circuit`), not a circuit's."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(document, dict) and document.get("kind") == "split"
+
+
 def load(path: Path) -> Circuit:
     """Load `path` as a circuit directory, checking each file against the manifest."""
     manifest_path = path / MANIFEST_FILE
@@ -135,8 +144,11 @@ def load(path: Path) -> Circuit:
         raise CircuitError(f"{path}: no such circuit directory; make one with `zkinfer compile MODEL.onnx --data CALIB -o {path}`")
     if not manifest_path.is_file():
         raise CircuitError(f"{manifest_path}: missing; {path} is not a compiled circuit (run `zkinfer compile`)")
+    text = manifest_path.read_text()
+    if is_split_manifest(text):
+        raise CircuitError(f"{path}: is a split circuit (segments in sub-directories); `zkinfer prove` and `zkinfer.prover.split_prove.SplitProver` prove it, and one of its segments is not a model of its own")
     try:
-        manifest = Manifest.model_validate_json(manifest_path.read_text())
+        manifest = Manifest.model_validate_json(text)
     except (ValidationError, ValueError) as exc:
         raise CircuitError(f"{manifest_path}: malformed manifest: {exc}; recompile the circuit") from exc
     for filename in (MODEL_FILE, SETTINGS_FILE, COMPILED_FILE):

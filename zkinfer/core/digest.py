@@ -55,3 +55,22 @@ def circuit_digest(vk_digest: str, settings: dict[str, Any]) -> str:
     """
     bound = {key: value for key, value in settings.items() if key not in UNBOUND_SETTINGS}
     return digest_json({"domain": CIRCUIT_DOMAIN, "vk": vk_digest, "settings": bound})
+
+
+SPLIT_CIRCUIT_DOMAIN = "zkinfer.split-circuit/1"
+SPLIT_VK_DOMAIN = "zkinfer.split-vk/1"
+
+
+def split_circuit_digest(segment_circuit_digests: list[str]) -> str:
+    """The pin for a split circuit: one digest over its segments' circuit digests, in order.
+
+    Each segment's digest covers its key and settings (so its visibilities, scales and shapes), and
+    the list fixes how many segments there are and their order: a chain with a segment replaced,
+    dropped, added or moved has another digest.
+    """
+    return digest_json({"domain": SPLIT_CIRCUIT_DOMAIN, "segments": list(segment_circuit_digests)})
+
+
+def split_vk_digest(segment_vk_digests: list[str]) -> str:
+    """The verifying-key digest of a split circuit: its segments' key digests, in order (what `expect_vk` pins)."""
+    return digest_json({"domain": SPLIT_VK_DOMAIN, "segments": list(segment_vk_digests)})

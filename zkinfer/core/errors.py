@@ -84,3 +84,14 @@ class ToolchainMissing(ChainError):
 
 class ContractTooLarge(ChainError):
     """A compiled contract's runtime code is over EIP-170's 24,576-byte limit: a real network refuses to deploy it."""
+
+class ExecutorError(ProvingError):
+    """An executor could not run a proof task: Ray is missing or unreachable, or a key is not where its worker runs."""
+
+
+class ProverLostError(ExecutorError):
+    """The process proving a task died (killed, or crashed) before answering; the task itself may be sound, so it may be retried."""
+
+
+class ProofMemoryError(ProvingError):
+    """A proof needed more memory than the proving memory ceiling (--max-prove-memory) allows."""

@@ -1,10 +1,14 @@
-"""Run ezkl.verify in a separate, memory-limited worker process.
+"""Run ezkl.verify (and, for the executors, ezkl.prove) in separate, memory-limited worker processes.
 
 A receipt is untrusted input, and ezkl trusts the settings it is given: absurd values make it
 divide by zero (a panic), allocate without bound (the OOM killer) or segfault. A verifier must
 answer with a verdict instead, so the proof check runs in a long-lived worker (one `import ezkl`,
 ~0.1 s, then milliseconds per proof); if the worker dies or overruns, that receipt fails the
 proof check and the next call starts a fresh worker.
+
+Proving runs here too when an executor asks for it (`zkinfer.prover.executor`): a prove worker is
+a process of its own so that a memory ceiling (RLIMIT_AS) bounds ezkl alone, not the caller's
+onnxruntime or Ray runtime, and so that a proof that exceeds it kills only that process.
 
 This file is also the worker: run as a script it imports only the standard library and ezkl.
 """
@@ -18,6 +22,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import IO, Any
 
 MEMORY_LIMIT_BYTES = 4 << 30
@@ -99,6 +104,67 @@ def _evm_verifier_once() -> None:  # one request: the Solidity verifier of a (po
     os._exit(0)
 
 
+def _prove_serve(memory_bytes: int) -> None:  # the prove worker: one JSON request per line, one answer per line
+    _die_with_parent()
+    if memory_bytes:
+        _limit_memory(memory_bytes)
+    import resource
+    import time
+
+    try:
+        import ezkl
+    except MemoryError as exc:  # a ceiling below what importing ezkl takes
+        sys.stdout.write(json.dumps({"ok": False, "reason": f"MemoryError: importing ezkl: {exc}", "memory": True}) + "\n")
+        sys.stdout.flush()
+        return
+    for line in sys.stdin:
+        request = json.loads(line)
+        start, memory = time.perf_counter(), False
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        try:
+            ezkl.prove(request["witness"], request["compiled"], request["pk"], request["proof"], request["srs"])
+            ok, reason = True, ""
+        except MemoryError as exc:
+            ok, reason, memory = False, f"MemoryError: {exc}", True
+        except BaseException as exc:  # pyo3's PanicException is a BaseException
+            ok, reason = False, f"{type(exc).__name__}: {exc}"
+            memory = any(word in reason for word in ("memory allocation", "capacity overflow", "Cannot allocate", "out of memory"))
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        answer = {
+            "ok": ok, "reason": reason, "memory": memory, "seconds": time.perf_counter() - start,
+            "cpu_seconds": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+            "peak_rss_bytes": _peak_rss(), "pid": os.getpid(),
+        }
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+
+
+def _peak_rss() -> int:
+    """This process's own peak resident memory: Linux's VmHWM (ru_maxrss would also count the memory of
+    the parent it was forked from: Linux keeps the pre-exec high-water mark), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _die_with_parent() -> None:
+    """SIGKILL this worker when its parent dies (Linux), so a killed caller (a Ray worker) leaves no orphan prover."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _limit_memory(limit: int = MEMORY_LIMIT_BYTES) -> None:
     try:
         import resource
@@ -158,6 +224,100 @@ class _Worker:
             return bool(answer["ok"]), str(answer["reason"])
 
 
+@dataclass(frozen=True)
+class ProveAnswer:
+    """What a prove worker reports for one proof."""
+
+    ok: bool
+    reason: str
+    memory: bool  # failed for want of memory: a MemoryError, a failed allocation, or an abort under the ceiling
+    lost: bool  # the worker died (killed, or crashed) before answering
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0  # user + system time of the proof, all of ezkl's threads
+    peak_rss_bytes: int = 0  # the worker's own resident high-water mark so far (VmHWM)
+    pid: int = 0
+
+
+class ProveProcess:
+    """A prove worker: one process, ezkl imported once, proofs one at a time, its address space capped at
+    `memory_bytes` (RLIMIT_AS; None: no cap). `rayon_threads` bounds ezkl's threads (None: all cores).
+    A worker that died is replaced by the next `prove`."""
+
+    def __init__(self, memory_bytes: int | None = None, rayon_threads: int | None = None) -> None:
+        self.memory_bytes = memory_bytes
+        self.rayon_threads = rayon_threads
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[str] | None = None
+        self._stderr: IO[str] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None and self._process.poll() is None else None
+
+    def _start(self) -> subprocess.Popen[str]:
+        import tempfile
+
+        env = _worker_env()
+        if self.memory_bytes:  # glibc reserves 64 MiB of address space per thread's arena: under RLIMIT_AS that is a ceiling spent on nothing
+            env["MALLOC_ARENA_MAX"] = "2"
+        if self.rayon_threads:
+            env["RAYON_NUM_THREADS"] = str(self.rayon_threads)
+        self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by close()) -- a file, not a pipe: a chatty ezkl can never block on it
+        return subprocess.Popen(
+            _worker_command("prove", str(self.memory_bytes or 0)), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env,
+        )
+
+    def prove(self, witness: str, compiled: str, pk: str, proof: str, srs: str) -> ProveAnswer:
+        with self._lock:
+            if self._process is None or self._process.poll() is not None:
+                self._process = self._start()
+            process = self._process
+            assert process.stdin is not None and process.stdout is not None
+            try:
+                process.stdin.write(json.dumps({"witness": witness, "compiled": compiled, "pk": pk, "proof": proof, "srs": srs}) + "\n")
+                process.stdin.flush()
+                line = process.stdout.readline()
+            except (BrokenPipeError, OSError):
+                line = ""
+            if line:
+                answer = json.loads(line)
+                if "seconds" not in answer:  # it could not even import ezkl under the ceiling, and has exited
+                    process.wait()
+                    self._close_locked()
+                return ProveAnswer(lost=False, **answer)
+            return self._died(process)
+
+    def _died(self, process: subprocess.Popen[str]) -> ProveAnswer:
+        code = process.wait()
+        tail = ""
+        if self._stderr is not None:
+            self._stderr.seek(0)
+            tail = self._stderr.read()[-2000:].strip()
+        self._close_locked()
+        memory = bool(self.memory_bytes) and ("memory allocation" in tail or "MemoryError" in tail or code in (-6, -11))  # SIGABRT, SIGSEGV
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        lines = tail.splitlines()
+        said = next((line for line in lines if "memory allocation" in line or "panicked" in line), lines[-1] if lines else "")
+        return ProveAnswer(ok=False, reason=f"the prove worker {how}" + (f": {said}" if said else ""), memory=memory, lost=not memory)
+
+    def _close_locked(self) -> None:
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.kill()
+                self._process.wait()
+            for stream in (self._process.stdin, self._process.stdout):
+                if stream is not None:
+                    stream.close()
+            self._process = None
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_locked()
+
+
 def _readline(stream: IO[str], timeout: float) -> str | None:
     """A line from the worker, or None if it died or did not answer in time."""
     result: list[str] = []
@@ -215,5 +375,11 @@ def evm_verifier(vk: str, settings: str, srs: str, sol: str, abi: str, timeout_s
 
 
 if __name__ == "__main__":
-    modes = {"reproduce": _reproduce_once, "evm-verifier": _evm_verifier_once}
-    modes.get(sys.argv[1] if len(sys.argv) > 1 else "", _serve)()
+    if sys.argv[1:2] == ["prove"]:
+        _prove_serve(int(sys.argv[2]))
+    elif sys.argv[1:] == ["reproduce"]:
+        _reproduce_once()
+    elif sys.argv[1:] == ["evm-verifier"]:
+        _evm_verifier_once()
+    else:
+        _serve()

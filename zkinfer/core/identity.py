@@ -13,11 +13,12 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar, cast
 
 from zkinfer.core import bls, cache
 from zkinfer.core.errors import ZkinferError
-from zkinfer.core.receipt import Receipt, Signature
+from zkinfer.core.receipt import Signature
+from zkinfer.core.split_receipt import AnyReceipt
 
 SCHEME: Final = "bls12-381-g2-pop"
 RECEIPT_DOMAIN = b"zkinfer.receipt/1\x00"
@@ -77,13 +78,17 @@ def parse_public_key(text: str, where: str = "public key") -> bytes:
     return key
 
 
-def sign_receipt(receipt: Receipt, key: NodeKey) -> Receipt:
-    """A copy of `receipt` carrying the node's signature over its canonical bytes."""
+R = TypeVar("R", bound=AnyReceipt)
+
+
+def sign_receipt(receipt: R, key: NodeKey) -> R:
+    """A copy of `receipt` (/1 or a split /2) carrying the node's signature over its canonical bytes
+    (which include its schema version, so one schema's signature never passes as the other's)."""
     signature = bls.sign(key.secret, RECEIPT_DOMAIN + receipt.canonical_bytes())
-    return receipt.model_copy(update={"signature": Signature(scheme=SCHEME, public_key=key.public_hex, signature=signature.hex())})
+    return cast(R, receipt.model_copy(update={"signature": Signature(scheme=SCHEME, public_key=key.public_hex, signature=signature.hex())}))
 
 
-def check_receipt_signature(receipt: Receipt) -> str:
+def check_receipt_signature(receipt: AnyReceipt) -> str:
     """Return a description when the receipt's signature is valid; raise ZkinferError otherwise."""
     if receipt.signature is None:
         raise ZkinferError("the receipt is not signed")

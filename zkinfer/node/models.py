@@ -17,6 +17,7 @@ from zkinfer.core.errors import CircuitError
 from zkinfer.core.identity import NodeKey
 from zkinfer.core.inputs import Sample
 from zkinfer.core.onnx_model import TensorSpec
+from zkinfer.prover.executor import Executor
 from zkinfer.prover.prove import FastAnswer, Prover
 
 
@@ -83,11 +84,12 @@ def check_batchable(c: circuit.Circuit) -> None:
         raise CircuitError(f"{c.path}: compiled for batch_size {n}, but not every input/output has {n} on axis 0; the node cannot split its rows")
 
 
-def load_provers(root: Path, *, prefer_gpu: bool, signer: NodeKey | None = None) -> dict[str, Prover]:
-    """A Prover per circuit under `root`, by circuit name; keys are set up here (never per request)."""
+def load_provers(root: Path, *, prefer_gpu: bool, signer: NodeKey | None = None, executor: Executor | None = None) -> dict[str, Prover]:
+    """A Prover per circuit under `root`, by circuit name; keys are set up here (never per request).
+    `executor`: where their proofs run (None: in the calling process)."""
     provers: dict[str, Prover] = {}
     for path in discover(root):
-        prover = Prover(path, prefer_gpu=prefer_gpu, signer=signer)
+        prover = Prover(path, prefer_gpu=prefer_gpu, signer=signer, executor=executor)
         check_batchable(prover.circuit)
         if prover.circuit.name in provers:
             raise CircuitError(f"{path}: circuit name {prover.circuit.name!r} is also used by {provers[prover.circuit.name].circuit.path}; rename one")

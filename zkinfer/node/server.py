@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import resource
 
@@ -66,7 +67,21 @@ def _worker_settings(config: NodeConfig, models: dict[str, ServedModel]) -> Work
         rayon_threads=config.rayon_threads,
         nice=config.worker_nice,
         idle=config.worker_priority == "idle",
+        executor=config.executor,
+        ray_address=config.ray_address,
+        max_prove_memory=config.max_prove_memory,
     )
+
+
+def _ray_address(config: NodeConfig) -> str | None:
+    """The Ray cluster the workers prove on: the one given, or a local Ray started here (stopped at exit by Ray's own atexit hook)."""
+    if config.executor != "ray" or config.ray_address is not None:
+        return config.ray_address
+    from zkinfer.prover.executor.ray_actors import start_local_ray
+
+    address = start_local_ray()
+    log.info("started a local Ray at %s for --executor ray", address)
+    return address
 
 
 def load(config: NodeConfig) -> Node:
@@ -80,6 +95,8 @@ def load(config: NodeConfig) -> Node:
     log.info("node public key %s (auditors pin it with --expect-signer; `zkinfer keys show` prints its nodes.toml entry)", key.public_hex)
     api_keys = state.api_keys(config)
     models = _served_models(config)
+    if config.executor == "ray":
+        config = dataclasses.replace(config, ray_address=_ray_address(config))
     store = state.store(config)
     store.requeue()  # jobs a stop or crash of the node left mid-proof go back to the queue before any worker starts
     unfinished = store.count_unfinished(list(models))

@@ -23,6 +23,12 @@ the worker falls back to nice. The policy is set on every thread the worker has 
 before rayon and onnxruntime start theirs, which inherit it.
 A worker dies with the node (PR_SET_PDEATHSIG), and a worker that dies alone has its jobs
 re-queued and is replaced.
+
+With `--executor ray` or `--max-prove-memory`, a worker still claims, witnesses and stores, but its
+proofs run on an executor (`zkinfer.prover.executor`): Ray actors (one per circuit and worker process),
+or a memory-capped prove worker process. When the process proving a job dies (a killed Ray actor, an
+out-of-memory kill), the job goes back to the queue exactly as if this worker had died: the attempt
+counts towards MAX_ATTEMPTS, the job is not lost, and it is proven again (by a new actor).
 """
 
 from __future__ import annotations
@@ -42,10 +48,11 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from zkinfer.core import identity, logs
-from zkinfer.core.errors import ZkinferError
+from zkinfer.core.errors import ProofMemoryError, ProverLostError, ZkinferError
 from zkinfer.node import jobs
 from zkinfer.node.models import load_provers, stack
 from zkinfer.node.store import Store
+from zkinfer.prover.executor import Executor, open_executor
 from zkinfer.prover.prove import Prover
 
 log = logging.getLogger("zkinfer.node")
@@ -64,6 +71,9 @@ class WorkerSettings:
     rayon_threads: int
     nice: int
     idle: bool = True  # SCHED_IDLE (else nice only)
+    executor: str = "local"  # where proofs run (see the module docstring)
+    ray_address: str | None = None  # the Ray cluster for executor "ray" (the node's local one when it started it)
+    max_prove_memory: int | None = None  # each proving process's memory ceiling, bytes
 
 
 @dataclass(frozen=True)
@@ -117,7 +127,8 @@ def worker_main(slot: int, settings: WorkerSettings, events: Connection) -> None
     _die_with_parent()
     parent = os.getppid()
     lower_priority(settings.nice, settings.idle)
-    provers = load_provers(settings.circuits, prefer_gpu=False, signer=identity.load_key(settings.key_path))
+    executor = _executor(settings)
+    provers = load_provers(settings.circuits, prefer_gpu=False, signer=identity.load_key(settings.key_path), executor=executor)
     store = Store(settings.store_path)
     events.send(Ready(slot))
     while os.getppid() == parent:
@@ -125,8 +136,21 @@ def worker_main(slot: int, settings: WorkerSettings, events: Connection) -> None
         if claim is None:
             time.sleep(IDLE_POLL_S)
             continue
-        for finished in _prove(store, provers[claim.model], claim.model, claim.ids, claim.payloads):
-            events.send(finished)
+        try:
+            finished = _prove(store, provers[claim.model], claim.model, claim.ids, claim.payloads)
+        except ProverLostError as exc:  # the proving process died, not this worker: as if it had, the jobs go back to the queue
+            log.warning("prover of %d job(s) of %s died (%s); re-queuing them", len(claim.ids), claim.model, exc)
+            doomed = store.requeue(slot)
+            finished = [Finished(model=claim.model, ids=[i for i, _ in doomed], proven=False, seconds=0.0, error="proving kept crashing its prover")] if doomed else []
+        for event in finished:
+            events.send(event)
+
+
+def _executor(settings: WorkerSettings) -> Executor | None:
+    """Where this worker's proofs run: None (in this process, the default) or the executor the node was told."""
+    if settings.executor == "local" and settings.max_prove_memory is None:
+        return None
+    return open_executor(settings.executor, ray_address=settings.ray_address, max_memory=settings.max_prove_memory, parallel=1)
 
 
 def _prove(store: Store, prover: Prover, model: str, ids: list[str], payloads: list[str]) -> list[Finished]:
@@ -145,8 +169,10 @@ def _prove(store: Store, prover: Prover, model: str, ids: list[str], payloads: l
             receipt = prover.prove(sample, fast)
         else:  # the stored fast answers are single rows; the receipt's fast section covers the batch
             receipt = prover.prove(stack([sample for sample, _ in decoded], batch_size))
+    except ProverLostError:
+        raise  # the caller re-queues the claim
     except ZkinferError as exc:  # e.g. an input outside the range the circuit was calibrated for
-        if len(ids) > 1:
+        if len(ids) > 1 and not isinstance(exc, ProofMemoryError):  # a smaller group needs no less memory
             half = len(ids) // 2
             return _prove(store, prover, model, ids[:half], payloads[:half]) + _prove(store, prover, model, ids[half:], payloads[half:])
         error, internal = str(exc), False

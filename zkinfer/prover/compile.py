@@ -75,12 +75,12 @@ def _makes_settings(model: Path, args: _ezkl.ezkl.PyRunArgs, work: Path) -> bool
 
 def _measure(
     work: Path, model: Path, samples: list[inputs.Sample], expected: list[list[np.ndarray]], candidate: Candidate,
-    visibility: Visibility, batch_size: int, calib_file: Path, symbols: tuple[tuple[str, int], ...] = (),
+    visibility: Visibility, batch_size: int, calib_file: Path, symbols: tuple[tuple[str, int], ...] = (), input_scale: int | None = None,
 ) -> None:
     """Calibrate and compile one candidate in `work`, filling in its size and error."""
     settings = work / SETTINGS_FILE
     _ezkl.gen_settings(model, settings, _run_args(candidate, visibility, batch_size, symbols))
-    _ezkl.calibrate(calib_file, model, settings)
+    _ezkl.calibrate(calib_file, model, settings, input_scale=input_scale)
     _ezkl.compile_circuit(model, work / COMPILED_FILE, settings)
     made = Settings(json.loads(settings.read_text()), str(settings))
     candidate.logrows, candidate.num_rows = made.logrows, made.num_rows
@@ -122,9 +122,11 @@ def compile_model(
     search: bool = True,
     decomposition: tuple[int, int] | None = None,
     batch_size: int = 1,
+    input_scale: int | None = None,
     progress: Progress = _quiet,
 ) -> Circuit:
-    """Compile `model_path` into `out_dir`, calibrated on every sample in `calibration`."""
+    """Compile `model_path` into `out_dir`, calibrated on every sample in `calibration`.
+    `input_scale` fixes the input's fixed-point scale instead of calibrating it (split segments)."""
     visibility = visibility or Visibility()
     info = onnx_model.load(model_path, batch_size=batch_size)
     samples = inputs.load_samples(calibration, info.inputs)
@@ -150,7 +152,7 @@ def compile_model(
             work.mkdir()
             progress(f"calibrating with decomp_base={candidate.decomp_base}, decomp_legs={candidate.decomp_legs}")
             try:
-                _measure(work, model_path, fidelity_samples, expected, candidate, visibility, batch_size, calib_file, info.symbols)
+                _measure(work, model_path, fidelity_samples, expected, candidate, visibility, batch_size, calib_file, info.symbols, input_scale)
             except ZkinferError as exc:  # a decomposition too narrow for this model: try the others
                 first_error = first_error or exc
                 candidate.failed = str(exc)

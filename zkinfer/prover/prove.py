@@ -34,6 +34,7 @@ from zkinfer.core.receipt import (
 )
 from zkinfer.core.statement import Statement
 from zkinfer.prover import keys
+from zkinfer.prover.executor import Executor, ProofTask
 from zkinfer.prover.runtime import open_session
 
 
@@ -71,8 +72,10 @@ class Prover:
         prefer_gpu: bool = True,
         allow_development_srs: bool = True,
         signer: identity.NodeKey | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.signer = signer
+        self.executor = executor  # where ezkl.prove runs (`zkinfer.prover.executor`); None: in this process
         self.circuit = circuit_dir if isinstance(circuit_dir, circuit.Circuit) else circuit.load(circuit_dir)
         self.keys = keys.ensure(self.circuit, srs_fingerprint, allow_development_srs)
         self.session = open_session(self.circuit.model_path, prefer_gpu=prefer_gpu)  # onnxruntime, or onnx's reference evaluator where it refuses the model
@@ -133,7 +136,11 @@ class Prover:
             witness = _ezkl.gen_witness(data_file, self.circuit.compiled_path, witness_file)
             witness_ms = (time.perf_counter() - start) * 1000
             start = time.perf_counter()
-            proof = _ezkl.prove(witness_file, self.circuit.compiled_path, self.keys.pk, proof_file, self.keys.srs.path)
+            if self.executor is None:
+                proof = _ezkl.prove(witness_file, self.circuit.compiled_path, self.keys.pk, proof_file, self.keys.srs.path)
+            else:
+                task = ProofTask(compiled=self.circuit.compiled_path, pk=self.keys.pk, srs=self.keys.srs.path, witness=witness_file, proof=proof_file)
+                proof = self.executor.prove_many([task])[0].proof
             prove_ms = (time.perf_counter() - start) * 1000
         out_felts = witness.outputs
         proven = [flat.reshape(spec.shape) for flat, spec in zip(_ezkl.witness_outputs(witness, out_scales), self.circuit.output_specs, strict=True)]

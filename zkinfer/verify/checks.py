@@ -24,7 +24,8 @@ from zkinfer.core import ezkl_adapter as _ezkl
 from zkinfer.core import identity, srs
 from zkinfer.core.digest import circuit_digest, digest_bytes, digest_json
 from zkinfer.core.ezkl_views import Settings
-from zkinfer.core.receipt import Receipt, TensorData
+from zkinfer.core.receipt import InputSection, Receipt, TensorData
+from zkinfer.core.split_receipt import AnyReceipt
 from zkinfer.verify.policy import Policy
 
 FLOAT_TOLERANCE = 1e-9
@@ -81,7 +82,7 @@ def check_srs(receipt: Receipt) -> str:
     return f"embedded reduced SRS is from ceremony {fingerprint}; the receipt {kind}"
 
 
-def _check_felts(felts: list[str], field: str) -> None:
+def check_felts(felts: list[str], field: str) -> None:
     for j, felt in enumerate(felts):
         if not _ezkl.is_felt(felt):
             raise CheckFailed(f"field {field}[{j}] = {felt[:80]!r} is not a field element (64 hex digits, little-endian, below the BN254 modulus)")
@@ -102,18 +103,27 @@ def check_proof(receipt: Receipt, on_sent: Callable[[], None] = lambda: None) ->
     implied = _statement_size(receipt)
     if stated != implied:  # before any per-element work: a hostile receipt may list millions
         raise CheckFailed(f"the proof lists {stated} public instances, the circuit settings' shapes and visibilities imply {implied}")
-    for i, column in enumerate(receipt.proof.instances):
-        _check_felts(column, f"proof.instances[{i}]")
+    verify_proof(proof_bytes, receipt.proof.instances, receipt.model.settings, receipt.model.verifying_key, receipt.srs.reduced, on_sent)
+    return f"halo2/KZG proof ({len(proof_bytes)} bytes) verifies with the embedded key"
+
+
+def verify_proof(
+    proof_bytes: bytes, instances: list[list[str]], settings: dict[str, object], vk: bytes, reduced_srs: bytes,
+    on_sent: Callable[[], None] = lambda: None, field: str = "proof",
+) -> None:
+    """ezkl.verify in the isolated worker on one proof, its instances (checked to be field elements
+    first: ezkl panics on others), settings, key and reduced SRS; raises CheckFailed when it fails."""
+    for i, column in enumerate(instances):
+        check_felts(column, f"{field}.instances[{i}]")
     with tempfile.TemporaryDirectory(prefix="zkinfer-verify-", dir=_SCRATCH) as tmp:
         folder = Path(tmp)
-        _ezkl.write_proof_file(folder / "proof.json", proof_bytes, receipt.proof.instances)
-        (folder / "settings.json").write_text(json.dumps(receipt.model.settings))
-        (folder / "vk").write_bytes(receipt.model.verifying_key)
-        (folder / "srs").write_bytes(receipt.srs.reduced)
+        _ezkl.write_proof_file(folder / "proof.json", proof_bytes, instances)
+        (folder / "settings.json").write_text(json.dumps(settings))
+        (folder / "vk").write_bytes(vk)
+        (folder / "srs").write_bytes(reduced_srs)
         ok, reason = _ezkl.verify(folder / "proof.json", folder / "settings.json", folder / "vk", folder / "srs", reduced_srs=True, on_sent=on_sent)
     if not ok:
-        raise CheckFailed(f"the proof does not verify with the embedded key: {reason}")
-    return f"halo2/KZG proof ({len(proof_bytes)} bytes) verifies with the embedded key"
+        raise CheckFailed(f"the {field} does not verify with the embedded key: {reason}")
 
 
 def _instance_shapes(receipt: Receipt) -> tuple[list[list[int]], list[list[int]]]:
@@ -143,12 +153,12 @@ def _statement_size(receipt: Receipt) -> int:
     return size
 
 
-def _check_shape(tensor: TensorData, field: str) -> None:
+def check_shape(tensor: TensorData, field: str) -> None:
     if any(d < 0 for d in tensor.shape) or math.prod(tensor.shape) != len(tensor.values):
         raise CheckFailed(f"field {field}: shape {tensor.shape} does not hold its {len(tensor.values)} values")
 
 
-def _scale(scale: int, field: str) -> int:
+def scale_of(scale: int, field: str) -> int:
     if not 0 <= scale <= MAX_SCALE:
         raise CheckFailed(f"field {field} = {scale} is not a fixed-point scale (0..{MAX_SCALE})")
     return scale
@@ -165,40 +175,48 @@ def expected_instances(receipt: Receipt) -> list[tuple[str, str]]:
     """(label, felt) for each public instance the receipt's statement implies, in ezkl's order:
     first the Poseidon commitments (the input's, one per input tensor; then the weights'), then
     the public input values, then the outputs. (Checked against real ezkl 23 proofs.)"""
+    stated_input = input_instances(receipt.input)
+    expected = [item for item in stated_input if item[0].startswith("input commitment")]
+    if receipt.params.visibility == "hashed":
+        if not receipt.params.commitment:
+            raise CheckFailed("field params.commitment is missing but params.visibility is hashed")
+        expected.extend((f"weights commitment[{j}]", c) for j, c in enumerate(receipt.params.commitment))
+    expected.extend(item for item in stated_input if not item[0].startswith("input commitment"))
+    for i, felts in enumerate(receipt.output.felts):
+        expected.extend((f"output[{i}][{j}]", f) for j, f in enumerate(felts))
+    return expected
+
+
+def input_instances(section: InputSection) -> list[tuple[str, str]]:
+    """(label, felt) for the public instances the stated input implies: one commitment per input
+    tensor when hashed, else every value quantized at its stated scale."""
     expected: list[tuple[str, str]] = []
-    section = receipt.input
     if section.visibility == "hashed":
         if not section.commitment:
             raise CheckFailed("field input.commitment is missing but input.visibility is hashed")
         if len(section.commitment) != len(section.scales):
             raise CheckFailed(f"field input.commitment holds {len(section.commitment)} hashes for {len(section.scales)} input(s): ezkl commits to each input tensor with one hash")
         expected.extend((f"input commitment[{j}]", c) for j, c in enumerate(section.commitment))
-    if receipt.params.visibility == "hashed":
-        if not receipt.params.commitment:
-            raise CheckFailed("field params.commitment is missing but params.visibility is hashed")
-        expected.extend((f"weights commitment[{j}]", c) for j, c in enumerate(receipt.params.commitment))
     if section.visibility == "public":
         if section.tensors is None:
             raise CheckFailed("field input.tensors is missing but input.visibility is public")
         if len(section.tensors) != len(section.scales):
             raise CheckFailed(f"field input.tensors holds {len(section.tensors)} tensors for {len(section.scales)} input scales")
         for i, (tensor, scale) in enumerate(zip(section.tensors, section.scales, strict=True)):
-            _check_shape(tensor, f"input.tensors[{i}]")
-            felts = _quantize(tensor.values, _scale(scale, f"input.scales[{i}]"), f"input.tensors[{i}].values")
+            check_shape(tensor, f"input.tensors[{i}]")
+            felts = _quantize(tensor.values, scale_of(scale, f"input.scales[{i}]"), f"input.tensors[{i}].values")
             expected.extend((f"input[{i}][{j}]={v}", f) for j, (v, f) in enumerate(zip(tensor.values, felts, strict=True)))
-    for i, felts in enumerate(receipt.output.felts):
-        expected.extend((f"output[{i}][{j}]", f) for j, f in enumerate(felts))
     return expected
 
 
-def _check_output_values(receipt: Receipt) -> None:
+def check_output_values(receipt: AnyReceipt) -> None:
     out = receipt.output
     if not (len(out.tensors) == len(out.felts) == len(out.scales)):
         raise CheckFailed("output.tensors, output.felts and output.scales differ in length")
     for i, (tensor, felts, scale) in enumerate(zip(out.tensors, out.felts, out.scales, strict=True)):
-        _check_felts(felts, f"output.felts[{i}]")
-        _check_shape(tensor, f"output.tensors[{i}]")
-        _scale(scale, f"output.scales[{i}]")
+        check_felts(felts, f"output.felts[{i}]")
+        check_shape(tensor, f"output.tensors[{i}]")
+        scale_of(scale, f"output.scales[{i}]")
         if len(tensor.values) != len(felts):
             raise CheckFailed(f"output[{i}] states {len(tensor.values)} values for {len(felts)} proven field elements")
         for j, (value, felt) in enumerate(zip(tensor.values, felts, strict=True)):
@@ -221,7 +239,7 @@ def _check_stated_shapes(receipt: Receipt) -> None:
         for i, (tensor, shape) in enumerate(zip(tensors, shapes, strict=True)):
             if tensor.shape != shape:
                 raise CheckFailed(f"field {part}.tensors[{i}].shape is {tensor.shape}, the circuit settings (model_instance_shapes) give {shape}")
-            _check_shape(tensor, f"{part}.tensors[{i}]")
+            check_shape(tensor, f"{part}.tensors[{i}]")
     for i, felts in enumerate(receipt.output.felts):
         if i < len(output_shapes) and len(felts) != math.prod(output_shapes[i]):
             raise CheckFailed(f"field output.felts[{i}] holds {len(felts)} field elements for shape {output_shapes[i]}")
@@ -237,8 +255,8 @@ def check_binding(receipt: Receipt) -> str:
     if actual_count != implied:
         raise CheckFailed(f"the proof has {actual_count} public instances, the receipt's statement implies {implied}")
     for field, commitment in (("input.commitment", receipt.input.commitment), ("params.commitment", receipt.params.commitment)):
-        _check_felts(commitment or [], field)
-    _check_output_values(receipt)
+        check_felts(commitment or [], field)
+    check_output_values(receipt)
     expected = expected_instances(receipt)
     actual = [felt for column in receipt.proof.instances for felt in column]
     if len(actual) != len(expected):
@@ -251,7 +269,7 @@ def check_binding(receipt: Receipt) -> str:
     return f"all {len(actual)} public instances equal {what}{weights} and the stated output"
 
 
-def check_fast(receipt: Receipt, policy: Policy) -> str:
+def check_fast(receipt: AnyReceipt, policy: Policy) -> str:
     """The fast answer (what the client received at once) against the proven output: the stated
     deviation must be the true one, and within the policy's bound when it sets one. The proof
     attests the proven output only; this check is what ties the fast answer to it."""
@@ -271,12 +289,12 @@ def check_fast(receipt: Receipt, policy: Policy) -> str:
     return f"the fast answer ({fast.provider}) is within {deviation:.3g} of the proven output, as stated{bound}"
 
 
-def check_input(receipt: Receipt, given: list[np.ndarray]) -> str:
+def check_input(receipt: AnyReceipt, given: list[np.ndarray]) -> str:
     """The auditor's own copy of the input is the one the proof is about (after quantization)."""
     section = receipt.input
     if len(given) != len(section.scales):
         raise CheckFailed(f"the receipt's model takes {len(section.scales)} input(s), the given input file has {len(given)}")
-    felts = [_quantize([float(v) for v in array], _scale(scale, f"input.scales[{i}]"), f"given input[{i}]") for i, (array, scale) in enumerate(zip(given, section.scales, strict=True))]
+    felts = [_quantize([float(v) for v in array], scale_of(scale, f"input.scales[{i}]"), f"given input[{i}]") for i, (array, scale) in enumerate(zip(given, section.scales, strict=True))]
     if section.visibility == "hashed":
         stated = section.commitment or []
         for i, tensor_felts in enumerate(felts):
@@ -323,7 +341,7 @@ def actual_circuit_digest(receipt: Receipt) -> str:
     return circuit_digest(digest_bytes(receipt.model.verifying_key), receipt.model.settings)
 
 
-def check_signature(receipt: Receipt, policy: Policy, check: bool) -> str:
+def check_signature(receipt: AnyReceipt, policy: Policy, check: bool) -> str:
     signature = receipt.signature
     if signature is None:
         if policy.expect_signer:

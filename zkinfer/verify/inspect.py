@@ -10,8 +10,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from zkinfer.core.digest import circuit_digest, digest_bytes
+from zkinfer.core.digest import circuit_digest, digest_bytes, split_circuit_digest
 from zkinfer.core.receipt import Receipt, load
+from zkinfer.core.split_receipt import SplitReceipt, load_any
 
 
 class TensorSummary(BaseModel):
@@ -89,9 +90,82 @@ def summarize(receipt: Receipt, source: str = "receipt") -> Summary:
     )
 
 
+class SegmentSummary(BaseModel):
+    index: int
+    name: str
+    circuit_digest: str
+    vk_digest: str
+    k: int
+    srs_fingerprint: str
+    input_visibility: str
+    output_visibility: str
+    public_instances: int
+    proof_bytes: int
+    vk_bytes: int
+    prove_ms: float
+
+
+class SplitSummary(BaseModel):
+    """What a split receipt (zkinfer.receipt/2) states: the chain's pin, each segment, the links."""
+
+    source: str
+    schema_version: str
+    issued_at: str
+    model_name: str
+    model_digest: str
+    circuit_digest: str  # over the segments' circuit digests in order: what --expect-circuit pins
+    vk_digest: str
+    segments: list[SegmentSummary]
+    links: list[str]
+    input_visibility: str
+    input: list[TensorSummary] | None
+    input_commitment: list[str] | None
+    outputs: list[TensorSummary]
+    fast_provider: str
+    fast_max_abs_deviation: float
+    prove_ms: float  # wall time, segments in parallel
+    signer: str | None
+    signature_scheme: str | None
+
+
+def summarize_split(receipt: SplitReceipt, source: str = "receipt") -> SplitSummary:
+    """What the split receipt states; digests and sizes are computed, nothing is checked."""
+    from zkinfer.core.ezkl_views import Settings, SettingsError
+
+    segments = []
+    for i, segment in enumerate(receipt.segments):
+        settings = Settings(segment.model.settings, f"segments[{i}].model.settings")
+        try:
+            visibility = (settings.visibility("input"), settings.visibility("output"))
+        except SettingsError:
+            visibility = ("?", "?")
+        segments.append(SegmentSummary(
+            index=i, name=segment.model.name, circuit_digest=circuit_digest(digest_bytes(segment.model.verifying_key), segment.model.settings),
+            vk_digest=segment.model.vk_digest, k=segment.srs.k, srs_fingerprint=segment.srs.fingerprint, input_visibility=visibility[0],
+            output_visibility=visibility[1], public_instances=sum(len(c) for c in segment.proof.instances), proof_bytes=len(segment.proof.hex),
+            vk_bytes=len(segment.model.verifying_key), prove_ms=segment.timings.prove_ms,
+        ))
+    section = receipt.input
+    return SplitSummary(
+        source=source, schema_version=receipt.schema_version, issued_at=receipt.issued_at, model_name=receipt.model.name,
+        model_digest=receipt.model.model_digest, circuit_digest=split_circuit_digest([s.circuit_digest for s in segments]),
+        vk_digest=receipt.model.vk_digest, segments=segments, links=receipt.links, input_visibility=section.visibility,
+        input=[_tensor(t.name, t.shape, t.values) for t in section.tensors] if section.tensors is not None else None,
+        input_commitment=section.commitment, outputs=[_tensor(t.name, t.shape, t.values) for t in receipt.output.tensors],
+        fast_provider=receipt.fast.provider, fast_max_abs_deviation=receipt.fast.max_abs_deviation, prove_ms=receipt.timings.prove_ms,
+        signer=receipt.signature.public_key if receipt.signature else None, signature_scheme=receipt.signature.scheme if receipt.signature else None,
+    )
+
+
 def inspect_file(path: Path) -> Summary:
-    """Summarize a receipt file; an unreadable or malformed one raises ReceiptFormatError (exit 2)."""
+    """Summarize a /1 receipt file; an unreadable or malformed one raises ReceiptFormatError (exit 2)."""
     return summarize(load(path), str(path))
+
+
+def inspect_any(path: Path) -> Summary | SplitSummary:
+    """Summarize a receipt file, /1 or a split /2 (by its schema_version)."""
+    receipt = load_any(path)
+    return summarize_split(receipt, str(path)) if isinstance(receipt, SplitReceipt) else summarize(receipt, str(path))
 
 
 def disclosed_words(document: object) -> set[str]:

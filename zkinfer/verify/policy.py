@@ -35,7 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from zkinfer.core import identity
 from zkinfer.core.digest import is_digest
 from zkinfer.core.errors import PolicyError, ZkinferError
-from zkinfer.core.receipt import Receipt
+from zkinfer.core.receipt import SrsSection
+from zkinfer.core.split_receipt import AnyReceipt, SplitReceipt
 
 FELT_RE = re.compile(r"^[0-9a-f]{64}$")
 def _digest(value: str, key: str) -> str:
@@ -184,7 +185,7 @@ class RuleResult:
 
 
 class Rule(Protocol):
-    def evaluate(self, receipt: Receipt, facts: Facts) -> RuleResult: ...
+    def evaluate(self, receipt: AnyReceipt, facts: Facts) -> RuleResult: ...
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ class AllOf:
 
     rules: tuple[Rule, ...]
 
-    def evaluate(self, receipt: Receipt, facts: Facts) -> RuleResult:
+    def evaluate(self, receipt: AnyReceipt, facts: Facts) -> RuleResult:
         results = [rule.evaluate(receipt, facts) for rule in self.rules]
         pinned, unpinned, problems = (tuple(item for r in results for item in getattr(r, part)) for part in ("pinned", "unpinned", "problems"))
         return RuleResult(pinned, unpinned, problems, vouched=any(r.vouched for r in results))
@@ -211,7 +212,7 @@ class CircuitPin:
     expect_model: str | None
     signer_pinned: bool
 
-    def evaluate(self, receipt: Receipt, facts: Facts) -> RuleResult:
+    def evaluate(self, receipt: AnyReceipt, facts: Facts) -> RuleResult:
         pinned: list[str] = ["circuit (rebuilt from your model file)"] if facts.model_rebuilt else []
         unpinned: list[str] = []
         problems: list[str] = []
@@ -253,7 +254,7 @@ class WeightsPin:
     expect_params_commitment: list[str] | None
     required: bool  # strict: hashed weights need the commitment
 
-    def evaluate(self, receipt: Receipt, facts: Facts) -> RuleResult:
+    def evaluate(self, receipt: AnyReceipt, facts: Facts) -> RuleResult:
         weights = receipt.params
         if self.expect_params_commitment is not None:
             if weights.visibility != "hashed":
@@ -276,19 +277,28 @@ class TrustedSrs:
     trusted: list[str]
     allow_development: bool
 
-    def evaluate(self, receipt: Receipt, facts: Facts) -> RuleResult:
-        fingerprint = receipt.srs.fingerprint
+    def evaluate(self, receipt: AnyReceipt, facts: Facts) -> RuleResult:
         problems: list[str] = []
-        if self.trusted and fingerprint.lower() not in self.trusted:
-            problems.append(f"trusted_srs: SRS ceremony {fingerprint} is not among the trusted ones ({', '.join(self.trusted)})")
-        if receipt.srs.development and not self.allow_development:
-            problems.append(
-                f"development SRS: the receipt was made with a development SRS {fingerprint} (whoever made it knows tau and could forge proofs); "
-                "a strict policy needs a ceremony SRS: prove with one imported by `zkinfer srs import`"
-            )
+        for where, section in srs_sections(receipt):
+            fingerprint = section.fingerprint
+            if self.trusted and fingerprint.lower() not in self.trusted:
+                problems.append(f"trusted_srs: {where}SRS ceremony {fingerprint} is not among the trusted ones ({', '.join(self.trusted)})")
+            if section.development and not self.allow_development:
+                problems.append(
+                    f"development SRS: {where}the receipt was made with a development SRS {fingerprint} (whoever made it knows tau and could forge proofs); "
+                    "a strict policy needs a ceremony SRS: prove with one imported by `zkinfer srs import`"
+                )
         if self.trusted:
             return RuleResult(pinned=("SRS ceremony",), problems=tuple(problems))
         return RuleResult(unpinned=("SRS ceremony (trusted_srs)",), problems=tuple(problems))
+
+
+def srs_sections(receipt: AnyReceipt) -> list[tuple[str, SrsSection]]:
+    """Every SRS a receipt was proven with, labelled for messages: one, or one per split segment
+    (each segment's k has its own SRS file, and every one must come from a trusted ceremony)."""
+    if isinstance(receipt, SplitReceipt):
+        return [(f"segment {i}'s ", segment.srs) for i, segment in enumerate(receipt.segments)]
+    return [("", receipt.srs)]
 
 
 def identity_rules(policy: Policy) -> AllOf:

@@ -18,6 +18,7 @@ class CheckName(StrEnum):
     SRS = "srs"
     PROOF = "proof"
     BINDING = "binding"
+    LINKS = "links"  # split receipts only: each segment's output commitment is the next one's input commitment
     FAST = "fast"
     INPUT = "input"  # only when the auditor supplies the input
     MODEL = "model"  # only when the auditor supplies the model file
@@ -26,7 +27,9 @@ class CheckName(StrEnum):
 
 
 # The checks every verdict reports, in order (INPUT and MODEL join before IDENTITY when asked for).
-ALWAYS = tuple(name for name in CheckName if name not in (CheckName.INPUT, CheckName.MODEL))
+ALWAYS = tuple(name for name in CheckName if name not in (CheckName.INPUT, CheckName.MODEL, CheckName.LINKS))
+# A split receipt's verdict (zkinfer.receipt/2): the same, with LINKS after BINDING.
+SPLIT_ALWAYS = tuple(name for name in CheckName if name not in (CheckName.INPUT, CheckName.MODEL))
 
 
 class Status(StrEnum):

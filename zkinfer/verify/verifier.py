@@ -19,7 +19,7 @@ from zkinfer.core.errors import ReceiptFormatError, ZkinferError
 from zkinfer.core.receipt import Receipt, parse, read_document
 from zkinfer.verify import checks as c
 from zkinfer.verify.policy import Facts, Policy, RuleResult, identity_rules
-from zkinfer.verify.verdict import ALWAYS, Check, CheckName, Status, Verdict, summarize
+from zkinfer.verify.verdict import ALWAYS, SPLIT_ALWAYS, Check, CheckName, Status, Verdict, summarize
 
 
 def _run(name: CheckName, results: list[Check], body: Callable[[], str]) -> bool:
@@ -113,15 +113,24 @@ def verify_document(
     given_input: list[np.ndarray] | None = None,
     check_signature: bool = True,
 ) -> Verdict:
-    """Verify a parsed JSON document: a malformed one fails the well-formed check (exit 1)."""
+    """Verify a parsed JSON document, a /1 receipt or a split /2 one (by its schema_version): a
+    malformed one fails the well-formed check (exit 1)."""
+    from zkinfer.core import split_receipt
+
+    split = split_receipt.is_split_document(document)
     try:
-        receipt = parse(document, source)
+        receipt = split_receipt.parse(document, source) if split else parse(document, source)
     except ReceiptFormatError as exc:
         optional = [*([CheckName.INPUT] if given_input is not None else []), *([CheckName.MODEL] if policy is not None and policy.model_file else [])]
-        names = [*ALWAYS[1:7], *optional, *ALWAYS[7:]]
+        always, bound_end = (SPLIT_ALWAYS, 8) if split else (ALWAYS, 7)
+        names = [*always[1:bound_end], *optional, *always[bound_end:]]
         results = [Check(name=CheckName.WELL_FORMED, status=Status.FAIL, detail=str(exc))]
         results += [Check(name=n, status=Status.SKIP, detail="not run: the receipt is malformed") for n in names]
         return summarize(results, [], [], source)
+    if isinstance(receipt, split_receipt.SplitReceipt):
+        from zkinfer.verify.split_verifier import verify_split_receipt
+
+        return verify_split_receipt(receipt, policy, source, given_input=given_input, check_signature=check_signature)
     return verify_receipt(receipt, policy, source, given_input=given_input, check_signature=check_signature)
 
 

@@ -1,0 +1,122 @@
+"""The split receipt (`zkinfer.receipt/2`): one signed document for a model proven in linked segments.
+
+It holds, per segment, what a `zkinfer.receipt/1` holds for its circuit (settings, verifying key,
+reduced SRS, proof and its public instances), plus the links: the Poseidon commitment each segment's
+output shares with the next one's input. The first input and the last output are stated as in a
+/1 receipt; the fast answer is the whole model's. The node signs the canonical bytes of everything
+but the signature, as for /1. Unsplit circuits still write /1 receipts, which verify as before.
+
+Nothing here is trusted: `zkinfer.verify.split_checks` takes every link from the proofs' instances
+and checks the receipt's own statement of it against them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import Field, ValidationError
+
+from zkinfer.core import cache
+from zkinfer.core.digest import canonical_json, digest_json
+from zkinfer.core.errors import ReceiptFormatError
+from zkinfer.core.receipt import (
+    Digest,
+    FastSection,
+    InputSection,
+    ModelSection,
+    OutputSection,
+    ParamsSection,
+    ProofSection,
+    Receipt,
+    Signature,
+    SrsSection,
+    _Strict,
+    describe_validation_error,
+    read_document,
+)
+from zkinfer.core.split_circuit import MAX_SEGMENTS
+
+SCHEMA_VERSION: Final = "zkinfer.receipt/2"
+
+
+class ChainSection(_Strict):
+    """The whole model: its name and digest (as stated), and the digest of the segments' keys in order."""
+
+    name: str
+    model_digest: Digest
+    vk_digest: Digest = Field(description="split_vk_digest of the segments' verifying-key digests, in order")
+    ezkl_version: str
+
+
+class SegmentTimings(_Strict):
+    witness_ms: float  # the chain's witnesses run as one sequence: its time shared evenly between the segments
+    prove_ms: float
+
+
+class SegmentSection(_Strict):
+    """One segment's circuit (as a /1 receipt's model section), the SRS it was set up with, and its proof."""
+
+    model: ModelSection
+    srs: SrsSection
+    proof: ProofSection
+    timings: SegmentTimings
+
+
+class SplitTimings(_Strict):
+    fast_ms: float
+    witness_ms: float  # the segments' witnesses, one after the other
+    prove_ms: float  # wall time of proving every segment (in parallel)
+
+
+class SplitReceipt(_Strict):
+    schema_version: Literal["zkinfer.receipt/2"]
+    issued_at: str
+    model: ChainSection
+    segments: list[SegmentSection] = Field(min_length=2, max_length=MAX_SEGMENTS)
+    links: list[str] = Field(max_length=MAX_SEGMENTS, description="the commitment segment i's output shares with segment i+1's input")
+    input: InputSection
+    params: ParamsSection
+    output: OutputSection
+    fast: FastSection
+    timings: SplitTimings
+    signature: Signature | None = None
+
+    def canonical_bytes(self) -> bytes:
+        """Bytes a signature covers: the canonical JSON of everything except the signature."""
+        return canonical_json(self.model_dump(mode="json", exclude={"signature"}))
+
+    def digest(self) -> str:
+        return digest_json(self.model_dump(mode="json"))
+
+
+AnyReceipt = Receipt | SplitReceipt
+
+
+def is_split_document(document: Any) -> bool:
+    """Whether a parsed JSON document claims the split schema (then `parse` holds it to it)."""
+    return isinstance(document, dict) and document.get("schema_version") == SCHEMA_VERSION
+
+
+def parse(document: Any, source: str = "receipt") -> SplitReceipt:
+    if not isinstance(document, dict):
+        raise ReceiptFormatError(f"{source}: a receipt must be a JSON object, got {type(document).__name__}")
+    try:
+        return SplitReceipt.model_validate(document)
+    except ValidationError as exc:
+        raise ReceiptFormatError(describe_validation_error(exc, source).replace("zkinfer.receipt/1", SCHEMA_VERSION)) from exc
+
+
+def parse_any(document: Any, source: str = "receipt") -> AnyReceipt:
+    """A /2 (split) or /1 receipt, by its schema_version; anything else fails as a /1 receipt does."""
+    from zkinfer.core import receipt
+
+    return parse(document, source) if is_split_document(document) else receipt.parse(document, source)
+
+
+def load_any(path: Path, max_bytes: int | None = None) -> AnyReceipt:
+    return parse_any(read_document(path, max_bytes), str(path))
+
+
+def save(receipt: SplitReceipt, path: Path) -> None:
+    cache.write_atomically(path, (receipt.model_dump_json(indent=2) + "\n").encode())
