@@ -48,8 +48,8 @@ def executed(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest
     return nb
 
 
-def test_there_are_the_three_notebooks() -> None:
-    assert [p.name for p in NOTEBOOKS] == ["01_quickstart.ipynb", "02_privacy.ipynb", "03_cost.ipynb"]
+def test_there_are_the_four_notebooks() -> None:
+    assert [p.name for p in NOTEBOOKS] == ["01_quickstart.ipynb", "02_privacy.ipynb", "03_cost.ipynb", "04_optimistic.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -80,3 +80,13 @@ def test_cost_runs_and_plots(executed: Any) -> None:
     images = [o for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 1
     assert "| hidden | batch | k | rows |" in _text(executed)
+
+
+@pytest.mark.parametrize("executed", [p for p in NOTEBOOKS if p.stem == "04_optimistic"], indirect=True, ids=["04_optimistic"])
+def test_optimistic_measures_gas_on_a_real_chain_and_plots(executed: Any) -> None:
+    """The notebook asserts the honest node keeps its bond and the liar is slashed; the reader sees the table and the plot."""
+    images = [o for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 1
+    text = _text(executed)
+    assert "| step | gas |" in text and "| answer a challenge with the proof |" in text
+    assert "anvil stopped" in text
