@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -352,7 +353,49 @@ def test_malformed_or_badly_signed_split_receipt_fails(name: str, edit: Callable
         assert {c.status for c in verdict.checks[1:]} == {"skip"}
 
 
-FUZZ = settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
+def _other_ceremony(doc: Doc, env: Env) -> None:
+    from zkinfer.core import ezkl_adapter as _ezkl
+    from zkinfer.core import srs
+
+    path = env.folder / "other-ceremony.srs"
+    if not path.exists():
+        _ezkl.gen_srs(path, 1)  # a fresh tau
+    reduced = srs.reduced(path.read_bytes())
+    doc["segments"][1]["srs"].update(reduced=base64.b64encode(reduced).decode(), fingerprint=srs.parse_reduced(reduced, "other"))
+
+
+PINNED = [  # (name, receipt, edit, pins copied from the genuine receipt, the checks that fail; the node's signature breaks too)
+    ("model digest restated", "genuine", _set("model.model_digest", digest_bytes(b"another model")), {"expect_model": ("model", "model_digest")}, {"identity", "signature"}),
+    ("signature removed", "genuine", _set("signature", None), {"expect_signer": ("signature", "public_key")}, {"signature"}),
+    ("input commitment", "hashed", lambda d, _: d["input"].update(commitment=[_flip_hex(d["input"]["commitment"][0], 0)]), {}, {"binding", "signature"}),
+    ("a segment's SRS from another ceremony", "genuine", _other_ceremony, {"trusted_srs": [("segments", 0, "srs", "fingerprint")]}, {"proof", "identity", "signature"}),
+]
+
+
+@pytest.mark.parametrize("name, base, edit, pins, fails", PINNED, ids=[p[0] for p in PINNED])
+def test_pinned_auditor_refuses_split_receipt(name: str, base: str, edit: Callable[[Doc, Env], None], pins: dict[str, Any], fails: set[str], env: Env) -> None:
+    original: Doc = getattr(env, base)
+
+    def value(spec: Any) -> Any:
+        if isinstance(spec, list):
+            return [value(item) for item in spec]
+        target: Any = original
+        for key in spec:
+            target = target[key]
+        return target
+
+    policy = Policy(**{key: value(spec) for key, spec in pins.items()})
+    assert verify_document(copy.deepcopy(original), policy).verified
+    doc = copy.deepcopy(original)
+    edit(doc, env)
+    verdict = verify_document(doc, policy)
+    assert _failed(verdict) == fails, verdict.model_dump_json(indent=1)
+
+
+FUZZ = settings(
+    max_examples=int(os.environ.get("ZKINFER_FUZZ_EXAMPLES", "40")), deadline=None, database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 
 
 @FUZZ
