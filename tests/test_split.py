@@ -428,13 +428,25 @@ def test_cli_verifies_inspects_and_refuses_split_receipts(env: Env, tmp_path: Pa
     ok = zkinfer("verify", genuine, "--expect-circuit", env.chain_digest)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "links" in ok.stdout and "VERIFIED" in ok.stdout
-    wrong_pin = zkinfer("verify", genuine, "--expect-circuit", parse(env.other_model).model.vk_digest)
-    assert wrong_pin.returncode == 1 and "expect_circuit" in wrong_pin.stdout
-    failed = zkinfer("verify", broken, "--json")
+    failed = zkinfer("verify", broken, "--json", "--expect-circuit", env.chain_digest)
     assert failed.returncode == 1 and {c["name"] for c in json.loads(failed.stdout)["checks"] if c["status"] == "fail"} == {"links", "signature"}
-    (tmp_path / "garbage.json").write_text("{")
-    assert zkinfer("verify", tmp_path / "garbage.json").returncode == 2
+    broken.write_text(json.dumps(doc)[:-40])  # cut short: not JSON
+    assert zkinfer("verify", broken).returncode == 2
     shown = zkinfer("inspect", genuine)
     assert shown.returncode == 0 and "segment 1" in shown.stdout and "link 0->1" in shown.stdout and env.chain_digest in shown.stdout
-    summary = json.loads(zkinfer("inspect", genuine, "--json").stdout)
-    assert summary["circuit_digest"] == env.chain_digest and [s["index"] for s in summary["segments"]] == [0, 1]
+
+
+def test_a_model_file_cannot_pin_a_chain_and_says_so(env: Env) -> None:
+    verdict = verify_document(copy.deepcopy(env.genuine), Policy(model_file=str(env.folder / "a.onnx")))
+    assert _failed(verdict) == {"model"} and "expect_circuit" in verdict.check("model").detail
+
+
+def test_inspect_summarises_the_chain(env: Env, tmp_path: Path) -> None:
+    from zkinfer.verify.inspect import SplitSummary, inspect_any
+
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(env.genuine))
+    summary = inspect_any(path)
+    assert isinstance(summary, SplitSummary) and summary.circuit_digest == env.chain_digest
+    assert [(s.index, s.input_visibility, s.output_visibility) for s in summary.segments] == [(0, "public", "hashed"), (1, "hashed", "public")]
+    assert summary.links == env.genuine["links"] and summary.signer == env.genuine["signature"]["public_key"]
