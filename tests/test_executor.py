@@ -156,3 +156,11 @@ def test_a_node_job_over_the_ceiling_fails_naming_it_and_is_not_retried(small_ci
     assert not view.internal_error and view.error is not None and "--split" in view.error
     assert store.claim(0, {prover.circuit.name: 1}, 0.0) is None  # nothing went back to the queue
     store.close()
+
+
+@pytest.mark.parametrize(("options", "named"), [({"executor": "slurm"}, "--executor"), ({"ray_address": "127.0.0.1:6379"}, "--ray-address")])
+def test_serve_refuses_bad_executor_options_naming_them(options: dict[str, str], named: str, tmp_path: Path) -> None:
+    from zkinfer.node.config import NodeConfig, NodeConfigError
+
+    with pytest.raises(NodeConfigError, match=named):
+        NodeConfig(circuits=tmp_path, state_dir=tmp_path, **options)  # type: ignore[arg-type]
