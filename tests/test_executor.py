@@ -7,8 +7,9 @@ typed error that names the ceiling and the way out (`--split`), from the library
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from tests.cli import zkinfer
 from zkinfer.core import ezkl_adapter as _ezkl
 from zkinfer.core.errors import ProofMemoryError, UsageError
 from zkinfer.core.receipt import Receipt
-from zkinfer.prover.executor import ProofTask, format_memory, open_executor, parse_memory
+from zkinfer.prover.executor import ProofResult, ProofTask, format_memory, open_executor, parse_memory
 from zkinfer.prover.executor.local import LocalExecutor
 from zkinfer.prover.prove import Prover
 from zkinfer.verify import Policy, verify_receipt
@@ -155,4 +156,59 @@ def test_a_node_job_over_the_ceiling_fails_naming_it_and_is_not_retried(small_ci
     assert view is not None and view.state == JobState.FAILED
     assert not view.internal_error and view.error is not None and "--split" in view.error
     assert store.claim(0, {prover.circuit.name: 1}, 0.0) is None  # nothing went back to the queue
+    store.close()
+
+
+@pytest.mark.parametrize(("options", "named"), [({"executor": "slurm"}, "--executor"), ({"ray_address": "127.0.0.1:6379"}, "--ray-address")])
+def test_serve_refuses_bad_executor_options_naming_them(options: dict[str, str], named: str, tmp_path: Path) -> None:
+    from zkinfer.node.config import NodeConfig, NodeConfigError
+
+    with pytest.raises(NodeConfigError, match=named):
+        NodeConfig(circuits=tmp_path, state_dir=tmp_path, **options)  # type: ignore[arg-type]
+
+
+class _SwappingExecutor:
+    """A real executor whose worker proves another input than the one it was given: what a broken or
+    compromised Ray machine could return. Its proofs are genuine and valid, only not of this job."""
+
+    name = "swapping"
+
+    def __init__(self, inner: LocalExecutor, witness: Path) -> None:
+        self.inner, self.witness = inner, witness
+
+    def prove_many(self, tasks: Sequence[ProofTask]) -> list[ProofResult]:
+        return self.inner.prove_many([dataclasses.replace(task, witness=self.witness) for task in tasks])
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_node_never_stores_a_proof_its_executor_made_of_another_input(small_circuit: Path, local: LocalExecutor, tmp_path: Path) -> None:
+    from zkinfer.core.errors import ProverLostError
+    from zkinfer.node import jobs, workers
+    from zkinfer.node.store import JobState, NewJob, Store
+
+    honest = Prover(small_circuit, prefer_gpu=False)
+    other = _tasks(honest, tmp_path)[1].witness  # SAMPLES[1]'s witness
+    prover = Prover(small_circuit, prefer_gpu=False, executor=_SwappingExecutor(local, other))
+    data = tmp_path / "job-input.json"
+    data.write_text(json.dumps({"input_data": [SAMPLES[0]]}))
+    sample = prover.load_input(data)
+    store = Store(tmp_path / "jobs.sqlite3")
+    store.add_many([NewJob(id="job-1", model=prover.circuit.name, payload=jobs.encode(prover.circuit.input_specs, sample, prover.circuit.output_specs, prover.fast(sample)))])
+    claim = store.claim(0, {prover.circuit.name: 1}, 0.0)
+    assert claim is not None
+    with pytest.raises(ProverLostError, match="does not verify"):
+        workers._prove(store, prover, claim.model, claim.ids, claim.payloads)
+    view = store.get("job-1")
+    assert view is not None and view.receipt is None and view.state == JobState.PROVING  # nothing served; the worker loop re-queues it
+    store.requeue(0)
+    prover.executor = local  # an honest executor next time: the job is proven
+    claim = store.claim(0, {prover.circuit.name: 1}, 0.0)
+    assert claim is not None
+    (finished,) = workers._prove(store, prover, claim.model, claim.ids, claim.payloads)
+    assert finished.proven
+    view = store.get("job-1")
+    assert view is not None and view.receipt is not None
+    _verified(Receipt.model_validate_json(view.receipt))
     store.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -352,7 +353,49 @@ def test_malformed_or_badly_signed_split_receipt_fails(name: str, edit: Callable
         assert {c.status for c in verdict.checks[1:]} == {"skip"}
 
 
-FUZZ = settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
+def _other_ceremony(doc: Doc, env: Env) -> None:
+    from zkinfer.core import ezkl_adapter as _ezkl
+    from zkinfer.core import srs
+
+    path = env.folder / "other-ceremony.srs"
+    if not path.exists():
+        _ezkl.gen_srs(path, 1)  # a fresh tau
+    reduced = srs.reduced(path.read_bytes())
+    doc["segments"][1]["srs"].update(reduced=base64.b64encode(reduced).decode(), fingerprint=srs.parse_reduced(reduced, "other"))
+
+
+PINNED = [  # (name, receipt, edit, pins copied from the genuine receipt, the checks that fail; the node's signature breaks too)
+    ("model digest restated", "genuine", _set("model.model_digest", digest_bytes(b"another model")), {"expect_model": ("model", "model_digest")}, {"identity", "signature"}),
+    ("signature removed", "genuine", _set("signature", None), {"expect_signer": ("signature", "public_key")}, {"signature"}),
+    ("input commitment", "hashed", lambda d, _: d["input"].update(commitment=[_flip_hex(d["input"]["commitment"][0], 0)]), {}, {"binding", "signature"}),
+    ("a segment's SRS from another ceremony", "genuine", _other_ceremony, {"trusted_srs": [("segments", 0, "srs", "fingerprint")]}, {"proof", "identity", "signature"}),
+]
+
+
+@pytest.mark.parametrize("name, base, edit, pins, fails", PINNED, ids=[p[0] for p in PINNED])
+def test_pinned_auditor_refuses_split_receipt(name: str, base: str, edit: Callable[[Doc, Env], None], pins: dict[str, Any], fails: set[str], env: Env) -> None:
+    original: Doc = getattr(env, base)
+
+    def value(spec: Any) -> Any:
+        if isinstance(spec, list):
+            return [value(item) for item in spec]
+        target: Any = original
+        for key in spec:
+            target = target[key]
+        return target
+
+    policy = Policy(**{key: value(spec) for key, spec in pins.items()})
+    assert verify_document(copy.deepcopy(original), policy).verified
+    doc = copy.deepcopy(original)
+    edit(doc, env)
+    verdict = verify_document(doc, policy)
+    assert _failed(verdict) == fails, verdict.model_dump_json(indent=1)
+
+
+FUZZ = settings(
+    max_examples=int(os.environ.get("ZKINFER_FUZZ_EXAMPLES", "40")), deadline=None, database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 
 
 @FUZZ
@@ -385,13 +428,25 @@ def test_cli_verifies_inspects_and_refuses_split_receipts(env: Env, tmp_path: Pa
     ok = zkinfer("verify", genuine, "--expect-circuit", env.chain_digest)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "links" in ok.stdout and "VERIFIED" in ok.stdout
-    wrong_pin = zkinfer("verify", genuine, "--expect-circuit", parse(env.other_model).model.vk_digest)
-    assert wrong_pin.returncode == 1 and "expect_circuit" in wrong_pin.stdout
-    failed = zkinfer("verify", broken, "--json")
+    failed = zkinfer("verify", broken, "--json", "--expect-circuit", env.chain_digest)
     assert failed.returncode == 1 and {c["name"] for c in json.loads(failed.stdout)["checks"] if c["status"] == "fail"} == {"links", "signature"}
-    (tmp_path / "garbage.json").write_text("{")
-    assert zkinfer("verify", tmp_path / "garbage.json").returncode == 2
+    broken.write_text(json.dumps(doc)[:-40])  # cut short: not JSON
+    assert zkinfer("verify", broken).returncode == 2
     shown = zkinfer("inspect", genuine)
     assert shown.returncode == 0 and "segment 1" in shown.stdout and "link 0->1" in shown.stdout and env.chain_digest in shown.stdout
-    summary = json.loads(zkinfer("inspect", genuine, "--json").stdout)
-    assert summary["circuit_digest"] == env.chain_digest and [s["index"] for s in summary["segments"]] == [0, 1]
+
+
+def test_a_model_file_cannot_pin_a_chain_and_says_so(env: Env) -> None:
+    verdict = verify_document(copy.deepcopy(env.genuine), Policy(model_file=str(env.folder / "a.onnx")))
+    assert _failed(verdict) == {"model"} and "expect_circuit" in verdict.check("model").detail
+
+
+def test_inspect_summarises_the_chain(env: Env, tmp_path: Path) -> None:
+    from zkinfer.verify.inspect import SplitSummary, inspect_any
+
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(env.genuine))
+    summary = inspect_any(path)
+    assert isinstance(summary, SplitSummary) and summary.circuit_digest == env.chain_digest
+    assert [(s.index, s.input_visibility, s.output_visibility) for s in summary.segments] == [(0, "public", "hashed"), (1, "hashed", "public")]
+    assert summary.links == env.genuine["links"] and summary.signer == env.genuine["signature"]["public_key"]

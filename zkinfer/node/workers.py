@@ -28,7 +28,11 @@ With `--executor ray` or `--max-prove-memory`, a worker still claims, witnesses 
 proofs run on an executor (`zkinfer.prover.executor`): Ray actors (one per circuit and worker process),
 or a memory-capped prove worker process. When the process proving a job dies (a killed Ray actor, an
 out-of-memory kill), the job goes back to the queue exactly as if this worker had died: the attempt
-counts towards MAX_ATTEMPTS, the job is not lost, and it is proven again (by a new actor).
+counts towards MAX_ATTEMPTS, the job is not lost, and it is proven again (by a new actor). A proof
+made by an executor's process (with Ray, on another machine) is checked as an auditor would before it
+is stored: one that does not verify or does not attest this job's input and output (a broken or
+compromised machine, another ezkl version) is never served under this node's signature; the job is
+re-queued the same way.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from pathlib import Path
 
 from zkinfer.core import identity, logs
 from zkinfer.core.errors import ProofMemoryError, ProverLostError, ZkinferError
+from zkinfer.core.receipt import Receipt
 from zkinfer.node import jobs
 from zkinfer.node.models import load_provers, stack
 from zkinfer.node.store import Store
@@ -169,6 +174,8 @@ def _prove(store: Store, prover: Prover, model: str, ids: list[str], payloads: l
             receipt = prover.prove(sample, fast)
         else:  # the stored fast answers are single rows; the receipt's fast section covers the batch
             receipt = prover.prove(stack([sample for sample, _ in decoded], batch_size))
+        if prover.executor is not None:
+            _check_executor_proof(receipt, model, prover.executor.name)
     except ProverLostError:
         raise  # the caller re-queues the claim
     except ZkinferError as exc:  # e.g. an input outside the range the circuit was calibrated for
@@ -185,6 +192,17 @@ def _prove(store: Store, prover: Prover, model: str, ids: list[str], payloads: l
         return [Finished(model=model, ids=ids, proven=True, seconds=seconds)]
     store.fail(ids, error, internal)
     return [Finished(model=model, ids=ids, proven=False, seconds=time.perf_counter() - start, error=error)]
+
+
+def _check_executor_proof(receipt: Receipt, model: str, executor: str) -> None:
+    """Raise ProverLostError (the job is re-queued) unless the proof the executor returned verifies and
+    attests the receipt's input and output: the proof and binding checks an auditor runs (~10-30 ms)."""
+    from zkinfer.verify import Policy, verify_receipt
+
+    verdict = verify_receipt(receipt, Policy(), check_signature=False)
+    if not verdict.verified:
+        failed = "; ".join(f"{c.name}: {c.detail}" for c in verdict.checks if c.name in verdict.failed())
+        raise ProverLostError(f"{model}: the proof from the {executor} executor does not verify for this job ({failed}); not stored, the job is re-queued")
 
 
 @dataclass

@@ -18,7 +18,7 @@ import numpy as np
 from zkinfer.core import ezkl_adapter as _ezkl
 from zkinfer.core import identity, inputs, split_circuit, srs
 from zkinfer.core.digest import split_circuit_digest, split_vk_digest
-from zkinfer.core.errors import ProvingError
+from zkinfer.core.errors import ProverLostError, ProvingError
 from zkinfer.core.ezkl_views import Settings, Witness
 from zkinfer.core.receipt import FastSection, InputSection, ModelSection, OutputSection, ParamsSection, ProofSection, SrsSection
 from zkinfer.core.split_receipt import SCHEMA_VERSION, ChainSection, SegmentSection, SegmentTimings, SplitReceipt, SplitTimings
@@ -95,7 +95,10 @@ class SplitProver:
                 for i, (s, k, w) in enumerate(zip(segments, self.segment_keys, witness_files, strict=True))
             ]
             start = time.perf_counter()
-            results = self.executor.prove_many(tasks)
+            try:
+                results = self.executor.prove_many(tasks)
+            except ProverLostError:  # a prove worker died mid-proof (killed, or its machine left): the tasks are sound, so once more
+                results = self.executor.prove_many(tasks)
             prove_ms = (time.perf_counter() - start) * 1000
             witnesses = [Witness.of(_read_json(w)) for w in witness_files]
         first, last = witnesses[0], witnesses[-1]
