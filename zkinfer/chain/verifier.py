@@ -171,14 +171,15 @@ def call_verify(chain: Chain, address: str, receipt: Receipt) -> OnChain:
     """`verifyProof` by eth_call (no transaction, no gas paid): the chain's verdict on the receipt's
     proof and instances. A revert or a `false` is a rejection, never an error."""
     from web3 import Web3
+    from web3.exceptions import ContractLogicError
 
-    data = verifier_calldata(receipt)
+    data = verifier_calldata(receipt)  # NotAFieldElement for instances no verifier could take
     call = {"to": Web3.to_checksum_address(address), "data": data}
     try:
         answer = bytes(chain.web3.eth.call(call))
-    except Exception as exc:  # web3's ContractLogicError for a revert; anything else is the node's trouble
-        if "revert" in str(exc).lower():
-            return OnChain(False, f"the verifier at {address} reverted: the proof does not verify for these instances", None)
+    except ContractLogicError:
+        return OnChain(False, f"the verifier at {address} reverted: the proof does not verify for these instances", None)
+    except Exception as exc:  # anything else is the node's trouble, not a verdict
         raise ChainError(f"eth_call to {address} on chain {chain.chain_id} failed: {type(exc).__name__}: {str(exc)[:200]}") from exc
     if len(answer) != 32 or int.from_bytes(answer, "big") not in (0, 1):
         return OnChain(False, f"the contract at {address} answered {answer[:64].hex()!r}, not a boolean", None)
