@@ -402,3 +402,40 @@ def test_cli_deploy_register_claim_challenge_answer_status_and_evidence_fraud(wo
     assert nodes[world.chains[LIAR].address]["slashed"] is True and nodes[world.chains[LIAR].address]["bond"] == 0
     assert [c["state"] for c in status["challenges"]] == ["answered"] and len(status["slashes"]) == 1
     assert status["slashes"][0]["beneficiary"] == world.chains[WATCHER].address and status["claims_posted"] == 3
+
+
+def test_equivocation_evidence_becomes_a_bonded_challenge_of_the_matching_claim(world: World, stake: Stake) -> None:
+    from zkinfer.chain.challenge import ClaimFile, evidence_action
+    from zkinfer.core import identity, statement
+    from zkinfer.network import evidence
+
+    key = identity.new_key()
+    proven = statement.from_receipt(world.receipts[0], "req-eq")
+    other = statement.Statement(proven.circuit, "req-eq-2", proven.input_digest, None, proven.output_scales, ((proven.output[0][0] - 3, *proven.output[0][1:]),))
+    a, b = statement.sign(proven, key.secret, key.public_key), statement.sign(other, key.secret, key.public_key)
+    document = json.loads(json.dumps(evidence.equivocation(a, b, node="mallory")))
+    felts = statement.receipt_input_felts(world.receipts[0])
+    said = claims.from_statement(other, "public", felts)  # the node claimed the false one on chain
+    liar = signer(stake, world, LIAR)
+    posted = liar.post_claim(said)
+    claim_file = ClaimFile(world.chains[LIAR].chain_id, stake.address, world.chains[LIAR].address, posted.batch_id, said, ())
+    with pytest.raises(ClaimError, match="claim file"):
+        evidence_action(document, None)
+    with pytest.raises(ClaimError, match="not the evidence's statement"):
+        evidence_action(document, ClaimFile(claim_file.chain_id, claim_file.contract, claim_file.node, posted.batch_id, honest(world, 1, "req-eq"), ()))
+    action = evidence_action(document, claim_file)
+    assert action.kind == "challenge" and action.claim == said
+    key_, sent = signer(stake, world, WATCHER).challenge(posted.batch_id, action.claim)
+    assert names(stake, sent) == ["Challenged"] and stake.challenge_info(key_, posted.batch_id).node == world.chains[LIAR].address
+
+
+def test_layout_splits_instances_in_ezkl_order() -> None:
+    felts = [f"{i:064x}" for i in range(7)]
+    public = claims.Layout(n_input=3, n_params=2, n_output=2, input_first=False, params_hash=bytes(32))
+    assert public.split(felts) == (felts[2:5], felts[0:2], felts[5:7])  # [weights][input][output]
+    hashed = claims.Layout(n_input=1, n_params=2, n_output=4, input_first=True, params_hash=bytes(32))
+    assert hashed.split(felts) == (felts[0:1], felts[1:3], felts[3:7])  # [input commitment][weights][output]
+    with pytest.raises(ClaimError, match="public instances"):
+        public.split(felts[:-1])
+    assert claims.signed_word(-1) == (FIELD_MODULUS - 1).to_bytes(32, "big")
+    assert claims.felt_word("01" + "00" * 31) == (1).to_bytes(32, "big")  # ezkl's felts are little-endian
