@@ -63,6 +63,12 @@ def verifiers(chain: Chain, tiny_circuit: Path, hashed_circuit: Path, genuine: R
     )
 
 
+@pytest.fixture(scope="module")
+def always_true() -> solidity.Compiled:
+    """A contract whose verifyProof accepts anything: what a hostile registry would point at."""
+    return solidity.compile_sources({"AlwaysTrue.sol": ALWAYS_TRUE}, "AlwaysTrue")
+
+
 def _accepted(chain: Chain, address: str, receipt: Receipt) -> bool:
     try:
         return verifier.call_verify(chain, address, receipt).accepted
@@ -169,10 +175,10 @@ def test_deploy_reuses_a_recorded_verifier_only_when_its_code_is_there(chain: Ch
         assert deploy.code_matches(chain, redone.deployment.address, verifier.for_circuit(tiny_circuit).compiled)
 
 
-def test_a_registry_naming_other_code_is_refused(chain: Chain, verifiers: Verifiers, genuine: Receipts, tmp_path: Path) -> None:
+def test_a_registry_naming_other_code_is_refused(chain: Chain, verifiers: Verifiers, genuine: Receipts, always_true: solidity.Compiled, tmp_path: Path) -> None:
     """A registry (anyone can edit it) points the receipt's key at a contract that accepts anything:
     its answer would pass a forged proof, so the code is checked before the contract is asked."""
-    always = deploy.deploy(chain, solidity.compile_sources({"AlwaysTrue.sol": ALWAYS_TRUE}, "AlwaysTrue"))
+    always = deploy.deploy(chain, always_true)
     forged = copy.deepcopy(genuine.public)
     forged["proof"]["hex"] = ("0" if forged["proof"]["hex"][100] != "0" else "1").join((forged["proof"]["hex"][:100], forged["proof"]["hex"][101:]))
     receipt = parse(forged)
@@ -187,8 +193,8 @@ def test_a_registry_naming_other_code_is_refused(chain: Chain, verifiers: Verifi
     assert not verdict.verified and status["verifier-code"] == "fail" and status["onchain-proof"] == "skip"
 
 
-def test_contracts_compile_deterministically_and_oversized_code_is_named() -> None:
-    plain = solidity.compile_sources({"A.sol": ALWAYS_TRUE}, "AlwaysTrue")
+def test_contracts_compile_deterministically_and_oversized_code_is_named(always_true: solidity.Compiled) -> None:
+    plain = always_true
     commented = solidity.compile_sources({"B.sol": "// another comment, another file name\n" + ALWAYS_TRUE}, "B.sol:AlwaysTrue")
     assert plain.bytecode == commented.bytecode and plain.runtime == commented.runtime  # no metadata hash
     big = "pragma solidity ^0.8.0;\ncontract Big { function f() external pure returns (bytes memory) { return hex\"" + "ab" * 25_000 + "\"; } }\n"
@@ -200,10 +206,10 @@ def test_contracts_compile_deterministically_and_oversized_code_is_named() -> No
     assert f"contract Big: runtime code is {size} bytes" in str(caught.value) and "24576" in str(caught.value)
 
 
-def test_dev_chain_keeps_its_state_across_a_restart(tmp_path: Path) -> None:
-    compiled = solidity.compile_sources({"AlwaysTrue.sol": ALWAYS_TRUE}, "AlwaysTrue")
+def test_dev_chain_keeps_its_state_across_a_restart(always_true: solidity.Compiled, tmp_path: Path) -> None:
     from zkinfer.chain import account
 
+    compiled = always_true
     with devchain.dev_chain(tmp_path) as first:
         with pytest.raises(ChainError, match="already runs"):
             devchain.start(tmp_path)
