@@ -312,12 +312,13 @@ def withdraw(
 def status(
     rpc_url: RpcUrl = None, state_dir: StateDir = Path(".zkinfer-chain"),
     stake_address: StakeAddress = None, registry_file: StakeRegistry = Path("deployments.json"), as_json: AsJson = False,
+    from_block: Annotated[int, typer.Option("--from-block", min=0, help="Read events from this block on (the contract's deployment block: public nodes limit log queries)")] = 0,
 ) -> None:
     """Bonds, models, claims in their window, challenges and slashes, read from the contract and its events."""
     from zkinfer.cli import guarded, out, shown
 
     contract = _open(rpc_url, None, state_dir, stake_address, registry_file, as_json, need_key=False)
-    report = guarded(lambda: contract.status(), as_json)
+    report = guarded(lambda: contract.status(from_block), as_json)
     if as_json:
         _json_out(report.to_json())
         return
