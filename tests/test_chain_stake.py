@@ -137,6 +137,7 @@ def test_merkle_tree_and_hashes_agree_with_the_contract(world: World, stake: Sta
         for i, c in enumerate(batch):
             assert bytes(functions.leafOf(c.as_tuple()).call()) == c.leaf()
             assert bytes(functions.merkleRoot(c.leaf(), tree.proof(i)).call()) == tree.root == claims.root_of(c.leaf(), tree.proof(i))
+        assert bytes(functions.claimKey(size, batch[0].leaf()).call()) == claims.claim_key(size, batch[0].leaf())
         if size > 1:  # an inner node is not a leaf: its own "proof" does not reach the root from a claim
             assert bytes(functions.merkleRoot(tree.levels[1][0], [rng.randbytes(32)]).call()) != tree.root
     receipt = world.receipts[0]
@@ -439,3 +440,38 @@ def test_layout_splits_instances_in_ezkl_order() -> None:
         public.split(felts[:-1])
     assert claims.signed_word(-1) == (FIELD_MODULUS - 1).to_bytes(32, "big")
     assert claims.felt_word("01" + "00" * 31) == (1).to_bytes(32, "big")  # ezkl's felts are little-endian
+
+
+def test_optimistic_node_posts_batches_and_answers_only_the_challenged_claims(world: World, stake: Stake, tmp_path: Path) -> None:
+    from zkinfer.chain.challenge import load_claim_file
+    from zkinfer.chain.optimistic import OptimisticNode
+    from zkinfer.core import statement
+
+    node = OptimisticNode(signer(stake, world, NODE), tmp_path / "book", batch_size=4, spot_check_p=0.0)
+    posted = []
+    for i in range(10):
+        receipt = world.receipts[i % len(INPUTS)]
+        said = statement.from_receipt(receipt, f"opt-{i}")
+        claim, drawn, batch = node.claim(said, "public", statement.receipt_input_felts(receipt))
+        assert claim == honest(world, i % len(INPUTS), f"opt-{i}") and drawn is False
+        posted += [batch] if batch else []
+    with pytest.raises(ClaimError, match="already claimed"):
+        node.claim(statement.from_receipt(world.receipts[0], "opt-1"), "public", statement.receipt_input_felts(world.receipts[0]))
+    last = node.flush()
+    assert len(posted) == 2 and last is not None and node.flush() is None and stake.status().claims_posted == 10
+    # a client holding claim files challenges two of them; the node proves (here: has) only those
+    challenger = signer(stake, world, CHALLENGER)
+    for request in ("opt-2", "opt-9"):
+        document = load_claim_file(tmp_path / "book" / f"{request}.claim.json")
+        challenger.challenge(document.batch_id, document.claim, document.merkle_proof)
+    asked: list[str] = []
+
+    def prove(document: Any) -> Receipt:
+        asked.append(document.claim.request_id)
+        return world.receipts[int(document.claim.request_id.split("-")[1]) % len(INPUTS)]
+
+    assert {d.claim.request_id for d in node.open_challenges()} == {"opt-2", "opt-9"}
+    assert len(node.answer_challenges(prove)) == 2 and sorted(asked) == ["opt-2", "opt-9"]
+    assert node.open_challenges() == [] and stake.node(world.chains[NODE].address).balance == 2 * PARAMS.challenge_bond
+    always = OptimisticNode(signer(stake, world, NODE), tmp_path / "book2", batch_size=64, spot_check_p=1.0)
+    assert always.claim(statement.from_receipt(world.receipts[1], "opt-spot"), "public", statement.receipt_input_felts(world.receipts[1]))[1] is True
