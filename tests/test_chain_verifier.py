@@ -155,6 +155,25 @@ def test_chain_agrees_with_verify_on_every_tamper(tamper: Tamper, chain: Chain, 
     assert verdict.verified == (not failed & CONTENT_CHECKS), (failed, verdict.to_json())
 
 
+def test_a_receipt_cannot_plant_a_verifier_under_another_ceremony(chain: Chain, verifiers: Verifiers, genuine: Receipts, tiny_circuit: Path) -> None:
+    """A receipt embeds another ceremony's SRS (whose maker can forge proofs) but states the genuine
+    fingerprint: the verifier it generates is cached under its SRS's real fingerprint, so the
+    circuit's own verifier (what deploy-verifier deploys) is untouched."""
+    import base64
+
+    from zkinfer.core import srs
+    from zkinfer.core.errors import CircuitError
+
+    doc = copy.deepcopy(genuine.public)
+    doc["srs"]["reduced"] = genuine.other_srs_reduced  # the stated fingerprint is kept
+    try:
+        planted = verifier.for_receipt(parse(doc))
+        assert planted.srs_fingerprint == srs.parse_reduced(base64.b64decode(genuine.other_srs_reduced), "other") != doc["srs"]["fingerprint"]
+    except CircuitError:  # ezkl refused that SRS for this key: nothing planted either
+        pass
+    assert deploy.code_matches(chain, verifiers.addresses["public"], verifier.for_circuit(tiny_circuit).compiled)
+
+
 def test_deploy_reuses_a_recorded_verifier_only_when_its_code_is_there(chain: Chain, tiny_circuit: Path, verifiers: Verifiers, tmp_path: Path) -> None:
     path = tmp_path / "deployments.json"
     first = verifier.deploy_verifier(tiny_circuit, chain, path)
@@ -235,7 +254,9 @@ def test_cli_up_deploy_verify_down(tiny_circuit: Path, genuine: Receipts, verifi
         rpc_url = _cli_json(up)["rpc_url"]
         deployed = zkinfer("chain", "deploy-verifier", tiny_circuit, "--state-dir", state, "--registry", registry_file, "--json")
         assert deployed.returncode == 0, deployed.stderr
-        assert _cli_json(deployed)["circuit_digest"] == verifiers.circuits["public"]
+        answer = _cli_json(deployed)
+        assert answer["circuit_digest"] == verifiers.circuits["public"]
+        assert answer["development_srs"] is True  # the test keys use `srs new`'s SRS: said, so nobody mistakes it for a ceremony
         (tmp_path / "genuine.json").write_text(json.dumps(genuine.public))
         good = zkinfer("chain", "verify-receipt", tmp_path / "genuine.json", "--state-dir", state, "--registry", registry_file, "--expect-circuit", verifiers.circuits["public"])
         assert good.returncode == 0, good.stdout + good.stderr

@@ -86,8 +86,11 @@ def deploy_verifier(
         result = guarded(lambda: verifier.deploy_verifier(circuit_dir, chain, registry_file, allow_oversize=allow_oversize), as_json)
     d = result.deployment
     if as_json:
-        _json_out({**d.model_dump(mode="json"), "reused": result.reused, "note": result.note, "registry": str(result.registry_path)})
+        _json_out({**d.model_dump(mode="json"), "reused": result.reused, "note": result.note, "registry": str(result.registry_path), "development_srs": result.development_srs})
         return
+    if result.development_srs:
+        out.print(shown(f"warning: the keys use a development SRS ({d.srs_fingerprint}): whoever made it can forge proofs this verifier accepts; "
+                        "for anything but development, import a ceremony SRS (`zkinfer srs import`) and set the keys up with it"))
     out.print(shown(f"verifier {'reused' if result.reused else 'deployed'} at {d.address} on chain {d.chain_id} ({result.note})"))
     for label, value in (("circuit", d.circuit_digest), ("verifying key", d.vk_digest), ("SRS", d.srs_fingerprint), (".sol", d.sol_digest)):
         out.print(shown(f"{label:<14}{value}"))

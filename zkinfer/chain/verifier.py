@@ -23,7 +23,7 @@ from zkinfer.chain import deploy, registry, solidity
 from zkinfer.chain.account import Chain
 from zkinfer.chain.calldata import verifier_calldata
 from zkinfer.chain.solidity import Compiled
-from zkinfer.core import cache, circuit
+from zkinfer.core import cache, circuit, srs
 from zkinfer.core import ezkl_adapter as _ezkl
 from zkinfer.core.digest import circuit_digest, digest_bytes, digest_json
 from zkinfer.core.errors import ChainError
@@ -95,11 +95,15 @@ def for_circuit(circuit_dir: Path) -> VerifierArtifact:
 
 
 def for_receipt(receipt: Receipt) -> VerifierArtifact:
-    """The verifier a receipt's embedded key, settings and reduced SRS determine."""
+    """The verifier a receipt's embedded key, settings and reduced SRS determine. The cache key is
+    the fingerprint of the SRS bytes themselves, never the one the receipt states: otherwise a
+    receipt could plant a verifier made with its own SRS (whose maker can forge proofs) under a
+    trusted ceremony's name, for the next deployment of that circuit to pick up."""
+    fingerprint = srs.parse_reduced(receipt.srs.reduced, "field srs.reduced")
     with tempfile.TemporaryDirectory(prefix="zkinfer-srs-") as tmp:
         srs_file = Path(tmp) / "reduced.srs"
         srs_file.write_bytes(receipt.srs.reduced)
-        return build(receipt.model.verifying_key, receipt.model.settings, srs_file, receipt.srs.fingerprint)
+        return build(receipt.model.verifying_key, receipt.model.settings, srs_file, fingerprint)
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class DeployResult:
     reused: bool
     note: str  # why it was deployed anew, or that the recorded one was checked and reused
     registry_path: Path
+    development_srs: bool = False  # the keys' SRS was made on this machine: its maker could forge proofs this verifier accepts
 
 
 def registry_path(circuit_dir: Path, override: Path | None) -> Path:
@@ -117,7 +122,10 @@ def registry_path(circuit_dir: Path, override: Path | None) -> Path:
 def deploy_verifier(circuit_dir: Path, chain: Chain, registry_file: Path | None = None, *, allow_oversize: bool = False) -> DeployResult:
     """Deploy the circuit's verifier on `chain`, or reuse the one recorded for it there once the code
     at that address is checked to be exactly this verifier; record it in the registry file."""
+    from zkinfer.prover.keys import ensure
+
     artifact = for_circuit(circuit_dir)
+    development = ensure(circuit.load(circuit_dir)).srs.development  # cached: the keys for_circuit used
     if not allow_oversize:
         solidity.check_code_size(artifact.compiled)
     path = registry_path(circuit_dir, registry_file)
@@ -127,7 +135,7 @@ def deploy_verifier(circuit_dir: Path, chain: Chain, registry_file: Path | None 
     if recorded is not None:
         code = deploy.code_at(chain, recorded.address)
         if code == artifact.compiled.runtime:
-            return DeployResult(recorded, True, f"reused {recorded.address}: its code is this verifier ({len(code)} bytes)", path)
+            return DeployResult(recorded, True, f"reused {recorded.address}: its code is this verifier ({len(code)} bytes)", path, development)
         what = "no code" if not code else f"other code ({digest_bytes(code)})"
         note = f"{path} recorded {recorded.address} on chain {chain.chain_id}, but there is {what} there: refused it and deployed anew"
     sent = deploy.deploy(chain, artifact.compiled)
@@ -139,7 +147,7 @@ def deploy_verifier(circuit_dir: Path, chain: Chain, registry_file: Path | None 
         srs_fingerprint=artifact.srs_fingerprint, sol_digest=artifact.sol_digest,
     )
     registry.record(path, entry, *match)
-    return DeployResult(entry, False, note, path)
+    return DeployResult(entry, False, note, path, development)
 
 
 def check_verifier_code(chain: Chain, address: str, artifact: VerifierArtifact) -> None:
