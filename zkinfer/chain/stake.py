@@ -412,8 +412,15 @@ def register_circuit(stake: Stake, circuit_dir: Path, verifier_address: str | No
     verifier.check_verifier_code(stake.chain, verifier_address, artifact)
     commitment = None
     if params_receipt is not None:
+        from zkinfer.verify.policy import Policy
+        from zkinfer.verify.verifier import verify_receipt
+
         if claims_mod.receipt_model_id(params_receipt) != claims_mod.model_id(artifact.circuit_digest):
             raise ClaimError(f"the --receipt is for another circuit than {circuit_dir}: its weights commitment cannot be pinned for it")
+        # a wrong pin would make every honest proof fail (ParamsMismatch) and every claim slashable: only a proven commitment is pinned
+        verdict = verify_receipt(params_receipt, Policy(expect_circuit=artifact.circuit_digest), "--receipt")
+        if not verdict.verified:
+            raise ClaimError(f"the --receipt does not verify ({', '.join(verdict.failed())} failed): its weights commitment is not proven, so it is not pinned")
         commitment = params_receipt.params.commitment
     from zkinfer.core.circuit import load
 
