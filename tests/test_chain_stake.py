@@ -137,6 +137,7 @@ def test_merkle_tree_and_hashes_agree_with_the_contract(world: World, stake: Sta
         for i, c in enumerate(batch):
             assert bytes(functions.leafOf(c.as_tuple()).call()) == c.leaf()
             assert bytes(functions.merkleRoot(c.leaf(), tree.proof(i)).call()) == tree.root == claims.root_of(c.leaf(), tree.proof(i))
+        assert bytes(functions.claimKey(size, batch[0].leaf()).call()) == claims.claim_key(size, batch[0].leaf())
         if size > 1:  # an inner node is not a leaf: its own "proof" does not reach the root from a claim
             assert bytes(functions.merkleRoot(tree.levels[1][0], [rng.randbytes(32)]).call()) != tree.root
     receipt = world.receipts[0]
@@ -402,3 +403,75 @@ def test_cli_deploy_register_claim_challenge_answer_status_and_evidence_fraud(wo
     assert nodes[world.chains[LIAR].address]["slashed"] is True and nodes[world.chains[LIAR].address]["bond"] == 0
     assert [c["state"] for c in status["challenges"]] == ["answered"] and len(status["slashes"]) == 1
     assert status["slashes"][0]["beneficiary"] == world.chains[WATCHER].address and status["claims_posted"] == 3
+
+
+def test_equivocation_evidence_becomes_a_bonded_challenge_of_the_matching_claim(world: World, stake: Stake) -> None:
+    from zkinfer.chain.challenge import ClaimFile, evidence_action
+    from zkinfer.core import identity, statement
+    from zkinfer.network import evidence
+
+    key = identity.new_key()
+    proven = statement.from_receipt(world.receipts[0], "req-eq")
+    other = statement.Statement(proven.circuit, "req-eq-2", proven.input_digest, None, proven.output_scales, ((proven.output[0][0] - 3, *proven.output[0][1:]),))
+    a, b = statement.sign(proven, key.secret, key.public_key), statement.sign(other, key.secret, key.public_key)
+    document = json.loads(json.dumps(evidence.equivocation(a, b, node="mallory")))
+    felts = statement.receipt_input_felts(world.receipts[0])
+    said = claims.from_statement(other, "public", felts)  # the node claimed the false one on chain
+    liar = signer(stake, world, LIAR)
+    posted = liar.post_claim(said)
+    claim_file = ClaimFile(world.chains[LIAR].chain_id, stake.address, world.chains[LIAR].address, posted.batch_id, said, ())
+    with pytest.raises(ClaimError, match="claim file"):
+        evidence_action(document, None)
+    with pytest.raises(ClaimError, match="not the evidence's statement"):
+        evidence_action(document, ClaimFile(claim_file.chain_id, claim_file.contract, claim_file.node, posted.batch_id, honest(world, 1, "req-eq"), ()))
+    action = evidence_action(document, claim_file)
+    assert action.kind == "challenge" and action.claim == said
+    key_, sent = signer(stake, world, WATCHER).challenge(posted.batch_id, action.claim)
+    assert names(stake, sent) == ["Challenged"] and stake.challenge_info(key_, posted.batch_id).node == world.chains[LIAR].address
+
+
+def test_layout_splits_instances_in_ezkl_order() -> None:
+    felts = [f"{i:064x}" for i in range(7)]
+    public = claims.Layout(n_input=3, n_params=2, n_output=2, input_first=False, params_hash=bytes(32))
+    assert public.split(felts) == (felts[2:5], felts[0:2], felts[5:7])  # [weights][input][output]
+    hashed = claims.Layout(n_input=1, n_params=2, n_output=4, input_first=True, params_hash=bytes(32))
+    assert hashed.split(felts) == (felts[0:1], felts[1:3], felts[3:7])  # [input commitment][weights][output]
+    with pytest.raises(ClaimError, match="public instances"):
+        public.split(felts[:-1])
+    assert claims.signed_word(-1) == (FIELD_MODULUS - 1).to_bytes(32, "big")
+    assert claims.felt_word("01" + "00" * 31) == (1).to_bytes(32, "big")  # ezkl's felts are little-endian
+
+
+def test_optimistic_node_posts_batches_and_answers_only_the_challenged_claims(world: World, stake: Stake, tmp_path: Path) -> None:
+    from zkinfer.chain.challenge import load_claim_file
+    from zkinfer.chain.optimistic import OptimisticNode
+    from zkinfer.core import statement
+
+    node = OptimisticNode(signer(stake, world, NODE), tmp_path / "book", batch_size=4, spot_check_p=0.0)
+    posted = []
+    for i in range(10):
+        receipt = world.receipts[i % len(INPUTS)]
+        said = statement.from_receipt(receipt, f"opt-{i}")
+        claim, drawn, batch = node.claim(said, "public", statement.receipt_input_felts(receipt))
+        assert claim == honest(world, i % len(INPUTS), f"opt-{i}") and drawn is False
+        posted += [batch] if batch else []
+    with pytest.raises(ClaimError, match="already claimed"):
+        node.claim(statement.from_receipt(world.receipts[0], "opt-1"), "public", statement.receipt_input_felts(world.receipts[0]))
+    last = node.flush()
+    assert len(posted) == 2 and last is not None and node.flush() is None and stake.status().claims_posted == 10
+    # a client holding claim files challenges two of them; the node proves (here: has) only those
+    challenger = signer(stake, world, CHALLENGER)
+    for request in ("opt-2", "opt-9"):
+        document = load_claim_file(tmp_path / "book" / f"{request}.claim.json")
+        challenger.challenge(document.batch_id, document.claim, document.merkle_proof)
+    asked: list[str] = []
+
+    def prove(document: Any) -> Receipt:
+        asked.append(document.claim.request_id)
+        return world.receipts[int(document.claim.request_id.split("-")[1]) % len(INPUTS)]
+
+    assert {d.claim.request_id for d in node.open_challenges()} == {"opt-2", "opt-9"}
+    assert len(node.answer_challenges(prove)) == 2 and sorted(asked) == ["opt-2", "opt-9"]
+    assert node.open_challenges() == [] and stake.node(world.chains[NODE].address).balance == 2 * PARAMS.challenge_bond
+    always = OptimisticNode(signer(stake, world, NODE), tmp_path / "book2", batch_size=64, spot_check_p=1.0)
+    assert always.claim(statement.from_receipt(world.receipts[1], "opt-spot"), "public", statement.receipt_input_felts(world.receipts[1]))[1] is True

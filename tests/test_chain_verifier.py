@@ -63,11 +63,16 @@ def verifiers(chain: Chain, tiny_circuit: Path, hashed_circuit: Path, genuine: R
     )
 
 
+@pytest.fixture(scope="module")
+def always_true() -> solidity.Compiled:
+    """A contract whose verifyProof accepts anything: what a hostile registry would point at."""
+    return solidity.compile_sources({"AlwaysTrue.sol": ALWAYS_TRUE}, "AlwaysTrue")
+
+
 def _accepted(chain: Chain, address: str, receipt: Receipt) -> bool:
     try:
         return verifier.call_verify(chain, address, receipt).accepted
-    except ChainError as exc:  # instances that are not field elements cannot even be encoded
-        assert "field element" in str(exc)
+    except calldata.NotAFieldElement:  # instances that are not field elements cannot even be encoded
         return False
 
 
@@ -150,6 +155,25 @@ def test_chain_agrees_with_verify_on_every_tamper(tamper: Tamper, chain: Chain, 
     assert verdict.verified == (not failed & CONTENT_CHECKS), (failed, verdict.to_json())
 
 
+def test_a_receipt_cannot_plant_a_verifier_under_another_ceremony(chain: Chain, verifiers: Verifiers, genuine: Receipts, tiny_circuit: Path) -> None:
+    """A receipt embeds another ceremony's SRS (whose maker can forge proofs) but states the genuine
+    fingerprint: the verifier it generates is cached under its SRS's real fingerprint, so the
+    circuit's own verifier (what deploy-verifier deploys) is untouched."""
+    import base64
+
+    from zkinfer.core import srs
+    from zkinfer.core.errors import CircuitError
+
+    doc = copy.deepcopy(genuine.public)
+    doc["srs"]["reduced"] = genuine.other_srs_reduced  # the stated fingerprint is kept
+    try:
+        planted = verifier.for_receipt(parse(doc))
+        assert planted.srs_fingerprint == srs.parse_reduced(base64.b64decode(genuine.other_srs_reduced), "other") != doc["srs"]["fingerprint"]
+    except CircuitError:  # ezkl refused that SRS for this key: nothing planted either
+        pass
+    assert deploy.code_matches(chain, verifiers.addresses["public"], verifier.for_circuit(tiny_circuit).compiled)
+
+
 def test_deploy_reuses_a_recorded_verifier_only_when_its_code_is_there(chain: Chain, tiny_circuit: Path, verifiers: Verifiers, tmp_path: Path) -> None:
     path = tmp_path / "deployments.json"
     first = verifier.deploy_verifier(tiny_circuit, chain, path)
@@ -170,10 +194,10 @@ def test_deploy_reuses_a_recorded_verifier_only_when_its_code_is_there(chain: Ch
         assert deploy.code_matches(chain, redone.deployment.address, verifier.for_circuit(tiny_circuit).compiled)
 
 
-def test_a_registry_naming_other_code_is_refused(chain: Chain, verifiers: Verifiers, genuine: Receipts, tmp_path: Path) -> None:
+def test_a_registry_naming_other_code_is_refused(chain: Chain, verifiers: Verifiers, genuine: Receipts, always_true: solidity.Compiled, tmp_path: Path) -> None:
     """A registry (anyone can edit it) points the receipt's key at a contract that accepts anything:
     its answer would pass a forged proof, so the code is checked before the contract is asked."""
-    always = deploy.deploy(chain, solidity.compile_sources({"AlwaysTrue.sol": ALWAYS_TRUE}, "AlwaysTrue"))
+    always = deploy.deploy(chain, always_true)
     forged = copy.deepcopy(genuine.public)
     forged["proof"]["hex"] = ("0" if forged["proof"]["hex"][100] != "0" else "1").join((forged["proof"]["hex"][:100], forged["proof"]["hex"][101:]))
     receipt = parse(forged)
@@ -188,8 +212,8 @@ def test_a_registry_naming_other_code_is_refused(chain: Chain, verifiers: Verifi
     assert not verdict.verified and status["verifier-code"] == "fail" and status["onchain-proof"] == "skip"
 
 
-def test_contracts_compile_deterministically_and_oversized_code_is_named() -> None:
-    plain = solidity.compile_sources({"A.sol": ALWAYS_TRUE}, "AlwaysTrue")
+def test_contracts_compile_deterministically_and_oversized_code_is_named(always_true: solidity.Compiled) -> None:
+    plain = always_true
     commented = solidity.compile_sources({"B.sol": "// another comment, another file name\n" + ALWAYS_TRUE}, "B.sol:AlwaysTrue")
     assert plain.bytecode == commented.bytecode and plain.runtime == commented.runtime  # no metadata hash
     big = "pragma solidity ^0.8.0;\ncontract Big { function f() external pure returns (bytes memory) { return hex\"" + "ab" * 25_000 + "\"; } }\n"
@@ -201,10 +225,10 @@ def test_contracts_compile_deterministically_and_oversized_code_is_named() -> No
     assert f"contract Big: runtime code is {size} bytes" in str(caught.value) and "24576" in str(caught.value)
 
 
-def test_dev_chain_keeps_its_state_across_a_restart(tmp_path: Path) -> None:
-    compiled = solidity.compile_sources({"AlwaysTrue.sol": ALWAYS_TRUE}, "AlwaysTrue")
+def test_dev_chain_keeps_its_state_across_a_restart(always_true: solidity.Compiled, tmp_path: Path) -> None:
     from zkinfer.chain import account
 
+    compiled = always_true
     with devchain.dev_chain(tmp_path) as first:
         with pytest.raises(ChainError, match="already runs"):
             devchain.start(tmp_path)
@@ -230,7 +254,9 @@ def test_cli_up_deploy_verify_down(tiny_circuit: Path, genuine: Receipts, verifi
         rpc_url = _cli_json(up)["rpc_url"]
         deployed = zkinfer("chain", "deploy-verifier", tiny_circuit, "--state-dir", state, "--registry", registry_file, "--json")
         assert deployed.returncode == 0, deployed.stderr
-        assert _cli_json(deployed)["circuit_digest"] == verifiers.circuits["public"]
+        answer = _cli_json(deployed)
+        assert answer["circuit_digest"] == verifiers.circuits["public"]
+        assert answer["development_srs"] is True  # the test keys use `srs new`'s SRS: said, so nobody mistakes it for a ceremony
         (tmp_path / "genuine.json").write_text(json.dumps(genuine.public))
         good = zkinfer("chain", "verify-receipt", tmp_path / "genuine.json", "--state-dir", state, "--registry", registry_file, "--expect-circuit", verifiers.circuits["public"])
         assert good.returncode == 0, good.stdout + good.stderr

@@ -86,8 +86,11 @@ def deploy_verifier(
         result = guarded(lambda: verifier.deploy_verifier(circuit_dir, chain, registry_file, allow_oversize=allow_oversize), as_json)
     d = result.deployment
     if as_json:
-        _json_out({**d.model_dump(mode="json"), "reused": result.reused, "note": result.note, "registry": str(result.registry_path)})
+        _json_out({**d.model_dump(mode="json"), "reused": result.reused, "note": result.note, "registry": str(result.registry_path), "development_srs": result.development_srs})
         return
+    if result.development_srs:
+        out.print(shown(f"warning: the keys use a development SRS ({d.srs_fingerprint}): whoever made it can forge proofs this verifier accepts; "
+                        "for anything but development, import a ceremony SRS (`zkinfer srs import`) and set the keys up with it"))
     out.print(shown(f"verifier {'reused' if result.reused else 'deployed'} at {d.address} on chain {d.chain_id} ({result.note})"))
     for label, value in (("circuit", d.circuit_digest), ("verifying key", d.vk_digest), ("SRS", d.srs_fingerprint), (".sol", d.sol_digest)):
         out.print(shown(f"{label:<14}{value}"))
@@ -312,12 +315,13 @@ def withdraw(
 def status(
     rpc_url: RpcUrl = None, state_dir: StateDir = Path(".zkinfer-chain"),
     stake_address: StakeAddress = None, registry_file: StakeRegistry = Path("deployments.json"), as_json: AsJson = False,
+    from_block: Annotated[int, typer.Option("--from-block", min=0, help="Read events from this block on (the contract's deployment block: public nodes limit log queries)")] = 0,
 ) -> None:
     """Bonds, models, claims in their window, challenges and slashes, read from the contract and its events."""
     from zkinfer.cli import guarded, out, shown
 
     contract = _open(rpc_url, None, state_dir, stake_address, registry_file, as_json, need_key=False)
-    report = guarded(lambda: contract.status(), as_json)
+    report = guarded(lambda: contract.status(from_block), as_json)
     if as_json:
         _json_out(report.to_json())
         return

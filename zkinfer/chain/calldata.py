@@ -21,6 +21,10 @@ SIGNATURE = "verifyProof(bytes,uint256[])"
 SELECTOR = bytes.fromhex("1e8e1e13")  # keccak256(SIGNATURE)[:4]; a test recomputes it
 
 
+class NotAFieldElement(ChainError):
+    """A receipt's instance is not a BN254 field element: no verifier can be asked about it."""
+
+
 @dataclass(frozen=True)
 class InstanceParts:
     """A proof's public instances by role: the input (public values, or one Poseidon commitment per
@@ -36,7 +40,7 @@ def flat_instances(receipt: Receipt) -> list[str]:
     flat = [felt for column in receipt.proof.instances for felt in column]
     for j, felt in enumerate(flat):
         if not _ezkl.is_felt(felt):
-            raise ChainError(f"field proof.instances (flat index {j}) = {felt[:80]!r} is not a field element (64 hex digits, little-endian, below the BN254 modulus)")
+            raise NotAFieldElement(f"field proof.instances (flat index {j}) = {felt[:80]!r} is not a field element (64 hex digits, little-endian, below the BN254 modulus)")
     return flat
 
 

@@ -236,6 +236,11 @@ class MerkleTree:
         return path
 
 
+def claim_key(batch_id: int, leaf: bytes) -> bytes:
+    """The contract's key for a claim's challenge: keccak256(abi.encode(batchId, leaf))."""
+    return keccak(batch_id.to_bytes(32, "big") + leaf)
+
+
 def node_hash(a: bytes, b: bytes) -> bytes:
     return keccak(NODE_PREFIX + min(a, b) + max(a, b))
 

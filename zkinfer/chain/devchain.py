@@ -4,6 +4,10 @@ kept in a directory, for development and tests. Anything else is `--rpc-url` to 
 `start` writes `devchain.json` in the state dir (pid, RPC URL, chain id) so `zkinfer chain down`
 and other commands find it; anvil loads `state.json` there at start and dumps it on a clean stop
 (SIGTERM) and every `STATE_INTERVAL_S` meanwhile, so contracts deployed survive a restart.
+
+Hardfork: anvil's default (newer than the `cancun` that contracts are compiled for, see `solidity`);
+the ezkl verifier needs only the bn254 precompiles (ecAdd, ecMul, ecPairing, modexp), which every
+hardfork since Byzantium has.
 """
 
 from __future__ import annotations

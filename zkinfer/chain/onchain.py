@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from zkinfer.chain import verifier
 from zkinfer.chain.account import Chain
+from zkinfer.chain.calldata import NotAFieldElement
 from zkinfer.core.digest import is_digest
 from zkinfer.core.errors import ChainError, ZkinferError
 from zkinfer.core.receipt import Receipt
@@ -102,10 +103,8 @@ def verify(chain: Chain, receipt: Receipt, *, address: str | None = None, regist
             answer = verifier.call_verify(chain, address, receipt)
             results.append(Check("onchain-proof", "pass" if answer.accepted else "fail", answer.reason))
             gas = answer.gas
-        except ChainError as exc:
-            if "eth_call" in str(exc):
-                raise
-            results.append(Check("onchain-proof", "fail", str(exc)))  # instances that are not field elements
+        except NotAFieldElement as exc:
+            results.append(Check("onchain-proof", "fail", str(exc)))
     else:
         results.append(Check("onchain-proof", "skip", "not asked: the contract is not known to be this receipt's verifier, so its answer would mean nothing"))
     try:

@@ -22,7 +22,7 @@ from zkinfer.chain import claims as claims_mod
 from zkinfer.chain.account import Chain
 from zkinfer.chain.calldata import proof_args
 from zkinfer.chain.claims import Claim, ClaimError, Layout, MerkleTree
-from zkinfer.chain.deploy import Sent, code_matches, contract, deploy, transact
+from zkinfer.chain.deploy import Sent, code_matches, contract, deploy, send
 from zkinfer.chain.solidity import Compiled, compile_file
 from zkinfer.core.errors import ChainError
 from zkinfer.core.receipt import Receipt
@@ -30,6 +30,7 @@ from zkinfer.core.receipt import Receipt
 SOURCE = Path(__file__).resolve().parents[2] / "contracts" / "ZkinferStake.sol"
 NAME = "ZkinferStake"
 CLAIM_STATES = ("none", "challenged", "answered", "slashed", "fraud")
+GAS_MARGIN = 20_000  # added to a quarter more than the estimate (see Stake._send)
 
 
 class StakeReverted(ChainError):
@@ -163,9 +164,22 @@ class Stake:
     # ---- sending ----
 
     def _send(self, fn: str, *args: Any, value: int = 0) -> Sent:
+        """Send `fn(*args)` with a gas limit above the node's estimate: the estimate runs against the
+        pending block, and the mined block's timestamp can differ (a later second turns a no-op
+        SSTORE of `lastWindowEnd` into a write: an exact estimate then runs out of gas)."""
         call = getattr(self.contract.functions, fn)(*args)
+        what = f"{NAME}.{fn}"
+        sender = {"from": self.chain.address, "value": value}
         try:
-            return transact(self.chain, call, f"{NAME}.{fn}", value)
+            try:
+                estimate = int(call.estimate_gas(sender))
+            except Exception as exc:  # web3's ContractCustomError and kin: a revert, decoded below
+                raise ChainError(f"{what}: refused on chain {self.chain.chain_id}: {type(exc).__name__}: {str(exc)[:300]}") from exc
+            data = call.build_transaction({**sender, "nonce": 0, "gas": 1, "gasPrice": 0, "chainId": self.chain.chain_id})["data"]
+            tx = {"to": self.address, "data": data, "gas": estimate + estimate // 4 + GAS_MARGIN}
+            if value:
+                tx["value"] = value
+            return send(self.chain, tx, what)
         except ChainError as exc:
             raise self._decoded(exc, fn) from exc
 
@@ -398,8 +412,15 @@ def register_circuit(stake: Stake, circuit_dir: Path, verifier_address: str | No
     verifier.check_verifier_code(stake.chain, verifier_address, artifact)
     commitment = None
     if params_receipt is not None:
+        from zkinfer.verify.policy import Policy
+        from zkinfer.verify.verifier import verify_receipt
+
         if claims_mod.receipt_model_id(params_receipt) != claims_mod.model_id(artifact.circuit_digest):
             raise ClaimError(f"the --receipt is for another circuit than {circuit_dir}: its weights commitment cannot be pinned for it")
+        # a wrong pin would make every honest proof fail (ParamsMismatch) and every claim slashable: only a proven commitment is pinned
+        verdict = verify_receipt(params_receipt, Policy(expect_circuit=artifact.circuit_digest), "--receipt")
+        if not verdict.verified:
+            raise ClaimError(f"the --receipt does not verify ({', '.join(verdict.failed())} failed): its weights commitment is not proven, so it is not pinned")
         commitment = params_receipt.params.commitment
     from zkinfer.core.circuit import load
 

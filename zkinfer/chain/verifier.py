@@ -23,7 +23,7 @@ from zkinfer.chain import deploy, registry, solidity
 from zkinfer.chain.account import Chain
 from zkinfer.chain.calldata import verifier_calldata
 from zkinfer.chain.solidity import Compiled
-from zkinfer.core import cache, circuit
+from zkinfer.core import cache, circuit, srs
 from zkinfer.core import ezkl_adapter as _ezkl
 from zkinfer.core.digest import circuit_digest, digest_bytes, digest_json
 from zkinfer.core.errors import ChainError
@@ -95,11 +95,15 @@ def for_circuit(circuit_dir: Path) -> VerifierArtifact:
 
 
 def for_receipt(receipt: Receipt) -> VerifierArtifact:
-    """The verifier a receipt's embedded key, settings and reduced SRS determine."""
+    """The verifier a receipt's embedded key, settings and reduced SRS determine. The cache key is
+    the fingerprint of the SRS bytes themselves, never the one the receipt states: otherwise a
+    receipt could plant a verifier made with its own SRS (whose maker can forge proofs) under a
+    trusted ceremony's name, for the next deployment of that circuit to pick up."""
+    fingerprint = srs.parse_reduced(receipt.srs.reduced, "field srs.reduced")
     with tempfile.TemporaryDirectory(prefix="zkinfer-srs-") as tmp:
         srs_file = Path(tmp) / "reduced.srs"
         srs_file.write_bytes(receipt.srs.reduced)
-        return build(receipt.model.verifying_key, receipt.model.settings, srs_file, receipt.srs.fingerprint)
+        return build(receipt.model.verifying_key, receipt.model.settings, srs_file, fingerprint)
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class DeployResult:
     reused: bool
     note: str  # why it was deployed anew, or that the recorded one was checked and reused
     registry_path: Path
+    development_srs: bool = False  # the keys' SRS was made on this machine: its maker could forge proofs this verifier accepts
 
 
 def registry_path(circuit_dir: Path, override: Path | None) -> Path:
@@ -117,7 +122,10 @@ def registry_path(circuit_dir: Path, override: Path | None) -> Path:
 def deploy_verifier(circuit_dir: Path, chain: Chain, registry_file: Path | None = None, *, allow_oversize: bool = False) -> DeployResult:
     """Deploy the circuit's verifier on `chain`, or reuse the one recorded for it there once the code
     at that address is checked to be exactly this verifier; record it in the registry file."""
+    from zkinfer.prover.keys import ensure
+
     artifact = for_circuit(circuit_dir)
+    development = ensure(circuit.load(circuit_dir)).srs.development  # cached: the keys for_circuit used
     if not allow_oversize:
         solidity.check_code_size(artifact.compiled)
     path = registry_path(circuit_dir, registry_file)
@@ -127,7 +135,7 @@ def deploy_verifier(circuit_dir: Path, chain: Chain, registry_file: Path | None 
     if recorded is not None:
         code = deploy.code_at(chain, recorded.address)
         if code == artifact.compiled.runtime:
-            return DeployResult(recorded, True, f"reused {recorded.address}: its code is this verifier ({len(code)} bytes)", path)
+            return DeployResult(recorded, True, f"reused {recorded.address}: its code is this verifier ({len(code)} bytes)", path, development)
         what = "no code" if not code else f"other code ({digest_bytes(code)})"
         note = f"{path} recorded {recorded.address} on chain {chain.chain_id}, but there is {what} there: refused it and deployed anew"
     sent = deploy.deploy(chain, artifact.compiled)
@@ -139,7 +147,7 @@ def deploy_verifier(circuit_dir: Path, chain: Chain, registry_file: Path | None 
         srs_fingerprint=artifact.srs_fingerprint, sol_digest=artifact.sol_digest,
     )
     registry.record(path, entry, *match)
-    return DeployResult(entry, False, note, path)
+    return DeployResult(entry, False, note, path, development)
 
 
 def check_verifier_code(chain: Chain, address: str, artifact: VerifierArtifact) -> None:
@@ -171,14 +179,15 @@ def call_verify(chain: Chain, address: str, receipt: Receipt) -> OnChain:
     """`verifyProof` by eth_call (no transaction, no gas paid): the chain's verdict on the receipt's
     proof and instances. A revert or a `false` is a rejection, never an error."""
     from web3 import Web3
+    from web3.exceptions import ContractLogicError
 
-    data = verifier_calldata(receipt)
+    data = verifier_calldata(receipt)  # NotAFieldElement for instances no verifier could take
     call = {"to": Web3.to_checksum_address(address), "data": data}
     try:
         answer = bytes(chain.web3.eth.call(call))
-    except Exception as exc:  # web3's ContractLogicError for a revert; anything else is the node's trouble
-        if "revert" in str(exc).lower():
-            return OnChain(False, f"the verifier at {address} reverted: the proof does not verify for these instances", None)
+    except ContractLogicError:
+        return OnChain(False, f"the verifier at {address} reverted: the proof does not verify for these instances", None)
+    except Exception as exc:  # anything else is the node's trouble, not a verdict
         raise ChainError(f"eth_call to {address} on chain {chain.chain_id} failed: {type(exc).__name__}: {str(exc)[:200]}") from exc
     if len(answer) != 32 or int.from_bytes(answer, "big") not in (0, 1):
         return OnChain(False, f"the contract at {address} answered {answer[:64].hex()!r}, not a boolean", None)
