@@ -84,3 +84,29 @@ def test_the_deployments_file_is_strict_and_replaces_superseded_entries(tmp_path
     path.write_text('{"schema_version": "zkinfer.deployments/1", "deployments": [], "deployments": []}')
     with pytest.raises(ChainError, match="appears twice"):
         registry.load(path)
+
+
+def test_a_dev_chain_does_not_outlive_a_killed_owner(tmp_path: Path) -> None:
+    """A test run or notebook kernel killed mid-way (SIGKILL: no `finally` runs) leaves no anvil behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from zkinfer.chain import devchain
+
+    script = "import sys, time\nfrom pathlib import Path\nfrom zkinfer.chain import devchain\nwith devchain.dev_chain(Path(sys.argv[1])) as c:\n    print(c.pid, flush=True)\n    time.sleep(600)\n"
+    owner = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    try:
+        assert owner.stdout is not None
+        anvil = int(owner.stdout.readline())
+        assert devchain.running(tmp_path) is not None
+    finally:
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+    deadline = time.monotonic() + 30
+    while devchain.running(tmp_path) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert devchain.running(tmp_path) is None, f"anvil {anvil} outlived its killed owner"
+    assert (tmp_path / devchain.STATE_FILE).is_file()  # it got SIGTERM, so it dumped its state

@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -117,9 +118,11 @@ def running(state_dir: Path) -> DevChain | None:
     return chain if _alive(chain.pid) else None
 
 
-def start(state_dir: Path = DEFAULT_STATE_DIR, port: int | None = None, *, code_size_limit: int | None = None) -> DevChain:
-    """Start anvil on 127.0.0.1 (a free port when `port` is None), detached from this process,
-    and wait until it answers. Refuses when a dev chain already runs from `state_dir`."""
+def start(state_dir: Path = DEFAULT_STATE_DIR, port: int | None = None, *, code_size_limit: int | None = None, detach: bool = True) -> DevChain:
+    """Start anvil on 127.0.0.1 (a free port when `port` is None) and wait until it answers.
+    Detached (`zkinfer chain up`), it outlives this process; otherwise (tests, notebooks) it is
+    stopped when this process dies, even by SIGKILL, so no anvil is left behind (Linux).
+    Refuses when a dev chain already runs from `state_dir`."""
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     already = running(state_dir)
@@ -129,14 +132,21 @@ def start(state_dir: Path = DEFAULT_STATE_DIR, port: int | None = None, *, code_
     for attempt in range(attempts):
         chosen = port if port is not None else free_port()
         try:
-            return _start(state_dir, chosen, code_size_limit)
+            return _start(state_dir, chosen, code_size_limit, detach)
         except ChainError:
             if attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
 
 
-def _start(state_dir: Path, port: int, code_size_limit: int | None) -> DevChain:
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: SIGTERM (state dumped) when the parent dies
+
+
+def _start(state_dir: Path, port: int, code_size_limit: int | None, detach: bool) -> DevChain:
     command = [
         str(toolchain.anvil()), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(CHAIN_ID),
         "--accounts", str(ACCOUNTS), "--balance", str(BALANCE_ETH), "--mnemonic", DEV_MNEMONIC,
@@ -145,7 +155,8 @@ def _start(state_dir: Path, port: int, code_size_limit: int | None) -> DevChain:
     if code_size_limit is not None:
         command += ["--code-size-limit", str(code_size_limit)]
     with open(state_dir / LOG_FILE, "ab") as log:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=state_dir)
+        bound = None if detach or not sys.platform.startswith("linux") else _die_with_parent
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=state_dir, preexec_fn=bound)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
@@ -197,8 +208,9 @@ def stop(state_dir: Path = DEFAULT_STATE_DIR) -> DevChain | None:
 
 @contextlib.contextmanager
 def dev_chain(state_dir: Path, port: int | None = None, *, code_size_limit: int | None = None) -> Iterator[DevChain]:
-    """A dev chain for the duration of a `with` block, stopped even when the block fails."""
-    chain = start(state_dir, port, code_size_limit=code_size_limit)
+    """A dev chain for the duration of a `with` block, stopped even when the block fails (and, on
+    Linux, when this process is killed before it can stop it)."""
+    chain = start(state_dir, port, code_size_limit=code_size_limit, detach=False)
     try:
         yield chain
     finally:
