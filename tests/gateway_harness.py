@@ -89,11 +89,12 @@ class _Fixed(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         assert isinstance(self.server, FixedServer)
         self.server.paths.append(self.path)
-        self.send_response(self.status)
+        status, body = self.server.by_path.get(self.path, (self.status, self.body))
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(self.body)))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(self.body)
+        self.wfile.write(body)
 
     def do_GET(self) -> None:
         self._answer()
@@ -107,14 +108,15 @@ class _Fixed(BaseHTTPRequestHandler):
 
 
 class FixedServer(ThreadingHTTPServer):
-    """The fixed node's server; `paths` lists every path asked, in order."""
+    """The fixed node's server; `paths` lists every path asked, in order; `by_path` answers some paths otherwise."""
 
     paths: list[str]
+    by_path: dict[str, tuple[int, bytes]]
 
 
 def fixed_server(status: int, body: bytes) -> FixedServer:
     handler = type("Handler", (_Fixed,), {"status": status, "body": body})
     server = FixedServer(("127.0.0.1", 0), handler)
-    server.paths = []
+    server.paths, server.by_path = [], {}
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server

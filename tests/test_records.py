@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.gateway_harness import FixedServer
 from zkinfer.core import bls, identity, statement
 from zkinfer.network import evidence, nodeset, reputation
 from zkinfer.network.client import Consensus
@@ -153,17 +154,10 @@ def test_the_watcher_calls_a_promise_unproven_only_when_the_node_itself_answers_
     assert evidence.check(filed[0].document).holds
 
 
-def test_the_watcher_follows_each_nodes_receipts_oldest_first_and_asks_for_no_newer_one_while_it_waits(tmp_path: Path) -> None:
-    """A node proves its queue in order: while its oldest receipt is pending, polling the newer ones
-    only costs both sides (one poller per receipt made the gateway's answers 10x slower under a backlog)."""
-    from tests.gateway_harness import fixed_server
-
-    proving = fixed_server(202, b'{"status": "proving"}')
-    key = identity.new_key()
-    toml = f'[[nodes]]\nname = "n0"\nurl = "http://127.0.0.1:{proving.server_port}"\npublic_key = "{key.public_hex}"\nproof_of_possession = "{bls.pop_prove(key.secret).hex()}"\n'
-    records = Records(tmp_path / "gateway.db")
+def _pending_answers(key: identity.NodeKey, n: int) -> list[AnswerRecord]:
+    """n agreed answers of one node, each with a signed statement and a promise due in an hour."""
     rows = []
-    for i in range(20):
+    for i in range(n):
         said = statement.Statement(circuit="sha256:" + "a" * 64, request_id=f"r{i}", input_digest="sha256:" + f"{i:064x}", weights_commitment=None, output_scales=(13,), output=((i,),))
         signed = statement.sign(said, key.secret, key.public_key)
         promised = statement.promise(signed, f"job-{i}", int(time.time()) + 3600, key.secret)
@@ -171,21 +165,53 @@ def test_the_watcher_follows_each_nodes_receipts_oldest_first_and_asks_for_no_ne
             f"r{i}", "m", key.public_hex, "n0", time.time(), 5.0, Verdict.AGREED, statement=signed.to_json(), statement_digest=said.digest(), claim=claim_digest(said),
             promise=promised.to_json(), receipt_id=f"job-{i}", receipt=ReceiptState.PENDING,
         ))
+    return rows
+
+
+def _watch_until_polled(server: FixedServer, key: identity.NodeKey, rows: list[AnswerRecord], records: Records, tmp_path: Path, polls: int) -> int:
+    """Watch `rows` against `server` until it has been polled `polls` times; how many receipts the watcher still holds."""
+    toml = f'[[nodes]]\nname = "n0"\nurl = "http://127.0.0.1:{server.server_port}"\npublic_key = "{key.public_hex}"\nproof_of_possession = "{bls.pop_prove(key.secret).hex()}"\n'
 
     async def run() -> int:
         watcher = Watcher(records, Consensus(nodeset.parse(toml, "nodes.toml")), tmp_path / "evidence", poll_s=0.02)
         watcher.watch(records.add_answers(rows))
         deadline = time.monotonic() + 30
-        while len(proving.paths) < 5 and time.monotonic() < deadline:
+        while len(server.paths) < polls and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         busy = watcher.busy
         await watcher.stop()
         return busy
 
     try:
-        busy = asyncio.run(run())
+        return asyncio.run(run())
     finally:
-        proving.shutdown()
+        server.shutdown()
+
+
+def test_the_watcher_follows_each_nodes_receipts_oldest_first_and_asks_for_no_newer_one_while_it_waits(tmp_path: Path) -> None:
+    """A node proves its queue in order: while its oldest receipt is pending, polling the newer ones
+    only costs both sides (one poller per receipt made the gateway's answers 10x slower under a backlog)."""
+    from tests.gateway_harness import fixed_server
+
+    proving = fixed_server(202, b'{"status": "proving"}')
+    key = identity.new_key()
+    records = Records(tmp_path / "gateway.db")
+    busy = _watch_until_polled(proving, key, _pending_answers(key, 20), records, tmp_path, 5)
     assert len(proving.paths) >= 5, "the watcher never polled"
     assert set(proving.paths) == {"/v1/receipts/job-0"}, proving.paths
     assert busy == 20 and all(r.receipt is ReceiptState.PENDING for i in range(20) for r in records.answers(f"r{i}"))
+
+
+def test_a_receipt_the_node_gave_up_on_does_not_hold_up_the_nodes_later_ones(tmp_path: Path) -> None:
+    """A failed proof (500) is set aside until its promise falls due (then it is unproven), and the
+    watcher goes on to the node's next receipt; nothing is filed before the promise falls due."""
+    from tests.gateway_harness import fixed_server
+
+    server = fixed_server(202, b'{"status": "proving"}')
+    server.by_path["/v1/receipts/job-0"] = (500, b'{"error": "proving failed"}')
+    key = identity.new_key()
+    records = Records(tmp_path / "gateway.db")
+    busy = _watch_until_polled(server, key, _pending_answers(key, 3), records, tmp_path, 6)
+    assert server.paths[0] == "/v1/receipts/job-0" and "/v1/receipts/job-1" in server.paths, server.paths
+    assert "/v1/receipts/job-2" not in server.paths  # job-1 is still proving
+    assert busy == 3 and records.evidence_list() == []

@@ -60,7 +60,10 @@ log = logging.getLogger("zkinfer.gateway")
 # yet (202), unknown (404), proving failed (422, 500). Others (401, 403, 429, 502-504, ...) may be the
 # gateway's key or a proxy's doing, so they are treated like a network error: no observation.
 OBSERVATIONS = frozenset({200, 202, 404, 422, 500})
-MAX_POLL_S = 60.0  # the longest wait between two polls of one receipt
+MAX_POLL_S = 10.0  # the longest wait between two polls of a node's oldest receipt (one poller per node: cheap)
+# The node's own word that a receipt will not come by waiting (unknown job, input refused, proving
+# failed): such a receipt is set aside until its promise falls due, not left blocking the node's queue.
+GIVEN_UP = frozenset({404, 422, 500})
 GRACE_S = 120.0
 CLOCK_SLACK_S = 2  # seconds past a promise before the watcher calls it unproven  # after the promised time, how long an unreachable node is retried before it is left unobserved
 
@@ -105,6 +108,7 @@ class Watcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._queues: dict[str, deque[Watched]] = {}  # node key → its receipts to follow, oldest answer first
         self._followers: dict[str, asyncio.Task[None]] = {}  # node key → the task following that node's queue
+        self._set_aside = 0  # receipts waiting for their promise to fall due (see GIVEN_UP)
         self._verifying = asyncio.Semaphore(1)  # one verification at a time: it competes with the answers for the CPU
         self._pool: ProcessPoolExecutor | None = None
 
@@ -146,7 +150,7 @@ class Watcher:
     @property
     def busy(self) -> int:
         """Receipts not settled yet."""
-        return sum(len(queue) for queue in self._queues.values())
+        return sum(len(queue) for queue in self._queues.values()) + self._set_aside
 
     def _enqueue(self, watched: Watched) -> None:
         """Queue a receipt behind the node's earlier ones; start following the node if nobody is."""
@@ -163,8 +167,22 @@ class Watcher:
         """Settle one node's receipts in order until its queue is empty."""
         queue = self._queues[key]
         while queue:
-            await self._watch(queue[0])
+            head = queue[0]
+            due = await self._watch(head, set_aside=True)
             queue.popleft()
+            if due is not None:
+                self._set_aside += 1
+                task = asyncio.create_task(self._after(head, due))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _after(self, w: Watched, due: float) -> None:
+        """A receipt set aside: asked for again once its promise has fallen due."""
+        try:
+            await asyncio.sleep(max(0.0, due - self.clock()) + 0.05)
+            await self._watch(w, set_aside=False)
+        finally:
+            self._set_aside -= 1
 
     def _node(self, record: AnswerRecord) -> PinnedNode | None:
         return self.consensus.nodeset.by_key(bytes.fromhex(record.node_key))
@@ -199,15 +217,18 @@ class Watcher:
 
     # --- receipts --------------------------------------------------------------------------------
 
-    async def _watch(self, w: Watched) -> None:
+    async def _watch(self, w: Watched, set_aside: bool) -> float | None:
         try:
-            await self._follow(w)
+            return await self._follow(w, set_aside)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a watcher bug must not take the gateway down; the record stays pending
             log.exception("watching %s's receipt for request %s failed: %s", w.node.name, w.record.request_id, exc)
+            return None
 
-    async def _follow(self, w: Watched) -> None:
+    async def _follow(self, w: Watched, set_aside: bool) -> float | None:
+        """Poll one receipt until it is settled (None), or, with `set_aside`, until the node shows it
+        will not come by waiting: then the time its promise falls due, for `_after`."""
         started = w.record.at
         due = w.promise.promise.prove_by + CLOCK_SLACK_S  # clocks differ: the node's deadline, a little later by ours
         delay = self.poll_s
@@ -227,17 +248,19 @@ class Watcher:
                         last = replace(last, recheck=last.recheck and not again)
                     if last is not None and last.state is ReceiptState.VALID:
                         self._settle(w, last, self.clock() - started)
-                        return
+                        return None
                 else:
                     last = Found(ReceiptState.PENDING, None, f"HTTP {status} at {int(now)}")
                 if now > due:  # the node answered after its deadline without a receipt that proves its statement
                     detail = last.detail if last is not None else "no receipt"
                     self._unproven(w, int(now), detail)
-                    return
+                    return None
+                if set_aside and (status in GIVEN_UP or (last is not None and last.state is ReceiptState.INVALID)):
+                    return due
             elif now > due + max(self.grace_s, 10 * self.poll_s):
                 state = ReceiptState.INVALID if last is not None and last.state is ReceiptState.INVALID else ReceiptState.UNOBSERVED
                 self.records.settle_receipt(w.record.seq or 0, state, None, "the node could not be reached after its promised time; nothing filed", None)
-                return
+                return None
             wait = delay if now > due else min(delay, max(due + 1 - now, 0.05))
             await asyncio.sleep(wait)
             delay = min(delay * 1.5, MAX_POLL_S)
