@@ -105,6 +105,21 @@ def _import_ray() -> Any:
     return ray
 
 
+PROBE_TIMEOUT_S = 5.0
+
+
+def check_address(address: str) -> None:
+    """Fail fast on a `HOST:PORT` where nothing listens: `ray.init` would retry it for ever. (`auto`
+    and `ray://` client addresses are left to Ray.)"""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ExecutorError(f"--ray-address {address}: nothing answers there ({exc}); start the cluster's head (`ray start --head`) or drop --ray-address for a local Ray") from exc
+
+
 def start_local_ray(num_cpus: int | None = None) -> str:
     """Start a small local Ray in this process (a driver); returns its address for other processes."""
     ray = _import_ray()
@@ -131,6 +146,7 @@ class RayExecutor:
                 start_local_ray()
                 self._started = True
             else:
+                check_address(address)
                 try:
                     ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
                 except Exception as exc:  # Ray raises ConnectionError, RuntimeError or its own types
