@@ -80,7 +80,7 @@ def _ray_address(config: NodeConfig) -> str | None:
     if config.ray_address is not None:
         check_address(config.ray_address)  # here, before listening: the workers would retry it for ever
         return config.ray_address
-    address = start_local_ray()
+    address, _ = start_local_ray()
     log.info("started a local Ray at %s for --executor ray", address)
     return address
 

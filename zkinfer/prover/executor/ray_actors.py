@@ -21,9 +21,11 @@ small machine (no dashboard, a 128 MiB object store, logs in a temporary directo
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -120,17 +122,20 @@ def check_address(address: str) -> None:
         raise ExecutorError(f"--ray-address {address}: nothing answers there ({exc}); start the cluster's head (`ray start --head`) or drop --ray-address for a local Ray") from exc
 
 
-def start_local_ray(num_cpus: int | None = None) -> str:
-    """Start a small local Ray in this process (a driver); returns its address for other processes."""
+def start_local_ray(num_cpus: int | None = None) -> tuple[str, str]:
+    """Start a small local Ray in this process (a driver): its address for other processes, and its
+    temporary directory (sockets, logs), removed at exit after Ray's own shutdown."""
     ray = _import_ray()
     from zkinfer.node.config import cpu_count
 
     temp_dir = tempfile.mkdtemp(prefix="zkray-")  # short: Ray's socket paths must fit in 107 bytes
+    # registered before ray.init registers its own shutdown, so it runs after it (atexit is last in, first out)
+    atexit.register(shutil.rmtree, temp_dir, ignore_errors=True)
     ray.init(
         address="local", num_cpus=num_cpus or cpu_count(), include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES,
         _temp_dir=temp_dir, log_to_driver=False, namespace=NAMESPACE, configure_logging=False,
     )
-    return str(ray.get_runtime_context().gcs_address)
+    return str(ray.get_runtime_context().gcs_address), temp_dir
 
 
 class RayExecutor:
@@ -140,11 +145,10 @@ class RayExecutor:
         self._ray = ray = _import_ray()
         self.max_memory = max_memory
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"  # its own actors: another caller closing its executor never kills them
-        self._started = False
+        self._temp_dir: str | None = None
         if not ray.is_initialized():
             if address is None:
-                start_local_ray()
-                self._started = True
+                _, self._temp_dir = start_local_ray()
             else:
                 check_address(address)
                 try:
@@ -214,5 +218,6 @@ class RayExecutor:
         for handle in actors:
             with contextlib.suppress(Exception):  # already dead: nothing to stop
                 self._ray.kill(handle)
-        if self._started:
+        if self._temp_dir is not None:  # the local Ray this executor started
             self._ray.shutdown()
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
