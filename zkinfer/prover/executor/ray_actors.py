@@ -124,18 +124,23 @@ def check_address(address: str) -> None:
 
 def start_local_ray(num_cpus: int | None = None) -> tuple[str, str]:
     """Start a small local Ray in this process (a driver): its address for other processes, and its
-    temporary directory (sockets, logs), removed at exit after Ray's own shutdown."""
+    temporary directory (sockets, logs); both go at exit if no executor's `close` stopped them first."""
     ray = _import_ray()
     from zkinfer.node.config import cpu_count
 
     temp_dir = tempfile.mkdtemp(prefix="zkray-")  # short: Ray's socket paths must fit in 107 bytes
-    # registered before ray.init registers its own shutdown, so it runs after it (atexit is last in, first out)
-    atexit.register(shutil.rmtree, temp_dir, ignore_errors=True)
     ray.init(
         address="local", num_cpus=num_cpus or cpu_count(), include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES,
         _temp_dir=temp_dir, log_to_driver=False, namespace=NAMESPACE, configure_logging=False,
     )
+    atexit.register(_stop_local_ray, ray, temp_dir)  # runs before Ray's own exit hook (last in, first out)
     return str(ray.get_runtime_context().gcs_address), temp_dir
+
+
+def _stop_local_ray(ray: Any, temp_dir: str) -> None:
+    """Stop the local Ray, then remove its sockets and logs."""
+    ray.shutdown()
+    shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 class RayExecutor:
@@ -219,5 +224,4 @@ class RayExecutor:
             with contextlib.suppress(Exception):  # already dead: nothing to stop
                 self._ray.kill(handle)
         if self._temp_dir is not None:  # the local Ray this executor started
-            self._ray.shutdown()
-            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            _stop_local_ray(self._ray, self._temp_dir)
