@@ -221,3 +221,11 @@ def test_a_node_never_stores_a_proof_its_executor_made_of_another_input(small_ci
     assert view is not None and view.receipt is not None
     _verified(Receipt.model_validate_json(view.receipt))
     store.close()
+
+
+def test_a_reused_local_executor_keeps_its_prove_workers_between_calls(small_circuit: Path, local: LocalExecutor, tmp_path: Path) -> None:
+    """Workers started for one call (from its pool threads) serve the next: none was killed when those threads ended."""
+    tasks = _tasks(Prover(small_circuit, prefer_gpu=False), tmp_path)
+    first = {r.worker for r in local.prove_many(tasks)}
+    second = {r.worker for r in local.prove_many(tasks)}
+    assert second == first and len(first) == 2
