@@ -116,6 +116,15 @@ def test_cli_refuses_bad_executor_options_with_exit_2(small_circuit: Path, tmp_p
     assert "Traceback" not in done.stderr
 
 
+def test_cli_refuses_a_ray_address_where_nothing_listens_at_once(small_circuit: Path, tmp_path: Path) -> None:
+    data = tmp_path / "input.json"
+    data.write_text(json.dumps({"input_data": [SAMPLES[0]]}))
+    done = zkinfer("prove", small_circuit, "--input", data, "-o", tmp_path / "r.json", "--executor", "ray", "--ray-address", "127.0.0.1:1")
+    assert done.returncode == 2, done.stderr
+    assert "--ray-address 127.0.0.1:1: nothing answers there" in done.stderr
+    assert not (tmp_path / "r.json").exists()
+
+
 @pytest.mark.parametrize(("text", "size"), [("2GiB", 2 << 30), ("512MiB", 512 << 20), ("1.5G", 1_500_000_000), ("100000000", 100_000_000), ("64 mib", 64 << 20)])
 def test_memory_sizes_parse(text: str, size: int) -> None:
     assert parse_memory(text) == size
@@ -212,3 +221,11 @@ def test_a_node_never_stores_a_proof_its_executor_made_of_another_input(small_ci
     assert view is not None and view.receipt is not None
     _verified(Receipt.model_validate_json(view.receipt))
     store.close()
+
+
+def test_a_reused_local_executor_keeps_its_prove_workers_between_calls(small_circuit: Path, local: LocalExecutor, tmp_path: Path) -> None:
+    """Workers started for one call (from its pool threads) serve the next: none was killed when those threads ended."""
+    tasks = _tasks(Prover(small_circuit, prefer_gpu=False), tmp_path)
+    first = {r.worker for r in local.prove_many(tasks)}
+    second = {r.worker for r in local.prove_many(tasks)}
+    assert second == first and len(first) == 2

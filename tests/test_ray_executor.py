@@ -37,9 +37,12 @@ def kept() -> Iterator[RayExecutor]:
     """A Ray executor given no address: it starts the module's local Ray on demand, and stops it on close."""
     assert not ray.is_initialized()
     executor = RayExecutor(instance="keep")
+    temp_dir = executor._temp_dir
+    assert temp_dir is not None and Path(temp_dir).is_dir()
     yield executor
     executor.close()
     assert not ray.is_initialized()
+    assert not Path(temp_dir).exists()  # its sockets and logs go with it
 
 
 @pytest.fixture(scope="module")

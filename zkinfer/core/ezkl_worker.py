@@ -238,6 +238,23 @@ class ProveAnswer:
     pid: int = 0
 
 
+_spawner_lock = threading.Lock()
+_spawner_pool: Any = None
+
+
+def _spawner() -> Any:
+    """One long-lived thread that starts every prove worker. A worker asks for SIGKILL when its parent
+    dies (PR_SET_PDEATHSIG), and Linux sends it when the *thread* that forked it exits: a worker forked
+    by a short-lived thread (an executor's pool thread) would be killed as soon as that call returned."""
+    global _spawner_pool
+    with _spawner_lock:
+        if _spawner_pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _spawner_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zkinfer-prove-spawner")
+        return _spawner_pool
+
+
 class ProveProcess:
     """A prove worker: one process, ezkl imported once, proofs one at a time, its address space capped at
     `memory_bytes` (RLIMIT_AS; None: no cap). `rayon_threads` bounds ezkl's threads (None: all cores).
@@ -263,9 +280,8 @@ class ProveProcess:
         if self.rayon_threads:
             env["RAYON_NUM_THREADS"] = str(self.rayon_threads)
         self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by close()) -- a file, not a pipe: a chatty ezkl can never block on it
-        return subprocess.Popen(
-            _worker_command("prove", str(self.memory_bytes or 0)), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env,
-        )
+        command = _worker_command("prove", str(self.memory_bytes or 0))
+        return _spawner().submit(subprocess.Popen, command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env).result()
 
     def prove(self, witness: str, compiled: str, pk: str, proof: str, srs: str) -> ProveAnswer:
         with self._lock:

@@ -75,11 +75,12 @@ def _worker_settings(config: NodeConfig, models: dict[str, ServedModel]) -> Work
 
 def _ray_address(config: NodeConfig) -> str | None:
     """The Ray cluster the workers prove on: the one given, or a local Ray started here (stopped at exit by Ray's own atexit hook)."""
-    if config.executor != "ray" or config.ray_address is not None:
-        return config.ray_address
-    from zkinfer.prover.executor.ray_actors import start_local_ray
+    from zkinfer.prover.executor.ray_actors import check_address, start_local_ray
 
-    address = start_local_ray()
+    if config.ray_address is not None:
+        check_address(config.ray_address)  # here, before listening: the workers would retry it for ever
+        return config.ray_address
+    address, _ = start_local_ray()
     log.info("started a local Ray at %s for --executor ray", address)
     return address
 

@@ -21,9 +21,11 @@ small machine (no dashboard, a 128 MiB object store, logs in a temporary directo
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -105,8 +107,24 @@ def _import_ray() -> Any:
     return ray
 
 
-def start_local_ray(num_cpus: int | None = None) -> str:
-    """Start a small local Ray in this process (a driver); returns its address for other processes."""
+PROBE_TIMEOUT_S = 5.0
+
+
+def check_address(address: str) -> None:
+    """Fail fast on a `HOST:PORT` where nothing listens: `ray.init` would retry it for ever. (`auto`
+    and `ray://` client addresses are left to Ray.)"""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ExecutorError(f"--ray-address {address}: nothing answers there ({exc}); start the cluster's head (`ray start --head`) or drop --ray-address for a local Ray") from exc
+
+
+def start_local_ray(num_cpus: int | None = None) -> tuple[str, str]:
+    """Start a small local Ray in this process (a driver): its address for other processes, and its
+    temporary directory (sockets, logs); both go at exit if no executor's `close` stopped them first."""
     ray = _import_ray()
     from zkinfer.node.config import cpu_count
 
@@ -115,7 +133,14 @@ def start_local_ray(num_cpus: int | None = None) -> str:
         address="local", num_cpus=num_cpus or cpu_count(), include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES,
         _temp_dir=temp_dir, log_to_driver=False, namespace=NAMESPACE, configure_logging=False,
     )
-    return str(ray.get_runtime_context().gcs_address)
+    atexit.register(_stop_local_ray, ray, temp_dir)  # runs before Ray's own exit hook (last in, first out)
+    return str(ray.get_runtime_context().gcs_address), temp_dir
+
+
+def _stop_local_ray(ray: Any, temp_dir: str) -> None:
+    """Stop the local Ray, then remove its sockets and logs."""
+    ray.shutdown()
+    shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 class RayExecutor:
@@ -125,12 +150,12 @@ class RayExecutor:
         self._ray = ray = _import_ray()
         self.max_memory = max_memory
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"  # its own actors: another caller closing its executor never kills them
-        self._started = False
+        self._temp_dir: str | None = None
         if not ray.is_initialized():
             if address is None:
-                start_local_ray()
-                self._started = True
+                _, self._temp_dir = start_local_ray()
             else:
+                check_address(address)
                 try:
                     ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
                 except Exception as exc:  # Ray raises ConnectionError, RuntimeError or its own types
@@ -198,5 +223,5 @@ class RayExecutor:
         for handle in actors:
             with contextlib.suppress(Exception):  # already dead: nothing to stop
                 self._ray.kill(handle)
-        if self._started:
-            self._ray.shutdown()
+        if self._temp_dir is not None:  # the local Ray this executor started
+            _stop_local_ray(self._ray, self._temp_dir)
