@@ -6,26 +6,17 @@ node proves in worker *processes* and splits the cores between them instead of a
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from zkinfer.core.errors import ZkinferError
-from zkinfer.prover.executor import EXECUTORS
+from zkinfer.prover.executor import EXECUTORS, cpu_count  # cpu_count: also the node's (service, benchmarks)
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 DEFAULT_MAX_QUEUE = 1000
 METRICS_ACCESS = ("off", "key", "public")
 WORKER_PRIORITIES = ("idle", "nice")
 DEFAULT_PROVE_WITHIN_S = 3600
-
-
-def cpu_count() -> int:
-    """Cores this process may run on (the affinity mask, not the machine's total)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

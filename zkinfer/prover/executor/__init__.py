@@ -16,6 +16,7 @@ reason (killed, crashed) is a `ProverLostError`, which the node answers by re-qu
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,14 @@ from zkinfer.core.errors import ProofMemoryError, ProverLostError, ProvingError,
 from zkinfer.core.ezkl_worker import ProveAnswer
 
 EXECUTORS = ("local", "ray")
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

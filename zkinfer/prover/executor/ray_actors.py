@@ -36,7 +36,7 @@ from typing import Any
 
 from zkinfer.core.errors import ExecutorError, ProverLostError, ProvingError
 from zkinfer.core.ezkl_worker import ProveAnswer, ProveProcess
-from zkinfer.prover.executor import ProofResult, ProofTask, result
+from zkinfer.prover.executor import ProofResult, ProofTask, cpu_count, result
 
 NAMESPACE = "zkinfer"
 ACTOR_PREFIX = "zkinfer-prove-"
@@ -126,8 +126,6 @@ def start_local_ray(num_cpus: int | None = None) -> tuple[str, str]:
     """Start a small local Ray in this process (a driver): its address for other processes, and its
     temporary directory (sockets, logs); both go at exit if no executor's `close` stopped them first."""
     ray = _import_ray()
-    from zkinfer.node.config import cpu_count
-
     temp_dir = tempfile.mkdtemp(prefix="zkray-")  # short: Ray's socket paths must fit in 107 bytes
     ray.init(
         address="local", num_cpus=num_cpus or cpu_count(), include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES,
