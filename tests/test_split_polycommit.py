@@ -209,7 +209,7 @@ def test_whole_other_input_chain_is_valid_but_binds_its_own_output(env: Env) -> 
 def test_link_option_needs_a_split(tmp_path: Path) -> None:
     model = tiny.mlp(tmp_path / "m.onnx")
     calibration = tiny.samples(tmp_path / "c.json", n=2, size=8)
-    result = zkinfer("compile", str(model), "--data", str(calibration), "-o", str(tmp_path / "c"), "--link", "polycommit")
+    result = zkinfer("compile", str(model), "--data", str(calibration), "-o", str(tmp_path / "c"), "--link", "hashed")
     assert result.returncode == 2 and "--split" in result.stdout + result.stderr
     result = zkinfer("compile", str(model), "--data", str(calibration), "-o", str(tmp_path / "c"), "--cut", "h0", "--link", "kzg")
     assert result.returncode == 2 and "hashed, polycommit" in result.stdout + result.stderr

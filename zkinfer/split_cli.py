@@ -30,7 +30,7 @@ def _link_kind(link: str) -> LinkKind:
 
 def compile_split(
     model: Path, data: Path, output: Path, *, name: str | None, visibility: Visibility, search: bool, setup: bool,
-    srs_fingerprint: str | None, parts: int | None, cuts: list[str] | None, link: str = "hashed",
+    srs_fingerprint: str | None, parts: int | None, cuts: list[str] | None, link: str = "polycommit",
 ) -> None:
     """`zkinfer compile --split K | --cut T`: compile the segments, set up their keys, print the chain's pin."""
     from zkinfer.core.digest import split_circuit_digest

@@ -8,14 +8,14 @@ link on both of its sides), by dynamic programming over the candidate cuts; `--c
 the user's.
 
 How segments link: every segment is compiled by `zkinfer.prover.compile.compile_model` (calibrated,
-run-args search, fidelity measured against onnxruntime on that sub-model). Segment i's output is
+run-args search, fidelity measured against onnxruntime on that sub-model). With `link="hashed"`, segment i's output is
 Poseidon-hashed, segment i+1's input is hashed, and segment i+1's input scale is fixed to segment
 i's output scale, so its witness reads segment i's output field elements unchanged and the two
 commitments are equal. Calibration data for segment i+1 is segment i's float output on the
 calibration samples. The end-to-end fidelity (chained witnesses against onnxruntime on the whole
 model) is measured on the same samples as an unsplit compile and recorded in the split manifest.
 
-With `link="polycommit"` (ezkl's proof_splitting mechanics) the link is not hashed: segment i's
+With `link="polycommit"` (the default; ezkl's proof_splitting mechanics) the link is not hashed: segment i's
 output and segment i+1's input each go into an unblinded advice column of their own, whose KZG
 commitment is written into the proof's transcript. Every segment is brought to the largest
 segment's k (compiled again with only logrows raised), so all columns share one Lagrange basis of
@@ -110,7 +110,7 @@ def _node_cost(node: onnx.NodeProto, shapes: dict[str, tuple[int, ...]]) -> int:
     return out
 
 
-def analyse(model_path: Path, link: LinkKind = "hashed") -> Graph:
+def analyse(model_path: Path, link: LinkKind = "polycommit") -> Graph:
     """The model's nodes, their costs and every cut point where exactly one tensor crosses."""
     import onnx
 
@@ -231,7 +231,7 @@ def compile_split(
     visibility: Visibility | None = None,
     search: bool = True,
     decomposition: tuple[int, int] | None = None,
-    link: LinkKind = "hashed",
+    link: LinkKind = "polycommit",
     progress: Progress = _quiet,
 ) -> SplitCircuit:
     """Compile `model_path` into a split circuit at `out_dir`: `parts` balanced segments, or cut at `cuts`,
