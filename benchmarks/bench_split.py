@@ -17,7 +17,7 @@ Models: the digits CNN (`models/digits_cnn.onnx`, its committed circuit's decomp
 minutes on 2 cores) and, with `--lenet`, a LeNet-5 (32x32 input, random seeded weights, built with
 torch and exported on demand: k≈19, GBs of keys and memory, many minutes; never in CI).
 
-Run from the repository root: `python -m benchmarks.bench_split [--lenet] [--no-ray] [--parts 2 4]`.
+Run from the repository root: `python -m benchmarks.bench_split [--lenet] [--no-ray] [--parts 2 4] [--link polycommit]`.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def _verified(receipt: Any) -> bool:
     return bool(verify_document(json.loads(receipt.model_dump_json())).verified)
 
 
-def measure(case: Case, work: Path, parts: list[int], ray_executor: Any) -> tuple[list[Row], list[str]]:
+def measure(case: Case, work: Path, parts: list[int], ray_executor: Any, link: str = "hashed") -> tuple[list[Row], list[str]]:
     from zkinfer.core import ezkl_adapter as _ezkl
     from zkinfer.core import inputs
     from zkinfer.prover.compile import compile_model
@@ -149,9 +149,9 @@ def measure(case: Case, work: Path, parts: list[int], ray_executor: Any) -> tupl
     provers["unsplit"] = prover
     for k in parts:
         print(f"[{case.name}] compiling split into {k}", flush=True)
-        chain = compile_split(case.onnx, case.calibration, work / f"split{k}", parts=k, search=False, decomposition=case.decomposition)
+        chain = compile_split(case.onnx, case.calibration, work / f"split{k}", parts=k, search=False, decomposition=case.decomposition, link=link)  # type: ignore[arg-type]
         split_prover = SplitProver(chain, prefer_gpu=False, executor=LocalExecutor(parallel=k))
-        row = Row(f"split {k}", ks=[s.logrows for s in chain.segments])
+        row = Row(f"split {k} ({link})", ks=[s.logrows for s in chain.segments])
         row.key_bytes = sum(s.keys.pk.stat().st_size + s.keys.vk.stat().st_size for s in split_prover.segment_keys)
         witness_dir = work / f"split{k}-witnesses"
         witness_dir.mkdir()
@@ -228,6 +228,7 @@ def main() -> None:
     parser.add_argument("--lenet", action="store_true", help="also the LeNet-5 (k≈19: GBs of keys and memory, many minutes)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray column (no local Ray started)")
     parser.add_argument("--parts", type=int, nargs="+", default=[2, 4])
+    parser.add_argument("--link", choices=["hashed", "polycommit"], default="polycommit", help="how the segments are linked (compile --link)")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}", flush=True)
     ray_executor = None
@@ -246,7 +247,7 @@ def main() -> None:
             for case in cases:
                 work = Path(tmp) / case.name
                 work.mkdir()
-                rows, ceiling = measure(case, work, args.parts, ray_executor)
+                rows, ceiling = measure(case, work, args.parts, ray_executor, args.link)
                 reports.append(table(case, rows) + "\n\nceiling: " + "; ".join(ceiling))
                 print(reports[-1], flush=True)
         finally:

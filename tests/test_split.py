@@ -76,7 +76,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, node_key_file: Path) -> Env:
     tiny.mlp(folder / "a.onnx", seed=0)
     tiny.mlp(folder / "b.onnx", seed=1)
     calibration = tiny.samples(folder / "calibration.json", n=16, size=8)
-    options: dict[str, Any] = {"cuts": ["h0"], "search": False, "decomposition": SMALL_DECOMPOSITION}
+    options: dict[str, Any] = {"cuts": ["h0"], "search": False, "decomposition": SMALL_DECOMPOSITION, "link": "hashed"}  # polycommit: test_split_polycommit.py
     a = split.compile_split(folder / "a.onnx", calibration, folder / "a", **options)
     b = split.compile_split(folder / "b.onnx", calibration, folder / "b", **options)
     h = split.compile_split(folder / "a.onnx", calibration, folder / "h", visibility=Visibility(input="hashed"), **options)

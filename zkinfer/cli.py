@@ -127,16 +127,19 @@ def compile_cmd(
     srs_fingerprint: Annotated[str | None, typer.Option("--srs", help="SRS ceremony fingerprint to set up with (default: a ceremony SRS if imported, else a development one)")] = None,
     split: Annotated[int | None, typer.Option("--split", min=2, help="Split into K segments (balanced cuts where one tensor crosses), proven in parallel and linked by commitments")] = None,
     cut: Annotated[list[str] | None, typer.Option("--cut", help="Split at this tensor (repeatable, in graph order) instead of --split K")] = None,
+    link: Annotated[str, typer.Option("--link", help="How split segments commit to the tensor between them: polycommit (KZG point in the proofs; every segment at one k) | hashed (Poseidon)")] = "polycommit",
 ) -> None:
     """Compile an ONNX model into a calibrated circuit (or, with --split/--cut, linked segments); set up its keys once (cached)."""
     from zkinfer.prover import keys
     from zkinfer.prover.compile import compile_model
 
     visibility = guarded(lambda: _visibility(input_visibility, param_visibility))
+    if link != "polycommit" and split is None and not cut:
+        fail(f"--link {link}: links join the segments of a split circuit; give --split K or --cut TENSOR", 2)
     if split is not None or cut:
         from zkinfer import split_cli
 
-        split_cli.compile_split(model, data, output, name=name, visibility=visibility, search=search, setup=setup, srs_fingerprint=srs_fingerprint, parts=split, cuts=cut or None)
+        split_cli.compile_split(model, data, output, name=name, visibility=visibility, search=search, setup=setup, srs_fingerprint=srs_fingerprint, parts=split, cuts=cut or None, link=link)
         return
     with step(f"compiling {model}") as update:
         circuit = guarded(lambda: compile_model(model, data, output, name=name, visibility=visibility, search=search, progress=update))

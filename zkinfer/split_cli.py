@@ -7,11 +7,13 @@ they parse nothing of their own beyond what they are given, call the API and ren
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast, get_args
 
 from rich.table import Table
 
 from zkinfer.cli import guarded, out, output_label, print_json, shown, step
+from zkinfer.core.circuit import LinkKind
+from zkinfer.core.errors import UsageError
 
 if TYPE_CHECKING:
     from zkinfer.core.circuit import Visibility
@@ -20,9 +22,15 @@ if TYPE_CHECKING:
     from zkinfer.verify.inspect import SplitSummary
 
 
+def _link_kind(link: str) -> LinkKind:
+    if link not in get_args(LinkKind):
+        raise UsageError(f"--link {link}: give one of {', '.join(get_args(LinkKind))}")
+    return cast(LinkKind, link)
+
+
 def compile_split(
     model: Path, data: Path, output: Path, *, name: str | None, visibility: Visibility, search: bool, setup: bool,
-    srs_fingerprint: str | None, parts: int | None, cuts: list[str] | None,
+    srs_fingerprint: str | None, parts: int | None, cuts: list[str] | None, link: str = "polycommit",
 ) -> None:
     """`zkinfer compile --split K | --cut T`: compile the segments, set up their keys, print the chain's pin."""
     from zkinfer.core.digest import split_circuit_digest
@@ -30,7 +38,7 @@ def compile_split(
     from zkinfer.prover.split import compile_split as compile_segments
 
     with step(f"compiling {model} into segments") as update:
-        made = guarded(lambda: compile_segments(model, data, output, parts=parts, cuts=cuts, name=name, visibility=visibility, search=search, progress=update))
+        made = guarded(lambda: compile_segments(model, data, output, parts=parts, cuts=cuts, name=name, visibility=visibility, search=search, link=_link_kind(link), progress=update))
     m = made.manifest
     table = Table("segment", "input -> output", "est. cost", "k", "rows", "max |error|", title=f"segments of {m.name} (cut at {', '.join(m.cuts)})")
     for i, (segment, circuit) in enumerate(zip(m.segments, made.segments, strict=True)):

@@ -25,6 +25,7 @@ COMPILED_FILE = "model.compiled"
 MANIFEST_FILE = "manifest.json"
 
 InputVisibility = Literal["public", "hashed"]
+LinkKind = Literal["hashed", "polycommit"]  # how a split circuit's segments commit to the tensor between them
 ParamVisibility = Literal["fixed", "hashed"]
 
 
@@ -36,9 +37,16 @@ class Tensor(BaseModel):
 
 class Visibility(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    input: InputVisibility = "public"
-    output: Literal["public", "hashed"] = "public"  # hashed: only a split circuit's inner segments (zkinfer.core.split_circuit)
+    input: InputVisibility | Literal["polycommit"] = "public"  # polycommit: only a split circuit's inner segments
+    output: Literal["public"] | LinkKind = "public"  # hashed / polycommit: only a split circuit's inner segments (zkinfer.core.split_circuit)
     params: ParamVisibility = "fixed"
+
+    @property
+    def stated_input(self) -> InputVisibility:
+        """The input's visibility as a receipt states it (polycommit exists only between a split chain's segments)."""
+        if self.input == "polycommit":
+            raise CircuitError("a circuit whose input is polycommit is an inner segment of a split circuit: prove the split circuit, not the segment")
+        return self.input
 
 
 class Candidate(BaseModel):

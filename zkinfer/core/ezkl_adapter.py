@@ -200,9 +200,12 @@ def setup(compiled: Path, vk: Path, pk: Path, srs: Path) -> None:
 
 
 def gen_witness(data: Path, compiled: Path, witness: Path) -> Witness:
-    """Run the quantized forward pass. Out-of-range inputs fail here with ezkl's reason."""
+    """Run the quantized forward pass. Out-of-range inputs fail here with ezkl's reason. ezkl's
+    console output is hidden (for a polycommit circuit it prints that it has no SRS to commit with:
+    zkinfer reads those commitments from the proofs instead)."""
     try:
-        ezkl.gen_witness(str(data), str(compiled), str(witness), None, None)
+        with native_output_hidden():
+            ezkl.gen_witness(str(data), str(compiled), str(witness), None, None)
     except RuntimeError as exc:
         raise ProvingError(
             f"{compiled}: witness generation failed ({exc}); the input may lie outside the range the "

@@ -25,9 +25,9 @@ class SettingsError(UsageError):
 
 def visibility_name(value: Any) -> str:
     """ezkl's settings spell visibility "Public" / "Fixed" / "Private" / {"Hashed": {...}}; zkinfer
-    says public / fixed / private / hashed (with the commitment public, as zkinfer requires)."""
+    says public / fixed / private / hashed (with the commitment public, as zkinfer requires) / polycommit."""
     if isinstance(value, str):
-        return value.lower()
+        return "polycommit" if value == "KZGCommit" else value.lower()  # ezkl's settings name polycommit "KZGCommit"
     if isinstance(value, dict) and list(value) == ["Hashed"]:
         hashed = value["Hashed"]
         return "hashed" if isinstance(hashed, dict) and hashed.get("hash_is_public") is True else "hashed (commitment not public)"

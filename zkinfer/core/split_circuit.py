@@ -4,7 +4,9 @@ Layout: `manifest.json` (kind "split": the segments in order, the cuts, the end-
 `model.onnx` (the whole model, for the fast answer), and one circuit directory per segment
 (`seg0/`, `seg1/`, ...: `zkinfer.core.circuit`'s layout, each with its own manifest). Segment i's
 output is Poseidon-hashed and segment i+1's input is hashed at the same scale, so the two proofs'
-public commitments are equal exactly when segment i+1 was proven on segment i's output. The first
+public commitments are equal exactly when segment i+1 was proven on segment i's output; with
+`links: polycommit` both sides are instead committed by KZG (an unblinded advice column each, every
+segment at one k and SRS), and the two commitments sit in the proofs' transcripts. The first
 input and the last output keep the visibility the user chose. Loading checks every file against
 the manifests, and each segment's manifest against the digests the split manifest recorded.
 """
@@ -19,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from zkinfer.core import circuit
-from zkinfer.core.circuit import MANIFEST_FILE, MODEL_FILE, Circuit, Visibility
+from zkinfer.core.circuit import MANIFEST_FILE, MODEL_FILE, Circuit, LinkKind, Visibility
 from zkinfer.core.digest import digest_file
 from zkinfer.core.errors import CircuitError
 from zkinfer.core.onnx_model import TensorSpec
@@ -48,6 +50,7 @@ class SplitManifest(BaseModel):
     model_digest: str
     visibility: Visibility
     cuts: list[str]  # the tensors at which the model is cut, in order
+    links: LinkKind = "hashed"
     segments: list[Segment] = Field(min_length=2, max_length=MAX_SEGMENTS)
     inputs: list[circuit.Tensor]
     outputs: list[circuit.Tensor]

@@ -1,8 +1,8 @@
 """The split receipt (`zkinfer.receipt/2`): one signed document for a model proven in linked segments.
 
 It holds, per segment, what a `zkinfer.receipt/1` holds for its circuit (settings, verifying key,
-reduced SRS, proof and its public instances), plus the links: the Poseidon commitment each segment's
-output shares with the next one's input. The first input and the last output are stated as in a
+reduced SRS, proof and its public instances), plus the links: the commitment each segment's
+output shares with the next one's input (Poseidon, or with `link_kind: polycommit` a KZG point). The first input and the last output are stated as in a
 /1 receipt; the fast answer is the whole model's. The node signs the canonical bytes of everything
 but the signature, as for /1. Unsplit circuits still write /1 receipts, which verify as before.
 
@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 from pydantic import Field, ValidationError
 
 from zkinfer.core import cache
+from zkinfer.core.circuit import LinkKind
 from zkinfer.core.digest import canonical_json, digest_json
 from zkinfer.core.errors import ReceiptFormatError
 from zkinfer.core.receipt import (
@@ -74,7 +75,8 @@ class SplitReceipt(_Strict):
     issued_at: str
     model: ChainSection
     segments: list[SegmentSection] = Field(min_length=2, max_length=MAX_SEGMENTS)
-    links: list[str] = Field(max_length=MAX_SEGMENTS, description="the commitment segment i's output shares with segment i+1's input")
+    link_kind: LinkKind | None = Field(default=None, description="hashed (the default when absent, as in receipts made before polycommit links) or polycommit")
+    links: list[str] = Field(max_length=MAX_SEGMENTS, description="the commitment segment i's output shares with segment i+1's input (polycommit: the 64-byte point, 0x-hex)")
     input: InputSection
     params: ParamsSection
     output: OutputSection
@@ -82,12 +84,20 @@ class SplitReceipt(_Strict):
     timings: SplitTimings
     signature: Signature | None = None
 
+    @property
+    def links_kind(self) -> LinkKind:
+        return self.link_kind or "hashed"
+
+    def _absent(self) -> set[str]:
+        """An absent link_kind stays absent, so receipts made before it existed keep their bytes (and signatures)."""
+        return {"link_kind"} if self.link_kind is None else set()
+
     def canonical_bytes(self) -> bytes:
         """Bytes a signature covers: the canonical JSON of everything except the signature."""
-        return canonical_json(self.model_dump(mode="json", exclude={"signature"}))
+        return canonical_json(self.model_dump(mode="json", exclude={"signature", *self._absent()}))
 
     def digest(self) -> str:
-        return digest_json(self.model_dump(mode="json"))
+        return digest_json(self.model_dump(mode="json", exclude=self._absent()))
 
 
 AnyReceipt = Receipt | SplitReceipt
@@ -119,4 +129,4 @@ def load_any(path: Path, max_bytes: int | None = None) -> AnyReceipt:
 
 
 def save(receipt: SplitReceipt, path: Path) -> None:
-    cache.write_atomically(path, (receipt.model_dump_json(indent=2) + "\n").encode())
+    cache.write_atomically(path, (receipt.model_dump_json(indent=2, exclude=receipt._absent()) + "\n").encode())

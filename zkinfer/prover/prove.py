@@ -167,7 +167,7 @@ class Prover:
                 reduced=self._reduced_srs,
             ),
             input=InputSection(
-                visibility=visibility.input,
+                visibility=visibility.stated_input,
                 scales=Settings(settings).input_scales,
                 tensors=None if hashed_input else tensors(self.circuit.input_specs, sample),
                 commitment=_commitment(witness.input_commitment, "input commitment") if hashed_input else None,

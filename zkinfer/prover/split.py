@@ -8,12 +8,19 @@ link on both of its sides), by dynamic programming over the candidate cuts; `--c
 the user's.
 
 How segments link: every segment is compiled by `zkinfer.prover.compile.compile_model` (calibrated,
-run-args search, fidelity measured against onnxruntime on that sub-model). Segment i's output is
+run-args search, fidelity measured against onnxruntime on that sub-model). With `link="hashed"`, segment i's output is
 Poseidon-hashed, segment i+1's input is hashed, and segment i+1's input scale is fixed to segment
 i's output scale, so its witness reads segment i's output field elements unchanged and the two
 commitments are equal. Calibration data for segment i+1 is segment i's float output on the
 calibration samples. The end-to-end fidelity (chained witnesses against onnxruntime on the whole
 model) is measured on the same samples as an unsplit compile and recorded in the split manifest.
+
+With `link="polycommit"` (the default; ezkl's proof_splitting mechanics) the link is not hashed: segment i's
+output and segment i+1's input each go into an unblinded advice column of their own, whose KZG
+commitment is written into the proof's transcript. Every segment is brought to the largest
+segment's k (compiled again with only logrows raised), so all columns share one Lagrange basis of
+one SRS and equal values give equal commitment points; `zkinfer.verify.split_checks` compares the
+points it reads out of the proofs.
 """
 
 from __future__ import annotations
@@ -31,9 +38,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from zkinfer.core import circuit as _circuit
 from zkinfer.core import ezkl_adapter as _ezkl
 from zkinfer.core import inputs, onnx_model, split_circuit
-from zkinfer.core.circuit import MODEL_FILE, Circuit, Tensor, Visibility
+from zkinfer.core.circuit import MODEL_FILE, Circuit, LinkKind, Tensor, Visibility, settings_digest
 from zkinfer.core.digest import digest_file
 from zkinfer.core.errors import CircuitError, ModelError, UsageError
 from zkinfer.core.ezkl_views import Settings, Witness
@@ -49,7 +57,8 @@ MATMUL_OPS = frozenset({"Gemm", "MatMul"})
 # What hashing one element of a link costs each of its two segments, in the node-cost unit: ezkl's
 # Poseidon takes ~33 rows per element (digits CNN, a 144-element link: ~4.7k rows on each side),
 # and the node-cost unit is ~2 rows (the unsplit digits CNN: 15.6k rows for an estimated 7.8k).
-LINK_COST_PER_ELEMENT = 16
+# A polycommit link copies each element into one cell of a committed column: about one row per side.
+LINK_COST_PER_ELEMENT: dict[LinkKind, int] = {"hashed": 16, "polycommit": 1}
 
 
 def _quiet(_: str) -> None:
@@ -101,7 +110,7 @@ def _node_cost(node: onnx.NodeProto, shapes: dict[str, tuple[int, ...]]) -> int:
     return out
 
 
-def analyse(model_path: Path) -> Graph:
+def analyse(model_path: Path, link: LinkKind = "polycommit") -> Graph:
     """The model's nodes, their costs and every cut point where exactly one tensor crosses."""
     import onnx
 
@@ -133,7 +142,7 @@ def analyse(model_path: Path) -> Graph:
         if len(live) == 1:
             (tensor,) = live
             if tensor not in graph_inputs and tensor not in graph_outputs and node.op_type != "Constant":
-                cuts.append(CutPoint(after=position, tensor=tensor, link_cost=LINK_COST_PER_ELEMENT * math.prod(shapes.get(tensor, (1,)))))
+                cuts.append(CutPoint(after=position, tensor=tensor, link_cost=LINK_COST_PER_ELEMENT[link] * math.prod(shapes.get(tensor, (1,)))))
     costs = tuple(0 if node.op_type == "Constant" else _node_cost(node, shapes) for node in nodes)
     return Graph(model=model, costs=costs, cuts=tuple(cuts))
 
@@ -222,9 +231,11 @@ def compile_split(
     visibility: Visibility | None = None,
     search: bool = True,
     decomposition: tuple[int, int] | None = None,
+    link: LinkKind = "polycommit",
     progress: Progress = _quiet,
 ) -> SplitCircuit:
-    """Compile `model_path` into a split circuit at `out_dir`: `parts` balanced segments, or cut at `cuts`."""
+    """Compile `model_path` into a split circuit at `out_dir`: `parts` balanced segments, or cut at `cuts`,
+    linked by Poseidon hashes (`link="hashed"`) or KZG commitments (`"polycommit"`)."""
     visibility = visibility or Visibility()
     if visibility.params == "hashed":
         raise UsageError("--param-visibility hashed with --split: each segment would commit to its own weights; split circuits take fixed weights")
@@ -233,7 +244,7 @@ def compile_split(
     info = onnx_model.load(model_path)
     if len(info.inputs) != 1 or len(info.outputs) != 1:
         raise UsageError(f"{model_path}: has {len(info.inputs)} inputs and {len(info.outputs)} outputs; split circuits take models with one of each")
-    graph = analyse(model_path)
+    graph = analyse(model_path, link)
     chosen = balanced_cuts(graph, parts) if parts is not None else named_cuts(graph, cuts or [])
     costs = _segment_costs(graph, chosen)
     progress(f"cutting at {', '.join(c.tensor for c in chosen)} (estimated costs {costs})")
@@ -252,7 +263,7 @@ def compile_split(
             calib = Path(tmp) / f"seg{i}-calibration.json"
             calib.write_text(json.dumps(inputs.to_ezkl_data(segment_samples)))
             first, last = i == 0, i == len(chosen)
-            seg_visibility = Visibility(input=visibility.input if first else "hashed", output="public" if last else "hashed", params="fixed")
+            seg_visibility = Visibility(input=visibility.input if first else link, output="public" if last else link, params="fixed")
             input_scale = None if first else Settings(circuits[-1].settings).output_scales[0]
             progress(f"segment {i} ({ins[0]} -> {outs[0]})")
             circuits.append(compile_model(
@@ -262,12 +273,16 @@ def compile_split(
             if not last:
                 session = open_session(sub, prefer_gpu=False)
                 segment_samples = [session.run(s) for s in segment_samples]
+    if link == "polycommit":
+        k = max(c.manifest.logrows for c in circuits)
+        circuits = [c if c.manifest.logrows == k else _with_logrows(c, k, progress) for c in circuits]
     errors = _end_to_end_errors(circuits, fidelity_samples, expected)
     manifest = SplitManifest(
         name=name or out_dir.name,
         model_digest=digest_file(out_dir / MODEL_FILE),
         visibility=visibility,
         cuts=[c.tensor for c in chosen],
+        links=link,
         segments=[
             Segment(
                 directory=f"seg{i}", inputs=ins, outputs=outs, compiled_digest=c.manifest.compiled_digest, settings_digest=c.manifest.settings_digest,
@@ -285,6 +300,19 @@ def compile_split(
     )
     split_circuit.write_manifest(out_dir, manifest)
     return split_circuit.load(out_dir)
+
+
+def _with_logrows(segment: Circuit, k: int, progress: Progress) -> Circuit:
+    """`segment` compiled again at k rows (2^k) instead of its own smaller k: polycommit links compare
+    KZG commitments, which are equal for equal values only under one Lagrange basis (one k, one SRS)."""
+    progress(f"{segment.path.name}: raising k from {segment.manifest.logrows} to {k} (polycommit links need one k)")
+    settings = dict(segment.settings)
+    settings["run_args"] = {**settings["run_args"], "logrows": k}
+    segment.settings_path.write_text(json.dumps(settings))
+    _ezkl.compile_circuit(segment.model_path, segment.compiled_path, segment.settings_path)
+    manifest = segment.manifest.model_copy(update={"logrows": k, "settings_digest": settings_digest(settings), "compiled_digest": digest_file(segment.compiled_path)})
+    (segment.path / _circuit.MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n")
+    return _circuit.load(segment.path)
 
 
 def chain_witnesses(segments: tuple[Circuit, ...] | list[Circuit], sample: inputs.Sample, work: Path) -> list[Path]:

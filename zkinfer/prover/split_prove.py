@@ -12,13 +12,15 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from zkinfer.core import ezkl_adapter as _ezkl
-from zkinfer.core import identity, inputs, split_circuit, srs
+from zkinfer.core import identity, inputs, polycommit, split_circuit, srs
+from zkinfer.core.circuit import Circuit
 from zkinfer.core.digest import split_circuit_digest, split_vk_digest
-from zkinfer.core.errors import ProverLostError, ProvingError
+from zkinfer.core.errors import CircuitError, ProverLostError, ProvingError
 from zkinfer.core.ezkl_views import Settings, Witness
 from zkinfer.core.receipt import FastSection, InputSection, ModelSection, OutputSection, ParamsSection, ProofSection, SrsSection
 from zkinfer.core.split_receipt import SCHEMA_VERSION, ChainSection, SegmentSection, SegmentTimings, SplitReceipt, SplitTimings
@@ -109,6 +111,7 @@ class SplitProver:
         hashed_input = self.circuit.manifest.visibility.input == "hashed"
         if hashed_input and first.input_commitment is None:
             raise ProvingError(f"{segments[0].path}: ezkl's witness has no input commitment for a hashed input; recompile the circuit")
+        polycommit_links = _polycommit_links(segments, [r.proof for r in results]) if self.circuit.manifest.links == "polycommit" else None
         receipt = SplitReceipt(
             schema_version=SCHEMA_VERSION,
             issued_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -128,9 +131,10 @@ class SplitProver:
                 )
                 for s, k, r in zip(segments, self.segment_keys, results, strict=True)
             ],
-            links=[(w.input_commitment or [""])[0] for w in witnesses[1:]],
+            link_kind=None if polycommit_links is None else "polycommit",
+            links=polycommit_links if polycommit_links is not None else [(w.input_commitment or [""])[0] for w in witnesses[1:]],
             input=InputSection(
-                visibility=self.circuit.manifest.visibility.input,
+                visibility=self.circuit.manifest.visibility.stated_input,
                 scales=first_settings.input_scales,
                 tensors=None if hashed_input else tensors(self.circuit.input_specs, sample),
                 commitment=first.input_commitment if hashed_input else None,
@@ -141,6 +145,21 @@ class SplitProver:
             timings=SplitTimings(fast_ms=fast.ms, witness_ms=witness_ms, prove_ms=prove_ms),
         )
         return identity.sign_receipt(receipt, self.signer) if self.signer else receipt
+
+
+def _polycommit_links(segments: tuple[Circuit, ...], proofs: list[dict[str, Any]]) -> list[str]:
+    """Each link's KZG point, read from both proofs where the verifier reads it; CircuitError when
+    the two differ (the segments' columns are laid out differently: a broken circuit, not a proof)."""
+    raw = [bytes.fromhex(str(p["hex_proof"]).removeprefix("0x")) for p in proofs]
+    links = []
+    for i in range(len(segments) - 1):
+        before = polycommit.positions(Settings(segments[i].settings), f"{segments[i].settings_path}").outputs
+        after = polycommit.positions(Settings(segments[i + 1].settings), f"{segments[i + 1].settings_path}").inputs
+        produced, consumed = polycommit.point(raw[i], before[0], f"segment {i}"), polycommit.point(raw[i + 1], after[0], f"segment {i + 1}")
+        if produced != consumed:
+            raise CircuitError(f"{segments[i + 1].path}: its proof's input commitment differs from segment {i}'s output commitment; recompile the split circuit with --link polycommit")
+        links.append("0x" + produced.hex())
+    return links
 
 
 def _read_json(path: Path) -> dict[str, object]:

@@ -8,6 +8,15 @@ instance* equals segment i+1's input commitment *as that proof's instance* (the 
 input (or its commitment) and the last proof's are the stated output, and the identity pin is one
 digest over the segments' circuit digests in order, so no segment can be swapped, dropped, added
 or moved without changing it.
+
+Polycommit links (`link_kind: polycommit`) have no instances: each side's tensor is an unblinded
+advice column whose KZG commitment is a point in its proof's transcript, at a position the
+segment's settings fix (`zkinfer.core.polycommit`). The link holds when segment i's output point
+equals segment i+1's input point, read from the proof bytes ezkl verifies, with both segments at
+one k and one SRS (KZG commitments to different values under one basis differ unless the SRS is
+broken; under two bases they prove nothing). ezkl copy-constrains those columns to the tensors the
+circuits compute, and a point swapped into a proof changes its Fiat-Shamir challenges, so the
+proof no longer verifies.
 """
 
 from __future__ import annotations
@@ -16,8 +25,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from zkinfer.core import srs
+from zkinfer.core import polycommit, srs
 from zkinfer.core.digest import circuit_digest, digest_bytes, digest_json, split_circuit_digest, split_vk_digest
+from zkinfer.core.errors import ReceiptFormatError
 from zkinfer.core.ezkl_views import Settings
 from zkinfer.core.split_receipt import SegmentSection, SplitReceipt
 from zkinfer.verify.checks import CheckFailed, check_felts, check_output_values, check_shape, input_instances, verify_proof
@@ -28,14 +38,14 @@ def _settings(segment: SegmentSection, i: int) -> Settings:
 
 
 def _expected_visibility(receipt: SplitReceipt, i: int) -> dict[str, str]:
-    """What segment i's circuit must be: the chain's first input and last output as stated, hashed inside."""
-    last = len(receipt.segments) - 1
-    return {"input": receipt.input.visibility if i == 0 else "hashed", "param": "fixed", "output": "public" if i == last else "hashed"}
+    """What segment i's circuit must be: the chain's first input and last output as stated, linked inside as the receipt says."""
+    last, inner = len(receipt.segments) - 1, receipt.links_kind
+    return {"input": receipt.input.visibility if i == 0 else inner, "param": "fixed", "output": "public" if i == last else inner}
 
 
 @dataclass(frozen=True)
 class Layout:
-    """How many public instances segment i's input and output take: values when public, one commitment per tensor when hashed."""
+    """How many public instances segment i's input and output take: values when public, one commitment per tensor when hashed, none when polycommit."""
 
     input_size: int
     output_size: int
@@ -54,8 +64,8 @@ def layout(segment: SegmentSection, i: int) -> Layout:
     if len(shapes) != public_in + public_out:
         raise CheckFailed(f"field segments[{i}].model.settings.model_instance_shapes is not a list of {public_in} public input and {public_out} output shape(s)")
     input_shapes, output_shapes = shapes[:public_in], shapes[public_in:]
-    input_size = sum(math.prod(s) for s in input_shapes) if public_in else ins
-    output_size = sum(math.prod(s) for s in output_shapes) if public_out else outs
+    input_size = sum(math.prod(s) for s in input_shapes) if public_in else 0 if settings.visibility("input") == "polycommit" else ins
+    output_size = sum(math.prod(s) for s in output_shapes) if public_out else 0 if settings.visibility("output") == "polycommit" else outs
     return Layout(input_size, output_size, input_shapes, output_shapes)
 
 
@@ -98,7 +108,7 @@ def check_settings(receipt: SplitReceipt) -> str:
                 "(a link is one tensor read at the scale it was written at)"
             )
         previous = settings
-    return f"{len(receipt.segments)} segments' settings match their digests; inner links hashed at equal scales, first input {receipt.input.visibility}, last output public"
+    return f"{len(receipt.segments)} segments' settings match their digests; inner links {receipt.links_kind} at equal scales, first input {receipt.input.visibility}, last output public"
 
 
 def check_srs(receipt: SplitReceipt) -> str:
@@ -175,6 +185,8 @@ def check_links(receipt: SplitReceipt) -> str:
     n = len(receipt.segments)
     if len(receipt.links) != n - 1:
         raise CheckFailed(f"field links holds {len(receipt.links)} commitments for {n} segments (one per link: {n - 1})")
+    if receipt.links_kind == "polycommit":
+        return _check_polycommit_links(receipt)
     for i in range(n - 1):
         before, after = receipt.segments[i], receipt.segments[i + 1]
         out_shape, in_shape = layout(before, i), layout(after, i + 1)
@@ -189,6 +201,36 @@ def check_links(receipt: SplitReceipt) -> str:
         if receipt.links[i].lower() != produced.lower():
             raise CheckFailed(f"field links[{i}] states {receipt.links[i]}, the proofs' shared commitment is {produced}")
     return f"all {n - 1} link(s) hold: each segment's output commitment is the next one's input commitment, in both proofs"
+
+
+def _check_polycommit_links(receipt: SplitReceipt) -> str:
+    """Every link from the proofs' transcripts: segment i's output point equals segment i+1's input
+    point, both segments at one k with one SRS ceremony; the receipt's stated link is checked against them."""
+    n = len(receipt.segments)
+    for i in range(n - 1):
+        before, after = receipt.segments[i], receipt.segments[i + 1]
+        if (before.srs.k, before.srs.fingerprint) != (after.srs.k, after.srs.fingerprint):
+            raise CheckFailed(
+                f"link {i}->{i + 1}: polycommit points compare only under one SRS at one k, but segment {i} has k={before.srs.k} "
+                f"(SRS {before.srs.fingerprint}) and segment {i + 1} k={after.srs.k} (SRS {after.srs.fingerprint})"
+            )
+        out_at = polycommit.positions(_settings(before, i), f"field segments[{i}].model.settings").outputs
+        in_at = polycommit.positions(_settings(after, i + 1), f"field segments[{i + 1}].model.settings").inputs
+        if len(out_at) != 1 or len(in_at) != 1:
+            raise CheckFailed(f"link {i}->{i + 1}: segment {i}'s output and segment {i + 1}'s input must each be one polycommit tensor, their settings give {len(out_at)} and {len(in_at)}")
+        try:
+            produced = polycommit.point(before.proof.hex, out_at[0], f"field segments[{i}].proof.hex")
+            consumed = polycommit.point(after.proof.hex, in_at[0], f"field segments[{i + 1}].proof.hex")
+        except ReceiptFormatError as exc:
+            raise CheckFailed(str(exc)) from exc
+        if produced != consumed:
+            raise CheckFailed(
+                f"link {i}->{i + 1}: segment {i}'s proof commits to its output as point 0x{produced.hex()[:16]}..., segment {i + 1}'s proof to its input as "
+                f"0x{consumed.hex()[:16]}...: segment {i + 1} was not proven on segment {i}'s output"
+            )
+        if receipt.links[i].lower() != "0x" + produced.hex():
+            raise CheckFailed(f"field links[{i}] states {receipt.links[i][:24]}..., the proofs' shared commitment point is 0x{produced.hex()[:16]}...")
+    return f"all {n - 1} polycommit link(s) hold: each segment's output commitment point is the next one's input point, read from both proofs (one k, one SRS)"
 
 
 def actual_circuit_digest(receipt: SplitReceipt) -> str:
