@@ -112,18 +112,18 @@ def test_optimistic_answers_are_claimed_in_batches_and_a_challenge_is_answered_w
     assert done.returncode == 0, done.stdout + done.stderr
     from zkinfer.chain.challenge import load_claim_file
 
-    document = load_claim_file(path)
-    key = claims.claim_key(document.batch_id, document.claim.leaf())
+    challenged = load_claim_file(path)
+    key = claims.claim_key(challenged.batch_id, challenged.claim.leaf())
     deadline = time.monotonic() + 120
-    while world.stake.challenge_info(key, document.batch_id).state == "challenged" and time.monotonic() < deadline:
+    while world.stake.challenge_info(key, challenged.batch_id).state == "challenged" and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert world.stake.challenge_info(key, document.batch_id).state == "answered", node.log.read_text()[-3000:]
-    info = world.stake.node(document.node)
+    assert world.stake.challenge_info(key, challenged.batch_id).state == "answered", node.log.read_text()[-3000:]
+    info = world.stake.node(challenged.node)
     assert info.bond == PARAMS.min_bond and info.balance == PARAMS.challenge_bond and not info.slashed  # the challenger's bond went to the node
     # the challenged job was proven (its receipt attests the claim); the others are still held
     proven = node.receipt(answers[2]["receipt_id"])
     assert proven.status_code == 200
-    assert claims.from_verified_receipt(parse(proven.json()), document.claim.request_id) == document.claim
+    assert claims.from_verified_receipt(parse(proven.json()), challenged.claim.request_id) == challenged.claim
     for answer in answers[:2] + answers[3:]:
         assert httpx.get(f"{node.url}/v1/receipts/{answer['receipt_id']}", headers=node.auth, timeout=30).json()["status"] == "held"
     metrics = httpx.get(f"{node.url}/metrics", timeout=30).text
@@ -145,3 +145,22 @@ def test_a_node_with_an_unbonded_account_or_an_unregistered_model_exits_2_naming
         command = [sys.executable, "-m", "zkinfer", "serve", "--circuits", str(world.circuits), "--port", str(free_port()), "--state-dir", str(world.work / "refused"), *options]
         done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert done.returncode == 2 and fix in done.stderr, done.stdout + done.stderr
+
+
+def test_claims_a_crash_left_unposted_are_posted_after_the_restart(world: World) -> None:
+    state = world.work / "crashing"
+    slow = start_node(world.circuits, state, *world.options(), "--spot-check", "0", "--claim-batch", "64", "--claim-interval", "3600")
+    try:
+        answered = [slow.infer(values).json()["parameters"]["zkinfer_claim"]["request_id"] for values in INPUTS[:2]]
+        assert httpx.get(f"{slow.url}/v1/claims/{answered[0]}", headers=slow.auth, timeout=30).status_code == 202  # not posted yet
+    finally:
+        slow.process.kill()  # a crash: the claims were committed before the answers left, nothing was posted
+        slow.process.wait()
+    before = world.stake.status().claims_posted
+    restarted = start_node(world.circuits, state, *world.options(), "--spot-check", "0", "--claim-interval", "1")
+    try:
+        files = [claim_file(restarted, request_id) for request_id in answered]
+        assert [f["claim"]["request_id"] for f in files] == answered  # type: ignore[index]
+        assert world.stake.status().claims_posted == before + 2
+    finally:
+        restarted.stop()

@@ -407,6 +407,8 @@ def serve(
 
     if mode not in ("proving", "optimistic"):
         fail(f"--mode: {mode!r} is not one of proving, optimistic", 2)
+    if mode == "proving" and (rpc_url or chain_key_file or stake_address):
+        fail("--rpc-url, --chain-key-file and --stake are for --mode optimistic; add it or drop them", 2)
     if mode == "optimistic" and rpc_url is None:
         fail("--mode optimistic: give --rpc-url (the EVM node of the stake contract the node is bonded on)", 2)
     optimistic = None

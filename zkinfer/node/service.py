@@ -252,11 +252,14 @@ class Node:
         except ClaimError as exc:
             raise InputError(f"inputs: no claim can be made of this answer ({exc})") from exc
         request_id = claim.request_id
-        if request_id in self._claiming or await asyncio.to_thread(self.store.claim_of, request_id) is not None:
-            raise InputError(f"id: request id {request_id!r} is already claimed by this node (a request id names one claim); send a fresh id")
-        held = dataclasses.replace(job, claim=json.dumps(claim.to_json()), held=not self.desk.draw())
-        self._claiming.add(request_id)
+        taken = InputError(f"id: request id {request_id!r} is already claimed by this node (a request id names one claim); send a fresh id")
+        if request_id in self._claiming:
+            raise taken
+        self._claiming.add(request_id)  # before any await: a concurrent twin is refused here, not by the group commit (which would fail its whole group)
         try:
+            if await asyncio.to_thread(self.store.claim_of, request_id) is not None:
+                raise taken
+            held = dataclasses.replace(job, claim=json.dumps(claim.to_json()), held=not self.desk.draw())
             await self._persist(held)
         finally:
             self._claiming.discard(request_id)
