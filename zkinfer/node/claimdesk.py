@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,12 +84,13 @@ class ClaimDesk:
         self.claimer = OptimisticNode(self.stake, self.book, batch_size=self.config.claim_batch, spot_check_p=self.config.spot_check_p)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last_post = 0.0
+        self._last_post = time.monotonic()
         self._next_block = 0
-        self._clock = 0.0
 
     def draw(self) -> bool:
-        """Whether a new claim is proven at once anyway (a spot check the node cannot steer)."""
+        """Whether a new claim is proven at once anyway: the operator's own spot check (it finds the
+        node's faults, e.g. a fast path that drifted from the circuit, before a challenger does; it
+        binds no one: a cheating node would set it to 0, which is why challenges exist)."""
         return self.claimer.rng.random() < self.config.spot_check_p
 
     def start(self) -> None:
@@ -102,7 +104,6 @@ class ClaimDesk:
 
     def _run(self) -> None:
         while not self._stop.wait(TICK_S):
-            self._clock += TICK_S
             for step in (self.post_due, self.watch, self.answer_ready):
                 try:
                     step()
@@ -114,12 +115,12 @@ class ClaimDesk:
         done = 0
         while True:
             pending = self.store.count_unposted_claims()
-            due = force or self._clock - self._last_post >= self.config.claim_interval_s
+            due = force or time.monotonic() - self._last_post >= self.config.claim_interval_s
             if pending == 0 or (pending < self.config.claim_batch and not due):
                 return done
             batch = self.store.unposted_claims(self.config.claim_batch)
             done += self._post(batch)
-            self._last_post = self._clock
+            self._last_post = time.monotonic()
 
     def _post(self, batch: list[StoredClaim]) -> int:
         self.claimer.pending = [Claim.from_json(json.loads(c.claim), f"claim of {c.request_id}") for c in batch]
@@ -156,6 +157,10 @@ class ClaimDesk:
         """Answer each open challenge whose job is proven, with its receipt (verified before gas is spent)."""
         for stored in self.store.challenged_claims():
             view = self.store.get(stored.job_id)
+            if view is not None and view.state is JobState.FAILED:
+                log.error("claim %s is challenged but its job failed to prove (%s): it cannot be answered, and the bond will be slashed", stored.request_id, view.error)
+                self.store.close_challenge(stored.request_id)  # nothing left to try
+                continue
             if view is None or view.state is not JobState.PROVEN or view.receipt is None or stored.claim_file is None:
                 continue
             document = parse_claim_file(json.loads(stored.claim_file), f"claim file of {stored.request_id}")
@@ -164,4 +169,4 @@ class ClaimDesk:
                 sent = self.stake.answer(document.batch_id, document.claim, parse(json.loads(view.receipt), f"receipt of job {stored.job_id}"))
                 self.metrics.challenges_answered.inc()
                 log.info("answered the challenge of claim %s (gas %d)", stored.request_id, sent.gas_used)
-            self.store.mark_answered(stored.request_id)
+            self.store.close_challenge(stored.request_id)

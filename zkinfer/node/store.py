@@ -300,7 +300,8 @@ class Store:
     def challenged_claims(self) -> list[StoredClaim]:
         return self._claims("challenged = 1 AND answered = 0", ())
 
-    def mark_answered(self, request_id: str) -> None:
+    def close_challenge(self, request_id: str) -> None:
+        """Stop working on a claim's challenge: answered on chain, closed there, or unanswerable (its job failed)."""
         with self._transaction() as db:
             db.execute("UPDATE claims SET answered = 1 WHERE request_id = ?", (request_id,))
 
