@@ -204,6 +204,7 @@ def test_concurrent_requests_share_witness_runs_and_one_bad_input_is_refused_alo
     for i, signed in enumerate(results):
         assert isinstance(signed, Signed)
         signed.statement.verify()
+        assert signed.promise is not None  # a proving node promises a proof with every statement
         assert signed.promise.promise.receipt_id == f"job{i}" and signed.promise.promise.statement_digest == signed.statement.statement.digest()
         assert signed.statement.statement == prover.statement(stack([sample(good[i])], 4), f"r{i}")  # as if alone, zero-padded, in row 0
 

@@ -394,18 +394,37 @@ def serve(
     executor_name: Annotated[str, typer.Option("--executor", help="Where proofs run: local (the worker processes) or ray (Ray actors; a local Ray unless --ray-address)")] = "local",
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to prove on, with --executor ray (default: a local Ray started with the node)")] = None,
     max_prove_memory: Annotated[str | None, typer.Option("--max-prove-memory", help="Memory ceiling of each proving process, e.g. 2GiB (a job over it fails, naming it)")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="proving (every answer proven, as promised) or optimistic (a claim on chain backed by the bond; proven if challenged or spot-checked)")] = "proving",
+    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="--mode optimistic: the EVM node of the stake contract")] = None,
+    chain_key_file: Annotated[Path | None, typer.Option("--chain-key-file", help="--mode optimistic: file of the hex key of the node's bonded account (or $ZKINFER_CHAIN_KEY)")] = None,
+    stake_address: Annotated[str | None, typer.Option("--stake", help="--mode optimistic: the stake contract's address (default: the latest in --stake-registry for this chain)")] = None,
+    stake_registry: Annotated[Path, typer.Option("--stake-registry", help="--mode optimistic: the deployments file `zkinfer chain deploy-stake` wrote")] = Path("deployments.json"),
+    spot_check: Annotated[float, typer.Option("--spot-check", help="--mode optimistic: probability that an answer is proven at once anyway")] = 0.01,
+    claim_batch: Annotated[int, typer.Option("--claim-batch", help="--mode optimistic: claims per on-chain batch (one Merkle root)")] = 64,
+    claim_interval: Annotated[float, typer.Option("--claim-interval", help="--mode optimistic: post pending claims at least this often, in seconds")] = 30.0,
 ) -> None:
     """Serve proven inference over HTTP (Open Inference Protocol / KServe v2) with receipts."""
     from zkinfer.node import server
-    from zkinfer.node.config import NodeConfig
+    from zkinfer.node.config import NodeConfig, OptimisticConfig
     from zkinfer.prover.executor import parse_memory
+
+    if mode not in ("proving", "optimistic"):
+        fail(f"--mode: {mode!r} is not one of proving, optimistic", 2)
+    if mode == "proving" and (rpc_url or chain_key_file or stake_address):
+        fail("--rpc-url, --chain-key-file and --stake are for --mode optimistic; add it or drop them", 2)
+    if mode == "optimistic" and rpc_url is None:
+        fail("--mode optimistic: give --rpc-url (the EVM node of the stake contract the node is bonded on)", 2)
+    optimistic = None
+    if mode == "optimistic":
+        assert rpc_url is not None
+        optimistic = guarded(lambda: OptimisticConfig(rpc_url, chain_key_file, stake_address, stake_registry, spot_check, claim_batch, claim_interval))
 
     config = guarded(lambda: NodeConfig(  # an option it refuses (--metrics, --worker-priority) is a one-line error, exit 2
         circuits=circuits, state_dir=state_dir, host=host, port=port, key_file=key, api_keys_file=api_keys, workers=workers, max_queue=max_queue,
         max_body_bytes=max_body_bytes, wait_timeout_s=wait_timeout, batch_window_ms=batch_window_ms, batch_private_inputs=batch_private_inputs, prefer_gpu=not cpu,
         metrics=metrics, header_timeout_s=header_timeout, body_timeout_s=body_timeout, max_connections=max_connections,
         prove_within_s=prove_within, worker_priority=worker_priority, executor=executor_name, ray_address=ray_address,
-        max_prove_memory=parse_memory(max_prove_memory) if max_prove_memory is not None else None,
+        max_prove_memory=parse_memory(max_prove_memory) if max_prove_memory is not None else None, optimistic=optimistic,
     ))
     with step("loading circuits, keys and the job store"):
         node = guarded(lambda: server.load(config))

@@ -159,6 +159,14 @@ def create_app(node: Node) -> FastAPI:
             return statuses.error(status, f"proving failed: {job.error}", id=job.id, status=job.state.value)
         return JSONResponse({"id": job.id, "model": job.model, "status": job.state.value}, status_code=status, headers={"Retry-After": "1"})
 
+    @app.get("/v1/claims/{request_id}")
+    async def claim_file(request_id: str, owner: Auth) -> Response:
+        """An optimistic answer's claim file (batch id + Merkle proof): 202 until its batch is posted."""
+        stored = await node.claim_for(request_id, owner)
+        if stored.claim_file is None:
+            return JSONResponse({"request_id": request_id, "status": "pending"}, status_code=202, headers={"Retry-After": "1"})
+        return Response(stored.claim_file, media_type="application/json")
+
     def render_metrics() -> Response:
         body, content_type = node.metrics.render()
         return Response(body, media_type=content_type)

@@ -20,6 +20,28 @@ DEFAULT_PROVE_WITHIN_S = 3600
 
 
 @dataclass(frozen=True)
+class OptimisticConfig:
+    """`serve --mode optimistic`: answer with a claim backed by the bond, prove only when challenged
+    (or when a spot check draws the claim)."""
+
+    rpc_url: str
+    key_file: Path | None  # None: $ZKINFER_CHAIN_KEY
+    stake: str | None  # the stake contract's address; None: the latest `registry` records on this chain
+    registry: Path
+    spot_check_p: float = 0.01
+    claim_batch: int = 64
+    claim_interval_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.spot_check_p <= 1.0:
+            raise NodeConfigError(f"--spot-check: {self.spot_check_p}; give a probability from 0 to 1")
+        if not 1 <= self.claim_batch <= 1 << 16:
+            raise NodeConfigError(f"--claim-batch: {self.claim_batch}; give 1 to 65536 claims per batch")
+        if not 0.1 <= self.claim_interval_s <= 86400:
+            raise NodeConfigError(f"--claim-interval: {self.claim_interval_s} s; give 0.1 to 86400 seconds")
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     """Everything `zkinfer serve` was told; paths are resolved when the node starts."""
 
@@ -47,6 +69,7 @@ class NodeConfig:
     executor: str = "local"  # where proofs run: "local" (in the worker processes) or "ray" (Ray actors; `zkinfer.prover.executor`)
     ray_address: str | None = None  # the Ray cluster for executor "ray"; None: a local Ray started with the node
     max_prove_memory: int | None = None  # bytes: each proving process's memory ceiling (RLIMIT_AS); None: none
+    optimistic: OptimisticConfig | None = None  # None: --mode proving (every answer proven, as promised)
 
     def __post_init__(self) -> None:
         if self.metrics not in METRICS_ACCESS:

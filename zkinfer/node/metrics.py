@@ -27,6 +27,9 @@ class Metrics:
         self.proof_seconds = Histogram("zkinfer_proof_seconds", "Wall time of one proof (a batch counts once).", ["model"], buckets=PROOF_BUCKETS, registry=self.registry)
         self.jobs_proven = Counter("zkinfer_jobs_proven", "Jobs whose receipt is stored.", ["model"], registry=self.registry)
         self.failures = Counter("zkinfer_proof_failures", "Jobs that failed to prove.", ["model"], registry=self.registry)
+        self.claims_posted = Counter("zkinfer_claims_posted", "Optimistic claims posted on chain.", registry=self.registry)
+        self.claim_batches = Counter("zkinfer_claim_batches", "Claim batches (or single claims) posted on chain.", registry=self.registry)
+        self.challenges_answered = Counter("zkinfer_challenges_answered", "Challenges of this node's claims answered on chain with a proof.", registry=self.registry)
         self.rejected = Counter("zkinfer_rejected", "Infer requests refused, by reason.", ["reason"], registry=self.registry)
 
     def render(self) -> tuple[bytes, str]:

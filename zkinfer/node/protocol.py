@@ -179,12 +179,15 @@ def infer_response(decoded: DecodedInfer, accepted: Accepted, job: JobView | Non
     parameters: dict[str, Any] = {
         "receipt_id": accepted.job_id,
         "receipt_url": f"/v1/receipts/{accepted.job_id}",
-        "receipt_status": (job.state if job else JobState.ACCEPTED).value,
+        "receipt_status": (job.state if job else JobState.HELD if accepted.held else JobState.ACCEPTED).value,
         "fast_provider": accepted.fast_provider,
     }
     if accepted.signed is not None:
         parameters["zkinfer_statement"] = accepted.signed.statement.to_json()
-        parameters["zkinfer_promise"] = accepted.signed.promise.to_json()
+        if accepted.signed.promise is not None:
+            parameters["zkinfer_promise"] = accepted.signed.promise.to_json()
+    if accepted.claim is not None:
+        parameters["zkinfer_claim"] = {**accepted.claim.to_json(), "claim_url": f"/v1/claims/{accepted.claim.request_id}"}
     if job is not None and job.receipt is not None:
         parameters["receipt"] = job.receipt
         parameters["receipt_batch_row"] = job.batch_row or 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import resource
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from zkinfer.core import identity
 from zkinfer.node import state
@@ -13,6 +15,9 @@ from zkinfer.node.models import ServedModel, load_provers
 from zkinfer.node.service import Node
 from zkinfer.node.statements import signs_statements
 from zkinfer.node.workers import WorkerSettings
+
+if TYPE_CHECKING:
+    from zkinfer.node.claimdesk import ClaimDesk
 
 log = logging.getLogger("zkinfer.node")
 
@@ -105,8 +110,21 @@ def load(config: NodeConfig) -> Node:
         log.info("resuming %d unfinished job(s)", unfinished)
     return Node(
         config, lock=lock, api_keys=api_keys, models=models, store=store, unfinished=unfinished, workers=_worker_settings(config, models),
-        key=key, proof_of_possession=identity.proof_of_possession(key),
+        key=key, proof_of_possession=identity.proof_of_possession(key), desk_factory=_desk_factory(config, models),
     )
+
+
+def _desk_factory(config: NodeConfig, models: dict[str, ServedModel]) -> Callable[[Node], ClaimDesk] | None:
+    """--mode optimistic: check the chain now (bonded account, registered models), before anything listens."""
+    if config.optimistic is None:
+        return None
+    from zkinfer.node.claimdesk import ClaimDesk, open_stake_for
+
+    optimistic = config.optimistic
+    stake = open_stake_for(optimistic, models)
+    log.info("optimistic mode: claims of %s on stake contract %s (batches of %d, every %g s at most; spot checks p=%g)",
+             stake.chain.address, stake.address, optimistic.claim_batch, optimistic.claim_interval_s, optimistic.spot_check_p)
+    return lambda node: ClaimDesk(stake, node.store, config.state_dir / "claims", optimistic, node.metrics, node.requeued)
 
 
 def run(node: Node) -> None:

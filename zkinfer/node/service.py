@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
+import json
 import logging
 import math
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
@@ -34,9 +37,13 @@ from zkinfer.node.config import NodeConfig, cpu_count
 from zkinfer.node.metrics import Metrics
 from zkinfer.node.models import ServedModel
 from zkinfer.node.statements import Signed, StatementSigner, signs_statements
-from zkinfer.node.store import UNFINISHED, JobView, NewJob, Store
+from zkinfer.node.store import UNFINISHED, JobView, NewJob, Store, StoredClaim
 from zkinfer.node.workers import Finished, WorkerPool, WorkerSettings
 from zkinfer.prover.prove import FastAnswer
+
+if TYPE_CHECKING:  # the chain extra (web3) is needed only by an optimistic node
+    from zkinfer.chain.claims import Claim
+    from zkinfer.node.claimdesk import ClaimDesk
 
 log = logging.getLogger("zkinfer.node")
 
@@ -83,6 +90,8 @@ class Accepted:
     outputs: list[Tensor]  # the fast answer, as chosen by `InferOptions.outputs`
     fast_provider: str
     signed: Signed | None = None  # the statement the proof will attest and the promise to prove it (None: the model cannot sign one)
+    claim: Claim | None = None  # an optimistic node's on-chain claim of the statement (posted later, in a batch)
+    held: bool = False  # optimistic and not spot-checked: proven only if the claim is challenged
 
 
 def _sample(model: ServedModel, tensors: list[Tensor]) -> Sample:
@@ -132,14 +141,15 @@ class Node:
 
     def __init__(
         self, config: NodeConfig, *, lock: TextIO, api_keys: auth.ApiKeys, models: dict[str, ServedModel], store: Store, unfinished: int, workers: WorkerSettings,
-        key: NodeKey, proof_of_possession: bytes,
+        key: NodeKey, proof_of_possession: bytes, desk_factory: Callable[[Node], ClaimDesk] | None = None,
     ) -> None:
         self.config = config
         self.key = key
         self.proof_of_possession = proof_of_possession  # of `key`: what lets a gateway aggregate this node's statement signatures
         # a batch circuit's witness costs the same for 1 row or N: one run at a time, each taking every request that waits, spends least CPU under load
         self.signers = {
-            name: StatementSigner(m, key, config.prove_within_s, slots=1 if m.batch_size > 1 else cpu_count()) for name, m in models.items() if signs_statements(m)
+            name: StatementSigner(m, key, config.prove_within_s, slots=1 if m.batch_size > 1 else cpu_count(), promises=config.optimistic is None)
+            for name, m in models.items() if signs_statements(m)
         }
         self.api_keys = api_keys
         self.models = models
@@ -157,6 +167,8 @@ class Node:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._claiming: set[str] = set()  # request ids whose claim is being committed (a second one is refused)
+        self.desk = desk_factory(self) if desk_factory is not None else None  # the optimistic node's chain side
 
     @property
     def ready(self) -> bool:
@@ -166,9 +178,13 @@ class Node:
         self._loop = asyncio.get_running_loop()
         self._writer = asyncio.create_task(self._write_jobs())
         self.pool.start()
+        if self.desk is not None:
+            self.desk.start()
         log.info("%d prover worker(s), RAYON_NUM_THREADS=%d each", self.config.workers, self.config.rayon_threads)
 
     async def stop(self) -> None:
+        if self.desk is not None:
+            await asyncio.to_thread(self.desk.stop)
         await asyncio.to_thread(self.pool.stop)
         if self._writer is not None:
             self._writer.cancel()
@@ -207,14 +223,56 @@ class Node:
             signed = await self._sign(model, sample, options.request_id or job_id, job_id)
             payload = jobs.encode(model.input_specs, sample, model.output_specs, fast)
             job = NewJob(id=job_id, model=model.name, payload=payload, owner=owner, public=options.receipt_public)
-            await self._persist(job)
+            claim = None
+            if self.desk is not None:
+                claim, job = await self._claim(model, signed, job)
+            else:
+                await self._persist(job)
+            if job.held:
+                self.depth -= 1  # answered on the bond's word: in the proving queue only if challenged
         except Exception:
             self.depth -= 1
             raise
         finally:
             self.metrics.queue_depth.set(self.depth)
         outputs = [Tensor(model.output_specs[i].name, model.output_specs[i].shape, "FP32", fast.outputs[i]) for i in chosen]
-        return Accepted(job_id=job.id, model=model.name, outputs=outputs, fast_provider=fast.provider, signed=signed)
+        return Accepted(job_id=job.id, model=model.name, outputs=outputs, fast_provider=fast.provider, signed=signed, claim=claim, held=job.held)
+
+    async def _claim(self, model: ServedModel, signed: Signed | None, job: NewJob) -> tuple[Claim, NewJob]:
+        """An optimistic answer's claim, committed with its job (before the answer: a crash loses no
+        claim a client holds); the job is held unproven unless the spot check draws it."""
+        from zkinfer.chain import claims
+        from zkinfer.chain.claims import ClaimError
+
+        assert self.desk is not None
+        if signed is None or signed.input_felts is None:
+            raise InputError(f"model {model.name!r}: its answers carry no statement, so an optimistic node cannot claim them")
+        try:
+            claim = claims.from_statement(signed.statement.statement, model.prover.circuit.manifest.visibility.input, signed.input_felts)
+        except ClaimError as exc:
+            raise InputError(f"inputs: no claim can be made of this answer ({exc})") from exc
+        request_id = claim.request_id
+        taken = InputError(f"id: request id {request_id!r} is already claimed by this node (a request id names one claim); send a fresh id")
+        if request_id in self._claiming:
+            raise taken
+        self._claiming.add(request_id)  # before any await: a concurrent twin is refused here, not by the group commit (which would fail its whole group)
+        try:
+            if await asyncio.to_thread(self.store.claim_of, request_id) is not None:
+                raise taken
+            held = dataclasses.replace(job, claim=json.dumps(claim.to_json()), held=not self.desk.draw())
+            await self._persist(held)
+        finally:
+            self._claiming.discard(request_id)
+        return claim, held
+
+    def requeued(self, count: int) -> None:
+        """Held jobs went back to the proving queue (their claims were challenged); any thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._add_depth, count)
+
+    def _add_depth(self, count: int) -> None:
+        self.depth += count
+        self.metrics.queue_depth.set(self.depth)
 
     async def _sign(self, model: ServedModel, sample: Sample, request_id: str, job_id: str) -> Signed | None:
         """The signed statement and promise (InputError when the circuit could never prove the input: nothing is queued)."""
@@ -270,6 +328,17 @@ class Node:
         if view is not None and (view.public or (view.owner is not None and hmac.compare_digest(view.owner, owner))):
             return view
         raise UnknownReceipt(f"receipt id {job_id!r}: no such job on this node")
+
+    async def claim_for(self, request_id: str, owner: str) -> StoredClaim:
+        """The claim of `request_id` if `owner` may read its job; else UnknownReceipt, as for an unknown id."""
+        stored = await asyncio.to_thread(self.store.claim_of, request_id)
+        if stored is None:
+            raise UnknownReceipt(f"request id {request_id!r}: no claim of it on this node")
+        try:
+            await self.job_for(stored.job_id, owner)
+        except UnknownReceipt:
+            raise UnknownReceipt(f"request id {request_id!r}: no claim of it on this node") from None
+        return stored
 
     async def wait(self, job_id: str, timeout_s: float) -> JobView | None:
         """The job once it has left the queue, or as it stands after `timeout_s`."""

@@ -45,10 +45,14 @@ from zkinfer.node.models import ServedModel, stack
 
 @dataclass(frozen=True)
 class Signed:
-    """A request's signed statement and signed promise, as the infer response carries them."""
+    """A request's signed statement and signed promise, as the infer response carries them.
+
+    An optimistic node promises no proof (its bond backs its word instead): `promise` is None and
+    `input_felts` holds what the request's on-chain claim hashes."""
 
     statement: SignedStatement
-    promise: SignedPromise
+    promise: SignedPromise | None
+    input_felts: list[list[str]] | None = None
 
 
 @dataclass
@@ -67,8 +71,9 @@ def signs_statements(model: ServedModel) -> bool:
 class StatementSigner:
     """One model's statements: coalesces waiting requests into witness runs, signs each row."""
 
-    def __init__(self, model: ServedModel, key: NodeKey, prove_within_s: int, slots: int) -> None:
+    def __init__(self, model: ServedModel, key: NodeKey, prove_within_s: int, slots: int, promises: bool = True) -> None:
         self.model = model
+        self.promises = promises  # False on an optimistic node: claims instead of promises
         self.key = key
         self.prove_within_s = prove_within_s
         self.slots = max(1, slots)
@@ -115,6 +120,8 @@ class StatementSigner:
         self.runs += 1
         samples = [sample for sample, _, _ in group]
         try:
+            if not self.promises:
+                return [self._claimable(sample, request_id) for sample, request_id, _ in group]
             said = self.model.prover.statements(samples[0] if self.model.batch_size == 1 else stack(samples, self.model.batch_size), [rid for _, rid, _ in group])
         except ProvingError as exc:
             if len(group) > 1:
@@ -129,3 +136,11 @@ class StatementSigner:
             signed_statement = statement.sign(made, self.key.secret, self.key.public_key)
             signed.append(Signed(signed_statement, statement.promise(signed_statement, receipt_id, prove_by, self.key.secret)))
         return signed
+
+    def _claimable(self, sample: Sample, request_id: str) -> Signed | Exception:
+        """An optimistic node's signed statement (no promise) and the input felts its claim hashes."""
+        try:
+            made, felts = self.model.prover.claimable_statement(sample, request_id)
+        except ProvingError as exc:
+            return InputError(f"inputs: the circuit cannot prove this input (witness generation failed: {exc.__cause__ or exc}); send values in the range the model was made for")
+        return Signed(statement.sign(made, self.key.secret, self.key.public_key), None, felts)

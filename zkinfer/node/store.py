@@ -56,6 +56,17 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, ["UPDATE jobs SET attempts = 0 WHERE state IN ('accepted', 'proving')"]),  # attempts counted claims, now crashes
     # who may read the receipt: the SHA-256 of the API key that asked (NULL for jobs from before: no one), or anyone
     (2, ["ALTER TABLE jobs ADD COLUMN owner TEXT", "ALTER TABLE jobs ADD COLUMN public INTEGER NOT NULL DEFAULT 0"]),
+    # an optimistic node's claims: committed with their job, posted later (batch_id and claim_file set then)
+    (3, ["""CREATE TABLE IF NOT EXISTS claims (
+        request_id TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL UNIQUE REFERENCES jobs(id),
+        claim TEXT NOT NULL,
+        batch_id INTEGER,
+        claim_key TEXT UNIQUE,
+        claim_file TEXT,
+        challenged INTEGER NOT NULL DEFAULT 0,
+        answered INTEGER NOT NULL DEFAULT 0
+    )""", "CREATE INDEX IF NOT EXISTS claims_pending ON claims(batch_id)"]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -69,6 +80,7 @@ class JobState(StrEnum):
     PROVING = "proving"
     PROVEN = "proven"
     FAILED = "failed"
+    HELD = "held"  # an optimistic answer: not proven unless its claim is challenged (then accepted)
 
 
 UNFINISHED = (JobState.ACCEPTED, JobState.PROVING)
@@ -81,6 +93,21 @@ class NewJob:
     payload: str  # JSON of `jobs.JobPayload`
     owner: str | None = None  # digest of the API key that asked (never the key)
     public: bool = False  # readable by every API key
+    claim: str | None = None  # an optimistic node's claim (JSON of `chain.claims.Claim`), committed with the job
+    held: bool = False  # optimistic and not drawn by the spot check: proven only if challenged
+
+
+@dataclass(frozen=True)
+class StoredClaim:
+    """A claim as the node keeps it: posted once `batch_id` is set (then `claim_file` is the JSON a challenger needs)."""
+
+    request_id: str
+    job_id: str
+    claim: str
+    batch_id: int | None
+    claim_file: str | None
+    challenged: bool
+    answered: bool
 
 
 @dataclass(frozen=True)
@@ -145,8 +172,9 @@ class Store:
         with self._transaction() as db:
             db.executemany(
                 "INSERT INTO jobs (id, model, state, payload, accepted_at, owner, public) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(j.id, j.model, JobState.ACCEPTED.value, j.payload, now, j.owner, int(j.public)) for j in jobs],
+                [(j.id, j.model, (JobState.HELD if j.held else JobState.ACCEPTED).value, j.payload, now, j.owner, int(j.public)) for j in jobs],
             )
+            db.executemany("INSERT INTO claims (request_id, job_id, claim) VALUES (json_extract(?, '$.request_id'), ?, ?)", [(j.claim, j.id, j.claim) for j in jobs if j.claim is not None])
 
     def count_unfinished(self, models: list[str]) -> int:
         marks = ",".join("?" * len(models))
@@ -232,6 +260,50 @@ class Store:
         if row is None:
             return None
         return JobView(id=row[0], model=row[1], state=JobState(row[2]), error=row[3], receipt=row[4], batch_row=row[5], batch_jobs=row[6], internal_error=bool(row[7]), owner=row[8], public=bool(row[9]))
+
+    # --- an optimistic node's claims ---------------------------------------------------------
+
+    _CLAIM_COLUMNS = "request_id, job_id, claim, batch_id, claim_file, challenged, answered"
+
+    def _claims(self, where: str, args: tuple[object, ...]) -> list[StoredClaim]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {self._CLAIM_COLUMNS} FROM claims WHERE {where}", args).fetchall()
+        return [StoredClaim(r[0], r[1], r[2], r[3], r[4], bool(r[5]), bool(r[6])) for r in rows]
+
+    def claim_of(self, request_id: str) -> StoredClaim | None:
+        found = self._claims("request_id = ?", (request_id,))
+        return found[0] if found else None
+
+    def claim_by_key(self, claim_key: str) -> StoredClaim | None:
+        found = self._claims("claim_key = ?", (claim_key,))
+        return found[0] if found else None
+
+    def unposted_claims(self, limit: int) -> list[StoredClaim]:
+        """The oldest claims not yet on chain (a restart finds those the last run left)."""
+        return self._claims("batch_id IS NULL ORDER BY rowid LIMIT ?", (limit,))
+
+    def count_unposted_claims(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM claims WHERE batch_id IS NULL").fetchone()[0])
+
+    def mark_posted(self, posted: list[tuple[str, int, str, str]]) -> None:
+        """(request id, batch id, claim key hex, claim file JSON) for each claim of a posted batch."""
+        with self._transaction() as db:
+            db.executemany("UPDATE claims SET batch_id = ?, claim_key = ?, claim_file = ? WHERE request_id = ?", [(b, k, f, r) for r, b, k, f in posted])
+
+    def challenge(self, request_id: str) -> None:
+        """A challenged claim: its held job goes to the proving queue (a spot-checked one is proven already)."""
+        with self._transaction() as db:
+            db.execute("UPDATE claims SET challenged = 1 WHERE request_id = ?", (request_id,))
+            db.execute("UPDATE jobs SET state = ? WHERE state = ? AND id = (SELECT job_id FROM claims WHERE request_id = ?)", (JobState.ACCEPTED.value, JobState.HELD.value, request_id))
+
+    def challenged_claims(self) -> list[StoredClaim]:
+        return self._claims("challenged = 1 AND answered = 0", ())
+
+    def close_challenge(self, request_id: str) -> None:
+        """Stop working on a claim's challenge: answered on chain, closed there, or unanswerable (its job failed)."""
+        with self._transaction() as db:
+            db.execute("UPDATE claims SET answered = 1 WHERE request_id = ?", (request_id,))
 
     def counts(self) -> dict[JobState, int]:
         with self._lock:

@@ -111,9 +111,19 @@ class Prover:
         `sample`. The node answers concurrent requests this way (one witness run for many)."""
         return self._statements(self.witness(sample), list(enumerate(request_ids)))
 
+    def claimable_statement(self, sample: inputs.Sample, request_id: str) -> tuple[Statement, list[list[str]]]:
+        """A batch-1 circuit's statement and the input felts its proof will expose: what an on-chain
+        claim hashes (the statement itself keeps only their digest)."""
+        witness = self.witness(sample)
+        return self._statements(witness, [(0, request_id)])[0], self._input_felts(witness)
+
+    def _input_felts(self, witness: Witness) -> list[list[str]]:
+        hashed = self.circuit.manifest.visibility.input == "hashed"
+        return [[c] for c in _commitment(witness.input_commitment, "input commitment")] if hashed else witness.inputs
+
     def _statements(self, witness: Witness, rows: list[tuple[int, str]]) -> list[Statement]:
         hashed = self.circuit.manifest.visibility.input == "hashed"
-        input_felts = [[c] for c in _commitment(witness.input_commitment, "input commitment")] if hashed else witness.inputs
+        input_felts = self._input_felts(witness)
         weights = _commitment(witness.params_commitment, "weights commitment") if self.circuit.manifest.visibility.params == "hashed" else None
         digest, scales, batch = self.circuit_digest, Settings(self.circuit.settings).output_scales, self.circuit.manifest.batch_size
         return [
