@@ -2,8 +2,9 @@
 # One-command setup on a fresh machine: a virtual environment with zkinfer and everything the
 # tests, notebooks, node and sample-model training need. torch is pinned to the CPU build
 # (a plain `torch` would pull several GB of CUDA packages). Each step says what it installs
-# and how long it took (the whole run takes a few minutes, mostly downloads). --no-compile: Python
-# compiles what is imported when it is first imported, instead of every file of torch and Ray now.
+# and how long it took (the whole run takes a few minutes, mostly downloads).
+# pip byte-compiles at install on purpose: PYTHONDONTWRITEBYTECODE=1 is set on these machines, so
+# without it every process of the test suite compiled torch and Ray from source (tried: +8 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
@@ -13,9 +14,9 @@ python3 -m venv .venv
 say "upgrading pip"
 .venv/bin/python -m pip install -q --upgrade pip
 say "installing torch 2.13.0 (CPU build, ~750 MB installed: the longest step)"
-.venv/bin/python -m pip install -q --no-compile torch==2.13.0
+.venv/bin/python -m pip install -q torch==2.13.0
 say "installing zkinfer (editable) with ezkl, onnxruntime, the node, web3, Ray and the test tools (.[torch,node,ray,dev,chain])"
-.venv/bin/python -m pip install -q --no-compile -e ".[torch,node,ray,dev,chain]"
+.venv/bin/python -m pip install -q -e ".[torch,node,ray,dev,chain]"
 if ! command -v npm >/dev/null; then
   echo "[setup] error: npm is missing: the chain tools (solc 0.8.37, anvil 1.7.1) install with it; install node.js and npm (Debian: apt-get install nodejs npm), then rerun" >&2
   exit 1
