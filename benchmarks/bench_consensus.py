@@ -88,7 +88,7 @@ def check_certificates(answers: list[Answer], nodes_toml: Path, sample: int = 20
     return valid, len(certs)
 
 
-def run(n_nodes: int, requests: int, levels: list[int], folder: Path) -> list[dict[str, Any]]:
+def run(n_nodes: int, requests: int, levels: list[int], folder: Path, node_options: list[str]) -> list[dict[str, Any]]:
     """One row per concurrency level: one node's burst, then the gateway's, on the same running nodes."""
     from tests.gateway_harness import node_entry, pinned_toml, start_gateway
     from tests.node_harness import start_node
@@ -101,7 +101,7 @@ def run(n_nodes: int, requests: int, levels: list[int], folder: Path) -> list[di
     # set up with different SRSs have different verifying keys, so their statements never agree.
     ensure(circuit.load(circuits / MODEL))
     with ThreadPoolExecutor(n_nodes) as pool:
-        nodes = list(pool.map(lambda i: start_node(circuits, folder / f"node{i}", "--max-queue", str(10 * requests * len(levels) + 100)), range(n_nodes)))
+        nodes = list(pool.map(lambda i: start_node(circuits, folder / f"node{i}", "--max-queue", str(10 * requests * len(levels) + 100), *node_options), range(n_nodes)))
     gateway = None
     rows = []
     try:
@@ -142,6 +142,7 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, nargs="+", default=[3, 5])
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4], help="requests in flight (one burst per level)")
+    parser.add_argument("--node-option", action="append", default=[], help="an option for every `zkinfer serve` (repeatable), e.g. --node-option=--worker-priority=idle")
     args = parser.parse_args()
     from zkinfer.node.config import cpu_count
 
@@ -150,7 +151,7 @@ def main() -> int:
         os.environ["ZKINFER_HOME"] = str(Path(tmp) / "home")
         for n in args.nodes:
             print(f"{n} nodes: starting; per level {args.concurrency}, {args.requests} requests to one node, then {args.requests} through the gateway", flush=True)
-            rows += run(n, args.requests, args.concurrency, Path(tmp) / f"n{n}")
+            rows += run(n, args.requests, args.concurrency, Path(tmp) / f"n{n}", args.node_option)
     print(f"\n{MODEL}, {cpu_count()} cores, every node and the gateway on this machine, nodes proving throughout; {args.requests} requests per burst")
     print(f"{'nodes':>5} {'in flight':>9} {'one node p50/p99 ms':>20} {'gateway p50/p99 ms':>20} {'p50 ratio':>9} {'answered':>9} {'req/s':>6} {'certs valid':>11}")
     for r in rows:

@@ -17,7 +17,7 @@ Models: the digits CNN (`models/digits_cnn.onnx`, its committed circuit's decomp
 minutes on 2 cores) and, with `--lenet`, a LeNet-5 (32x32 input, random seeded weights, built with
 torch and exported on demand: k≈19, GBs of keys and memory, many minutes; never in CI).
 
-Run from the repository root: `python -m benchmarks.bench_split [--lenet] [--no-ray] [--parts 2 4] [--link polycommit]`.
+Run from the repository root: `python -m benchmarks.bench_split [--lenet | --only-lenet] [--no-ray] [--parts 2 4] [--link polycommit]`.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 MiB = 1 << 20
+MAX_CEILINGS = 8
 
 
 @dataclass(frozen=True)
@@ -177,10 +178,12 @@ def measure(case: Case, work: Path, parts: list[int], ray_executor: Any, link: s
 
 
 def _ceiling(rows: list[Row], provers: dict[str, Any], sample: Any) -> list[str]:
-    """Prove the unsplit form and the most-split one under a sweep of ceilings, 16 MiB apart, from the
-    split form's peak RSS + 32 MiB to the unsplit one's + 64 MiB: the ceiling caps address space
-    (RLIMIT_AS), which a proof needs 30-65 MiB above its peak RSS, so ceilings between the two peaks
-    alone refuse both (measured: the digits CNN, peak 178 MiB, proves under 210 MiB but not 200)."""
+    """Prove the unsplit form and the most-split one under a sweep of ceilings, from the split form's
+    peak RSS + 32 MiB to the unsplit one's + 64 MiB, at most `MAX_CEILINGS` of them (16 MiB apart for
+    the digits CNN; wider steps for GB-size models, whose unsplit proof takes a minute per try): the
+    ceiling caps address space (RLIMIT_AS), which a proof needs 30-65 MiB above its peak RSS, so
+    ceilings between the two peaks alone refuse both (measured: the digits CNN, peak 178 MiB, proves
+    under 210 MiB but not 200)."""
     from zkinfer.core.errors import ProofMemoryError
     from zkinfer.prover.executor.local import LocalExecutor
 
@@ -189,7 +192,7 @@ def _ceiling(rows: list[Row], provers: dict[str, Any], sample: Any) -> list[str]
     lines = []
     if high <= low:
         return [f"no ceiling separates them: unsplit peak {high // MiB} MiB <= {most.form} peak {low // MiB} MiB"]
-    step = 16 * MiB
+    step = max(16 * MiB, -(-(high + 32 * MiB - low) // (MAX_CEILINGS - 1)) // MiB * MiB)
     first = (low + 32 * MiB + step - 1) // step * step
     separating = []
     for limit in range(first, high + 64 * MiB + 1, step):
@@ -233,6 +236,7 @@ def table(case: Case, rows: list[Row]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lenet", action="store_true", help="also the LeNet-5 (k≈19: GBs of keys and memory, many minutes)")
+    parser.add_argument("--only-lenet", action="store_true", help="the LeNet-5 alone (skip the digits CNN)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray column (no local Ray started)")
     parser.add_argument("--parts", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--link", choices=["hashed", "polycommit"], default="polycommit", help="how the segments are linked (compile --link)")
@@ -245,8 +249,8 @@ def main() -> None:
             from zkinfer.prover.executor.ray_actors import RayExecutor
 
             ray_executor = RayExecutor(instance="bench")
-        cases = [digits_cnn()]
-        if args.lenet:
+        cases = [] if args.only_lenet else [digits_cnn()]
+        if args.lenet or args.only_lenet:
             (Path(tmp) / "lenet").mkdir()
             cases.append(lenet5(Path(tmp) / "lenet"))
         reports = []

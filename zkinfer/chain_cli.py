@@ -161,6 +161,15 @@ def _open(rpc_url: str | None, key_file: Path | None, state_dir: Path, stake_add
     return guarded(lambda: stake.open_stake(chain, stake_address, registry_file), as_json)
 
 
+def _claim_and_contract(claim_path: Path, rpc_url: str | None, key_file: Path | None, state_dir: Path, stake_address: str | None, registry_file: Path, as_json: bool) -> tuple[Any, Any]:
+    """A claim file and the stake contract it names (unless `--stake` overrides it), for answer and slash."""
+    from zkinfer.chain import challenge
+    from zkinfer.cli import guarded
+
+    claim_file = guarded(lambda: challenge.load_claim_file(claim_path), as_json)
+    return claim_file, _open(rpc_url, key_file, state_dir, stake_address or claim_file.contract, registry_file, as_json)
+
+
 def _sent(what: str, sent: Any, as_json: bool, **extra: Any) -> None:
     from zkinfer.cli import out, shown
 
@@ -266,12 +275,10 @@ def answer(
     stake_address: StakeAddress = None, registry_file: StakeRegistry = Path("deployments.json"), as_json: AsJson = False,
 ) -> None:
     """Answer a challenge of one of the signer's claims with the proof (verified here first)."""
-    from zkinfer.chain import challenge
     from zkinfer.cli import guarded
     from zkinfer.core import receipt as receipt_mod
 
-    claim_file = guarded(lambda: challenge.load_claim_file(claim_path), as_json)
-    contract = _open(rpc_url, key_file, state_dir, stake_address or claim_file.contract, registry_file, as_json)
+    claim_file, contract = _claim_and_contract(claim_path, rpc_url, key_file, state_dir, stake_address, registry_file, as_json)
     receipt = guarded(lambda: receipt_mod.load(receipt_path), as_json)
     sent = guarded(lambda: contract.answer(claim_file.batch_id, claim_file.claim, receipt), as_json)
     _sent(f"challenge of request {claim_file.claim.request_id!r} answered with the proof; the challenger's bond is the node's", sent, as_json)
@@ -284,11 +291,9 @@ def slash(
     stake_address: StakeAddress = None, registry_file: StakeRegistry = Path("deployments.json"), as_json: AsJson = False,
 ) -> None:
     """Slash a node whose challenged claim went unanswered past its deadline (anyone may)."""
-    from zkinfer.chain import challenge
     from zkinfer.cli import guarded
 
-    claim_file = guarded(lambda: challenge.load_claim_file(claim_path), as_json)
-    contract = _open(rpc_url, key_file, state_dir, stake_address or claim_file.contract, registry_file, as_json)
+    claim_file, contract = _claim_and_contract(claim_path, rpc_url, key_file, state_dir, stake_address, registry_file, as_json)
     sent = guarded(lambda: contract.slash(claim_file.batch_id, claim_file.claim), as_json)
     _sent(f"node {claim_file.node} slashed for request {claim_file.claim.request_id!r}", sent, as_json)
 

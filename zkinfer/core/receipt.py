@@ -180,19 +180,12 @@ def max_receipt_bytes() -> int:
 def read_document(path: Path, max_bytes: int | None = None) -> Any:
     """Read a receipt file as strict JSON (see `strict_json`), refusing files over `max_bytes`
     (default `max_receipt_bytes()`) before reading them; problems raise ReceiptFormatError (exit 2)."""
-    limit = max_receipt_bytes() if max_bytes is None else max_bytes
-    if path.is_dir():
-        raise ReceiptFormatError(f"{path}: is a directory, not a receipt file; give the receipt JSON that `zkinfer prove` writes (e.g. {path / 'receipt.json'})")
-    if not path.is_file():
-        raise ReceiptFormatError(f"{path}: no such receipt file")
-    with open(path, "rb") as file:
-        data = file.read(limit + 1)
-    if len(data) > limit:
-        raise ReceiptFormatError(f"{path}: over the {limit}-byte receipt size limit; raise it with --max-receipt-bytes or ${MAX_RECEIPT_BYTES_ENV} if you expect receipts this large")
-    try:
-        return strict_json.loads(data)
-    except strict_json.StrictJSONError as exc:
-        raise ReceiptFormatError(f"{path}: {exc}; a receipt is the JSON file `zkinfer prove` writes") from exc
+    fixes = {
+        "directory": f"give the receipt JSON that `zkinfer prove` writes (e.g. {path / 'receipt.json'})",
+        "size": f"raise it with --max-receipt-bytes or ${MAX_RECEIPT_BYTES_ENV} if you expect receipts this large",
+        "format": "a receipt is the JSON file `zkinfer prove` writes",
+    }
+    return strict_json.load_file(path, max_receipt_bytes() if max_bytes is None else max_bytes, ReceiptFormatError, "receipt file", fixes)
 
 
 def parse(document: Any, source: str = "receipt") -> Receipt:

@@ -110,16 +110,20 @@ def loads(data: bytes | str) -> Any:
         raise StrictJSONError("not valid JSON (nested too deeply)") from exc
 
 
-def load_file(path: Path, limit: int, fail: Callable[[str], Exception], what: str = "file") -> Any:
+def load_file(path: Path, limit: int, fail: Callable[[str], Exception], what: str = "file", fixes: dict[str, str] | None = None) -> Any:
     """A JSON file read strictly, refused before reading when over `limit` bytes; every problem is
-    `fail(message)` naming the path (each document kind raises its own typed error)."""
+    `fail(message)` naming the path (each document kind raises its own typed error). `fixes` adds
+    the document's own advice to a message, by problem: "directory", "size", "format"."""
+    fix = {key: f"; {text}" for key, text in (fixes or {}).items()}
+    if path.is_dir():
+        raise fail(f"{path}: is a directory, not a {what}{fix.get('directory', '')}")
     if not path.is_file():
         raise fail(f"{path}: no such {what}")
     with open(path, "rb") as file:
         data = file.read(limit + 1)
     if len(data) > limit:
-        raise fail(f"{path}: over the {limit}-byte size limit")
+        raise fail(f"{path}: over the {limit}-byte size limit{fix.get('size', '')}")
     try:
         return loads(data)
     except StrictJSONError as exc:
-        raise fail(f"{path}: {exc}") from exc
+        raise fail(f"{path}: {exc}{fix.get('format', '')}") from exc
