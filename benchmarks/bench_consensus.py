@@ -78,6 +78,21 @@ def percentiles(answers: list[Answer]) -> tuple[float, float]:
     return (float(np.percentile(ms, 50)), float(np.percentile(ms, 99))) if ms else (float("nan"), float("nan"))
 
 
+def breakdown(answers: list[Answer]) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(p50, p99) of the wait for the quorum's slowest signer (its HTTP answer, as the gateway timed it)
+    and of the rest of each answer's time: the gateway's own work (fan-out, checks, certificate) and the
+    client's HTTP round trip to it. Splits "the nodes are slow on these cores" from "the gateway adds"."""
+    waits, rest = [], []
+    for a in answers:
+        timed = a.parameters.get("zkinfer_latency_ms") or {}
+        signers = [timed[name] for name in a.parameters.get("zkinfer_signers") or [] if name in timed]
+        if a.status == 200 and signers:
+            waits.append(max(signers))
+            rest.append(a.ms - max(signers))
+    pick = lambda xs: (float(np.percentile(xs, 50)), float(np.percentile(xs, 99))) if xs else (float("nan"), float("nan"))  # noqa: E731
+    return pick(waits), pick(rest)
+
+
 def check_certificates(answers: list[Answer], nodes_toml: Path, sample: int = 20) -> tuple[int, int]:
     """(valid, checked) over up to `sample` certificates, against the pinned node set."""
     from zkinfer.network import certificate, nodeset
@@ -126,7 +141,7 @@ def run(n_nodes: int, requests: int, levels: list[int], folder: Path, node_optio
                 print(f"  {len(failed)} request(s) failed; the first: HTTP {failed[0].status} {failed[0].error}")
             rows.append({
                 "nodes": n_nodes, "concurrency": concurrency, "single": percentiles(single), "gateway": percentiles(through),
-                "ok": sum(a.status == 200 for a in through), "rate": requests / seconds, "certificates": (valid, checked),
+                "breakdown": breakdown(through), "ok": sum(a.status == 200 for a in through), "rate": requests / seconds, "certificates": (valid, checked),
             })
             print(f"  {n_nodes} nodes, {concurrency} in flight: one node p50/p99 {rows[-1]['single']}, gateway {rows[-1]['gateway']} ms", flush=True)
     finally:
@@ -158,6 +173,10 @@ def main() -> int:
         (s50, s99), (g50, g99) = r["single"], r["gateway"]
         valid, checked = r["certificates"]
         print(f"{r['nodes']:>5} {r['concurrency']:>9} {s50:>9.1f} / {s99:<8.1f} {g50:>9.1f} / {g99:<8.1f} {g50 / s50:>9.2f} {r['ok']:>5}/{args.requests:<3} {r['rate']:>6.1f} {valid:>5}/{checked:<5}")
+    print("\nwhere a consensus answer's time goes (p50 / p99 ms): waiting for the quorum's slowest signer | the gateway's own work + the client's round trip to it")
+    for r in rows:
+        (w50, w99), (o50, o99) = r["breakdown"]
+        print(f"{r['nodes']:>5} {r['concurrency']:>9} {w50:>9.1f} / {w99:<8.1f} | {o50:>7.1f} / {o99:<8.1f}")
     for r in (r for r in rows if r["nodes"] == 3):
         (s50, _), (g50, g99) = r["single"], r["gateway"]
         p99_goal = "met" if g99 <= 100 else "NOT met"

@@ -221,7 +221,7 @@ def table(case: Case, rows: list[Row]) -> str:
     out = [
         f"### {case.name} (decomposition {case.decomposition or 'ezkl default'})",
         "",
-        "| form | segment k | keys (pk+vk) MB | proof CPU s | sequential s | wall, local parallel s | wall, Ray parallel s | peak RSS per process MB (max) | vs unsplit | verified |",
+        "| form | segment k | keys (pk+vk) MB | proof CPU s | sequential s | wall, local parallel s | wall, Ray parallel s | peak RSS per process MiB (max) | vs unsplit | verified |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:

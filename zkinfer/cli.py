@@ -390,7 +390,7 @@ def serve(
     body_timeout: Annotated[float, typer.Option("--body-timeout", min=0.1, help="Seconds a request has to send its whole body after the headers")] = 30.0,
     max_connections: Annotated[int, typer.Option("--max-connections", min=1, help="Open connections at most (kept below the file-descriptor limit)")] = 4096,
     prove_within: Annotated[int, typer.Option("--prove-within", min=1, help="Seconds within which each answer's signed promise says it will be proven")] = 3600,
-    worker_priority: Annotated[str, typer.Option("--worker-priority", help="Provers run as: nice (nice 10) or idle (SCHED_IDLE: answers preempt proving; busy cores starve it)")] = "nice",
+    worker_priority: Annotated[str, typer.Option("--worker-priority", help="Provers run as: idle (SCHED_IDLE: answers preempt proving; never-idle cores starve it) or nice (nice 10)")] = "idle",
     executor_name: Annotated[str, typer.Option("--executor", help="Where proofs run: local (the worker processes) or ray (Ray actors; a local Ray unless --ray-address)")] = "local",
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to prove on, with --executor ray (default: a local Ray started with the node)")] = None,
     max_prove_memory: Annotated[str | None, typer.Option("--max-prove-memory", help="Memory ceiling of each proving process, e.g. 2GiB (a job over it fails, naming it)")] = None,

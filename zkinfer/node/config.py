@@ -59,7 +59,7 @@ class NodeConfig:
     batch_private_inputs: bool = False
     prefer_gpu: bool = True
     worker_nice: int = 10
-    worker_priority: str = "nice"  # "nice": provers niced by worker_nice; "idle": under SCHED_IDLE (see `workers` for why nice is the default)
+    worker_priority: str = "idle"  # "idle": proving threads under SCHED_IDLE; "nice": niced by worker_nice only (see `workers`)
     prove_within_s: int = DEFAULT_PROVE_WITHIN_S  # the promise each answer carries: proven within this many seconds
     metrics: str = "key"  # /metrics: "off", "key" (needs an API key) or "public"
     header_timeout_s: float = 10.0  # a request's headers, from the connection's opening (or the request's first byte)

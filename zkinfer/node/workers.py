@@ -4,23 +4,21 @@ ezkl holds the GIL for a whole prove, so proving runs in separate processes (spa
 onnxruntime and rayon threads do not survive a fork). Each worker loads its Provers once, then
 claims jobs from the SQLite store, proves, and stores the signed receipt.
 
-Workers prove at nice 10 by default (`--worker-priority nice`), or under Linux's SCHED_IDLE policy
-(`--worker-priority idle`): then a proof uses only the cores the web process leaves idle, and any
-runnable thread of the web process (HTTP, the fast path, each answer's witness and signatures)
-preempts it at once, where nice 10 only weights the scheduler's shares, so rayon's threads on both
-cores still delay the web process. SCHED_IDLE is not the default because a node *promises* each
-proof by a time (`--prove-within`): on a machine whose cores are always busy (several nodes on one
-machine, a long burst) a SCHED_IDLE prover gets no CPU at all, misses its promises and earns
-"unproven" evidence while honest, and a prover preempted inside a SQLite write transaction holds the
-store's lock while starved (a priority inversion: 3 nodes on 2 cores in `bench_consensus` stalled
-answers past the gateway's 5 s timeout). Nice 10 always progresses. Measured with `benchmarks/bench_node_load.py
---latency-only` on this 2-core machine (interleaved runs, other sessions loading it 4-20x), answer
-p99 at 8 requests in flight: 334 / 450 / 524 ms under SCHED_IDLE against 1021 / 1082 / 921 ms
-under nice 10; at 32 in flight 623 / 620 / 1532 against 842 / 1132 / 965 ms. Bounding rayon to
-fewer threads than cores was the other candidate (not measured): it would slow every proof,
-loaded or not, while SCHED_IDLE costs proving nothing when the node is quiet. Where the kernel refuses SCHED_IDLE
-the worker falls back to nice. The policy is set on every thread the worker has (numpy's BLAS pool)
-before rayon and onnxruntime start theirs, which inherit it.
+Workers prove under Linux's SCHED_IDLE policy by default (`--worker-priority idle`): a proof uses
+only the cores the web process leaves idle, and any runnable thread of the web process (HTTP, the
+fast path, each answer's witness and signatures) preempts it at once. `--worker-priority nice`
+proves at nice 10 instead, which only weights the scheduler's shares, so rayon's threads on both
+cores still delay the web process (3 nodes on 2 cores in `bench_consensus`, one node's answers while
+it proves: p50/p99 53/332 ms at nice 10 against 36/83 ms under SCHED_IDLE). Only the threads that
+prove run SCHED_IDLE (`ProvingThread`): a worker's main thread, which claims jobs and stores
+receipts, keeps nice 10, because a SCHED_IDLE thread starved inside a SQLite write transaction holds
+the store's lock and the web process cannot commit the next request's job (the priority inversion
+that stalled answers past a gateway's 5 s timeout when whole workers ran SCHED_IDLE). The cost of
+SCHED_IDLE: on a machine whose cores are never idle (a long burst, several nodes on one machine) it
+proves almost nothing until the load falls, and a node that promised proofs (`--prove-within`) may
+miss them; such an operator chooses `nice`. Where the kernel refuses SCHED_IDLE the worker falls
+back to nice. Bounding rayon to fewer threads than cores was the other candidate: it slows every
+proof, loaded or not, while SCHED_IDLE costs proving nothing when the node is quiet.
 A worker dies with the node (PR_SET_PDEATHSIG), and a worker that dies alone has its jobs
 re-queued and is replaced.
 
@@ -46,24 +44,28 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import TypeVar
 
 from zkinfer.core import identity, logs
 from zkinfer.core.errors import ProofMemoryError, ProverLostError, ZkinferError
+from zkinfer.core.inputs import Sample
 from zkinfer.core.receipt import Receipt
 from zkinfer.node import jobs
 from zkinfer.node.models import load_provers, stack
 from zkinfer.node.store import Store
 from zkinfer.prover.executor import Executor, open_executor
-from zkinfer.prover.prove import Prover
+from zkinfer.prover.prove import FastAnswer, Prover
 
 log = logging.getLogger("zkinfer.node")
 
 IDLE_POLL_S = 0.05
 RESTART_DELAY_S = 1.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -112,17 +114,42 @@ def _threads() -> list[int]:
 
 
 def lower_priority(nice: int, idle: bool) -> str:
-    """Make this process (its threads to come) yield to the web process: SCHED_IDLE, else nice. Returns which."""
-    os.nice(nice)  # kept under SCHED_IDLE too: it orders the workers among themselves if the policy is ever lifted
+    """Make this process yield to the web process: nice on every thread it has; under `idle`, SCHED_IDLE
+    on every thread but the calling one (the store's: see `ProvingThread`). Returns which policy proves."""
+    for thread_id in _threads():  # Linux nices each thread; those running already (numpy's BLAS pool) too
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, thread_id, nice)
     if idle:
         try:
-            for thread_id in _threads():  # those already running (numpy's BLAS pool); threads made later inherit the policy
-                os.sched_setscheduler(thread_id, os.SCHED_IDLE, os.sched_param(0))
+            for thread_id in _threads():
+                if thread_id != threading.get_native_id():
+                    os.sched_setscheduler(thread_id, os.SCHED_IDLE, os.sched_param(0))
         except (AttributeError, OSError) as exc:  # not Linux, or refused (e.g. a seccomp policy)
             log.warning("prover worker could not take SCHED_IDLE (%s); running at nice %d instead", exc, nice)
             return "nice"
         return "idle"
     return "nice"
+
+
+class ProvingThread:
+    """The one thread of a worker that runs ezkl (keys, witness, proof, executor processes), under
+    SCHED_IDLE when the worker proves at idle priority; rayon's pool and the processes it starts
+    inherit that policy. The worker's main thread keeps nice alone and does the SQLite writes: a
+    SCHED_IDLE thread starved inside a write transaction would hold the store's lock, and the web
+    process could not commit the next request's job until the cores went quiet (the priority
+    inversion that stalled answers past a gateway's timeout when whole workers ran SCHED_IDLE)."""
+
+    def __init__(self, idle: bool) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="zkinfer-proving", initializer=_enter_idle if idle else None)
+
+    def run(self, work: Callable[[], T]) -> T:
+        """`work()` on the proving thread; its exception re-raised here."""
+        return self._pool.submit(work).result()
+
+
+def _enter_idle() -> None:
+    with contextlib.suppress(AttributeError, OSError):  # refused: lower_priority already logged it
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: this thread
 
 
 def worker_main(slot: int, settings: WorkerSettings, events: Connection) -> None:
@@ -131,9 +158,8 @@ def worker_main(slot: int, settings: WorkerSettings, events: Connection) -> None
     logs.configure()  # a spawned process starts with logging unconfigured: keep ezkl's noise out of the node's stderr
     _die_with_parent()
     parent = os.getppid()
-    lower_priority(settings.nice, settings.idle)
-    executor = _executor(settings)
-    provers = load_provers(settings.circuits, prefer_gpu=False, signer=identity.load_key(settings.key_path), executor=executor)
+    proving = ProvingThread(lower_priority(settings.nice, settings.idle) == "idle")
+    provers = proving.run(lambda: load_provers(settings.circuits, prefer_gpu=False, signer=identity.load_key(settings.key_path), executor=_executor(settings)))
     store = Store(settings.store_path)
     events.send(Ready(slot))
     while os.getppid() == parent:
@@ -142,7 +168,7 @@ def worker_main(slot: int, settings: WorkerSettings, events: Connection) -> None
             time.sleep(IDLE_POLL_S)
             continue
         try:
-            finished = _prove(store, provers[claim.model], claim.model, claim.ids, claim.payloads)
+            finished = _prove(store, provers[claim.model], claim.model, claim.ids, claim.payloads, proving.run)
         except ProverLostError as exc:  # the proving process died, not this worker: as if it had, the jobs go back to the queue
             log.warning("prover of %d job(s) of %s died (%s); re-queuing them", len(claim.ids), claim.model, exc)
             doomed = store.requeue(slot)
@@ -158,7 +184,7 @@ def _executor(settings: WorkerSettings) -> Executor | None:
     return open_executor(settings.executor, ray_address=settings.ray_address, max_memory=settings.max_prove_memory, parallel=1)
 
 
-def _prove(store: Store, prover: Prover, model: str, ids: list[str], payloads: list[str]) -> list[Finished]:
+def _prove(store: Store, prover: Prover, model: str, ids: list[str], payloads: list[str], run: Callable[[Callable[[], Receipt]], Receipt] = lambda work: work()) -> list[Finished]:
     """Prove one claimed group and record the outcome; never raises (a bad job must not stop the worker).
 
     When a batch fails on its input (one row outside the circuit's range fails the whole witness),
@@ -168,20 +194,13 @@ def _prove(store: Store, prover: Prover, model: str, ids: list[str], payloads: l
     start = time.perf_counter()
     try:
         decoded = [jobs.decode(p) for p in payloads]
-        batch_size = prover.circuit.manifest.batch_size
-        if batch_size == 1:
-            ((sample, fast),) = decoded
-            receipt = prover.prove(sample, fast)
-        else:  # the stored fast answers are single rows; the receipt's fast section covers the batch
-            receipt = prover.prove(stack([sample for sample, _ in decoded], batch_size))
-        if prover.executor is not None:
-            _check_executor_proof(receipt, model, prover.executor.name)
+        receipt = run(lambda: _proven(prover, model, decoded))
     except ProverLostError:
         raise  # the caller re-queues the claim
     except ZkinferError as exc:  # e.g. an input outside the range the circuit was calibrated for
         if len(ids) > 1 and not isinstance(exc, ProofMemoryError):  # a smaller group needs no less memory
             half = len(ids) // 2
-            return _prove(store, prover, model, ids[:half], payloads[:half]) + _prove(store, prover, model, ids[half:], payloads[half:])
+            return _prove(store, prover, model, ids[:half], payloads[:half], run) + _prove(store, prover, model, ids[half:], payloads[half:], run)
         error, internal = str(exc), False
     except Exception as exc:  # an ezkl panic or a bug: fail these jobs, keep serving the rest
         log.exception("proving %d job(s) of %s failed", len(ids), model)
@@ -192,6 +211,19 @@ def _prove(store: Store, prover: Prover, model: str, ids: list[str], payloads: l
         return [Finished(model=model, ids=ids, proven=True, seconds=seconds)]
     store.fail(ids, error, internal)
     return [Finished(model=model, ids=ids, proven=False, seconds=time.perf_counter() - start, error=error)]
+
+
+def _proven(prover: Prover, model: str, decoded: list[tuple[Sample, FastAnswer]]) -> Receipt:
+    """On the proving thread: the group's receipt, an executor's proof checked before it is trusted."""
+    batch_size = prover.circuit.manifest.batch_size
+    if batch_size == 1:
+        ((sample, fast),) = decoded
+        receipt = prover.prove(sample, fast)
+    else:  # the stored fast answers are single rows; the receipt's fast section covers the batch
+        receipt = prover.prove(stack([sample for sample, _ in decoded], batch_size))
+    if prover.executor is not None:
+        _check_executor_proof(receipt, model, prover.executor.name)
+    return receipt
 
 
 def _check_executor_proof(receipt: Receipt, model: str, executor: str) -> None:
