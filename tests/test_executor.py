@@ -229,3 +229,42 @@ def test_a_reused_local_executor_keeps_its_prove_workers_between_calls(small_cir
     first = {r.worker for r in local.prove_many(tasks)}
     second = {r.worker for r in local.prove_many(tasks)}
     assert second == first and len(first) == 2
+
+
+def test_cli_prove_never_writes_a_receipt_on_a_proof_its_executor_made_of_another_input(
+    small_circuit: Path, local: LocalExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`zkinfer prove --executor ray` on a compromised Ray machine: the command fails (exit 2) naming
+    the failed check, and no receipt is written; with an honest executor the same command writes one."""
+    import typer
+
+    from zkinfer import cli
+
+    honest = Prover(small_circuit, prefer_gpu=False)
+    other = _tasks(honest, tmp_path)[1].witness  # SAMPLES[1]'s witness
+    data = tmp_path / "input.json"
+    data.write_text(json.dumps({"input_data": [SAMPLES[0]]}))
+    output = tmp_path / "receipt.json"
+    monkeypatch.setattr(cli, "chosen_executor", lambda *_: _SwappingExecutor(local, other))
+    with pytest.raises(typer.Exit) as exited:
+        cli.prove(small_circuit, data, output, executor_name="ray")
+    assert exited.value.exit_code == 2 and not output.exists()
+    assert "the proof from the swapping executor does not verify" in capsys.readouterr().err
+    monkeypatch.setattr(cli, "chosen_executor", lambda *_: _KeepOpen(local))
+    cli.prove(small_circuit, data, output, executor_name="ray")
+    _verified(Receipt.model_validate_json(output.read_text()))
+
+
+class _KeepOpen:
+    """The module's honest executor, lent to one command (which closes what it is given)."""
+
+    name = "local"
+
+    def __init__(self, inner: LocalExecutor) -> None:
+        self.inner = inner
+
+    def prove_many(self, tasks: Sequence[ProofTask]) -> list[ProofResult]:
+        return self.inner.prove_many(tasks)
+
+    def close(self) -> None:
+        pass

@@ -206,6 +206,10 @@ def prove(
         sample = guarded(lambda: prover.load_input(input_path))
         with step("proving"):
             receipt = guarded(lambda: prover.prove(sample))
+        if executor is not None:  # a proof made in another process (a Ray machine): checked before it is written
+            from zkinfer.verify.executor_check import check_executor_receipt
+
+            guarded(lambda: check_executor_receipt(receipt, prover.circuit.name, executor.name))
     finally:
         if executor is not None:
             executor.close()

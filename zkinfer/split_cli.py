@@ -72,6 +72,10 @@ def prove_split(
         sample = guarded(lambda: prover.load_input(input_path))
         with step(f"proving {len(prover.circuit.segments)} segments"):
             receipt = guarded(lambda: prover.prove(sample))
+        if executor is not None:  # the segments' proofs came from other processes (Ray machines): checked before the receipt is written
+            from zkinfer.verify.executor_check import check_executor_receipt
+
+            guarded(lambda: check_executor_receipt(receipt, prover.circuit.name, executor.name))
     finally:
         prover.close()
     save(receipt, output)

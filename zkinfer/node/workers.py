@@ -60,6 +60,7 @@ from zkinfer.node.models import load_provers, stack
 from zkinfer.node.store import Store
 from zkinfer.prover.executor import Executor, open_executor
 from zkinfer.prover.prove import FastAnswer, Prover
+from zkinfer.verify.executor_check import check_executor_receipt
 
 log = logging.getLogger("zkinfer.node")
 
@@ -222,19 +223,8 @@ def _proven(prover: Prover, model: str, decoded: list[tuple[Sample, FastAnswer]]
     else:  # the stored fast answers are single rows; the receipt's fast section covers the batch
         receipt = prover.prove(stack([sample for sample, _ in decoded], batch_size))
     if prover.executor is not None:
-        _check_executor_proof(receipt, model, prover.executor.name)
+        check_executor_receipt(receipt, model, prover.executor.name)
     return receipt
-
-
-def _check_executor_proof(receipt: Receipt, model: str, executor: str) -> None:
-    """Raise ProverLostError (the job is re-queued) unless the proof the executor returned verifies and
-    attests the receipt's input and output: the proof and binding checks an auditor runs (~10-30 ms)."""
-    from zkinfer.verify import Policy, verify_receipt
-
-    verdict = verify_receipt(receipt, Policy(), check_signature=False)
-    if not verdict.verified:
-        failed = "; ".join(f"{c.name}: {c.detail}" for c in verdict.checks if c.name in verdict.failed())
-        raise ProverLostError(f"{model}: the proof from the {executor} executor does not verify for this job ({failed}); not stored, the job is re-queued")
 
 
 @dataclass
