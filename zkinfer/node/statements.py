@@ -127,9 +127,7 @@ class StatementSigner:
             if len(group) > 1:
                 half = len(group) // 2
                 return self._make(group[:half]) + self._make(group[half:])
-            reason = exc.__cause__ or exc
-            return [InputError(f"inputs: the circuit cannot prove this input (witness generation failed: {reason}); it lies outside the range "
-                               "the circuit was calibrated on: send values in the range the model was made for")]
+            return [_unprovable(exc)]
         prove_by = int(time.time()) + self.prove_within_s
         signed: list[Signed | Exception] = []
         for made, (_, _, receipt_id) in zip(said, group, strict=True):
@@ -142,5 +140,11 @@ class StatementSigner:
         try:
             made, felts = self.model.prover.claimable_statement(sample, request_id)
         except ProvingError as exc:
-            return InputError(f"inputs: the circuit cannot prove this input (witness generation failed: {exc.__cause__ or exc}); send values in the range the model was made for")
+            return _unprovable(exc)
         return Signed(statement.sign(made, self.key.secret, self.key.public_key), None, felts)
+
+
+def _unprovable(exc: ProvingError) -> InputError:
+    """The 422 for an input whose witness fails: no proof could ever cover it, so nothing is queued."""
+    return InputError(f"inputs: the circuit cannot prove this input (witness generation failed: {exc.__cause__ or exc}); it lies outside the range "
+                      "the circuit was calibrated on: send values in the range the model was made for")
