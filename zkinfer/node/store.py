@@ -270,13 +270,15 @@ class Store:
             rows = self._db.execute(f"SELECT {self._CLAIM_COLUMNS} FROM claims WHERE {where}", args).fetchall()
         return [StoredClaim(r[0], r[1], r[2], r[3], r[4], bool(r[5]), bool(r[6])) for r in rows]
 
-    def claim_of(self, request_id: str) -> StoredClaim | None:
-        found = self._claims("request_id = ?", (request_id,))
+    def _claim(self, unique_column: str, value: str) -> StoredClaim | None:
+        found = self._claims(f"{unique_column} = ?", (value,))
         return found[0] if found else None
 
+    def claim_of(self, request_id: str) -> StoredClaim | None:
+        return self._claim("request_id", request_id)
+
     def claim_by_key(self, claim_key: str) -> StoredClaim | None:
-        found = self._claims("claim_key = ?", (claim_key,))
-        return found[0] if found else None
+        return self._claim("claim_key", claim_key)
 
     def unposted_claims(self, limit: int) -> list[StoredClaim]:
         """The oldest claims not yet on chain (a restart finds those the last run left)."""
