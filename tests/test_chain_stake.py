@@ -387,7 +387,7 @@ def test_cli_deploy_register_claim_challenge_answer_status_and_evidence_fraud(wo
     proven = statement.from_receipt(world.receipts[2], "req-lie")
     lie = statement.Statement(proven.circuit, proven.request_id, proven.input_digest, proven.weights_commitment, proven.output_scales, ((proven.output[0][0] + 5, *proven.output[0][1:]),))
     signed = statement.sign(lie, liar_key.secret, liar_key.public_key)
-    liar.post_claim(claims.from_statement(lie, "public", statement.receipt_input_felts(world.receipts[2])))
+    liar.post_claim(claims.from_statement(lie, "public", statement.proven_input_felts(world.receipts[2])))
     (tmp_path / "evidence.json").write_text(json.dumps(evidence.contradiction(signed, receipt_json, 0, 1, node="mallory")))
     fraud = run(WATCHER, "challenge", "--evidence", tmp_path / "evidence.json")
     assert fraud["kind"] == "fraud"
@@ -415,7 +415,7 @@ def test_equivocation_evidence_becomes_a_bonded_challenge_of_the_matching_claim(
     other = statement.Statement(proven.circuit, "req-eq-2", proven.input_digest, None, proven.output_scales, ((proven.output[0][0] - 3, *proven.output[0][1:]),))
     a, b = statement.sign(proven, key.secret, key.public_key), statement.sign(other, key.secret, key.public_key)
     document = json.loads(json.dumps(evidence.equivocation(a, b, node="mallory")))
-    felts = statement.receipt_input_felts(world.receipts[0])
+    felts = statement.proven_input_felts(world.receipts[0])
     said = claims.from_statement(other, "public", felts)  # the node claimed the false one on chain
     liar = signer(stake, world, LIAR)
     posted = liar.post_claim(said)
@@ -452,11 +452,11 @@ def test_optimistic_node_posts_batches_and_answers_only_the_challenged_claims(wo
     for i in range(10):
         receipt = world.receipts[i % len(INPUTS)]
         said = statement.from_receipt(receipt, f"opt-{i}")
-        claim, drawn, batch = node.claim(said, "public", statement.receipt_input_felts(receipt))
+        claim, drawn, batch = node.claim(said, "public", statement.proven_input_felts(receipt))
         assert claim == honest(world, i % len(INPUTS), f"opt-{i}") and drawn is False
         posted += [batch] if batch else []
     with pytest.raises(ClaimError, match="already claimed"):
-        node.claim(statement.from_receipt(world.receipts[0], "opt-1"), "public", statement.receipt_input_felts(world.receipts[0]))
+        node.claim(statement.from_receipt(world.receipts[0], "opt-1"), "public", statement.proven_input_felts(world.receipts[0]))
     last = node.flush()
     assert len(posted) == 2 and last is not None and node.flush() is None and stake.status().claims_posted == 10
     # a client holding claim files challenges two of them; the node proves (here: has) only those
@@ -474,4 +474,4 @@ def test_optimistic_node_posts_batches_and_answers_only_the_challenged_claims(wo
     assert len(node.answer_challenges(prove)) == 2 and sorted(asked) == ["opt-2", "opt-9"]
     assert node.open_challenges() == [] and stake.node(world.chains[NODE].address).balance == 2 * PARAMS.challenge_bond
     always = OptimisticNode(signer(stake, world, NODE), tmp_path / "book2", batch_size=64, spot_check_p=1.0)
-    assert always.claim(statement.from_receipt(world.receipts[1], "opt-spot"), "public", statement.receipt_input_felts(world.receipts[1]))[1] is True
+    assert always.claim(statement.from_receipt(world.receipts[1], "opt-spot"), "public", statement.proven_input_felts(world.receipts[1]))[1] is True

@@ -23,7 +23,7 @@ from zkinfer.chain.claims import Claim, ClaimError
 from zkinfer.core import strict_json
 from zkinfer.core.cache import write_atomically
 from zkinfer.core.digest import canonical_json
-from zkinfer.core.statement import Statement, receipt_input_felts
+from zkinfer.core.statement import Statement, StatementError, proven_instances
 
 SCHEMA: Final = "zkinfer.chain-claim/1"
 MAX_BYTES: Final = 1 << 20
@@ -101,7 +101,11 @@ def evidence_action(document: Any, claim_file: ClaimFile | None) -> EvidenceActi
             raise ClaimError(f"the contradicting receipt proves {document['rows']} requests at once: the chain takes circuits of batch size 1")
         signed = SignedStatement.from_json(document["statement"], "evidence.statement")
         receipt = parse(document["receipt"], "evidence.receipt")
-        claim = claims.from_statement(signed.statement, receipt.input.visibility, receipt_input_felts(receipt))
+        try:
+            layout, proven = proven_instances(receipt)
+        except StatementError as exc:
+            raise ClaimError(f"evidence.receipt: no statement can be read from it ({exc})") from exc
+        claim = claims.from_statement(signed.statement, layout.input_visibility, proven.input_felts())
         _same(claim_file, claim, signed.statement, check_input=True)
         return EvidenceAction("fraud", claim, receipt, verdict.reasons)
     if claim_file is None:

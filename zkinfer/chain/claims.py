@@ -24,7 +24,6 @@ ever passing for a leaf (and the preimages differ in length besides).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,9 +32,10 @@ from eth_hash.auto import keccak
 
 from zkinfer.core.digest import circuit_digest, digest_bytes, is_digest
 from zkinfer.core.errors import ChainError
-from zkinfer.core.ezkl_views import Settings
+from zkinfer.core.ezkl_views import Settings, SettingsError
+from zkinfer.core.instance_layout import InstanceLayout
 from zkinfer.core.receipt import Receipt
-from zkinfer.core.statement import FIELD_MODULUS, Statement, StatementError, from_receipt, input_digest, receipt_input_felts
+from zkinfer.core.statement import FIELD_MODULUS, Statement, StatementError, from_receipt, input_digest, proven_instances
 
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
@@ -153,9 +153,10 @@ def from_verified_receipt(receipt: Receipt, request_id: str) -> Claim:
     """The claim a receipt's proof attests (call only once the receipt has verified)."""
     try:
         statement = from_receipt(receipt, request_id)
+        layout, proven = proven_instances(receipt)
     except StatementError as exc:
         raise ClaimError(f"receipt: no statement can be read from it ({exc})") from exc
-    return from_statement(statement, receipt.input.visibility, receipt_input_felts(receipt))
+    return from_statement(statement, layout.input_visibility, proven.input_felts())
 
 
 @dataclass(frozen=True)
@@ -171,27 +172,32 @@ class Layout:
 
     @classmethod
     def of_settings(cls, settings: dict[str, Any], params_commitment: list[str] | None = None, where: str = "settings") -> Layout:
+        """The contract's registration of a circuit, from its instance layout (`zkinfer.core.instance_layout`)."""
         view = Settings(settings, where)
-        in_vis, params_vis = view.visibility("input"), view.visibility("param")
-        if in_vis not in ("public", "hashed") or view.visibility("output") != "public" or params_vis not in ("fixed", "hashed"):
-            raise ClaimError(f"{where}: input {in_vis}, weights {params_vis}, output {view.visibility('output')}: the chain needs a public or hashed input, fixed or hashed weights and a public output")
+        try:
+            layout = InstanceLayout.of(view)
+        except SettingsError as exc:
+            raise ClaimError(str(exc)) from exc
+        in_vis, params_vis, out_vis = layout.input_visibility, layout.param_visibility, layout.output_visibility
+        if in_vis not in ("public", "hashed") or out_vis != "public":
+            raise ClaimError(f"{where}: input {in_vis}, weights {params_vis}, output {out_vis}: the chain needs a public or hashed input, fixed or hashed weights and a public output")
         if view.batch_size != 1:
             raise ClaimError(f"{where}: batch size {view.batch_size}: one claim binds one request, so the chain takes circuits of batch size 1")
-        shapes = view.instance_shapes
-        n_inputs = len(view.input_scales)
-        if in_vis == "public":
-            n_input, outputs = sum(math.prod(s) for s in shapes[:n_inputs]), shapes[n_inputs:]
-        else:
-            n_input, outputs = n_inputs, shapes
-        if (params_vis == "hashed") != bool(params_commitment):
-            fix = "give the weights' Poseidon commitment (a receipt of the circuit has it)" if params_vis == "hashed" else "no weights commitment belongs to it"
-            raise ClaimError(f"{where}: weights are {params_vis}: {fix}")
         params = list(params_commitment or [])
-        return cls(n_input, len(params), sum(math.prod(s) for s in outputs), in_vis == "hashed", hash_felts(params) if params else bytes(32))
+        if len(params) != layout.n_weights_commitments:
+            fix = "give the weights' Poseidon commitment (a receipt of the circuit has it)" if params_vis == "hashed" else "no weights commitment belongs to it"
+            raise ClaimError(f"{where}: weights are {params_vis} ({layout.n_weights_commitments} commitment(s)), {len(params)} given: {fix}")
+        return cls(layout.input_size, len(params), layout.output_values, in_vis == "hashed", hash_felts(params) if params else bytes(32))
 
     @classmethod
     def of_receipt(cls, receipt: Receipt) -> Layout:
-        return cls.of_settings(receipt.model.settings, receipt.params.commitment if receipt.params.visibility == "hashed" else None, "receipt.model.settings")
+        """The registration a receipt's circuit needs, with the weights commitment its proof attests."""
+        try:
+            _, proven = proven_instances(receipt)
+        except StatementError as exc:
+            raise ClaimError(f"receipt: {exc}") from exc
+        weights = None if proven.weights_commitment is None else list(proven.weights_commitment)
+        return cls.of_settings(receipt.model.settings, weights, "receipt.model.settings")
 
     def split(self, instances: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
         """(input, weights, output) felts of a proof's flat instances, as the contract splits them."""

@@ -26,6 +26,7 @@ from zkinfer.chain.deploy import Sent, code_matches, contract, deploy, send
 from zkinfer.chain.solidity import Compiled, compile_file
 from zkinfer.core.errors import ChainError
 from zkinfer.core.receipt import Receipt
+from zkinfer.core.statement import proven_instances
 
 SOURCE = Path(__file__).resolve().parents[2] / "contracts" / "ZkinferStake.sol"
 NAME = "ZkinferStake"
@@ -421,7 +422,7 @@ def register_circuit(stake: Stake, circuit_dir: Path, verifier_address: str | No
         verdict = verify_receipt(params_receipt, Policy(expect_circuit=artifact.circuit_digest), "--receipt")
         if not verdict.verified:
             raise ClaimError(f"the --receipt does not verify ({', '.join(verdict.failed())} failed): its weights commitment is not proven, so it is not pinned")
-        commitment = params_receipt.params.commitment
+        commitment = list(proven_instances(params_receipt)[1].weights_commitment or []) or None  # what its proof attests
     from zkinfer.core.circuit import load
 
     layout = Layout.of_settings(load(circuit_dir).settings, commitment, f"{circuit_dir}/settings.json")

@@ -106,6 +106,17 @@ class Settings:
         return self._scales("model_output_scales")
 
     @property
+    def poseidon_instances(self) -> int:
+        """How many public instances ezkl's Poseidon module adds (`module_sizes.poseidon` is
+        [rows, [instances]]): the input's, weights' and output's commitments together."""
+        sizes = self.raw.get("module_sizes")
+        poseidon = sizes.get("poseidon") if isinstance(sizes, dict) else None
+        counts = poseidon[1] if isinstance(poseidon, list) and len(poseidon) == 2 else None
+        if not (isinstance(counts, list) and all(type(n) is int and 0 <= n <= MAX_TENSOR_VALUES for n in counts)):
+            raise self._fail("module_sizes.poseidon", poseidon, "not [rows, [instance counts]]")
+        return sum(counts)
+
+    @property
     def instance_shapes(self) -> list[list[int]]:
         """The public instances' shapes: the public inputs' (none when the input is hashed), then the outputs'."""
         shapes = self.raw.get("model_instance_shapes")

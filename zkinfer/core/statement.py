@@ -26,6 +26,8 @@ from typing import Any, Final
 from zkinfer.core import bls
 from zkinfer.core.digest import canonical_json, circuit_digest, digest_bytes, digest_json
 from zkinfer.core.errors import ZkinferError
+from zkinfer.core.ezkl_views import Settings, SettingsError
+from zkinfer.core.instance_layout import InstanceLayout, ProvenInstances
 from zkinfer.core.receipt import Receipt
 
 SCHEMA: Final = "zkinfer.statement/1"
@@ -238,41 +240,37 @@ def _row(felts: list[str], rows: int, row: int, where: str) -> list[str]:
 
 def from_receipt(receipt: Receipt, request_id: str, row: int = 0, rows: int = 1) -> Statement:
     """The statement a receipt's proof attests, for `request_id` (and, for a circuit proving
-    `rows` requests at once on axis 0, the one in batch row `row`). Only meaningful once the receipt has verified: the input felts are taken from the
-    proof's public instances, which the binding check ties to the stated input."""
-    vk_digest = digest_bytes(receipt.model.verifying_key)
-    circuit = circuit_digest(vk_digest, receipt.model.settings)
-    outputs = [list(o) for o in receipt.output.felts]
+    `rows` requests at once on axis 0, the one in batch row `row`). Every part is read from the
+    proof's public instances through the circuit's layout (`zkinfer.core.instance_layout`), never
+    from what the receipt states; only meaningful once the receipt has verified."""
+    layout, proven = proven_instances(receipt)
     return make(
-        circuit=circuit,
+        circuit=circuit_digest(digest_bytes(receipt.model.verifying_key), receipt.model.settings),
         request_id=request_id,
-        input_visibility=receipt.input.visibility,
-        input_felts=receipt_input_felts(receipt),
-        weights_commitment=receipt.params.commitment if receipt.params.visibility == "hashed" else None,
-        output_scales=receipt.output.scales,
-        output_felts=outputs,
+        input_visibility=layout.input_visibility,
+        input_felts=proven.input_felts(),
+        weights_commitment=None if proven.weights_commitment is None else list(proven.weights_commitment),
+        output_scales=Settings(receipt.model.settings, "model.settings").output_scales,
+        output_felts=proven.output_felts(),
         row=row,
         rows=rows,
     )
 
 
-def receipt_input_felts(receipt: Receipt) -> list[list[str]]:
-    """The input as the proof sees it, one list per input tensor: the public input's felts (taken
-    from the proof's instances, which the binding check ties to the stated input), or one Poseidon
-    commitment per tensor when the input is hashed."""
-    if receipt.input.visibility == "hashed":
-        return [[c] for c in receipt.input.commitment or []]
-    instances = [felt for column in receipt.proof.instances for felt in column]
-    n_commit = len(receipt.input.commitment or []) + len(receipt.params.commitment or [])
-    sizes = [len(t.values) for t in receipt.input.tensors or []]
-    flat = instances[n_commit : n_commit + sum(sizes)]
-    if len(flat) != sum(sizes):
-        raise StatementError("the receipt's proof has fewer public instances than its stated input")
-    input_felts, start = [], 0
-    for size in sizes:
-        input_felts.append(flat[start : start + size])
-        start += size
-    return input_felts
+def proven_instances(receipt: Receipt) -> tuple[InstanceLayout, ProvenInstances]:
+    """The receipt's circuit layout and its proof's instances decoded by it (StatementError when
+    the settings describe no layout or the proof's instances do not fit it)."""
+    try:
+        layout = InstanceLayout.of(Settings(receipt.model.settings, "model.settings"))
+        return layout, layout.decode(receipt.proof.instances)
+    except SettingsError as exc:
+        raise StatementError(str(exc)) from exc
+
+
+def proven_input_felts(receipt: Receipt) -> list[list[str]]:
+    """The input as the receipt's proof attests it: the public values per tensor, or one Poseidon
+    commitment per tensor when hashed (read through the circuit's layout, never the receipt's word)."""
+    return proven_instances(receipt)[1].input_felts()
 
 
 def verify_aggregate(statement: Statement, public_keys: list[bytes], proofs_of_possession: list[bytes], aggregate_signature: bytes) -> bool:

@@ -24,6 +24,7 @@ from zkinfer.core import ezkl_adapter as _ezkl
 from zkinfer.core import identity, srs
 from zkinfer.core.digest import circuit_digest, digest_bytes, digest_json
 from zkinfer.core.ezkl_views import Settings
+from zkinfer.core.instance_layout import InstanceLayout
 from zkinfer.core.receipt import InputSection, Receipt, TensorData
 from zkinfer.core.split_receipt import AnyReceipt
 from zkinfer.verify.policy import Policy
@@ -100,7 +101,7 @@ def check_proof(receipt: Receipt, on_sent: Callable[[], None] = lambda: None) ->
     proof_bytes = receipt.proof.hex
     bounded_settings(receipt)
     stated = sum(len(column) for column in receipt.proof.instances)
-    implied = _statement_size(receipt)
+    implied = layout_of(receipt).size
     if stated != implied:  # before any per-element work: a hostile receipt may list millions
         raise CheckFailed(f"the proof lists {stated} public instances, the circuit settings' shapes and visibilities imply {implied}")
     verify_proof(proof_bytes, receipt.proof.instances, receipt.model.settings, receipt.model.verifying_key, receipt.srs.reduced, on_sent)
@@ -126,31 +127,9 @@ def verify_proof(
         raise CheckFailed(f"the {field} does not verify with the embedded key: {reason}")
 
 
-def _instance_shapes(receipt: Receipt) -> tuple[list[list[int]], list[list[int]]]:
-    """(public input shapes, output shapes) as the circuit settings give them
-    (`model_instance_shapes`: the public inputs' — none when the input is hashed — then the
-    outputs'), checked to be shapes."""
-    settings = _settings(receipt)
-    shapes = settings.instance_shapes
-    inputs_n = len(receipt.input.scales) if settings.visibility("input") == "public" else 0
-    outputs_n = len(receipt.output.scales)
-    if len(shapes) != inputs_n + outputs_n:
-        raise CheckFailed(f"field model.settings.model_instance_shapes is not a list of {inputs_n} public input and {outputs_n} output shape(s)")
-    return shapes[:inputs_n], shapes[inputs_n:]
-
-
-def _statement_size(receipt: Receipt) -> int:
-    """How many public instances the circuit's settings imply, computed from the shapes alone
-    (no per-element work): one commitment per hashed input tensor, then the weights' commitments,
-    then every public input value, then every output value."""
-    settings = _settings(receipt)
-    input_shapes, output_shapes = _instance_shapes(receipt)
-    size = sum(math.prod(shape) for shape in (*input_shapes, *output_shapes))
-    if settings.visibility("input") == "hashed":
-        size += len(receipt.input.scales)
-    if settings.visibility("param") == "hashed":
-        size += len(receipt.params.commitment or [])
-    return size
+def layout_of(receipt: Receipt) -> InstanceLayout:
+    """The receipt's instance layout from its settings alone (see `zkinfer.core.instance_layout`)."""
+    return InstanceLayout.of(_settings(receipt))
 
 
 def check_shape(tensor: TensorData, field: str) -> None:
@@ -172,41 +151,51 @@ def _quantize(values: list[float], scale: int, field: str) -> list[str]:
 
 
 def expected_instances(receipt: Receipt) -> list[tuple[str, str]]:
-    """(label, felt) for each public instance the receipt's statement implies, in ezkl's order:
-    first the Poseidon commitments (the input's, one per input tensor; then the weights'), then
-    the public input values, then the outputs. (Checked against real ezkl 23 proofs.)"""
-    stated_input = input_instances(receipt.input)
-    expected = [item for item in stated_input if item[0].startswith("input commitment")]
-    if receipt.params.visibility == "hashed":
-        if not receipt.params.commitment:
-            raise CheckFailed("field params.commitment is missing but params.visibility is hashed")
-        expected.extend((f"weights commitment[{j}]", c) for j, c in enumerate(receipt.params.commitment))
-    expected.extend(item for item in stated_input if not item[0].startswith("input commitment"))
-    for i, felts in enumerate(receipt.output.felts):
-        expected.extend((f"output[{i}][{j}]", f) for j, f in enumerate(felts))
-    return expected
+    """(label, felt) for each public instance the receipt's statement implies, in the order the
+    circuit's layout gives (`zkinfer.core.instance_layout`); a stated part the circuit does not
+    have, or lacks, raises CheckFailed naming the field."""
+    layout = layout_of(receipt)
+    commitment, values = stated_input(receipt.input, layout)
+    weights = receipt.params.commitment
+    if layout.param_visibility == "fixed" and weights is not None:
+        raise CheckFailed("field params.commitment is stated, but the circuit's weights are fixed: they have no commitment, and no proof covers it (remove the field)")
+    if layout.param_visibility == "hashed" and (not weights or len(weights) != layout.n_weights_commitments):
+        raise CheckFailed(f"field params.commitment holds {len(weights or [])} hash(es), the circuit's hashed weights have {layout.n_weights_commitments}")
+    if weights is not None:
+        check_felts(weights, "params.commitment")
+    felts = [*(commitment or []), *(weights or []), *(f for t in values or [] for f in t), *(f for t in receipt.output.felts for f in t)]
+    labels = layout.labels()
+    if len(felts) != len(labels):
+        raise CheckFailed(f"the receipt's statement gives {len(felts)} public instances, the circuit settings imply {len(labels)}")
+    return list(zip(labels, felts, strict=True))
 
 
-def input_instances(section: InputSection) -> list[tuple[str, str]]:
-    """(label, felt) for the public instances the stated input implies: one commitment per input
-    tensor when hashed, else every value quantized at its stated scale."""
-    expected: list[tuple[str, str]] = []
-    if section.visibility == "hashed":
-        if not section.commitment:
-            raise CheckFailed("field input.commitment is missing but input.visibility is hashed")
-        if len(section.commitment) != len(section.scales):
-            raise CheckFailed(f"field input.commitment holds {len(section.commitment)} hashes for {len(section.scales)} input(s): ezkl commits to each input tensor with one hash")
-        expected.extend((f"input commitment[{j}]", c) for j, c in enumerate(section.commitment))
-    if section.visibility == "public":
-        if section.tensors is None:
-            raise CheckFailed("field input.tensors is missing but input.visibility is public")
-        if len(section.tensors) != len(section.scales):
-            raise CheckFailed(f"field input.tensors holds {len(section.tensors)} tensors for {len(section.scales)} input scales")
-        for i, (tensor, scale) in enumerate(zip(section.tensors, section.scales, strict=True)):
-            check_shape(tensor, f"input.tensors[{i}]")
-            felts = _quantize(tensor.values, scale_of(scale, f"input.scales[{i}]"), f"input.tensors[{i}].values")
-            expected.extend((f"input[{i}][{j}]={v}", f) for j, (v, f) in enumerate(zip(tensor.values, felts, strict=True)))
-    return expected
+def stated_input(section: InputSection, layout: InstanceLayout) -> tuple[list[str] | None, list[list[str]] | None]:
+    """(commitment felts, value felts per tensor) of the stated input, checked against the layout
+    the circuit's settings give: a hashed input states its commitments and no values, a public one
+    its values (quantized here) and no commitment. A stray field fails naming it: no proof covers it."""
+    if section.visibility != layout.input_visibility:
+        raise CheckFailed(f"field input.visibility is {section.visibility}, the circuit's input is {layout.input_visibility}")
+    if layout.input_visibility == "hashed":
+        if section.tensors is not None:
+            raise CheckFailed("field input.tensors is stated, but the circuit's input is hashed: its values are no public instance, so no proof covers them (remove the field)")
+        if not section.commitment or len(section.commitment) != layout.n_input_commitments:
+            raise CheckFailed(f"field input.commitment holds {len(section.commitment or [])} hash(es) for {layout.n_input_commitments} input tensor(s): ezkl commits to each input tensor with one hash")
+        check_felts(section.commitment, "input.commitment")
+        return [c.lower() for c in section.commitment], None
+    if section.commitment is not None:
+        raise CheckFailed("field input.commitment is stated, but the circuit's input is public: it has no commitment, and no proof covers it (remove the field)")
+    if section.tensors is None:
+        raise CheckFailed("field input.tensors is missing but the circuit's input is public")
+    if len(section.tensors) != len(layout.input_shapes) or len(section.scales) != len(section.tensors):
+        raise CheckFailed(f"field input.tensors holds {len(section.tensors)} tensors ({len(section.scales)} scales), the circuit settings have {len(layout.input_shapes)}")
+    values = []
+    for i, (tensor, scale, shape) in enumerate(zip(section.tensors, section.scales, layout.input_shapes, strict=True)):
+        if tuple(tensor.shape) != shape:
+            raise CheckFailed(f"field input.tensors[{i}].shape is {tensor.shape}, the circuit settings (model_instance_shapes) give {list(shape)}")
+        check_shape(tensor, f"input.tensors[{i}]")
+        values.append(_quantize(tensor.values, scale_of(scale, f"input.scales[{i}]"), f"input.tensors[{i}].values"))
+    return None, values
 
 
 def check_output_values(receipt: AnyReceipt) -> None:
@@ -225,42 +214,22 @@ def check_output_values(receipt: AnyReceipt) -> None:
                 raise CheckFailed(f"output[{i}][{j}]: receipt states {value} but the proof attests {proven}")
 
 
-def _check_stated_shapes(receipt: Receipt) -> None:
-    """The stated tensors have the shapes the circuit settings give them, and hold that many values:
-    cheap checks on counts, before any per-element work. With the settings pinned, a node cannot
-    relabel a [1, 10] output as [2, 5]."""
-    input_shapes, output_shapes = _instance_shapes(receipt)
-    stated = [("input", receipt.input.tensors or [], input_shapes), ("output", receipt.output.tensors, output_shapes)]
-    for part, tensors, shapes in stated:
-        if part == "input" and receipt.input.tensors is None:
-            continue
-        if len(tensors) != len(shapes):
-            raise CheckFailed(f"field {part}.tensors holds {len(tensors)} tensors, the circuit settings have {len(shapes)}")
-        for i, (tensor, shape) in enumerate(zip(tensors, shapes, strict=True)):
-            if tensor.shape != shape:
-                raise CheckFailed(f"field {part}.tensors[{i}].shape is {tensor.shape}, the circuit settings (model_instance_shapes) give {shape}")
-            check_shape(tensor, f"{part}.tensors[{i}]")
-    for i, felts in enumerate(receipt.output.felts):
-        if i < len(output_shapes) and len(felts) != math.prod(output_shapes[i]):
-            raise CheckFailed(f"field output.felts[{i}] holds {len(felts)} field elements for shape {output_shapes[i]}")
-
-
 def check_binding(receipt: Receipt) -> str:
     settings = _settings(receipt)
     settings_scales = {"input": settings.input_scales, "output": settings.output_scales}
     if receipt.input.scales != settings_scales["input"] or receipt.output.scales != settings_scales["output"]:
         raise CheckFailed(f"stated scales (input {receipt.input.scales}, output {receipt.output.scales}) differ from the circuit settings {str(settings_scales)[:200]}")
-    _check_stated_shapes(receipt)
-    actual_count, implied = sum(len(column) for column in receipt.proof.instances), _statement_size(receipt)
-    if actual_count != implied:
-        raise CheckFailed(f"the proof has {actual_count} public instances, the receipt's statement implies {implied}")
-    for field, commitment in (("input.commitment", receipt.input.commitment), ("params.commitment", receipt.params.commitment)):
-        check_felts(commitment or [], field)
+    layout = layout_of(receipt)
+    actual = [felt for column in receipt.proof.instances for felt in column]
+    if len(actual) != layout.size:  # before any per-element work
+        raise CheckFailed(f"the proof has {len(actual)} public instances, the circuit settings imply {layout.size}")
+    if len(receipt.output.tensors) != len(layout.output_shapes):
+        raise CheckFailed(f"field output.tensors holds {len(receipt.output.tensors)} tensors, the circuit settings have {len(layout.output_shapes)}")
+    for i, (tensor, shape) in enumerate(zip(receipt.output.tensors, layout.output_shapes, strict=True)):
+        if tuple(tensor.shape) != shape:
+            raise CheckFailed(f"field output.tensors[{i}].shape is {tensor.shape}, the circuit settings (model_instance_shapes) give {list(shape)}")
     check_output_values(receipt)
     expected = expected_instances(receipt)
-    actual = [felt for column in receipt.proof.instances for felt in column]
-    if len(actual) != len(expected):
-        raise CheckFailed(f"the proof has {len(actual)} public instances, the receipt's statement implies {len(expected)}")
     for position, ((label, want), got) in enumerate(zip(expected, actual, strict=True)):
         if want.lower() != got.lower():
             raise CheckFailed(f"public instance {position} ({label}) is {got} in the proof, but the receipt's statement gives {want}")

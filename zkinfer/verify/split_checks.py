@@ -21,16 +21,15 @@ proof no longer verifies.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from zkinfer.core import polycommit, srs
 from zkinfer.core.digest import circuit_digest, digest_bytes, digest_json, split_circuit_digest, split_vk_digest
 from zkinfer.core.errors import ReceiptFormatError
 from zkinfer.core.ezkl_views import Settings
+from zkinfer.core.instance_layout import InstanceLayout, InstanceLayoutError
 from zkinfer.core.split_receipt import SegmentSection, SplitReceipt
-from zkinfer.verify.checks import CheckFailed, check_felts, check_output_values, check_shape, input_instances, verify_proof
+from zkinfer.verify.checks import CheckFailed, check_output_values, stated_input, verify_proof
 
 
 def _settings(segment: SegmentSection, i: int) -> Settings:
@@ -43,34 +42,9 @@ def _expected_visibility(receipt: SplitReceipt, i: int) -> dict[str, str]:
     return {"input": receipt.input.visibility if i == 0 else inner, "param": "fixed", "output": "public" if i == last else inner}
 
 
-@dataclass(frozen=True)
-class Layout:
-    """How many public instances segment i's input and output take: values when public, one commitment per tensor when hashed, none when polycommit."""
-
-    input_size: int
-    output_size: int
-    input_shapes: list[list[int]]  # the public input tensors' shapes (none when hashed)
-    output_shapes: list[list[int]]
-
-
-def layout(segment: SegmentSection, i: int) -> Layout:
-    """Segment i's instance layout from its settings alone (no per-element work): ezkl lays out the
-    input's part (its values, or its commitment) then the output's part (values, or commitment)."""
-    settings = _settings(segment, i)
-    ins, outs = len(settings.input_scales), len(settings.output_scales)
-    public_in = ins if settings.visibility("input") == "public" else 0
-    public_out = outs if settings.visibility("output") == "public" else 0
-    shapes = settings.instance_shapes
-    if len(shapes) != public_in + public_out:
-        raise CheckFailed(f"field segments[{i}].model.settings.model_instance_shapes is not a list of {public_in} public input and {public_out} output shape(s)")
-    input_shapes, output_shapes = shapes[:public_in], shapes[public_in:]
-    input_size = sum(math.prod(s) for s in input_shapes) if public_in else 0 if settings.visibility("input") == "polycommit" else ins
-    output_size = sum(math.prod(s) for s in output_shapes) if public_out else 0 if settings.visibility("output") == "polycommit" else outs
-    return Layout(input_size, output_size, input_shapes, output_shapes)
-
-
-def _flat(segment: SegmentSection) -> list[str]:
-    return [felt for column in segment.proof.instances for felt in column]
+def layout(segment: SegmentSection, i: int) -> InstanceLayout:
+    """Segment i's instance layout from its settings alone (`zkinfer.core.instance_layout`)."""
+    return InstanceLayout.of(_settings(segment, i))
 
 
 def check_vk(receipt: SplitReceipt) -> str:
@@ -130,8 +104,8 @@ def check_proof(receipt: SplitReceipt, on_sent: Callable[[], None] = lambda: Non
         settings.logrows, settings.num_inner_cols  # noqa: B018 - within what ezkl can be handed (it sizes and allocates from them)
         shape = layout(segment, i)
         stated = sum(len(column) for column in segment.proof.instances)
-        if stated != shape.input_size + shape.output_size:  # before any per-element work
-            raise CheckFailed(f"segment {i}: its proof lists {stated} public instances, its settings' shapes and visibilities imply {shape.input_size + shape.output_size}")
+        if stated != shape.size:  # before any per-element work
+            raise CheckFailed(f"segment {i}: its proof lists {stated} public instances, its settings' shapes and visibilities imply {shape.size}")
         verify_proof(
             segment.proof.hex, segment.proof.instances, segment.model.settings, segment.model.verifying_key, segment.srs.reduced,
             on_sent if i == 0 else (lambda: None), field=f"segments[{i}].proof",
@@ -151,29 +125,25 @@ def check_binding(receipt: SplitReceipt) -> str:
             f"stated scales (input {receipt.input.scales}, output {receipt.output.scales}) differ from the first segment's input scales "
             f"{first_settings.input_scales} or the last one's output scales {last_settings.output_scales}"
         )
-    if receipt.input.tensors is not None:
-        if [t.shape for t in receipt.input.tensors] != head.input_shapes:
-            raise CheckFailed(f"field input.tensors' shapes {[t.shape for t in receipt.input.tensors]} are not the first segment's {head.input_shapes}")
-        for i, tensor in enumerate(receipt.input.tensors):
-            check_shape(tensor, f"input.tensors[{i}]")
-    if [t.shape for t in receipt.output.tensors] != tail.output_shapes:
-        raise CheckFailed(f"field output.tensors' shapes {[t.shape for t in receipt.output.tensors]} are not the last segment's {tail.output_shapes}")
-    check_felts(receipt.input.commitment or [], "input.commitment")
+    if [tuple(t.shape) for t in receipt.output.tensors] != list(tail.output_shapes):
+        raise CheckFailed(f"field output.tensors' shapes {[t.shape for t in receipt.output.tensors]} are not the last segment's {[list(s) for s in tail.output_shapes]}")
     check_output_values(receipt)
-    if [len(f) for f in receipt.output.felts] != [math.prod(s) for s in tail.output_shapes]:
-        raise CheckFailed(f"field output.felts holds {[len(f) for f in receipt.output.felts]} field elements for the shapes {tail.output_shapes}")
-    head_actual, tail_actual = _flat(first)[: head.input_size], _flat(last)[tail.input_size:]
-    expected = input_instances(receipt.input)
-    if len(expected) != len(head_actual):
-        raise CheckFailed(f"the first proof has {len(head_actual)} input instances, the stated input implies {len(expected)}")
-    for position, ((label, want), got) in enumerate(zip(expected, head_actual, strict=True)):
-        if want.lower() != got.lower():
+    try:
+        head_proven, tail_proven = head.decode(first.proof.instances), tail.decode(last.proof.instances)
+    except InstanceLayoutError as exc:
+        raise CheckFailed(f"the first or last segment's proof: {exc}") from exc
+    commitment, values = stated_input(receipt.input, head)
+    expected = [*(commitment or []), *(f for t in values or [] for f in t)]
+    head_actual = [*(head_proven.input_commitment or ()), *(f for t in head_proven.inputs or () for f in t)]
+    for position, (label, want, got) in enumerate(zip(head.input_labels(), expected, head_actual, strict=True)):
+        if want != got:
             raise CheckFailed(f"segment 0's public instance {position} ({label}) is {got} in its proof, but the receipt's stated input gives {want}")
-    stated_output = [felt for felts in receipt.output.felts for felt in felts]
+    stated_output = [felt.lower() for felts in receipt.output.felts for felt in felts]
+    tail_actual = [f for t in tail_proven.output_felts() for f in t]
     if len(stated_output) != len(tail_actual):
         raise CheckFailed(f"the last proof has {len(tail_actual)} output instances, the receipt states {len(stated_output)}")
     for j, (want, got) in enumerate(zip(stated_output, tail_actual, strict=True)):
-        if want.lower() != got.lower():
+        if want != got:
             raise CheckFailed(f"the last segment's output instance {j} is {got} in its proof, but the receipt states {want}")
     what = "the stated input" if receipt.input.visibility == "public" else "the input's commitment"
     return f"the first proof's {len(head_actual)} input instances equal {what}, the last proof's {len(tail_actual)} output instances the stated output"
@@ -190,10 +160,17 @@ def check_links(receipt: SplitReceipt) -> str:
     for i in range(n - 1):
         before, after = receipt.segments[i], receipt.segments[i + 1]
         out_shape, in_shape = layout(before, i), layout(after, i + 1)
-        if out_shape.output_size != 1 or in_shape.input_size != 1:
-            raise CheckFailed(f"link {i}->{i + 1}: segment {i}'s output and segment {i + 1}'s input must each be one commitment, their settings give {out_shape.output_size} and {in_shape.input_size} instances")
-        produced, consumed = _flat(before)[out_shape.input_size], _flat(after)[0]
-        if produced.lower() != consumed.lower():
+        if (out_shape.n_output_commitments, out_shape.output_values, in_shape.n_input_commitments, in_shape.input_values) != (1, 0, 1, 0):
+            raise CheckFailed(
+                f"link {i}->{i + 1}: segment {i}'s output and segment {i + 1}'s input must each be one commitment, "
+                f"their settings give {out_shape.output_visibility} and {in_shape.input_visibility}"
+            )
+        try:
+            produced = (out_shape.decode(before.proof.instances).output_commitment or ("",))[0]
+            consumed = (in_shape.decode(after.proof.instances).input_commitment or ("",))[0]
+        except InstanceLayoutError as exc:
+            raise CheckFailed(f"link {i}->{i + 1}: {exc}") from exc
+        if produced != consumed:
             raise CheckFailed(
                 f"link {i}->{i + 1}: segment {i}'s proof commits to its output as {produced}, segment {i + 1}'s proof to its input as {consumed}: "
                 f"segment {i + 1} was not proven on segment {i}'s output"

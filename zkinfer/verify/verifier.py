@@ -7,6 +7,7 @@ receipt that is otherwise sound, so a hostile receipt cannot make the auditor pa
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -134,11 +135,15 @@ def verify_document(
     return verify_receipt(receipt, policy, source, given_input=given_input, check_signature=check_signature)
 
 
-def verify_file(path: Path, policy: Policy | None = None, *, input_path: Path | None = None, check_signature: bool = True, max_receipt_bytes: int | None = None) -> Verdict:
+def verify_file(
+    path: str | os.PathLike[str], policy: Policy | None = None, *, input_path: str | os.PathLike[str] | None = None,
+    check_signature: bool = True, max_receipt_bytes: int | None = None,
+) -> Verdict:
     """Verify a receipt file; an unreadable receipt (or one over `max_receipt_bytes`), input or
     pinned model file raises a UsageError (exit 2)."""
+    path = Path(path)
     document = read_document(path, max_receipt_bytes)
-    given = inputs.load_flat(input_path) if input_path is not None else None
+    given = inputs.load_flat(Path(input_path)) if input_path is not None else None
     if policy is not None and policy.model_file:
         from zkinfer.core import onnx_model
 
