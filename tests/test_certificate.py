@@ -174,7 +174,7 @@ def test_a_label_certificate_holds_groups_with_one_label(keys: list[identity.Nod
 @pytest.mark.parametrize(
     ("other", "reason"),
     [
-        (_statement(output=(30, 9, -1)), "group 2 has label 0, group 1 1"),
+        (_statement(output=(30, 9, -1)), "group 2 has labels [0], group 1 [1]"),
         (_statement(output=(2, 8, 0), input_digest="sha256:" + "2" * 64), "group 2 names input"),
         (_statement(output=(2, 8, 0), request_id="req-2"), "group 2 is for request 'req-2'"),
     ],

@@ -243,7 +243,7 @@ def verify(
     trusted_srs: Annotated[list[str] | None, typer.Option("--trusted-srs", help="Trusted SRS ceremony fingerprint (repeatable)")] = None,
     expect_signer: Annotated[str | None, typer.Option("--expect-signer", help="Node public key that must have signed the receipt")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Require circuit, SRS and signer pins, and refuse development SRSs")] = False,
-    input_path: Annotated[Path | None, typer.Option("--input", help="Your copy of the input: checked against the receipt's input or its commitment")] = None,
+    input_path: Annotated[Path | None, typer.Option("--input", help="Your copy of the input: checked against the receipt's input or its commitment (a certificate's input digest, with --receipt)")] = None,
     model_path: Annotated[Path | None, typer.Option("--model", help="Your copy of the ONNX model: rebuilt with the receipt's settings, it must give the receipt's verifying key")] = None,
     max_fast_deviation: Annotated[float | None, typer.Option("--max-fast-deviation", help="Fail if the fast answer differs from the proven output by more than this")] = None,
     max_receipt_bytes: Annotated[int | None, typer.Option("--max-receipt-bytes", min=1, help="Refuse larger receipt files (default 32 MiB, or $ZKINFER_MAX_RECEIPT_BYTES)")] = None,
@@ -255,12 +255,12 @@ def verify(
     node set (--nodes); exit 0 verified, 1 not verified, 2 unreadable."""
     if nodes_path is not None or names_certificate(receipt_path):
         receipt_only = {"--policy": policy_file, "--expect-vk": expect_vk, "--expect-model": expect_model, "--expect-params-commitment": expect_params_commitment,
-                        "--trusted-srs": trusted_srs, "--expect-signer": expect_signer, "--strict": strict, "--input": input_path, "--model": model_path,
+                        "--trusted-srs": trusted_srs, "--expect-signer": expect_signer, "--strict": strict, "--model": model_path,
                         "--max-fast-deviation": max_fast_deviation, "--max-receipt-bytes": max_receipt_bytes}
         given = [flag for flag, value in receipt_only.items() if value]
         if given:
-            fail(f"{', '.join(given)}: receipt options; a certificate takes --nodes, --threshold, --receipt and --expect-circuit", 2, as_json)
-        verify_certificate(receipt_path, nodes_path, threshold, cert_receipts or [], expect_circuit, as_json)
+            fail(f"{', '.join(given)}: receipt options; a certificate takes --nodes, --threshold, --receipt, --input and --expect-circuit", 2, as_json)
+        verify_certificate(receipt_path, nodes_path, threshold, cert_receipts or [], expect_circuit, input_path, as_json)
     from zkinfer.core import ezkl_worker as _ezkl_isolated
 
     _ezkl_isolated.prestart()  # the proof check's ezkl worker starts while the verifier's modules load
@@ -296,13 +296,13 @@ def names_certificate(path: Path) -> bool:
     return certificate.is_certificate(path)
 
 
-def verify_certificate(path: Path, nodes_path: Path | None, threshold: int | None, receipts: list[str], expect_circuit: str | None, as_json: bool) -> None:
+def verify_certificate(path: Path, nodes_path: Path | None, threshold: int | None, receipts: list[str], expect_circuit: str | None, input_path: Path | None, as_json: bool) -> None:
     from zkinfer.network import certificate
 
     if nodes_path is None:
         fail(f"{path} is a quorum certificate: check it against the pinned node set with --nodes nodes.toml", 2, as_json)
         return
-    verdict = guarded(lambda: certificate.verify_file(path, nodes_path, threshold, receipts, expect_circuit), as_json)
+    verdict = guarded(lambda: certificate.verify_file(path, nodes_path, threshold, receipts, expect_circuit, input_path), as_json)
     if as_json:
         print_json(verdict)
     else:

@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 from pydantic import BaseModel
 
 from zkinfer.core import bls, identity, strict_json
 from zkinfer.core.errors import UsageError, ZkinferError
+from zkinfer.core.ezkl_views import Settings
 from zkinfer.core.receipt import Receipt, max_receipt_bytes
-from zkinfer.core.statement import SignedStatement, Statement, StatementError, from_receipt
+from zkinfer.core.statement import SignedStatement, Statement, StatementError, from_receipt, input_digest
 from zkinfer.network.nodeset import NodeSet
 
 SCHEMA: Final = "zkinfer.certificate/1"
@@ -42,12 +44,13 @@ class CertificateError(UsageError):
     """A certificate document is unreadable or not in the certificate format (exit 2)."""
 
 
-def label(statement: Statement) -> int | None:
-    """The class a classifier's statement names: the first index of the largest value of output 0."""
-    if not statement.output or not statement.output[0]:
+def label(statement: Statement) -> tuple[int, ...] | None:
+    """What a label quorum agrees on: for every output tensor, the first index of its largest
+    value (a classifier's class); None when an output is empty. Two statements with the same
+    labels may differ in every other value: a label certificate certifies the labels, not the values."""
+    if not statement.output or not all(statement.output):
         return None
-    values = statement.output[0]
-    return values.index(max(values))
+    return tuple(values.index(max(values)) for values in statement.output)
 
 
 @dataclass(frozen=True)
@@ -157,10 +160,14 @@ def _consistency(statements: Sequence[Statement]) -> list[str]:
         if other.output_scales != first.output_scales:
             reasons.append(f"group {i} has output scales {list(other.output_scales)}, group 1 {list(first.output_scales)}")
         if label(other) is None or label(other) != label(first):
-            reasons.append(f"group {i} has label {label(other)}, group 1 {label(first)}")
+            reasons.append(f"group {i} has labels {_shown(label(other))}, group 1 {_shown(label(first))} (the argmax of every output must agree)")
     if len({s.signing_bytes() for s in statements}) != len(statements):
         reasons.append("two groups hold the same statement (its signers belong in one group)")
     return reasons
+
+
+def _shown(labels: tuple[int, ...] | None) -> str:
+    return "none (an empty output)" if labels is None else str(list(labels))
 
 
 def make(signed: Sequence[SignedStatement], nodes_info: dict[str, dict[str, str]] | None = None, *, verified: bool = False) -> Certificate:
@@ -203,16 +210,24 @@ class CertificateVerdict(BaseModel):
     weight: int
     needed: int
     request_id: str = ""
-    statement_digest: str = ""
+    statement_digest: str = ""  # the certified statement: the heaviest valid group's, whatever the groups' order
+    circuit: str = ""
+    input_digest: str = ""
+    output: list[list[float]] = []  # the certified statement's output, dequantized
+    labels: list[int] | None = None  # label mode: the argmax of every output, which is all a label certificate certifies
+    input_checked: bool = False  # the auditor's own input digests to the certified input digest
     receipts_checked: int = 0
 
     def summary(self) -> str:
         if not self.ok:
             return f"NOT VALID: {len(self.reasons)} reason(s) above; this certificate does not show a quorum"
         attested = f"; {self.receipts_checked} receipt(s) attest the certified statement" if self.receipts_checked else ""
+        given = " (your --input)" if self.input_checked else " (no --input given: which input this is, is not checked)"
+        what = f"labels {self.labels} (label quorum: the values below are one group's)" if self.labels is not None else "output"
+        shown = [[round(v, 6) for v in values[:16]] for values in self.output]
         return (
-            f"VALID quorum certificate for request {self.request_id!r} (statement {self.statement_digest}): "
-            f"signed by {', '.join(self.signers)} (weight {self.weight} of {self.needed} needed){attested}"
+            f"VALID quorum certificate for request {self.request_id!r} (statement {self.statement_digest}): circuit {self.circuit}, "
+            f"input {self.input_digest}{given}, {what} {shown}; signed by {', '.join(self.signers)} (weight {self.weight} of {self.needed} needed){attested}"
         )
 
 
@@ -263,20 +278,46 @@ def check(cert: Certificate, pinned: NodeSet, threshold: int | None = None, *, e
         reasons += [f"group {n}: the statement names circuit {g.statement.circuit}, not the expected {expect_circuit}" for n, g in enumerate(cert.groups, start=1) if g.statement.circuit != expect_circuit]
     seen: set[bytes] = set()
     counted: list[bytes] = []
+    heaviest: tuple[int, str, Statement] | None = None  # (weight, digest, statement) of the heaviest valid group
     for n, group in enumerate(cert.groups, start=1):
         found, good = _group_reasons(group, n, pinned, seen)
         reasons += found
         if good:
             counted += group.signers
+            ranked = (pinned.weight_of(group.signers), group.statement.digest(), group.statement)
+            if heaviest is None or (ranked[0], heaviest[1]) > (heaviest[0], ranked[1]):  # more weight; on a tie, the smaller digest
+                heaviest = ranked
     weight = pinned.weight_of(counted)
     if weight < needed:
         reasons.append(f"the valid signers' weight is {weight}, below the threshold {needed}")
     valid = set(counted)
     names = [node.name for node in pinned.nodes if node.public_key in valid]  # in the node set's order
+    certified = cert.statement if heaviest is None else heaviest[2]
+    labels = label(certified) if pinned.quorum.agree_on == "label" else None
     return CertificateVerdict(
         ok=not reasons, reasons=reasons, signers=names, weight=weight, needed=needed,
-        request_id=cert.statement.request_id, statement_digest=cert.statement.digest(),
+        request_id=certified.request_id, statement_digest=certified.digest(), circuit=certified.circuit,
+        input_digest=certified.input_digest, output=certified.dequantized(), labels=None if labels is None else list(labels),
     )
+
+
+def check_input(cert: Certificate, given: Sequence[np.ndarray], visibility: str, scales: Sequence[int], source: str) -> list[str]:
+    """Reasons the auditor's own input is not the one the certificate's statements name: quantized
+    at the circuit's input scales (and committed to with Poseidon when the input is hashed), it
+    must give the statement's input digest. `visibility` and `scales` come from the auditor's pin
+    (a receipt of the certified circuit, or its compiled circuit)."""
+    from zkinfer.core import ezkl_adapter as _ezkl
+
+    if len(given) != len(scales):
+        return [f"{source}: {len(given)} input tensor(s), the certified circuit takes {len(scales)}"]
+    felts = [[_ezkl.float_to_felt(float(v), scale) for v in array] for array, scale in zip(given, scales, strict=True)]
+    if visibility == "hashed":
+        felts = [[_ezkl.commit_tensor(tensor)] for tensor in felts]
+    mine = input_digest(visibility, felts)
+    wrong = sorted({g.statement.input_digest for g in cert.groups if g.statement.input_digest != mine})
+    if wrong:
+        return [f"{source} digests to {mine} (at input scales {list(scales)}, {visibility}), but the certificate's statement names input {', '.join(wrong)}: it certifies another input"]
+    return []
 
 
 def _differences(attested: Statement, said: Statement) -> str:
@@ -347,8 +388,14 @@ def receipt_arg(text: str) -> tuple[Path, int, int]:
     return Path(match["path"]), row, rows
 
 
-def verify_file(path: Path, nodes_path: Path, threshold: int | None = None, receipts: Sequence[str] = (), expect_circuit: str | None = None) -> CertificateVerdict:
-    """The CLI's check: a certificate file against a nodes.toml, and optionally the receipts it names."""
+def verify_file(
+    path: Path, nodes_path: Path, threshold: int | None = None, receipts: Sequence[str] = (), expect_circuit: str | None = None, input_path: Path | None = None,
+) -> CertificateVerdict:
+    """The CLI's check: a certificate file against a nodes.toml, optionally the receipts it names
+    and the auditor's own input (whose scales come from the first receipt, once it attests the
+    certified statement: a certificate alone does not say how its circuit quantizes an input)."""
+    from zkinfer.core import inputs
+    from zkinfer.core.instance_layout import of_settings
     from zkinfer.core.receipt import load as load_receipt
     from zkinfer.network import nodeset
 
@@ -356,11 +403,22 @@ def verify_file(path: Path, nodes_path: Path, threshold: int | None = None, rece
         expect_circuit = expect_circuit.strip().lower()
         if not re.fullmatch(r"sha256:[0-9a-f]{64}", expect_circuit):
             raise UsageError(f"expect_circuit: {expect_circuit[:80]!r} is not a digest; expected sha256:<64 hex digits>, as `zkinfer inspect` prints it")
+    if input_path is not None and not receipts:
+        raise UsageError(
+            f"--input {input_path}: a certificate names its input by digest, and how the circuit quantizes an input (its scales) comes from a "
+            "receipt of it: add --receipt RECEIPT.json (it must verify and attest the certified statement)"
+        )
     cert = Certificate.from_json(read(path), str(path))
     loaded = [(load_receipt(p), row, rows) for p, row, rows in map(receipt_arg, receipts)]
+    given = inputs.load_flat(input_path) if input_path is not None else None
     pinned = nodeset.load(nodes_path)  # last: its proofs of possession cost ~0.7 s a node
     verdict = check(cert, pinned, threshold, expect_circuit=expect_circuit)
     if loaded:
         extra = check_receipts(cert, loaded)
         verdict = verdict.model_copy(update={"ok": verdict.ok and not extra, "reasons": [*verdict.reasons, *extra], "receipts_checked": len(loaded)})
+    if given is not None and input_path is not None:
+        settings = loaded[0][0].model.settings
+        layout = of_settings(settings, "receipt.model.settings")
+        wrong = check_input(cert, given, layout.input_visibility, Settings(settings, "receipt.model.settings").input_scales, f"--input {input_path}")
+        verdict = verdict.model_copy(update={"ok": verdict.ok and not wrong, "reasons": [*verdict.reasons, *wrong], "input_checked": not wrong})
     return verdict
