@@ -163,3 +163,45 @@ def test_verify_file_takes_a_str_path(receipt_file: Path) -> None:
     with pytest.raises(Exception) as raised:
         verify_file(str(receipt_file) + ".missing")
     assert not isinstance(raised.value, TypeError) and ".missing" in str(raised.value)
+
+
+def _fast_names_another_class(doc: Doc) -> float:
+    """The review's item 6: the fast answer names another class, its deviation stated truthfully."""
+    proven = doc["output"]["tensors"][0]["values"]
+    fast = list(proven)
+    low = min(range(len(fast)), key=fast.__getitem__)
+    fast[low] = max(proven) + 1000.0
+    doc["fast"]["tensors"][0]["values"] = fast
+    doc["fast"]["max_abs_deviation"] = max(abs(a - b) for a, b in zip(fast, proven, strict=True))
+    return float(doc["fast"]["max_abs_deviation"])
+
+
+def test_strict_marks_an_unbounded_fast_answer(ceremony_receipt_file: Path, node_key_file: Path) -> None:
+    """Item 6: a fast answer ~1000 away from the proven output, stated truthfully, is not VERIFIED-and-pinned under strict."""
+    doc = _doc(ceremony_receipt_file)
+    pins = _strict_pins(doc)
+    deviation = _fast_names_another_class(doc)
+    forged = _resign(doc, node_key_file)
+    verdict = verify_document(forged, pins)
+    assert deviation > 999 and verdict.verified  # the proof and its binding stand: the proven output is the honest one
+    assert any("fast answer is unbounded" in n for n in verdict.notes) and "NOTE: the fast answer is unbounded" in verdict.summary
+    bounded = verify_document(forged, pins.model_copy(update={"max_fast_deviation": 0.01}))
+    assert bounded.verified is False and bounded.failed() == ["fast"]
+    honest = verify_document(_doc(ceremony_receipt_file), pins.model_copy(update={"max_fast_deviation": 0.01}))
+    assert honest.verified and honest.identity_pinned and any("fast answer (within 0.01" in p for p in honest.pinned) and not honest.notes
+
+
+def test_unbound_fields_are_shown_as_the_nodes_word(receipt_file: Path, node_key_file: Path, tmp_path: Path) -> None:
+    """Item 8: names and versions no proof covers can be restated (still VERIFIED); inspect says whose word they are."""
+    from tests.cli import zkinfer
+
+    doc = _doc(receipt_file)
+    doc["output"]["tensors"][0]["name"] = doc["fast"]["tensors"][0]["name"] = "probability_class_7"
+    doc["model"]["name"], doc["model"]["ezkl_version"] = "bank-grade-model", "99.0.0"
+    (tmp_path / "renamed.json").write_text(json.dumps(_resign(doc, node_key_file)))
+    assert verify_file(tmp_path / "renamed.json").verified  # nothing the proof attests changed
+    ran = zkinfer("inspect", tmp_path / "renamed.json")
+    assert ran.returncode == 0 and "as the node states" in ran.stdout and "tensor names" in ran.stdout and "ezkl version" in ran.stdout
+    assert "(name and digest as the node states them)" in ran.stdout
+    ran = zkinfer("inspect", tmp_path / "renamed.json", "--json")
+    assert "tensor names" in json.loads(ran.stdout)["as_the_node_states"]

@@ -350,7 +350,7 @@ def inspect_cmd(
         print_json(summary)
         return
     rows = [
-        ("model", f"{summary.model_name}  {summary.model_digest}"),
+        ("model", f"{summary.model_name}  {summary.model_digest}  (name and digest as the node states them)"),
         ("circuit", f"{summary.circuit_digest} (pin with --expect-circuit)"),
         ("verifying key", f"{summary.vk_digest} ({summary.vk_bytes} bytes)"),
         ("SRS", f"k={summary.k} {summary.srs_fingerprint} [{summary.srs_kind}]"),
@@ -363,9 +363,15 @@ def inspect_cmd(
         ("signed by", f"{summary.signer} ({summary.signature_scheme})" if summary.signer else "unsigned"),
         ("issued at", summary.issued_at),
     ]
+    print_rows(rows, summary.as_the_node_states, "the proof")
+
+
+def print_rows(rows: list[tuple[str, str]], as_the_node_states: list[str], what: str) -> None:
+    """`inspect`'s table, then what no proof or pin covers (the node's word), then the reminder."""
     for label, value in rows:
         out.print(f"[bold]{shown(label):<14}[/] {shown(value)}", highlight=False)
-    out.print("[dim]not verified: run `zkinfer verify` to check the proof and pin the identity[/]")
+    out.print(f"[dim]as the node states it (no proof or pin covers it): {shown(', '.join(as_the_node_states))}[/]", highlight=False)
+    out.print(f"[dim]not verified: run `zkinfer verify` to check {what} and pin the identity[/]")
 
 
 def output_label(index: int, count: int, name: str) -> str:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, cast, get_args
 
 from rich.table import Table
 
-from zkinfer.cli import guarded, out, output_label, print_json, shown, step
+from zkinfer.cli import guarded, out, output_label, print_json, print_rows, step
 from zkinfer.core.circuit import LinkKind
 from zkinfer.core.errors import UsageError
 
@@ -92,7 +92,7 @@ def print_split_summary(summary: SplitSummary, as_json: bool) -> None:
         print_json(summary)
         return
     rows = [
-        ("model", f"{summary.model_name}  {summary.model_digest}"),
+        ("model", f"{summary.model_name}  {summary.model_digest}  (name and digest as the node states them)"),
         ("circuit", f"{summary.circuit_digest} (the {len(summary.segments)} segments in order; pin with --expect-circuit)"),
         ("verifying keys", f"{summary.vk_digest} (the segments' keys in order)"),
         *((f"segment {s.index}", f"{s.name}: k={s.k}, input {s.input_visibility}, output {s.output_visibility}, circuit {s.circuit_digest}, "
@@ -107,6 +107,4 @@ def print_split_summary(summary: SplitSummary, as_json: bool) -> None:
         ("signed by", f"{summary.signer} ({summary.signature_scheme})" if summary.signer else "unsigned"),
         ("issued at", summary.issued_at),
     ]
-    for label, value in rows:
-        out.print(f"[bold]{shown(label):<14}[/] {shown(value)}", highlight=False)
-    out.print("[dim]not verified: run `zkinfer verify` to check every proof and link and pin the identity[/]")
+    print_rows(rows, summary.as_the_node_states, "every proof and link")

@@ -14,6 +14,12 @@ from zkinfer.core.digest import circuit_digest, digest_bytes, split_circuit_dige
 from zkinfer.core.receipt import Receipt, load
 from zkinfer.core.split_receipt import SplitReceipt, load_any
 
+# What a receipt states that neither its proof nor any pin covers: the node's own word, shown as such.
+# (The circuit pin covers the key and every decoding setting, the proof the values: never these.)
+AS_THE_NODE_STATES = (
+    "model name", "model digest (unless pinned by --model)", "tensor names", "ezkl version", "issue time", "timings", "fast-path provider",
+)
+
 
 class TensorSummary(BaseModel):
     name: str
@@ -49,6 +55,7 @@ class Summary(BaseModel):
     prove_ms: float
     signer: str | None
     signature_scheme: str | None
+    as_the_node_states: list[str] = list(AS_THE_NODE_STATES)
 
 
 def _tensor(name: str, shape: list[int], values: list[float]) -> TensorSummary:
@@ -126,6 +133,7 @@ class SplitSummary(BaseModel):
     prove_ms: float  # wall time, segments in parallel
     signer: str | None
     signature_scheme: str | None
+    as_the_node_states: list[str] = list(AS_THE_NODE_STATES)
 
 
 def summarize_split(receipt: SplitReceipt, source: str = "receipt") -> SplitSummary:

@@ -182,6 +182,7 @@ class RuleResult:
     unpinned: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
     vouched: bool = False  # what it pinned rests on a pinned signer's word, not on the proof or a digest
+    notes: tuple[str, ...] = ()  # what a verified verdict must say besides (e.g. an unbounded fast answer under strict)
 
 
 class Rule(Protocol):
@@ -196,8 +197,8 @@ class AllOf:
 
     def evaluate(self, receipt: AnyReceipt, facts: Facts) -> RuleResult:
         results = [rule.evaluate(receipt, facts) for rule in self.rules]
-        pinned, unpinned, problems = (tuple(item for r in results for item in getattr(r, part)) for part in ("pinned", "unpinned", "problems"))
-        return RuleResult(pinned, unpinned, problems, vouched=any(r.vouched for r in results))
+        pinned, unpinned, problems, notes = (tuple(item for r in results for item in getattr(r, part)) for part in ("pinned", "unpinned", "problems", "notes"))
+        return RuleResult(pinned, unpinned, problems, vouched=any(r.vouched for r in results), notes=notes)
 
 
 @dataclass(frozen=True)
@@ -293,6 +294,27 @@ class TrustedSrs:
         return RuleResult(unpinned=("SRS ceremony (trusted_srs)",), problems=tuple(problems))
 
 
+@dataclass(frozen=True)
+class FastBound:
+    """The fast answer (what the client got at once) is attested only as far as the policy bounds
+    its distance from the proven output: the `fast` check proves the stated deviation is the true
+    one, not that it is small. A strict verdict without a bound says the fast answer is unbounded
+    (a note, apart from the identity pins: the proof and its binding stand either way)."""
+
+    max_fast_deviation: float | None
+    strict: bool
+
+    def evaluate(self, receipt: AnyReceipt, facts: Facts) -> RuleResult:
+        if self.max_fast_deviation is not None:
+            return RuleResult(pinned=(f"fast answer (within {self.max_fast_deviation:g} of the proven output)",))
+        if self.strict:
+            return RuleResult(notes=(
+                "the fast answer is unbounded: it may differ from the proven output by any amount (even name another class); "
+                "bound it with max_fast_deviation (--max-fast-deviation; `zkinfer compile` prints the circuit's calibrated max |error|)",
+            ))
+        return RuleResult()
+
+
 def srs_sections(receipt: AnyReceipt) -> list[tuple[str, SrsSection]]:
     """Every SRS a receipt was proven with, labelled for messages: one, or one per split segment
     (each segment's k has its own SRS file, and every one must come from a trusted ceremony)."""
@@ -307,4 +329,5 @@ def identity_rules(policy: Policy) -> AllOf:
         CircuitPin(policy.expect_circuit, policy.expect_vk, policy.expect_model, signer_pinned=policy.expect_signer is not None),
         WeightsPin(policy.expect_params_commitment, required=policy.strict),
         TrustedSrs(policy.trusted_srs, policy.allow_development_srs),
+        FastBound(policy.max_fast_deviation, policy.strict),
     ))

@@ -71,4 +71,4 @@ def verify_split_receipt(
     rules = identity_rules(policy).evaluate(receipt, Facts(circuit_digest=digest, model_rebuilt=False))
     identity_check: list[Check] = []
     _run(CheckName.IDENTITY, identity_check, lambda: _identity_detail(rules))
-    return summarize([*first, *proof, *bound, *identity_check, *signature], list(rules.pinned), list(rules.unpinned), source, vouched=rules.vouched)
+    return summarize([*first, *proof, *bound, *identity_check, *signature], list(rules.pinned), list(rules.unpinned), source, vouched=rules.vouched, notes=list(rules.notes))

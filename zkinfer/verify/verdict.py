@@ -57,6 +57,7 @@ class Verdict(BaseModel):
     checks: list[Check]
     pinned: list[str] = []  # what the policy pinned and the receipt matched (empty when it failed)
     unpinned: list[str] = []  # what no pin covers: a verified receipt says nothing about these
+    notes: list[str] = []  # what a verified verdict says besides (e.g. the fast answer is unbounded under strict)
     source: str = "receipt"
 
     def failed(self) -> list[CheckName]:
@@ -72,7 +73,7 @@ class Verdict(BaseModel):
         return self
 
 
-def summarize(checks: list[Check], pinned: list[str], unpinned: list[str], source: str, vouched: bool = False) -> Verdict:
+def summarize(checks: list[Check], pinned: list[str], unpinned: list[str], source: str, vouched: bool = False, notes: list[str] | None = None) -> Verdict:
     """The verdict for these check results; `vouched`: the circuit rests on a pinned signer's word."""
     failed = [c.name for c in checks if c.status == Status.FAIL]
     verified = not failed
@@ -86,7 +87,10 @@ def summarize(checks: list[Check], pinned: list[str], unpinned: list[str], sourc
             "VERIFIED (identity unpinned): the proof is valid and bound to the stated input and output, but "
             f"{'; '.join(unpinned)} {'is' if len(unpinned) == 1 else 'are'} not pinned"
         )
+    notes = list(notes or []) if verified else []
+    if notes:
+        summary += "; NOTE: " + "; ".join(notes)
     return Verdict(
         verified=verified, identity_pinned=verified and not unpinned, summary=summary, checks=checks,
-        pinned=pinned if verified else [], unpinned=unpinned, source=source,
+        pinned=pinned if verified else [], unpinned=unpinned, notes=notes, source=source,
     )

@@ -103,7 +103,7 @@ def verify_receipt(
     rules = identity_rules(policy).evaluate(receipt, facts)
     identity_check: list[Check] = []
     _run(CheckName.IDENTITY, identity_check, lambda: _identity_detail(rules))
-    return summarize([*first, *proof, *bound, *rebuild, *identity_check, *signature], list(rules.pinned), list(rules.unpinned), source, vouched=rules.vouched)
+    return summarize([*first, *proof, *bound, *rebuild, *identity_check, *signature], list(rules.pinned), list(rules.unpinned), source, vouched=rules.vouched, notes=list(rules.notes))
 
 
 def verify_document(
