@@ -22,6 +22,7 @@ from zkinfer.core import bls, identity
 from zkinfer.core.identity import NodeKey
 
 GATEWAY_KEY = "gateway-key-0123456789"
+OTHER_GATEWAY_KEY = "gateway-key-of-another-tenant"  # a second tenant of the same gateway
 NODE_KEY_ENV = "ZKINFER_TEST_NODE_KEY"
 
 
@@ -46,11 +47,15 @@ class RunningGateway:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {GATEWAY_KEY}"}
 
-    def infer(self, values: list[float], request_id: str | None = None, model: str = MODEL) -> httpx.Response:
+    def infer(self, values: list[float], request_id: str | None = None, model: str = MODEL, key: str = GATEWAY_KEY) -> httpx.Response:
         body: dict[str, Any] = {"inputs": [{"name": "input", "shape": [1, len(values)], "datatype": "FP32", "data": values}]}
         if request_id is not None:
             body["id"] = request_id
-        return httpx.post(f"{self.url}/v2/models/{model}/infer", json=body, headers=self.auth, timeout=60)
+        return httpx.post(f"{self.url}/v2/models/{model}/infer", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+
+    def get(self, path: str, key: str | None = None) -> httpx.Response:
+        """GET a gateway path, with tenant `key`'s API key (None: as a visitor, with none)."""
+        return httpx.get(self.url + path, headers={"Authorization": f"Bearer {key}"} if key else None, timeout=30)
 
     def nodes(self) -> dict[str, dict[str, Any]]:
         return {row["name"]: row for row in httpx.get(f"{self.url}/v1/nodes", timeout=30).json()["nodes"]}
@@ -63,7 +68,7 @@ def start_gateway(folder: Path, toml: str, *options: str) -> RunningGateway:
     """`zkinfer gateway` as a subprocess on a free loopback port, sending the test nodes' API key."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "nodes.toml").write_text(toml)
-    (folder / "api-keys").write_text(f"{GATEWAY_KEY}\n")
+    (folder / "api-keys").write_text(f"{GATEWAY_KEY}\n{OTHER_GATEWAY_KEY}\n")
     port = free_port()
     log = folder / f"gateway-{port}.log"
     command = [

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from tests.cli import zkinfer
-from tests.gateway_harness import NODE_KEY_ENV, RunningGateway, fixed_server, node_entry, pinned_toml, start_gateway
+from tests.gateway_harness import GATEWAY_KEY, NODE_KEY_ENV, OTHER_GATEWAY_KEY, RunningGateway, fixed_server, node_entry, pinned_toml, start_gateway
 from tests.node_harness import API_KEY, MODEL, SAMPLE, RunningNode, copy_circuits, free_port, start_node
 from zkinfer.core import identity, statement
 from zkinfer.core.identity import NodeKey
@@ -184,7 +184,9 @@ def test_three_honest_nodes_answer_with_a_certificate_that_verifies(gateway: Run
     response = gateway.infer(SAMPLE, request_id="h3-honest-1")
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert answer["id"] == answer["parameters"]["request_id"] == "h3-honest-1"
+    assert answer["id"] == "h3-honest-1"
+    request_id = answer["parameters"]["request_id"]  # the id the nodes signed: in this tenant's namespace
+    assert request_id.endswith(":h3-honest-1")
     direct = honest_nodes[0].infer(SAMPLE, parameters=None)  # one node alone, as a client without the gateway
     alone = direct.json()
     proven = statement_of(direct).dequantized()[0]
@@ -198,7 +200,7 @@ def test_three_honest_nodes_answer_with_a_certificate_that_verifies(gateway: Run
     pinned = nodeset.load(gateway.nodes_toml)
     verdict = certificate.check(cert, pinned)
     assert verdict.ok, verdict.reasons
-    assert cert.statement.request_id == "h3-honest-1" and cert.statement.dequantized()[0] == proven
+    assert cert.statement.request_id == request_id and cert.statement.dequantized()[0] == proven
     stored = httpx.get(f"{gateway.url}/v1/certificates/h3-honest-1", headers=gateway.auth, timeout=30)
     assert stored.json() == answer["parameters"]["zkinfer_certificate"]
     assert httpx.get(f"{gateway.url}/v1/certificates/h3-honest-1", timeout=30).status_code == 401  # a caller's output needs its key
@@ -206,7 +208,77 @@ def test_three_honest_nodes_answer_with_a_certificate_that_verifies(gateway: Run
     checked = zkinfer("verify", tmp_path / "cert.json", "--nodes", gateway.nodes_toml)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     second = gateway.infer(SAMPLE)  # no id: the gateway makes one
-    assert second.status_code == 200 and second.json()["parameters"]["request_id"].startswith("zk-")
+    assert second.status_code == 200 and second.json()["parameters"]["request_id"] == request_id.replace("h3-honest-1", second.json()["id"])
+
+
+OTHER_SAMPLE = [0.8, 0.2, 0.0, 0.6, 0.9, 0.1, 0.5, 0.3]
+
+
+def test_another_tenant_cannot_read_a_certificate(gateway: RunningGateway) -> None:
+    """Tenant B, with its own valid key, asks for tenant A's certificate by A's request id: a 404
+    exactly like an id nobody sent (the review's first attack: it was A's certificate, 200)."""
+    answer = gateway.infer(SAMPLE, request_id="acct-42-read")
+    assert answer.status_code == 200, answer.text
+    mine = gateway.get("/v1/certificates/acct-42-read", GATEWAY_KEY)
+    assert mine.status_code == 200 and mine.json() == answer.json()["parameters"]["zkinfer_certificate"]
+    full_id = answer.json()["parameters"]["request_id"]  # the id the statement and certificate carry
+    for asked in ("acct-42-read", full_id):
+        theirs = gateway.get(f"/v1/certificates/{asked}", OTHER_GATEWAY_KEY)
+        unknown = gateway.get(f"/v1/certificates/{asked}-never-sent", OTHER_GATEWAY_KEY)
+        assert theirs.status_code == unknown.status_code == 404, theirs.text
+        assert theirs.json()["error"] == unknown.json()["error"].replace(f"{asked}-never-sent", asked)
+        assert "output" not in theirs.text and "statement" not in theirs.text
+
+
+def test_a_visitor_sees_node_standing_but_no_request_ids_or_outputs(gateway: RunningGateway) -> None:
+    """The review's second attack: /ui, with no key, listed request ids. A visitor may read how the
+    nodes behave (/v1/nodes, /ui), never what a tenant asked or was answered."""
+    answer = gateway.infer(SAMPLE, request_id="acct-42-visible")
+    assert answer.status_code == 200, answer.text
+    parameters = answer.json()["parameters"]
+    secrets = ["acct-42-visible", parameters["request_id"], parameters["zkinfer_certificate"]["statement"]["input_digest"], parameters["zkinfer_certificate"]["aggregate_signature"]]
+    page, nodes, evidence = gateway.get("/ui"), gateway.get("/v1/nodes"), gateway.get("/v1/evidence")
+    assert page.status_code == nodes.status_code == evidence.status_code == 200
+    assert 'data-node="alpha"' in page.text and {r["name"] for r in nodes.json()["nodes"]} == {"alpha", "beta", "gamma"}
+    assert all(r["answers"] >= 1 and "reputation" in r for r in nodes.json()["nodes"])
+    for served in (page, nodes, evidence):
+        leaked = [s for s in secrets if s in served.text]
+        assert not leaked, f"{served.url} shows {leaked} to a visitor"
+    assert 'id="certificates"' not in page.text  # no certificate rows at all
+
+
+def test_the_same_id_from_another_tenant_never_replaces_an_answer(gateway: RunningGateway) -> None:
+    """The review's third attack: B sends A's request id with another input; A's certificate must
+    still be A's answer, and B gets its own."""
+    first = gateway.infer(SAMPLE, request_id="acct-42")
+    second = gateway.infer(OTHER_SAMPLE, request_id="acct-42", key=OTHER_GATEWAY_KEY)
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    a_cert = first.json()["parameters"]["zkinfer_certificate"]
+    b_cert = second.json()["parameters"]["zkinfer_certificate"]
+    assert a_cert["statement"]["output"] != b_cert["statement"]["output"]  # two inputs, two answers
+    assert gateway.get("/v1/certificates/acct-42", GATEWAY_KEY).json()["statement"]["output"] == a_cert["statement"]["output"], "A reads B's answer"
+    assert gateway.get("/v1/certificates/acct-42", GATEWAY_KEY).json() == a_cert
+    assert gateway.get("/v1/certificates/acct-42", OTHER_GATEWAY_KEY).json() == b_cert
+    assert first.json()["id"] == second.json()["id"] == "acct-42"  # each client sees its own id
+    ids = first.json()["parameters"]["request_id"], second.json()["parameters"]["request_id"]
+    assert ids[0] != ids[1] and all(i.endswith(":acct-42") for i in ids)  # namespaced per tenant
+    pinned = nodeset.load(gateway.nodes_toml)
+    for cert, full_id in zip((a_cert, b_cert), ids, strict=True):
+        parsed = certificate.Certificate.from_json(cert)
+        assert parsed.statement.request_id == full_id and certificate.check(parsed, pinned).ok
+    again = gateway.infer(SAMPLE, request_id="acct-42-again")
+    assert again.json()["parameters"]["request_id"].split(":")[0] == ids[0].split(":")[0]  # a tenant's namespace is stable
+
+
+def test_request_ids_are_namespaced_within_the_id_limit(gateway: RunningGateway) -> None:
+    longest = gateway.infer(SAMPLE, request_id="x" * 128)  # a valid id alone, too long once namespaced
+    assert longest.status_code == 422 and longest.json()["error"].startswith("id:"), longest.text
+    fits = 128 - len(gateway.infer(SAMPLE, request_id="probe").json()["parameters"]["request_id"]) + len("probe")
+    assert gateway.infer(SAMPLE, request_id="y" * fits).status_code == 200
+    anonymous = gateway.infer(SAMPLE).json()  # no id: the gateway makes one in the caller's namespace
+    tenant = gateway.infer(SAMPLE, request_id="probe").json()["parameters"]["request_id"].removesuffix(":probe")
+    assert anonymous["parameters"]["request_id"] == f"{tenant}:{anonymous['id']}"
+    assert gateway.get(f"/v1/certificates/{anonymous['id']}", GATEWAY_KEY).json() == anonymous["parameters"]["zkinfer_certificate"]
 
 
 def test_a_kserve_client_calls_the_gateway_unchanged(gateway: RunningGateway) -> None:
@@ -295,7 +367,7 @@ def test_no_quorum_is_a_503_naming_the_split(honest_nodes: list[RunningNode], sm
             response = running.infer(SAMPLE, request_id="h3-split-1")
             assert response.status_code == 503, response.text
             body = response.json()
-            assert "outputs" not in body and body["request_id"] == "h3-split-1"
+            assert "outputs" not in body and body["id"] == "h3-split-1" and body["request_id"].endswith(":h3-split-1")
             split = body["split"]
             assert set(split) == {"alpha", "beta", "liar"} and "no quorum" in body["error"]
             assert split["liar"].startswith("statement ")  # what each node signed, in a few words
@@ -348,4 +420,4 @@ def test_the_watcher_records_valid_receipts_for_honest_nodes_and_no_evidence(gat
     table = zkinfer("network", "status", "--gateway", gateway.url)
     assert table.returncode == 0 and all(name in table.stdout for name in ("alpha", "beta", "gamma"))
     page = httpx.get(f"{gateway.url}/ui", timeout=30)
-    assert page.status_code == 200 and 'data-node="alpha"' in page.text and "h3-watched-1" in page.text
+    assert page.status_code == 200 and 'data-node="alpha"' in page.text and "h3-watched-1" not in page.text

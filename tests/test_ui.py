@@ -17,11 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
-from zkinfer.network.ui import CertificateRow, EvidenceRow, NodeRow, render
+from zkinfer.network.ui import EvidenceRow, NodeRow, render
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -38,11 +37,10 @@ FLAGS = (
     "--window-size=1280,900",
 )
 
-# A node's name, a request id and an evidence id that would run script, break out of an attribute
-# or rewrite the page if any of them reached the HTML unescaped.
+# A node's name, URL and an evidence kind that would run script, break out of an attribute or
+# rewrite the page if any of them reached the HTML unescaped.
 HOSTILE_NAME = "mallory\"'><script>document.title='pwned';window.__pwned=1</script>"
-HOSTILE_REQUEST = "req-<img src=x onerror=\"window.__pwned=2\">&amp;'\""
-HOSTILE_EVIDENCE_ID = "../../v1/nodes?x=<b>\"'"
+HOSTILE_KIND = "kind-<img src=x onerror=\"window.__pwned=2\">&amp;'\""
 TITLE = "zkinfer gateway: test network"
 PK = "a1" * 48
 
@@ -55,17 +53,10 @@ def _nodes() -> list[NodeRow]:
     ]
 
 
-def _certificates() -> list[CertificateRow]:
-    return [
-        CertificateRow(HOSTILE_REQUEST, "mnist<script>", "d4" * 32, ["alpha", "bravo"], [HOSTILE_NAME], 1_790_000_000.0),
-        CertificateRow("req-2", "mnist", "e5" * 32, ["alpha", "bravo", HOSTILE_NAME], [], 1_790_000_060.0),
-    ]
-
-
 def _evidence() -> list[EvidenceRow]:
     return [
-        EvidenceRow("contradiction", HOSTILE_NAME, HOSTILE_REQUEST, 1_790_000_100.0, HOSTILE_EVIDENCE_ID),
-        EvidenceRow("unproven", "bravo", "req-7", 1_790_000_200.0, "ev-2"),
+        EvidenceRow("contradiction", HOSTILE_NAME, 1_790_000_100.0),
+        EvidenceRow(HOSTILE_KIND, "bravo", 1_790_000_200.0),
     ]
 
 
@@ -73,20 +64,18 @@ def _evidence() -> list[EvidenceRow]:
 
 
 def test_every_hostile_value_is_escaped_in_the_html() -> None:
-    page = render(_nodes(), _certificates(), _evidence(), title=TITLE + "<script>")
+    page = render(_nodes(), _evidence(), title=TITLE + "<script>")
     assert "<script" not in page.lower()
     assert "<img" not in page.lower()
     assert "onerror=\"" not in page
     assert "&lt;script&gt;document.title=&#x27;pwned&#x27;" in page
-    # the link's id is percent-encoded, so it cannot leave /v1/evidence/
-    assert f'href="/v1/evidence/{quote(HOSTILE_EVIDENCE_ID, safe="")}"'.replace("&", "&amp;") in page
+    assert "&lt;img src=x onerror=&quot;window.__pwned=2&quot;&gt;&amp;amp;" in page
+    assert "<a " not in page  # the public page links to nothing: evidence documents need a tenant's key
 
 
 def test_absurd_numbers_render_as_dashes_not_errors() -> None:
     row = NodeRow("n", "u", "k", float("nan"), 0, 0, 0, 0, 0, 0, float("inf"), None)
-    cert = CertificateRow("r", "m", "d", [], [], 1e300)
-    ev = EvidenceRow("equivocation", "n", "r", float("nan"), "e")
-    page = render([row], [cert], [ev])
+    page = render([row], [EvidenceRow("equivocation", "n", float("nan")), EvidenceRow("unproven", "n", 1e300)])
     assert 'class="reputation"><span class="value">-</span>' in page
     assert 'class="latency-p50 num">-<' in page
     assert 'class="agreement" title="no requests yet">-<' in page
@@ -166,10 +155,10 @@ def _screenshot(driver: Any, name: str) -> Path:
     return path
 
 
-def test_ui_page_in_chromium_shows_nodes_certificates_and_evidence(browser: Any) -> None:
+def test_ui_page_in_chromium_shows_nodes_and_evidence(browser: Any) -> None:
     from selenium.webdriver.common.by import By
 
-    server = _Page(render(_nodes(), _certificates(), _evidence(), title=TITLE))
+    server = _Page(render(_nodes(), _evidence(), title=TITLE))
     try:
         browser.get(server.url)
         # the hostile values ran nothing: the title is ours and no script set its flag
@@ -199,31 +188,18 @@ def test_ui_page_in_chromium_shows_nodes_certificates_and_evidence(browser: Any)
         assert mallory.find_element(By.CSS_SELECTOR, "td.latency-p99").text == "-"
         assert mallory.find_element(By.CSS_SELECTOR, "td.reputation").text.startswith("0.05")
 
-        certs = browser.find_elements(By.CSS_SELECTOR, "table#certificates tbody tr[data-request]")
-        assert [c.get_attribute("data-request") for c in certs] == [HOSTILE_REQUEST, "req-2"]
-        first = certs[0]
-        assert first.find_element(By.CSS_SELECTOR, "td.request code").text == HOSTILE_REQUEST
-        assert first.find_element(By.CSS_SELECTOR, "td.model").text == "mnist<script>"
-        assert [s.text for s in first.find_elements(By.CSS_SELECTOR, "td.signers .chip")] == ["alpha", "bravo"]
-        assert [s.text for s in first.find_elements(By.CSS_SELECTOR, "td.dissenters .chip")] == [HOSTILE_NAME]
-        assert first.find_element(By.CSS_SELECTOR, "td.at").text == "2026-09-21 14:13:20 UTC"
-        assert certs[1].find_element(By.CSS_SELECTOR, "td.dissenters").text == "none"
-
-        evidence = browser.find_elements(By.CSS_SELECTOR, "table#evidence tbody tr[data-evidence]")
-        assert [e.find_element(By.CSS_SELECTOR, "td.kind").text for e in evidence] == ["contradiction", "unproven"]
+        evidence = browser.find_elements(By.CSS_SELECTOR, "table#evidence tbody tr[data-accused]")
+        assert [e.get_attribute("data-accused") for e in evidence] == [HOSTILE_NAME, "bravo"]
+        assert [e.find_element(By.CSS_SELECTOR, "td.kind").text for e in evidence] == ["contradiction", HOSTILE_KIND]
         assert evidence[0].find_element(By.CSS_SELECTOR, "td.node").text == HOSTILE_NAME
-        link = evidence[0].find_element(By.CSS_SELECTOR, "a.evidence-link")
-        assert link.get_attribute("href") == server.url + "v1/evidence/" + quote(HOSTILE_EVIDENCE_ID, safe="")
+        assert evidence[0].find_element(By.CSS_SELECTOR, "td.at").text == "2026-09-21 14:15:00 UTC"
+        assert browser.find_elements(By.TAG_NAME, "a") == [] and browser.find_elements(By.CSS_SELECTOR, "table#certificates") == []
 
         # no resource the page asked for failed or was refused (it asks for none)
         problems = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
         assert problems == [], problems
 
         _screenshot(browser, "ui.png")
-
-        # the evidence link stays under /v1/evidence/ on the same server, whatever the id holds
-        link.click()
-        assert browser.current_url.startswith(server.url + "v1/evidence/")
     finally:
         server.close()
 
@@ -231,11 +207,11 @@ def test_ui_page_in_chromium_shows_nodes_certificates_and_evidence(browser: Any)
 def test_ui_page_in_chromium_before_any_traffic(browser: Any) -> None:
     from selenium.webdriver.common.by import By
 
-    server = _Page(render([], [], []))
+    server = _Page(render([], []))
     try:
         browser.get(server.url)
         assert browser.title == "zkinfer gateway"
-        for table, text in (("nodes", "no nodes pinned"), ("certificates", "no certificates yet"), ("evidence", "no evidence recorded")):
+        for table, text in (("nodes", "no nodes pinned"), ("evidence", "no evidence recorded")):
             assert browser.find_element(By.CSS_SELECTOR, f"table#{table} tr.empty").text == text
     finally:
         server.close()
@@ -259,12 +235,12 @@ def _poll(what: str, probe: Any, timeout_s: float, log: Path) -> Any:
 @pytest.mark.e2e
 def test_ui_of_a_real_gateway_over_two_honest_nodes_and_a_liar(browser: Any, small_circuit: Path, tmp_path: Path) -> None:
     """Two `zkinfer serve` nodes and a liar that signs a wrong output and never proves it (its
-    promise falls due in 3 s) behind `zkinfer gateway`: after one request, /ui shows who signed,
-    who dissented, the valid receipts of the honest nodes and the evidence against the liar."""
-    import httpx
+    promise falls due in 3 s) behind `zkinfer gateway`: after one request, /ui shows the nodes'
+    standing, the valid receipts of the honest nodes and the evidence against the liar (kind, node,
+    time), and nothing of the request: the tenant who sent it reads the evidence with its key."""
     from selenium.webdriver.common.by import By
 
-    from tests.gateway_harness import node_entry, pinned_toml, start_gateway
+    from tests.gateway_harness import GATEWAY_KEY, OTHER_GATEWAY_KEY, node_entry, pinned_toml, start_gateway
     from tests.liar import RunningLiar, start_liar
     from tests.node_harness import SAMPLE, RunningNode, copy_circuits, start_node
 
@@ -290,11 +266,17 @@ def test_ui_of_a_real_gateway_over_two_honest_nodes_and_a_liar(browser: Any, sma
             return rows if done else None
 
         rows = _poll("evidence against the liar and the honest nodes' valid receipts", settled, 300, gateway.log)
-        (listed,) = httpx.get(f"{gateway.url}/v1/evidence", timeout=30).json()["evidence"]
+        (listed,) = gateway.get("/v1/evidence", GATEWAY_KEY).json()["evidence"]  # the tenant who sent the request
+        assert listed["request_id"] == answer.json()["parameters"]["request_id"] and listed["node"] == "liar"
+        (public,) = gateway.get("/v1/evidence").json()["evidence"]  # a visitor: who is accused of what, when
+        assert public == {k: listed[k] for k in ("kind", "accused", "node", "observed_at")}
+        assert gateway.get("/v1/evidence", OTHER_GATEWAY_KEY).json() == {"evidence": []}  # another tenant: none about its requests
+        assert gateway.get(listed["url"], OTHER_GATEWAY_KEY).status_code == 404 and gateway.get(listed["url"]).status_code == 401
 
-        served = httpx.get(f"{gateway.url}/ui", timeout=30)
+        served = gateway.get("/ui")
         assert served.status_code == 200 and served.headers["content-type"].startswith("text/html")
         assert "default-src 'none'" in served.headers["content-security-policy"]
+        assert "ui-e2e-1" not in served.text and listed["id"] not in served.text  # no request id, no evidence id
 
         browser.get_log("browser")  # drop what pages of earlier tests logged: only this page's errors count
         browser.get(f"{gateway.url}/ui")
@@ -316,24 +298,17 @@ def test_ui_of_a_real_gateway_over_two_honest_nodes_and_a_liar(browser: Any, sma
         assert cell("liar", "evidence") == str(rows["liar"]["evidence"])
         assert float(cell("liar", "reputation").split()[0]) < min(float(cell(n, "reputation").split()[0]) for n in ("alpha", "beta"))
 
-        (cert,) = browser.find_elements(By.CSS_SELECTOR, 'table#certificates tbody tr[data-request="ui-e2e-1"]')
-        assert cert.find_element(By.CSS_SELECTOR, "td.model").text == "circuit"
-        assert sorted(s.text for s in cert.find_elements(By.CSS_SELECTOR, "td.signers .chip")) == ["alpha", "beta"]
-        assert [s.text for s in cert.find_elements(By.CSS_SELECTOR, "td.dissenters .chip")] == ["liar"]
-
-        (row,) = browser.find_elements(By.CSS_SELECTOR, "table#evidence tbody tr[data-evidence]")
-        assert row.get_attribute("data-evidence") == listed["id"]
-        assert [row.find_element(By.CSS_SELECTOR, f"td.{c}").text for c in ("kind", "node", "request")] == [listed["kind"], "liar", "ui-e2e-1"]
+        assert browser.find_elements(By.CSS_SELECTOR, "table#certificates") == []
+        (row,) = browser.find_elements(By.CSS_SELECTOR, "table#evidence tbody tr[data-accused]")
+        assert [row.find_element(By.CSS_SELECTOR, f"td.{c}").text for c in ("kind", "node")] == [listed["kind"], "liar"]
+        assert row.find_element(By.CSS_SELECTOR, "td.at").text.endswith(" UTC")
         problems = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
         assert problems == [], problems
         _screenshot(browser, "ui-gateway.png")
 
-        # the evidence link opens the document itself, which accuses the liar's key
-        row.find_element(By.CSS_SELECTOR, "a.evidence-link").click()
-        assert browser.current_url == f"{gateway.url}/v1/evidence/{listed['id']}"
-        document = json.loads(httpx.get(browser.current_url, timeout=30).text)
-        assert document["schema"] == "zkinfer.evidence/1" and document["accused"] == liar.public_key and document["request_id"] == "ui-e2e-1"
-        assert liar.public_key in browser.find_element(By.TAG_NAME, "body").text
+        # the tenant's key opens the document itself, which accuses the liar's key for that request
+        document = json.loads(gateway.get(listed["url"], GATEWAY_KEY).text)
+        assert document["schema"] == "zkinfer.evidence/1" and document["accused"] == liar.public_key and document["request_id"] == listed["request_id"]
     finally:
         if gateway is not None:
             gateway.stop()

@@ -8,16 +8,25 @@ quorum is a 503 naming what each node said (or the nodes' own 4xx when a quorum 
 the request alike), never a made-up output. After answering, the stragglers' answers are judged
 and every answer is recorded (`records`), and the watcher follows each node's receipt.
 
-Access: inference, model metadata and `/v1/certificates/{request_id}` (which shows a caller's
-output) need an API key, as on a node. `/v1/nodes`, `/v1/evidence`, `/v1/evidence/{id}` and the
-`/ui` page are public and read-only: they say how the pinned nodes behave, and evidence is meant
-for anyone to check.
+Tenancy: each API key's owner is a tenant, named by a short stable id (`tenant_of`). The request
+id the gateway sends the nodes, which their statements sign and the records, certificates and
+evidence carry, is `<tenant>:<the client's id>` (`<tenant>:zk-<random>` when the client sent
+none), so one tenant's id can never name, replace or read another's answer. The answer's `id` is
+the client's own; `parameters.request_id` is the namespaced id the certificate carries.
+
+Access: inference, model metadata, `/v1/certificates/{id}` (the caller's own id, in its
+namespace: another tenant's is a 404 like an unknown id) and the evidence documents need an API
+key; a tenant reads only evidence about its own requests. Public, with no key: node standing only
+(`/v1/nodes`: reputation, counts, latency, status; `/ui`: the node table and, for evidence, its
+kind, the accused node and the time; `/v1/evidence` without a key: the same rows): no request
+ids, inputs, outputs or certificates.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -35,12 +44,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from zkinfer import __version__
 from zkinfer.core import strict_json
 from zkinfer.core.errors import UsageError
+from zkinfer.core.statement import REQUEST_ID
 from zkinfer.core.text import visible
 from zkinfer.network import nodeset as nodeset_mod
 from zkinfer.network import reputation, ui
-from zkinfer.network.client import Consensus, DissentKind, NodeAnswer, NoQuorum, Outcome, Round
+from zkinfer.network.client import Consensus, DissentKind, NodeAnswer, NoQuorum, Outcome, Round, new_request_id
 from zkinfer.network.nodeset import NodeSet
-from zkinfer.network.records import AnswerRecord, CertificateRecord, ReceiptState, Records, Verdict
+from zkinfer.network.records import AnswerRecord, CertificateRecord, EvidenceRecord, ReceiptState, Records, Verdict
 from zkinfer.network.watcher import Watcher, claim_digest
 
 log = logging.getLogger("zkinfer.gateway")
@@ -51,6 +61,24 @@ REPUTATION_CACHE_S = 2.0
 
 class GatewayError(UsageError):
     """A gateway option, or the file it names, is unusable."""
+
+
+def tenant_of(owner: str) -> str:
+    """A tenant's short stable id, from its API key's owner id (`auth.ApiKeys.owner`): `t` and 16 hex digits."""
+    return "t" + hashlib.sha256(owner.encode()).hexdigest()[:16]
+
+
+def namespaced(tenant: str, client_id: str | None) -> str:
+    """The request id the nodes sign for a tenant's request: `<tenant>:<client id>` (a fresh id when none)."""
+    full = f"{tenant}:{client_id if client_id is not None else new_request_id()}"
+    if client_id is not None and not REQUEST_ID.fullmatch(full):
+        room = 128 - len(tenant) - 1
+        raise UsageError(f"id: {visible(client_id, 40)!r} is not a request id at this gateway (1-{room} characters of A-Z a-z 0-9 . _ : -: the gateway prefixes it with your tenant's namespace)")
+    return full
+
+
+def owns(tenant: str, request_id: str) -> bool:
+    return request_id.startswith(tenant + ":")
 
 
 @dataclass(frozen=True)
@@ -123,10 +151,11 @@ class Gateway:
         except Exception:  # any failure is "not ready"
             return False
 
-    async def infer(self, model: str, header: dict[str, Any], binary: bytes) -> Outcome:
-        """A quorum's answer (recorded at once with its certificate); the rest is recorded in the background."""
+    async def infer(self, model: str, header: dict[str, Any], binary: bytes, request_id: str) -> Outcome:
+        """A quorum's answer to `request_id` (namespaced: `namespaced`), recorded at once with its
+        certificate; the rest is recorded in the background."""
         try:
-            outcome = await self.consensus.infer_bytes(model, header, binary)
+            outcome = await self.consensus.infer_bytes(model, header, binary, request_id)
         except NoQuorum as exc:
             self._later(self._record(exc.round, None))
             raise
@@ -171,10 +200,10 @@ class Gateway:
         return rows
 
     def page(self) -> str:
+        """The public page: node standing, and evidence as kind, accused node and time only."""
         nodes = [ui.NodeRow(**{k: v for k, v in row.items() if k not in ("weight", "status", "answers")}) for row in self.node_rows()]
-        certificates = [ui.CertificateRow(c.request_id, c.model, c.statement_digest, c.signers, c.dissenters, c.at) for c in self.records.recent_certificates(25)]
-        evidence = [ui.EvidenceRow(e.kind, e.node, e.request_id, e.at, e.id) for e in self.records.evidence_list(25)]
-        return ui.render(nodes, certificates, evidence, title="zkinfer gateway")
+        evidence = [ui.EvidenceRow(e.kind, e.node, e.at) for e in self.records.evidence_list(25)]
+        return ui.render(nodes, evidence, title="zkinfer gateway")
 
 
 def _ms(value: float | None) -> float | None:
@@ -219,8 +248,8 @@ def split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any], 
     return document, binary
 
 
-def encode_answer(outcome: Outcome, header: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    """The agreed outputs as the client asked for them (the outputs it named, JSON or binary)."""
+def encode_answer(outcome: Outcome, header: dict[str, Any], client_id: str) -> tuple[bytes, dict[str, str]]:
+    """The agreed outputs as the client asked for them (the outputs it named, JSON or binary), under the client's own id."""
     import json
 
     parameters = header.get("parameters")
@@ -246,7 +275,7 @@ def encode_answer(outcome: Outcome, header: dict[str, Any]) -> tuple[bytes, dict
         else:
             entry["data"] = list(tensor.data)
         outputs.append(entry)
-    answer = {"model_name": outcome.model, "model_version": "1", "id": outcome.request_id, "parameters": outcome.response_parameters(), "outputs": outputs}
+    answer = {"model_name": outcome.model, "model_version": "1", "id": client_id, "parameters": outcome.response_parameters(), "outputs": outputs}
     head = json.dumps(answer, separators=(",", ":")).encode()
     if not chunks:
         return head, {"content-type": "application/json"}
@@ -338,9 +367,17 @@ def create_app(gateway: Gateway) -> FastAPI:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _error(exc.status_code, str(exc.detail))
 
-    def authorized(request: Request) -> None:
-        if gateway.api_keys.owner(request.headers.get("authorization")) is None:
+    def tenant(request: Request) -> str | None:
+        """The caller's tenant id, None for a visitor (no key)."""
+        owner = gateway.api_keys.owner(request.headers.get("authorization"))
+        return None if owner is None else tenant_of(owner)
+
+    def authorized(request: Request) -> str:
+        """The caller's tenant id; a 401 without a valid key."""
+        found = tenant(request)
+        if found is None:
             raise _Refused(401, "header Authorization: missing or unknown API key; send `Authorization: Bearer KEY`")
+        return found
 
     @app.exception_handler(_Refused)
     async def refused(_: Request, exc: _Refused) -> JSONResponse:
@@ -372,19 +409,21 @@ def create_app(gateway: Gateway) -> FastAPI:
     @app.post("/v2/models/{name}/infer")
     @app.post("/v2/models/{name}/versions/{version}/infer")
     async def infer(request: Request, name: str, version: str = "1") -> Response:
-        authorized(request)
+        caller = authorized(request)
         if version != "1":
             return _error(404, f"model {name!r} has no version {version!r}; it has version '1'")
         body = await _read_body(request, gateway.config.max_body_bytes)
         header, binary = split_body(body, request.headers.get(HEADER_LENGTH))
+        request_id = namespaced(caller, header.get("id"))
+        client_id = request_id.removeprefix(caller + ":")
         try:
-            outcome = await gateway.infer(name, header, binary)
+            outcome = await gateway.infer(name, header, binary, request_id)
         except NoQuorum as exc:
             if exc.refusal is not None:
                 status, message = exc.refusal
-                return _error(status, message, split=exc.split, request_id=exc.request_id)
-            return JSONResponse(exc.to_json(), status_code=503)
-        content, headers = encode_answer(outcome, header)
+                return _error(status, message, id=client_id, split=exc.split, request_id=exc.request_id)
+            return JSONResponse({"id": client_id, **exc.to_json()}, status_code=503)
+        content, headers = encode_answer(outcome, header, client_id)
         return Response(content, headers=headers)
 
     @app.get("/v1/nodes")
@@ -395,22 +434,26 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @app.get("/v1/certificates/{request_id}")
     async def certificate(request: Request, request_id: str) -> JSONResponse:
-        authorized(request)
-        found = gateway.records.certificate(request_id)
+        """The certificate of the caller's own request `request_id` (its id as the client sent it)."""
+        found = gateway.records.certificate(f"{authorized(request)}:{request_id}")
         if found is None:
             return _error(404, f"no certificate for request {visible(request_id, 64)!r} at this gateway")
         return JSONResponse(found.certificate)
 
     @app.get("/v1/evidence")
-    async def evidence_list(limit: int = 100) -> dict[str, Any]:
-        found = gateway.records.evidence_list(max(1, min(limit, 1000)))
-        return {"evidence": [{"id": e.id, "kind": e.kind, "accused": e.accused, "node": e.node, "request_id": e.request_id, "observed_at": e.at, "url": f"/v1/evidence/{e.id}"} for e in found]}
+    async def evidence_list(request: Request, limit: int = 100) -> dict[str, Any]:
+        """A tenant: the evidence about its own requests, with ids and links. A visitor: kind, accused and time only."""
+        caller, limit = tenant(request), max(1, min(limit, 1000))
+        if caller is None:
+            return {"evidence": [_public(e) for e in gateway.records.evidence_list(limit)]}
+        found = gateway.records.evidence_list(limit, request_prefix=caller + ":")
+        return {"evidence": [{**_public(e), "id": e.id, "request_id": e.request_id, "url": f"/v1/evidence/{e.id}"} for e in found]}
 
     @app.get("/v1/evidence/{evidence_id}")
-    async def evidence_document(evidence_id: str) -> JSONResponse:
+    async def evidence_document(request: Request, evidence_id: str) -> JSONResponse:
         found = gateway.records.evidence(evidence_id)
-        if found is None:
-            return _error(404, f"no evidence {visible(evidence_id, 64)!r} at this gateway")
+        if found is None or not owns(authorized(request), found.request_id):
+            return _error(404, f"no evidence {visible(evidence_id, 64)!r} about your requests at this gateway")
         return JSONResponse(found.document)
 
     @app.get("/ui")
@@ -418,6 +461,11 @@ def create_app(gateway: Gateway) -> FastAPI:
         return HTMLResponse(gateway.page(), headers={"Content-Security-Policy": ui.CSP + "; frame-ancestors 'none'", "Cache-Control": "no-store"})
 
     return app
+
+
+def _public(record: EvidenceRecord) -> dict[str, Any]:
+    """What anyone may read of an evidence record: whom it accuses, of what, when."""
+    return {"kind": record.kind, "accused": record.accused, "node": record.node, "observed_at": record.at}
 
 
 class _Refused(Exception):

@@ -5,6 +5,8 @@ latency, its signed statement and promise when valid, and what the watcher later
 receipt (valid and proving that statement, invalid, unproven by its deadline). Certificates and
 evidence documents are kept whole, so `/v1/certificates/{id}` and `/v1/evidence/{id}` serve the
 very bytes an auditor checks. Reputation (`reputation.score`) is computed from these rows.
+Request ids are the gateway's namespaced ones (`<tenant>:<client id>`, see `gateway.namespaced`): a
+row belongs to the tenant its id's prefix names.
 
 The schema is versioned with `PRAGMA user_version` (`MIGRATIONS`), as the node's job store is, so
 a state directory written by an older gateway still opens and a newer one is refused.
@@ -315,11 +317,17 @@ class Records:
         rows = self._query(f"SELECT {self._EVIDENCE_COLUMNS} FROM evidence WHERE id = ?", (evidence_id,))
         return _evidence(rows[0]) if rows else None
 
-    def evidence_list(self, limit: int = 100, accused: str | None = None) -> list[EvidenceRecord]:
-        if accused is None:
-            rows = self._query(f"SELECT {self._EVIDENCE_COLUMNS} FROM evidence ORDER BY at DESC LIMIT ?", (limit,))
-        else:
-            rows = self._query(f"SELECT {self._EVIDENCE_COLUMNS} FROM evidence WHERE accused = ? ORDER BY at DESC LIMIT ?", (accused, limit))
+    def evidence_list(self, limit: int = 100, accused: str | None = None, request_prefix: str | None = None) -> list[EvidenceRecord]:
+        """The most recent evidence, optionally only against `accused` and only about request ids
+        starting with `request_prefix` (a tenant's namespace, `<tenant>:`)."""
+        where, args = ["1"], []
+        if accused is not None:
+            where.append("accused = ?")
+            args.append(accused)
+        if request_prefix is not None:
+            where.append("substr(request_id, 1, length(?)) = ?")
+            args += [request_prefix, request_prefix]
+        rows = self._query(f"SELECT {self._EVIDENCE_COLUMNS} FROM evidence WHERE {' AND '.join(where)} ORDER BY at DESC LIMIT ?", (*args, limit))
         return [_evidence(row) for row in rows]
 
     # statistics ---------------------------------------------------------------------------------

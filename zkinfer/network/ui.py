@@ -1,8 +1,11 @@
 """The gateway's `/ui` page: one server-rendered HTML document, no build step, no scripts.
 
-Everything shown comes from nodes (names, request ids, model names) and so is hostile: every
-value goes through `html.escape` (attribute values with quotes escaped too), links are built
-from percent-encoded ids, and the page carries a Content-Security-Policy that allows no script
+The page is public (no API key), so it shows node standing only: the node table, and for each
+piece of evidence its kind, the accused node and the time. No request id, input, output,
+certificate or link to an evidence document (those need a tenant's key: `/v1/evidence`).
+
+Everything shown comes from nodes (names, URLs, evidence kinds) and so is hostile: every
+value goes through `html.escape` (attribute values with quotes escaped too), and the page carries a Content-Security-Policy that allows no script
 and no external resource at all, so a missed escape still runs nothing. Element ids, classes and
 `data-*` attributes are stable: tests and scrapers select e.g.
 `table#nodes tr[data-node="alpha"] td.reputation`.
@@ -15,9 +18,8 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import quote
 
-__all__ = ["CertificateRow", "EvidenceRow", "NodeRow", "render"]
+__all__ = ["EvidenceRow", "NodeRow", "render"]
 
 # The page needs nothing but its own inline style: no script, image, font, frame or form target
 # (the gateway may add frame-ancestors as a header: a meta CSP ignores it).
@@ -46,26 +48,12 @@ class NodeRow:
 
 
 @dataclass(frozen=True)
-class CertificateRow:
-    """One quorum certificate the gateway issued."""
-
-    request_id: str
-    model: str
-    statement_digest: str
-    signers: list[str]
-    dissenters: list[str]
-    at: float
-
-
-@dataclass(frozen=True)
 class EvidenceRow:
-    """One piece of evidence the gateway recorded against a node."""
+    """One piece of evidence the gateway recorded against a node, as a visitor may see it."""
 
     kind: str
     node: str
-    request_id: str
     at: float
-    evidence_id: str
 
 
 def _e(value: object) -> str:
@@ -131,35 +119,12 @@ def _node_row(row: NodeRow) -> str:
     )
 
 
-def _names(names: Sequence[str], css: str) -> str:
-    if not names:
-        return '<span class="none">none</span>'
-    return "".join(f'<span class="chip {css}">{_e(n)}</span>' for n in names)
-
-
-def _certificate_row(row: CertificateRow) -> str:
-    return (
-        f'<tr data-request="{_e(row.request_id)}">'
-        f'<td class="request"><code>{_e(row.request_id)}</code>'
-        f'<div class="sub digest" title="{_e(row.statement_digest)}">statement '
-        f"{_e(_short_key(row.statement_digest))}</div></td>"
-        f'<td class="model">{_e(row.model)}</td>'
-        f'<td class="signers">{_names(row.signers, "signer")}</td>'
-        f'<td class="dissenters">{_names(row.dissenters, "dissenter")}</td>'
-        f'<td class="at">{_e(_when(row.at))}</td>'
-        "</tr>"
-    )
-
-
 def _evidence_row(row: EvidenceRow) -> str:
-    href = "/v1/evidence/" + quote(row.evidence_id, safe="")
     return (
-        f'<tr data-evidence="{_e(row.evidence_id)}">'
+        f'<tr data-accused="{_e(row.node)}">'
         f'<td class="kind"><span class="chip kind">{_e(row.kind)}</span></td>'
         f'<td class="node">{_e(row.node)}</td>'
-        f'<td class="request"><code>{_e(row.request_id)}</code></td>'
         f'<td class="at">{_e(_when(row.at))}</td>'
-        f'<td class="link"><a class="evidence-link" href="{_e(href)}">evidence</a></td>'
         "</tr>"
     )
 
@@ -198,7 +163,6 @@ td.name{max-width:300px;overflow-wrap:anywhere}
 td.key code,td.receipts,td.reputation{white-space:nowrap}
 td.agreement{min-width:150px}
 td.receipts span{display:block}
-td.request{max-width:340px}
 .reputation .value{display:inline-block;min-width:3em;font-variant-numeric:tabular-nums}
 .bar{display:inline-block;width:80px;height:6px;background:var(--line);border-radius:3px;
 vertical-align:middle;overflow:hidden}
@@ -208,18 +172,14 @@ vertical-align:middle;overflow:hidden}
 .ok{color:var(--good)}.bad{color:var(--poor);font-weight:600}
 .chip{display:inline-block;padding:1px 8px;margin:1px 4px 1px 0;border-radius:10px;
 font-size:12px;background:#eef1f6;overflow-wrap:anywhere;max-width:100%}
-.chip.signer{background:#e3f4ea;color:#17663a}.chip.dissenter{background:#fbe7e7;color:#9b2c2c}
 .chip.kind{background:#fdf0d5;color:#7b4d06;white-space:nowrap}
 td.node{max-width:360px;overflow-wrap:anywhere}
-.none{color:var(--muted)}
 tr.empty td{color:var(--muted);font-style:italic;text-align:center;padding:16px}
-a{color:#2b6cb0}
 """
 
 
 def render(
     nodes: Sequence[NodeRow],
-    certificates: Sequence[CertificateRow],
     evidence: Sequence[EvidenceRow],
     title: str = "zkinfer gateway",
     *,
@@ -237,15 +197,9 @@ def render(
         [_node_row(n) for n in nodes],
         "no nodes pinned",
     )
-    cert_table = _table(
-        "certificates",
-        ["Request", "Model", "Signers", "Dissenters", "Time"],
-        [_certificate_row(c) for c in certificates],
-        "no certificates yet",
-    )
     evidence_table = _table(
         "evidence",
-        ["Kind", "Node", "Request", "Time", ""],
+        ["Kind", "Accused node", "Time"],
         [_evidence_row(e) for e in evidence],
         "no evidence recorded",
     )
@@ -259,8 +213,6 @@ def render(
         f'<header><h1 id="title">{_e(title)}</h1>'
         f'<span class="meta">rendered {_e(_when(time.time()))}</span></header><main>'
         f'<section><h2>Nodes <span class="count">{len(nodes)}</span></h2>{node_table}</section>'
-        f'<section><h2>Recent certificates <span class="count">{len(certificates)}</span></h2>'
-        f"{cert_table}</section>"
         f'<section><h2>Recent evidence <span class="count">{len(evidence)}</span></h2>'
         f"{evidence_table}</section>"
         "</main></body></html>"
