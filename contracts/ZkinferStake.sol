@@ -10,18 +10,25 @@ interface IHalo2Verifier {
 /// @title ZkinferStake: bonded nodes, optimistic claims, challenges answered by ZK proofs, slashing.
 /// @notice Trust model (see zkinfer/chain/stake.py and README):
 ///  - The owner (the deployer) registers models: circuit id (the bytes of the circuit's sha256 digest) ->
-///    verifier + instance layout. A model, once registered, never changes: nobody (the owner included) can
-///    swap the verifier under a claim. Users check a model's verifier against the circuit before trusting it.
+///    verifier + instance layout, and the verifier's runtime code hash (EXTCODEHASH) at registration. A model,
+///    once registered, never changes: nobody (the owner included) can swap the verifier under a claim, and a
+///    proof is judged only while the verifier's code is still the registered one. A node checks, before it
+///    stakes on a model, that the code behind `codeHash` is exactly the verifier its own circuit compiles to
+///    and that the layout is its circuit's (a verifier that accepts anything would let anyone slash it).
 ///  - A node bonds ETH (at least `minBond`) and posts claims: one (modelId, requestId, inputHash, outputHash)
 ///    or the Merkle root of a batch of them. inputHash/outputHash are keccak256 over the field elements
 ///    (32-byte big-endian words) exactly as the proof's public instances carry them.
-///  - Within `challengeWindow` of posting, anyone may challenge one claim with `challengeBond`. The node
+///  - Within `challengeWindow` of posting, anyone but the node itself may challenge one claim with
+///    `challengeBond` (a node's own account may neither challenge nor prove fraud on its claims). The node
 ///    answers within `answerPeriod` with a proof the model's verifier accepts and whose instances hash to
 ///    the claimed input and output: the challenger's bond goes to the node. Otherwise anyone may `slash`:
 ///    the node's whole bond is slashed, `slashShareBps` of it (plus the challenger's own bond) to the
 ///    challenger, the rest burned (locked in this contract forever, counted in `burned`).
 ///  - A fraud proof (a valid proof for the claim's model and input with another output) slashes at once,
 ///    the share going to whoever submits it.
+///  - A claim is a promise to answer with a proof its model's verifier accepts. A batch leaf naming a model
+///    that is not registered can still be challenged; no proof answers it while the model is unregistered,
+///    so it is slashed like any claim left unanswered past its deadline.
 ///  - Payouts are credited and pulled with `withdraw` (checks-effects-interactions, reentrancy guard).
 /// Merkle tree: leaf = keccak256(0x00 ‖ modelId ‖ requestId ‖ inputHash ‖ outputHash), inner node =
 /// keccak256(0x01 ‖ min(a, b) ‖ max(a, b)) (sorted pairs, so a proof is just the siblings; the prefixes make
@@ -47,6 +54,7 @@ contract ZkinferStake {
         uint16 nOutput;
         bool inputFirst; // ezkl's order: hashed input -> [input][params][output]; public -> [params][input][output]
         bytes32 paramsHash;
+        bytes32 codeHash; // the verifier's EXTCODEHASH at registration: keccak256 of its runtime code
     }
 
     struct Batch {
@@ -91,7 +99,7 @@ contract ZkinferStake {
     event NodeRegistered(address indexed node, uint256 bond);
     event BondAdded(address indexed node, uint256 amount, uint256 bond);
     event BondWithdrawn(address indexed node, uint256 amount, uint256 bond);
-    event ModelRegistered(bytes32 indexed modelId, address verifier, uint16 nInput, uint16 nParams, uint16 nOutput, bool inputFirst, bytes32 paramsHash);
+    event ModelRegistered(bytes32 indexed modelId, address verifier, uint16 nInput, uint16 nParams, uint16 nOutput, bool inputFirst, bytes32 paramsHash, bytes32 codeHash);
     event ClaimPosted(uint256 indexed batchId, address indexed node, bytes32 indexed modelId, bytes32 requestId, bytes32 inputHash, bytes32 outputHash, uint64 windowEnd);
     event BatchPosted(uint256 indexed batchId, address indexed node, bytes32 root, uint32 count, uint64 windowEnd);
     event Challenged(bytes32 indexed claimKey, uint256 indexed batchId, address indexed challenger, bytes32 leaf, uint64 deadline);
@@ -123,6 +131,8 @@ contract ZkinferStake {
     error NothingAtStake(address node);
     error NoOpenChallenge(bytes32 claimKey);
     error NotClaimant(address node);
+    error SelfChallenge(address node);
+    error VerifierCodeChanged(bytes32 modelId, bytes32 codeHash, bytes32 registered);
     error AnswerTooLate(uint64 deadline);
     error DeadlineNotPassed(uint64 deadline);
     error WrongInstanceCount(uint256 got, uint256 expected);
@@ -205,8 +215,9 @@ contract ZkinferStake {
     function registerModel(bytes32 modelId, address verifier, uint16 nInput, uint16 nParams, uint16 nOutput, bool inputFirst, bytes32 paramsHash) external onlyOwner {
         if (models[modelId].verifier != address(0)) revert ModelExists(modelId);
         if (verifier.code.length == 0 || nInput == 0 || nOutput == 0 || (nParams == 0) != (paramsHash == bytes32(0))) revert BadLayout();
-        models[modelId] = Model(verifier, nInput, nParams, nOutput, inputFirst, paramsHash);
-        emit ModelRegistered(modelId, verifier, nInput, nParams, nOutput, inputFirst, paramsHash);
+        bytes32 codeHash = verifier.codehash;
+        models[modelId] = Model(verifier, nInput, nParams, nOutput, inputFirst, paramsHash, codeHash);
+        emit ModelRegistered(modelId, verifier, nInput, nParams, nOutput, inputFirst, paramsHash, codeHash);
     }
 
     // ---- claims ----
@@ -234,11 +245,13 @@ contract ZkinferStake {
 
     // ---- challenges ----
 
+    /// A claim naming an unregistered model is challengeable too: nothing can answer it, so it is slashed
+    /// past the deadline (a node cannot post claims nobody can hold it to).
     function challenge(uint256 batchId, Claim calldata claim, bytes32[] calldata merkleProof) external payable nonReentrant returns (bytes32 key) {
         if (msg.value != challengeBond) revert WrongChallengeBond(msg.value, challengeBond);
         Batch storage b = _batch(batchId);
+        if (msg.sender == b.node) revert SelfChallenge(b.node);
         if (block.timestamp > b.windowEnd) revert ChallengeWindowClosed(b.windowEnd);
-        if (models[claim.modelId].verifier == address(0)) revert UnknownModel(claim.modelId);
         bytes32 leaf = leafOf(claim);
         _requireIncluded(batchId, b.root, leaf, merkleProof);
         key = claimKey(batchId, leaf);
@@ -285,8 +298,10 @@ contract ZkinferStake {
     }
 
     /// A valid proof for the claim's model and input with another output: the claim was a lie.
+    /// Not by the node itself: it would take the reward of a challenger who caught its lie.
     function proveFraud(uint256 batchId, Claim calldata claim, bytes32[] calldata merkleProof, bytes calldata proof, uint256[] calldata instances) external nonReentrant {
         Batch storage b = _batch(batchId);
+        if (msg.sender == b.node) revert SelfChallenge(b.node);
         bytes32 leaf = leafOf(claim);
         _requireIncluded(batchId, b.root, leaf, merkleProof);
         bytes32 key = claimKey(batchId, leaf);
@@ -373,10 +388,14 @@ contract ZkinferStake {
     }
 
     /// Verifies `proof` with the model's verifier and returns the hashes of its input and output instances;
-    /// the weights' commitments must be the registered ones, every instance a canonical field element.
+    /// the weights' commitments must be the registered ones, every instance a canonical field element, and the
+    /// verifier's code still the registered code (no verifier whose code changed, e.g. redeployed by CREATE2 after
+    /// a self-destruct on a chain without EIP-6780, judges anything).
     function _verified(bytes32 modelId, bytes calldata proof, uint256[] calldata instances) private returns (bytes32 inputHash, bytes32 outputHash) {
         Model storage m = models[modelId];
         if (m.verifier == address(0)) revert UnknownModel(modelId);
+        bytes32 codeHash = m.verifier.codehash;
+        if (codeHash != m.codeHash) revert VerifierCodeChanged(modelId, codeHash, m.codeHash);
         uint256 total = uint256(m.nInput) + m.nParams + m.nOutput;
         if (instances.length != total) revert WrongInstanceCount(instances.length, total);
         for (uint256 i = 0; i < total; ++i) {

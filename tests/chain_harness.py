@@ -8,6 +8,7 @@ per test module that imports the fixtures, and stopped when the module ends, eve
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +31,10 @@ def chain(anvil: devchain.DevChain) -> account.Chain:
 def other_account(anvil: devchain.DevChain, index: int) -> account.Chain:
     """The same chain, signing as prefunded account `index` (1..9)."""
     return account.connect(anvil.rpc_url, anvil.keys[index])
+
+
+def key_file(anvil: devchain.DevChain, index: int, folder: Path) -> Path:
+    """A file holding prefunded account `index`'s private key (what --key-file / --chain-key-file take)."""
+    path = folder / f"key{index}"
+    path.write_text(anvil.keys[index])
+    return path

@@ -307,8 +307,10 @@ def test_access_control_every_state_change_refuses_the_wrong_caller(world: World
         stranger.register_node(PARAMS.min_bond - 1)
     with reverted("AlreadyRegistered"):
         node.register_node(PARAMS.min_bond)
-    with reverted("UnknownModel"):
+    with pytest.raises(ClaimError, match="not registered"):  # refused before any gas is spent
         node.post_claim(Claim(b"\x02" * 32, "r", claim.input_hash, claim.output_hash))
+    with reverted("UnknownModel"):  # and by the contract itself
+        force(node, "postClaim", *Claim(b"\x02" * 32, "r", claim.input_hash, claim.output_hash).as_tuple())
     posted = node.post_claim(claim)
     with reverted("WrongChallengeBond"):
         stranger._send("challenge", posted.batch_id, claim.as_tuple(), [], value=PARAMS.challenge_bond - 1)
@@ -428,6 +430,47 @@ def test_equivocation_evidence_becomes_a_bonded_challenge_of_the_matching_claim(
     assert action.kind == "challenge" and action.claim == said
     key_, sent = signer(stake, world, WATCHER).challenge(posted.batch_id, action.claim)
     assert names(stake, sent) == ["Challenged"] and stake.challenge_info(key_, posted.batch_id).node == world.chains[LIAR].address
+
+
+def test_a_claim_naming_an_unregistered_model_is_challengeable_and_slashed_unanswered(world: World, stake: Stake) -> None:
+    """Issue 18 item 7: a leaf whose model is not registered can never be answered with a proof, so a
+    challenge of it is accepted and, unanswered, it is slashed; the client never posts such a leaf."""
+    liar, challenger, watcher = (signer(stake, world, who) for who in (LIAR, CHALLENGER, WATCHER))
+    true = honest(world, 0, "req-registered")
+    ghost = Claim(b"\x07" * 32, "req-ghost", true.input_hash, true.output_hash)  # a model nobody registered
+    with pytest.raises(ClaimError, match="not registered"):  # checked before any gas is spent
+        liar.post_batch([true, ghost])
+    tree = MerkleTree([true.leaf(), ghost.leaf()])
+    posted = force(liar, "postBatch", tree.root, 2)  # the contract cannot see a batch's leaves: a node that skips the check
+    batch_id = int(stake._event(posted, "BatchPosted")["batchId"])
+    key, sent = challenger.challenge(batch_id, ghost, tree.proof(1))
+    assert names(stake, sent) == ["Challenged"] and stake.node(world.chains[LIAR].address).open_challenges == 1
+    with reverted("UnknownModel"):  # no proof can answer it
+        force(liar, "answer", batch_id, ghost.as_tuple(), *proof_args(world.receipts[0]))
+    with reverted("DeadlineNotPassed"):
+        watcher.slash(batch_id, ghost)
+    world.advance(PARAMS.answer_period_s + 1)
+    assert names(stake, watcher.slash(batch_id, ghost)) == ["Slashed"]
+    assert stake.node(world.chains[LIAR].address).slashed and stake.challenge_info(key, batch_id).state == "slashed"
+    reward = PARAMS.min_bond * PARAMS.slash_share_bps // 10_000
+    assert stake.node(world.chains[CHALLENGER].address).balance == PARAMS.challenge_bond + reward
+
+
+def test_a_node_cannot_challenge_or_prove_fraud_on_its_own_claims(world: World, stake: Stake) -> None:
+    """Issue 18 item 14: self-challenges would recycle bonds or fake activity, and a node proving fraud
+    on its own lie would take the challenger's reward: both refused (SelfChallenge)."""
+    node, liar, challenger = (signer(stake, world, who) for who in (NODE, LIAR, CHALLENGER))
+    claim = honest(world, 0, "req-self")
+    posted = node.post_claim(claim)
+    with reverted("SelfChallenge"):
+        node.challenge(posted.batch_id, claim)
+    false = lie(world, 1, "req-self-lie")
+    lied = liar.post_claim(false)
+    challenger.challenge(lied.batch_id, false)
+    with reverted("SelfChallenge"):  # the liar front-running its challenger's slash to keep the reward
+        liar.prove_fraud(lied.batch_id, false, world.receipts[1], verified=True)
+    assert not stake.node(world.chains[LIAR].address).slashed and stake.node(world.chains[NODE].address).open_challenges == 0
+    assert names(stake, challenger.challenge(posted.batch_id, claim)[1]) == ["Challenged"]  # anyone else still may
 
 
 def test_layout_splits_instances_in_ezkl_order() -> None:

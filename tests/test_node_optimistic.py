@@ -40,9 +40,7 @@ class World:
     work: Path
 
     def key_file(self, who: int) -> Path:
-        path = self.work / f"key{who}"
-        path.write_text(self.dev.keys[who])
-        return path
+        return chain_harness.key_file(self.dev, who, self.work)
 
     def options(self, who: int = NODE, stake: str | None = None) -> list[str]:
         return ["--mode", "optimistic", "--rpc-url", self.dev.rpc_url, "--chain-key-file", str(self.key_file(who)), "--stake", stake or self.stake.address]

@@ -205,16 +205,32 @@ def deploy_stake(
         out.print(shown(f"owner {chain.address}; recorded in {registry_file}"))
 
 
+CircuitChecks = Annotated[list[Path] | None, typer.Option("--circuit", help="A compiled circuit directory whose model's registration (verifier code, layout) is checked (repeatable)")]
+
+
+def _check_registration(contract: Any, circuit_dir: Path) -> None:
+    from zkinfer.chain import registration
+
+    registration.check(contract, registration.expected(circuit_dir))
+
+
 @chain_app.command("register-node")
 def register_node(
     bond: Annotated[str, typer.Option("--bond", help="ETH to bond (at least the contract's minimum)")] = "1",
+    circuits: CircuitChecks = None,
     rpc_url: RpcUrl = None, key_file: KeyFile = None, state_dir: StateDir = Path(".zkinfer-chain"),
     stake_address: StakeAddress = None, registry_file: StakeRegistry = Path("deployments.json"), as_json: AsJson = False,
 ) -> None:
-    """Register the signer as a node with a bond (or add to its bond when it is registered)."""
-    from zkinfer.cli import guarded
+    """Register the signer as a node with a bond (or add to its bond when it is registered); with
+    --circuit, only once each circuit's model is registered with exactly its verifier and layout (exit 2 naming the mismatch)."""
+    import functools
+
+    from zkinfer.cli import guarded, step
 
     contract = _open(rpc_url, key_file, state_dir, stake_address, registry_file, as_json)
+    for circuit_dir in circuits or []:
+        with step(f"checking the registration of {circuit_dir}"):
+            guarded(functools.partial(_check_registration, contract, circuit_dir), as_json)
     amount = _wei(bond, "--bond")
     registered = guarded(lambda: contract.node(contract.chain.address).registered, as_json)
     sent = guarded(lambda: contract.add_bond(amount) if registered else contract.register_node(amount), as_json)
@@ -321,12 +337,16 @@ def status(
     rpc_url: RpcUrl = None, state_dir: StateDir = Path(".zkinfer-chain"),
     stake_address: StakeAddress = None, registry_file: StakeRegistry = Path("deployments.json"), as_json: AsJson = False,
     from_block: Annotated[int, typer.Option("--from-block", min=0, help="Read events from this block on (the contract's deployment block: public nodes limit log queries)")] = 0,
+    circuits: CircuitChecks = None,
+    verifier_registries: Annotated[list[Path] | None, typer.Option("--verifier-registry", help="A deployments file recording verifiers (repeatable; --registry too)")] = None,
 ) -> None:
-    """Bonds, models, claims in their window, challenges and slashes, read from the contract and its events."""
-    from zkinfer.cli import guarded, out, shown
+    """Bonds, models (each checked: is its verifier the circuit's?), claims in their window, challenges and
+    slashes, read from the contract and its events."""
+    from zkinfer.cli import guarded, out, shown, step
 
     contract = _open(rpc_url, None, state_dir, stake_address, registry_file, as_json, need_key=False)
-    report = guarded(lambda: contract.status(from_block), as_json)
+    with step("reading the contract (and compiling the given circuits' verifiers)"):
+        report = guarded(lambda: contract.status(from_block, circuits or [], [registry_file, *(verifier_registries or [])]), as_json)
     if as_json:
         _json_out(report.to_json())
         return
@@ -335,6 +355,10 @@ def status(
     out.print(shown(f"min bond {p.min_bond / WEI_PER_ETH:g} ETH, challenge bond {p.challenge_bond / WEI_PER_ETH:g} ETH, window {p.challenge_window_s} s, "
                     f"answer within {p.answer_period_s} s, slash share {p.slash_share_bps / 100:g} %"))
     out.print(shown(f"{len(report.models)} model(s); {report.claims_posted} claim(s) posted, {sum(b['claims'] for b in report.batches_in_window)} still challengeable"))
+    verdicts = {"match": "[green]matches[/]", "mismatch": "[red]MISMATCH[/]", "recorded": "[yellow]code as recorded[/]", "unchecked": "[dim]unchecked[/]"}
+    for m in report.models:
+        check = m["check"]
+        out.print(f"model {m['model_id'][:18]}… verifier {m['verifier']}, {shown(m['layout'])}: {verdicts[check['status']]} {shown(check['detail'])}", highlight=False)
     for n in report.nodes:
         state = "SLASHED" if n.slashed else "active"
         out.print(shown(f"node {n.address}: {state}, bond {n.bond / WEI_PER_ETH:g} ETH, {n.open_challenges} open challenge(s), withdrawable {n.balance / WEI_PER_ETH:g} ETH"))

@@ -23,6 +23,7 @@ from zkinfer.chain.account import Chain
 from zkinfer.chain.calldata import proof_args
 from zkinfer.chain.claims import Claim, ClaimError, Layout, MerkleTree
 from zkinfer.chain.deploy import Sent, code_matches, contract, deploy, send
+from zkinfer.chain.registration import Registered
 from zkinfer.chain.solidity import Compiled, compile_file
 from zkinfer.core.errors import ChainError
 from zkinfer.core.receipt import Receipt
@@ -32,6 +33,10 @@ SOURCE = Path(__file__).resolve().parents[2] / "contracts" / "ZkinferStake.sol"
 NAME = "ZkinferStake"
 CLAIM_STATES = ("none", "challenged", "answered", "slashed", "fraud")
 GAS_MARGIN = 20_000  # added to a quarter more than the estimate (see Stake._send)
+
+
+class ModelNotRegistered(ClaimError):
+    """A model id the stake contract has no registration for: no proof can answer a claim of it."""
 
 
 class StakeReverted(ChainError):
@@ -228,21 +233,34 @@ class Stake:
 
         return self._send("registerModel", model_id, Web3.to_checksum_address(verifier), layout.n_input, layout.n_params, layout.n_output, layout.input_first, layout.params_hash)
 
-    def layout(self, model_id: bytes) -> tuple[str, Layout]:
-        verifier, n_in, n_params, n_out, input_first, params_hash = self.contract.functions.models(model_id).call()
+    def model(self, model_id: bytes) -> Registered:
+        """The model's registration: verifier, layout and the verifier's code hash recorded then."""
+        verifier, n_in, n_params, n_out, input_first, params_hash, code_hash = self.contract.functions.models(model_id).call()
         if int(verifier, 16) == 0:
-            raise ChainError(f"model 0x{model_id.hex()} is not registered on {self.address}: `zkinfer chain register-model` it first")
-        return str(verifier), Layout(int(n_in), int(n_params), int(n_out), bool(input_first), bytes(params_hash))
+            raise ModelNotRegistered(f"model 0x{model_id.hex()} is not registered on {self.address}: `zkinfer chain register-model` it first")
+        return Registered(str(verifier), Layout(int(n_in), int(n_params), int(n_out), bool(input_first), bytes(params_hash)), bytes(code_hash))
 
     # ---- claims ----
 
+    def _require_registered(self, batch: Sequence[Claim]) -> None:
+        """Refuse (before any gas) a claim whose model is not registered: no proof could answer a
+        challenge of it, so it would be slashed (the contract cannot see a batch's leaves)."""
+        for model_id in dict.fromkeys(c.model_id for c in batch):
+            try:
+                self.model(model_id)
+            except ModelNotRegistered as exc:
+                named = next(c.request_id for c in batch if c.model_id == model_id)
+                raise ModelNotRegistered(f"the claim of request {named!r}: {exc}; no proof could answer a challenge of it, so it is not posted") from None
+
     def post_claim(self, claim: Claim) -> Posted:
+        self._require_registered([claim])
         sent = self._send("postClaim", *claim.as_tuple())
         event = self._event(sent, "ClaimPosted")
         return Posted(int(event["batchId"]), int(event["windowEnd"]), sent)
 
     def post_batch(self, batch: Sequence[Claim]) -> Posted:
         tree = MerkleTree([c.leaf() for c in batch])
+        self._require_registered(batch)
         sent = self._send("postBatch", tree.root, len(batch))
         event = self._event(sent, "BatchPosted")
         return Posted(int(event["batchId"]), int(event["windowEnd"]), sent, tree)
@@ -304,13 +322,24 @@ class Stake:
         node = self.contract.functions.batches(batch_id).call()[0]
         return ChallengeInfo("0x" + key.hex(), batch_id, str(challenger), str(node), int(deadline), CLAIM_STATES[int(state)])
 
-    def status(self, from_block: int = 0) -> Status:
+    def status(self, from_block: int = 0, circuits: Sequence[Path] = (), registries: Sequence[Path] = ()) -> Status:
+        """What the chain says; each registered model checked against the circuit given for it (verifier
+        code and layout), else against a deployments file's record of its verifier."""
+        from zkinfer.chain import registration
+
+        expected = {want.model_id: want for want in map(registration.expected, circuits)}
         web3 = self.chain.web3
         now = int(web3.eth.get_block("latest")["timestamp"])
         status = Status(self.address, self.chain.chain_id, now, self.params(), str(self.contract.functions.owner().call()), int(self.contract.functions.burned().call()))
         nodes = sorted({str(e["args"]["node"]) for e in self.events("NodeRegistered", from_block)})
         status.nodes = [self.node(a) for a in nodes]
-        status.models = [{"model_id": "0x" + bytes(e["args"]["modelId"]).hex(), "verifier": str(e["args"]["verifier"])} for e in self.events("ModelRegistered", from_block)]
+        for model_id in dict.fromkeys(bytes(e["args"]["modelId"]) for e in self.events("ModelRegistered", from_block)):
+            got = self.model(model_id)
+            check = registration.status_check(self, model_id, got, expected, list(registries))
+            status.models.append({
+                "model_id": "0x" + model_id.hex(), "verifier": got.verifier, "code_hash": "0x" + got.code_hash.hex(),
+                "layout": registration.describe(got.layout), "check": check.to_json(),
+            })
         singles, batches = self.events("ClaimPosted", from_block), self.events("BatchPosted", from_block)
         status.claims_posted = len(singles) + sum(int(e["args"]["count"]) for e in batches)
         for e in [*singles, *batches]:
@@ -337,6 +366,9 @@ _HINTS = {
     "AnswerTooLate": ": the deadline passed; the node can now be slashed",
     "NotInBatch": ": the claim or its Merkle proof is not the batch's",
     "InvalidProof": ": the model's verifier rejected the proof",
+    "SelfChallenge": ": a node may neither challenge nor prove fraud on its own claims",
+    "UnknownModel": ": the model is not registered, so no proof can answer a claim of it",
+    "VerifierCodeChanged": ": the model's verifier no longer holds the code it was registered with, so it judges nothing",
 }
 
 

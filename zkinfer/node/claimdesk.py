@@ -1,5 +1,6 @@
-"""An optimistic node's chain side (`serve --mode optimistic`): check the stake at start, then, in
-one background thread (web3 is synchronous), post claims in batches, watch for challenges and answer
+"""An optimistic node's chain side (`serve --mode optimistic`): check the stake at start (the account
+bonded; every served model registered with exactly the verifier and layout its circuit gives:
+`zkinfer.chain.registration`), then, in one background thread (web3 is synchronous), post claims in batches, watch for challenges and answer
 them once the worker pool has proven the challenged job.
 
 Claims are committed to SQLite with their job before the answer leaves (`service.Node.infer`), so a
@@ -22,11 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from zkinfer.chain import account, claims
+from zkinfer.chain import account, claims, registration
 from zkinfer.chain.challenge import load_claim_file, parse_claim_file
 from zkinfer.chain.claims import Claim
 from zkinfer.chain.optimistic import CLAIM_SUFFIX, OptimisticNode
-from zkinfer.chain.stake import Stake, open_stake
+from zkinfer.chain.registration import Expected, RegistrationMismatch
+from zkinfer.chain.stake import ModelNotRegistered, Stake, open_stake
 from zkinfer.core.errors import ChainError
 from zkinfer.core.receipt import parse
 from zkinfer.node.config import NodeConfigError, OptimisticConfig
@@ -39,9 +41,11 @@ log = logging.getLogger("zkinfer.node")
 TICK_S = 0.5  # how often the desk looks at the store and the chain (posting still waits for a full batch or the interval)
 
 
-def open_stake_for(config: OptimisticConfig, models: dict[str, ServedModel]) -> Stake:
+def open_stake_for(config: OptimisticConfig, models: dict[str, ServedModel]) -> tuple[Stake, dict[bytes, Expected]]:
     """The stake contract, once it is known to bond this node's account and to register every served
-    model (model id = circuit digest); else NodeConfigError naming the command that fixes it."""
+    model (model id = circuit digest) with exactly the verifier and layout its circuit gives, and what
+    each model's registration must be (checked again before each batch); else NodeConfigError naming
+    the command that fixes it, or the mismatch."""
     try:
         chain = account.connect(config.rpc_url, account.resolve_key(config.key_file))
         if chain.account is None:
@@ -57,16 +61,21 @@ def open_stake_for(config: OptimisticConfig, models: dict[str, ServedModel]) -> 
             f"--mode optimistic: the chain account {chain.address} {why} on the stake contract {stake.address}; "
             f"bond it with `zkinfer chain register-node --rpc-url {config.rpc_url} --stake {stake.address}` (or `chain add-bond`)"
         )
+    expected = {}
     for name, model in models.items():
         model_id = claims.model_id(model.prover.circuit_digest)
         try:
-            stake.layout(model_id)
-        except ChainError:
+            want = registration.expected(model.prover.circuit.path)
+            registration.check(stake, want)
+        except ModelNotRegistered:
             raise NodeConfigError(
                 f"--mode optimistic: model {name!r} (model id 0x{model_id.hex()}) is not registered on the stake contract {stake.address}; "
                 f"register it with `zkinfer chain register-model {model.prover.circuit.path} --rpc-url {config.rpc_url} --stake {stake.address}`"
             ) from None
-    return stake
+        except ChainError as exc:
+            raise NodeConfigError(f"--mode optimistic: model {name!r}: {exc}") from exc
+        expected[want.model_id] = want
+    return stake, expected
 
 
 @dataclass
@@ -79,6 +88,7 @@ class ClaimDesk:
     config: OptimisticConfig
     metrics: Metrics
     on_requeue: Callable[[int], None]  # a held job went back to the proving queue (the node counts its depth)
+    expected: dict[bytes, Expected]  # what each served model's registration must be (open_stake_for checked it)
 
     def __post_init__(self) -> None:
         self.claimer = OptimisticNode(self.stake, self.book, batch_size=self.config.claim_batch, spot_check_p=self.config.spot_check_p)
@@ -86,6 +96,7 @@ class ClaimDesk:
         self._thread: threading.Thread | None = None
         self._last_post = time.monotonic()
         self._next_block = 0
+        self._refused: str | None = None  # the last registration mismatch logged (not repeated every tick)
 
     def draw(self) -> bool:
         """Whether a new claim is proven at once anyway: the operator's own spot check (it finds the
@@ -119,11 +130,22 @@ class ClaimDesk:
             if pending == 0 or (pending < self.config.claim_batch and not due):
                 return done
             batch = self.store.unposted_claims(self.config.claim_batch)
-            done += self._post(batch)
+            posted = self._post(batch)
             self._last_post = time.monotonic()
+            if posted == 0:  # refused (a registration mismatch, logged): tried again at the next interval
+                return done
+            done += posted
 
     def _post(self, batch: list[StoredClaim]) -> int:
-        self.claimer.pending = [Claim.from_json(json.loads(c.claim), f"claim of {c.request_id}") for c in batch]
+        pending = [Claim.from_json(json.loads(c.claim), f"claim of {c.request_id}") for c in batch]
+        try:
+            self.check_registrations(pending)
+        except RegistrationMismatch as exc:
+            if str(exc) != self._refused:
+                log.error("not posting %d claim(s): %s", len(pending), exc)
+                self._refused = str(exc)
+            return 0
+        self.claimer.pending = pending
         posted = self.claimer.flush()
         assert posted is not None
         records = []
@@ -136,6 +158,15 @@ class ClaimDesk:
         self.metrics.claim_batches.inc()
         log.info("posted %d claim(s) as batch %d (gas %d)", len(batch), posted.batch_id, posted.sent.gas_used)
         return len(batch)
+
+    def check_registrations(self, batch: list[Claim]) -> None:
+        """Before a batch: each claim's model is a served one whose registration is still exactly its
+        circuit's (verifier code and layout); RegistrationMismatch otherwise, and nothing is posted."""
+        for model_id in dict.fromkeys(c.model_id for c in batch):
+            want = self.expected.get(model_id)
+            if want is None:
+                raise RegistrationMismatch(f"a pending claim names model 0x{model_id.hex()}, which this node does not serve: its registration was never checked")
+            registration.check(self.stake, want)
 
     def watch(self) -> None:
         """Challenges of this node's claims since the last look: their jobs go to the proving queue."""

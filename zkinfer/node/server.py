@@ -115,16 +115,17 @@ def load(config: NodeConfig) -> Node:
 
 
 def _desk_factory(config: NodeConfig, models: dict[str, ServedModel]) -> Callable[[Node], ClaimDesk] | None:
-    """--mode optimistic: check the chain now (bonded account, registered models), before anything listens."""
+    """--mode optimistic: check the chain now (bonded account, every model registered exactly as its
+    circuit gives: verifier code and layout), before anything listens."""
     if config.optimistic is None:
         return None
     from zkinfer.node.claimdesk import ClaimDesk, open_stake_for
 
     optimistic = config.optimistic
-    stake = open_stake_for(optimistic, models)
+    stake, expected = open_stake_for(optimistic, models)
     log.info("optimistic mode: claims of %s on stake contract %s (batches of %d, every %g s at most; spot checks p=%g)",
              stake.chain.address, stake.address, optimistic.claim_batch, optimistic.claim_interval_s, optimistic.spot_check_p)
-    return lambda node: ClaimDesk(stake, node.store, config.state_dir / "claims", optimistic, node.metrics, node.requeued)
+    return lambda node: ClaimDesk(stake, node.store, config.state_dir / "claims", optimistic, node.metrics, node.requeued, expected)
 
 
 def run(node: Node) -> None:
