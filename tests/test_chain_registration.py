@@ -180,3 +180,21 @@ def devchain_code(world: World, address: str) -> bytes:
     from zkinfer.chain.deploy import code_at
 
     return code_at(chain_harness.other_account(world.dev, OWNER), address)
+
+
+def test_hashed_weights_are_checked_against_the_commitment_their_proofs_carry(world: World, hashed_circuit: Path, hashed_receipt_file: Path) -> None:
+    """The node derives its circuit's weights pin from a witness (no receipt at hand); it must be the one
+    `chain register-model --receipt` pins from a proof, or an honest node would refuse a right registration."""
+    from zkinfer.chain import registration
+    from zkinfer.chain.stake import register_circuit
+    from zkinfer.chain.verifier import deploy_verifier
+    from zkinfer.core.receipt import load
+
+    want = registration.expected(hashed_circuit)
+    receipt = load(hashed_receipt_file)
+    assert want.layout == Layout.of_receipt(receipt) and want.layout.n_params > 0 and want.layout.input_first
+    owner = chain_harness.other_account(world.dev, OWNER)
+    stake, _ = Stake.deploy(owner, PARAMS)
+    deploy_verifier(hashed_circuit, owner, world.work / "hashed-verifiers.json")
+    register_circuit(stake, hashed_circuit, None, world.work / "hashed-verifiers.json", receipt)
+    assert registration.check(stake, want).code_hash == want.code_hash
