@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from zkinfer.core import cache
 from zkinfer.core.circuit import LinkKind
@@ -83,6 +83,13 @@ class SplitReceipt(_Strict):
     fast: FastSection
     timings: SplitTimings
     signature: Signature | None = None
+
+    @model_validator(mode="after")
+    def _fixed_weights(self) -> SplitReceipt:
+        """Each segment's weights are baked into its key: a weights commitment would be a field no proof covers."""
+        if self.params.commitment is not None:
+            raise ValueError("params: a split receipt's weights are fixed in each segment's circuit, with no params.commitment (remove it)")
+        return self
 
     @property
     def links_kind(self) -> LinkKind:
