@@ -111,6 +111,54 @@ def wait_until_up(process: subprocess.Popen[bytes], url: str, log: Path, what: s
 SAMPLE = [0.1, 0.5, 0.9, 0.3, 0.0, 0.7, 0.2, 0.4]
 
 
+def raw_exchange(url: str, head: bytes, *, chunk: int = 1 << 20, timeout_s: float = 30) -> tuple[int, bytes]:
+    """Send raw request bytes to the server at `url` (`chunk` bytes at a time, stopping early if the
+    server answers or hangs up) and read its answer: (status, whole answer); (0, b"") when the
+    server closed without a status line."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout_s) as sock:
+        try:
+            for start in range(0, len(head), chunk):
+                sock.sendall(head[start:start + chunk])
+                if chunk < len(head):
+                    time.sleep(0.01)  # a slow client: the server sees each piece on its own
+        except OSError:  # the server answered and closed before all was sent
+            pass
+        answer = b""
+        try:
+            while piece := sock.recv(65536):
+                answer += piece
+                if b"\r\n\r\n" in answer and b"content-length: 0" not in answer.lower() and answer.split(b"\r\n\r\n", 1)[1]:
+                    break
+        except OSError:
+            pass
+    return (int(answer.split(b" ", 2)[1]), answer) if answer.startswith(b"HTTP/1.1 ") else (0, answer)
+
+
+def request_head(path: str, headers: list[tuple[str, str]], end: bool = True) -> bytes:
+    """A GET request's head with these headers after Host (without its final blank line unless `end`)."""
+    lines = [f"GET {path} HTTP/1.1", "Host: test", *(f"{name}: {value}" for name, value in headers)]
+    return ("\r\n".join(lines) + ("\r\n\r\n" if end else "\r\n")).encode()
+
+
+def header_limit_statuses(url: str) -> dict[str, int]:
+    """What a server answers to heads around the 16 KiB / 100 headers limits (a GET of /v2/health/live)."""
+    path = "/v2/health/live"
+    cases = {
+        "one 200 KB header": request_head(path, [("X-Big", "a" * 200_000)]),
+        "101 headers": request_head(path, [(f"X-H{i}", "1") for i in range(100)]),
+        "100 headers": request_head(path, [(f"X-H{i}", "1") for i in range(99)]),
+        "15 KiB of headers": request_head(path, [("X-Fill", "a" * 15 * 1024)]),
+        "an unfinished 64 KiB head, sent slowly": request_head(path, [("X-Big", "a" * 64 * 1024)], end=False),
+    }
+    return {name: raw_exchange(url, head, chunk=4096 if "slowly" in name else 1 << 20)[0] for name, head in cases.items()}
+
+
+HEADER_LIMITS_EXPECTED = {
+    "one 200 KB header": 431, "101 headers": 431, "100 headers": 200, "15 KiB of headers": 200, "an unfinished 64 KiB head, sent slowly": 431,
+}
+
+
 def copy_circuits(tiny_circuit: Path, folder: Path) -> Path:
     """A --circuits folder serving the tiny circuit (as MODEL)."""
     shutil.copytree(tiny_circuit, folder / "tiny")

@@ -25,7 +25,7 @@ import pytest
 
 from tests.cli import zkinfer
 from tests.gateway_harness import GATEWAY_KEY, NODE_KEY_ENV, OTHER_GATEWAY_KEY, RunningGateway, fixed_server, node_entry, pinned_toml, start_gateway
-from tests.node_harness import API_KEY, MODEL, SAMPLE, RunningNode, copy_circuits, free_port, start_node
+from tests.node_harness import API_KEY, HEADER_LIMITS_EXPECTED, MODEL, SAMPLE, RunningNode, copy_circuits, free_port, header_limit_statuses, start_node
 from zkinfer.core import identity, statement
 from zkinfer.core.identity import NodeKey
 from zkinfer.network import certificate, nodeset
@@ -279,6 +279,11 @@ def test_request_ids_are_namespaced_within_the_id_limit(gateway: RunningGateway)
     tenant = gateway.infer(SAMPLE, request_id="probe").json()["parameters"]["request_id"].removesuffix(":probe")
     assert anonymous["parameters"]["request_id"] == f"{tenant}:{anonymous['id']}"
     assert gateway.get(f"/v1/certificates/{anonymous['id']}", GATEWAY_KEY).json() == anonymous["parameters"]["zkinfer_certificate"]
+
+
+def test_request_heads_past_16_kib_or_100_headers_get_431(gateway: RunningGateway) -> None:
+    assert header_limit_statuses(gateway.url) == HEADER_LIMITS_EXPECTED  # a 200 KB header was answered 200
+    assert gateway.infer(SAMPLE).status_code == 200
 
 
 def test_a_kserve_client_calls_the_gateway_unchanged(gateway: RunningGateway) -> None:

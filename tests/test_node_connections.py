@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.node_harness import API_KEY, MODEL, SAMPLE, RunningNode, copy_circuits, start_node
+from tests.node_harness import API_KEY, HEADER_LIMITS_EXPECTED, MODEL, SAMPLE, RunningNode, copy_circuits, header_limit_statuses, raw_exchange, request_head, start_node
 
 SLOW = 150  # of each kind: 300 slow connections against a cap of 64
 CAP = 64
@@ -102,3 +102,12 @@ def test_a_client_that_hangs_up_is_one_log_line(node: RunningNode) -> None:
     new = node.log.read_text()[before:]
     assert "Traceback" not in new, new
     assert new.count("went away") == 1, new
+
+
+def test_request_heads_past_16_kib_or_100_headers_get_431(node: RunningNode) -> None:
+    """A 200 KB header was answered 200 (uvicorn's httptools protocol has no header limit)."""
+    assert header_limit_statuses(node.url) == HEADER_LIMITS_EXPECTED
+    status, answer = raw_exchange(node.url, request_head("/v2/health/live", [("X-Big", "a" * 20_000)]))
+    assert status == 431 and b"16384" in answer and b"connection: close" in answer.lower(), answer[:300]
+    assert _legit(node) == 200
+    assert "Traceback" not in node.log.read_text()
