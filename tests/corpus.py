@@ -34,6 +34,7 @@ class Case:
     ops: tuple[str, ...] = ()  # the operators this case is about: the exported graph must contain them
     draw: Callable[[np.random.Generator], list[np.ndarray]] | None = None  # for non-float inputs (indices, booleans)
     provider: str | None = None  # the fast path that must answer, where it is not onnxruntime
+    coarse: tuple[str, ...] = ()  # the outputs compile must warn about (error large against their range); none elsewhere
 
     def sample(self, rng: np.random.Generator) -> list[np.ndarray]:
         if self.draw is not None:
@@ -252,6 +253,60 @@ UNSUPPORTED: dict[str, tuple[Builder, tuple[int, ...], tuple[str, ...]]] = {
 }
 
 
+def reduce_to_scalar(op: str) -> Builder:
+    """ezkl's reducemin/reducemax examples: a ReduceMin or ReduceMax over every axis with keepdims=0,
+    so the output is a rank-0 tensor (a scalar; ezkl lists its instance shape as [1])."""
+
+    def build(path: Path) -> None:
+        nodes = [helper.make_node(op, ["x"], ["y"], name=f"{op.lower()}_all", keepdims=0)]
+        _graph(path, nodes, [_float("x", [1, 6])], [_float("y", [])])
+
+    return build
+
+
+def every_rank(path: Path) -> None:
+    """Several outputs of different ranks from one input [1, 6]: a scalar (rank 0), a vector [1],
+    size-1 dims [1, 1, 1] and a rank-3 tensor [2, 1, 3]."""
+    consts = [
+        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+        numpy_helper.from_array(np.array([1, 1, 1], np.int64), "ones"),
+        numpy_helper.from_array(np.array([2, 1, 3], np.int64), "to_213"),
+    ]
+    nodes = [
+        helper.make_node("ReduceSum", ["x"], ["total"], name="sum_all", keepdims=0),
+        helper.make_node("ReduceMax", ["x", "axis1"], ["row_max"], name="max_row", keepdims=0),
+        helper.make_node("ReduceMean", ["x"], ["m"], name="mean_all", keepdims=1),
+        helper.make_node("Reshape", ["m", "ones"], ["mean_111"], name="to_111"),
+        helper.make_node("Reshape", ["x", "to_213"], ["grid"], name="to_grid"),
+    ]
+    outputs = [_float("total", []), _float("row_max", [1]), _float("mean_111", [1, 1, 1]), _float("grid", [2, 1, 3])]
+    _graph(path, nodes, [_float("x", [1, 6])], outputs, consts)
+
+
+def scalar_in_scalar_out(path: Path) -> None:
+    """A rank-0 input and a rank-0 output: y = x * x + x. ezkl 23 cannot feed a rank-0 input (tract
+    expects the rank-0 fact, ezkl hands it [1]), so compile refuses it, naming the input."""
+    nodes = [helper.make_node("Mul", ["x", "x"], ["sq"], name="square"), helper.make_node("Add", ["sq", "x"], ["y"], name="plus_x")]
+    _graph(path, nodes, [_float("x", [])], [_float("y", [])])
+
+
+def int32_bitshift(path: Path) -> None:
+    """ezkl's `bitshift` example as torch exports it (TorchScript, opset 16): four int32 inputs,
+    x << 2, y >> 3, z << 1, w >> 4 as Mul and Div by powers of two. ezkl keeps integers at scale 0 and
+    folds a multiplication by 2^k into the scale, so two outputs get negative scales (-2, -1)."""
+    nodes, inits = [], []
+    for i, (value, source, op) in enumerate(((4, "input1", "Mul"), (8, "input2", "Div"), (2, "input3", "Mul"), (16, "input", "Div"))):
+        inits.append(numpy_helper.from_array(np.array(value, np.int32), f"c{i}"))
+        nodes.append(helper.make_node(op, [source, f"c{i}"], [f"output_{i}"], name=f"shift_{i}"))
+    inputs = [helper.make_tensor_value_info(n, TensorProto.INT32, [1, 3]) for n in ("input", "input1", "input2", "input3")]
+    outputs = [helper.make_tensor_value_info(f"output_{i}", TensorProto.INT32, [1, 3]) for i in range(4)]
+    _graph(path, nodes, inputs, outputs, inits)
+
+
+def _integers_0_100(rng: np.random.Generator) -> list[np.ndarray]:
+    return [rng.integers(0, 100, (1, 3)).astype(np.float32) for _ in range(4)]
+
+
 # ---------------------------------------------------------------- the corpus
 
 _IMG = ((1, 1, 6, 6),)
@@ -316,6 +371,11 @@ CASES: tuple[Case, ...] = (
     Case("upsample", _torch_case(lambda t, nn: nn.Upsample(scale_factor=2, mode="nearest"), ((1, 1, 3, 3),)), ((1, 1, 3, 3),), ops=("Resize",)),
     Case("lstm", _torch_case(lambda t, nn: nn.LSTM(3, 3), ((1, 3),), n_outputs=3), ((1, 3),), slow=True, ops=("LSTM",)),
     Case("gru", _torch_case(lambda t, nn: nn.GRU(3, 3), ((1, 3),), n_outputs=2), ((1, 3),), slow=True, ops=("GRU",)),
+    Case("reduce_max_to_scalar", reduce_to_scalar("ReduceMax"), ((1, 6),), ops=("ReduceMax",)),
+    Case("reduce_min_to_scalar", reduce_to_scalar("ReduceMin"), ((1, 6),), ops=("ReduceMin",)),
+    Case("outputs_of_every_rank", every_rank, ((1, 6),), ops=("ReduceSum", "ReduceMax", "Reshape")),
+    # onnxruntime's int32 Div rounds down, ezkl's circuit does not: y >> 3 and w >> 4 are up to 7/8 and 15/16 off
+    Case("int32_bitshift_negative_scales", int32_bitshift, ((1, 3),) * 4, ops=("Mul", "Div"), draw=_integers_0_100, coarse=("output_1", "output_3")),
     Case("int8_matmul_opset10_onnxruntime_refuses", int8_matmul_opset10, ((1, 4),), ops=("MatMul", "Cast"), draw=_small_integers, provider="onnx-reference"),
 )
 

@@ -13,6 +13,15 @@ every visibility combination zkinfer makes):
     output commitments (one per output tensor, hashed output: a split segment's link)
 
 A polycommit input or output has no instance (its commitment is a point in the proof transcript).
+
+Two rules fix how a tensor's values read, and the prover and the verifier both take them from here:
+
+- shapes: a receipt states each tensor in the model's own shape; the settings' instance shape is
+  that shape, except for a rank-0 tensor (a scalar, e.g. a ReduceMax with keepdims=0), which ezkl
+  lists as [1] (`instance_shape`). Nothing else is reconciled: [1, 3] is not [3, 1].
+- scales: a value is felt / 2^scale, and ezkl's scales may be negative (it folds a multiplication
+  by 2^k into the scale: an int32 `x << 2` comes out at scale -2, steps of 4), so any integer
+  within +-MAX_SCALE is a scale (`is_scale`; `core.statement` allows the same range).
 Every consumer that reads "the proven input" or "the proven output" of a proof (binding, statements,
 certificates, evidence, the watcher, chain claims, split links) decodes the instances here, so a
 receipt field the circuit does not have can never shift what they read.
@@ -27,6 +36,7 @@ from dataclasses import dataclass
 from zkinfer.core.ezkl_views import Settings, SettingsError
 
 INPUT_VISIBILITIES = ("public", "hashed", "polycommit")
+MAX_SCALE = 64  # |scale| of a fixed-point tensor: ezkl's calibration stays far inside it
 PARAM_VISIBILITIES = ("fixed", "hashed", "private")  # private weights have no instance (the settings check refuses them)
 
 
@@ -160,6 +170,17 @@ class InstanceLayout:
         outputs = tensors(self.output_shapes) if self.output_visibility == "public" else None
         output_commitment = take(self.n_output_commitments) if self.output_visibility == "hashed" else None
         return ProvenInstances(input_commitment, weights, inputs, outputs, output_commitment)
+
+
+def instance_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    """The shape ezkl's settings (model_instance_shapes) give a tensor of the model's `shape`: the
+    same, except that a rank-0 tensor (a scalar: one value) is listed as [1]."""
+    return tuple(shape) if len(shape) else (1,)
+
+
+def is_scale(scale: int) -> bool:
+    """Whether `scale` is a fixed-point scale a circuit may have (negative ones included)."""
+    return -MAX_SCALE <= scale <= MAX_SCALE
 
 
 def _tensor_labels(part: str, shapes: tuple[tuple[int, ...], ...]) -> list[str]:

@@ -9,8 +9,10 @@ the best one's. Every candidate's numbers are recorded in the manifest.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +46,10 @@ SEARCH_SPACE: tuple[tuple[int, int], ...] = (_ezkl.default_decomposition(), (409
 FIDELITY_FACTOR = 1.5
 FIDELITY_SLACK = 1e-4
 MAX_FIDELITY_SAMPLES = 64
+# An output whose max |error| passes this fraction of its range on the calibration samples is coarse: compile warns.
+COARSE_FRACTION = 0.01
+# Within this many steps of its scale an output's error is rounding, which a finer scale shrinks.
+ROUNDING_STEPS = 4
 
 Progress = Callable[[str], None]
 
@@ -76,8 +82,9 @@ def _makes_settings(model: Path, args: _ezkl.ezkl.PyRunArgs, work: Path) -> bool
 def _measure(
     work: Path, model: Path, samples: list[inputs.Sample], expected: list[list[np.ndarray]], candidate: Candidate,
     visibility: Visibility, batch_size: int, calib_file: Path, symbols: tuple[tuple[str, int], ...] = (), input_scale: int | None = None,
-) -> None:
-    """Calibrate and compile one candidate in `work`, filling in its size and error."""
+) -> list[float]:
+    """Calibrate and compile one candidate in `work`, filling in its size and error; returns the
+    max |error| of each output."""
     settings = work / SETTINGS_FILE
     _ezkl.gen_settings(model, settings, _run_args(candidate, visibility, batch_size, symbols))
     _ezkl.calibrate(calib_file, model, settings, input_scale=input_scale)
@@ -86,6 +93,7 @@ def _measure(
     candidate.logrows, candidate.num_rows = made.logrows, made.num_rows
     candidate.input_scale, candidate.param_scale = made.input_scale, made.param_scale
     errors: list[float] = []
+    per_output = [0.0] * len(made.output_scales)
     for sample, want in zip(samples, expected, strict=True):
         sample_file = work / "sample.json"
         sample_file.write_text(json.dumps(inputs.to_ezkl_data([sample])))
@@ -93,10 +101,60 @@ def _measure(
         if visibility.params == "hashed" and witness.params_commitment is None:
             raise ModelError(f"{model}: the model has no weights or constants for hashed weight visibility to commit to; use fixed")
         got = _ezkl.witness_outputs(witness, made.output_scales)
-        for out_got, out_want in zip(got, want, strict=True):
-            errors.extend(np.abs(out_got - out_want.ravel()).tolist())
+        for i, (out_got, out_want) in enumerate(zip(got, want, strict=True)):
+            off = np.abs(out_got - out_want.ravel())
+            errors.extend(off.tolist())
+            per_output[i] = max(per_output[i], float(off.max(initial=0.0)))
     candidate.max_abs_error = float(max(errors))
     candidate.mean_abs_error = float(np.mean(errors))
+    return per_output
+
+
+class CoarseOutputWarning(UserWarning):
+    """The chosen circuit's answer for an output is far from onnxruntime's, against that output's range."""
+
+
+def coarse_outputs(names: list[str], errors: list[float], expected: list[list[np.ndarray]], scales: list[int], input_scale: int) -> list[str]:
+    """One message per output whose max |error| (on the calibration samples, against onnxruntime)
+    passes COARSE_FRACTION of the range its float answers span there, saying how to get a finer
+    circuit when rounding explains the error, and that the circuit computes it differently when not."""
+    messages = []
+    for i, (name, error, scale) in enumerate(zip(names, errors, scales, strict=True)):
+        values = np.concatenate([np.asarray(sample[i], np.float64).ravel() for sample in expected])
+        low, high = float(values.min(initial=0.0)), float(values.max(initial=0.0))
+        span = (high - low) or max(abs(low), abs(high)) or 1.0
+        if error <= COARSE_FRACTION * span:
+            continue
+        step = 2.0**-scale
+        what = (
+            f"output {name!r} (#{i}): the circuit's answers differ from onnxruntime's by up to {error:.3g} on the calibration samples, "
+            f"{100 * error / span:.0f}% of the output's range [{low:.4g}, {high:.4g}]; the circuit holds it at scale {scale} (steps of {step:g})"
+        )
+        if error <= ROUNDING_STEPS * step:
+            finer = input_scale + 1 + max(0, math.ceil(math.log2(error / (COARSE_FRACTION * span))))  # each step halves the rounding
+            how = (
+                f"For a finer circuit recompile with a larger input scale (this circuit's is {input_scale}): "
+                f"`zkinfer compile ... --input-scale {finer}` or compile_model(..., input_scale={finer}); each step up halves the rounding (the circuit may grow)"
+            )
+        else:
+            how = (
+                f"That is {error / step:.0f} steps of its scale, more than rounding: the circuit computes part of the model differently from onnxruntime "
+                f"(ezkl 23 does not round an integer Div down, for one), so a larger --input-scale (this circuit's is {input_scale}) may not help; check the operators that make this output"
+            )
+        messages.append(f"{what}. {how}")
+    return messages
+
+
+def _refuse_scalar_inputs(model: Path, specs: tuple[onnx_model.TensorSpec, ...]) -> None:
+    """ezkl 23 cannot feed a rank-0 input: it hands tract one value of shape [1] for it, and its
+    calibration fails with "incorrect dtype or shape". Say which input and what to change instead.
+    (Rank-0 *outputs* are fine: their instance shape is [1], see `core.instance_layout`.)"""
+    for spec in specs:
+        if len(spec.shape) == 0:
+            raise ModelError(
+                f"{model}: input {spec.name!r} is a scalar (rank 0), which ezkl 23 cannot take as a circuit input; "
+                f"give it shape [1] in the model (torch: take x of shape [1] and x.reshape(()) inside forward)"
+            )
 
 
 def _choose(candidates: list[Candidate]) -> Candidate:
@@ -126,9 +184,12 @@ def compile_model(
     progress: Progress = _quiet,
 ) -> Circuit:
     """Compile `model_path` into `out_dir`, calibrated on every sample in `calibration`.
-    `input_scale` fixes the input's fixed-point scale instead of calibrating it (split segments)."""
+    `input_scale` fixes the input's fixed-point scale instead of calibrating it (split segments, or a
+    finer circuit). Warns (`CoarseOutputWarning`) once per output whose error on the calibration
+    samples is large against its range, naming it and saying how to get a finer circuit."""
     visibility = visibility or Visibility()
     info = onnx_model.load(model_path, batch_size=batch_size)
+    _refuse_scalar_inputs(model_path, info.inputs)
     samples = inputs.load_samples(calibration, info.inputs)
     session = open_session(model_path, prefer_gpu=False)  # the float answers the circuit's fidelity is measured against
     progress(f"running {len(samples)} calibration sample(s) through {session.provider}")
@@ -142,6 +203,7 @@ def compile_model(
         space = (_ezkl.default_decomposition(),)
     candidates = [Candidate(decomp_base=b, decomp_legs=legs) for b, legs in space]
     first_error: ZkinferError | None = None
+    output_errors: dict[int, list[float]] = {}  # each candidate's max |error| per output
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="zkinfer-compile-") as tmp:
         calib_file = Path(tmp) / "calibration.json"
@@ -152,7 +214,7 @@ def compile_model(
             work.mkdir()
             progress(f"calibrating with decomp_base={candidate.decomp_base}, decomp_legs={candidate.decomp_legs}")
             try:
-                _measure(work, model_path, fidelity_samples, expected, candidate, visibility, batch_size, calib_file, info.symbols, input_scale)
+                output_errors[id(candidate)] = _measure(work, model_path, fidelity_samples, expected, candidate, visibility, batch_size, calib_file, info.symbols, input_scale)
             except ZkinferError as exc:  # a decomposition too narrow for this model: try the others
                 first_error = first_error or exc
                 candidate.failed = str(exc)
@@ -173,6 +235,9 @@ def compile_model(
         shutil.copyfile(src / COMPILED_FILE, out_dir / COMPILED_FILE)
     settings = json.loads((out_dir / SETTINGS_FILE).read_text())
     assert chosen.logrows is not None
+    made = Settings(settings, str(out_dir / SETTINGS_FILE))
+    for message in coarse_outputs([s.name for s in info.outputs], output_errors[id(chosen)], expected, made.output_scales, made.input_scale):
+        warnings.warn(CoarseOutputWarning(message), stacklevel=2)
     manifest = Manifest(
         name=name or out_dir.name,
         model_digest=digest_file(out_dir / MODEL_FILE),

@@ -24,13 +24,12 @@ from zkinfer.core import ezkl_adapter as _ezkl
 from zkinfer.core import identity, srs
 from zkinfer.core.digest import circuit_digest, digest_bytes, digest_json
 from zkinfer.core.ezkl_views import Settings
-from zkinfer.core.instance_layout import InstanceLayout
+from zkinfer.core.instance_layout import MAX_SCALE, InstanceLayout, instance_shape, is_scale
 from zkinfer.core.receipt import InputSection, Receipt, TensorData
 from zkinfer.core.split_receipt import AnyReceipt
 from zkinfer.verify.policy import Policy
 
 FLOAT_TOLERANCE = 1e-9
-MAX_SCALE = 64
 # ezkl.verify reads files: write them to memory (tmpfs) where there is one, a millisecond less per verify.
 _SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK | os.X_OK) else None
 
@@ -138,9 +137,16 @@ def check_shape(tensor: TensorData, field: str) -> None:
 
 
 def scale_of(scale: int, field: str) -> int:
-    if not 0 <= scale <= MAX_SCALE:
-        raise CheckFailed(f"field {field} = {scale} is not a fixed-point scale (0..{MAX_SCALE})")
+    """`scale` once it is one a circuit may have (ezkl's may be negative: `core.instance_layout`)."""
+    if not is_scale(scale):
+        raise CheckFailed(f"field {field} = {scale} is not a fixed-point scale (-{MAX_SCALE}..{MAX_SCALE})")
     return scale
+
+
+def check_instance_shape(tensor: TensorData, shape: tuple[int, ...], field: str) -> None:
+    """The stated tensor has the shape the circuit settings give it (a scalar's is listed as [1])."""
+    if instance_shape(tensor.shape) != shape:
+        raise CheckFailed(f"field {field}.shape is {tensor.shape}, the circuit settings (model_instance_shapes) give {list(shape)}")
 
 
 def _quantize(values: list[float], scale: int, field: str) -> list[str]:
@@ -191,8 +197,7 @@ def stated_input(section: InputSection, layout: InstanceLayout) -> tuple[list[st
         raise CheckFailed(f"field input.tensors holds {len(section.tensors)} tensors ({len(section.scales)} scales), the circuit settings have {len(layout.input_shapes)}")
     values = []
     for i, (tensor, scale, shape) in enumerate(zip(section.tensors, section.scales, layout.input_shapes, strict=True)):
-        if tuple(tensor.shape) != shape:
-            raise CheckFailed(f"field input.tensors[{i}].shape is {tensor.shape}, the circuit settings (model_instance_shapes) give {list(shape)}")
+        check_instance_shape(tensor, shape, f"input.tensors[{i}]")
         check_shape(tensor, f"input.tensors[{i}]")
         values.append(_quantize(tensor.values, scale_of(scale, f"input.scales[{i}]"), f"input.tensors[{i}].values"))
     return None, values
@@ -226,8 +231,7 @@ def check_binding(receipt: Receipt) -> str:
     if len(receipt.output.tensors) != len(layout.output_shapes):
         raise CheckFailed(f"field output.tensors holds {len(receipt.output.tensors)} tensors, the circuit settings have {len(layout.output_shapes)}")
     for i, (tensor, shape) in enumerate(zip(receipt.output.tensors, layout.output_shapes, strict=True)):
-        if tuple(tensor.shape) != shape:
-            raise CheckFailed(f"field output.tensors[{i}].shape is {tensor.shape}, the circuit settings (model_instance_shapes) give {list(shape)}")
+        check_instance_shape(tensor, shape, f"output.tensors[{i}]")
     check_output_values(receipt)
     expected = expected_instances(receipt)
     for position, ((label, want), got) in enumerate(zip(expected, actual, strict=True)):

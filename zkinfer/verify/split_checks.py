@@ -27,7 +27,7 @@ from zkinfer.core import polycommit, srs
 from zkinfer.core.digest import circuit_digest, digest_bytes, digest_json, split_circuit_digest, split_vk_digest
 from zkinfer.core.errors import ReceiptFormatError
 from zkinfer.core.ezkl_views import Settings
-from zkinfer.core.instance_layout import InstanceLayout, InstanceLayoutError
+from zkinfer.core.instance_layout import InstanceLayout, InstanceLayoutError, instance_shape
 from zkinfer.core.split_receipt import SegmentSection, SplitReceipt
 from zkinfer.verify.checks import CheckFailed, check_output_values, stated_input, verify_proof
 
@@ -125,7 +125,7 @@ def check_binding(receipt: SplitReceipt) -> str:
             f"stated scales (input {receipt.input.scales}, output {receipt.output.scales}) differ from the first segment's input scales "
             f"{first_settings.input_scales} or the last one's output scales {last_settings.output_scales}"
         )
-    if [tuple(t.shape) for t in receipt.output.tensors] != list(tail.output_shapes):
+    if [instance_shape(t.shape) for t in receipt.output.tensors] != list(tail.output_shapes):
         raise CheckFailed(f"field output.tensors' shapes {[t.shape for t in receipt.output.tensors]} are not the last segment's {[list(s) for s in tail.output_shapes]}")
     check_output_values(receipt)
     try:
