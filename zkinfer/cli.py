@@ -128,6 +128,7 @@ def compile_cmd(
     split: Annotated[int | None, typer.Option("--split", min=2, help="Split into K segments (balanced cuts where one tensor crosses), proven in parallel and linked by commitments")] = None,
     cut: Annotated[list[str] | None, typer.Option("--cut", help="Split at this tensor (repeatable, in graph order) instead of --split K")] = None,
     link: Annotated[str, typer.Option("--link", help="How split segments commit to the tensor between them: polycommit (KZG point in the proofs; every segment at one k) | hashed (Poseidon)")] = "polycommit",
+    input_scale: Annotated[int | None, typer.Option("--input-scale", min=0, max=32, help="The input's fixed-point scale (x 2^scale) instead of the calibrated one: larger is finer")] = None,
 ) -> None:
     """Compile an ONNX model into a calibrated circuit (or, with --split/--cut, linked segments); set up its keys once (cached)."""
     from zkinfer.prover import keys
@@ -139,10 +140,14 @@ def compile_cmd(
     if split is not None or cut:
         from zkinfer import split_cli
 
-        split_cli.compile_split(model, data, output, name=name, visibility=visibility, search=search, setup=setup, srs_fingerprint=srs_fingerprint, parts=split, cuts=cut or None, link=link)
+        if input_scale is not None:
+            fail("--input-scale: a split circuit's segments are calibrated one after another; compile it without --input-scale", 2)
+        with coarse_outputs_caught() as coarse:
+            split_cli.compile_split(model, data, output, name=name, visibility=visibility, search=search, setup=setup, srs_fingerprint=srs_fingerprint, parts=split, cuts=cut or None, link=link)
+        show_coarse(coarse)
         return
-    with step(f"compiling {model}") as update:
-        circuit = guarded(lambda: compile_model(model, data, output, name=name, visibility=visibility, search=search, progress=update))
+    with coarse_outputs_caught() as coarse, step(f"compiling {model}") as update:
+        circuit = guarded(lambda: compile_model(model, data, output, name=name, visibility=visibility, search=search, input_scale=input_scale, progress=update))
     m = circuit.manifest
     table = Table("decomp base", "legs", "k", "rows", "max |error|", "", title=f"run-args search for {m.name}")
     for c in m.search:
@@ -150,12 +155,39 @@ def compile_cmd(
                       f"{c.max_abs_error:.2e}" if c.max_abs_error is not None else (c.failed or "")[:40], "chosen" if c.chosen else "")
     out.print(table)
     out.print(f"wrote {output} (k={m.logrows}, {m.calibration_samples} calibration samples)")
+    show_coarse(coarse)
     if setup:
         with step(f"setting up keys for k={m.logrows}"):
             found = guarded(lambda: keys.ensure(circuit, srs_fingerprint))
         dev = " [yellow](development SRS: not for production)[/]" if found.srs.development else ""
         out.print(f"keys ready: vk {found.vk_digest}, SRS {found.srs.fingerprint}{dev}")
         out.print(f"circuit {found.circuit_digest(circuit)} (auditors pin it with --expect-circuit)")
+
+
+@contextmanager
+def coarse_outputs_caught() -> Iterator[list[str]]:
+    """Collect compile's warnings about outputs the circuit computes coarsely (each names the output
+    and how to get a finer circuit), to show with `show_coarse` after the compile's table."""
+    import warnings
+
+    from zkinfer.prover.compile import CoarseOutputWarning
+
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CoarseOutputWarning)
+        try:
+            yield messages
+        finally:
+            for warning in caught:
+                if issubclass(warning.category, CoarseOutputWarning):
+                    messages.append(str(warning.message))
+                else:
+                    warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+
+
+def show_coarse(messages: list[str]) -> None:
+    for message in messages:
+        err.print(f"[yellow]warning:[/] {shown(message)}", highlight=False)
 
 
 def _visibility(input_visibility: str, param_visibility: str) -> Any:

@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from zkinfer.core import circuit, identity, inputs, srs, statement
+from zkinfer.core import circuit, identity, inputs, split_receipt, srs, statement
 from zkinfer.core import ezkl_adapter as _ezkl
-from zkinfer.core.errors import ProvingError
+from zkinfer.core.errors import ProvingError, ZkinferError
 from zkinfer.core.ezkl_views import Settings, Witness
 from zkinfer.core.receipt import (
     SCHEMA_VERSION,
@@ -32,10 +34,13 @@ from zkinfer.core.receipt import (
     TensorData,
     Timings,
 )
+from zkinfer.core.split_receipt import AnyReceipt
 from zkinfer.core.statement import Statement
 from zkinfer.prover import keys
 from zkinfer.prover.executor import Executor, ProofTask
 from zkinfer.prover.runtime import open_session
+from zkinfer.verify import checks, split_checks
+from zkinfer.verify.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -191,7 +196,34 @@ class Prover:
             proof=ProofSection(hex=bytes.fromhex(str(proof["hex_proof"]).removeprefix("0x")), instances=[[str(x) for x in col] for col in proof["instances"]]),
             timings=Timings(fast_ms=fast.ms, witness_ms=witness_ms, prove_ms=prove_ms),
         )
+        check_as_verifier(receipt, self.circuit.name)
         return identity.sign_receipt(receipt, self.signer) if self.signer else receipt
+
+
+def check_as_verifier(receipt: AnyReceipt, circuit_name: str) -> None:
+    """Run the verifier's own checks of what a receipt states, reading it back from its JSON as an
+    auditor does (well-formed, settings, binding, a split receipt's links, the fast answer), before
+    anyone gets it: the prover never hands out a receipt `zkinfer verify` rejects; a ProvingError
+    (exit 2, nothing written) names the check instead. A millisecond, no process. The proofs are
+    not verified again here (ezkl made them on this machine a moment ago); proofs from an executor
+    are, by its caller (`zkinfer.verify.executor_check`)."""
+    try:
+        read_back = split_receipt.parse_any(json.loads(receipt.model_dump_json()), "the receipt just built")
+        steps: tuple[tuple[str, Callable[[Any], str]], ...]
+        if isinstance(read_back, split_receipt.SplitReceipt):
+            steps = (("settings", split_checks.check_settings), ("binding", split_checks.check_binding), ("links", split_checks.check_links))
+        else:
+            steps = (("settings", checks.check_settings), ("binding", checks.check_binding))
+        for name, check in (*steps, ("fast", lambda r: checks.check_fast(r, Policy()))):
+            try:
+                check(read_back)
+            except checks.CheckFailed as exc:
+                raise ProvingError(f"{name}: {exc}") from exc
+    except ZkinferError as exc:
+        raise ProvingError(
+            f"{circuit_name}: zkinfer's verifier would reject this receipt ({exc}), so it is not handed out; "
+            "the prover and the verifier disagree on this circuit: please report it, with the model"
+        ) from exc
 
 
 def prove_file(circuit_dir: Path, input_path: Path, **options: object) -> Receipt:

@@ -26,7 +26,7 @@ from zkinfer.core.receipt import FastSection, InputSection, ModelSection, Output
 from zkinfer.core.split_receipt import SCHEMA_VERSION, ChainSection, SegmentSection, SegmentTimings, SplitReceipt, SplitTimings
 from zkinfer.prover import keys
 from zkinfer.prover.executor import Executor, ProofTask, open_executor
-from zkinfer.prover.prove import FastAnswer, tensors
+from zkinfer.prover.prove import FastAnswer, check_as_verifier, tensors
 from zkinfer.prover.runtime import open_session
 from zkinfer.prover.split import chain_witnesses
 
@@ -144,6 +144,7 @@ class SplitProver:
             fast=FastSection(provider=fast.provider, tensors=tensors(self.circuit.output_specs, fast.outputs), max_abs_deviation=deviation),
             timings=SplitTimings(fast_ms=fast.ms, witness_ms=witness_ms, prove_ms=prove_ms),
         )
+        check_as_verifier(receipt, self.circuit.name)
         return identity.sign_receipt(receipt, self.signer) if self.signer else receipt
 
 
