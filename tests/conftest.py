@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +17,40 @@ from tests import tiny
 # Tests that need a compiled circuit, its keys or a real proof (these session fixtures: a minute or
 # more of CPU before the first such test runs) are end-to-end; `pytest -m "not e2e"` is the quick loop.
 E2E_FIXTURES = frozenset({"tiny_circuit", "small_circuit", "receipt_file", "ceremony_receipt_file", "hashed_circuit", "hashed_receipt_file", "batch_circuits"})
+
+
+# Every process the test run starts inherits this variable (value: this run's own), so one left
+# running at the end is found however far it was reparented (an orphan's parent becomes PID 1).
+SESSION_MARK = "ZKINFER_TEST_SESSION"
+LEFTOVER_GRACE_S = float(os.environ.get("ZKINFER_TEST_LEFTOVER_GRACE_S", "30"))  # for processes being stopped (a Ray shutdown, a node's last worker)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ[SESSION_MARK] = f"{os.getpid()}-{time.time_ns()}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any process it started is still running (then stop them): a stopped node or
+    gateway, or a test, leaves none (issue 18: 32 orphans of the gateway tests held 1.6 GB)."""
+    from tests import processes
+
+    mark = os.environ.get(SESSION_MARK)
+    if mark is None:
+        return
+    left = processes.wait_gone(processes.marked(SESSION_MARK, mark), LEFTOVER_GRACE_S)
+    if not left:
+        return
+    lines = [f"{len(left)} process(es) started by this test run are still running {LEFTOVER_GRACE_S:.0f} s after its end (now killed):"]
+    lines += [f"  pid {pid}: {processes.command_line(pid)}" for pid in left]
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("\n".join(lines), red=True, bold=True)
+    else:
+        print("\n".join(lines), file=sys.stderr)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

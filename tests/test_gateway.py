@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ import httpx
 import numpy as np
 import pytest
 
+from tests import processes
 from tests.cli import zkinfer
 from tests.gateway_harness import GATEWAY_KEY, NODE_KEY_ENV, OTHER_GATEWAY_KEY, RunningGateway, fixed_server, node_entry, pinned_toml, start_gateway
 from tests.node_harness import API_KEY, HEADER_LIMITS_EXPECTED, MODEL, SAMPLE, RunningNode, copy_circuits, free_port, header_limit_statuses, start_node
@@ -359,6 +361,30 @@ def test_garbage_5xx_and_unreachable_nodes_are_dissent_and_the_quorum_still_answ
     finally:
         garbage.shutdown()
         broken.shutdown()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_stopped_gateway_leaves_no_process(honest_nodes: list[RunningNode], tmp_path: Path, stop: signal.Signals) -> None:
+    """`zkinfer gateway` with checking processes, after a receipt was verified (its verifier process
+    runs), gets SIGTERM (or is killed): it exits and none of its processes outlive it (after a
+    SIGTERM 2 were alive 20 s later; after a kill, all of them)."""
+    entries = [node_entry(n, node) for n, node in zip(("alpha", "beta", "gamma"), honest_nodes, strict=True)]
+    running = start_gateway(tmp_path / "gw", pinned_toml(entries, timeout_ms=10_000), "--check-processes", "2")
+    try:
+        assert running.infer(SAMPLE, request_id="stopped-1").status_code == 200
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not any(r["receipts_valid"] for r in running.nodes().values()):
+            time.sleep(0.3)
+        spawned = processes.children(running.process.pid)
+        assert len(spawned) >= 4, [processes.command_line(p) for p in spawned]  # 2 checkers, the stragglers' one, the receipt verifier
+    finally:
+        running.process.send_signal(stop)
+        running.process.wait(timeout=30)
+    left = processes.wait_gone(spawned, 5)
+    survivors = [processes.command_line(p) for p in left]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not survivors
 
 
 def test_no_quorum_is_a_503_naming_the_split(honest_nodes: list[RunningNode], small_circuit: Path, tmp_path: Path) -> None:

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
 import math
 import multiprocessing
 import os
 import secrets
+import signal
 import threading
 import time
 from collections import Counter
@@ -476,7 +478,7 @@ class Consensus:
         pool = self._pools.get(late)
         if pool is None:
             context = multiprocessing.get_context("spawn")
-            pool = ProcessPoolExecutor(1, mp_context=context, initializer=lower_priority) if late else ProcessPoolExecutor(self.check_processes, mp_context=context)
+            pool = ProcessPoolExecutor(1, mp_context=context, initializer=lower_priority) if late else ProcessPoolExecutor(self.check_processes, mp_context=context, initializer=die_with_parent)
             self._pools[late] = pool
         return pool
 
@@ -616,11 +618,29 @@ class Consensus:
             self._loop_thread = None
 
 
+def die_with_parent() -> None:
+    """A process initializer: the worker gets SIGKILL when the process that started it dies
+    (Linux's PR_SET_PDEATHSIG), however it dies. A pool's workers otherwise outlive a gateway that
+    stops before they read their exit message (uvicorn re-raises SIGTERM once the app has shut
+    down, which ends the process before the pool's threads have told the workers to go) or that is
+    killed: they wait on their queue for ever, with multiprocessing's resource tracker beside them.
+    Linux sends the signal when the *thread* that started the worker exits: a pool's workers are
+    started by the thread that submits to it, here the event loop's, which lives as long as the
+    gateway (or the `Consensus` loop thread, until `close`)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # the parent died before the request took effect
+        os._exit(0)
+
+
 def lower_priority() -> None:
     """A process initializer: work for the records (stragglers' checks, receipts' verification)
     yields the CPU to the answers. Linux's SCHED_IDLE, as the node's provers run: it runs only on
     a core nothing else wants (nice 10 alone still took a tenth of a busy core); nice 19 where the
-    kernel refuses it. Children (the verifier's ezkl process) inherit it."""
+    kernel refuses it. Children (the verifier's ezkl process) inherit it. The worker dies with its
+    parent (`die_with_parent`)."""
+    die_with_parent()
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):
