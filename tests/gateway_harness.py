@@ -53,6 +53,16 @@ class RunningGateway:
             body["id"] = request_id
         return httpx.post(f"{self.url}/v2/models/{model}/infer", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60)
 
+    def request_id(self, client_id: str, key: str = GATEWAY_KEY) -> str:
+        """The id the nodes sign, and the records and certificates carry, for `client_id` sent with
+        `key`: the gateway namespaces request ids per tenant (`<tenant>:<client id>`)."""
+        from zkinfer.network.gateway import tenant_of
+        from zkinfer.node.auth import ApiKeys
+
+        owner = ApiKeys([key]).owner(f"Bearer {key}")
+        assert owner is not None
+        return f"{tenant_of(owner)}:{client_id}"
+
     def get(self, path: str, key: str | None = None) -> httpx.Response:
         """GET a gateway path, with tenant `key`'s API key (None: as a visitor, with none)."""
         return httpx.get(self.url + path, headers={"Authorization": f"Bearer {key}"} if key else None, timeout=30)
