@@ -19,7 +19,7 @@ import numpy as np
 
 from zkinfer.core import circuit, identity, inputs, split_receipt, srs, statement
 from zkinfer.core import ezkl_adapter as _ezkl
-from zkinfer.core.errors import ProvingError, ZkinferError
+from zkinfer.core.errors import ProverLostError, ProvingError, ZkinferError
 from zkinfer.core.ezkl_views import Settings, Witness
 from zkinfer.core.receipt import (
     SCHEMA_VERSION,
@@ -196,17 +196,19 @@ class Prover:
             proof=ProofSection(hex=bytes.fromhex(str(proof["hex_proof"]).removeprefix("0x")), instances=[[str(x) for x in col] for col in proof["instances"]]),
             timings=Timings(fast_ms=fast.ms, witness_ms=witness_ms, prove_ms=prove_ms),
         )
-        check_as_verifier(receipt, self.circuit.name)
+        check_as_verifier(receipt, self.circuit.name, self.executor.name if self.executor is not None else None)
         return identity.sign_receipt(receipt, self.signer) if self.signer else receipt
 
 
-def check_as_verifier(receipt: AnyReceipt, circuit_name: str) -> None:
+def check_as_verifier(receipt: AnyReceipt, circuit_name: str, executor: str | None = None) -> None:
     """Run the verifier's own checks of what a receipt states, reading it back from its JSON as an
     auditor does (well-formed, settings, binding, a split receipt's links, the fast answer), before
-    anyone gets it: the prover never hands out a receipt `zkinfer verify` rejects; a ProvingError
-    (exit 2, nothing written) names the check instead. A millisecond, no process. The proofs are
-    not verified again here (ezkl made them on this machine a moment ago); proofs from an executor
-    are, by its caller (`zkinfer.verify.executor_check`)."""
+    anyone gets it: the prover never hands out a receipt `zkinfer verify` rejects (exit 2, nothing
+    written, the check named). A millisecond, no process; the proofs themselves are not verified
+    again here (those from an executor's process are, by its caller: `zkinfer.verify.executor_check`).
+    For a proof made in this process a failure is a ProvingError (the prover and the verifier
+    disagree: a bug); for one that came back from `executor` it is a ProverLostError, retried as a
+    lost prover is (most likely the executor proved something else)."""
     try:
         read_back = split_receipt.parse_any(json.loads(receipt.model_dump_json()), "the receipt just built")
         steps: tuple[tuple[str, Callable[[Any], str]], ...]
@@ -220,6 +222,8 @@ def check_as_verifier(receipt: AnyReceipt, circuit_name: str) -> None:
             except checks.CheckFailed as exc:
                 raise ProvingError(f"{name}: {exc}") from exc
     except ZkinferError as exc:
+        if executor is not None:
+            raise ProverLostError(f"{circuit_name}: the proof from the {executor} executor does not verify for this input ({exc}); not used") from exc
         raise ProvingError(
             f"{circuit_name}: zkinfer's verifier would reject this receipt ({exc}), so it is not handed out; "
             "the prover and the verifier disagree on this circuit: please report it, with the model"

@@ -144,7 +144,7 @@ class SplitProver:
             fast=FastSection(provider=fast.provider, tensors=tensors(self.circuit.output_specs, fast.outputs), max_abs_deviation=deviation),
             timings=SplitTimings(fast_ms=fast.ms, witness_ms=witness_ms, prove_ms=prove_ms),
         )
-        check_as_verifier(receipt, self.circuit.name)
+        check_as_verifier(receipt, self.circuit.name, self.executor.name)  # the segments were proven in the executor's processes
         return identity.sign_receipt(receipt, self.signer) if self.signer else receipt
 
 
