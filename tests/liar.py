@@ -44,6 +44,7 @@ from tests.cli import REPO
 from zkinfer.core import identity, inputs, statement
 from zkinfer.core.errors import ZkinferError
 from zkinfer.core.inputs import Sample
+from zkinfer.network.client import die_with_parent
 from zkinfer.node import protocol
 from zkinfer.prover.prove import Prover
 
@@ -57,8 +58,10 @@ _worker_prover: Prover | None = None
 
 
 def _init_worker(circuit: str, key_file: str) -> None:
-    """A proving process (ezkl holds the GIL for a whole proof; the HTTP side must keep answering)."""
+    """A proving process (ezkl holds the GIL for a whole proof; the HTTP side must keep answering);
+    it dies with the liar (a stopped liar left it running, with multiprocessing's resource tracker)."""
     global _worker_prover
+    die_with_parent()
     _worker_prover = Prover(Path(circuit), signer=identity.load_key(Path(key_file)))
 
 

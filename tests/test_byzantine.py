@@ -122,10 +122,10 @@ def certified(response: httpx.Response, truth: Statement, request_id: str) -> di
     """The answer is the honest output: the plain node's statement for this request, as floats."""
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert answer["id"] == answer["parameters"]["request_id"] == request_id
+    assert answer["id"] == request_id and answer["parameters"]["request_id"].endswith(f":{request_id}")  # namespaced per tenant
     assert np.array_equal(np.asarray(answer["outputs"][0]["data"], dtype=np.float32), np.asarray(truth.dequantized()[0], dtype=np.float32))
     cert = certificate.Certificate.from_json(answer["parameters"]["zkinfer_certificate"])
-    assert cert.statement == replace(truth, request_id=request_id)
+    assert cert.statement == replace(truth, request_id=answer["parameters"]["request_id"])
     return answer
 
 
@@ -163,7 +163,7 @@ def settled(gateway: RunningGateway, request_id: str, names: list[str], timeout_
     deadline = time.monotonic() + timeout_s
     while True:
         with closing(Records(gateway.state_dir / "gateway.db")) as records:
-            rows = {r.node: r for r in records.answers(request_id)}
+            rows = {r.node: r for r in records.answers(gateway.request_id(request_id))}
         if set(rows) >= set(names) or time.monotonic() > deadline:
             assert set(rows) >= set(names), f"the gateway recorded {sorted(rows)} for {request_id}, not {names}"
             return rows
@@ -177,13 +177,13 @@ def convicted(gateway: RunningGateway, cluster: Cluster, expected: dict[str, set
     wanted = {(cluster.liars[name].public_key, kind) for name, kinds in expected.items() for kind in kinds}
     deadline = time.monotonic() + timeout_s
     while True:
-        listed = httpx.get(f"{gateway.url}/v1/evidence", timeout=30).json()["evidence"]
+        listed = httpx.get(f"{gateway.url}/v1/evidence", headers=gateway.auth, timeout=30).json()["evidence"]
         found = {(e["accused"], e["kind"]) for e in listed}
         if wanted <= found or time.monotonic() > deadline:
             break
         time.sleep(0.3)
     assert wanted <= found, f"missing evidence {wanted - found} after {timeout_s} s; found {found}\n{gateway.log.read_text()[-3000:]}"
-    documents = [httpx.get(f"{gateway.url}{e['url']}", timeout=30).json() for e in listed]
+    documents = [httpx.get(f"{gateway.url}{e['url']}", headers=gateway.auth, timeout=30).json() for e in listed]
     case_liars = {cluster.liars[name].public_key for name in expected}
     for document in documents:
         assert document["accused"] not in cluster.honest_keys(), f"an honest node is accused: {document}"
@@ -243,7 +243,7 @@ def test_three_nodes_one_liar(cluster: Cluster, truth: Statement, tmp_path: Path
     assert signer_names(answer) == {"alpha", "beta"} and "wrong" in dissenters(answer)
     verify_certificate_cli(gateway, answer, tmp_path)
     proven = signers_receipt(answer, "alpha", tmp_path)  # the plain node's receipt attests the certified statement
-    assert statement.from_receipt(parse(json.loads(proven.read_text())), "byz-3-1") == replace(truth, request_id="byz-3-1")
+    assert statement.from_receipt(parse(json.loads(proven.read_text())), gateway.request_id("byz-3-1")) == replace(truth, request_id=gateway.request_id("byz-3-1"))
     verify_certificate_cli(gateway, answer, tmp_path, proven)
     recorded = settled(gateway, "byz-3-1", ["alpha", "beta", "wrong"])
     assert recorded["wrong"].dissent_kind == "other output" and "the quorum signed" in recorded["wrong"].detail
@@ -276,7 +276,7 @@ def test_a_node_that_answers_a_and_proves_b_is_convicted_by_its_own_receipt(clus
     said = SignedStatement.from_json(contradiction["statement"])
     receipt = parse(contradiction["receipt"])
     assert said.public_key.hex() == liar.public_key and receipt.signature is not None and receipt.signature.public_key == liar.public_key
-    assert statement.from_receipt(receipt, "byz-ab-1").output == truth.output != said.statement.output  # it proved the truth, B, and said A
+    assert statement.from_receipt(receipt, gateway.request_id("byz-ab-1")).output == truth.output != said.statement.output  # it proved the truth, B, and said A
     (tmp_path / "ab-receipt.json").write_text(json.dumps(contradiction["receipt"]))
     own = zkinfer("verify", tmp_path / "ab-receipt.json", "--expect-signer", liar.public_key)
     assert own.returncode == 0, own.stdout + own.stderr  # its receipt is genuine: the lie is in what it signed
@@ -397,7 +397,7 @@ def test_all_nodes_disagreeing_is_a_503_naming_the_split(cluster: Cluster, truth
     assert response.status_code == 503, response.text
     body = response.json()
     assert "outputs" not in body and "zkinfer_certificate" not in json.dumps(body)  # never a made-up output
-    assert body["request_id"] == "byz-split-1" and "no quorum" in body["error"]
+    assert body["id"] == "byz-split-1" and body["request_id"] == gateway.request_id("byz-split-1") and "no quorum" in body["error"]
     assert set(body["split"]) == set(names) and len(set(body["split"].values())) == 3
     assert all(said.startswith("statement ") for said in body["split"].values())
     assert f"{truth.dequantized()[0][0]:.4g}" in body["split"]["alpha"]  # the honest output, named, but not answered as the output
@@ -432,7 +432,7 @@ def test_no_honest_node_is_ever_accused_and_every_honest_receipt_proves_its_answ
             rows = [r for request_id in requests for r in records.answers(request_id) if r.node_key in honest and r.statement is not None]
         for row in rows:
             if row.node != "victim":
-                wait_receipt_valid(gateway, row.request_id, row.node)
+                wait_receipt_valid(gateway, row.request_id.split(":", 1)[1], row.node)  # the client's id: `settled` namespaces it
     for name, node in cluster.honest.items():
         if name != "victim":
             assert node.process.poll() is None, f"honest node {name} died"
