@@ -400,8 +400,8 @@ def challenge_command(
     document = guarded(lambda: evidence.read(evidence_path), as_json)
     try:
         action = challenge.evidence_action(document, claim_file)
-    except ClaimError as exc:
-        fail(f"{evidence_path}: {exc}", 1 if "does not hold" in str(exc) else 2, as_json)
+    except (ClaimError, challenge.EvidenceDoesNotHold) as exc:
+        fail(f"{evidence_path}: {exc}", exc.exit_code, as_json)
         raise
     batch_id = claim_file.batch_id if claim_file else guarded(lambda: challenge.find_single_claim(contract, action.claim), as_json)
     proof = claim_file.merkle_proof if claim_file else ()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from zkinfer.chain import devchain
-from zkinfer.core.errors import ChainError
+from zkinfer.core.errors import ChainError, ChainUnreachable
 
 KEY_ENV = "ZKINFER_CHAIN_KEY"
 _KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
@@ -83,10 +83,22 @@ def connect(rpc_url: str, key: str | None = None) -> Chain:
     web3 = Web3(provider)
     try:
         chain_id = int(web3.eth.chain_id)
-    except Exception as exc:  # requests' and web3's errors alike: the node is not there
-        raise ChainError(f"--rpc-url {rpc_url}: no Ethereum node answers there ({type(exc).__name__}: {str(exc)[:200]}); start one with `zkinfer chain up`") from exc
+    except Exception as exc:  # requests' and web3's errors alike
+        if unreachable(exc):  # nothing answers: an operator starts it, or a retry finds it back
+            raise ChainUnreachable(f"--rpc-url {rpc_url}: no Ethereum node answers there ({type(exc).__name__}: {str(exc)[:200]}); start one with `zkinfer chain up`") from exc
+        raise ChainError(f"--rpc-url {rpc_url}: what answers there is not an Ethereum node ({type(exc).__name__}: {str(exc)[:200]}); check the URL") from exc
     account = web3.eth.account.from_key(key) if key is not None else None
     return Chain(web3=web3, rpc_url=rpc_url, chain_id=chain_id, account=account)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """True when an RPC endpoint did not answer (refused, reset, timed out) or failed (HTTP 5xx),
+    as opposed to answering as something other than an Ethereum node (a wrong URL)."""
+    import requests
+
+    if isinstance(exc, requests.HTTPError):
+        return exc.response is not None and exc.response.status_code >= 500
+    return isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError))
 
 
 def connect_cli(rpc_url: str | None, key_file: Path | None, state_dir: Path, *, need_key: bool) -> Chain:

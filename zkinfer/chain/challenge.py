@@ -23,11 +23,16 @@ from zkinfer.chain.claims import Claim, ClaimError
 from zkinfer.core import strict_json
 from zkinfer.core.cache import write_atomically
 from zkinfer.core.digest import canonical_json
+from zkinfer.core.errors import VerificationFailed
 from zkinfer.core.statement import Statement, StatementError, proven_instances
 
 SCHEMA: Final = "zkinfer.chain-claim/1"
 MAX_BYTES: Final = 1 << 20
 FIELDS: Final = {"schema", "chain_id", "contract", "node", "batch_id", "claim", "merkle_proof"}
+
+
+class EvidenceDoesNotHold(VerificationFailed):
+    """Evidence was read and checked, and it does not hold (exit 1): no ground to challenge; `verdict` says why."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ def evidence_action(document: Any, claim_file: ClaimFile | None) -> EvidenceActi
 
     verdict = evidence.check(document)
     if not verdict.holds:
-        raise ClaimError("the evidence does not hold, so it is no ground to challenge: " + "; ".join(verdict.reasons))
+        raise EvidenceDoesNotHold("the evidence does not hold, so it is no ground to challenge: " + "; ".join(verdict.reasons), verdict)
     if document["kind"] == "contradiction":
         if document["rows"] != 1:
             raise ClaimError(f"the contradicting receipt proves {document['rows']} requests at once: the chain takes circuits of batch size 1")

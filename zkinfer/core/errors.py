@@ -1,14 +1,22 @@
 """One exception hierarchy: every message names the file or field at fault and how to fix it.
 
-The CLI maps any `ZkinferError` to exit code 2 (bad usage / unreadable input) and the node maps
-it to a 4xx, so a caller never sees a traceback for bad input.
+Errors are grouped by who must act, and the exit code comes from the branch alone (only the three
+roots set one; the CLI exits with `exc.exit_code`, the node and the gateway pick a status by type):
+
+- `UsageError` (exit 2, HTTP 4xx): the caller fixes a file, option or request.
+- `VerificationFailed` (exit 1): something was read and checked, and it does not hold.
+- `InfrastructureError` (exit 3, HTTP 503 with Retry-After): a retry or an operator fixes it (a
+  prover lost, an executor or chain endpoint that does not answer, a proof over the memory
+  ceiling, no quorum). It is not a `UsageError`: the HTTP layers map that one to 422.
+
+A caller never sees a traceback for any of them.
 """
 
 from __future__ import annotations
 
 
 class ZkinferError(Exception):
-    """Base class: a problem the user can fix, with a message that says how."""
+    """Base class: a problem with a message that says how to fix it (bad usage, exit 2, unless its branch says otherwise)."""
 
     exit_code = 2
 
@@ -25,6 +33,18 @@ class VerificationFailed(ZkinferError):
     def __init__(self, message: str, verdict: object = None) -> None:
         super().__init__(message)
         self.verdict = verdict
+
+
+class InfrastructureError(ZkinferError):
+    """A failure a retry or an operator fixes, not the caller's input (exit 3, HTTP 503): `retry_after_s`
+    is how long a client should wait before trying again (the Retry-After an HTTP layer sends)."""
+
+    exit_code = 3
+    DEFAULT_RETRY_AFTER_S = 5
+
+    def __init__(self, message: str, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = self.DEFAULT_RETRY_AFTER_S if retry_after_s is None else max(1, retry_after_s)
 
 
 class InputError(UsageError):
@@ -75,7 +95,11 @@ class ExportError(UsageError):
 
 
 class ChainError(UsageError):
-    """A chain tool, node, key, contract or deployment record is missing, unreachable or not what it claims."""
+    """A chain tool, key, option, contract or deployment record is missing or not what it claims (the caller fixes it)."""
+
+
+class ChainUnreachable(InfrastructureError):
+    """The chain's RPC endpoint does not answer (connection refused, a timeout, a 5xx): start it, or retry."""
 
 
 class ToolchainMissing(ChainError):
@@ -85,13 +109,13 @@ class ToolchainMissing(ChainError):
 class ContractTooLarge(ChainError):
     """A compiled contract's runtime code is over EIP-170's 24,576-byte limit: a real network refuses to deploy it."""
 
-class ExecutorError(ProvingError):
-    """An executor could not run a proof task: Ray is missing or unreachable, or a key is not where its worker runs."""
+class ExecutorError(InfrastructureError):
+    """An executor could not run a proof task: its cluster does not answer, its actor failed, or a key is not where its worker runs."""
 
 
 class ProverLostError(ExecutorError):
     """The process proving a task died (killed, or crashed) before answering; the task itself may be sound, so it may be retried."""
 
 
-class ProofMemoryError(ProvingError):
-    """A proof needed more memory than the proving memory ceiling (--max-prove-memory) allows."""
+class ProofMemoryError(InfrastructureError):
+    """A proof needed more memory than the proving memory ceiling (--max-prove-memory) allows: the operator raises it (or splits the model)."""

@@ -46,7 +46,7 @@ import httpx
 import numpy as np
 
 from zkinfer.core import strict_json
-from zkinfer.core.errors import UsageError, ZkinferError
+from zkinfer.core.errors import InfrastructureError, UsageError
 from zkinfer.core.statement import REQUEST_ID, SignedPromise, SignedStatement, Statement, StatementError
 from zkinfer.core.text import visible
 from zkinfer.network import certificate
@@ -191,10 +191,8 @@ class Outcome:
         }
 
 
-class NoQuorum(ZkinferError):
-    """No statement reached the quorum: `split` says what each node said."""
-
-    exit_code = 1
+class NoQuorum(InfrastructureError):
+    """No statement reached the quorum (infrastructure: retry, or an operator mends the nodes): `split` says what each node said."""
 
     def __init__(self, message: str, request_id: str, split: dict[str, str], answers: list[NodeAnswer], round: Round, refusal: tuple[int, str] | None) -> None:
         super().__init__(message)

@@ -43,7 +43,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zkinfer import __version__
 from zkinfer.core import strict_json
-from zkinfer.core.errors import UsageError
+from zkinfer.core.errors import InfrastructureError, UsageError
 from zkinfer.core.statement import REQUEST_ID
 from zkinfer.core.text import visible
 from zkinfer.network import nodeset as nodeset_mod
@@ -363,6 +363,10 @@ def create_app(gateway: Gateway) -> FastAPI:
     async def usage_error(_: Request, exc: UsageError) -> JSONResponse:
         return _error(422, str(exc))
 
+    @app.exception_handler(InfrastructureError)  # not the caller's fault: retry later
+    async def infrastructure_error(_: Request, exc: InfrastructureError) -> JSONResponse:
+        return _error(503, str(exc), {"Retry-After": str(exc.retry_after_s)})
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _error(exc.status_code, str(exc.detail))
@@ -422,7 +426,7 @@ def create_app(gateway: Gateway) -> FastAPI:
             if exc.refusal is not None:
                 status, message = exc.refusal
                 return _error(status, message, id=client_id, split=exc.split, request_id=exc.request_id)
-            return JSONResponse({"id": client_id, **exc.to_json()}, status_code=503)
+            return JSONResponse({"id": client_id, **exc.to_json()}, status_code=503, headers={"Retry-After": str(exc.retry_after_s)})
         content, headers = encode_answer(outcome, header, client_id)
         return Response(content, headers=headers)
 

@@ -2,8 +2,9 @@
 
 The service raises typed errors and knows no statuses; the HTTP layer raises its own few refusals
 (defined here) and never picks a status itself. Every error is a JSON body `{"error": "..."}`
-(what KServe clients such as tritonclient read); a 500 only ever means a failure of the node
-itself, never bad input.
+(what KServe clients such as tritonclient read); a 503 with Retry-After is an infrastructure
+failure a retry or the operator fixes (`InfrastructureError`: a lost prover, an executor or chain
+that does not answer); a 500 only ever means a failure of the node itself, never bad input.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from zkinfer.core.errors import ZkinferError
+from zkinfer.core.errors import InfrastructureError, ZkinferError
 from zkinfer.node import protocol
 from zkinfer.node.service import QueueFull, UnknownModel, UnknownReceipt
 from zkinfer.node.store import JobState, JobView
@@ -37,7 +38,8 @@ class UnsupportedEncoding(Exception):
     """A compressed body: the node reads only identity encoding."""
 
 
-# Most specific first: ZkinferError (the request's fault, e.g. InputError) is the catch-all 422.
+# Most specific first: InfrastructureError (not the request's fault) before ZkinferError (the
+# request's fault, e.g. InputError), the catch-all 422.
 STATUS: list[tuple[type[Exception], int]] = [
     (Unauthenticated, 401),
     (UnknownModel, 404),
@@ -45,6 +47,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (BodyTooLarge, 413),
     (UnsupportedEncoding, 415),
     (QueueFull, 429),
+    (InfrastructureError, 503),
     (ZkinferError, 422),
 ]
 CLIENT_GONE = 499  # never sent: there is no one to send it to
@@ -73,6 +76,8 @@ def _headers(exc: Exception) -> dict[str, str] | None:
         return {"WWW-Authenticate": "Bearer"}
     if isinstance(exc, QueueFull):
         return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, InfrastructureError):
+        return {"Retry-After": str(exc.retry_after_s)}
     return None
 
 

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from zkinfer.core.errors import ExecutorError, ProverLostError, ProvingError
+from zkinfer.core.errors import ExecutorError, ProverLostError, ProvingError, UsageError
 from zkinfer.core.ezkl_worker import ProveAnswer, ProveProcess
 from zkinfer.prover.executor import ProofResult, ProofTask, cpu_count, result
 
@@ -103,7 +103,7 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError as exc:
-        raise ExecutorError("--executor ray needs Ray: pip install 'zkinfer[ray]' (or choose --executor local)") from exc
+        raise UsageError("--executor ray needs Ray: pip install 'zkinfer[ray]' (or choose --executor local)") from exc
     return ray
 
 
@@ -194,7 +194,7 @@ class RayExecutor:
             raise ProverLostError(f"{task.compiled}: Ray actor {name} died before the proof was done ({type(exc).__name__}); the task may be retried") from exc
         except RayTaskError as exc:
             cause = exc.as_instanceof_cause()
-            if isinstance(cause, ProvingError):
+            if isinstance(cause, (ProvingError, ExecutorError)):  # raised by the actor itself (e.g. a key not on its machine)
                 raise type(cause)(str(cause).split("\n")[-1] or str(cause)) from exc
             raise ExecutorError(f"{task.compiled}: the Ray actor {name} failed: {exc}") from exc
         if answer.ok:
