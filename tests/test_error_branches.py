@@ -16,7 +16,7 @@ import pytest
 
 import zkinfer
 from tests.cli import zkinfer as run_cli
-from tests.gateway_harness import pinned_toml, start_gateway
+from tests.gateway_harness import NODE_KEY_ENV, pinned_toml, start_gateway
 from tests.node_harness import free_port
 from zkinfer.core import errors, identity
 from zkinfer.core.errors import InfrastructureError, UsageError, VerificationFailed, ZkinferError
@@ -116,6 +116,35 @@ def test_the_node_answers_infrastructure_with_503_and_retry_after_and_usage_with
     assert "prove worker died" in lost.json()["error"]
     assert chain.status_code == 503 and chain.headers["retry-after"] == "17" and "Ethereum" in chain.json()["error"]
     assert bad.status_code == 422 and "retry-after" not in bad.headers
+
+
+def test_the_gateway_answers_infrastructure_with_503_and_retry_after(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway's own app (`create_app` over a loaded gateway), one route added that raises."""
+    from zkinfer.network import gateway as gateway_mod
+
+    monkeypatch.setenv(NODE_KEY_ENV, "node-api-key")  # the pinned node's api_key_env
+
+    nodes = tmp_path / "nodes.toml"
+    nodes.write_text(pinned_toml([("alpha", f"http://127.0.0.1:{free_port()}", identity.new_key())]))
+    loaded = gateway_mod.load(gateway_mod.GatewayConfig(nodes=nodes, state_dir=tmp_path / "state"))
+    app = gateway_mod.create_app(loaded)
+    raised: dict[str, ZkinferError] = {"lost": errors.ExecutorError("the Ray actor failed", retry_after_s=9), "usage": UsageError("id: not a string")}
+
+    @app.get("/raise/{what}")
+    async def fail(what: str) -> None:
+        raise raised[what]
+
+    async def ask() -> list[httpx.Response]:
+        try:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client:
+                return [await client.get(f"/raise/{what}") for what in raised]
+        finally:
+            await loaded.stop()
+
+    lost, usage = asyncio.run(ask())
+    loaded.records.close()
+    assert lost.status_code == 503 and lost.headers["retry-after"] == "9" and lost.json() == {"error": "the Ray actor failed"}
+    assert usage.status_code == 422 and "retry-after" not in usage.headers
 
 
 def test_the_gateway_answers_no_quorum_with_503_and_retry_after(tmp_path: Path) -> None:
