@@ -240,11 +240,11 @@ class CircuitPin:
             if vouched and (self.expect_vk or self.expect_model):
                 pinned.append("circuit settings (scales, shapes), as the pinned signer states them")
             elif self.expect_vk:
-                unpinned.append("circuit settings (expect_vk pins the key alone: the outputs' scale and shape are the receipt's word; pin expect_circuit or model_file)")
+                unpinned.append("the circuit settings: expect_vk pins only the key and leaves the outputs' scale and shape to the receipt's word, so pin expect_circuit or model_file")
             elif self.expect_model:
-                unpinned.append("circuit (expect_model compares only the digest the receipt states; pin expect_circuit, model_file or expect_signer)")
+                unpinned.append("the circuit: expect_model compares only the digest the receipt states, so pin expect_circuit, model_file or expect_signer")
             else:
-                unpinned.append("circuit (expect_circuit / model_file)")
+                unpinned.append("the circuit: pin expect_circuit or model_file")
         return RuleResult(tuple(pinned), tuple(unpinned), tuple(problems), vouched=vouched and bool(self.expect_vk or self.expect_model))
 
 
@@ -267,7 +267,7 @@ class WeightsPin:
         if weights.visibility != "hashed" or facts.model_rebuilt:
             return RuleResult()
         problems = ("expect_params_commitment: the weights are hashed, so the verifying key alone does not fix them; a strict policy needs the weights commitment the model owner publishes",)
-        return RuleResult(unpinned=("weights (hashed: the verifying key does not fix them; pin expect_params_commitment)",), problems=problems if self.required else ())
+        return RuleResult(unpinned=("the weights: hashed weights are not fixed by the verifying key, so pin expect_params_commitment",), problems=problems if self.required else ())
 
 
 @dataclass(frozen=True)
@@ -291,7 +291,7 @@ class TrustedSrs:
                 )
         if self.trusted:
             return RuleResult(pinned=("SRS ceremony",), problems=tuple(problems))
-        return RuleResult(unpinned=("SRS ceremony (trusted_srs)",), problems=tuple(problems))
+        return RuleResult(unpinned=("the SRS ceremony: pin trusted_srs",), problems=tuple(problems))
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,9 @@ class Status(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     SKIP = "skip"
+    # Ran, found nothing wrong, and established nothing: not a failure (`verified` stays true), not a pass.
+    UNPINNED = "unpinned"  # identity: no pin at all, so any circuit and SRS would pass
+    UNSIGNED = "unsigned"  # signature: the receipt carries none, so who served the answer is not attested
 
 
 class Check(BaseModel):
@@ -73,8 +76,21 @@ class Verdict(BaseModel):
         return self
 
 
+def _established_nothing(check: Check, pinned: list[str]) -> Check:
+    """A passing identity check with nothing pinned is UNPINNED, a passing signature check of an
+    unsigned receipt is UNSIGNED: they report what was not established, so no PASS stands for them."""
+    if check.status != Status.PASS:
+        return check
+    if check.name == CheckName.IDENTITY and not pinned:
+        return check.model_copy(update={"status": Status.UNPINNED})
+    if check.name == CheckName.SIGNATURE and check.detail.startswith("unsigned:"):  # checks.check_signature's reason for no signature
+        return check.model_copy(update={"status": Status.UNSIGNED})
+    return check
+
+
 def summarize(checks: list[Check], pinned: list[str], unpinned: list[str], source: str, vouched: bool = False, notes: list[str] | None = None) -> Verdict:
     """The verdict for these check results; `vouched`: the circuit rests on a pinned signer's word."""
+    checks = [_established_nothing(check, pinned) for check in checks]
     failed = [c.name for c in checks if c.status == Status.FAIL]
     verified = not failed
     if not verified:
@@ -83,10 +99,7 @@ def summarize(checks: list[Check], pinned: list[str], unpinned: list[str], sourc
         basis = "the circuit as the pinned signer states it" if vouched else "the pinned circuit"
         summary = f"VERIFIED: valid proof, bound to the stated input and output, from {basis} and the trusted SRS"
     else:
-        summary = (
-            "VERIFIED (identity unpinned): the proof is valid and bound to the stated input and output, but "
-            f"{'; '.join(unpinned)} {'is' if len(unpinned) == 1 else 'are'} not pinned"
-        )
+        summary = f"VERIFIED (identity unpinned): the proof is valid and bound to the stated input and output. Not pinned: {'; '.join(unpinned)}"
     notes = list(notes or []) if verified else []
     if notes:
         summary += "; NOTE: " + "; ".join(notes)
