@@ -352,6 +352,7 @@ def _selector(signature: str) -> bytes:
 def test_cli_deploy_register_claim_challenge_answer_status_and_evidence_fraud(world: World, small_circuit: Path, tmp_path: Path) -> None:
     from tests.cli import zkinfer
     from zkinfer.core import identity, statement
+    from zkinfer.core.digest import digest_file
     from zkinfer.network import evidence
 
     keys = {}
@@ -380,9 +381,13 @@ def test_cli_deploy_register_claim_challenge_answer_status_and_evidence_fraud(wo
         (tmp_path / f"req-{i}.json").write_text(json.dumps(world.receipts[i].model_dump(mode="json")))
     posted = run(NODE, "chain", "post-claims", tmp_path / "req-0.json", tmp_path / "req-1.json", "-o", tmp_path / "claims")
     assert len(posted["claim_files"]) == 2
-    challenged = run(WATCHER, "challenge", "--claim", tmp_path / "claims" / "req-1.claim.json")
+    # without --request-id a claim's request id is its receipt's digest prefix (a receipt from `prove` names no request)
+    assert posted["request_ids"] == ["receipt-" + digest_file(tmp_path / f"req-{i}.json").removeprefix("sha256:")[:16] for i in (0, 1)]
+    claim_1 = Path(posted["claim_files"][1])
+    assert claim_1.name == posted["request_ids"][1] + ".claim.json" and claim_1.exists()
+    challenged = run(WATCHER, "challenge", "--claim", claim_1)
     assert challenged["deadline"] > 0
-    run(NODE, "chain", "answer", "--claim", tmp_path / "claims" / "req-1.claim.json", "--receipt", tmp_path / "req-1.json")
+    run(NODE, "chain", "answer", "--claim", claim_1, "--receipt", tmp_path / "req-1.json")
     # a liar signs another output than its own proof attests, and claims it on chain
     liar_key = identity.new_key()
     receipt_json = identity.sign_receipt(world.receipts[2], liar_key).model_dump(mode="json")

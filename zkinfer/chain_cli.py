@@ -18,7 +18,8 @@ import typer
 
 chain_app = typer.Typer(help="zkinfer on an EVM chain: a local dev chain, verifier contracts, stake and claims.", no_args_is_help=True)
 
-STATE_DIR_HELP = "The dev chain's directory (pid, RPC URL, state): used when --rpc-url is not given"
+STATE_DIR_HELP = "The chain state directory: the dev chain (pid, RPC URL, state; used when --rpc-url is not given) and the registry, deployments.json"
+REGISTRY_HELP = "The deployments file recording verifiers and the stake contract (default: deployments.json in --state-dir, for every chain)"
 RpcUrl = Annotated[str | None, typer.Option("--rpc-url", help="An EVM node's JSON-RPC URL (default: the dev chain running from --state-dir)")]
 KeyFile = Annotated[Path | None, typer.Option("--key-file", help="File holding the hex private key that signs (or $ZKINFER_CHAIN_KEY); default only on the dev chain: its first account")]
 StateDir = Annotated[Path, typer.Option("--state-dir", help=STATE_DIR_HELP)]
@@ -32,6 +33,18 @@ def register(app: typer.Typer) -> None:
 
 def _json_out(document: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=True) + "\n")
+
+
+def _registry(given: Path | None, state_dir: Path, circuit_dirs: list[Path] | None = None, as_json: bool = False) -> Path:
+    """The one deployments file: `--registry` as given, else deployments.json in `--state-dir`, into
+    which the files older versions wrote (./deployments.json, CIRCUIT/deployments.json) are adopted."""
+    from zkinfer.chain import registry
+    from zkinfer.cli import err, guarded, shown
+
+    found = guarded(lambda: registry.resolve(given, state_dir, circuit_dirs or []), as_json)
+    for old in found.adopted:
+        err.print(shown(f"note: the deployments recorded in {old} (where older versions wrote them) are now also in {found.path}, the one registry"))
+    return found.path
 
 
 @chain_app.command("up")
@@ -73,7 +86,7 @@ def deploy_verifier(
     rpc_url: RpcUrl = None,
     key_file: KeyFile = None,
     state_dir: StateDir = Path(".zkinfer-chain"),
-    registry_file: Annotated[Path | None, typer.Option("--registry", help="The deployments file to record in (default CIRCUIT/deployments.json)")] = None,
+    registry_file: Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)] = None,
     allow_oversize: Annotated[bool, typer.Option("--allow-oversize", help="Deploy a verifier over EIP-170's size limit (a dev chain started with --code-size-limit)")] = False,
     as_json: AsJson = False,
 ) -> None:
@@ -82,8 +95,9 @@ def deploy_verifier(
     from zkinfer.cli import guarded, out, shown, step
 
     chain = guarded(lambda: account.connect_cli(rpc_url, key_file, state_dir, need_key=True), as_json)
+    path = _registry(registry_file, state_dir, [circuit_dir], as_json)
     with step("generating, compiling and deploying the verifier"):
-        result = guarded(lambda: verifier.deploy_verifier(circuit_dir, chain, registry_file, allow_oversize=allow_oversize), as_json)
+        result = guarded(lambda: verifier.deploy_verifier(circuit_dir, chain, path, allow_oversize=allow_oversize), as_json)
     d = result.deployment
     if as_json:
         _json_out({**d.model_dump(mode="json"), "reused": result.reused, "note": result.note, "registry": str(result.registry_path), "development_srs": result.development_srs})
@@ -105,18 +119,20 @@ def verify_receipt(
     rpc_url: RpcUrl = None,
     state_dir: StateDir = Path(".zkinfer-chain"),
     address: Annotated[str | None, typer.Option("--address", help="The verifier contract's address")] = None,
-    registry_file: Annotated[Path | None, typer.Option("--registry", help="A deployments file naming the verifier for the receipt's key (instead of --address)")] = None,
+    registry_file: Annotated[Path | None, typer.Option("--registry", help="The deployments file naming the receipt's verifier, instead of --address (default: the registry in --state-dir)")] = None,
     expect_circuit: Annotated[str | None, typer.Option("--expect-circuit", help="Circuit digest (verifying key and settings) the receipt must be for")] = None,
     as_json: AsJson = False,
 ) -> None:
     """Verify a receipt's proof on chain (verifyProof by eth_call), after checking that the contract is
     exactly the verifier for the receipt's key and SRS; exit 0 verified, 1 not verified, 2 unreadable."""
     from zkinfer.chain import account, onchain
-    from zkinfer.cli import fail, guarded, out, shown
+    from zkinfer.cli import fail, guarded, out, shown, status_mark
     from zkinfer.core import receipt as receipt_mod
 
-    if (address is None) == (registry_file is None):
-        fail("give exactly one of --address (the verifier contract) and --registry (a deployments file that names it)", 2, as_json)
+    if address is not None and registry_file is not None:
+        fail("give one of --address (the verifier contract) and --registry (a deployments file that names it), not both", 2, as_json)
+    if address is None:
+        registry_file = _registry(registry_file, state_dir, None, as_json)
     receipt = guarded(lambda: receipt_mod.load(receipt_path), as_json)
     chain = guarded(lambda: account.connect_cli(rpc_url, None, state_dir, need_key=False), as_json)
     verdict = guarded(lambda: onchain.verify(chain, receipt, address=address, registry_file=registry_file, expect_circuit=expect_circuit), as_json)
@@ -124,8 +140,7 @@ def verify_receipt(
         _json_out(verdict.to_json())
     else:
         for check in verdict.checks:
-            mark = {"pass": "[green]PASS[/]", "fail": "[red]FAIL[/]", "skip": "[dim]SKIP[/]"}[check.status]
-            out.print(f"{mark} {check.name:<15} {shown(check.detail)}", highlight=False)
+            out.print(f"{status_mark(check.status)} {check.name:<15} {shown(check.detail)}", highlight=False)
         out.print(shown(verdict.summary))
     raise typer.Exit(0 if verdict.verified else 1)
 
@@ -134,7 +149,7 @@ def verify_receipt(
 # ---- zkinfer.chain.stake go below, one function per command, each registered on chain_app.
 
 StakeAddress = Annotated[str | None, typer.Option("--stake", help="The stake contract's address (default: the latest recorded in --registry for this chain)")]
-StakeRegistry = Annotated[Path, typer.Option("--registry", help="The deployments file that records the stake contract")]
+StakeRegistry = Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)]
 WEI_PER_ETH = 10**18
 
 
@@ -153,15 +168,17 @@ def _wei(eth: str, option: str) -> int:
     return int(value)
 
 
-def _open(rpc_url: str | None, key_file: Path | None, state_dir: Path, stake_address: str | None, registry_file: Path, as_json: bool = False, need_key: bool = True) -> Any:
+def _open(rpc_url: str | None, key_file: Path | None, state_dir: Path, stake_address: str | None, registry_file: Path | None, as_json: bool = False, need_key: bool = True) -> Any:
     from zkinfer.chain import account, stake
     from zkinfer.cli import guarded
+
+    registry_file = _registry(registry_file, state_dir, None, as_json)
 
     chain = guarded(lambda: account.connect_cli(rpc_url, key_file, state_dir, need_key=need_key), as_json)
     return guarded(lambda: stake.open_stake(chain, stake_address, registry_file), as_json)
 
 
-def _claim_and_contract(claim_path: Path, rpc_url: str | None, key_file: Path | None, state_dir: Path, stake_address: str | None, registry_file: Path, as_json: bool) -> tuple[Any, Any]:
+def _claim_and_contract(claim_path: Path, rpc_url: str | None, key_file: Path | None, state_dir: Path, stake_address: str | None, registry_file: Path | None, as_json: bool) -> tuple[Any, Any]:
     """A claim file and the stake contract it names (unless `--stake` overrides it), for answer and slash."""
     from zkinfer.chain import challenge
     from zkinfer.cli import guarded
@@ -185,7 +202,7 @@ def deploy_stake(
     rpc_url: RpcUrl = None,
     key_file: KeyFile = None,
     state_dir: StateDir = Path(".zkinfer-chain"),
-    registry_file: StakeRegistry = Path("deployments.json"),
+    registry_file: StakeRegistry = None,
     min_bond: Annotated[str, typer.Option("--min-bond", help="ETH a node must bond to post claims")] = "1",
     challenge_bond: Annotated[str, typer.Option("--challenge-bond", help="ETH a challenger stakes (lost to the node if it answers with a valid proof)")] = "0.1",
     window: Annotated[int, typer.Option("--window", min=1, help="Seconds a claim can be challenged after it is posted")] = 3600,
@@ -199,10 +216,11 @@ def deploy_stake(
 
     params = stake.StakeParams(_wei(min_bond, "--min-bond"), _wei(challenge_bond, "--challenge-bond"), window, answer_period, slash_share_bps)
     chain = guarded(lambda: account.connect_cli(rpc_url, key_file, state_dir, need_key=True), as_json)
-    deployed, sent = guarded(lambda: stake.deploy_and_record(chain, params, registry_file), as_json)
-    _sent(f"stake contract deployed at {deployed.address} on chain {chain.chain_id}", sent, as_json, address=deployed.address, registry=str(registry_file))
+    path = _registry(registry_file, state_dir, None, as_json)
+    deployed, sent = guarded(lambda: stake.deploy_and_record(chain, params, path), as_json)
+    _sent(f"stake contract deployed at {deployed.address} on chain {chain.chain_id}", sent, as_json, address=deployed.address, registry=str(path))
     if not as_json:
-        out.print(shown(f"owner {chain.address}; recorded in {registry_file}"))
+        out.print(shown(f"owner {chain.address}; recorded in {path}"))
 
 
 CircuitChecks = Annotated[list[Path] | None, typer.Option("--circuit", help="A compiled circuit directory whose model's registration (verifier code, layout) is checked (repeatable)")]
@@ -219,7 +237,7 @@ def register_node(
     bond: Annotated[str, typer.Option("--bond", help="ETH to bond (at least the contract's minimum)")] = "1",
     circuits: CircuitChecks = None,
     rpc_url: RpcUrl = None, key_file: KeyFile = None, state_dir: StateDir = Path(".zkinfer-chain"),
-    stake_address: StakeAddress = None, registry_file: StakeRegistry = Path("deployments.json"), as_json: AsJson = False,
+    stake_address: StakeAddress = None, registry_file: StakeRegistry = None, as_json: AsJson = False,
 ) -> None:
     """Register the signer as a node with a bond (or add to its bond when it is registered); with
     --circuit, only once each circuit's model is registered with exactly its verifier and layout (exit 2 naming the mismatch)."""
@@ -240,20 +258,22 @@ def register_node(
 @chain_app.command("register-model")
 def register_model(
     circuit_dir: Annotated[Path, typer.Argument(help="A compiled circuit directory whose verifier is deployed (zkinfer chain deploy-verifier)")],
-    verifier_address: Annotated[str | None, typer.Option("--verifier", help="The verifier's address (default: the one recorded in CIRCUIT/deployments.json); its code is checked")] = None,
-    verifier_registry: Annotated[Path | None, typer.Option("--verifier-registry", help="The deployments file naming the circuit's verifier (default CIRCUIT/deployments.json)")] = None,
+    verifier_address: Annotated[str | None, typer.Option("--verifier", help="The verifier's address (default: the one the registry records for the circuit); its code is checked")] = None,
+    verifier_registry: Annotated[Path | None, typer.Option("--verifier-registry", help="The deployments file naming the circuit's verifier (default: the registry, --registry)")] = None,
     receipt_path: Annotated[Path | None, typer.Option("--receipt", help="A receipt of the circuit: its weights commitment is pinned (hashed weights only)")] = None,
     rpc_url: RpcUrl = None, key_file: KeyFile = None, state_dir: StateDir = Path(".zkinfer-chain"),
-    stake_address: StakeAddress = None, registry_file: StakeRegistry = Path("deployments.json"), as_json: AsJson = False,
+    stake_address: StakeAddress = None, registry_file: StakeRegistry = None, as_json: AsJson = False,
 ) -> None:
     """Register a circuit as a model (owner only): circuit digest → verifier and instance layout. Permanent."""
     from zkinfer.chain import stake
     from zkinfer.cli import guarded
     from zkinfer.core import receipt as receipt_mod
 
-    contract = _open(rpc_url, key_file, state_dir, stake_address, registry_file, as_json)
+    path = _registry(registry_file, state_dir, [circuit_dir], as_json)
+    contract = _open(rpc_url, key_file, state_dir, stake_address, path, as_json)
     params_receipt = None if receipt_path is None else guarded(lambda: receipt_mod.load(receipt_path), as_json)
-    model, verifier, layout, sent = guarded(lambda: stake.register_circuit(contract, circuit_dir, verifier_address, verifier_registry, params_receipt), as_json)
+    verifiers = verifier_registry or path  # one registry holds the verifier and the stake contract
+    model, verifier, layout, sent = guarded(lambda: stake.register_circuit(contract, circuit_dir, verifier_address, verifiers, params_receipt), as_json)
     _sent(f"model 0x{model.hex()} registered with verifier {verifier}", sent, as_json, model_id="0x" + model.hex(), verifier=verifier,
           layout=f"{layout.n_input} input + {layout.n_params} weights + {layout.n_output} output felts")
 
@@ -261,10 +281,10 @@ def register_model(
 @chain_app.command("post-claims")
 def post_claims(
     receipts: Annotated[list[Path], typer.Argument(help="Receipts whose statements to claim (one: a single claim; more: a Merkle batch)")],
-    request_ids: Annotated[list[str] | None, typer.Option("--request-id", help="The request id of each receipt, in order (default: the file name without .json)")] = None,
+    request_ids: Annotated[list[str] | None, typer.Option("--request-id", help="Each receipt's request id, in order (default: receipt-<16 hex digits of the receipt file's SHA-256>)")] = None,
     out_dir: Annotated[Path, typer.Option("-o", "--out", help="Where to write a claim file per claim (what challengers need)")] = Path("claims"),
     rpc_url: RpcUrl = None, key_file: KeyFile = None, state_dir: StateDir = Path(".zkinfer-chain"),
-    stake_address: StakeAddress = None, registry_file: StakeRegistry = Path("deployments.json"), as_json: AsJson = False,
+    stake_address: StakeAddress = None, registry_file: StakeRegistry = None, as_json: AsJson = False,
 ) -> None:
     """Post claims for verified receipts (as the signer's node) and write their claim files."""
     import functools
@@ -273,14 +293,35 @@ def post_claims(
     from zkinfer.cli import fail, guarded
     from zkinfer.core import receipt as receipt_mod
 
-    ids = request_ids or [p.name.removesuffix(".json") for p in receipts]
+    ids = request_ids or [guarded(functools.partial(default_request_id, p), as_json) for p in receipts]
     if len(ids) != len(receipts):
         fail(f"{len(ids)} --request-id for {len(receipts)} receipts: give one per receipt, in order", 2, as_json)
+    repeated = sorted({rid for rid in ids if ids.count(rid) > 1})
+    if repeated:
+        fail(f"request id {repeated[0]!r} given to two receipts (the same receipt twice?): a claim's request id must be unique", 2, as_json)
     contract = _open(rpc_url, key_file, state_dir, stake_address, registry_file, as_json)
     loaded = [(rid, guarded(functools.partial(receipt_mod.load, p), as_json)) for rid, p in zip(ids, receipts, strict=True)]
     posted, files = guarded(lambda: challenge.post_receipts(contract, loaded, out_dir), as_json)
+    paths = [str(out_dir / f"{f.claim.request_id}.claim.json") for f in files]
     _sent(f"{len(files)} claim(s) posted as batch {posted.batch_id}, challengeable until {posted.window_end}", posted.sent, as_json,
-          batch_id=posted.batch_id, claim_files=[str(out_dir / f"{f.claim.request_id}.claim.json") for f in files])
+          batch_id=posted.batch_id, claim_files=paths, request_ids=[f.claim.request_id for f in files])
+    if not as_json:
+        from zkinfer.cli import out, shown
+
+        for receipt_path, request_id, path in zip(receipts, ids, paths, strict=True):
+            out.print(shown(f"{receipt_path}: request id {request_id}, claim file {path}"))
+
+
+def default_request_id(receipt_path: Path) -> str:
+    """A receipt's request id when `post-claims` is given none: `receipt-` and the first 16 hex
+    digits of the file's SHA-256 (a receipt from `zkinfer prove` names no request)."""
+    from zkinfer.core.digest import digest_file
+    from zkinfer.core.errors import UsageError
+
+    try:
+        return "receipt-" + digest_file(receipt_path).removeprefix("sha256:")[:16]
+    except OSError as exc:
+        raise UsageError(f"{receipt_path}: cannot read the receipt ({exc.strerror or exc})") from exc
 
 
 @chain_app.command("answer")
@@ -288,7 +329,7 @@ def answer(
     claim_path: Annotated[Path, typer.Option("--claim", help="The challenged claim's file")],
     receipt_path: Annotated[Path, typer.Option("--receipt", help="The receipt whose proof attests the claim")],
     rpc_url: RpcUrl = None, key_file: KeyFile = None, state_dir: StateDir = Path(".zkinfer-chain"),
-    stake_address: StakeAddress = None, registry_file: StakeRegistry = Path("deployments.json"), as_json: AsJson = False,
+    stake_address: StakeAddress = None, registry_file: StakeRegistry = None, as_json: AsJson = False,
 ) -> None:
     """Answer a challenge of one of the signer's claims with the proof (verified here first)."""
     from zkinfer.cli import guarded
@@ -304,7 +345,7 @@ def answer(
 def slash(
     claim_path: Annotated[Path, typer.Option("--claim", help="The challenged claim's file")],
     rpc_url: RpcUrl = None, key_file: KeyFile = None, state_dir: StateDir = Path(".zkinfer-chain"),
-    stake_address: StakeAddress = None, registry_file: StakeRegistry = Path("deployments.json"), as_json: AsJson = False,
+    stake_address: StakeAddress = None, registry_file: StakeRegistry = None, as_json: AsJson = False,
 ) -> None:
     """Slash a node whose challenged claim went unanswered past its deadline (anyone may)."""
     from zkinfer.cli import guarded
@@ -318,7 +359,7 @@ def slash(
 def withdraw(
     bond: Annotated[str | None, typer.Option("--bond", help="Also unbond this much ETH first (refused while a claim is in its window or a challenge is open)")] = None,
     rpc_url: RpcUrl = None, key_file: KeyFile = None, state_dir: StateDir = Path(".zkinfer-chain"),
-    stake_address: StakeAddress = None, registry_file: StakeRegistry = Path("deployments.json"), as_json: AsJson = False,
+    stake_address: StakeAddress = None, registry_file: StakeRegistry = None, as_json: AsJson = False,
 ) -> None:
     """Withdraw the signer's balance (won bonds, rewards, unbonded stake) to its account."""
     from zkinfer.cli import guarded
@@ -335,7 +376,7 @@ def withdraw(
 @chain_app.command("status")
 def status(
     rpc_url: RpcUrl = None, state_dir: StateDir = Path(".zkinfer-chain"),
-    stake_address: StakeAddress = None, registry_file: StakeRegistry = Path("deployments.json"), as_json: AsJson = False,
+    stake_address: StakeAddress = None, registry_file: StakeRegistry = None, as_json: AsJson = False,
     from_block: Annotated[int, typer.Option("--from-block", min=0, help="Read events from this block on (the contract's deployment block: public nodes limit log queries)")] = 0,
     circuits: CircuitChecks = None,
     verifier_registries: Annotated[list[Path] | None, typer.Option("--verifier-registry", help="A deployments file recording verifiers (repeatable; --registry too)")] = None,
@@ -344,9 +385,10 @@ def status(
     slashes, read from the contract and its events."""
     from zkinfer.cli import guarded, out, shown, step
 
-    contract = _open(rpc_url, None, state_dir, stake_address, registry_file, as_json, need_key=False)
+    path = _registry(registry_file, state_dir, circuits, as_json)
+    contract = _open(rpc_url, None, state_dir, stake_address, path, as_json, need_key=False)
     with step("reading the contract (and compiling the given circuits' verifiers)"):
-        report = guarded(lambda: contract.status(from_block, circuits or [], [registry_file, *(verifier_registries or [])]), as_json)
+        report = guarded(lambda: contract.status(from_block, circuits or [], [path, *(verifier_registries or [])]), as_json)
     if as_json:
         _json_out(report.to_json())
         return
@@ -378,7 +420,7 @@ def challenge_command(
     claim_path: Annotated[Path | None, typer.Option("--claim", help="The claim file of the claim to challenge (from the node)")] = None,
     evidence_path: Annotated[Path | None, typer.Option("--evidence", help="Gateway evidence (zkinfer verify-evidence): a contradiction is a fraud proof, the rest a challenge")] = None,
     rpc_url: RpcUrl = None, key_file: KeyFile = None, state_dir: StateDir = Path(".zkinfer-chain"),
-    stake_address: StakeAddress = None, registry_file: StakeRegistry = Path("deployments.json"), as_json: AsJson = False,
+    stake_address: StakeAddress = None, registry_file: StakeRegistry = None, as_json: AsJson = False,
 ) -> None:
     """Challenge a node's claim on chain (with the contract's challenge bond), or slash it at once with
     a fraud proof from gateway evidence; exit 0 submitted, 1 the evidence does not hold, 2 bad input or refused."""

@@ -19,7 +19,46 @@ from zkinfer import chain_cli, network_cli
 from zkinfer.core import logs
 from zkinfer.core.errors import ZkinferError
 
-app = typer.Typer(help="Zero-knowledge verifiable inference: every answer carries a receipt.", no_args_is_help=True, pretty_exceptions_enable=False)
+VERBOSE_HELP = "Show ezkl's own logs (before or after the command's name)."
+
+
+def _turn_on_verbose(value: bool) -> None:
+    if value:
+        logs.configure(True)
+
+
+def _verbose_option() -> Any:
+    """The `--verbose` option every command accepts after its name, as typer builds it (a probe command
+    declares it, so it is the same kind of parameter as every other option)."""
+    probe = typer.Typer()
+
+    @probe.command()
+    def _probe(verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP, callback=_turn_on_verbose, expose_value=False, is_eager=True)] = False) -> None:
+        """Only declares the option."""
+
+    return typer.main.get_command(probe).params[0]
+
+
+class _VerboseEverywhere(typer.core.TyperGroup):
+    """The top-level group: every command below it, at any depth, also takes `--verbose` after its
+    name (`zkinfer verify r.json --verbose`), as `zkinfer --verbose verify r.json` does."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        option = _verbose_option()
+        pending = list(self.commands.values())
+        while pending:
+            command = pending.pop()
+            sub = getattr(command, "commands", None)
+            if isinstance(sub, dict):  # a group (srs, keys, network, chain): its commands take it
+                pending.extend(sub.values())
+            elif not any(option.name == p.name for p in command.params):
+                command.params.append(option)
+
+
+app = typer.Typer(
+    help="Zero-knowledge verifiable inference: every answer carries a receipt.", no_args_is_help=True, pretty_exceptions_enable=False, cls=_VerboseEverywhere,
+)
 srs_app = typer.Typer(help="Structured reference strings (KZG setup parameters).", no_args_is_help=True)
 keys_app = typer.Typer(help="Node identity keys (BLS12-381) that sign receipts.", no_args_is_help=True)
 app.add_typer(srs_app, name="srs")
@@ -31,7 +70,7 @@ T = TypeVar("T")
 
 
 @app.callback()
-def _global(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show ezkl's own logs.")] = False) -> None:
+def _global(verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False) -> None:
     logs.configure(verbose)
 
 
@@ -53,10 +92,23 @@ POLICY_FLAGS = {
 
 
 def with_flags(text: str) -> str:
-    """Name the command-line option beside each policy key a message mentions."""
+    """Name the command-line option beside each policy key a message mentions: `expect_circuit/--expect-circuit`
+    (no parentheses: messages put their lists of pins in parentheses already)."""
     import re
 
-    return re.sub(r"\b(" + "|".join(POLICY_FLAGS) + r")\b(?! \(--)", lambda m: f"{m.group(1)} ({POLICY_FLAGS[m.group(1)]})", text)
+    return re.sub(r"\b(" + "|".join(POLICY_FLAGS) + r")\b(?! \(--)", lambda m: f"{m.group(1)}/{POLICY_FLAGS[m.group(1)]}", text)
+
+
+# How each check status shows in the terminal; UNPINNED and UNSIGNED ran, found nothing wrong and
+# established nothing, so they are neither a green PASS nor a failure.
+STATUS_MARKS = {"pass": ("PASS", "green"), "fail": ("FAIL", "red"), "skip": ("SKIP", "dim"), "unpinned": ("UNPINNED", "yellow"), "unsigned": ("UNSIGNED", "yellow")}
+MARK_WIDTH = max(len(word) for word, _ in STATUS_MARKS.values())
+
+
+def status_mark(status: str) -> str:
+    """A check's status as rich markup, padded so the check names line up."""
+    word, style = STATUS_MARKS[status]
+    return f"[{style}]{word}[/]" + " " * (MARK_WIDTH - len(word))
 
 
 def fail(message: str, code: int = 2, as_json: bool = False) -> None:
@@ -308,8 +360,7 @@ def verify(
         print_json(verdict)
     else:
         for check in verdict.checks:
-            mark = {"pass": "[green]PASS[/]", "fail": "[red]FAIL[/]", "skip": "[dim]SKIP[/]"}[check.status]
-            out.print(f"{mark} {check.name:<14} {shown(with_flags(check.detail))}", highlight=False)
+            out.print(f"{status_mark(check.status)} {check.name:<14} {shown(with_flags(check.detail))}", highlight=False)
         out.print(("[bold green]" if verdict.verified else "[bold red]") + shown(with_flags(verdict.summary)) + "[/]", highlight=False)
     raise typer.Exit(0 if verdict.verified else 1)
 
@@ -440,7 +491,7 @@ def serve(
     rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="--mode optimistic: the EVM node of the stake contract")] = None,
     chain_key_file: Annotated[Path | None, typer.Option("--chain-key-file", help="--mode optimistic: file of the hex key of the node's bonded account (or $ZKINFER_CHAIN_KEY)")] = None,
     stake_address: Annotated[str | None, typer.Option("--stake", help="--mode optimistic: the stake contract's address (default: the latest in --stake-registry for this chain)")] = None,
-    stake_registry: Annotated[Path, typer.Option("--stake-registry", help="--mode optimistic: the deployments file `zkinfer chain deploy-stake` wrote")] = Path("deployments.json"),
+    stake_registry: Annotated[Path | None, typer.Option("--stake-registry", help="--mode optimistic: the deployments file of the stake contract (default: .zkinfer-chain/deployments.json)")] = None,
     spot_check: Annotated[float, typer.Option("--spot-check", help="--mode optimistic: probability that an answer is proven at once anyway")] = 0.01,
     claim_batch: Annotated[int, typer.Option("--claim-batch", help="--mode optimistic: claims per on-chain batch (one Merkle root)")] = 64,
     claim_interval: Annotated[float, typer.Option("--claim-interval", help="--mode optimistic: post pending claims at least this often, in seconds")] = 30.0,
@@ -459,7 +510,10 @@ def serve(
     optimistic = None
     if mode == "optimistic":
         assert rpc_url is not None
-        optimistic = guarded(lambda: OptimisticConfig(rpc_url, chain_key_file, stake_address, stake_registry, spot_check, claim_batch, claim_interval))
+        from zkinfer.chain import registry
+
+        found = guarded(lambda: registry.resolve(stake_registry))  # the chain commands' one registry, older files adopted
+        optimistic = guarded(lambda: OptimisticConfig(rpc_url, chain_key_file, stake_address, found.path, spot_check, claim_batch, claim_interval))
 
     config = guarded(lambda: NodeConfig(  # an option it refuses (--metrics, --worker-priority) is a one-line error, exit 2
         circuits=circuits, state_dir=state_dir, host=host, port=port, key_file=key, api_keys_file=api_keys, workers=workers, max_queue=max_queue,
@@ -493,15 +547,24 @@ def srs_import(path: Annotated[Path, typer.Argument(help="A raw KZG SRS file fro
 
 
 @srs_app.command("list")
-def srs_list() -> None:
-    """List cached SRS files."""
-    from zkinfer.core import cache, srs
+def srs_list(as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON")] = False) -> None:
+    """List cached SRS files with their whole ceremony fingerprints (what --trusted-srs pins)."""
+    import json
 
-    table = Table("k", "fingerprint", "kind")
-    for path in sorted(cache.cache_dir("srs").glob("*/k*.srs")):
-        fingerprint = "sha256:" + path.parent.name
-        table.add_row(path.stem[1:], fingerprint, "development" if srs.is_development(fingerprint) else "ceremony")
-    out.print(table)
+    from zkinfer.core import srs
+
+    found = srs.cached()
+    if as_json:
+        listed = [{"k": s.k, "fingerprint": s.fingerprint, "kind": "development" if s.development else "ceremony", "path": str(s.path)} for s in found]
+        sys.stdout.write(json.dumps({"srs": listed}, indent=2, ensure_ascii=True) + "\n")
+        return
+    if not found:
+        out.print("no SRS cached yet: `zkinfer srs import FILE` (a ceremony's file) or `zkinfer srs new --k K` (development only)")
+        return
+    # one line each, the fingerprint whole and last (never cut to the terminal's width): copy it into --trusted-srs
+    out.print(f"{'k':<3} {'kind':<12} fingerprint (pin it with --trusted-srs)", highlight=False)
+    for s in found:
+        out.print(f"{s.k:<3} {'development' if s.development else 'ceremony':<12} {s.fingerprint}", highlight=False)
 
 
 @keys_app.command("new")
@@ -519,20 +582,30 @@ def keys_show(
     key_file: Annotated[Path, typer.Argument(help="A node key file (`zkinfer keys new`, or the node's --state-dir/node.key)")],
     name: Annotated[str, typer.Option("--name", help="The node's name in nodes.toml (A-Z a-z 0-9 _ -, at most 32)")] = "node",
     url: Annotated[str, typer.Option("--url", help="Where a gateway reaches the node")] = "http://127.0.0.1:8080",
+    api_key_env: Annotated[str | None, typer.Option("--api-key-env", help="The environment variable in which the gateway finds this node's API key (default: the line is printed commented out)")] = None,
 ) -> None:
     """Print a node key's public key, its proof of possession and a ready [[nodes]] entry for nodes.toml."""
     import re
 
     from zkinfer.core import identity
+    from zkinfer.network.nodeset import ENV_NAME
 
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
         fail(f"--name: {name[:40]!r} is not 1-32 characters of A-Z a-z 0-9 _ -")
     if not re.fullmatch(r"https?://[^\s\"\\]+", url):
         fail(f"--url: {url[:80]!r} is not an http:// or https:// URL")
+    if api_key_env is not None and not ENV_NAME.fullmatch(api_key_env):
+        fail(f"--api-key-env: {api_key_env[:40]!r} is not an environment variable name (A-Z a-z 0-9 _, not starting with a digit), e.g. ALPHA_API_KEY")
     key = guarded(lambda: identity.load_key(key_file))
     pop = identity.proof_of_possession(key).hex()
     typer.echo(f"public key           {key.public_hex}\nproof of possession  {pop}\n\n# nodes.toml entry for this node:")
     typer.echo(f'[[nodes]]\nname = "{name}"\nurl = "{url}"\npublic_key = "{key.public_hex}"\nproof_of_possession = "{pop}"\nweight = 1')
+    if api_key_env is not None:
+        typer.echo(f'api_key_env = "{api_key_env}"   # the gateway sends ${api_key_env} to this node as its API key')
+    else:
+        suggested = re.sub(r"[^A-Z0-9_]", "_", name.upper()) + "_API_KEY"
+        suggested = suggested if ENV_NAME.fullmatch(suggested) else "NODE_" + suggested
+        typer.echo(f'# api_key_env = "{suggested}"   # the node needs an API key: name the variable the gateway reads it from (--api-key-env)')
 
 
 network_cli.register(app)  # `gateway` and `network status`, listed after `serve` in --help

@@ -42,10 +42,11 @@ def gateway(
     gateway_mod.run(loaded)
 
 
-# (field in /v1/nodes, column header): short headers, so the table fits 80 columns; statuses follow it
+# (field in /v1/nodes, column header): short headers, no borders, so the table fits 80 columns with
+# every number whole (a long node name folds onto a second line instead); statuses follow it
 COLUMNS = (
     ("name", "node"), ("reputation", "rep"), ("agreed", "agreed"), ("dissented", "dissent"), ("timeouts", "t/o"), ("receipts_valid", "proven"),
-    ("receipts_invalid", "bad"), ("evidence", "evid"), ("latency_p50_ms", "p50 ms"), ("latency_p99_ms", "p99"),
+    ("receipts_invalid", "bad"), ("evidence", "evid"), ("latency_p50_ms", "p50 ms"), ("latency_p99_ms", "p99 ms"),
 )
 
 
@@ -61,11 +62,15 @@ def status(
     if as_json:
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=True) + "\n")
         return
+    from rich import box
     from rich.table import Table
 
-    table = Table()
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1), collapse_padding=True)
     for field, header in COLUMNS:
-        table.add_column(header, no_wrap=True, justify="left" if field == "name" else "right")
+        if field == "name":
+            table.add_column(header, overflow="fold", justify="left")
+        else:
+            table.add_column(header, no_wrap=True, justify="right", min_width=len(header))
     for row in document["nodes"]:
         table.add_row(*(shown(_cell(row.get(field))) for field, _ in COLUMNS))
     out.print(table)
@@ -73,7 +78,8 @@ def status(
         if row.get("status") not in (None, "ok"):
             out.print(shown(f"node {row.get('name')}: {row.get('status')}"))
     q = document.get("quorum", {})
-    out.print(shown(f"quorum: weight {q.get('threshold')} of {q.get('total_weight')}, agree on {q.get('agree_on')}, {q.get('weighting')} weighting; {document.get('watching', 0)} receipt(s) being watched"))
+    out.print(shown(f"quorum: weight {q.get('threshold')} of {q.get('total_weight')}, agree on {q.get('agree_on')}, {q.get('weighting')} weighting"))
+    out.print(shown(f"{document.get('watching', 0)} receipt(s) being watched"))
 
 
 def _cell(value: Any) -> str:

@@ -1,5 +1,11 @@
 """`deployments.json`: which contract was deployed where, and what it is bound to.
 
+One registry holds every role (verifiers and the stake contract), by default in the chain state
+directory: `.zkinfer-chain/deployments.json` (`default_path`), whichever chain (entries name their
+chain id). Earlier versions wrote the stake contract to `./deployments.json` and each verifier to
+`CIRCUIT/deployments.json`; `resolve` adopts the entries of those files into the one registry, so
+existing set-ups keep working.
+
 Each entry names the chain (its id, as the node reported it), the address, the digest of the
 runtime code deployed, and for a verifier the circuit, verifying-key and settings digests, the SRS
 ceremony and the digest of the generated .sol. The file is a note, not evidence: anyone can edit
@@ -8,6 +14,8 @@ it, so a reader checks the code at an address (`deploy.code_matches`) before tru
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -20,6 +28,7 @@ from zkinfer.core.errors import ChainError
 
 SCHEMA_VERSION = "zkinfer.deployments/1"
 FILE_NAME = "deployments.json"
+DEFAULT_STATE_DIR = Path(".zkinfer-chain")  # the dev chain's directory, `--state-dir` of every chain command
 MAX_BYTES = 4 << 20
 Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
 Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
@@ -90,3 +99,49 @@ def record(path: Path, deployment: Deployment, *replacing: str) -> Registry:
     updated = Registry(deployments=[*kept, deployment])
     save(path, updated)
     return updated
+
+
+def default_path(state_dir: Path = DEFAULT_STATE_DIR) -> Path:
+    """The one registry: `deployments.json` in the chain state directory."""
+    return state_dir / FILE_NAME
+
+
+def legacy_paths(circuit_dirs: Iterable[Path] = ()) -> list[Path]:
+    """Where earlier versions recorded deployments: `./deployments.json` (the stake contract) and
+    `CIRCUIT/deployments.json` (each verifier), for the given circuits and those under `circuits/`."""
+    return [Path(FILE_NAME), *(Path(d) / FILE_NAME for d in circuit_dirs), *sorted(Path("circuits").glob(f"*/{FILE_NAME}"))]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    path: Path
+    adopted: tuple[Path, ...] = ()  # older files whose entries were copied into `path` now
+
+
+def resolve(given: Path | None, state_dir: Path = DEFAULT_STATE_DIR, circuit_dirs: Iterable[Path] = ()) -> Resolved:
+    """The registry a command reads and writes: `given` (a `--registry FILE`) as it is, else the
+    default one, first adopting the entries that older files record and it lacks. Adopted entries go
+    before its own (they are older), so `find` still returns the latest deployment."""
+    if given is not None:
+        return Resolved(given)
+    path = default_path(state_dir)
+    target = path.resolve()
+    current = load(path)
+    adopted: list[Deployment] = []
+    sources: list[Path] = []
+    seen = {(d.contract, d.chain_id, d.address.lower()) for d in current.deployments}
+    for old in dict.fromkeys(legacy_paths(circuit_dirs)):
+        if not old.is_file() or old.resolve() == target:
+            continue
+        try:
+            entries = load(old).deployments
+        except ChainError:
+            continue  # not a registry (or a broken one): nothing of it to adopt
+        new = [d for d in entries if (d.contract, d.chain_id, d.address.lower()) not in seen]
+        seen |= {(d.contract, d.chain_id, d.address.lower()) for d in new}
+        if new:
+            adopted += new
+            sources.append(old)
+    if adopted:
+        save(path, Registry(deployments=[*adopted, *current.deployments]))
+    return Resolved(path, tuple(sources))

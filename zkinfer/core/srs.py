@@ -131,6 +131,16 @@ def import_file(path: Path) -> SrsInfo:
     return SrsInfo(path=info.path, k=k, fingerprint=fingerprint, development=False)
 
 
+def cached() -> list[SrsInfo]:
+    """Every cached SRS file, by k then fingerprint (`zkinfer srs list`)."""
+    found = []
+    for path in cache.cache_dir("srs").glob("*/k*.srs"):
+        if path.stem[1:].isdigit():
+            fingerprint = "sha256:" + path.parent.name
+            found.append(SrsInfo(path=path, k=int(path.stem[1:]), fingerprint=fingerprint, development=is_development(fingerprint)))
+    return sorted(found, key=lambda info: (info.k, info.fingerprint))
+
+
 def available(k: int) -> list[SrsInfo]:
     """Cached SRS files of exactly 2^k rows, ceremony (non-development) ones first."""
     found = []
