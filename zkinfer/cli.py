@@ -470,7 +470,7 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to bind (0.0.0.0 exposes the node beyond this machine)")] = "127.0.0.1",
     state_dir: Annotated[Path, typer.Option("--state-dir", help="Job store, node key and API keys live here")] = Path(".zkinfer-node"),
     key: Annotated[Path | None, typer.Option("--key", help="Node key file that signs receipts (default: made in --state-dir)")] = None,
-    api_keys: Annotated[Path | None, typer.Option("--api-keys", help="File of API keys, one per line (default: one made in --state-dir)")] = None,
+    api_keys: Annotated[Path | None, typer.Option("--api-keys", help="File of API keys, one per line, # lines are comments (default: --state-dir/api-keys, made with one key: grep -v '^#' reads it)")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Proving processes; the cores are split between them (RAYON_NUM_THREADS)")] = 1,
     max_queue: Annotated[int, typer.Option("--max-queue", min=1, help="Unproven jobs beyond which infer answers 429")] = 1000,
     max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", min=1, help="Largest request body accepted (413 above)")] = 1 << 20,

@@ -24,7 +24,7 @@ def gateway(
     port: Annotated[int, typer.Option("--port", help="TCP port to listen on")] = 8090,
     host: Annotated[str, typer.Option("--host", help="Address to bind (0.0.0.0 exposes the gateway beyond this machine)")] = "127.0.0.1",
     state_dir: Annotated[Path, typer.Option("--state-dir", help="Records (SQLite), evidence files and API keys live here")] = Path(".zkinfer-gateway"),
-    api_keys: Annotated[Path | None, typer.Option("--api-keys", help="File of API keys callers send, one per line (default: one made in --state-dir)")] = None,
+    api_keys: Annotated[Path | None, typer.Option("--api-keys", help="File of API keys callers send, one per line, # lines are comments (default: --state-dir/api-keys, made with one key)")] = None,
     watch_interval: Annotated[float, typer.Option("--watch-interval", min=0.01, help="Seconds between the first polls of a node's receipt (then backing off)")] = 2.0,
     max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", min=1, help="Largest request body accepted (413 above)")] = 1 << 20,
     check_processes: Annotated[int, typer.Option("--check-processes", min=0, help="Processes that check the nodes' signed answers side by side (0: threads; N pays with spare cores)")] = 0,
