@@ -326,7 +326,7 @@ def verify(
     expect_params_commitment: Annotated[list[str] | None, typer.Option("--expect-params-commitment", help="Weights commitment (hashed weights), as the model owner publishes it")] = None,
     trusted_srs: Annotated[list[str] | None, typer.Option("--trusted-srs", help="Trusted SRS ceremony fingerprint (repeatable)")] = None,
     expect_signer: Annotated[str | None, typer.Option("--expect-signer", help="Node public key that must have signed the receipt")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Require circuit, SRS and signer pins, and refuse development SRSs")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Require circuit, SRS and signer pins, and refuse development SRSs (`srs new`): prove with a ceremony SRS imported by `zkinfer srs import`")] = False,
     input_path: Annotated[Path | None, typer.Option("--input", help="Your copy of the input: checked against the receipt's input or its commitment (a certificate's input digest, with --receipt)")] = None,
     model_path: Annotated[Path | None, typer.Option("--model", help="Your copy of the ONNX model: rebuilt with the receipt's settings, it must give the receipt's verifying key")] = None,
     max_fast_deviation: Annotated[float | None, typer.Option("--max-fast-deviation", help="Fail if the fast answer differs from the proven output by more than this")] = None,
