@@ -37,6 +37,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     mark = os.environ.get(SESSION_MARK)
     if mark is None:
         return
+    worker = sys.modules.get("zkinfer.core.ezkl_worker")
+    if worker is not None:
+        worker.stop()  # this process's own verify worker lives until exit by design: stop it before looking
     left = processes.wait_gone(processes.marked(SESSION_MARK, mark), LEFTOVER_GRACE_S)
     if not left:
         return

@@ -349,6 +349,12 @@ _worker = _Worker()
 atexit.register(_worker._stop)
 
 
+def stop() -> None:
+    """Stop the verify worker now (it is also stopped at exit); the next verify() starts another."""
+    with _worker._lock:
+        _worker._stop()
+
+
 def prestart() -> None:
     """Start the verify worker now, so that its start (a Python process importing ezkl, ~0.1 s) overlaps the
     caller's own work, such as the CLI importing the verifier; the first verify() then finds it ready."""
