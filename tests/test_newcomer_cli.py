@@ -35,7 +35,7 @@ def test_verbose_is_accepted_after_every_command(tmp_path: Path) -> None:
         (("keys", "show", tmp_path / "node.key", "-v"), 0),
         (("verify", tmp_path / "absent.json", "--verbose"), 2),
         (("inspect", tmp_path / "absent.json", "--verbose"), 2),
-        (("network", "status", "--gateway", "http://127.0.0.1:9", "--verbose"), 2),
+        (("network", "status", "--gateway", "http://127.0.0.1:9", "--verbose"), 3),  # nothing listens: infrastructure
         (("chain", "down", "--state-dir", tmp_path / "chain", "--verbose"), 0),
         (("--verbose", "verify", tmp_path / "absent.json"), 2),  # before the command, as before
     ]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the names below, for type checkers; at run time each is imported on first use (PEP 562)
     from zkinfer.core.circuit import Circuit, Visibility
     from zkinfer.core.circuit import load as load_circuit
-    from zkinfer.core.errors import ZkinferError
+    from zkinfer.core.errors import InfrastructureError, UsageError, VerificationFailed, ZkinferError
     from zkinfer.core.receipt import Receipt
     from zkinfer.core.receipt import load as load_receipt
     from zkinfer.core.receipt import save as save_receipt
@@ -35,6 +35,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "load_circuit": ("zkinfer.core.circuit", "load"),
     "compile_model": ("zkinfer.prover.compile", "compile_model"),
     "ZkinferError": ("zkinfer.core.errors", "ZkinferError"),
+    "UsageError": ("zkinfer.core.errors", "UsageError"),
+    "VerificationFailed": ("zkinfer.core.errors", "VerificationFailed"),
+    "InfrastructureError": ("zkinfer.core.errors", "InfrastructureError"),
     "Prover": ("zkinfer.prover.prove", "Prover"),
     "prove_file": ("zkinfer.prover.prove", "prove_file"),
     "compile_split": ("zkinfer.prover.split", "compile_split"),
@@ -70,13 +73,16 @@ __version__ = "0.1.0"
 __all__ = [
     "Circuit",
     "Consensus",
+    "InfrastructureError",
     "NoQuorum",
     "Outcome",
     "Policy",
     "Prover",
     "Receipt",
     "SplitProver",
+    "UsageError",
     "Verdict",
+    "VerificationFailed",
     "Visibility",
     "ZkinferError",
     "compile_model",

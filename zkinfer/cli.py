@@ -131,7 +131,8 @@ def print_json(model: Any) -> None:
 
 
 def guarded(action: Callable[[], T], as_json: bool = False) -> T:
-    """Run an API call; a ZkinferError becomes a one-line message (JSON with `as_json`) and exit code 2."""
+    """Run an API call; a ZkinferError becomes a one-line message (JSON with `as_json`) and the exit
+    code of its branch (2 usage, 1 verification failed, 3 infrastructure: `core.errors`)."""
     try:
         return action()
     except ZkinferError as exc:

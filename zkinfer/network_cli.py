@@ -98,7 +98,7 @@ def _get_nodes(url: str, as_json: bool, fail: Any) -> dict[str, Any]:
     try:
         response = httpx.get(f"{url}/v1/nodes", timeout=10, trust_env=False)
     except httpx.HTTPError as exc:
-        fail(f"--gateway {url}: cannot reach the gateway ({type(exc).__name__}: {exc}); check the URL and that `zkinfer gateway` runs", as_json=as_json)
+        fail(f"--gateway {url}: cannot reach the gateway ({type(exc).__name__}: {exc}); check the URL and that `zkinfer gateway` runs", 3, as_json=as_json)
         raise AssertionError from exc  # fail exits
     if response.status_code != 200:
         fail(f"--gateway {url}: /v1/nodes answered HTTP {response.status_code}; is this a zkinfer gateway?", as_json=as_json)
