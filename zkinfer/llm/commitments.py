@@ -1,0 +1,182 @@
+"""Activation commitments: TOPLOC's encoding of the last hidden states, one commitment per 32 tokens.
+
+TOPLOC (Ong et al., 2025, arXiv:2501.16007; the MIT `toploc` package) commits to a chunk of
+activations by the polynomial through its top-k values: take the chunk's hidden states, rounded to
+bfloat16, flattened; pick the k entries of largest magnitude; find the largest modulus m ≤ 65497
+under which their flat indices stay distinct; interpolate the polynomial over the prime field
+GF(65497) through (index mod m, the value's 16 bf16 bits); the commitment is m and the k
+coefficients, 2 bytes each, big-endian: 2 + 2k bytes (258 bytes per chunk at k = 128).
+
+A verifier recomputes the activations, takes *its own* top-k, evaluates the polynomial at those
+indices and compares each value's exponent and mantissa bits with its own: a different model,
+precision or prompt moves the top-k set and the exponents, while an honest recomputation on other
+hardware differs by a mantissa bit or two. `check` reports TOPLOC's three error measures.
+
+This is the published encoding implemented here, in numpy, rather than the package itself: the
+package's wheel does not load with this project's torch and its source build needs a compiler and
+minutes at install time, and it refuses float32. tests/test_llm_commitments.py checks the bytes
+against the package's own output. No torch here: the auditor's side imports this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import mean
+
+import numpy as np
+
+PRIME = 65497  # TOPLOC's field, and the top of the search for an injective modulus
+TOPK = 128
+CHUNK_TOKENS = 32
+BF16_EXPONENT = 0x7F80
+BF16_MANTISSA = 0x007F
+NO_MANTISSA = float(2**64)  # the error measures when no exponent agrees (TOPLOC's value)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """What an honest recomputation may differ by, per chunk (every measure at or below its bound).
+
+    Measured, not guessed: across 1 and 2 threads, KV cache on and off, and batch sizes 1 and 4,
+    honest chunks of the bundled model show at most a few exponent mismatches (top-k near-ties)
+    and mantissa errors around 1; another checkpoint, a changed prompt or token shows dozens of
+    mismatches (see tests/test_llm_verify.py and the report in the README's LLM section).
+    """
+
+    max_exponent_mismatches: int = 8
+    max_mantissa_error_mean: float = 10.0
+    max_mantissa_error_median: float = 8.0
+
+
+TOLERANCE = Tolerance()
+
+
+@dataclass(frozen=True)
+class ChunkCheck:
+    exponent_mismatches: int
+    mantissa_error_mean: float
+    mantissa_error_median: float
+
+    def within(self, tolerance: Tolerance = TOLERANCE) -> bool:
+        return (
+            self.exponent_mismatches <= tolerance.max_exponent_mismatches
+            and self.mantissa_error_mean <= tolerance.max_mantissa_error_mean
+            and self.mantissa_error_median <= tolerance.max_mantissa_error_median
+        )
+
+
+def bf16_bits(values: np.ndarray) -> np.ndarray:
+    """float32 → the 16 bits of bfloat16, rounded to nearest even (what torch's `.to(torch.bfloat16)` does for finite values)."""
+    bits = np.ascontiguousarray(values, dtype=np.float32).reshape(-1).view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    return rounded.astype(np.uint16)
+
+
+def top_k(bits: np.ndarray, k: int) -> np.ndarray:
+    """Flat indices of the k bf16 values of largest magnitude; ties go to the lower index, so every verifier picks the same set."""
+    magnitude = (bits & 0x7FFF).astype(np.int64)  # bf16 magnitudes order like their bits without the sign
+    k = min(k, len(bits))
+    order = np.lexsort((np.arange(len(bits)), -magnitude))
+    return order[:k]
+
+
+def injective_modulus(indices: list[int]) -> int:
+    for modulus in range(PRIME, 0, -1):
+        if len({i % modulus for i in indices}) == len(indices):
+            return modulus
+    raise ValueError("no modulus keeps these indices distinct")
+
+
+_INVERSES: np.ndarray | None = None
+
+
+def _inverses() -> np.ndarray:
+    """Every inverse in GF(PRIME), once (Fermat: a^(p-2))."""
+    global _INVERSES
+    if _INVERSES is None:
+        table = np.arange(PRIME, dtype=np.int64)
+        result = np.ones(PRIME, dtype=np.int64)
+        base, exponent = table.copy(), PRIME - 2
+        while exponent:
+            if exponent & 1:
+                result = result * base % PRIME
+            base = base * base % PRIME
+            exponent >>= 1
+        _INVERSES = result
+    return _INVERSES
+
+
+def interpolate(xs: list[int], ys: list[int]) -> list[int]:
+    """Coefficients (lowest degree first) of the polynomial through (xs, ys) over GF(PRIME): Newton's divided differences, expanded."""
+    inverse = _inverses()
+    x = np.array(xs, dtype=np.int64) % PRIME
+    dd = np.array(ys, dtype=np.int64) % PRIME
+    n = len(x)
+    for k in range(1, n):
+        dd[k:] = (dd[k:] - dd[k - 1 : n - 1]) % PRIME * inverse[(x[k:] - x[: n - k]) % PRIME] % PRIME
+    coeffs = np.zeros(n, dtype=np.int64)
+    factor = np.zeros(n + 1, dtype=np.int64)  # the product (X - x0)...(X - x_{i-1}), lowest degree first
+    factor[0] = 1
+    for i in range(n):
+        coeffs = (coeffs + dd[i] * factor[:n]) % PRIME
+        # multiply by (X - x_i): the right side reads the old factor before numpy assigns it
+        factor[1:] = (factor[:-1] - x[i] * factor[1:]) % PRIME
+        factor[0] = (-x[i] * factor[0]) % PRIME
+    return [int(c) for c in coeffs]
+
+
+def evaluate(coeffs: list[int], xs: np.ndarray) -> np.ndarray:
+    """The polynomial at each x, over GF(PRIME) (Horner)."""
+    x = np.asarray(xs, dtype=np.int64) % PRIME
+    result = np.full(x.shape, coeffs[-1], dtype=np.int64)
+    for c in reversed(coeffs[:-1]):
+        result = (result * x + c) % PRIME
+    return result
+
+
+def commit_bits(bits: np.ndarray, k: int = TOPK) -> bytes:
+    """The commitment of one chunk given as bf16 bits (flattened): 2 + 2k bytes."""
+    indices = [int(i) for i in top_k(bits, k)]
+    modulus = injective_modulus(indices)
+    coeffs = interpolate([i % modulus for i in indices], [int(bits[i]) for i in indices])
+    return modulus.to_bytes(2, "big") + b"".join(c.to_bytes(2, "big") for c in coeffs)
+
+
+def commit(chunk: np.ndarray, k: int = TOPK) -> bytes:
+    """The commitment of one chunk of hidden states (any shape, float32)."""
+    return commit_bits(bf16_bits(chunk), k)
+
+
+def commit_chunks(hidden: np.ndarray, chunk_tokens: int = CHUNK_TOKENS, k: int = TOPK) -> list[bytes]:
+    """One commitment per `chunk_tokens` rows of `hidden` ([tokens, hidden size]); the last chunk may be shorter."""
+    return [commit(hidden[start : start + chunk_tokens], k) for start in range(0, len(hidden), chunk_tokens)]
+
+
+def parse(commitment: bytes) -> tuple[int, list[int]]:
+    """(modulus, coefficients); ValueError for bytes no honest builder writes."""
+    if len(commitment) < 4 or len(commitment) % 2:
+        raise ValueError(f"a commitment is 2 + 2k bytes with k ≥ 1, not {len(commitment)}")
+    modulus = int.from_bytes(commitment[:2], "big")
+    coeffs = [int.from_bytes(commitment[i : i + 2], "big") for i in range(2, len(commitment), 2)]
+    if not 0 < modulus <= PRIME or any(c >= PRIME for c in coeffs):
+        raise ValueError("a commitment's modulus or a coefficient is outside the field")
+    return modulus, coeffs
+
+
+def check_bits(commitment: bytes, bits: np.ndarray) -> ChunkCheck:
+    """TOPLOC's comparison of a commitment with a recomputed chunk (bf16 bits, flattened)."""
+    modulus, coeffs = parse(commitment)
+    indices = top_k(bits, len(coeffs))
+    committed = evaluate(coeffs, indices % modulus)
+    mine = bits[indices].astype(np.int64)
+    same_exponent = (committed & BF16_EXPONENT) == (mine & BF16_EXPONENT)
+    errors = np.abs((committed & BF16_MANTISSA) - (mine & BF16_MANTISSA))[same_exponent]
+    mismatches = int((~same_exponent).sum())
+    if len(errors) == 0:
+        return ChunkCheck(mismatches, NO_MANTISSA, NO_MANTISSA)
+    ordered = sorted(int(e) for e in errors)
+    return ChunkCheck(mismatches, float(mean(ordered)), float(ordered[len(ordered) // 2]))
+
+
+def check(commitment: bytes, chunk: np.ndarray) -> ChunkCheck:
+    return check_bits(commitment, bf16_bits(chunk))

@@ -1,0 +1,153 @@
+"""The LLM receipt (`zkinfer.llm-receipt/1`): what a node states about one generated answer, signed.
+
+No proof: the receipt *commits*. It states the model (its digest over config, weights and tokenizer
+files), the exact prompt token ids after the chat template (and their digest), the sampling
+parameters and seed, the request id the draws were keyed with, the generated token ids, and TOPLOC
+commitments of the last hidden states, one per 32 generated tokens. Anyone holding the model redoes
+the whole answer in one prefill pass (`zkinfer.llm.verify`); the node's BLS signature over the
+canonical bytes of everything else makes a wrong answer evidence against it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from zkinfer.core import bls, cache, identity
+from zkinfer.core.digest import canonical_json, digest_json
+from zkinfer.core.errors import ReceiptFormatError, ZkinferError
+from zkinfer.core.receipt import Base64Bytes, Digest, Signature, describe_validation_error, read_document
+from zkinfer.llm import sampling
+
+SCHEMA_VERSION: Final = "zkinfer.llm-receipt/1"
+SIGNING_DOMAIN = SCHEMA_VERSION.encode() + b"\x00"  # never the proof receipt's domain: one signature, one meaning
+PROMPT_DOMAIN = "zkinfer.llm-prompt/1"
+COMMITMENT_SCHEME = "toploc-bf16"
+MAX_TOKENS = 1 << 20
+TokenId = Annotated[int, Field(ge=0, lt=1 << 31)]
+
+
+def prompt_digest(token_ids: list[int]) -> str:
+    return digest_json({"domain": PROMPT_DOMAIN, "token_ids": token_ids})
+
+
+class _Strict(BaseModel):
+    # as the proof receipt: unknown fields refused, no coercion, no NaN (it has no canonical bytes)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class ModelSection(_Strict):
+    name: str
+    digest: Digest
+    files: dict[str, Digest] = Field(description="each covered file's digest (which file differs, when one does)")
+
+
+class PromptSection(_Strict):
+    kind: Literal["chat", "text"]
+    token_ids: list[TokenId] = Field(max_length=MAX_TOKENS)
+    digest: Digest
+
+
+class SamplingSection(_Strict):
+    sampler: Literal["zkinfer.llm-sample/1"]
+    temperature: float = Field(ge=0, le=2)
+    top_p: float = Field(gt=0, le=1)
+    seed: int = Field(ge=0, le=sampling.MAX_SEED)
+    max_tokens: int = Field(ge=1, le=MAX_TOKENS)
+    stop: list[str] = Field(default=[], max_length=4)
+
+    def params(self) -> sampling.Params:
+        return sampling.Params(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
+
+
+class CompletionSection(_Strict):
+    token_ids: list[TokenId] = Field(min_length=1, max_length=MAX_TOKENS)
+    finish_reason: Literal["stop", "length"]
+
+
+class CommitmentSection(_Strict):
+    scheme: Literal["toploc-bf16"]
+    activations: Literal["last-hidden-state"] = Field(description="the final hidden state (after the last norm) at each position that produced a completion token")
+    chunk_tokens: int = Field(ge=1, le=4096)
+    topk: int = Field(ge=1, le=4096)
+    values: list[Base64Bytes]
+
+
+class Timings(_Strict):
+    generate_ms: float = Field(ge=0)
+    commit_ms: float = Field(ge=0)
+
+
+class LlmReceipt(_Strict):
+    schema_version: Literal["zkinfer.llm-receipt/1"]
+    issued_at: str
+    request_id: str = Field(min_length=1, max_length=200)
+    model: ModelSection
+    prompt: PromptSection
+    sampling: SamplingSection
+    completion: CompletionSection
+    commitments: CommitmentSection
+    timings: Timings
+    signature: Signature | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LlmReceipt:
+        """What form alone fixes: the prompt digest, the length against max_tokens, one commitment per chunk of each size."""
+        if self.prompt.digest != prompt_digest(self.prompt.token_ids):
+            raise ValueError("prompt.digest is not the digest of prompt.token_ids")
+        count = len(self.completion.token_ids)
+        if count > self.sampling.max_tokens:
+            raise ValueError(f"completion.token_ids: {count} tokens, more than sampling.max_tokens ({self.sampling.max_tokens})")
+        expected = math.ceil(count / self.commitments.chunk_tokens)
+        if len(self.commitments.values) != expected:
+            raise ValueError(f"commitments.values: {len(self.commitments.values)} commitments for {count} tokens; expected {expected}")
+        if any(len(v) != 2 + 2 * self.commitments.topk for v in self.commitments.values):
+            raise ValueError(f"commitments.values: each is {2 + 2 * self.commitments.topk} bytes at topk {self.commitments.topk}")
+        return self
+
+    @property
+    def id(self) -> str:
+        return self.request_id
+
+    def canonical_bytes(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json", exclude={"signature"}))
+
+    def digest(self) -> str:
+        return digest_json(self.model_dump(mode="json"))
+
+
+def sign(receipt: LlmReceipt, key: identity.NodeKey) -> LlmReceipt:
+    signature = bls.sign(key.secret, SIGNING_DOMAIN + receipt.canonical_bytes())
+    return receipt.model_copy(update={"signature": Signature(scheme=identity.SCHEME, public_key=key.public_hex, signature=signature.hex())})
+
+
+def check_signature(receipt: LlmReceipt) -> str:
+    """A description when the signature is valid; ZkinferError otherwise (and when there is none)."""
+    if receipt.signature is None:
+        raise ZkinferError("the receipt is not signed")
+    public = identity.parse_public_key(receipt.signature.public_key, "field signature.public_key")
+    signature = bytes.fromhex(receipt.signature.signature)
+    if len(signature) != identity.SIGNATURE_BYTES or not bls.verify(public, SIGNING_DOMAIN + receipt.canonical_bytes(), signature):
+        raise ZkinferError(f"the signature does not verify for key {receipt.signature.public_key[:16]}… over this receipt's contents")
+    return f"valid {identity.SCHEME} signature by {receipt.signature.public_key}"
+
+
+def parse(document: Any, source: str = "LLM receipt") -> LlmReceipt:
+    if not isinstance(document, dict):
+        raise ReceiptFormatError(f"{source}: an LLM receipt must be a JSON object, got {type(document).__name__}")
+    try:
+        return LlmReceipt.model_validate(document)
+    except ValidationError as exc:
+        raise ReceiptFormatError(describe_validation_error(exc, source).replace("zkinfer.receipt/1", SCHEMA_VERSION)) from exc
+
+
+def load(path: Path) -> LlmReceipt:
+    return parse(read_document(path), str(path))
+
+
+def save(receipt: LlmReceipt, path: Path) -> None:
+    cache.write_atomically(path, (receipt.model_dump_json(indent=2) + "\n").encode())
+

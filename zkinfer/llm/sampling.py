@@ -1,0 +1,144 @@
+"""Reproducible sampling: every random draw comes from (seed, request id, position), so anyone holding
+the model redoes it, and a verifier can tell a drawn token from a chosen one.
+
+The sampler (`SAMPLER`, recorded in each receipt) for the token at completion position i:
+1. u = the first 53 bits of SHA-256(domain ‖ seed ‖ request id ‖ i), as a number in [0, 1):
+   a counter-based generator, so no state carries from one token or request to the next.
+2. temperature 0: the highest logit (ties: the lowest token id); no draw.
+3. otherwise p = softmax(logits / temperature) in float64; with top_p < 1, the nucleus is the
+   smallest set of most probable tokens (ties: lower id first) whose mass reaches top_p.
+4. the token is the inverse CDF at u over the nucleus renormalised, **in token-id order**: its
+   tokens laid end to end by id, the one whose interval holds u · (nucleus mass).
+
+Token-id order, not probability order, is deliberate: two machines that compute a probability a
+hair apart then move each interval's ends by that hair, whereas sorting by probability would swap
+two near-equal tokens and move whole intervals.
+
+The margin rule (`accepts`): a verifier's recomputed logits differ from the node's by float noise
+(thread counts, batch shapes, a KV cache), so it accepts a token that is not its own draw only at a
+near-tie: for temperature 0, a token whose logit is within `LOGIT_MARGIN` of the highest; for
+sampling, a token whose interval (for the verifier's nucleus, or one whose top_p boundary lies
+within `PROBABILITY_MARGIN` of the verifier's) reaches within `PROBABILITY_MARGIN` of u. A liar
+who picks other tokens lands in that margin with probability about 2 · PROBABILITY_MARGIN a token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import numpy as np
+
+SAMPLER: Final[Literal["zkinfer.llm-sample/1"]] = "zkinfer.llm-sample/1"
+_DOMAIN = SAMPLER.encode() + b"\x00"
+LOGIT_MARGIN = 1e-3
+PROBABILITY_MARGIN = 1e-4
+MAX_SEED = (1 << 63) - 1
+
+
+@dataclass(frozen=True)
+class Params:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.temperature <= 2.0:
+            raise ValueError(f"temperature: {self.temperature}; give 0 to 2")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p: {self.top_p}; give a number above 0, at most 1")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed: {self.seed}; give 0 to 2^63 - 1")
+
+
+def uniform(seed: int, request_id: str, position: int) -> float:
+    """The draw for completion position `position` of request `request_id` under `seed`, in [0, 1)."""
+    rid = request_id.encode()
+    message = _DOMAIN + seed.to_bytes(8, "big") + len(rid).to_bytes(4, "big") + rid + position.to_bytes(8, "big")
+    return (int.from_bytes(hashlib.sha256(message).digest()[:8], "big") >> 11) / float(1 << 53)
+
+
+def probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z -= z.max()
+    p = np.exp(z)
+    return p / p.sum()
+
+
+def _by_probability(p: np.ndarray) -> np.ndarray:
+    """Token ids, most probable first (ties: lower id first)."""
+    return np.lexsort((np.arange(len(p)), -p))
+
+
+def _nucleus_size(cumulative: np.ndarray, top_p: float) -> int:
+    return min(len(cumulative), int(np.searchsorted(cumulative, top_p, side="left")) + 1)
+
+
+def nucleus(p: np.ndarray, top_p: float) -> np.ndarray:
+    """The top_p nucleus as sorted token ids (every token when top_p is 1)."""
+    if top_p >= 1.0:
+        return np.arange(len(p))
+    order = _by_probability(p)
+    return np.sort(order[: _nucleus_size(np.cumsum(p[order]), top_p)])
+
+
+def _pick(p: np.ndarray, tokens: np.ndarray, u: float) -> int:
+    cdf = np.cumsum(p[tokens])
+    return int(tokens[min(len(tokens) - 1, int(np.searchsorted(cdf, u * cdf[-1], side="right")))])
+
+
+def draw(logits: np.ndarray, params: Params, u: float) -> int:
+    """The token the sampler gives for these logits and this draw."""
+    if params.temperature == 0.0:
+        return int(np.argmax(logits))  # argmax returns the first (lowest id) of equal maxima
+    p = probabilities(logits, params.temperature)
+    return _pick(p, nucleus(p, params.top_p), u)
+
+
+def _candidate_nuclei(p: np.ndarray, top_p: float) -> list[np.ndarray]:
+    """The verifier's nucleus, and those whose boundary another machine's float noise could have given."""
+    if top_p >= 1.0:
+        return [np.arange(len(p))]
+    order = _by_probability(p)
+    cumulative = np.cumsum(p[order])
+    size = _nucleus_size(cumulative, top_p)
+    sizes = {size}
+    if size > 1 and cumulative[size - 2] >= top_p - PROBABILITY_MARGIN:
+        sizes.add(size - 1)
+    if size < len(p) and cumulative[size - 1] < top_p + PROBABILITY_MARGIN:
+        sizes.add(size + 1)
+    nuclei = [np.sort(order[:s]) for s in sorted(sizes)]
+    # near-equal probabilities across the boundary: either could be the last one in
+    last, first_out = size - 1, size
+    while first_out < len(p) and p[order[last]] - p[order[first_out]] <= PROBABILITY_MARGIN:
+        nuclei.append(np.sort(np.concatenate([order[:last], order[first_out : first_out + 1]])))
+        first_out += 1
+    return nuclei
+
+
+def _interval(p: np.ndarray, tokens: np.ndarray, token: int) -> tuple[float, float] | None:
+    """Where `token` lies on [0, 1) in the id-ordered CDF over `tokens`; None if it is not among them."""
+    where = int(np.searchsorted(tokens, token))
+    if where >= len(tokens) or tokens[where] != token:
+        return None
+    mass = p[tokens]
+    total = float(mass.sum())
+    low = float(mass[:where].sum()) / total
+    return low, low + float(mass[where]) / total
+
+
+def accepts(logits: np.ndarray, params: Params, u: float, token: int) -> tuple[bool, bool]:
+    """(exact, accepted): whether `token` is the verifier's own draw, and whether the margin rule accepts it."""
+    if not 0 <= token < len(logits):
+        return False, False
+    if draw(logits, params, u) == token:
+        return True, True
+    if params.temperature == 0.0:
+        return False, bool(logits[token] >= float(np.max(logits)) - LOGIT_MARGIN)
+    p = probabilities(logits, params.temperature)
+    for tokens in _candidate_nuclei(p, params.top_p):
+        interval = _interval(p, tokens, token)
+        if interval is not None and interval[0] - PROBABILITY_MARGIN <= u < interval[1] + PROBABILITY_MARGIN:
+            return False, True
+    return False, False
