@@ -85,3 +85,11 @@ def test_a_top_p_boundary_within_the_margin_accepts_either_side() -> None:
 def test_parameters_out_of_range_are_refused(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=field):
         Params(**{field: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("params", [Params(temperature=0.7, top_p=0.9, seed=1), Params(temperature=1.0, seed=2), Params(temperature=0.0)])
+def test_a_whole_answer_at_once_draws_what_generation_draws_one_by_one(params: Params) -> None:
+    """The verifier's vectorised draws and generation's one-row draws are the same arithmetic row by row."""
+    logits = np.random.default_rng(4).standard_normal((300, 1024)).astype(np.float32) * 4
+    us = np.array([sampling.uniform(params.seed, "rows", i) for i in range(300)])
+    assert sampling.draws(logits, params, us).tolist() == [sampling.draw(row, params, float(u)) for row, u in zip(logits, us, strict=True)]

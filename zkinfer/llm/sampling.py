@@ -60,40 +60,63 @@ def uniform(seed: int, request_id: str, position: int) -> float:
 
 
 def probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(logits / temperature) in float64, row by row (the last axis is the vocabulary)."""
     z = np.asarray(logits, dtype=np.float64) / temperature
-    z -= z.max()
+    z -= z.max(axis=-1, keepdims=True)
     p = np.exp(z)
-    return p / p.sum()
+    return p / p.sum(axis=-1, keepdims=True)
 
 
 def _by_probability(p: np.ndarray) -> np.ndarray:
-    """Token ids, most probable first (ties: lower id first)."""
-    return np.lexsort((np.arange(len(p)), -p))
+    """Token ids, most probable first (ties: lower id first), row by row."""
+    return np.argsort(-p, axis=-1, kind="stable")
 
 
-def _nucleus_size(cumulative: np.ndarray, top_p: float) -> int:
-    return min(len(cumulative), int(np.searchsorted(cumulative, top_p, side="left")) + 1)
+def _nucleus_size(cumulative: np.ndarray, top_p: float) -> np.ndarray:
+    """Per row: the fewest most probable tokens whose mass reaches top_p."""
+    return np.minimum(cumulative.shape[-1], (cumulative < top_p).sum(axis=-1) + 1)
+
+
+def _nucleus_mask(p: np.ndarray, top_p: float) -> np.ndarray:
+    """Rows of booleans: which tokens are in the top_p nucleus (all of them when top_p is 1)."""
+    if top_p >= 1.0:
+        return np.ones(p.shape, dtype=bool)
+    order = _by_probability(p)
+    sizes = _nucleus_size(np.cumsum(np.take_along_axis(p, order, axis=-1), axis=-1), top_p)
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(p.shape[-1])[None, :].repeat(len(p), axis=0), axis=-1)
+    return ranks < sizes[:, None]
 
 
 def nucleus(p: np.ndarray, top_p: float) -> np.ndarray:
-    """The top_p nucleus as sorted token ids (every token when top_p is 1)."""
-    if top_p >= 1.0:
-        return np.arange(len(p))
-    order = _by_probability(p)
-    return np.sort(order[: _nucleus_size(np.cumsum(p[order]), top_p)])
+    """The top_p nucleus of one distribution as sorted token ids."""
+    return np.flatnonzero(_nucleus_mask(p[None, :], top_p)[0])
 
 
-def _pick(p: np.ndarray, tokens: np.ndarray, u: float) -> int:
-    cdf = np.cumsum(p[tokens])
-    return int(tokens[min(len(tokens) - 1, int(np.searchsorted(cdf, u * cdf[-1], side="right")))])
+def draws(logits: np.ndarray, params: Params, us: np.ndarray) -> np.ndarray:
+    """The sampler's token for each row of logits ([positions, vocab]) and its draw in `us`: what
+    generation does one row at a time and a verifier does for a whole answer at once (the same
+    arithmetic row by row)."""
+    logits = np.asarray(logits)
+    if params.temperature == 0.0:
+        return np.argmax(logits, axis=-1)  # the first (lowest id) of equal maxima
+    p = probabilities(logits, params.temperature)
+    if params.top_p >= 1.0:
+        cdf = np.cumsum(p, axis=-1)
+        last = np.full(len(p), p.shape[-1] - 1)
+    else:
+        mask = _nucleus_mask(p, params.top_p)
+        cdf = np.cumsum(np.where(mask, p, 0.0), axis=-1)  # in token-id order; tokens outside add exactly 0
+        last = p.shape[-1] - 1 - np.argmax(mask[:, ::-1], axis=-1)
+    target = np.asarray(us, dtype=np.float64) * cdf[:, -1]
+    # the first token whose cumulative mass passes u · mass: as cdf never decreases, the count of those that do not
+    first = (cdf <= target[:, None]).sum(axis=-1)
+    return np.where(first < p.shape[-1], first, last)  # u · mass rounded up to the whole mass: the last (nucleus) token
 
 
 def draw(logits: np.ndarray, params: Params, u: float) -> int:
-    """The token the sampler gives for these logits and this draw."""
-    if params.temperature == 0.0:
-        return int(np.argmax(logits))  # argmax returns the first (lowest id) of equal maxima
-    p = probabilities(logits, params.temperature)
-    return _pick(p, nucleus(p, params.top_p), u)
+    """The token the sampler gives for one position's logits and its draw."""
+    return int(draws(np.asarray(logits)[None, :], params, np.array([u]))[0])
 
 
 def _candidate_nuclei(p: np.ndarray, top_p: float) -> list[np.ndarray]:
@@ -102,7 +125,7 @@ def _candidate_nuclei(p: np.ndarray, top_p: float) -> list[np.ndarray]:
         return [np.arange(len(p))]
     order = _by_probability(p)
     cumulative = np.cumsum(p[order])
-    size = _nucleus_size(cumulative, top_p)
+    size = int(_nucleus_size(cumulative, top_p))
     sizes = {size}
     if size > 1 and cumulative[size - 2] >= top_p - PROBABILITY_MARGIN:
         sizes.add(size - 1)
@@ -128,11 +151,11 @@ def _interval(p: np.ndarray, tokens: np.ndarray, token: int) -> tuple[float, flo
     return low, low + float(mass[where]) / total
 
 
-def accepts(logits: np.ndarray, params: Params, u: float, token: int) -> tuple[bool, bool]:
-    """(exact, accepted): whether `token` is the verifier's own draw, and whether the margin rule accepts it."""
+def accepts(logits: np.ndarray, params: Params, u: float, token: int, drawn: int | None = None) -> tuple[bool, bool]:
+    """(exact, accepted): whether `token` is the verifier's own draw (`drawn`, when already known), and whether the margin rule accepts it."""
     if not 0 <= token < len(logits):
         return False, False
-    if draw(logits, params, u) == token:
+    if (draw(logits, params, u) if drawn is None else drawn) == token:
         return True, True
     if params.temperature == 0.0:
         return False, bool(logits[token] >= float(np.max(logits)) - LOGIT_MARGIN)

@@ -200,9 +200,11 @@ def _with_model(receipt: LlmReceipt, model_dir: Path | None, expect_signer: str 
 
 def _tokens(receipt: LlmReceipt, logits: np.ndarray) -> LlmCheck:
     params, request_id = receipt.sampling.params(), receipt.request_id
+    us = np.array([sampling.uniform(params.seed, request_id, position) for position in range(len(receipt.completion.token_ids))])
+    drawn = sampling.draws(logits, params, us)  # every position at once; the margin rule only where a token differs
     exact, near, wrong = 0, 0, []
     for position, token in enumerate(receipt.completion.token_ids):
-        is_exact, accepted = sampling.accepts(logits[position], params, sampling.uniform(params.seed, request_id, position), token)
+        is_exact, accepted = sampling.accepts(logits[position], params, float(us[position]), token, int(drawn[position]))
         exact += is_exact
         near += accepted and not is_exact
         if not accepted:
