@@ -185,3 +185,23 @@ def test_the_verify_entry_exits_0_1_2(sampled: LlmReceipt, tmp_path: Path) -> No
     assert "VERIFIED: re-executed" in verified.stdout and "pass      tokens" in verified.stdout
     assert run(bad).returncode == 1
     assert run(broken).returncode == 2
+
+
+def test_honest_activations_hold_in_a_padded_batch_of_four(sampled: LlmReceipt, engine: Any) -> None:
+    """An honest node that batched this request with three others (right-padded, attention-masked) commits within tolerance."""
+    from zkinfer.llm import commitments
+
+    ids = sampled.prompt.token_ids + sampled.completion.token_ids
+    others = [list(range(5, 5 + n)) for n in (7, 150, 60)]
+    rows = [ids[:-1], *others]
+    width = max(map(len, rows))
+    batch = torch.zeros((4, width), dtype=torch.long)
+    mask = torch.zeros((4, width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        batch[i, : len(row)] = torch.tensor(row)
+        mask[i, : len(row)] = 1
+    with torch.inference_mode():
+        hidden = engine.model(input_ids=batch, attention_mask=mask, output_hidden_states=True, use_cache=False).hidden_states[-1]
+    mine = hidden[0, len(sampled.prompt.token_ids) - 1 : len(ids) - 1].float().numpy()
+    for index, value in enumerate(sampled.commitments.values):
+        assert commitments.check(value, mine[index * 32 : (index + 1) * 32]).within()

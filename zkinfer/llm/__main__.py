@@ -25,6 +25,10 @@ def _serve(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from zkinfer.llm.verify import verify_file
 
+    if args.model is not None:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # the verdict is the output
     verdict = verify_file(args.receipt, model_dir=args.model, expect_signer=args.expect_signer, expect_model=args.expect_model)
     if args.json:
         print(verdict.model_dump_json(indent=2))
