@@ -113,6 +113,11 @@ def create_app(service: LlmService) -> FastAPI:
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return await mapped(request, _validation_error(exc))
 
+    @app.exception_handler(Exception)
+    async def bug(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", exc_info=exc)
+        return _error(500, "server_error", f"internal error ({type(exc).__name__}); see the node's log")
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _error(exc.status_code, "invalid_request_error", str(exc.detail))
