@@ -17,8 +17,8 @@ say "upgrading pip"
 .venv/bin/python -m pip install -q --upgrade pip
 say "installing torch 2.13.0 (CPU build, ~750 MB installed: the longest step; pip shows each package)"
 .venv/bin/python -m pip install torch==2.13.0
-say "installing zkinfer (editable) with ezkl, onnxruntime, the node, web3, Ray and the test tools (.[torch,node,ray,dev,chain])"
-.venv/bin/python -m pip install -e ".[torch,node,ray,dev,chain]"
+say "installing zkinfer (editable) with ezkl, onnxruntime, the node, web3, Ray, the LLM side (transformers) and the test tools (.[torch,node,ray,dev,chain,llm])"
+.venv/bin/python -m pip install -e ".[torch,node,ray,dev,chain,llm]"
 if ! command -v npm >/dev/null; then
   echo "[setup] error: npm is missing: the chain tools (solc 0.8.37, anvil 1.7.1) install with it; install node.js and npm (Debian: apt-get install nodejs npm), then rerun" >&2
   exit 1

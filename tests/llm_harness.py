@@ -1,4 +1,4 @@
-"""A real LLM node (`python -m zkinfer.llm`) on a free loopback port, and receipts made in process, for the LLM tests."""
+"""A real LLM node (`zkinfer serve --llm`) on a free loopback port, and receipts made in process, for the LLM tests."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def start_llm_node(state_dir: Path, model_dir: Path = MODEL_DIR, *options: str) 
     port = free_port()
     log = state_dir.parent / f"{state_dir.name}-{port}.log"
     command = [
-        sys.executable, "-m", "zkinfer.llm", "serve", str(model_dir), "--port", str(port), "--state-dir", str(state_dir), "--api-keys", str(keys),
+        sys.executable, "-m", "zkinfer", "serve", "--llm", str(model_dir), "--port", str(port), "--state-dir", str(state_dir), "--api-keys", str(keys),
         "--max-tokens", str(MAX_TOKENS_CAP), "--max-prompt-tokens", "200", *options,
     ]
     with open(log, "wb") as out:
@@ -55,7 +55,7 @@ def start_llm_node(state_dir: Path, model_dir: Path = MODEL_DIR, *options: str) 
 
 
 def in_process_service(model_dir: Path, state_dir: Path) -> Any:
-    """The service `python -m zkinfer.llm` runs, without HTTP: to make receipts for the verifier tests."""
+    """The service `zkinfer serve --llm` runs, without HTTP: to make receipts for the verifier tests."""
     from zkinfer.core import identity
     from zkinfer.llm.config import LlmConfig
     from zkinfer.llm.engine import Engine

@@ -5,6 +5,7 @@ prompt, or a forged signature fail the check that names it."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,9 @@ import pytest
 
 from tests.llm_harness import ALT_MODEL_DIR, MODEL_DIR, answer, in_process_service
 from zkinfer.core import identity
-from zkinfer.llm import modeldir
+from zkinfer.llm import is_llm_receipt, modeldir
 from zkinfer.llm.receipt import LlmReceipt, parse, prompt_digest, sign
-from zkinfer.llm.verify import LlmCheckName, is_llm_receipt, verify_document, verify_file
+from zkinfer.llm.verify import LlmCheckName, verify_document, verify_file
 from zkinfer.verify.verdict import Status, Verdict
 
 torch = pytest.importorskip("torch")
@@ -164,27 +165,23 @@ def test_commitments_are_258_bytes_per_32_tokens(sampled: LlmReceipt) -> None:
     assert {len(v) for v in sampled.commitments.values} == {258}
 
 
-def test_the_verify_entry_exits_0_1_2(sampled: LlmReceipt, tmp_path: Path) -> None:
-    """`python -m zkinfer.llm verify` (what `zkinfer verify` will call): verified, not verified, unreadable."""
-    import subprocess
-    import sys
-
-    from tests.cli import REPO
-
-    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "zkinfer.llm", "verify", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=300)
+def test_zkinfer_verify_exits_0_1_2_on_llm_receipts(sampled: LlmReceipt, tmp_path: Path) -> None:
+    """`zkinfer verify` dispatches on the LLM receipt's schema: verified, not verified, unreadable."""
+    from tests.cli import zkinfer
 
     good, bad, broken = tmp_path / "good.json", tmp_path / "bad.json", tmp_path / "broken.json"
     good.write_text(sampled.model_dump_json())
     document = sampled.model_dump(mode="json")
     document["sampling"]["seed"] += 1
     bad.write_text(json.dumps(document))
-    broken.write_text("{")
-    verified = run(good, "--model", MODEL_DIR)
+    broken.write_text('{"schema_version": "zkinfer.llm-receipt/1",')
+    verified = zkinfer("verify", good, "--model", MODEL_DIR)
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert "VERIFIED: re-executed" in verified.stdout and "pass      tokens" in verified.stdout
-    assert run(bad).returncode == 1
-    assert run(broken).returncode == 2
+    assert "VERIFIED" in verified.stdout and re.search(r"^PASS +tokens ", verified.stdout, re.M), verified.stdout
+    assert zkinfer("verify", bad).returncode == 1
+    assert zkinfer("verify", broken).returncode == 2
+    form_only = zkinfer("verify", good, "--json")
+    assert form_only.returncode == 0 and "FORM AND SIGNATURE ONLY" in json.loads(form_only.stdout)["summary"]
 
 
 def test_honest_activations_hold_in_a_padded_batch_of_four(sampled: LlmReceipt, engine: Any) -> None:

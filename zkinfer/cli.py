@@ -338,6 +338,10 @@ def verify(
 ) -> None:
     """Check a receipt offline against an optional policy, or a quorum certificate against a pinned
     node set (--nodes); exit 0 verified, 1 not verified, 2 unreadable."""
+    from zkinfer.llm import is_llm_receipt
+
+    if is_llm_receipt(receipt_path):
+        verify_llm_receipt(receipt_path, model_path, expect_signer, expect_model, as_json)
     if nodes_path is not None or names_certificate(receipt_path):
         receipt_only = {"--policy": policy_file, "--expect-vk": expect_vk, "--expect-model": expect_model, "--expect-params-commitment": expect_params_commitment,
                         "--trusted-srs": trusted_srs, "--expect-signer": expect_signer, "--strict": strict, "--model": model_path,
@@ -357,6 +361,24 @@ def verify(
         max_fast_deviation=max_fast_deviation,
     ), as_json)
     verdict = guarded(lambda: verify_file(receipt_path, pins, input_path=input_path, max_receipt_bytes=max_receipt_bytes), as_json)
+    if as_json:
+        print_json(verdict)
+    else:
+        for check in verdict.checks:
+            out.print(f"{status_mark(check.status)} {check.name:<14} {shown(with_flags(check.detail))}", highlight=False)
+        out.print(("[bold green]" if verdict.verified else "[bold red]") + shown(with_flags(verdict.summary)) + "[/]", highlight=False)
+    raise typer.Exit(0 if verdict.verified else 1)
+
+
+def verify_llm_receipt(path: Path, model_dir: Path | None, expect_signer: str | None, expect_model: str | None, as_json: bool) -> None:
+    """An LLM receipt: re-executed with --model DIR (a model directory), else form and signature only."""
+    from zkinfer.llm.verify import verify_file as verify_llm
+
+    if model_dir is not None:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+    verdict = guarded(lambda: verify_llm(path, model_dir=model_dir, expect_signer=expect_signer, expect_model=expect_model), as_json)
     if as_json:
         print_json(verdict)
     else:
@@ -496,8 +518,23 @@ def serve(
     spot_check: Annotated[float, typer.Option("--spot-check", help="--mode optimistic: probability that an answer is proven at once anyway")] = 0.01,
     claim_batch: Annotated[int, typer.Option("--claim-batch", help="--mode optimistic: claims per on-chain batch (one Merkle root)")] = 64,
     claim_interval: Annotated[float, typer.Option("--claim-interval", help="--mode optimistic: post pending claims at least this often, in seconds")] = 30.0,
+    llm: Annotated[Path | None, typer.Option("--llm", help="Serve this Hugging Face causal-LM directory with the OpenAI API (e.g. models/llm/tiny-stdlib); every answer carries a signed LLM receipt")] = None,
+    llm_threads: Annotated[int, typer.Option("--llm-threads", min=1, help="--llm: torch threads for generation")] = 1,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="--llm: the most tokens a request may ask for (above it: 422 naming max_tokens)")] = 256,
+    max_prompt_tokens: Annotated[int | None, typer.Option("--max-prompt-tokens", min=1, help="--llm: the longest prompt in tokens (default: the model's context less one)")] = None,
 ) -> None:
-    """Serve proven inference over HTTP (Open Inference Protocol / KServe v2) with receipts."""
+    """Serve proven inference over HTTP (Open Inference Protocol / KServe v2) with receipts, or a
+    language model with the OpenAI API and signed LLM receipts (--llm DIR)."""
+    if llm is not None:
+        from zkinfer.llm import server as llm_server
+        from zkinfer.llm.config import LlmConfig
+
+        llm_config = guarded(lambda: LlmConfig(
+            model_dir=llm, state_dir=state_dir, host=host, port=port, key_file=key, api_keys_file=api_keys, threads=llm_threads,
+            max_tokens_cap=max_tokens, max_prompt_tokens=max_prompt_tokens, max_queue=max_queue, max_body_bytes=max_body_bytes, metrics=metrics,
+        ))
+        guarded(lambda: llm_server.run(llm_config))
+        return
     from zkinfer.node import server
     from zkinfer.node.config import NodeConfig, OptimisticConfig
     from zkinfer.prover.executor import parse_memory

@@ -12,3 +12,21 @@ Modules, each one job: `sampling` (the seeded sampler and its margin rule), `com
 disk), `metrics`, `config`, `app` (routes), `server` (`run(config)`), `verify`.
 torch and transformers load only with `engine` (the `llm` extra); verifying without the model needs neither.
 """
+
+from pathlib import Path
+
+SCHEMA_MARK = b'"zkinfer.llm-receipt/1"'
+
+
+def is_llm_receipt(path: Path) -> bool:
+    """Whether a JSON file states the LLM receipt's schema (what `zkinfer verify` dispatches on);
+    here, with no import, so verifying a proof receipt loads nothing of the LLM side."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 12)
+    except OSError:
+        return False
+    return SCHEMA_MARK in head
+
+
+__all__ = ["is_llm_receipt"]

@@ -1,4 +1,4 @@
-"""The LLM node's settings (`zkinfer serve --llm DIR`; for now `python -m zkinfer.llm DIR`)."""
+"""The LLM node's settings (`zkinfer serve --llm DIR`)."""
 
 from __future__ import annotations
 

@@ -57,16 +57,6 @@ class LlmVerdict(Verdict):
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
-def is_llm_receipt(path: Path) -> bool:
-    """Whether a JSON file states the LLM receipt's schema (what `zkinfer verify` dispatches on)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(1 << 12)
-    except OSError:
-        return False
-    return b'"zkinfer.llm-receipt/1"' in head
-
-
 def verify_file(path: Path, model_dir: Path | None = None, expect_signer: str | None = None, expect_model: str | None = None, tolerance: commitments.Tolerance = commitments.TOLERANCE) -> LlmVerdict:
     from zkinfer.core.receipt import read_document
 
