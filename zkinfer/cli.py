@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -377,7 +377,7 @@ def verify_llm_receipt(path: Path, model_dir: Path | None, expect_signer: str | 
     if model_dir is not None:
         from transformers.utils import logging as transformers_logging
 
-        transformers_logging.disable_progress_bar()
+        cast(Any, transformers_logging).disable_progress_bar()  # transformers leaves it untyped
     verdict = guarded(lambda: verify_llm(path, model_dir=model_dir, expect_signer=expect_signer, expect_model=expect_model), as_json)
     if as_json:
         print_json(verdict)

@@ -109,4 +109,4 @@ def _get_nodes(url: str, as_json: bool, fail: Any) -> dict[str, Any]:
         raise AssertionError from exc
     if not isinstance(document, dict) or not isinstance(document.get("nodes"), list) or not all(isinstance(r, dict) for r in document["nodes"]):
         fail(f"--gateway {url}: /v1/nodes is not a list of nodes; is this a zkinfer gateway?", as_json=as_json)
-    return document
+    return dict(document)

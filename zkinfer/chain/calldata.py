@@ -51,7 +51,7 @@ def proof_args(receipt: Receipt) -> tuple[bytes, list[int]]:
 
 def verifier_calldata(receipt: Receipt) -> bytes:
     """The calldata of `verifyProof(proof, instances)` for this receipt."""
-    from eth_abi import encode
+    from eth_abi.abi import encode
 
     proof, instances = proof_args(receipt)
     return SELECTOR + encode(["bytes", "uint256[]"], [proof, instances])

@@ -194,7 +194,7 @@ class Stake:
         if data is None or data[:4] not in self._errors:
             return exc
         name, types, names = self._errors[data[:4]]
-        from eth_abi import decode
+        from eth_abi.abi import decode
 
         values = decode(types, data[4:])
         args = {n: _plain(v) for n, v in zip(names, values, strict=True)}

@@ -58,6 +58,9 @@ def _model_error(model: Path, exc: Exception) -> ModelError:
     return ModelError(f"{model}: ezkl could not process the model: {message}")
 
 
+RunArgs = ezkl.PyRunArgs  # for callers' type hints: the adapter is the one module that names ezkl
+
+
 def run_args(
     *,
     input_visibility: str = "public",
@@ -79,7 +82,8 @@ def run_args(
     if decomp_legs is not None:
         args.decomp_legs = decomp_legs
     args.variables = [("batch_size", batch_size), *((name, value) for name, value in symbols if name != "batch_size")]
-    return args
+    made: ezkl.PyRunArgs = args
+    return made
 
 
 def default_decomposition() -> tuple[int, int]:

@@ -281,7 +281,8 @@ class ProveProcess:
             env["RAYON_NUM_THREADS"] = str(self.rayon_threads)
         self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by close()) -- a file, not a pipe: a chatty ezkl can never block on it
         command = _worker_command("prove", str(self.memory_bytes or 0))
-        return _spawner().submit(subprocess.Popen, command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env).result()
+        started: subprocess.Popen[str] = _spawner().submit(subprocess.Popen, command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env).result()
+        return started
 
     def prove(self, witness: str, compiled: str, pk: str, proof: str, srs: str) -> ProveAnswer:
         with self._lock:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -49,7 +49,7 @@ class Engine:
             self.model: Any = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, dtype=torch.float32)
         except (OSError, ValueError, KeyError) as exc:
             raise modeldir.ModelDirError(f"{directory}: cannot load it as a causal language model ({exc})") from exc
-        self.model.eval()
+        cast(Any, self.model).eval()  # transformers leaves it untyped
         config = self.model.config
         self.context = int(getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None) or 2048)
         eos = self.tokenizer.eos_token_id

@@ -64,7 +64,7 @@ def probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64) / temperature
     z -= z.max(axis=-1, keepdims=True)
     p = np.exp(z)
-    return p / p.sum(axis=-1, keepdims=True)
+    return np.asarray(p / p.sum(axis=-1, keepdims=True))
 
 
 def _by_probability(p: np.ndarray) -> np.ndarray:
@@ -74,7 +74,7 @@ def _by_probability(p: np.ndarray) -> np.ndarray:
 
 def _nucleus_size(cumulative: np.ndarray, top_p: float) -> np.ndarray:
     """Per row: the fewest most probable tokens whose mass reaches top_p."""
-    return np.minimum(cumulative.shape[-1], (cumulative < top_p).sum(axis=-1) + 1)
+    return np.asarray(np.minimum(cumulative.shape[-1], (cumulative < top_p).sum(axis=-1) + 1))
 
 
 def _nucleus_mask(p: np.ndarray, top_p: float) -> np.ndarray:
@@ -99,7 +99,7 @@ def draws(logits: np.ndarray, params: Params, us: np.ndarray) -> np.ndarray:
     arithmetic row by row)."""
     logits = np.asarray(logits)
     if params.temperature == 0.0:
-        return np.argmax(logits, axis=-1)  # the first (lowest id) of equal maxima
+        return np.asarray(np.argmax(logits, axis=-1))  # the first (lowest id) of equal maxima
     p = probabilities(logits, params.temperature)
     if params.top_p >= 1.0:
         cdf = np.cumsum(p, axis=-1)

@@ -4,6 +4,7 @@ the port opens, then `run` uvicorn. `run(config)` does both (what `zkinfer serve
 from __future__ import annotations
 
 import logging
+from typing import Any, cast
 
 from zkinfer.llm.config import LlmConfig
 from zkinfer.llm.metrics import LlmMetrics
@@ -36,7 +37,7 @@ def load(config: LlmConfig) -> LlmService:
     from zkinfer.llm.engine import Engine
 
     _configure_logging()
-    transformers_logging.disable_progress_bar()  # a server's log, not a terminal
+    cast(Any, transformers_logging).disable_progress_bar()  # a server's log, not a terminal
     lock = state.lock(_state(config))  # one node per state directory: receipts and keys are not shared
     key = state.node_key(_state(config))
     api_keys = state.api_keys(_state(config))

@@ -33,12 +33,13 @@ from zkinfer.core.errors import InputError
 from zkinfer.core.identity import NodeKey
 from zkinfer.core.inputs import Sample
 from zkinfer.node import auth, jobs
-from zkinfer.node.config import NodeConfig, cpu_count
+from zkinfer.node.config import NodeConfig
 from zkinfer.node.metrics import Metrics
 from zkinfer.node.models import ServedModel
 from zkinfer.node.statements import Signed, StatementSigner, signs_statements
 from zkinfer.node.store import UNFINISHED, JobView, NewJob, Store, StoredClaim
 from zkinfer.node.workers import Finished, WorkerPool, WorkerSettings
+from zkinfer.prover.executor import cpu_count
 from zkinfer.prover.prove import FastAnswer
 
 if TYPE_CHECKING:  # the chain extra (web3) is needed only by an optimistic node

@@ -58,7 +58,7 @@ def _quiet(_: str) -> None:
     pass
 
 
-def _run_args(candidate: Candidate, visibility: Visibility, batch_size: int, symbols: tuple[tuple[str, int], ...]) -> _ezkl.ezkl.PyRunArgs:
+def _run_args(candidate: Candidate, visibility: Visibility, batch_size: int, symbols: tuple[tuple[str, int], ...]) -> _ezkl.RunArgs:
     return _ezkl.run_args(
         input_visibility=visibility.input,
         output_visibility=visibility.output,
@@ -70,7 +70,7 @@ def _run_args(candidate: Candidate, visibility: Visibility, batch_size: int, sym
     )
 
 
-def _makes_settings(model: Path, args: _ezkl.ezkl.PyRunArgs, work: Path) -> bool:
+def _makes_settings(model: Path, args: _ezkl.RunArgs, work: Path) -> bool:
     """Whether ezkl can make settings for `model` (a probe while locating the node it refuses)."""
     try:
         _ezkl.gen_settings(model, work / "probe-settings.json", args)

@@ -32,7 +32,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from zkinfer.core.errors import ExecutorError, ProverLostError, ProvingError, UsageError
 from zkinfer.core.ezkl_worker import ProveAnswer, ProveProcess
@@ -193,7 +193,7 @@ class RayExecutor:
             self._forget(name)
             raise ProverLostError(f"{task.compiled}: Ray actor {name} died before the proof was done ({type(exc).__name__}); the task may be retried") from exc
         except RayTaskError as exc:
-            cause = exc.as_instanceof_cause()
+            cause = cast(Any, exc).as_instanceof_cause()  # Ray leaves it untyped
             if isinstance(cause, (ProvingError, ExecutorError)):  # raised by the actor itself (e.g. a key not on its machine)
                 raise type(cause)(str(cause).split("\n")[-1] or str(cause)) from exc
             raise ExecutorError(f"{task.compiled}: the Ray actor {name} failed: {exc}") from exc
