@@ -42,6 +42,11 @@ class CheckSkipped(Exception):
     """A check deliberately not run (turned into a skipped Check by the verifier)."""
 
 
+class CheckUnsigned(Exception):
+    """The signature check found no signature and none was required: nothing failed, nothing was
+    established (an UNSIGNED Check, not a PASS)."""
+
+
 def _settings(receipt: Receipt) -> Settings:
     return Settings(receipt.model.settings, "model.settings")
 
@@ -319,7 +324,7 @@ def check_signature(receipt: AnyReceipt, policy: Policy, check: bool) -> str:
     if signature is None:
         if policy.expect_signer:
             raise CheckFailed(f"expect_signer: the receipt is unsigned but the policy expects signer {policy.expect_signer}")
-        return "unsigned: no node signature (who served this answer is not attested)"
+        raise CheckUnsigned("unsigned: no node signature (who served this answer is not attested)")
     if policy.expect_signer and signature.public_key.lower().removeprefix("0x") != policy.expect_signer:
         raise CheckFailed(f"expect_signer: signed by {signature.public_key}, but the policy expects {policy.expect_signer}")
     if not check and not policy.expect_signer:  # a pinned signer is always checked

@@ -77,14 +77,12 @@ class Verdict(BaseModel):
 
 
 def _established_nothing(check: Check, pinned: list[str]) -> Check:
-    """A passing identity check with nothing pinned is UNPINNED, a passing signature check of an
-    unsigned receipt is UNSIGNED: they report what was not established, so no PASS stands for them."""
+    """A passing identity check with nothing pinned is UNPINNED (an unsigned receipt's signature
+    check is UNSIGNED already, from `checks.CheckUnsigned`): no PASS stands for what was not established."""
     if check.status != Status.PASS:
         return check
     if check.name == CheckName.IDENTITY and not pinned:
         return check.model_copy(update={"status": Status.UNPINNED})
-    if check.name == CheckName.SIGNATURE and check.detail.startswith("unsigned:"):  # checks.check_signature's reason for no signature
-        return check.model_copy(update={"status": Status.UNSIGNED})
     return check
 
 

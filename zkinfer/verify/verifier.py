@@ -31,6 +31,9 @@ def _run(name: CheckName, results: list[Check], body: Callable[[], str]) -> bool
     except c.CheckSkipped as exc:
         results.append(Check(name=name, status=Status.SKIP, detail=str(exc)))
         return True
+    except c.CheckUnsigned as exc:
+        results.append(Check(name=name, status=Status.UNSIGNED, detail=str(exc)))
+        return True
     except (c.CheckFailed, ZkinferError) as exc:
         results.append(Check(name=name, status=Status.FAIL, detail=str(exc)))
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
