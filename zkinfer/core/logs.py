@@ -23,3 +23,12 @@ def configure(verbose: bool = False) -> None:
     if verbose and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
+
+
+def serve_to_stderr(log: logging.Logger) -> None:
+    """A server's own log (node, gateway, LLM node) on stderr at INFO, timestamped; once per logger."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any, cast
 
+from zkinfer.core import logs
 from zkinfer.llm.config import LlmConfig
 from zkinfer.llm.metrics import LlmMetrics
 from zkinfer.llm.service import LlmService
@@ -14,14 +15,6 @@ from zkinfer.node import state
 from zkinfer.node.config import NodeConfig
 
 log = logging.getLogger("zkinfer.llm")
-
-
-def _configure_logging() -> None:
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
 
 
 def _state(config: LlmConfig) -> NodeConfig:
@@ -36,7 +29,7 @@ def load(config: LlmConfig) -> LlmService:
 
     from zkinfer.llm.engine import Engine
 
-    _configure_logging()
+    logs.serve_to_stderr(log)
     cast(Any, transformers_logging).disable_progress_bar()  # a server's log, not a terminal
     lock = state.lock(_state(config))  # one node per state directory: receipts and keys are not shared
     key = state.node_key(_state(config))

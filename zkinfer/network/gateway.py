@@ -42,7 +42,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zkinfer import __version__
-from zkinfer.core import strict_json
+from zkinfer.core import logs, strict_json
 from zkinfer.core.errors import InfrastructureError, UsageError
 from zkinfer.core.statement import REQUEST_ID
 from zkinfer.core.text import visible
@@ -285,14 +285,6 @@ def encode_answer(outcome: Outcome, header: dict[str, Any], client_id: str) -> t
 # --- start-up --------------------------------------------------------------------------------------
 
 
-def _configure_logging() -> None:
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-
-
 def _lock(state_dir: Path) -> TextIO:
     """Make the state directory and hold its lock for the gateway's lifetime: two gateways on one
     directory would watch the same receipts twice."""
@@ -313,7 +305,7 @@ def load(config: GatewayConfig) -> Gateway:
     """Everything fallible before the port opens: the node set, the state directory, the records, the API keys."""
     from zkinfer.node import auth
 
-    _configure_logging()
+    logs.serve_to_stderr(log)
     pinned = nodeset_mod.load(config.nodes)
     lock = _lock(config.state_dir)
     records = Records(config.state_dir / "gateway.db")

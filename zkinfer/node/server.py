@@ -8,7 +8,7 @@ import resource
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from zkinfer.core import identity
+from zkinfer.core import identity, logs
 from zkinfer.node import state
 from zkinfer.node.config import NodeConfig
 from zkinfer.node.models import ServedModel, load_provers
@@ -39,14 +39,6 @@ def raise_fd_limit() -> int:
 def connection_cap(wanted: int, fd_limit: int) -> int:
     """At most `wanted` connections, and always FD_HEADROOM descriptors below the limit."""
     return max(1, min(wanted, fd_limit - FD_HEADROOM))
-
-
-def _configure_logging() -> None:
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
 
 
 def _served_models(config: NodeConfig) -> dict[str, ServedModel]:
@@ -95,7 +87,7 @@ def load(config: NodeConfig) -> Node:
 
     Nothing runs yet: the workers start (and the store takes jobs) when the app's lifespan calls `Node.start`.
     """
-    _configure_logging()
+    logs.serve_to_stderr(log)
     lock = state.lock(config)  # first: a second node on this state directory stops here, before touching anything
     key = state.node_key(config)  # the web process signs each answer's statement and promise with it; workers sign receipts
     log.info("node public key %s (auditors pin it with --expect-signer; `zkinfer keys show` prints its nodes.toml entry)", key.public_hex)
