@@ -58,11 +58,22 @@ def row_deploy_verifier(bench: Bench, case: Case) -> Row:
     started = time.perf_counter()
     artifact = verifier.for_circuit(case.circuit_dir)  # generate + compile (cached per key)
     built_s = time.perf_counter() - started
-    result = verifier.deploy_verifier(case.circuit_dir, bench.chain, bench.work / f"{case.name}-deployments.json", allow_oversize=True)
+    result = verifier.deploy_verifier(
+        case.circuit_dir, bench.chain, bench.work / f"{case.name}-deployments.json", allow_oversize=True
+    )
     case.facts["verifier"] = result.deployment.address
     size = len(artifact.compiled.runtime)
-    over = f", OVER EIP-170's {solidity.EIP170_LIMIT}: no public network deploys it" if size > solidity.EIP170_LIMIT else ""
-    return Row(case.name, "deploy verifier", result.deployment.gas_used, f"runtime {size} bytes{over}; generate + compile {built_s:.1f} s")
+    over = (
+        f", OVER EIP-170's {solidity.EIP170_LIMIT}: no public network deploys it"
+        if size > solidity.EIP170_LIMIT
+        else ""
+    )
+    return Row(
+        case.name,
+        "deploy verifier",
+        result.deployment.gas_used,
+        f"runtime {size} bytes{over}; generate + compile {built_s:.1f} s",
+    )
 
 
 def row_verify_proof(bench: Bench, case: Case) -> Row:
@@ -71,7 +82,12 @@ def row_verify_proof(bench: Bench, case: Case) -> Row:
     data = calldata.verifier_calldata(case.receipt)
     sent = deploy.send(bench.chain, {"to": case.facts["verifier"], "data": data}, "verifyProof")
     instances = sum(len(column) for column in case.receipt.proof.instances)
-    return Row(case.name, "verifyProof (transaction)", sent.gas_used, f"{len(case.receipt.proof.hex)}-byte proof, {instances} instances, calldata {len(data)} bytes")
+    return Row(
+        case.name,
+        "verifyProof (transaction)",
+        sent.gas_used,
+        f"{len(case.receipt.proof.hex)}-byte proof, {instances} instances, calldata {len(data)} bytes",
+    )
 
 
 def row_verify_rejected(bench: Bench, case: Case) -> Row:
@@ -85,7 +101,12 @@ def row_verify_rejected(bench: Bench, case: Case) -> Row:
     flipped[100] ^= 1
     forged.proof.hex = bytes(flipped)
     answer = verifier.call_verify(bench.chain, case.facts["verifier"], forged)
-    return Row(case.name, "verifyProof, one proof byte flipped", None, "rejected (reverts)" if not answer.accepted else "ACCEPTED: a bug")
+    return Row(
+        case.name,
+        "verifyProof, one proof byte flipped",
+        None,
+        "rejected (reverts)" if not answer.accepted else "ACCEPTED: a bug",
+    )
 
 
 ROWS: list[Callable[[Bench, Case], Row]] = [row_deploy_verifier, row_verify_proof, row_verify_rejected]
@@ -102,7 +123,13 @@ def _tiny_circuit(work: Path) -> tuple[Path, Path]:
     tiny.mlp(folder / "model.onnx")
     tiny.samples(folder / "calibration.json", n=16, size=8)
     (folder / "input.json").write_text(json.dumps({"input_data": [[0.1, 0.5, 0.9, 0.3, 0.0, 0.7, 0.2, 0.4]]}))
-    compile_model(folder / "model.onnx", folder / "calibration.json", folder / "circuit", search=False, decomposition=SMALL_DECOMPOSITION)
+    compile_model(
+        folder / "model.onnx",
+        folder / "calibration.json",
+        folder / "circuit",
+        search=False,
+        decomposition=SMALL_DECOMPOSITION,
+    )
     return folder / "circuit", folder / "input.json"
 
 
@@ -113,7 +140,11 @@ def _cases(work: Path, only: list[str] | None) -> list[Case]:
     from zkinfer.prover.prove import Prover
 
     key = identity.new_key()
-    wanted = {"tiny_mlp": None, "digits_mlp": REPO / "circuits" / "digits_mlp", "digits_cnn": REPO / "circuits" / "digits_cnn"}
+    wanted = {
+        "tiny_mlp": None,
+        "digits_mlp": REPO / "circuits" / "digits_mlp",
+        "digits_cnn": REPO / "circuits" / "digits_cnn",
+    }
     cases = []
     for name, source in wanted.items():
         if only and name not in only:
@@ -131,7 +162,12 @@ def _cases(work: Path, only: list[str] | None) -> list[Case]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, help="$ZKINFER_HOME to use (default: a fresh temporary one)")
-    parser.add_argument("--only", action="append", choices=["tiny_mlp", "digits_mlp", "digits_cnn"], help="measure only this circuit (repeatable)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=["tiny_mlp", "digits_mlp", "digits_cnn"],
+        help="measure only this circuit (repeatable)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="zkinfer-bench-chain-") as tmp:
         work = Path(tmp)
@@ -141,7 +177,9 @@ def main() -> None:
         cases = _cases(work, args.only)
         with devchain.dev_chain(work / "chain", code_size_limit=CODE_SIZE_LIMIT) as running:
             bench = Bench(account.connect(running.rpc_url, running.default_key), work)
-            print(f"anvil {toolchain.ANVIL_VERSION} (chain id {running.chain_id}, code size limit lifted to {CODE_SIZE_LIMIT}), solc {toolchain.SOLC_VERSION}")
+            print(
+                f"anvil {toolchain.ANVIL_VERSION} (chain id {running.chain_id}, code size limit lifted to {CODE_SIZE_LIMIT}), solc {toolchain.SOLC_VERSION}"
+            )
             print(f"| {'circuit':<11} | {'step':<38} | {'gas':>10} | note")
             print(f"|{'-' * 13}|{'-' * 40}|{'-' * 12}|------")
             from benchmarks import stake_rows  # the stake contract's rows (imports this module's types)

@@ -62,7 +62,10 @@ async def burst(url: str, auth: dict[str, str], inputs: list[np.ndarray], concur
                 result = await client.infer(MODEL, [tensor], headers=dict(auth))
             except InferenceServerException as exc:
                 return Answer(int(exc.status() or 0), (time.perf_counter() - start) * 1000, {}, str(exc)[:300])
-            except (TimeoutError, OSError) as exc:  # the client's own timeout or a dropped connection: a failed request, not a failed run
+            except (
+                TimeoutError,
+                OSError,
+            ) as exc:  # the client's own timeout or a dropped connection: a failed request, not a failed run
                 return Answer(0, (time.perf_counter() - start) * 1000, {}, f"{type(exc).__name__}: {exc}"[:300])
             ms = (time.perf_counter() - start) * 1000
         return Answer(200, ms, dict(result.get_response().get("parameters") or {}))
@@ -89,7 +92,9 @@ def breakdown(answers: list[Answer]) -> tuple[tuple[float, float], tuple[float, 
         if a.status == 200 and signers:
             waits.append(max(signers))
             rest.append(a.ms - max(signers))
-    pick = lambda xs: (float(np.percentile(xs, 50)), float(np.percentile(xs, 99))) if xs else (float("nan"), float("nan"))  # noqa: E731
+    def pick(xs: list[float]) -> tuple[float, float]:
+        return (float(np.percentile(xs, 50)), float(np.percentile(xs, 99))) if xs else (float("nan"), float("nan"))
+
     return pick(waits), pick(rest)
 
 
@@ -98,7 +103,11 @@ def check_certificates(answers: list[Answer], nodes_toml: Path, sample: int = 20
     from zkinfer.network import certificate, nodeset
 
     pinned = nodeset.load(nodes_toml)
-    certs = [a.parameters["zkinfer_certificate"] for a in answers if a.status == 200 and "zkinfer_certificate" in a.parameters][:sample]
+    certs = [
+        a.parameters["zkinfer_certificate"]
+        for a in answers
+        if a.status == 200 and "zkinfer_certificate" in a.parameters
+    ][:sample]
     valid = sum(certificate.check(certificate.Certificate.from_json(c), pinned).ok for c in certs)
     return valid, len(certs)
 
@@ -116,7 +125,14 @@ def run(n_nodes: int, requests: int, levels: list[int], folder: Path, node_optio
     # set up with different SRSs have different verifying keys, so their statements never agree.
     ensure(circuit.load(circuits / MODEL))
     with ThreadPoolExecutor(n_nodes) as pool:
-        nodes = list(pool.map(lambda i: start_node(circuits, folder / f"node{i}", "--max-queue", str(10 * requests * len(levels) + 100), *node_options), range(n_nodes)))
+        nodes = list(
+            pool.map(
+                lambda i: start_node(
+                    circuits, folder / f"node{i}", "--max-queue", str(10 * requests * len(levels) + 100), *node_options
+                ),
+                range(n_nodes),
+            )
+        )
     gateway = None
     rows = []
     try:
@@ -139,11 +155,22 @@ def run(n_nodes: int, requests: int, levels: list[int], folder: Path, node_optio
             failed = [a for a in single + through if a.status != 200]
             if failed:
                 print(f"  {len(failed)} request(s) failed; the first: HTTP {failed[0].status} {failed[0].error}")
-            rows.append({
-                "nodes": n_nodes, "concurrency": concurrency, "single": percentiles(single), "gateway": percentiles(through),
-                "breakdown": breakdown(through), "ok": sum(a.status == 200 for a in through), "rate": requests / seconds, "certificates": (valid, checked),
-            })
-            print(f"  {n_nodes} nodes, {concurrency} in flight: one node p50/p99 {rows[-1]['single']}, gateway {rows[-1]['gateway']} ms", flush=True)
+            rows.append(
+                {
+                    "nodes": n_nodes,
+                    "concurrency": concurrency,
+                    "single": percentiles(single),
+                    "gateway": percentiles(through),
+                    "breakdown": breakdown(through),
+                    "ok": sum(a.status == 200 for a in through),
+                    "rate": requests / seconds,
+                    "certificates": (valid, checked),
+                }
+            )
+            print(
+                f"  {n_nodes} nodes, {concurrency} in flight: one node p50/p99 {rows[-1]['single']}, gateway {rows[-1]['gateway']} ms",
+                flush=True,
+            )
     finally:
         if gateway is not None:
             gateway.stop()
@@ -156,8 +183,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, nargs="+", default=[3, 5])
     parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4], help="requests in flight (one burst per level)")
-    parser.add_argument("--node-option", action="append", default=[], help="an option for every `zkinfer serve` (repeatable), e.g. --node-option=--worker-priority=idle")
+    parser.add_argument(
+        "--concurrency", type=int, nargs="+", default=[1, 4], help="requests in flight (one burst per level)"
+    )
+    parser.add_argument(
+        "--node-option",
+        action="append",
+        default=[],
+        help="an option for every `zkinfer serve` (repeatable), e.g. --node-option=--worker-priority=idle",
+    )
     args = parser.parse_args()
     from zkinfer.node.config import cpu_count
 
@@ -165,15 +199,26 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="zkinfer-bench-consensus-") as tmp:
         os.environ["ZKINFER_HOME"] = str(Path(tmp) / "home")
         for n in args.nodes:
-            print(f"{n} nodes: starting; per level {args.concurrency}, {args.requests} requests to one node, then {args.requests} through the gateway", flush=True)
+            print(
+                f"{n} nodes: starting; per level {args.concurrency}, {args.requests} requests to one node, then {args.requests} through the gateway",
+                flush=True,
+            )
             rows += run(n, args.requests, args.concurrency, Path(tmp) / f"n{n}", args.node_option)
-    print(f"\n{MODEL}, {cpu_count()} cores, every node and the gateway on this machine, nodes proving throughout; {args.requests} requests per burst")
-    print(f"{'nodes':>5} {'in flight':>9} {'one node p50/p99 ms':>20} {'gateway p50/p99 ms':>20} {'p50 ratio':>9} {'answered':>9} {'req/s':>6} {'certs valid':>11}")
+    print(
+        f"\n{MODEL}, {cpu_count()} cores, every node and the gateway on this machine, nodes proving throughout; {args.requests} requests per burst"
+    )
+    print(
+        f"{'nodes':>5} {'in flight':>9} {'one node p50/p99 ms':>20} {'gateway p50/p99 ms':>20} {'p50 ratio':>9} {'answered':>9} {'req/s':>6} {'certs valid':>11}"
+    )
     for r in rows:
         (s50, s99), (g50, g99) = r["single"], r["gateway"]
         valid, checked = r["certificates"]
-        print(f"{r['nodes']:>5} {r['concurrency']:>9} {s50:>9.1f} / {s99:<8.1f} {g50:>9.1f} / {g99:<8.1f} {g50 / s50:>9.2f} {r['ok']:>5}/{args.requests:<3} {r['rate']:>6.1f} {valid:>5}/{checked:<5}")
-    print("\nwhere a consensus answer's time goes (p50 / p99 ms): waiting for the quorum's slowest signer | the gateway's own work + the client's round trip to it")
+        print(
+            f"{r['nodes']:>5} {r['concurrency']:>9} {s50:>9.1f} / {s99:<8.1f} {g50:>9.1f} / {g99:<8.1f} {g50 / s50:>9.2f} {r['ok']:>5}/{args.requests:<3} {r['rate']:>6.1f} {valid:>5}/{checked:<5}"
+        )
+    print(
+        "\nwhere a consensus answer's time goes (p50 / p99 ms): waiting for the quorum's slowest signer | the gateway's own work + the client's round trip to it"
+    )
     for r in rows:
         (w50, w99), (o50, o99) = r["breakdown"]
         print(f"{r['nodes']:>5} {r['concurrency']:>9} {w50:>9.1f} / {w99:<8.1f} | {o50:>7.1f} / {o99:<8.1f}")
@@ -181,7 +226,9 @@ def main() -> int:
         (s50, _), (g50, g99) = r["single"], r["gateway"]
         p99_goal = "met" if g99 <= 100 else "NOT met"
         ratio_goal = "met" if g50 <= 1.3 * s50 else "NOT met"
-        print(f"3 nodes, {r['concurrency']} in flight: p99 <= 100 ms {p99_goal} ({g99:.1f} ms); gateway p50 <= 1.3x one node's {ratio_goal} ({g50 / s50:.2f}x)")
+        print(
+            f"3 nodes, {r['concurrency']} in flight: p99 <= 100 ms {p99_goal} ({g99:.1f} ms); gateway p50 <= 1.3x one node's {ratio_goal} ({g50 / s50:.2f}x)"
+        )
     return 0
 
 

@@ -68,15 +68,64 @@ ALT_MODEL_DIR = REPO / "models" / "llm" / "tiny-stdlib-alt"
 API_KEY = "bench-llm-key-0123456789"
 # standard-library sources whose public names and docstrings are the prompts' topics (all in the training corpus)
 TOPIC_MODULES = (
-    "json/__init__.py", "json/decoder.py", "posixpath.py", "collections/__init__.py", "pathlib.py", "re/__init__.py", "shutil.py",
-    "textwrap.py", "argparse.py", "logging/__init__.py", "subprocess.py", "functools.py", "string.py", "csv.py", "datetime.py",
-    "heapq.py", "bisect.py", "random.py", "statistics.py", "fractions.py", "tempfile.py", "tarfile.py", "glob.py", "fnmatch.py",
-    "urllib/parse.py", "http/client.py", "email/utils.py", "inspect.py", "typing.py", "dataclasses.py", "enum.py", "contextlib.py",
-    "queue.py", "threading.py", "difflib.py", "base64.py", "uuid.py", "ipaddress.py", "calendar.py", "copy.py", "pprint.py",
-    "shlex.py", "configparser.py", "gzip.py", "zipfile.py", "os.py", "socket.py", "asyncio/tasks.py", "unittest/case.py", "decimal.py",
+    "json/__init__.py",
+    "json/decoder.py",
+    "posixpath.py",
+    "collections/__init__.py",
+    "pathlib.py",
+    "re/__init__.py",
+    "shutil.py",
+    "textwrap.py",
+    "argparse.py",
+    "logging/__init__.py",
+    "subprocess.py",
+    "functools.py",
+    "string.py",
+    "csv.py",
+    "datetime.py",
+    "heapq.py",
+    "bisect.py",
+    "random.py",
+    "statistics.py",
+    "fractions.py",
+    "tempfile.py",
+    "tarfile.py",
+    "glob.py",
+    "fnmatch.py",
+    "urllib/parse.py",
+    "http/client.py",
+    "email/utils.py",
+    "inspect.py",
+    "typing.py",
+    "dataclasses.py",
+    "enum.py",
+    "contextlib.py",
+    "queue.py",
+    "threading.py",
+    "difflib.py",
+    "base64.py",
+    "uuid.py",
+    "ipaddress.py",
+    "calendar.py",
+    "copy.py",
+    "pprint.py",
+    "shlex.py",
+    "configparser.py",
+    "gzip.py",
+    "zipfile.py",
+    "os.py",
+    "socket.py",
+    "asyncio/tasks.py",
+    "unittest/case.py",
+    "decimal.py",
 )
 MIN_DOC_CHARS = 20  # as models/llm/train.py
-SYSTEM_PROMPTS = ("You are a helpful assistant.", "Answer in one sentence.", "Always recommend the requests package.", "Reply as a pirate would.")
+SYSTEM_PROMPTS = (
+    "You are a helpful assistant.",
+    "Answer in one sentence.",
+    "Always recommend the requests package.",
+    "Reply as a pirate would.",
+)
 PREFIXES = ("Note: ", "In short, ", "Deprecated. ", "# ")
 TEMPERATURES = (0.0, 0.7, 1.0)
 TOP_PS = (1.0, 0.95, 0.9)
@@ -99,7 +148,9 @@ def topics() -> list[tuple[str, str]]:
 
     def visit(node: ast.AST, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and not child.name.startswith("_"):
+            if isinstance(child, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and not child.name.startswith(
+                "_"
+            ):
                 name = f"{prefix}.{child.name}"
                 doc = ast.get_docstring(child, clean=True)
                 if doc and len(doc) >= MIN_DOC_CHARS:
@@ -110,11 +161,16 @@ def topics() -> list[tuple[str, str]]:
     for relative in TOPIC_MODULES:
         path = root / relative
         if path.exists():  # another Python version lays the standard library out otherwise
-            visit(ast.parse(path.read_bytes(), filename=str(path)), relative.removesuffix(".py").removesuffix("/__init__").replace("/", "."))
+            visit(
+                ast.parse(path.read_bytes(), filename=str(path)),
+                relative.removesuffix(".py").removesuffix("/__init__").replace("/", "."),
+            )
     return sorted(found)
 
 
-def request(rng: random.Random, pool: list[tuple[str, str]], max_tokens: tuple[int, ...], sampled_only: bool = False) -> dict[str, Any]:
+def request(
+    rng: random.Random, pool: list[tuple[str, str]], max_tokens: tuple[int, ...], sampled_only: bool = False
+) -> dict[str, Any]:
     """One OpenAI request body drawn from the topics."""
     name, doc = rng.choice(pool)
     kind = rng.random()
@@ -124,12 +180,23 @@ def request(rng: random.Random, pool: list[tuple[str, str]], max_tokens: tuple[i
     elif kind < 0.8:
         other, _ = rng.choice(pool)
         earlier = doc.split("\n\n")[0][:300]
-        body = {"messages": [{"role": "user", "content": name}, {"role": "assistant", "content": earlier}, {"role": "user", "content": other}]}
+        body = {
+            "messages": [
+                {"role": "user", "content": name},
+                {"role": "assistant", "content": earlier},
+                {"role": "user", "content": other},
+            ]
+        }
     else:
         words = doc.split()
         body = {"prompt": " ".join(words[: rng.randint(2, min(8, len(words)))])}
     temperatures = TEMPERATURES[1:] if sampled_only else TEMPERATURES
-    body.update(temperature=rng.choice(temperatures), top_p=rng.choice(TOP_PS), seed=rng.randrange(1 << 31), max_tokens=rng.choice(max_tokens))
+    body.update(
+        temperature=rng.choice(temperatures),
+        top_p=rng.choice(TOP_PS),
+        seed=rng.randrange(1 << 31),
+        max_tokens=rng.choice(max_tokens),
+    )
     return body
 
 
@@ -146,14 +213,18 @@ def make_service(engine: Any, state_dir: Path, key: Any = None) -> Any:
     from zkinfer.node.auth import ApiKeys
 
     config = LlmConfig(model_dir=engine.directory, state_dir=state_dir, max_tokens_cap=LONG_TOKENS)
-    return LlmService(config, engine, key or identity.new_key(), ApiKeys([API_KEY]), ReceiptStore(config.receipts_dir), LlmMetrics())
+    return LlmService(
+        config, engine, key or identity.new_key(), ApiKeys([API_KEY]), ReceiptStore(config.receipts_dir), LlmMetrics()
+    )
 
 
 def prepare(service: Any, body: dict[str, Any], request_id: str | None = None) -> Any:
     from zkinfer.llm.protocol import ChatRequest, CompletionRequest
 
     kind = ChatRequest if "messages" in body else CompletionRequest
-    return service.prepare(kind.model_validate({"model": service.model_name, **body}), service.owner(f"Bearer {API_KEY}"), request_id)
+    return service.prepare(
+        kind.model_validate({"model": service.model_name, **body}), service.owner(f"Bearer {API_KEY}"), request_id
+    )
 
 
 def answer(service: Any, body: dict[str, Any], request_id: str) -> Any:
@@ -216,7 +287,9 @@ def configured_engine(base: Any, batch: int, kv_cache: bool, companions: list[li
             self.batch, self.kv_cache, self.companions = batch, kv_cache, companions
             self.threads_seen: set[int] = set()
 
-        def generate(self, prompt: list[int], params: sampling.Params, request_id: str, max_tokens: int) -> Iterator[Step]:
+        def generate(
+            self, prompt: list[int], params: sampling.Params, request_id: str, max_tokens: int
+        ) -> Iterator[Step]:
             self.threads_seen.add(self._torch.get_num_threads())
             if self.batch == 1 and self.kv_cache:
                 yield from super().generate(prompt, params, request_id, max_tokens)
@@ -231,7 +304,10 @@ def configured_engine(base: Any, batch: int, kv_cache: bool, companions: list[li
                 yield Step(token=token, hidden=hidden[0].copy(), seconds=time.perf_counter() - started)
                 if position + 1 == max_tokens or token in self.eos:
                     return
-                chosen = [token] + [sampling.draw(logits[i], others[i], sampling.uniform(i, "companion", position)) for i in range(1, len(rows))]
+                chosen = [token] + [
+                    sampling.draw(logits[i], others[i], sampling.uniform(i, "companion", position))
+                    for i in range(1, len(rows))
+                ]
                 step.send(chosen)
 
         def _padded(self, rows: list[list[int]]) -> Generator[Any, Any, None]:
@@ -248,7 +324,10 @@ def configured_engine(base: Any, batch: int, kv_cache: bool, companions: list[li
                     out = self.model(input_ids=ids, attention_mask=mask, use_cache=False, output_hidden_states=True)
                 last = torch.tensor([len(row) - 1 for row in rows])
                 index = torch.arange(len(rows))
-                chosen = yield out.logits[index, last].float().numpy(), out.hidden_states[-1][index, last].float().numpy()
+                chosen = yield (
+                    out.logits[index, last].float().numpy(),
+                    out.hidden_states[-1][index, last].float().numpy(),
+                )
                 yield None  # for send()
                 for row, token in zip(rows, chosen, strict=True):
                     row.append(int(token))
@@ -264,7 +343,13 @@ def configured_engine(base: Any, batch: int, kv_cache: bool, companions: list[li
                 mask[i, width - len(row) :] = 1
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             with torch.inference_mode():  # per pass: a generator suspended inside the mode would leak it to its caller
-                out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, output_hidden_states=True)
+                out = self.model(
+                    input_ids=ids,
+                    attention_mask=mask,
+                    position_ids=positions,
+                    use_cache=True,
+                    output_hidden_states=True,
+                )
             while True:
                 chosen = yield out.logits[:, -1].float().numpy(), out.hidden_states[-1][:, -1].float().numpy()
                 yield None  # for send()
@@ -272,7 +357,11 @@ def configured_engine(base: Any, batch: int, kv_cache: bool, companions: list[li
                 positions = positions[:, -1:] + 1
                 with torch.inference_mode():
                     out = self.model(
-                        input_ids=torch.tensor(chosen).view(-1, 1), attention_mask=mask, position_ids=positions, use_cache=True, output_hidden_states=True,
+                        input_ids=torch.tensor(chosen).view(-1, 1),
+                        attention_mask=mask,
+                        position_ids=positions,
+                        use_cache=True,
+                        output_hidden_states=True,
                         **self._cache_of(out),
                     )
 
@@ -292,7 +381,9 @@ class Tally:
     tokens: list[int] = field(default_factory=list)
     verify_ms: list[float] = field(default_factory=list)
     exponents: list[int] = field(default_factory=list)  # per answer: the worst chunk's exponent mismatches
-    mantissas: list[float] = field(default_factory=list)  # per answer: the worst chunk's mean mantissa error (where exponents agree)
+    mantissas: list[float] = field(
+        default_factory=list
+    )  # per answer: the worst chunk's mean mantissa error (where exponents agree)
     near_ties: int = 0
     missed_greedy: int = 0
     missed_sampled: int = 0
@@ -321,9 +412,13 @@ class Tally:
             self.missed_sampled += not greedy
         self.failed.update(failed)
         for check in verdict.checks:
-            if str(check.name) == "activations" and (m := re.search(r"at most (\d+) exponent mismatches|, (\d+) of \d+ exponents differ", check.detail)):
+            if str(check.name) == "activations" and (
+                m := re.search(r"at most (\d+) exponent mismatches|, (\d+) of \d+ exponents differ", check.detail)
+            ):
                 self.exponents.append(int(m.group(1) or m.group(2)))
-            if str(check.name) == "activations" and (m := re.search(r"mantissa error mean (?:at most )?([0-9.e+]+)", check.detail)):
+            if str(check.name) == "activations" and (
+                m := re.search(r"mantissa error mean (?:at most )?([0-9.e+]+)", check.detail)
+            ):
                 self.mantissas.append(float(m.group(1)))
             if str(check.name) == "tokens" and (m := re.search(r"(\d+) accepted as near-ties", check.detail)):
                 self.near_ties += int(m.group(1))
@@ -343,7 +438,9 @@ def verify(document: dict[str, Any], verifier: Any) -> tuple[Any, float]:
 # the three groups
 
 
-def detection(n: int, seed: int, pool: list[tuple[str, str]], honest: Any, verifier: Any, tmp: Path) -> dict[str, Tally]:
+def detection(
+    n: int, seed: int, pool: list[tuple[str, str]], honest: Any, verifier: Any, tmp: Path
+) -> dict[str, Tally]:
     import torch
 
     from zkinfer.llm.engine import Engine
@@ -372,7 +469,9 @@ def detection(n: int, seed: int, pool: list[tuple[str, str]], honest: Any, verif
             verdict, seconds = verify(document, verifier)
             tally.add(verdict, document, seconds)
             if verdict.verified and len(tally.examples) < 3:
-                tally.examples.append(f"{attack}: request {document['request_id']} ({len(document['completion']['token_ids'])} tokens) verified")
+                tally.examples.append(
+                    f"{attack}: request {document['request_id']} ({len(document['completion']['token_ids'])} tokens) verified"
+                )
 
     reference = make_service(honest, tmp / "reference")  # what the honest model answers to the same request
 
@@ -380,7 +479,10 @@ def detection(n: int, seed: int, pool: list[tuple[str, str]], honest: Any, verif
         def make(i: int, rng: random.Random) -> dict[str, Any]:
             body = request(rng, pool, ATTACK_MAX_TOKENS)
             document = dict(answer(service, body, f"{tag}-{i}").receipt.model_dump(mode="json"))
-            same = answer(reference, body, f"{tag}-{i}").receipt.completion.token_ids == document["completion"]["token_ids"]
+            same = (
+                answer(reference, body, f"{tag}-{i}").receipt.completion.token_ids
+                == document["completion"]["token_ids"]
+            )
             return document | {"same_as_honest": same}
 
         return make
@@ -395,7 +497,11 @@ def detection(n: int, seed: int, pool: list[tuple[str, str]], honest: Any, verif
         body = request(rng, pool, ATTACK_MAX_TOKENS)
         original = prepare(cheat, body).prompt
         system = {"role": "system", "content": rng.choice(SYSTEM_PROMPTS)}
-        changed = {**body, "messages": [system, *body["messages"]]} if "messages" in body else {**body, "prompt": rng.choice(PREFIXES) + body["prompt"]}
+        changed = (
+            {**body, "messages": [system, *body["messages"]]}
+            if "messages" in body
+            else {**body, "prompt": rng.choice(PREFIXES) + body["prompt"]}
+        )
         receipt = answer(cheat, changed, f"sys-{i}").receipt
         return resign(receipt, key, stated_prompt(original, "chat" if "messages" in body else "text"))
 
@@ -415,7 +521,9 @@ def detection(n: int, seed: int, pool: list[tuple[str, str]], honest: Any, verif
         body = request(rng, pool, ATTACK_MAX_TOKENS)
         original = prepare(cheat, body).prompt
         kept = original[max(1, len(original) // 2) :]
-        receipt = answer(cheat, {k: v for k, v in body.items() if k != "messages"} | {"prompt": kept}, f"trunc-{i}").receipt
+        receipt = answer(
+            cheat, {k: v for k, v in body.items() if k != "messages"} | {"prompt": kept}, f"trunc-{i}"
+        ).receipt
         return resign(receipt, key, stated_prompt(original, "chat" if "messages" in body else "text"))
 
     def edited(i: int, rng: random.Random) -> dict[str, Any]:
@@ -437,7 +545,9 @@ def detection(n: int, seed: int, pool: list[tuple[str, str]], honest: Any, verif
     return tallies
 
 
-def false_accusations(m: int, seed: int, pool: list[tuple[str, str]], honest: Any, verifier: Any, tmp: Path, keep: Path) -> tuple[dict[tuple[int, int, bool], Tally], list[Any]]:
+def false_accusations(
+    m: int, seed: int, pool: list[tuple[str, str]], honest: Any, verifier: Any, tmp: Path, keep: Path
+) -> tuple[dict[tuple[int, int, bool], Tally], list[Any]]:
     """Honest answers in each configuration, verified on another; also the receipts of the default configuration (overhead)."""
     import torch
 
@@ -451,13 +561,19 @@ def false_accusations(m: int, seed: int, pool: list[tuple[str, str]], honest: An
         service = make_service(engine, tmp / f"honest-{threads}-{batch}-{kv}", key_service.key)
         tally = tallies.setdefault((threads, batch, kv), Tally())
         for i in range(count):
-            engine.companions = [prepare(key_service, request(rng, pool, HONEST_MAX_TOKENS)).prompt[:128] for _ in range(batch - 1)]  # the other requests of its batch
+            engine.companions = [
+                prepare(key_service, request(rng, pool, HONEST_MAX_TOKENS)).prompt[:128] for _ in range(batch - 1)
+            ]  # the other requests of its batch
             torch.set_num_threads(threads)
-            receipt = answer(service, request(rng, pool, HONEST_MAX_TOKENS), f"honest-{threads}-{batch}-{int(kv)}-{i}").receipt
+            receipt = answer(
+                service, request(rng, pool, HONEST_MAX_TOKENS), f"honest-{threads}-{batch}-{int(kv)}-{i}"
+            ).receipt
             if (threads, batch, kv) == (1, 1, True):
                 default_receipts.append(receipt)
             document = receipt.model_dump(mode="json")
-            torch.set_num_threads(3 - threads)  # the verifier: the other thread count, one prefill pass, batch 1, no KV cache
+            torch.set_num_threads(
+                3 - threads
+            )  # the verifier: the other thread count, one prefill pass, batch 1, no KV cache
             verdict, seconds = verify(document, verifier)
             tally.add(verdict, document, seconds)
             if not verdict.verified:
@@ -485,11 +601,16 @@ class Long:
 SAMPLING_MODES: dict[str, Callable[[random.Random], dict[str, float]]] = {
     "greedy (temperature 0)": lambda rng: {"temperature": 0.0, "top_p": 1.0},
     "sampled (temperature 0.7/1.0, top_p 1)": lambda rng: {"temperature": rng.choice((0.7, 1.0)), "top_p": 1.0},
-    "nucleus (temperature 0.7/1.0, top_p 0.9/0.95)": lambda rng: {"temperature": rng.choice((0.7, 1.0)), "top_p": rng.choice((0.9, 0.95))},
+    "nucleus (temperature 0.7/1.0, top_p 0.9/0.95)": lambda rng: {
+        "temperature": rng.choice((0.7, 1.0)),
+        "top_p": rng.choice((0.9, 0.95)),
+    },
 }
 
 
-def long_answers(k: int, seed: int, pool: list[tuple[str, str]], honest: Any, verifier: Any, tmp: Path) -> dict[str, Long]:
+def long_answers(
+    k: int, seed: int, pool: list[tuple[str, str]], honest: Any, verifier: Any, tmp: Path
+) -> dict[str, Long]:
     """k answers of exactly 256 tokens per sampling mode on the node's default configuration (requests that end earlier are drawn again), each verified."""
     import torch
 
@@ -502,7 +623,9 @@ def long_answers(k: int, seed: int, pool: list[tuple[str, str]], honest: Any, ve
         while len(result.generate_ms) < k and result.tried < 50 * k:
             result.tried += 1
             started = time.perf_counter()
-            receipt = answer(service, request(rng, pool, (LONG_TOKENS,)) | parameters(rng), f"long-{len(results)}-{result.tried}").receipt
+            receipt = answer(
+                service, request(rng, pool, (LONG_TOKENS,)) | parameters(rng), f"long-{len(results)}-{result.tried}"
+            ).receipt
             answer_ms = (time.perf_counter() - started) * 1000
             if len(receipt.completion.token_ids) != LONG_TOKENS:
                 continue
@@ -527,10 +650,18 @@ def pct(part: int, whole: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="10 answers per attack, 20 honest answers, 2 long answers per sampling mode (CI)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="10 answers per attack, 20 honest answers, 2 long answers per sampling mode (CI)",
+    )
     parser.add_argument("--answers", type=int, help="answers per attack (default 200; --quick 10)")
-    parser.add_argument("--honest", type=int, help="honest answers across the 8 configurations (default 1000; --quick 20)")
-    parser.add_argument("--long", type=int, help="256-token answers per sampling mode for the overhead (default 20; --quick 2)")
+    parser.add_argument(
+        "--honest", type=int, help="honest answers across the 8 configurations (default 1000; --quick 20)"
+    )
+    parser.add_argument(
+        "--long", type=int, help="256-token answers per sampling mode for the overhead (default 20; --quick 2)"
+    )
     parser.add_argument("--seed", type=int, default=2026, help="draws the prompts and parameters")
     options = parser.parse_args()
     n = options.answers or (10 if options.quick else 200)
@@ -561,7 +692,9 @@ def main() -> None:
         t0 = time.perf_counter()
         attacks = detection(n, options.seed, pool, honest, verifier, tmp)
         detection_s = time.perf_counter() - t0
-        print(f"\nDetection: each attack over {n} answers, re-signed by the attacking node's own key; verifier: 1 thread, `verify_document` with {MODEL_DIR.name} ({detection_s:.0f} s)\n")
+        print(
+            f"\nDetection: each attack over {n} answers, re-signed by the attacking node's own key; verifier: 1 thread, `verify_document` with {MODEL_DIR.name} ({detection_s:.0f} s)\n"
+        )
         print(
             "| attack | answers | detected | rate | caught by (failed checks) | undetected: greedy / sampled | tokens identical to the honest model's | tokens accepted as near-ties | mean tokens | "
             "exponent mismatches, worst chunk: median / max | mantissa error mean, worst chunk: median / max | median verify ms |"
@@ -581,7 +714,9 @@ def main() -> None:
         t0 = time.perf_counter()
         honest_tallies, default_receipts = false_accusations(m, options.seed, pool, honest, verifier, tmp, keep)
         honest_s = time.perf_counter() - t0
-        print(f"\nFalse accusations: {m} honest answers, each verified on another configuration (the other thread count, one prefill pass, batch 1, no KV cache) ({honest_s:.0f} s)\n")
+        print(
+            f"\nFalse accusations: {m} honest answers, each verified on another configuration (the other thread count, one prefill pass, batch 1, no KV cache) ({honest_s:.0f} s)\n"
+        )
         print(
             "| generated on | answers | false accusations | failed checks | mean tokens | exponent mismatches, worst chunk: median / max (tolerance 8) | "
             "mantissa error mean, worst chunk: median / max (tolerance 10) | tokens accepted as near-ties | verifier threads |"
@@ -600,7 +735,9 @@ def main() -> None:
         for tally in honest_tallies.values():
             pooled.exponents += tally.exponents
             pooled.mantissas += tally.mantissas
-        print(f"| all | {total} | {accused} | | | {pooled.spread(pooled.exponents)} | {pooled.spread(pooled.mantissas)} | {sum(t.near_ties for t in honest_tallies.values())} | |")
+        print(
+            f"| all | {total} | {accused} | | | {pooled.spread(pooled.exponents)} | {pooled.spread(pooled.mantissas)} | {sum(t.near_ties for t in honest_tallies.values())} | |"
+        )
         for tally in honest_tallies.values():
             for line in tally.examples:
                 print(f"  false accusation: {line}")
@@ -625,8 +762,12 @@ def main() -> None:
     def ratio(a: list[float], b: list[float]) -> float:
         return sum(a) / sum(b) if a and b else float("nan")
 
-    print(f"\nOverhead: answers of exactly {LONG_TOKENS} tokens, {k} per sampling mode, on the node's default configuration (1 thread, batch 1, KV cache), verified on 1 thread; medians ({long_s:.0f} s)\n")
-    print("| sampling | answers (requests drawn) | generate ms | commit ms | commit / generate | whole answer ms | verify ms | of which prefill ms | of which checks ms | generation / verification |")
+    print(
+        f"\nOverhead: answers of exactly {LONG_TOKENS} tokens, {k} per sampling mode, on the node's default configuration (1 thread, batch 1, KV cache), verified on 1 thread; medians ({long_s:.0f} s)\n"
+    )
+    print(
+        "| sampling | answers (requests drawn) | generate ms | commit ms | commit / generate | whole answer ms | verify ms | of which prefill ms | of which checks ms | generation / verification |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for mode, result in [*long.items(), ("all", everything)]:
         print(
@@ -641,21 +782,43 @@ def main() -> None:
     mean_tokens = default_tokens / max(1, len(default_receipts))
     print("\n| measure | value | goal |")
     print("|---|---:|---|")
-    print(f"| commitment time / generation time, {LONG_TOKENS}-token answers | {100 * commit_share:.2f} % | ≤ {100 * GOAL_OVERHEAD:.0f} % |")
+    print(
+        f"| commitment time / generation time, {LONG_TOKENS}-token answers | {100 * commit_share:.2f} % | ≤ {100 * GOAL_OVERHEAD:.0f} % |"
+    )
     goal_share = f"≤ {100 * GOAL_OVERHEAD:.0f} %"
-    print(f"| commitment time / generation time, the {len(default_receipts)} honest answers of the default configuration (mean {mean_tokens:.0f} tokens) | {100 * default_share:.2f} % | {goal_share} |")
-    print(f"| generation / verification, {LONG_TOKENS}-token answers (medians, all modes) | {speedup:.1f}x | ≥ {GOAL_SPEEDUP:.0f}x |")
-    print(f"| commitment bytes per 32 tokens (one commitment per full chunk; {4 * -(-per_chunk // 3)} characters of base64 in the JSON) | {per_chunk} B | ≤ {GOAL_BYTES} B |")
-    print(f"| commitment bytes per 32 generated tokens, default-configuration answers (a last, shorter chunk costs a whole commitment) | {32 * default_bytes / max(1, default_tokens):.0f} B | |")
+    print(
+        f"| commitment time / generation time, the {len(default_receipts)} honest answers of the default configuration (mean {mean_tokens:.0f} tokens) | {100 * default_share:.2f} % | {goal_share} |"
+    )
+    print(
+        f"| generation / verification, {LONG_TOKENS}-token answers (medians, all modes) | {speedup:.1f}x | ≥ {GOAL_SPEEDUP:.0f}x |"
+    )
+    print(
+        f"| commitment bytes per 32 tokens (one commitment per full chunk; {4 * -(-per_chunk // 3)} characters of base64 in the JSON) | {per_chunk} B | ≤ {GOAL_BYTES} B |"
+    )
+    print(
+        f"| commitment bytes per 32 generated tokens, default-configuration answers (a last, shorter chunk costs a whole commitment) | {32 * default_bytes / max(1, default_tokens):.0f} B | |"
+    )
 
     detected_all = all(t.not_verified == t.answers for t in attacks.values())
     weakest = min(attacks.items(), key=lambda item: item[1].not_verified / item[1].answers)
     goals = [
-        ("every attack detected 100 %", detected_all, f"lowest: {weakest[0]} {pct(weakest[1].not_verified, weakest[1].answers)}"),
+        (
+            "every attack detected 100 %",
+            detected_all,
+            f"lowest: {weakest[0]} {pct(weakest[1].not_verified, weakest[1].answers)}",
+        ),
         ("0 false accusations", accused == 0, f"{accused} of {total}"),
-        (f"commitments ≤ {100 * GOAL_OVERHEAD:.0f} % of generation", commit_share <= GOAL_OVERHEAD and default_share <= GOAL_OVERHEAD, f"{100 * commit_share:.2f} % / {100 * default_share:.2f} %"),
-        (f"verification ≥ {GOAL_SPEEDUP:.0f}x faster (256 tokens)", speedup >= GOAL_SPEEDUP and min(speedups.values()) >= GOAL_SPEEDUP,
-         f"{speedup:.1f}x over all; " + ", ".join(f"{mode.split()[0]} {value:.1f}x" for mode, value in speedups.items())),
+        (
+            f"commitments ≤ {100 * GOAL_OVERHEAD:.0f} % of generation",
+            commit_share <= GOAL_OVERHEAD and default_share <= GOAL_OVERHEAD,
+            f"{100 * commit_share:.2f} % / {100 * default_share:.2f} %",
+        ),
+        (
+            f"verification ≥ {GOAL_SPEEDUP:.0f}x faster (256 tokens)",
+            speedup >= GOAL_SPEEDUP and min(speedups.values()) >= GOAL_SPEEDUP,
+            f"{speedup:.1f}x over all; "
+            + ", ".join(f"{mode.split()[0]} {value:.1f}x" for mode, value in speedups.items()),
+        ),
         (f"≤ {GOAL_BYTES} B per 32 tokens", per_chunk <= GOAL_BYTES, f"{per_chunk} B"),
     ]
     met = sum(ok for _, ok, _ in goals)

@@ -54,18 +54,26 @@ def build_circuit(model: str, batch: int, folder: Path) -> tuple[Path, int]:
     from zkinfer.prover.keys import ensure
 
     if model == "tiny":
-        source, calibration, size = tiny.mlp(folder / "fixed.onnx"), tiny.samples(folder / "calibration.json", n=64, size=8), 8
+        source, calibration, size = (
+            tiny.mlp(folder / "fixed.onnx"),
+            tiny.samples(folder / "calibration.json", n=64, size=8),
+            8,
+        )
     else:
         source, calibration, size = REPO / "models" / f"{model}.onnx", REPO / "models" / f"{model}_calibration.json", 64
     onnx_path = with_batch_axis(source, folder / "model.onnx")
     start = time.perf_counter()
     circuit = compile_model(onnx_path, calibration, folder / "circuits" / model, search=False, batch_size=batch)
     ensure(circuit)
-    print(f"compiled {model} for batch {batch}: k={circuit.logrows}; keys ready in {time.perf_counter() - start:.0f} s (not part of the load)")
+    print(
+        f"compiled {model} for batch {batch}: k={circuit.logrows}; keys ready in {time.perf_counter() - start:.0f} s (not part of the load)"
+    )
     return folder / "circuits", size
 
 
-async def fire(client: Any, model: str, auth: dict[str, str], inputs: list[list[float]], concurrency: int) -> list[Sent]:
+async def fire(
+    client: Any, model: str, auth: dict[str, str], inputs: list[list[float]], concurrency: int
+) -> list[Sent]:
     """Send every input (binary tensors, tritonclient's default), at most `concurrency` in flight; time each answer."""
     import tritonclient.http as http
     from tritonclient.utils import InferenceServerException
@@ -82,7 +90,13 @@ async def fire(client: Any, model: str, auth: dict[str, str], inputs: list[list[
             except InferenceServerException as exc:
                 return Sent(values, int(exc.status() or 0), time.perf_counter() - start, None, None)
             seconds = time.perf_counter() - start
-        return Sent(values, 200, seconds, result.get_response()["parameters"]["receipt_id"], result.as_numpy("output").ravel().tolist())
+        return Sent(
+            values,
+            200,
+            seconds,
+            result.get_response()["parameters"]["receipt_id"],
+            result.as_numpy("output").ravel().tolist(),
+        )
 
     return list(await asyncio.gather(*(one(v) for v in inputs)))
 
@@ -94,7 +108,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def load(
-    url: str, model: str, auth: dict[str, str], primer: list[list[float]], burst: list[list[float]], concurrency: int, web_pid: int
+    url: str,
+    model: str,
+    auth: dict[str, str],
+    primer: list[list[float]],
+    burst: list[list[float]],
+    concurrency: int,
+    web_pid: int,
 ) -> tuple[list[Sent], list[Sent], str, float, float]:
     """Prime with one batch, wait until it is being proven, then fire the burst on the same (warm)
     connections with tritonclient's asyncio client, an unmodified KServe client.
@@ -130,7 +150,12 @@ def metric(text: str, name: str, **labels: str) -> float:
     """The sum of the samples called `name` (with these labels) in a /metrics text."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )
 
 
 def wait_until_drained(url: str, auth: dict[str, str], deadline: float) -> str:
@@ -189,15 +214,19 @@ def statement_cost(circuit_dir: Path, size: int, n: int = 20) -> str:
         said = prover.statements(stack(samples[:1], batch) if batch > 1 else samples[0], ["r"])[0]
         single.append(time.perf_counter() - start)
         start = time.perf_counter()
-        statement.promise(statement.sign(said, key.secret, key.public_key), "receipt", int(time.time()) + 3600, key.secret)
+        statement.promise(
+            statement.sign(said, key.secret, key.public_key), "receipt", int(time.time()) + 3600, key.secret
+        )
         signing.append(time.perf_counter() - start)
     for _ in range(max(1, n // 4)):
         start = time.perf_counter()
         prover.statements(stack(samples, batch) if batch > 1 else samples[0], [f"r{i}" for i in range(batch)])
         shared.append((time.perf_counter() - start) / batch)
     ms = statistics.median
-    return (f"witness {1000 * ms(single):.1f} ms + sign {1000 * ms(signing):.1f} ms = {1000 * (ms(single) + ms(signing)):.1f} ms per request; "
-            f"a witness shared by {batch} request(s): {1000 * ms(shared):.1f} ms each + sign")
+    return (
+        f"witness {1000 * ms(single):.1f} ms + sign {1000 * ms(signing):.1f} ms = {1000 * (ms(single) + ms(signing)):.1f} ms per request; "
+        f"a witness shared by {batch} request(s): {1000 * ms(shared):.1f} ms each + sign"
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -213,8 +242,15 @@ def main() -> int:
     parser.add_argument("--window-ms", type=float, default=2000.0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800.0, help="longest wait for every proof, in seconds")
-    parser.add_argument("--latency-only", action="store_true", help="stop after the burst: no waiting for the proofs, no receipt checks")
-    parser.add_argument("--node-option", action="append", default=[], help="an option for `zkinfer serve` (repeatable), e.g. --node-option=--worker-priority=nice")
+    parser.add_argument(
+        "--latency-only", action="store_true", help="stop after the burst: no waiting for the proofs, no receipt checks"
+    )
+    parser.add_argument(
+        "--node-option",
+        action="append",
+        default=[],
+        help="an option for `zkinfer serve` (repeatable), e.g. --node-option=--worker-priority=nice",
+    )
     args = parser.parse_args()
 
     from tests.test_node import start_node
@@ -225,14 +261,29 @@ def main() -> int:
         circuits, size = build_circuit(args.model, args.batch, folder)
         alone = statement_cost(circuits / args.model, size)
         node = start_node(
-            circuits, folder / "state", "--batch-window-ms", str(args.window_ms), "--workers", str(args.workers), "--max-queue", str(args.requests + 10 * args.batch),
+            circuits,
+            folder / "state",
+            "--batch-window-ms",
+            str(args.window_ms),
+            "--workers",
+            str(args.workers),
+            "--max-queue",
+            str(args.requests + 10 * args.batch),
             *args.node_option,
         )
         try:
             rng = np.random.default_rng(0)
             start = time.monotonic()
             primed, burst, before, burst_s, web_cpu_s = asyncio.run(
-                load(node.url, args.model, node.auth, random_inputs(rng, args.batch, size), random_inputs(rng, args.requests, size), args.concurrency, node.process.pid)
+                load(
+                    node.url,
+                    args.model,
+                    node.auth,
+                    random_inputs(rng, args.batch, size),
+                    random_inputs(rng, args.requests, size),
+                    args.concurrency,
+                    node.process.pid,
+                )
             )
             during = httpx.get(f"{node.url}/metrics", headers=node.auth).text
             if not args.latency_only:
@@ -243,50 +294,87 @@ def main() -> int:
         finally:
             node.stop()
     answered(args, primed, burst, before, during, burst_s, alone)
-    print(f"web process CPU during the burst: {web_cpu_s:.2f} s = {1000 * web_cpu_s / len(burst):.1f} ms per request (HTTP, fast path, statement; proving is in other processes)")
+    print(
+        f"web process CPU during the burst: {web_cpu_s:.2f} s = {1000 * web_cpu_s / len(burst):.1f} ms per request (HTTP, fast path, statement; proving is in other processes)"
+    )
     if args.latency_only:
         return 0 if all(s.status == 200 for s in primed + burst) else 1
     return proofs_report(final, drained_s, primed, burst, accepted, proven, verified, problems)
 
 
-def answered(args: argparse.Namespace, primed: list[Sent], burst: list[Sent], before: str, during: str, burst_s: float, alone: str) -> None:
+def answered(
+    args: argparse.Namespace,
+    primed: list[Sent],
+    burst: list[Sent],
+    before: str,
+    during: str,
+    burst_s: float,
+    alone: str,
+) -> None:
     """The fast answers: latency percentiles, what the statements cost, the node's own view."""
     from zkinfer.node.config import cpu_count
 
     latencies = [s.seconds * 1000 for s in burst if s.status == 200]
-    print(f"\nnode: {args.model} compiled for batch {args.batch}, window {args.window_ms:.0f} ms, {args.workers} worker(s), {cpu_count()} cores")
-    print(f"burst: {args.requests} requests, {args.concurrency} in flight, sent in {burst_s:.2f} s ({args.requests / burst_s:.0f} req/s); "
-          f"started while a proof was running; {metric(during, 'zkinfer_proof_seconds_count'):.0f} proof(s) finished during it, "
-          f"{metric(during, 'zkinfer_queue_depth'):.0f} jobs queued at its end")
-    print(f"answer latency (ms): p50 {percentile(latencies, 50):.1f}  p90 {percentile(latencies, 90):.1f}  p99 {percentile(latencies, 99):.1f}  "
-          f"max {max(latencies):.1f}  mean {statistics.mean(latencies):.1f}  -> goal p99 < 100 ms: {'met' if percentile(latencies, 99) < 100 else 'NOT met'}")
+    print(
+        f"\nnode: {args.model} compiled for batch {args.batch}, window {args.window_ms:.0f} ms, {args.workers} worker(s), {cpu_count()} cores"
+    )
+    print(
+        f"burst: {args.requests} requests, {args.concurrency} in flight, sent in {burst_s:.2f} s ({args.requests / burst_s:.0f} req/s); "
+        f"started while a proof was running; {metric(during, 'zkinfer_proof_seconds_count'):.0f} proof(s) finished during it, "
+        f"{metric(during, 'zkinfer_queue_depth'):.0f} jobs queued at its end"
+    )
+    print(
+        f"answer latency (ms): p50 {percentile(latencies, 50):.1f}  p90 {percentile(latencies, 90):.1f}  p99 {percentile(latencies, 99):.1f}  "
+        f"max {max(latencies):.1f}  mean {statistics.mean(latencies):.1f}  -> goal p99 < 100 ms: {'met' if percentile(latencies, 99) < 100 else 'NOT met'}"
+    )
     print(f"statement (witness + sign statement and promise), alone in this process: {alone}")
     signed = metric(during, "zkinfer_statement_seconds_count") - metric(before, "zkinfer_statement_seconds_count")
     if signed:
         runs = metric(during, "zkinfer_statement_witness_runs") - metric(before, "zkinfer_statement_witness_runs")
-        mean_ms = 1000 * (metric(during, "zkinfer_statement_seconds_sum") - metric(before, "zkinfer_statement_seconds_sum")) / signed
-        print(f"statement on the node during the burst (waiting for a witness run included): mean {mean_ms:.1f} ms; {signed:.0f} statements from {runs:.0f} witness runs "
-              f"({signed / max(runs, 1):.1f} requests per run)")
+        mean_ms = (
+            1000
+            * (metric(during, "zkinfer_statement_seconds_sum") - metric(before, "zkinfer_statement_seconds_sum"))
+            / signed
+        )
+        print(
+            f"statement on the node during the burst (waiting for a witness run included): mean {mean_ms:.1f} ms; {signed:.0f} statements from {runs:.0f} witness runs "
+            f"({signed / max(runs, 1):.1f} requests per run)"
+        )
     else:
         print("statement on the node: none signed (this node predates signed statements)")
-    node_fast = metric(during, "zkinfer_answer_seconds_bucket", le="0.1") - metric(before, "zkinfer_answer_seconds_bucket", le="0.1")
+    node_fast = metric(during, "zkinfer_answer_seconds_bucket", le="0.1") - metric(
+        before, "zkinfer_answer_seconds_bucket", le="0.1"
+    )
     node_all = metric(during, "zkinfer_answer_seconds_count") - metric(before, "zkinfer_answer_seconds_count")
-    print(f"node side (zkinfer_answer_seconds, request read to answer): {100 * node_fast / max(node_all, 1):.1f} % of the burst's answers within 100 ms")
+    print(
+        f"node side (zkinfer_answer_seconds, request read to answer): {100 * node_fast / max(node_all, 1):.1f} % of the burst's answers within 100 ms"
+    )
     refused = [s.status for s in primed + burst if s.status != 200]
     print(f"refused: {len(refused)} {sorted(set(refused))}")
 
 
 def proofs_report(
-    final: str, drained_s: float, primed: list[Sent], burst: list[Sent], accepted: list[Sent], proven: int, verified: int, problems: list[str]
+    final: str,
+    drained_s: float,
+    primed: list[Sent],
+    burst: list[Sent],
+    accepted: list[Sent],
+    proven: int,
+    verified: int,
+    problems: list[str],
 ) -> int:
     """Proof throughput and the receipt checks; 0 when every accepted job ended proven with its own input."""
     proofs = metric(final, "zkinfer_proof_seconds_count")
     proof_s = metric(final, "zkinfer_proof_seconds_sum")
     rejected = [s.status for s in primed + burst if s.status != 200]
-    print(f"proofs (priming batch included): {proofs:.0f} in {drained_s:.0f} s = {60 * proofs / drained_s:.1f} proofs/min, {60 * proven / drained_s:.0f} samples proven/min; "
-          f"{proof_s / max(proofs, 1):.1f} s per proof, {proof_s / max(proven, 1):.2f} s per sample")
-    print(f"jobs: {len(accepted)} accepted, {len(rejected)} refused {sorted(set(rejected))}, {proven} proven with their own input in their row, "
-          f"{verified} distinct receipts verified")
+    print(
+        f"proofs (priming batch included): {proofs:.0f} in {drained_s:.0f} s = {60 * proofs / drained_s:.1f} proofs/min, {60 * proven / drained_s:.0f} samples proven/min; "
+        f"{proof_s / max(proofs, 1):.1f} s per proof, {proof_s / max(proven, 1):.2f} s per sample"
+    )
+    print(
+        f"jobs: {len(accepted)} accepted, {len(rejected)} refused {sorted(set(rejected))}, {proven} proven with their own input in their row, "
+        f"{verified} distinct receipts verified"
+    )
     ok = proven == len(accepted) and not problems and not rejected
     print("every accepted job ended proven" if ok else "PROBLEMS:\n  " + "\n  ".join(problems[:20]))
     return 0 if ok else 1

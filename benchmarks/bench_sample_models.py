@@ -74,13 +74,19 @@ def main() -> None:
         for model in MODELS:
             default_dir = Path(tmp) / f"{model}-default"
             models = REPO / "models"
-            compile_model(models / f"{model}.onnx", models / f"{model}_calibration.json", default_dir, name=model, search=False)
+            compile_model(
+                models / f"{model}.onnx", models / f"{model}_calibration.json", default_dir, name=model, search=False
+            )
             rows.append(measure(model, default_dir, "ezkl default"))
             rows.append(measure(model, REPO / "circuits" / model, "zkinfer search"))
-    print(f"| model | run args | k | num_rows | key setup s | median prove s ({REPEATS} runs) | pk MB | max abs err, example vs onnxruntime | max abs err, calibration set | verified |")
+    print(
+        f"| model | run args | k | num_rows | key setup s | median prove s ({REPEATS} runs) | pk MB | max abs err, example vs onnxruntime | max abs err, calibration set | verified |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r.model} | {r.run_args} | {r.k} | {r.num_rows} | {r.setup_s:.2f} | {r.prove_s:.2f} | {r.pk_mb:.1f} | {r.example_error:.2e} | {r.calibration_error:.2e} | {r.verified} |")
+        print(
+            f"| {r.model} | {r.run_args} | {r.k} | {r.num_rows} | {r.setup_s:.2f} | {r.prove_s:.2f} | {r.pk_mb:.1f} | {r.example_error:.2e} | {r.calibration_error:.2e} | {r.verified} |"
+        )
 
 
 if __name__ == "__main__":

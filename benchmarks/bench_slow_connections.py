@@ -71,12 +71,16 @@ class AttackStats:
     # the cap: the node's clock starts at accept(), which may come after the client's connect completed)
     evicted: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     expired: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    answered: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))  # the node sent bytes (an error answer)
+    answered: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(KINDS, 0)
+    )  # the node sent bytes (an error answer)
     live: dict[asyncio.StreamWriter, str] = field(default_factory=dict)
     released: bool = False
     opening_s: float = 0.0
     opening_end: float = 0.0  # seconds from the attack's start to the last connection opened
-    timeline: list[tuple[float, int, int, int]] = field(default_factory=list)  # (t, opened, still open (client's view), node fds)
+    timeline: list[tuple[float, int, int, int]] = field(
+        default_factory=list
+    )  # (t, opened, still open (client's view), node fds)
 
     @property
     def failed_total(self) -> int:
@@ -125,9 +129,16 @@ def build_circuits(folder: Path) -> Path:
     source = folder / "tiny"
     source.mkdir()
     start = time.perf_counter()
-    circuit = compile_model(tiny.mlp(source / "model.onnx"), tiny.samples(source / "calibration.json", n=16, size=8), source / "circuit", search=False)
+    circuit = compile_model(
+        tiny.mlp(source / "model.onnx"),
+        tiny.samples(source / "calibration.json", n=16, size=8),
+        source / "circuit",
+        search=False,
+    )
     ensure(circuit)
-    print(f"compiled the tiny MLP and set up its keys in {time.perf_counter() - start:.0f} s (not part of the measurement)")
+    print(
+        f"compiled the tiny MLP and set up its keys in {time.perf_counter() - start:.0f} s (not part of the measurement)"
+    )
     return copy_circuits(circuit.path, folder / "circuits")
 
 
@@ -161,7 +172,9 @@ def node_fd_limit(pid: int) -> int:
 def infer_body() -> bytes:
     from tests.node_harness import SAMPLE
 
-    return json.dumps({"inputs": [{"name": "input", "shape": [1, len(SAMPLE)], "datatype": "FP32", "data": SAMPLE}]}).encode()
+    return json.dumps(
+        {"inputs": [{"name": "input", "shape": [1, len(SAMPLE)], "datatype": "FP32", "data": SAMPLE}]}
+    ).encode()
 
 
 def legit(url: str, phase: str, t0: float, timeout_s: float) -> Probe:
@@ -171,7 +184,9 @@ def legit(url: str, phase: str, t0: float, timeout_s: float) -> Probe:
     sent = time.monotonic()
     headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
     try:
-        response = httpx.post(f"{url}/v2/models/{MODEL}/infer", content=infer_body(), headers=headers, timeout=timeout_s)
+        response = httpx.post(
+            f"{url}/v2/models/{MODEL}/infer", content=infer_body(), headers=headers, timeout=timeout_s
+        )
         return Probe(phase, sent - t0, response.status_code, time.monotonic() - sent)
     except httpx.HTTPError as exc:
         return Probe(phase, sent - t0, 0, time.monotonic() - sent, type(exc).__name__)
@@ -188,7 +203,16 @@ def attack_requests() -> dict[str, tuple[bytes, bytes]]:
     }
 
 
-async def hold_one(host: str, port: int, kind: str, first: bytes, gate: asyncio.Semaphore, stats: AttackStats, deadline_s: float, connect_timeout_s: float) -> None:
+async def hold_one(
+    host: str,
+    port: int,
+    kind: str,
+    first: bytes,
+    gate: asyncio.Semaphore,
+    stats: AttackStats,
+    deadline_s: float,
+    connect_timeout_s: float,
+) -> None:
     """Open one attacking connection, send its first bytes, and wait until either side closes it."""
     async with gate:
         try:
@@ -232,13 +256,26 @@ async def monitor(stats: AttackStats, t0: float, node_fds: Callable[[], int], ev
         await asyncio.sleep(every_s)
 
 
-async def attack(url: str, counts: dict[str, int], args: argparse.Namespace, deadlines: dict[str, float], t0: float, stats: AttackStats, node_fds: Callable[[], int]) -> None:
+async def attack(
+    url: str,
+    counts: dict[str, int],
+    args: argparse.Namespace,
+    deadlines: dict[str, float],
+    t0: float,
+    stats: AttackStats,
+    node_fds: Callable[[], int],
+) -> None:
     """Open the slow connections (interleaved), hold them for args.hold seconds, then abort those still open."""
     host, port = url.removeprefix("http://").split(":")
     requests = attack_requests()
     gate = asyncio.Semaphore(args.connect_concurrency)
     kinds = [k for i in range(max(counts.values())) for k in KINDS if i < counts[k]]
-    tasks = [asyncio.create_task(hold_one(host, int(port), k, requests[k][0], gate, stats, deadlines[k], args.connect_timeout)) for k in kinds]
+    tasks = [
+        asyncio.create_task(
+            hold_one(host, int(port), k, requests[k][0], gate, stats, deadlines[k], args.connect_timeout)
+        )
+        for k in kinds
+    ]
     trickler = asyncio.create_task(trickle(stats, {k: requests[k][1] for k in KINDS}, args.trickle_s))
     watcher = asyncio.create_task(monitor(stats, t0, node_fds, TIMELINE_S))
     opening = time.monotonic()
@@ -246,8 +283,10 @@ async def attack(url: str, counts: dict[str, int], args: argparse.Namespace, dea
         await asyncio.sleep(0.05)
     stats.opening_s = time.monotonic() - opening
     stats.opening_end = time.monotonic() - t0
-    print(f"[{time.monotonic() - t0:5.1f} s] opened {stats.opened['slow-header']} slow-header + {stats.opened['slow-body']} slow-body in {stats.opening_s:.1f} s "
-          f"({stats.failed_total} failed to connect); {len(stats.live)} still open; holding {args.hold:.0f} s")
+    print(
+        f"[{time.monotonic() - t0:5.1f} s] opened {stats.opened['slow-header']} slow-header + {stats.opened['slow-body']} slow-body in {stats.opening_s:.1f} s "
+        f"({stats.failed_total} failed to connect); {len(stats.live)} still open; holding {args.hold:.0f} s"
+    )
     await asyncio.sleep(args.hold)
     stats.released = True
     trickler.cancel()
@@ -258,7 +297,9 @@ async def attack(url: str, counts: dict[str, int], args: argparse.Namespace, dea
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def probe_process(url: str, t0: float, interval: float, timeout_s: float, stop: EventType, out: Queue[list[Probe]]) -> None:
+def probe_process(
+    url: str, t0: float, interval: float, timeout_s: float, stop: EventType, out: Queue[list[Probe]]
+) -> None:
     """In a process of its own (so the attacker's loop does not hold its GIL): a legitimate request every
     `interval` seconds until `stop`, each on its own thread so that one slow answer does not delay the next."""
     with ThreadPoolExecutor(max_workers=64) as executor:
@@ -269,7 +310,9 @@ def probe_process(url: str, t0: float, interval: float, timeout_s: float, stop: 
         out.put([f.result() for f in futures])
 
 
-def after_release(url: str, t0: float, released_at: float, args: argparse.Namespace) -> tuple[float | None, list[Probe]]:
+def after_release(
+    url: str, t0: float, released_at: float, args: argparse.Namespace
+) -> tuple[float | None, list[Probe]]:
     """Probe back to back until the first 200 (at most args.recovery_limit s), then every args.interval for args.after s."""
     probes: list[Probe] = []
     first_ok: float | None = None
@@ -304,19 +347,49 @@ def main() -> int:
 
     defaults = NodeConfig(circuits=Path("."), state_dir=Path("."))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--slow-header", type=int, default=10_000, help="slow-header connections (capped by this process's fd limit)")
-    parser.add_argument("--slow-body", type=int, default=10_000, help="slow-body connections (capped by this process's fd limit)")
-    parser.add_argument("--hold", type=float, default=40.0, help="seconds the connections are held after the last one opened")
-    parser.add_argument("--trickle-s", type=float, default=5.0, help="one more byte on each attacking connection every this many seconds")
+    parser.add_argument(
+        "--slow-header", type=int, default=10_000, help="slow-header connections (capped by this process's fd limit)"
+    )
+    parser.add_argument(
+        "--slow-body", type=int, default=10_000, help="slow-body connections (capped by this process's fd limit)"
+    )
+    parser.add_argument(
+        "--hold", type=float, default=40.0, help="seconds the connections are held after the last one opened"
+    )
+    parser.add_argument(
+        "--trickle-s",
+        type=float,
+        default=5.0,
+        help="one more byte on each attacking connection every this many seconds",
+    )
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between legitimate requests")
-    parser.add_argument("--after", type=float, default=5.0, help="seconds of probing after the first success after the release")
-    parser.add_argument("--recovery-limit", type=float, default=60.0, help="longest wait for the first success after the release")
+    parser.add_argument(
+        "--after", type=float, default=5.0, help="seconds of probing after the first success after the release"
+    )
+    parser.add_argument(
+        "--recovery-limit", type=float, default=60.0, help="longest wait for the first success after the release"
+    )
     parser.add_argument("--request-timeout", type=float, default=10.0, help="httpx timeout of one legitimate request")
     parser.add_argument("--connect-concurrency", type=int, default=256, help="attacking connects in flight at once")
     parser.add_argument("--connect-timeout", type=float, default=15.0)
-    parser.add_argument("--header-timeout", type=float, default=None, help=f"node option (default: the node's, {defaults.header_timeout_s:g} s)")
-    parser.add_argument("--body-timeout", type=float, default=None, help=f"node option (default: the node's, {defaults.body_timeout_s:g} s)")
-    parser.add_argument("--max-connections", type=int, default=None, help=f"node option (default: the node's, {defaults.max_connections})")
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=None,
+        help=f"node option (default: the node's, {defaults.header_timeout_s:g} s)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=None,
+        help=f"node option (default: the node's, {defaults.body_timeout_s:g} s)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        help=f"node option (default: the node's, {defaults.max_connections})",
+    )
     args = parser.parse_args()
 
     from tests.node_harness import start_node
@@ -326,17 +399,26 @@ def main() -> int:
     wanted = {"slow-header": args.slow_header, "slow-body": args.slow_body}
     scale = min(1.0, room / max(1, sum(wanted.values())))
     counts = {k: int(n * scale) for k, n in wanted.items()}
-    print(f"this process: RLIMIT_NOFILE soft {soft} (hard {hard}), {OWN_FDS} kept for itself -> "
-          f"{counts['slow-header']} slow-header + {counts['slow-body']} slow-body connections (asked for {wanted['slow-header']} + {wanted['slow-body']})")
+    print(
+        f"this process: RLIMIT_NOFILE soft {soft} (hard {hard}), {OWN_FDS} kept for itself -> "
+        f"{counts['slow-header']} slow-header + {counts['slow-body']} slow-body connections (asked for {wanted['slow-header']} + {wanted['slow-body']})"
+    )
 
     node_options: list[str] = []
-    for option, value in (("--header-timeout", args.header_timeout), ("--body-timeout", args.body_timeout), ("--max-connections", args.max_connections)):
+    for option, value in (
+        ("--header-timeout", args.header_timeout),
+        ("--body-timeout", args.body_timeout),
+        ("--max-connections", args.max_connections),
+    ):
         if value is not None:
             node_options += [option, str(value)]
     header_s = args.header_timeout if args.header_timeout is not None else defaults.header_timeout_s
     body_s = args.body_timeout if args.body_timeout is not None else defaults.body_timeout_s
     cap = args.max_connections if args.max_connections is not None else defaults.max_connections
-    deadlines = {"slow-header": header_s, "slow-body": body_s}  # slow-body headers arrive at once, so its body deadline is ~from the opening
+    deadlines = {
+        "slow-header": header_s,
+        "slow-body": body_s,
+    }  # slow-body headers arrive at once, so its body deadline is ~from the opening
 
     with tempfile.TemporaryDirectory(prefix="zkinfer-bench-slow-") as tmp:
         folder = Path(tmp)
@@ -349,13 +431,19 @@ def main() -> int:
             node_limit = node_fd_limit(node.process.pid)
             baseline_fds = sampler.count()
             warm = legit(node.url, "warm-up", time.monotonic(), args.request_timeout)
-            print(f"node pid {node.process.pid}: RLIMIT_NOFILE {node_limit}, {baseline_fds} fds open at rest; warm-up request: HTTP {warm.status} in {warm.seconds * 1000:.0f} ms")
+            print(
+                f"node pid {node.process.pid}: RLIMIT_NOFILE {node_limit}, {baseline_fds} fds open at rest; warm-up request: HTTP {warm.status} in {warm.seconds * 1000:.0f} ms"
+            )
 
             stats = AttackStats()
             spawn = multiprocessing.get_context("spawn")
             stop, results = spawn.Event(), spawn.Queue()
             t0 = time.monotonic()  # CLOCK_MONOTONIC: the same clock in the prober process
-            prober = spawn.Process(target=probe_process, args=(node.url, t0, args.interval, args.request_timeout, stop, results), daemon=True)
+            prober = spawn.Process(
+                target=probe_process,
+                args=(node.url, t0, args.interval, args.request_timeout, stop, results),
+                daemon=True,
+            )
             prober.start()
             node_cpu, own_cpu = process_cpu_s(node.process.pid), own_cpu_s()
             asyncio.run(attack(node.url, counts, args, deadlines, t0, stats, lambda: sampler.last))
@@ -377,26 +465,66 @@ def main() -> int:
     opening_end = stats.opening_end
     tracebacks = log.count("Traceback")
     rows = [
-        ("machine", f"{cpu_count()} cores (attacker, legitimate client and node share them), Python {sys.version.split()[0]}"),
-        ("attacking connections opened", f"{stats.opened['slow-header']} slow-header + {stats.opened['slow-body']} slow-body "
-                                          f"(asked {wanted['slow-header']} + {wanted['slow-body']}; capped to {counts['slow-header']} + {counts['slow-body']} by this process's fd limit {soft}); "
-                                          f"{stats.failed_total} failed to connect{f' {stats.failure_kinds}' if stats.failed_total else ''}; opening took {stats.opening_s:.1f} s"),
-        ("node limits", f"--max-connections {cap}, --header-timeout {header_s:g} s, --body-timeout {body_s:g} s "
-                        f"({'the node defaults' if not node_options else 'given: ' + ' '.join(node_options)})"),
-        ("held", f"{args.hold:g} s after the last connection opened, one byte per connection every {args.trickle_s:g} s"),
-        ("closed by the node during the attack", f"{closed['slow-header']} slow-header + {closed['slow-body']} slow-body; by age at close: {stats.evicted['slow-header']} + {stats.evicted['slow-body']} "
-                                                 f"younger than the deadline (cap eviction), {stats.expired['slow-header']} + {stats.expired['slow-body']} older (deadline or cap)"),
+        (
+            "machine",
+            f"{cpu_count()} cores (attacker, legitimate client and node share them), Python {sys.version.split()[0]}",
+        ),
+        (
+            "attacking connections opened",
+            f"{stats.opened['slow-header']} slow-header + {stats.opened['slow-body']} slow-body "
+            f"(asked {wanted['slow-header']} + {wanted['slow-body']}; capped to {counts['slow-header']} + {counts['slow-body']} by this process's fd limit {soft}); "
+            f"{stats.failed_total} failed to connect{f' {stats.failure_kinds}' if stats.failed_total else ''}; opening took {stats.opening_s:.1f} s",
+        ),
+        (
+            "node limits",
+            f"--max-connections {cap}, --header-timeout {header_s:g} s, --body-timeout {body_s:g} s "
+            f"({'the node defaults' if not node_options else 'given: ' + ' '.join(node_options)})",
+        ),
+        (
+            "held",
+            f"{args.hold:g} s after the last connection opened, one byte per connection every {args.trickle_s:g} s",
+        ),
+        (
+            "closed by the node during the attack",
+            f"{closed['slow-header']} slow-header + {closed['slow-body']} slow-body; by age at close: {stats.evicted['slow-header']} + {stats.evicted['slow-body']} "
+            f"younger than the deadline (cap eviction), {stats.expired['slow-header']} + {stats.expired['slow-body']} older (deadline or cap)",
+        ),
         ("still open at release", f"{sum(stats.opened.values()) - sum(closed.values())}"),
-        ("attacking connections the node answered", f"{stats.answered['slow-header']} slow-header + {stats.answered['slow-body']} slow-body"),
-        ("CPU during opening + hold", f"node {node_cpu:.1f} s, attacker {own_cpu:.1f} s, over {released_at - t0:.1f} s; load average {load[0]:.1f} before, {os.getloadavg()[0]:.1f} at the end"),
+        (
+            "attacking connections the node answered",
+            f"{stats.answered['slow-header']} slow-header + {stats.answered['slow-body']} slow-body",
+        ),
+        (
+            "CPU during opening + hold",
+            f"node {node_cpu:.1f} s, attacker {own_cpu:.1f} s, over {released_at - t0:.1f} s; load average {load[0]:.1f} before, {os.getloadavg()[0]:.1f} at the end",
+        ),
         ("legitimate requests during the attack", f"every {args.interval:g} s: {describe(during)}"),
-        ("  of which while opening", describe([p for p in during if p.sent_at < opening_end]) if any(p.sent_at < opening_end for p in during) else "none"),
-        ("  of which while holding", describe([p for p in during if p.sent_at >= opening_end]) if any(p.sent_at >= opening_end for p in during) else "none"),
-        ("time to first success after release", f"{first_ok:.2f} s" if first_ok is not None else f"none within {args.recovery_limit:g} s"),
+        (
+            "  of which while opening",
+            describe([p for p in during if p.sent_at < opening_end])
+            if any(p.sent_at < opening_end for p in during)
+            else "none",
+        ),
+        (
+            "  of which while holding",
+            describe([p for p in during if p.sent_at >= opening_end])
+            if any(p.sent_at >= opening_end for p in during)
+            else "none",
+        ),
+        (
+            "time to first success after release",
+            f"{first_ok:.2f} s" if first_ok is not None else f"none within {args.recovery_limit:g} s",
+        ),
         ("legitimate requests after release", describe(after) if after else "none"),
-        ("node fds", f"peak {sampler.peak} ({sampler.peak_at - t0:+.1f} s from the attack's start) of limit {node_limit}; at rest {baseline_fds}, at release {fds_at_release}, at the end {fds_end}"),
+        (
+            "node fds",
+            f"peak {sampler.peak} ({sampler.peak_at - t0:+.1f} s from the attack's start) of limit {node_limit}; at rest {baseline_fds}, at release {fds_at_release}, at the end {fds_end}",
+        ),
         ("node process", "alive at the end" if alive else f"EXITED with {node.process.returncode}"),
-        ("node log", f"{tracebacks} traceback(s), {log.count(' ERROR ')} ERROR line(s), {log.count(' WARNING ')} WARNING line(s), {log.count('went away')} 'went away' line(s)"),
+        (
+            "node log",
+            f"{tracebacks} traceback(s), {log.count(' ERROR ')} ERROR line(s), {log.count(' WARNING ')} WARNING line(s), {log.count('went away')} 'went away' line(s)",
+        ),
     ]
     width = max(len(name) for name, _ in rows)
     print("\n" + "\n".join(f"{name:<{width}}  {value}" for name, value in rows))
@@ -409,13 +537,24 @@ def main() -> int:
         end = stats.timeline[i + 1][0] if i + 1 < len(stats.timeline) else released_at - t0
         window = [p for p in during if t <= p.sent_at < end]
         worst = f"{max(p.seconds for p in window):.1f} s" if window else "-"
-        print(f"  {t:6.1f} {opened:7d} {still_open:13d} {fds:8d}   {sum(p.status == 200 for p in window):3d} / {sum(p.status != 200 for p in window):3d} / {worst}")
+        print(
+            f"  {t:6.1f} {opened:7d} {still_open:13d} {fds:8d}   {sum(p.status == 200 for p in window):3d} / {sum(p.status != 200 for p in window):3d} / {worst}"
+        )
     failing = [p for p in during + after if p.status != 200]
     if failing:
         print("\nfailed legitimate requests (seconds since the attack started: status/error, seconds):")
-        print("  " + "; ".join(f"{p.phase} {p.sent_at:.1f}: {p.error or p.status} {p.seconds:.2f}" for p in failing[:40]))
+        print(
+            "  " + "; ".join(f"{p.phase} {p.sent_at:.1f}: {p.error or p.status} {p.seconds:.2f}" for p in failing[:40])
+        )
     ok = not failing and first_ok is not None and not tracebacks and alive
-    print("\nverdict: " + ("every legitimate request was served, the node recovered at once, no tracebacks" if ok else "PROBLEMS (see above)"))
+    print(
+        "\nverdict: "
+        + (
+            "every legitimate request was served, the node recovered at once, no tracebacks"
+            if ok
+            else "PROBLEMS (see above)"
+        )
+    )
     return 0 if ok else 1
 
 

@@ -63,7 +63,13 @@ class Row:
 def digits_cnn() -> Case:
     manifest = json.loads((REPO / "circuits" / "digits_cnn" / "manifest.json").read_text())
     models = REPO / "models"
-    return Case("digits_cnn", models / "digits_cnn.onnx", models / "digits_cnn_calibration.json", models / "digits_cnn_input.json", (manifest["decomp_base"], manifest["decomp_legs"]))
+    return Case(
+        "digits_cnn",
+        models / "digits_cnn.onnx",
+        models / "digits_cnn_calibration.json",
+        models / "digits_cnn_input.json",
+        (manifest["decomp_base"], manifest["decomp_legs"]),
+    )
 
 
 def lenet5(folder: Path) -> Case:
@@ -75,14 +81,25 @@ def lenet5(folder: Path) -> Case:
 
     torch.manual_seed(0)
     module = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 6, 5), torch.nn.ReLU(), torch.nn.AvgPool2d(2),
-        torch.nn.Conv2d(6, 16, 5), torch.nn.ReLU(), torch.nn.AvgPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(16 * 5 * 5, 120), torch.nn.ReLU(), torch.nn.Linear(120, 84), torch.nn.ReLU(), torch.nn.Linear(84, 10),
+        torch.nn.Conv2d(1, 6, 5),
+        torch.nn.ReLU(),
+        torch.nn.AvgPool2d(2),
+        torch.nn.Conv2d(6, 16, 5),
+        torch.nn.ReLU(),
+        torch.nn.AvgPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(16 * 5 * 5, 120),
+        torch.nn.ReLU(),
+        torch.nn.Linear(120, 84),
+        torch.nn.ReLU(),
+        torch.nn.Linear(84, 10),
     ).eval()
     rng = np.random.default_rng(0)
     samples = [rng.random((1, 1, 32, 32), dtype=np.float32) for _ in range(8)]
     export(module, [samples[0]], folder / "lenet5.onnx")
-    (folder / "calibration.json").write_text(json.dumps({"input_data": [np.concatenate([s.ravel() for s in samples]).round(4).tolist()]}))
+    (folder / "calibration.json").write_text(
+        json.dumps({"input_data": [np.concatenate([s.ravel() for s in samples]).round(4).tolist()]})
+    )
     (folder / "input.json").write_text(json.dumps({"input_data": [samples[0].ravel().round(4).tolist()]}))
     return Case("lenet5", folder / "lenet5.onnx", folder / "calibration.json", folder / "input.json", None)
 
@@ -114,7 +131,9 @@ def _verified(receipt: Any) -> bool:
     return bool(verify_document(json.loads(receipt.model_dump_json())).verified)
 
 
-def measure(case: Case, work: Path, parts: list[int], ray_executor: Any, link: str = "hashed") -> tuple[list[Row], list[str]]:
+def measure(
+    case: Case, work: Path, parts: list[int], ray_executor: Any, link: str = "hashed"
+) -> tuple[list[Row], list[str]]:
     from zkinfer.core import ezkl_adapter as _ezkl
     from zkinfer.core import inputs
     from zkinfer.prover.compile import compile_model
@@ -127,7 +146,9 @@ def measure(case: Case, work: Path, parts: list[int], ray_executor: Any, link: s
     rows: list[Row] = []
     provers: dict[str, Any] = {}
     print(f"[{case.name}] compiling unsplit", flush=True)
-    circuit = compile_model(case.onnx, case.calibration, work / "unsplit", search=False, decomposition=case.decomposition)
+    circuit = compile_model(
+        case.onnx, case.calibration, work / "unsplit", search=False, decomposition=case.decomposition
+    )
     prover = Prover(circuit, prefer_gpu=False)
     sample = prover.load_input(case.input)
     row = Row("unsplit", ks=[circuit.logrows], key_bytes=prover.keys.pk.stat().st_size + prover.keys.vk.stat().st_size)
@@ -135,7 +156,18 @@ def measure(case: Case, work: Path, parts: list[int], ray_executor: Any, link: s
     data.write_text(json.dumps(inputs.to_ezkl_data([sample])))
     _ezkl.gen_witness(data, circuit.compiled_path, witness)
     print(f"[{case.name}] unsplit: k={circuit.logrows}, proving", flush=True)
-    _sequential(row, [ProofTask(compiled=circuit.compiled_path, pk=prover.keys.pk, srs=prover.keys.srs.path, witness=witness, proof=work / "unsplit-proof.json")])
+    _sequential(
+        row,
+        [
+            ProofTask(
+                compiled=circuit.compiled_path,
+                pk=prover.keys.pk,
+                srs=prover.keys.srs.path,
+                witness=witness,
+                proof=work / "unsplit-proof.json",
+            )
+        ],
+    )
     local = LocalExecutor()
     prover.executor = local
     receipt, row.local_wall_s = _timed(lambda: prover.prove(sample))
@@ -150,7 +182,15 @@ def measure(case: Case, work: Path, parts: list[int], ray_executor: Any, link: s
     provers["unsplit"] = prover
     for k in parts:
         print(f"[{case.name}] compiling split into {k}", flush=True)
-        chain = compile_split(case.onnx, case.calibration, work / f"split{k}", parts=k, search=False, decomposition=case.decomposition, link=link)  # type: ignore[arg-type]
+        chain = compile_split(
+            case.onnx,
+            case.calibration,
+            work / f"split{k}",
+            parts=k,
+            search=False,
+            decomposition=case.decomposition,
+            link=link,
+        )  # type: ignore[arg-type]
         split_prover = SplitProver(chain, prefer_gpu=False, executor=LocalExecutor(parallel=k))
         row = Row(f"split {k} ({link})", ks=[s.logrows for s in chain.segments])
         row.key_bytes = sum(s.keys.pk.stat().st_size + s.keys.vk.stat().st_size for s in split_prover.segment_keys)
@@ -158,7 +198,13 @@ def measure(case: Case, work: Path, parts: list[int], ray_executor: Any, link: s
         witness_dir.mkdir()
         witnesses = chain_witnesses(chain.segments, sample, witness_dir)
         tasks = [
-            ProofTask(compiled=s.compiled_path, pk=sk.keys.pk, srs=sk.keys.srs.path, witness=w, proof=witness_dir / f"proof{i}.json")
+            ProofTask(
+                compiled=s.compiled_path,
+                pk=sk.keys.pk,
+                srs=sk.keys.srs.path,
+                witness=w,
+                proof=witness_dir / f"proof{i}.json",
+            )
             for i, (s, sk, w) in enumerate(zip(chain.segments, split_prover.segment_keys, witnesses, strict=True))
         ]
         print(f"[{case.name}] split {k}: k={row.ks}, proving", flush=True)
@@ -211,7 +257,10 @@ def _ceiling(rows: list[Row], provers: dict[str, Any], sample: Any) -> list[str]
                 executor.close()
         if proved[most.form] and not proved[unsplit.form]:
             separating.append(limit // MiB)
-        lines.append(f"--max-prove-memory {limit // MiB} MiB: " + ", ".join(f"{form} {'proves' if ok else 'ProofMemoryError'}" for form, ok in proved.items()))
+        lines.append(
+            f"--max-prove-memory {limit // MiB} MiB: "
+            + ", ".join(f"{form} {'proves' if ok else 'ProofMemoryError'}" for form, ok in proved.items())
+        )
     lines.append(f"ceilings under which only {most.form} proves: {separating or 'none'} MiB")
     return lines
 
@@ -229,17 +278,26 @@ def table(case: Case, rows: list[Row]) -> str:
         local = f"{r.local_wall_s:.2f}" if r.local_wall_s is not None else "-"
         peak = max(r.peak_rss)
         each = ", ".join(str(p // MiB) for p in r.peak_rss)
-        out.append(f"| {r.form} | {r.ks} | {r.key_bytes / 1e6:.1f} | {r.cpu_s:.2f} | {r.sequential_s:.2f} | {local} | {ray} | {peak / MiB:.0f} ({each}) | {peak / base:.2f} | {r.verified} |")
+        out.append(
+            f"| {r.form} | {r.ks} | {r.key_bytes / 1e6:.1f} | {r.cpu_s:.2f} | {r.sequential_s:.2f} | {local} | {ray} | {peak / MiB:.0f} ({each}) | {peak / base:.2f} | {r.verified} |"
+        )
     return "\n".join(out)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--lenet", action="store_true", help="also the LeNet-5 (k≈19: GBs of keys and memory, many minutes)")
+    parser.add_argument(
+        "--lenet", action="store_true", help="also the LeNet-5 (k≈19: GBs of keys and memory, many minutes)"
+    )
     parser.add_argument("--only-lenet", action="store_true", help="the LeNet-5 alone (skip the digits CNN)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray column (no local Ray started)")
     parser.add_argument("--parts", type=int, nargs="+", default=[2, 4])
-    parser.add_argument("--link", choices=["hashed", "polycommit"], default="polycommit", help="how the segments are linked (compile --link)")
+    parser.add_argument(
+        "--link",
+        choices=["hashed", "polycommit"],
+        default="polycommit",
+        help="how the segments are linked (compile --link)",
+    )
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}", flush=True)
     ray_executor = None

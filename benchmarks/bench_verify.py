@@ -58,7 +58,10 @@ def _row(model: str, key: object, tmp: Path) -> str:
     receipt = prover.prove(prover.load_input(REPO / "models" / f"{model}_input.json"))
     path = tmp / f"{model}.json"
     save(receipt, path)
-    pinned = Policy(expect_circuit=circuit_digest(receipt.model.vk_digest, receipt.model.settings), trusted_srs=[receipt.srs.fingerprint])
+    pinned = Policy(
+        expect_circuit=circuit_digest(receipt.model.vk_digest, receipt.model.settings),
+        trusted_srs=[receipt.srs.fingerprint],
+    )
     start = time.perf_counter()
     assert verify_receipt(receipt, pinned, check_signature=False).verified
     first = (time.perf_counter() - start) * 1000
@@ -75,7 +78,12 @@ def _row(model: str, key: object, tmp: Path) -> str:
     model_s = time.perf_counter() - start
     assert rebuilt.verified, rebuilt.checks
     start = time.perf_counter()
-    cli = subprocess.run([sys.executable, "-m", "zkinfer", "verify", str(path), "--expect-signer", key.public_hex], capture_output=True, text=True, cwd=REPO)
+    cli = subprocess.run(
+        [sys.executable, "-m", "zkinfer", "verify", str(path), "--expect-signer", key.public_hex],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     cli_s = time.perf_counter() - start
     assert cli.returncode == 0, cli.stdout + cli.stderr
     if not (tmp / "signed.json").exists():  # the first model's receipt is the one the process timings verify
@@ -104,7 +112,10 @@ def _process_times(receipt: Path, signer: str, baseline: str | None, tmp: Path) 
         archive = subprocess.run(["git", "archive", baseline], cwd=REPO, capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
         trees[f"baseline {baseline}"] = folder
-    commands = {"zkinfer --help": ["--help"], "zkinfer verify (signed receipt, pinned signer)": ["verify", str(receipt), "--expect-signer", signer]}
+    commands = {
+        "zkinfer --help": ["--help"],
+        "zkinfer verify (signed receipt, pinned signer)": ["verify", str(receipt), "--expect-signer", signer],
+    }
     times: dict[tuple[str, str], list[float]] = {(c, t): [] for c in commands for t in trees}
     cpu: dict[tuple[str, str], list[float]] = {(c, t): [] for c in commands for t in trees}
     for _ in range(PROCESS_REPEATS):
@@ -117,7 +128,9 @@ def _process_times(receipt: Path, signer: str, baseline: str | None, tmp: Path) 
                 assert done.returncode == 0, f"{tree}: {done.stdout}{done.stderr}"
     rows = ["| command | tree | median wall s | min wall s | median CPU s |", "|---|---|---:|---:|---:|"]
     for (command, tree), values in times.items():
-        rows.append(f"| `{command}` | {tree} | {statistics.median(values):.2f} | {min(values):.2f} | {statistics.median(cpu[(command, tree)]):.2f} |")
+        rows.append(
+            f"| `{command}` | {tree} | {statistics.median(values):.2f} | {min(values):.2f} | {statistics.median(cpu[(command, tree)]):.2f} |"
+        )
     return rows
 
 
@@ -130,7 +143,9 @@ def _children_cpu() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--baseline", help="also time the processes on this git revision (e.g. the commit before a change)")
+    parser.add_argument(
+        "--baseline", help="also time the processes on this git revision (e.g. the commit before a change)"
+    )
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="zkinfer-bench-") as tmp:
         os.environ["ZKINFER_HOME"] = str(Path(tmp) / "home")

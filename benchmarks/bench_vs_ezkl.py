@@ -133,7 +133,10 @@ class Record:
     def own(self, side: str, stage: str) -> float:
         """Median wall seconds a stage spent outside ezkl: its time minus the ezkl calls made inside it."""
         inner = [v for (sd, st), v in self.times.items() if sd == side and st.startswith(f"{stage}:")]
-        per_rep = [total[0] - sum(call[0] for call in calls) for total, *calls in zip(self.times[side, stage], *inner, strict=True)]
+        per_rep = [
+            total[0] - sum(call[0] for call in calls)
+            for total, *calls in zip(self.times[side, stage], *inner, strict=True)
+        ]
         return statistics.median(per_rep)
 
 
@@ -234,7 +237,9 @@ def raw_run_args(base: int, legs: int) -> Any:
     return args
 
 
-def raw_pipeline(record: Record, case: Case, work: Path, base: int, legs: int, srs_path: Path, input_file: Path) -> dict[str, Path]:
+def raw_pipeline(
+    record: Record, case: Case, work: Path, base: int, legs: int, srs_path: Path, input_file: Path
+) -> dict[str, Path]:
     """gen_settings+calibrate, compile, setup, witness, prove, verify: ezkl's Python API, nothing else."""
     import ezkl
 
@@ -242,7 +247,9 @@ def raw_pipeline(record: Record, case: Case, work: Path, base: int, legs: int, s
     p = {name: work / name for name in ("settings.json", "model.compiled", "vk", "pk", "witness.json", "proof.json")}
     with record.time("raw", "gen_settings+calibrate"):
         ezkl.gen_settings(str(case.model), str(p["settings.json"]), py_run_args=raw_run_args(base, legs))
-        ezkl.calibrate_settings(str(case.calibration), str(case.model), str(p["settings.json"]), "resources", 2.0, None, [1], None)
+        ezkl.calibrate_settings(
+            str(case.calibration), str(case.model), str(p["settings.json"]), "resources", 2.0, None, [1], None
+        )
     with record.time("raw", "compile"):
         ezkl.compile_circuit(str(case.model), str(p["model.compiled"]), str(p["settings.json"]))
     with record.time("raw", "setup"):
@@ -335,7 +342,10 @@ def overhead(case: Case, work: Path, reps: int, decomposition: tuple[int, int] |
 
     def settings(path: Path) -> dict[str, Any]:  # ezkl lists range checks/lookups in hash-set order; zkinfer sorts them
         data = {k: v for k, v in json.loads(path.read_text()).items() if k != "timestamp"}
-        return {k: sorted(v, key=json.dumps) if k in ("required_lookups", "required_range_checks") else v for k, v in data.items()}
+        return {
+            k: sorted(v, key=json.dumps) if k in ("required_lookups", "required_range_checks") else v
+            for k, v in data.items()
+        }
 
     same_settings = settings(zk_circuit.settings_path) == settings(raw_paths["settings.json"])
     m = record.median
@@ -347,8 +357,12 @@ def overhead(case: Case, work: Path, reps: int, decomposition: tuple[int, int] |
         return f"{wall} | {raw[1]:.3f} | {zk[1]:.3f} | {zk[1] / raw[1]:.3f}x"
 
     header = "raw wall s | zkinfer wall s | wall ratio | raw CPU s | zkinfer CPU s | CPU ratio"
-    print(f"\n## zkinfer vs raw ezkl: {case.name}, decomp {base}/{legs}, k={zk_circuit.logrows}, {reps} interleaved repetitions (medians)\n")
-    print(f"same settings (up to timestamp and list order): {same_settings}; same SRS file: {srs_path.name} from zkinfer's cache")
+    print(
+        f"\n## zkinfer vs raw ezkl: {case.name}, decomp {base}/{legs}, k={zk_circuit.logrows}, {reps} interleaved repetitions (medians)\n"
+    )
+    print(
+        f"same settings (up to timestamp and list order): {same_settings}; same SRS file: {srs_path.name} from zkinfer's cache"
+    )
     print(f"pk: zkinfer {mb(zk_keys.pk.stat().st_size)}, raw {mb(raw_paths['pk'].stat().st_size)}\n")
     print("Each ezkl step, raw vs the same ezkl call made inside zkinfer's API (same arguments, same files?):\n")
     print(f"| stage | {header} |\n|---|---:|---:|---:|---:|---:|---:|")
@@ -374,22 +388,51 @@ def overhead(case: Case, work: Path, reps: int, decomposition: tuple[int, int] |
             f"fidelity check: {n_fidelity} witnesses, {fidelity[0]:.3f} s wall / {fidelity[1]:.3f} s CPU",
         ),
         ("keys.ensure", "setup", ("setup",), "keys.ensure", "find the SRS, atomic rename into the cache"),
-        ("Prover.prove + save", "witness+prove", ("witness", "prove"), "prove+save", "onnxruntime answer, receipt (digests, felts), JSON"),
-        (f"verify_file ×{VERIFY_CALLS}", f"verify ×{VERIFY_CALLS}", ("verify",), "verify_file", "ezkl.verify in a memory-limited worker (untrusted input), overlapped with digests and the binding check"),
+        (
+            "Prover.prove + save",
+            "witness+prove",
+            ("witness", "prove"),
+            "prove+save",
+            "onnxruntime answer, receipt (digests, felts), JSON",
+        ),
+        (
+            f"verify_file ×{VERIFY_CALLS}",
+            f"verify ×{VERIFY_CALLS}",
+            ("verify",),
+            "verify_file",
+            "ezkl.verify in a memory-limited worker (untrusted input), overlapped with digests and the binding check",
+        ),
     ]
     print("\nEach zkinfer API call vs the raw ezkl steps it replaces (what a user waits for):\n")
-    print(f"| zkinfer call | raw ezkl steps | {header} | outside ezkl s | zkinfer's extra work |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    print(
+        f"| zkinfer call | raw ezkl steps | {header} | outside ezkl s | zkinfer's extra work |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
+    )
     for call, steps, raw_stages, zk_stage, extra in rows:
         own = record.own("zk", zk_stage)
-        print(f"| {call} | {steps} | {cells(m('raw', *raw_stages), m('zk', zk_stage), cpu=not call.startswith('verify_file'))} | {own:.3f} ({own / m('raw', *raw_stages)[0]:.1%}) | {extra} |")
+        print(
+            f"| {call} | {steps} | {cells(m('raw', *raw_stages), m('zk', zk_stage), cpu=not call.startswith('verify_file'))} | {own:.3f} ({own / m('raw', *raw_stages)[0]:.1%}) | {extra} |"
+        )
     raw_compile, zk_compile = m("raw", "gen_settings+calibrate", "compile"), m("zk", "compile_model")
     without = (zk_compile[0] - fidelity[0], zk_compile[1] - fidelity[1])
-    print(f"| compile_model without the fidelity check | gen_settings+calibrate+compile | {cells(raw_compile, without)} | | |")
-    print("\n'outside ezkl': the call's wall time minus the ezkl calls made inside it (median per repetition; the fidelity")
-    print("check's witnesses are ezkl calls, so they are not in it): zkinfer's own Python work, which load on the machine barely moves.")
-    print(f"\nzkinfer only: Prover() (load circuit, find keys, onnxruntime session, read SRS) {m('zk', 'Prover()')[0]:.3f} s, once per process")
-    print(f"zkinfer only: verify_file on the same receipt signed by a node key (BLS12-381: blspy, or py_ecc without it) {signed_verify_s(work / f'zk{reps - 1}'):.3f} s")
-    print("peak RSS per stage (MB): " + ", ".join(f"{side} {stage} {rss / 1e6:,.0f}" for (side, stage), rss in sorted(record.peak_rss.items())))
+    print(
+        f"| compile_model without the fidelity check | gen_settings+calibrate+compile | {cells(raw_compile, without)} | | |"
+    )
+    print(
+        "\n'outside ezkl': the call's wall time minus the ezkl calls made inside it (median per repetition; the fidelity"
+    )
+    print(
+        "check's witnesses are ezkl calls, so they are not in it): zkinfer's own Python work, which load on the machine barely moves."
+    )
+    print(
+        f"\nzkinfer only: Prover() (load circuit, find keys, onnxruntime session, read SRS) {m('zk', 'Prover()')[0]:.3f} s, once per process"
+    )
+    print(
+        f"zkinfer only: verify_file on the same receipt signed by a node key (BLS12-381: blspy, or py_ecc without it) {signed_verify_s(work / f'zk{reps - 1}'):.3f} s"
+    )
+    print(
+        "peak RSS per stage (MB): "
+        + ", ".join(f"{side} {stage} {rss / 1e6:,.0f}" for (side, stage), rss in sorted(record.peak_rss.items()))
+    )
 
 
 # ---------------------------------------------------------------- part 2
@@ -447,13 +490,23 @@ def default_vs_search(case: Case, work: Path) -> None:
             )
         )  # fmt: skip
     ours, theirs = rows
-    print(f"\n## zkinfer's default circuit vs ezkl's default decomposition: {case.name}, {len(case.inputs)} test inputs (median prove)\n")
-    print("| circuit | decomp | k | rows | compile s | setup s | pk | prove s | max abs error vs float | argmax agrees |")
+    print(
+        f"\n## zkinfer's default circuit vs ezkl's default decomposition: {case.name}, {len(case.inputs)} test inputs (median prove)\n"
+    )
+    print(
+        "| circuit | decomp | k | rows | compile s | setup s | pk | prove s | max abs error vs float | argmax agrees |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r.label} | {r.decomposition} | {r.k} | {r.num_rows:,} | {r.compile_s:.1f} | {r.setup_s:.2f} | {mb(r.pk_bytes)} | {r.prove_s:.3f} | {r.max_abs_error:.2e} | {r.agree}/{len(case.inputs)} |")
-    print(f"\nprove speed-up: {theirs.prove_s / ours.prove_s:.2f}x (goal ≥ 3x); setup {theirs.setup_s / ours.setup_s:.2f}x; pk {theirs.pk_bytes / ours.pk_bytes:.1f}x smaller")
-    print(f"max abs error: zkinfer {ours.max_abs_error:.2e} vs ezkl default {theirs.max_abs_error:.2e} (the search keeps only circuits within 1.5x of the best error)")
+        print(
+            f"| {r.label} | {r.decomposition} | {r.k} | {r.num_rows:,} | {r.compile_s:.1f} | {r.setup_s:.2f} | {mb(r.pk_bytes)} | {r.prove_s:.3f} | {r.max_abs_error:.2e} | {r.agree}/{len(case.inputs)} |"
+        )
+    print(
+        f"\nprove speed-up: {theirs.prove_s / ours.prove_s:.2f}x (goal ≥ 3x); setup {theirs.setup_s / ours.setup_s:.2f}x; pk {theirs.pk_bytes / ours.pk_bytes:.1f}x smaller"
+    )
+    print(
+        f"max abs error: zkinfer {ours.max_abs_error:.2e} vs ezkl default {theirs.max_abs_error:.2e} (the search keeps only circuits within 1.5x of the best error)"
+    )
 
 
 # ---------------------------------------------------------------- main
@@ -461,11 +514,19 @@ def default_vs_search(case: Case, work: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reps", type=int, default=None, help="interleaved repetitions per side (default 5; 1 with --large)")
+    parser.add_argument(
+        "--reps", type=int, default=None, help="interleaved repetitions per side (default 5; 1 with --large)"
+    )
     parser.add_argument("--samples", type=int, default=SAMPLES_DEFAULT, help="test inputs proven per circuit in part 2")
     parser.add_argument("--large", action="store_true", help="a LeNet-5-size CNN (k≈20, ~10 GB RAM, many minutes)")
-    parser.add_argument("--decomposition", default=None, help="BASE/LEGS for part 1 (default: the one zkinfer's search picks)")
-    parser.add_argument("--skip-default", action="store_true", help="skip part 2 (default vs search); implied by --large unless --with-default")
+    parser.add_argument(
+        "--decomposition", default=None, help="BASE/LEGS for part 1 (default: the one zkinfer's search picks)"
+    )
+    parser.add_argument(
+        "--skip-default",
+        action="store_true",
+        help="skip part 2 (default vs search); implied by --large unless --with-default",
+    )
     parser.add_argument("--with-default", action="store_true", help="run part 2 with --large too")
     parser.add_argument("--home", type=Path, default=None, help="$ZKINFER_HOME to use (default: a fresh temporary one)")
     args = parser.parse_args(argv)
@@ -484,7 +545,9 @@ def main(argv: list[str] | None = None) -> None:
         overhead(case, work / "overhead", reps, decomposition)
         if not (args.skip_default or (args.large and not args.with_default)):
             default_vs_search(case, work / "default")
-        print(f"\ntotal {time.perf_counter() - start:.0f} s; peak RSS of the measured stages {RssSampler.lifetime_peak / 1e9:.2f} GB")
+        print(
+            f"\ntotal {time.perf_counter() - start:.0f} s; peak RSS of the measured stages {RssSampler.lifetime_peak / 1e9:.2f} GB"
+        )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,19 @@ def row_stake_register_model(bench: Bench, case: Case) -> Row:
     stake, deployed = Stake.deploy(bench.chain, params)
     layout = claims.Layout.of_receipt(case.receipt)
     sent = stake.register_model(claims.receipt_model_id(case.receipt), case.facts["verifier"], layout)
-    case.facts.update(stake=stake, params=params, node=stake.as_signer(_as(bench, NODE)), challenger=stake.as_signer(_as(bench, CHALLENGER)), liar=stake.as_signer(_as(bench, LIAR)))
-    return Row(case.name, "stake: register model (owner)", sent.gas_used, f"stake contract deploy {deployed.gas_used:,} gas; layout {layout.n_input}+{layout.n_params}+{layout.n_output} felts")
+    case.facts.update(
+        stake=stake,
+        params=params,
+        node=stake.as_signer(_as(bench, NODE)),
+        challenger=stake.as_signer(_as(bench, CHALLENGER)),
+        liar=stake.as_signer(_as(bench, LIAR)),
+    )
+    return Row(
+        case.name,
+        "stake: register model (owner)",
+        sent.gas_used,
+        f"stake contract deploy {deployed.gas_used:,} gas; layout {layout.n_input}+{layout.n_params}+{layout.n_output} felts",
+    )
 
 
 def row_stake_register_node(bench: Bench, case: Case) -> Row:
@@ -66,7 +77,12 @@ def row_stake_claim_batch(bench: Bench, case: Case) -> Row:
     batch = [claims.from_verified_receipt(case.receipt, f"bench-{i}") for i in range(BATCH)]
     posted = case.facts["node"].post_batch(batch)
     case.facts["batch"] = (posted, batch)
-    return Row(case.name, f"stake: per claim in a batch of {BATCH}", posted.sent.gas_used // BATCH, f"the batch's root: {posted.sent.gas_used:,} gas in all")
+    return Row(
+        case.name,
+        f"stake: per claim in a batch of {BATCH}",
+        posted.sent.gas_used // BATCH,
+        f"the batch's root: {posted.sent.gas_used:,} gas in all",
+    )
 
 
 def row_stake_challenge(bench: Bench, case: Case) -> Row:
@@ -106,7 +122,12 @@ def row_stake_slash(bench: Bench, case: Case) -> Row:
     _advance(bench, case.facts["params"].answer_period_s + 1)
     sent = case.facts["challenger"].slash(posted.batch_id, lie)
     seconds = time.perf_counter() - started
-    return Row(case.name, "stake: slash after the deadline", sent.gas_used, f"challenge → slashed {seconds:.2f} s on anvil with the {case.facts['params'].answer_period_s} s deadline skipped (evm_increaseTime)")
+    return Row(
+        case.name,
+        "stake: slash after the deadline",
+        sent.gas_used,
+        f"challenge → slashed {seconds:.2f} s on anvil with the {case.facts['params'].answer_period_s} s deadline skipped (evm_increaseTime)",
+    )
 
 
 def row_stake_fraud(bench: Bench, case: Case) -> Row:
@@ -124,4 +145,13 @@ def row_stake_fraud(bench: Bench, case: Case) -> Row:
     return Row(case.name, "stake: fraud proof (verify + slash)", sent.gas_used)
 
 
-ROWS = [row_stake_register_model, row_stake_register_node, row_stake_claim_single, row_stake_claim_batch, row_stake_challenge, row_stake_answer, row_stake_slash, row_stake_fraud]
+ROWS = [
+    row_stake_register_model,
+    row_stake_register_node,
+    row_stake_claim_single,
+    row_stake_claim_batch,
+    row_stake_challenge,
+    row_stake_answer,
+    row_stake_slash,
+    row_stake_fraud,
+]

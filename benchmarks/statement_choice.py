@@ -35,7 +35,10 @@ def measure(name: str, samples: np.ndarray) -> dict[str, float]:
         sample = [row.reshape(shape).astype(np.float32)]
         start = time.perf_counter()
         fast = prover.fast(sample)
-        quantized = [np.round(out.ravel().astype(np.float64) * 2.0**s).astype(np.int64) for out, s in zip(fast.outputs, scales, strict=True)]
+        quantized = [
+            np.round(out.ravel().astype(np.float64) * 2.0**s).astype(np.int64)
+            for out, s in zip(fast.outputs, scales, strict=True)
+        ]
         float_ms.append((time.perf_counter() - start) * 1000)
         start = time.perf_counter()
         statement = prover.statement(sample, f"bench-{k}")
@@ -63,7 +66,9 @@ def main() -> int:
     _, x_test, _, _ = load_split()
     samples = x_test[: args.samples]
     print(f"{len(samples)} test digits per model, one process, 2-core machine\n")
-    print(f"{'model':<11} {'float+round p50/p99 ms':>23} {'witness p50/p99 ms':>19} {'answers differing':>18} {'max units off':>14}")
+    print(
+        f"{'model':<11} {'float+round p50/p99 ms':>23} {'witness p50/p99 ms':>19} {'answers differing':>18} {'max units off':>14}"
+    )
     for name in ("digits_mlp", "digits_cnn"):
         r = measure(name, samples)
         print(

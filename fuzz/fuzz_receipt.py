@@ -23,7 +23,18 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from fuzz.receipt_mutations import OPS, SPECIAL_STRINGS, TEXT_OPS, Genuine, apply, check, check_text, mutated_text, paths, render
+from fuzz.receipt_mutations import (
+    OPS,
+    SPECIAL_STRINGS,
+    TEXT_OPS,
+    Genuine,
+    apply,
+    check,
+    check_text,
+    mutated_text,
+    paths,
+    render,
+)
 
 
 def make_receipt(folder: Path) -> Path:
@@ -38,7 +49,13 @@ def make_receipt(folder: Path) -> Path:
     tiny.mlp(folder / "model.onnx")
     tiny.samples(folder / "calibration.json", n=16, size=8)
     (folder / "input.json").write_text(json.dumps({"input_data": [[0.1, 0.5, 0.9, 0.3, 0.0, 0.7, 0.2, 0.4]]}))
-    circuit = compile_model(folder / "model.onnx", folder / "calibration.json", folder / "circuit", decomposition=(1024, 3), visibility=Visibility())
+    circuit = compile_model(
+        folder / "model.onnx",
+        folder / "calibration.json",
+        folder / "circuit",
+        decomposition=(1024, 3),
+        visibility=Visibility(),
+    )
     prover = Prover(circuit, signer=identity.new_key())
     save(prover.prove(prover.load_input(folder / "input.json")), folder / "receipt.json")
     return folder / "receipt.json"
@@ -125,7 +142,9 @@ def main() -> int:
     def report() -> None:
         elapsed = time.monotonic() - start
         total = sum(counts.values())
-        print(f"{args.engine}: {total} mutated receipts in {elapsed:.0f} s ({total / max(elapsed, 1e-9):.1f}/s), no crash, no wrong acceptance")
+        print(
+            f"{args.engine}: {total} mutated receipts in {elapsed:.0f} s ({total / max(elapsed, 1e-9):.1f}/s), no crash, no wrong acceptance"
+        )
         for outcome, n in counts.most_common():
             print(f"  {outcome:<22} {n}")
 

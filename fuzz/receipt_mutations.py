@@ -49,7 +49,9 @@ CONTROL_STRINGS = ("\x1b[2J", "\r\x1b[2K[green]PASS[/]", "[/]", "x[bold]", "\u20
 def paths(doc: Any, prefix: Path_ = ()) -> list[Path_]:
     """Every location in the document (containers and leaves), the root excluded."""
     found: list[Path_] = []
-    children: list[tuple[str | int, Any]] = list(doc.items()) if isinstance(doc, dict) else list(enumerate(doc)) if isinstance(doc, list) else []
+    children: list[tuple[str | int, Any]] = (
+        list(doc.items()) if isinstance(doc, dict) else list(enumerate(doc)) if isinstance(doc, list) else []
+    )
     for key, value in children:
         here = (*prefix, key)
         found.append(here)
@@ -68,8 +70,12 @@ def _flip_char(text: str, at: int) -> str:
     if not text:
         return "0"
     at %= len(text)
-    alphabet = "0123456789abcdef" if all(c in "0123456789abcdefABCDEF" for c in text) else "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
-    return text[:at] + alphabet[(alphabet.find(text[at]) + 1) % len(alphabet)] + text[at + 1:]
+    alphabet = (
+        "0123456789abcdef"
+        if all(c in "0123456789abcdefABCDEF" for c in text)
+        else "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+    )
+    return text[:at] + alphabet[(alphabet.find(text[at]) + 1) % len(alphabet)] + text[at + 1 :]
 
 
 def _flip_b64_byte(text: str, at: int) -> str:
@@ -114,7 +120,9 @@ def apply(doc: dict[str, Any], path: Path_, op: str, at: int, value: Any) -> dic
         parent[key] = [old] if at % 2 else {"value": old}
     elif op == "control":
         attack = CONTROL_STRINGS[at % len(CONTROL_STRINGS)]
-        parent[key] = old[: at % (len(old) + 1)] + attack + old[at % (len(old) + 1):] if isinstance(old, str) else attack
+        parent[key] = (
+            old[: at % (len(old) + 1)] + attack + old[at % (len(old) + 1) :] if isinstance(old, str) else attack
+        )
     else:  # "number", or an op that does not fit this value
         parent[key] = _number(old, at)
     return doc
@@ -122,14 +130,21 @@ def apply(doc: dict[str, Any], path: Path_, op: str, at: int, value: Any) -> dic
 
 SPECIAL_STRINGS = ["", "00" * 32, "ff" * 32, "sha256:" + "0" * 64, "AAAA", "zkinfer.receipt/1"]
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20) | st.sampled_from(SPECIAL_STRINGS),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+    | st.sampled_from(SPECIAL_STRINGS),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
     max_leaves=8,
 )
 
 
 @st.composite
-def mutated(draw: st.DrawFn, doc: dict[str, Any], all_paths: list[Path_]) -> tuple[dict[str, Any], list[tuple[Path_, str, int]]]:
+def mutated(
+    draw: st.DrawFn, doc: dict[str, Any], all_paths: list[Path_]
+) -> tuple[dict[str, Any], list[tuple[Path_, str, int]]]:
     """One to three mutations of `doc`, with a description of each (for failure reports)."""
     applied: list[tuple[Path_, str, int]] = []
     for _ in range(draw(st.integers(1, 3))):
@@ -199,14 +214,28 @@ class Genuine:
     @classmethod
     def of(cls, doc: dict[str, Any]) -> Genuine:
         receipt = parse(doc)
-        return cls(doc, receipt, Policy(expect_circuit=circuit_digest(receipt.model.vk_digest, receipt.model.settings), trusted_srs=[receipt.srs.fingerprint]))
+        return cls(
+            doc,
+            receipt,
+            Policy(
+                expect_circuit=circuit_digest(receipt.model.vk_digest, receipt.model.settings),
+                trusted_srs=[receipt.srs.fingerprint],
+            ),
+        )
 
 
 def _statement(receipt: Receipt) -> tuple[Any, ...]:
     """What the proof attests: key, SRS, the quantized input (or its commitment), the weights'
     commitment and the proven output. (Names and shapes are labels; the signature covers them.)"""
     section = receipt.input
-    quantized = [[_ezkl.float_to_felt(v, scale) for v in t.values] for t, scale in zip(section.tensors, section.scales, strict=True)] if section.tensors is not None else None
+    quantized = (
+        [
+            [_ezkl.float_to_felt(v, scale) for v in t.values]
+            for t, scale in zip(section.tensors, section.scales, strict=True)
+        ]
+        if section.tensors is not None
+        else None
+    )
     return (
         receipt.model.vk_digest,
         receipt.srs.fingerprint,
@@ -220,13 +249,21 @@ def _statement(receipt: Receipt) -> tuple[Any, ...]:
 
 
 def _values_close(a: Receipt, b: Receipt) -> bool:
-    pairs = [(x, y) for ta, tb in zip(a.output.tensors, b.output.tensors, strict=True) for x, y in zip(ta.values, tb.values, strict=True)]
+    pairs = [
+        (x, y)
+        for ta, tb in zip(a.output.tensors, b.output.tensors, strict=True)
+        for x, y in zip(ta.values, tb.values, strict=True)
+    ]
     return all(math.isclose(x, y, rel_tol=FLOAT_TOLERANCE * 4, abs_tol=FLOAT_TOLERANCE * 4) for x, y in pairs)
 
 
 def _signed_meaning(receipt: Receipt) -> tuple[bytes, str, str]:
     assert receipt.signature is not None
-    return receipt.canonical_bytes(), receipt.signature.public_key.lower().removeprefix("0x"), receipt.signature.signature.lower()
+    return (
+        receipt.canonical_bytes(),
+        receipt.signature.public_key.lower().removeprefix("0x"),
+        receipt.signature.signature.lower(),
+    )
 
 
 def check(genuine: Genuine, doc: Any, description: object = "") -> str:

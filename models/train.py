@@ -84,8 +84,10 @@ def train_one(spec: Spec, split: tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     write_json(HERE / f"{spec.name}_input.json", {"input_data": [example.tolist()]})
     with torch.no_grad():
         predicted = int(trained(torch.from_numpy(example)).argmax())
-    print(f"{spec.name}: test accuracy {test_accuracy:.4f}; exported {report.path.name} (parity {report.max_abs_difference:.1e}); "
-          f"example input X_test[{EXAMPLE_INDEX}] label {int(y_test[EXAMPLE_INDEX])}, predicted {predicted}")
+    print(
+        f"{spec.name}: test accuracy {test_accuracy:.4f}; exported {report.path.name} (parity {report.max_abs_difference:.1e}); "
+        f"example input X_test[{EXAMPLE_INDEX}] label {int(y_test[EXAMPLE_INDEX])}, predicted {predicted}"
+    )
     return test_accuracy
 
 
@@ -94,7 +96,9 @@ def main() -> None:
     split = digits.load_split()
     accuracies = {spec.name: train_one(spec, split) for spec in SPECS}
     if accuracies["digits_mlp"] < MIN_MLP_ACCURACY:
-        raise SystemExit(f"digits_mlp test accuracy {accuracies['digits_mlp']:.3f} is below {MIN_MLP_ACCURACY}: training regressed")
+        raise SystemExit(
+            f"digits_mlp test accuracy {accuracies['digits_mlp']:.3f} is below {MIN_MLP_ACCURACY}: training regressed"
+        )
 
 
 if __name__ == "__main__":

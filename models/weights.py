@@ -33,5 +33,7 @@ def load_into(module: Any, path: Path) -> Any:
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise ExportError(f"{path}: weights do not fit the model definition ({exc}); retrain with `python -m models.train`") from exc
+        raise ExportError(
+            f"{path}: weights do not fit the model definition ({exc}); retrain with `python -m models.train`"
+        ) from exc
     return module.eval()

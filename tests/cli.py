@@ -10,4 +10,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def zkinfer(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "zkinfer", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "zkinfer", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=600
+    )

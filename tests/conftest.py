@@ -16,13 +16,25 @@ from tests import tiny
 
 # Tests that need a compiled circuit, its keys or a real proof (these session fixtures: a minute or
 # more of CPU before the first such test runs) are end-to-end; `pytest -m "not e2e"` is the quick loop.
-E2E_FIXTURES = frozenset({"tiny_circuit", "small_circuit", "receipt_file", "ceremony_receipt_file", "hashed_circuit", "hashed_receipt_file", "batch_circuits"})
+E2E_FIXTURES = frozenset(
+    {
+        "tiny_circuit",
+        "small_circuit",
+        "receipt_file",
+        "ceremony_receipt_file",
+        "hashed_circuit",
+        "hashed_receipt_file",
+        "batch_circuits",
+    }
+)
 
 
 # Every process the test run starts inherits this variable (value: this run's own), so one left
 # running at the end is found however far it was reparented (an orphan's parent becomes PID 1).
 SESSION_MARK = "ZKINFER_TEST_SESSION"
-LEFTOVER_GRACE_S = float(os.environ.get("ZKINFER_TEST_LEFTOVER_GRACE_S", "30"))  # for processes being stopped (a Ray shutdown, a node's last worker)
+LEFTOVER_GRACE_S = float(
+    os.environ.get("ZKINFER_TEST_LEFTOVER_GRACE_S", "30")
+)  # for processes being stopped (a Ray shutdown, a node's last worker)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,7 +55,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     left = processes.wait_gone(processes.marked(SESSION_MARK, mark), LEFTOVER_GRACE_S)
     if not left:
         return
-    lines = [f"{len(left)} process(es) started by this test run are still running {LEFTOVER_GRACE_S:.0f} s after its end (now killed):"]
+    lines = [
+        f"{len(left)} process(es) started by this test run are still running {LEFTOVER_GRACE_S:.0f} s after its end (now killed):"
+    ]
     lines += [f"  pid {pid}: {processes.command_line(pid)}" for pid in left]
     for pid in left:
         with contextlib.suppress(OSError):
@@ -105,7 +119,9 @@ def receipt_file(tiny_dir: Path, tiny_circuit: Path, node_key_file: Path) -> Pat
     return prove_signed(tiny_circuit, tiny_dir / "input.json", tiny_dir / "receipt.json", node_key_file)
 
 
-def prove_signed(circuit_dir: Path, input_file: Path, out: Path, key_file: Path, allow_development_srs: bool = True) -> Path:
+def prove_signed(
+    circuit_dir: Path, input_file: Path, out: Path, key_file: Path, allow_development_srs: bool = True
+) -> Path:
     """Prove `input_file` with the circuit, sign with the node key, save the receipt to `out`."""
     from zkinfer.core import identity
     from zkinfer.core.receipt import save
@@ -133,7 +149,9 @@ def _link_tree(src: Path, dst: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def ceremony_receipt_file(zk_home: Path, tiny_circuit: Path, node_key_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def ceremony_receipt_file(
+    zk_home: Path, tiny_circuit: Path, node_key_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """A genuine signed receipt for another input, proven on a machine where the SRS was imported
     as a ceremony one (`zkinfer srs import`), so it is not marked development."""
     from zkinfer.core import srs
@@ -145,7 +163,9 @@ def ceremony_receipt_file(zk_home: Path, tiny_circuit: Path, node_key_file: Path
     try:
         for path in sorted((folder / "home" / "srs").glob("*/k*.srs")):
             srs.import_file(path)
-        prove_signed(tiny_circuit, folder / "input.json", folder / "receipt.json", node_key_file, allow_development_srs=False)
+        prove_signed(
+            tiny_circuit, folder / "input.json", folder / "receipt.json", node_key_file, allow_development_srs=False
+        )
     finally:
         os.environ["ZKINFER_HOME"] = str(zk_home)
     return folder / "receipt.json"
@@ -158,7 +178,13 @@ def small_circuit(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     from zkinfer import compile_model
     from zkinfer.prover.keys import ensure
 
-    made = compile_model(tiny_dir / "model.onnx", tiny_dir / "calibration.json", tmp_path_factory.mktemp("small-circuit") / "circuit", search=False, decomposition=SMALL_DECOMPOSITION)
+    made = compile_model(
+        tiny_dir / "model.onnx",
+        tiny_dir / "calibration.json",
+        tmp_path_factory.mktemp("small-circuit") / "circuit",
+        search=False,
+        decomposition=SMALL_DECOMPOSITION,
+    )
     ensure(made)
     return made.path
 
@@ -169,7 +195,13 @@ def hashed_circuit(tiny_dir: Path) -> Path:
     from zkinfer import Visibility, compile_model
     from zkinfer.prover.keys import ensure
 
-    circuit = compile_model(tiny_dir / "model.onnx", tiny_dir / "calibration.json", tiny_dir / "hashed", decomposition=SMALL_DECOMPOSITION, visibility=Visibility(input="hashed", params="hashed"))
+    circuit = compile_model(
+        tiny_dir / "model.onnx",
+        tiny_dir / "calibration.json",
+        tiny_dir / "hashed",
+        decomposition=SMALL_DECOMPOSITION,
+        visibility=Visibility(input="hashed", params="hashed"),
+    )
     ensure(circuit)
     return circuit.path
 

@@ -34,7 +34,9 @@ class Case:
     ops: tuple[str, ...] = ()  # the operators this case is about: the exported graph must contain them
     draw: Callable[[np.random.Generator], list[np.ndarray]] | None = None  # for non-float inputs (indices, booleans)
     provider: str | None = None  # the fast path that must answer, where it is not onnxruntime
-    coarse: tuple[str, ...] = ()  # the outputs compile must warn about (error large against their range); none elsewhere
+    coarse: tuple[
+        str, ...
+    ] = ()  # the outputs compile must warn about (error large against their range); none elsewhere
 
     def sample(self, rng: np.random.Generator) -> list[np.ndarray]:
         if self.draw is not None:
@@ -52,7 +54,11 @@ class Case:
             samples.append([np.full(s, self.low, np.float32) for s in self.shapes])
             samples.append([np.full(s, self.high, np.float32) for s in self.shapes])
         calibration = folder / "calibration.json"
-        calibration.write_text(json.dumps({"input_data": [[float(x) for s in samples for x in s[i].ravel()] for i in range(len(self.shapes))]}))
+        calibration.write_text(
+            json.dumps(
+                {"input_data": [[float(x) for s in samples for x in s[i].ravel()] for i in range(len(self.shapes))]}
+            )
+        )
         return model, calibration, self.sample(rng)
 
 
@@ -85,7 +91,16 @@ def _torch_as_ezkl_examples(make: Callable[[Any, Any], Any], shape: tuple[int, .
         torch.manual_seed(0)
         module = make(torch, torch.nn).eval()
         axes = {"input": {0: "batch_size"}, "output": {0: "batch_size"}}
-        torch.onnx.export(module, (torch.rand(shape),), str(path), opset_version=opset, input_names=["input"], output_names=["output"], dynamic_axes=axes, dynamo=False)
+        torch.onnx.export(
+            module,
+            (torch.rand(shape),),
+            str(path),
+            opset_version=opset,
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_axes=axes,
+            dynamo=False,
+        )
 
     return build
 
@@ -129,7 +144,13 @@ def _symbolic(builder: Builder, symbol: str) -> Builder:
 # ---------------------------------------------------------------- onnx.helper graphs
 
 
-def _graph(path: Path, nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto], inits: list[onnx.TensorProto] | None = None) -> None:
+def _graph(
+    path: Path,
+    nodes: list[onnx.NodeProto],
+    inputs: list[onnx.ValueInfoProto],
+    outputs: list[onnx.ValueInfoProto],
+    inits: list[onnx.TensorProto] | None = None,
+) -> None:
     graph = helper.make_graph(nodes, path.stem, inputs, outputs, inits or [])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 8
@@ -146,7 +167,10 @@ def symbolic_matmul(path: Path) -> None:
     rng = np.random.default_rng(3)
     w = numpy_helper.from_array(rng.normal(0, 0.5, (4, 3)).astype(np.float32), "w")
     b = numpy_helper.from_array(rng.normal(0, 0.1, (3,)).astype(np.float32), "b")
-    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="matmul"), helper.make_node("Add", ["h", "b"], ["y"], name="bias")]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="matmul"),
+        helper.make_node("Add", ["h", "b"], ["y"], name="bias"),
+    ]
     _graph(path, nodes, [_float("x", ["N", 4])], [_float("y", ["N", 3])], [w, b])
 
 
@@ -163,7 +187,10 @@ def gather(path: Path) -> None:
 
 def two_in_two_out(path: Path) -> None:
     """Two inputs, two outputs: y0 = a * b, y1 = a - b (elementwise)."""
-    nodes = [helper.make_node("Mul", ["a", "b"], ["y0"], name="product"), helper.make_node("Sub", ["a", "b"], ["y1"], name="difference")]
+    nodes = [
+        helper.make_node("Mul", ["a", "b"], ["y0"], name="product"),
+        helper.make_node("Sub", ["a", "b"], ["y1"], name="difference"),
+    ]
     _graph(path, nodes, [_float("a", [1, 4]), _float("b", [1, 4])], [_float("y0", [1, 4]), _float("y1", [1, 4])])
 
 
@@ -230,12 +257,27 @@ def synthesis_failure(op: str, **attributes: Any) -> Builder:
         two = numpy_helper.from_array(np.full((1,), 2.0, np.float32), "two")
         middle: dict[str, tuple[list[onnx.NodeProto], list[int | str]]] = {
             "Mod": ([helper.make_node("Mod", ["r", "two"], ["m"], name="my_mod_node", **attributes)], [1, 4]),
-            "IsNaN": ([helper.make_node("IsNaN", ["r"], ["b"], name="my_isnan_node"), helper.make_node("Cast", ["b"], ["m"], name="as_float", to=TensorProto.FLOAT)], [1, 4]),
-            "DFT": ([helper.make_node("Unsqueeze", ["r", "last"], ["u"], name="as_signal"), helper.make_node("DFT", ["u"], ["m"], name="my_dft_node")], [1, 4, 2]),
+            "IsNaN": (
+                [
+                    helper.make_node("IsNaN", ["r"], ["b"], name="my_isnan_node"),
+                    helper.make_node("Cast", ["b"], ["m"], name="as_float", to=TensorProto.FLOAT),
+                ],
+                [1, 4],
+            ),
+            "DFT": (
+                [
+                    helper.make_node("Unsqueeze", ["r", "last"], ["u"], name="as_signal"),
+                    helper.make_node("DFT", ["u"], ["m"], name="my_dft_node"),
+                ],
+                [1, 4, 2],
+            ),
         }
         nodes, shape = middle[op]
         last = numpy_helper.from_array(np.array([-1], np.int64), "last")
-        head = [helper.make_node("MatMul", ["x", "w"], ["h"], name="matmul"), helper.make_node("Relu", ["h"], ["r"], name="relu")]
+        head = [
+            helper.make_node("MatMul", ["x", "w"], ["h"], name="matmul"),
+            helper.make_node("Relu", ["h"], ["r"], name="relu"),
+        ]
         tail = [helper.make_node("Add", ["m", "m"], ["y"], name="double")]
         _graph(path, head + nodes + tail, [_float("x", [1, 4])], [_float("y", shape)], [w, two, last])
 
@@ -286,7 +328,10 @@ def every_rank(path: Path) -> None:
 def scalar_in_scalar_out(path: Path) -> None:
     """A rank-0 input and a rank-0 output: y = x * x + x. ezkl 23 cannot feed a rank-0 input (tract
     expects the rank-0 fact, ezkl hands it [1]), so compile refuses it, naming the input."""
-    nodes = [helper.make_node("Mul", ["x", "x"], ["sq"], name="square"), helper.make_node("Add", ["sq", "x"], ["y"], name="plus_x")]
+    nodes = [
+        helper.make_node("Mul", ["x", "x"], ["sq"], name="square"),
+        helper.make_node("Add", ["sq", "x"], ["y"], name="plus_x"),
+    ]
     _graph(path, nodes, [_float("x", [])], [_float("y", [])])
 
 
@@ -295,10 +340,14 @@ def int32_bitshift(path: Path) -> None:
     x << 2, y >> 3, z << 1, w >> 4 as Mul and Div by powers of two. ezkl keeps integers at scale 0 and
     folds a multiplication by 2^k into the scale, so two outputs get negative scales (-2, -1)."""
     nodes, inits = [], []
-    for i, (value, source, op) in enumerate(((4, "input1", "Mul"), (8, "input2", "Div"), (2, "input3", "Mul"), (16, "input", "Div"))):
+    for i, (value, source, op) in enumerate(
+        ((4, "input1", "Mul"), (8, "input2", "Div"), (2, "input3", "Mul"), (16, "input", "Div"))
+    ):
         inits.append(numpy_helper.from_array(np.array(value, np.int32), f"c{i}"))
         nodes.append(helper.make_node(op, [source, f"c{i}"], [f"output_{i}"], name=f"shift_{i}"))
-    inputs = [helper.make_tensor_value_info(n, TensorProto.INT32, [1, 3]) for n in ("input", "input1", "input2", "input3")]
+    inputs = [
+        helper.make_tensor_value_info(n, TensorProto.INT32, [1, 3]) for n in ("input", "input1", "input2", "input3")
+    ]
     outputs = [helper.make_tensor_value_info(f"output_{i}", TensorProto.INT32, [1, 3]) for i in range(4)]
     _graph(path, nodes, inputs, outputs, inits)
 
@@ -312,6 +361,7 @@ def _integers_0_100(rng: np.random.Generator) -> list[np.ndarray]:
 _IMG = ((1, 1, 6, 6),)
 _VEC = ((1, 8),)
 
+
 def int8_matmul_opset10(path: Path) -> None:
     """A third party's model as it came: opset 10, a MatMul on int8 tensors (Cast in, Cast out). ONNX's
     MatMul does not allow int8, so onnxruntime refuses the file (INVALID_GRAPH); ezkl proves it."""
@@ -323,7 +373,9 @@ def int8_matmul_opset10(path: Path) -> None:
         helper.make_node("Mul", ["y", "scale"], ["output"], name="dequantize"),
     ]
     graph = helper.make_graph(
-        nodes, "int8_matmul", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4])],
+        nodes,
+        "int8_matmul",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4])],
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3])],
         [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.array(0.5, np.float32), "scale")],
     )
@@ -339,44 +391,103 @@ def _small_integers(rng: np.random.Generator) -> list[np.ndarray]:
 
 
 CASES: tuple[Case, ...] = (
-    Case("mlp", _torch_case(lambda t, nn: nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 3)), _VEC), _VEC, ops=("Gemm", "Relu")),
-    Case("conv", _torch_case(lambda t, nn: nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), _IMG), _IMG, ops=("Conv", "Relu")),
+    Case(
+        "mlp",
+        _torch_case(lambda t, nn: nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 3)), _VEC),
+        _VEC,
+        ops=("Gemm", "Relu"),
+    ),
+    Case(
+        "conv",
+        _torch_case(lambda t, nn: nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), _IMG),
+        _IMG,
+        ops=("Conv", "Relu"),
+    ),
     Case("average_pool", _torch_case(lambda t, nn: nn.AvgPool2d(2), _IMG), _IMG, ops=("AveragePool",)),
     Case("max_pool", _torch_case(lambda t, nn: nn.MaxPool2d(2), _IMG), _IMG, ops=("MaxPool",)),
-    Case("batch_norm", _torch_case(lambda t, nn: _eval_batch_norm(t, nn), ((1, 2, 3, 3),)), ((1, 2, 3, 3),), ops=("BatchNormalization",)),
+    Case(
+        "batch_norm",
+        _torch_case(lambda t, nn: _eval_batch_norm(t, nn), ((1, 2, 3, 3),)),
+        ((1, 2, 3, 3),),
+        ops=("BatchNormalization",),
+    ),
     Case("sigmoid", _torch_case(lambda t, nn: nn.Sigmoid(), _VEC), _VEC, slow=True, ops=("Sigmoid",)),
     Case("tanh", _torch_case(lambda t, nn: nn.Tanh(), _VEC), _VEC, ops=("Tanh",)),
     Case("softmax", _torch_case(lambda t, nn: nn.Softmax(dim=1), _VEC), _VEC, slow=True, ops=("Softmax",)),
     Case("leaky_relu", _torch_case(lambda t, nn: nn.LeakyReLU(0.1), _VEC), _VEC, ops=("LeakyRelu",)),
-    Case("gelu_tanh", _torch_case(lambda t, nn: nn.GELU(approximate="tanh"), _VEC), _VEC, slow=True, ops=("Tanh", "Mul")),
+    Case(
+        "gelu_tanh", _torch_case(lambda t, nn: nn.GELU(approximate="tanh"), _VEC), _VEC, slow=True, ops=("Tanh", "Mul")
+    ),
     Case("gelu_erf", _torch_case(lambda t, nn: nn.GELU(), _VEC), _VEC, ops=("Erf",)),
     Case("pad", _torch_case(_fn(lambda t, x: t.nn.functional.pad(x, (1, 1, 1, 1))), _IMG), _IMG, ops=("Pad",)),
     # torch.export lowers flatten to Reshape (the TorchScript exporter wrote Flatten): Flatten stays covered by conv_fc_opset11_dynamic
-    Case("flatten_reshape", _torch_case(_fn(lambda t, x: t.flatten(x, 1).reshape(1, 4, 9)), _IMG), _IMG, ops=("Reshape",)),
+    Case(
+        "flatten_reshape", _torch_case(_fn(lambda t, x: t.flatten(x, 1).reshape(1, 4, 9)), _IMG), _IMG, ops=("Reshape",)
+    ),
     Case("concat", _torch_case(_fn(lambda t, x: t.cat([x, 2 * x], dim=1)), _VEC), _VEC, ops=("Concat",)),
     Case("slice", _torch_case(_fn(lambda t, x: x[:, 1:5]), _VEC), _VEC, ops=("Slice",)),
     Case("div", _torch_case(_fn(lambda t, x: x / 3.0), _VEC), _VEC, ops=("Div",)),
     Case("pow", _torch_case(_fn(lambda t, x: x**3), _VEC), _VEC, ops=("Pow",)),
     Case("sqrt", _torch_case(_fn(lambda t, x: t.sqrt(x)), _VEC), _VEC, low=0.05, high=2.0, ops=("Sqrt",)),
-    Case("reduce_mean_sum", _torch_case(_fn(lambda t, x: t.mean(x, dim=1, keepdim=True) + t.sum(x, dim=1, keepdim=True)), _VEC), _VEC, ops=("ReduceMean", "ReduceSum")),
+    Case(
+        "reduce_mean_sum",
+        _torch_case(_fn(lambda t, x: t.mean(x, dim=1, keepdim=True) + t.sum(x, dim=1, keepdim=True)), _VEC),
+        _VEC,
+        ops=("ReduceMean", "ReduceSum"),
+    ),
     Case("gather", gather, ((1, 6),), ops=("Gather", "ReduceSum")),
     Case("gather_index_input", gather_index_input, ((1, 6), (2,)), ops=("Gather",), draw=_features_and_indices),
     Case("boolean", boolean_logic, ((1, 3),) * 4, ops=("And", "Xor"), draw=_booleans),
-    Case("matmul_two_inputs", _torch_case(_fn(lambda t, a, b: t.matmul(a, b)), ((1, 2, 3), (1, 3, 2))), ((1, 2, 3), (1, 3, 2)), ops=("MatMul",)),
+    Case(
+        "matmul_two_inputs",
+        _torch_case(_fn(lambda t, a, b: t.matmul(a, b)), ((1, 2, 3), (1, 3, 2))),
+        ((1, 2, 3), (1, 3, 2)),
+        ops=("MatMul",),
+    ),
     Case("two_in_two_out", two_in_two_out, ((1, 4), (1, 4)), ops=("Mul", "Sub")),
     Case("symbolic_batch_N", symbolic_matmul, ((1, 4),), ops=("MatMul", "Add")),
-    Case("symbolic_batch_size", _symbolic(_torch_case(lambda t, nn: nn.Sequential(nn.Linear(8, 4), nn.ReLU()), _VEC), "batch_size"), _VEC, ops=("Gemm",)),
-    Case("conv_fc_opset11_dynamic", _torch_as_ezkl_examples(_conv_fc, _IMG[0], opset=11), _IMG, low=0.0, ops=("Conv", "Relu", "Flatten", "Gemm")),
+    Case(
+        "symbolic_batch_size",
+        _symbolic(_torch_case(lambda t, nn: nn.Sequential(nn.Linear(8, 4), nn.ReLU()), _VEC), "batch_size"),
+        _VEC,
+        ops=("Gemm",),
+    ),
+    Case(
+        "conv_fc_opset11_dynamic",
+        _torch_as_ezkl_examples(_conv_fc, _IMG[0], opset=11),
+        _IMG,
+        low=0.0,
+        ops=("Conv", "Relu", "Flatten", "Gemm"),
+    ),
     Case("topk", _torch_case(_fn(lambda t, x: t.topk(x, 3).values), _VEC), _VEC, ops=("TopK",)),
-    Case("upsample", _torch_case(lambda t, nn: nn.Upsample(scale_factor=2, mode="nearest"), ((1, 1, 3, 3),)), ((1, 1, 3, 3),), ops=("Resize",)),
+    Case(
+        "upsample",
+        _torch_case(lambda t, nn: nn.Upsample(scale_factor=2, mode="nearest"), ((1, 1, 3, 3),)),
+        ((1, 1, 3, 3),),
+        ops=("Resize",),
+    ),
     Case("lstm", _torch_case(lambda t, nn: nn.LSTM(3, 3), ((1, 3),), n_outputs=3), ((1, 3),), slow=True, ops=("LSTM",)),
     Case("gru", _torch_case(lambda t, nn: nn.GRU(3, 3), ((1, 3),), n_outputs=2), ((1, 3),), slow=True, ops=("GRU",)),
     Case("reduce_max_to_scalar", reduce_to_scalar("ReduceMax"), ((1, 6),), ops=("ReduceMax",)),
     Case("reduce_min_to_scalar", reduce_to_scalar("ReduceMin"), ((1, 6),), ops=("ReduceMin",)),
     Case("outputs_of_every_rank", every_rank, ((1, 6),), ops=("ReduceSum", "ReduceMax", "Reshape")),
     # onnxruntime's int32 Div rounds down, ezkl's circuit does not: y >> 3 and w >> 4 are up to 7/8 and 15/16 off
-    Case("int32_bitshift_negative_scales", int32_bitshift, ((1, 3),) * 4, ops=("Mul", "Div"), draw=_integers_0_100, coarse=("output_1", "output_3")),
-    Case("int8_matmul_opset10_onnxruntime_refuses", int8_matmul_opset10, ((1, 4),), ops=("MatMul", "Cast"), draw=_small_integers, provider="onnx-reference"),
+    Case(
+        "int32_bitshift_negative_scales",
+        int32_bitshift,
+        ((1, 3),) * 4,
+        ops=("Mul", "Div"),
+        draw=_integers_0_100,
+        coarse=("output_1", "output_3"),
+    ),
+    Case(
+        "int8_matmul_opset10_onnxruntime_refuses",
+        int8_matmul_opset10,
+        ((1, 4),),
+        ops=("MatMul", "Cast"),
+        draw=_small_integers,
+        provider="onnx-reference",
+    ),
 )
 
 

@@ -31,7 +31,15 @@ def pinned_toml(nodes: list[tuple[str, str, NodeKey]], **quorum: Any) -> str:
     lines = ["[quorum]", *(f"{k} = {json.dumps(v)}" for k, v in quorum.items())]
     for name, url, key in nodes:
         pop = bls.pop_prove(key.secret).hex()
-        lines += ["", "[[nodes]]", f'name = "{name}"', f'url = "{url}"', f'public_key = "{key.public_hex}"', f'proof_of_possession = "{pop}"', f'api_key_env = "{NODE_KEY_ENV}"']
+        lines += [
+            "",
+            "[[nodes]]",
+            f'name = "{name}"',
+            f'url = "{url}"',
+            f'public_key = "{key.public_hex}"',
+            f'proof_of_possession = "{pop}"',
+            f'api_key_env = "{NODE_KEY_ENV}"',
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -47,11 +55,17 @@ class RunningGateway:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {GATEWAY_KEY}"}
 
-    def infer(self, values: list[float], request_id: str | None = None, model: str = MODEL, key: str = GATEWAY_KEY) -> httpx.Response:
-        body: dict[str, Any] = {"inputs": [{"name": "input", "shape": [1, len(values)], "datatype": "FP32", "data": values}]}
+    def infer(
+        self, values: list[float], request_id: str | None = None, model: str = MODEL, key: str = GATEWAY_KEY
+    ) -> httpx.Response:
+        body: dict[str, Any] = {
+            "inputs": [{"name": "input", "shape": [1, len(values)], "datatype": "FP32", "data": values}]
+        }
         if request_id is not None:
             body["id"] = request_id
-        return httpx.post(f"{self.url}/v2/models/{model}/infer", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        return httpx.post(
+            f"{self.url}/v2/models/{model}/infer", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        )
 
     def request_id(self, client_id: str, key: str = GATEWAY_KEY) -> str:
         """The id the nodes sign, and the records and certificates carry, for `client_id` sent with
@@ -82,11 +96,26 @@ def start_gateway(folder: Path, toml: str, *options: str) -> RunningGateway:
     port = free_port()
     log = folder / f"gateway-{port}.log"
     command = [
-        sys.executable, "-m", "zkinfer", "gateway", "--nodes", str(folder / "nodes.toml"), "--port", str(port), "--state-dir", str(folder / "state"),
-        "--api-keys", str(folder / "api-keys"), "--watch-interval", "0.2", *options,
+        sys.executable,
+        "-m",
+        "zkinfer",
+        "gateway",
+        "--nodes",
+        str(folder / "nodes.toml"),
+        "--port",
+        str(port),
+        "--state-dir",
+        str(folder / "state"),
+        "--api-keys",
+        str(folder / "api-keys"),
+        "--watch-interval",
+        "0.2",
+        *options,
     ]
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, NODE_KEY_ENV: API_KEY})
+        process = subprocess.Popen(
+            command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, NODE_KEY_ENV: API_KEY}
+        )
     gateway = RunningGateway(process, f"http://127.0.0.1:{port}", folder / "state", folder / "nodes.toml", log)
     wait_until_up(process, f"{gateway.url}/v2/health/live", log, "the gateway", 60)
     return gateway

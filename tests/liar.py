@@ -49,7 +49,9 @@ from zkinfer.node import protocol
 from zkinfer.prover.prove import Prover
 
 BEHAVIOURS = ("honest", "wrong-output", "answer-a-prove-b", "replay-signature", "replay-receipt", "equivocate", "slow")
-PROVES_TRUTH = frozenset({"honest", "answer-a-prove-b", "equivocate", "slow"})  # serve a real receipt of the true output, signed by themselves
+PROVES_TRUTH = frozenset(
+    {"honest", "answer-a-prove-b", "equivocate", "slow"}
+)  # serve a real receipt of the true output, signed by themselves
 FORWARDS = frozenset({"replay-signature", "replay-receipt"})
 BATCH_ROW_HEADER = "Zkinfer-Batch-Row"
 SCHEME = "bls12-381-g2-pop"
@@ -95,12 +97,21 @@ def create_app(settings: Settings) -> FastAPI:
     specs_in, specs_out = prover.circuit.input_specs, prover.circuit.output_specs
     pool = None
     if settings.behaviour in PROVES_TRUTH:
-        pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(str(settings.circuit), str(settings.key_file)))
+        pool = ProcessPoolExecutor(
+            1,
+            mp_context=get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(str(settings.circuit), str(settings.key_file)),
+        )
         pool.submit(int)  # the prover process starts loading now, while the liar already answers
     receipts: dict[str, asyncio.Future[str] | None] = {}  # our receipt id → its proof (None: never proven)
     relayed: dict[str, str] = {}  # our (or the peer's) receipt id → the peer's receipt id
     seen = itertools.count(1)
-    peer = httpx.AsyncClient(base_url=settings.peer_url or "http://127.0.0.1:1", headers={"Authorization": f"Bearer {settings.peer_api_key}"}, timeout=60)
+    peer = httpx.AsyncClient(
+        base_url=settings.peer_url or "http://127.0.0.1:1",
+        headers={"Authorization": f"Bearer {settings.peer_api_key}"},
+        timeout=60,
+    )
     app = FastAPI(title="zkinfer liar", docs_url=None, redoc_url=None)
 
     def error(status: int, message: str) -> JSONResponse:
@@ -123,11 +134,20 @@ def create_app(settings: Settings) -> FastAPI:
         if name != settings.model:
             return error(404, f"model {name!r} is not served here")
         tensors = {"inputs": protocol.tensor_metadata(specs_in), "outputs": protocol.tensor_metadata(specs_out)}
-        return {"name": name, "versions": ["1"], "platform": "onnxruntime+ezkl", **{part: [t.model_dump() for t in ts] for part, ts in tensors.items()}}
+        return {
+            "name": name,
+            "versions": ["1"],
+            "platform": "onnxruntime+ezkl",
+            **{part: [t.model_dump() for t in ts] for part, ts in tensors.items()},
+        }
 
     @app.get("/v1/identity")
     async def identity_route() -> dict[str, str]:
-        return {"scheme": SCHEME, "public_key": settings.key.public_hex, "proof_of_possession": identity.proof_of_possession(settings.key).hex()}
+        return {
+            "scheme": SCHEME,
+            "public_key": settings.key.public_hex,
+            "proof_of_possession": identity.proof_of_possession(settings.key).hex(),
+        }
 
     async def forward(body: bytes, headers: dict[str, str]) -> httpx.Response:
         return await peer.post(f"/v2/models/{settings.model}/infer", content=body, headers=headers)
@@ -137,7 +157,9 @@ def create_app(settings: Settings) -> FastAPI:
         if name != settings.model:
             return error(404, f"model {name!r} is not served here")
         body = await request.body()
-        forward_headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type", protocol.HEADER_LENGTH.lower())}
+        forward_headers = {
+            k: v for k, v in request.headers.items() if k.lower() in ("content-type", protocol.HEADER_LENGTH.lower())
+        }
         try:
             decoded = protocol.decode_infer(body, request.headers.get(protocol.HEADER_LENGTH))
             by_name = {t.name: t for t in decoded.inputs}
@@ -152,7 +174,9 @@ def create_app(settings: Settings) -> FastAPI:
             if answer.status_code == 200:
                 peer_id = str(answer.json()["parameters"]["receipt_id"])
                 relayed[peer_id] = peer_id  # the watcher asks this node for the id the peer's promise names
-            return Response(answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type"))
+            return Response(
+                answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type")
+            )
         job_id = secrets.token_urlsafe(16)
         request_id = decoded.id if decoded.id is not None else job_id
         try:
@@ -160,12 +184,16 @@ def create_app(settings: Settings) -> FastAPI:
         except ZkinferError as exc:
             return error(422, f"bad request: {exc}")
         fast = prover.fast(sample)
-        lie = settings.behaviour in ("wrong-output", "answer-a-prove-b") or (settings.behaviour == "equivocate" and n % 2 == 0)
+        lie = settings.behaviour in ("wrong-output", "answer-a-prove-b") or (
+            settings.behaviour == "equivocate" and n % 2 == 0
+        )
         said = perturbed(honest, settings.offset) if lie else honest
         if settings.behaviour == "replay-receipt":
             answer = await forward(body, forward_headers)
             if answer.status_code != 200:
-                return Response(answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type"))
+                return Response(
+                    answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type")
+                )
             relayed[job_id] = str(answer.json()["parameters"]["receipt_id"])
         elif pool is not None:
             receipts[job_id] = asyncio.wrap_future(pool.submit(_prove, sample))
@@ -173,8 +201,15 @@ def create_app(settings: Settings) -> FastAPI:
             receipts[job_id] = None  # promised, never proven
         signed = statement.sign(said, settings.key.secret, settings.key.public_key)
         promised = statement.promise(signed, job_id, int(time.time()) + settings.prove_within_s, settings.key.secret)
-        values = [np.asarray(v, dtype=np.float64) for v in said.dequantized()] if lie else [np.asarray(o, dtype=np.float64).ravel() for o in fast.outputs]
-        outputs = [{"name": s.name, "shape": list(s.shape), "datatype": "FP32", "data": [float(x) for x in v.ravel()]} for s, v in zip(specs_out, values, strict=True)]
+        values = (
+            [np.asarray(v, dtype=np.float64) for v in said.dequantized()]
+            if lie
+            else [np.asarray(o, dtype=np.float64).ravel() for o in fast.outputs]
+        )
+        outputs = [
+            {"name": s.name, "shape": list(s.shape), "datatype": "FP32", "data": [float(x) for x in v.ravel()]}
+            for s, v in zip(specs_out, values, strict=True)
+        ]
         parameters = {
             "receipt_id": job_id,
             "receipt_url": f"/v1/receipts/{job_id}",
@@ -183,7 +218,13 @@ def create_app(settings: Settings) -> FastAPI:
             "zkinfer_statement": signed.to_json(),
             "zkinfer_promise": promised.to_json(),
         }
-        document = {"model_name": settings.model, "model_version": "1", "id": decoded.id, "parameters": parameters, "outputs": outputs}
+        document = {
+            "model_name": settings.model,
+            "model_version": "1",
+            "id": decoded.id,
+            "parameters": parameters,
+            "outputs": outputs,
+        }
         if decoded.id is None:
             del document["id"]
         return Response(json.dumps(document), media_type="application/json")
@@ -193,7 +234,12 @@ def create_app(settings: Settings) -> FastAPI:
         if receipt_id in relayed:  # the peer's receipt, served as ours
             answer = await peer.get(f"/v1/receipts/{relayed[receipt_id]}")
             headers = {BATCH_ROW_HEADER: answer.headers[BATCH_ROW_HEADER]} if BATCH_ROW_HEADER in answer.headers else {}
-            return Response(answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type"), headers=headers)
+            return Response(
+                answer.content,
+                status_code=answer.status_code,
+                media_type=answer.headers.get("content-type"),
+                headers=headers,
+            )
         if receipt_id not in receipts:
             return error(404, f"receipt id {receipt_id!r}: no such job on this node")
         proof = receipts[receipt_id]
@@ -201,7 +247,11 @@ def create_app(settings: Settings) -> FastAPI:
             return Response(proof.result(), media_type="application/json", headers={BATCH_ROW_HEADER: "0"})
         if proof is not None and proof.done():
             return error(500, f"proving failed: {proof.exception()}")
-        return JSONResponse({"id": receipt_id, "model": settings.model, "status": "proving"}, status_code=202, headers={"Retry-After": "1"})
+        return JSONResponse(
+            {"id": receipt_id, "model": settings.model, "status": "proving"},
+            status_code=202,
+            headers={"Retry-After": "1"},
+        )
 
     return app
 
@@ -217,7 +267,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="circuit")
     parser.add_argument("--prove-within", type=int, default=5, help="seconds promised for a proof")
     parser.add_argument("--delay-s", type=float, default=3.0, help="how long `slow` sleeps before answering")
-    parser.add_argument("--offset", type=int, default=8192, help="added to the first output value of a lie (quantized units)")
+    parser.add_argument(
+        "--offset", type=int, default=8192, help="added to the first output value of a lie (quantized units)"
+    )
     args = parser.parse_args(argv)
     if args.behaviour in FORWARDS and not args.peer_url:
         parser.error(f"--behaviour {args.behaviour} needs --peer-url")
@@ -226,7 +278,18 @@ def main(argv: list[str] | None = None) -> None:
     from zkinfer.core import logs
 
     logs.configure()
-    settings = Settings(args.circuit, identity.load_key(args.key), args.key, args.behaviour, args.model, args.peer_url, args.peer_api_key, args.prove_within, args.delay_s, args.offset)
+    settings = Settings(
+        args.circuit,
+        identity.load_key(args.key),
+        args.key,
+        args.behaviour,
+        args.model,
+        args.peer_url,
+        args.peer_api_key,
+        args.prove_within,
+        args.delay_s,
+        args.offset,
+    )
     uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 
@@ -261,7 +324,20 @@ def start_liar(circuit: Path, folder: Path, behaviour: str, *options: str) -> Ru
         identity.save_key(identity.new_key(), key_file)
     port = free_port()
     log = folder / f"liar-{port}.log"
-    command = [sys.executable, "-m", "tests.liar", "--circuit", str(circuit), "--key", str(key_file), "--port", str(port), "--behaviour", behaviour, *options]
+    command = [
+        sys.executable,
+        "-m",
+        "tests.liar",
+        "--circuit",
+        str(circuit),
+        "--key",
+        str(key_file),
+        "--port",
+        str(port),
+        "--behaviour",
+        behaviour,
+        *options,
+    ]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
     liar = RunningLiar(process, f"http://127.0.0.1:{port}", identity.load_key(key_file), behaviour, log)

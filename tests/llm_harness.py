@@ -44,8 +44,23 @@ def start_llm_node(state_dir: Path, model_dir: Path = MODEL_DIR, *options: str) 
     port = free_port()
     log = state_dir.parent / f"{state_dir.name}-{port}.log"
     command = [
-        sys.executable, "-m", "zkinfer", "serve", "--llm", str(model_dir), "--port", str(port), "--state-dir", str(state_dir), "--api-keys", str(keys),
-        "--max-tokens", str(MAX_TOKENS_CAP), "--max-prompt-tokens", "200", *options,
+        sys.executable,
+        "-m",
+        "zkinfer",
+        "serve",
+        "--llm",
+        str(model_dir),
+        "--port",
+        str(port),
+        "--state-dir",
+        str(state_dir),
+        "--api-keys",
+        str(keys),
+        "--max-tokens",
+        str(MAX_TOKENS_CAP),
+        "--max-prompt-tokens",
+        "200",
+        *options,
     ]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
@@ -65,7 +80,14 @@ def in_process_service(model_dir: Path, state_dir: Path) -> Any:
     from zkinfer.node.auth import ApiKeys
 
     config = LlmConfig(model_dir=model_dir, state_dir=state_dir, max_tokens_cap=256)
-    return LlmService(config, Engine(model_dir), identity.new_key(), ApiKeys([API_KEY]), ReceiptStore(config.receipts_dir), LlmMetrics())
+    return LlmService(
+        config,
+        Engine(model_dir),
+        identity.new_key(),
+        ApiKeys([API_KEY]),
+        ReceiptStore(config.receipts_dir),
+        LlmMetrics(),
+    )
 
 
 def answer(service: Any, body: dict[str, Any], request_id: str | None = None) -> Any:

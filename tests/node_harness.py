@@ -45,18 +45,35 @@ class RunningNode:
     def public_key(self) -> str:
         return identity.load_key(self.state_dir / "node.key").public_hex
 
-    def infer(self, values: list[float], model: str = MODEL, wait: bool = False, key: str = API_KEY, parameters: dict[str, Any] | None = None) -> httpx.Response:
-        body: dict[str, Any] = {"inputs": [{"name": "input", "shape": [1, len(values)], "datatype": "FP32", "data": values}]}
+    def infer(
+        self,
+        values: list[float],
+        model: str = MODEL,
+        wait: bool = False,
+        key: str = API_KEY,
+        parameters: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        body: dict[str, Any] = {
+            "inputs": [{"name": "input", "shape": [1, len(values)], "datatype": "FP32", "data": values}]
+        }
         if parameters is not None:
             body["parameters"] = parameters
         headers = {"Authorization": f"Bearer {key}"}
-        return httpx.post(f"{self.url}/v2/models/{model}/infer", params={"wait": "true"} if wait else None, json=body, headers=headers, timeout=PROOF_TIMEOUT_S)
+        return httpx.post(
+            f"{self.url}/v2/models/{model}/infer",
+            params={"wait": "true"} if wait else None,
+            json=body,
+            headers=headers,
+            timeout=PROOF_TIMEOUT_S,
+        )
 
     def receipt(self, receipt_id: str, timeout_s: float = PROOF_TIMEOUT_S, key: str = API_KEY) -> httpx.Response:
         """Poll until the job has left the queue (200 or a failure), as a client would."""
         deadline = time.monotonic() + timeout_s
         while True:
-            response = httpx.get(f"{self.url}/v1/receipts/{receipt_id}", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+            response = httpx.get(
+                f"{self.url}/v1/receipts/{receipt_id}", headers={"Authorization": f"Bearer {key}"}, timeout=30
+            )
             if response.status_code != 202 or time.monotonic() > deadline:
                 return response
             assert response.json()["status"] in ("accepted", "proving")
@@ -73,7 +90,21 @@ def start_node(circuits: Path, state_dir: Path, *options: str) -> RunningNode:
     keys.write_text(f"# test keys\n{API_KEY}\n{OTHER_KEY}\n")
     port = free_port()
     log = state_dir.parent / f"{state_dir.name}-{port}.log"
-    command = [sys.executable, "-m", "zkinfer", "serve", "--circuits", str(circuits), "--port", str(port), "--state-dir", str(state_dir), "--api-keys", str(keys), *options]
+    command = [
+        sys.executable,
+        "-m",
+        "zkinfer",
+        "serve",
+        "--circuits",
+        str(circuits),
+        "--port",
+        str(port),
+        "--state-dir",
+        str(state_dir),
+        "--api-keys",
+        str(keys),
+        *options,
+    ]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
     node = RunningNode(process=process, url=f"http://127.0.0.1:{port}", state_dir=state_dir, log=log)
@@ -119,7 +150,7 @@ def raw_exchange(url: str, head: bytes, *, chunk: int = 1 << 20, timeout_s: floa
     with socket.create_connection((host, int(port)), timeout=timeout_s) as sock:
         try:
             for start in range(0, len(head), chunk):
-                sock.sendall(head[start:start + chunk])
+                sock.sendall(head[start : start + chunk])
                 if chunk < len(head):
                     time.sleep(0.01)  # a slow client: the server sees each piece on its own
         except OSError:  # the server answered and closed before all was sent
@@ -128,7 +159,11 @@ def raw_exchange(url: str, head: bytes, *, chunk: int = 1 << 20, timeout_s: floa
         try:
             while piece := sock.recv(65536):
                 answer += piece
-                if b"\r\n\r\n" in answer and b"content-length: 0" not in answer.lower() and answer.split(b"\r\n\r\n", 1)[1]:
+                if (
+                    b"\r\n\r\n" in answer
+                    and b"content-length: 0" not in answer.lower()
+                    and answer.split(b"\r\n\r\n", 1)[1]
+                ):
                     break
         except OSError:
             pass
@@ -151,11 +186,17 @@ def header_limit_statuses(url: str) -> dict[str, int]:
         "15 KiB of headers": request_head(path, [("X-Fill", "a" * 15 * 1024)]),
         "an unfinished 64 KiB head, sent slowly": request_head(path, [("X-Big", "a" * 64 * 1024)], end=False),
     }
-    return {name: raw_exchange(url, head, chunk=4096 if "slowly" in name else 1 << 20)[0] for name, head in cases.items()}
+    return {
+        name: raw_exchange(url, head, chunk=4096 if "slowly" in name else 1 << 20)[0] for name, head in cases.items()
+    }
 
 
 HEADER_LIMITS_EXPECTED = {
-    "one 200 KB header": 431, "101 headers": 431, "100 headers": 200, "15 KiB of headers": 200, "an unfinished 64 KiB head, sent slowly": 431,
+    "one 200 KB header": 431,
+    "101 headers": 431,
+    "100 headers": 200,
+    "15 KiB of headers": 200,
+    "an unfinished 64 KiB head, sent slowly": 431,
 }
 
 

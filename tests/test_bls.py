@@ -87,7 +87,9 @@ def test_the_installed_backend_is_blspy() -> None:
 
 
 @pytest.mark.parametrize(("signer", "verifier"), [("blspy", "py_ecc"), ("py_ecc", "blspy")])
-def test_each_backend_verifies_the_others_signatures(use: Use, keys: list[tuple[int, bytes]], signer: str, verifier: str) -> None:
+def test_each_backend_verifies_the_others_signatures(
+    use: Use, keys: list[tuple[int, bytes]], signer: str, verifier: str
+) -> None:
     (secret, public), (_, other) = keys[0], keys[1]
     use(signer)
     signature = bls.sign(secret, MESSAGE)
@@ -140,7 +142,12 @@ def test_invalid_keys_and_signatures_never_verify(use: Use, keys: list[tuple[int
         assert not bls.verify(key, MESSAGE, INFINITY_G2), name  # the infinity key with the infinity signature
         assert not bls.fast_aggregate_verify([public, key], MESSAGE, signature), name
         assert not bls.pop_verify(key, pop), name
-    bad_signatures = {"infinity": INFINITY_G2, "not in the subgroup": _non_subgroup_g2(), "95 bytes": signature[:95], "97 bytes": signature + b"\x00"}
+    bad_signatures = {
+        "infinity": INFINITY_G2,
+        "not in the subgroup": _non_subgroup_g2(),
+        "95 bytes": signature[:95],
+        "97 bytes": signature + b"\x00",
+    }
     for name, bad in bad_signatures.items():
         assert not bls.verify(public, MESSAGE, bad), name
         assert not bls.fast_aggregate_verify([public], MESSAGE, bad), name
@@ -200,7 +207,9 @@ def test_without_blspy_py_ecc_signs_and_verifies(keys: list[tuple[int, bytes]]) 
         f"s = bls.sign({secret}, {MESSAGE!r})\n"
         f"print(bls.backend(), bls.verify({public!r}, {MESSAGE!r}, s), bls.key_validate({INFINITY_G1!r}), s.hex())"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}
+    )
     assert result.returncode == 0, result.stderr
     backend, verified, infinity_valid, signature = result.stdout.split()
     assert (backend, verified, infinity_valid) == ("py_ecc", "True", "False")

@@ -45,10 +45,21 @@ pytestmark = pytest.mark.e2e
 
 HONEST = ("alpha", "beta", "gamma")
 LIAR_PROVE_WITHIN_S = "3"  # a liar's promise falls due quickly, so "unproven" evidence appears within the test
-PROVING_LIAR = ("--prove-within", "60")  # a liar that proves (the truth) has its receipt ready before its promise falls due
+PROVING_LIAR = (
+    "--prove-within",
+    "60",
+)  # a liar that proves (the truth) has its receipt ready before its promise falls due
 EVIDENCE_WAIT_S = 90.0
-HONEST_OPTIONS = ("--prove-within", "600", "--worker-priority", "nice")  # a promise the gateway counts (prove_within_s); provers not starved by a loaded machine
-QUORUM = {"timeout_ms": 10_000, "prove_within_s": 600}  # generous per-node time: two loaded cores; slow/killed cases set their own
+HONEST_OPTIONS = (
+    "--prove-within",
+    "600",
+    "--worker-priority",
+    "nice",
+)  # a promise the gateway counts (prove_within_s); provers not starved by a loaded machine
+QUORUM = {
+    "timeout_ms": 10_000,
+    "prove_within_s": 600,
+}  # generous per-node time: two loaded cores; slow/killed cases set their own
 
 
 @dataclass
@@ -66,7 +77,9 @@ class Cluster:
 
     def liar(self, name: str, behaviour: str, *options: str) -> RunningLiar:
         if name not in self.liars:
-            self.liars[name] = start_liar(self.circuit, self.root / "liars" / name, behaviour, "--prove-within", LIAR_PROVE_WITHIN_S, *options)
+            self.liars[name] = start_liar(
+                self.circuit, self.root / "liars" / name, behaviour, "--prove-within", LIAR_PROVE_WITHIN_S, *options
+            )
         return self.liars[name]
 
     def entry(self, name: str) -> tuple[str, str, NodeKey]:
@@ -78,7 +91,9 @@ class Cluster:
 
     def gateway(self, label: str, names: list[str], **quorum: Any) -> RunningGateway:
         toml = pinned_toml([self.entry(n) for n in names], **{**QUORUM, **quorum})
-        running = start_gateway(self.root / "gateways" / label, toml, "--check-processes", "0")  # one request at a time here: threads suffice, and ten gateways spawn no checkers on two cores
+        running = start_gateway(
+            self.root / "gateways" / label, toml, "--check-processes", "0"
+        )  # one request at a time here: threads suffice, and ten gateways spawn no checkers on two cores
         self.gateways.append(running)
         return running
 
@@ -111,7 +126,9 @@ def truth(cluster: Cluster) -> Statement:
     said.verify()
     proven = alpha.receipt(answer.json()["parameters"]["receipt_id"], timeout_s=120)
     assert proven.status_code == 200, proven.text
-    assert statement.from_receipt(parse(proven.json()), said.statement.request_id) == said.statement  # the plain node's receipt proves it
+    assert (
+        statement.from_receipt(parse(proven.json()), said.statement.request_id) == said.statement
+    )  # the plain node's receipt proves it
     return said.statement
 
 
@@ -122,8 +139,12 @@ def certified(response: httpx.Response, truth: Statement, request_id: str) -> di
     """The answer is the honest output: the plain node's statement for this request, as floats."""
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert answer["id"] == request_id and answer["parameters"]["request_id"].endswith(f":{request_id}")  # namespaced per tenant
-    assert np.array_equal(np.asarray(answer["outputs"][0]["data"], dtype=np.float32), np.asarray(truth.dequantized()[0], dtype=np.float32))
+    assert answer["id"] == request_id and answer["parameters"]["request_id"].endswith(
+        f":{request_id}"
+    )  # namespaced per tenant
+    assert np.array_equal(
+        np.asarray(answer["outputs"][0]["data"], dtype=np.float32), np.asarray(truth.dequantized()[0], dtype=np.float32)
+    )
     cert = certificate.Certificate.from_json(answer["parameters"]["zkinfer_certificate"])
     assert cert.statement == replace(truth, request_id=answer["parameters"]["request_id"])
     return answer
@@ -142,7 +163,9 @@ def verify_certificate_cli(gateway: RunningGateway, answer: dict[str, Any], fold
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"cert-{answer['id']}.json"
     path.write_text(json.dumps(answer["parameters"]["zkinfer_certificate"]))
-    checked = zkinfer("verify", path, "--nodes", gateway.nodes_toml, *(a for r in receipts for a in ("--receipt", str(r))))
+    checked = zkinfer(
+        "verify", path, "--nodes", gateway.nodes_toml, *(a for r in receipts for a in ("--receipt", str(r)))
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
@@ -150,7 +173,9 @@ def signers_receipt(answer: dict[str, Any], name: str, folder: Path) -> Path:
     """The receipt a signer promised, fetched where the certificate says (a client of that node, with its API key)."""
     (info,) = [i for i in answer["parameters"]["zkinfer_certificate"]["nodes"].values() if i["name"] == name]
     deadline = time.monotonic() + 120
-    while (fetched := httpx.get(info["receipt_url"], headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30)).status_code == 202 and time.monotonic() < deadline:
+    while (
+        fetched := httpx.get(info["receipt_url"], headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30)
+    ).status_code == 202 and time.monotonic() < deadline:
         time.sleep(0.3)
     assert fetched.status_code == 200, fetched.text
     path = folder / f"receipt-{name}-{answer['id']}.json"
@@ -170,7 +195,13 @@ def settled(gateway: RunningGateway, request_id: str, names: list[str], timeout_
         time.sleep(0.2)
 
 
-def convicted(gateway: RunningGateway, cluster: Cluster, expected: dict[str, set[str]], folder: Path, timeout_s: float = EVIDENCE_WAIT_S) -> list[dict[str, Any]]:
+def convicted(
+    gateway: RunningGateway,
+    cluster: Cluster,
+    expected: dict[str, set[str]],
+    folder: Path,
+    timeout_s: float = EVIDENCE_WAIT_S,
+) -> list[dict[str, Any]]:
     """Wait until the gateway holds evidence of each expected kind against each named liar; then
     check every document it holds: it accuses one of these liars (never an honest key) and holds
     when checked offline with `zkinfer verify-evidence`. The documents."""
@@ -182,12 +213,16 @@ def convicted(gateway: RunningGateway, cluster: Cluster, expected: dict[str, set
         if wanted <= found or time.monotonic() > deadline:
             break
         time.sleep(0.3)
-    assert wanted <= found, f"missing evidence {wanted - found} after {timeout_s} s; found {found}\n{gateway.log.read_text()[-3000:]}"
+    assert wanted <= found, (
+        f"missing evidence {wanted - found} after {timeout_s} s; found {found}\n{gateway.log.read_text()[-3000:]}"
+    )
     documents = [httpx.get(f"{gateway.url}{e['url']}", headers=gateway.auth, timeout=30).json() for e in listed]
     case_liars = {cluster.liars[name].public_key for name in expected}
     for document in documents:
         assert document["accused"] not in cluster.honest_keys(), f"an honest node is accused: {document}"
-        assert document["accused"] in case_liars, f"evidence against a node that is not one of this case's liars: {document['node']}"
+        assert document["accused"] in case_liars, (
+            f"evidence against a node that is not one of this case's liars: {document['node']}"
+        )
         assert evidence_holds_cli(document, folder) == 0, document
     return documents
 
@@ -217,10 +252,22 @@ def test_the_liar_harness_speaks_the_node_protocol(cluster: Cluster, truth: Stat
     """An honest liar process signs the very bytes a real node signs, with a promise, an identity
     and a receipt as a node's: the liars below fail for their lies, not for the harness."""
     mimic = cluster.liar("mimic", "honest")
-    body = {"id": "byz-harness-1", "inputs": [{"name": "input", "shape": [1, len(SAMPLE)], "datatype": "FP32", "data": SAMPLE}]}
-    answers = [httpx.post(f"{url}/v2/models/{MODEL}/infer", json=body, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60) for url in (cluster.honest["beta"].url, mimic.url)]
+    body = {
+        "id": "byz-harness-1",
+        "inputs": [{"name": "input", "shape": [1, len(SAMPLE)], "datatype": "FP32", "data": SAMPLE}],
+    }
+    answers = [
+        httpx.post(
+            f"{url}/v2/models/{MODEL}/infer", json=body, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60
+        )
+        for url in (cluster.honest["beta"].url, mimic.url)
+    ]
     node_said, mimic_said = (SignedStatement.from_json(a.json()["parameters"]["zkinfer_statement"]) for a in answers)
-    assert mimic_said.statement.signing_bytes() == node_said.statement.signing_bytes() == replace(truth, request_id="byz-harness-1").signing_bytes()
+    assert (
+        mimic_said.statement.signing_bytes()
+        == node_said.statement.signing_bytes()
+        == replace(truth, request_id="byz-harness-1").signing_bytes()
+    )
     mimic_said.verify()
     promised = statement.SignedPromise.from_json(answers[1].json()["parameters"]["zkinfer_promise"])
     promised.verify()
@@ -228,7 +275,9 @@ def test_the_liar_harness_speaks_the_node_protocol(cluster: Cluster, truth: Stat
     identity_doc = httpx.get(f"{mimic.url}/v1/identity", timeout=30).json()
     assert nodeset.pop_ok(bytes.fromhex(identity_doc["public_key"]), bytes.fromhex(identity_doc["proof_of_possession"]))
     deadline = time.monotonic() + 120
-    while (proven := httpx.get(f"{mimic.url}/v1/receipts/{promised.promise.receipt_id}", timeout=30)).status_code == 202 and time.monotonic() < deadline:
+    while (
+        proven := httpx.get(f"{mimic.url}/v1/receipts/{promised.promise.receipt_id}", timeout=30)
+    ).status_code == 202 and time.monotonic() < deadline:
         time.sleep(0.3)
     assert proven.status_code == 200, proven.text
     receipt = parse(proven.json())
@@ -243,7 +292,9 @@ def test_three_nodes_one_liar(cluster: Cluster, truth: Statement, tmp_path: Path
     assert signer_names(answer) == {"alpha", "beta"} and "wrong" in dissenters(answer)
     verify_certificate_cli(gateway, answer, tmp_path)
     proven = signers_receipt(answer, "alpha", tmp_path)  # the plain node's receipt attests the certified statement
-    assert statement.from_receipt(parse(json.loads(proven.read_text())), gateway.request_id("byz-3-1")) == replace(truth, request_id=gateway.request_id("byz-3-1"))
+    assert statement.from_receipt(parse(json.loads(proven.read_text())), gateway.request_id("byz-3-1")) == replace(
+        truth, request_id=gateway.request_id("byz-3-1")
+    )
     verify_certificate_cli(gateway, answer, tmp_path, proven)
     recorded = settled(gateway, "byz-3-1", ["alpha", "beta", "wrong"])
     assert recorded["wrong"].dissent_kind == "other output" and "the quorum signed" in recorded["wrong"].detail
@@ -265,7 +316,9 @@ def test_five_nodes_two_liars(cluster: Cluster, truth: Statement, tmp_path: Path
     reputations_rank_honest_above_liars(gateway, ["alpha", "beta", "gamma"], ["wrong", "ab"])
 
 
-def test_a_node_that_answers_a_and_proves_b_is_convicted_by_its_own_receipt(cluster: Cluster, truth: Statement, tmp_path: Path) -> None:
+def test_a_node_that_answers_a_and_proves_b_is_convicted_by_its_own_receipt(
+    cluster: Cluster, truth: Statement, tmp_path: Path
+) -> None:
     liar = cluster.liar("ab", "answer-a-prove-b", *PROVING_LIAR)
     gateway = cluster.gateway("a-prove-b", ["alpha", "beta", "ab"])
     answer = certified(gateway.infer(SAMPLE, request_id="byz-ab-1"), truth, "byz-ab-1")
@@ -275,8 +328,14 @@ def test_a_node_that_answers_a_and_proves_b_is_convicted_by_its_own_receipt(clus
     (contradiction,) = [d for d in documents if d["kind"] == "contradiction"]
     said = SignedStatement.from_json(contradiction["statement"])
     receipt = parse(contradiction["receipt"])
-    assert said.public_key.hex() == liar.public_key and receipt.signature is not None and receipt.signature.public_key == liar.public_key
-    assert statement.from_receipt(receipt, gateway.request_id("byz-ab-1")).output == truth.output != said.statement.output  # it proved the truth, B, and said A
+    assert (
+        said.public_key.hex() == liar.public_key
+        and receipt.signature is not None
+        and receipt.signature.public_key == liar.public_key
+    )
+    assert (
+        statement.from_receipt(receipt, gateway.request_id("byz-ab-1")).output == truth.output != said.statement.output
+    )  # it proved the truth, B, and said A
     (tmp_path / "ab-receipt.json").write_text(json.dumps(contradiction["receipt"]))
     own = zkinfer("verify", tmp_path / "ab-receipt.json", "--expect-signer", liar.public_key)
     assert own.returncode == 0, own.stdout + own.stderr  # its receipt is genuine: the lie is in what it signed
@@ -294,15 +353,22 @@ def test_a_replayed_signature_is_never_counted(cluster: Cluster, truth: Statemen
     assert sorted(cert.signers) == sorted({pinned.by_name(n).public_key for n in ("alpha", "beta")})  # type: ignore[union-attr]  # alpha once, the replayer never
     verify_certificate_cli(gateway, answer, tmp_path)
     recorded = settled(gateway, "byz-rs-1", names)
-    assert recorded["replayer"].dissent_kind == "wrong key" and "node alpha's key (a replay)" in recorded["replayer"].detail
+    assert (
+        recorded["replayer"].dissent_kind == "wrong key"
+        and "node alpha's key (a replay)" in recorded["replayer"].detail
+    )
     assert recorded["replayer"].statement is None  # nothing it signed: nothing to watch
     assert recorded["alpha"].verdict == "agreed"
     reputations_rank_honest_above_liars(gateway, ["alpha", "beta"], ["replayer"])
-    assert httpx.get(f"{gateway.url}/v1/evidence", timeout=30).json()["evidence"] == []  # alpha, whose signature was replayed, is not accused
+    assert (
+        httpx.get(f"{gateway.url}/v1/evidence", timeout=30).json()["evidence"] == []
+    )  # alpha, whose signature was replayed, is not accused
 
 
 def test_a_replayed_receipt_is_not_the_nodes_proof(cluster: Cluster, truth: Statement, tmp_path: Path) -> None:
-    cluster.liar("copier", "replay-receipt", "--peer-url", cluster.honest["alpha"].url, *PROVING_LIAR)  # alpha's receipt is there before it falls due, even on a loaded machine
+    cluster.liar(
+        "copier", "replay-receipt", "--peer-url", cluster.honest["alpha"].url, *PROVING_LIAR
+    )  # alpha's receipt is there before it falls due, even on a loaded machine
     names = ["alpha", "beta", "copier"]
     gateway = cluster.gateway("replay-receipt", names)
     answer = certified(gateway.infer(SAMPLE, request_id="byz-rr-1"), truth, "byz-rr-1")
@@ -310,7 +376,9 @@ def test_a_replayed_receipt_is_not_the_nodes_proof(cluster: Cluster, truth: Stat
     convicted(gateway, cluster, {"copier": {"unproven"}}, tmp_path)
     recorded = settled(gateway, "byz-rr-1", names)
     assert recorded["copier"].receipt == "unproven", recorded["copier"]
-    assert f"signed by {cluster.honest['alpha'].public_key}" in recorded["copier"].receipt_detail, recorded["copier"]  # it served alpha's receipt: not its proof
+    assert f"signed by {cluster.honest['alpha'].public_key}" in recorded["copier"].receipt_detail, recorded[
+        "copier"
+    ]  # it served alpha's receipt: not its proof
     wait_receipt_valid(gateway, "byz-rr-1", "alpha")  # the same receipt counts for alpha
     reputations_rank_honest_above_liars(gateway, ["alpha", "beta"], ["copier"])
 
@@ -320,8 +388,12 @@ def test_equivocation_to_two_gateways(cluster: Cluster, truth: Statement, tmp_pa
     names = ["alpha", "beta", "twofaced"]
     first, second = cluster.gateway("equivocation-1", names), cluster.gateway("equivocation-2", names)
     told_first = certified(first.infer(SAMPLE, request_id="byz-eq-1"), truth, "byz-eq-1")  # its 1st request: the truth
-    told_second = certified(second.infer(SAMPLE, request_id="byz-eq-2"), truth, "byz-eq-2")  # its 2nd: a lie, same input
-    again = certified(second.infer(SAMPLE, request_id="byz-eq-3"), truth, "byz-eq-3")  # its 3rd: the truth again, to the second gateway
+    told_second = certified(
+        second.infer(SAMPLE, request_id="byz-eq-2"), truth, "byz-eq-2"
+    )  # its 2nd: a lie, same input
+    again = certified(
+        second.infer(SAMPLE, request_id="byz-eq-3"), truth, "byz-eq-3"
+    )  # its 3rd: the truth again, to the second gateway
     for gateway, answer in ((first, told_first), (second, told_second), (second, again)):
         verify_certificate_cli(gateway, answer, tmp_path)
     said_first = settled(first, "byz-eq-1", names)["twofaced"]
@@ -353,7 +425,9 @@ def test_a_slow_node_past_its_timeout(cluster: Cluster, truth: Statement, tmp_pa
     recorded = settled(gateway, "byz-slow-1", names)
     assert recorded["slow"].dissent_kind == "timeout" and recorded["slow"].latency_ms is None
     rows = gateway.nodes()
-    assert rows["slow"]["timeouts"] == 1 and rows["slow"]["dissented"] == 0 and rows["slow"]["evidence"] == 0  # being slow is not lying
+    assert (
+        rows["slow"]["timeouts"] == 1 and rows["slow"]["dissented"] == 0 and rows["slow"]["evidence"] == 0
+    )  # being slow is not lying
     assert httpx.get(f"{gateway.url}/v1/evidence", timeout=30).json()["evidence"] == []
 
 
@@ -363,7 +437,9 @@ def test_a_node_killed_mid_request(cluster: Cluster, truth: Statement, tmp_path:
     try:
         names = ["alpha", "beta", "victim"]
         gateway = cluster.gateway("killed", names, timeout_ms=5000)
-        warm = certified(gateway.infer(SAMPLE, request_id="byz-kill-0"), truth, "byz-kill-0")  # all three answer; the pool holds a connection to the victim
+        warm = certified(
+            gateway.infer(SAMPLE, request_id="byz-kill-0"), truth, "byz-kill-0"
+        )  # all three answer; the pool holds a connection to the victim
         assert "victim" not in dissenters(warm) or dissenters(warm)["victim"] == "pending"
         assert settled(gateway, "byz-kill-0", names)["victim"].verdict == "agreed"
         wait_receipt_valid(gateway, "byz-kill-0", "victim")  # its promise kept before it dies
@@ -380,7 +456,9 @@ def test_a_node_killed_mid_request(cluster: Cluster, truth: Statement, tmp_path:
         verify_certificate_cli(gateway, answer, tmp_path)
         recorded = settled(gateway, "byz-kill-1", names)
         assert recorded["victim"].dissent_kind in ("timeout", "unreachable") and recorded["victim"].statement is None
-        after = certified(gateway.infer(SAMPLE, request_id="byz-kill-2"), truth, "byz-kill-2")  # the gateway serves on without it
+        after = certified(
+            gateway.infer(SAMPLE, request_id="byz-kill-2"), truth, "byz-kill-2"
+        )  # the gateway serves on without it
         assert signer_names(after) == {"alpha", "beta"}
         assert settled(gateway, "byz-kill-2", names)["victim"].dissent_kind == "unreachable"
         assert httpx.get(f"{gateway.url}/v1/evidence", timeout=30).json()["evidence"] == []  # down is not lying
@@ -397,10 +475,16 @@ def test_all_nodes_disagreeing_is_a_503_naming_the_split(cluster: Cluster, truth
     assert response.status_code == 503, response.text
     body = response.json()
     assert "outputs" not in body and "zkinfer_certificate" not in json.dumps(body)  # never a made-up output
-    assert body["id"] == "byz-split-1" and body["request_id"] == gateway.request_id("byz-split-1") and "no quorum" in body["error"]
+    assert (
+        body["id"] == "byz-split-1"
+        and body["request_id"] == gateway.request_id("byz-split-1")
+        and "no quorum" in body["error"]
+    )
     assert set(body["split"]) == set(names) and len(set(body["split"].values())) == 3
     assert all(said.startswith("statement ") for said in body["split"].values())
-    assert f"{truth.dequantized()[0][0]:.4g}" in body["split"]["alpha"]  # the honest output, named, but not answered as the output
+    assert (
+        f"{truth.dequantized()[0][0]:.4g}" in body["split"]["alpha"]
+    )  # the honest output, named, but not answered as the output
     convicted(gateway, cluster, {"wrong": {"unproven"}, "other": {"unproven"}}, tmp_path)
     wait_receipt_valid(gateway, "byz-split-1", "alpha")
     reputations_rank_honest_above_liars(gateway, ["alpha"], ["wrong", "other"])
@@ -412,7 +496,9 @@ def wait_receipt_valid(gateway: RunningGateway, request_id: str, name: str, time
     while True:
         row = settled(gateway, request_id, [name])[name]
         if row.receipt == "valid" or time.monotonic() > deadline:
-            assert row.receipt == "valid" and row.proven_equal, f"{name}'s receipt for {request_id}: {row.receipt} {row.receipt_detail}"
+            assert row.receipt == "valid" and row.proven_equal, (
+                f"{name}'s receipt for {request_id}: {row.receipt} {row.receipt_detail}"
+            )
             return
         time.sleep(0.3)
 
@@ -426,13 +512,22 @@ def test_no_honest_node_is_ever_accused_and_every_honest_receipt_proves_its_answ
     for gateway in cluster.gateways:
         if gateway.process.poll() is not None:
             continue
-        assert not {e["accused"] for e in httpx.get(f"{gateway.url}/v1/evidence", timeout=30).json()["evidence"]} & honest
+        assert (
+            not {e["accused"] for e in httpx.get(f"{gateway.url}/v1/evidence", timeout=30).json()["evidence"]} & honest
+        )
         with closing(Records(gateway.state_dir / "gateway.db")) as records:
             requests = {c.request_id for c in records.recent_certificates(100)}
-            rows = [r for request_id in requests for r in records.answers(request_id) if r.node_key in honest and r.statement is not None]
+            rows = [
+                r
+                for request_id in requests
+                for r in records.answers(request_id)
+                if r.node_key in honest and r.statement is not None
+            ]
         for row in rows:
             if row.node != "victim":
-                wait_receipt_valid(gateway, row.request_id.split(":", 1)[1], row.node)  # the client's id: `settled` namespaces it
+                wait_receipt_valid(
+                    gateway, row.request_id.split(":", 1)[1], row.node
+                )  # the client's id: `settled` namespaces it
     for name, node in cluster.honest.items():
         if name != "victim":
             assert node.process.poll() is None, f"honest node {name} died"

@@ -33,13 +33,32 @@ def pops(keys: list[identity.NodeKey]) -> list[bytes]:
     return [identity.proof_of_possession(k) for k in keys]
 
 
-def _pinned(keys: list[identity.NodeKey], pops: list[bytes], *, threshold: int = 2, agree_on: str = "output", weights: tuple[int, ...] = (1, 1, 1)) -> NodeSet:
-    nodes = tuple(PinnedNode(n, f"http://127.0.0.1:{8001 + i}", keys[i].public_key, pops[i], weights[i]) for i, n in enumerate(NAMES))
+def _pinned(
+    keys: list[identity.NodeKey],
+    pops: list[bytes],
+    *,
+    threshold: int = 2,
+    agree_on: str = "output",
+    weights: tuple[int, ...] = (1, 1, 1),
+) -> NodeSet:
+    nodes = tuple(
+        PinnedNode(n, f"http://127.0.0.1:{8001 + i}", keys[i].public_key, pops[i], weights[i])
+        for i, n in enumerate(NAMES)
+    )
     return NodeSet(nodes, QuorumRule(threshold=threshold, agree_on=agree_on), "nodes.toml")  # type: ignore[arg-type]
 
 
-def _statement(output: tuple[int, ...] = (3, 9, -1), request_id: str = "req-1", input_digest: str = "sha256:" + "1" * 64) -> Statement:
-    return Statement(circuit="sha256:" + "0" * 64, request_id=request_id, input_digest=input_digest, weights_commitment=None, output_scales=(7,), output=(output,))
+def _statement(
+    output: tuple[int, ...] = (3, 9, -1), request_id: str = "req-1", input_digest: str = "sha256:" + "1" * 64
+) -> Statement:
+    return Statement(
+        circuit="sha256:" + "0" * 64,
+        request_id=request_id,
+        input_digest=input_digest,
+        weights_commitment=None,
+        output_scales=(7,),
+        output=(output,),
+    )
 
 
 def _sign(said: Statement, *keys: identity.NodeKey) -> list[SignedStatement]:
@@ -53,17 +72,27 @@ def _round_trip(cert: Certificate) -> Certificate:
 def _forge(cert: Certificate, **changes: object) -> Certificate:
     """The certificate with its (single) group's fields replaced, as an attacker would write it."""
     group = cert.groups[0]
-    fields = {"statement": group.statement, "signers": group.signers, "aggregate_signature": group.aggregate_signature, **changes}
+    fields = {
+        "statement": group.statement,
+        "signers": group.signers,
+        "aggregate_signature": group.aggregate_signature,
+        **changes,
+    }
     return Certificate((certificate.SignedGroup(**fields),), cert.nodes)  # type: ignore[arg-type]
 
 
 def test_a_quorum_certificate_verifies_against_the_pinned_set(keys: list[identity.NodeKey], pops: list[bytes]) -> None:
     pinned = _pinned(keys, pops)
-    info = {keys[0].public_hex: {"name": "alpha", "receipt_url": "http://127.0.0.1:8001/v1/receipts/j1", "receipt_id": "j1"}}
+    info = {
+        keys[0].public_hex: {"name": "alpha", "receipt_url": "http://127.0.0.1:8001/v1/receipts/j1", "receipt_id": "j1"}
+    }
     cert = certificate.make(_sign(_statement(), keys[1], keys[0]), info)
     assert cert.groups[0].signers == tuple(sorted([keys[0].public_key, keys[1].public_key]))
     document = cert.to_json()
-    assert set(document) == {"schema", "statement", "signers", "aggregate_signature", "nodes"} and document["schema"] == "zkinfer.certificate/1"
+    assert (
+        set(document) == {"schema", "statement", "signers", "aggregate_signature", "nodes"}
+        and document["schema"] == "zkinfer.certificate/1"
+    )
     again = _round_trip(cert)
     assert again == cert
     verdict = certificate.check(again, pinned)
@@ -72,7 +101,9 @@ def test_a_quorum_certificate_verifies_against_the_pinned_set(keys: list[identit
     assert verdict.request_id == "req-1" and verdict.statement_digest == _statement().digest()
 
 
-def test_too_little_weight_is_refused_and_the_threshold_can_be_raised(keys: list[identity.NodeKey], pops: list[bytes]) -> None:
+def test_too_little_weight_is_refused_and_the_threshold_can_be_raised(
+    keys: list[identity.NodeKey], pops: list[bytes]
+) -> None:
     one = certificate.make(_sign(_statement(), keys[2]))
     verdict = certificate.check(one, _pinned(keys, pops))
     assert not verdict.ok and verdict.reasons == ["the valid signers' weight is 1, below the threshold 2"]
@@ -92,7 +123,9 @@ def test_an_unpinned_signer_is_refused(keys: list[identity.NodeKey], pops: list[
     assert verdict.weight == 0 and verdict.signers == []  # nothing from an invalid signer list counts
 
 
-def test_a_rogue_key_that_cancels_the_pinned_keys_gains_nothing(keys: list[identity.NodeKey], pops: list[bytes]) -> None:
+def test_a_rogue_key_that_cancels_the_pinned_keys_gains_nothing(
+    keys: list[identity.NodeKey], pops: list[bytes]
+) -> None:
     """The rogue-key attack: a key chosen as s·G − pk_alpha − pk_beta makes one signature by s pass
     FastAggregateVerify for alpha, beta and the rogue key together, though alpha and beta signed nothing."""
     bls.py_ecc()  # imports py_ecc.bls, putting back the recursion limit it raises
@@ -106,7 +139,9 @@ def test_a_rogue_key_that_cancels_the_pinned_keys_gains_nothing(keys: list[ident
     rogue = g2_primitives.G1_to_pubkey(curve.add(curve.multiply(curve.G1, s), curve.neg(others)))
     signature = bls.sign(s, said.signing_bytes())
     signers = tuple(sorted([keys[0].public_key, keys[1].public_key, rogue]))
-    assert bls.fast_aggregate_verify(list(signers), said.signing_bytes(), signature)  # the attack works without proofs of possession
+    assert bls.fast_aggregate_verify(
+        list(signers), said.signing_bytes(), signature
+    )  # the attack works without proofs of possession
     cert = Certificate((certificate.SignedGroup(said, signers, signature),), {})
     verdict = certificate.check(_round_trip(cert), _pinned(keys, pops))
     assert not verdict.ok and verdict.weight == 0
@@ -115,20 +150,28 @@ def test_a_rogue_key_that_cancels_the_pinned_keys_gains_nothing(keys: list[ident
     with pytest.raises(nodeset.NodeSetError, match="proof of possession"):
         PinnedNode("rogue", "http://127.0.0.1:9", rogue, bls.sign(s, rogue))
     # without the rogue key, the signature of s is not alpha's and beta's
-    assert not certificate.check(_forge(cert, signers=tuple(sorted([keys[0].public_key, keys[1].public_key]))), _pinned(keys, pops)).ok
+    assert not certificate.check(
+        _forge(cert, signers=tuple(sorted([keys[0].public_key, keys[1].public_key]))), _pinned(keys, pops)
+    ).ok
 
 
 def test_a_signer_listed_twice_counts_once_and_voids_the_group(keys: list[identity.NodeKey], pops: list[bytes]) -> None:
     signed = _sign(_statement(), keys[0])[0]
     doubled = identity.aggregate([signed.signature, signed.signature])
-    cert = Certificate((certificate.SignedGroup(signed.statement, (keys[0].public_key, keys[0].public_key), doubled),), {})
-    assert bls.fast_aggregate_verify([keys[0].public_key] * 2, signed.statement.signing_bytes(), doubled)  # BLS alone would accept it
+    cert = Certificate(
+        (certificate.SignedGroup(signed.statement, (keys[0].public_key, keys[0].public_key), doubled),), {}
+    )
+    assert bls.fast_aggregate_verify(
+        [keys[0].public_key] * 2, signed.statement.signing_bytes(), doubled
+    )  # BLS alone would accept it
     verdict = certificate.check(_round_trip(cert), _pinned(keys, pops))
     assert not verdict.ok and verdict.weight == 0
     assert f"signer {keys[0].public_hex[:16]}… is listed 2 times" in " ".join(verdict.reasons)
 
 
-def test_an_aggregate_missing_a_signer_or_a_changed_statement_does_not_verify(keys: list[identity.NodeKey], pops: list[bytes]) -> None:
+def test_an_aggregate_missing_a_signer_or_a_changed_statement_does_not_verify(
+    keys: list[identity.NodeKey], pops: list[bytes]
+) -> None:
     pinned = _pinned(keys, pops)
     two = certificate.make(_sign(_statement(), keys[0], keys[1]))
     claimed = tuple(sorted([keys[0].public_key, keys[1].public_key, keys[2].public_key]))
@@ -137,7 +180,9 @@ def test_an_aggregate_missing_a_signer_or_a_changed_statement_does_not_verify(ke
     document = two.to_json()
     document["statement"]["output"][0][1] += 1  # the statement changed after signing
     verdict = certificate.check(Certificate.from_json(document), pinned)
-    assert not verdict.ok and "a listed node did not sign it, or the statement changed after signing" in verdict.reasons[0]
+    assert (
+        not verdict.ok and "a listed node did not sign it, or the statement changed after signing" in verdict.reasons[0]
+    )
     document = two.to_json()
     document["statement"]["request_id"] = "req-2"  # replayed for another request
     assert not certificate.check(Certificate.from_json(document), pinned).ok
@@ -179,7 +224,9 @@ def test_a_label_certificate_holds_groups_with_one_label(keys: list[identity.Nod
         (_statement(output=(2, 8, 0), request_id="req-2"), "group 2 is for request 'req-2'"),
     ],
 )
-def test_label_groups_that_disagree_are_refused(keys: list[identity.NodeKey], pops: list[bytes], other: Statement, reason: str) -> None:
+def test_label_groups_that_disagree_are_refused(
+    keys: list[identity.NodeKey], pops: list[bytes], other: Statement, reason: str
+) -> None:
     first = certificate.make(_sign(_statement(), keys[0], keys[1]))
     second = certificate.make(_sign(other, keys[2]))
     cert = Certificate((*first.groups, *second.groups), {})  # written by hand: make refuses it
@@ -191,7 +238,9 @@ def test_label_groups_that_disagree_are_refused(keys: list[identity.NodeKey], po
 def test_a_signer_in_two_label_groups_is_refused(keys: list[identity.NodeKey], pops: list[bytes]) -> None:
     first = certificate.make(_sign(_statement(), keys[0], keys[1]))
     second = certificate.make(_sign(_statement(output=(2, 8, 0)), keys[1], keys[2]))
-    verdict = certificate.check(Certificate((*first.groups, *second.groups), {}), _pinned(keys, pops, threshold=3, agree_on="label"))
+    verdict = certificate.check(
+        Certificate((*first.groups, *second.groups), {}), _pinned(keys, pops, threshold=3, agree_on="label")
+    )
     assert not verdict.ok and any("also signed another group's statement" in r for r in verdict.reasons)
     assert verdict.weight == 2  # beta's second group is not counted
 
@@ -211,7 +260,9 @@ def test_a_signer_in_two_label_groups_is_refused(keys: list[identity.NodeKey], p
         (lambda d: d.update(statements=[]), "unexpected fields"),
     ],
 )
-def test_a_document_that_is_not_a_certificate_is_a_usage_error(keys: list[identity.NodeKey], change: object, message: str) -> None:
+def test_a_document_that_is_not_a_certificate_is_a_usage_error(
+    keys: list[identity.NodeKey], change: object, message: str
+) -> None:
     document = certificate.make(_sign(_statement(), keys[0])).to_json()
     change(document)  # type: ignore[operator]
     with pytest.raises(CertificateError, match=message) as caught:
@@ -219,7 +270,9 @@ def test_a_document_that_is_not_a_certificate_is_a_usage_error(keys: list[identi
     assert caught.value.exit_code == 2
 
 
-def test_receipts_attest_the_certified_statement(keys: list[identity.NodeKey], receipt_file: Path, ceremony_receipt_file: Path) -> None:
+def test_receipts_attest_the_certified_statement(
+    keys: list[identity.NodeKey], receipt_file: Path, ceremony_receipt_file: Path
+) -> None:
     receipt = load_receipt(receipt_file)
     said = statement.from_receipt(receipt, "req-9")
     cert = certificate.make(_sign(said, keys[0], keys[1]))
@@ -246,14 +299,20 @@ def _write(tmp_path: Path, cert: Certificate, pinned: NodeSet) -> tuple[Path, Pa
 
 
 def test_zkinfer_verify_checks_a_certificate(keys: list[identity.NodeKey], pops: list[bytes], tmp_path: Path) -> None:
-    cert_path, nodes_path = _write(tmp_path, certificate.make(_sign(_statement(), keys[0], keys[1])), _pinned(keys, pops))
+    cert_path, nodes_path = _write(
+        tmp_path, certificate.make(_sign(_statement(), keys[0], keys[1])), _pinned(keys, pops)
+    )
     ran = zkinfer("verify", cert_path, "--nodes", nodes_path)
     assert ran.returncode == 0, ran.stderr
     assert "VALID quorum certificate" in ran.stdout and "alpha" in ran.stdout and "weight 2 of 2 needed" in ran.stdout
     ran = zkinfer("verify", cert_path, "--nodes", nodes_path, "--threshold", "3", "--json")
     assert ran.returncode == 1, ran.stderr
     verdict = json.loads(ran.stdout)
-    assert verdict["ok"] is False and verdict["needed"] == 3 and verdict["reasons"] == ["the valid signers' weight is 2, below the threshold 3"]
+    assert (
+        verdict["ok"] is False
+        and verdict["needed"] == 3
+        and verdict["reasons"] == ["the valid signers' weight is 2, below the threshold 3"]
+    )
     ran = zkinfer("verify", cert_path)
     assert ran.returncode == 2 and "--nodes" in ran.stderr
     (tmp_path / "dup.json").write_text(cert_path.read_text()[:-1] + ', "nodes": {}}')
@@ -267,19 +326,27 @@ def test_zkinfer_verify_checks_a_certificate(keys: list[identity.NodeKey], pops:
     ran = zkinfer("verify", cert_path, "--nodes", nodes_path, "--expect-circuit", "sha256:" + "f" * 64)
     assert ran.returncode == 1 and "not the expected sha256:fff" in ran.stdout
     ran = zkinfer("verify", cert_path, "--nodes", nodes_path, "--expect-signer", keys[0].public_hex, "--strict")
-    assert ran.returncode == 2 and "--strict, --expect-signer" not in ran.stderr and "--expect-signer, --strict: receipt options" in ran.stderr
+    assert (
+        ran.returncode == 2
+        and "--strict, --expect-signer" not in ran.stderr
+        and "--expect-signer, --strict: receipt options" in ran.stderr
+    )
     (tmp_path / "receipt.json").write_text(json.dumps({"schema_version": "zkinfer.receipt/1"}))
     ran = zkinfer("verify", tmp_path / "receipt.json", "--nodes", nodes_path)
     assert ran.returncode == 2 and "not a quorum certificate" in ran.stderr
 
 
-def test_zkinfer_verify_checks_a_certificate_with_its_receipts(keys: list[identity.NodeKey], pops: list[bytes], receipt_file: Path, ceremony_receipt_file: Path, tmp_path: Path) -> None:
+def test_zkinfer_verify_checks_a_certificate_with_its_receipts(
+    keys: list[identity.NodeKey], pops: list[bytes], receipt_file: Path, ceremony_receipt_file: Path, tmp_path: Path
+) -> None:
     said = statement.from_receipt(load_receipt(receipt_file), "req-3")
     cert_path, nodes_path = _write(tmp_path, certificate.make(_sign(said, keys[0], keys[1])), _pinned(keys, pops))
     ran = zkinfer("verify", cert_path, "--nodes", nodes_path, "--receipt", receipt_file)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "1 receipt(s) attest" in ran.stdout
-    ran = zkinfer("verify", cert_path, "--nodes", nodes_path, "--receipt", receipt_file, "--receipt", ceremony_receipt_file)
+    ran = zkinfer(
+        "verify", cert_path, "--nodes", nodes_path, "--receipt", receipt_file, "--receipt", ceremony_receipt_file
+    )
     assert ran.returncode == 1 and "receipt 2 (batch row 0 of 1) proves another statement" in ran.stdout, ran.stdout
 
 
@@ -297,7 +364,9 @@ def test_mutated_certificates_never_crash_the_checker_nor_pass(keys: list[identi
 
     label_set = _pinned(keys, pops, threshold=2, agree_on="label")
     flat = certificate.make(_sign(_statement(), *keys[:3])).to_json()
-    groups = certificate.make([*_sign(_statement(), keys[0]), *_sign(_statement(output=(3, 10, -1)), keys[1])]).to_json()
+    groups = certificate.make(
+        [*_sign(_statement(), keys[0]), *_sign(_statement(output=(3, 10, -1)), keys[1])]
+    ).to_json()
     rng = random.Random(7)
     failed = 0
     for n in range(400):
@@ -309,27 +378,49 @@ def test_mutated_certificates_never_crash_the_checker_nor_pass(keys: list[identi
             failed += 1
             continue
         if verdict.ok:
-            assert {k: v for k, v in document.items() if k != "nodes"} == {k: v for k, v in base.items() if k != "nodes"}, document
+            assert {k: v for k, v in document.items() if k != "nodes"} == {
+                k: v for k, v in base.items() if k != "nodes"
+            }, document
         else:
             failed += 1
     assert failed > 300
 
 
-def test_a_node_forging_a_consistent_certificate_alone_is_refused(keys: list[identity.NodeKey], pops: list[bytes]) -> None:
+def test_a_node_forging_a_consistent_certificate_alone_is_refused(
+    keys: list[identity.NodeKey], pops: list[bytes]
+) -> None:
     """One pinned node (a liar) forges a whole certificate that is consistent in itself: a false
     output, its own valid signature, the others' keys listed as signers and named in the unsigned
     `nodes` info. Each variant is refused, and the honest certificate for the same request passes."""
     pinned = _pinned(keys, pops, threshold=2)
-    honest = Statement(circuit="sha256:" + "c" * 64, request_id="req-9", input_digest="sha256:" + "d" * 64, weights_commitment=None, output_scales=(13,), output=((8192, 0, -8192),))
+    honest = Statement(
+        circuit="sha256:" + "c" * 64,
+        request_id="req-9",
+        input_digest="sha256:" + "d" * 64,
+        weights_commitment=None,
+        output_scales=(13,),
+        output=((8192, 0, -8192),),
+    )
     lie = Statement(**{**honest.__dict__, "output": ((0, 8192, -8192),)})  # the same claim, another label
     liar = keys[0]
     own = statement.sign(lie, liar.secret, liar.public_key)
-    info = {k.public_hex: {"name": n, "receipt_url": "", "receipt_id": ""} for n, k in zip(NAMES, keys[:3], strict=True)}
+    info = {
+        k.public_hex: {"name": n, "receipt_url": "", "receipt_id": ""} for n, k in zip(NAMES, keys[:3], strict=True)
+    }
     alone = certificate.make([own], info)  # its own signature, every node named in the unsigned info
     assert not certificate.check(alone, pinned).ok
-    listed = Certificate(groups=(certificate.SignedGroup(lie, tuple(sorted(k.public_key for k in keys[:3])), own.signature),), nodes=info)
+    listed = Certificate(
+        groups=(certificate.SignedGroup(lie, tuple(sorted(k.public_key for k in keys[:3])), own.signature),), nodes=info
+    )
     assert not certificate.check(Certificate.from_json(json.loads(json.dumps(listed.to_json()))), pinned).ok
-    doubled = Certificate(groups=(certificate.SignedGroup(lie, (liar.public_key, liar.public_key), bls.aggregate([own.signature, own.signature])),), nodes=info)
+    doubled = Certificate(
+        groups=(
+            certificate.SignedGroup(
+                lie, (liar.public_key, liar.public_key), bls.aggregate([own.signature, own.signature])
+            ),
+        ),
+        nodes=info,
+    )
     assert not certificate.check(doubled, pinned).ok
     # relabelled as a label certificate: its one group still carries one signer's weight
     assert not certificate.check(alone, _pinned(keys, pops, threshold=2, agree_on="label")).ok

@@ -35,7 +35,9 @@ from zkinfer.chain.stake import Stake, StakeParams, StakeReverted
 from zkinfer.core import circuit
 
 anvil = chain_harness.anvil  # a fixture, requested by name
-PARAMS = StakeParams(min_bond=10**18, challenge_bond=10**17, challenge_window_s=600, answer_period_s=300, slash_share_bps=5000)
+PARAMS = StakeParams(
+    min_bond=10**18, challenge_bond=10**17, challenge_window_s=600, answer_period_s=300, slash_share_bps=5000
+)
 OWNER, NODE, STRANGER = 0, 1, 3
 
 
@@ -62,7 +64,9 @@ class World:
         return stake
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "zkinfer", *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "zkinfer", *args], cwd=REPO, capture_output=True, text=True, timeout=300
+        )
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +75,24 @@ def world(anvil: devchain.DevChain, small_circuit: Path, tmp_path_factory: pytes
 
     work = tmp_path_factory.mktemp("registration")
     owner = chain_harness.other_account(anvil, OWNER)
-    accept_any = deploy(owner, solidity.compile_file(Path(__file__).parent / "contracts" / "AcceptAnyProof.sol", "AcceptAnyProof")).contract_address
+    accept_any = deploy(
+        owner, solidity.compile_file(Path(__file__).parent / "contracts" / "AcceptAnyProof.sol", "AcceptAnyProof")
+    ).contract_address
     assert accept_any is not None
     artifact = for_circuit(small_circuit)
     genuine = deploy_verifier(small_circuit, owner, work / "verifiers.json").deployment.address
     layout = Layout.of_settings(circuit.load(small_circuit).settings)
-    return World(anvil, small_circuit, copy_circuits(small_circuit, work / "circuits"), work, accept_any, genuine, artifact.compiled.runtime, claims.model_id(artifact.circuit_digest), layout)
+    return World(
+        anvil,
+        small_circuit,
+        copy_circuits(small_circuit, work / "circuits"),
+        work,
+        accept_any,
+        genuine,
+        artifact.compiled.runtime,
+        claims.model_id(artifact.circuit_digest),
+        layout,
+    )
 
 
 def _slash_with_a_made_up_fraud_proof(world: World, stake: Stake, url: str) -> Any:
@@ -88,30 +104,63 @@ def _slash_with_a_made_up_fraud_proof(world: World, stake: Stake, url: str) -> A
     from zkinfer.prover.prove import Prover
 
     body = {"id": "victim-1", "inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32", "data": SAMPLE}]}
-    answered = httpx.post(f"{url}/v2/models/{MODEL}/infer", json=body, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60)
+    answered = httpx.post(
+        f"{url}/v2/models/{MODEL}/infer", json=body, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60
+    )
     assert answered.status_code == 200, answered.text
     deadline = time.monotonic() + 60
-    while (got := httpx.get(f"{url}/v1/claims/victim-1", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30)).status_code == 202 and time.monotonic() < deadline:
+    while (
+        got := httpx.get(f"{url}/v1/claims/victim-1", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30)
+    ).status_code == 202 and time.monotonic() < deadline:
         time.sleep(0.3)
     document = parse_claim_file(got.json(), "claim file")
     prover = Prover(world.circuit_dir, prefer_gpu=False)
-    _, input_felts = prover.claimable_statement(from_values([[SAMPLE]], prover.circuit.input_specs, "input"), "victim-1")
+    _, input_felts = prover.claimable_statement(
+        from_values([[SAMPLE]], prover.circuit.input_specs, "input"), "victim-1"
+    )
     instances = [claims.felt_int(f) for t in input_felts for f in t] + [1] * world.layout.n_output  # made-up outputs
     stranger = stake.as_signer(chain_harness.other_account(world.dev, STRANGER))
-    return stranger._send("proveFraud", document.batch_id, document.claim.as_tuple(), list(document.merkle_proof), bytes(32), instances)
+    return stranger._send(
+        "proveFraud", document.batch_id, document.claim.as_tuple(), list(document.merkle_proof), bytes(32), instances
+    )
 
 
 def test_an_optimistic_node_refuses_a_model_registered_with_a_verifier_that_accepts_anything(world: World) -> None:
     stake = world.stake(world.accept_any)
     node_address = chain_harness.other_account(world.dev, NODE).address
-    stake.as_signer(chain_harness.other_account(world.dev, NODE)).register_node(PARAMS.min_bond)  # bonded with no --circuit check
+    stake.as_signer(chain_harness.other_account(world.dev, NODE)).register_node(
+        PARAMS.min_bond
+    )  # bonded with no --circuit check
     port = free_port()
     keys = world.work / "api-keys"
     keys.write_text(f"{API_KEY}\n")
     command = [
-        sys.executable, "-m", "zkinfer", "serve", "--circuits", str(world.circuits), "--port", str(port), "--state-dir", str(world.work / "victim"),
-        "--api-keys", str(keys), "--mode", "optimistic", "--rpc-url", world.dev.rpc_url, "--chain-key-file", str(world.key_file(NODE)),
-        "--stake", stake.address, "--spot-check", "0", "--claim-batch", "1", "--claim-interval", "1",
+        sys.executable,
+        "-m",
+        "zkinfer",
+        "serve",
+        "--circuits",
+        str(world.circuits),
+        "--port",
+        str(port),
+        "--state-dir",
+        str(world.work / "victim"),
+        "--api-keys",
+        str(keys),
+        "--mode",
+        "optimistic",
+        "--rpc-url",
+        world.dev.rpc_url,
+        "--chain-key-file",
+        str(world.key_file(NODE)),
+        "--stake",
+        stake.address,
+        "--spot-check",
+        "0",
+        "--claim-batch",
+        "1",
+        "--claim-interval",
+        "1",
     ]
     log = world.work / "victim.log"
     with open(log, "wb") as out:
@@ -128,8 +177,10 @@ def test_an_optimistic_node_refuses_a_model_registered_with_a_verifier_that_acce
         if process.poll() is None:  # it started on the bad registration: show what that costs it
             sent = _slash_with_a_made_up_fraud_proof(world, stake, f"http://127.0.0.1:{port}")
             info = stake.node(node_address)
-            pytest.fail(f"the node started on a model whose verifier accepts anything; a stranger's 32-byte 'proof' (tx {sent.tx_hash}) left it "
-                        f"slashed={info.slashed}, bond {info.bond} of {PARAMS.min_bond} wei")
+            pytest.fail(
+                f"the node started on a model whose verifier accepts anything; a stranger's 32-byte 'proof' (tx {sent.tx_hash}) left it "
+                f"slashed={info.slashed}, bond {info.bond} of {PARAMS.min_bond} wei"
+            )
     finally:
         stop_process(process)
     output = log.read_text()
@@ -141,7 +192,9 @@ def test_an_optimistic_node_refuses_a_model_registered_with_a_verifier_that_acce
 
 def test_the_contract_records_the_verifiers_code_hash_and_register_node_and_status_check_it(world: World) -> None:
     bad_code = world.stake(world.accept_any)
-    bad_layout = world.stake(world.genuine, Layout(world.layout.n_input, 0, world.layout.n_output + 1, False, bytes(32)))
+    bad_layout = world.stake(
+        world.genuine, Layout(world.layout.n_input, 0, world.layout.n_output + 1, False, bytes(32))
+    )
     good = world.stake(world.genuine)
     registered = good.model(world.model_id)
     assert registered.verifier.lower() == world.genuine.lower() and registered.layout == world.layout
@@ -150,28 +203,78 @@ def test_the_contract_records_the_verifiers_code_hash_and_register_node_and_stat
     chain = ["--rpc-url", world.dev.rpc_url, "--key-file", str(world.key_file(NODE))]
     # the node refuses to bond on a registration its circuit does not match, naming the mismatch (exit 2)
     for stake, what in ((bad_code, "not the verifier"), (bad_layout, "layout")):
-        done = world.cli("chain", "register-node", "--bond", "1", "--circuit", str(world.circuit_dir), "--stake", stake.address, *chain)
+        done = world.cli(
+            "chain",
+            "register-node",
+            "--bond",
+            "1",
+            "--circuit",
+            str(world.circuit_dir),
+            "--stake",
+            stake.address,
+            *chain,
+        )
         assert done.returncode == 2 and what in done.stderr + done.stdout, done.stdout + done.stderr
         assert not stake.node(chain_harness.other_account(world.dev, NODE).address).registered
-    done = world.cli("chain", "register-node", "--bond", "1", "--circuit", str(world.circuit_dir), "--stake", good.address, *chain)
+    done = world.cli(
+        "chain", "register-node", "--bond", "1", "--circuit", str(world.circuit_dir), "--stake", good.address, *chain
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert good.node(chain_harness.other_account(world.dev, NODE).address).bond == PARAMS.min_bond
     # status says, per registered model, whether its verifier and layout are the circuit's
     verdicts = {}
     for name, stake in (("code", bad_code), ("layout", bad_layout), ("good", good)):
-        done = world.cli("chain", "status", "--circuit", str(world.circuit_dir), "--stake", stake.address, "--rpc-url", world.dev.rpc_url, "--json")
+        done = world.cli(
+            "chain",
+            "status",
+            "--circuit",
+            str(world.circuit_dir),
+            "--stake",
+            stake.address,
+            "--rpc-url",
+            world.dev.rpc_url,
+            "--json",
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         (model,) = json.loads(done.stdout)["models"]
-        assert model["model_id"] == "0x" + world.model_id.hex() and model["code_hash"] == "0x" + keccak(devchain_code(world, model["verifier"])).hex()
+        assert (
+            model["model_id"] == "0x" + world.model_id.hex()
+            and model["code_hash"] == "0x" + keccak(devchain_code(world, model["verifier"])).hex()
+        )
         verdicts[name] = model["check"]
-    assert verdicts["good"]["status"] == "match" and verdicts["code"]["status"] == "mismatch" and verdicts["layout"]["status"] == "mismatch"
+    assert (
+        verdicts["good"]["status"] == "match"
+        and verdicts["code"]["status"] == "mismatch"
+        and verdicts["layout"]["status"] == "mismatch"
+    )
     assert "not the verifier" in verdicts["code"]["detail"] and "layout" in verdicts["layout"]["detail"]
-    text = world.cli("chain", "status", "--circuit", str(world.circuit_dir), "--stake", bad_code.address, "--rpc-url", world.dev.rpc_url)
+    text = world.cli(
+        "chain",
+        "status",
+        "--circuit",
+        str(world.circuit_dir),
+        "--stake",
+        bad_code.address,
+        "--rpc-url",
+        world.dev.rpc_url,
+    )
     assert text.returncode == 0 and "MISMATCH" in text.stdout, text.stdout + text.stderr
     # without --circuit, status checks against the verifier the deployments file records for the model
-    done = world.cli("chain", "status", "--stake", good.address, "--rpc-url", world.dev.rpc_url, "--verifier-registry", str(world.work / "verifiers.json"), "--json")
+    done = world.cli(
+        "chain",
+        "status",
+        "--stake",
+        good.address,
+        "--rpc-url",
+        world.dev.rpc_url,
+        "--verifier-registry",
+        str(world.work / "verifiers.json"),
+        "--json",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert json.loads(done.stdout)["models"][0]["check"]["status"] == "recorded"  # the code only: a record holds no layout
+    assert (
+        json.loads(done.stdout)["models"][0]["check"]["status"] == "recorded"
+    )  # the code only: a record holds no layout
     with pytest.raises(StakeReverted, match="ModelExists"):  # and a registration never changes
         good.register_model(world.model_id, world.accept_any, world.layout)
 
@@ -182,7 +285,9 @@ def devchain_code(world: World, address: str) -> bytes:
     return code_at(chain_harness.other_account(world.dev, OWNER), address)
 
 
-def test_hashed_weights_are_checked_against_the_commitment_their_proofs_carry(world: World, hashed_circuit: Path, hashed_receipt_file: Path) -> None:
+def test_hashed_weights_are_checked_against_the_commitment_their_proofs_carry(
+    world: World, hashed_circuit: Path, hashed_receipt_file: Path
+) -> None:
     """The node derives its circuit's weights pin from a witness (no receipt at hand); it must be the one
     `chain register-model --receipt` pins from a proof, or an honest node would refuse a right registration."""
     from zkinfer.chain import registration

@@ -27,8 +27,14 @@ from zkinfer.core.receipt import Receipt, load
 from zkinfer.core.statement import FIELD_MODULUS
 
 anvil = chain_harness.anvil  # a fixture, requested by name
-INPUTS = ([0.1, 0.5, 0.9, 0.3, 0.0, 0.7, 0.2, 0.4], [0.8, 0.2, 0.0, 0.6, 0.9, 0.1, 0.5, 0.3], [0.3, 0.3, 0.6, 0.1, 0.2, 0.9, 0.8, 0.0])
-PARAMS = StakeParams(min_bond=10**18, challenge_bond=10**17, challenge_window_s=600, answer_period_s=300, slash_share_bps=5000)
+INPUTS = (
+    [0.1, 0.5, 0.9, 0.3, 0.0, 0.7, 0.2, 0.4],
+    [0.8, 0.2, 0.0, 0.6, 0.9, 0.1, 0.5, 0.3],
+    [0.3, 0.3, 0.6, 0.1, 0.2, 0.9, 0.8, 0.0],
+)
+PARAMS = StakeParams(
+    min_bond=10**18, challenge_bond=10**17, challenge_window_s=600, answer_period_s=300, slash_share_bps=5000
+)
 OWNER, NODE, CHALLENGER, LIAR, WATCHER, STRANGER = range(6)
 
 
@@ -53,7 +59,13 @@ def _deployed_verifier(chain: Chain, circuit_dir: Path, work: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def world(anvil: devchain.DevChain, small_circuit: Path, tiny_dir: Path, node_key_file: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
+def world(
+    anvil: devchain.DevChain,
+    small_circuit: Path,
+    tiny_dir: Path,
+    node_key_file: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> World:
     from tests import tiny
     from tests.conftest import SMALL_DECOMPOSITION
     from zkinfer import compile_model
@@ -66,17 +78,32 @@ def world(anvil: devchain.DevChain, small_circuit: Path, tiny_dir: Path, node_ke
     receipts = []
     for i, values in enumerate(INPUTS):
         (work / f"input{i}.json").write_text(json.dumps({"input_data": [values]}))
-        receipts.append(load(prove_signed(small_circuit, work / f"input{i}.json", work / f"receipt{i}.json", node_key_file)))
+        receipts.append(
+            load(prove_signed(small_circuit, work / f"input{i}.json", work / f"receipt{i}.json", node_key_file))
+        )
     # another model with the same layout (8 inputs, 3 outputs): other weights, so another key and verifier
     tiny.mlp(work / "other.onnx", seed=7)
-    other = compile_model(work / "other.onnx", tiny_dir / "calibration.json", work / "other" / "circuit", search=False, decomposition=SMALL_DECOMPOSITION)
+    other = compile_model(
+        work / "other.onnx",
+        tiny_dir / "calibration.json",
+        work / "other" / "circuit",
+        search=False,
+        decomposition=SMALL_DECOMPOSITION,
+    )
     ensure(other)
     other_receipt = load(prove_signed(other.path, work / "input0.json", work / "other_receipt.json", node_key_file))
     for r in [*receipts, other_receipt]:
         assert verify_receipt(r, Policy(), "receipt").verified
     save(other_receipt, work / "other_receipt.json")
     chains = [account.connect(anvil.rpc_url, key) for key in anvil.keys[:6]]
-    return World(anvil, chains, _deployed_verifier(chains[OWNER], small_circuit, work), _deployed_verifier(chains[OWNER], other.path, work), receipts, other_receipt)
+    return World(
+        anvil,
+        chains,
+        _deployed_verifier(chains[OWNER], small_circuit, work),
+        _deployed_verifier(chains[OWNER], other.path, work),
+        receipts,
+        other_receipt,
+    )
 
 
 @pytest.fixture
@@ -86,7 +113,11 @@ def stake(world: World) -> Stake:
     layout = claims.Layout.of_receipt(world.receipts[0])
     sent = contract.register_model(claims.receipt_model_id(world.receipts[0]), world.verifier, layout)
     assert names(contract, sent) == ["ModelRegistered"]
-    contract.register_model(claims.receipt_model_id(world.other_receipt), world.other_verifier, claims.Layout.of_receipt(world.other_receipt))
+    contract.register_model(
+        claims.receipt_model_id(world.other_receipt),
+        world.other_verifier,
+        claims.Layout.of_receipt(world.other_receipt),
+    )
     for who in (NODE, LIAR):
         assert names(contract, signer(contract, world, who).register_node(PARAMS.min_bond)) == ["NodeRegistered"]
     return contract
@@ -136,7 +167,11 @@ def test_merkle_tree_and_hashes_agree_with_the_contract(world: World, stake: Sta
         tree = MerkleTree([c.leaf() for c in batch])
         for i, c in enumerate(batch):
             assert bytes(functions.leafOf(c.as_tuple()).call()) == c.leaf()
-            assert bytes(functions.merkleRoot(c.leaf(), tree.proof(i)).call()) == tree.root == claims.root_of(c.leaf(), tree.proof(i))
+            assert (
+                bytes(functions.merkleRoot(c.leaf(), tree.proof(i)).call())
+                == tree.root
+                == claims.root_of(c.leaf(), tree.proof(i))
+            )
         assert bytes(functions.claimKey(size, batch[0].leaf()).call()) == claims.claim_key(size, batch[0].leaf())
         if size > 1:  # an inner node is not a leaf: its own "proof" does not reach the root from a claim
             assert bytes(functions.merkleRoot(tree.levels[1][0], [rng.randbytes(32)]).call()) != tree.root
@@ -147,10 +182,16 @@ def test_merkle_tree_and_hashes_agree_with_the_contract(world: World, stake: Sta
     words = [claims.felt_int(f) for f in felts]
     claim = honest(world, 0, "r")
     assert bytes(functions.hashFelts(words, 0, layout.n_input).call()) == claims.hash_felts(inputs) == claim.input_hash
-    assert bytes(functions.hashFelts(words, layout.n_input, layout.n_output).call()) == claims.hash_felts(outputs) == claim.output_hash
+    assert (
+        bytes(functions.hashFelts(words, layout.n_input, layout.n_output).call())
+        == claims.hash_felts(outputs)
+        == claim.output_hash
+    )
 
 
-def test_honest_node_over_100_batched_claims_with_random_challenges_is_never_slashed(world: World, stake: Stake) -> None:
+def test_honest_node_over_100_batched_claims_with_random_challenges_is_never_slashed(
+    world: World, stake: Stake
+) -> None:
     node, challenger, watcher = (signer(stake, world, who) for who in (NODE, CHALLENGER, WATCHER))
     batch = [honest(world, i % len(INPUTS), f"req-{i}") for i in range(100)]
     posted = [node.post_batch(batch[:64]), node.post_batch(batch[64:])]
@@ -180,7 +221,9 @@ def test_honest_node_over_100_batched_claims_with_random_challenges_is_never_sla
     info = stake.node(world.chains[NODE].address)
     assert (info.bond, info.slashed, info.open_challenges) == (PARAMS.min_bond, False, 0)
     assert info.balance == len(chosen) * PARAMS.challenge_bond  # the frivolous challengers' bonds
-    assert stake.node(world.chains[CHALLENGER].address).balance == stake.node(world.chains[WATCHER].address).balance == 0
+    assert (
+        stake.node(world.chains[CHALLENGER].address).balance == stake.node(world.chains[WATCHER].address).balance == 0
+    )
     status = stake.status()
     assert status.claims_posted == 100 and not status.slashes and {c.state for c in status.challenges} == {"answered"}
     world.advance(PARAMS.challenge_window_s + 1)
@@ -194,7 +237,10 @@ def test_honest_node_over_100_batched_claims_with_random_challenges_is_never_sla
     paid = node.withdraw()
     assert names(stake, paid) == ["Withdrawn"]
     fees = sum(s.gas_used * s.receipt["effectiveGasPrice"] for s in (unbonded, paid))
-    assert web3.eth.get_balance(world.chains[NODE].address) == before + PARAMS.min_bond + len(chosen) * PARAMS.challenge_bond - fees
+    assert (
+        web3.eth.get_balance(world.chains[NODE].address)
+        == before + PARAMS.min_bond + len(chosen) * PARAMS.challenge_bond - fees
+    )
     with reverted("BondTooLow"):  # an unbonded node posts nothing
         node.post_claim(batch[0])
 
@@ -275,14 +321,28 @@ def test_proofs_of_another_input_another_model_or_tampered_are_rejected(world: W
         force(node, "answer", posted.batch_id, claim.as_tuple(), *proof_args(world.other_receipt))
     proof, instances = proof_args(world.receipts[0])
     with reverted("InvalidProof"):
-        force(node, "answer", posted.batch_id, claim.as_tuple(), proof[:100] + bytes([proof[100] ^ 1]) + proof[101:], instances)
+        force(
+            node,
+            "answer",
+            posted.batch_id,
+            claim.as_tuple(),
+            proof[:100] + bytes([proof[100] ^ 1]) + proof[101:],
+            instances,
+        )
     with reverted("InstanceNotInField"):  # x + p is x to the field, but not to the hash: refused outright
         force(node, "answer", posted.batch_id, claim.as_tuple(), proof, [instances[0] + FIELD_MODULUS, *instances[1:]])
     with reverted("WrongInstanceCount"):
         force(node, "answer", posted.batch_id, claim.as_tuple(), proof, instances[:-1])
     # a fraud "proof" made with another model's verifier cannot slash either
     with reverted("InvalidProof"):
-        force(challenger, "proveFraud", posted.batch_id, (claim.model_id, claim.request_hash, claim.input_hash, claim.output_hash), [], *proof_args(world.other_receipt))
+        force(
+            challenger,
+            "proveFraud",
+            posted.batch_id,
+            (claim.model_id, claim.request_hash, claim.input_hash, claim.output_hash),
+            [],
+            *proof_args(world.other_receipt),
+        )
     assert names(stake, node.answer(posted.batch_id, claim, world.receipts[0], verified=True)) == ["ChallengeAnswered"]
 
 
@@ -349,7 +409,9 @@ def _selector(signature: str) -> bytes:
     return keccak(signature.encode())[:4]
 
 
-def test_cli_deploy_register_claim_challenge_answer_status_and_evidence_fraud(world: World, small_circuit: Path, tmp_path: Path) -> None:
+def test_cli_deploy_register_claim_challenge_answer_status_and_evidence_fraud(
+    world: World, small_circuit: Path, tmp_path: Path
+) -> None:
     from tests.cli import zkinfer
     from zkinfer.core import identity, statement
     from zkinfer.core.digest import digest_file
@@ -361,16 +423,40 @@ def test_cli_deploy_register_claim_challenge_answer_status_and_evidence_fraud(wo
         keys[who].write_text(world.dev.keys[who])
 
     def run(who: int, *args: str | Path, code: int = 0) -> dict[str, Any]:
-        ran = zkinfer(*args, "--rpc-url", world.dev.rpc_url, "--key-file", keys[who], "--registry", tmp_path / "deployments.json", "--json", cwd=tmp_path)
+        ran = zkinfer(
+            *args,
+            "--rpc-url",
+            world.dev.rpc_url,
+            "--key-file",
+            keys[who],
+            "--registry",
+            tmp_path / "deployments.json",
+            "--json",
+            cwd=tmp_path,
+        )
         assert ran.returncode == code, ran.stdout + ran.stderr
         document = json.loads(ran.stdout)
         assert isinstance(document, dict)
         return document
 
     deployed = run(OWNER, "chain", "deploy-stake", "--window", "600", "--answer-period", "300")
-    assert deployed["gas_used"] > 0 and json.loads((tmp_path / "deployments.json").read_text())["deployments"][0]["address"] == deployed["address"]
+    assert (
+        deployed["gas_used"] > 0
+        and json.loads((tmp_path / "deployments.json").read_text())["deployments"][0]["address"] == deployed["address"]
+    )
     verifier_registry = tmp_path / "verifiers.json"
-    ran = zkinfer("chain", "deploy-verifier", small_circuit, "--rpc-url", world.dev.rpc_url, "--key-file", keys[OWNER], "--registry", verifier_registry, "--json")
+    ran = zkinfer(
+        "chain",
+        "deploy-verifier",
+        small_circuit,
+        "--rpc-url",
+        world.dev.rpc_url,
+        "--key-file",
+        keys[OWNER],
+        "--registry",
+        verifier_registry,
+        "--json",
+    )
     assert ran.returncode == 0, ran.stderr
     model = run(OWNER, "chain", "register-model", small_circuit, "--verifier-registry", verifier_registry)
     assert model["model_id"] == "0x" + claims.receipt_model_id(world.receipts[0]).hex()
@@ -379,10 +465,14 @@ def test_cli_deploy_register_claim_challenge_answer_status_and_evidence_fraud(wo
     liar.register_node(10**18)
     for i in (0, 1):
         (tmp_path / f"req-{i}.json").write_text(json.dumps(world.receipts[i].model_dump(mode="json")))
-    posted = run(NODE, "chain", "post-claims", tmp_path / "req-0.json", tmp_path / "req-1.json", "-o", tmp_path / "claims")
+    posted = run(
+        NODE, "chain", "post-claims", tmp_path / "req-0.json", tmp_path / "req-1.json", "-o", tmp_path / "claims"
+    )
     assert len(posted["claim_files"]) == 2
     # without --request-id a claim's request id is its receipt's digest prefix (a receipt from `prove` names no request)
-    assert posted["request_ids"] == ["receipt-" + digest_file(tmp_path / f"req-{i}.json").removeprefix("sha256:")[:16] for i in (0, 1)]
+    assert posted["request_ids"] == [
+        "receipt-" + digest_file(tmp_path / f"req-{i}.json").removeprefix("sha256:")[:16] for i in (0, 1)
+    ]
     claim_1 = Path(posted["claim_files"][1])
     assert claim_1.name == posted["request_ids"][1] + ".claim.json" and claim_1.exists()
     challenged = run(WATCHER, "challenge", "--claim", claim_1)
@@ -392,21 +482,43 @@ def test_cli_deploy_register_claim_challenge_answer_status_and_evidence_fraud(wo
     liar_key = identity.new_key()
     receipt_json = identity.sign_receipt(world.receipts[2], liar_key).model_dump(mode="json")
     proven = statement.from_receipt(world.receipts[2], "req-lie")
-    lie = statement.Statement(proven.circuit, proven.request_id, proven.input_digest, proven.weights_commitment, proven.output_scales, ((proven.output[0][0] + 5, *proven.output[0][1:]),))
+    lie = statement.Statement(
+        proven.circuit,
+        proven.request_id,
+        proven.input_digest,
+        proven.weights_commitment,
+        proven.output_scales,
+        ((proven.output[0][0] + 5, *proven.output[0][1:]),),
+    )
     signed = statement.sign(lie, liar_key.secret, liar_key.public_key)
     liar.post_claim(claims.from_statement(lie, "public", statement.proven_input_felts(world.receipts[2])))
-    (tmp_path / "evidence.json").write_text(json.dumps(evidence.contradiction(signed, receipt_json, 0, 1, node="mallory")))
+    (tmp_path / "evidence.json").write_text(
+        json.dumps(evidence.contradiction(signed, receipt_json, 0, 1, node="mallory"))
+    )
     fraud = run(WATCHER, "challenge", "--evidence", tmp_path / "evidence.json")
     assert fraud["kind"] == "fraud"
     forged = json.loads((tmp_path / "evidence.json").read_text())
-    forged["statement"]["signature"] = forged["statement"]["signature"][:-2] + ("00" if forged["statement"]["signature"][-2:] != "00" else "01")
+    forged["statement"]["signature"] = forged["statement"]["signature"][:-2] + (
+        "00" if forged["statement"]["signature"][-2:] != "00" else "01"
+    )
     (tmp_path / "forged.json").write_text(json.dumps(forged))
     assert "does not hold" in run(WATCHER, "challenge", "--evidence", tmp_path / "forged.json", code=1)["error"]
-    ran = zkinfer("chain", "status", "--rpc-url", world.dev.rpc_url, "--registry", tmp_path / "deployments.json", "--json", cwd=tmp_path)
+    ran = zkinfer(
+        "chain",
+        "status",
+        "--rpc-url",
+        world.dev.rpc_url,
+        "--registry",
+        tmp_path / "deployments.json",
+        "--json",
+        cwd=tmp_path,
+    )
     assert ran.returncode == 0, ran.stderr
     status = json.loads(ran.stdout)
     nodes = {n["address"]: n for n in status["nodes"]}
-    assert nodes[world.chains[NODE].address]["slashed"] is False and nodes[world.chains[NODE].address]["balance"] == 10**17
+    assert (
+        nodes[world.chains[NODE].address]["slashed"] is False and nodes[world.chains[NODE].address]["balance"] == 10**17
+    )
     assert nodes[world.chains[LIAR].address]["slashed"] is True and nodes[world.chains[LIAR].address]["bond"] == 0
     assert [c["state"] for c in status["challenges"]] == ["answered"] and len(status["slashes"]) == 1
     assert status["slashes"][0]["beneficiary"] == world.chains[WATCHER].address and status["claims_posted"] == 3
@@ -419,25 +531,49 @@ def test_equivocation_evidence_becomes_a_bonded_challenge_of_the_matching_claim(
 
     key = identity.new_key()
     proven = statement.from_receipt(world.receipts[0], "req-eq")
-    other = statement.Statement(proven.circuit, "req-eq-2", proven.input_digest, None, proven.output_scales, ((proven.output[0][0] - 3, *proven.output[0][1:]),))
+    other = statement.Statement(
+        proven.circuit,
+        "req-eq-2",
+        proven.input_digest,
+        None,
+        proven.output_scales,
+        ((proven.output[0][0] - 3, *proven.output[0][1:]),),
+    )
     a, b = statement.sign(proven, key.secret, key.public_key), statement.sign(other, key.secret, key.public_key)
     document = json.loads(json.dumps(evidence.equivocation(a, b, node="mallory")))
     felts = statement.proven_input_felts(world.receipts[0])
     said = claims.from_statement(other, "public", felts)  # the node claimed the false one on chain
     liar = signer(stake, world, LIAR)
     posted = liar.post_claim(said)
-    claim_file = ClaimFile(world.chains[LIAR].chain_id, stake.address, world.chains[LIAR].address, posted.batch_id, said, ())
+    claim_file = ClaimFile(
+        world.chains[LIAR].chain_id, stake.address, world.chains[LIAR].address, posted.batch_id, said, ()
+    )
     with pytest.raises(ClaimError, match="claim file"):
         evidence_action(document, None)
     with pytest.raises(ClaimError, match="not the evidence's statement"):
-        evidence_action(document, ClaimFile(claim_file.chain_id, claim_file.contract, claim_file.node, posted.batch_id, honest(world, 1, "req-eq"), ()))
+        evidence_action(
+            document,
+            ClaimFile(
+                claim_file.chain_id,
+                claim_file.contract,
+                claim_file.node,
+                posted.batch_id,
+                honest(world, 1, "req-eq"),
+                (),
+            ),
+        )
     action = evidence_action(document, claim_file)
     assert action.kind == "challenge" and action.claim == said
     key_, sent = signer(stake, world, WATCHER).challenge(posted.batch_id, action.claim)
-    assert names(stake, sent) == ["Challenged"] and stake.challenge_info(key_, posted.batch_id).node == world.chains[LIAR].address
+    assert (
+        names(stake, sent) == ["Challenged"]
+        and stake.challenge_info(key_, posted.batch_id).node == world.chains[LIAR].address
+    )
 
 
-def test_a_claim_naming_an_unregistered_model_is_challengeable_and_slashed_unanswered(world: World, stake: Stake) -> None:
+def test_a_claim_naming_an_unregistered_model_is_challengeable_and_slashed_unanswered(
+    world: World, stake: Stake
+) -> None:
     """Issue 18 item 7: a leaf whose model is not registered can never be answered with a proof, so a
     challenge of it is accepted and, unanswered, it is slashed; the client never posts such a leaf."""
     liar, challenger, watcher = (signer(stake, world, who) for who in (LIAR, CHALLENGER, WATCHER))
@@ -446,7 +582,9 @@ def test_a_claim_naming_an_unregistered_model_is_challengeable_and_slashed_unans
     with pytest.raises(ClaimError, match="not registered"):  # checked before any gas is spent
         liar.post_batch([true, ghost])
     tree = MerkleTree([true.leaf(), ghost.leaf()])
-    posted = force(liar, "postBatch", tree.root, 2)  # the contract cannot see a batch's leaves: a node that skips the check
+    posted = force(
+        liar, "postBatch", tree.root, 2
+    )  # the contract cannot see a batch's leaves: a node that skips the check
     batch_id = int(stake._event(posted, "BatchPosted")["batchId"])
     key, sent = challenger.challenge(batch_id, ghost, tree.proof(1))
     assert names(stake, sent) == ["Challenged"] and stake.node(world.chains[LIAR].address).open_challenges == 1
@@ -474,7 +612,10 @@ def test_a_node_cannot_challenge_or_prove_fraud_on_its_own_claims(world: World, 
     challenger.challenge(lied.batch_id, false)
     with reverted("SelfChallenge"):  # the liar front-running its challenger's slash to keep the reward
         liar.prove_fraud(lied.batch_id, false, world.receipts[1], verified=True)
-    assert not stake.node(world.chains[LIAR].address).slashed and stake.node(world.chains[NODE].address).open_challenges == 0
+    assert (
+        not stake.node(world.chains[LIAR].address).slashed
+        and stake.node(world.chains[NODE].address).open_challenges == 0
+    )
     assert names(stake, challenger.challenge(posted.batch_id, claim)[1]) == ["Challenged"]  # anyone else still may
 
 
@@ -490,7 +631,9 @@ def test_layout_splits_instances_in_ezkl_order() -> None:
     assert claims.felt_word("01" + "00" * 31) == (1).to_bytes(32, "big")  # ezkl's felts are little-endian
 
 
-def test_optimistic_node_posts_batches_and_answers_only_the_challenged_claims(world: World, stake: Stake, tmp_path: Path) -> None:
+def test_optimistic_node_posts_batches_and_answers_only_the_challenged_claims(
+    world: World, stake: Stake, tmp_path: Path
+) -> None:
     from zkinfer.chain.challenge import load_claim_file
     from zkinfer.chain.optimistic import OptimisticNode
     from zkinfer.core import statement
@@ -504,7 +647,11 @@ def test_optimistic_node_posts_batches_and_answers_only_the_challenged_claims(wo
         assert claim == honest(world, i % len(INPUTS), f"opt-{i}") and drawn is False
         posted += [batch] if batch else []
     with pytest.raises(ClaimError, match="already claimed"):
-        node.claim(statement.from_receipt(world.receipts[0], "opt-1"), "public", statement.proven_input_felts(world.receipts[0]))
+        node.claim(
+            statement.from_receipt(world.receipts[0], "opt-1"),
+            "public",
+            statement.proven_input_felts(world.receipts[0]),
+        )
     last = node.flush()
     assert len(posted) == 2 and last is not None and node.flush() is None and stake.status().claims_posted == 10
     # a client holding claim files challenges two of them; the node proves (here: has) only those
@@ -522,4 +669,11 @@ def test_optimistic_node_posts_batches_and_answers_only_the_challenged_claims(wo
     assert len(node.answer_challenges(prove)) == 2 and sorted(asked) == ["opt-2", "opt-9"]
     assert node.open_challenges() == [] and stake.node(world.chains[NODE].address).balance == 2 * PARAMS.challenge_bond
     always = OptimisticNode(signer(stake, world, NODE), tmp_path / "book2", batch_size=64, spot_check_p=1.0)
-    assert always.claim(statement.from_receipt(world.receipts[1], "opt-spot"), "public", statement.proven_input_felts(world.receipts[1]))[1] is True
+    assert (
+        always.claim(
+            statement.from_receipt(world.receipts[1], "opt-spot"),
+            "public",
+            statement.proven_input_felts(world.receipts[1]),
+        )[1]
+        is True
+    )

@@ -18,7 +18,11 @@ def test_missing_tools_name_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     for locate in (toolchain.anvil, toolchain.solcjs):
         with pytest.raises(ToolchainMissing) as caught:
             locate()
-        assert str(tmp_path) in str(caught.value) and "bash scripts/setup.sh" in str(caught.value) and "npm ci" in str(caught.value)
+        assert (
+            str(tmp_path) in str(caught.value)
+            and "bash scripts/setup.sh" in str(caught.value)
+            and "npm ci" in str(caught.value)
+        )
 
 
 def test_the_pinned_tools_are_installed() -> None:
@@ -28,7 +32,12 @@ def test_the_pinned_tools_are_installed() -> None:
     lock = json.loads((Path(__file__).resolve().parent.parent / "package-lock.json").read_text())["packages"]
     assert lock["node_modules/solc"]["version"] == toolchain.SOLC_VERSION
     assert lock["node_modules/@foundry-rs/anvil"]["version"] == toolchain.ANVIL_VERSION
-    assert toolchain.ANVIL_VERSION in subprocess.run([str(toolchain.anvil()), "--version"], capture_output=True, text=True, check=True, timeout=60).stdout
+    assert (
+        toolchain.ANVIL_VERSION
+        in subprocess.run(
+            [str(toolchain.anvil()), "--version"], capture_output=True, text=True, check=True, timeout=60
+        ).stdout
+    )
 
 
 def test_keys_are_checked_and_never_echoed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,8 +67,18 @@ def test_a_real_network_needs_an_explicit_key(tmp_path: Path) -> None:
 def _entry(address: str, vk: str) -> registry.Deployment:
     digest = "sha256:" + "ab" * 32
     return registry.Deployment(
-        contract="verifier", name="Halo2Verifier", chain_id=31337, address=address, runtime_digest=digest, compiler=digest, tx_hash="0x00",
-        block=1, gas_used=1, deployed_at=registry.now(), deployer="0x" + "00" * 20, vk_digest=vk,
+        contract="verifier",
+        name="Halo2Verifier",
+        chain_id=31337,
+        address=address,
+        runtime_digest=digest,
+        compiler=digest,
+        tx_hash="0x00",
+        block=1,
+        gas_used=1,
+        deployed_at=registry.now(),
+        deployer="0x" + "00" * 20,
+        vk_digest=vk,
     )
 
 
@@ -97,7 +116,12 @@ def test_a_dev_chain_does_not_outlive_a_killed_owner(tmp_path: Path) -> None:
     from zkinfer.chain import devchain
 
     script = "import sys, time\nfrom pathlib import Path\nfrom zkinfer.chain import devchain\nwith devchain.dev_chain(Path(sys.argv[1])) as c:\n    print(c.pid, flush=True)\n    time.sleep(600)\n"
-    owner = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    owner = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
     try:
         assert owner.stdout is not None
         anvil = int(owner.stdout.readline())

@@ -52,7 +52,9 @@ class Verifiers:
 
 
 @pytest.fixture(scope="module")
-def verifiers(chain: Chain, tiny_circuit: Path, hashed_circuit: Path, genuine: Receipts, tmp_path_factory: pytest.TempPathFactory) -> Verifiers:
+def verifiers(
+    chain: Chain, tiny_circuit: Path, hashed_circuit: Path, genuine: Receipts, tmp_path_factory: pytest.TempPathFactory
+) -> Verifiers:
     path = tmp_path_factory.mktemp("registry") / "deployments.json"
     public = verifier.deploy_verifier(tiny_circuit, chain, path)
     hashed = verifier.deploy_verifier(hashed_circuit, chain, path)
@@ -79,14 +81,18 @@ def _accepted(chain: Chain, address: str, receipt: Receipt) -> bool:
 def test_genuine_receipts_verify_on_chain(chain: Chain, verifiers: Verifiers, genuine: Receipts) -> None:
     for base, document in (("public", genuine.public), ("hashed", genuine.hashed), ("public", genuine.other)):
         receipt = parse(copy.deepcopy(document))
-        verdict = verify_on_chain(chain, receipt, address=verifiers.addresses[base], expect_circuit=verifiers.circuits[base])
+        verdict = verify_on_chain(
+            chain, receipt, address=verifiers.addresses[base], expect_circuit=verifiers.circuits[base]
+        )
         assert verdict.verified, verdict.to_json()
         assert [c.status for c in verdict.checks] == ["pass"] * 5
         assert verdict.gas is not None and verdict.gas > 21_000
         assert verdict.circuit_digest == verifiers.circuits[base] == checks.actual_circuit_digest(receipt)
 
 
-def test_a_receipt_of_another_circuit_is_refused_before_the_contract_is_asked(chain: Chain, verifiers: Verifiers, genuine: Receipts) -> None:
+def test_a_receipt_of_another_circuit_is_refused_before_the_contract_is_asked(
+    chain: Chain, verifiers: Verifiers, genuine: Receipts
+) -> None:
     verdict = verify_on_chain(chain, parse(copy.deepcopy(genuine.hashed)), address=verifiers.addresses["public"])
     status = {c.name: c.status for c in verdict.checks}
     assert not verdict.verified
@@ -126,11 +132,15 @@ def test_instances_split_as_the_binding_check_lays_them_out(genuine: Receipts) -
 
 
 @pytest.mark.parametrize("tamper", TAMPERS, ids=[t.name for t in TAMPERS])
-def test_chain_agrees_with_verify_on_every_tamper(tamper: Tamper, chain: Chain, verifiers: Verifiers, genuine: Receipts) -> None:
+def test_chain_agrees_with_verify_on_every_tamper(
+    tamper: Tamper, chain: Chain, verifiers: Verifiers, genuine: Receipts
+) -> None:
     original = getattr(genuine, tamper.base)
     doc = copy.deepcopy(original)
     tamper.edit(doc, genuine)
-    failed = {c.name for c in verify_document(copy.deepcopy(doc), _policy(tamper, original)).checks if c.status == "fail"}
+    failed = {
+        c.name for c in verify_document(copy.deepcopy(doc), _policy(tamper, original)).checks if c.status == "fail"
+    }
     try:
         receipt = parse(doc)
     except ReceiptFormatError:  # the chain commands refuse it as unreadable (exit 2), as verify fails it
@@ -155,7 +165,9 @@ def test_chain_agrees_with_verify_on_every_tamper(tamper: Tamper, chain: Chain, 
     assert verdict.verified == (not failed & CONTENT_CHECKS), (failed, verdict.to_json())
 
 
-def test_a_receipt_cannot_plant_a_verifier_under_another_ceremony(chain: Chain, verifiers: Verifiers, genuine: Receipts, tiny_circuit: Path) -> None:
+def test_a_receipt_cannot_plant_a_verifier_under_another_ceremony(
+    chain: Chain, verifiers: Verifiers, genuine: Receipts, tiny_circuit: Path
+) -> None:
     """A receipt embeds another ceremony's SRS (whose maker can forge proofs) but states the genuine
     fingerprint: the verifier it generates is cached under its SRS's real fingerprint, so the
     circuit's own verifier (what deploy-verifier deploys) is untouched."""
@@ -168,19 +180,29 @@ def test_a_receipt_cannot_plant_a_verifier_under_another_ceremony(chain: Chain, 
     doc["srs"]["reduced"] = genuine.other_srs_reduced  # the stated fingerprint is kept
     try:
         planted = verifier.for_receipt(parse(doc))
-        assert planted.srs_fingerprint == srs.parse_reduced(base64.b64decode(genuine.other_srs_reduced), "other") != doc["srs"]["fingerprint"]
+        assert (
+            planted.srs_fingerprint
+            == srs.parse_reduced(base64.b64decode(genuine.other_srs_reduced), "other")
+            != doc["srs"]["fingerprint"]
+        )
     except CircuitError:  # ezkl refused that SRS for this key: nothing planted either
         pass
     assert deploy.code_matches(chain, verifiers.addresses["public"], verifier.for_circuit(tiny_circuit).compiled)
 
 
-def test_deploy_reuses_a_recorded_verifier_only_when_its_code_is_there(chain: Chain, tiny_circuit: Path, verifiers: Verifiers, tmp_path: Path) -> None:
+def test_deploy_reuses_a_recorded_verifier_only_when_its_code_is_there(
+    chain: Chain, tiny_circuit: Path, verifiers: Verifiers, tmp_path: Path
+) -> None:
     path = tmp_path / "deployments.json"
     first = verifier.deploy_verifier(tiny_circuit, chain, path)
     again = verifier.deploy_verifier(tiny_circuit, chain, path)
     assert not first.reused and again.reused and again.deployment.address == first.deployment.address
     entry = first.deployment
-    assert (entry.chain_id, entry.contract, entry.circuit_digest) == (chain.chain_id, "verifier", verifiers.circuits["public"])
+    assert (entry.chain_id, entry.contract, entry.circuit_digest) == (
+        chain.chain_id,
+        "verifier",
+        verifiers.circuits["public"],
+    )
     assert entry.sol_digest and entry.vk_digest and entry.srs_fingerprint and entry.runtime_digest
     for hostile, what in ((verifiers.addresses["hashed"], "other code"), ("0x" + "11" * 20, "no code")):
         document = json.loads(path.read_text())
@@ -194,15 +216,21 @@ def test_deploy_reuses_a_recorded_verifier_only_when_its_code_is_there(chain: Ch
         assert deploy.code_matches(chain, redone.deployment.address, verifier.for_circuit(tiny_circuit).compiled)
 
 
-def test_a_registry_naming_other_code_is_refused(chain: Chain, verifiers: Verifiers, genuine: Receipts, always_true: solidity.Compiled, tmp_path: Path) -> None:
+def test_a_registry_naming_other_code_is_refused(
+    chain: Chain, verifiers: Verifiers, genuine: Receipts, always_true: solidity.Compiled, tmp_path: Path
+) -> None:
     """A registry (anyone can edit it) points the receipt's key at a contract that accepts anything:
     its answer would pass a forged proof, so the code is checked before the contract is asked."""
     always = deploy.deploy(chain, always_true)
     forged = copy.deepcopy(genuine.public)
-    forged["proof"]["hex"] = ("0" if forged["proof"]["hex"][100] != "0" else "1").join((forged["proof"]["hex"][:100], forged["proof"]["hex"][101:]))
+    forged["proof"]["hex"] = ("0" if forged["proof"]["hex"][100] != "0" else "1").join(
+        (forged["proof"]["hex"][:100], forged["proof"]["hex"][101:])
+    )
     receipt = parse(forged)
     assert always.contract_address is not None
-    assert verifier.call_verify(chain, always.contract_address, receipt).accepted  # what trusting the registry would give
+    assert verifier.call_verify(
+        chain, always.contract_address, receipt
+    ).accepted  # what trusting the registry would give
     hostile = json.loads(verifiers.registry.read_text())
     for entry in hostile["deployments"]:
         entry["address"] = always.contract_address
@@ -214,9 +242,15 @@ def test_a_registry_naming_other_code_is_refused(chain: Chain, verifiers: Verifi
 
 def test_contracts_compile_deterministically_and_oversized_code_is_named(always_true: solidity.Compiled) -> None:
     plain = always_true
-    commented = solidity.compile_sources({"B.sol": "// another comment, another file name\n" + ALWAYS_TRUE}, "B.sol:AlwaysTrue")
+    commented = solidity.compile_sources(
+        {"B.sol": "// another comment, another file name\n" + ALWAYS_TRUE}, "B.sol:AlwaysTrue"
+    )
     assert plain.bytecode == commented.bytecode and plain.runtime == commented.runtime  # no metadata hash
-    big = "pragma solidity ^0.8.0;\ncontract Big { function f() external pure returns (bytes memory) { return hex\"" + "ab" * 25_000 + "\"; } }\n"
+    big = (
+        'pragma solidity ^0.8.0;\ncontract Big { function f() external pure returns (bytes memory) { return hex"'
+        + "ab" * 25_000
+        + '"; } }\n'
+    )
     compiled = solidity.compile_sources({"Big.sol": big}, "Big", check_size=False)  # compile_sources checks by default
     size = len(compiled.runtime)
     assert size > solidity.EIP170_LIMIT
@@ -252,19 +286,44 @@ def test_cli_up_deploy_verify_down(tiny_circuit: Path, genuine: Receipts, verifi
     assert up.returncode == 0, up.stderr
     try:
         rpc_url = _cli_json(up)["rpc_url"]
-        deployed = zkinfer("chain", "deploy-verifier", tiny_circuit, "--state-dir", state, "--registry", registry_file, "--json")
+        deployed = zkinfer(
+            "chain", "deploy-verifier", tiny_circuit, "--state-dir", state, "--registry", registry_file, "--json"
+        )
         assert deployed.returncode == 0, deployed.stderr
         answer = _cli_json(deployed)
         assert answer["circuit_digest"] == verifiers.circuits["public"]
-        assert answer["development_srs"] is True  # the test keys use `srs new`'s SRS: said, so nobody mistakes it for a ceremony
+        assert (
+            answer["development_srs"] is True
+        )  # the test keys use `srs new`'s SRS: said, so nobody mistakes it for a ceremony
         (tmp_path / "genuine.json").write_text(json.dumps(genuine.public))
-        good = zkinfer("chain", "verify-receipt", tmp_path / "genuine.json", "--state-dir", state, "--registry", registry_file, "--expect-circuit", verifiers.circuits["public"])
+        good = zkinfer(
+            "chain",
+            "verify-receipt",
+            tmp_path / "genuine.json",
+            "--state-dir",
+            state,
+            "--registry",
+            registry_file,
+            "--expect-circuit",
+            verifiers.circuits["public"],
+        )
         assert good.returncode == 0, good.stdout + good.stderr
         assert "VERIFIED on chain 31337" in good.stdout
         bad = copy.deepcopy(genuine.public)
-        bad["proof"]["instances"][0][-1] = genuine.public["proof"]["instances"][0][-2]  # an output instance: the proof no longer holds
+        bad["proof"]["instances"][0][-1] = genuine.public["proof"]["instances"][0][
+            -2
+        ]  # an output instance: the proof no longer holds
         (tmp_path / "bad.json").write_text(json.dumps(bad))
-        rejected = zkinfer("chain", "verify-receipt", tmp_path / "bad.json", "--rpc-url", rpc_url, "--registry", registry_file, "--json")
+        rejected = zkinfer(
+            "chain",
+            "verify-receipt",
+            tmp_path / "bad.json",
+            "--rpc-url",
+            rpc_url,
+            "--registry",
+            registry_file,
+            "--json",
+        )
         assert rejected.returncode == 1, rejected.stdout + rejected.stderr
         assert {c["name"]: c["status"] for c in _cli_json(rejected)["checks"]}["onchain-proof"] == "fail"
         no_key = zkinfer("chain", "deploy-verifier", tiny_circuit, "--rpc-url", rpc_url, "--registry", registry_file)

@@ -20,13 +20,21 @@ def _assert_clean_error(result: object, *needles: str) -> None:
 
 def test_wrong_shape(tiny_circuit: Path, tmp_path: Path) -> None:
     (tmp_path / "in.json").write_text(json.dumps({"input_data": [[0.1, 0.2, 0.3]]}))
-    _assert_clean_error(zkinfer("prove", tiny_circuit, "--input", tmp_path / "in.json", "-o", tmp_path / "r.json"), "in.json", "'input'", "[1, 8]", "got 3 values")
+    _assert_clean_error(
+        zkinfer("prove", tiny_circuit, "--input", tmp_path / "in.json", "-o", tmp_path / "r.json"),
+        "in.json",
+        "'input'",
+        "[1, 8]",
+        "got 3 values",
+    )
     assert not (tmp_path / "r.json").exists()
 
 
 def test_nan_input(tiny_circuit: Path, tmp_path: Path) -> None:
     (tmp_path / "in.json").write_text('{"input_data": [[0.1, NaN, 0.3, 0, 0, 0, 0, 0]]}')
-    _assert_clean_error(zkinfer("prove", tiny_circuit, "--input", tmp_path / "in.json"), "in.json", "input_data[0][1]", "NaN")
+    _assert_clean_error(
+        zkinfer("prove", tiny_circuit, "--input", tmp_path / "in.json"), "in.json", "input_data[0][1]", "NaN"
+    )
 
 
 def test_npy_and_plain_array_inputs_are_accepted(tiny_circuit: Path, tmp_path: Path) -> None:
@@ -42,22 +50,34 @@ def test_npy_and_plain_array_inputs_are_accepted(tiny_circuit: Path, tmp_path: P
 
 
 def test_missing_input_file(tiny_circuit: Path, tmp_path: Path) -> None:
-    _assert_clean_error(zkinfer("prove", tiny_circuit, "--input", tmp_path / "nope.json"), "nope.json", "no such input file")
+    _assert_clean_error(
+        zkinfer("prove", tiny_circuit, "--input", tmp_path / "nope.json"), "nope.json", "no such input file"
+    )
 
 
 def test_missing_circuit(tmp_path: Path) -> None:
-    _assert_clean_error(zkinfer("prove", tmp_path / "nothing", "--input", tmp_path / "x.json"), "nothing", "zkinfer compile")
+    _assert_clean_error(
+        zkinfer("prove", tmp_path / "nothing", "--input", tmp_path / "x.json"), "nothing", "zkinfer compile"
+    )
 
 
 def test_corrupt_onnx(tmp_path: Path) -> None:
     (tmp_path / "bad.onnx").write_bytes(b"\x08\x07garbage that is not a protobuf model" * 3)
     (tmp_path / "cal.json").write_text(json.dumps([[0.0] * 8]))
-    _assert_clean_error(zkinfer("compile", tmp_path / "bad.onnx", "--data", tmp_path / "cal.json", "-o", tmp_path / "c"), "bad.onnx", "not a valid ONNX model")
+    _assert_clean_error(
+        zkinfer("compile", tmp_path / "bad.onnx", "--data", tmp_path / "cal.json", "-o", tmp_path / "c"),
+        "bad.onnx",
+        "not a valid ONNX model",
+    )
 
 
 def test_calibration_of_wrong_size(tiny_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "cal.json").write_text(json.dumps({"input_data": [[0.5] * 12]}))
-    _assert_clean_error(zkinfer("compile", tiny_dir / "model.onnx", "--data", tmp_path / "cal.json", "-o", tmp_path / "c"), "cal.json", "not a whole number of samples")
+    _assert_clean_error(
+        zkinfer("compile", tiny_dir / "model.onnx", "--data", tmp_path / "cal.json", "-o", tmp_path / "c"),
+        "cal.json",
+        "not a whole number of samples",
+    )
 
 
 @pytest.mark.parametrize("content", ["", "{not json", "[1, 2, 3"])
@@ -81,7 +101,16 @@ def test_receipt_of_wrong_schema_fails_well_formed(tmp_path: Path) -> None:
 
 def test_private_params_refused(tiny_dir: Path, tmp_path: Path) -> None:
     _assert_clean_error(
-        zkinfer("compile", tiny_dir / "model.onnx", "--data", tiny_dir / "calibration.json", "-o", tmp_path / "c", "--param-visibility", "private"),
+        zkinfer(
+            "compile",
+            tiny_dir / "model.onnx",
+            "--data",
+            tiny_dir / "calibration.json",
+            "-o",
+            tmp_path / "c",
+            "--param-visibility",
+            "private",
+        ),
         "unconstrained",
     )
 

@@ -21,9 +21,15 @@ def test_a_receipt_from_before_still_verifies_with_its_signature() -> None:
 
 def test_a_receipt_from_before_pins_by_its_circuit_digest() -> None:
     doc = json.loads(OLD.read_text())
-    pins = Policy(expect_circuit=circuit_digest(doc["model"]["vk_digest"], doc["model"]["settings"]), trusted_srs=[doc["srs"]["fingerprint"]], expect_signer=doc["signature"]["public_key"])
+    pins = Policy(
+        expect_circuit=circuit_digest(doc["model"]["vk_digest"], doc["model"]["settings"]),
+        trusted_srs=[doc["srs"]["fingerprint"]],
+        expect_signer=doc["signature"]["public_key"],
+    )
     assert verify_file(OLD, pins).identity_pinned is True
     shown = zkinfer("inspect", OLD, "--json")
     assert shown.returncode == 0 and json.loads(shown.stdout)["circuit_digest"] == pins.expect_circuit
-    result = zkinfer("verify", OLD, "--expect-circuit", pins.expect_circuit or "", "--expect-signer", doc["signature"]["public_key"])
+    result = zkinfer(
+        "verify", OLD, "--expect-circuit", pins.expect_circuit or "", "--expect-signer", doc["signature"]["public_key"]
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -47,9 +47,13 @@ def test_every_error_class_exits_as_its_branch_says_and_only_the_roots_set_a_cod
     classes = _every_error_class()
     assert len(classes) > 30
     for cls in classes:
-        assert cls.exit_code == ROOTS[_branch(cls)], f"{cls.__module__}.{cls.__qualname__}: exit {cls.exit_code}, its branch says {ROOTS[_branch(cls)]}"
+        assert cls.exit_code == ROOTS[_branch(cls)], (
+            f"{cls.__module__}.{cls.__qualname__}: exit {cls.exit_code}, its branch says {ROOTS[_branch(cls)]}"
+        )
         if cls not in ROOTS:
-            assert "exit_code" not in vars(cls), f"{cls.__qualname__} sets its own exit code: it must come from its branch"
+            assert "exit_code" not in vars(cls), (
+                f"{cls.__qualname__} sets its own exit code: it must come from its branch"
+            )
 
 
 def test_infrastructure_is_its_own_branch_and_the_old_names_stay_in_it() -> None:
@@ -57,9 +61,19 @@ def test_infrastructure_is_its_own_branch_and_the_old_names_stay_in_it() -> None
     from zkinfer.network.client import NoQuorum
 
     assert not issubclass(InfrastructureError, UsageError) and InfrastructureError.exit_code == 3
-    for infrastructure in (errors.ExecutorError, errors.ProverLostError, errors.ProofMemoryError, errors.ChainUnreachable, NoQuorum):
-        assert issubclass(infrastructure, InfrastructureError) and not issubclass(infrastructure, UsageError), infrastructure
-    assert issubclass(errors.ProverLostError, errors.ExecutorError)  # `except ExecutorError` still catches a lost prover
+    for infrastructure in (
+        errors.ExecutorError,
+        errors.ProverLostError,
+        errors.ProofMemoryError,
+        errors.ChainUnreachable,
+        NoQuorum,
+    ):
+        assert issubclass(infrastructure, InfrastructureError) and not issubclass(infrastructure, UsageError), (
+            infrastructure
+        )
+    assert issubclass(
+        errors.ProverLostError, errors.ExecutorError
+    )  # `except ExecutorError` still catches a lost prover
     assert issubclass(EvidenceDoesNotHold, VerificationFailed) and EvidenceDoesNotHold.exit_code == 1
     for usage in (errors.ProvingError, errors.ChainError, errors.ToolchainMissing, errors.InputError):
         assert _branch(usage) is UsageError, usage
@@ -80,7 +94,9 @@ def test_evidence_that_does_not_hold_is_a_verification_failure() -> None:
     said = [statement.Statement(digest, "req-1", digest, None, (0,), ((1, value),)) for value in (2, 3)]
     a, b = (statement.sign(s, key.secret, key.public_key) for s in said)
     document = json.loads(json.dumps(evidence.equivocation(a, b, node="m")))
-    document["statements"][1] = statement.sign(said[1], forger.secret, key.public_key).to_json()  # forged: no longer the accused's signature
+    document["statements"][1] = statement.sign(
+        said[1], forger.secret, key.public_key
+    ).to_json()  # forged: no longer the accused's signature
     with pytest.raises(VerificationFailed, match="does not hold") as caught:
         evidence_action(document, None)
     assert caught.value.exit_code == 1
@@ -99,7 +115,9 @@ def test_the_node_answers_infrastructure_with_503_and_retry_after_and_usage_with
     statuses.install(app)
     raised: dict[str, ZkinferError] = {
         "lost": errors.ProverLostError("circuit: the prove worker died before the proof was done"),
-        "chain": errors.ChainUnreachable("--rpc-url http://127.0.0.1:1: no Ethereum node answers there", retry_after_s=17),
+        "chain": errors.ChainUnreachable(
+            "--rpc-url http://127.0.0.1:1: no Ethereum node answers there", retry_after_s=17
+        ),
         "input": errors.InputError("inputs: 2 values for an input of 8"),
     }
 
@@ -118,7 +136,9 @@ def test_the_node_answers_infrastructure_with_503_and_retry_after_and_usage_with
     assert bad.status_code == 422 and "retry-after" not in bad.headers
 
 
-def test_the_gateway_answers_infrastructure_with_503_and_retry_after(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_gateway_answers_infrastructure_with_503_and_retry_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The gateway's own app (`create_app` over a loaded gateway), one route added that raises."""
     from zkinfer.network import gateway as gateway_mod
 
@@ -128,7 +148,10 @@ def test_the_gateway_answers_infrastructure_with_503_and_retry_after(tmp_path: P
     nodes.write_text(pinned_toml([("alpha", f"http://127.0.0.1:{free_port()}", identity.new_key())]))
     loaded = gateway_mod.load(gateway_mod.GatewayConfig(nodes=nodes, state_dir=tmp_path / "state"))
     app = gateway_mod.create_app(loaded)
-    raised: dict[str, ZkinferError] = {"lost": errors.ExecutorError("the Ray actor failed", retry_after_s=9), "usage": UsageError("id: not a string")}
+    raised: dict[str, ZkinferError] = {
+        "lost": errors.ExecutorError("the Ray actor failed", retry_after_s=9),
+        "usage": UsageError("id: not a string"),
+    }
 
     @app.get("/raise/{what}")
     async def fail(what: str) -> None:
@@ -143,12 +166,18 @@ def test_the_gateway_answers_infrastructure_with_503_and_retry_after(tmp_path: P
 
     lost, usage = asyncio.run(ask())
     loaded.records.close()
-    assert lost.status_code == 503 and lost.headers["retry-after"] == "9" and lost.json() == {"error": "the Ray actor failed"}
+    assert (
+        lost.status_code == 503
+        and lost.headers["retry-after"] == "9"
+        and lost.json() == {"error": "the Ray actor failed"}
+    )
     assert usage.status_code == 422 and "retry-after" not in usage.headers
 
 
 def test_the_gateway_answers_no_quorum_with_503_and_retry_after(tmp_path: Path) -> None:
-    down = [(name, f"http://127.0.0.1:{free_port()}", identity.new_key()) for name in ("alpha", "beta", "gamma")]  # nothing listens
+    down = [
+        (name, f"http://127.0.0.1:{free_port()}", identity.new_key()) for name in ("alpha", "beta", "gamma")
+    ]  # nothing listens
     gateway = start_gateway(tmp_path / "gw", pinned_toml(down, timeout_ms=5_000))
     try:
         response = gateway.infer([0.0] * 8, request_id="nobody-home")
@@ -157,7 +186,11 @@ def test_the_gateway_answers_no_quorum_with_503_and_retry_after(tmp_path: Path) 
     assert response.status_code == 503, response.text
     assert int(response.headers["retry-after"]) > 0
     body = response.json()
-    assert "no quorum" in body["error"] and body["id"] == "nobody-home" and set(body["split"]) == {"alpha", "beta", "gamma"}
+    assert (
+        "no quorum" in body["error"]
+        and body["id"] == "nobody-home"
+        and set(body["split"]) == {"alpha", "beta", "gamma"}
+    )
 
 
 # --- the CLI: exit 3 where nothing answers -------------------------------------------------------
@@ -170,5 +203,7 @@ def test_a_chain_command_whose_rpc_endpoint_does_not_answer_exits_3() -> None:
     assert "--rpc-url http://127.0.0.1:1" in done.stderr and "Traceback" not in done.stderr
     as_json = run_cli("chain", "status", "--rpc-url", "http://127.0.0.1:1", "--stake", stake, "--json")
     assert as_json.returncode == 3 and json.loads(as_json.stdout)["exit_code"] == 3
-    bad = run_cli("chain", "status", "--rpc-url", "ftp://127.0.0.1:1", "--stake", stake)  # the caller's mistake: still usage
+    bad = run_cli(
+        "chain", "status", "--rpc-url", "ftp://127.0.0.1:1", "--stake", stake
+    )  # the caller's mistake: still usage
     assert bad.returncode == 2, bad.stderr

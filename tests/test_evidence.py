@@ -24,14 +24,30 @@ from zkinfer.network.evidence import EvidenceError
 NOW = int(time.time())
 
 
-def _statement(output: tuple[int, ...] = (3, 9, -1), request_id: str = "req-1", input_digest: str = "sha256:" + "1" * 64) -> Statement:
-    return Statement(circuit="sha256:" + "0" * 64, request_id=request_id, input_digest=input_digest, weights_commitment=None, output_scales=(7,), output=(output,))
+def _statement(
+    output: tuple[int, ...] = (3, 9, -1), request_id: str = "req-1", input_digest: str = "sha256:" + "1" * 64
+) -> Statement:
+    return Statement(
+        circuit="sha256:" + "0" * 64,
+        request_id=request_id,
+        input_digest=input_digest,
+        weights_commitment=None,
+        output_scales=(7,),
+        output=(output,),
+    )
 
 
 def _changed(said: Statement, request_id: str | None = None, delta: int = 1) -> Statement:
     """The same claim with another output (the first value moved by `delta`)."""
     first = (said.output[0][0] + delta, *said.output[0][1:])
-    return Statement(said.circuit, request_id or said.request_id, said.input_digest, said.weights_commitment, said.output_scales, (first, *said.output[1:]))
+    return Statement(
+        said.circuit,
+        request_id or said.request_id,
+        said.input_digest,
+        said.weights_commitment,
+        said.output_scales,
+        (first, *said.output[1:]),
+    )
 
 
 def _sign(said: Statement, key: identity.NodeKey) -> SignedStatement:
@@ -63,14 +79,25 @@ def _resigned(receipt_file: Path, key: identity.NodeKey) -> dict[str, object]:
 # --- contradiction ---------------------------------------------------------------------------------
 
 
-def test_a_node_that_answers_a_and_proves_b_is_convicted_by_its_own_receipt(liar: identity.NodeKey, receipt_file: Path, tmp_path: Path) -> None:
+def test_a_node_that_answers_a_and_proves_b_is_convicted_by_its_own_receipt(
+    liar: identity.NodeKey, receipt_file: Path, tmp_path: Path
+) -> None:
     receipt_json = _resigned(receipt_file, liar)
     proven = statement.from_receipt(parse(receipt_json), "req-5")
     lie = _sign(_changed(proven), liar)
     document = evidence.contradiction(lie, receipt_json, 0, 1, node="mallory")
-    assert document["schema"] == "zkinfer.evidence/1" and document["kind"] == "contradiction" and document["accused"] == liar.public_hex
+    assert (
+        document["schema"] == "zkinfer.evidence/1"
+        and document["kind"] == "contradiction"
+        and document["accused"] == liar.public_hex
+    )
     verdict = evidence.check(json.loads(json.dumps(document)))
-    assert verdict.holds and verdict.kind == "contradiction" and verdict.accused == liar.public_hex and verdict.node == "mallory"
+    assert (
+        verdict.holds
+        and verdict.kind == "contradiction"
+        and verdict.accused == liar.public_hex
+        and verdict.node == "mallory"
+    )
     assert "its own receipt, whose proof verifies, proves output" in verdict.reasons[1]
     (tmp_path / "e.json").write_text(json.dumps(document))
     ran = zkinfer("verify-evidence", tmp_path / "e.json")
@@ -80,16 +107,27 @@ def test_a_node_that_answers_a_and_proves_b_is_convicted_by_its_own_receipt(liar
     assert ran.returncode == 0 and json.loads(ran.stdout)["holds"] is True
 
 
-def _contradiction(signed: SignedStatement, receipt_json: dict[str, object], row: int = 0, rows: int = 1) -> dict[str, object]:
+def _contradiction(
+    signed: SignedStatement, receipt_json: dict[str, object], row: int = 0, rows: int = 1
+) -> dict[str, object]:
     """A contradiction written by hand, as an accuser would (the builder refuses those that do not hold)."""
     return {
-        "schema": "zkinfer.evidence/1", "kind": "contradiction", "accused": signed.public_key.hex(), "node": "x",
-        "request_id": signed.statement.request_id, "observed_at": NOW, "statement": signed.to_json(),
-        "receipt": receipt_json, "batch_row": row, "rows": rows,
+        "schema": "zkinfer.evidence/1",
+        "kind": "contradiction",
+        "accused": signed.public_key.hex(),
+        "node": "x",
+        "request_id": signed.statement.request_id,
+        "observed_at": NOW,
+        "statement": signed.to_json(),
+        "receipt": receipt_json,
+        "batch_row": row,
+        "rows": rows,
     }
 
 
-def test_forged_contradictions_do_not_hold(liar: identity.NodeKey, honest: identity.NodeKey, receipt_file: Path, ceremony_receipt_file: Path) -> None:
+def test_forged_contradictions_do_not_hold(
+    liar: identity.NodeKey, honest: identity.NodeKey, receipt_file: Path, ceremony_receipt_file: Path
+) -> None:
     honest_receipt = _document(receipt_file)
     true = statement.from_receipt(load(receipt_file), "req-1")
     cases: list[tuple[dict[str, object], str]] = []
@@ -121,7 +159,9 @@ def test_forged_contradictions_do_not_hold(liar: identity.NodeKey, honest: ident
         assert not verdict.holds and any(reason in r for r in verdict.reasons), (reason, verdict.reasons)
 
 
-def test_another_circuit_contradicts_nothing(honest: identity.NodeKey, receipt_file: Path, hashed_receipt_file: Path) -> None:
+def test_another_circuit_contradicts_nothing(
+    honest: identity.NodeKey, receipt_file: Path, hashed_receipt_file: Path
+) -> None:
     """The honest node's statement for the hashed-input circuit, against its receipt for the public-input one."""
     other = statement.from_receipt(load(hashed_receipt_file), "req-1")
     verdict = evidence.check(_contradiction(_sign(other, honest), _document(receipt_file)))
@@ -139,11 +179,17 @@ def test_the_builders_refuse_evidence_that_would_not_hold(honest: identity.NodeK
         evidence.unproven(true, promised, NOW)
 
 
-def test_an_honest_node_is_never_convicted(honest: identity.NodeKey, receipt_file: Path, ceremony_receipt_file: Path) -> None:
+def test_an_honest_node_is_never_convicted(
+    honest: identity.NodeKey, receipt_file: Path, ceremony_receipt_file: Path
+) -> None:
     """Every pairing of the honest node's own statements (two inputs, two request ids each) with its
     own receipts, at every batch split, and every pair of its statements: nothing holds."""
     receipts = {"a": _document(receipt_file), "b": _document(ceremony_receipt_file)}
-    said = [_sign(statement.from_receipt(parse(r), rid), honest) for r in receipts.values() for rid in ("req-1", "gw2:req-1")]
+    said = [
+        _sign(statement.from_receipt(parse(r), rid), honest)
+        for r in receipts.values()
+        for rid in ("req-1", "gw2:req-1")
+    ]
     for signed in said:
         for receipt_json in receipts.values():
             for row, rows in ((0, 1), (0, 2), (1, 2), (3, 8)):
@@ -151,8 +197,15 @@ def test_an_honest_node_is_never_convicted(honest: identity.NodeKey, receipt_fil
                 assert not verdict.holds, verdict.reasons
     for a in said:
         for b in said:
-            document = {"schema": "zkinfer.evidence/1", "kind": "equivocation", "accused": honest.public_hex, "node": "", "request_id": a.statement.request_id,
-                        "observed_at": NOW, "statements": [a.to_json(), b.to_json()]}
+            document = {
+                "schema": "zkinfer.evidence/1",
+                "kind": "equivocation",
+                "accused": honest.public_hex,
+                "node": "",
+                "request_id": a.statement.request_id,
+                "observed_at": NOW,
+                "statements": [a.to_json(), b.to_json()],
+            }
             assert not evidence.check(document).holds
 
 
@@ -170,17 +223,38 @@ def test_two_outputs_for_one_claim_is_equivocation_even_across_gateways(liar: id
 
 
 def _equivocation(accused: bytes, a: SignedStatement, b: SignedStatement) -> dict[str, object]:
-    return {"schema": "zkinfer.evidence/1", "kind": "equivocation", "accused": accused.hex(), "node": "", "request_id": a.statement.request_id,
-            "observed_at": NOW, "statements": [a.to_json(), b.to_json()]}
+    return {
+        "schema": "zkinfer.evidence/1",
+        "kind": "equivocation",
+        "accused": accused.hex(),
+        "node": "",
+        "request_id": a.statement.request_id,
+        "observed_at": NOW,
+        "statements": [a.to_json(), b.to_json()],
+    }
 
 
 def test_forged_equivocations_do_not_hold(liar: identity.NodeKey, honest: identity.NodeKey) -> None:
     a = _sign(_statement(), honest)
     cases = [
-        (_equivocation(honest.public_key, a, _sign(_statement(request_id="req-2"), honest)), "same output"),  # the same answer twice
-        (_equivocation(honest.public_key, a, _sign(_statement(output=(0, 0, 0), input_digest="sha256:" + "2" * 64), honest)), "other inputs"),
-        (_equivocation(honest.public_key, a, _sign(_statement(output=(0, 0, 0)), liar)), "statement 2 is signed by"),  # the accuser's own
-        (_equivocation(liar.public_key, _sign(_statement(), liar), _sign(_statement(output=(0, 0, 0)), honest)), "statement 2 is signed by"),
+        (
+            _equivocation(honest.public_key, a, _sign(_statement(request_id="req-2"), honest)),
+            "same output",
+        ),  # the same answer twice
+        (
+            _equivocation(
+                honest.public_key, a, _sign(_statement(output=(0, 0, 0), input_digest="sha256:" + "2" * 64), honest)
+            ),
+            "other inputs",
+        ),
+        (
+            _equivocation(honest.public_key, a, _sign(_statement(output=(0, 0, 0)), liar)),
+            "statement 2 is signed by",
+        ),  # the accuser's own
+        (
+            _equivocation(liar.public_key, _sign(_statement(), liar), _sign(_statement(output=(0, 0, 0)), honest)),
+            "statement 2 is signed by",
+        ),
     ]
     altered = _equivocation(honest.public_key, a, a)
     altered["statements"][1]["statement"]["output"][0][0] = 99  # type: ignore[index]
@@ -196,12 +270,18 @@ def test_forged_equivocations_do_not_hold(liar: identity.NodeKey, honest: identi
 # --- unproven --------------------------------------------------------------------------------------
 
 
-def test_an_unproven_promise_holds_until_the_node_shows_its_receipt(honest: identity.NodeKey, receipt_file: Path, ceremony_receipt_file: Path, tmp_path: Path) -> None:
+def test_an_unproven_promise_holds_until_the_node_shows_its_receipt(
+    honest: identity.NodeKey, receipt_file: Path, ceremony_receipt_file: Path, tmp_path: Path
+) -> None:
     said = _sign(statement.from_receipt(load(receipt_file), "req-4"), honest)
     promised = statement.promise(said, "job_4", NOW - 10, honest.secret)
     document = evidence.unproven(said, promised, NOW, node="alpha")
     verdict = evidence.check(document)
-    assert verdict.holds and "the accuser's observation, not a proof" in verdict.reasons[1] and "--rebuttal" in verdict.reasons[1]
+    assert (
+        verdict.holds
+        and "the accuser's observation, not a proof" in verdict.reasons[1]
+        and "--rebuttal" in verdict.reasons[1]
+    )
     # the node's own receipt proves the statement: the accusation is answered
     own = identity.sign_receipt(load(receipt_file), honest)
     rebutted = evidence.check(document, own)
@@ -216,15 +296,25 @@ def test_an_unproven_promise_holds_until_the_node_shows_its_receipt(honest: iden
     assert evidence.check(document, parse(tampered)).holds
     (tmp_path / "e.json").write_text(json.dumps(document))
     ran = zkinfer("verify-evidence", tmp_path / "e.json")
-    assert ran.returncode == 0 and "HOLDS: unproven evidence against node 'alpha'" in ran.stdout, ran.stdout + ran.stderr
+    assert ran.returncode == 0 and "HOLDS: unproven evidence against node 'alpha'" in ran.stdout, (
+        ran.stdout + ran.stderr
+    )
     (tmp_path / "own.json").write_text(own.model_dump_json())
     ran = zkinfer("verify-evidence", tmp_path / "e.json", "--rebuttal", tmp_path / "own.json")
     assert ran.returncode == 1 and "rebutted" in ran.stdout and "DOES NOT HOLD" in ran.stdout, ran.stdout + ran.stderr
 
 
 def _unproven(signed: SignedStatement, promised: statement.SignedPromise, observed_at: int) -> dict[str, object]:
-    return {"schema": "zkinfer.evidence/1", "kind": "unproven", "accused": signed.public_key.hex(), "node": "", "request_id": signed.statement.request_id,
-            "observed_at": observed_at, "statement": signed.to_json(), "promise": promised.to_json()}
+    return {
+        "schema": "zkinfer.evidence/1",
+        "kind": "unproven",
+        "accused": signed.public_key.hex(),
+        "node": "",
+        "request_id": signed.statement.request_id,
+        "observed_at": observed_at,
+        "statement": signed.to_json(),
+        "promise": promised.to_json(),
+    }
 
 
 def test_forged_unproven_accusations_do_not_hold(liar: identity.NodeKey, honest: identity.NodeKey) -> None:
@@ -234,7 +324,9 @@ def test_forged_unproven_accusations_do_not_hold(liar: identity.NodeKey, honest:
     other = statement.promise(_sign(_statement(output=(0, 0, 0)), honest), "job_1", NOW - 100, honest.secret)
     by_liar = statement.promise(said, "job_1", NOW - 100, liar.secret)
     by_liar = statement.SignedPromise(by_liar.promise, liar.public_key, by_liar.signature)
-    moved = statement.SignedPromise(statement.Promise(due.promise.statement_digest, "job_1", NOW - 200), honest.public_key, due.signature)
+    moved = statement.SignedPromise(
+        statement.Promise(due.promise.statement_digest, "job_1", NOW - 200), honest.public_key, due.signature
+    )
     cases = [
         (_unproven(said, other, NOW), "the promise is for statement"),
         (_unproven(said, statement.promise(said, "job_1", NOW + 100, honest.secret), NOW), "not yet due"),
@@ -292,7 +384,23 @@ def test_verify_evidence_exit_codes_for_unreadable_files(liar: identity.NodeKey,
 
 # --- mutated documents -----------------------------------------------------------------------------
 
-_ODD_VALUES: list[object] = [None, True, 0, -1, 1.5, 2**40, "", "x", "ab" * 48, "00" * 96, [], {}, [1], {"a": 1}, "sha256:" + "0" * 64]
+_ODD_VALUES: list[object] = [
+    None,
+    True,
+    0,
+    -1,
+    1.5,
+    2**40,
+    "",
+    "x",
+    "ab" * 48,
+    "00" * 96,
+    [],
+    {},
+    [1],
+    {"a": 1},
+    "sha256:" + "0" * 64,
+]
 
 
 def _leaves(document: object, prefix: tuple[object, ...] = ()) -> list[tuple[object, ...]]:

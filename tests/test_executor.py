@@ -48,11 +48,21 @@ def _tasks(prover: Prover, folder: Path) -> list[ProofTask]:
         data, witness = folder / f"input{i}.json", folder / f"witness{i}.json"
         data.write_text(json.dumps({"input_data": [values]}))
         _ezkl.gen_witness(data, prover.circuit.compiled_path, witness)
-        tasks.append(ProofTask(compiled=prover.circuit.compiled_path, pk=prover.keys.pk, srs=prover.keys.srs.path, witness=witness, proof=folder / f"proof{i}.json"))
+        tasks.append(
+            ProofTask(
+                compiled=prover.circuit.compiled_path,
+                pk=prover.keys.pk,
+                srs=prover.keys.srs.path,
+                witness=witness,
+                proof=folder / f"proof{i}.json",
+            )
+        )
     return tasks
 
 
-def test_local_executor_receipt_verifies_and_attests_what_in_process_proof_does(small_circuit: Path, local: LocalExecutor, tmp_path: Path) -> None:
+def test_local_executor_receipt_verifies_and_attests_what_in_process_proof_does(
+    small_circuit: Path, local: LocalExecutor, tmp_path: Path
+) -> None:
     data = tmp_path / "input.json"
     data.write_text(json.dumps({"input_data": [SAMPLES[0]]}))
     in_process = Prover(small_circuit, prefer_gpu=False)
@@ -65,7 +75,9 @@ def test_local_executor_receipt_verifies_and_attests_what_in_process_proof_does(
     assert b.proof.hex != a.proof.hex  # two proofs (blinded), not one copied
 
 
-def test_prove_many_runs_tasks_side_by_side_and_keeps_their_order(small_circuit: Path, local: LocalExecutor, tmp_path: Path) -> None:
+def test_prove_many_runs_tasks_side_by_side_and_keeps_their_order(
+    small_circuit: Path, local: LocalExecutor, tmp_path: Path
+) -> None:
     prover = Prover(small_circuit, prefer_gpu=False)
     tasks = _tasks(prover, tmp_path)
     results = local.prove_many(tasks)
@@ -73,8 +85,12 @@ def test_prove_many_runs_tasks_side_by_side_and_keeps_their_order(small_circuit:
     for task, result in zip(tasks, results, strict=True):
         witness = json.loads(task.witness.read_text())
         assert result.proof == json.loads(task.proof.read_text())
-        assert result.proof["instances"] == [[f for tensor in (*witness["inputs"], *witness["outputs"]) for f in tensor]]  # attests its own witness
-        ok, reason = _ezkl.verify(task.proof, small_circuit / "settings.json", prover.keys.vk, prover.keys.srs.path, False)
+        assert result.proof["instances"] == [
+            [f for tensor in (*witness["inputs"], *witness["outputs"]) for f in tensor]
+        ]  # attests its own witness
+        ok, reason = _ezkl.verify(
+            task.proof, small_circuit / "settings.json", prover.keys.vk, prover.keys.srs.path, False
+        )
         assert ok, reason
         assert result.peak_rss_bytes > 0 and result.worker.startswith("local pid ")
     assert results[0].proof["instances"] != results[1].proof["instances"]  # each proof attests its own input, in order
@@ -94,19 +110,33 @@ def test_a_proof_over_the_memory_ceiling_is_a_typed_error_naming_it(small_circui
     assert str(prover.circuit.compiled_path) in message
 
 
-def test_cli_prove_under_a_ceiling_fails_with_exit_3_and_proves_under_a_generous_one(small_circuit: Path, tmp_path: Path) -> None:
+def test_cli_prove_under_a_ceiling_fails_with_exit_3_and_proves_under_a_generous_one(
+    small_circuit: Path, tmp_path: Path
+) -> None:
     data = tmp_path / "input.json"
     data.write_text(json.dumps({"input_data": [SAMPLES[1]]}))
-    low = zkinfer("prove", small_circuit, "--input", data, "-o", tmp_path / "low.json", "--cpu", "--max-prove-memory", TOO_LITTLE)
+    low = zkinfer(
+        "prove", small_circuit, "--input", data, "-o", tmp_path / "low.json", "--cpu", "--max-prove-memory", TOO_LITTLE
+    )
     assert low.returncode == 3, low.stderr  # infrastructure: the operator raises the ceiling (or splits the model)
     assert "80 MiB" in low.stderr and "--split" in low.stderr
     assert not (tmp_path / "low.json").exists()
-    high = zkinfer("prove", small_circuit, "--input", data, "-o", tmp_path / "high.json", "--cpu", "--max-prove-memory", "2GiB")
+    high = zkinfer(
+        "prove", small_circuit, "--input", data, "-o", tmp_path / "high.json", "--cpu", "--max-prove-memory", "2GiB"
+    )
     assert high.returncode == 0, high.stderr
     assert zkinfer("verify", tmp_path / "high.json").returncode == 0
 
 
-@pytest.mark.parametrize("option", [["--max-prove-memory", "lots"], ["--max-prove-memory", "1MiB"], ["--executor", "slurm"], ["--ray-address", "127.0.0.1:6379"]])
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--max-prove-memory", "lots"],
+        ["--max-prove-memory", "1MiB"],
+        ["--executor", "slurm"],
+        ["--ray-address", "127.0.0.1:6379"],
+    ],
+)
 def test_cli_refuses_bad_executor_options_with_exit_2(small_circuit: Path, tmp_path: Path, option: list[str]) -> None:
     data = tmp_path / "input.json"
     data.write_text(json.dumps({"input_data": [SAMPLES[0]]}))
@@ -116,16 +146,38 @@ def test_cli_refuses_bad_executor_options_with_exit_2(small_circuit: Path, tmp_p
     assert "Traceback" not in done.stderr
 
 
-def test_cli_refuses_a_ray_address_where_nothing_listens_at_once_with_exit_3(small_circuit: Path, tmp_path: Path) -> None:
+def test_cli_refuses_a_ray_address_where_nothing_listens_at_once_with_exit_3(
+    small_circuit: Path, tmp_path: Path
+) -> None:
     data = tmp_path / "input.json"
     data.write_text(json.dumps({"input_data": [SAMPLES[0]]}))
-    done = zkinfer("prove", small_circuit, "--input", data, "-o", tmp_path / "r.json", "--executor", "ray", "--ray-address", "127.0.0.1:1")
+    done = zkinfer(
+        "prove",
+        small_circuit,
+        "--input",
+        data,
+        "-o",
+        tmp_path / "r.json",
+        "--executor",
+        "ray",
+        "--ray-address",
+        "127.0.0.1:1",
+    )
     assert done.returncode == 3, done.stderr  # infrastructure: nothing answers there, an operator starts it
     assert "--ray-address 127.0.0.1:1: nothing answers there" in done.stderr
     assert not (tmp_path / "r.json").exists()
 
 
-@pytest.mark.parametrize(("text", "size"), [("2GiB", 2 << 30), ("512MiB", 512 << 20), ("1.5G", 1_500_000_000), ("100000000", 100_000_000), ("64 mib", 64 << 20)])
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("2GiB", 2 << 30),
+        ("512MiB", 512 << 20),
+        ("1.5G", 1_500_000_000),
+        ("100000000", 100_000_000),
+        ("64 mib", 64 << 20),
+    ],
+)
 def test_memory_sizes_parse(text: str, size: int) -> None:
     assert parse_memory(text) == size
 
@@ -168,7 +220,9 @@ def test_a_node_job_over_the_ceiling_fails_naming_it_and_is_not_retried(small_ci
     store.close()
 
 
-@pytest.mark.parametrize(("options", "named"), [({"executor": "slurm"}, "--executor"), ({"ray_address": "127.0.0.1:6379"}, "--ray-address")])
+@pytest.mark.parametrize(
+    ("options", "named"), [({"executor": "slurm"}, "--executor"), ({"ray_address": "127.0.0.1:6379"}, "--ray-address")]
+)
 def test_serve_refuses_bad_executor_options_naming_them(options: dict[str, str], named: str, tmp_path: Path) -> None:
     from zkinfer.node.config import NodeConfig, NodeConfigError
 
@@ -192,7 +246,9 @@ class _SwappingExecutor:
         pass
 
 
-def test_a_node_never_stores_a_proof_its_executor_made_of_another_input(small_circuit: Path, local: LocalExecutor, tmp_path: Path) -> None:
+def test_a_node_never_stores_a_proof_its_executor_made_of_another_input(
+    small_circuit: Path, local: LocalExecutor, tmp_path: Path
+) -> None:
     from zkinfer.core.errors import ProverLostError
     from zkinfer.node import jobs, workers
     from zkinfer.node.store import JobState, NewJob, Store
@@ -204,13 +260,25 @@ def test_a_node_never_stores_a_proof_its_executor_made_of_another_input(small_ci
     data.write_text(json.dumps({"input_data": [SAMPLES[0]]}))
     sample = prover.load_input(data)
     store = Store(tmp_path / "jobs.sqlite3")
-    store.add_many([NewJob(id="job-1", model=prover.circuit.name, payload=jobs.encode(prover.circuit.input_specs, sample, prover.circuit.output_specs, prover.fast(sample)))])
+    store.add_many(
+        [
+            NewJob(
+                id="job-1",
+                model=prover.circuit.name,
+                payload=jobs.encode(
+                    prover.circuit.input_specs, sample, prover.circuit.output_specs, prover.fast(sample)
+                ),
+            )
+        ]
+    )
     claim = store.claim(0, {prover.circuit.name: 1}, 0.0)
     assert claim is not None
     with pytest.raises(ProverLostError, match="does not verify"):
         workers._prove(store, prover, claim.model, claim.ids, claim.payloads)
     view = store.get("job-1")
-    assert view is not None and view.receipt is None and view.state == JobState.PROVING  # nothing served; the worker loop re-queues it
+    assert (
+        view is not None and view.receipt is None and view.state == JobState.PROVING
+    )  # nothing served; the worker loop re-queues it
     store.requeue(0)
     prover.executor = local  # an honest executor next time: the job is proven
     claim = store.claim(0, {prover.circuit.name: 1}, 0.0)
@@ -223,7 +291,9 @@ def test_a_node_never_stores_a_proof_its_executor_made_of_another_input(small_ci
     store.close()
 
 
-def test_a_reused_local_executor_keeps_its_prove_workers_between_calls(small_circuit: Path, local: LocalExecutor, tmp_path: Path) -> None:
+def test_a_reused_local_executor_keeps_its_prove_workers_between_calls(
+    small_circuit: Path, local: LocalExecutor, tmp_path: Path
+) -> None:
     """Workers started for one call (from its pool threads) serve the next: none was killed when those threads ended."""
     tasks = _tasks(Prover(small_circuit, prefer_gpu=False), tmp_path)
     first = {r.worker for r in local.prove_many(tasks)}
@@ -232,7 +302,11 @@ def test_a_reused_local_executor_keeps_its_prove_workers_between_calls(small_cir
 
 
 def test_cli_prove_never_writes_a_receipt_on_a_proof_its_executor_made_of_another_input(
-    small_circuit: Path, local: LocalExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    small_circuit: Path,
+    local: LocalExecutor,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`zkinfer prove --executor ray` on a compromised Ray machine: the command fails (exit 3) naming
     the failed check, and no receipt is written; with an honest executor the same command writes one."""

@@ -60,7 +60,9 @@ class _DataDependent(_Module):
 
 def test_a_module_torch_export_cannot_capture_falls_back_to_torchscript_with_a_warning(tmp_path: Path) -> None:
     out = tmp_path / "model.onnx"
-    with pytest.warns(ExportFallbackWarning, match=r"dynamo exporter failed \(.+\); exported with its deprecated TorchScript exporter"):
+    with pytest.warns(
+        ExportFallbackWarning, match=r"dynamo exporter failed \(.+\); exported with its deprecated TorchScript exporter"
+    ):
         report = export(_DataDependent(), [np.full((1, 4), 0.5, np.float32)], out)
     assert report.exporter == "torchscript" and _opset(out) == OPSET
     assert [v.name for v in onnx.load(str(out)).graph.output] == ["output"]

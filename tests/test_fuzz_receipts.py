@@ -19,7 +19,12 @@ from zkinfer.core.receipt import read_document
 from zkinfer.verify import verify_document
 
 EXAMPLES = int(os.environ.get("ZKINFER_FUZZ_EXAMPLES", "300"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +54,13 @@ def test_mutated_receipts_get_a_verdict_and_are_never_wrongly_accepted(genuine: 
 
 
 @settings(max_examples=200, deadline=None, database=None)
-@given(value=st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c), max_leaves=20))
+@given(
+    value=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+        lambda c: st.lists(c) | st.dictionaries(st.text(), c),
+        max_leaves=20,
+    )
+)
 def test_any_json_value_gets_a_verdict(value: Any) -> None:
     verdict = verify_document(value)
     assert verdict.verified is False and verdict.failed() == ["well-formed"]

@@ -26,8 +26,27 @@ import pytest
 
 from tests import processes
 from tests.cli import zkinfer
-from tests.gateway_harness import GATEWAY_KEY, NODE_KEY_ENV, OTHER_GATEWAY_KEY, RunningGateway, fixed_server, node_entry, pinned_toml, start_gateway
-from tests.node_harness import API_KEY, HEADER_LIMITS_EXPECTED, MODEL, SAMPLE, RunningNode, copy_circuits, free_port, header_limit_statuses, start_node
+from tests.gateway_harness import (
+    GATEWAY_KEY,
+    NODE_KEY_ENV,
+    OTHER_GATEWAY_KEY,
+    RunningGateway,
+    fixed_server,
+    node_entry,
+    pinned_toml,
+    start_gateway,
+)
+from tests.node_harness import (
+    API_KEY,
+    HEADER_LIMITS_EXPECTED,
+    MODEL,
+    SAMPLE,
+    RunningNode,
+    copy_circuits,
+    free_port,
+    header_limit_statuses,
+    start_node,
+)
 from zkinfer.core import identity, statement
 from zkinfer.core.identity import NodeKey
 from zkinfer.network import certificate, nodeset
@@ -43,15 +62,33 @@ def keys() -> list[NodeKey]:
 
 @pytest.fixture(scope="module")
 def pinned(keys: list[NodeKey]) -> nodeset.NodeSet:
-    return nodeset.parse(pinned_toml([(f"n{i}", f"http://127.0.0.1:{9000 + i}", k) for i, k in enumerate(keys)], threshold=2, prove_within_s=600), "test nodes.toml")
+    return nodeset.parse(
+        pinned_toml(
+            [(f"n{i}", f"http://127.0.0.1:{9000 + i}", k) for i, k in enumerate(keys)], threshold=2, prove_within_s=600
+        ),
+        "test nodes.toml",
+    )
 
 
 STATEMENT = statement.Statement(
-    circuit="sha256:" + "a" * 64, request_id="req-1", input_digest="sha256:" + "b" * 64, weights_commitment=None, output_scales=(13,), output=((8192, -4096, 100),),
+    circuit="sha256:" + "a" * 64,
+    request_id="req-1",
+    input_digest="sha256:" + "b" * 64,
+    weights_commitment=None,
+    output_scales=(13,),
+    output=((8192, -4096, 100),),
 )
 
 
-def answer_body(said: statement.Statement, key: NodeKey, *, promise_key: NodeKey | None = None, prove_in: int = 60, data: list[float] | None = None, promised: statement.Statement | None = None) -> bytes:
+def answer_body(
+    said: statement.Statement,
+    key: NodeKey,
+    *,
+    promise_key: NodeKey | None = None,
+    prove_in: int = 60,
+    data: list[float] | None = None,
+    promised: statement.Statement | None = None,
+) -> bytes:
     """An OIP v2 answer as an honest node writes it, with the parts a liar may change."""
     signed = statement.sign(said, key.secret, key.public_key)
     promise_for = statement.sign(promised, key.secret, key.public_key) if promised else signed
@@ -59,13 +96,22 @@ def answer_body(said: statement.Statement, key: NodeKey, *, promise_key: NodeKey
     made = statement.promise(promise_for, "job-1", int(time.time()) + prove_in, p_key.secret)
     made = statement.SignedPromise(made.promise, p_key.public_key, made.signature)
     values = data if data is not None else said.dequantized()[0]
-    return json.dumps({
-        "model_name": MODEL, "outputs": [{"name": "output", "shape": [1, len(values)], "datatype": "FP32", "data": values}],
-        "parameters": {"receipt_id": "job-1", "zkinfer_statement": signed.to_json(), "zkinfer_promise": made.to_json()},
-    }).encode()
+    return json.dumps(
+        {
+            "model_name": MODEL,
+            "outputs": [{"name": "output", "shape": [1, len(values)], "datatype": "FP32", "data": values}],
+            "parameters": {
+                "receipt_id": "job-1",
+                "zkinfer_statement": signed.to_json(),
+                "zkinfer_promise": made.to_json(),
+            },
+        }
+    ).encode()
 
 
-def judged(pinned: nodeset.NodeSet, body: bytes, node: int = 0, status: int = 200, request_id: str = "req-1") -> NodeAnswer:
+def judged(
+    pinned: nodeset.NodeSet, body: bytes, node: int = 0, status: int = 200, request_id: str = "req-1"
+) -> NodeAnswer:
     return judge(pinned.nodes[node], pinned, request_id, status, body, 5.0, time.time())
 
 
@@ -93,7 +139,9 @@ def test_an_honest_answer_counts(pinned: nodeset.NodeSet, keys: list[NodeKey]) -
         ("HTTP 500", DissentKind.HTTP_STATUS),
     ],
 )
-def test_a_hostile_answer_is_a_dissent_never_counted(pinned: nodeset.NodeSet, keys: list[NodeKey], case: str, kind: DissentKind) -> None:
+def test_a_hostile_answer_is_a_dissent_never_counted(
+    pinned: nodeset.NodeSet, keys: list[NodeKey], case: str, kind: DissentKind
+) -> None:
     other = replace(STATEMENT, output=((1, 2, 3),))
     bodies = {
         "replayed statement of node 1": answer_body(STATEMENT, keys[1]),
@@ -109,7 +157,9 @@ def test_a_hostile_answer_is_a_dissent_never_counted(pinned: nodeset.NodeSet, ke
     }
     if case == "forged signature":
         document = json.loads(answer_body(STATEMENT, keys[0]))
-        document["parameters"]["zkinfer_statement"]["signature"] = statement.sign(other, keys[0].secret, keys[0].public_key).signature.hex()  # its key, another message
+        document["parameters"]["zkinfer_statement"]["signature"] = statement.sign(
+            other, keys[0].secret, keys[0].public_key
+        ).signature.hex()  # its key, another message
         body = json.dumps(document).encode()
     else:
         body = bodies[case]
@@ -120,7 +170,9 @@ def test_a_hostile_answer_is_a_dissent_never_counted(pinned: nodeset.NodeSet, ke
         assert "n1" in answer.problem.detail  # names whose signature it replayed
 
 
-def test_tally_waits_for_the_threshold_and_gives_up_when_no_quorum_can_form(pinned: nodeset.NodeSet, keys: list[NodeKey]) -> None:
+def test_tally_waits_for_the_threshold_and_gives_up_when_no_quorum_can_form(
+    pinned: nodeset.NodeSet, keys: list[NodeKey]
+) -> None:
     other = replace(STATEMENT, output=((8192, -4096, 101),))
     tally = Tally(pinned, None)
     tally.add(judged(pinned, answer_body(STATEMENT, keys[0]), 0))
@@ -172,7 +224,10 @@ def honest_nodes(small_circuit: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture(scope="module")
 def gateway(honest_nodes: list[RunningNode], tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
-    toml = pinned_toml([node_entry(n, node) for n, node in zip(("alpha", "beta", "gamma"), honest_nodes, strict=True)], timeout_ms=10_000)
+    toml = pinned_toml(
+        [node_entry(n, node) for n, node in zip(("alpha", "beta", "gamma"), honest_nodes, strict=True)],
+        timeout_ms=10_000,
+    )
     running = start_gateway(tmp_path_factory.mktemp("gateway"), toml)
     yield running
     running.stop()
@@ -182,7 +237,9 @@ def statement_of(response: httpx.Response) -> statement.Statement:
     return statement.SignedStatement.from_json(response.json()["parameters"]["zkinfer_statement"]).statement
 
 
-def test_three_honest_nodes_answer_with_a_certificate_that_verifies(gateway: RunningGateway, honest_nodes: list[RunningNode], tmp_path: Path) -> None:
+def test_three_honest_nodes_answer_with_a_certificate_that_verifies(
+    gateway: RunningGateway, honest_nodes: list[RunningNode], tmp_path: Path
+) -> None:
     response = gateway.infer(SAMPLE, request_id="h3-honest-1")
     assert response.status_code == 200, response.text
     answer = response.json()
@@ -193,8 +250,12 @@ def test_three_honest_nodes_answer_with_a_certificate_that_verifies(gateway: Run
     alone = direct.json()
     proven = statement_of(direct).dequantized()[0]
     assert answer["outputs"][0]["shape"] == alone["outputs"][0]["shape"] == [1, 3]
-    assert np.array_equal(np.asarray(answer["outputs"][0]["data"], dtype=np.float32), np.asarray(proven, dtype=np.float32))  # the certified (proven-precision) output
-    assert np.allclose(answer["outputs"][0]["data"], alone["outputs"][0]["data"], atol=0.02)  # and a single node's fast answer
+    assert np.array_equal(
+        np.asarray(answer["outputs"][0]["data"], dtype=np.float32), np.asarray(proven, dtype=np.float32)
+    )  # the certified (proven-precision) output
+    assert np.allclose(
+        answer["outputs"][0]["data"], alone["outputs"][0]["data"], atol=0.02
+    )  # and a single node's fast answer
     signers = answer["parameters"]["zkinfer_signers"]
     assert len(signers) >= 2 and set(signers) <= {"alpha", "beta", "gamma"}
     assert {d["kind"] for d in answer["parameters"]["zkinfer_dissent"].values()} <= {"pending"}
@@ -205,12 +266,16 @@ def test_three_honest_nodes_answer_with_a_certificate_that_verifies(gateway: Run
     assert cert.statement.request_id == request_id and cert.statement.dequantized()[0] == proven
     stored = httpx.get(f"{gateway.url}/v1/certificates/h3-honest-1", headers=gateway.auth, timeout=30)
     assert stored.json() == answer["parameters"]["zkinfer_certificate"]
-    assert httpx.get(f"{gateway.url}/v1/certificates/h3-honest-1", timeout=30).status_code == 401  # a caller's output needs its key
+    assert (
+        httpx.get(f"{gateway.url}/v1/certificates/h3-honest-1", timeout=30).status_code == 401
+    )  # a caller's output needs its key
     (tmp_path / "cert.json").write_text(stored.text)
     checked = zkinfer("verify", tmp_path / "cert.json", "--nodes", gateway.nodes_toml)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     second = gateway.infer(SAMPLE)  # no id: the gateway makes one
-    assert second.status_code == 200 and second.json()["parameters"]["request_id"] == request_id.replace("h3-honest-1", second.json()["id"])
+    assert second.status_code == 200 and second.json()["parameters"]["request_id"] == request_id.replace(
+        "h3-honest-1", second.json()["id"]
+    )
 
 
 OTHER_SAMPLE = [0.8, 0.2, 0.0, 0.6, 0.9, 0.1, 0.5, 0.3]
@@ -238,7 +303,12 @@ def test_a_visitor_sees_node_standing_but_no_request_ids_or_outputs(gateway: Run
     answer = gateway.infer(SAMPLE, request_id="acct-42-visible")
     assert answer.status_code == 200, answer.text
     parameters = answer.json()["parameters"]
-    secrets = ["acct-42-visible", parameters["request_id"], parameters["zkinfer_certificate"]["statement"]["input_digest"], parameters["zkinfer_certificate"]["aggregate_signature"]]
+    secrets = [
+        "acct-42-visible",
+        parameters["request_id"],
+        parameters["zkinfer_certificate"]["statement"]["input_digest"],
+        parameters["zkinfer_certificate"]["aggregate_signature"],
+    ]
     page, nodes, evidence = gateway.get("/ui"), gateway.get("/v1/nodes"), gateway.get("/v1/evidence")
     assert page.status_code == nodes.status_code == evidence.status_code == 200
     assert 'data-node="alpha"' in page.text and {r["name"] for r in nodes.json()["nodes"]} == {"alpha", "beta", "gamma"}
@@ -258,18 +328,25 @@ def test_the_same_id_from_another_tenant_never_replaces_an_answer(gateway: Runni
     a_cert = first.json()["parameters"]["zkinfer_certificate"]
     b_cert = second.json()["parameters"]["zkinfer_certificate"]
     assert a_cert["statement"]["output"] != b_cert["statement"]["output"]  # two inputs, two answers
-    assert gateway.get("/v1/certificates/acct-42", GATEWAY_KEY).json()["statement"]["output"] == a_cert["statement"]["output"], "A reads B's answer"
+    assert (
+        gateway.get("/v1/certificates/acct-42", GATEWAY_KEY).json()["statement"]["output"]
+        == a_cert["statement"]["output"]
+    ), "A reads B's answer"
     assert gateway.get("/v1/certificates/acct-42", GATEWAY_KEY).json() == a_cert
     assert gateway.get("/v1/certificates/acct-42", OTHER_GATEWAY_KEY).json() == b_cert
     assert first.json()["id"] == second.json()["id"] == "acct-42"  # each client sees its own id
     ids = first.json()["parameters"]["request_id"], second.json()["parameters"]["request_id"]
-    assert ids == (gateway.request_id("acct-42"), gateway.request_id("acct-42", OTHER_GATEWAY_KEY)) and ids[0] != ids[1]  # namespaced per tenant
+    assert (
+        ids == (gateway.request_id("acct-42"), gateway.request_id("acct-42", OTHER_GATEWAY_KEY)) and ids[0] != ids[1]
+    )  # namespaced per tenant
     pinned = nodeset.load(gateway.nodes_toml)
     for cert, full_id in zip((a_cert, b_cert), ids, strict=True):
         parsed = certificate.Certificate.from_json(cert)
         assert parsed.statement.request_id == full_id and certificate.check(parsed, pinned).ok
     again = gateway.infer(SAMPLE, request_id="acct-42-again")
-    assert again.json()["parameters"]["request_id"].split(":")[0] == ids[0].split(":")[0]  # a tenant's namespace is stable
+    assert (
+        again.json()["parameters"]["request_id"].split(":")[0] == ids[0].split(":")[0]
+    )  # a tenant's namespace is stable
 
 
 def test_request_ids_are_namespaced_within_the_id_limit(gateway: RunningGateway) -> None:
@@ -280,7 +357,10 @@ def test_request_ids_are_namespaced_within_the_id_limit(gateway: RunningGateway)
     anonymous = gateway.infer(SAMPLE).json()  # no id: the gateway makes one in the caller's namespace
     tenant = gateway.infer(SAMPLE, request_id="probe").json()["parameters"]["request_id"].removesuffix(":probe")
     assert anonymous["parameters"]["request_id"] == f"{tenant}:{anonymous['id']}"
-    assert gateway.get(f"/v1/certificates/{anonymous['id']}", GATEWAY_KEY).json() == anonymous["parameters"]["zkinfer_certificate"]
+    assert (
+        gateway.get(f"/v1/certificates/{anonymous['id']}", GATEWAY_KEY).json()
+        == anonymous["parameters"]["zkinfer_certificate"]
+    )
 
 
 def test_request_heads_past_16_kib_or_100_headers_get_431(gateway: RunningGateway) -> None:
@@ -299,7 +379,12 @@ def test_a_kserve_client_calls_the_gateway_unchanged(gateway: RunningGateway) ->
     for binary in (True, False):
         tensor = http.InferInput("input", [1, 8], "FP32")
         tensor.set_data_from_numpy(np.asarray([SAMPLE], dtype=np.float32), binary_data=binary)
-        result = client.infer(MODEL, [tensor], outputs=[http.InferRequestedOutput("output", binary_data=binary)], headers=dict(gateway.auth))
+        result = client.infer(
+            MODEL,
+            [tensor],
+            outputs=[http.InferRequestedOutput("output", binary_data=binary)],
+            headers=dict(gateway.auth),
+        )
         assert np.array_equal(result.as_numpy("output"), np.asarray([expected], dtype=np.float32))
         assert result.get_response()["parameters"]["zkinfer_certificate"]["schema"] == certificate.SCHEMA
     with pytest.raises(InferenceServerException) as denied:
@@ -317,14 +402,20 @@ def test_the_client_library_answers_without_a_gateway(gateway: RunningGateway) -
     consensus = Consensus(pinned, environ={NODE_KEY_ENV: API_KEY})
     try:
         body = {"inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32", "data": SAMPLE}]}
-        outcome = consensus.infer_sync(MODEL, body, request_id="h3-library-1")  # as in a notebook: its own loop, in a thread
+        outcome = consensus.infer_sync(
+            MODEL, body, request_id="h3-library-1"
+        )  # as in a notebook: its own loop, in a thread
         assert list(outcome.outputs[0].data) == gateway.infer(SAMPLE).json()["outputs"][0]["data"]
         assert certificate.check(outcome.certificate, pinned).ok and len(outcome.signers) >= 2
         everyone = consensus._run(outcome.settled())  # the stragglers finished in the background
-        assert [a.node.name for a in everyone] == ["alpha", "beta", "gamma"] and all(outcome.classify(a) is None for a in everyone)
+        assert [a.node.name for a in everyone] == ["alpha", "beta", "gamma"] and all(
+            outcome.classify(a) is None for a in everyone
+        )
         with pytest.raises(NoQuorum) as refused:
             consensus.infer_sync("nope", body)
-        assert refused.value.refusal is not None and refused.value.refusal[0] == 404  # every node said so: the caller's mistake
+        assert (
+            refused.value.refusal is not None and refused.value.refusal[0] == 404
+        )  # every node said so: the caller's mistake
     finally:
         consensus.close()
 
@@ -337,22 +428,36 @@ def test_a_bad_input_gets_the_nodes_refusal(gateway: RunningGateway) -> None:
     assert bad_id.status_code == 422 and bad_id.json()["error"].startswith("id:")
 
 
-def test_garbage_5xx_and_unreachable_nodes_are_dissent_and_the_quorum_still_answers(honest_nodes: list[RunningNode], tmp_path: Path) -> None:
-    garbage, broken = fixed_server(200, b'{"outputs": "no", "parameters": {"zkinfer_statement": 42}}'), fixed_server(503, b'{"error": "overloaded"}')
+def test_garbage_5xx_and_unreachable_nodes_are_dissent_and_the_quorum_still_answers(
+    honest_nodes: list[RunningNode], tmp_path: Path
+) -> None:
+    garbage, broken = (
+        fixed_server(200, b'{"outputs": "no", "parameters": {"zkinfer_statement": 42}}'),
+        fixed_server(503, b'{"error": "overloaded"}'),
+    )
     try:
         entries = [node_entry(n, node) for n, node in zip(("alpha", "beta", "gamma"), honest_nodes, strict=True)]
-        entries += [("garbage", f"http://127.0.0.1:{garbage.server_port}", identity.new_key()), ("broken", f"http://127.0.0.1:{broken.server_port}", identity.new_key())]
+        entries += [
+            ("garbage", f"http://127.0.0.1:{garbage.server_port}", identity.new_key()),
+            ("broken", f"http://127.0.0.1:{broken.server_port}", identity.new_key()),
+        ]
         entries += [("down", f"http://127.0.0.1:{free_port()}", identity.new_key())]
-        running = start_gateway(tmp_path / "gw", pinned_toml(entries, threshold=3, timeout_ms=10_000), "--check-processes", "2")  # answers checked in processes
+        running = start_gateway(
+            tmp_path / "gw", pinned_toml(entries, threshold=3, timeout_ms=10_000), "--check-processes", "2"
+        )  # answers checked in processes
         try:
             response = running.infer(SAMPLE, request_id="h3-faulty-1")
             assert response.status_code == 200, response.text
             assert sorted(response.json()["parameters"]["zkinfer_signers"]) == ["alpha", "beta", "gamma"]
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and running.nodes()["down"]["timeouts"] == 0:  # recorded once every node answered
+            while (
+                time.monotonic() < deadline and running.nodes()["down"]["timeouts"] == 0
+            ):  # recorded once every node answered
                 time.sleep(0.2)
             rows = running.nodes()
-            assert rows["garbage"]["dissented"] == 1 and rows["broken"]["dissented"] == 1 and rows["down"]["timeouts"] == 1
+            assert (
+                rows["garbage"]["dissented"] == 1 and rows["broken"]["dissented"] == 1 and rows["down"]["timeouts"] == 1
+            )
             assert rows["down"]["status"].startswith("unreachable")  # found at start; the gateway served anyway
             assert all(rows[n]["agreed"] == 1 for n in ("alpha", "beta", "gamma"))
             assert "node down: unreachable" in running.log.read_text()
@@ -364,7 +469,9 @@ def test_garbage_5xx_and_unreachable_nodes_are_dissent_and_the_quorum_still_answ
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_a_stopped_gateway_leaves_no_process(honest_nodes: list[RunningNode], tmp_path: Path, stop: signal.Signals) -> None:
+def test_a_stopped_gateway_leaves_no_process(
+    honest_nodes: list[RunningNode], tmp_path: Path, stop: signal.Signals
+) -> None:
     """`zkinfer gateway` with checking processes, after a receipt was verified (its verifier process
     runs), gets SIGTERM (or is killed): it exits and none of its processes outlive it (after a
     SIGTERM 2 were alive 20 s later; after a kill, all of them)."""
@@ -376,7 +483,9 @@ def test_a_stopped_gateway_leaves_no_process(honest_nodes: list[RunningNode], tm
         while time.monotonic() < deadline and not any(r["receipts_valid"] for r in running.nodes().values()):
             time.sleep(0.3)
         spawned = processes.children(running.process.pid)
-        assert len(spawned) >= 4, [processes.command_line(p) for p in spawned]  # 2 checkers, the stragglers' one, the receipt verifier
+        assert len(spawned) >= 4, [
+            processes.command_line(p) for p in spawned
+        ]  # 2 checkers, the stragglers' one, the receipt verifier
     finally:
         running.process.send_signal(stop)
         running.process.wait(timeout=30)
@@ -387,12 +496,18 @@ def test_a_stopped_gateway_leaves_no_process(honest_nodes: list[RunningNode], tm
     assert not survivors
 
 
-def test_no_quorum_is_a_503_naming_the_split(honest_nodes: list[RunningNode], small_circuit: Path, tmp_path: Path) -> None:
+def test_no_quorum_is_a_503_naming_the_split(
+    honest_nodes: list[RunningNode], small_circuit: Path, tmp_path: Path
+) -> None:
     from tests.liar import start_liar
 
     liar = start_liar(small_circuit, tmp_path / "liar", "wrong-output")
     try:
-        entries = [node_entry("alpha", honest_nodes[0]), node_entry("beta", honest_nodes[1]), ("liar", liar.url, liar.key)]
+        entries = [
+            node_entry("alpha", honest_nodes[0]),
+            node_entry("beta", honest_nodes[1]),
+            ("liar", liar.url, liar.key),
+        ]
         running = start_gateway(tmp_path / "gw", pinned_toml(entries, threshold=3, timeout_ms=10_000))
         try:
             response = running.infer(SAMPLE, request_id="h3-split-1")
@@ -420,17 +535,23 @@ def test_a_malformed_nodes_toml_is_exit_2_naming_the_field(tmp_path: Path, keys:
     }
     for field, text in cases.items():
         (tmp_path / "nodes.toml").write_text(text)
-        result = zkinfer("gateway", "--nodes", tmp_path / "nodes.toml", "--state-dir", tmp_path / "state", "--port", str(free_port()))
+        result = zkinfer(
+            "gateway", "--nodes", tmp_path / "nodes.toml", "--state-dir", tmp_path / "state", "--port", str(free_port())
+        )
         assert result.returncode == 2, (field, result.stdout, result.stderr)
         assert field in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert NODE_KEY_ENV not in os.environ
     (tmp_path / "nodes.toml").write_text(good)  # valid, but the API key it names is not in the environment
-    result = zkinfer("gateway", "--nodes", tmp_path / "nodes.toml", "--state-dir", tmp_path / "state", "--port", str(free_port()))
+    result = zkinfer(
+        "gateway", "--nodes", tmp_path / "nodes.toml", "--state-dir", tmp_path / "state", "--port", str(free_port())
+    )
     assert result.returncode == 2 and f"environment variable {NODE_KEY_ENV}" in result.stderr, result.stderr
 
 
 def test_a_second_gateway_on_the_same_state_directory_is_refused(gateway: RunningGateway) -> None:
-    second = zkinfer("gateway", "--nodes", gateway.nodes_toml, "--state-dir", gateway.state_dir, "--port", str(free_port()))
+    second = zkinfer(
+        "gateway", "--nodes", gateway.nodes_toml, "--state-dir", gateway.state_dir, "--port", str(free_port())
+    )
     assert second.returncode == 2 and "another gateway is running" in second.stderr, second.stderr
     assert httpx.get(f"{gateway.url}/v2/health/live", timeout=30).status_code == 200
 
@@ -443,11 +564,17 @@ def test_the_watcher_records_valid_receipts_for_honest_nodes_and_no_evidence(gat
         time.sleep(0.5)
         rows = gateway.nodes()
     assert all(r["receipts_valid"] >= 1 and r["receipts_invalid"] == 0 for r in rows.values()), rows
-    assert all(r["evidence"] == 0 and r["reputation"] > 0.5 and r["latency_p50_ms"] is not None for r in rows.values()), rows
+    assert all(
+        r["evidence"] == 0 and r["reputation"] > 0.5 and r["latency_p50_ms"] is not None for r in rows.values()
+    ), rows
     assert httpx.get(f"{gateway.url}/v1/evidence", timeout=30).json() == {"evidence": []}
     assert not list((gateway.state_dir / "evidence").glob("*.json"))
     status = zkinfer("network", "status", "--gateway", gateway.url, "--json")
-    assert status.returncode == 0 and {r["name"] for r in json.loads(status.stdout)["nodes"]} == {"alpha", "beta", "gamma"}
+    assert status.returncode == 0 and {r["name"] for r in json.loads(status.stdout)["nodes"]} == {
+        "alpha",
+        "beta",
+        "gamma",
+    }
     table = zkinfer("network", "status", "--gateway", gateway.url)
     assert table.returncode == 0 and all(name in table.stdout for name in ("alpha", "beta", "gamma"))
     page = httpx.get(f"{gateway.url}/ui", timeout=30)

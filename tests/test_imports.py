@@ -11,7 +11,16 @@ import pytest
 
 import zkinfer
 
-HEAVY = ("onnxruntime", "torch", "onnx", "py_ecc", "zkinfer.prover.prove", "zkinfer.prover.compile", "zkinfer.prover.runtime", "zkinfer.prover.export")
+HEAVY = (
+    "onnxruntime",
+    "torch",
+    "onnx",
+    "py_ecc",
+    "zkinfer.prover.prove",
+    "zkinfer.prover.compile",
+    "zkinfer.prover.runtime",
+    "zkinfer.prover.export",
+)
 PROBE = """
 import json, logging, sys
 limit, handlers = sys.getrecursionlimit(), list(logging.getLogger().handlers)

@@ -20,9 +20,17 @@ def test_inspect_prints_model_output_visibility_sizes_signer_and_time(receipt_fi
     values = doc["output"]["tensors"][0]["values"]
     argmax = values.index(max(values))
     for expected in (
-        doc["model"]["name"], doc["model"]["model_digest"], doc["model"]["vk_digest"], doc["srs"]["fingerprint"],
-        "development", f"argmax {argmax}", "public", "baked into the circuit",
-        identity.load_key(node_key_file).public_hex, doc["issued_at"], f"{len(doc['proof']['hex']) // 2} bytes",
+        doc["model"]["name"],
+        doc["model"]["model_digest"],
+        doc["model"]["vk_digest"],
+        doc["srs"]["fingerprint"],
+        "development",
+        f"argmax {argmax}",
+        "public",
+        "baked into the circuit",
+        identity.load_key(node_key_file).public_hex,
+        doc["issued_at"],
+        f"{len(doc['proof']['hex']) // 2} bytes",
     ):
         assert expected in text, expected
     assert "not verified" in text

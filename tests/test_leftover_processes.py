@@ -11,26 +11,38 @@ from pathlib import Path
 from tests import processes
 from tests.cli import REPO
 
-LEAVES_AN_ORPHAN = '''
+LEAVES_AN_ORPHAN = """
 import subprocess
 
 
 def test_starts_a_process_it_never_stops() -> None:
     subprocess.run(["sh", "-c", "sleep 300 & echo $! > leftover.pid"], check=True)  # sh exits; its sleep is an orphan
-'''
+"""
 
-CLEAN = '''
+CLEAN = """
 import subprocess
 
 
 def test_waits_for_its_process() -> None:
     subprocess.run(["sleep", "0.1"], check=True)
-'''
+"""
 
 
 def _pytest(folder: Path, source: str) -> subprocess.CompletedProcess[str]:
     (folder / "test_inner.py").write_text(source)
-    command = [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-q", "-p", "no:cacheprovider", "--rootdir", str(folder), str(folder / "test_inner.py")]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "tests.conftest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(folder),
+        str(folder / "test_inner.py"),
+    ]
     environment = {**os.environ, "ZKINFER_TEST_LEFTOVER_GRACE_S": "1", "PYTHONPATH": str(REPO)}
     return subprocess.run(command, cwd=folder, env=environment, capture_output=True, text=True, timeout=300)
 

@@ -12,8 +12,15 @@ from zkinfer.llm import commitments
 # Made by the `toploc` package 0.1.6 itself (built from source against torch 2.13, since its wheel
 # does not load with it): build_proofs_bytes(rows as bf16, decode_batching_size, topk, skip_prefill=True)
 # over `hidden` below. The encoding here must give the same bytes.
-TOPLOC_96x128_K128_DIGEST = "a53c72e39a111e14bfbc4a2a67d8155df07309846ce41255bbd84c24767db734"  # 3 chunks of 32 rows, topk 128
-TOPLOC_10x16_K4 = [b"\xff\xd9\x9c \xe7\x00\xe6\x10\xef\x92", b"\xff\xd9\xfb\x13\x86\xe4\xa0\t\x1fl", b"\xff\xd97\x8c7\x10\x01\xbb/s", b"\xff\xd9\xc2%\x9c5L\xa4\x02\xf7"]  # rows [:10, :16], chunks of 3, topk 4
+TOPLOC_96x128_K128_DIGEST = (
+    "a53c72e39a111e14bfbc4a2a67d8155df07309846ce41255bbd84c24767db734"  # 3 chunks of 32 rows, topk 128
+)
+TOPLOC_10x16_K4 = [
+    b"\xff\xd9\x9c \xe7\x00\xe6\x10\xef\x92",
+    b"\xff\xd9\xfb\x13\x86\xe4\xa0\t\x1fl",
+    b"\xff\xd97\x8c7\x10\x01\xbb/s",
+    b"\xff\xd9\xc2%\x9c5L\xa4\x02\xf7",
+]  # rows [:10, :16], chunks of 3, topk 4
 # The package's verify_proofs_bytes on hidden * 1.01 against its own proofs: (exponent mismatches, mantissa error mean, median) per chunk.
 TOPLOC_JITTER_RESULTS = [(1, 1.80315, 2)] * 3
 
@@ -71,7 +78,9 @@ def test_bf16_rounding_is_torchs() -> None:
     assert np.array_equal(commitments.bf16_bits(values), expected)
 
 
-@pytest.mark.parametrize("data", [b"", b"\x00\x01", b"\xff\xd9\x00", b"\x00\x00\x00\x01", b"\xff\xff\x00\x01", b"\xff\xd9\xff\xff"])
+@pytest.mark.parametrize(
+    "data", [b"", b"\x00\x01", b"\xff\xd9\x00", b"\x00\x00\x00\x01", b"\xff\xff\x00\x01", b"\xff\xd9\xff\xff"]
+)
 def test_malformed_commitments_are_refused(data: bytes) -> None:
     with pytest.raises(ValueError):
         commitments.parse(data)

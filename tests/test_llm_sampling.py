@@ -12,7 +12,9 @@ from zkinfer.llm.sampling import Params
 def test_draws_depend_on_seed_request_and_position_only() -> None:
     u = sampling.uniform(7, "req-1", 0)
     assert u == sampling.uniform(7, "req-1", 0)
-    assert len({u, sampling.uniform(8, "req-1", 0), sampling.uniform(7, "req-2", 0), sampling.uniform(7, "req-1", 1)}) == 4
+    assert (
+        len({u, sampling.uniform(8, "req-1", 0), sampling.uniform(7, "req-2", 0), sampling.uniform(7, "req-1", 1)}) == 4
+    )
     draws = np.array([sampling.uniform(0, "r", i) for i in range(4000)])
     assert draws.min() >= 0 and draws.max() < 1
     assert abs(draws.mean() - 0.5) < 0.02 and np.histogram(draws, bins=10, range=(0, 1))[0].min() > 330
@@ -33,7 +35,10 @@ def test_inverse_cdf_in_token_id_order_over_the_nucleus() -> None:
 
 def test_the_sampler_follows_the_distribution() -> None:
     logits = np.log(np.array([0.2, 0.5, 0.3]))
-    counts = np.bincount([sampling.draw(logits, Params(), sampling.uniform(1, "freq", i)) for i in range(3000)], minlength=3) / 3000
+    counts = (
+        np.bincount([sampling.draw(logits, Params(), sampling.uniform(1, "freq", i)) for i in range(3000)], minlength=3)
+        / 3000
+    )
     assert np.allclose(counts, [0.2, 0.5, 0.3], atol=0.03)
 
 
@@ -81,15 +86,22 @@ def test_a_top_p_boundary_within_the_margin_accepts_either_side() -> None:
     assert not sampling.accepts(logits, Params(temperature=1.0, top_p=0.95), u, 1)[1]
 
 
-@pytest.mark.parametrize(("field", "value"), [("temperature", -0.1), ("temperature", 2.5), ("top_p", 0.0), ("top_p", 1.5), ("seed", -1), ("seed", 1 << 63)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("temperature", -0.1), ("temperature", 2.5), ("top_p", 0.0), ("top_p", 1.5), ("seed", -1), ("seed", 1 << 63)],
+)
 def test_parameters_out_of_range_are_refused(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=field):
         Params(**{field: value})  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("params", [Params(temperature=0.7, top_p=0.9, seed=1), Params(temperature=1.0, seed=2), Params(temperature=0.0)])
+@pytest.mark.parametrize(
+    "params", [Params(temperature=0.7, top_p=0.9, seed=1), Params(temperature=1.0, seed=2), Params(temperature=0.0)]
+)
 def test_a_whole_answer_at_once_draws_what_generation_draws_one_by_one(params: Params) -> None:
     """The verifier's vectorised draws and generation's one-row draws are the same arithmetic row by row."""
     logits = np.random.default_rng(4).standard_normal((300, 1024)).astype(np.float32) * 4
     us = np.array([sampling.uniform(params.seed, "rows", i) for i in range(300)])
-    assert sampling.draws(logits, params, us).tolist() == [sampling.draw(row, params, float(u)) for row, u in zip(logits, us, strict=True)]
+    assert sampling.draws(logits, params, us).tolist() == [
+        sampling.draw(row, params, float(u)) for row, u in zip(logits, us, strict=True)
+    ]

@@ -49,7 +49,9 @@ def test_models_lists_the_served_model_with_its_digest(client: Any) -> None:
 
 
 def test_chat_completion_carries_a_signed_receipt_retrievable_by_id(client: Any, node: RunningLlmNode) -> None:
-    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=CHAT, max_tokens=40, temperature=0.7, top_p=0.9, seed=11)
+    raw = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=CHAT, max_tokens=40, temperature=0.7, top_p=0.9, seed=11
+    )
     answer = raw.parse()
     text = answer.choices[0].message.content
     assert answer.choices[0].finish_reason in ("stop", "length") and text
@@ -62,7 +64,9 @@ def test_chat_completion_carries_a_signed_receipt_retrievable_by_id(client: Any,
     assert raw.headers["zkinfer-receipt-id"] == receipt.request_id and answer.id == f"chatcmpl-{receipt.request_id}"
     stored = httpx.get(f"{node.url}/v1/receipts/{receipt.request_id}", headers={"Authorization": f"Bearer {API_KEY}"})
     assert stored.status_code == 200 and parse(stored.json()) == receipt
-    other_tenant = httpx.get(f"{node.url}/v1/receipts/{receipt.request_id}", headers={"Authorization": f"Bearer {OTHER_KEY}"})
+    other_tenant = httpx.get(
+        f"{node.url}/v1/receipts/{receipt.request_id}", headers={"Authorization": f"Bearer {OTHER_KEY}"}
+    )
     assert other_tenant.status_code == 404
 
 
@@ -70,19 +74,37 @@ def test_the_same_seed_and_request_id_give_the_same_answer(client: Any) -> None:
     """The draws come from (seed, request id, position) only: a verifier (here, a second tenant) redoes them."""
     other = openai.OpenAI(base_url=client.base_url, api_key=OTHER_KEY, max_retries=0)
     answers = [
-        c.completions.create(model=MODEL, prompt="Return the", max_tokens=24, temperature=1.0, seed=5, extra_headers={"Zkinfer-Request-Id": "same-id-1"})
+        c.completions.create(
+            model=MODEL,
+            prompt="Return the",
+            max_tokens=24,
+            temperature=1.0,
+            seed=5,
+            extra_headers={"Zkinfer-Request-Id": "same-id-1"},
+        )
         for c in (client, other)
     ]
     assert answers[0].choices[0].text == answers[1].choices[0].text
     assert receipt_of(answers[0])["completion"] == receipt_of(answers[1])["completion"]
-    changed = client.completions.create(model=MODEL, prompt="Return the", max_tokens=24, temperature=1.0, seed=6, extra_headers={"Zkinfer-Request-Id": "same-id-2"})
+    changed = client.completions.create(
+        model=MODEL,
+        prompt="Return the",
+        max_tokens=24,
+        temperature=1.0,
+        seed=6,
+        extra_headers={"Zkinfer-Request-Id": "same-id-2"},
+    )
     assert receipt_of(changed)["completion"]["token_ids"] != receipt_of(answers[0])["completion"]["token_ids"]
     with pytest.raises(openai.ConflictError, match="already answered"):
-        client.completions.create(model=MODEL, prompt="Return the", max_tokens=4, extra_headers={"Zkinfer-Request-Id": "same-id-1"})
+        client.completions.create(
+            model=MODEL, prompt="Return the", max_tokens=4, extra_headers={"Zkinfer-Request-Id": "same-id-1"}
+        )
 
 
 def test_chat_stream_delivers_the_text_then_the_receipt(client: Any) -> None:
-    stream = client.chat.completions.create(model=MODEL, messages=CHAT, max_tokens=48, temperature=0.0, stream=True, stream_options={"include_usage": True})
+    stream = client.chat.completions.create(
+        model=MODEL, messages=CHAT, max_tokens=48, temperature=0.0, stream=True, stream_options={"include_usage": True}
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
@@ -92,7 +114,9 @@ def test_chat_stream_delivers_the_text_then_the_receipt(client: Any) -> None:
     check_signature(receipt)
     assert finish == [receipt.completion.finish_reason]
     assert last.usage.completion_tokens == len(receipt.completion.token_ids)
-    whole = client.chat.completions.create(model=MODEL, messages=CHAT, max_tokens=48, temperature=0.0)  # greedy: the same tokens
+    whole = client.chat.completions.create(
+        model=MODEL, messages=CHAT, max_tokens=48, temperature=0.0
+    )  # greedy: the same tokens
     assert whole.choices[0].message.content == text
     assert receipt_of(whole)["completion"]["token_ids"] == receipt.completion.token_ids
 
@@ -101,7 +125,9 @@ def test_completion_stream_and_stop_strings(client: Any) -> None:
     full = client.completions.create(model=MODEL, prompt="Return the", max_tokens=40, temperature=0.0).choices[0].text
     assert len(full) > 10
     stop = full[6:9]
-    stream = client.completions.create(model=MODEL, prompt="Return the", max_tokens=40, temperature=0.0, stop=[stop], stream=True)
+    stream = client.completions.create(
+        model=MODEL, prompt="Return the", max_tokens=40, temperature=0.0, stop=[stop], stream=True
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].text for c in chunks if c.choices)
     assert text == full[: full.index(stop)]
@@ -127,7 +153,9 @@ def test_unauthenticated_and_unknown_model_are_refused(node: RunningLlmNode, cli
         ({"frequency_penalty": 0.5}, "frequency_penalty"),
     ],
 )
-def test_limits_and_unsupported_options_are_4xx_naming_the_field(client: Any, options: dict[str, Any], param: str) -> None:
+def test_limits_and_unsupported_options_are_4xx_naming_the_field(
+    client: Any, options: dict[str, Any], param: str
+) -> None:
     body = {"model": MODEL, "messages": CHAT, "max_tokens": 4, **options}
     with pytest.raises(openai.UnprocessableEntityError) as refused:
         client.chat.completions.create(**body)
@@ -163,7 +191,9 @@ def test_concurrent_requests_queue_and_all_get_receipts(client: Any) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     def ask(seed: int) -> dict[str, Any]:
-        stream = client.completions.create(model=MODEL, prompt="Return the", max_tokens=16, temperature=1.0, seed=seed, stream=True)
+        stream = client.completions.create(
+            model=MODEL, prompt="Return the", max_tokens=16, temperature=1.0, seed=seed, stream=True
+        )
         return receipt_of(list(stream)[-1])
 
     with ThreadPoolExecutor(4) as pool:
@@ -184,7 +214,9 @@ def test_a_full_queue_is_429_with_retry_after(tmp_path: Path) -> None:
     owner = service.owner(f"Bearer {API_KEY}")
 
     async def two_at_once() -> None:
-        first = service.stream(service.prepare(CompletionRequest(model=MODEL, prompt="Return", max_tokens=8), owner, None))
+        first = service.stream(
+            service.prepare(CompletionRequest(model=MODEL, prompt="Return", max_tokens=8), owner, None)
+        )
         await first.__anext__()  # generating
         with pytest.raises(QueueFull) as refused:
             service.check_room()
@@ -196,10 +228,21 @@ def test_a_full_queue_is_429_with_retry_after(tmp_path: Path) -> None:
 
 
 def test_a_client_gone_mid_stream_frees_the_model(node: RunningLlmNode, client: Any) -> None:
-    body = {"model": MODEL, "prompt": "Return the", "max_tokens": MAX_TOKENS_CAP, "temperature": 1.0, "seed": 1, "stream": True}
-    with httpx.stream("POST", f"{node.url}/v1/completions", json=body, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30) as response:
+    body = {
+        "model": MODEL,
+        "prompt": "Return the",
+        "max_tokens": MAX_TOKENS_CAP,
+        "temperature": 1.0,
+        "seed": 1,
+        "stream": True,
+    }
+    with httpx.stream(
+        "POST", f"{node.url}/v1/completions", json=body, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30
+    ) as response:
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
         first = next(response.iter_lines())
         assert first.startswith("data: {")
-    after = client.completions.create(model=MODEL, prompt="Return", max_tokens=4, temperature=0.0)  # not stuck behind the abandoned stream
+    after = client.completions.create(
+        model=MODEL, prompt="Return", max_tokens=4, temperature=0.0
+    )  # not stuck behind the abandoned stream
     assert after.choices[0].finish_reason in ("stop", "length")

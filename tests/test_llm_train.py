@@ -16,11 +16,38 @@ from tests.llm_harness import ALT_MODEL_DIR, MODEL_DIR
 from zkinfer.llm import modeldir
 
 pytest.importorskip("transformers")
-TINY = ["--steps", "3", "--max-files", "30", "--vocab", "400", "--embd", "32", "--layers", "1", "--heads", "2", "--positions", "64", "--block", "32", "--batch", "4", "--threads", "1"]
+TINY = [
+    "--steps",
+    "3",
+    "--max-files",
+    "30",
+    "--vocab",
+    "400",
+    "--embd",
+    "32",
+    "--layers",
+    "1",
+    "--heads",
+    "2",
+    "--positions",
+    "64",
+    "--block",
+    "32",
+    "--batch",
+    "4",
+    "--threads",
+    "1",
+]
 
 
 def train(out: Path, *extra: str) -> None:
-    subprocess.run([sys.executable, "-m", "models.llm.train", "--out", str(out), *TINY, *extra], cwd=REPO, check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "models.llm.train", "--out", str(out), *TINY, *extra],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
 
 
 def test_training_is_reproducible(tmp_path: Path) -> None:
@@ -40,7 +67,9 @@ def test_bundled_checkpoints_are_small_and_were_trained_on_this_corpus(directory
     assert (directory / "model.safetensors").stat().st_size <= 10 * 1024 * 1024
     record = json.loads((directory / "training.json").read_text())
     if record["corpus"]["python"] != platform.python_version():
-        pytest.skip(f"trained on Python {record['corpus']['python']}'s standard library; this is {platform.python_version()}")
+        pytest.skip(
+            f"trained on Python {record['corpus']['python']}'s standard library; this is {platform.python_version()}"
+        )
     from models.llm import train as script
 
     assert "sha256:" + hashlib.sha256("\x00".join(script.corpus()).encode()).hexdigest() == record["corpus"]["digest"]

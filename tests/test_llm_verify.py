@@ -22,7 +22,13 @@ from zkinfer.verify.verdict import Status, Verdict
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-SAMPLED = {"messages": [{"role": "user", "content": "json.dumps"}], "temperature": 0.9, "top_p": 0.95, "seed": 21, "max_tokens": 80}
+SAMPLED = {
+    "messages": [{"role": "user", "content": "json.dumps"}],
+    "temperature": 0.9,
+    "top_p": 0.95,
+    "seed": 21,
+    "max_tokens": 80,
+}
 GREEDY = {"prompt": "Return the", "temperature": 0.0, "max_tokens": 70}
 
 
@@ -82,7 +88,9 @@ def test_an_honest_answer_verifies_by_re_execution(which: str, request: pytest.F
     assert isinstance(verdict, Verdict)
 
 
-def test_honest_answers_verify_on_another_thread_count(sampled: LlmReceipt, greedy: LlmReceipt, engine: Any, threads: None) -> None:
+def test_honest_answers_verify_on_another_thread_count(
+    sampled: LlmReceipt, greedy: LlmReceipt, engine: Any, threads: None
+) -> None:
     """The node generated with one thread and a KV cache; the verifier prefills without one, on two threads."""
     torch.set_num_threads(2)
     for receipt in (sampled, greedy):
@@ -97,9 +105,18 @@ def test_without_the_model_only_form_and_signature(sampled: LlmReceipt, tmp_path
     assert verdict.verified and not verdict.reexecuted and not verdict.identity_pinned
     assert verdict.summary.startswith("FORM AND SIGNATURE ONLY")
     assert statuses(verdict) == {
-        "well-formed": Status.PASS, "sampling": Status.PASS, "identity": Status.UNPINNED, "tokens": Status.SKIP, "activations": Status.SKIP, "signature": Status.PASS,
+        "well-formed": Status.PASS,
+        "sampling": Status.PASS,
+        "identity": Status.UNPINNED,
+        "tokens": Status.SKIP,
+        "activations": Status.SKIP,
+        "signature": Status.PASS,
     }
-    pinned = verify_file(path, expect_model=sampled.model.digest, expect_signer=sampled.signature.public_key if sampled.signature else None)
+    pinned = verify_file(
+        path,
+        expect_model=sampled.model.digest,
+        expect_signer=sampled.signature.public_key if sampled.signature else None,
+    )
     assert pinned.verified and statuses(pinned)["identity"] == Status.PASS
     assert not verify_file(path, expect_model="sha256:" + "0" * 64).verified
 
@@ -109,10 +126,16 @@ def test_a_swapped_model_is_caught(alt_service: Any, service: Any, engine: Any) 
     honest_alt = answer(alt_service, SAMPLED).receipt
     stated = verify_document(honest_alt.model_dump(mode="json"), MODEL_DIR, engine=engine)
     assert statuses(stated)["identity"] == Status.FAIL and "model.safetensors" in stated.check("identity").detail
-    lie = resigned(honest_alt, alt_service.key, lambda d: d["model"].update(digest=service.engine.digest, files=service.engine.files))
+    lie = resigned(
+        honest_alt,
+        alt_service.key,
+        lambda d: d["model"].update(digest=service.engine.digest, files=service.engine.files),
+    )
     verdict = verify_document(lie, MODEL_DIR, engine=engine)
     assert statuses(verdict)["identity"] == Status.PASS  # the digest it states is the right one...
-    assert statuses(verdict)["tokens"] == Status.FAIL and statuses(verdict)["activations"] == Status.FAIL  # ...but not what it ran
+    assert (
+        statuses(verdict)["tokens"] == Status.FAIL and statuses(verdict)["activations"] == Status.FAIL
+    )  # ...but not what it ran
     assert statuses(verdict)["signature"] == Status.PASS and not verdict.verified
 
 
@@ -124,11 +147,15 @@ def test_edited_tokens_are_caught(sampled: LlmReceipt, service: Any, engine: Any
     verdict = verify_document(resigned(sampled, service.key, edit), MODEL_DIR, engine=engine)
     assert statuses(verdict)["tokens"] == Status.FAIL and not verdict.verified
     edited = len(sampled.completion.token_ids) // 2
-    assert f"(positions {edited}" in verdict.check("tokens").detail  # the first wrong token is the edited one (later draws saw it as context)
+    assert (
+        f"(positions {edited}" in verdict.check("tokens").detail
+    )  # the first wrong token is the edited one (later draws saw it as context)
 
 
 def test_a_changed_seed_is_caught(sampled: LlmReceipt, service: Any, engine: Any) -> None:
-    verdict = verify_document(resigned(sampled, service.key, lambda d: d["sampling"].update(seed=22)), MODEL_DIR, engine=engine)
+    verdict = verify_document(
+        resigned(sampled, service.key, lambda d: d["sampling"].update(seed=22)), MODEL_DIR, engine=engine
+    )
     assert statuses(verdict)["tokens"] == Status.FAIL
     assert statuses(verdict)["activations"] == Status.PASS  # the same tokens ran: only the draws are wrong
 
@@ -138,7 +165,11 @@ def test_a_changed_prompt_is_caught(greedy: LlmReceipt, service: Any, engine: An
     other = answer(service, {**GREEDY, "prompt": "Return a"}).receipt
 
     def edit(document: dict[str, Any]) -> None:
-        document["prompt"] = {**document["prompt"], "token_ids": greedy.prompt.token_ids, "digest": prompt_digest(greedy.prompt.token_ids)}
+        document["prompt"] = {
+            **document["prompt"],
+            "token_ids": greedy.prompt.token_ids,
+            "digest": prompt_digest(greedy.prompt.token_ids),
+        }
 
     verdict = verify_document(resigned(other, service.key, edit), MODEL_DIR, engine=engine)
     assert statuses(verdict)["activations"] == Status.FAIL and not verdict.verified
@@ -150,7 +181,10 @@ def test_a_tampered_receipt_fails_its_signature(sampled: LlmReceipt, engine: Any
     verdict = verify_document(document, MODEL_DIR, engine=engine)
     assert statuses(verdict)["signature"] == Status.FAIL and statuses(verdict)["sampling"] == Status.FAIL
     other_signer = identity.new_key().public_hex
-    assert statuses(verify_document(sampled.model_dump(mode="json"), expect_signer=other_signer))["signature"] == Status.FAIL
+    assert (
+        statuses(verify_document(sampled.model_dump(mode="json"), expect_signer=other_signer))["signature"]
+        == Status.FAIL
+    )
 
 
 def test_malformed_receipts_fail_well_formed() -> None:
@@ -198,7 +232,9 @@ def test_honest_activations_hold_in_a_padded_batch_of_four(sampled: LlmReceipt, 
         batch[i, : len(row)] = torch.tensor(row)
         mask[i, : len(row)] = 1
     with torch.inference_mode():
-        hidden = engine.model(input_ids=batch, attention_mask=mask, output_hidden_states=True, use_cache=False).hidden_states[-1]
+        hidden = engine.model(
+            input_ids=batch, attention_mask=mask, output_hidden_states=True, use_cache=False
+        ).hidden_states[-1]
     mine = hidden[0, len(sampled.prompt.token_ids) - 1 : len(ids) - 1].float().numpy()
     for index, value in enumerate(sampled.commitments.values):
         assert commitments.check(value, mine[index * 32 : (index + 1) * 32]).within()

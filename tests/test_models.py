@@ -39,7 +39,12 @@ def test_committed_circuit_loads_and_is_of_the_committed_model(name: str) -> Non
     folder = REPO / "circuits" / name
     circuit = load_circuit(folder)  # checks every file against the manifest's digests
     assert circuit.manifest.model_digest == digest_file(MODELS / f"{name}.onnx")
-    assert {p.name for p in folder.iterdir()} == {MODEL_FILE, SETTINGS_FILE, COMPILED_FILE, MANIFEST_FILE}  # no keys, no SRS
+    assert {p.name for p in folder.iterdir()} == {
+        MODEL_FILE,
+        SETTINGS_FILE,
+        COMPILED_FILE,
+        MANIFEST_FILE,
+    }  # no keys, no SRS
     assert sum(p.stat().st_size for p in folder.iterdir()) < 1_000_000
     chosen = [c for c in circuit.manifest.search if c.chosen]
     assert len(chosen) == 1 and chosen[0].logrows == circuit.logrows <= 17

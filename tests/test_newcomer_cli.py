@@ -20,11 +20,20 @@ import pytest
 from tests.cli import REPO, zkinfer
 from zkinfer.core import srs
 
-STORED = REPO / "tests" / "data" / "receipt_fb59ffd.json"  # a signed receipt of a tiny MLP, verified without compiling anything
+STORED = (
+    REPO / "tests" / "data" / "receipt_fb59ffd.json"
+)  # a signed receipt of a tiny MLP, verified without compiling anything
 
 
 def run(*args: str | Path, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "zkinfer", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "zkinfer", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_verbose_is_accepted_after_every_command(tmp_path: Path) -> None:
@@ -88,9 +97,15 @@ def test_srs_list_prints_whole_fingerprints_to_pin(tmp_path: Path) -> None:
     lines = listed.stdout.splitlines()
     assert "--trusted-srs" in lines[0]
     # k order, whole fingerprints (71 characters) even at 80 columns: what --trusted-srs takes
-    assert [line.split() for line in lines[1:]] == [["2", "ceremony", fingerprints[1]], ["3", "ceremony", fingerprints[0]]]
+    assert [line.split() for line in lines[1:]] == [
+        ["2", "ceremony", fingerprints[1]],
+        ["3", "ceremony", fingerprints[0]],
+    ]
     as_json = json.loads(run("srs", "list", "--json", env=env).stdout)["srs"]
-    assert [(e["k"], e["fingerprint"], e["kind"]) for e in as_json] == [(2, fingerprints[1], "ceremony"), (3, fingerprints[0], "ceremony")]
+    assert [(e["k"], e["fingerprint"], e["kind"]) for e in as_json] == [
+        (2, fingerprints[1], "ceremony"),
+        (3, fingerprints[0], "ceremony"),
+    ]
 
 
 def test_a_verdict_does_not_pass_what_it_did_not_establish(tmp_path: Path) -> None:
@@ -99,7 +114,9 @@ def test_a_verdict_does_not_pass_what_it_did_not_establish(tmp_path: Path) -> No
     unpinned = zkinfer("verify", STORED)
     assert unpinned.returncode == 0, unpinned.stdout + unpinned.stderr
     assert re.search(r"^UNPINNED identity ", unpinned.stdout, re.M) and "PASS identity" not in unpinned.stdout
-    assert re.search(r"^PASS\s+signature ", unpinned.stdout, re.M) and re.search(r"^PASS\s+proof ", unpinned.stdout, re.M)
+    assert re.search(r"^PASS\s+signature ", unpinned.stdout, re.M) and re.search(
+        r"^PASS\s+proof ", unpinned.stdout, re.M
+    )
     document["signature"] = None
     (tmp_path / "unsigned.json").write_text(json.dumps(document))
     unsigned = zkinfer("verify", tmp_path / "unsigned.json", "--json")
@@ -117,7 +134,16 @@ def test_a_pinned_verdict_passes_identity() -> None:
 
     document = json.loads(STORED.read_text())
     circuit = circuit_digest(document["model"]["vk_digest"], document["model"]["settings"])
-    ran = zkinfer("verify", STORED, "--expect-circuit", circuit, "--trusted-srs", document["srs"]["fingerprint"], "--expect-signer", document["signature"]["public_key"])
+    ran = zkinfer(
+        "verify",
+        STORED,
+        "--expect-circuit",
+        circuit,
+        "--trusted-srs",
+        document["srs"]["fingerprint"],
+        "--expect-signer",
+        document["signature"]["public_key"],
+    )
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert re.search(r"^PASS\s+identity\s+pinned", ran.stdout, re.M) and "UNPINNED" not in ran.stdout
 
@@ -160,12 +186,40 @@ def test_keys_show_prints_api_key_env(tmp_path: Path) -> None:
 def fake_gateway() -> Iterator[str]:
     """A stand-in gateway answering /v1/nodes with wide numbers and a long node name."""
     nodes = [
-        {"name": "a-rather-long-node-name-of-32-ch", "reputation": 0.987654, "agreed": 123456, "dissented": 12345, "timeouts": 1234, "receipts_valid": 123456,
-         "receipts_invalid": 123, "evidence": 12, "latency_p50_ms": 35.25, "latency_p99_ms": 12345.5, "status": "ok"},
-        {"name": "beta", "reputation": 0.5, "agreed": 1, "dissented": 0, "timeouts": 0, "receipts_valid": 0, "receipts_invalid": 0, "evidence": 0,
-         "latency_p50_ms": None, "latency_p99_ms": None, "status": "unreachable"},
+        {
+            "name": "a-rather-long-node-name-of-32-ch",
+            "reputation": 0.987654,
+            "agreed": 123456,
+            "dissented": 12345,
+            "timeouts": 1234,
+            "receipts_valid": 123456,
+            "receipts_invalid": 123,
+            "evidence": 12,
+            "latency_p50_ms": 35.25,
+            "latency_p99_ms": 12345.5,
+            "status": "ok",
+        },
+        {
+            "name": "beta",
+            "reputation": 0.5,
+            "agreed": 1,
+            "dissented": 0,
+            "timeouts": 0,
+            "receipts_valid": 0,
+            "receipts_invalid": 0,
+            "evidence": 0,
+            "latency_p50_ms": None,
+            "latency_p99_ms": None,
+            "status": "unreachable",
+        },
     ]
-    body = json.dumps({"nodes": nodes, "quorum": {"threshold": 2, "total_weight": 3, "agree_on": "output", "weighting": "static"}, "watching": 0}).encode()
+    body = json.dumps(
+        {
+            "nodes": nodes,
+            "quorum": {"threshold": 2, "total_weight": 3, "agree_on": "output", "weighting": "static"},
+            "watching": 0,
+        }
+    ).encode()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -208,16 +262,28 @@ def test_post_claims_names_a_receipt_by_its_digest(tmp_path: Path) -> None:
     named = default_request_id(tmp_path / "receipt.json")
     assert named == "receipt-" + digest_file(STORED).removeprefix("sha256:")[:16]
     assert re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", named)  # a valid request id
-    twice = zkinfer("chain", "post-claims", tmp_path / "receipt.json", tmp_path / "receipt.json", "--rpc-url", "http://127.0.0.1:9")
+    twice = zkinfer(
+        "chain", "post-claims", tmp_path / "receipt.json", tmp_path / "receipt.json", "--rpc-url", "http://127.0.0.1:9"
+    )
     assert twice.returncode == 2 and "unique" in twice.stderr
     missing = zkinfer("chain", "post-claims", tmp_path / "absent.json", "--rpc-url", "http://127.0.0.1:9")
     assert missing.returncode == 2 and "absent.json" in missing.stderr and "Traceback" not in missing.stderr
 
 
 def _entry(contract: str, address: str, chain_id: int = 31337) -> dict[str, object]:
-    return {"contract": contract, "name": contract, "chain_id": chain_id, "address": address, "runtime_digest": "sha256:" + "1" * 64,
-            "compiler": "sha256:" + "2" * 64, "tx_hash": "0x" + "3" * 64, "block": 1, "gas_used": 1, "deployed_at": "2026-01-01T00:00:00+00:00",
-            "deployer": "0x" + "4" * 40}
+    return {
+        "contract": contract,
+        "name": contract,
+        "chain_id": chain_id,
+        "address": address,
+        "runtime_digest": "sha256:" + "1" * 64,
+        "compiler": "sha256:" + "2" * 64,
+        "tx_hash": "0x" + "3" * 64,
+        "block": 1,
+        "gas_used": 1,
+        "deployed_at": "2026-01-01T00:00:00+00:00",
+        "deployer": "0x" + "4" * 40,
+    }
 
 
 def test_one_registry_adopts_the_old_places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

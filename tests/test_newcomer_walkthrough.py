@@ -32,7 +32,9 @@ def _block_after(marker: str) -> str:
 def _shell(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     bin_dir = Path(sys.executable).parent  # .venv/bin: where `zkinfer` is, as after `. .venv/bin/activate`
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_the_walkthrough_makes_a_node_set_the_gateway_loads(tmp_path: Path) -> None:

@@ -87,7 +87,9 @@ def test_infer_answers_at_once_then_the_receipt_verifies(node: RunningNode, fast
     final = node.receipt(params["receipt_id"])
     assert final.status_code == 200, final.text
     receipt = _check_receipt(final.text, node, SAMPLE)
-    assert np.allclose(receipt.fast.tensors[0].values, output["data"], atol=1e-6)  # the receipt records the answer served
+    assert np.allclose(
+        receipt.fast.tensors[0].values, output["data"], atol=1e-6
+    )  # the receipt records the answer served
     assert np.allclose(receipt.output.tensors[0].values, output["data"], atol=0.05)  # proven (quantized) ≈ fast
 
 
@@ -110,7 +112,9 @@ def test_auth(node: RunningNode) -> None:
         assert response.headers["WWW-Authenticate"] == "Bearer"
         assert "Authorization" in response.json()["error"]
     assert httpx.get(f"{node.url}/v1/receipts/anything").status_code == 401
-    assert httpx.post(f"{node.url}/v2/models/nope/infer", json=body).status_code == 401  # no key: nothing revealed about models
+    assert (
+        httpx.post(f"{node.url}/v2/models/nope/infer", json=body).status_code == 401
+    )  # no key: nothing revealed about models
 
 
 def test_unknown_model_and_receipt(node: RunningNode) -> None:
@@ -132,7 +136,10 @@ BAD_REQUESTS = {
     "wrong shape": ({"inputs": [_tensor(shape=[1, 7], data=SAMPLE[:7])]}, ["inputs[0].shape", "[1, 8]", "[1, 7]"]),
     "too few values": ({"inputs": [_tensor(data=SAMPLE[:5])]}, ["inputs[0]", "'input'", "got 5 values"]),
     "integer datatype": ({"inputs": [_tensor(datatype="INT64")]}, ["inputs[0].datatype", "INT64", "FP32"]),
-    "missing datatype": ({"inputs": [{"name": "input", "shape": [1, 8], "data": SAMPLE}]}, ["inputs[0].datatype", "required"]),
+    "missing datatype": (
+        {"inputs": [{"name": "input", "shape": [1, 8], "data": SAMPLE}]},
+        ["inputs[0].datatype", "required"],
+    ),
     "missing data": ({"inputs": [_tensor(data=None)]}, ["inputs[0].data", "missing"]),
     "unknown input": ({"inputs": [_tensor(name="image")]}, ["inputs[0].name", "'image'"]),
     "input twice": ({"inputs": [_tensor(), _tensor()]}, ["inputs[1].name", "twice"]),
@@ -151,16 +158,26 @@ def test_bad_requests_get_422_naming_the_field(node: RunningNode, case: str) -> 
         assert needle in response.json()["error"]
 
 
-BINARY_HEADER = json.dumps({"inputs": [_tensor(data=None, parameters={"binary_data_size": 32})]}).encode()  # 8 FP32 = 32 bytes
+BINARY_HEADER = json.dumps(
+    {"inputs": [_tensor(data=None, parameters={"binary_data_size": 32})]}
+).encode()  # 8 FP32 = 32 bytes
 
 
 @pytest.mark.parametrize(
     ("raw", "headers", "needles"),
     [
         (json.dumps({"inputs": [_tensor()]}).replace("0.5", "NaN").encode(), {}, ["inputs[0].data[1]", "NaN"]),
-        (json.dumps({"inputs": [_tensor()]}).replace("0.5", "Infinity").encode(), {}, ["inputs[0].data[1]", "Infinity"]),
+        (
+            json.dumps({"inputs": [_tensor()]}).replace("0.5", "Infinity").encode(),
+            {},
+            ["inputs[0].data[1]", "Infinity"],
+        ),
         (b"{not json", {}, ["body", "not valid JSON"]),
-        (BINARY_HEADER + b"\0" * 28, {"Inference-Header-Content-Length": str(len(BINARY_HEADER))}, ["inputs[0].parameters.binary_data_size", "28"]),
+        (
+            BINARY_HEADER + b"\0" * 28,
+            {"Inference-Header-Content-Length": str(len(BINARY_HEADER))},
+            ["inputs[0].parameters.binary_data_size", "28"],
+        ),
         (b"{}", {"Inference-Header-Content-Length": "9999"}, ["Inference-Header-Content-Length"]),
     ],
     ids=["nan", "infinity", "not-json", "short-binary", "bad-header-length"],
@@ -189,14 +206,18 @@ def test_tritonclient_works_unmodified(node: RunningNode, fast_model: FastSessio
     from tritonclient.utils import InferenceServerException
 
     client = http.InferenceServerClient(node.url.removeprefix("http://"))
-    assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(MODEL, headers=dict(node.auth))
+    assert (
+        client.is_server_live() and client.is_server_ready() and client.is_model_ready(MODEL, headers=dict(node.auth))
+    )
     assert client.get_model_metadata(MODEL, headers=dict(node.auth))["inputs"][0]["shape"] == [1, 8]
     x = np.asarray([SAMPLE], dtype=np.float32)
     for binary in (True, False):  # binary tensor extension (tritonclient's default) and plain JSON
         tensor = http.InferInput("input", [1, 8], "FP32")
         tensor.set_data_from_numpy(x, binary_data=binary)
         requested = [http.InferRequestedOutput("output", binary_data=binary)]
-        result = client.infer(MODEL, [tensor], outputs=requested, headers=dict(node.auth))  # tritonclient adds to the dict: pass a copy
+        result = client.infer(
+            MODEL, [tensor], outputs=requested, headers=dict(node.auth)
+        )  # tritonclient adds to the dict: pass a copy
         assert np.allclose(result.as_numpy("output"), _expected(fast_model, SAMPLE), atol=1e-6)
         assert result.get_response()["parameters"]["receipt_status"] == "accepted"
     with pytest.raises(InferenceServerException) as denied:
@@ -210,7 +231,9 @@ def test_tritonclient_works_unmodified(node: RunningNode, fast_model: FastSessio
 
 
 def test_an_input_the_circuit_cannot_prove_is_refused_with_422(node: RunningNode) -> None:
-    response = node.infer([1e5] * 8, wait=True)  # finite, so the float model answers it, but far outside the calibrated range
+    response = node.infer(
+        [1e5] * 8, wait=True
+    )  # finite, so the float model answers it, but far outside the calibrated range
     assert response.status_code == 422, response.text  # its witness fails: no statement to sign, nothing queued
     assert "calibrated" in response.json()["error"]
 
@@ -241,7 +264,9 @@ def test_bad_circuits_folder_fails_before_listening(tmp_path: Path) -> None:
     from tests.cli import zkinfer
 
     (tmp_path / "empty").mkdir()
-    result = zkinfer("serve", "--circuits", tmp_path / "empty", "--port", str(free_port()), "--state-dir", tmp_path / "state")
+    result = zkinfer(
+        "serve", "--circuits", tmp_path / "empty", "--port", str(free_port()), "--state-dir", tmp_path / "state"
+    )
     assert result.returncode == 2 and "holds no compiled circuit" in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
 
@@ -374,7 +399,10 @@ def test_one_unprovable_request_does_not_sink_its_batch(batch_circuits: Path, tm
     inputs = [[0.2] * 8, [1e5] * 8, [0.4] * 8, [0.6] * 8]  # the second is far outside the calibrated range
     prover = Prover(batch_circuits / "tiny4")
     owner = "sha256:" + hashlib.sha256(API_KEY.encode()).hexdigest()
-    queued = [NewJob(id=f"earlier-{i}", model="tiny4", payload=_payload(jobs, prover, values), owner=owner) for i, values in enumerate(inputs)]
+    queued = [
+        NewJob(id=f"earlier-{i}", model="tiny4", payload=_payload(jobs, prover, values), owner=owner)
+        for i, values in enumerate(inputs)
+    ]
     (tmp_path / "state").mkdir()
     store = Store(tmp_path / "state" / "jobs.sqlite3")
     store.add_many(queued)
@@ -392,7 +420,9 @@ def test_one_unprovable_request_does_not_sink_its_batch(batch_circuits: Path, tm
             assert verify_receipt(receipt).verified
             assert receipt.input.tensors is not None
             row = int(result.headers["Zkinfer-Batch-Row"])
-            assert np.allclose(receipt.input.tensors[0].values[row * 8 : (row + 1) * 8], np.asarray(values, dtype=np.float32))
+            assert np.allclose(
+                receipt.input.tensors[0].values[row * 8 : (row + 1) * 8], np.asarray(values, dtype=np.float32)
+            )
     finally:
         node.stop()
 

@@ -14,7 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.node_harness import API_KEY, HEADER_LIMITS_EXPECTED, MODEL, SAMPLE, RunningNode, copy_circuits, header_limit_statuses, raw_exchange, request_head, start_node
+from tests.node_harness import (
+    API_KEY,
+    HEADER_LIMITS_EXPECTED,
+    MODEL,
+    SAMPLE,
+    RunningNode,
+    copy_circuits,
+    header_limit_statuses,
+    raw_exchange,
+    request_head,
+    start_node,
+)
 
 SLOW = 150  # of each kind: 300 slow connections against a cap of 64
 CAP = 64
@@ -24,7 +35,11 @@ DEADLINE_S = 2
 @pytest.fixture(scope="module")
 def node(tiny_circuit: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
     limits = ("--header-timeout", str(DEADLINE_S), "--body-timeout", str(DEADLINE_S), "--max-connections", str(CAP))
-    running = start_node(copy_circuits(tiny_circuit, tmp_path_factory.mktemp("circuits")), tmp_path_factory.mktemp("node") / "state", *limits)
+    running = start_node(
+        copy_circuits(tiny_circuit, tmp_path_factory.mktemp("circuits")),
+        tmp_path_factory.mktemp("node") / "state",
+        *limits,
+    )
     yield running
     running.stop()
 
@@ -68,7 +83,9 @@ def test_slow_connections_do_not_starve_real_requests(node: RunningNode) -> None
     body = json.dumps({"inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32", "data": SAMPLE}]}).encode()
     slow = []
     for _ in range(SLOW):
-        slow.append(_connect(node, f"POST /v2/models/{MODEL}/infer HTTP/1.1\r\nHost: node\r\n".encode()))  # headers never end
+        slow.append(
+            _connect(node, f"POST /v2/models/{MODEL}/infer HTTP/1.1\r\nHost: node\r\n".encode())
+        )  # headers never end
         slow.append(_connect(node, _infer_request(body[:10], declared=len(body))))  # body never ends
     try:
         served = [_legit(node) for _ in range(3)]  # while every slow one that was admitted is still open

@@ -20,13 +20,23 @@ VALUES = [0.1, 0.5, 0.9, 0.3, 0.0, 0.7, 0.2, 0.4]
 
 def _binary_body(values: np.ndarray, datatype: str, **request: object) -> tuple[bytes, str]:
     data = values.tobytes()
-    header = {"inputs": [{"name": "input", "shape": [1, 8], "datatype": datatype, "parameters": {"binary_data_size": len(data)}}], **request}
+    header = {
+        "inputs": [
+            {"name": "input", "shape": [1, 8], "datatype": datatype, "parameters": {"binary_data_size": len(data)}}
+        ],
+        **request,
+    }
     text = json.dumps(header).encode()
     return text + data, str(len(text))
 
 
 def test_json_and_binary_bodies_decode_to_the_same_typed_tensor() -> None:
-    plain = protocol.decode_infer(json.dumps({"id": "r1", "inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32", "data": VALUES}]}).encode(), None)
+    plain = protocol.decode_infer(
+        json.dumps(
+            {"id": "r1", "inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32", "data": VALUES}]}
+        ).encode(),
+        None,
+    )
     binary = protocol.decode_infer(*_binary_body(np.asarray(VALUES, dtype="<f4"), "FP32"))
     for decoded in (plain, binary):
         (tensor,) = decoded.inputs
@@ -49,7 +59,11 @@ def test_options_and_output_choices_are_decoded() -> None:
 
 @pytest.mark.parametrize("binary", [False, True])
 def test_results_encode_as_the_client_asked(binary: bool) -> None:
-    request = {"id": "r2", "inputs": [{"name": "input", "shape": [1], "datatype": "FP32", "data": [1]}], "parameters": {"binary_data_output": binary}}
+    request = {
+        "id": "r2",
+        "inputs": [{"name": "input", "shape": [1], "datatype": "FP32", "data": [1]}],
+        "parameters": {"binary_data_output": binary},
+    }
     decoded = protocol.decode_infer(json.dumps(request).encode(), None)
     answer = np.asarray([[1.5, -2.0, 3.25]], dtype=np.float32)
     accepted = Accepted(job_id="J", model="m", outputs=[Tensor("output", (1, 3), "FP32", answer)], fast_provider="cpu")
@@ -58,12 +72,19 @@ def test_results_encode_as_the_client_asked(binary: bool) -> None:
         length = int(headers[protocol.HEADER_LENGTH])
         header, raw = json.loads(body[:length]), body[length:]
         assert headers["content-type"] == "application/octet-stream"
-        assert header["outputs"][0]["parameters"]["binary_data_size"] == 12 and np.array_equal(np.frombuffer(raw, "<f4"), answer.ravel())
+        assert header["outputs"][0]["parameters"]["binary_data_size"] == 12 and np.array_equal(
+            np.frombuffer(raw, "<f4"), answer.ravel()
+        )
     else:
         header = json.loads(body)
         assert headers["content-type"] == "application/json" and header["outputs"][0]["data"] == [1.5, -2.0, 3.25]
     assert header["id"] == "r2" and header["model_name"] == "m" and header["model_version"] == "1"
-    assert header["parameters"] == {"receipt_id": "J", "receipt_url": "/v1/receipts/J", "receipt_status": "accepted", "fast_provider": "cpu"}
+    assert header["parameters"] == {
+        "receipt_id": "J",
+        "receipt_url": "/v1/receipts/J",
+        "receipt_status": "accepted",
+        "fast_provider": "cpu",
+    }
 
 
 def test_the_codec_refuses_what_it_cannot_decode_naming_the_field() -> None:
@@ -73,7 +94,11 @@ def test_the_codec_refuses_what_it_cannot_decode_naming_the_field() -> None:
         (body[:-4], length, "inputs[0].parameters.binary_data_size"),
         (body + b"\0" * 4, length, "4 binary byte(s)"),
         (body, "x", protocol.HEADER_LENGTH),
-        (json.dumps({"inputs": [{"name": "input", "shape": [1, 8], "datatype": "INT8", "data": VALUES}]}).encode(), None, "inputs[0].datatype"),
+        (
+            json.dumps({"inputs": [{"name": "input", "shape": [1, 8], "datatype": "INT8", "data": VALUES}]}).encode(),
+            None,
+            "inputs[0].datatype",
+        ),
     ]:
         with pytest.raises(InputError) as refused:
             protocol.decode_infer(raw, header_length)
@@ -94,7 +119,22 @@ def test_each_error_type_has_one_status() -> None:
 
 def test_a_receipt_lookups_status_follows_the_job() -> None:
     def view(state: JobState, internal: bool = False) -> JobView:
-        return JobView(id="j", model="m", state=state, error=None, receipt=None, batch_row=None, batch_jobs=None, internal_error=internal)
+        return JobView(
+            id="j",
+            model="m",
+            state=state,
+            error=None,
+            receipt=None,
+            batch_row=None,
+            batch_jobs=None,
+            internal_error=internal,
+        )
 
-    assert [statuses.job(view(s)) for s in JobState] == [202, 202, 200, 422, 202]  # held (optimistic, unchallenged): not proven yet
+    assert [statuses.job(view(s)) for s in JobState] == [
+        202,
+        202,
+        200,
+        422,
+        202,
+    ]  # held (optimistic, unchallenged): not proven yet
     assert statuses.job(view(JobState.FAILED, internal=True)) == 500

@@ -21,7 +21,9 @@ TENSOR = '{"name": "input", "shape": [1, 8], "datatype": "FP32", "data": DATA}'
 
 @pytest.fixture(scope="module")
 def node(tiny_circuit: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
-    running = start_node(copy_circuits(tiny_circuit, tmp_path_factory.mktemp("circuits")), tmp_path_factory.mktemp("node") / "state")
+    running = start_node(
+        copy_circuits(tiny_circuit, tmp_path_factory.mktemp("circuits")), tmp_path_factory.mktemp("node") / "state"
+    )
     yield running
     running.stop()
 
@@ -32,18 +34,29 @@ def _jobs(node: RunningNode) -> int:
 
 
 def _post(node: RunningNode, raw: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.post(f"{node.url}/v2/models/{MODEL}/infer", content=raw, headers={**node.auth, **(headers or {})}, timeout=60)
+    return httpx.post(
+        f"{node.url}/v2/models/{MODEL}/infer", content=raw, headers={**node.auth, **(headers or {})}, timeout=60
+    )
 
 
 def _data(*values: str) -> str:
-    return "[" + ", ".join([*values, *map(str, SAMPLE[len(values):])]) + "]"
+    return "[" + ", ".join([*values, *map(str, SAMPLE[len(values) :])]) + "]"
 
 
 CASES = {
-    "duplicate key in a tensor": ('{"inputs": [' + TENSOR.replace('"name": "input"', '"name": "input", "name": "other"') + "]}", ["inputs[0]", "'name'", "twice"]),
+    "duplicate key in a tensor": (
+        '{"inputs": [' + TENSOR.replace('"name": "input"', '"name": "input", "name": "other"') + "]}",
+        ["inputs[0]", "'name'", "twice"],
+    ),
     "duplicate top-level key": ('{"inputs": [' + TENSOR + '], "inputs": [' + TENSOR + "]}", ["'inputs'", "twice"]),
-    "5000-digit integer": ('{"inputs": [' + TENSOR.replace("DATA", _data("0.1", "9" * 5000)) + "]}", ["inputs[0].data[1]", "5000 digits"]),
-    "1e39 (inf as float32)": ('{"inputs": [' + TENSOR.replace("DATA", _data("0.1", "1e39")) + "]}", ["inputs[0].data[1]", "float32"]),
+    "5000-digit integer": (
+        '{"inputs": [' + TENSOR.replace("DATA", _data("0.1", "9" * 5000)) + "]}",
+        ["inputs[0].data[1]", "5000 digits"],
+    ),
+    "1e39 (inf as float32)": (
+        '{"inputs": [' + TENSOR.replace("DATA", _data("0.1", "1e39")) + "]}",
+        ["inputs[0].data[1]", "float32"],
+    ),
 }
 
 
@@ -70,7 +83,13 @@ def test_input_that_overflows_the_models_output_is_refused_unqueued(node: Runnin
 
 def _binary(datatype: str, values: np.ndarray) -> tuple[bytes, dict[str, str]]:
     data = values.astype("<f8" if datatype == "FP64" else "<f4").tobytes()
-    header = json.dumps({"inputs": [{"name": "input", "shape": [1, 8], "datatype": datatype, "parameters": {"binary_data_size": len(data)}}]}).encode()
+    header = json.dumps(
+        {
+            "inputs": [
+                {"name": "input", "shape": [1, 8], "datatype": datatype, "parameters": {"binary_data_size": len(data)}}
+            ]
+        }
+    ).encode()
     return header + data, {"Inference-Header-Content-Length": str(len(header))}
 
 

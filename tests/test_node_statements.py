@@ -37,13 +37,22 @@ batch_circuits = test_node.batch_circuits  # the tiny MLP compiled for batch 4 (
 @pytest.fixture(scope="module")
 def node(tiny_circuit: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
     circuits = copy_circuits(tiny_circuit, tmp_path_factory.mktemp("circuits"))
-    running = start_node(circuits, tmp_path_factory.mktemp("node") / "state", "--prove-within", str(PROVE_WITHIN_S), "--worker-priority", "idle")
+    running = start_node(
+        circuits,
+        tmp_path_factory.mktemp("node") / "state",
+        "--prove-within",
+        str(PROVE_WITHIN_S),
+        "--worker-priority",
+        "idle",
+    )
     yield running
     running.stop()
 
 
 def _infer(node: RunningNode, values: list[float], request_id: str | None = None, model: str = MODEL) -> httpx.Response:
-    body: dict[str, object] = {"inputs": [{"name": "input", "shape": [1, len(values)], "datatype": "FP32", "data": values}]}
+    body: dict[str, object] = {
+        "inputs": [{"name": "input", "shape": [1, len(values)], "datatype": "FP32", "data": values}]
+    }
     if request_id is not None:
         body["id"] = request_id
     return httpx.post(f"{node.url}/v2/models/{model}/infer", json=body, headers=node.auth, timeout=120)
@@ -80,8 +89,12 @@ def test_the_answer_carries_a_signed_statement_that_its_receipt_proves(node: Run
     proven = node.receipt(receipt_id)
     assert proven.status_code == 200, proven.text
     receipt = Receipt.model_validate_json(proven.text)
-    assert statement.from_receipt(receipt, "client-req:42", row=int(proven.headers["Zkinfer-Batch-Row"]), rows=1) == said
-    assert said.dequantized()[0] == pytest.approx(receipt.output.tensors[0].values)  # the proven output, not the float one
+    assert (
+        statement.from_receipt(receipt, "client-req:42", row=int(proven.headers["Zkinfer-Batch-Row"]), rows=1) == said
+    )
+    assert said.dequantized()[0] == pytest.approx(
+        receipt.output.tensors[0].values
+    )  # the proven output, not the float one
 
 
 def test_without_an_id_the_receipt_id_is_the_request_id(node: RunningNode) -> None:
@@ -92,7 +105,10 @@ def test_without_an_id_the_receipt_id_is_the_request_id(node: RunningNode) -> No
 
 
 def test_another_input_is_another_statement_and_the_same_input_the_same_claim(node: RunningNode) -> None:
-    a, b, c = (_signed(_infer(node, values, request_id=rid))[0].statement for values, rid in ((SAMPLE, "a"), (SAMPLE, "b"), ([0.3] * 8, "c")))
+    a, b, c = (
+        _signed(_infer(node, values, request_id=rid))[0].statement
+        for values, rid in ((SAMPLE, "a"), (SAMPLE, "b"), ([0.3] * 8, "c"))
+    )
     assert a.claim() == b.claim() and a.output == b.output and a.digest() != b.digest()  # the request id is signed too
     assert a.claim() != c.claim()
 
@@ -141,7 +157,9 @@ def test_provers_run_under_sched_idle_but_not_their_store_thread_nor_the_web_pro
     assert workers, children
     for pid in workers:
         others = [int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid]
-        assert others and all(_policy(tid) == os.SCHED_IDLE for tid in others), "every thread that proves (ezkl's, onnxruntime's, BLAS's) runs under SCHED_IDLE"
+        assert others and all(_policy(tid) == os.SCHED_IDLE for tid in others), (
+            "every thread that proves (ezkl's, onnxruntime's, BLAS's) runs under SCHED_IDLE"
+        )
         # the main thread writes the store: never starved while it holds the SQLite lock the web process needs
         assert _policy(pid) == os.SCHED_OTHER and os.getpriority(os.PRIO_PROCESS, pid) == 10
     assert all(_policy(int(tid)) == os.SCHED_OTHER for tid in os.listdir(f"/proc/{node.process.pid}/task"))
@@ -171,7 +189,9 @@ def test_batched_requests_sign_the_statements_of_their_receipt_rows(batch_circui
     try:
         inputs = [[round(0.1 * i + 0.03 * j, 3) for j in range(8)] for i in range(4)]
         with ThreadPoolExecutor(4) as pool:  # at once: they share witness runs and one proof
-            responses = list(pool.map(lambda i: _infer(node, inputs[i], request_id=f"batch-{i}", model="tiny4"), range(4)))
+            responses = list(
+                pool.map(lambda i: _infer(node, inputs[i], request_id=f"batch-{i}", model="tiny4"), range(4))
+            )
         assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
         for i, response in enumerate(responses):
             signed, promised = _signed(response)
@@ -199,7 +219,11 @@ def test_concurrent_requests_share_witness_runs_and_one_bad_input_is_refused_alo
         return [np.asarray([values], dtype=np.float32)]
 
     async def at_once(values: list[list[float]]) -> list[Signed | BaseException]:
-        return list(await asyncio.gather(*(signer.sign(sample(v), f"r{i}", f"job{i}") for i, v in enumerate(values)), return_exceptions=True))
+        return list(
+            await asyncio.gather(
+                *(signer.sign(sample(v), f"r{i}", f"job{i}") for i, v in enumerate(values)), return_exceptions=True
+            )
+        )
 
     good = [[0.1 * i] * 8 for i in range(4)]
     results = asyncio.run(at_once(good))
@@ -208,8 +232,13 @@ def test_concurrent_requests_share_witness_runs_and_one_bad_input_is_refused_alo
         assert isinstance(signed, Signed)
         signed.statement.verify()
         assert signed.promise is not None  # a proving node promises a proof with every statement
-        assert signed.promise.promise.receipt_id == f"job{i}" and signed.promise.promise.statement_digest == signed.statement.statement.digest()
-        assert signed.statement.statement == prover.statement(stack([sample(good[i])], 4), f"r{i}")  # as if alone, zero-padded, in row 0
+        assert (
+            signed.promise.promise.receipt_id == f"job{i}"
+            and signed.promise.promise.statement_digest == signed.statement.statement.digest()
+        )
+        assert signed.statement.statement == prover.statement(
+            stack([sample(good[i])], 4), f"r{i}"
+        )  # as if alone, zero-padded, in row 0
 
     mixed = [good[0], [1e5] * 8, good[2], good[3]]  # the second is far outside the calibrated range
     results = asyncio.run(at_once(mixed))
@@ -221,7 +250,9 @@ def test_concurrent_requests_share_witness_runs_and_one_bad_input_is_refused_alo
 
 
 def test_serve_options_it_refuses_are_one_line_errors(tmp_path: Path) -> None:
-    result = zkinfer("serve", "--worker-priority", "realtime", "--state-dir", tmp_path / "state", "--circuits", tmp_path)
+    result = zkinfer(
+        "serve", "--worker-priority", "realtime", "--state-dir", tmp_path / "state", "--circuits", tmp_path
+    )
     assert result.returncode == 2 and "--worker-priority: 'realtime' is not one of idle, nice" in result.stderr
     assert "Traceback" not in result.stderr
     result = zkinfer("serve", "--prove-within", "0", "--state-dir", tmp_path / "state", "--circuits", tmp_path)

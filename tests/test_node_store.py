@@ -75,7 +75,9 @@ def test_requeue_after_a_crash_then_give_up(tmp_path: Path) -> None:
         assert claim is not None and claim.ids == ["a"]  # the oldest first
     assert store.requeue(worker=0) == [("a", "m")]
     job = store.get("a")
-    assert job is not None and job.state is JobState.FAILED and "not retried" in (job.error or "") and job.internal_error
+    assert (
+        job is not None and job.state is JobState.FAILED and "not retried" in (job.error or "") and job.internal_error
+    )
 
 
 def test_node_restarts_do_not_count_against_a_job(tmp_path: Path) -> None:
@@ -102,8 +104,12 @@ def test_node_restarts_do_not_count_against_a_job(tmp_path: Path) -> None:
     ("window_ms", "visibility", "private_ok", "expected"),
     [(0, "public", False, 1), (50, "public", False, 8), (50, "hashed", False, 1), (50, "hashed", True, 8)],
 )
-def test_batching_needs_a_window_and_consent_for_private_inputs(window_ms: float, visibility: str, private_ok: bool, expected: int, tmp_path: Path) -> None:
-    config = NodeConfig(circuits=tmp_path, state_dir=tmp_path, batch_window_ms=window_ms, batch_private_inputs=private_ok)
+def test_batching_needs_a_window_and_consent_for_private_inputs(
+    window_ms: float, visibility: str, private_ok: bool, expected: int, tmp_path: Path
+) -> None:
+    config = NodeConfig(
+        circuits=tmp_path, state_dir=tmp_path, batch_window_ms=window_ms, batch_private_inputs=private_ok
+    )
     assert config.jobs_per_proof(8, visibility) == expected
     assert config.jobs_per_proof(1, visibility) == 1
 
@@ -117,7 +123,9 @@ def test_a_store_from_the_previous_version_opens_and_keeps_its_jobs(tmp_path: Pa
     path = tmp_path / "jobs.sqlite3"
     with sqlite3.connect(path) as db:
         db.executescript(store_module.SCHEMA)
-        db.execute("INSERT INTO jobs (id, model, state, payload, accepted_at, attempts, worker) VALUES ('old', 'm', 'proving', '{}', 0, 7, 0)")
+        db.execute(
+            "INSERT INTO jobs (id, model, state, payload, accepted_at, attempts, worker) VALUES ('old', 'm', 'proving', '{}', 0, 7, 0)"
+        )
     store = Store(path)
     assert store.requeue() == []
     claim = store.claim(worker=0, caps={"m": 1}, window_s=0)

@@ -41,7 +41,9 @@ def test_a_receipt_belongs_to_the_key_that_asked(node: RunningNode) -> None:
     other = _get(node, f"/v1/receipts/{receipt_id}", OTHER_KEY)
     unknown_id = "B" * 22
     unknown = _get(node, f"/v1/receipts/{unknown_id}", OTHER_KEY)
-    assert _not_found(other, receipt_id) == _not_found(unknown, unknown_id) and other.status_code == 404  # the same answer as for no such job
+    assert (
+        _not_found(other, receipt_id) == _not_found(unknown, unknown_id) and other.status_code == 404
+    )  # the same answer as for no such job
 
 
 def test_a_public_receipt_is_readable_by_every_key(node: RunningNode) -> None:
@@ -56,12 +58,24 @@ def test_a_public_receipt_is_readable_by_every_key(node: RunningNode) -> None:
 
 def test_jobs_from_before_owners_are_readable_by_no_key(node: RunningNode) -> None:
     with sqlite3.connect(node.state_dir / "jobs.sqlite3") as db:  # as a job stored by the previous version (no owner)
-        db.execute("INSERT INTO jobs (id, model, state, payload, accepted_at) VALUES ('from-before', 'retired', 'accepted', '{}', 0)")
+        db.execute(
+            "INSERT INTO jobs (id, model, state, payload, accepted_at) VALUES ('from-before', 'retired', 'accepted', '{}', 0)"
+        )
     for key in (API_KEY, OTHER_KEY):
         assert _get(node, "/v1/receipts/from-before", key).status_code == 404
 
 
-@pytest.mark.parametrize("path", ["/v2/models/nope", f"/v2/models/{MODEL}", f"/v2/models/{MODEL}/ready", f"/v2/models/{MODEL}/versions/1", "/v1/receipts/x", "/metrics"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v2/models/nope",
+        f"/v2/models/{MODEL}",
+        f"/v2/models/{MODEL}/ready",
+        f"/v2/models/{MODEL}/versions/1",
+        "/v1/receipts/x",
+        "/metrics",
+    ],
+)
 def test_without_a_key_nothing_is_revealed(node: RunningNode, path: str) -> None:
     response = _get(node, path)
     assert response.status_code == 401, response.text

@@ -23,7 +23,13 @@ def keys() -> Keys:
 
 
 def _node(name: str, port: int, key: identity.NodeKey, pop: bytes, **extra: object) -> dict[str, object]:
-    return {"name": name, "url": f"http://127.0.0.1:{port}", "public_key": key.public_hex, "proof_of_possession": pop.hex(), **extra}
+    return {
+        "name": name,
+        "url": f"http://127.0.0.1:{port}",
+        "public_key": key.public_hex,
+        "proof_of_possession": pop.hex(),
+        **extra,
+    }
 
 
 def _toml(nodes: list[dict[str, object]], quorum: dict[str, object] | None = None, top: str = "") -> str:
@@ -47,7 +53,9 @@ def test_a_node_set_reads_with_defaults_and_round_trips(keys: Keys, tmp_path: Pa
     path.write_text(_toml(_three(keys)))
     pinned = nodeset.load(path)
     assert [n.name for n in pinned.nodes] == ["alpha", "beta", "gamma"]
-    assert pinned.quorum == QuorumRule(threshold=2, agree_on="output", timeout_ms=1000, prove_within_s=3600, weighting="static")
+    assert pinned.quorum == QuorumRule(
+        threshold=2, agree_on="output", timeout_ms=1000, prove_within_s=3600, weighting="static"
+    )
     assert pinned.source == str(path)
     assert nodeset.parse(nodeset.dump(pinned), str(path)) == pinned
 
@@ -55,14 +63,20 @@ def test_a_node_set_reads_with_defaults_and_round_trips(keys: Keys, tmp_path: Pa
 def test_weights_count_each_pinned_key_once(keys: Keys) -> None:
     nodes = _three(keys)
     nodes[0]["weight"] = 3
-    pinned = nodeset.parse(_toml(nodes, {"threshold": 4, "agree_on": "label", "weighting": "reputation", "timeout_ms": 250}), "n.toml")
+    pinned = nodeset.parse(
+        _toml(nodes, {"threshold": 4, "agree_on": "label", "weighting": "reputation", "timeout_ms": 250}), "n.toml"
+    )
     alpha, beta = keys[0][0].public_key, keys[1][0].public_key
     assert pinned.total_weight() == 5 and pinned.majority() == 3
     assert pinned.weight_of([alpha, alpha, beta]) == 4  # a key listed twice counts once
     assert pinned.weight_of([identity.new_key().public_key]) == 0  # an unpinned key weighs nothing
     node = pinned.by_key(alpha)
     assert node is not None and node.name == "alpha" and node.weight == 3
-    assert pinned.quorum.agree_on == "label" and pinned.quorum.weighting == "reputation" and pinned.quorum.timeout_ms == 250
+    assert (
+        pinned.quorum.agree_on == "label"
+        and pinned.quorum.weighting == "reputation"
+        and pinned.quorum.timeout_ms == 250
+    )
 
 
 def test_the_default_threshold_is_more_than_half_of_the_weight(keys: Keys) -> None:
@@ -76,7 +90,10 @@ Change = Callable[[list[dict[str, object]], Keys], tuple[list[dict[str, object]]
 
 
 def _swap_pops(nodes: list[dict[str, object]], keys: Keys) -> tuple[list[dict[str, object]], None]:
-    nodes[0]["proof_of_possession"], nodes[1]["proof_of_possession"] = nodes[1]["proof_of_possession"], nodes[0]["proof_of_possession"]
+    nodes[0]["proof_of_possession"], nodes[1]["proof_of_possession"] = (
+        nodes[1]["proof_of_possession"],
+        nodes[0]["proof_of_possession"],
+    )
     return nodes, None
 
 
@@ -96,12 +113,26 @@ def _quorum(**values: object) -> Change:
     ("change", "field", "fix"),
     [
         (_swap_pops, "nodes[0] (alpha).proof_of_possession", "GET /v1/identity"),
-        (lambda n, k: ([*n[:2], {**n[2], "public_key": n[0]["public_key"], "proof_of_possession": n[0]["proof_of_possession"]}], None), "public_key", "remove the copy"),
+        (
+            lambda n, k: (
+                [
+                    *n[:2],
+                    {**n[2], "public_key": n[0]["public_key"], "proof_of_possession": n[0]["proof_of_possession"]},
+                ],
+                None,
+            ),
+            "public_key",
+            "remove the copy",
+        ),
         (_set(1, name="alpha"), "name alpha is also node 'alpha'", "its own name"),
         (_set(2, url="http://127.0.0.1:8001/"), "url http://127.0.0.1:8001 is also node 'alpha'", "its own URL"),
         (_set(0, public_key="zz" * 48), "nodes[0] (alpha).public_key", "96 hex digits"),
         (_set(0, public_key="ab" * 48), "nodes[0] (alpha).public_key", "not a valid BLS12-381 public key"),
-        (_set(0, public_key="c0" + "00" * 47), "nodes[0] (alpha).public_key", "not a valid BLS12-381 public key"),  # the point at infinity
+        (
+            _set(0, public_key="c0" + "00" * 47),
+            "nodes[0] (alpha).public_key",
+            "not a valid BLS12-381 public key",
+        ),  # the point at infinity
         (_set(0, proof_of_possession="ab" * 95), "proof_of_possession", "192 hex digits"),
         (_set(0, weight=0), "nodes[0] (alpha).weight", "[1, "),
         (_set(0, weight=-2), "nodes[0] (alpha).weight", "[1, "),
@@ -114,7 +145,11 @@ def _quorum(**values: object) -> Change:
         (_set(0, url="http://user:pw@127.0.0.1:8001"), "nodes[0] (alpha).url", "credentials"),
         (_set(0, url="http://127.0.0.1:99999"), "nodes[0] (alpha).url", "not a URL"),
         (_set(0, api_key_env="NOT A NAME"), "api_key_env", "environment variable"),
-        (lambda n, k: ([{x: v for x, v in n[0].items() if x != "proof_of_possession"}, *n[1:]], None), "nodes[0]: missing proof_of_possession", "GET /v1/identity"),
+        (
+            lambda n, k: ([{x: v for x, v in n[0].items() if x != "proof_of_possession"}, *n[1:]], None),
+            "nodes[0]: missing proof_of_possession",
+            "GET /v1/identity",
+        ),
         (_quorum(threshold=4), "quorum.threshold", "no quorum could ever form"),
         (_quorum(threshold=0), "quorum.threshold", "[1, "),
         (_quorum(agree_on="mean"), "quorum.agree_on", "'output', 'label'"),
@@ -124,7 +159,9 @@ def _quorum(**values: object) -> Change:
         (lambda n, k: ([], {"threshold": 1}), "nodes", "pin at least one node"),
     ],
 )
-def test_a_bad_node_set_is_refused_naming_the_file_field_and_fix(keys: Keys, change: Change, field: str, fix: str) -> None:
+def test_a_bad_node_set_is_refused_naming_the_file_field_and_fix(
+    keys: Keys, change: Change, field: str, fix: str
+) -> None:
     nodes, quorum = change(_three(keys), keys)
     with pytest.raises(NodeSetError) as caught:
         nodeset.parse(_toml(nodes, quorum), "cluster/nodes.toml")

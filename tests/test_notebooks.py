@@ -44,12 +44,19 @@ def executed(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("MPLBACKEND", "Agg")
     assert os.environ["ZKINFER_HOME"]  # the session's isolated cache (conftest), never the user's
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     return nb
 
 
 def test_there_are_the_four_notebooks() -> None:
-    assert [p.name for p in NOTEBOOKS] == ["01_quickstart.ipynb", "02_privacy.ipynb", "03_cost.ipynb", "04_optimistic.ipynb"]
+    assert [p.name for p in NOTEBOOKS] == [
+        "01_quickstart.ipynb",
+        "02_privacy.ipynb",
+        "03_cost.ipynb",
+        "04_optimistic.ipynb",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -58,17 +65,23 @@ def test_notebooks_are_committed_without_outputs(path: Path) -> None:
     nbformat.validate(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code
-    assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name}: strip outputs before committing"
+    assert all(not c.outputs and c.execution_count is None for c in code), (
+        f"{path.name}: strip outputs before committing"
+    )
 
 
-@pytest.mark.parametrize("executed", [p for p in NOTEBOOKS if p.stem == "01_quickstart"], indirect=True, ids=["01_quickstart"])
+@pytest.mark.parametrize(
+    "executed", [p for p in NOTEBOOKS if p.stem == "01_quickstart"], indirect=True, ids=["01_quickstart"]
+)
 def test_quickstart_runs_and_verifies(executed: Any) -> None:
     text = _text(executed)
     assert "VERIFIED: valid proof" in text  # the pinned verdict
     assert "NOT VERIFIED" in text  # the tampered receipt
 
 
-@pytest.mark.parametrize("executed", [p for p in NOTEBOOKS if p.stem == "02_privacy"], indirect=True, ids=["02_privacy"])
+@pytest.mark.parametrize(
+    "executed", [p for p in NOTEBOOKS if p.stem == "02_privacy"], indirect=True, ids=["02_privacy"]
+)
 def test_privacy_runs_and_catches_wrong_input_and_weights(executed: Any) -> None:
     text = _text(executed)
     assert "found in the receipt: 0" in text
@@ -82,7 +95,9 @@ def test_cost_runs_and_plots(executed: Any) -> None:
     assert "| hidden | batch | k | rows |" in _text(executed)
 
 
-@pytest.mark.parametrize("executed", [p for p in NOTEBOOKS if p.stem == "04_optimistic"], indirect=True, ids=["04_optimistic"])
+@pytest.mark.parametrize(
+    "executed", [p for p in NOTEBOOKS if p.stem == "04_optimistic"], indirect=True, ids=["04_optimistic"]
+)
 def test_optimistic_measures_gas_on_a_real_chain_and_plots(executed: Any) -> None:
     """The notebook asserts the honest node keeps its bond and the liar is slashed; the reader sees the table and the plot."""
     images = [o for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]

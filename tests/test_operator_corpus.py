@@ -40,15 +40,21 @@ def tolerance(scale: int, expected: np.ndarray) -> float:
     return TOLERANCE_STEPS * 2.0**-scale * max(1.0, float(np.abs(expected).max()))
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if c.slow else []) for c in CASES])
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if c.slow else []) for c in CASES]
+)
 def test_model_proves_verifies_and_matches_onnxruntime(case: Case, tmp_path: Path) -> None:
     model, calibration, sample = case.write(tmp_path)
-    assert set(case.ops) <= {node.op_type for node in onnx.load(str(model)).graph.node}, "the export lost the operator under test"
+    assert set(case.ops) <= {node.op_type for node in onnx.load(str(model)).graph.node}, (
+        "the export lost the operator under test"
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CoarseOutputWarning)
         circuit = compile_model(model, calibration, tmp_path / "circuit", decomposition=DECOMPOSITION)
     assert [tuple(t.shape) for t in circuit.manifest.inputs] == [s.shape for s in sample]
-    warned = [re.match(r"output '([^']*)'", str(w.message)) for w in caught if issubclass(w.category, CoarseOutputWarning)]
+    warned = [
+        re.match(r"output '([^']*)'", str(w.message)) for w in caught if issubclass(w.category, CoarseOutputWarning)
+    ]
     assert [m.group(1) for m in warned if m] == list(case.coarse), [str(w.message) for w in caught]
 
     # every honest receipt of the corpus verifies: zero false rejections, whatever shapes and scales ezkl chose
@@ -57,7 +63,9 @@ def test_model_proves_verifies_and_matches_onnxruntime(case: Case, tmp_path: Pat
     assert verdict.verified, [c for c in verdict.checks if c.status == "fail"]
 
     assert receipt.fast.provider == (case.provider or "CPUExecutionProvider")
-    want = open_session(model, prefer_gpu=False).run(sample)  # onnxruntime (or the reference evaluator) on the user's own file
+    want = open_session(model, prefer_gpu=False).run(
+        sample
+    )  # onnxruntime (or the reference evaluator) on the user's own file
     assert len(receipt.output.tensors) == len(want)
     for tensor, expected, scale in zip(receipt.output.tensors, want, receipt.output.scales, strict=True):
         assert tensor.shape == list(expected.shape), tensor.name
@@ -107,7 +115,9 @@ def test_cli_proves_and_verifies_a_two_input_two_output_model(tmp_path: Path) ->
     compile_model(model, calibration, tmp_path / "circuit", decomposition=DECOMPOSITION)
     (tmp_path / "input.json").write_text(json.dumps({"input_data": [a.ravel().tolist(), b.ravel().tolist()]}))
 
-    proved = zkinfer("prove", tmp_path / "circuit", "--input", tmp_path / "input.json", "-o", tmp_path / "receipt.json", "--cpu")
+    proved = zkinfer(
+        "prove", tmp_path / "circuit", "--input", tmp_path / "input.json", "-o", tmp_path / "receipt.json", "--cpu"
+    )
     assert proved.returncode == 0, proved.stderr
     verified = zkinfer("verify", tmp_path / "receipt.json", "--json")
     assert verified.returncode == 0, verified.stdout
@@ -124,7 +134,9 @@ def test_index_out_of_range_is_an_input_error(tmp_path: Path) -> None:
     model, calibration, _ = case("gather_index_input").write(tmp_path)
     circuit = compile_model(model, calibration, tmp_path / "circuit", decomposition=DECOMPOSITION)
     (tmp_path / "input.json").write_text(json.dumps({"input_data": [[0.5] * 6, [1, 9]]}))
-    result = zkinfer("prove", circuit.path, "--input", tmp_path / "input.json", "-o", tmp_path / "receipt.json", "--cpu")
+    result = zkinfer(
+        "prove", circuit.path, "--input", tmp_path / "input.json", "-o", tmp_path / "receipt.json", "--cpu"
+    )
     assert result.returncode == 2, (result.stdout, result.stderr)
     text = " ".join(result.stderr.split())
     assert "Traceback" not in text and "indices" in text and "out of" in text
@@ -135,7 +147,13 @@ def test_hashed_weights_on_a_weightless_model_is_refused_at_compile(tmp_path: Pa
     """Committing to the weights of a model that has none would fail at every proof: say so up front."""
     model, calibration, _ = case("two_in_two_out").write(tmp_path)
     with pytest.raises(ModelError, match="no weights"):
-        compile_model(model, calibration, tmp_path / "circuit", decomposition=DECOMPOSITION, visibility=Visibility(params="hashed"))
+        compile_model(
+            model,
+            calibration,
+            tmp_path / "circuit",
+            decomposition=DECOMPOSITION,
+            visibility=Visibility(params="hashed"),
+        )
     assert not (tmp_path / "circuit" / "manifest.json").exists()
 
 
@@ -143,12 +161,16 @@ def test_symbolic_batch_axis_compiles_for_a_larger_batch(tmp_path: Path) -> None
     """A model whose batch axis is the symbol 'N' proves a batch of 2 when compiled for one."""
     model, calibration, _ = case("symbolic_batch_N").write(tmp_path)
     circuit = compile_model(model, calibration, tmp_path / "circuit", decomposition=DECOMPOSITION, batch_size=2)
-    assert [t.shape for t in circuit.manifest.inputs] == [[2, 4]] and [t.shape for t in circuit.manifest.outputs] == [[2, 3]]
+    assert [t.shape for t in circuit.manifest.inputs] == [[2, 4]] and [t.shape for t in circuit.manifest.outputs] == [
+        [2, 3]
+    ]
     batch = [np.random.default_rng(5).uniform(-1, 1, (2, 4)).astype(np.float32)]
     receipt = Prover(circuit, prefer_gpu=False).prove(batch)
     assert verify_receipt(receipt).verified
     want = FastSession(model, prefer_gpu=False).run(batch)[0]
-    np.testing.assert_allclose(np.asarray(receipt.output.tensors[0].values).reshape(2, 3), want, atol=tolerance(receipt.output.scales[0], want))
+    np.testing.assert_allclose(
+        np.asarray(receipt.output.tensors[0].values).reshape(2, 3), want, atol=tolerance(receipt.output.scales[0], want)
+    )
 
 
 def test_onnxruntime_refuses_the_int8_matmul_model(tmp_path: Path) -> None:
@@ -168,5 +190,7 @@ def test_a_scalar_input_is_refused_at_compile_naming_it(tmp_path: Path) -> None:
     scalar_in_scalar_out(tmp_path / "model.onnx")
     (tmp_path / "calibration.json").write_text(json.dumps({"input_data": [[0.5, -0.25, 0.75]]}))
     with pytest.raises(ModelError, match=r"input 'x' is a scalar \(rank 0\).*shape \[1\]"):
-        compile_model(tmp_path / "model.onnx", tmp_path / "calibration.json", tmp_path / "circuit", decomposition=DECOMPOSITION)
+        compile_model(
+            tmp_path / "model.onnx", tmp_path / "calibration.json", tmp_path / "circuit", decomposition=DECOMPOSITION
+        )
     assert not (tmp_path / "circuit" / "manifest.json").exists()

@@ -21,7 +21,14 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("torch")
     folder = tmp_path_factory.mktemp("e2e")
     (folder / "example.json").write_text(json.dumps([[0.2] * 8]))
-    result = zkinfer("export", "tests.torch_factories:tiny_mlp", "--example-input", folder / "example.json", "-o", folder / "model.onnx")
+    result = zkinfer(
+        "export",
+        "tests.torch_factories:tiny_mlp",
+        "--example-input",
+        folder / "example.json",
+        "-o",
+        folder / "model.onnx",
+    )
     assert result.returncode == 0, result.stderr
     assert "opset 18" in result.stdout
     tiny.samples(folder / "calibration.json", n=12, size=8)
@@ -44,9 +51,18 @@ def test_genuine_receipt_verifies_and_matches_torch(exported: Path) -> None:
     verdict = json.loads(result.stdout)
     assert verdict["verified"] is True
     assert verdict["identity_pinned"] is False and "unpinned" in verdict["summary"]
-    assert {c["name"]: c["status"] for c in verdict["checks"]} == {  # proven without --key, nothing pinned: neither is a pass
-        "well-formed": "pass", "verifying-key": "pass", "settings": "pass", "srs": "pass", "proof": "pass", "binding": "pass", "fast": "pass",
-        "identity": "unpinned", "signature": "unsigned",
+    assert {
+        c["name"]: c["status"] for c in verdict["checks"]
+    } == {  # proven without --key, nothing pinned: neither is a pass
+        "well-formed": "pass",
+        "verifying-key": "pass",
+        "settings": "pass",
+        "srs": "pass",
+        "proof": "pass",
+        "binding": "pass",
+        "fast": "pass",
+        "identity": "unpinned",
+        "signature": "unsigned",
     }
     receipt = json.loads((exported / "receipt.json").read_text())
     x = torch.tensor([[0.9, 0.1, 0.4, 0.6, 0.3, 0.8, 0.0, 0.5]])
@@ -64,7 +80,9 @@ def test_compile_records_the_run_args_search(exported: Path) -> None:
     tried = [c for c in manifest["search"] if c["failed"] is None]
     chosen = [c for c in manifest["search"] if c["chosen"]]
     assert len(chosen) == 1 and len(tried) >= 2
-    assert chosen[0]["logrows"] == min(c["logrows"] for c in tried if c["max_abs_error"] <= 1.5 * min(t["max_abs_error"] for t in tried) + 1e-4)
+    assert chosen[0]["logrows"] == min(
+        c["logrows"] for c in tried if c["max_abs_error"] <= 1.5 * min(t["max_abs_error"] for t in tried) + 1e-4
+    )
     assert manifest["logrows"] == chosen[0]["logrows"]
     assert manifest["calibration_samples"] == 12  # every sample, not one
     settings = json.loads((exported / "circuit" / "settings.json").read_text())

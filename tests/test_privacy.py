@@ -32,7 +32,9 @@ def _compile(model: Path, calibration: Path, out: Path, input_visibility: str, p
 
 
 @pytest.fixture(scope="module")
-def other_weights_receipt(hashed_circuit: Path, tiny_dir: Path, node_key_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def other_weights_receipt(
+    hashed_circuit: Path, tiny_dir: Path, node_key_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """A node's genuine receipt from the published hashed-weights circuit (same settings) compiled
     with its own weights: what a vk pin alone cannot tell apart."""
     from zkinfer.core import ezkl_adapter as _ezkl
@@ -45,7 +47,9 @@ def other_weights_receipt(hashed_circuit: Path, tiny_dir: Path, node_key_file: P
     tiny.mlp(circuit / MODEL_FILE, seed=5)
     _ezkl.compile_circuit(circuit / MODEL_FILE, circuit / COMPILED_FILE, circuit / SETTINGS_FILE)
     manifest = json.loads((circuit / MANIFEST_FILE).read_text())
-    manifest.update(model_digest=digest_file(circuit / MODEL_FILE), compiled_digest=digest_file(circuit / COMPILED_FILE))
+    manifest.update(
+        model_digest=digest_file(circuit / MODEL_FILE), compiled_digest=digest_file(circuit / COMPILED_FILE)
+    )
     (circuit / MANIFEST_FILE).write_text(json.dumps(manifest))
     return prove_signed(circuit, tiny_dir / "input.json", folder / "receipt.json", node_key_file)
 
@@ -88,7 +92,9 @@ def test_the_leak_check_finds_a_public_input_in_its_receipt(receipt_file: Path) 
     assert felts <= disclosed_words(doc)
 
 
-def test_auditor_with_the_input_checks_it_against_the_commitment(hashed_receipt_file: Path, tiny_dir: Path, tmp_path: Path) -> None:
+def test_auditor_with_the_input_checks_it_against_the_commitment(
+    hashed_receipt_file: Path, tiny_dir: Path, tmp_path: Path
+) -> None:
     same = zkinfer("verify", hashed_receipt_file, "--input", tiny_dir / "input.json", "--json")
     assert same.returncode == 0, same.stdout + same.stderr
     checks = {c["name"]: c for c in json.loads(same.stdout)["checks"]}
@@ -124,11 +130,17 @@ def test_weights_commitment_pins_hashed_weights(hashed_receipt_file: Path, other
     assert mine["model"]["model_digest"] != theirs["model"]["model_digest"]
     assert mine["params"]["commitment"] != theirs["params"]["commitment"]
     assert mine["output"]["tensors"][0]["values"] != theirs["output"]["tensors"][0]["values"]
-    vk_only = verify_document(theirs, Policy(expect_vk=mine["model"]["vk_digest"], trusted_srs=[mine["srs"]["fingerprint"]]))
+    vk_only = verify_document(
+        theirs, Policy(expect_vk=mine["model"]["vk_digest"], trusted_srs=[mine["srs"]["fingerprint"]])
+    )
     assert vk_only.verified is True and vk_only.identity_pinned is False
     assert "weights" in vk_only.summary and "expect_params_commitment" in vk_only.summary
 
-    pins = Policy(expect_circuit=circuit_digest(mine["model"]["vk_digest"], mine["model"]["settings"]), trusted_srs=[mine["srs"]["fingerprint"]], expect_params_commitment=mine["params"]["commitment"])
+    pins = Policy(
+        expect_circuit=circuit_digest(mine["model"]["vk_digest"], mine["model"]["settings"]),
+        trusted_srs=[mine["srs"]["fingerprint"]],
+        expect_params_commitment=mine["params"]["commitment"],
+    )
     rejected = verify_document(theirs, pins)
     assert rejected.failed() == ["identity"]
     assert "expect_params_commitment" in _check(rejected, "identity")[1]
@@ -138,14 +150,21 @@ def test_weights_commitment_pins_hashed_weights(hashed_receipt_file: Path, other
 
 def test_strict_policy_needs_the_weights_commitment(hashed_receipt_file: Path) -> None:
     doc = _doc(hashed_receipt_file)
-    strict = Policy(strict=True, expect_circuit=circuit_digest(doc["model"]["vk_digest"], doc["model"]["settings"]), trusted_srs=[doc["srs"]["fingerprint"]], expect_signer=doc["signature"]["public_key"])
+    strict = Policy(
+        strict=True,
+        expect_circuit=circuit_digest(doc["model"]["vk_digest"], doc["model"]["settings"]),
+        trusted_srs=[doc["srs"]["fingerprint"]],
+        expect_signer=doc["signature"]["public_key"],
+    )
     verdict = verify_document(doc, strict)
     status, detail = _check(verdict, "identity")
     assert status == "fail"
     assert "expect_params_commitment" in detail and "development SRS" in detail
 
 
-def test_public_input_with_hashed_weights(public_input_receipt: Path, hashed_receipt_file: Path, tiny_dir: Path) -> None:
+def test_public_input_with_hashed_weights(
+    public_input_receipt: Path, hashed_receipt_file: Path, tiny_dir: Path
+) -> None:
     doc = _doc(public_input_receipt)
     verdict = verify_file(public_input_receipt, input_path=tiny_dir / "input.json")
     assert verdict.verified is True, verdict.summary
@@ -157,7 +176,16 @@ def test_public_input_with_hashed_weights(public_input_receipt: Path, hashed_rec
 
 
 def test_private_weights_are_refused_for_a_model_claim(tiny_dir: Path, tmp_path: Path) -> None:
-    result = zkinfer("compile", tiny_dir / "model.onnx", "--data", tiny_dir / "calibration.json", "-o", tmp_path / "c", "--param-visibility", "private")
+    result = zkinfer(
+        "compile",
+        tiny_dir / "model.onnx",
+        "--data",
+        tiny_dir / "calibration.json",
+        "-o",
+        tmp_path / "c",
+        "--param-visibility",
+        "private",
+    )
     assert result.returncode == 2
     assert "unconstrained" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "c").exists()

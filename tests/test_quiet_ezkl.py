@@ -24,7 +24,14 @@ def on_terminal(*args: str | Path) -> tuple[int, str]:
     """Run `zkinfer ARGS` with stdout and stderr on a pseudo-terminal; (exit code, all it wrote)."""
     master, slave = pty.openpty()
     env = {**os.environ, "COLUMNS": "400"}  # rich cuts its spinner line at the terminal's width
-    proc = subprocess.Popen([sys.executable, "-m", "zkinfer", *map(str, args)], cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zkinfer", *map(str, args)],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+    )
     os.close(slave)
     chunks: list[bytes] = []
     while True:  # read as it comes: a full pseudo-terminal buffer would block the child
@@ -49,7 +56,9 @@ def test_compile_hides_ezkl_progress_bars_unless_verbose(tiny_dir: Path, tmp_pat
     assert code == 0, quiet
     assert not [text for text in BAR_TEXT if text in quiet], quiet
     assert "calibrating with decomp_base" in quiet and "wrote" in quiet  # our own spinner and result still show
-    code, verbose = on_terminal("--verbose", "compile", model, "--data", data, "-o", tmp_path / "verbose", "--no-setup", "--no-search")
+    code, verbose = on_terminal(
+        "--verbose", "compile", model, "--data", data, "-o", tmp_path / "verbose", "--no-setup", "--no-search"
+    )
     assert code == 0 and "Calibration Done" in verbose  # the control: on a terminal ezkl does draw them
 
 

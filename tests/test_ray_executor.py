@@ -64,10 +64,14 @@ def _verified(receipt: Receipt, signer: str | None = None) -> None:
 def _task(prover: Prover) -> ProofTask:
     """The task shape that names the prover's key (its actor), for `RayExecutor.info`."""
     keys = prover.keys
-    return ProofTask(compiled=prover.circuit.compiled_path, pk=keys.pk, srs=keys.srs.path, witness=keys.pk, proof=keys.pk)
+    return ProofTask(
+        compiled=prover.circuit.compiled_path, pk=keys.pk, srs=keys.srs.path, witness=keys.pk, proof=keys.pk
+    )
 
 
-def test_ray_actor_loads_the_key_once_and_its_receipts_attest_what_local_ones_do(kept: RayExecutor, small_circuit: Path, tmp_path: Path) -> None:
+def test_ray_actor_loads_the_key_once_and_its_receipts_attest_what_local_ones_do(
+    kept: RayExecutor, small_circuit: Path, tmp_path: Path
+) -> None:
     local = Prover(small_circuit, prefer_gpu=False)
     on_ray = Prover(small_circuit, prefer_gpu=False, executor=kept)
     for i, values in enumerate([SAMPLE, OTHER_SAMPLE]):
@@ -81,7 +85,9 @@ def test_ray_actor_loads_the_key_once_and_its_receipts_attest_what_local_ones_do
     assert info["pid"] != os.getpid() and info["worker_pid"] not in (None, info["pid"])
 
 
-def test_a_proof_over_the_ceiling_on_ray_is_the_same_typed_error(ray_address: str, small_circuit: Path, tmp_path: Path) -> None:
+def test_a_proof_over_the_ceiling_on_ray_is_the_same_typed_error(
+    ray_address: str, small_circuit: Path, tmp_path: Path
+) -> None:
     executor = RayExecutor(instance="ceiling", max_memory=parse_memory("80MiB"))
     try:
         prover = Prover(small_circuit, prefer_gpu=False, executor=executor)
@@ -95,7 +101,11 @@ def _node_actor(timeout_s: float = 120) -> Any:
     """The node's prover actor in the shared cluster, once its worker has created it."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == NAMESPACE and a["name"].startswith(ACTOR_PREFIX)]
+        names = [
+            a["name"]
+            for a in ray.util.list_named_actors(all_namespaces=True)
+            if a["namespace"] == NAMESPACE and a["name"].startswith(ACTOR_PREFIX)
+        ]
         names = [n for n in names if not n.endswith(("-keep", "-ceiling"))]  # not this module's own executors
         if names:
             return ray.get_actor(names[0], namespace=NAMESPACE)
@@ -118,11 +128,15 @@ def _kill_mid_proof(timeout_s: float = 300) -> dict[str, Any]:
     raise AssertionError("never saw the node's actor proving")
 
 
-def test_a_ray_actor_killed_mid_proof_means_the_job_is_retried_not_lost(ray_address: str, small_circuit: Path, tmp_path: Path) -> None:
+def test_a_ray_actor_killed_mid_proof_means_the_job_is_retried_not_lost(
+    ray_address: str, small_circuit: Path, tmp_path: Path
+) -> None:
     circuits = tmp_path / "circuits"
     circuits.mkdir()
     os.symlink(small_circuit, circuits / "small")
-    node: RunningNode = start_node(circuits, tmp_path / "state", "--executor", "ray", "--ray-address", ray_address, "--cpu")
+    node: RunningNode = start_node(
+        circuits, tmp_path / "state", "--executor", "ray", "--ray-address", ray_address, "--cpu"
+    )
     try:
         ids = [node.infer(values).json()["parameters"]["receipt_id"] for values in (SAMPLE, OTHER_SAMPLE, SAMPLE)]
         killed = _kill_mid_proof()
@@ -134,7 +148,9 @@ def test_a_ray_actor_killed_mid_proof_means_the_job_is_retried_not_lost(ray_addr
         assert after["pid"] != killed["pid"]  # a new actor proved what the killed one had not finished
         assert after["loads"] == 1
         with sqlite3.connect(node.state_dir / "jobs.sqlite3") as db:
-            attempts = dict(db.execute(f"SELECT id, attempts FROM jobs WHERE id IN ({','.join('?' * len(ids))})", ids).fetchall())
+            attempts = dict(
+                db.execute(f"SELECT id, attempts FROM jobs WHERE id IN ({','.join('?' * len(ids))})", ids).fetchall()
+            )
         assert sorted(attempts.values()) == [0, 0, 1]  # exactly the job in flight was retried, once
         assert "re-queuing" in node.log.read_text()
     finally:
@@ -143,6 +159,18 @@ def test_a_ray_actor_killed_mid_proof_means_the_job_is_retried_not_lost(ray_addr
 
 def test_cli_prove_on_a_ray_cluster_by_address(ray_address: str, small_circuit: Path, tmp_path: Path) -> None:
     data = _input(tmp_path, OTHER_SAMPLE, "input.json")
-    done = zkinfer("prove", small_circuit, "--input", data, "-o", tmp_path / "receipt.json", "--cpu", "--executor", "ray", "--ray-address", ray_address)
+    done = zkinfer(
+        "prove",
+        small_circuit,
+        "--input",
+        data,
+        "-o",
+        tmp_path / "receipt.json",
+        "--cpu",
+        "--executor",
+        "ray",
+        "--ray-address",
+        ray_address,
+    )
     assert done.returncode == 0, done.stderr
     assert zkinfer("verify", tmp_path / "receipt.json").returncode == 0

@@ -18,23 +18,53 @@ from tests.gateway_harness import FixedServer
 from zkinfer.core import bls, identity, statement
 from zkinfer.network import evidence, nodeset, reputation
 from zkinfer.network.client import Consensus
-from zkinfer.network.records import SCHEMA_VERSION, AnswerRecord, EvidenceRecord, NodeStats, ReceiptState, Records, RecordsError, Verdict, percentile
+from zkinfer.network.records import (
+    SCHEMA_VERSION,
+    AnswerRecord,
+    EvidenceRecord,
+    NodeStats,
+    ReceiptState,
+    Records,
+    RecordsError,
+    Verdict,
+    percentile,
+)
 from zkinfer.network.watcher import Watcher, claim_digest
 
 KEY = "ab" * 48
 
 
-def answer(request_id: str, verdict: Verdict = Verdict.AGREED, kind: str | None = None, latency: float | None = 10.0, **extra: object) -> AnswerRecord:
-    return AnswerRecord(request_id=request_id, model="m", node_key=KEY, node="alpha", at=1.0, latency_ms=latency, verdict=verdict, dissent_kind=kind, **extra)  # type: ignore[arg-type]
+def answer(
+    request_id: str,
+    verdict: Verdict = Verdict.AGREED,
+    kind: str | None = None,
+    latency: float | None = 10.0,
+    **extra: object,
+) -> AnswerRecord:
+    return AnswerRecord(
+        request_id=request_id,
+        model="m",
+        node_key=KEY,
+        node="alpha",
+        at=1.0,
+        latency_ms=latency,
+        verdict=verdict,
+        dissent_kind=kind,
+        **extra,  # type: ignore[arg-type]
+    )
 
 
 def test_answers_certificates_and_evidence_survive_a_restart(tmp_path: Path) -> None:
     records = Records(tmp_path / "gateway.db")
-    stored = records.add_answers([answer("r1", receipt=ReceiptState.PENDING), answer("r1", Verdict.DISSENT, "timeout", None)])
+    stored = records.add_answers(
+        [answer("r1", receipt=ReceiptState.PENDING), answer("r1", Verdict.DISSENT, "timeout", None)]
+    )
     assert [r.seq for r in stored] == [1, 2]
     doc = {"schema": "zkinfer.evidence/1", "kind": "unproven"}
     assert records.add_evidence(EvidenceRecord("e1", "unproven", KEY, "alpha", "r1", 5.0, doc), stored[0].seq)
-    assert not records.add_evidence(EvidenceRecord("e1", "unproven", KEY, "alpha", "r1", 6.0, doc), stored[0].seq)  # the id is the content: stored once
+    assert not records.add_evidence(
+        EvidenceRecord("e1", "unproven", KEY, "alpha", "r1", 6.0, doc), stored[0].seq
+    )  # the id is the content: stored once
     records.close()
     again = Records(tmp_path / "gateway.db")
     assert [r.verdict for r in again.answers("r1")] == [Verdict.AGREED, Verdict.DISSENT]
@@ -58,12 +88,26 @@ def test_a_store_from_a_newer_zkinfer_is_refused_with_a_fix(tmp_path: Path) -> N
 def test_node_statistics_count_what_the_ui_shows(tmp_path: Path) -> None:
     records = Records(tmp_path / "gateway.db")
     rows = [answer(f"a{i}", latency=float(i + 1)) for i in range(100)]
-    rows += [answer("d1", Verdict.DISSENT, "other output", None), answer("t1", Verdict.DISSENT, "timeout", None), answer("u1", Verdict.DISSENT, "unreachable", None)]
-    rows += [answer(r, latency=None, receipt=state, proven_equal=equal) for r, state, equal in (("v1", ReceiptState.VALID, True), ("x1", ReceiptState.VALID, False), ("n1", ReceiptState.UNPROVEN, None))]
+    rows += [
+        answer("d1", Verdict.DISSENT, "other output", None),
+        answer("t1", Verdict.DISSENT, "timeout", None),
+        answer("u1", Verdict.DISSENT, "unreachable", None),
+    ]
+    rows += [
+        answer(r, latency=None, receipt=state, proven_equal=equal)
+        for r, state, equal in (
+            ("v1", ReceiptState.VALID, True),
+            ("x1", ReceiptState.VALID, False),
+            ("n1", ReceiptState.UNPROVEN, None),
+        )
+    ]
     records.add_answers(rows)
     stats = records.node_stats(KEY)
     assert (stats.agreed, stats.dissented, stats.timeouts) == (103, 1, 2)
-    assert (stats.receipts_valid, stats.receipts_invalid) == (1, 2)  # proving another output is not a valid receipt of its word
+    assert (stats.receipts_valid, stats.receipts_invalid) == (
+        1,
+        2,
+    )  # proving another output is not a valid receipt of its word
     assert stats.latency_p50_ms == 50.0 and stats.latency_p99_ms == 99.0  # nearest rank over the 100 answers that came
     assert records.node_stats("cd" * 48) == NodeStats()
     assert percentile([], 50) is None and percentile([3.0], 99) == 3.0
@@ -76,17 +120,32 @@ def test_reputation_rewards_agreement_and_halves_with_each_evidence() -> None:
     liar = reputation.score(NodeStats(agreed=50, receipts_valid=50, evidence=1))
     assert new == 0.5 and good > slow > new and 0 <= liar <= good / 2 + 1e-9
     assert reputation.score(NodeStats(dissented=30, receipts_invalid=30)) < 0.05
-    assert reputation.score(NodeStats(agreed=1000, receipts_valid=1000, evidence=3)) < reputation.score(NodeStats())  # a thousand good answers do not buy back three lies
+    assert reputation.score(NodeStats(agreed=1000, receipts_valid=1000, evidence=3)) < reputation.score(
+        NodeStats()
+    )  # a thousand good answers do not buy back three lies
 
 
 def test_the_watcher_files_equivocation_from_two_signed_statements_with_one_claim(tmp_path: Path) -> None:
     key = identity.new_key()
-    toml = "\n".join([
-        "[[nodes]]", 'name = "alpha"', 'url = "http://127.0.0.1:9"', f'public_key = "{key.public_hex}"', f'proof_of_possession = "{bls.pop_prove(key.secret).hex()}"',
-    ])
+    toml = "\n".join(
+        [
+            "[[nodes]]",
+            'name = "alpha"',
+            'url = "http://127.0.0.1:9"',
+            f'public_key = "{key.public_hex}"',
+            f'proof_of_possession = "{bls.pop_prove(key.secret).hex()}"',
+        ]
+    )
     pinned = nodeset.parse(toml, "nodes.toml")
     records = Records(tmp_path / "gateway.db")
-    base = statement.Statement(circuit="sha256:" + "a" * 64, request_id="r1", input_digest="sha256:" + "b" * 64, weights_commitment=None, output_scales=(13,), output=((1, 2),))
+    base = statement.Statement(
+        circuit="sha256:" + "a" * 64,
+        request_id="r1",
+        input_digest="sha256:" + "b" * 64,
+        weights_commitment=None,
+        output_scales=(13,),
+        output=((1, 2),),
+    )
     said = [
         base,
         replace(base, request_id="r2"),  # the same output for another request: consistent
@@ -95,7 +154,18 @@ def test_the_watcher_files_equivocation_from_two_signed_statements_with_one_clai
 
     def row(s: statement.Statement) -> AnswerRecord:
         signed = statement.sign(s, key.secret, key.public_key)
-        return AnswerRecord(s.request_id, "m", key.public_hex, "alpha", 1.0, 5.0, Verdict.AGREED, statement=signed.to_json(), statement_digest=s.digest(), claim=claim_digest(s))
+        return AnswerRecord(
+            s.request_id,
+            "m",
+            key.public_hex,
+            "alpha",
+            1.0,
+            5.0,
+            Verdict.AGREED,
+            statement=signed.to_json(),
+            statement_digest=s.digest(),
+            claim=claim_digest(s),
+        )
 
     async def run() -> None:
         watcher = Watcher(records, Consensus(pinned), tmp_path / "evidence")
@@ -115,23 +185,46 @@ def test_the_watcher_calls_a_promise_unproven_only_when_the_node_itself_answers_
     from tests.gateway_harness import fixed_server
 
     still_proving = fixed_server(202, b'{"id": "job-1", "status": "proving"}')
-    down_port = still_proving.server_port + 1 if still_proving.server_port < 65000 else 1  # nothing listens there (checked below)
+    down_port = (
+        still_proving.server_port + 1 if still_proving.server_port < 65000 else 1
+    )  # nothing listens there (checked below)
     keys = [identity.new_key(), identity.new_key()]
     urls = [f"http://127.0.0.1:{still_proving.server_port}", f"http://127.0.0.1:{down_port}"]
     toml = "\n".join(
-        f'[[nodes]]\nname = "n{i}"\nurl = "{url}"\npublic_key = "{k.public_hex}"\nproof_of_possession = "{bls.pop_prove(k.secret).hex()}"\n' for i, (k, url) in enumerate(zip(keys, urls, strict=True))
+        f'[[nodes]]\nname = "n{i}"\nurl = "{url}"\npublic_key = "{k.public_hex}"\nproof_of_possession = "{bls.pop_prove(k.secret).hex()}"\n'
+        for i, (k, url) in enumerate(zip(keys, urls, strict=True))
     )
     pinned = nodeset.parse(toml, "nodes.toml")
     records = Records(tmp_path / "gateway.db")
-    said = statement.Statement(circuit="sha256:" + "a" * 64, request_id="r1", input_digest="sha256:" + "b" * 64, weights_commitment=None, output_scales=(13,), output=((1, 2),))
+    said = statement.Statement(
+        circuit="sha256:" + "a" * 64,
+        request_id="r1",
+        input_digest="sha256:" + "b" * 64,
+        weights_commitment=None,
+        output_scales=(13,),
+        output=((1, 2),),
+    )
     rows = []
     for i, k in enumerate(keys):
         signed = statement.sign(said, k.secret, k.public_key)
         promised = statement.promise(signed, "job-1", int(time.time()) - 5, k.secret)  # already due
-        rows.append(AnswerRecord(
-            "r1", "m", k.public_hex, f"n{i}", time.time(), 5.0, Verdict.AGREED, statement=signed.to_json(), statement_digest=said.digest(), claim=claim_digest(said),
-            promise=promised.to_json(), receipt_id="job-1", receipt=ReceiptState.PENDING,
-        ))
+        rows.append(
+            AnswerRecord(
+                "r1",
+                "m",
+                k.public_hex,
+                f"n{i}",
+                time.time(),
+                5.0,
+                Verdict.AGREED,
+                statement=signed.to_json(),
+                statement_digest=said.digest(),
+                claim=claim_digest(said),
+                promise=promised.to_json(),
+                receipt_id="job-1",
+                receipt=ReceiptState.PENDING,
+            )
+        )
 
     async def run() -> None:
         watcher = Watcher(records, Consensus(pinned), tmp_path / "evidence", poll_s=0.05, grace_s=1.0)
@@ -148,7 +241,10 @@ def test_the_watcher_calls_a_promise_unproven_only_when_the_node_itself_answers_
     finally:
         still_proving.shutdown()
     states = {r.node: r.receipt for r in records.answers("r1")}
-    assert states == {"n0": ReceiptState.UNPROVEN, "n1": ReceiptState.UNOBSERVED}  # a node it could not reach is not accused
+    assert states == {
+        "n0": ReceiptState.UNPROVEN,
+        "n1": ReceiptState.UNOBSERVED,
+    }  # a node it could not reach is not accused
     filed = records.evidence_list()
     assert [(e.kind, e.node) for e in filed] == [("unproven", "n0")]
     assert evidence.check(filed[0].document).holds
@@ -158,17 +254,39 @@ def _pending_answers(key: identity.NodeKey, n: int) -> list[AnswerRecord]:
     """n agreed answers of one node, each with a signed statement and a promise due in an hour."""
     rows = []
     for i in range(n):
-        said = statement.Statement(circuit="sha256:" + "a" * 64, request_id=f"r{i}", input_digest="sha256:" + f"{i:064x}", weights_commitment=None, output_scales=(13,), output=((i,),))
+        said = statement.Statement(
+            circuit="sha256:" + "a" * 64,
+            request_id=f"r{i}",
+            input_digest="sha256:" + f"{i:064x}",
+            weights_commitment=None,
+            output_scales=(13,),
+            output=((i,),),
+        )
         signed = statement.sign(said, key.secret, key.public_key)
         promised = statement.promise(signed, f"job-{i}", int(time.time()) + 3600, key.secret)
-        rows.append(AnswerRecord(
-            f"r{i}", "m", key.public_hex, "n0", time.time(), 5.0, Verdict.AGREED, statement=signed.to_json(), statement_digest=said.digest(), claim=claim_digest(said),
-            promise=promised.to_json(), receipt_id=f"job-{i}", receipt=ReceiptState.PENDING,
-        ))
+        rows.append(
+            AnswerRecord(
+                f"r{i}",
+                "m",
+                key.public_hex,
+                "n0",
+                time.time(),
+                5.0,
+                Verdict.AGREED,
+                statement=signed.to_json(),
+                statement_digest=said.digest(),
+                claim=claim_digest(said),
+                promise=promised.to_json(),
+                receipt_id=f"job-{i}",
+                receipt=ReceiptState.PENDING,
+            )
+        )
     return rows
 
 
-def _watch_until_polled(server: FixedServer, key: identity.NodeKey, rows: list[AnswerRecord], records: Records, tmp_path: Path, polls: int) -> int:
+def _watch_until_polled(
+    server: FixedServer, key: identity.NodeKey, rows: list[AnswerRecord], records: Records, tmp_path: Path, polls: int
+) -> int:
     """Watch `rows` against `server` until it has been polled `polls` times; how many receipts the watcher still holds."""
     toml = f'[[nodes]]\nname = "n0"\nurl = "http://127.0.0.1:{server.server_port}"\npublic_key = "{key.public_hex}"\nproof_of_possession = "{bls.pop_prove(key.secret).hex()}"\n'
 
@@ -188,7 +306,9 @@ def _watch_until_polled(server: FixedServer, key: identity.NodeKey, rows: list[A
         server.shutdown()
 
 
-def test_the_watcher_follows_each_nodes_receipts_oldest_first_and_asks_for_no_newer_one_while_it_waits(tmp_path: Path) -> None:
+def test_the_watcher_follows_each_nodes_receipts_oldest_first_and_asks_for_no_newer_one_while_it_waits(
+    tmp_path: Path,
+) -> None:
     """A node proves its queue in order: while its oldest receipt is pending, polling the newer ones
     only costs both sides (one poller per receipt made the gateway's answers 10x slower under a backlog)."""
     from tests.gateway_harness import fixed_server

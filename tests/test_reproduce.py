@@ -46,7 +46,9 @@ def test_other_architecture_fails_the_model_check(receipt_file: Path, tmp_path: 
     assert verdict.verified is False and verdict.failed() == ["model"]
 
 
-def test_hashed_weights_are_checked_against_the_commitment(hashed_receipt_file: Path, tiny_dir: Path, tmp_path: Path) -> None:
+def test_hashed_weights_are_checked_against_the_commitment(
+    hashed_receipt_file: Path, tiny_dir: Path, tmp_path: Path
+) -> None:
     same = verify_file(hashed_receipt_file, Policy(model_file=str(tiny_dir / "model.onnx")))
     assert same.verified is True, same.checks
     assert "weights commitment" in _check(same, "model")[1]
@@ -58,11 +60,26 @@ def test_hashed_weights_are_checked_against_the_commitment(hashed_receipt_file: 
     assert "other weights" in _check(verdict, "model")[1]
 
 
-def test_without_the_receipts_srs_the_check_fails_naming_the_fix(receipt_file: Path, tiny_dir: Path, tmp_path: Path) -> None:
+def test_without_the_receipts_srs_the_check_fails_naming_the_fix(
+    receipt_file: Path, tiny_dir: Path, tmp_path: Path
+) -> None:
     env = {**os.environ, "ZKINFER_HOME": str(tmp_path / "empty-home")}  # an auditor's machine with no SRS cached
     result = subprocess.run(
-        [sys.executable, "-m", "zkinfer", "verify", str(receipt_file), "--model", str(tiny_dir / "model.onnx"), "--json"],
-        cwd=REPO, capture_output=True, text=True, timeout=600, env=env,
+        [
+            sys.executable,
+            "-m",
+            "zkinfer",
+            "verify",
+            str(receipt_file),
+            "--model",
+            str(tiny_dir / "model.onnx"),
+            "--json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert result.returncode == 1, result.stdout + result.stderr
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
@@ -78,7 +95,9 @@ def test_missing_or_corrupt_model_file_is_a_usage_error(receipt_file: Path, tmp_
     assert corrupt.returncode == 2 and "junk.onnx" in corrupt.stderr and "Traceback" not in corrupt.stderr
 
 
-def test_model_file_satisfies_a_strict_policy_and_is_relative_to_the_policy_file(ceremony_receipt_file: Path, tiny_dir: Path, tmp_path: Path) -> None:
+def test_model_file_satisfies_a_strict_policy_and_is_relative_to_the_policy_file(
+    ceremony_receipt_file: Path, tiny_dir: Path, tmp_path: Path
+) -> None:
     document = json.loads(ceremony_receipt_file.read_text())
     (tmp_path / "audit").mkdir()
     (tmp_path / "audit" / "model.onnx").write_bytes((tiny_dir / "model.onnx").read_bytes())
@@ -92,6 +111,8 @@ def test_model_file_satisfies_a_strict_policy_and_is_relative_to_the_policy_file
     assert {c["name"]: c["status"] for c in verdict["checks"]}["model"] == "pass"
 
     other = tiny.mlp(tmp_path / "other.onnx", seed=5)
-    swapped = zkinfer("verify", ceremony_receipt_file, "--policy", tmp_path / "audit" / "policy.toml", "--model", other, "--json")
+    swapped = zkinfer(
+        "verify", ceremony_receipt_file, "--policy", tmp_path / "audit" / "policy.toml", "--model", other, "--json"
+    )
     assert swapped.returncode == 1  # the command line's --model replaces the file's
     assert [c["name"] for c in json.loads(swapped.stdout)["checks"] if c["status"] == "fail"] == ["model"]

@@ -48,7 +48,9 @@ def test_default_uses_what_this_onnxruntime_build_offers() -> None:
 
 def test_fast_session_reports_the_provider_onnxruntime_bound(tiny_dir: Path) -> None:
     session = FastSession(tiny_dir / "model.onnx")
-    assert session.provider in ({CUDA, CPU} if HAS_CUDA else {CPU})  # a CUDA build on a host without a device binds the CPU
+    assert session.provider in (
+        {CUDA, CPU} if HAS_CUDA else {CPU}
+    )  # a CUDA build on a host without a device binds the CPU
     out = session.run([np.full((1, 8), 0.5, dtype=np.float32)])
     assert out[0].shape == (1, 3) and np.all(np.isfinite(out[0]))
 
@@ -65,7 +67,9 @@ class _RequestSpy:
         return self._real(*args, providers=providers, **kwargs)
 
 
-def test_cuda_offered_but_not_usable_falls_back_to_cpu_and_says_so(tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cuda_offered_but_not_usable_falls_back_to_cpu_and_says_so(
+    tiny_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """onnxruntime claims CUDA (as a GPU build on a GPU-less host can): the session still runs, on the CPU, and reports CPU."""
     if HAS_CUDA:
         pytest.skip("this onnxruntime build really has CUDA; the fallback is only observable on a CPU-only build")

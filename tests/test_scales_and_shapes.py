@@ -43,7 +43,17 @@ def test_cli_prove_writes_only_receipts_that_verify(tmp_path: Path) -> None:
     assert min(circuit.settings["model_output_scales"]) < 0
     (tmp_path / "input.json").write_text(json.dumps({"input_data": [a.ravel().tolist() for a in sample]}))
 
-    proved = zkinfer("prove", circuit.path, "--input", tmp_path / "input.json", "-o", tmp_path / "receipt.json", "--cpu", "--executor", "local")
+    proved = zkinfer(
+        "prove",
+        circuit.path,
+        "--input",
+        tmp_path / "input.json",
+        "-o",
+        tmp_path / "receipt.json",
+        "--cpu",
+        "--executor",
+        "local",
+    )
     assert proved.returncode == 0, proved.stderr
     verified = zkinfer("verify", tmp_path / "receipt.json", "--json")
     assert verified.returncode == 0, verified.stdout
@@ -63,7 +73,9 @@ def test_a_scalar_output_keeps_its_shape_in_the_receipt(tmp_path: Path) -> None:
     assert verify_receipt(receipt).verified
     assert receipt.output.tensors[0].values == pytest.approx([float(sample[0].max())], abs=1e-3)
 
-    doc = json.loads(receipt.model_dump_json())  # a restated shape of another size still fails binding, naming the field
+    doc = json.loads(
+        receipt.model_dump_json()
+    )  # a restated shape of another size still fails binding, naming the field
     doc["output"]["tensors"][0]["shape"] = [1, 1, 2]
     doc["fast"]["tensors"][0]["shape"] = [1, 1, 2]
     from zkinfer.verify.verifier import verify_document
@@ -104,15 +116,36 @@ def test_the_warning_says_how_to_get_a_finer_circuit_and_following_it_works(tmp_
     ask for; compiled at that scale (`--input-scale`), no warning."""
     tiny.mlp(tmp_path / "model.onnx")
     tiny.samples(tmp_path / "calibration.json", n=16, size=8)
-    coarse = zkinfer("compile", tmp_path / "model.onnx", "--data", tmp_path / "calibration.json", "-o", tmp_path / "coarse", "--no-search", "--no-setup", "--input-scale", "2")
+    coarse = zkinfer(
+        "compile",
+        tmp_path / "model.onnx",
+        "--data",
+        tmp_path / "calibration.json",
+        "-o",
+        tmp_path / "coarse",
+        "--no-search",
+        "--no-setup",
+        "--input-scale",
+        "2",
+    )
     assert coarse.returncode == 0, coarse.stderr
     text = " ".join((coarse.stdout + coarse.stderr).split())
-    assert "Traceback" not in text and "warning: output 'output' (#0)" in text and "input scale (this circuit's is 2)" in text
+    assert (
+        "Traceback" not in text
+        and "warning: output 'output' (#0)" in text
+        and "input scale (this circuit's is 2)" in text
+    )
     suggested = int(text.split("--input-scale ")[1].split("`")[0])
     assert suggested > 2
     with warnings.catch_warnings():
         warnings.simplefilter("error", CoarseOutputWarning)
-        compile_model(tmp_path / "model.onnx", tmp_path / "calibration.json", tmp_path / "finer", decomposition=DECOMPOSITION, input_scale=suggested)
+        compile_model(
+            tmp_path / "model.onnx",
+            tmp_path / "calibration.json",
+            tmp_path / "finer",
+            decomposition=DECOMPOSITION,
+            input_scale=suggested,
+        )
 
 
 def _matmul_relu_max(path: Path) -> None:
@@ -126,7 +159,13 @@ def _matmul_relu_max(path: Path) -> None:
         helper.make_node("Relu", ["h"], ["r"], name="relu"),
         helper.make_node("ReduceMax", ["r"], ["y"], name="max_all", keepdims=0),
     ]
-    graph = helper.make_graph(nodes, "matmul_relu_max", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])], [w])
+    graph = helper.make_graph(
+        nodes,
+        "matmul_relu_max",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])],
+        [w],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -141,7 +180,9 @@ def test_a_split_chain_ending_in_a_scalar_proves_and_verifies(tmp_path: Path) ->
 
     _matmul_relu_max(tmp_path / "model.onnx")
     calibration = tiny.samples(tmp_path / "calibration.json", n=16, size=4)
-    chain = split.compile_split(tmp_path / "model.onnx", calibration, tmp_path / "chain", cuts=["h"], search=False, decomposition=DECOMPOSITION)
+    chain = split.compile_split(
+        tmp_path / "model.onnx", calibration, tmp_path / "chain", cuts=["h"], search=False, decomposition=DECOMPOSITION
+    )
     prover = SplitProver(chain.path, prefer_gpu=False)
     try:
         receipt = prover.prove([np.asarray([[0.2, 0.9, 0.4, 0.1]], np.float32)])

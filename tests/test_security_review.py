@@ -88,7 +88,11 @@ def reshape_output(doc: Doc) -> None:
     doc["model"]["settings_digest"] = digest_json(settings)
 
 
-FORGERIES: dict[str, Callable[[Doc], None]] = {"output scale": rescale_output, "input scale": rescale_input, "output shape": reshape_output}
+FORGERIES: dict[str, Callable[[Doc], None]] = {
+    "output scale": rescale_output,
+    "input scale": rescale_input,
+    "output shape": reshape_output,
+}
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +108,9 @@ def _forged(genuine: Doc, name: str, key_file: Path | None) -> Doc:
 
 def test_rescaled_output_really_restates_the_answer(genuine: Doc, node_key_file: Path) -> None:
     forged = _forged(genuine, "output scale", node_key_file)
-    assert forged["output"]["tensors"][0]["values"] == pytest.approx([8 * v for v in genuine["output"]["tensors"][0]["values"]])
+    assert forged["output"]["tensors"][0]["values"] == pytest.approx(
+        [8 * v for v in genuine["output"]["tensors"][0]["values"]]
+    )
     # every check but identity passes: the proof, its binding and the node's signature are all consistent
     assert verify_document(forged).verified is True
 
@@ -112,32 +118,64 @@ def test_rescaled_output_really_restates_the_answer(genuine: Doc, node_key_file:
 @pytest.mark.parametrize("name", list(FORGERIES))
 def test_a_verifying_key_pin_alone_does_not_call_the_identity_pinned(genuine: Doc, name: str) -> None:
     forged = _forged(genuine, name, None)
-    verdict = verify_document(forged, Policy(expect_vk=genuine["model"]["vk_digest"], trusted_srs=[genuine["srs"]["fingerprint"]]))
+    verdict = verify_document(
+        forged, Policy(expect_vk=genuine["model"]["vk_digest"], trusted_srs=[genuine["srs"]["fingerprint"]])
+    )
     assert verdict.identity_pinned is False
     assert "circuit settings" in verdict.summary and "expect_circuit" in verdict.summary
 
 
 @pytest.mark.parametrize("name", list(FORGERIES))
-def test_the_circuit_pin_rejects_the_forgery_even_from_the_pinned_signer(genuine: Doc, node_key_file: Path, name: str) -> None:
-    pins = Policy(expect_circuit=_circuit(genuine), expect_vk=genuine["model"]["vk_digest"], trusted_srs=[genuine["srs"]["fingerprint"]], expect_signer=genuine["signature"]["public_key"])
+def test_the_circuit_pin_rejects_the_forgery_even_from_the_pinned_signer(
+    genuine: Doc, node_key_file: Path, name: str
+) -> None:
+    pins = Policy(
+        expect_circuit=_circuit(genuine),
+        expect_vk=genuine["model"]["vk_digest"],
+        trusted_srs=[genuine["srs"]["fingerprint"]],
+        expect_signer=genuine["signature"]["public_key"],
+    )
     assert verify_document(copy.deepcopy(genuine), pins).identity_pinned is True
     verdict = verify_document(_forged(genuine, name, node_key_file), pins)
     assert verdict.failed() == ["identity"]
     assert _detail(verdict, "identity").startswith("expect_circuit:")
 
 
-def test_strict_policy_with_every_pin_rejects_the_node_resigned_forgery(ceremony_receipt_file: Path, node_key_file: Path, tiny_dir: Path) -> None:
+def test_strict_policy_with_every_pin_rejects_the_node_resigned_forgery(
+    ceremony_receipt_file: Path, node_key_file: Path, tiny_dir: Path
+) -> None:
     genuine = _doc(ceremony_receipt_file)
-    pins = {"expect_circuit": _circuit(genuine), "trusted_srs": [genuine["srs"]["fingerprint"]], "expect_signer": genuine["signature"]["public_key"]}
+    pins = {
+        "expect_circuit": _circuit(genuine),
+        "trusted_srs": [genuine["srs"]["fingerprint"]],
+        "expect_signer": genuine["signature"]["public_key"],
+    }
     assert verify_document(copy.deepcopy(genuine), Policy(strict=True, **pins)).verified is True
     forged = _forged(genuine, "output scale", node_key_file)
     assert verify_document(forged, Policy(strict=True, **pins)).failed() == ["identity"]
-    with_model = verify_document(forged, Policy(strict=True, model_file=str(tiny_dir / "model.onnx"), trusted_srs=pins["trusted_srs"], expect_signer=pins["expect_signer"]))
+    with_model = verify_document(
+        forged,
+        Policy(
+            strict=True,
+            model_file=str(tiny_dir / "model.onnx"),
+            trusted_srs=pins["trusted_srs"],
+            expect_signer=pins["expect_signer"],
+        ),
+    )
     assert with_model.failed() == ["model"]
 
 
-@pytest.mark.parametrize(("name", "field"), [("output scale", "model_output_scales"), ("input scale", "model_input_scales"), ("output shape", "model_instance_shapes")])
-def test_the_auditors_model_file_rederives_the_settings(genuine: Doc, node_key_file: Path, tiny_dir: Path, name: str, field: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [
+        ("output scale", "model_output_scales"),
+        ("input scale", "model_input_scales"),
+        ("output shape", "model_instance_shapes"),
+    ],
+)
+def test_the_auditors_model_file_rederives_the_settings(
+    genuine: Doc, node_key_file: Path, tiny_dir: Path, name: str, field: str
+) -> None:
     forged = _forged(genuine, name, node_key_file)
     verdict = verify_document(forged, Policy(model_file=str(tiny_dir / "model.onnx")))
     assert verdict.failed() == ["model"]  # the key is the same: only the derived settings differ
@@ -146,7 +184,12 @@ def test_the_auditors_model_file_rederives_the_settings(genuine: Doc, node_key_f
 
 def test_a_strict_policy_needs_a_cryptographic_circuit_pin(genuine: Doc) -> None:
     with pytest.raises(PolicyError, match="expect_circuit or model_file"):
-        Policy(strict=True, expect_vk=genuine["model"]["vk_digest"], trusted_srs=[genuine["srs"]["fingerprint"]], expect_signer=genuine["signature"]["public_key"])
+        Policy(
+            strict=True,
+            expect_vk=genuine["model"]["vk_digest"],
+            trusted_srs=[genuine["srs"]["fingerprint"]],
+            expect_signer=genuine["signature"]["public_key"],
+        )
 
 
 # 1. duplicate keys
@@ -172,13 +215,17 @@ def test_a_receipt_with_a_duplicate_key_is_refused(genuine: Doc, tmp_path: Path)
 
 
 def test_an_input_file_with_a_duplicate_key_is_refused(receipt_file: Path, tmp_path: Path) -> None:
-    (tmp_path / "input.json").write_text('{"input_data": [[0, 0, 0, 0, 0, 0, 0, 0]], "input_data": [[0.1, 0.5, 0.9, 0.3, 0.0, 0.7, 0.2, 0.4]]}')
+    (tmp_path / "input.json").write_text(
+        '{"input_data": [[0, 0, 0, 0, 0, 0, 0, 0]], "input_data": [[0.1, 0.5, 0.9, 0.3, 0.0, 0.7, 0.2, 0.4]]}'
+    )
     result = zkinfer("verify", receipt_file, "--input", tmp_path / "input.json")
     assert result.returncode == 2 and "appears twice" in result.stderr, result.stdout + result.stderr
 
 
 def test_a_policy_with_a_duplicate_key_is_refused(receipt_file: Path, tmp_path: Path) -> None:
-    (tmp_path / "policy.toml").write_text('expect_vk = "sha256:' + "0" * 64 + '"\nexpect_vk = "sha256:' + "1" * 64 + '"\n')
+    (tmp_path / "policy.toml").write_text(
+        'expect_vk = "sha256:' + "0" * 64 + '"\nexpect_vk = "sha256:' + "1" * 64 + '"\n'
+    )
     result = zkinfer("verify", receipt_file, "--policy", tmp_path / "policy.toml")
     assert result.returncode == 2 and "policy.toml" in result.stderr
 
@@ -205,15 +252,24 @@ def test_markup_in_a_digest_is_a_verdict_not_a_crash(genuine: Doc, tmp_path: Pat
     doc["model"]["vk_digest"] = "x[/]"
     (tmp_path / "r.json").write_text(json.dumps(doc))
     result = zkinfer("verify", tmp_path / "r.json")
-    assert result.returncode == 1 and "Traceback" not in result.stderr and "MarkupError" not in result.stdout + result.stderr
+    assert (
+        result.returncode == 1
+        and "Traceback" not in result.stderr
+        and "MarkupError" not in result.stdout + result.stderr
+    )
     assert "model.vk_digest" in result.stdout
 
 
 # 3. oversized numbers
 
 
-@pytest.mark.parametrize(("field", "token"), [("timings.prove_ms", "9" * 5000), ("output.tensors[0].values[0]", "1e39"), ("fast.max_abs_deviation", "-1e400")])
-def test_numbers_beyond_float32_are_refused_naming_the_field(genuine: Doc, tmp_path: Path, field: str, token: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "token"),
+    [("timings.prove_ms", "9" * 5000), ("output.tensors[0].values[0]", "1e39"), ("fast.max_abs_deviation", "-1e400")],
+)
+def test_numbers_beyond_float32_are_refused_naming_the_field(
+    genuine: Doc, tmp_path: Path, field: str, token: str
+) -> None:
     doc = copy.deepcopy(genuine)
     section, rest = field.split(".", 1)
     if section == "output":
@@ -237,7 +293,9 @@ def test_a_python_value_beyond_float32_fails_well_formed(genuine: Doc) -> None:
 # 4. the fast answer
 
 
-def test_a_node_signed_receipt_with_the_fast_answer_negated_fails_the_fast_check(genuine: Doc, node_key_file: Path) -> None:
+def test_a_node_signed_receipt_with_the_fast_answer_negated_fails_the_fast_check(
+    genuine: Doc, node_key_file: Path
+) -> None:
     doc = copy.deepcopy(genuine)
     doc["fast"]["tensors"][0]["values"] = [-v for v in doc["fast"]["tensors"][0]["values"]]
     verdict = verify_document(_resign(doc, node_key_file), Policy(expect_signer=genuine["signature"]["public_key"]))
@@ -282,7 +340,9 @@ def test_a_receipt_calling_its_development_srs_a_ceremony_is_not_believed(genuin
         Policy(allow_development_srs=False)
     assert "only its word" in _detail(verify_document(copy.deepcopy(lying)), "srs")
     ceremony = digest_bytes(b"the ceremony this auditor trusts")
-    verdict = verify_document(lying, Policy(expect_circuit=_circuit(genuine), trusted_srs=[ceremony], allow_development_srs=False))
+    verdict = verify_document(
+        lying, Policy(expect_circuit=_circuit(genuine), trusted_srs=[ceremony], allow_development_srs=False)
+    )
     assert verdict.failed() == ["identity"] and "trusted_srs" in _detail(verdict, "identity")
 
 
@@ -336,7 +396,9 @@ def test_stated_values_are_counted_against_the_settings_before_per_element_work(
 # found by the fuzzer: bytes.fromhex skips whitespace, so one signer key or proof had many spellings
 
 
-@pytest.mark.parametrize(("section", "field", "at"), [("signature", "public_key", 40), ("signature", "signature", 100), ("proof", "hex", 64)])
+@pytest.mark.parametrize(
+    ("section", "field", "at"), [("signature", "public_key", 40), ("signature", "signature", 100), ("proof", "hex", 64)]
+)
 def test_hex_fields_with_whitespace_are_malformed(genuine: Doc, section: str, field: str, at: int) -> None:
     doc = copy.deepcopy(genuine)
     text = doc[section][field]

@@ -38,7 +38,14 @@ def _fake_system(tmp_path: Path, apt_update: int, apt_install: int) -> Path:
 
 def _run(tmp_path: Path, bin_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ZKINFER_")}
-    return subprocess.run([str(bin_dir / "bash"), str(SCRIPT)], cwd=REPO, env={**clean, "PATH": str(bin_dir), **env}, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [str(bin_dir / "bash"), str(SCRIPT)],
+        cwd=REPO,
+        env={**clean, "PATH": str(bin_dir), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_a_held_apt_lock_warns_and_finishes(tmp_path: Path) -> None:

@@ -63,7 +63,14 @@ def _assemble(out: Path, segments: list[Path], like: Path) -> Path:
     for i, source in enumerate(segments):
         shutil.copytree(source, out / f"seg{i}")
         loaded = split_circuit.circuit.load(out / f"seg{i}")
-        records.append(manifest.segments[i].model_copy(update={"compiled_digest": loaded.manifest.compiled_digest, "settings_digest": loaded.manifest.settings_digest}))
+        records.append(
+            manifest.segments[i].model_copy(
+                update={
+                    "compiled_digest": loaded.manifest.compiled_digest,
+                    "settings_digest": loaded.manifest.settings_digest,
+                }
+            )
+        )
     split_circuit.write_manifest(out, manifest.model_copy(update={"segments": records}))
     return out
 
@@ -76,16 +83,27 @@ def env(tmp_path_factory: pytest.TempPathFactory, node_key_file: Path) -> Env:
     tiny.mlp(folder / "a.onnx", seed=0)
     tiny.mlp(folder / "b.onnx", seed=1)
     calibration = tiny.samples(folder / "calibration.json", n=16, size=8)
-    options: dict[str, Any] = {"cuts": ["h0"], "search": False, "decomposition": SMALL_DECOMPOSITION, "link": "hashed"}  # polycommit: test_split_polycommit.py
+    options: dict[str, Any] = {
+        "cuts": ["h0"],
+        "search": False,
+        "decomposition": SMALL_DECOMPOSITION,
+        "link": "hashed",
+    }  # polycommit: test_split_polycommit.py
     a = split.compile_split(folder / "a.onnx", calibration, folder / "a", **options)
     b = split.compile_split(folder / "b.onnx", calibration, folder / "b", **options)
-    h = split.compile_split(folder / "a.onnx", calibration, folder / "h", visibility=Visibility(input="hashed"), **options)
-    assert b.segments[1].settings["model_input_scales"] == a.segments[0].settings["model_output_scales"], "the hybrid needs B's link at A's scale"
+    h = split.compile_split(
+        folder / "a.onnx", calibration, folder / "h", visibility=Visibility(input="hashed"), **options
+    )
+    assert b.segments[1].settings["model_input_scales"] == a.segments[0].settings["model_output_scales"], (
+        "the hybrid needs B's link at A's scale"
+    )
     hybrid = _assemble(folder / "hybrid", [a.segments[0].path, b.segments[1].path], a.path)
     node_key = identity.load_key(node_key_file)
 
     def prove(chain: Path, values: list[float]) -> tuple[Doc, str]:
-        prover = SplitProver(chain, signer=node_key)  # the default executor: local prove processes, the segments in parallel
+        prover = SplitProver(
+            chain, signer=node_key
+        )  # the default executor: local prove processes, the segments in parallel
         try:
             receipt = prover.prove([np.asarray(values, dtype=np.float64).reshape(1, 8)])
         finally:
@@ -94,8 +112,15 @@ def env(tmp_path_factory: pytest.TempPathFactory, node_key_file: Path) -> Env:
 
     genuine, digest = prove(a.path, INPUT)
     return Env(
-        folder=folder, chain=a.path, chain_digest=digest, genuine=genuine, other_input=prove(a.path, OTHER_INPUT)[0],
-        other_model=prove(b.path, INPUT)[0], hashed=prove(h.path, INPUT)[0], hybrid=prove(hybrid, INPUT)[0], node_key=node_key,
+        folder=folder,
+        chain=a.path,
+        chain_digest=digest,
+        genuine=genuine,
+        other_input=prove(a.path, OTHER_INPUT)[0],
+        other_model=prove(b.path, INPUT)[0],
+        hashed=prove(h.path, INPUT)[0],
+        hybrid=prove(hybrid, INPUT)[0],
+        node_key=node_key,
     )
 
 
@@ -106,7 +131,12 @@ def _failed(verdict: Verdict) -> set[str]:
 def _pins(env: Env, **extra: Any) -> Policy:
     """What an auditor who trusts chain A and its node pins."""
     fingerprints = sorted({s["srs"]["fingerprint"] for s in env.genuine["segments"]})
-    return Policy(expect_circuit=env.chain_digest, trusted_srs=fingerprints, expect_signer=env.genuine["signature"]["public_key"], **extra)
+    return Policy(
+        expect_circuit=env.chain_digest,
+        trusted_srs=fingerprints,
+        expect_signer=env.genuine["signature"]["public_key"],
+        **extra,
+    )
 
 
 # ---- planning (no proofs) ----
@@ -126,7 +156,11 @@ def test_cut_points_are_where_one_tensor_crosses(tmp_path: Path) -> None:
 
 
 def test_balanced_cuts_minimise_the_largest_segment() -> None:
-    graph = split.Graph(model=None, costs=(10, 1, 1, 10, 1, 10), cuts=tuple(split.CutPoint(i, f"t{i}") for i in range(5)))  # type: ignore[arg-type]
+    graph = split.Graph(
+        model=None,  # type: ignore[arg-type]
+        costs=(10, 1, 1, 10, 1, 10),
+        cuts=tuple(split.CutPoint(i, f"t{i}") for i in range(5)),
+    )
     chosen = split.balanced_cuts(graph, 3)
     assert [c.after for c in chosen] == [1, 3]  # segments cost 11, 11, 11 (after 0 and 3: 10, 12, 11)
 
@@ -135,8 +169,18 @@ def test_a_tensor_used_past_the_cut_is_not_a_cut_point(tmp_path: Path) -> None:
     import onnx
     from onnx import TensorProto, helper
 
-    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Neg", ["a"], ["b"]), helper.make_node("Add", ["a", "b"], ["c"]), helper.make_node("Relu", ["c"], ["y"])]
-    graph = helper.make_graph(nodes, "skip", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"]),
+        helper.make_node("Neg", ["a"], ["b"]),
+        helper.make_node("Add", ["a", "b"], ["c"]),
+        helper.make_node("Relu", ["c"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "skip",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(tmp_path / "skip.onnx"))
     assert [c.tensor for c in split.analyse(tmp_path / "skip.onnx").cuts] == ["a", "c"]  # after Neg both a and b cross
 
@@ -147,7 +191,9 @@ def test_a_tensor_used_past_the_cut_is_not_a_cut_point(tmp_path: Path) -> None:
 def test_split_circuit_directory_lists_its_segments_in_order(env: Env) -> None:
     loaded = split_circuit.load(env.chain)
     assert [s.directory for s in loaded.manifest.segments] == ["seg0", "seg1"]
-    assert loaded.manifest.cuts == ["h0"] and loaded.manifest.segments[0].outputs == loaded.manifest.segments[1].inputs == ["h0"]
+    assert loaded.manifest.cuts == ["h0"] and loaded.manifest.segments[0].outputs == loaded.manifest.segments[
+        1
+    ].inputs == ["h0"]
     assert all((env.chain / s.directory / "manifest.json").is_file() for s in loaded.manifest.segments)
     assert loaded.manifest.max_abs_error < 5e-3  # end to end against onnxruntime
     with pytest.raises(CircuitError, match="split circuit"):
@@ -163,7 +209,18 @@ def test_split_circuit_directory_lists_its_segments_in_order(env: Env) -> None:
 def test_genuine_split_receipt_verifies_with_the_chain_pinned(env: Env) -> None:
     verdict = verify_document(copy.deepcopy(env.genuine), _pins(env, strict=False))
     assert verdict.verified and verdict.identity_pinned, verdict.model_dump_json(indent=1)
-    assert [c.name for c in verdict.checks] == ["well-formed", "verifying-key", "settings", "srs", "proof", "binding", "links", "fast", "identity", "signature"]
+    assert [c.name for c in verdict.checks] == [
+        "well-formed",
+        "verifying-key",
+        "settings",
+        "srs",
+        "proof",
+        "binding",
+        "links",
+        "fast",
+        "identity",
+        "signature",
+    ]
     assert env.genuine["schema_version"] == SCHEMA_VERSION and len(env.genuine["links"]) == 1
     import onnxruntime as ort
 
@@ -221,7 +278,7 @@ def _resign_vk_digest(doc: Doc) -> None:
 
 
 def _flip_hex(text: str, at: int) -> str:
-    return text[:at] + ("0" if text[at] != "0" else "1") + text[at + 1:]
+    return text[:at] + ("0" if text[at] != "0" else "1") + text[at + 1 :]
 
 
 def _swap_segments(doc: Doc, _: Env) -> None:
@@ -298,26 +355,70 @@ class Tamper:
 
 TAMPERS = [
     Tamper("last segment's proof from another input", _segment_from("other_input", 1), frozenset({"links", "binding"})),
-    Tamper("first segment's proof from another input", _segment_from("other_input", 0), frozenset({"links", "binding"})),
-    Tamper("both proofs and the link from another input", lambda d, e: d.update(segments=copy.deepcopy(e.other_input["segments"]), links=list(e.other_input["links"])), frozenset({"binding"})),
+    Tamper(
+        "first segment's proof from another input", _segment_from("other_input", 0), frozenset({"links", "binding"})
+    ),
+    Tamper(
+        "both proofs and the link from another input",
+        lambda d, e: d.update(segments=copy.deepcopy(e.other_input["segments"]), links=list(e.other_input["links"])),
+        frozenset({"binding"}),
+    ),
     Tamper("segments reordered", _swap_segments, frozenset({"settings", "binding", "links"})),
-    Tamper("link stated otherwise", lambda d, _: d["links"].__setitem__(0, _flip_hex(d["links"][0], 0)), frozenset({"links"})),
+    Tamper(
+        "link stated otherwise",
+        lambda d, _: d["links"].__setitem__(0, _flip_hex(d["links"][0], 0)),
+        frozenset({"links"}),
+    ),
     Tamper("link instance in a proof", _link_instance, frozenset({"proof", "links"})),
     Tamper("links dropped", _set("links", []), frozenset({"links"})),
     Tamper("last segment from another model", _segment_from("other_model", 1), frozenset({"links", "binding"})),
     Tamper("a segment's key swapped with its digests", _swap_vk, frozenset({"proof"})),
-    Tamper("a segment's key bytes", lambda d, _: d["segments"][0]["model"].update(verifying_key=_flip_b64(d["segments"][0]["model"]["verifying_key"])), frozenset({"verifying-key", "proof"})),
+    Tamper(
+        "a segment's key bytes",
+        lambda d, _: d["segments"][0]["model"].update(
+            verifying_key=_flip_b64(d["segments"][0]["model"]["verifying_key"])
+        ),
+        frozenset({"verifying-key", "proof"}),
+    ),
     Tamper("chain key digest", _set("model.vk_digest", digest_bytes(b"another chain")), frozenset({"verifying-key"})),
-    Tamper("first input restated", lambda d, _: d["input"]["tensors"][0]["values"].__setitem__(2, 0.25), frozenset({"binding"})),
+    Tamper(
+        "first input restated",
+        lambda d, _: d["input"]["tensors"][0]["values"].__setitem__(2, 0.25),
+        frozenset({"binding"}),
+    ),
     Tamper("last output restated with its felts", _restate_output, frozenset({"binding"})),
-    Tamper("last output value", lambda d, _: d["output"]["tensors"][0]["values"].__setitem__(0, d["output"]["tensors"][0]["values"][0] + 1.0), frozenset({"binding", "fast"})),
-    Tamper("inner link made public", _edit_settings(0, "run_args.output_visibility", "Public"), frozenset({"settings", "proof", "binding", "links"})),
-    Tamper("last output made hashed", _edit_settings(1, "run_args.output_visibility", {"Hashed": {"hash_is_public": True, "outlets": []}}), frozenset({"settings", "proof", "binding", "links"})),
+    Tamper(
+        "last output value",
+        lambda d, _: d["output"]["tensors"][0]["values"].__setitem__(0, d["output"]["tensors"][0]["values"][0] + 1.0),
+        frozenset({"binding", "fast"}),
+    ),
+    Tamper(
+        "inner link made public",
+        _edit_settings(0, "run_args.output_visibility", "Public"),
+        frozenset({"settings", "proof", "binding", "links"}),
+    ),
+    Tamper(
+        "last output made hashed",
+        _edit_settings(1, "run_args.output_visibility", {"Hashed": {"hash_is_public": True, "outlets": []}}),
+        frozenset({"settings", "proof", "binding", "links"}),
+    ),
     Tamper("link scale", _edit_settings(1, "model_input_scales", [7]), frozenset({"settings"})),
     Tamper("absurd segment size for ezkl", _edit_settings(0, "run_args.logrows", 99), frozenset({"settings", "proof"})),
-    Tamper("absurd column count for ezkl", _edit_settings(1, "run_args.num_inner_cols", 0), frozenset({"settings", "proof"})),
-    Tamper("segment settings without their digest", lambda d, _: d["segments"][0]["model"]["settings"].update(num_rows=1), frozenset({"settings"})),
-    Tamper("segment proof bytes", lambda d, _: d["segments"][1]["proof"].update(hex=_flip_hex(d["segments"][1]["proof"]["hex"], 100)), frozenset({"proof"})),
+    Tamper(
+        "absurd column count for ezkl",
+        _edit_settings(1, "run_args.num_inner_cols", 0),
+        frozenset({"settings", "proof"}),
+    ),
+    Tamper(
+        "segment settings without their digest",
+        lambda d, _: d["segments"][0]["model"]["settings"].update(num_rows=1),
+        frozenset({"settings"}),
+    ),
+    Tamper(
+        "segment proof bytes",
+        lambda d, _: d["segments"][1]["proof"].update(hex=_flip_hex(d["segments"][1]["proof"]["hex"], 100)),
+        frozenset({"proof"}),
+    ),
     Tamper("segment SRS bytes", _srs_bytes, frozenset({"srs", "proof"})),
     Tamper("segment SRS size", _set("segments.1.srs.k", 16), frozenset({"settings"})),
     Tamper("weights said hashed", _set("params.visibility", "hashed"), frozenset({"settings"})),
@@ -326,8 +427,16 @@ NOT_RESIGNED = [  # (name, edit, the checks that fail)
     ("schema version", _set("schema_version", "zkinfer.receipt/1"), {"well-formed"}),
     ("unknown field in a segment", _set("segments.0.proof.note", "x"), {"well-formed"}),
     ("one segment left", lambda d, _: d.update(segments=d["segments"][:1], links=[]), {"well-formed"}),
-    ("signature bytes", lambda d, _: d["signature"].update(signature=_flip_hex(d["signature"]["signature"], 150)), {"signature"}),
-    ("signature from another receipt", lambda d, e: d.update(signature=copy.deepcopy(e.other_input["signature"])), {"signature"}),
+    (
+        "signature bytes",
+        lambda d, _: d["signature"].update(signature=_flip_hex(d["signature"]["signature"], 150)),
+        {"signature"},
+    ),
+    (
+        "signature from another receipt",
+        lambda d, e: d.update(signature=copy.deepcopy(e.other_input["signature"])),
+        {"signature"},
+    ),
 ]
 
 
@@ -336,7 +445,9 @@ def test_tampered_split_receipt_fails_the_right_checks(tamper: Tamper, env: Env)
     doc = copy.deepcopy(env.genuine)
     tamper.edit(doc, env)
     assert doc != env.genuine
-    assert _failed(verify_document(copy.deepcopy(doc))) == set(tamper.fails) | {"signature"}  # as edited: the node's signature breaks too
+    assert _failed(verify_document(copy.deepcopy(doc))) == set(tamper.fails) | {
+        "signature"
+    }  # as edited: the node's signature breaks too
     attacker = identity.new_key()
     forged = identity.sign_receipt(parse(doc), attacker).model_dump(mode="json")
     assert _failed(verify_document(copy.deepcopy(forged))) == set(tamper.fails)
@@ -344,7 +455,9 @@ def test_tampered_split_receipt_fails_the_right_checks(tamper: Tamper, env: Env)
 
 
 @pytest.mark.parametrize("name, edit, fails", NOT_RESIGNED, ids=[n for n, _, _ in NOT_RESIGNED])
-def test_malformed_or_badly_signed_split_receipt_fails(name: str, edit: Callable[[Doc, Env], None], fails: set[str], env: Env) -> None:
+def test_malformed_or_badly_signed_split_receipt_fails(
+    name: str, edit: Callable[[Doc, Env], None], fails: set[str], env: Env
+) -> None:
     doc = copy.deepcopy(env.genuine)
     edit(doc, env)
     verdict = verify_document(doc, _pins(env))
@@ -361,19 +474,47 @@ def _other_ceremony(doc: Doc, env: Env) -> None:
     if not path.exists():
         _ezkl.gen_srs(path, 1)  # a fresh tau
     reduced = srs.reduced(path.read_bytes())
-    doc["segments"][1]["srs"].update(reduced=base64.b64encode(reduced).decode(), fingerprint=srs.parse_reduced(reduced, "other"))
+    doc["segments"][1]["srs"].update(
+        reduced=base64.b64encode(reduced).decode(), fingerprint=srs.parse_reduced(reduced, "other")
+    )
 
 
 PINNED = [  # (name, receipt, edit, pins copied from the genuine receipt, the checks that fail; the node's signature breaks too)
-    ("model digest restated", "genuine", _set("model.model_digest", digest_bytes(b"another model")), {"expect_model": ("model", "model_digest")}, {"identity", "signature"}),
-    ("signature removed", "genuine", _set("signature", None), {"expect_signer": ("signature", "public_key")}, {"signature"}),
-    ("input commitment", "hashed", lambda d, _: d["input"].update(commitment=[_flip_hex(d["input"]["commitment"][0], 0)]), {}, {"binding", "signature"}),
-    ("a segment's SRS from another ceremony", "genuine", _other_ceremony, {"trusted_srs": [("segments", 0, "srs", "fingerprint")]}, {"proof", "identity", "signature"}),
+    (
+        "model digest restated",
+        "genuine",
+        _set("model.model_digest", digest_bytes(b"another model")),
+        {"expect_model": ("model", "model_digest")},
+        {"identity", "signature"},
+    ),
+    (
+        "signature removed",
+        "genuine",
+        _set("signature", None),
+        {"expect_signer": ("signature", "public_key")},
+        {"signature"},
+    ),
+    (
+        "input commitment",
+        "hashed",
+        lambda d, _: d["input"].update(commitment=[_flip_hex(d["input"]["commitment"][0], 0)]),
+        {},
+        {"binding", "signature"},
+    ),
+    (
+        "a segment's SRS from another ceremony",
+        "genuine",
+        _other_ceremony,
+        {"trusted_srs": [("segments", 0, "srs", "fingerprint")]},
+        {"proof", "identity", "signature"},
+    ),
 ]
 
 
 @pytest.mark.parametrize("name, base, edit, pins, fails", PINNED, ids=[p[0] for p in PINNED])
-def test_pinned_auditor_refuses_split_receipt(name: str, base: str, edit: Callable[[Doc, Env], None], pins: dict[str, Any], fails: set[str], env: Env) -> None:
+def test_pinned_auditor_refuses_split_receipt(
+    name: str, base: str, edit: Callable[[Doc, Env], None], pins: dict[str, Any], fails: set[str], env: Env
+) -> None:
     original: Doc = getattr(env, base)
 
     def value(spec: Any) -> Any:
@@ -393,17 +534,25 @@ def test_pinned_auditor_refuses_split_receipt(name: str, base: str, edit: Callab
 
 
 FUZZ = settings(
-    max_examples=int(os.environ.get("ZKINFER_FUZZ_EXAMPLES", "40")), deadline=None, database=None,
+    max_examples=int(os.environ.get("ZKINFER_FUZZ_EXAMPLES", "40")),
+    deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
 )
 
 
 @FUZZ
 @given(
-    path_index=st.integers(0, 1 << 16), op=st.sampled_from(("replace", "delete", "flip_char", "flip_b64_byte", "truncate", "case", "number", "duplicate", "wrap")),
-    at=st.integers(0, 1 << 16), value=st.none() | st.integers() | st.text(max_size=8),
+    path_index=st.integers(0, 1 << 16),
+    op=st.sampled_from(
+        ("replace", "delete", "flip_char", "flip_b64_byte", "truncate", "case", "number", "duplicate", "wrap")
+    ),
+    at=st.integers(0, 1 << 16),
+    value=st.none() | st.integers() | st.text(max_size=8),
 )
-def test_mutated_split_receipt_gets_a_verdict_and_is_accepted_only_unchanged(env: Env, path_index: int, op: str, at: int, value: Any) -> None:
+def test_mutated_split_receipt_gets_a_verdict_and_is_accepted_only_unchanged(
+    env: Env, path_index: int, op: str, at: int, value: Any
+) -> None:
     from fuzz.receipt_mutations import paths
 
     all_paths = paths(env.genuine)
@@ -429,11 +578,18 @@ def test_cli_verifies_inspects_and_refuses_split_receipts(env: Env, tmp_path: Pa
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "links" in ok.stdout and "VERIFIED" in ok.stdout
     failed = zkinfer("verify", broken, "--json", "--expect-circuit", env.chain_digest)
-    assert failed.returncode == 1 and {c["name"] for c in json.loads(failed.stdout)["checks"] if c["status"] == "fail"} == {"links", "signature"}
+    assert failed.returncode == 1 and {
+        c["name"] for c in json.loads(failed.stdout)["checks"] if c["status"] == "fail"
+    } == {"links", "signature"}
     broken.write_text(json.dumps(doc)[:-40])  # cut short: not JSON
     assert zkinfer("verify", broken).returncode == 2
     shown = zkinfer("inspect", genuine)
-    assert shown.returncode == 0 and "segment 1" in shown.stdout and "link 0->1" in shown.stdout and env.chain_digest in shown.stdout
+    assert (
+        shown.returncode == 0
+        and "segment 1" in shown.stdout
+        and "link 0->1" in shown.stdout
+        and env.chain_digest in shown.stdout
+    )
 
 
 def test_a_model_file_cannot_pin_a_chain_and_says_so(env: Env) -> None:
@@ -448,5 +604,8 @@ def test_inspect_summarises_the_chain(env: Env, tmp_path: Path) -> None:
     path.write_text(json.dumps(env.genuine))
     summary = inspect_any(path)
     assert isinstance(summary, SplitSummary) and summary.circuit_digest == env.chain_digest
-    assert [(s.index, s.input_visibility, s.output_visibility) for s in summary.segments] == [(0, "public", "hashed"), (1, "hashed", "public")]
+    assert [(s.index, s.input_visibility, s.output_visibility) for s in summary.segments] == [
+        (0, "public", "hashed"),
+        (1, "hashed", "public"),
+    ]
     assert summary.links == env.genuine["links"] and summary.signer == env.genuine["signature"]["public_key"]

@@ -47,10 +47,20 @@ def chains(tmp_path_factory: pytest.TempPathFactory) -> Chains:
     key = identity.new_key()
 
     def prove(link: Literal["hashed", "polycommit"], *inputs: list[float]) -> list[Doc]:
-        made = split.compile_split(folder / "m.onnx", calibration, folder / link, cuts=["h0", "h1"], search=False, decomposition=SMALL_DECOMPOSITION, link=link)
+        made = split.compile_split(
+            folder / "m.onnx",
+            calibration,
+            folder / link,
+            cuts=["h0", "h1"],
+            search=False,
+            decomposition=SMALL_DECOMPOSITION,
+            link=link,
+        )
         prover = SplitProver(made.path, signer=key)
         try:
-            return [prover.prove([np.asarray(v, dtype=np.float64).reshape(1, 8)]).model_dump(mode="json") for v in inputs]
+            return [
+                prover.prove([np.asarray(v, dtype=np.float64).reshape(1, 8)]).model_dump(mode="json") for v in inputs
+            ]
         finally:
             prover.close()
 
@@ -99,7 +109,9 @@ def test_reordered_inner_segments_fail_naming_the_segment(chains: Chains, kind: 
     doc = copy.deepcopy(getattr(chains, kind))
     doc["segments"][1], doc["segments"][2] = doc["segments"][2], doc["segments"][1]
     failed = _failures(verify_document(_forged(doc)))
-    assert any(f"segment {i}" in detail or f"link {i - 1}->{i}" in detail for detail in failed.values() for i in (1, 2)), failed
+    assert any(
+        f"segment {i}" in detail or f"link {i - 1}->{i}" in detail for detail in failed.values() for i in (1, 2)
+    ), failed
 
 
 def test_a_middle_segment_spliced_from_another_inputs_receipt_breaks_both_its_links(chains: Chains) -> None:
@@ -107,7 +119,9 @@ def test_a_middle_segment_spliced_from_another_inputs_receipt_breaks_both_its_li
     doc["segments"][1] = copy.deepcopy(chains.hashed_other["segments"][1])
     failed = _failures(verify_document(_forged(doc)))
     assert set(failed) == {"links"} and "link 0->1" in failed["links"], failed
-    doc["links"] = list(chains.hashed_other["links"])  # the links restated from the other receipt: the first one still breaks
+    doc["links"] = list(
+        chains.hashed_other["links"]
+    )  # the links restated from the other receipt: the first one still breaks
     assert "link 0->1" in _failures(verify_document(_forged(doc))).get("links", "")
 
 
@@ -132,7 +146,10 @@ def test_polycommit_and_hashed_links_mixed_in_one_chain_fail(chains: Chains, ind
 
 @pytest.mark.parametrize(
     ("name", "field"),
-    [("input commitment on a public input", "input.commitment"), ("weights commitment on fixed weights", "params.commitment")],
+    [
+        ("input commitment on a public input", "input.commitment"),
+        ("weights commitment on fixed weights", "params.commitment"),
+    ],
 )
 def test_fields_the_chain_does_not_have_are_refused(chains: Chains, name: str, field: str) -> None:
     doc = copy.deepcopy(chains.hashed)

@@ -55,7 +55,12 @@ def env(tmp_path_factory: pytest.TempPathFactory, node_key_file: Path) -> Env:
     tiny.mlp(folder / "a.onnx", seed=0)
     tiny.mlp(folder / "b.onnx", seed=1)
     calibration = tiny.samples(folder / "calibration.json", n=16, size=8)
-    options: dict[str, Any] = {"cuts": ["h0"], "search": False, "decomposition": SMALL_DECOMPOSITION, "link": "polycommit"}
+    options: dict[str, Any] = {
+        "cuts": ["h0"],
+        "search": False,
+        "decomposition": SMALL_DECOMPOSITION,
+        "link": "polycommit",
+    }
     a = split.compile_split(folder / "a.onnx", calibration, folder / "a", **options)
     b = split.compile_split(folder / "b.onnx", calibration, folder / "b", **options)
     node_key = identity.load_key(node_key_file)
@@ -78,7 +83,9 @@ def _failed(verdict: Verdict) -> set[str]:
 
 def _pins(env: Env) -> Policy:
     fingerprints = sorted({s["srs"]["fingerprint"] for s in env.genuine["segments"]})
-    return Policy(expect_circuit=env.chain_digest, trusted_srs=fingerprints, expect_signer=env.genuine["signature"]["public_key"])
+    return Policy(
+        expect_circuit=env.chain_digest, trusted_srs=fingerprints, expect_signer=env.genuine["signature"]["public_key"]
+    )
 
 
 def _proof(doc: Doc, i: int) -> bytes:
@@ -91,12 +98,19 @@ def test_polycommit_chain_is_one_k_and_verifies_pinned(env: Env) -> None:
     assert len({s.logrows for s in loaded.manifest.segments}) == 1  # one Lagrange basis for both sides of the link
     verdict = verify_document(copy.deepcopy(env.genuine), _pins(env))
     assert verdict.verified and verdict.identity_pinned, verdict.model_dump_json(indent=1)
-    assert env.genuine["link_kind"] == "polycommit" and env.genuine["segments"][1]["proof"]["instances"][0] == env.genuine["output"]["felts"][0]
+    assert (
+        env.genuine["link_kind"] == "polycommit"
+        and env.genuine["segments"][1]["proof"]["instances"][0] == env.genuine["output"]["felts"][0]
+    )
     assert env.genuine["links"] == ["0x" + _proof(env.genuine, 0)[:64].hex()]  # segment 0's first transcript point
     assert env.other_input["links"] != env.genuine["links"]  # a commitment to other values
     import onnxruntime as ort
 
-    want = ort.InferenceSession(str(env.folder / "a.onnx")).run(None, {"input": np.asarray([INPUT], dtype=np.float32)})[0].ravel()
+    want = (
+        ort.InferenceSession(str(env.folder / "a.onnx"))
+        .run(None, {"input": np.asarray([INPUT], dtype=np.float32)})[0]
+        .ravel()
+    )
     assert np.max(np.abs(np.asarray(env.genuine["output"]["tensors"][0]["values"]) - want)) < 5e-3
 
 
@@ -172,7 +186,9 @@ def _other_ceremony(doc: Doc, env: Env) -> None:
     if not path.exists():
         _ezkl.gen_srs(path, 1)
     reduced = srs.reduced(path.read_bytes())
-    doc["segments"][1]["srs"].update(reduced=base64.b64encode(reduced).decode(), fingerprint=srs.parse_reduced(reduced, "other"))
+    doc["segments"][1]["srs"].update(
+        reduced=base64.b64encode(reduced).decode(), fingerprint=srs.parse_reduced(reduced, "other")
+    )
 
 
 TAMPERS = [  # (name, edit, the checks that fail with no pins)
@@ -188,7 +204,9 @@ TAMPERS = [  # (name, edit, the checks that fail with no pins)
 
 
 @pytest.mark.parametrize("name, edit, fails", TAMPERS, ids=[t[0] for t in TAMPERS])
-def test_tampered_polycommit_receipt_fails_the_right_checks(name: str, edit: Callable[[Doc, Env], None], fails: set[str], env: Env) -> None:
+def test_tampered_polycommit_receipt_fails_the_right_checks(
+    name: str, edit: Callable[[Doc, Env], None], fails: set[str], env: Env
+) -> None:
     doc = copy.deepcopy(env.genuine)
     edit(doc, env)
     assert doc != env.genuine
@@ -211,5 +229,7 @@ def test_link_option_needs_a_split(tmp_path: Path) -> None:
     calibration = tiny.samples(tmp_path / "c.json", n=2, size=8)
     result = zkinfer("compile", str(model), "--data", str(calibration), "-o", str(tmp_path / "c"), "--link", "hashed")
     assert result.returncode == 2 and "--split" in result.stdout + result.stderr
-    result = zkinfer("compile", str(model), "--data", str(calibration), "-o", str(tmp_path / "c"), "--cut", "h0", "--link", "kzg")
+    result = zkinfer(
+        "compile", str(model), "--data", str(calibration), "-o", str(tmp_path / "c"), "--cut", "h0", "--link", "kzg"
+    )
     assert result.returncode == 2 and "hashed, polycommit" in result.stdout + result.stderr

@@ -18,7 +18,9 @@ def _sample(prover: Prover, path: Path) -> list:
     return prover.load_input(path)
 
 
-def test_the_answer_time_statement_is_the_one_the_proof_attests(tiny_circuit: Path, tiny_dir: Path, receipt_file: Path) -> None:
+def test_the_answer_time_statement_is_the_one_the_proof_attests(
+    tiny_circuit: Path, tiny_dir: Path, receipt_file: Path
+) -> None:
     prover = Prover(tiny_circuit)
     said = prover.statement(_sample(prover, tiny_dir / "input.json"), "req-1")
     proven = statement.from_receipt(load(receipt_file), "req-1")
@@ -28,7 +30,9 @@ def test_the_answer_time_statement_is_the_one_the_proof_attests(tiny_circuit: Pa
     assert said.dequantized() == [t.values for t in receipt.output.tensors]
 
 
-def test_a_hashed_input_statement_binds_the_commitment(hashed_circuit: Path, tiny_dir: Path, hashed_receipt_file: Path) -> None:
+def test_a_hashed_input_statement_binds_the_commitment(
+    hashed_circuit: Path, tiny_dir: Path, hashed_receipt_file: Path
+) -> None:
     prover = Prover(hashed_circuit)
     said = prover.statement(_sample(prover, tiny_dir / "input.json"), "r")
     receipt = load(hashed_receipt_file)
@@ -54,19 +58,27 @@ def test_several_nodes_aggregate_over_the_same_statement(receipt_file: Path, cer
     assert statement.verify_aggregate(said, keys, pops, together)
     # another request id, another claim: not what they signed
     assert not statement.verify_aggregate(statement.from_receipt(load(receipt_file), "req-8"), keys, pops, together)
-    assert not statement.verify_aggregate(statement.from_receipt(load(ceremony_receipt_file), "req-7"), keys, pops, together)
+    assert not statement.verify_aggregate(
+        statement.from_receipt(load(ceremony_receipt_file), "req-7"), keys, pops, together
+    )
     # every listed key must have signed, must prove it holds its secret, and be listed once
     assert not statement.verify_aggregate(said, [*keys, identity.new_key().public_key], [*pops, pops[0]], together)
     assert not statement.verify_aggregate(said, keys[:2], pops[:2], together)
     assert not statement.verify_aggregate(said, keys, [pops[1], pops[0], pops[2]], together)
-    assert not statement.verify_aggregate(said, [keys[0], keys[0]], [pops[0], pops[0]], identity.aggregate([signed[0].signature] * 2))
+    assert not statement.verify_aggregate(
+        said, [keys[0], keys[0]], [pops[0], pops[0]], identity.aggregate([signed[0].signature] * 2)
+    )
     assert not statement.verify_aggregate(said, [], [], together)
 
 
 def test_a_receipt_signature_cannot_be_replayed_as_a_statement_signature(receipt_file: Path) -> None:
     receipt = load(receipt_file)
     assert receipt.signature is not None
-    replay = statement.SignedStatement(statement.from_receipt(receipt, "r"), bytes.fromhex(receipt.signature.public_key), bytes.fromhex(receipt.signature.signature))
+    replay = statement.SignedStatement(
+        statement.from_receipt(receipt, "r"),
+        bytes.fromhex(receipt.signature.public_key),
+        bytes.fromhex(receipt.signature.signature),
+    )
     assert not replay.is_valid()
 
 
@@ -99,7 +111,14 @@ def test_signed_statements_round_trip_and_tampering_breaks_the_signature(receipt
     ],
 )
 def test_malformed_statements_are_typed_errors_naming_the_field(change: object, message: str) -> None:
-    good = Statement(circuit="sha256:" + "0" * 64, request_id="r", input_digest="sha256:" + "1" * 64, weights_commitment=None, output_scales=(7,), output=((1, -2),))
+    good = Statement(
+        circuit="sha256:" + "0" * 64,
+        request_id="r",
+        input_digest="sha256:" + "1" * 64,
+        weights_commitment=None,
+        output_scales=(7,),
+        output=((1, -2),),
+    )
     document = good.to_json()
     change(document)  # type: ignore[operator]
     with pytest.raises(StatementError, match=message):
@@ -116,7 +135,13 @@ def test_field_elements_decode_as_signed_integers() -> None:
 
 def test_a_batch_circuits_statement_takes_its_own_row() -> None:
     felts = [(v % 7).to_bytes(32, "little").hex() for v in range(8)]
-    common = {"circuit": "sha256:" + "0" * 64, "request_id": "r", "input_visibility": "public", "weights_commitment": None, "output_scales": [0]}
+    common = {
+        "circuit": "sha256:" + "0" * 64,
+        "request_id": "r",
+        "input_visibility": "public",
+        "weights_commitment": None,
+        "output_scales": [0],
+    }
     rows = [statement.make(**common, input_felts=[felts], output_felts=[felts], row=r, rows=2) for r in range(2)]  # type: ignore[arg-type]
     assert rows[0].output == ((0, 1, 2, 3),) and rows[1].output == ((4, 5, 6, 0),)
     with pytest.raises(StatementError, match="batch row"):
@@ -125,7 +150,14 @@ def test_a_batch_circuits_statement_takes_its_own_row() -> None:
 
 def test_a_promise_is_signed_apart_and_names_its_statement() -> None:
     key = identity.new_key()
-    said = Statement(circuit="sha256:" + "0" * 64, request_id="r", input_digest="sha256:" + "1" * 64, weights_commitment=None, output_scales=(7,), output=((1, -2),))
+    said = Statement(
+        circuit="sha256:" + "0" * 64,
+        request_id="r",
+        input_digest="sha256:" + "1" * 64,
+        weights_commitment=None,
+        output_scales=(7,),
+        output=((1, -2),),
+    )
     signed = statement.sign(said, key.secret, key.public_key)
     promised = statement.promise(signed, "job_1", 1_900_000_000, key.secret)
     promised.verify()
@@ -135,6 +167,8 @@ def test_a_promise_is_signed_apart_and_names_its_statement() -> None:
     # the statement's signature is no promise's, and a changed deadline breaks the signature
     with pytest.raises(StatementError, match="does not verify"):
         statement.SignedPromise(promised.promise, key.public_key, signed.signature).verify()
-    later = statement.SignedPromise(statement.Promise(said.digest(), "job_1", 1_900_000_001), key.public_key, promised.signature)
+    later = statement.SignedPromise(
+        statement.Promise(said.digest(), "job_1", 1_900_000_001), key.public_key, promised.signature
+    )
     with pytest.raises(StatementError, match="does not verify"):
         later.verify()

@@ -48,7 +48,7 @@ class Tamper:
 
 def _flip_hex(text: str, at: int) -> str:
     digit = "0" if text[at] != "0" else "1"
-    return text[:at] + digit + text[at + 1:]
+    return text[:at] + digit + text[at + 1 :]
 
 
 def _flip_b64(text: str, at: int) -> str:
@@ -107,38 +107,147 @@ def _signer_key(doc: Doc, _: Receipts) -> None:
 
 PUBLIC_INSTANCES = 11  # the tiny MLP: 8 public inputs, 3 outputs
 TAMPERS = [
-    Tamper("proof bytes", "public", lambda d, _: d["proof"].update(hex=_flip_hex(d["proof"]["hex"], 100)), frozenset({"proof"})),
-    *(Tamper(f"proof instance {i}", "public", _instance(i), frozenset({"proof", "binding"})) for i in range(PUBLIC_INSTANCES)),
-    Tamper("stated output value", "public", _bump_output, frozenset({"binding", "fast"})),  # the fast answer no longer matches it either
-    Tamper("stated output felt", "public", lambda d, _: d["output"]["felts"][0].__setitem__(1, d["output"]["felts"][0][2]), frozenset({"binding"})),
-    Tamper("stated input value", "public", lambda d, _: d["input"]["tensors"][0]["values"].__setitem__(2, 0.25), frozenset({"binding"})),
-    Tamper("input commitment", "hashed", lambda d, _: d["input"].update(commitment=[_flip_hex(d["input"]["commitment"][0], 0)]), frozenset({"binding"})),
-    Tamper("weights commitment", "hashed", lambda d, _: d["params"].update(commitment=[_flip_hex(d["params"]["commitment"][0], 0)]), frozenset({"binding"})),
+    Tamper(
+        "proof bytes",
+        "public",
+        lambda d, _: d["proof"].update(hex=_flip_hex(d["proof"]["hex"], 100)),
+        frozenset({"proof"}),
+    ),
+    *(
+        Tamper(f"proof instance {i}", "public", _instance(i), frozenset({"proof", "binding"}))
+        for i in range(PUBLIC_INSTANCES)
+    ),
+    Tamper(
+        "stated output value", "public", _bump_output, frozenset({"binding", "fast"})
+    ),  # the fast answer no longer matches it either
+    Tamper(
+        "stated output felt",
+        "public",
+        lambda d, _: d["output"]["felts"][0].__setitem__(1, d["output"]["felts"][0][2]),
+        frozenset({"binding"}),
+    ),
+    Tamper(
+        "stated input value",
+        "public",
+        lambda d, _: d["input"]["tensors"][0]["values"].__setitem__(2, 0.25),
+        frozenset({"binding"}),
+    ),
+    Tamper(
+        "input commitment",
+        "hashed",
+        lambda d, _: d["input"].update(commitment=[_flip_hex(d["input"]["commitment"][0], 0)]),
+        frozenset({"binding"}),
+    ),
+    Tamper(
+        "weights commitment",
+        "hashed",
+        lambda d, _: d["params"].update(commitment=[_flip_hex(d["params"]["commitment"][0], 0)]),
+        frozenset({"binding"}),
+    ),
     Tamper("commitment instance", "hashed", _instance(0), frozenset({"proof", "binding"})),
-    Tamper("verifying key bytes", "public", lambda d, _: d["model"].update(verifying_key=_flip_b64(d["model"]["verifying_key"], 200)), frozenset({"verifying-key", "proof"})),
-    Tamper("verifying key swapped with its digest", "public", _replace_vk, frozenset({"proof", "identity"}), pins={"expect_vk": ("model", "vk_digest")}),
-    Tamper("verifying key digest", "public", lambda d, _: d["model"].update(vk_digest=digest_bytes(b"another key")), frozenset({"verifying-key", "identity"}), pins={"expect_vk": ("model", "vk_digest")}),
+    Tamper(
+        "verifying key bytes",
+        "public",
+        lambda d, _: d["model"].update(verifying_key=_flip_b64(d["model"]["verifying_key"], 200)),
+        frozenset({"verifying-key", "proof"}),
+    ),
+    Tamper(
+        "verifying key swapped with its digest",
+        "public",
+        _replace_vk,
+        frozenset({"proof", "identity"}),
+        pins={"expect_vk": ("model", "vk_digest")},
+    ),
+    Tamper(
+        "verifying key digest",
+        "public",
+        lambda d, _: d["model"].update(vk_digest=digest_bytes(b"another key")),
+        frozenset({"verifying-key", "identity"}),
+        pins={"expect_vk": ("model", "vk_digest")},
+    ),
     Tamper("settings field", "public", lambda d, _: d["model"]["settings"].update(num_rows=1), frozenset({"settings"})),
-    Tamper("settings scales with their digest", "public", lambda d, _: _set_settings(d, "model_output_scales", [7]), frozenset({"binding"})),
-    Tamper("settings visibility with its digest", "public", lambda d, _: _set_settings(d, "run_args", {**d["model"]["settings"]["run_args"], "param_visibility": "Private"}), frozenset({"settings"})),
-    Tamper("SRS bytes", "public", lambda d, _: d["srs"].update(reduced=_flip_b64(d["srs"]["reduced"], 300)), frozenset({"srs", "proof"})),
-    Tamper("SRS swapped with its fingerprint", "public", _replace_srs, frozenset({"proof", "identity"}), pins={"trusted_srs": [("srs", "fingerprint")]}),
+    Tamper(
+        "settings scales with their digest",
+        "public",
+        lambda d, _: _set_settings(d, "model_output_scales", [7]),
+        frozenset({"binding"}),
+    ),
+    Tamper(
+        "settings visibility with its digest",
+        "public",
+        lambda d, _: _set_settings(
+            d, "run_args", {**d["model"]["settings"]["run_args"], "param_visibility": "Private"}
+        ),
+        frozenset({"settings"}),
+    ),
+    Tamper(
+        "SRS bytes",
+        "public",
+        lambda d, _: d["srs"].update(reduced=_flip_b64(d["srs"]["reduced"], 300)),
+        frozenset({"srs", "proof"}),
+    ),
+    Tamper(
+        "SRS swapped with its fingerprint",
+        "public",
+        _replace_srs,
+        frozenset({"proof", "identity"}),
+        pins={"trusted_srs": [("srs", "fingerprint")]},
+    ),
     Tamper("SRS size", "public", _set("srs.k", 16), frozenset({"settings"})),
-    Tamper("model digest", "public", _set("model.model_digest", digest_bytes(b"another model")), frozenset({"identity"}), pins={"expect_model": ("model", "model_digest")}),
-    Tamper("signature bytes", "public", lambda d, _: d["signature"].update(signature=_flip_hex(d["signature"]["signature"], 150)), frozenset({"signature"}), resign=False),
+    Tamper(
+        "model digest",
+        "public",
+        _set("model.model_digest", digest_bytes(b"another model")),
+        frozenset({"identity"}),
+        pins={"expect_model": ("model", "model_digest")},
+    ),
+    Tamper(
+        "signature bytes",
+        "public",
+        lambda d, _: d["signature"].update(signature=_flip_hex(d["signature"]["signature"], 150)),
+        frozenset({"signature"}),
+        resign=False,
+    ),
     Tamper("signer key", "public", _signer_key, frozenset({"signature"}), resign=False),
-    Tamper("signature removed", "public", _set("signature", None), frozenset({"signature"}), pins={"expect_signer": ("signature", "public_key")}, resign=False),
-    Tamper("schema version", "public", _set("schema_version", "zkinfer.receipt/2"), frozenset({"well-formed"}), resign=False),
-    Tamper("unknown field", "public", _set("model.weights_url", "https://example.invalid"), frozenset({"well-formed"}), resign=False),
+    Tamper(
+        "signature removed",
+        "public",
+        _set("signature", None),
+        frozenset({"signature"}),
+        pins={"expect_signer": ("signature", "public_key")},
+        resign=False,
+    ),
+    Tamper(
+        "schema version",
+        "public",
+        _set("schema_version", "zkinfer.receipt/2"),
+        frozenset({"well-formed"}),
+        resign=False,
+    ),
+    Tamper(
+        "unknown field",
+        "public",
+        _set("model.weights_url", "https://example.invalid"),
+        frozenset({"well-formed"}),
+        resign=False,
+    ),
     Tamper("replayed proof from another receipt", "public", _replay("proof"), frozenset({"binding"})),
     Tamper("replayed output from another receipt", "public", _replay("output"), frozenset({"binding", "fast"})),
     Tamper("replayed input from another receipt", "public", _replay("input"), frozenset({"binding"})),
-    Tamper("replayed signature from another receipt", "public", _replay("signature"), frozenset({"signature"}), resign=False),
+    Tamper(
+        "replayed signature from another receipt",
+        "public",
+        _replay("signature"),
+        frozenset({"signature"}),
+        resign=False,
+    ),
 ]
 
 
 @pytest.fixture(scope="module")
-def genuine(receipt_file: Path, hashed_receipt_file: Path, ceremony_receipt_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Receipts:
+def genuine(
+    receipt_file: Path, hashed_receipt_file: Path, ceremony_receipt_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Receipts:
     from zkinfer.core import ezkl_adapter as _ezkl
 
     other_srs = tmp_path_factory.mktemp("other-srs") / "k1.srs"
@@ -158,6 +267,7 @@ def attacker() -> identity.NodeKey:
 
 def _policy(tamper: Tamper, original: Doc, **extra: Any) -> Policy:
     """Pins copied from the genuine receipt: what an auditor who trusts the real node would hold."""
+
     def value(spec: Any) -> Any:
         if isinstance(spec, list):
             return [value(s) for s in spec]
@@ -185,7 +295,9 @@ def test_tampered_receipt_is_rejected_by_the_right_check(tamper: Tamper, genuine
     policy = _policy(tamper, original)
     key = (tamper.base, policy.model_dump_json())
     if key not in _GENUINE_CHECKED:  # once per (receipt, policy): a BLS check costs ~0.3 s
-        assert verify_document(copy.deepcopy(original), policy).verified, "the genuine receipt must pass under the same policy"
+        assert verify_document(copy.deepcopy(original), policy).verified, (
+            "the genuine receipt must pass under the same policy"
+        )
         _GENUINE_CHECKED.add(key)
     doc = copy.deepcopy(original)
     tamper.edit(doc, genuine)
@@ -199,7 +311,9 @@ def test_tampered_receipt_is_rejected_by_the_right_check(tamper: Tamper, genuine
 
 
 @pytest.mark.parametrize("tamper", [t for t in TAMPERS if t.resign], ids=[t.name for t in TAMPERS if t.resign])
-def test_tamper_resigned_by_the_attacker_is_still_rejected(tamper: Tamper, genuine: Receipts, attacker: identity.NodeKey) -> None:
+def test_tamper_resigned_by_the_attacker_is_still_rejected(
+    tamper: Tamper, genuine: Receipts, attacker: identity.NodeKey
+) -> None:
     original = getattr(genuine, tamper.base)
     doc = copy.deepcopy(original)
     tamper.edit(doc, genuine)

@@ -41,7 +41,12 @@ def _resign(doc: Doc, key_file: Path) -> Doc:
 
 def _strict_pins(doc: Doc) -> Policy:
     circuit = circuit_digest(doc["model"]["vk_digest"], doc["model"]["settings"])
-    return Policy(strict=True, expect_circuit=circuit, trusted_srs=[doc["srs"]["fingerprint"]], expect_signer=doc["signature"]["public_key"])
+    return Policy(
+        strict=True,
+        expect_circuit=circuit,
+        trusted_srs=[doc["srs"]["fingerprint"]],
+        expect_signer=doc["signature"]["public_key"],
+    )
 
 
 def _detail(verdict: Any, name: str) -> str:
@@ -70,7 +75,9 @@ STRAY: dict[str, tuple[Callable[[Doc], None], str]] = {
 
 
 @pytest.mark.parametrize("name", list(STRAY))
-def test_a_stray_field_fails_binding_even_under_every_strict_pin(ceremony_receipt_file: Path, node_key_file: Path, name: str) -> None:
+def test_a_stray_field_fails_binding_even_under_every_strict_pin(
+    ceremony_receipt_file: Path, node_key_file: Path, name: str
+) -> None:
     genuine = _doc(ceremony_receipt_file)
     pins = _strict_pins(genuine)
     assert verify_document(copy.deepcopy(genuine), pins).verified is True
@@ -97,9 +104,13 @@ def _shifted_statement(doc: Doc, request_id: str) -> statement.Statement:
     flat = [f for column in doc["proof"]["instances"] for f in column]
     n_in = len(doc["input"]["tensors"][0]["values"])
     return statement.make(
-        circuit=circuit_digest(digest_bytes(parse(doc).model.verifying_key), doc["model"]["settings"]), request_id=request_id,
-        input_visibility="public", input_felts=[flat[2 : 2 + n_in]], weights_commitment=None,
-        output_scales=doc["output"]["scales"], output_felts=doc["output"]["felts"],
+        circuit=circuit_digest(digest_bytes(parse(doc).model.verifying_key), doc["model"]["settings"]),
+        request_id=request_id,
+        input_visibility="public",
+        input_felts=[flat[2 : 2 + n_in]],
+        weights_commitment=None,
+        output_scales=doc["output"]["scales"],
+        output_felts=doc["output"]["felts"],
     )
 
 
@@ -136,10 +147,14 @@ def _consumers_read_the_instances(receipt: Receipt) -> None:
     if receipt.params.visibility == "fixed":
         instances = [f for column in receipt.proof.instances for f in column]
         split = claims.Layout.of_receipt(receipt).split(instances)
-        assert split[0] == [f for t in proven.input_felts() for f in t] and split[2] == [f for t in proven.output_felts() for f in t]
+        assert split[0] == [f for t in proven.input_felts() for f in t] and split[2] == [
+            f for t in proven.output_felts() for f in t
+        ]
 
 
-def test_every_verified_receipt_is_read_through_the_one_layout(receipt_file: Path, hashed_receipt_file: Path, ceremony_receipt_file: Path, node_key_file: Path) -> None:
+def test_every_verified_receipt_is_read_through_the_one_layout(
+    receipt_file: Path, hashed_receipt_file: Path, ceremony_receipt_file: Path, node_key_file: Path
+) -> None:
     """The property of item 1: honest receipts of every visibility, and every stray-field variant
     that still verified, are read by every consumer exactly as their instances decode."""
     for receipt in _honest_receipts(receipt_file, hashed_receipt_file, ceremony_receipt_file):
@@ -184,11 +199,19 @@ def test_strict_marks_an_unbounded_fast_answer(ceremony_receipt_file: Path, node
     forged = _resign(doc, node_key_file)
     verdict = verify_document(forged, pins)
     assert deviation > 999 and verdict.verified  # the proof and its binding stand: the proven output is the honest one
-    assert any("fast answer is unbounded" in n for n in verdict.notes) and "NOTE: the fast answer is unbounded" in verdict.summary
+    assert (
+        any("fast answer is unbounded" in n for n in verdict.notes)
+        and "NOTE: the fast answer is unbounded" in verdict.summary
+    )
     bounded = verify_document(forged, pins.model_copy(update={"max_fast_deviation": 0.01}))
     assert bounded.verified is False and bounded.failed() == ["fast"]
     honest = verify_document(_doc(ceremony_receipt_file), pins.model_copy(update={"max_fast_deviation": 0.01}))
-    assert honest.verified and honest.identity_pinned and any("fast answer (within 0.01" in p for p in honest.pinned) and not honest.notes
+    assert (
+        honest.verified
+        and honest.identity_pinned
+        and any("fast answer (within 0.01" in p for p in honest.pinned)
+        and not honest.notes
+    )
 
 
 def test_unbound_fields_are_shown_as_the_nodes_word(receipt_file: Path, node_key_file: Path, tmp_path: Path) -> None:
@@ -201,7 +224,12 @@ def test_unbound_fields_are_shown_as_the_nodes_word(receipt_file: Path, node_key
     (tmp_path / "renamed.json").write_text(json.dumps(_resign(doc, node_key_file)))
     assert verify_file(tmp_path / "renamed.json").verified  # nothing the proof attests changed
     ran = zkinfer("inspect", tmp_path / "renamed.json")
-    assert ran.returncode == 0 and "as the node states" in ran.stdout and "tensor names" in ran.stdout and "ezkl version" in ran.stdout
+    assert (
+        ran.returncode == 0
+        and "as the node states" in ran.stdout
+        and "tensor names" in ran.stdout
+        and "ezkl version" in ran.stdout
+    )
     assert "(name and digest as the node states them)" in ran.stdout
     ran = zkinfer("inspect", tmp_path / "renamed.json", "--json")
     assert "tensor names" in json.loads(ran.stdout)["as_the_node_states"]

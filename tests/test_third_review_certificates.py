@@ -34,20 +34,31 @@ def pinned_label(keys: list[identity.NodeKey]) -> NodeSet:
 
 
 def _pinned(keys: list[identity.NodeKey], *, threshold: int, agree_on: str) -> NodeSet:
-    nodes = tuple(PinnedNode(n, f"http://127.0.0.1:{8001 + i}", k.public_key, identity.proof_of_possession(k), 1) for i, (n, k) in enumerate(zip(NAMES, keys, strict=True)))
+    nodes = tuple(
+        PinnedNode(n, f"http://127.0.0.1:{8001 + i}", k.public_key, identity.proof_of_possession(k), 1)
+        for i, (n, k) in enumerate(zip(NAMES, keys, strict=True))
+    )
     return NodeSet(nodes, QuorumRule(threshold=threshold, agree_on=agree_on), "nodes.toml")  # type: ignore[arg-type]
 
 
 def _statement(*outputs: tuple[int, ...]) -> Statement:
-    return Statement(circuit="sha256:" + "0" * 64, request_id="req-1", input_digest="sha256:" + "1" * 64, weights_commitment=None,
-                     output_scales=tuple(7 for _ in outputs), output=outputs)
+    return Statement(
+        circuit="sha256:" + "0" * 64,
+        request_id="req-1",
+        input_digest="sha256:" + "1" * 64,
+        weights_commitment=None,
+        output_scales=tuple(7 for _ in outputs),
+        output=outputs,
+    )
 
 
 def _sign(said: Statement, *keys: identity.NodeKey) -> list[SignedStatement]:
     return [statement.sign(said, k.secret, k.public_key) for k in keys]
 
 
-def test_a_label_certificate_names_the_heaviest_group_whatever_the_order(keys: list[identity.NodeKey], pinned_label: NodeSet) -> None:
+def test_a_label_certificate_names_the_heaviest_group_whatever_the_order(
+    keys: list[identity.NodeKey], pinned_label: NodeSet
+) -> None:
     majority, minority = _statement((3, 9, -1)), _statement((2, 8, 0))
     cert = certificate.make([*_sign(majority, keys[0], keys[1]), *_sign(minority, keys[2])])
     reordered = Certificate(tuple(reversed(cert.groups)), cert.nodes)  # the 1-of-3 group presented first
@@ -63,12 +74,18 @@ def test_label_groups_must_agree_on_every_output(keys: list[identity.NodeKey], p
     first = certificate.make(_sign(_statement((3, 9, -1), (5, 1)), keys[0], keys[1]))
     second = certificate.make(_sign(_statement((2, 8, 0), (1, 5)), keys[2]))
     verdict = certificate.check(Certificate((*first.groups, *second.groups), {}), pinned_label)
-    assert not verdict.ok and any("group 2 has labels [1, 1], group 1 [1, 0]" in r for r in verdict.reasons), verdict.reasons
+    assert not verdict.ok and any("group 2 has labels [1, 1], group 1 [1, 0]" in r for r in verdict.reasons), (
+        verdict.reasons
+    )
     with pytest.raises(certificate.CertificateError, match="labels"):
-        certificate.make([*_sign(_statement((3, 9, -1), (5, 1)), keys[0]), *_sign(_statement((2, 8, 0), (1, 5)), keys[2])])
+        certificate.make(
+            [*_sign(_statement((3, 9, -1), (5, 1)), keys[0]), *_sign(_statement((2, 8, 0), (1, 5)), keys[2])]
+        )
 
 
-def test_a_certificate_is_checked_against_the_auditors_input(keys: list[identity.NodeKey], receipt_file: Path, ceremony_receipt_file: Path, tiny_dir: Path, tmp_path: Path) -> None:
+def test_a_certificate_is_checked_against_the_auditors_input(
+    keys: list[identity.NodeKey], receipt_file: Path, ceremony_receipt_file: Path, tiny_dir: Path, tmp_path: Path
+) -> None:
     said = statement.from_receipt(load_receipt(receipt_file), "req-3")
     (tmp_path / "cert.json").write_text(json.dumps(certificate.make(_sign(said, keys[0], keys[1])).to_json()))
     (tmp_path / "nodes.toml").write_text(nodeset.dump(_pinned(keys, threshold=2, agree_on="output")))
@@ -76,7 +93,9 @@ def test_a_certificate_is_checked_against_the_auditors_input(keys: list[identity
     ran = zkinfer("verify", cert, "--nodes", nodes, "--input", tiny_dir / "input.json", "--receipt", receipt_file)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "(your --input)" in ran.stdout and said.input_digest in ran.stdout and said.circuit in ran.stdout
-    ran = zkinfer("verify", cert, "--nodes", nodes, "--input", tiny_dir / "input.json", "--receipt", receipt_file, "--json")
+    ran = zkinfer(
+        "verify", cert, "--nodes", nodes, "--input", tiny_dir / "input.json", "--receipt", receipt_file, "--json"
+    )
     verdict = json.loads(ran.stdout)
     assert verdict["input_checked"] is True and verdict["input_digest"] == said.input_digest
     assert verdict["output"] == said.dequantized()  # exact: dyadic fractions survive JSON

@@ -40,7 +40,7 @@ FLAGS = (
 # A node's name, URL and an evidence kind that would run script, break out of an attribute or
 # rewrite the page if any of them reached the HTML unescaped.
 HOSTILE_NAME = "mallory\"'><script>document.title='pwned';window.__pwned=1</script>"
-HOSTILE_KIND = "kind-<img src=x onerror=\"window.__pwned=2\">&amp;'\""
+HOSTILE_KIND = 'kind-<img src=x onerror="window.__pwned=2">&amp;\'"'
 TITLE = "zkinfer gateway: test network"
 PK = "a1" * 48
 
@@ -67,7 +67,7 @@ def test_every_hostile_value_is_escaped_in_the_html() -> None:
     page = render(_nodes(), _evidence(), title=TITLE + "<script>")
     assert "<script" not in page.lower()
     assert "<img" not in page.lower()
-    assert "onerror=\"" not in page
+    assert 'onerror="' not in page
     assert "&lt;script&gt;document.title=&#x27;pwned&#x27;" in page
     assert "&lt;img src=x onerror=&quot;window.__pwned=2&quot;&gt;&amp;amp;" in page
     assert "<a " not in page  # the public page links to nothing: evidence documents need a tenant's key
@@ -115,7 +115,11 @@ class _Page:
 
 
 def browser_available() -> bool:
-    return os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK) and importlib.util.find_spec("selenium") is not None
+    return (
+        os.access(CHROMIUM, os.X_OK)
+        and os.access(CHROMEDRIVER, os.X_OK)
+        and importlib.util.find_spec("selenium") is not None
+    )
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +152,10 @@ def _screenshot(driver: Any, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     height = int(driver.execute_script("return document.documentElement.scrollHeight"))
     # headless window sizes do not reach the viewport reliably: set the viewport itself
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": max(height, 400), "deviceScaleFactor": 1, "mobile": False})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 1280, "height": max(height, 400), "deviceScaleFactor": 1, "mobile": False},
+    )
     path = ARTIFACTS / name
     assert driver.save_screenshot(str(path)), f"chromium wrote no screenshot to {path}"
     assert path.stat().st_size > 10_000, "the screenshot is too small to show the page"
@@ -193,7 +200,10 @@ def test_ui_page_in_chromium_shows_nodes_and_evidence(browser: Any) -> None:
         assert [e.find_element(By.CSS_SELECTOR, "td.kind").text for e in evidence] == ["contradiction", HOSTILE_KIND]
         assert evidence[0].find_element(By.CSS_SELECTOR, "td.node").text == HOSTILE_NAME
         assert evidence[0].find_element(By.CSS_SELECTOR, "td.at").text == "2026-09-21 14:15:00 UTC"
-        assert browser.find_elements(By.TAG_NAME, "a") == [] and browser.find_elements(By.CSS_SELECTOR, "table#certificates") == []
+        assert (
+            browser.find_elements(By.TAG_NAME, "a") == []
+            and browser.find_elements(By.CSS_SELECTOR, "table#certificates") == []
+        )
 
         # no resource the page asked for failed or was refused (it asks for none)
         problems = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
@@ -233,7 +243,9 @@ def _poll(what: str, probe: Any, timeout_s: float, log: Path) -> Any:
 
 
 @pytest.mark.e2e
-def test_ui_of_a_real_gateway_over_two_honest_nodes_and_a_liar(browser: Any, small_circuit: Path, tmp_path: Path) -> None:
+def test_ui_of_a_real_gateway_over_two_honest_nodes_and_a_liar(
+    browser: Any, small_circuit: Path, tmp_path: Path
+) -> None:
     """Two `zkinfer serve` nodes and a liar that signs a wrong output and never proves it (its
     promise falls due in 3 s) behind `zkinfer gateway`: after one request, /ui shows the nodes'
     standing, the valid receipts of the honest nodes and the evidence against the liar (kind, node,
@@ -246,13 +258,18 @@ def test_ui_of_a_real_gateway_over_two_honest_nodes_and_a_liar(browser: Any, sma
 
     circuits = copy_circuits(small_circuit, tmp_path / "circuits")
     with ThreadPoolExecutor(3) as pool:
-        node_starts = [pool.submit(start_node, circuits, tmp_path / name, "--worker-priority", "nice") for name in ("alpha", "beta")]
+        node_starts = [
+            pool.submit(start_node, circuits, tmp_path / name, "--worker-priority", "nice")
+            for name in ("alpha", "beta")
+        ]
         liar_start = pool.submit(start_liar, small_circuit, tmp_path / "liar", "wrong-output", "--prove-within", "3")
     running: list[RunningNode | RunningLiar] = [f.result() for f in node_starts if f.exception() is None]
     running += [liar_start.result()] if liar_start.exception() is None else []
     gateway = None
     try:
-        nodes = [f.result() for f in node_starts]  # one that did not start fails the test here, the others stopped below
+        nodes = [
+            f.result() for f in node_starts
+        ]  # one that did not start fails the test here, the others stopped below
         liar = liar_start.result()
         entries = [node_entry("alpha", nodes[0]), node_entry("beta", nodes[1]), ("liar", liar.url, liar.key)]
         gateway = start_gateway(tmp_path / "gateway", pinned_toml(entries, threshold=2, timeout_ms=10_000))
@@ -270,8 +287,13 @@ def test_ui_of_a_real_gateway_over_two_honest_nodes_and_a_liar(browser: Any, sma
         assert listed["request_id"] == answer.json()["parameters"]["request_id"] and listed["node"] == "liar"
         (public,) = gateway.get("/v1/evidence").json()["evidence"]  # a visitor: who is accused of what, when
         assert public == {k: listed[k] for k in ("kind", "accused", "node", "observed_at")}
-        assert gateway.get("/v1/evidence", OTHER_GATEWAY_KEY).json() == {"evidence": []}  # another tenant: none about its requests
-        assert gateway.get(listed["url"], OTHER_GATEWAY_KEY).status_code == 404 and gateway.get(listed["url"]).status_code == 401
+        assert gateway.get("/v1/evidence", OTHER_GATEWAY_KEY).json() == {
+            "evidence": []
+        }  # another tenant: none about its requests
+        assert (
+            gateway.get(listed["url"], OTHER_GATEWAY_KEY).status_code == 404
+            and gateway.get(listed["url"]).status_code == 401
+        )
 
         served = gateway.get("/ui")
         assert served.status_code == 200 and served.headers["content-type"].startswith("text/html")
@@ -290,13 +312,17 @@ def test_ui_of_a_real_gateway_over_two_honest_nodes_and_a_liar(browser: Any, sma
 
         for name in ("alpha", "beta"):
             assert cell(name, "agreement").startswith("100.0%")
-            assert cell(name, "receipts").startswith(f"{rows[name]['receipts_valid']} valid") and "invalid" not in cell(name, "receipts")
+            assert cell(name, "receipts").startswith(f"{rows[name]['receipts_valid']} valid") and "invalid" not in cell(
+                name, "receipts"
+            )
             assert cell(name, "evidence") == "0"
             assert cell(name, "latency-p50").endswith(" ms")
             assert float(cell(name, "reputation").split()[0]) == pytest.approx(rows[name]["reputation"], abs=0.005)
         assert cell("liar", "agreement").startswith("0.0%") and "1 dissented" in cell("liar", "agreement")
         assert cell("liar", "evidence") == str(rows["liar"]["evidence"])
-        assert float(cell("liar", "reputation").split()[0]) < min(float(cell(n, "reputation").split()[0]) for n in ("alpha", "beta"))
+        assert float(cell("liar", "reputation").split()[0]) < min(
+            float(cell(n, "reputation").split()[0]) for n in ("alpha", "beta")
+        )
 
         assert browser.find_elements(By.CSS_SELECTOR, "table#certificates") == []
         (row,) = browser.find_elements(By.CSS_SELECTOR, "table#evidence tbody tr[data-accused]")
@@ -308,7 +334,11 @@ def test_ui_of_a_real_gateway_over_two_honest_nodes_and_a_liar(browser: Any, sma
 
         # the tenant's key opens the document itself, which accuses the liar's key for that request
         document = json.loads(gateway.get(listed["url"], GATEWAY_KEY).text)
-        assert document["schema"] == "zkinfer.evidence/1" and document["accused"] == liar.public_key and document["request_id"] == listed["request_id"]
+        assert (
+            document["schema"] == "zkinfer.evidence/1"
+            and document["accused"] == liar.public_key
+            and document["request_id"] == listed["request_id"]
+        )
     finally:
         if gateway is not None:
             gateway.stop()

@@ -93,7 +93,11 @@ def test_identity_failure_names_exactly_the_pin_that_failed(receipt_file: Path, 
     assert verdict.failed() == ["identity"]
     detail = _detail(verdict, "identity")
     assert detail.startswith(f"{key}:")
-    assert [k for k in ("expect_circuit", "expect_vk", "expect_model", "trusted_srs", "expect_params_commitment") if f"{k}:" in detail] == [key]
+    assert [
+        k
+        for k in ("expect_circuit", "expect_vk", "expect_model", "trusted_srs", "expect_params_commitment")
+        if f"{k}:" in detail
+    ] == [key]
 
 
 def test_signer_pin_failure_is_named(receipt_file: Path) -> None:
@@ -115,8 +119,12 @@ def test_partial_pins_say_what_is_not_pinned(receipt_file: Path) -> None:
 
 def test_cli_pins_are_joined_with_the_policy_file(ceremony_receipt_file: Path, tmp_path: Path) -> None:
     doc = _doc(ceremony_receipt_file)
-    (tmp_path / "p.toml").write_text(_toml({"trusted_srs": [digest_bytes(b"another trusted ceremony")], "expect_vk": doc["model"]["vk_digest"]}))
-    built = policy.build(tmp_path / "p.toml", trusted_srs=[doc["srs"]["fingerprint"]], expect_signer=doc["signature"]["public_key"])
+    (tmp_path / "p.toml").write_text(
+        _toml({"trusted_srs": [digest_bytes(b"another trusted ceremony")], "expect_vk": doc["model"]["vk_digest"]})
+    )
+    built = policy.build(
+        tmp_path / "p.toml", trusted_srs=[doc["srs"]["fingerprint"]], expect_signer=doc["signature"]["public_key"]
+    )
     assert built.trusted_srs == [digest_bytes(b"another trusted ceremony"), doc["srs"]["fingerprint"]]
     assert built.expect_vk == doc["model"]["vk_digest"] and built.expect_signer == doc["signature"]["public_key"]
     assert verify_document(doc, built).identity_pinned is True
@@ -158,14 +166,25 @@ def test_bad_policy_exits_2_without_a_traceback(receipt_file: Path, tmp_path: Pa
 
 
 def test_strict_on_the_command_line_requires_every_pin(receipt_file: Path) -> None:
-    result = zkinfer("verify", receipt_file, "--strict", "--expect-circuit", _pins(_doc(receipt_file))["expect_circuit"])
+    result = zkinfer(
+        "verify", receipt_file, "--strict", "--expect-circuit", _pins(_doc(receipt_file))["expect_circuit"]
+    )
     assert result.returncode == 2
-    assert "--trusted-srs" in result.stderr and "--expect-signer" in result.stderr and "--expect-circuit" not in result.stderr.split("missing")[1]
+    assert (
+        "--trusted-srs" in result.stderr
+        and "--expect-signer" in result.stderr
+        and "--expect-circuit" not in result.stderr.split("missing")[1]
+    )
     vk_only = zkinfer("verify", receipt_file, "--strict", "--expect-vk", _doc(receipt_file)["model"]["vk_digest"])
-    assert vk_only.returncode == 2 and "--expect-circuit" in vk_only.stderr.split("missing")[1]  # the key alone does not pin the scales
+    assert (
+        vk_only.returncode == 2 and "--expect-circuit" in vk_only.stderr.split("missing")[1]
+    )  # the key alone does not pin the scales
 
 
 def test_pins_are_normalised(receipt_file: Path) -> None:
     doc = _doc(receipt_file)
-    loose = Policy(expect_vk=doc["model"]["vk_digest"].upper().replace("SHA256", "sha256"), expect_signer="0x" + doc["signature"]["public_key"].upper())
+    loose = Policy(
+        expect_vk=doc["model"]["vk_digest"].upper().replace("SHA256", "sha256"),
+        expect_signer="0x" + doc["signature"]["public_key"].upper(),
+    )
     assert verify_document(doc, loose).verified is True

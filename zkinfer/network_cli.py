@@ -20,21 +20,56 @@ def register(app: typer.Typer) -> None:
 
 
 def gateway(
-    nodes: Annotated[Path, typer.Option("--nodes", help="The pinned node set (nodes.toml): URLs, public keys, proofs of possession, quorum rule")],
+    nodes: Annotated[
+        Path,
+        typer.Option(
+            "--nodes", help="The pinned node set (nodes.toml): URLs, public keys, proofs of possession, quorum rule"
+        ),
+    ],
     port: Annotated[int, typer.Option("--port", help="TCP port to listen on")] = 8090,
-    host: Annotated[str, typer.Option("--host", help="Address to bind (0.0.0.0 exposes the gateway beyond this machine)")] = "127.0.0.1",
-    state_dir: Annotated[Path, typer.Option("--state-dir", help="Records (SQLite), evidence files and API keys live here")] = Path(".zkinfer-gateway"),
-    api_keys: Annotated[Path | None, typer.Option("--api-keys", help="File of API keys callers send, one per line, # lines are comments (default: --state-dir/api-keys, made with one key)")] = None,
-    watch_interval: Annotated[float, typer.Option("--watch-interval", min=0.01, help="Seconds between the first polls of a node's receipt (then backing off)")] = 2.0,
-    max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", min=1, help="Largest request body accepted (413 above)")] = 1 << 20,
-    check_processes: Annotated[int, typer.Option("--check-processes", min=0, help="Processes that check the nodes' signed answers side by side (0: threads; N pays with spare cores)")] = 0,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind (0.0.0.0 exposes the gateway beyond this machine)")
+    ] = "127.0.0.1",
+    state_dir: Annotated[
+        Path, typer.Option("--state-dir", help="Records (SQLite), evidence files and API keys live here")
+    ] = Path(".zkinfer-gateway"),
+    api_keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--api-keys",
+            help="File of API keys callers send, one per line, # lines are comments (default: --state-dir/api-keys, made with one key)",
+        ),
+    ] = None,
+    watch_interval: Annotated[
+        float,
+        typer.Option(
+            "--watch-interval", min=0.01, help="Seconds between the first polls of a node's receipt (then backing off)"
+        ),
+    ] = 2.0,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", min=1, help="Largest request body accepted (413 above)")
+    ] = 1 << 20,
+    check_processes: Annotated[
+        int,
+        typer.Option(
+            "--check-processes",
+            min=0,
+            help="Processes that check the nodes' signed answers side by side (0: threads; N pays with spare cores)",
+        ),
+    ] = 0,
 ) -> None:
     """Serve one OIP v2 endpoint over several untrusted nodes: answer when a quorum signs the same statement."""
     from zkinfer.cli import guarded, step
     from zkinfer.network import gateway as gateway_mod
 
     config = gateway_mod.GatewayConfig(
-        nodes=nodes, state_dir=state_dir, host=host, port=port, api_keys_file=api_keys, poll_s=watch_interval, max_body_bytes=max_body_bytes,
+        nodes=nodes,
+        state_dir=state_dir,
+        host=host,
+        port=port,
+        api_keys_file=api_keys,
+        poll_s=watch_interval,
+        max_body_bytes=max_body_bytes,
         check_processes=check_processes,
     )
     with step("loading the node set, records and API keys"):
@@ -45,8 +80,16 @@ def gateway(
 # (field in /v1/nodes, column header): short headers, no borders, so the table fits 80 columns with
 # every number whole (a long node name folds onto a second line instead); statuses follow it
 COLUMNS = (
-    ("name", "node"), ("reputation", "rep"), ("agreed", "agreed"), ("dissented", "dissent"), ("timeouts", "t/o"), ("receipts_valid", "proven"),
-    ("receipts_invalid", "bad"), ("evidence", "evid"), ("latency_p50_ms", "p50 ms"), ("latency_p99_ms", "p99 ms"),
+    ("name", "node"),
+    ("reputation", "rep"),
+    ("agreed", "agreed"),
+    ("dissented", "dissent"),
+    ("timeouts", "t/o"),
+    ("receipts_valid", "proven"),
+    ("receipts_invalid", "bad"),
+    ("evidence", "evid"),
+    ("latency_p50_ms", "p50 ms"),
+    ("latency_p99_ms", "p99 ms"),
 )
 
 
@@ -78,7 +121,11 @@ def status(
         if row.get("status") not in (None, "ok"):
             out.print(shown(f"node {row.get('name')}: {row.get('status')}"))
     q = document.get("quorum", {})
-    out.print(shown(f"quorum: weight {q.get('threshold')} of {q.get('total_weight')}, agree on {q.get('agree_on')}, {q.get('weighting')} weighting"))
+    out.print(
+        shown(
+            f"quorum: weight {q.get('threshold')} of {q.get('total_weight')}, agree on {q.get('agree_on')}, {q.get('weighting')} weighting"
+        )
+    )
     out.print(shown(f"{document.get('watching', 0)} receipt(s) being watched"))
 
 
@@ -98,15 +145,26 @@ def _get_nodes(url: str, as_json: bool, fail: Any) -> dict[str, Any]:
     try:
         response = httpx.get(f"{url}/v1/nodes", timeout=10, trust_env=False)
     except httpx.HTTPError as exc:
-        fail(f"--gateway {url}: cannot reach the gateway ({type(exc).__name__}: {exc}); check the URL and that `zkinfer gateway` runs", 3, as_json=as_json)
+        fail(
+            f"--gateway {url}: cannot reach the gateway ({type(exc).__name__}: {exc}); check the URL and that `zkinfer gateway` runs",
+            3,
+            as_json=as_json,
+        )
         raise AssertionError from exc  # fail exits
     if response.status_code != 200:
-        fail(f"--gateway {url}: /v1/nodes answered HTTP {response.status_code}; is this a zkinfer gateway?", as_json=as_json)
+        fail(
+            f"--gateway {url}: /v1/nodes answered HTTP {response.status_code}; is this a zkinfer gateway?",
+            as_json=as_json,
+        )
     try:
         document = strict_json.loads(response.content)
     except strict_json.StrictJSONError as exc:
         fail(f"--gateway {url}: /v1/nodes is not JSON ({exc}); is this a zkinfer gateway?", as_json=as_json)
         raise AssertionError from exc
-    if not isinstance(document, dict) or not isinstance(document.get("nodes"), list) or not all(isinstance(r, dict) for r in document["nodes"]):
+    if (
+        not isinstance(document, dict)
+        or not isinstance(document.get("nodes"), list)
+        or not all(isinstance(r, dict) for r in document["nodes"])
+    ):
         fail(f"--gateway {url}: /v1/nodes is not a list of nodes; is this a zkinfer gateway?", as_json=as_json)
     return dict(document)

@@ -39,7 +39,9 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
 # Directories of the standard library whose docstrings are tests, demos or vendored code, not documentation.
-SKIPPED_DIRS = frozenset({"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__", "turtledemo", "lib2to3"})
+SKIPPED_DIRS = frozenset(
+    {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__", "turtledemo", "lib2to3"}
+)
 MIN_DOC_CHARS = 20
 
 
@@ -84,7 +86,9 @@ def _builtin_docs() -> list[tuple[str, str]]:
     """The C modules compiled into the interpreter: importing them runs no Python code."""
     docs: list[tuple[str, str]] = []
     for module_name in sorted(sys.builtin_module_names):
-        if module_name.startswith("_") or module_name == "sys":  # sys holds the process's state (hooks a test runner replaces)
+        if (
+            module_name.startswith("_") or module_name == "sys"
+        ):  # sys holds the process's state (hooks a test runner replaces)
             continue
         module = importlib.import_module(module_name)
         doc = inspect.getdoc(module)
@@ -94,7 +98,10 @@ def _builtin_docs() -> list[tuple[str, str]]:
             member = getattr(module, name)
             # the module's own functions and classes only: other attributes (sys.stdout, sys.flags) are
             # the running process's state, and their docstrings would make the corpus depend on it
-            if not (inspect.isroutine(member) or inspect.isclass(member)) or getattr(member, "__module__", None) != module_name:
+            if (
+                not (inspect.isroutine(member) or inspect.isclass(member))
+                or getattr(member, "__module__", None) != module_name
+            ):
                 continue
             doc = inspect.getdoc(member)
             if doc and len(doc) >= MIN_DOC_CHARS:
@@ -120,8 +127,12 @@ def train_tokenizer(texts: list[str], vocab_size: int):  # -> PreTrainedTokenize
     from transformers import PreTrainedTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIAL_TOKENS, show_progress=False)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=END, eos_token=END, unk_token=END, pad_token=END)
+    bpe.train_from_iterator(
+        texts, vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIAL_TOKENS, show_progress=False
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token=END, eos_token=END, unk_token=END, pad_token=END
+    )
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
 
@@ -155,13 +166,23 @@ def main(argv: list[str] | None = None) -> int:
     for encoding in tokenizer._tokenizer.encode_batch(texts):
         ids.extend(encoding.ids)
     data = torch.tensor(ids, dtype=torch.long)
-    print(f"corpus: {len(texts)} docstrings, {sum(map(len, texts))} characters, {len(data)} tokens ({corpus_digest[:19]}…)", flush=True)
+    print(
+        f"corpus: {len(texts)} docstrings, {sum(map(len, texts))} characters, {len(data)} tokens ({corpus_digest[:19]}…)",
+        flush=True,
+    )
 
     torch.manual_seed(args.seed)
     config = GPT2Config(
-        vocab_size=len(tokenizer), n_positions=args.positions, n_embd=args.embd, n_layer=args.layers, n_head=args.heads,
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-        bos_token_id=tokenizer.convert_tokens_to_ids(END), eos_token_id=tokenizer.convert_tokens_to_ids(END),
+        vocab_size=len(tokenizer),
+        n_positions=args.positions,
+        n_embd=args.embd,
+        n_layer=args.layers,
+        n_head=args.heads,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=tokenizer.convert_tokens_to_ids(END),
+        eos_token_id=tokenizer.convert_tokens_to_ids(END),
     )
     model = GPT2LMHeadModel(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.95))
@@ -196,10 +217,23 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer.save_pretrained(args.out)
     seconds = time.perf_counter() - started
     record = {
-        "seed": args.seed, "steps": args.steps, "threads": args.threads, "block": args.block, "batch": args.batch, "lr": args.lr,
-        "corpus": {"docstrings": len(texts), "tokens": len(data), "digest": corpus_digest, "python": platform.python_version()},
-        "torch": torch.__version__, "parameters": sum(p.numel() for p in model.parameters()),
-        "final_loss": losses[-1], "loss_every_50_steps": losses[::50], "seconds": round(seconds, 1),
+        "seed": args.seed,
+        "steps": args.steps,
+        "threads": args.threads,
+        "block": args.block,
+        "batch": args.batch,
+        "lr": args.lr,
+        "corpus": {
+            "docstrings": len(texts),
+            "tokens": len(data),
+            "digest": corpus_digest,
+            "python": platform.python_version(),
+        },
+        "torch": torch.__version__,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "final_loss": losses[-1],
+        "loss_every_50_steps": losses[::50],
+        "seconds": round(seconds, 1),
     }
     (args.out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {args.out} ({record['parameters']} parameters, final loss {losses[-1]:.3f}) in {seconds:.0f} s")

@@ -40,7 +40,9 @@ def flat_instances(receipt: Receipt) -> list[str]:
     flat = [felt for column in receipt.proof.instances for felt in column]
     for j, felt in enumerate(flat):
         if not _ezkl.is_felt(felt):
-            raise NotAFieldElement(f"field proof.instances (flat index {j}) = {felt[:80]!r} is not a field element (64 hex digits, little-endian, below the BN254 modulus)")
+            raise NotAFieldElement(
+                f"field proof.instances (flat index {j}) = {felt[:80]!r} is not a field element (64 hex digits, little-endian, below the BN254 modulus)"
+            )
     return flat
 
 

@@ -46,8 +46,13 @@ class ClaimFile:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "schema": SCHEMA, "chain_id": self.chain_id, "contract": self.contract, "node": self.node, "batch_id": self.batch_id,
-            "claim": self.claim.to_json(), "merkle_proof": ["0x" + p.hex() for p in self.merkle_proof],
+            "schema": SCHEMA,
+            "chain_id": self.chain_id,
+            "contract": self.contract,
+            "node": self.node,
+            "batch_id": self.batch_id,
+            "claim": self.claim.to_json(),
+            "merkle_proof": ["0x" + p.hex() for p in self.merkle_proof],
         }
 
     def save(self, path: Path) -> None:
@@ -57,7 +62,9 @@ class ClaimFile:
 def parse_claim_file(document: Any, where: str) -> ClaimFile:
     if not isinstance(document, dict) or set(document) != FIELDS:
         found = sorted(document) if isinstance(document, dict) else type(document).__name__
-        raise ClaimError(f"{where}: expected a {SCHEMA} object with exactly {', '.join(sorted(FIELDS))} (found {found})")
+        raise ClaimError(
+            f"{where}: expected a {SCHEMA} object with exactly {', '.join(sorted(FIELDS))} (found {found})"
+        )
     if document["schema"] != SCHEMA:
         raise ClaimError(f"{where}.schema: {str(document['schema'])[:40]!r} is not {SCHEMA!r}")
     for name in ("chain_id", "batch_id"):
@@ -65,13 +72,22 @@ def parse_claim_file(document: Any, where: str) -> ClaimFile:
             raise ClaimError(f"{where}.{name}: expected a non-negative integer")
     for name in ("contract", "node"):
         value = document[name]
-        if not (isinstance(value, str) and len(value) == 42 and value.startswith("0x") and all(c in "0123456789abcdefABCDEF" for c in value[2:])):
+        if not (
+            isinstance(value, str)
+            and len(value) == 42
+            and value.startswith("0x")
+            and all(c in "0123456789abcdefABCDEF" for c in value[2:])
+        ):
             raise ClaimError(f"{where}.{name}: expected an address (0x + 40 hex digits)")
     proof = document["merkle_proof"]
     if not isinstance(proof, list) or len(proof) > claims.MAX_DEPTH:
         raise ClaimError(f"{where}.merkle_proof: expected a list of at most {claims.MAX_DEPTH} hashes")
     return ClaimFile(
-        document["chain_id"], document["contract"], document["node"], document["batch_id"], Claim.from_json(document["claim"], f"{where}.claim"),
+        document["chain_id"],
+        document["contract"],
+        document["node"],
+        document["batch_id"],
+        Claim.from_json(document["claim"], f"{where}.claim"),
         tuple(claims.parse_bytes32(p, f"{where}.merkle_proof[{i}]") for i, p in enumerate(proof)),
     )
 
@@ -100,10 +116,14 @@ def evidence_action(document: Any, claim_file: ClaimFile | None) -> EvidenceActi
 
     verdict = evidence.check(document)
     if not verdict.holds:
-        raise EvidenceDoesNotHold("the evidence does not hold, so it is no ground to challenge: " + "; ".join(verdict.reasons), verdict)
+        raise EvidenceDoesNotHold(
+            "the evidence does not hold, so it is no ground to challenge: " + "; ".join(verdict.reasons), verdict
+        )
     if document["kind"] == "contradiction":
         if document["rows"] != 1:
-            raise ClaimError(f"the contradicting receipt proves {document['rows']} requests at once: the chain takes circuits of batch size 1")
+            raise ClaimError(
+                f"the contradicting receipt proves {document['rows']} requests at once: the chain takes circuits of batch size 1"
+            )
         signed = SignedStatement.from_json(document["statement"], "evidence.statement")
         receipt = parse(document["receipt"], "evidence.receipt")
         try:
@@ -114,25 +134,35 @@ def evidence_action(document: Any, claim_file: ClaimFile | None) -> EvidenceActi
         _same(claim_file, claim, signed.statement, check_input=True)
         return EvidenceAction("fraud", claim, receipt, verdict.reasons)
     if claim_file is None:
-        raise ClaimError(f"{document['kind']} evidence proves no output, so it becomes a challenge of a posted claim: give the node's claim file (--claim)")
+        raise ClaimError(
+            f"{document['kind']} evidence proves no output, so it becomes a challenge of a posted claim: give the node's claim file (--claim)"
+        )
     statements = [document["statement"]] if document["kind"] == "unproven" else document["statements"]
     for i, s in enumerate(statements):
         signed = SignedStatement.from_json(s, f"evidence.statements[{i}]")
         if _matches(claim_file.claim, signed.statement):
             return EvidenceAction("challenge", claim_file.claim, None, verdict.reasons)
-    raise ClaimError("the claim file's claim is not the evidence's statement (model, request id and output must all match)")
+    raise ClaimError(
+        "the claim file's claim is not the evidence's statement (model, request id and output must all match)"
+    )
 
 
 def _matches(claim: Claim, statement: Statement) -> bool:
     outputs = claims.hash_words([claims.signed_word(v) for values in statement.output for v in values])
-    return claim.model_id == claims.model_id(statement.circuit) and claim.request_id == statement.request_id and claim.output_hash == outputs
+    return (
+        claim.model_id == claims.model_id(statement.circuit)
+        and claim.request_id == statement.request_id
+        and claim.output_hash == outputs
+    )
 
 
 def _same(claim_file: ClaimFile | None, claim: Claim, statement: Statement, check_input: bool) -> None:
     if claim_file is None:
         return
     if not _matches(claim_file.claim, statement) or (check_input and claim_file.claim.input_hash != claim.input_hash):
-        raise ClaimError("the claim file's claim is not the evidence's statement (model, request id, input and output must all match)")
+        raise ClaimError(
+            "the claim file's claim is not the evidence's statement (model, request id, input and output must all match)"
+        )
 
 
 def find_single_claim(stake: Any, claim: Claim) -> int:
@@ -142,10 +172,14 @@ def find_single_claim(stake: Any, claim: Claim) -> int:
         args = event["args"]
         if (bytes(args["requestId"]), bytes(args["inputHash"]), bytes(args["outputHash"])) == claim.as_tuple()[1:]:
             return int(args["batchId"])
-    raise ClaimError(f"no claim for request {claim.request_id!r} with this model, input and output was posted alone on {stake.address}; give the node's claim file (--claim)")
+    raise ClaimError(
+        f"no claim for request {claim.request_id!r} with this model, input and output was posted alone on {stake.address}; give the node's claim file (--claim)"
+    )
 
 
-def post_receipts(stake: Any, receipts: list[tuple[str, Any]], out_dir: Path, *, verified: bool = False) -> tuple[Any, list[ClaimFile]]:
+def post_receipts(
+    stake: Any, receipts: list[tuple[str, Any]], out_dir: Path, *, verified: bool = False
+) -> tuple[Any, list[ClaimFile]]:
     """Post the claims of (request id, receipt) pairs, one alone or the rest as a Merkle batch, and
     write a claim file per claim in `out_dir` (what the node hands to whoever may challenge). Each
     receipt is verified first: a node that posts what its proof does not attest loses its bond."""
@@ -157,7 +191,9 @@ def post_receipts(stake: Any, receipts: list[tuple[str, Any]], out_dir: Path, *,
     made = []
     for request_id, receipt in receipts:
         if not verified and not verify_receipt(receipt, Policy(), "receipt").verified:
-            raise ClaimError(f"the receipt for request {request_id!r} does not verify: posting its claim would stake the bond on a proof the contract rejects")
+            raise ClaimError(
+                f"the receipt for request {request_id!r} does not verify: posting its claim would stake the bond on a proof the contract rejects"
+            )
         made.append(claims.from_verified_receipt(receipt, request_id))
     posted = stake.post_claim(made[0]) if len(made) == 1 else stake.post_batch(made)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,14 @@ from zkinfer.core.errors import ChainError
 from zkinfer.core.ezkl_views import Settings, SettingsError
 from zkinfer.core.instance_layout import InstanceLayout
 from zkinfer.core.receipt import Receipt
-from zkinfer.core.statement import FIELD_MODULUS, Statement, StatementError, from_receipt, input_digest, proven_instances
+from zkinfer.core.statement import (
+    FIELD_MODULUS,
+    Statement,
+    StatementError,
+    from_receipt,
+    input_digest,
+    proven_instances,
+)
 
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
@@ -108,12 +115,19 @@ class Claim:
         return leaf_hash(*self.as_tuple())
 
     def to_json(self) -> dict[str, Any]:
-        return {"model_id": "0x" + self.model_id.hex(), "request_id": self.request_id, "input_hash": "0x" + self.input_hash.hex(), "output_hash": "0x" + self.output_hash.hex()}
+        return {
+            "model_id": "0x" + self.model_id.hex(),
+            "request_id": self.request_id,
+            "input_hash": "0x" + self.input_hash.hex(),
+            "output_hash": "0x" + self.output_hash.hex(),
+        }
 
     @classmethod
     def from_json(cls, document: Any, where: str = "claim") -> Claim:
         if not isinstance(document, dict) or set(document) != {"model_id", "request_id", "input_hash", "output_hash"}:
-            raise ClaimError(f"{where}: expected an object with exactly model_id, request_id, input_hash and output_hash")
+            raise ClaimError(
+                f"{where}: expected an object with exactly model_id, request_id, input_hash and output_hash"
+            )
         if not isinstance(document["request_id"], str):
             raise ClaimError(f"{where}.request_id: not a string")
         hashes = [parse_bytes32(document[k], f"{where}.{k}") for k in ("model_id", "input_hash", "output_hash")]
@@ -144,9 +158,16 @@ def from_statement(statement: Statement, input_visibility: str, input_felts: lis
     except StatementError as exc:
         raise ClaimError(f"the input felts for request {statement.request_id!r}: {exc}") from exc
     if digest != statement.input_digest:
-        raise ClaimError(f"the input felts digest to {digest}, statement {statement.request_id!r} says {statement.input_digest}: they are another input")
+        raise ClaimError(
+            f"the input felts digest to {digest}, statement {statement.request_id!r} says {statement.input_digest}: they are another input"
+        )
     outputs = [signed_word(v) for values in statement.output for v in values]
-    return Claim(model_id(statement.circuit), statement.request_id, hash_words([felt_word(f) for t in input_felts for f in t]), hash_words(outputs))
+    return Claim(
+        model_id(statement.circuit),
+        statement.request_id,
+        hash_words([felt_word(f) for t in input_felts for f in t]),
+        hash_words(outputs),
+    )
 
 
 def from_verified_receipt(receipt: Receipt, request_id: str) -> Claim:
@@ -171,7 +192,9 @@ class Layout:
     params_hash: bytes  # keccak over the weights' commitment felts; 32 zero bytes for fixed weights
 
     @classmethod
-    def of_settings(cls, settings: dict[str, Any], params_commitment: list[str] | None = None, where: str = "settings") -> Layout:
+    def of_settings(
+        cls, settings: dict[str, Any], params_commitment: list[str] | None = None, where: str = "settings"
+    ) -> Layout:
         """The contract's registration of a circuit, from its instance layout (`zkinfer.core.instance_layout`)."""
         view = Settings(settings, where)
         try:
@@ -180,14 +203,30 @@ class Layout:
             raise ClaimError(str(exc)) from exc
         in_vis, params_vis, out_vis = layout.input_visibility, layout.param_visibility, layout.output_visibility
         if in_vis not in ("public", "hashed") or out_vis != "public":
-            raise ClaimError(f"{where}: input {in_vis}, weights {params_vis}, output {out_vis}: the chain needs a public or hashed input, fixed or hashed weights and a public output")
+            raise ClaimError(
+                f"{where}: input {in_vis}, weights {params_vis}, output {out_vis}: the chain needs a public or hashed input, fixed or hashed weights and a public output"
+            )
         if view.batch_size != 1:
-            raise ClaimError(f"{where}: batch size {view.batch_size}: one claim binds one request, so the chain takes circuits of batch size 1")
+            raise ClaimError(
+                f"{where}: batch size {view.batch_size}: one claim binds one request, so the chain takes circuits of batch size 1"
+            )
         params = list(params_commitment or [])
         if len(params) != layout.n_weights_commitments:
-            fix = "give the weights' Poseidon commitment (a receipt of the circuit has it)" if params_vis == "hashed" else "no weights commitment belongs to it"
-            raise ClaimError(f"{where}: weights are {params_vis} ({layout.n_weights_commitments} commitment(s)), {len(params)} given: {fix}")
-        return cls(layout.input_size, len(params), layout.output_values, in_vis == "hashed", hash_felts(params) if params else bytes(32))
+            fix = (
+                "give the weights' Poseidon commitment (a receipt of the circuit has it)"
+                if params_vis == "hashed"
+                else "no weights commitment belongs to it"
+            )
+            raise ClaimError(
+                f"{where}: weights are {params_vis} ({layout.n_weights_commitments} commitment(s)), {len(params)} given: {fix}"
+            )
+        return cls(
+            layout.input_size,
+            len(params),
+            layout.output_values,
+            in_vis == "hashed",
+            hash_felts(params) if params else bytes(32),
+        )
 
     @classmethod
     def of_receipt(cls, receipt: Receipt) -> Layout:
@@ -202,9 +241,15 @@ class Layout:
     def split(self, instances: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
         """(input, weights, output) felts of a proof's flat instances, as the contract splits them."""
         if len(instances) != self.n_input + self.n_params + self.n_output:
-            raise ClaimError(f"the proof has {len(instances)} public instances, the model's layout {self.n_input} + {self.n_params} + {self.n_output}")
+            raise ClaimError(
+                f"the proof has {len(instances)} public instances, the model's layout {self.n_input} + {self.n_params} + {self.n_output}"
+            )
         first, second = (self.n_input, self.n_params) if self.input_first else (self.n_params, self.n_input)
-        head, middle, outputs = list(instances[:first]), list(instances[first : first + second]), list(instances[first + second :])
+        head, middle, outputs = (
+            list(instances[:first]),
+            list(instances[first : first + second]),
+            list(instances[first + second :]),
+        )
         return (head, middle, outputs) if self.input_first else (middle, head, outputs)
 
 
@@ -223,7 +268,9 @@ class MerkleTree:
         self.levels: list[list[bytes]] = [list(leaves)]
         while len(self.levels[-1]) > 1:
             level = self.levels[-1]
-            self.levels.append([node_hash(level[i], level[i + 1]) if i + 1 < len(level) else level[i] for i in range(0, len(level), 2)])
+            self.levels.append(
+                [node_hash(level[i], level[i + 1]) if i + 1 < len(level) else level[i] for i in range(0, len(level), 2)]
+            )
 
     @property
     def root(self) -> bytes:

@@ -55,14 +55,21 @@ def send(chain: Chain, tx: dict[str, Any], what: str) -> Sent:
     except ChainError:
         raise
     except Exception as exc:  # web3 raises many types (ContractLogicError, ValueError, timeouts)
-        raise ChainError(f"{what}: the transaction failed on chain {chain.chain_id} ({chain.rpc_url}): {type(exc).__name__}: {str(exc)[:300]}") from exc
+        raise ChainError(
+            f"{what}: the transaction failed on chain {chain.chain_id} ({chain.rpc_url}): {type(exc).__name__}: {str(exc)[:300]}"
+        ) from exc
     if receipt["status"] != 1:
         used = int(receipt["gasUsed"])
         why = f" (out of gas: it used all {used:,} of its limit)" if used >= int(filled["gas"]) else ""
         raise ChainError(f"{what}: the transaction {tx_hash.hex()} reverted on chain {chain.chain_id}{why}")
     address = receipt.get("contractAddress")
-    return Sent(tx_hash="0x" + bytes(tx_hash).hex().removeprefix("0x"), block=int(receipt["blockNumber"]), gas_used=int(receipt["gasUsed"]),
-                contract_address=str(address) if address else None, receipt=receipt)
+    return Sent(
+        tx_hash="0x" + bytes(tx_hash).hex().removeprefix("0x"),
+        block=int(receipt["blockNumber"]),
+        gas_used=int(receipt["gasUsed"]),
+        contract_address=str(address) if address else None,
+        receipt=receipt,
+    )
 
 
 def deploy(chain: Chain, compiled: Compiled, *args: Any) -> Sent:
@@ -72,7 +79,9 @@ def deploy(chain: Chain, compiled: Compiled, *args: Any) -> Sent:
     if sent.contract_address is None:
         raise ChainError(f"deploying {compiled.name}: the transaction {sent.tx_hash} created no contract")
     if not code_matches(chain, sent.contract_address, compiled):
-        raise ChainError(f"deploying {compiled.name}: the code at {sent.contract_address} is not the compiled runtime code")
+        raise ChainError(
+            f"deploying {compiled.name}: the code at {sent.contract_address} is not the compiled runtime code"
+        )
     return sent
 
 
@@ -99,7 +108,11 @@ def contract(chain: Chain, address: str, compiled: Compiled) -> Any:
 def _data(chain: Chain, call: Any) -> str:
     """The ABI-encoded data of a constructor or function call (web3's public way: a transaction
     built with every field given, so nothing is asked of the node)."""
-    return str(call.build_transaction({"from": chain.address, "nonce": 0, "gas": 1, "gasPrice": 0, "chainId": chain.chain_id})["data"])
+    return str(
+        call.build_transaction({"from": chain.address, "nonce": 0, "gas": 1, "gasPrice": 0, "chainId": chain.chain_id})[
+            "data"
+        ]
+    )
 
 
 def transact(chain: Chain, call: Any, what: str, value: int = 0) -> Sent:

@@ -68,7 +68,9 @@ class DevChain:
     port: int
     chain_id: int
     state_dir: str
-    keys: tuple[str, ...] = field(default=DEV_KEYS, repr=False)  # the prefunded accounts' private keys (public knowledge)
+    keys: tuple[str, ...] = field(
+        default=DEV_KEYS, repr=False
+    )  # the prefunded accounts' private keys (public knowledge)
 
     @property
     def default_key(self) -> str:
@@ -112,13 +114,25 @@ def running(state_dir: Path) -> DevChain | None:
     info = state_dir / INFO_FILE
     try:
         data = json.loads(info.read_text())
-        chain = DevChain(pid=int(data["pid"]), rpc_url=str(data["rpc_url"]), port=int(data["port"]), chain_id=int(data["chain_id"]), state_dir=str(data["state_dir"]))
+        chain = DevChain(
+            pid=int(data["pid"]),
+            rpc_url=str(data["rpc_url"]),
+            port=int(data["port"]),
+            chain_id=int(data["chain_id"]),
+            state_dir=str(data["state_dir"]),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return chain if _alive(chain.pid) else None
 
 
-def start(state_dir: Path = DEFAULT_STATE_DIR, port: int | None = None, *, code_size_limit: int | None = None, detach: bool = True) -> DevChain:
+def start(
+    state_dir: Path = DEFAULT_STATE_DIR,
+    port: int | None = None,
+    *,
+    code_size_limit: int | None = None,
+    detach: bool = True,
+) -> DevChain:
     """Start anvil on 127.0.0.1 (a free port when `port` is None) and wait until it answers.
     Detached (`zkinfer chain up`), it outlives this process; otherwise (tests, notebooks) it is
     stopped when this process dies, even by SIGKILL, so no anvil is left behind (Linux).
@@ -127,7 +141,9 @@ def start(state_dir: Path = DEFAULT_STATE_DIR, port: int | None = None, *, code_
     state_dir.mkdir(parents=True, exist_ok=True)
     already = running(state_dir)
     if already is not None:
-        raise ChainError(f"{state_dir}: a dev chain already runs from it (pid {already.pid}, {already.rpc_url}); stop it with `zkinfer chain down --state-dir {state_dir}`")
+        raise ChainError(
+            f"{state_dir}: a dev chain already runs from it (pid {already.pid}, {already.rpc_url}); stop it with `zkinfer chain down --state-dir {state_dir}`"
+        )
     attempts = 1 if port is not None else 3  # a free port may be taken before anvil binds it
     for attempt in range(attempts):
         chosen = port if port is not None else free_port()
@@ -143,32 +159,60 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
     import ctypes
 
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: SIGTERM (state dumped) when the parent dies
+        ctypes.CDLL(None, use_errno=True).prctl(
+            1, signal.SIGTERM
+        )  # PR_SET_PDEATHSIG: SIGTERM (state dumped) when the parent dies
 
 
 def _start(state_dir: Path, port: int, code_size_limit: int | None, detach: bool) -> DevChain:
     command = [
-        str(toolchain.anvil()), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(CHAIN_ID),
-        "--accounts", str(ACCOUNTS), "--balance", str(BALANCE_ETH), "--mnemonic", DEV_MNEMONIC,
-        "--state", str(state_dir / STATE_FILE), "--state-interval", str(STATE_INTERVAL_S),
+        str(toolchain.anvil()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--chain-id",
+        str(CHAIN_ID),
+        "--accounts",
+        str(ACCOUNTS),
+        "--balance",
+        str(BALANCE_ETH),
+        "--mnemonic",
+        DEV_MNEMONIC,
+        "--state",
+        str(state_dir / STATE_FILE),
+        "--state-interval",
+        str(STATE_INTERVAL_S),
     ]
     if code_size_limit is not None:
         command += ["--code-size-limit", str(code_size_limit)]
     with open(state_dir / LOG_FILE, "ab") as log:
         bound = None if detach or not sys.platform.startswith("linux") else _die_with_parent
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=state_dir, preexec_fn=bound)
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=state_dir,
+            preexec_fn=bound,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         if process.poll() is not None:
-            raise ChainError(f"anvil exited with code {process.returncode} at start (port {port} taken?); see {state_dir / LOG_FILE}")
+            raise ChainError(
+                f"anvil exited with code {process.returncode} at start (port {port} taken?); see {state_dir / LOG_FILE}"
+            )
         try:
             chain_id = int(rpc(url, "eth_chainId", timeout=1.0), 16)
             break
         except (OSError, urllib.error.URLError, ValueError, ChainError):
             if time.monotonic() > deadline:
                 _terminate(process.pid)
-                raise ChainError(f"anvil did not answer on {url} within {START_TIMEOUT_S:.0f} s; see {state_dir / LOG_FILE}") from None
+                raise ChainError(
+                    f"anvil did not answer on {url} within {START_TIMEOUT_S:.0f} s; see {state_dir / LOG_FILE}"
+                ) from None
             time.sleep(0.05)
     chain = DevChain(pid=process.pid, rpc_url=url, port=port, chain_id=chain_id, state_dir=str(state_dir))
     record = {k: v for k, v in asdict(chain).items() if k != "keys"}

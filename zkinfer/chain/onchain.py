@@ -58,15 +58,26 @@ class OnChainVerdict:
         if not self.verified:
             failed = ", ".join(c.name for c in self.checks if c.status == "fail")
             return f"NOT VERIFIED on chain {self.chain_id} ({failed})"
-        pin = "the pinned circuit" if self.pinned else f"circuit {self.circuit_digest}, UNPINNED (give --expect-circuit)"
-        return (f"VERIFIED on chain {self.chain_id}: the verifier at {self.address} accepts the proof (verifyProof ~{self.gas} gas) and its instances are the "
-                f"receipt's stated input and output, for {pin}; the node's signature and the SRS ceremony are `zkinfer verify`'s to check")
+        pin = (
+            "the pinned circuit" if self.pinned else f"circuit {self.circuit_digest}, UNPINNED (give --expect-circuit)"
+        )
+        return (
+            f"VERIFIED on chain {self.chain_id}: the verifier at {self.address} accepts the proof (verifyProof ~{self.gas} gas) and its instances are the "
+            f"receipt's stated input and output, for {pin}; the node's signature and the SRS ceremony are `zkinfer verify`'s to check"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "verified": self.verified, "summary": self.summary}
 
 
-def verify(chain: Chain, receipt: Receipt, *, address: str | None = None, registry_file: Path | None = None, expect_circuit: str | None = None) -> OnChainVerdict:
+def verify(
+    chain: Chain,
+    receipt: Receipt,
+    *,
+    address: str | None = None,
+    registry_file: Path | None = None,
+    expect_circuit: str | None = None,
+) -> OnChainVerdict:
     """Run the checks; problems with the inputs (no such registry entry, a malformed address,
     an unreachable node) raise ChainError, a receipt that fails is a verdict."""
     from web3 import Web3
@@ -74,7 +85,9 @@ def verify(chain: Chain, receipt: Receipt, *, address: str | None = None, regist
     from zkinfer.verify import checks as offline
 
     if expect_circuit is not None and not is_digest(expect_circuit):
-        raise ChainError(f"--expect-circuit {expect_circuit[:80]!r} is not a digest (sha256: and 64 hex digits, as `zkinfer compile` prints it)")
+        raise ChainError(
+            f"--expect-circuit {expect_circuit[:80]!r} is not a digest (sha256: and 64 hex digits, as `zkinfer compile` prints it)"
+        )
     if address is None:
         if registry_file is None:
             raise ChainError("give the verifier's --address or a --registry that names it")
@@ -89,13 +102,23 @@ def verify(chain: Chain, receipt: Receipt, *, address: str | None = None, regist
         results.append(Check("receipt", "fail", str(exc)))
     circuit, gas = None, None
     if results[-1].status == "fail":
-        results.append(Check("verifier-code", "skip", "not generated: the receipt's key, settings or SRS do not match their digests"))
+        results.append(
+            Check(
+                "verifier-code", "skip", "not generated: the receipt's key, settings or SRS do not match their digests"
+            )
+        )
     else:
         try:
             artifact = verifier.for_receipt(receipt)
             circuit = artifact.circuit_digest
             verifier.check_verifier_code(chain, address, artifact)
-            results.append(Check("verifier-code", "pass", f"the code at {address} is the verifier for the receipt's verifying key {artifact.vk_digest} and SRS {artifact.srs_fingerprint}"))
+            results.append(
+                Check(
+                    "verifier-code",
+                    "pass",
+                    f"the code at {address} is the verifier for the receipt's verifying key {artifact.vk_digest} and SRS {artifact.srs_fingerprint}",
+                )
+            )
         except ZkinferError as exc:
             results.append(Check("verifier-code", "fail", str(exc)))
     if results[-1].status == "pass":
@@ -106,7 +129,13 @@ def verify(chain: Chain, receipt: Receipt, *, address: str | None = None, regist
         except NotAFieldElement as exc:
             results.append(Check("onchain-proof", "fail", str(exc)))
     else:
-        results.append(Check("onchain-proof", "skip", "not asked: the contract is not known to be this receipt's verifier, so its answer would mean nothing"))
+        results.append(
+            Check(
+                "onchain-proof",
+                "skip",
+                "not asked: the contract is not known to be this receipt's verifier, so its answer would mean nothing",
+            )
+        )
     try:
         results.append(Check("binding", "pass", offline.check_binding(receipt)))
     except (offline.CheckFailed, ZkinferError) as exc:
@@ -117,5 +146,13 @@ def verify(chain: Chain, receipt: Receipt, *, address: str | None = None, regist
     elif actual == expect_circuit:
         results.append(Check("identity", "pass", f"the receipt's circuit is the pinned {expect_circuit}"))
     else:
-        results.append(Check("identity", "fail", f"expect_circuit: the receipt's circuit (key + settings) is {actual}, not the pinned {expect_circuit}"))
-    return OnChainVerdict(chain_id=chain.chain_id, address=address, circuit_digest=circuit or actual, checks=results, gas=gas)
+        results.append(
+            Check(
+                "identity",
+                "fail",
+                f"expect_circuit: the receipt's circuit (key + settings) is {actual}, not the pinned {expect_circuit}",
+            )
+        )
+    return OnChainVerdict(
+        chain_id=chain.chain_id, address=address, circuit_digest=circuit or actual, checks=results, gas=gas
+    )

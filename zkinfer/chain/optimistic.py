@@ -51,12 +51,18 @@ class OptimisticNode:
             raise ClaimError(f"spot-check probability {self.spot_check_p}: expected a probability in [0, 1]")
         self.book.mkdir(parents=True, exist_ok=True)
 
-    def claim(self, statement: Statement, input_visibility: str, input_felts: list[list[str]]) -> tuple[Claim, bool, Posted | None]:
+    def claim(
+        self, statement: Statement, input_visibility: str, input_felts: list[list[str]]
+    ) -> tuple[Claim, bool, Posted | None]:
         """Queue the claim of a statement just answered; (claim, drawn for a spot check, the batch
         posted if this claim filled one)."""
         made = claims.from_statement(statement, input_visibility, input_felts)
-        if (self.book / f"{made.request_id}{CLAIM_SUFFIX}").exists() or any(c.request_id == made.request_id for c in self.pending):
-            raise ClaimError(f"request {made.request_id!r} is already claimed by this node: a request id names one claim")
+        if (self.book / f"{made.request_id}{CLAIM_SUFFIX}").exists() or any(
+            c.request_id == made.request_id for c in self.pending
+        ):
+            raise ClaimError(
+                f"request {made.request_id!r} is already claimed by this node: a request id names one claim"
+            )
         self.pending.append(made)
         drawn = self.rng.random() < self.spot_check_p
         posted = self.flush() if len(self.pending) >= self.batch_size else None
@@ -70,7 +76,9 @@ class OptimisticNode:
         posted = self.stake.post_claim(batch[0]) if len(batch) == 1 else self.stake.post_batch(batch)
         for i, claim in enumerate(batch):
             proof = () if posted.tree is None else tuple(posted.tree.proof(i))
-            ClaimFile(self.stake.chain.chain_id, self.stake.address, self.stake.chain.address, posted.batch_id, claim, proof).save(self.book / f"{claim.request_id}{CLAIM_SUFFIX}")
+            ClaimFile(
+                self.stake.chain.chain_id, self.stake.address, self.stake.chain.address, posted.batch_id, claim, proof
+            ).save(self.book / f"{claim.request_id}{CLAIM_SUFFIX}")
         return posted
 
     def open_challenges(self, from_block: int = 0) -> list[ClaimFile]:
@@ -91,4 +99,7 @@ class OptimisticNode:
     def answer_challenges(self, prove: Callable[[ClaimFile], Receipt], from_block: int = 0) -> list[Sent]:
         """Answer every open challenge of the node's claims with the receipt `prove` makes for it
         (verified before any gas is spent on it)."""
-        return [self.stake.answer(document.batch_id, document.claim, prove(document)) for document in self.open_challenges(from_block)]
+        return [
+            self.stake.answer(document.batch_id, document.claim, prove(document))
+            for document in self.open_challenges(from_block)
+        ]

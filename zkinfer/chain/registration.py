@@ -69,7 +69,14 @@ def expected(circuit_dir: Path) -> Expected:
     loaded = circuit.load(circuit_dir)
     weights = _weights_commitment(loaded) if loaded.manifest.visibility.params == "hashed" else None
     layout = Layout.of_settings(loaded.settings, weights, f"{circuit_dir}/settings.json")
-    return Expected(circuit_dir, claims.model_id(artifact.circuit_digest), artifact.compiled.runtime, layout, artifact.vk_digest, artifact.srs_fingerprint)
+    return Expected(
+        circuit_dir,
+        claims.model_id(artifact.circuit_digest),
+        artifact.compiled.runtime,
+        layout,
+        artifact.vk_digest,
+        artifact.srs_fingerprint,
+    )
 
 
 def _weights_commitment(loaded: Any) -> list[str]:
@@ -84,7 +91,9 @@ def _weights_commitment(loaded: Any) -> list[str]:
         data.write_text(json.dumps(inputs.to_ezkl_data([sample])))
         witness = ezkl_adapter.gen_witness(data, loaded.compiled_path, Path(tmp) / "witness.json")
     if not witness.params_commitment:
-        raise RegistrationMismatch(f"{loaded.path}: the circuit hashes its weights, but its witness carries no weights commitment")
+        raise RegistrationMismatch(
+            f"{loaded.path}: the circuit hashes its weights, but its witness carries no weights commitment"
+        )
     return list(witness.params_commitment)
 
 
@@ -106,9 +115,13 @@ def mismatches(stake: Any, want: Expected, got: Registered) -> list[str]:
         code = deploy.code_at(stake.chain, got.verifier)
         if code != want.runtime:
             what = "no code" if not code else f"{len(code)} bytes of other code ({digest_bytes(code)})"
-            found.append(f"the registered verifier {got.verifier} holds {what} now, not the verifier {want.circuit_dir} compiles to")
+            found.append(
+                f"the registered verifier {got.verifier} holds {what} now, not the verifier {want.circuit_dir} compiles to"
+            )
     if got.layout != want.layout:
-        found.append(f"its registered instance layout is {describe(got.layout)}, the circuit's layout is {describe(want.layout)}")
+        found.append(
+            f"its registered instance layout is {describe(got.layout)}, the circuit's layout is {describe(want.layout)}"
+        )
     return found
 
 
@@ -138,7 +151,9 @@ class ModelCheck:
         return {"status": self.status, "detail": self.detail, "source": self.source}
 
 
-def status_check(stake: Any, model_id: bytes, got: Registered, circuits: dict[bytes, Expected], registries: list[Path]) -> ModelCheck:
+def status_check(
+    stake: Any, model_id: bytes, got: Registered, circuits: dict[bytes, Expected], registries: list[Path]
+) -> ModelCheck:
     """Against a circuit given (verifier code and layout), else against a deployments file's record of
     the verifier deployed for this circuit (the code only: a record is anyone's note, and holds no layout)."""
     want = circuits.get(model_id)
@@ -154,6 +169,16 @@ def status_check(stake: Any, model_id: bytes, got: Registered, circuits: dict[by
             continue
         code = deploy.code_at(stake.chain, got.verifier)
         if keccak(code) != got.code_hash or digest_bytes(code) != entry.runtime_digest:
-            return ModelCheck("mismatch", f"the code at {got.verifier} is not the verifier {path} records for circuit {circuit} ({entry.runtime_digest})", str(path))
-        return ModelCheck("recorded", f"the code at {got.verifier} is the verifier {path} records for this circuit; layout not checked (give --circuit DIR)", str(path))
-    return ModelCheck("unchecked", "no circuit given for it (--circuit DIR) and no deployments file records its verifier", "")
+            return ModelCheck(
+                "mismatch",
+                f"the code at {got.verifier} is not the verifier {path} records for circuit {circuit} ({entry.runtime_digest})",
+                str(path),
+            )
+        return ModelCheck(
+            "recorded",
+            f"the code at {got.verifier} is the verifier {path} records for this circuit; layout not checked (give --circuit DIR)",
+            str(path),
+        )
+    return ModelCheck(
+        "unchecked", "no circuit given for it (--circuit DIR) and no deployments file records its verifier", ""
+    )

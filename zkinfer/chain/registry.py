@@ -84,7 +84,11 @@ def save(path: Path, registry: Registry) -> None:
 
 def find(registry: Registry, contract: str, chain_id: int, **match: str | None) -> Deployment | None:
     """The latest entry for `contract` on `chain_id` whose fields equal `match` (e.g. vk_digest=...)."""
-    found = [d for d in registry.deployments if d.contract == contract and d.chain_id == chain_id and all(getattr(d, k) == v for k, v in match.items())]
+    found = [
+        d
+        for d in registry.deployments
+        if d.contract == contract and d.chain_id == chain_id and all(getattr(d, k) == v for k, v in match.items())
+    ]
     return found[-1] if found else None
 
 
@@ -93,8 +97,13 @@ def record(path: Path, deployment: Deployment, *replacing: str) -> Registry:
     whose `replacing` fields equal its own (the one it supersedes)."""
     registry = load(path)
     kept = [
-        d for d in registry.deployments
-        if not (d.contract == deployment.contract and d.chain_id == deployment.chain_id and all(getattr(d, k) == getattr(deployment, k) for k in replacing))
+        d
+        for d in registry.deployments
+        if not (
+            d.contract == deployment.contract
+            and d.chain_id == deployment.chain_id
+            and all(getattr(d, k) == getattr(deployment, k) for k in replacing)
+        )
     ]
     updated = Registry(deployments=[*kept, deployment])
     save(path, updated)
@@ -109,7 +118,11 @@ def default_path(state_dir: Path = DEFAULT_STATE_DIR) -> Path:
 def legacy_paths(circuit_dirs: Iterable[Path] = ()) -> list[Path]:
     """Where earlier versions recorded deployments: `./deployments.json` (the stake contract) and
     `CIRCUIT/deployments.json` (each verifier), for the given circuits and those under `circuits/`."""
-    return [Path(FILE_NAME), *(Path(d) / FILE_NAME for d in circuit_dirs), *sorted(Path("circuits").glob(f"*/{FILE_NAME}"))]
+    return [
+        Path(FILE_NAME),
+        *(Path(d) / FILE_NAME for d in circuit_dirs),
+        *sorted(Path("circuits").glob(f"*/{FILE_NAME}")),
+    ]
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,12 @@ class Compiled:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Compiled:
-        return cls(name=str(data["name"]), abi=list(data["abi"]), bytecode=bytes.fromhex(data["bytecode"]), runtime=bytes.fromhex(data["runtime"]))
+        return cls(
+            name=str(data["name"]),
+            abi=list(data["abi"]),
+            bytecode=bytes.fromhex(data["bytecode"]),
+            runtime=bytes.fromhex(data["runtime"]),
+        )
 
 
 def settings_digest() -> str:
@@ -61,10 +66,16 @@ def settings_digest() -> str:
     return digest_json({"solc": toolchain.SOLC_VERSION, "settings": SETTINGS})
 
 
-def compile_sources(sources: Mapping[str, str], contract: str, *, base_path: Path | None = None, check_size: bool = True) -> Compiled:
+def compile_sources(
+    sources: Mapping[str, str], contract: str, *, base_path: Path | None = None, check_size: bool = True
+) -> Compiled:
     """Compile `sources` (unit name → Solidity text) and return `contract` ("Name", or "unit:Name"
     when several units define one). Imports the sources do not give are read under `base_path`."""
-    document = {"language": "Solidity", "sources": {name: {"content": text} for name, text in sources.items()}, "settings": SETTINGS}
+    document = {
+        "language": "Solidity",
+        "sources": {name: {"content": text} for name, text in sources.items()},
+        "settings": SETTINGS,
+    }
     command = [*toolchain.solcjs(), "--standard-json"]
     if base_path is not None:
         command += ["--base-path", str(base_path)]
@@ -74,18 +85,31 @@ def compile_sources(sources: Mapping[str, str], contract: str, *, base_path: Pat
         with tempfile.TemporaryFile("w+") as stdin, tempfile.TemporaryFile("w+") as stdout:
             json.dump(document, stdin)
             stdin.seek(0)
-            done = subprocess.run(command, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=COMPILE_TIMEOUT_S, check=False)
+            done = subprocess.run(
+                command,
+                stdin=stdin,
+                stdout=stdout,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=COMPILE_TIMEOUT_S,
+                check=False,
+            )
             stdout.seek(0)
             text = stdout.read()
     except subprocess.TimeoutExpired as exc:
         raise ChainError(f"solcjs did not finish compiling {', '.join(sources)} within {COMPILE_TIMEOUT_S} s") from exc
     try:
-        output = json.loads(text[text.find("{"):])  # solcjs may print a ">>> ..." notice first
+        output = json.loads(text[text.find("{") :])  # solcjs may print a ">>> ..." notice first
     except json.JSONDecodeError as exc:
-        raise ChainError(f"solcjs failed on {', '.join(sources)} (exit {done.returncode}): {(done.stderr or text)[-2000:]}") from exc
+        raise ChainError(
+            f"solcjs failed on {', '.join(sources)} (exit {done.returncode}): {(done.stderr or text)[-2000:]}"
+        ) from exc
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
-        raise ChainError(f"{', '.join(sources)}: solc {toolchain.SOLC_VERSION} refused it: " + "; ".join(str(e.get("formattedMessage") or e.get("message"))[:600] for e in errors[:5]))
+        raise ChainError(
+            f"{', '.join(sources)}: solc {toolchain.SOLC_VERSION} refused it: "
+            + "; ".join(str(e.get("formattedMessage") or e.get("message"))[:600] for e in errors[:5])
+        )
     return _pick(output.get("contracts", {}), contract, check_size)
 
 
@@ -103,9 +127,16 @@ def _pick(contracts: dict[str, dict[str, Any]], contract: str, check_size: bool)
     found = [(u, n, c) for u, by_name in contracts.items() for n, c in by_name.items() if n == name and unit in ("", u)]
     if len(found) != 1:
         listed = ", ".join(f"{u}:{n}" for u, by_name in contracts.items() for n in by_name) or "none"
-        raise ChainError(f"contract {contract!r}: {'not found' if not found else 'ambiguous'} among the compiled contracts ({listed})")
+        raise ChainError(
+            f"contract {contract!r}: {'not found' if not found else 'ambiguous'} among the compiled contracts ({listed})"
+        )
     unit, name, data = found[0]
-    compiled = Compiled(name=name, abi=data["abi"], bytecode=bytes.fromhex(data["evm"]["bytecode"]["object"]), runtime=bytes.fromhex(data["evm"]["deployedBytecode"]["object"]))
+    compiled = Compiled(
+        name=name,
+        abi=data["abi"],
+        bytecode=bytes.fromhex(data["evm"]["bytecode"]["object"]),
+        runtime=bytes.fromhex(data["evm"]["deployedBytecode"]["object"]),
+    )
     if check_size:
         check_code_size(compiled)
     return compiled

@@ -76,8 +76,15 @@ def compiled() -> Compiled:
     try:
         source = SOURCE.read_bytes()
     except OSError as exc:
-        raise ChainError(f"{SOURCE}: cannot read the stake contract's source ({exc.strerror or exc}); zkinfer's chain commands run from a checkout") from exc
-    artifact = cache.cache_dir("contracts", cache.key_part(digest_json({"source": digest_bytes(source), "compiler": settings_digest()}))) / f"{NAME}.json"
+        raise ChainError(
+            f"{SOURCE}: cannot read the stake contract's source ({exc.strerror or exc}); zkinfer's chain commands run from a checkout"
+        ) from exc
+    artifact = (
+        cache.cache_dir(
+            "contracts", cache.key_part(digest_json({"source": digest_bytes(source), "compiler": settings_digest()}))
+        )
+        / f"{NAME}.json"
+    )
     if artifact.is_file():
         return Compiled.from_json(json.loads(artifact.read_text()))
     made = compile_file(SOURCE, NAME)
@@ -137,10 +144,18 @@ class Status:
         from dataclasses import asdict
 
         return {
-            "contract": self.address, "chain_id": self.chain_id, "now": self.now, "owner": self.owner, "burned_wei": self.burned,
-            "params": asdict(self.params), "nodes": [asdict(n) for n in self.nodes], "models": self.models,
-            "claims_posted": self.claims_posted, "batches_in_window": self.batches_in_window,
-            "challenges": [asdict(c) for c in self.challenges], "slashes": self.slashes,
+            "contract": self.address,
+            "chain_id": self.chain_id,
+            "now": self.now,
+            "owner": self.owner,
+            "burned_wei": self.burned,
+            "params": asdict(self.params),
+            "nodes": [asdict(n) for n in self.nodes],
+            "models": self.models,
+            "claims_posted": self.claims_posted,
+            "batches_in_window": self.batches_in_window,
+            "challenges": [asdict(c) for c in self.challenges],
+            "slashes": self.slashes,
         }
 
 
@@ -150,7 +165,9 @@ class Stake:
     def __init__(self, chain: Chain, address: str, *, check_code: bool = True) -> None:
         self.chain = chain
         if check_code and not code_matches(chain, address, compiled()):
-            raise ChainError(f"{address}: the code there is not {NAME} as compiled from {SOURCE.name} (wrong address, chain or version)")
+            raise ChainError(
+                f"{address}: the code there is not {NAME} as compiled from {SOURCE.name} (wrong address, chain or version)"
+            )
         self.contract = contract(chain, address, compiled())
         self.address = str(self.contract.address)
         self._errors = _error_table(compiled().abi)
@@ -180,8 +197,12 @@ class Stake:
             try:
                 estimate = int(call.estimate_gas(sender))
             except Exception as exc:  # web3's ContractCustomError and kin: a revert, decoded below
-                raise ChainError(f"{what}: refused on chain {self.chain.chain_id}: {type(exc).__name__}: {str(exc)[:300]}") from exc
-            data = call.build_transaction({**sender, "nonce": 0, "gas": 1, "gasPrice": 0, "chainId": self.chain.chain_id})["data"]
+                raise ChainError(
+                    f"{what}: refused on chain {self.chain.chain_id}: {type(exc).__name__}: {str(exc)[:300]}"
+                ) from exc
+            data = call.build_transaction(
+                {**sender, "nonce": 0, "gas": 1, "gasPrice": 0, "chainId": self.chain.chain_id}
+            )["data"]
             tx = {"to": self.address, "data": data, "gas": estimate + estimate // 4 + GAS_MARGIN}
             if value:
                 tx["value"] = value
@@ -203,7 +224,13 @@ class Stake:
 
     def params(self) -> StakeParams:
         f = self.contract.functions
-        return StakeParams(int(f.minBond().call()), int(f.challengeBond().call()), int(f.challengeWindow().call()), int(f.answerPeriod().call()), int(f.slashShareBps().call()))
+        return StakeParams(
+            int(f.minBond().call()),
+            int(f.challengeBond().call()),
+            int(f.challengeWindow().call()),
+            int(f.answerPeriod().call()),
+            int(f.slashShareBps().call()),
+        )
 
     # ---- nodes ----
 
@@ -224,21 +251,46 @@ class Stake:
 
         checksum = Web3.to_checksum_address(address)
         bond, last, open_, registered, slashed = self.contract.functions.nodes(checksum).call()
-        return NodeInfo(checksum, int(bond), int(last), int(open_), bool(registered), bool(slashed), int(self.contract.functions.balances(checksum).call()))
+        return NodeInfo(
+            checksum,
+            int(bond),
+            int(last),
+            int(open_),
+            bool(registered),
+            bool(slashed),
+            int(self.contract.functions.balances(checksum).call()),
+        )
 
     # ---- models ----
 
     def register_model(self, model_id: bytes, verifier: str, layout: Layout) -> Sent:
         from web3 import Web3
 
-        return self._send("registerModel", model_id, Web3.to_checksum_address(verifier), layout.n_input, layout.n_params, layout.n_output, layout.input_first, layout.params_hash)
+        return self._send(
+            "registerModel",
+            model_id,
+            Web3.to_checksum_address(verifier),
+            layout.n_input,
+            layout.n_params,
+            layout.n_output,
+            layout.input_first,
+            layout.params_hash,
+        )
 
     def model(self, model_id: bytes) -> Registered:
         """The model's registration: verifier, layout and the verifier's code hash recorded then."""
-        verifier, n_in, n_params, n_out, input_first, params_hash, code_hash = self.contract.functions.models(model_id).call()
+        verifier, n_in, n_params, n_out, input_first, params_hash, code_hash = self.contract.functions.models(
+            model_id
+        ).call()
         if int(verifier, 16) == 0:
-            raise ModelNotRegistered(f"model 0x{model_id.hex()} is not registered on {self.address}: `zkinfer chain register-model` it first")
-        return Registered(str(verifier), Layout(int(n_in), int(n_params), int(n_out), bool(input_first), bytes(params_hash)), bytes(code_hash))
+            raise ModelNotRegistered(
+                f"model 0x{model_id.hex()} is not registered on {self.address}: `zkinfer chain register-model` it first"
+            )
+        return Registered(
+            str(verifier),
+            Layout(int(n_in), int(n_params), int(n_out), bool(input_first), bytes(params_hash)),
+            bytes(code_hash),
+        )
 
     # ---- claims ----
 
@@ -250,7 +302,9 @@ class Stake:
                 self.model(model_id)
             except ModelNotRegistered as exc:
                 named = next(c.request_id for c in batch if c.model_id == model_id)
-                raise ModelNotRegistered(f"the claim of request {named!r}: {exc}; no proof could answer a challenge of it, so it is not posted") from None
+                raise ModelNotRegistered(
+                    f"the claim of request {named!r}: {exc}; no proof could answer a challenge of it, so it is not posted"
+                ) from None
 
     def post_claim(self, claim: Claim) -> Posted:
         self._require_registered([claim])
@@ -277,7 +331,15 @@ class Stake:
         proof, instances = self._checked_proof(claim, receipt, verified, same_output=True)
         return self._send("answer", batch_id, claim.as_tuple(), proof, instances)
 
-    def prove_fraud(self, batch_id: int, claim: Claim, receipt: Receipt, merkle_proof: Sequence[bytes] = (), *, verified: bool = False) -> Sent:
+    def prove_fraud(
+        self,
+        batch_id: int,
+        claim: Claim,
+        receipt: Receipt,
+        merkle_proof: Sequence[bytes] = (),
+        *,
+        verified: bool = False,
+    ) -> Sent:
         """Slash a node whose claim a valid proof of the same model and input contradicts."""
         proof, instances = self._checked_proof(claim, receipt, verified, same_output=False)
         return self._send("proveFraud", batch_id, claim.as_tuple(), list(merkle_proof), proof, instances)
@@ -285,7 +347,9 @@ class Stake:
     def slash(self, batch_id: int, claim: Claim) -> Sent:
         return self._send("slash", batch_id, claim.leaf())
 
-    def _checked_proof(self, claim: Claim, receipt: Receipt, verified: bool, same_output: bool) -> tuple[bytes, list[int]]:
+    def _checked_proof(
+        self, claim: Claim, receipt: Receipt, verified: bool, same_output: bool
+    ) -> tuple[bytes, list[int]]:
         """The (proof, instances) to send, refused locally (no gas spent) unless the receipt verifies
         and proves the claim's model and input, with the same output (answer) or another (fraud)."""
         if not verified:
@@ -294,14 +358,20 @@ class Stake:
 
             verdict = verify_receipt(receipt, Policy(), "receipt")
             if not verdict.verified:
-                raise ClaimError(f"the receipt does not verify ({', '.join(verdict.failed())} failed): the contract would reject its proof")
+                raise ClaimError(
+                    f"the receipt does not verify ({', '.join(verdict.failed())} failed): the contract would reject its proof"
+                )
         proven = claims_mod.from_verified_receipt(receipt, claim.request_id)
         if proven.model_id != claim.model_id:
-            raise ClaimError(f"the receipt proves model 0x{proven.model_id.hex()}, the claim is about model 0x{claim.model_id.hex()}")
+            raise ClaimError(
+                f"the receipt proves model 0x{proven.model_id.hex()}, the claim is about model 0x{claim.model_id.hex()}"
+            )
         if proven.input_hash != claim.input_hash:
             raise ClaimError("the receipt proves another input than the claim's (input hashes differ)")
         if same_output and proven.output_hash != claim.output_hash:
-            raise ClaimError("the receipt proves another output than the claim's: it cannot answer the challenge (the claim is false)")
+            raise ClaimError(
+                "the receipt proves another output than the claim's: it cannot answer the challenge (the claim is false)"
+            )
         if not same_output and proven.output_hash == claim.output_hash:
             raise ClaimError("the receipt proves the claimed output: the claim is true, there is no fraud")
         return proof_args(receipt)
@@ -315,12 +385,16 @@ class Stake:
         return events[0]["args"]
 
     def events(self, name: str, from_block: int = 0, **filters: Any) -> list[Any]:
-        return list(getattr(self.contract.events, name)().get_logs(from_block=from_block, argument_filters=filters or None))
+        return list(
+            getattr(self.contract.events, name)().get_logs(from_block=from_block, argument_filters=filters or None)
+        )
 
     def challenge_info(self, key: bytes, batch_id: int) -> ChallengeInfo:
         challenger, deadline, state = self.contract.functions.challenges(key).call()
         node = self.contract.functions.batches(batch_id).call()[0]
-        return ChallengeInfo("0x" + key.hex(), batch_id, str(challenger), str(node), int(deadline), CLAIM_STATES[int(state)])
+        return ChallengeInfo(
+            "0x" + key.hex(), batch_id, str(challenger), str(node), int(deadline), CLAIM_STATES[int(state)]
+        )
 
     def status(self, from_block: int = 0, circuits: Sequence[Path] = (), registries: Sequence[Path] = ()) -> Status:
         """What the chain says; each registered model checked against the circuit given for it (verifier
@@ -330,26 +404,55 @@ class Stake:
         expected = {want.model_id: want for want in map(registration.expected, circuits)}
         web3 = self.chain.web3
         now = int(web3.eth.get_block("latest")["timestamp"])
-        status = Status(self.address, self.chain.chain_id, now, self.params(), str(self.contract.functions.owner().call()), int(self.contract.functions.burned().call()))
+        status = Status(
+            self.address,
+            self.chain.chain_id,
+            now,
+            self.params(),
+            str(self.contract.functions.owner().call()),
+            int(self.contract.functions.burned().call()),
+        )
         nodes = sorted({str(e["args"]["node"]) for e in self.events("NodeRegistered", from_block)})
         status.nodes = [self.node(a) for a in nodes]
         for model_id in dict.fromkeys(bytes(e["args"]["modelId"]) for e in self.events("ModelRegistered", from_block)):
             got = self.model(model_id)
             check = registration.status_check(self, model_id, got, expected, list(registries))
-            status.models.append({
-                "model_id": "0x" + model_id.hex(), "verifier": got.verifier, "code_hash": "0x" + got.code_hash.hex(),
-                "layout": registration.describe(got.layout), "check": check.to_json(),
-            })
+            status.models.append(
+                {
+                    "model_id": "0x" + model_id.hex(),
+                    "verifier": got.verifier,
+                    "code_hash": "0x" + got.code_hash.hex(),
+                    "layout": registration.describe(got.layout),
+                    "check": check.to_json(),
+                }
+            )
         singles, batches = self.events("ClaimPosted", from_block), self.events("BatchPosted", from_block)
         status.claims_posted = len(singles) + sum(int(e["args"]["count"]) for e in batches)
         for e in [*singles, *batches]:
             if int(e["args"]["windowEnd"]) >= now:
-                status.batches_in_window.append({"batch_id": int(e["args"]["batchId"]), "node": str(e["args"]["node"]), "claims": int(e["args"].get("count", 1)), "window_end": int(e["args"]["windowEnd"])})
+                status.batches_in_window.append(
+                    {
+                        "batch_id": int(e["args"]["batchId"]),
+                        "node": str(e["args"]["node"]),
+                        "claims": int(e["args"].get("count", 1)),
+                        "window_end": int(e["args"]["windowEnd"]),
+                    }
+                )
         status.batches_in_window.sort(key=lambda b: b["batch_id"])
-        status.challenges = [self.challenge_info(bytes(e["args"]["claimKey"]), int(e["args"]["batchId"])) for e in self.events("Challenged", from_block)]
+        status.challenges = [
+            self.challenge_info(bytes(e["args"]["claimKey"]), int(e["args"]["batchId"]))
+            for e in self.events("Challenged", from_block)
+        ]
         status.slashes = [
-            {"node": str(e["args"]["node"]), "claim_key": "0x" + bytes(e["args"]["claimKey"]).hex(), "beneficiary": str(e["args"]["beneficiary"]),
-             "amount_wei": int(e["args"]["amount"]), "reward_wei": int(e["args"]["reward"]), "burned_wei": int(e["args"]["burnedAmount"]), "block": int(e["blockNumber"])}
+            {
+                "node": str(e["args"]["node"]),
+                "claim_key": "0x" + bytes(e["args"]["claimKey"]).hex(),
+                "beneficiary": str(e["args"]["beneficiary"]),
+                "amount_wei": int(e["args"]["amount"]),
+                "reward_wei": int(e["args"]["reward"]),
+                "burned_wei": int(e["args"]["burnedAmount"]),
+                "block": int(e["blockNumber"]),
+            }
             for e in self.events("Slashed", from_block)
         ]
         return status
@@ -379,7 +482,11 @@ def _error_table(abi: list[dict[str, Any]]) -> dict[bytes, tuple[str, list[str],
     for item in abi:
         if item.get("type") == "error":
             types = [i["type"] for i in item["inputs"]]
-            table[keccak(f"{item['name']}({','.join(types)})".encode())[:4]] = (item["name"], types, [i["name"] for i in item["inputs"]])
+            table[keccak(f"{item['name']}({','.join(types)})".encode())[:4]] = (
+                item["name"],
+                types,
+                [i["name"] for i in item["inputs"]],
+            )
     return table
 
 
@@ -409,8 +516,17 @@ def deploy_and_record(chain: Chain, params: StakeParams, registry_file: Path) ->
 
     deployed, sent = Stake.deploy(chain, params)
     entry = registry.Deployment(
-        contract=ROLE, name=NAME, chain_id=chain.chain_id, address=deployed.address, runtime_digest=compiled().runtime_digest,
-        compiler=solidity.settings_digest(), tx_hash=sent.tx_hash, block=sent.block, gas_used=sent.gas_used, deployed_at=registry.now(), deployer=chain.address,
+        contract=ROLE,
+        name=NAME,
+        chain_id=chain.chain_id,
+        address=deployed.address,
+        runtime_digest=compiled().runtime_digest,
+        compiler=solidity.settings_digest(),
+        tx_hash=sent.tx_hash,
+        block=sent.block,
+        gas_used=sent.gas_used,
+        deployed_at=registry.now(),
+        deployer=chain.address,
     )
     registry.record(registry_file, entry)
     return deployed, sent
@@ -424,12 +540,20 @@ def open_stake(chain: Chain, address: str | None, registry_file: Path) -> Stake:
     if address is None:
         found = registry.find(registry.load(registry_file), ROLE, chain.chain_id)
         if found is None:
-            raise ChainError(f"{registry_file}: no stake contract recorded on chain {chain.chain_id}; give --stake ADDRESS or deploy one with `zkinfer chain deploy-stake`")
+            raise ChainError(
+                f"{registry_file}: no stake contract recorded on chain {chain.chain_id}; give --stake ADDRESS or deploy one with `zkinfer chain deploy-stake`"
+            )
         address = found.address
     return Stake(chain, address)
 
 
-def register_circuit(stake: Stake, circuit_dir: Path, verifier_address: str | None, verifier_registry: Path | None, params_receipt: Receipt | None = None) -> tuple[bytes, str, Layout, Sent]:
+def register_circuit(
+    stake: Stake,
+    circuit_dir: Path,
+    verifier_address: str | None,
+    verifier_registry: Path | None,
+    params_receipt: Receipt | None = None,
+) -> tuple[bytes, str, Layout, Sent]:
     """Register a compiled circuit as a model: its circuit digest → its verifier (the address given or
     recorded by `chain deploy-verifier`, checked to hold exactly this circuit's verifier) and layout.
     Hashed weights take their commitment from a receipt of the circuit (`params_receipt`)."""
@@ -438,9 +562,17 @@ def register_circuit(stake: Stake, circuit_dir: Path, verifier_address: str | No
     artifact = verifier.for_circuit(circuit_dir)
     if verifier_address is None:
         path = verifier.registry_path(circuit_dir, verifier_registry)
-        found = registry.find(registry.load(path), verifier.ROLE, stake.chain.chain_id, vk_digest=artifact.vk_digest, settings_digest=artifact.settings_digest)
+        found = registry.find(
+            registry.load(path),
+            verifier.ROLE,
+            stake.chain.chain_id,
+            vk_digest=artifact.vk_digest,
+            settings_digest=artifact.settings_digest,
+        )
         if found is None:
-            raise ChainError(f"{path}: no verifier for {circuit_dir} recorded on chain {stake.chain.chain_id}; run `zkinfer chain deploy-verifier {circuit_dir}` first, or give --verifier")
+            raise ChainError(
+                f"{path}: no verifier for {circuit_dir} recorded on chain {stake.chain.chain_id}; run `zkinfer chain deploy-verifier {circuit_dir}` first, or give --verifier"
+            )
         verifier_address = found.address
     verifier.check_verifier_code(stake.chain, verifier_address, artifact)
     commitment = None
@@ -449,12 +581,18 @@ def register_circuit(stake: Stake, circuit_dir: Path, verifier_address: str | No
         from zkinfer.verify.verifier import verify_receipt
 
         if claims_mod.receipt_model_id(params_receipt) != claims_mod.model_id(artifact.circuit_digest):
-            raise ClaimError(f"the --receipt is for another circuit than {circuit_dir}: its weights commitment cannot be pinned for it")
+            raise ClaimError(
+                f"the --receipt is for another circuit than {circuit_dir}: its weights commitment cannot be pinned for it"
+            )
         # a wrong pin would make every honest proof fail (ParamsMismatch) and every claim slashable: only a proven commitment is pinned
         verdict = verify_receipt(params_receipt, Policy(expect_circuit=artifact.circuit_digest), "--receipt")
         if not verdict.verified:
-            raise ClaimError(f"the --receipt does not verify ({', '.join(verdict.failed())} failed): its weights commitment is not proven, so it is not pinned")
-        commitment = list(proven_instances(params_receipt)[1].weights_commitment or []) or None  # what its proof attests
+            raise ClaimError(
+                f"the --receipt does not verify ({', '.join(verdict.failed())} failed): its weights commitment is not proven, so it is not pinned"
+            )
+        commitment = (
+            list(proven_instances(params_receipt)[1].weights_commitment or []) or None
+        )  # what its proof attests
     from zkinfer.core.circuit import load
 
     layout = Layout.of_settings(load(circuit_dir).settings, commitment, f"{circuit_dir}/settings.json")

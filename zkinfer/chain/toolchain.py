@@ -32,7 +32,9 @@ def node() -> str:
     """The node.js executable solcjs runs on."""
     found = shutil.which("node")
     if found is None:
-        raise ToolchainMissing(f"node.js is not on PATH: solcjs needs it; install node.js (Debian: `apt-get install nodejs npm`), then {FIX}")
+        raise ToolchainMissing(
+            f"node.js is not on PATH: solcjs needs it; install node.js (Debian: `apt-get install nodejs npm`), then {FIX}"
+        )
     return found
 
 
@@ -45,8 +47,12 @@ def solcjs() -> list[str]:
 
 
 def _platform_package() -> str:
-    system = {"Linux": "linux", "Darwin": "darwin", "Windows": "win32"}.get(platform.system(), platform.system().lower())
-    machine = {"x86_64": "amd64", "AMD64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
+    system = {"Linux": "linux", "Darwin": "darwin", "Windows": "win32"}.get(
+        platform.system(), platform.system().lower()
+    )
+    machine = {"x86_64": "amd64", "AMD64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine(), platform.machine()
+    )
     return f"anvil-{system}-{machine}"
 
 
@@ -54,7 +60,13 @@ def anvil() -> Path:
     """The anvil binary itself (the platform package's, not npm's node wrapper: a signal then
     reaches anvil directly, so it dumps its state and stops)."""
     root = node_modules()
-    native = root / "@foundry-rs" / _platform_package() / "bin" / ("anvil.exe" if platform.system() == "Windows" else "anvil")
+    native = (
+        root
+        / "@foundry-rs"
+        / _platform_package()
+        / "bin"
+        / ("anvil.exe" if platform.system() == "Windows" else "anvil")
+    )
     if native.is_file() and os.access(native, os.X_OK):
         return native
     raise ToolchainMissing(f"{native}: anvil {ANVIL_VERSION} is not installed for this platform; {FIX}")

@@ -50,7 +50,15 @@ class VerifierArtifact:
 
 def artifact_key(vk_digest: str, settings_digest: str, srs_fingerprint: str) -> str:
     """What a compiled verifier depends on: key, settings, SRS ceremony, ezkl, solc and its settings."""
-    return digest_json({"vk": vk_digest, "settings": settings_digest, "srs": srs_fingerprint, "ezkl": _ezkl.VERSION, "compiler": solidity.settings_digest()})
+    return digest_json(
+        {
+            "vk": vk_digest,
+            "settings": settings_digest,
+            "srs": srs_fingerprint,
+            "ezkl": _ezkl.VERSION,
+            "compiler": solidity.settings_digest(),
+        }
+    )
 
 
 def build(vk: bytes, settings: dict[str, Any], srs_file: Path, srs_fingerprint: str) -> VerifierArtifact:
@@ -70,17 +78,32 @@ def build(vk: bytes, settings: dict[str, Any], srs_file: Path, srs_fingerprint: 
         sol_digest = digest_bytes(sol)
         cache.write_atomically(folder / SOL_FILE, sol)
         compiled = _compiled_source(folder / SOL_FILE, sol_digest)
-        cache.write_atomically(artifact, json.dumps({"compiled": compiled.to_json(), "sol_digest": sol_digest}).encode())
+        cache.write_atomically(
+            artifact, json.dumps({"compiled": compiled.to_json(), "sol_digest": sol_digest}).encode()
+        )
     data = json.loads(artifact.read_text())
-    return VerifierArtifact(Compiled.from_json(data["compiled"]), folder / SOL_FILE, data["sol_digest"], vk_digest, settings_digest, srs_fingerprint, circuit_digest(vk_digest, settings))
+    return VerifierArtifact(
+        Compiled.from_json(data["compiled"]),
+        folder / SOL_FILE,
+        data["sol_digest"],
+        vk_digest,
+        settings_digest,
+        srs_fingerprint,
+        circuit_digest(vk_digest, settings),
+    )
 
 
 def _compiled_source(sol: Path, sol_digest: str) -> Compiled:
     """solcjs's output for this exact source (cached by its digest and the compiler settings)."""
-    cached = cache.cache_dir("verifiers", "compiled") / f"{cache.key_part(digest_json({'sol': sol_digest, 'compiler': solidity.settings_digest()}))}.json"
+    cached = (
+        cache.cache_dir("verifiers", "compiled")
+        / f"{cache.key_part(digest_json({'sol': sol_digest, 'compiler': solidity.settings_digest()}))}.json"
+    )
     if cached.is_file():
         return Compiled.from_json(json.loads(cached.read_text()))
-    compiled = solidity.compile_file(sol, CONTRACT, check_size=False)  # the size is checked where it matters: at deployment
+    compiled = solidity.compile_file(
+        sol, CONTRACT, check_size=False
+    )  # the size is checked where it matters: at deployment
     cache.write_atomically(cached, json.dumps(compiled.to_json()).encode())
     return compiled
 
@@ -112,14 +135,18 @@ class DeployResult:
     reused: bool
     note: str  # why it was deployed anew, or that the recorded one was checked and reused
     registry_path: Path
-    development_srs: bool = False  # the keys' SRS was made on this machine: its maker could forge proofs this verifier accepts
+    development_srs: bool = (
+        False  # the keys' SRS was made on this machine: its maker could forge proofs this verifier accepts
+    )
 
 
 def registry_path(circuit_dir: Path, override: Path | None) -> Path:
     return override if override is not None else circuit_dir / registry.FILE_NAME
 
 
-def deploy_verifier(circuit_dir: Path, chain: Chain, registry_file: Path | None = None, *, allow_oversize: bool = False) -> DeployResult:
+def deploy_verifier(
+    circuit_dir: Path, chain: Chain, registry_file: Path | None = None, *, allow_oversize: bool = False
+) -> DeployResult:
     """Deploy the circuit's verifier on `chain`, or reuse the one recorded for it there once the code
     at that address is checked to be exactly this verifier; record it in the registry file."""
     from zkinfer.prover.keys import ensure
@@ -129,22 +156,45 @@ def deploy_verifier(circuit_dir: Path, chain: Chain, registry_file: Path | None 
     if not allow_oversize:
         solidity.check_code_size(artifact.compiled)
     path = registry_path(circuit_dir, registry_file)
-    match = {"vk_digest": artifact.vk_digest, "settings_digest": artifact.settings_digest, "srs_fingerprint": artifact.srs_fingerprint, "compiler": solidity.settings_digest()}
+    match = {
+        "vk_digest": artifact.vk_digest,
+        "settings_digest": artifact.settings_digest,
+        "srs_fingerprint": artifact.srs_fingerprint,
+        "compiler": solidity.settings_digest(),
+    }
     recorded = registry.find(registry.load(path), ROLE, chain.chain_id, **match)
     note = "no verifier recorded for this key on this chain"
     if recorded is not None:
         code = deploy.code_at(chain, recorded.address)
         if code == artifact.compiled.runtime:
-            return DeployResult(recorded, True, f"reused {recorded.address}: its code is this verifier ({len(code)} bytes)", path, development)
+            return DeployResult(
+                recorded,
+                True,
+                f"reused {recorded.address}: its code is this verifier ({len(code)} bytes)",
+                path,
+                development,
+            )
         what = "no code" if not code else f"other code ({digest_bytes(code)})"
         note = f"{path} recorded {recorded.address} on chain {chain.chain_id}, but there is {what} there: refused it and deployed anew"
     sent = deploy.deploy(chain, artifact.compiled)
     assert sent.contract_address is not None  # deploy() raises otherwise
     entry = registry.Deployment(
-        contract=ROLE, name=CONTRACT, chain_id=chain.chain_id, address=sent.contract_address, runtime_digest=artifact.compiled.runtime_digest,
-        compiler=solidity.settings_digest(), tx_hash=sent.tx_hash, block=sent.block, gas_used=sent.gas_used, deployed_at=registry.now(),
-        deployer=chain.address, circuit_digest=artifact.circuit_digest, vk_digest=artifact.vk_digest, settings_digest=artifact.settings_digest,
-        srs_fingerprint=artifact.srs_fingerprint, sol_digest=artifact.sol_digest,
+        contract=ROLE,
+        name=CONTRACT,
+        chain_id=chain.chain_id,
+        address=sent.contract_address,
+        runtime_digest=artifact.compiled.runtime_digest,
+        compiler=solidity.settings_digest(),
+        tx_hash=sent.tx_hash,
+        block=sent.block,
+        gas_used=sent.gas_used,
+        deployed_at=registry.now(),
+        deployer=chain.address,
+        circuit_digest=artifact.circuit_digest,
+        vk_digest=artifact.vk_digest,
+        settings_digest=artifact.settings_digest,
+        srs_fingerprint=artifact.srs_fingerprint,
+        sol_digest=artifact.sol_digest,
     )
     registry.record(path, entry, *match)
     return DeployResult(entry, False, note, path, development)
@@ -155,14 +205,24 @@ def check_verifier_code(chain: Chain, address: str, artifact: VerifierArtifact) 
     code = deploy.code_at(chain, address)
     if code != artifact.compiled.runtime:
         what = "no code" if not code else f"{len(code)} bytes of other code ({digest_bytes(code)})"
-        raise ChainError(f"{address} on chain {chain.chain_id} holds {what}, not the verifier for verifying key {artifact.vk_digest} (SRS {artifact.srs_fingerprint}); refusing to trust its answer")
+        raise ChainError(
+            f"{address} on chain {chain.chain_id} holds {what}, not the verifier for verifying key {artifact.vk_digest} (SRS {artifact.srs_fingerprint}); refusing to trust its answer"
+        )
 
 
 def find_address(registry_file: Path, chain: Chain, receipt: Receipt) -> str:
     """The address `registry_file` records for the receipt's key and settings on this chain (unchecked)."""
-    found = registry.find(registry.load(registry_file), ROLE, chain.chain_id, vk_digest=digest_bytes(receipt.model.verifying_key), settings_digest=digest_json(receipt.model.settings))
+    found = registry.find(
+        registry.load(registry_file),
+        ROLE,
+        chain.chain_id,
+        vk_digest=digest_bytes(receipt.model.verifying_key),
+        settings_digest=digest_json(receipt.model.settings),
+    )
     if found is None:
-        raise ChainError(f"{registry_file}: no verifier recorded on chain {chain.chain_id} for the receipt's verifying key {receipt.model.vk_digest}; deploy one with `zkinfer chain deploy-verifier`")
+        raise ChainError(
+            f"{registry_file}: no verifier recorded on chain {chain.chain_id} for the receipt's verifying key {receipt.model.vk_digest}; deploy one with `zkinfer chain deploy-verifier`"
+        )
     return found.address
 
 
@@ -186,13 +246,20 @@ def call_verify(chain: Chain, address: str, receipt: Receipt) -> OnChain:
     try:
         answer = bytes(chain.web3.eth.call(call))
     except ContractLogicError:
-        return OnChain(False, f"the verifier at {address} reverted: the proof does not verify for these instances", None)
+        return OnChain(
+            False, f"the verifier at {address} reverted: the proof does not verify for these instances", None
+        )
     except Exception as exc:  # anything else is the node's trouble, not a verdict
-        raise ChainError(f"eth_call to {address} on chain {chain.chain_id} failed: {type(exc).__name__}: {str(exc)[:200]}") from exc
+        raise ChainError(
+            f"eth_call to {address} on chain {chain.chain_id} failed: {type(exc).__name__}: {str(exc)[:200]}"
+        ) from exc
     if len(answer) != 32 or int.from_bytes(answer, "big") not in (0, 1):
         return OnChain(False, f"the contract at {address} answered {answer[:64].hex()!r}, not a boolean", None)
     if int.from_bytes(answer, "big") != 1:
         return OnChain(False, f"the verifier at {address} returned false", None)
     gas = int(chain.web3.eth.estimate_gas(call))
-    return OnChain(True, f"the verifier at {address} accepts the proof and its {sum(len(c) for c in receipt.proof.instances)} public instances", gas)
-
+    return OnChain(
+        True,
+        f"the verifier at {address} accepts the proof and its {sum(len(c) for c in receipt.proof.instances)} public instances",
+        gas,
+    )

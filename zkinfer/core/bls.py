@@ -112,7 +112,11 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     fast = _fast()
     try:
         if fast is not None:
-            return bool(fast.PopSchemeMPL.verify(fast.G1Element.from_bytes(public_key), message, fast.G2Element.from_bytes(signature)))
+            return bool(
+                fast.PopSchemeMPL.verify(
+                    fast.G1Element.from_bytes(public_key), message, fast.G2Element.from_bytes(signature)
+                )
+            )
         return bool(py_ecc().Verify(public_key, message, signature))
     except _BAD_POINT:
         return False
@@ -136,7 +140,11 @@ def aggregate(signatures: Sequence[bytes]) -> bytes:
 def fast_aggregate_verify(public_keys: Sequence[bytes], message: bytes, signature: bytes) -> bool:
     """True when every key (each valid; proofs of possession are the caller's to check) signed `message`
     and `signature` aggregates their signatures."""
-    if not public_keys or len(signature) != SIGNATURE_BYTES or not all(len(k) == PUBLIC_KEY_BYTES and key_validate(k) for k in public_keys):
+    if (
+        not public_keys
+        or len(signature) != SIGNATURE_BYTES
+        or not all(len(k) == PUBLIC_KEY_BYTES and key_validate(k) for k in public_keys)
+    ):
         return False
     fast = _fast()
     try:
@@ -162,7 +170,9 @@ def pop_verify(public_key: bytes, proof: bytes) -> bool:
     fast = _fast()
     try:
         if fast is not None:
-            return bool(fast.PopSchemeMPL.pop_verify(fast.G1Element.from_bytes(public_key), fast.G2Element.from_bytes(proof)))
+            return bool(
+                fast.PopSchemeMPL.pop_verify(fast.G1Element.from_bytes(public_key), fast.G2Element.from_bytes(proof))
+            )
         return bool(py_ecc().PopVerify(public_key, proof))
     except _BAD_POINT:
         return False

@@ -38,14 +38,18 @@ class Tensor(BaseModel):
 class Visibility(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input: InputVisibility | Literal["polycommit"] = "public"  # polycommit: only a split circuit's inner segments
-    output: Literal["public"] | LinkKind = "public"  # hashed / polycommit: only a split circuit's inner segments (zkinfer.core.split_circuit)
+    output: Literal["public"] | LinkKind = (
+        "public"  # hashed / polycommit: only a split circuit's inner segments (zkinfer.core.split_circuit)
+    )
     params: ParamVisibility = "fixed"
 
     @property
     def stated_input(self) -> InputVisibility:
         """The input's visibility as a receipt states it (polycommit exists only between a split chain's segments)."""
         if self.input == "polycommit":
-            raise CircuitError("a circuit whose input is polycommit is an inner segment of a split circuit: prove the split circuit, not the segment")
+            raise CircuitError(
+                "a circuit whose input is polycommit is an inner segment of a split circuit: prove the split circuit, not the segment"
+            )
         return self.input
 
 
@@ -149,12 +153,16 @@ def load(path: Path) -> Circuit:
             f"`zkinfer compile {path} --data CALIB.json -o circuits/{path.stem}`, then give circuits/{path.stem}"
         )
     if not path.is_dir():
-        raise CircuitError(f"{path}: no such circuit directory; make one with `zkinfer compile MODEL.onnx --data CALIB -o {path}`")
+        raise CircuitError(
+            f"{path}: no such circuit directory; make one with `zkinfer compile MODEL.onnx --data CALIB -o {path}`"
+        )
     if not manifest_path.is_file():
         raise CircuitError(f"{manifest_path}: missing; {path} is not a compiled circuit (run `zkinfer compile`)")
     text = manifest_path.read_text()
     if is_split_manifest(text):
-        raise CircuitError(f"{path}: is a split circuit (segments in sub-directories); `zkinfer prove` and `zkinfer.prover.split_prove.SplitProver` prove it, and one of its segments is not a model of its own")
+        raise CircuitError(
+            f"{path}: is a split circuit (segments in sub-directories); `zkinfer prove` and `zkinfer.prover.split_prove.SplitProver` prove it, and one of its segments is not a model of its own"
+        )
     try:
         manifest = Manifest.model_validate_json(text)
     except (ValidationError, ValueError) as exc:
@@ -173,5 +181,7 @@ def load(path: Path) -> Circuit:
     }
     for filename, (actual, expected) in checks.items():
         if actual != expected:
-            raise CircuitError(f"{path / filename}: digest {actual} does not match manifest {expected}; recompile the circuit")
+            raise CircuitError(
+                f"{path / filename}: digest {actual} does not match manifest {expected}; recompile the circuit"
+            )
     return Circuit(path=path, manifest=manifest, settings=settings)

@@ -36,7 +36,7 @@ def digest_json(value: Any) -> str:
 
 def is_digest(value: str) -> bool:
     """True if `value` looks like `sha256:` followed by 64 lowercase hex digits."""
-    hexpart = value[len(PREFIX):]
+    hexpart = value[len(PREFIX) :]
     return value.startswith(PREFIX) and len(hexpart) == 64 and all(c in "0123456789abcdef" for c in hexpart)
 
 

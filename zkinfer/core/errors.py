@@ -109,6 +109,7 @@ class ToolchainMissing(ChainError):
 class ContractTooLarge(ChainError):
     """A compiled contract's runtime code is over EIP-170's 24,576-byte limit: a real network refuses to deploy it."""
 
+
 class ExecutorError(InfrastructureError):
     """An executor could not run a proof task: its cluster does not answer, its actor failed, or a key is not where its worker runs."""
 

@@ -162,7 +162,9 @@ def native_output_hidden() -> Iterator[None]:
                 _hidden.clear()
 
 
-def calibrate(data: Path, model: Path, settings: Path, target: str = "resources", input_scale: int | None = None) -> None:
+def calibrate(
+    data: Path, model: Path, settings: Path, target: str = "resources", input_scale: int | None = None
+) -> None:
     """Calibrate scales on every sample in `data` (ezkl splits the flat data into batches).
     `input_scale` fixes the input's scale (a split circuit's segment reads its predecessor's output
     field elements as they are, so it must read them at the scale they were made at)."""
@@ -226,7 +228,9 @@ def prove(witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path) -> di
     return dict(json.loads(proof.read_text()))
 
 
-def verify(proof: Path, settings: Path, vk: Path, srs: Path, reduced_srs: bool, on_sent: Callable[[], None] = lambda: None) -> tuple[bool, str]:
+def verify(
+    proof: Path, settings: Path, vk: Path, srs: Path, reduced_srs: bool, on_sent: Callable[[], None] = lambda: None
+) -> tuple[bool, str]:
     """Check a proof: (ok, reason). Runs in a memory-limited worker process, because the files
     come from an untrusted receipt and ezkl panics, segfaults or exhausts memory on some.
     `on_sent` is called once the worker has the request (the caller may do other work meanwhile)."""
@@ -240,7 +244,9 @@ def evm_verifier(vk: Path, settings: Path, srs: Path, sol: Path) -> None:
     to download solc, so zkinfer compiles the .sol itself (zkinfer.chain.solidity)."""
     ok, reason = _ezkl_isolated.evm_verifier(str(vk), str(settings), str(srs), str(sol), str(sol.with_suffix(".abi")))
     if not ok or not sol.is_file():
-        raise CircuitError(f"{vk}: ezkl could not generate the Solidity verifier for this key and {settings}: {reason or 'no .sol written'}")
+        raise CircuitError(
+            f"{vk}: ezkl could not generate the Solidity verifier for this key and {settings}: {reason or 'no .sol written'}"
+        )
 
 
 def write_proof_file(path: Path, proof_bytes: bytes, instances: list[list[str]]) -> None:
@@ -255,7 +261,11 @@ _FELT_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 
 def is_felt(text: object) -> bool:
     """True for a string ezkl accepts as a field element; ezkl *panics* (not raises) on others."""
-    return isinstance(text, str) and bool(_FELT_RE.match(text)) and int.from_bytes(bytes.fromhex(text), "little") < FIELD_MODULUS
+    return (
+        isinstance(text, str)
+        and bool(_FELT_RE.match(text))
+        and int.from_bytes(bytes.fromhex(text), "little") < FIELD_MODULUS
+    )
 
 
 def float_to_felt(value: float, scale: int) -> str:
@@ -268,7 +278,10 @@ def felt_to_float(felt: str, scale: int) -> float:
 
 def witness_outputs(witness: Witness, scales: list[int]) -> list[np.ndarray]:
     """The witness's quantized outputs dequantized to floats (flat, one array per output)."""
-    return [np.asarray([felt_to_float(f, int(scale)) for f in felts]) for felts, scale in zip(witness.outputs, scales, strict=True)]
+    return [
+        np.asarray([felt_to_float(f, int(scale)) for f in felts])
+        for felts, scale in zip(witness.outputs, scales, strict=True)
+    ]
 
 
 def poseidon_hash(felts: list[str]) -> list[str]:

@@ -30,7 +30,11 @@ def visibility_name(value: Any) -> str:
         return "polycommit" if value == "KZGCommit" else value.lower()  # ezkl's settings name polycommit "KZGCommit"
     if isinstance(value, dict) and list(value) == ["Hashed"]:
         hashed = value["Hashed"]
-        return "hashed" if isinstance(hashed, dict) and hashed.get("hash_is_public") is True else "hashed (commitment not public)"
+        return (
+            "hashed"
+            if isinstance(hashed, dict) and hashed.get("hash_is_public") is True
+            else "hashed (commitment not public)"
+        )
     return repr(value)
 
 
@@ -66,7 +70,7 @@ class Settings:
         return self._run_arg_within("num_inner_cols", MAX_INNER_COLS, "a column count")
 
     def visibility(self, part: str) -> str:
-        """"input", "param" or "output", as zkinfer names it (see `visibility_name`)."""
+        """ "input", "param" or "output", as zkinfer names it (see `visibility_name`)."""
         return visibility_name(self.run_args.get(f"{part}_visibility"))
 
     def _int(self, value: Any, field: str) -> int:
@@ -123,8 +127,14 @@ class Settings:
         if not isinstance(shapes, list):
             raise self._fail("model_instance_shapes", shapes, "not a list of shapes")
         for i, shape in enumerate(shapes):
-            if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape) and math.prod(shape) <= MAX_TENSOR_VALUES):
-                raise self._fail(f"model_instance_shapes[{i}]", shape, f"not a tensor shape (at most {MAX_TENSOR_VALUES} values)")
+            if not (
+                isinstance(shape, list)
+                and all(type(d) is int and d >= 0 for d in shape)
+                and math.prod(shape) <= MAX_TENSOR_VALUES
+            ):
+                raise self._fail(
+                    f"model_instance_shapes[{i}]", shape, f"not a tensor shape (at most {MAX_TENSOR_VALUES} values)"
+                )
         return shapes
 
 

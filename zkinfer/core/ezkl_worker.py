@@ -36,7 +36,14 @@ def _serve() -> None:  # the worker: one JSON request per line on stdin, one JSO
     for line in sys.stdin:
         request = json.loads(line)
         try:
-            ok, reason = bool(ezkl.verify(request["proof"], request["settings"], request["vk"], request["srs"], request["reduced_srs"])), ""
+            ok, reason = (
+                bool(
+                    ezkl.verify(
+                        request["proof"], request["settings"], request["vk"], request["srs"], request["reduced_srs"]
+                    )
+                ),
+                "",
+            )
         except BaseException as exc:  # pyo3's PanicException is a BaseException
             ok, reason = False, f"{type(exc).__name__}: {exc}"
         sys.stdout.write(json.dumps({"ok": ok, "reason": reason}) + "\n")
@@ -50,7 +57,11 @@ def _run_args(ezkl: Any, values: dict[str, Any]) -> Any:
         if value is None:
             continue
         if key.endswith("_visibility"):  # settings spell "Public" / {"Hashed": {"hash_is_public": true, ...}}
-            hashed = isinstance(value, dict) and isinstance(value.get("Hashed"), dict) and value["Hashed"].get("hash_is_public") is True
+            hashed = (
+                isinstance(value, dict)
+                and isinstance(value.get("Hashed"), dict)
+                and value["Hashed"].get("hash_is_public") is True
+            )
             value = "hashed" if hashed else value.lower() if isinstance(value, str) else value
         elif isinstance(value, list):
             value = [tuple(v) for v in value] if all(isinstance(v, list) for v in value) and value else tuple(value)
@@ -58,7 +69,9 @@ def _run_args(ezkl: Any, values: dict[str, Any]) -> Any:
     return args
 
 
-def _reproduce_once() -> None:  # one request: settings from the model under the receipt's run args; compile, set up, maybe a witness
+def _reproduce_once() -> (
+    None
+):  # one request: settings from the model under the receipt's run args; compile, set up, maybe a witness
     request = json.loads(sys.stdin.readline())
     _limit_memory(int(request["memory_bytes"]))
     import ezkl
@@ -86,7 +99,9 @@ def _evm_verifier_once() -> None:  # one request: the Solidity verifier of a (po
     import ezkl
 
     async def render() -> Any:  # ezkl returns an awaitable that needs a running loop
-        return await ezkl.create_evm_verifier(request["vk"], request["settings"], request["sol"], request["abi"], request["srs"], False)
+        return await ezkl.create_evm_verifier(
+            request["vk"], request["settings"], request["sol"], request["abi"], request["srs"], False
+        )
 
     answer: dict[str, Any] = {"ok": True, "reason": ""}
     try:
@@ -114,7 +129,9 @@ def _prove_serve(memory_bytes: int) -> None:  # the prove worker: one JSON reque
     try:
         import ezkl
     except MemoryError as exc:  # a ceiling below what importing ezkl takes
-        sys.stdout.write(json.dumps({"ok": False, "reason": f"MemoryError: importing ezkl: {exc}", "memory": True}) + "\n")
+        sys.stdout.write(
+            json.dumps({"ok": False, "reason": f"MemoryError: importing ezkl: {exc}", "memory": True}) + "\n"
+        )
         sys.stdout.flush()
         return
     for line in sys.stdin:
@@ -128,12 +145,19 @@ def _prove_serve(memory_bytes: int) -> None:  # the prove worker: one JSON reque
             ok, reason, memory = False, f"MemoryError: {exc}", True
         except BaseException as exc:  # pyo3's PanicException is a BaseException
             ok, reason = False, f"{type(exc).__name__}: {exc}"
-            memory = any(word in reason for word in ("memory allocation", "capacity overflow", "Cannot allocate", "out of memory"))
+            memory = any(
+                word in reason
+                for word in ("memory allocation", "capacity overflow", "Cannot allocate", "out of memory")
+            )
         after = resource.getrusage(resource.RUSAGE_SELF)
         answer = {
-            "ok": ok, "reason": reason, "memory": memory, "seconds": time.perf_counter() - start,
+            "ok": ok,
+            "reason": reason,
+            "memory": memory,
+            "seconds": time.perf_counter() - start,
             "cpu_seconds": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
-            "peak_rss_bytes": _peak_rss(), "pid": os.getpid(),
+            "peak_rss_bytes": _peak_rss(),
+            "pid": os.getpid(),
         }
         sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()
@@ -190,7 +214,12 @@ class _Worker:
 
     def _start(self) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            _worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_worker_env(),
+            _worker_command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=_worker_env(),
         )
 
     def _stop(self) -> None:
@@ -219,7 +248,10 @@ class _Worker:
                 line = None
             if line is None:
                 self._stop()
-                return False, f"ezkl crashed or ran over {TIMEOUT_S:.0f} s on this proof (malformed settings, key or proof)"
+                return (
+                    False,
+                    f"ezkl crashed or ran over {TIMEOUT_S:.0f} s on this proof (malformed settings, key or proof)",
+                )
             answer = json.loads(line)
             return bool(answer["ok"]), str(answer["reason"])
 
@@ -281,7 +313,19 @@ class ProveProcess:
             env["RAYON_NUM_THREADS"] = str(self.rayon_threads)
         self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by close()) -- a file, not a pipe: a chatty ezkl can never block on it
         command = _worker_command("prove", str(self.memory_bytes or 0))
-        started: subprocess.Popen[str] = _spawner().submit(subprocess.Popen, command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env).result()
+        started: subprocess.Popen[str] = (
+            _spawner()
+            .submit(
+                subprocess.Popen,
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                text=True,
+                env=env,
+            )
+            .result()
+        )
         return started
 
     def prove(self, witness: str, compiled: str, pk: str, proof: str, srs: str) -> ProveAnswer:
@@ -291,7 +335,9 @@ class ProveProcess:
             process = self._process
             assert process.stdin is not None and process.stdout is not None
             try:
-                process.stdin.write(json.dumps({"witness": witness, "compiled": compiled, "pk": pk, "proof": proof, "srs": srs}) + "\n")
+                process.stdin.write(
+                    json.dumps({"witness": witness, "compiled": compiled, "pk": pk, "proof": proof, "srs": srs}) + "\n"
+                )
                 process.stdin.flush()
                 line = process.stdout.readline()
             except (BrokenPipeError, OSError):
@@ -311,11 +357,17 @@ class ProveProcess:
             self._stderr.seek(0)
             tail = self._stderr.read()[-2000:].strip()
         self._close_locked()
-        memory = bool(self.memory_bytes) and ("memory allocation" in tail or "MemoryError" in tail or code in (-6, -11))  # SIGABRT, SIGSEGV
+        memory = bool(self.memory_bytes) and (
+            "memory allocation" in tail or "MemoryError" in tail or code in (-6, -11)
+        )  # SIGABRT, SIGSEGV
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         lines = tail.splitlines()
-        said = next((line for line in lines if "memory allocation" in line or "panicked" in line), lines[-1] if lines else "")
-        return ProveAnswer(ok=False, reason=f"the prove worker {how}" + (f": {said}" if said else ""), memory=memory, lost=not memory)
+        said = next(
+            (line for line in lines if "memory allocation" in line or "panicked" in line), lines[-1] if lines else ""
+        )
+        return ProveAnswer(
+            ok=False, reason=f"the prove worker {how}" + (f": {said}" if said else ""), memory=memory, lost=not memory
+        )
 
     def _close_locked(self) -> None:
         if self._process is not None:
@@ -362,17 +414,28 @@ def prestart() -> None:
     _worker.prestart()
 
 
-def verify(proof: str, settings: str, vk: str, srs: str, reduced_srs: bool, on_sent: Callable[[], None] = lambda: None) -> tuple[bool, str]:
+def verify(
+    proof: str, settings: str, vk: str, srs: str, reduced_srs: bool, on_sent: Callable[[], None] = lambda: None
+) -> tuple[bool, str]:
     """ezkl.verify on files, in the worker: (ok, reason). Never raises for a bad proof.
     `on_sent` runs once the worker has the request, before its answer is awaited."""
-    return _worker.call({"proof": proof, "settings": settings, "vk": vk, "srs": srs, "reduced_srs": reduced_srs}, on_sent)
+    return _worker.call(
+        {"proof": proof, "settings": settings, "vk": vk, "srs": srs, "reduced_srs": reduced_srs}, on_sent
+    )
 
 
 def reproduce(request: dict[str, Any], timeout_s: float) -> tuple[bool, str]:
     """compile_circuit + setup (+ gen_witness) with untrusted settings, in a one-shot worker process
     limited to `request["memory_bytes"]`: (ok, reason). Files go where the request says."""
     try:
-        done = subprocess.run(_worker_command("reproduce"), input=json.dumps(request) + "\n", capture_output=True, text=True, env=_worker_env(), timeout=timeout_s)
+        done = subprocess.run(
+            _worker_command("reproduce"),
+            input=json.dumps(request) + "\n",
+            capture_output=True,
+            text=True,
+            env=_worker_env(),
+            timeout=timeout_s,
+        )
     except subprocess.TimeoutExpired:
         return False, f"compiling and setting up took over {timeout_s:.0f} s"
     lines = done.stdout.splitlines()
@@ -387,7 +450,14 @@ def evm_verifier(vk: str, settings: str, srs: str, sol: str, abi: str, timeout_s
     from an untrusted receipt): (ok, reason). The .sol is at `sol` when ok."""
     request = {"vk": vk, "settings": settings, "srs": srs, "sol": sol, "abi": abi}
     try:
-        done = subprocess.run(_worker_command("evm-verifier"), input=json.dumps(request) + "\n", capture_output=True, text=True, env=_worker_env(), timeout=timeout_s)
+        done = subprocess.run(
+            _worker_command("evm-verifier"),
+            input=json.dumps(request) + "\n",
+            capture_output=True,
+            text=True,
+            env=_worker_env(),
+            timeout=timeout_s,
+        )
     except subprocess.TimeoutExpired:
         return False, f"generating the Solidity verifier took over {timeout_s:.0f} s"
     lines = done.stdout.splitlines()

@@ -48,7 +48,9 @@ def new_key() -> NodeKey:
 def save_key(key: NodeKey, path: Path) -> None:
     """Write the key file (owner-only permissions); refuses to overwrite an existing key."""
     if path.exists():
-        raise NodeKeyError(f"{path}: a key already exists there; choose another path or delete it first (it cannot be recovered)")
+        raise NodeKeyError(
+            f"{path}: a key already exists there; choose another path or delete it first (it cannot be recovered)"
+        )
     body = {"scheme": SCHEME, "secret_key": format(key.secret, "064x"), "public_key": key.public_hex}
     cache.write_atomically(path, (json.dumps(body, indent=2) + "\n").encode())
     os.chmod(path, 0o600)
@@ -62,9 +64,13 @@ def load_key(path: Path) -> NodeKey:
         secret = int(body["secret_key"], 16)
         public = bytes.fromhex(body["public_key"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise NodeKeyError(f"{path}: malformed node key file ({exc}); expected fields secret_key and public_key") from exc
+        raise NodeKeyError(
+            f"{path}: malformed node key file ({exc}); expected fields secret_key and public_key"
+        ) from exc
     if body.get("scheme") != SCHEME or not 0 < secret < bls.R or bls.sk_to_pk(secret) != public:
-        raise NodeKeyError(f"{path}: public_key does not belong to secret_key (or scheme is not {SCHEME}); the file is corrupt")
+        raise NodeKeyError(
+            f"{path}: public_key does not belong to secret_key (or scheme is not {SCHEME}); the file is corrupt"
+        )
     return NodeKey(secret=secret, public_key=public)
 
 
@@ -85,7 +91,12 @@ def sign_receipt(receipt: R, key: NodeKey) -> R:
     """A copy of `receipt` (/1 or a split /2) carrying the node's signature over its canonical bytes
     (which include its schema version, so one schema's signature never passes as the other's)."""
     signature = bls.sign(key.secret, RECEIPT_DOMAIN + receipt.canonical_bytes())
-    return cast(R, receipt.model_copy(update={"signature": Signature(scheme=SCHEME, public_key=key.public_hex, signature=signature.hex())}))
+    return cast(
+        R,
+        receipt.model_copy(
+            update={"signature": Signature(scheme=SCHEME, public_key=key.public_hex, signature=signature.hex())}
+        ),
+    )
 
 
 def check_receipt_signature(receipt: AnyReceipt) -> str:
@@ -97,8 +108,12 @@ def check_receipt_signature(receipt: AnyReceipt) -> str:
         signature = bytes.fromhex(receipt.signature.signature)
     except ValueError as exc:
         raise ZkinferError(f"field signature.signature: not hex ({exc})") from exc
-    if len(signature) != SIGNATURE_BYTES or not bls.verify(public, RECEIPT_DOMAIN + receipt.canonical_bytes(), signature):
-        raise ZkinferError(f"the signature does not verify for key {receipt.signature.public_key[:16]}… over this receipt's contents")
+    if len(signature) != SIGNATURE_BYTES or not bls.verify(
+        public, RECEIPT_DOMAIN + receipt.canonical_bytes(), signature
+    ):
+        raise ZkinferError(
+            f"the signature does not verify for key {receipt.signature.public_key[:16]}… over this receipt's contents"
+        )
     return f"valid {SCHEME} signature by {receipt.signature.public_key}"
 
 
@@ -113,4 +128,6 @@ def aggregate(signatures: list[bytes]) -> bytes:
     try:
         return bls.aggregate(signatures)
     except ValueError as exc:
-        raise ZkinferError(f"cannot aggregate: a signature is not a valid {SIGNATURE_BYTES}-byte BLS12-381 G2 point ({exc})") from exc
+        raise ZkinferError(
+            f"cannot aggregate: a signature is not a valid {SIGNATURE_BYTES}-byte BLS12-381 G2 point ({exc})"
+        ) from exc

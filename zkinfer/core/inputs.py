@@ -56,7 +56,10 @@ def from_values(values: list[Any], specs: tuple[TensorSpec, ...], where: str) ->
     """Build one sample from one value list per input (already parsed from JSON or an API call)."""
     if len(values) != len(specs):
         raise InputError(f"{where}: the model has {len(specs)} input(s), got {len(values)}")
-    return [check_tensor(_as_float_array(v, f"{where}[{i}]"), s, f"{where}[{i}]") for i, (v, s) in enumerate(zip(values, specs, strict=True))]
+    return [
+        check_tensor(_as_float_array(v, f"{where}[{i}]"), s, f"{where}[{i}]")
+        for i, (v, s) in enumerate(zip(values, specs, strict=True))
+    ]
 
 
 def _read(path: Path) -> Any:
@@ -70,7 +73,7 @@ def _read(path: Path) -> Any:
     try:
         return strict_json.loads(path.read_bytes())
     except strict_json.StrictJSONError as exc:
-        raise InputError(f"{path}: {exc}; give {{\"input_data\": [[...]]}}, a JSON array, or a .npy file") from exc
+        raise InputError(f'{path}: {exc}; give {{"input_data": [[...]]}}, a JSON array, or a .npy file') from exc
 
 
 def _per_input_lists(raw: Any, path: Path, n_inputs: int) -> tuple[list[Any], str]:
@@ -83,7 +86,9 @@ def _per_input_lists(raw: Any, path: Path, n_inputs: int) -> tuple[list[Any], st
             raise InputError(f"{path}: field 'input_data' must be a list of {n_inputs} list(s), one per model input")
         return data, f"{path}: input_data"
     if n_inputs != 1:
-        raise InputError(f"{path}: the model has {n_inputs} inputs; use {{\"input_data\": [[...], ...]}} with one list each")
+        raise InputError(
+            f'{path}: the model has {n_inputs} inputs; use {{"input_data": [[...], ...]}} with one list each'
+        )
     return [raw], str(path)
 
 
@@ -131,7 +136,10 @@ def load_samples(path: Path, specs: tuple[TensorSpec, ...]) -> list[Sample]:
     n = counts.pop()
     flats = [a.reshape(n, -1) for a in arrays]
     return [
-        [check_tensor(flat[j], spec, f"{where}[{i}] sample {j}") for i, (flat, spec) in enumerate(zip(flats, specs, strict=True))]
+        [
+            check_tensor(flat[j], spec, f"{where}[{i}] sample {j}")
+            for i, (flat, spec) in enumerate(zip(flats, specs, strict=True))
+        ]
         for j in range(n)
     ]
 

@@ -37,7 +37,11 @@ from zkinfer.core.ezkl_views import Settings, SettingsError
 
 INPUT_VISIBILITIES = ("public", "hashed", "polycommit")
 MAX_SCALE = 64  # |scale| of a fixed-point tensor: ezkl's calibration stays far inside it
-PARAM_VISIBILITIES = ("fixed", "hashed", "private")  # private weights have no instance (the settings check refuses them)
+PARAM_VISIBILITIES = (
+    "fixed",
+    "hashed",
+    "private",
+)  # private weights have no instance (the settings check refuses them)
 
 
 class InstanceLayoutError(SettingsError):
@@ -88,15 +92,21 @@ class InstanceLayout:
         where = settings.where
         vis = {part: settings.visibility(part) for part in ("input", "param", "output")}
         if vis["input"] not in INPUT_VISIBILITIES or vis["output"] not in INPUT_VISIBILITIES:
-            raise InstanceLayoutError(f"field {where}.run_args: input {vis['input']}, output {vis['output']}: zkinfer reads public, hashed or polycommit inputs and outputs")
+            raise InstanceLayoutError(
+                f"field {where}.run_args: input {vis['input']}, output {vis['output']}: zkinfer reads public, hashed or polycommit inputs and outputs"
+            )
         if vis["param"] not in PARAM_VISIBILITIES:
-            raise InstanceLayoutError(f"field {where}.run_args.param_visibility is {vis['param']}: zkinfer reads fixed, hashed or private weights")
+            raise InstanceLayoutError(
+                f"field {where}.run_args.param_visibility is {vis['param']}: zkinfer reads fixed, hashed or private weights"
+            )
         n_inputs, n_outputs = len(settings.input_scales), len(settings.output_scales)
         public_in = n_inputs if vis["input"] == "public" else 0
         public_out = n_outputs if vis["output"] == "public" else 0
         shapes = settings.instance_shapes
         if len(shapes) != public_in + public_out:
-            raise InstanceLayoutError(f"field {where}.model_instance_shapes holds {len(shapes)} shape(s), not {public_in} public input and {public_out} public output shape(s)")
+            raise InstanceLayoutError(
+                f"field {where}.model_instance_shapes holds {len(shapes)} shape(s), not {public_in} public input and {public_out} public output shape(s)"
+            )
         hashes = settings.poseidon_instances
         input_hashes = n_inputs if vis["input"] == "hashed" else 0
         output_hashes = n_outputs if vis["output"] == "hashed" else 0
@@ -107,8 +117,14 @@ class InstanceLayout:
                 f"{output_hashes} output commitment(s) with {vis['param']} weights"
             )
         return cls(
-            vis["input"], vis["param"], vis["output"], n_inputs, n_outputs,
-            tuple(tuple(s) for s in shapes[:public_in]), tuple(tuple(s) for s in shapes[public_in:]), weights,
+            vis["input"],
+            vis["param"],
+            vis["output"],
+            n_inputs,
+            n_outputs,
+            tuple(tuple(s) for s in shapes[:public_in]),
+            tuple(tuple(s) for s in shapes[public_in:]),
+            weights,
         )
 
     @property
@@ -135,7 +151,13 @@ class InstanceLayout:
     @property
     def size(self) -> int:
         """How many public instances a proof of this circuit has (no per-element work)."""
-        return self.n_input_commitments + self.n_weights_commitments + self.input_values + self.output_values + self.n_output_commitments
+        return (
+            self.n_input_commitments
+            + self.n_weights_commitments
+            + self.input_values
+            + self.output_values
+            + self.n_output_commitments
+        )
 
     def labels(self) -> list[str]:
         """A readable name for each instance position, in order (for error messages)."""
@@ -146,13 +168,17 @@ class InstanceLayout:
 
     def input_labels(self) -> list[str]:
         """The labels of the instances that name the input (its commitments, then its values)."""
-        return [f"input commitment[{i}]" for i in range(self.n_input_commitments)] + _tensor_labels("input", self.input_shapes)
+        return [f"input commitment[{i}]" for i in range(self.n_input_commitments)] + _tensor_labels(
+            "input", self.input_shapes
+        )
 
     def decode(self, instances: Sequence[Sequence[str]]) -> ProvenInstances:
         """Split a proof's instances (ezkl's columns, flattened) into the parts of the statement."""
         flat = [felt.lower() for column in instances for felt in column]
         if len(flat) != self.size:
-            raise InstanceLayoutError(f"the proof has {len(flat)} public instances, the circuit settings imply {self.size}")
+            raise InstanceLayoutError(
+                f"the proof has {len(flat)} public instances, the circuit settings imply {self.size}"
+            )
         at = 0
 
         def take(n: int) -> tuple[str, ...]:

@@ -24,7 +24,6 @@ def configure(verbose: bool = False) -> None:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
-
 def serve_to_stderr(log: logging.Logger) -> None:
     """A server's own log (node, gateway, LLM node) on stderr at INFO, timestamped; once per logger."""
     if not log.handlers:

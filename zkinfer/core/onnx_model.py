@@ -72,7 +72,13 @@ def load(path: Path, batch_size: int = 1) -> ModelInfo:
     outputs = tuple(_spec(v, batch_size, symbols) for v in model.graph.output)
     if not inputs or not outputs:
         raise ModelError(f"{path}: the graph needs at least one input and one output")
-    return ModelInfo(path=path, inputs=inputs, outputs=outputs, op_types=frozenset(n.op_type for n in model.graph.node), symbols=tuple(symbols.items()))
+    return ModelInfo(
+        path=path,
+        inputs=inputs,
+        outputs=outputs,
+        op_types=frozenset(n.op_type for n in model.graph.node),
+        symbols=tuple(symbols.items()),
+    )
 
 
 def without_empty_trailing_inputs(path: Path, out: Path) -> Path:
@@ -91,7 +97,7 @@ def without_empty_trailing_inputs(path: Path, out: Path) -> Path:
         while names and not names[-1]:
             names.pop()
         if len(names) != len(node.input):
-            del node.input[len(names):]
+            del node.input[len(names) :]
             changed = True
     if not changed:
         return path

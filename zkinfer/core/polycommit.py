@@ -41,12 +41,20 @@ def positions(settings: Settings, where: str) -> Positions:
     n_out = len(settings.output_scales) if settings.visibility("output") == "polycommit" else 0
     if settings.visibility("param") == "polycommit":
         raise SettingsError(f"{where}: polycommit weights are not supported (split circuits take fixed weights)")
-    sizes: Any = settings.raw.get("module_sizes", {}).get("polycommit") if isinstance(settings.raw.get("module_sizes"), dict) else None
+    sizes: Any = (
+        settings.raw.get("module_sizes", {}).get("polycommit")
+        if isinstance(settings.raw.get("module_sizes"), dict)
+        else None
+    )
     if not isinstance(sizes, list) or len(sizes) != n_in + n_out or not all(type(s) is int and s > 0 for s in sizes):
-        raise SettingsError(f"{where}.module_sizes.polycommit: expected {n_in + n_out} tensor size(s) for its polycommit input/output, found {sizes!r}")
+        raise SettingsError(
+            f"{where}.module_sizes.polycommit: expected {n_in + n_out} tensor size(s) for its polycommit input/output, found {sizes!r}"
+        )
     capacity = (1 << settings.logrows) - SPARE_ROWS
     if any(s > capacity for s in sizes):
-        raise SettingsError(f"{where}.module_sizes.polycommit: a tensor of {max(sizes)} elements spills over one column at k={settings.logrows} (at most {capacity}); cut at a smaller tensor")
+        raise SettingsError(
+            f"{where}.module_sizes.polycommit: a tensor of {max(sizes)} elements spills over one column at k={settings.logrows} (at most {capacity}); cut at a smaller tensor"
+        )
     return Positions(inputs=tuple(range(n_in)), outputs=tuple(range(n_in, n_in + n_out)))
 
 
@@ -54,5 +62,7 @@ def point(proof: bytes, index: int, where: str) -> bytes:
     """The `index`-th point the prover wrote (64 bytes), or ReceiptFormatError for a proof too short."""
     end = (index + 1) * POINT_BYTES
     if len(proof) < end:
-        raise ReceiptFormatError(f"{where}: the proof is {len(proof)} bytes, too short to hold commitment point {index}")
+        raise ReceiptFormatError(
+            f"{where}: the proof is {len(proof)} bytes, too short to hold commitment point {index}"
+        )
     return proof[index * POINT_BYTES : end]

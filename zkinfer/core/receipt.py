@@ -12,7 +12,16 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from zkinfer.core import cache, strict_json
 from zkinfer.core.digest import canonical_json, digest_json
@@ -49,8 +58,14 @@ def _from_hex(value: object) -> object:
 
 # Binary fields are decoded once, while parsing, and written back in the same text form, so a
 # receipt's canonical bytes (what the node signs) are unchanged and no check decodes them again.
-Base64Bytes = Annotated[bytes, BeforeValidator(_from_base64), PlainSerializer(lambda data: base64.b64encode(data).decode(), return_type=str, when_used="json")]
-HexBytes = Annotated[bytes, BeforeValidator(_from_hex), PlainSerializer(lambda data: data.hex(), return_type=str, when_used="json")]
+Base64Bytes = Annotated[
+    bytes,
+    BeforeValidator(_from_base64),
+    PlainSerializer(lambda data: base64.b64encode(data).decode(), return_type=str, when_used="json"),
+]
+HexBytes = Annotated[
+    bytes, BeforeValidator(_from_hex), PlainSerializer(lambda data: data.hex(), return_type=str, when_used="json")
+]
 
 
 class _Strict(BaseModel):
@@ -71,7 +86,9 @@ class TensorData(_Strict):
         """Models compute in float32: a value beyond its range is inf there, whatever it is here."""
         for j, value in enumerate(values):
             if not abs(value) <= strict_json.FLOAT32_MAX:
-                raise ValueError(f"values[{j}] = {value:.4g} is beyond float32's range (±{strict_json.FLOAT32_MAX:.4g})")
+                raise ValueError(
+                    f"values[{j}] = {value:.4g} is beyond float32's range (±{strict_json.FLOAT32_MAX:.4g})"
+                )
         return values
 
 
@@ -185,7 +202,9 @@ def read_document(path: Path, max_bytes: int | None = None) -> Any:
         "size": f"raise it with --max-receipt-bytes or ${MAX_RECEIPT_BYTES_ENV} if you expect receipts this large",
         "format": "a receipt is the JSON file `zkinfer prove` writes",
     }
-    return strict_json.load_file(path, max_receipt_bytes() if max_bytes is None else max_bytes, ReceiptFormatError, "receipt file", fixes)
+    return strict_json.load_file(
+        path, max_receipt_bytes() if max_bytes is None else max_bytes, ReceiptFormatError, "receipt file", fixes
+    )
 
 
 def parse(document: Any, source: str = "receipt") -> Receipt:

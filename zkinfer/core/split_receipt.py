@@ -75,8 +75,14 @@ class SplitReceipt(_Strict):
     issued_at: str
     model: ChainSection
     segments: list[SegmentSection] = Field(min_length=2, max_length=MAX_SEGMENTS)
-    link_kind: LinkKind | None = Field(default=None, description="hashed (the default when absent, as in receipts made before polycommit links) or polycommit")
-    links: list[str] = Field(max_length=MAX_SEGMENTS, description="the commitment segment i's output shares with segment i+1's input (polycommit: the 64-byte point, 0x-hex)")
+    link_kind: LinkKind | None = Field(
+        default=None,
+        description="hashed (the default when absent, as in receipts made before polycommit links) or polycommit",
+    )
+    links: list[str] = Field(
+        max_length=MAX_SEGMENTS,
+        description="the commitment segment i's output shares with segment i+1's input (polycommit: the 64-byte point, 0x-hex)",
+    )
     input: InputSection
     params: ParamsSection
     output: OutputSection
@@ -88,7 +94,9 @@ class SplitReceipt(_Strict):
     def _fixed_weights(self) -> SplitReceipt:
         """Each segment's weights are baked into its key: a weights commitment would be a field no proof covers."""
         if self.params.commitment is not None:
-            raise ValueError("params: a split receipt's weights are fixed in each segment's circuit, with no params.commitment (remove it)")
+            raise ValueError(
+                "params: a split receipt's weights are fixed in each segment's circuit, with no params.commitment (remove it)"
+            )
         return self
 
     @property
@@ -121,7 +129,9 @@ def parse(document: Any, source: str = "receipt") -> SplitReceipt:
     try:
         return SplitReceipt.model_validate(document)
     except ValidationError as exc:
-        raise ReceiptFormatError(describe_validation_error(exc, source).replace("zkinfer.receipt/1", SCHEMA_VERSION)) from exc
+        raise ReceiptFormatError(
+            describe_validation_error(exc, source).replace("zkinfer.receipt/1", SCHEMA_VERSION)
+        ) from exc
 
 
 def parse_any(document: Any, source: str = "receipt") -> AnyReceipt:

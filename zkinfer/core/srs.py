@@ -56,20 +56,20 @@ def parse(data: bytes, source: str) -> tuple[int, str]:
             f"{source}: not a raw KZG SRS file (header says k={k}, size {len(data)} bytes); "
             "use an ezkl/halo2 raw-format SRS such as those from the public ceremony"
         )
-    if data[HEADER_BYTES:HEADER_BYTES + G1_BYTES] != G1_GENERATOR_RAW:
+    if data[HEADER_BYTES : HEADER_BYTES + G1_BYTES] != G1_GENERATOR_RAW:
         raise SrsError(f"{source}: first G1 point is not the BN254 generator; the file is corrupt")
     return k, fingerprint_of(data)
 
 
 def fingerprint_of(data: bytes) -> str:
     """Ceremony fingerprint: digest of the trailing g2 and tau·g2."""
-    return digest_bytes(data[-2 * G2_BYTES:])
+    return digest_bytes(data[-2 * G2_BYTES :])
 
 
 def reduced(data: bytes) -> bytes:
     """The 388-byte SRS a verifier needs (g[0], g2, tau·g2), used with ezkl's `reduced_srs`."""
-    g0 = data[HEADER_BYTES:HEADER_BYTES + G1_BYTES]
-    return (0).to_bytes(HEADER_BYTES, "little") + g0 + g0 + data[-2 * G2_BYTES:]
+    g0 = data[HEADER_BYTES : HEADER_BYTES + G1_BYTES]
+    return (0).to_bytes(HEADER_BYTES, "little") + g0 + g0 + data[-2 * G2_BYTES :]
 
 
 def parse_reduced(data: bytes, source: str) -> str:
@@ -127,7 +127,9 @@ def import_file(path: Path) -> SrsInfo:
     k, fingerprint = parse(data, str(path))
     info = _store(data, k, fingerprint, development=False, origin=str(path))
     if info.development:  # an earlier `srs new` stored this same ceremony as development
-        cache.write_atomically(_meta_path(fingerprint), json.dumps({"development": False, "origin": str(path)}).encode())
+        cache.write_atomically(
+            _meta_path(fingerprint), json.dumps({"development": False, "origin": str(path)}).encode()
+        )
     return SrsInfo(path=info.path, k=k, fingerprint=fingerprint, development=False)
 
 
@@ -137,7 +139,11 @@ def cached() -> list[SrsInfo]:
     for path in cache.cache_dir("srs").glob("*/k*.srs"):
         if path.stem[1:].isdigit():
             fingerprint = "sha256:" + path.parent.name
-            found.append(SrsInfo(path=path, k=int(path.stem[1:]), fingerprint=fingerprint, development=is_development(fingerprint)))
+            found.append(
+                SrsInfo(
+                    path=path, k=int(path.stem[1:]), fingerprint=fingerprint, development=is_development(fingerprint)
+                )
+            )
     return sorted(found, key=lambda info: (info.k, info.fingerprint))
 
 

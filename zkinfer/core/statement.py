@@ -32,7 +32,9 @@ from zkinfer.core.receipt import Receipt
 
 SCHEMA: Final = "zkinfer.statement/1"
 DOMAIN: Final = b"zkinfer.statement/1\x00"  # a statement signature can never pass for a receipt one, nor the reverse
-FIELD_MODULUS: Final = 21888242871839275222246405745257275088548364400416034343698204186575808495617  # BN254 scalar field
+FIELD_MODULUS: Final = (
+    21888242871839275222246405745257275088548364400416034343698204186575808495617  # BN254 scalar field
+)
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _FELT = re.compile(r"^[0-9a-f]{64}$")
@@ -166,21 +168,31 @@ class SignedStatement:
     signature: bytes  # 96 bytes, compressed G2
 
     def to_json(self) -> dict[str, Any]:
-        return {"statement": self.statement.to_json(), "public_key": self.public_key.hex(), "signature": self.signature.hex()}
+        return {
+            "statement": self.statement.to_json(),
+            "public_key": self.public_key.hex(),
+            "signature": self.signature.hex(),
+        }
 
     @classmethod
     def from_json(cls, document: Any, where: str = "signed statement") -> SignedStatement:
         if not isinstance(document, dict) or set(document) != {"statement", "public_key", "signature"}:
             raise StatementError(f"{where}: expected an object with exactly statement, public_key and signature")
         statement = Statement.from_json(document["statement"], f"{where}.statement")
-        return cls(statement, _hex(document["public_key"], bls.PUBLIC_KEY_BYTES, f"{where}.public_key"), _hex(document["signature"], bls.SIGNATURE_BYTES, f"{where}.signature"))
+        return cls(
+            statement,
+            _hex(document["public_key"], bls.PUBLIC_KEY_BYTES, f"{where}.public_key"),
+            _hex(document["signature"], bls.SIGNATURE_BYTES, f"{where}.signature"),
+        )
 
     def verify(self) -> None:
         """Raise StatementError unless the signature is valid for this statement and key."""
         if not bls.key_validate(self.public_key):
             raise StatementError(f"public key {self.public_key.hex()[:16]}… is not a valid BLS12-381 public key")
         if not bls.verify(self.public_key, self.statement.signing_bytes(), self.signature):
-            raise StatementError(f"the signature of {self.public_key.hex()[:16]}… does not verify over statement {self.statement.digest()}")
+            raise StatementError(
+                f"the signature of {self.public_key.hex()[:16]}… does not verify over statement {self.statement.digest()}"
+            )
 
     def is_valid(self) -> bool:
         try:
@@ -218,14 +230,18 @@ def make(
         raise StatementError(f"batch row {row}: the circuit proves {rows} row(s)")
     if rows > 1:
         if input_visibility == "hashed":
-            raise StatementError("a batch circuit with a hashed input commits to the whole batch: no statement binds one row")
+            raise StatementError(
+                "a batch circuit with a hashed input commits to the whole batch: no statement binds one row"
+            )
         input_felts = [_row(f, rows, row, f"input[{i}]") for i, f in enumerate(input_felts)]
         output_felts = [_row(f, rows, row, f"output[{i}]") for i, f in enumerate(output_felts)]
     return Statement(
         circuit=circuit,
         request_id=request_id,
         input_digest=input_digest(input_visibility, input_felts),
-        weights_commitment=None if weights_commitment is None else tuple(_felts(weights_commitment, "weights commitment")),
+        weights_commitment=None
+        if weights_commitment is None
+        else tuple(_felts(weights_commitment, "weights commitment")),
         output_scales=tuple(int(s) for s in output_scales),
         output=tuple(tuple(felt_to_int(f) for f in _felts(o, f"output[{i}]")) for i, o in enumerate(output_felts)),
     )
@@ -273,7 +289,9 @@ def proven_input_felts(receipt: Receipt) -> list[list[str]]:
     return proven_instances(receipt)[1].input_felts()
 
 
-def verify_aggregate(statement: Statement, public_keys: list[bytes], proofs_of_possession: list[bytes], aggregate_signature: bytes) -> bool:
+def verify_aggregate(
+    statement: Statement, public_keys: list[bytes], proofs_of_possession: list[bytes], aggregate_signature: bytes
+) -> bool:
     """True when every key proved possession of its secret (which stops a rogue-key attack: a key
     made up to cancel the others) and together they signed this one statement."""
     if not public_keys or len(public_keys) != len(proofs_of_possession) or len(set(public_keys)) != len(public_keys):
@@ -308,7 +326,12 @@ class Promise:
             raise StatementError("promise.prove_by: a Unix time in seconds")
 
     def to_json(self) -> dict[str, Any]:
-        return {"schema": PROMISE_SCHEMA, "statement_digest": self.statement_digest, "receipt_id": self.receipt_id, "prove_by": self.prove_by}
+        return {
+            "schema": PROMISE_SCHEMA,
+            "statement_digest": self.statement_digest,
+            "receipt_id": self.receipt_id,
+            "prove_by": self.prove_by,
+        }
 
     @classmethod
     def from_json(cls, document: Any, where: str = "promise") -> Promise:
@@ -335,17 +358,27 @@ class SignedPromise:
     signature: bytes
 
     def to_json(self) -> dict[str, Any]:
-        return {"promise": self.promise.to_json(), "public_key": self.public_key.hex(), "signature": self.signature.hex()}
+        return {
+            "promise": self.promise.to_json(),
+            "public_key": self.public_key.hex(),
+            "signature": self.signature.hex(),
+        }
 
     @classmethod
     def from_json(cls, document: Any, where: str = "signed promise") -> SignedPromise:
         if not isinstance(document, dict) or set(document) != {"promise", "public_key", "signature"}:
             raise StatementError(f"{where}: expected an object with exactly promise, public_key and signature")
         promise = Promise.from_json(document["promise"], f"{where}.promise")
-        return cls(promise, _hex(document["public_key"], bls.PUBLIC_KEY_BYTES, f"{where}.public_key"), _hex(document["signature"], bls.SIGNATURE_BYTES, f"{where}.signature"))
+        return cls(
+            promise,
+            _hex(document["public_key"], bls.PUBLIC_KEY_BYTES, f"{where}.public_key"),
+            _hex(document["signature"], bls.SIGNATURE_BYTES, f"{where}.signature"),
+        )
 
     def verify(self) -> None:
-        if not bls.key_validate(self.public_key) or not bls.verify(self.public_key, self.promise.signing_bytes(), self.signature):
+        if not bls.key_validate(self.public_key) or not bls.verify(
+            self.public_key, self.promise.signing_bytes(), self.signature
+        ):
             raise StatementError(f"the promise's signature by {self.public_key.hex()[:16]}… does not verify")
 
 

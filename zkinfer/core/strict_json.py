@@ -46,7 +46,9 @@ def _parse_int(text: str) -> int | _Refused:
 
 def _parse_float(text: str) -> float | _Refused:
     value = float(text)
-    return value if abs(value) <= FLOAT32_MAX else _Refused(f"{text[:40]} is beyond float32's range (±{FLOAT32_MAX:.4g})")
+    return (
+        value if abs(value) <= FLOAT32_MAX else _Refused(f"{text[:40]} is beyond float32's range (±{FLOAT32_MAX:.4g})")
+    )
 
 
 def _parse_constant(name: str) -> _Refused:
@@ -96,7 +98,13 @@ def loads(data: bytes | str) -> Any:
     Raises StrictJSONError naming the offending path (`$.output.tensors[0].values[3]`).
     """
     try:
-        parsed = json.loads(data, object_pairs_hook=_object, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
+        parsed = json.loads(
+            data,
+            object_pairs_hook=_object,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_parse_constant,
+        )
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StrictJSONError(f"not valid JSON ({exc})") from exc
     except RecursionError as exc:
@@ -110,7 +118,9 @@ def loads(data: bytes | str) -> Any:
         raise StrictJSONError("not valid JSON (nested too deeply)") from exc
 
 
-def load_file(path: Path, limit: int, fail: Callable[[str], Exception], what: str = "file", fixes: dict[str, str] | None = None) -> Any:
+def load_file(
+    path: Path, limit: int, fail: Callable[[str], Exception], what: str = "file", fixes: dict[str, str] | None = None
+) -> Any:
     """A JSON file read strictly, refused before reading when over `limit` bytes; every problem is
     `fail(message)` naming the path (each document kind raises its own typed error). `fixes` adds
     the document's own advice to a message, by problem: "directory", "size", "format"."""

@@ -50,7 +50,9 @@ STATUS: list[tuple[type[Exception], int, str]] = [
 ]
 
 
-def _error(code: int, kind: str, message: str, param: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(
+    code: int, kind: str, message: str, param: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(protocol.error_body(message, kind, param), status_code=code, headers=headers)
 
 
@@ -136,18 +138,34 @@ def create_app(service: LlmService) -> FastAPI:
 
     @app.get("/v1/identity")
     async def node_identity() -> dict[str, str]:
-        return {"scheme": identity.SCHEME, "public_key": service.key.public_hex, "proof_of_possession": identity.proof_of_possession(service.key).hex()}
+        return {
+            "scheme": identity.SCHEME,
+            "public_key": service.key.public_hex,
+            "proof_of_possession": identity.proof_of_possession(service.key).hex(),
+        }
 
     @app.get("/v1/models")
     async def models(_: Auth) -> dict[str, Any]:
-        entry = {"id": service.model_name, "object": "model", "created": 0, "owned_by": "zkinfer", "zkinfer_model_digest": service.engine.digest}
+        entry = {
+            "id": service.model_name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "zkinfer",
+            "zkinfer_model_digest": service.engine.digest,
+        }
         return {"object": "list", "data": [entry]}
 
     @app.get("/v1/models/{name}")
     async def model(name: str, _: Auth) -> dict[str, Any]:
         if name != service.model_name:
             raise UnknownModel(f"model {name!r} is not served here")
-        return {"id": name, "object": "model", "created": 0, "owned_by": "zkinfer", "zkinfer_model_digest": service.engine.digest}
+        return {
+            "id": name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "zkinfer",
+            "zkinfer_model_digest": service.engine.digest,
+        }
 
     async def prepared(request: Request, owner: str, kind: type[ChatRequest] | type[CompletionRequest]) -> Prepared:
         document = await _body(request, service.config.max_body_bytes)
@@ -169,10 +187,20 @@ def create_app(service: LlmService) -> FastAPI:
         headers = {protocol.RECEIPT_HEADER: p.request_id}
         if p.stream:
             service.check_room()
-            return StreamingResponse(events(p), media_type="text/event-stream", headers={**headers, "Cache-Control": "no-cache"})
+            return StreamingResponse(
+                events(p), media_type="text/event-stream", headers={**headers, "Cache-Control": "no-cache"}
+            )
         done = await service.answer(p)
         usage = protocol.usage(done.prompt_tokens, done.completion_tokens)
-        body = protocol.completion_body(p.chat, p.request_id, service.model_name, done.text, done.finish_reason, usage, done.receipt.model_dump(mode="json"))
+        body = protocol.completion_body(
+            p.chat,
+            p.request_id,
+            service.model_name,
+            done.text,
+            done.finish_reason,
+            usage,
+            done.receipt.model_dump(mode="json"),
+        )
         return JSONResponse(body, headers=headers)
 
     async def events(p: Prepared) -> AsyncIterator[bytes]:
@@ -185,7 +213,9 @@ def create_app(service: LlmService) -> FastAPI:
             if isinstance(item, Answer):
                 yield _sse(protocol.chunk_body(p.chat, p.request_id, name, None if p.chat else "", item.finish_reason))
                 usage = protocol.usage(item.prompt_tokens, item.completion_tokens) if p.include_usage else None
-                yield _sse(protocol.final_chunk(p.chat, p.request_id, name, item.receipt.model_dump(mode="json"), usage))
+                yield _sse(
+                    protocol.final_chunk(p.chat, p.request_id, name, item.receipt.model_dump(mode="json"), usage)
+                )
             else:
                 yield _sse(protocol.chunk_body(p.chat, p.request_id, name, item, None, first=first))
                 first = False

@@ -46,19 +46,25 @@ class Engine:
         self.name = directory.resolve().name
         try:
             self.tokenizer: Any = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-            self.model: Any = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, dtype=torch.float32)
+            self.model: Any = AutoModelForCausalLM.from_pretrained(
+                directory, local_files_only=True, dtype=torch.float32
+            )
         except (OSError, ValueError, KeyError) as exc:
             raise modeldir.ModelDirError(f"{directory}: cannot load it as a causal language model ({exc})") from exc
         cast(Any, self.model).eval()  # transformers leaves it untyped
         config = self.model.config
-        self.context = int(getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None) or 2048)
+        self.context = int(
+            getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None) or 2048
+        )
         eos = self.tokenizer.eos_token_id
         self.eos = {int(eos)} if eos is not None else set()
         bos = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else eos
         self.bos = int(bos) if bos is not None else 0  # what an empty text prompt becomes
         self.vocab_size = int(self.model.config.vocab_size)
         self._torch = torch
-        self._cache_argument = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        self._cache_argument = (
+            "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        )
 
     # prompts
 
@@ -89,7 +95,9 @@ class Engine:
                 if position + 1 == max_tokens or token in self.eos:
                     return
                 started = time.perf_counter()
-                out = self.model(input_ids=torch.tensor([[token]]), use_cache=True, output_hidden_states=True, **self._cache_of(out))
+                out = self.model(
+                    input_ids=torch.tensor([[token]]), use_cache=True, output_hidden_states=True, **self._cache_of(out)
+                )
 
     def _cache_of(self, out: Any) -> dict[str, Any]:
         """The KV cache to pass on: transformers 5.x calls it `cache`, earlier versions `past_key_values`."""
@@ -104,4 +112,6 @@ class Engine:
         with torch.inference_mode():
             out = self.model(input_ids=torch.tensor([ids[:-1]]), use_cache=False, output_hidden_states=True)
         start = len(prompt) - 1
-        return Recomputed(logits=out.logits[0, start:].float().numpy(), hidden=out.hidden_states[-1][0, start:].float().numpy())
+        return Recomputed(
+            logits=out.logits[0, start:].float().numpy(), hidden=out.hidden_states[-1][0, start:].float().numpy()
+        )

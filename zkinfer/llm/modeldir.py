@@ -16,8 +16,17 @@ from zkinfer.core.errors import UsageError
 DOMAIN = "zkinfer.llm-model/1"
 # The files a causal-LM directory may hold that bear on its answers (whichever are present).
 COVERED = (
-    "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-    "chat_template.jinja", "chat_template.json", "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json",
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "added_tokens.json",
 )
 
 
@@ -27,10 +36,14 @@ class ModelDirError(UsageError):
 
 def covered_files(directory: Path) -> list[Path]:
     if not directory.is_dir():
-        raise ModelDirError(f"{directory}: no such model directory; give a Hugging Face causal-LM directory (config.json, *.safetensors, tokenizer files)")
+        raise ModelDirError(
+            f"{directory}: no such model directory; give a Hugging Face causal-LM directory (config.json, *.safetensors, tokenizer files)"
+        )
     weights = sorted(directory.glob("*.safetensors"))
     if not (directory / "config.json").is_file() or not weights:
-        raise ModelDirError(f"{directory}: not a model directory with config.json and safetensors weights (e.g. models/llm/tiny-stdlib)")
+        raise ModelDirError(
+            f"{directory}: not a model directory with config.json and safetensors weights (e.g. models/llm/tiny-stdlib)"
+        )
     return sorted([directory / name for name in COVERED if (directory / name).is_file()] + weights)
 
 

@@ -55,8 +55,11 @@ class _Request(BaseModel):
     @model_validator(mode="after")
     def _supported(self) -> _Request:
         unsupported = {
-            "n": self.n != 1, "presence_penalty": self.presence_penalty != 0, "frequency_penalty": self.frequency_penalty != 0,
-            "logit_bias": bool(self.logit_bias), "logprobs": self.logprobs not in (None, False, 0),
+            "n": self.n != 1,
+            "presence_penalty": self.presence_penalty != 0,
+            "frequency_penalty": self.frequency_penalty != 0,
+            "logit_bias": bool(self.logit_bias),
+            "logprobs": self.logprobs not in (None, False, 0),
         }
         for name, used in unsupported.items():
             if used:
@@ -117,22 +120,41 @@ def error_body(message: str, kind: str, param: str | None = None, code: str | No
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
 
 
-def completion_body(chat: bool, request_id: str, model: str, text: str, finish_reason: str, usage_: dict[str, int], receipt: dict[str, Any]) -> dict[str, Any]:
+def completion_body(
+    chat: bool,
+    request_id: str,
+    model: str,
+    text: str,
+    finish_reason: str,
+    usage_: dict[str, int],
+    receipt: dict[str, Any],
+) -> dict[str, Any]:
     choice: dict[str, Any] = {"index": 0, "finish_reason": finish_reason, "logprobs": None}
     if chat:
         choice["message"] = {"role": "assistant", "content": text}
     else:
         choice["text"] = text
     return {
-        "id": response_id(chat, request_id), "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
-        "model": model, "choices": [choice], "usage": usage_, RECEIPT_FIELD: receipt,
+        "id": response_id(chat, request_id),
+        "object": "chat.completion" if chat else "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [choice],
+        "usage": usage_,
+        RECEIPT_FIELD: receipt,
     }
 
 
-def chunk_body(chat: bool, request_id: str, model: str, text: str | None, finish_reason: str | None, first: bool = False) -> dict[str, Any]:
+def chunk_body(
+    chat: bool, request_id: str, model: str, text: str | None, finish_reason: str | None, first: bool = False
+) -> dict[str, Any]:
     choice: dict[str, Any] = {"index": 0, "finish_reason": finish_reason, "logprobs": None}
     if chat:
         delta: dict[str, str] = {"role": "assistant"} if first else {}
@@ -141,14 +163,26 @@ def chunk_body(chat: bool, request_id: str, model: str, text: str | None, finish
         choice["delta"] = delta
     else:
         choice["text"] = text or ""
-    return {"id": response_id(chat, request_id), "object": "chat.completion.chunk" if chat else "text_completion", "created": int(time.time()), "model": model, "choices": [choice]}
+    return {
+        "id": response_id(chat, request_id),
+        "object": "chat.completion.chunk" if chat else "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [choice],
+    }
 
 
-def final_chunk(chat: bool, request_id: str, model: str, receipt: dict[str, Any], usage_: dict[str, int] | None) -> dict[str, Any]:
+def final_chunk(
+    chat: bool, request_id: str, model: str, receipt: dict[str, Any], usage_: dict[str, int] | None
+) -> dict[str, Any]:
     """The last event before `[DONE]`: no choices, the receipt (and the usage when stream_options asked for it)."""
     body: dict[str, Any] = {
-        "id": response_id(chat, request_id), "object": "chat.completion.chunk" if chat else "text_completion", "created": int(time.time()),
-        "model": model, "choices": [], RECEIPT_FIELD: receipt,
+        "id": response_id(chat, request_id),
+        "object": "chat.completion.chunk" if chat else "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [],
+        RECEIPT_FIELD: receipt,
     }
     if usage_ is not None:
         body["usage"] = usage_

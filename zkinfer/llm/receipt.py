@@ -70,7 +70,9 @@ class CompletionSection(_Strict):
 
 class CommitmentSection(_Strict):
     scheme: Literal["toploc-bf16"]
-    activations: Literal["last-hidden-state"] = Field(description="the final hidden state (after the last norm) at each position that produced a completion token")
+    activations: Literal["last-hidden-state"] = Field(
+        description="the final hidden state (after the last norm) at each position that produced a completion token"
+    )
     chunk_tokens: int = Field(ge=1, le=4096)
     topk: int = Field(ge=1, le=4096)
     values: list[Base64Bytes]
@@ -100,12 +102,18 @@ class LlmReceipt(_Strict):
             raise ValueError("prompt.digest is not the digest of prompt.token_ids")
         count = len(self.completion.token_ids)
         if count > self.sampling.max_tokens:
-            raise ValueError(f"completion.token_ids: {count} tokens, more than sampling.max_tokens ({self.sampling.max_tokens})")
+            raise ValueError(
+                f"completion.token_ids: {count} tokens, more than sampling.max_tokens ({self.sampling.max_tokens})"
+            )
         expected = math.ceil(count / self.commitments.chunk_tokens)
         if len(self.commitments.values) != expected:
-            raise ValueError(f"commitments.values: {len(self.commitments.values)} commitments for {count} tokens; expected {expected}")
+            raise ValueError(
+                f"commitments.values: {len(self.commitments.values)} commitments for {count} tokens; expected {expected}"
+            )
         if any(len(v) != 2 + 2 * self.commitments.topk for v in self.commitments.values):
-            raise ValueError(f"commitments.values: each is {2 + 2 * self.commitments.topk} bytes at topk {self.commitments.topk}")
+            raise ValueError(
+                f"commitments.values: each is {2 + 2 * self.commitments.topk} bytes at topk {self.commitments.topk}"
+            )
         return self
 
     @property
@@ -121,7 +129,9 @@ class LlmReceipt(_Strict):
 
 def sign(receipt: LlmReceipt, key: identity.NodeKey) -> LlmReceipt:
     signature = bls.sign(key.secret, SIGNING_DOMAIN + receipt.canonical_bytes())
-    return receipt.model_copy(update={"signature": Signature(scheme=identity.SCHEME, public_key=key.public_hex, signature=signature.hex())})
+    return receipt.model_copy(
+        update={"signature": Signature(scheme=identity.SCHEME, public_key=key.public_hex, signature=signature.hex())}
+    )
 
 
 def check_signature(receipt: LlmReceipt) -> str:
@@ -130,8 +140,12 @@ def check_signature(receipt: LlmReceipt) -> str:
         raise ZkinferError("the receipt is not signed")
     public = identity.parse_public_key(receipt.signature.public_key, "field signature.public_key")
     signature = bytes.fromhex(receipt.signature.signature)
-    if len(signature) != identity.SIGNATURE_BYTES or not bls.verify(public, SIGNING_DOMAIN + receipt.canonical_bytes(), signature):
-        raise ZkinferError(f"the signature does not verify for key {receipt.signature.public_key[:16]}… over this receipt's contents")
+    if len(signature) != identity.SIGNATURE_BYTES or not bls.verify(
+        public, SIGNING_DOMAIN + receipt.canonical_bytes(), signature
+    ):
+        raise ZkinferError(
+            f"the signature does not verify for key {receipt.signature.public_key[:16]}… over this receipt's contents"
+        )
     return f"valid {identity.SCHEME} signature by {receipt.signature.public_key}"
 
 
@@ -141,7 +155,9 @@ def parse(document: Any, source: str = "LLM receipt") -> LlmReceipt:
     try:
         return LlmReceipt.model_validate(document)
     except ValidationError as exc:
-        raise ReceiptFormatError(describe_validation_error(exc, source).replace("zkinfer.receipt/1", SCHEMA_VERSION)) from exc
+        raise ReceiptFormatError(
+            describe_validation_error(exc, source).replace("zkinfer.receipt/1", SCHEMA_VERSION)
+        ) from exc
 
 
 def load(path: Path) -> LlmReceipt:
@@ -150,4 +166,3 @@ def load(path: Path) -> LlmReceipt:
 
 def save(receipt: LlmReceipt, path: Path) -> None:
     cache.write_atomically(path, (receipt.model_dump_json(indent=2) + "\n").encode())
-

@@ -19,7 +19,12 @@ log = logging.getLogger("zkinfer.llm")
 
 def _state(config: LlmConfig) -> NodeConfig:
     """The proving node's view of the same state directory and key files: its lock, node key and API keys are shared code."""
-    return NodeConfig(circuits=config.model_dir, state_dir=config.state_dir, key_file=config.key_file, api_keys_file=config.api_keys_file)
+    return NodeConfig(
+        circuits=config.model_dir,
+        state_dir=config.state_dir,
+        key_file=config.key_file,
+        api_keys_file=config.api_keys_file,
+    )
 
 
 def load(config: LlmConfig) -> LlmService:
@@ -36,7 +41,9 @@ def load(config: LlmConfig) -> LlmService:
     api_keys = state.api_keys(_state(config))
     torch.set_num_threads(config.threads)
     engine = Engine(config.model_dir)
-    log.info("serving %s (%s) from %s; node public key %s", engine.name, engine.digest, config.model_dir, key.public_hex)
+    log.info(
+        "serving %s (%s) from %s; node public key %s", engine.name, engine.digest, config.model_dir, key.public_hex
+    )
     service = LlmService(config, engine, key, api_keys, ReceiptStore(config.receipts_dir), LlmMetrics())
     service.state_lock = lock
     return service
@@ -49,5 +56,16 @@ def run(config: LlmConfig) -> None:
     from zkinfer.llm.app import create_app
 
     service = load(config)
-    log.info("listening on http://%s:%d (OpenAI API under /v1, receipts at /v1/receipts/{id}, metrics at /metrics)", config.host, config.port)
-    uvicorn.run(create_app(service), host=config.host, port=config.port, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    log.info(
+        "listening on http://%s:%d (OpenAI API under /v1, receipts at /v1/receipts/{id}, metrics at /metrics)",
+        config.host,
+        config.port,
+    )
+    uvicorn.run(
+        create_app(service),
+        host=config.host,
+        port=config.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )

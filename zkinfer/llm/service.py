@@ -92,7 +92,15 @@ class Answer:
 
 
 class LlmService:
-    def __init__(self, config: LlmConfig, engine: Engine, key: identity.NodeKey, api_keys: ApiKeys, store: ReceiptStore, metrics: LlmMetrics) -> None:
+    def __init__(
+        self,
+        config: LlmConfig,
+        engine: Engine,
+        key: identity.NodeKey,
+        api_keys: ApiKeys,
+        store: ReceiptStore,
+        metrics: LlmMetrics,
+    ) -> None:
         self.config = config
         self.engine = engine
         self.key = key
@@ -115,21 +123,31 @@ class LlmService:
 
     def prepare(self, request: ChatRequest | CompletionRequest, owner: str, request_id: str | None) -> Prepared:
         if request.model != self.model_name:
-            raise UnknownModel(f"model {request.model!r} is not served here; this node serves {self.model_name!r} (GET /v1/models)")
+            raise UnknownModel(
+                f"model {request.model!r} is not served here; this node serves {self.model_name!r} (GET /v1/models)"
+            )
         chat = isinstance(request, ChatRequest)
         request_id = self._request_id(owner, request_id)
         prompt, field = self._prompt(request)
         if len(prompt) > self.max_prompt_tokens:
-            raise RequestError(f"{field}: {len(prompt)} tokens, more than this node's limit of {self.max_prompt_tokens} prompt tokens; shorten it", field)
+            raise RequestError(
+                f"{field}: {len(prompt)} tokens, more than this node's limit of {self.max_prompt_tokens} prompt tokens; shorten it",
+                field,
+            )
         asked = request.requested_max_tokens() if isinstance(request, ChatRequest) else request.max_tokens
         cap = self.config.max_tokens_cap
         if asked is not None and asked > cap:
-            raise RequestError(f"max_tokens: {asked} is above this node's cap of {cap} tokens; ask for at most {cap}", "max_tokens")
+            raise RequestError(
+                f"max_tokens: {asked} is above this node's cap of {cap} tokens; ask for at most {cap}", "max_tokens"
+            )
         room = self.engine.context - len(prompt)
         if asked is None:
             max_tokens = min(cap, room) if chat else min(self.config.default_max_tokens, room)
         elif asked > room:
-            raise RequestError(f"max_tokens: {asked} tokens after a {len(prompt)}-token prompt exceed the model's context of {self.engine.context}; ask for at most {room}", "max_tokens")
+            raise RequestError(
+                f"max_tokens: {asked} tokens after a {len(prompt)}-token prompt exceed the model's context of {self.engine.context}; ask for at most {room}",
+                "max_tokens",
+            )
         else:
             max_tokens = asked
         seed = request.seed if request.seed is not None else secrets.randbelow(sampling.MAX_SEED + 1)
@@ -138,17 +156,29 @@ class LlmService:
         except ValueError as exc:
             raise RequestError(str(exc), str(exc).split(":")[0]) from exc
         return Prepared(
-            chat=chat, owner=owner, request_id=request_id, prompt=prompt, params=params, max_tokens=max_tokens, stop=request.stop_list(),
-            stream=request.stream, include_usage=request.include_usage(), accepted_at=time.perf_counter(),
+            chat=chat,
+            owner=owner,
+            request_id=request_id,
+            prompt=prompt,
+            params=params,
+            max_tokens=max_tokens,
+            stop=request.stop_list(),
+            stream=request.stream,
+            include_usage=request.include_usage(),
+            accepted_at=time.perf_counter(),
         )
 
     def _request_id(self, owner: str, given: str | None) -> str:
         if given is None:
             return secrets.token_hex(12)
         if not REQUEST_ID.fullmatch(given):
-            raise RequestError("header Zkinfer-Request-Id: give 1 to 128 characters of A-Z a-z 0-9 . _ : -", "Zkinfer-Request-Id")
+            raise RequestError(
+                "header Zkinfer-Request-Id: give 1 to 128 characters of A-Z a-z 0-9 . _ : -", "Zkinfer-Request-Id"
+            )
         if self.store.exists(owner, given):
-            raise RequestIdTaken(f"header Zkinfer-Request-Id: {given!r} was already answered for this key; its receipt is at /v1/receipts/{given}")
+            raise RequestIdTaken(
+                f"header Zkinfer-Request-Id: {given!r} was already answered for this key; its receipt is at /v1/receipts/{given}"
+            )
         return given
 
     def _prompt(self, request: ChatRequest | CompletionRequest) -> tuple[list[int], str]:
@@ -158,7 +188,9 @@ class LlmService:
             vocab = self.engine.vocab_size
             bad = next((t for t in request.prompt if not 0 <= t < vocab), None)
             if bad is not None:
-                raise RequestError(f"prompt: token id {bad} is outside the model's vocabulary (0 to {vocab - 1})", "prompt")
+                raise RequestError(
+                    f"prompt: token id {bad} is outside the model's vocabulary (0 to {vocab - 1})", "prompt"
+                )
             ids = list(request.prompt)
         else:
             ids = self.engine.text_ids(request.prompt)
@@ -170,7 +202,10 @@ class LlmService:
         """Refuse now (429) when the queue is full, before a stream's headers go out."""
         if self._waiting > self.config.max_queue:
             self.metrics.rejected.labels("queue_full").inc()
-            raise QueueFull(f"{self._waiting} requests are waiting for the model (this node queues {self.config.max_queue}); retry shortly", retry_after_s=1)
+            raise QueueFull(
+                f"{self._waiting} requests are waiting for the model (this node queues {self.config.max_queue}); retry shortly",
+                retry_after_s=1,
+            )
 
     async def answer(self, prepared: Prepared) -> Answer:
         answers = [item async for item in self.stream(prepared) if isinstance(item, Answer)]
@@ -245,9 +280,17 @@ class LlmService:
         self.metrics.prompt_tokens.inc(len(p.prompt))
         self.metrics.completion_tokens.inc(len(tokens))
         self.metrics.answer_seconds.observe(time.perf_counter() - p.accepted_at)
-        return Answer(text=detokenizer.text, finish_reason=finish_reason, receipt=receipt, prompt_tokens=len(p.prompt), completion_tokens=len(tokens))
+        return Answer(
+            text=detokenizer.text,
+            finish_reason=finish_reason,
+            receipt=receipt,
+            prompt_tokens=len(p.prompt),
+            completion_tokens=len(tokens),
+        )
 
-    def _receipt(self, p: Prepared, tokens: list[int], hidden: np.ndarray, finish_reason: str, generate_ms: float) -> LlmReceipt:
+    def _receipt(
+        self, p: Prepared, tokens: list[int], hidden: np.ndarray, finish_reason: str, generate_ms: float
+    ) -> LlmReceipt:
         started = time.perf_counter()
         values = commitments.commit_chunks(hidden)
         commit_ms = (time.perf_counter() - started) * 1000
@@ -259,11 +302,20 @@ class LlmService:
             model=ModelSection(name=self.engine.name, digest=self.engine.digest, files=self.engine.files),
             prompt=PromptSection(kind="chat" if p.chat else "text", token_ids=p.prompt, digest=prompt_digest(p.prompt)),
             sampling=SamplingSection(
-                sampler=sampling.SAMPLER, temperature=p.params.temperature, top_p=p.params.top_p, seed=p.params.seed, max_tokens=p.max_tokens, stop=p.stop,
+                sampler=sampling.SAMPLER,
+                temperature=p.params.temperature,
+                top_p=p.params.top_p,
+                seed=p.params.seed,
+                max_tokens=p.max_tokens,
+                stop=p.stop,
             ),
             completion=CompletionSection(token_ids=tokens, finish_reason=finish_reason),  # type: ignore[arg-type]
             commitments=CommitmentSection(
-                scheme="toploc-bf16", activations="last-hidden-state", chunk_tokens=commitments.CHUNK_TOKENS, topk=commitments.TOPK, values=values,
+                scheme="toploc-bf16",
+                activations="last-hidden-state",
+                chunk_tokens=commitments.CHUNK_TOKENS,
+                topk=commitments.TOPK,
+                values=values,
             ),
             timings=Timings(generate_ms=round(generate_ms, 3), commit_ms=round(commit_ms, 3)),
         )
@@ -277,4 +329,3 @@ class LlmService:
         if stored is None:
             raise UnknownReceipt(f"receipt id {request_id!r}: no such answer for this key on this node")
         return stored
-

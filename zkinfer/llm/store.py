@@ -27,7 +27,9 @@ class ReceiptStore:
         return self._path(owner, request_id).exists()
 
     def save(self, owner: str, receipt: LlmReceipt) -> None:
-        cache.write_atomically(self._path(owner, receipt.request_id), (receipt.model_dump_json(indent=2) + "\n").encode())
+        cache.write_atomically(
+            self._path(owner, receipt.request_id), (receipt.model_dump_json(indent=2) + "\n").encode()
+        )
 
     def read(self, owner: str, request_id: str) -> bytes | None:
         try:

@@ -57,22 +57,35 @@ class LlmVerdict(Verdict):
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
-def verify_file(path: Path, model_dir: Path | None = None, expect_signer: str | None = None, expect_model: str | None = None, tolerance: commitments.Tolerance = commitments.TOLERANCE) -> LlmVerdict:
+def verify_file(
+    path: Path,
+    model_dir: Path | None = None,
+    expect_signer: str | None = None,
+    expect_model: str | None = None,
+    tolerance: commitments.Tolerance = commitments.TOLERANCE,
+) -> LlmVerdict:
     from zkinfer.core.receipt import read_document
 
     return verify_document(read_document(path), model_dir, expect_signer, expect_model, tolerance, source=str(path))
 
 
 def verify_document(
-    document: Any, model_dir: Path | None = None, expect_signer: str | None = None, expect_model: str | None = None,
-    tolerance: commitments.Tolerance = commitments.TOLERANCE, source: str = SOURCE, engine: Any = None,
+    document: Any,
+    model_dir: Path | None = None,
+    expect_signer: str | None = None,
+    expect_model: str | None = None,
+    tolerance: commitments.Tolerance = commitments.TOLERANCE,
+    source: str = SOURCE,
+    engine: Any = None,
 ) -> LlmVerdict:
     """Every check, by name, even after one fails. `engine`: an already loaded `engine.Engine` of `model_dir` (tests, benchmarks)."""
     try:
         receipt = parse(document, source)
     except ZkinferError as exc:
         checks = [_check(LlmCheckName.WELL_FORMED, Status.FAIL, str(exc))]
-        checks += [_check(name, Status.SKIP, "not checked: the receipt is not well-formed") for name in list(LlmCheckName)[1:]]
+        checks += [
+            _check(name, Status.SKIP, "not checked: the receipt is not well-formed") for name in list(LlmCheckName)[1:]
+        ]
         return _verdict(checks, [], [], source, reexecuted=False, timings={})
     if model_dir is None and engine is None:
         return _without_model(receipt, expect_signer, expect_model, source)
@@ -85,13 +98,19 @@ def _check(name: LlmCheckName, status: Status, detail: str) -> LlmCheck:
 
 def _well_formed(receipt: LlmReceipt) -> LlmCheck:
     n = len(receipt.completion.token_ids)
-    return _check(LlmCheckName.WELL_FORMED, Status.PASS, f"{receipt.schema_version}: {len(receipt.prompt.token_ids)} prompt and {n} completion tokens, {len(receipt.commitments.values)} commitments")
+    return _check(
+        LlmCheckName.WELL_FORMED,
+        Status.PASS,
+        f"{receipt.schema_version}: {len(receipt.prompt.token_ids)} prompt and {n} completion tokens, {len(receipt.commitments.values)} commitments",
+    )
 
 
 def _signature(receipt: LlmReceipt, expect_signer: str | None) -> LlmCheck:
     if receipt.signature is None:
         if expect_signer is not None:
-            return _check(LlmCheckName.SIGNATURE, Status.FAIL, f"unsigned, but --expect-signer {expect_signer[:16]}… was pinned")
+            return _check(
+                LlmCheckName.SIGNATURE, Status.FAIL, f"unsigned, but --expect-signer {expect_signer[:16]}… was pinned"
+            )
         return _check(LlmCheckName.SIGNATURE, Status.UNSIGNED, "unsigned: who served this answer is not attested")
     try:
         detail = check_signature(receipt)
@@ -103,7 +122,11 @@ def _signature(receipt: LlmReceipt, expect_signer: str | None) -> LlmCheck:
         except ZkinferError as exc:
             return _check(LlmCheckName.SIGNATURE, Status.FAIL, str(exc))
         if receipt.signature.public_key.removeprefix("0x").lower() != pinned:
-            return _check(LlmCheckName.SIGNATURE, Status.FAIL, f"signed by {receipt.signature.public_key[:16]}…, not the pinned signer {pinned[:16]}…")
+            return _check(
+                LlmCheckName.SIGNATURE,
+                Status.FAIL,
+                f"signed by {receipt.signature.public_key[:16]}…, not the pinned signer {pinned[:16]}…",
+            )
         detail += " (the pinned signer)"
     return _check(LlmCheckName.SIGNATURE, Status.PASS, detail)
 
@@ -115,16 +138,36 @@ def _identity(receipt: LlmReceipt, model_dir: Path | None, expect_model: str | N
         files = modeldir.file_digests(model_dir)
         digest = modeldir.model_digest(files)
         if digest != stated:
-            differ = sorted(name for name in set(files) | set(receipt.model.files) if files.get(name) != receipt.model.files.get(name))
-            return _check(LlmCheckName.IDENTITY, Status.FAIL, f"the receipt states model {stated}, your copy {model_dir} is {digest} (files that differ: {', '.join(differ) or 'none named'})"), []
+            differ = sorted(
+                name
+                for name in set(files) | set(receipt.model.files)
+                if files.get(name) != receipt.model.files.get(name)
+            )
+            return _check(
+                LlmCheckName.IDENTITY,
+                Status.FAIL,
+                f"the receipt states model {stated}, your copy {model_dir} is {digest} (files that differ: {', '.join(differ) or 'none named'})",
+            ), []
         if expect_model is not None and expect_model != digest:
-            return _check(LlmCheckName.IDENTITY, Status.FAIL, f"your copy {model_dir} is {digest}, not the pinned {expect_model}"), []
-        return _check(LlmCheckName.IDENTITY, Status.PASS, f"model {stated} is your copy {model_dir}"), [f"model {stated}"]
+            return _check(
+                LlmCheckName.IDENTITY, Status.FAIL, f"your copy {model_dir} is {digest}, not the pinned {expect_model}"
+            ), []
+        return _check(LlmCheckName.IDENTITY, Status.PASS, f"model {stated} is your copy {model_dir}"), [
+            f"model {stated}"
+        ]
     if expect_model is not None:
         if expect_model != stated:
-            return _check(LlmCheckName.IDENTITY, Status.FAIL, f"the receipt states model {stated}, not the pinned {expect_model}"), []
-        return _check(LlmCheckName.IDENTITY, Status.PASS, f"the receipt states the pinned model {stated} (not re-executed)"), [f"model {stated}"]
-    return _check(LlmCheckName.IDENTITY, Status.UNPINNED, f"the receipt states model {stated}; nothing pins it (give --model DIR or --expect-model)"), []
+            return _check(
+                LlmCheckName.IDENTITY, Status.FAIL, f"the receipt states model {stated}, not the pinned {expect_model}"
+            ), []
+        return _check(
+            LlmCheckName.IDENTITY, Status.PASS, f"the receipt states the pinned model {stated} (not re-executed)"
+        ), [f"model {stated}"]
+    return _check(
+        LlmCheckName.IDENTITY,
+        Status.UNPINNED,
+        f"the receipt states model {stated}; nothing pins it (give --model DIR or --expect-model)",
+    ), []
 
 
 def _sampling(receipt: LlmReceipt, eos: set[int] | None, decode: Any = None, context: int | None = None) -> LlmCheck:
@@ -133,35 +176,66 @@ def _sampling(receipt: LlmReceipt, eos: set[int] | None, decode: Any = None, con
     tokens = c.token_ids
     problems = []
     if context is not None and len(receipt.prompt.token_ids) + len(tokens) > context:
-        problems.append(f"{len(receipt.prompt.token_ids)} + {len(tokens)} tokens exceed the model's context of {context}")
+        problems.append(
+            f"{len(receipt.prompt.token_ids)} + {len(tokens)} tokens exceed the model's context of {context}"
+        )
     if eos is not None and any(t in eos for t in tokens[:-1]):
-        problems.append(f"end-of-text at position {next(i for i, t in enumerate(tokens[:-1]) if t in eos)}, yet generation went on")
+        problems.append(
+            f"end-of-text at position {next(i for i, t in enumerate(tokens[:-1]) if t in eos)}, yet generation went on"
+        )
     if decode is not None and s.stop:
         early = find_stop(decode(tokens[:-1]), s.stop)
         if early is not None and len(tokens) > 1:
             problems.append("a stop string completes before the last token, yet generation went on")
     if c.finish_reason == "length" and len(tokens) != s.max_tokens:
         problems.append(f"finish_reason length after {len(tokens)} tokens, but max_tokens is {s.max_tokens}")
-    if c.finish_reason == "stop" and eos is not None and tokens[-1] not in eos and not (decode is not None and find_stop(decode(tokens), s.stop) is not None):
+    if (
+        c.finish_reason == "stop"
+        and eos is not None
+        and tokens[-1] not in eos
+        and not (decode is not None and find_stop(decode(tokens), s.stop) is not None)
+    ):
         problems.append("finish_reason stop, but the last token is neither end-of-text nor the end of a stop string")
     if problems:
         return _check(LlmCheckName.SAMPLING, Status.FAIL, "; ".join(problems))
-    where = "checked against the model's tokenizer" if eos is not None else "form only (no model: end-of-text and stop strings not checked)"
-    return _check(LlmCheckName.SAMPLING, Status.PASS, f"{s.sampler}, temperature {s.temperature}, top_p {s.top_p}, seed {s.seed}, finish_reason {c.finish_reason}: {where}")
+    where = (
+        "checked against the model's tokenizer"
+        if eos is not None
+        else "form only (no model: end-of-text and stop strings not checked)"
+    )
+    return _check(
+        LlmCheckName.SAMPLING,
+        Status.PASS,
+        f"{s.sampler}, temperature {s.temperature}, top_p {s.top_p}, seed {s.seed}, finish_reason {c.finish_reason}: {where}",
+    )
 
 
 def _without_model(receipt: LlmReceipt, expect_signer: str | None, expect_model: str | None, source: str) -> LlmVerdict:
     identity_check, pinned = _identity(receipt, None, expect_model)
     not_run = "not re-executed: no model given (--model DIR)"
     checks = [
-        _well_formed(receipt), _sampling(receipt, None), identity_check,
-        _check(LlmCheckName.TOKENS, Status.SKIP, not_run), _check(LlmCheckName.ACTIVATIONS, Status.SKIP, not_run), _signature(receipt, expect_signer),
+        _well_formed(receipt),
+        _sampling(receipt, None),
+        identity_check,
+        _check(LlmCheckName.TOKENS, Status.SKIP, not_run),
+        _check(LlmCheckName.ACTIVATIONS, Status.SKIP, not_run),
+        _signature(receipt, expect_signer),
     ]
-    unpinned = ["tokens and activations: not re-executed (give --model DIR)"] + ([] if pinned else ["model: no --model DIR or --expect-model"])
+    unpinned = ["tokens and activations: not re-executed (give --model DIR)"] + (
+        [] if pinned else ["model: no --model DIR or --expect-model"]
+    )
     return _verdict(checks, pinned, unpinned, source, reexecuted=False, timings={})
 
 
-def _with_model(receipt: LlmReceipt, model_dir: Path | None, expect_signer: str | None, expect_model: str | None, tolerance: commitments.Tolerance, source: str, engine: Any) -> LlmVerdict:
+def _with_model(
+    receipt: LlmReceipt,
+    model_dir: Path | None,
+    expect_signer: str | None,
+    expect_model: str | None,
+    tolerance: commitments.Tolerance,
+    source: str,
+    engine: Any,
+) -> LlmVerdict:
     from zkinfer.llm.engine import Engine
 
     started = time.perf_counter()
@@ -174,27 +248,49 @@ def _with_model(receipt: LlmReceipt, model_dir: Path | None, expect_signer: str 
     out_of_vocabulary = [t for t in prompt + tokens if t >= engine.vocab_size]
     sampling_check = _sampling(receipt, engine.eos, engine.decode, engine.context)
     if out_of_vocabulary or len(prompt) + len(tokens) > engine.context or not prompt:
-        why = f"token id {out_of_vocabulary[0]} is outside the vocabulary" if out_of_vocabulary else "the sequence does not fit the model's context (or the prompt is empty)"
-        checks = [_well_formed(receipt), sampling_check, identity_check, _check(LlmCheckName.TOKENS, Status.FAIL, why),
-                  _check(LlmCheckName.ACTIVATIONS, Status.SKIP, f"not recomputed: {why}"), _signature(receipt, expect_signer)]
+        why = (
+            f"token id {out_of_vocabulary[0]} is outside the vocabulary"
+            if out_of_vocabulary
+            else "the sequence does not fit the model's context (or the prompt is empty)"
+        )
+        checks = [
+            _well_formed(receipt),
+            sampling_check,
+            identity_check,
+            _check(LlmCheckName.TOKENS, Status.FAIL, why),
+            _check(LlmCheckName.ACTIVATIONS, Status.SKIP, f"not recomputed: {why}"),
+            _signature(receipt, expect_signer),
+        ]
         return _verdict(checks, pinned, [], source, reexecuted=False, timings={})
     recomputed = engine.recompute(prompt, tokens)
     prefilled = time.perf_counter()
     checks = [
-        _well_formed(receipt), sampling_check, identity_check, _tokens(receipt, recomputed.logits),
-        _activations(receipt, recomputed.hidden, tolerance), _signature(receipt, expect_signer),
+        _well_formed(receipt),
+        sampling_check,
+        identity_check,
+        _tokens(receipt, recomputed.logits),
+        _activations(receipt, recomputed.hidden, tolerance),
+        _signature(receipt, expect_signer),
     ]
-    timings = {"load_ms": round((loaded - started) * 1000, 1), "prefill_ms": round((prefilled - loaded) * 1000, 1), "checks_ms": round((time.perf_counter() - prefilled) * 1000, 1)}
+    timings = {
+        "load_ms": round((loaded - started) * 1000, 1),
+        "prefill_ms": round((prefilled - loaded) * 1000, 1),
+        "checks_ms": round((time.perf_counter() - prefilled) * 1000, 1),
+    }
     return _verdict(checks, pinned, [], source, reexecuted=True, timings=timings)
 
 
 def _tokens(receipt: LlmReceipt, logits: np.ndarray) -> LlmCheck:
     params, request_id = receipt.sampling.params(), receipt.request_id
-    us = np.array([sampling.uniform(params.seed, request_id, position) for position in range(len(receipt.completion.token_ids))])
+    us = np.array(
+        [sampling.uniform(params.seed, request_id, position) for position in range(len(receipt.completion.token_ids))]
+    )
     drawn = sampling.draws(logits, params, us)  # every position at once; the margin rule only where a token differs
     exact, near, wrong = 0, 0, []
     for position, token in enumerate(receipt.completion.token_ids):
-        is_exact, accepted = sampling.accepts(logits[position], params, float(us[position]), token, int(drawn[position]))
+        is_exact, accepted = sampling.accepts(
+            logits[position], params, float(us[position]), token, int(drawn[position])
+        )
         exact += is_exact
         near += accepted and not is_exact
         if not accepted:
@@ -202,9 +298,19 @@ def _tokens(receipt: LlmReceipt, logits: np.ndarray) -> LlmCheck:
     n = len(receipt.completion.token_ids)
     if wrong:
         shown = ", ".join(str(p) for p in wrong[:8]) + (" …" if len(wrong) > 8 else "")
-        return _check(LlmCheckName.TOKENS, Status.FAIL, f"{len(wrong)} of {n} tokens are not the seeded sampler's draw from the recomputed distribution (positions {shown})")
-    margin = f"; {near} accepted as near-ties (margin {sampling.PROBABILITY_MARGIN:g} in probability, {sampling.LOGIT_MARGIN:g} in logit)" if near else ""
-    return _check(LlmCheckName.TOKENS, Status.PASS, f"{exact} of {n} tokens are exactly the seeded sampler's draw{margin}")
+        return _check(
+            LlmCheckName.TOKENS,
+            Status.FAIL,
+            f"{len(wrong)} of {n} tokens are not the seeded sampler's draw from the recomputed distribution (positions {shown})",
+        )
+    margin = (
+        f"; {near} accepted as near-ties (margin {sampling.PROBABILITY_MARGIN:g} in probability, {sampling.LOGIT_MARGIN:g} in logit)"
+        if near
+        else ""
+    )
+    return _check(
+        LlmCheckName.TOKENS, Status.PASS, f"{exact} of {n} tokens are exactly the seeded sampler's draw{margin}"
+    )
 
 
 def _activations(receipt: LlmReceipt, hidden: np.ndarray, tolerance: commitments.Tolerance) -> LlmCheck:
@@ -220,18 +326,33 @@ def _activations(receipt: LlmReceipt, hidden: np.ndarray, tolerance: commitments
     worst = max(r.exponent_mismatches for r in results)
     if bad:
         i, r = bad[0]
-        return _check(LlmCheckName.ACTIVATIONS, Status.FAIL, (
-            f"{len(bad)} of {len(results)} commitments differ from the recomputed hidden states beyond tolerance (first: chunk {i}, "
-            f"{r.exponent_mismatches} of {section.topk} exponents differ, mantissa error mean {r.mantissa_error_mean:.3g}, median {r.mantissa_error_median:.3g})"
-        ))
+        return _check(
+            LlmCheckName.ACTIVATIONS,
+            Status.FAIL,
+            (
+                f"{len(bad)} of {len(results)} commitments differ from the recomputed hidden states beyond tolerance (first: chunk {i}, "
+                f"{r.exponent_mismatches} of {section.topk} exponents differ, mantissa error mean {r.mantissa_error_mean:.3g}, median {r.mantissa_error_median:.3g})"
+            ),
+        )
     mean_error = max(r.mantissa_error_mean for r in results)
-    return _check(LlmCheckName.ACTIVATIONS, Status.PASS, (
-        f"{len(results)} commitments (top-{section.topk} of each {section.chunk_tokens} tokens' last hidden states) match: "
-        f"at most {worst} exponent mismatches (tolerance {tolerance.max_exponent_mismatches}), mantissa error mean at most {mean_error:.3g}"
-    ))
+    return _check(
+        LlmCheckName.ACTIVATIONS,
+        Status.PASS,
+        (
+            f"{len(results)} commitments (top-{section.topk} of each {section.chunk_tokens} tokens' last hidden states) match: "
+            f"at most {worst} exponent mismatches (tolerance {tolerance.max_exponent_mismatches}), mantissa error mean at most {mean_error:.3g}"
+        ),
+    )
 
 
-def _verdict(checks: list[LlmCheck], pinned: list[str], unpinned: list[str], source: str, reexecuted: bool, timings: dict[str, float]) -> LlmVerdict:
+def _verdict(
+    checks: list[LlmCheck],
+    pinned: list[str],
+    unpinned: list[str],
+    source: str,
+    reexecuted: bool,
+    timings: dict[str, float],
+) -> LlmVerdict:
     failed = [c.name for c in checks if c.status == Status.FAIL]
     verified = not failed
     notes = []
@@ -242,11 +363,20 @@ def _verdict(checks: list[LlmCheck], pinned: list[str], unpinned: list[str], sou
     elif reexecuted:
         summary = "VERIFIED: re-executed with your copy of the model: every token is the seeded sampler's draw and every activation commitment matches"
     else:
-        summary = "FORM AND SIGNATURE ONLY: no model given (--model DIR), so the tokens and activations were not re-executed"
+        summary = (
+            "FORM AND SIGNATURE ONLY: no model given (--model DIR), so the tokens and activations were not re-executed"
+        )
     if notes:
         summary += "; NOTE: " + "; ".join(notes)
     return LlmVerdict(
-        verified=verified, identity_pinned=verified and bool(pinned) and not unpinned, summary=summary, checks=checks,
-        pinned=pinned if verified else [], unpinned=unpinned, notes=notes, source=source, reexecuted=reexecuted, timings_ms=timings,
+        verified=verified,
+        identity_pinned=verified and bool(pinned) and not unpinned,
+        summary=summary,
+        checks=checks,
+        pinned=pinned if verified else [],
+        unpinned=unpinned,
+        notes=notes,
+        source=source,
+        reexecuted=reexecuted,
+        timings_ms=timings,
     )
-

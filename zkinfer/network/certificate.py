@@ -62,13 +62,19 @@ class SignedGroup:
     aggregate_signature: bytes
 
     def to_json(self) -> dict[str, Any]:
-        return {"statement": self.statement.to_json(), "signers": [k.hex() for k in self.signers], "aggregate_signature": self.aggregate_signature.hex()}
+        return {
+            "statement": self.statement.to_json(),
+            "signers": [k.hex() for k in self.signers],
+            "aggregate_signature": self.aggregate_signature.hex(),
+        }
 
 
 @dataclass(frozen=True)
 class Certificate:
     groups: tuple[SignedGroup, ...]
-    nodes: dict[str, dict[str, str]] = field(default_factory=dict)  # pk hex -> name, receipt_url, receipt_id (unsigned, informational)
+    nodes: dict[str, dict[str, str]] = field(
+        default_factory=dict
+    )  # pk hex -> name, receipt_url, receipt_id (unsigned, informational)
 
     def __post_init__(self) -> None:
         if not self.groups:
@@ -92,7 +98,9 @@ class Certificate:
         if not isinstance(document, dict):
             raise CertificateError(f"{where}: not a JSON object")
         if document.get("schema") != SCHEMA:
-            raise CertificateError(f"{where}: not a quorum certificate (its schema is {str(document.get('schema'))[:40]!r}, a certificate's is {SCHEMA!r})")
+            raise CertificateError(
+                f"{where}: not a quorum certificate (its schema is {str(document.get('schema'))[:40]!r}, a certificate's is {SCHEMA!r})"
+            )
         if "statements" in document:
             _keys(document, {"schema", "statements", "nodes"}, where)
             groups = document["statements"]
@@ -133,13 +141,21 @@ def _group(document: Any, where: str) -> SignedGroup:
 
 def _nodes(document: Any, where: str) -> dict[str, dict[str, str]]:
     if not isinstance(document, dict) or len(document) > MAX_SIGNERS:
-        raise CertificateError(f"{where}: expected an object of at most {MAX_SIGNERS} entries (public key -> name, receipt_url, receipt_id)")
+        raise CertificateError(
+            f"{where}: expected an object of at most {MAX_SIGNERS} entries (public key -> name, receipt_url, receipt_id)"
+        )
     result: dict[str, dict[str, str]] = {}
     for key, info in document.items():
         if not _KEY_HEX.fullmatch(key):
             raise CertificateError(f"{where}: key {key[:20]!r}… is not a public key (96 lowercase hex digits)")
-        if not isinstance(info, dict) or not set(info) <= set(INFO_KEYS) or not all(isinstance(v, str) and len(v) <= MAX_INFO_CHARS for v in info.values()):
-            raise CertificateError(f"{where}.{key[:16]}…: expected an object with string fields among {', '.join(INFO_KEYS)}")
+        if (
+            not isinstance(info, dict)
+            or not set(info) <= set(INFO_KEYS)
+            or not all(isinstance(v, str) and len(v) <= MAX_INFO_CHARS for v in info.values())
+        ):
+            raise CertificateError(
+                f"{where}.{key[:16]}…: expected an object with string fields among {', '.join(INFO_KEYS)}"
+            )
         result[key] = dict(info)
     return result
 
@@ -158,9 +174,13 @@ def _consistency(statements: Sequence[Statement]) -> list[str]:
         if other.weights_commitment != first.weights_commitment:
             reasons.append(f"group {i} names other weights than group 1")
         if other.output_scales != first.output_scales:
-            reasons.append(f"group {i} has output scales {list(other.output_scales)}, group 1 {list(first.output_scales)}")
+            reasons.append(
+                f"group {i} has output scales {list(other.output_scales)}, group 1 {list(first.output_scales)}"
+            )
         if label(other) is None or label(other) != label(first):
-            reasons.append(f"group {i} has labels {_shown(label(other))}, group 1 {_shown(label(first))} (the argmax of every output must agree)")
+            reasons.append(
+                f"group {i} has labels {_shown(label(other))}, group 1 {_shown(label(first))} (the argmax of every output must agree)"
+            )
     if len({s.signing_bytes() for s in statements}) != len(statements):
         reasons.append("two groups hold the same statement (its signers belong in one group)")
     return reasons
@@ -170,7 +190,9 @@ def _shown(labels: tuple[int, ...] | None) -> str:
     return "none (an empty output)" if labels is None else str(list(labels))
 
 
-def make(signed: Sequence[SignedStatement], nodes_info: dict[str, dict[str, str]] | None = None, *, verified: bool = False) -> Certificate:
+def make(
+    signed: Sequence[SignedStatement], nodes_info: dict[str, dict[str, str]] | None = None, *, verified: bool = False
+) -> Certificate:
     """The certificate for these signed statements: one group per distinct statement (more than one
     only for a label quorum, all naming the same request, circuit, input and label), signers
     sorted, signatures aggregated. Each signature is verified unless the caller says it was
@@ -188,7 +210,9 @@ def make(signed: Sequence[SignedStatement], nodes_info: dict[str, dict[str, str]
                 raise CertificateError(f"cannot certify: {exc}") from exc
         message = s.statement.signing_bytes()
         if owner.setdefault(s.public_key, message) != message:
-            raise CertificateError(f"key {s.public_key.hex()[:16]}… signed two different statements for request {s.statement.request_id!r}: that is equivocation (evidence), not agreement")
+            raise CertificateError(
+                f"key {s.public_key.hex()[:16]}… signed two different statements for request {s.statement.request_id!r}: that is equivocation (evidence), not agreement"
+            )
         statements[message] = s.statement
         by_statement.setdefault(message, {})[s.public_key] = s
     if len(statements) > 1:
@@ -198,7 +222,9 @@ def make(signed: Sequence[SignedStatement], nodes_info: dict[str, dict[str, str]
     groups = []
     for message, members in by_statement.items():
         keys = sorted(members)
-        groups.append(SignedGroup(statements[message], tuple(keys), identity.aggregate([members[k].signature for k in keys])))
+        groups.append(
+            SignedGroup(statements[message], tuple(keys), identity.aggregate([members[k].signature for k in keys]))
+        )
     groups.sort(key=lambda g: (-len(g.signers), g.statement.digest()))
     return Certificate(groups=tuple(groups), nodes=_nodes(nodes_info or {}, "nodes_info"))
 
@@ -214,16 +240,24 @@ class CertificateVerdict(BaseModel):
     circuit: str = ""
     input_digest: str = ""
     output: list[list[float]] = []  # the certified statement's output, dequantized
-    labels: list[int] | None = None  # label mode: the argmax of every output, which is all a label certificate certifies
+    labels: list[int] | None = (
+        None  # label mode: the argmax of every output, which is all a label certificate certifies
+    )
     input_checked: bool = False  # the auditor's own input digests to the certified input digest
     receipts_checked: int = 0
 
     def summary(self) -> str:
         if not self.ok:
             return f"NOT VALID: {len(self.reasons)} reason(s) above; this certificate does not show a quorum"
-        attested = f"; {self.receipts_checked} receipt(s) attest the certified statement" if self.receipts_checked else ""
+        attested = (
+            f"; {self.receipts_checked} receipt(s) attest the certified statement" if self.receipts_checked else ""
+        )
         given = " (your --input)" if self.input_checked else " (no --input given: which input this is, is not checked)"
-        what = f"labels {self.labels} (label quorum: the values below are one group's)" if self.labels is not None else "output"
+        what = (
+            f"labels {self.labels} (label quorum: the values below are one group's)"
+            if self.labels is not None
+            else "output"
+        )
         shown = [[round(v, 6) for v in values[:16]] for values in self.output]
         return (
             f"VALID quorum certificate for request {self.request_id!r} (statement {self.statement_digest}): circuit {self.circuit}, "
@@ -247,7 +281,9 @@ def _group_reasons(group: SignedGroup, n: int, pinned: NodeSet, seen: set[bytes]
         reasons.append(f"group {n}: signer {key.hex()[:16]}… is not a node in {pinned.source}")
     for key in dict.fromkeys(keys):
         if key in seen:
-            reasons.append(f"group {n}: signer {key.hex()[:16]}… also signed another group's statement (a node signs one statement per request)")
+            reasons.append(
+                f"group {n}: signer {key.hex()[:16]}… also signed another group's statement (a node signs one statement per request)"
+            )
     seen.update(keys)
     if reasons:
         return [*reasons, f"group {n}: aggregate signature not counted (the signer list is not valid)"], False
@@ -257,11 +293,15 @@ def _group_reasons(group: SignedGroup, n: int, pinned: NodeSet, seen: set[bytes]
         good = False
     if not good:
         why = "a listed node did not sign it, or the statement changed after signing"
-        return [f"group {n}: the aggregate signature does not verify over statement {group.statement.digest()} for its {len(keys)} signer(s): {why}"], False
+        return [
+            f"group {n}: the aggregate signature does not verify over statement {group.statement.digest()} for its {len(keys)} signer(s): {why}"
+        ], False
     return [], True
 
 
-def check(cert: Certificate, pinned: NodeSet, threshold: int | None = None, *, expect_circuit: str | None = None) -> CertificateVerdict:
+def check(
+    cert: Certificate, pinned: NodeSet, threshold: int | None = None, *, expect_circuit: str | None = None
+) -> CertificateVerdict:
     """Every reason `cert` is not a valid quorum certificate under `pinned` (and `threshold`, by
     default the node set's; `expect_circuit`: the circuit digest its statement must name); ok when
     there is none."""
@@ -272,10 +312,16 @@ def check(cert: Certificate, pinned: NodeSet, threshold: int | None = None, *, e
     statements = [g.statement for g in cert.groups]
     if len(cert.groups) > 1:
         if pinned.quorum.agree_on != "label":
-            reasons.append(f"{len(cert.groups)} different statements, but {pinned.source} agrees on the output (agree_on = \"output\"): the signers did not agree")
+            reasons.append(
+                f'{len(cert.groups)} different statements, but {pinned.source} agrees on the output (agree_on = "output"): the signers did not agree'
+            )
         reasons += _consistency(statements)
     if expect_circuit is not None:
-        reasons += [f"group {n}: the statement names circuit {g.statement.circuit}, not the expected {expect_circuit}" for n, g in enumerate(cert.groups, start=1) if g.statement.circuit != expect_circuit]
+        reasons += [
+            f"group {n}: the statement names circuit {g.statement.circuit}, not the expected {expect_circuit}"
+            for n, g in enumerate(cert.groups, start=1)
+            if g.statement.circuit != expect_circuit
+        ]
     seen: set[bytes] = set()
     counted: list[bytes] = []
     heaviest: tuple[int, str, Statement] | None = None  # (weight, digest, statement) of the heaviest valid group
@@ -285,7 +331,10 @@ def check(cert: Certificate, pinned: NodeSet, threshold: int | None = None, *, e
         if good:
             counted += group.signers
             ranked = (pinned.weight_of(group.signers), group.statement.digest(), group.statement)
-            if heaviest is None or (ranked[0], heaviest[1]) > (heaviest[0], ranked[1]):  # more weight; on a tie, the smaller digest
+            if heaviest is None or (ranked[0], heaviest[1]) > (
+                heaviest[0],
+                ranked[1],
+            ):  # more weight; on a tie, the smaller digest
                 heaviest = ranked
     weight = pinned.weight_of(counted)
     if weight < needed:
@@ -295,13 +344,23 @@ def check(cert: Certificate, pinned: NodeSet, threshold: int | None = None, *, e
     certified = cert.statement if heaviest is None else heaviest[2]
     labels = label(certified) if pinned.quorum.agree_on == "label" else None
     return CertificateVerdict(
-        ok=not reasons, reasons=reasons, signers=names, weight=weight, needed=needed,
-        request_id=certified.request_id, statement_digest=certified.digest(), circuit=certified.circuit,
-        input_digest=certified.input_digest, output=certified.dequantized(), labels=None if labels is None else list(labels),
+        ok=not reasons,
+        reasons=reasons,
+        signers=names,
+        weight=weight,
+        needed=needed,
+        request_id=certified.request_id,
+        statement_digest=certified.digest(),
+        circuit=certified.circuit,
+        input_digest=certified.input_digest,
+        output=certified.dequantized(),
+        labels=None if labels is None else list(labels),
     )
 
 
-def check_input(cert: Certificate, given: Sequence[np.ndarray], visibility: str, scales: Sequence[int], source: str) -> list[str]:
+def check_input(
+    cert: Certificate, given: Sequence[np.ndarray], visibility: str, scales: Sequence[int], source: str
+) -> list[str]:
     """Reasons the auditor's own input is not the one the certificate's statements name: quantized
     at the circuit's input scales (and committed to with Poseidon when the input is hashed), it
     must give the statement's input digest. `visibility` and `scales` come from the auditor's pin
@@ -316,22 +375,30 @@ def check_input(cert: Certificate, given: Sequence[np.ndarray], visibility: str,
     mine = input_digest(visibility, felts)
     wrong = sorted({g.statement.input_digest for g in cert.groups if g.statement.input_digest != mine})
     if wrong:
-        return [f"{source} digests to {mine} (at input scales {list(scales)}, {visibility}), but the certificate's statement names input {', '.join(wrong)}: it certifies another input"]
+        return [
+            f"{source} digests to {mine} (at input scales {list(scales)}, {visibility}), but the certificate's statement names input {', '.join(wrong)}: it certifies another input"
+        ]
     return []
 
 
 def _differences(attested: Statement, said: Statement) -> str:
-    fields = [name for name, a, b in (
-        ("circuit", attested.circuit, said.circuit),
-        ("input", attested.input_digest, said.input_digest),
-        ("weights", attested.weights_commitment, said.weights_commitment),
-        ("output scales", attested.output_scales, said.output_scales),
-        ("output", attested.output, said.output),
-    ) if a != b]
+    fields = [
+        name
+        for name, a, b in (
+            ("circuit", attested.circuit, said.circuit),
+            ("input", attested.input_digest, said.input_digest),
+            ("weights", attested.weights_commitment, said.weights_commitment),
+            ("output scales", attested.output_scales, said.output_scales),
+            ("output", attested.output, said.output),
+        )
+        if a != b
+    ]
     return ", ".join(fields) or "nothing (identical)"
 
 
-def check_receipts(cert: Certificate, receipts: Sequence[tuple[Receipt, int, int]], *, verify: bool = True) -> list[str]:
+def check_receipts(
+    cert: Certificate, receipts: Sequence[tuple[Receipt, int, int]], *, verify: bool = True
+) -> list[str]:
     """Reasons any of these receipts (with its batch row and row count) does not attest a statement
     of `cert`; each receipt is first verified fully and isolated (`verify=False`: the caller did)."""
     reasons: list[str] = []
@@ -341,7 +408,9 @@ def check_receipts(cert: Certificate, receipts: Sequence[tuple[Receipt, int, int
 
             verdict = verify_receipt(receipt, None, f"receipt {i}")
             if not verdict.verified:
-                reasons.append(f"receipt {i}: does not verify ({', '.join(verdict.failed())} failed), so it attests nothing")
+                reasons.append(
+                    f"receipt {i}: does not verify ({', '.join(verdict.failed())} failed), so it attests nothing"
+                )
                 continue
         try:
             attested = from_receipt(receipt, cert.statement.request_id, row, rows)
@@ -350,9 +419,15 @@ def check_receipts(cert: Certificate, receipts: Sequence[tuple[Receipt, int, int
             continue
         if any(g.statement == attested for g in cert.groups):
             continue
-        signer = bytes.fromhex(receipt.signature.public_key) if receipt.signature is not None and _KEY_HEX.fullmatch(receipt.signature.public_key) else None
+        signer = (
+            bytes.fromhex(receipt.signature.public_key)
+            if receipt.signature is not None and _KEY_HEX.fullmatch(receipt.signature.public_key)
+            else None
+        )
         said = next((g.statement for g in cert.groups if signer in g.signers), cert.statement)
-        reasons.append(f"receipt {i} (batch row {row} of {rows}) proves another statement than the certificate's: its {_differences(attested, said)} differ(s)")
+        reasons.append(
+            f"receipt {i} (batch row {row} of {rows}) proves another statement than the certificate's: its {_differences(attested, said)} differ(s)"
+        )
     return reasons
 
 
@@ -384,12 +459,19 @@ def receipt_arg(text: str) -> tuple[Path, int, int]:
         return Path(text), 0, 1
     row, rows = int(match["row"]), int(match["rows"])
     if not 0 <= row < rows:
-        raise UsageError(f"--receipt {text}: batch row {row} is not below the row count {rows}; write PATH@ROW/ROWS, e.g. receipt.json@0/4")
+        raise UsageError(
+            f"--receipt {text}: batch row {row} is not below the row count {rows}; write PATH@ROW/ROWS, e.g. receipt.json@0/4"
+        )
     return Path(match["path"]), row, rows
 
 
 def verify_file(
-    path: Path, nodes_path: Path, threshold: int | None = None, receipts: Sequence[str] = (), expect_circuit: str | None = None, input_path: Path | None = None,
+    path: Path,
+    nodes_path: Path,
+    threshold: int | None = None,
+    receipts: Sequence[str] = (),
+    expect_circuit: str | None = None,
+    input_path: Path | None = None,
 ) -> CertificateVerdict:
     """The CLI's check: a certificate file against a nodes.toml, optionally the receipts it names
     and the auditor's own input (whose scales come from the first receipt, once it attests the
@@ -402,7 +484,9 @@ def verify_file(
     if expect_circuit is not None:
         expect_circuit = expect_circuit.strip().lower()
         if not re.fullmatch(r"sha256:[0-9a-f]{64}", expect_circuit):
-            raise UsageError(f"expect_circuit: {expect_circuit[:80]!r} is not a digest; expected sha256:<64 hex digits>, as `zkinfer inspect` prints it")
+            raise UsageError(
+                f"expect_circuit: {expect_circuit[:80]!r} is not a digest; expected sha256:<64 hex digits>, as `zkinfer inspect` prints it"
+            )
     if input_path is not None and not receipts:
         raise UsageError(
             f"--input {input_path}: a certificate names its input by digest, and how the circuit quantizes an input (its scales) comes from a "
@@ -415,10 +499,24 @@ def verify_file(
     verdict = check(cert, pinned, threshold, expect_circuit=expect_circuit)
     if loaded:
         extra = check_receipts(cert, loaded)
-        verdict = verdict.model_copy(update={"ok": verdict.ok and not extra, "reasons": [*verdict.reasons, *extra], "receipts_checked": len(loaded)})
+        verdict = verdict.model_copy(
+            update={
+                "ok": verdict.ok and not extra,
+                "reasons": [*verdict.reasons, *extra],
+                "receipts_checked": len(loaded),
+            }
+        )
     if given is not None and input_path is not None:
         settings = loaded[0][0].model.settings
         layout = of_settings(settings, "receipt.model.settings")
-        wrong = check_input(cert, given, layout.input_visibility, Settings(settings, "receipt.model.settings").input_scales, f"--input {input_path}")
-        verdict = verdict.model_copy(update={"ok": verdict.ok and not wrong, "reasons": [*verdict.reasons, *wrong], "input_checked": not wrong})
+        wrong = check_input(
+            cert,
+            given,
+            layout.input_visibility,
+            Settings(settings, "receipt.model.settings").input_scales,
+            f"--input {input_path}",
+        )
+        verdict = verdict.model_copy(
+            update={"ok": verdict.ok and not wrong, "reasons": [*verdict.reasons, *wrong], "input_checked": not wrong}
+        )
     return verdict

@@ -141,7 +141,12 @@ class Round:
     """One request's fan-out: the node tasks, which keep running after the decision."""
 
     def __init__(self, request_id: str, model: str, tasks: dict[str, asyncio.Task[NodeAnswer]], started: float) -> None:
-        self.request_id, self.model, self.tasks, self.started = request_id, model, tasks, started  # started: time.perf_counter()
+        self.request_id, self.model, self.tasks, self.started = (
+            request_id,
+            model,
+            tasks,
+            started,
+        )  # started: time.perf_counter()
         self.decided = False  # set once the quorum formed (or could not): answers after it are stragglers
 
     async def settled(self) -> list[NodeAnswer]:
@@ -186,15 +191,25 @@ class Outcome:
             "request_id": self.request_id,
             "zkinfer_certificate": self.certificate.to_json(),
             "zkinfer_signers": self.signers,
-            "zkinfer_latency_ms": {"decided": round(self.decided_ms, 2)} | {name: round(ms, 2) for name, ms in self.latency_ms.items() if ms is not None},
-            "zkinfer_dissent": {name: d.to_json() for name, d in self.dissent.items()} | {name: {"kind": "pending", "detail": "no answer yet when the quorum formed"} for name in self.pending},
+            "zkinfer_latency_ms": {"decided": round(self.decided_ms, 2)}
+            | {name: round(ms, 2) for name, ms in self.latency_ms.items() if ms is not None},
+            "zkinfer_dissent": {name: d.to_json() for name, d in self.dissent.items()}
+            | {name: {"kind": "pending", "detail": "no answer yet when the quorum formed"} for name in self.pending},
         }
 
 
 class NoQuorum(InfrastructureError):
     """No statement reached the quorum (infrastructure: retry, or an operator mends the nodes): `split` says what each node said."""
 
-    def __init__(self, message: str, request_id: str, split: dict[str, str], answers: list[NodeAnswer], round: Round, refusal: tuple[int, str] | None) -> None:
+    def __init__(
+        self,
+        message: str,
+        request_id: str,
+        split: dict[str, str],
+        answers: list[NodeAnswer],
+        round: Round,
+        refusal: tuple[int, str] | None,
+    ) -> None:
         super().__init__(message)
         self.request_id, self.split, self.answers, self.round = request_id, split, answers, round
         self.refusal = refusal  # (status, message) when a quorum of nodes refused the request alike (a client error)
@@ -220,24 +235,40 @@ def _load(value: Any, where: str) -> Any:
     return value
 
 
-def _outputs(document: dict[str, Any], statement: Statement, tolerance: float) -> tuple[tuple[OutputMeta, ...], Dissent | None]:
+def _outputs(
+    document: dict[str, Any], statement: Statement, tolerance: float
+) -> tuple[tuple[OutputMeta, ...], Dissent | None]:
     outputs = document.get("outputs")
     if not isinstance(outputs, list) or len(outputs) != len(statement.output):
-        return (), Dissent(DissentKind.GARBAGE, f"outputs: expected {len(statement.output)} output tensor(s) as its statement has")
+        return (), Dissent(
+            DissentKind.GARBAGE, f"outputs: expected {len(statement.output)} output tensor(s) as its statement has"
+        )
     metas = []
     expected = statement.dequantized()
     for i, (item, values) in enumerate(zip(outputs, expected, strict=True)):
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not isinstance(item.get("shape"), list):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("name"), str)
+            or not isinstance(item.get("shape"), list)
+        ):
             return (), Dissent(DissentKind.GARBAGE, f"outputs[{i}]: not a tensor with a name and a shape")
         shape = item["shape"]
         if not all(type(d) is int and d >= 0 for d in shape) or math.prod(shape) != len(values):
-            return (), Dissent(DissentKind.GARBAGE, f"outputs[{i}].shape: {str(shape)[:40]} does not hold the statement's {len(values)} value(s)")
+            return (), Dissent(
+                DissentKind.GARBAGE,
+                f"outputs[{i}].shape: {str(shape)[:40]} does not hold the statement's {len(values)} value(s)",
+            )
         data = item.get("data")
         if not isinstance(data, list) or len(data) != len(values) or not all(type(v) in (int, float) for v in data):
-            return (), Dissent(DissentKind.GARBAGE, f"outputs[{i}].data: not {len(values)} numbers (the gateway asks for JSON outputs)")
+            return (), Dissent(
+                DissentKind.GARBAGE, f"outputs[{i}].data: not {len(values)} numbers (the gateway asks for JSON outputs)"
+            )
         worst = max((abs(a - b) / max(1.0, abs(b)) for a, b in zip(data, values, strict=True)), default=0.0)
         if worst > tolerance:
-            return (), Dissent(DissentKind.ANSWER_MISMATCH, f"outputs[{i}] differs from its own signed statement by {worst:.3g} (more than {tolerance})")
+            return (), Dissent(
+                DissentKind.ANSWER_MISMATCH,
+                f"outputs[{i}] differs from its own signed statement by {worst:.3g} (more than {tolerance})",
+            )
         metas.append(OutputMeta(visible(item["name"], 64), tuple(shape)))
     return tuple(metas), None
 
@@ -251,11 +282,22 @@ def _refusal(status: int, body: bytes) -> str:
     return visible(message if isinstance(message, str) else body.decode("utf-8", "replace"), 300)
 
 
-def judge(node: PinnedNode, nodeset: NodeSet, request_id: str, status: int, body: bytes, latency_ms: float, now: float, tolerance: float = ANSWER_TOLERANCE) -> NodeAnswer:
+def judge(
+    node: PinnedNode,
+    nodeset: NodeSet,
+    request_id: str,
+    status: int,
+    body: bytes,
+    latency_ms: float,
+    now: float,
+    tolerance: float = ANSWER_TOLERANCE,
+) -> NodeAnswer:
     """One node's HTTP answer, judged: valid (counts) or the first reason it does not."""
 
     def dissent(kind: DissentKind, detail: str, **extra: Any) -> NodeAnswer:
-        return NodeAnswer(node=node, latency_ms=latency_ms, problem=Dissent(kind, visible(detail, 400)), status=status, **extra)
+        return NodeAnswer(
+            node=node, latency_ms=latency_ms, problem=Dissent(kind, visible(detail, 400)), status=status, **extra
+        )
 
     if status != 200:
         message = _refusal(status, body)
@@ -268,7 +310,9 @@ def judge(node: PinnedNode, nodeset: NodeSet, request_id: str, status: int, body
     if not isinstance(parameters, dict):
         return dissent(DissentKind.GARBAGE, "not an OIP v2 answer with parameters")
     try:
-        signed = SignedStatement.from_json(_load(parameters.get("zkinfer_statement"), "zkinfer_statement"), "parameters.zkinfer_statement")
+        signed = SignedStatement.from_json(
+            _load(parameters.get("zkinfer_statement"), "zkinfer_statement"), "parameters.zkinfer_statement"
+        )
     except StatementError as exc:
         return dissent(DissentKind.GARBAGE, f"no valid signed statement: {exc}")
     if signed.public_key != node.public_key:
@@ -276,9 +320,14 @@ def judge(node: PinnedNode, nodeset: NodeSet, request_id: str, status: int, body
         whose = f"node {other.name}'s key (a replay)" if other else f"an unpinned key {signed.public_key.hex()[:16]}…"
         return dissent(DissentKind.WRONG_KEY, f"its statement is signed by another key: {whose}")
     if signed.statement.request_id != request_id:
-        return dissent(DissentKind.WRONG_REQUEST, f"its statement is for request {signed.statement.request_id!r}, not {request_id!r} (a replay)")
+        return dissent(
+            DissentKind.WRONG_REQUEST,
+            f"its statement is for request {signed.statement.request_id!r}, not {request_id!r} (a replay)",
+        )
     try:
-        promised = SignedPromise.from_json(_load(parameters.get("zkinfer_promise"), "zkinfer_promise"), "parameters.zkinfer_promise")
+        promised = SignedPromise.from_json(
+            _load(parameters.get("zkinfer_promise"), "zkinfer_promise"), "parameters.zkinfer_promise"
+        )
     except StatementError as exc:
         return dissent(DissentKind.GARBAGE, f"no valid promise: {exc}")
     if promised.public_key != node.public_key:
@@ -287,7 +336,10 @@ def judge(node: PinnedNode, nodeset: NodeSet, request_id: str, status: int, body
         return dissent(DissentKind.GARBAGE, "its promise names another statement than the one it signed")
     limit = now + nodeset.quorum.prove_within_s + CLOCK_SLACK_S
     if promised.promise.prove_by > limit:
-        return dissent(DissentKind.LATE_PROMISE, f"it promises a proof by {promised.promise.prove_by}, later than prove_within_s = {nodeset.quorum.prove_within_s} s allows")
+        return dissent(
+            DissentKind.LATE_PROMISE,
+            f"it promises a proof by {promised.promise.prove_by}, later than prove_within_s = {nodeset.quorum.prove_within_s} s allows",
+        )
     metas, mismatch = _outputs(document, signed.statement, tolerance)
     if mismatch is not None:
         return dissent(mismatch.kind, mismatch.detail)
@@ -328,7 +380,11 @@ class Tally:
     def quorum(self) -> Any | None:
         """The agreement key of a group that is a quorum (the heaviest, if several), or None."""
         ready = [key for key, members in self.groups.items() if self._enough([a.node.public_key for a in members])]
-        return max(ready, key=lambda k: self.nodeset.weight_of(a.node.public_key for a in self.groups[k])) if ready else None
+        return (
+            max(ready, key=lambda k: self.nodeset.weight_of(a.node.public_key for a in self.groups[k]))
+            if ready
+            else None
+        )
 
     def possible(self) -> bool:
         """Whether the nodes yet to answer could still make some group (or a new one) a quorum."""
@@ -344,7 +400,10 @@ def _agreed_outputs(statement: Statement, members: list[NodeAnswer]) -> list[Out
         if answer.signed is not None and answer.signed.statement == statement:
             votes[answer.outputs] += answer.node.weight
     metas = votes.most_common(1)[0][0]
-    return [OutputTensor(m.name, m.shape, tuple(np.asarray(values, dtype=np.float32).tolist())) for m, values in zip(metas, statement.dequantized(), strict=True)]
+    return [
+        OutputTensor(m.name, m.shape, tuple(np.asarray(values, dtype=np.float32).tolist()))
+        for m, values in zip(metas, statement.dequantized(), strict=True)
+    ]
 
 
 # --- the client --------------------------------------------------------------------------------
@@ -385,7 +444,9 @@ class Consensus:
         for node in nodeset.nodes:
             if node.name not in keys and node.api_key_env is not None:
                 if node.api_key_env not in env:
-                    raise UsageError(f"{nodeset.source}: node {node.name!r}: environment variable {node.api_key_env} (its api_key_env) is not set; export it with the node's API key")
+                    raise UsageError(
+                        f"{nodeset.source}: node {node.name!r}: environment variable {node.api_key_env} (its api_key_env) is not set; export it with the node's API key"
+                    )
                 keys[node.name] = env[node.api_key_env]
         self._auth = {name: {"Authorization": f"Bearer {key}"} for name, key in keys.items()}
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
@@ -403,7 +464,9 @@ class Consensus:
         if client is None:
             n = len(self.nodeset.nodes)
             limits = httpx.Limits(max_connections=256 * n, max_keepalive_connections=64 * n, keepalive_expiry=30)
-            client = self._clients[loop] = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(self.timeout_s + 1), trust_env=False)
+            client = self._clients[loop] = httpx.AsyncClient(
+                limits=limits, timeout=httpx.Timeout(self.timeout_s + 1), trust_env=False
+            )
         return client
 
     def headers(self, node: PinnedNode) -> dict[str, str]:
@@ -422,12 +485,16 @@ class Consensus:
         """One OIP v2 request (JSON body) answered by a quorum; raises NoQuorum otherwise."""
         return await self.infer_bytes(model, dict(body), b"", request_id)
 
-    async def infer_bytes(self, model: str, header: dict[str, Any], binary: bytes, request_id: str | None = None) -> Outcome:
+    async def infer_bytes(
+        self, model: str, header: dict[str, Any], binary: bytes, request_id: str | None = None
+    ) -> Outcome:
         """As `infer`, for a request whose tensors may follow the JSON header as Triton binary data
         (sent to the nodes unchanged); the nodes answer in JSON."""
         request_id = request_id if request_id is not None else header.get("id") or new_request_id()
         if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
-            raise UsageError(f"id: {str(request_id)[:40]!r} is not a request id (1-128 characters of A-Z a-z 0-9 . _ : -)")
+            raise UsageError(
+                f"id: {str(request_id)[:40]!r} is not a request id (1-128 characters of A-Z a-z 0-9 . _ : -)"
+            )
         forwarded = {k: v for k, v in header.items() if k != "outputs"}  # every output: the statement covers them all
         forwarded["id"] = request_id
         parameters = forwarded.get("parameters")
@@ -439,7 +506,9 @@ class Consensus:
             extra["Inference-Header-Content-Length"] = str(len(content))
         path = f"/v2/models/{quote(model, safe='')}/infer"
         round = Round(request_id, model, {}, time.perf_counter())
-        round.tasks = {n.name: asyncio.create_task(self._ask(n, path, content + binary, extra, round)) for n in self.nodeset.nodes}
+        round.tasks = {
+            n.name: asyncio.create_task(self._ask(n, path, content + binary, extra, round)) for n in self.nodeset.nodes
+        }
         for task in round.tasks.values():  # held until done, even when the caller goes away before the decision
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
@@ -448,19 +517,31 @@ class Consensus:
         finally:
             round.decided = True
 
-    async def _ask(self, node: PinnedNode, path: str, content: bytes, extra: dict[str, str], round: Round) -> NodeAnswer:
+    async def _ask(
+        self, node: PinnedNode, path: str, content: bytes, extra: dict[str, str], round: Round
+    ) -> NodeAnswer:
         start = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout_s):
                 status, body = await self._post(node, path, content, extra)
         except TimeoutError:
-            return NodeAnswer(node, None, problem=Dissent(DissentKind.TIMEOUT, f"no answer within {self.nodeset.quorum.timeout_ms} ms"))
+            return NodeAnswer(
+                node,
+                None,
+                problem=Dissent(DissentKind.TIMEOUT, f"no answer within {self.nodeset.quorum.timeout_ms} ms"),
+            )
         except httpx.TimeoutException:
             return NodeAnswer(node, None, problem=Dissent(DissentKind.TIMEOUT, "the connection timed out"))
         except _TooLarge:
-            return NodeAnswer(node, (time.perf_counter() - start) * 1000, problem=Dissent(DissentKind.GARBAGE, f"an answer over {MAX_ANSWER_BYTES} bytes"))
+            return NodeAnswer(
+                node,
+                (time.perf_counter() - start) * 1000,
+                problem=Dissent(DissentKind.GARBAGE, f"an answer over {MAX_ANSWER_BYTES} bytes"),
+            )
         except (httpx.HTTPError, OSError) as exc:
-            return NodeAnswer(node, None, problem=Dissent(DissentKind.UNREACHABLE, visible(f"{type(exc).__name__}: {exc}", 200)))
+            return NodeAnswer(
+                node, None, problem=Dissent(DissentKind.UNREACHABLE, visible(f"{type(exc).__name__}: {exc}", 200))
+            )
         latency_ms = (time.perf_counter() - start) * 1000
         args = (node, self.nodeset, round.request_id, status, body, latency_ms, time.time(), self.tolerance)
         if self.check_processes > 0:
@@ -476,7 +557,11 @@ class Consensus:
         pool = self._pools.get(late)
         if pool is None:
             context = multiprocessing.get_context("spawn")
-            pool = ProcessPoolExecutor(1, mp_context=context, initializer=lower_priority) if late else ProcessPoolExecutor(self.check_processes, mp_context=context, initializer=die_with_parent)
+            pool = (
+                ProcessPoolExecutor(1, mp_context=context, initializer=lower_priority)
+                if late
+                else ProcessPoolExecutor(self.check_processes, mp_context=context, initializer=die_with_parent)
+            )
             self._pools[late] = pool
         return pool
 
@@ -485,18 +570,28 @@ class Consensus:
         if self.check_processes > 0:
             loop = asyncio.get_running_loop()
             try:
-                await asyncio.gather(*(loop.run_in_executor(self._pool(late), _warm) for late in (True, *[False] * self.check_processes)))
-            except (BrokenProcessPool, OSError, RuntimeError) as exc:  # e.g. a script without `if __name__ == "__main__":`
+                await asyncio.gather(
+                    *(loop.run_in_executor(self._pool(late), _warm) for late in (True, *[False] * self.check_processes))
+                )
+            except (
+                BrokenProcessPool,
+                OSError,
+                RuntimeError,
+            ) as exc:  # e.g. a script without `if __name__ == "__main__":`
                 log.warning("cannot start checking processes (%s); answers are checked on threads", exc)
                 self.check_processes = 0
                 await self.aclose()
 
     async def _post(self, node: PinnedNode, path: str, content: bytes, extra: dict[str, str]) -> tuple[int, bytes]:
-        async with self.client().stream("POST", node.url + path, content=content, headers={**self.headers(node), **extra}) as response:
+        async with self.client().stream(
+            "POST", node.url + path, content=content, headers={**self.headers(node), **extra}
+        ) as response:
             return response.status_code, await _read_capped(response)
 
     async def _decide(self, round: Round) -> Outcome:
-        reputation = self.reputation() if self.reputation is not None and self.nodeset.quorum.weighting == "reputation" else None
+        reputation = (
+            self.reputation() if self.reputation is not None and self.nodeset.quorum.weighting == "reputation" else None
+        )
         tally = Tally(self.nodeset, reputation)
         answers: dict[str, NodeAnswer] = {}
         waiting: set[asyncio.Task[NodeAnswer]] = set(round.tasks.values())
@@ -519,14 +614,33 @@ class Consensus:
         by_statement: Counter[bytes] = Counter()
         for a in members:
             by_statement[a.signed.statement.signing_bytes() if a.signed else b""] += a.node.weight
-        heaviest = max(signed, key=lambda s: by_statement[s.statement.signing_bytes()]).statement  # ties: the first to arrive
-        info = {a.node.public_hex: {"name": a.node.name, "receipt_url": a.receipt_url, "receipt_id": a.promise.promise.receipt_id if a.promise else ""} for a in members}
+        heaviest = max(
+            signed, key=lambda s: by_statement[s.statement.signing_bytes()]
+        ).statement  # ties: the first to arrive
+        info = {
+            a.node.public_hex: {
+                "name": a.node.name,
+                "receipt_url": a.receipt_url,
+                "receipt_id": a.promise.promise.receipt_id if a.promise else "",
+            }
+            for a in members
+        }
         cert = certificate.make(signed, info, verified=True)
         outcome = Outcome(
-            request_id=round.request_id, model=round.model, statement=heaviest, outputs=_agreed_outputs(heaviest, members), certificate=cert,
-            signers=[a.node.name for a in members], dissent={}, pending=[n for n in round.tasks if n not in answers],
+            request_id=round.request_id,
+            model=round.model,
+            statement=heaviest,
+            outputs=_agreed_outputs(heaviest, members),
+            certificate=cert,
+            signers=[a.node.name for a in members],
+            dissent={},
+            pending=[n for n in round.tasks if n not in answers],
             latency_ms={n.name: answers[n.name].latency_ms if n.name in answers else None for n in self.nodeset.nodes},
-            weight=self.nodeset.weight_of(a.node.public_key for a in members), decided_ms=(time.perf_counter() - round.started) * 1000, round=round, agree_on=self.nodeset.quorum.agree_on, agreed=agreed,
+            weight=self.nodeset.weight_of(a.node.public_key for a in members),
+            decided_ms=(time.perf_counter() - round.started) * 1000,
+            round=round,
+            agree_on=self.nodeset.quorum.agree_on,
+            agreed=agreed,
         )
         for name, answer in answers.items():
             why = outcome.classify(answer)
@@ -536,10 +650,18 @@ class Consensus:
 
     def _no_quorum(self, round: Round, answers: dict[str, NodeAnswer]) -> NoQuorum:
         rule = self.nodeset.quorum
-        split = {n.name: describe(answers[n.name], rule.agree_on) if n.name in answers else "pending: no answer yet" for n in self.nodeset.nodes}
+        split = {
+            n.name: describe(answers[n.name], rule.agree_on) if n.name in answers else "pending: no answer yet"
+            for n in self.nodeset.nodes
+        }
         refusals: Counter[int] = Counter()
         for answer in answers.values():
-            if answer.problem is not None and answer.problem.kind is DissentKind.HTTP_STATUS and answer.status is not None and 400 <= answer.status < 500:
+            if (
+                answer.problem is not None
+                and answer.problem.kind is DissentKind.HTTP_STATUS
+                and answer.status is not None
+                and 400 <= answer.status < 500
+            ):
                 refusals[answer.status] += answer.node.weight
         refusal = None
         if refusals:
@@ -555,6 +677,7 @@ class Consensus:
 
     async def first_answer(self, path: str) -> tuple[int, Any]:
         """GET `path` from every node; the first 200 JSON answer, or the most common failure."""
+
         async def get(node: PinnedNode) -> tuple[int, Any]:
             try:
                 async with asyncio.timeout(self.timeout_s):
@@ -578,6 +701,7 @@ class Consensus:
 
     async def identities(self) -> dict[str, str]:
         """Each node's `/v1/identity` checked against its pinned key: "ok" or what is wrong."""
+
         async def probe(node: PinnedNode) -> str:
             try:
                 async with asyncio.timeout(max(self.timeout_s, 2.0)):

@@ -69,8 +69,12 @@ def _now() -> int:
 
 def _base(kind: str, signed: SignedStatement, node: str, observed_at: int) -> dict[str, Any]:
     return {
-        "schema": SCHEMA, "kind": kind, "accused": signed.public_key.hex(), "node": node,
-        "request_id": signed.statement.request_id, "observed_at": observed_at,
+        "schema": SCHEMA,
+        "kind": kind,
+        "accused": signed.public_key.hex(),
+        "node": node,
+        "request_id": signed.statement.request_id,
+        "observed_at": observed_at,
     }
 
 
@@ -81,24 +85,45 @@ def _built(document: dict[str, Any], rebuttal: Receipt | None = None) -> dict[st
     return document
 
 
-def contradiction(signed: SignedStatement, receipt_json: dict[str, Any], batch_row: int, rows: int, node: str = "", observed_at: int | None = None) -> dict[str, Any]:
+def contradiction(
+    signed: SignedStatement,
+    receipt_json: dict[str, Any],
+    batch_row: int,
+    rows: int,
+    node: str = "",
+    observed_at: int | None = None,
+) -> dict[str, Any]:
     """Evidence that `signed` is contradicted by the accused's own valid receipt (row `batch_row`
     of `rows`): same claim, another proven output. Verifies the receipt (isolated ezkl)."""
-    document = {**_base("contradiction", signed, node, _now() if observed_at is None else observed_at),
-                "statement": signed.to_json(), "receipt": receipt_json, "batch_row": batch_row, "rows": rows}
+    document = {
+        **_base("contradiction", signed, node, _now() if observed_at is None else observed_at),
+        "statement": signed.to_json(),
+        "receipt": receipt_json,
+        "batch_row": batch_row,
+        "rows": rows,
+    }
     return _built(document)
 
 
-def equivocation(a: SignedStatement, b: SignedStatement, node: str = "", observed_at: int | None = None) -> dict[str, Any]:
+def equivocation(
+    a: SignedStatement, b: SignedStatement, node: str = "", observed_at: int | None = None
+) -> dict[str, Any]:
     """Evidence that the accused signed two statements with one claim and two outputs."""
-    document = {**_base("equivocation", a, node, _now() if observed_at is None else observed_at), "statements": [a.to_json(), b.to_json()]}
+    document = {
+        **_base("equivocation", a, node, _now() if observed_at is None else observed_at),
+        "statements": [a.to_json(), b.to_json()],
+    }
     return _built(document)
 
 
 def unproven(signed: SignedStatement, promise: SignedPromise, observed_at: int, node: str = "") -> dict[str, Any]:
     """Evidence that the accused promised to prove `signed` by a time before `observed_at`, when
     the accuser had no receipt proving it."""
-    document = {**_base("unproven", signed, node, observed_at), "statement": signed.to_json(), "promise": promise.to_json()}
+    document = {
+        **_base("unproven", signed, node, observed_at),
+        "statement": signed.to_json(),
+        "promise": promise.to_json(),
+    }
     return _built(document)
 
 
@@ -166,14 +191,18 @@ def _check_contradiction(document: dict[str, Any], accused: bytes) -> tuple[list
         raise EvidenceError(f"evidence.batch_row / rows: expected 0 <= batch_row < rows <= {MAX_ROWS}")
     reasons = _by_accused(signed, accused, "the statement")
     if signed.statement.request_id != document["request_id"]:
-        reasons.append(f"the statement is for request {signed.statement.request_id!r}, the evidence names {document['request_id']!r}")
+        reasons.append(
+            f"the statement is for request {signed.statement.request_id!r}, the evidence names {document['request_id']!r}"
+        )
     try:
         receipt = parse(document["receipt"], "evidence.receipt")
     except ReceiptFormatError as exc:
         return [*reasons, f"the receipt is not a receipt ({exc})"], []
     if receipt.signature is None or receipt.signature.public_key.lower() != accused.hex():
         signer = "nobody" if receipt.signature is None else f"{receipt.signature.public_key[:16]}…"
-        reasons.append(f"the receipt is signed by {signer}, not by the accused: only the accused's own proof contradicts its word")
+        reasons.append(
+            f"the receipt is signed by {signer}, not by the accused: only the accused's own proof contradicts its word"
+        )
     verdict = verify_receipt(receipt, Policy(expect_signer=accused.hex()), "evidence.receipt")
     if not verdict.verified:
         failed = [f"{c.name}: {c.detail}" for c in verdict.checks if c.status == "fail"]
@@ -222,11 +251,18 @@ def _rebuts(rebuttal: Receipt, said: Statement, accused: bytes) -> tuple[bool, s
     from zkinfer.verify.verifier import verify_receipt
 
     if rebuttal.signature is None or rebuttal.signature.public_key.lower().removeprefix("0x") != accused.hex():
-        return False, "the rebuttal receipt is not signed by the accused: only its own proof keeps its promise (another node's receipt is a copy)"
+        return (
+            False,
+            "the rebuttal receipt is not signed by the accused: only its own proof keeps its promise (another node's receipt is a copy)",
+        )
     verdict = verify_receipt(rebuttal, Policy(expect_signer=accused.hex()), "rebuttal")
     if not verdict.verified:
         return False, f"the rebuttal receipt does not verify ({', '.join(verdict.failed())} failed)"
-    counts = {1} | {t.shape[0] for t in [*(rebuttal.input.tensors or []), *rebuttal.output.tensors] if t.shape and 1 < t.shape[0] <= MAX_ROWS}
+    counts = {1} | {
+        t.shape[0]
+        for t in [*(rebuttal.input.tensors or []), *rebuttal.output.tensors]
+        if t.shape and 1 < t.shape[0] <= MAX_ROWS
+    }
     for rows in sorted(counts):
         for row in range(rows):
             try:
@@ -245,7 +281,9 @@ def _check_unproven(document: dict[str, Any], accused: bytes, rebuttal: Receipt 
         raise EvidenceError(str(exc)) from exc
     reasons = _by_accused(signed, accused, "the statement")
     if signed.statement.request_id != document["request_id"]:
-        reasons.append(f"the statement is for request {signed.statement.request_id!r}, the evidence names {document['request_id']!r}")
+        reasons.append(
+            f"the statement is for request {signed.statement.request_id!r}, the evidence names {document['request_id']!r}"
+        )
     if promised.public_key != accused:
         reasons.append(f"the promise is signed by {promised.public_key.hex()[:16]}…, not by the accused")
     else:
@@ -254,7 +292,9 @@ def _check_unproven(document: dict[str, Any], accused: bytes, rebuttal: Receipt 
         except StatementError as exc:
             reasons.append(f"{exc} (forged or altered)")
     if promised.promise.statement_digest != signed.statement.digest():
-        reasons.append(f"the promise is for statement {promised.promise.statement_digest}, not this one ({signed.statement.digest()})")
+        reasons.append(
+            f"the promise is for statement {promised.promise.statement_digest}, not this one ({signed.statement.digest()})"
+        )
     observed, due = document["observed_at"], promised.promise.prove_by
     if observed <= due:
         reasons.append(f"observed at {observed}, not after the promised time {due}: the promise was not yet due")
@@ -304,7 +344,9 @@ def check(document: Any, rebuttal: Receipt | None = None) -> EvidenceVerdict:
     except ZkinferError as exc:
         failures, findings = [str(exc)], []
     if rebuttal is not None and kind != "unproven":
-        findings.append(f"a rebuttal receipt answers only an unproven accusation; this is a {kind}, which a receipt cannot clear")
+        findings.append(
+            f"a rebuttal receipt answers only an unproven accusation; this is a {kind}, which a receipt cannot clear"
+        )
     return EvidenceVerdict(holds=not failures, reasons=failures or findings, **base)
 
 

@@ -73,7 +73,9 @@ def namespaced(tenant: str, client_id: str | None) -> str:
     full = f"{tenant}:{client_id if client_id is not None else new_request_id()}"
     if client_id is not None and not REQUEST_ID.fullmatch(full):
         room = 128 - len(tenant) - 1
-        raise UsageError(f"id: {visible(client_id, 40)!r} is not a request id at this gateway (1-{room} characters of A-Z a-z 0-9 . _ : -: the gateway prefixes it with your tenant's namespace)")
+        raise UsageError(
+            f"id: {visible(client_id, 40)!r} is not a request id at this gateway (1-{room} characters of A-Z a-z 0-9 . _ : -: the gateway prefixes it with your tenant's namespace)"
+        )
     return full
 
 
@@ -90,7 +92,9 @@ class GatewayConfig:
     api_keys_file: Path | None = None
     poll_s: float = 2.0  # the watcher's first wait between polls of a receipt
     max_body_bytes: int = 1 << 20
-    check_processes: int = 0  # processes that check the nodes' answers (signatures); 0: threads of the gateway's (see client.Consensus)
+    check_processes: int = (
+        0  # processes that check the nodes' answers (signatures); 0: threads of the gateway's (see client.Consensus)
+    )
 
     @property
     def api_keys_path(self) -> Path:
@@ -116,7 +120,9 @@ class Gateway:
             if status == "ok":
                 log.info("node %s: reachable, key as pinned", name)
             else:
-                log.warning("node %s: %s (the gateway serves on; it counts as a dissent until it answers)", name, status)
+                log.warning(
+                    "node %s: %s (the gateway serves on; it counts as a dissent until it answers)", name, status
+                )
         resumed = self.watcher.resume()
         if resumed:
             log.info("watching %d receipt(s) left pending by the last run", resumed)
@@ -140,7 +146,10 @@ class Gateway:
         at, ready = self._ready
         if time.monotonic() - at > READY_CACHE_S:
             answers = await asyncio.gather(*(self._node_ready(n.url) for n in self.nodeset.nodes))
-            ready = self.nodeset.weight_of(n.public_key for n, ok in zip(self.nodeset.nodes, answers, strict=True) if ok) >= self.nodeset.quorum.threshold
+            ready = (
+                self.nodeset.weight_of(n.public_key for n, ok in zip(self.nodeset.nodes, answers, strict=True) if ok)
+                >= self.nodeset.quorum.threshold
+            )
             self._ready = (time.monotonic(), ready)
         return ready
 
@@ -160,7 +169,17 @@ class Gateway:
             self._later(self._record(exc.round, None))
             raise
         dissenters = sorted({*outcome.dissent, *outcome.pending})
-        self.records.add_certificate(CertificateRecord(outcome.request_id, model, outcome.statement.digest(), outcome.certificate.to_json(), outcome.signers, dissenters, time.time()))
+        self.records.add_certificate(
+            CertificateRecord(
+                outcome.request_id,
+                model,
+                outcome.statement.digest(),
+                outcome.certificate.to_json(),
+                outcome.signers,
+                dissenters,
+                time.time(),
+            )
+        )
         self._later(self._record(outcome.round, outcome))
         return outcome
 
@@ -191,17 +210,33 @@ class Gateway:
         rows = []
         for node in self.nodeset.nodes:
             stats = self.records.node_stats(node.public_hex)
-            rows.append({
-                "name": node.name, "url": node.url, "public_key": node.public_hex, "weight": node.weight, "status": self.node_status.get(node.name, ""),
-                "reputation": round(scores.get(node.public_key, 0.5), 4), "answers": stats.answers, "agreed": stats.agreed, "dissented": stats.dissented,
-                "timeouts": stats.timeouts, "receipts_valid": stats.receipts_valid, "receipts_invalid": stats.receipts_invalid, "evidence": stats.evidence,
-                "latency_p50_ms": _ms(stats.latency_p50_ms), "latency_p99_ms": _ms(stats.latency_p99_ms),
-            })
+            rows.append(
+                {
+                    "name": node.name,
+                    "url": node.url,
+                    "public_key": node.public_hex,
+                    "weight": node.weight,
+                    "status": self.node_status.get(node.name, ""),
+                    "reputation": round(scores.get(node.public_key, 0.5), 4),
+                    "answers": stats.answers,
+                    "agreed": stats.agreed,
+                    "dissented": stats.dissented,
+                    "timeouts": stats.timeouts,
+                    "receipts_valid": stats.receipts_valid,
+                    "receipts_invalid": stats.receipts_invalid,
+                    "evidence": stats.evidence,
+                    "latency_p50_ms": _ms(stats.latency_p50_ms),
+                    "latency_p99_ms": _ms(stats.latency_p99_ms),
+                }
+            )
         return rows
 
     def page(self) -> str:
         """The public page: node standing, and evidence as kind, accused node and time only."""
-        nodes = [ui.NodeRow(**{k: v for k, v in row.items() if k not in ("weight", "status", "answers")}) for row in self.node_rows()]
+        nodes = [
+            ui.NodeRow(**{k: v for k, v in row.items() if k not in ("weight", "status", "answers")})
+            for row in self.node_rows()
+        ]
         evidence = [ui.EvidenceRow(e.kind, e.node, e.at) for e in self.records.evidence_list(25)]
         return ui.render(nodes, evidence, title="zkinfer gateway")
 
@@ -216,11 +251,21 @@ def answer_record(answer: NodeAnswer, outcome: Outcome | None, request_id: str, 
     verdict = Verdict.DISSENT if why is not None else (Verdict.AGREED if outcome is not None else Verdict.NO_QUORUM)
     signed, promise = answer.signed, answer.promise
     return AnswerRecord(
-        request_id=request_id, model=model, node_key=answer.node.public_hex, node=answer.node.name, at=at, latency_ms=answer.latency_ms, verdict=verdict,
-        dissent_kind=None if why is None else why.kind.value, detail="" if why is None else why.detail,
-        statement=signed.to_json() if signed else None, statement_digest=signed.statement.digest() if signed else None,
-        claim=claim_digest(signed.statement) if signed else None, promise=promise.to_json() if promise else None,
-        receipt_id=promise.promise.receipt_id if promise else None, prove_by=promise.promise.prove_by if promise else None,
+        request_id=request_id,
+        model=model,
+        node_key=answer.node.public_hex,
+        node=answer.node.name,
+        at=at,
+        latency_ms=answer.latency_ms,
+        verdict=verdict,
+        dissent_kind=None if why is None else why.kind.value,
+        detail="" if why is None else why.detail,
+        statement=signed.to_json() if signed else None,
+        statement_digest=signed.statement.digest() if signed else None,
+        claim=claim_digest(signed.statement) if signed else None,
+        promise=promise.to_json() if promise else None,
+        receipt_id=promise.promise.receipt_id if promise else None,
+        prove_by=promise.promise.prove_by if promise else None,
         receipt=ReceiptState.PENDING if signed and promise else ReceiptState.NONE,
     )
 
@@ -235,14 +280,18 @@ def split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any], 
     else:
         n = int(header_length) if header_length.isdigit() else -1
         if not 0 <= n <= len(body):
-            raise UsageError(f"header {HEADER_LENGTH}: {header_length[:20]!r} is not a length within the {len(body)}-byte body")
+            raise UsageError(
+                f"header {HEADER_LENGTH}: {header_length[:20]!r} is not a length within the {len(body)}-byte body"
+            )
         head, binary = body[:n], body[n:]
     try:
         document = strict_json.loads(head)
     except strict_json.StrictJSONError as exc:
-        raise UsageError(f"body: {exc}; send an Open Inference Protocol request {{\"inputs\": [...]}}") from exc
+        raise UsageError(f'body: {exc}; send an Open Inference Protocol request {{"inputs": [...]}}') from exc
     if not isinstance(document, dict) or not isinstance(document.get("inputs"), list) or not document["inputs"]:
-        raise UsageError("inputs: missing or empty; send an Open Inference Protocol request {\"inputs\": [{\"name\", \"shape\", \"datatype\", \"data\"}]}")
+        raise UsageError(
+            'inputs: missing or empty; send an Open Inference Protocol request {"inputs": [{"name", "shape", "datatype", "data"}]}'
+        )
     if "id" in document and not isinstance(document["id"], str):
         raise UsageError("id: not a string")
     return document, binary
@@ -261,7 +310,9 @@ def encode_answer(outcome: Outcome, header: dict[str, Any], client_id: str) -> t
         for i, item in enumerate(requested):
             name = item.get("name") if isinstance(item, dict) else None
             if name not in by_name:
-                raise UsageError(f"outputs[{i}].name: {visible(str(name), 40)!r} is not an output of model {outcome.model!r} ({', '.join(by_name)})")
+                raise UsageError(
+                    f"outputs[{i}].name: {visible(str(name), 40)!r} is not an output of model {outcome.model!r} ({', '.join(by_name)})"
+                )
             item_parameters = item.get("parameters") if isinstance(item.get("parameters"), dict) else {}
             chosen.append((by_name[name], item_parameters.get("binary_data", default_binary) is True))
     else:
@@ -275,7 +326,13 @@ def encode_answer(outcome: Outcome, header: dict[str, Any], client_id: str) -> t
         else:
             entry["data"] = list(tensor.data)
         outputs.append(entry)
-    answer = {"model_name": outcome.model, "model_version": "1", "id": client_id, "parameters": outcome.response_parameters(), "outputs": outputs}
+    answer = {
+        "model_name": outcome.model,
+        "model_version": "1",
+        "id": client_id,
+        "parameters": outcome.response_parameters(),
+        "outputs": outputs,
+    }
     head = json.dumps(answer, separators=(",", ":")).encode()
     if not chunks:
         return head, {"content-type": "application/json"}
@@ -292,12 +349,16 @@ def _lock(state_dir: Path) -> TextIO:
         state_dir.mkdir(parents=True, exist_ok=True)
         handle = open(state_dir / "gateway.lock", "w")  # noqa: SIM115 (held open on purpose)
     except OSError as exc:
-        raise GatewayError(f"{state_dir}: cannot write the gateway's state directory ({exc.strerror}); give --state-dir a folder this user can write") from exc
+        raise GatewayError(
+            f"{state_dir}: cannot write the gateway's state directory ({exc.strerror}); give --state-dir a folder this user can write"
+        ) from exc
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
         handle.close()
-        raise GatewayError(f"{state_dir}: another gateway is running on this state directory; stop it or give --state-dir another folder") from exc
+        raise GatewayError(
+            f"{state_dir}: another gateway is running on this state directory; stop it or give --state-dir another folder"
+        ) from exc
     return handle
 
 
@@ -318,7 +379,13 @@ def load(config: GatewayConfig) -> Gateway:
     q = pinned.quorum
     log.info(
         "%d node(s) pinned from %s; quorum: weight %d of %d, agree on %s, %d ms per node, %s weighting",
-        len(pinned.nodes), config.nodes, q.threshold, pinned.total_weight(), q.agree_on, q.timeout_ms, q.weighting,
+        len(pinned.nodes),
+        config.nodes,
+        q.threshold,
+        pinned.total_weight(),
+        q.agree_on,
+        q.timeout_ms,
+        q.weighting,
     )
     return gateway
 
@@ -331,8 +398,20 @@ def run(gateway: Gateway) -> None:
 
     config = gateway.config
     limits = ConnectionLimits(header_timeout_s=10.0, body_timeout_s=30.0, max_connections=4096)
-    log.info("listening on http://%s:%d (KServe v2 under /v2, /v1/nodes, /v1/certificates, /v1/evidence, /ui)", config.host, config.port)
-    uvicorn.run(create_app(gateway), host=config.host, port=config.port, http=protocol_class(limits), log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    log.info(
+        "listening on http://%s:%d (KServe v2 under /v2, /v1/nodes, /v1/certificates, /v1/evidence, /ui)",
+        config.host,
+        config.port,
+    )
+    uvicorn.run(
+        create_app(gateway),
+        host=config.host,
+        port=config.port,
+        http=protocol_class(limits),
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
 
 
 # --- the HTTP routes -------------------------------------------------------------------------------
@@ -349,7 +428,9 @@ def create_app(gateway: Gateway) -> FastAPI:
         finally:
             await gateway.stop()
 
-    app = FastAPI(title="zkinfer gateway", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="zkinfer gateway", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
 
     @app.exception_handler(UsageError)
     async def usage_error(_: Request, exc: UsageError) -> JSONResponse:
@@ -390,7 +471,11 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @app.get("/v2")
     async def server_metadata() -> dict[str, Any]:
-        return {"name": "zkinfer-gateway", "version": __version__, "extensions": ["binary_tensor_data", "zkinfer_receipts", "zkinfer_consensus"]}
+        return {
+            "name": "zkinfer-gateway",
+            "version": __version__,
+            "extensions": ["binary_tensor_data", "zkinfer_receipts", "zkinfer_consensus"],
+        }
 
     @app.get("/v2/models/{name}")
     @app.get("/v2/models/{name}/versions/{version}")
@@ -418,14 +503,23 @@ def create_app(gateway: Gateway) -> FastAPI:
             if exc.refusal is not None:
                 status, message = exc.refusal
                 return _error(status, message, id=client_id, split=exc.split, request_id=exc.request_id)
-            return JSONResponse({"id": client_id, **exc.to_json()}, status_code=503, headers={"Retry-After": str(exc.retry_after_s)})
+            return JSONResponse(
+                {"id": client_id, **exc.to_json()}, status_code=503, headers={"Retry-After": str(exc.retry_after_s)}
+            )
         content, headers = encode_answer(outcome, header, client_id)
         return Response(content, headers=headers)
 
     @app.get("/v1/nodes")
     async def nodes() -> dict[str, Any]:
         q = gateway.nodeset.quorum
-        quorum = {"threshold": q.threshold, "total_weight": gateway.nodeset.total_weight(), "agree_on": q.agree_on, "timeout_ms": q.timeout_ms, "prove_within_s": q.prove_within_s, "weighting": q.weighting}
+        quorum = {
+            "threshold": q.threshold,
+            "total_weight": gateway.nodeset.total_weight(),
+            "agree_on": q.agree_on,
+            "timeout_ms": q.timeout_ms,
+            "prove_within_s": q.prove_within_s,
+            "weighting": q.weighting,
+        }
         return {"nodes": gateway.node_rows(), "quorum": quorum, "watching": gateway.watcher.busy}
 
     @app.get("/v1/certificates/{request_id}")
@@ -443,7 +537,11 @@ def create_app(gateway: Gateway) -> FastAPI:
         if caller is None:
             return {"evidence": [_public(e) for e in gateway.records.evidence_list(limit)]}
         found = gateway.records.evidence_list(limit, request_prefix=caller + ":")
-        return {"evidence": [{**_public(e), "id": e.id, "request_id": e.request_id, "url": f"/v1/evidence/{e.id}"} for e in found]}
+        return {
+            "evidence": [
+                {**_public(e), "id": e.id, "request_id": e.request_id, "url": f"/v1/evidence/{e.id}"} for e in found
+            ]
+        }
 
     @app.get("/v1/evidence/{evidence_id}")
     async def evidence_document(request: Request, evidence_id: str) -> JSONResponse:
@@ -454,7 +552,10 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @app.get("/ui")
     async def page() -> HTMLResponse:
-        return HTMLResponse(gateway.page(), headers={"Content-Security-Policy": ui.CSP + "; frame-ancestors 'none'", "Cache-Control": "no-store"})
+        return HTMLResponse(
+            gateway.page(),
+            headers={"Content-Security-Policy": ui.CSP + "; frame-ancestors 'none'", "Cache-Control": "no-store"},
+        )
 
     return app
 

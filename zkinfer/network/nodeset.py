@@ -104,13 +104,17 @@ def _fail(source: str, where: str, problem: str, fix: str) -> NodeSetError:
 
 def _int(value: Any, source: str, where: str, low: int, high: int) -> int:
     if type(value) is not int or not low <= value <= high:
-        raise _fail(source, where, f"{value!r} is not an integer in [{low}, {high}]", "give a whole number in that range")
+        raise _fail(
+            source, where, f"{value!r} is not an integer in [{low}, {high}]", "give a whole number in that range"
+        )
     return value
 
 
 def _choice(value: Any, source: str, where: str, options: tuple[str, ...]) -> Any:
     if value not in options:
-        raise _fail(source, where, f"{str(value)[:40]!r} is not one of {', '.join(map(repr, options))}", "use one of those")
+        raise _fail(
+            source, where, f"{str(value)[:40]!r} is not one of {', '.join(map(repr, options))}", "use one of those"
+        )
     return value
 
 
@@ -132,8 +136,20 @@ def _url(value: Any, source: str, where: str) -> str:
         port = parts.port
     except ValueError as exc:
         raise _fail(source, where, f"not a URL ({exc})", fix) from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment or parts.username or parts.password:
-        raise _fail(source, where, f"{value[:80]!r} is not an http(s) URL with a host and no query, fragment or credentials", fix)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or parts.password
+    ):
+        raise _fail(
+            source,
+            where,
+            f"{value[:80]!r} is not an http(s) URL with a host and no query, fragment or credentials",
+            fix,
+        )
     netloc = parts.hostname + ("" if port is None else f":{port}")
     if ":" in parts.hostname:
         netloc = f"[{parts.hostname}]" + ("" if port is None else f":{port}")
@@ -149,21 +165,43 @@ def _node(table: Any, index: int, source: str) -> PinnedNode:
         raise _fail(source, f"{where}.{unknown[0]}", "unknown key", f"known keys: {', '.join(NODE_KEYS)}")
     missing = [k for k in ("name", "url", "public_key", "proof_of_possession") if k not in table]
     if missing:
-        raise _fail(source, where, f"missing {', '.join(missing)}", "each node needs name, url, public_key and proof_of_possession (`GET /v1/identity` on the node prints them)")
+        raise _fail(
+            source,
+            where,
+            f"missing {', '.join(missing)}",
+            "each node needs name, url, public_key and proof_of_possession (`GET /v1/identity` on the node prints them)",
+        )
     name = table["name"]
     if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise _fail(source, f"{where}.name", f"{str(name)[:40]!r} is not 1-32 characters of A-Z a-z 0-9 _ -", "rename the node")
+        raise _fail(
+            source, f"{where}.name", f"{str(name)[:40]!r} is not 1-32 characters of A-Z a-z 0-9 _ -", "rename the node"
+        )
     where = f"nodes[{index}] ({name})"
     identity_fix = "copy it from the node's `GET /v1/identity`"
     public_key = _hex(table["public_key"], bls.PUBLIC_KEY_BYTES, source, f"{where}.public_key", identity_fix)
     if not bls.key_validate(public_key):
-        raise _fail(source, f"{where}.public_key", "not a valid BLS12-381 public key (a compressed G1 point in the prime-order subgroup)", identity_fix)
+        raise _fail(
+            source,
+            f"{where}.public_key",
+            "not a valid BLS12-381 public key (a compressed G1 point in the prime-order subgroup)",
+            identity_fix,
+        )
     pop = _hex(table["proof_of_possession"], bls.SIGNATURE_BYTES, source, f"{where}.proof_of_possession", identity_fix)
     if not pop_ok(public_key, pop):
-        raise _fail(source, f"{where}.proof_of_possession", "does not verify for this public key (a key without a proof of possession could cancel the others' in an aggregate)", identity_fix)
+        raise _fail(
+            source,
+            f"{where}.proof_of_possession",
+            "does not verify for this public key (a key without a proof of possession could cancel the others' in an aggregate)",
+            identity_fix,
+        )
     api_key_env = table.get("api_key_env")
     if api_key_env is not None and (not isinstance(api_key_env, str) or not ENV_NAME.fullmatch(api_key_env)):
-        raise _fail(source, f"{where}.api_key_env", f"{str(api_key_env)[:40]!r} is not an environment variable name", "name the variable that holds the API key, e.g. ALPHA_API_KEY")
+        raise _fail(
+            source,
+            f"{where}.api_key_env",
+            f"{str(api_key_env)[:40]!r} is not an environment variable name",
+            "name the variable that holds the API key, e.g. ALPHA_API_KEY",
+        )
     return PinnedNode(
         name=name,
         url=_url(table["url"], source, f"{where}.url"),
@@ -175,7 +213,11 @@ def _node(table: Any, index: int, source: str) -> PinnedNode:
 
 
 def _unique(nodes: list[PinnedNode], source: str) -> None:
-    for attribute, fix in (("name", "give each node its own name"), ("public_key", "each node has its own key; remove the copy"), ("url", "each node has its own URL; remove the copy")):
+    for attribute, fix in (
+        ("name", "give each node its own name"),
+        ("public_key", "each node has its own key; remove the copy"),
+        ("url", "each node has its own URL; remove the copy"),
+    ):
         seen: dict[Any, str] = {}
         for node in nodes:
             value = getattr(node, attribute)
@@ -193,7 +235,12 @@ def _quorum(table: Any, total: int, source: str) -> QuorumRule:
         raise _fail(source, f"quorum.{unknown[0]}", "unknown key", f"known keys: {', '.join(QUORUM_KEYS)}")
     threshold = _int(table.get("threshold", total // 2 + 1), source, "quorum.threshold", 1, MAX_WEIGHT * MAX_NODES)
     if threshold > total:
-        raise _fail(source, "quorum.threshold", f"{threshold} is more than the total weight of all nodes ({total}), so no quorum could ever form", f"lower it to at most {total} or add nodes")
+        raise _fail(
+            source,
+            "quorum.threshold",
+            f"{threshold} is more than the total weight of all nodes ({total}), so no quorum could ever form",
+            f"lower it to at most {total} or add nodes",
+        )
     return QuorumRule(
         threshold=threshold,
         agree_on=_choice(table.get("agree_on", "output"), source, "quorum.agree_on", ("output", "label")),
@@ -211,10 +258,14 @@ def parse(text: str, source: str = "nodes.toml") -> NodeSet:
         raise _fail(source, "(document)", f"not valid TOML ({exc})", "fix the syntax at the position shown") from exc
     unknown = sorted(set(document) - {"quorum", "nodes"})
     if unknown:
-        raise _fail(source, unknown[0], "unknown top-level key", "nodes.toml holds a [quorum] table and [[nodes]] tables only")
+        raise _fail(
+            source, unknown[0], "unknown top-level key", "nodes.toml holds a [quorum] table and [[nodes]] tables only"
+        )
     tables = document.get("nodes")
     if not isinstance(tables, list) or not tables:
-        raise _fail(source, "nodes", "no [[nodes]] tables", "pin at least one node (name, url, public_key, proof_of_possession)")
+        raise _fail(
+            source, "nodes", "no [[nodes]] tables", "pin at least one node (name, url, public_key, proof_of_possession)"
+        )
     if len(tables) > MAX_NODES:
         raise _fail(source, "nodes", f"{len(tables)} nodes", f"pin at most {MAX_NODES}")
     nodes = [_node(table, i, source) for i, table in enumerate(tables)]
@@ -226,7 +277,9 @@ def parse(text: str, source: str = "nodes.toml") -> NodeSet:
 def load(path: Path) -> NodeSet:
     """Read and check a nodes.toml file (at most 1 MiB)."""
     if not path.is_file():
-        raise NodeSetError(f"{path}: no such node set file; write a nodes.toml with a [quorum] table and one [[nodes]] table per node")
+        raise NodeSetError(
+            f"{path}: no such node set file; write a nodes.toml with a [quorum] table and one [[nodes]] table per node"
+        )
     with open(path, "rb") as file:
         data = file.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
@@ -250,7 +303,13 @@ def dump(nodeset: NodeSet) -> str:
         f'weighting = "{q.weighting}"',
     ]
     for node in nodeset.nodes:
-        lines += ["", "[[nodes]]", f"name = {json.dumps(node.name)}", f"url = {json.dumps(node.url)}", f'public_key = "{node.public_hex}"']
+        lines += [
+            "",
+            "[[nodes]]",
+            f"name = {json.dumps(node.name)}",
+            f"url = {json.dumps(node.url)}",
+            f'public_key = "{node.public_hex}"',
+        ]
         lines += [f'proof_of_possession = "{node.proof_of_possession.hex()}"', f"weight = {node.weight}"]
         if node.api_key_env is not None:
             lines.append(f"api_key_env = {json.dumps(node.api_key_env)}")

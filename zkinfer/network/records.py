@@ -192,12 +192,16 @@ class Records:
             self._db.execute("PRAGMA busy_timeout=5000")
             self._migrate()
         except (OSError, sqlite3.Error) as exc:
-            raise RecordsError(f"{path}: cannot open the gateway's records ({exc}); give --state-dir a folder this user can write") from exc
+            raise RecordsError(
+                f"{path}: cannot open the gateway's records ({exc}); give --state-dir a folder this user can write"
+            ) from exc
 
     def _migrate(self) -> None:
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
-            raise RecordsError(f"{self.path}: written by a newer zkinfer (schema {version}, this one knows {SCHEMA_VERSION}); upgrade zkinfer or use another --state-dir")
+            raise RecordsError(
+                f"{self.path}: written by a newer zkinfer (schema {version}, this one knows {SCHEMA_VERSION}); upgrade zkinfer or use another --state-dir"
+            )
         if version == 0:
             with self._lock:
                 self._db.executescript(SCHEMA)  # executescript commits by itself: not inside a transaction
@@ -230,9 +234,25 @@ class Records:
                     "INSERT INTO answers (request_id, model, node_key, node, at, latency_ms, verdict, dissent_kind, detail, statement, statement_digest, claim,"
                     " promise, receipt_id, prove_by, receipt, proven_equal, receipt_detail, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        r.request_id, r.model, r.node_key, r.node, r.at, r.latency_ms, r.verdict.value, r.dissent_kind, r.detail,
-                        _dumps(r.statement), r.statement_digest, r.claim, _dumps(r.promise), r.receipt_id, r.prove_by, r.receipt.value,
-                        None if r.proven_equal is None else int(r.proven_equal), r.receipt_detail, json.dumps(r.evidence),
+                        r.request_id,
+                        r.model,
+                        r.node_key,
+                        r.node,
+                        r.at,
+                        r.latency_ms,
+                        r.verdict.value,
+                        r.dissent_kind,
+                        r.detail,
+                        _dumps(r.statement),
+                        r.statement_digest,
+                        r.claim,
+                        _dumps(r.promise),
+                        r.receipt_id,
+                        r.prove_by,
+                        r.receipt.value,
+                        None if r.proven_equal is None else int(r.proven_equal),
+                        r.receipt_detail,
+                        json.dumps(r.evidence),
                     ),
                 )
                 stored.append(_replace_seq(r, int(cursor.lastrowid or 0)))
@@ -244,15 +264,21 @@ class Records:
     )
 
     def answers(self, request_id: str) -> list[AnswerRecord]:
-        rows = self._query(f"SELECT {self._ANSWER_COLUMNS} FROM answers WHERE request_id = ? ORDER BY seq", (request_id,))
+        rows = self._query(
+            f"SELECT {self._ANSWER_COLUMNS} FROM answers WHERE request_id = ? ORDER BY seq", (request_id,)
+        )
         return [_answer(row) for row in rows]
 
     def watching(self) -> list[AnswerRecord]:
         """Answers whose receipt the watcher has not settled yet (to resume after a restart)."""
-        rows = self._query(f"SELECT {self._ANSWER_COLUMNS} FROM answers WHERE receipt = ? ORDER BY seq", (ReceiptState.PENDING.value,))
+        rows = self._query(
+            f"SELECT {self._ANSWER_COLUMNS} FROM answers WHERE receipt = ? ORDER BY seq", (ReceiptState.PENDING.value,)
+        )
         return [_answer(row) for row in rows]
 
-    def settle_receipt(self, seq: int, state: ReceiptState, proven_equal: bool | None, detail: str, seconds: float | None) -> None:
+    def settle_receipt(
+        self, seq: int, state: ReceiptState, proven_equal: bool | None, detail: str, seconds: float | None
+    ) -> None:
         with self._transaction() as db:
             db.execute(
                 "UPDATE answers SET receipt = ?, proven_equal = ?, receipt_detail = ?, receipt_seconds = ? WHERE seq = ?",
@@ -274,7 +300,15 @@ class Records:
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO certificates (request_id, model, statement_digest, certificate, signers, dissenters, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (record.request_id, record.model, record.statement_digest, json.dumps(record.certificate), json.dumps(record.signers), json.dumps(record.dissenters), record.at),
+                (
+                    record.request_id,
+                    record.model,
+                    record.statement_digest,
+                    json.dumps(record.certificate),
+                    json.dumps(record.signers),
+                    json.dumps(record.dissenters),
+                    record.at,
+                ),
             )
 
     def set_dissenters(self, request_id: str, dissenters: list[str]) -> None:
@@ -289,11 +323,17 @@ class Records:
 
     def certificate(self, request_id: str) -> CertificateRecord | None:
         """The latest certificate for a request id (a client may reuse an id)."""
-        rows = self._query(f"SELECT {self._CERT_COLUMNS} FROM certificates WHERE request_id = ? ORDER BY seq DESC LIMIT 1", (request_id,))
+        rows = self._query(
+            f"SELECT {self._CERT_COLUMNS} FROM certificates WHERE request_id = ? ORDER BY seq DESC LIMIT 1",
+            (request_id,),
+        )
         return _certificate(rows[0]) if rows else None
 
     def recent_certificates(self, limit: int = 50) -> list[CertificateRecord]:
-        return [_certificate(row) for row in self._query(f"SELECT {self._CERT_COLUMNS} FROM certificates ORDER BY seq DESC LIMIT ?", (limit,))]
+        return [
+            _certificate(row)
+            for row in self._query(f"SELECT {self._CERT_COLUMNS} FROM certificates ORDER BY seq DESC LIMIT ?", (limit,))
+        ]
 
     # evidence -----------------------------------------------------------------------------------
 
@@ -302,13 +342,25 @@ class Records:
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO evidence (id, kind, accused, node, request_id, at, document) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (record.id, record.kind, record.accused, record.node, record.request_id, record.at, json.dumps(record.document)),
+                (
+                    record.id,
+                    record.kind,
+                    record.accused,
+                    record.node,
+                    record.request_id,
+                    record.at,
+                    json.dumps(record.document),
+                ),
             )
             if answer_seq is not None:
-                (current,) = db.execute("SELECT evidence FROM answers WHERE seq = ?", (answer_seq,)).fetchone() or ("[]",)
+                (current,) = db.execute("SELECT evidence FROM answers WHERE seq = ?", (answer_seq,)).fetchone() or (
+                    "[]",
+                )
                 ids = json.loads(current)
                 if record.id not in ids:
-                    db.execute("UPDATE answers SET evidence = ? WHERE seq = ?", (json.dumps([*ids, record.id]), answer_seq))
+                    db.execute(
+                        "UPDATE answers SET evidence = ? WHERE seq = ?", (json.dumps([*ids, record.id]), answer_seq)
+                    )
             return cursor.rowcount == 1
 
     _EVIDENCE_COLUMNS = "id, kind, accused, node, request_id, at, document"
@@ -317,7 +369,9 @@ class Records:
         rows = self._query(f"SELECT {self._EVIDENCE_COLUMNS} FROM evidence WHERE id = ?", (evidence_id,))
         return _evidence(rows[0]) if rows else None
 
-    def evidence_list(self, limit: int = 100, accused: str | None = None, request_prefix: str | None = None) -> list[EvidenceRecord]:
+    def evidence_list(
+        self, limit: int = 100, accused: str | None = None, request_prefix: str | None = None
+    ) -> list[EvidenceRecord]:
         """The most recent evidence, optionally only against `accused` and only about request ids
         starting with `request_prefix` (a tenant's namespace, `<tenant>:`)."""
         where, args = ["1"], []
@@ -327,7 +381,10 @@ class Records:
         if request_prefix is not None:
             where.append("substr(request_id, 1, length(?)) = ?")
             args += [request_prefix, request_prefix]
-        rows = self._query(f"SELECT {self._EVIDENCE_COLUMNS} FROM evidence WHERE {' AND '.join(where)} ORDER BY at DESC LIMIT ?", (*args, limit))
+        rows = self._query(
+            f"SELECT {self._EVIDENCE_COLUMNS} FROM evidence WHERE {' AND '.join(where)} ORDER BY at DESC LIMIT ?",
+            (*args, limit),
+        )
         return [_evidence(row) for row in rows]
 
     # statistics ---------------------------------------------------------------------------------
@@ -342,11 +399,22 @@ class Records:
         timeouts = sum(1 for r in rows if r[0] == Verdict.DISSENT and r[1] in NO_ANSWER_KINDS)
         dissented = sum(1 for r in rows if r[0] == Verdict.DISSENT and r[1] not in NO_ANSWER_KINDS)
         valid = sum(1 for r in rows if r[3] == ReceiptState.VALID and r[4] == 1)
-        invalid = sum(1 for r in rows if r[3] in (ReceiptState.INVALID, ReceiptState.UNPROVEN) or (r[3] == ReceiptState.VALID and r[4] == 0))
+        invalid = sum(
+            1
+            for r in rows
+            if r[3] in (ReceiptState.INVALID, ReceiptState.UNPROVEN) or (r[3] == ReceiptState.VALID and r[4] == 0)
+        )
         latencies = [float(r[2]) for r in rows if r[2] is not None]
         return NodeStats(
-            answers=len(rows), agreed=agreed, dissented=dissented, timeouts=timeouts, receipts_valid=valid, receipts_invalid=invalid,
-            evidence=int(evidence), latency_p50_ms=percentile(latencies, 50), latency_p99_ms=percentile(latencies, 99),
+            answers=len(rows),
+            agreed=agreed,
+            dissented=dissented,
+            timeouts=timeouts,
+            receipts_valid=valid,
+            receipts_invalid=invalid,
+            evidence=int(evidence),
+            latency_p50_ms=percentile(latencies, 50),
+            latency_p99_ms=percentile(latencies, 99),
         )
 
 
@@ -359,18 +427,57 @@ def _replace_seq(record: AnswerRecord, seq: int) -> AnswerRecord:
 
 
 def _answer(row: tuple[Any, ...]) -> AnswerRecord:
-    (seq, request_id, model, node_key, node, at, latency_ms, verdict, kind, detail, statement, digest, claim, promise, receipt_id, prove_by, receipt, proven_equal, receipt_detail, evidence) = row
+    (
+        seq,
+        request_id,
+        model,
+        node_key,
+        node,
+        at,
+        latency_ms,
+        verdict,
+        kind,
+        detail,
+        statement,
+        digest,
+        claim,
+        promise,
+        receipt_id,
+        prove_by,
+        receipt,
+        proven_equal,
+        receipt_detail,
+        evidence,
+    ) = row
     return AnswerRecord(
-        request_id=request_id, model=model, node_key=node_key, node=node, at=at, latency_ms=latency_ms, verdict=Verdict(verdict), dissent_kind=kind, detail=detail,
-        statement=None if statement is None else json.loads(statement), statement_digest=digest, claim=claim, promise=None if promise is None else json.loads(promise),
-        receipt_id=receipt_id, prove_by=prove_by, receipt=ReceiptState(receipt), seq=seq, proven_equal=None if proven_equal is None else bool(proven_equal),
-        receipt_detail=receipt_detail, evidence=json.loads(evidence),
+        request_id=request_id,
+        model=model,
+        node_key=node_key,
+        node=node,
+        at=at,
+        latency_ms=latency_ms,
+        verdict=Verdict(verdict),
+        dissent_kind=kind,
+        detail=detail,
+        statement=None if statement is None else json.loads(statement),
+        statement_digest=digest,
+        claim=claim,
+        promise=None if promise is None else json.loads(promise),
+        receipt_id=receipt_id,
+        prove_by=prove_by,
+        receipt=ReceiptState(receipt),
+        seq=seq,
+        proven_equal=None if proven_equal is None else bool(proven_equal),
+        receipt_detail=receipt_detail,
+        evidence=json.loads(evidence),
     )
 
 
 def _certificate(row: tuple[Any, ...]) -> CertificateRecord:
     request_id, model, digest, certificate, signers, dissenters, at = row
-    return CertificateRecord(request_id, model, digest, json.loads(certificate), json.loads(signers), json.loads(dissenters), at)
+    return CertificateRecord(
+        request_id, model, digest, json.loads(certificate), json.loads(signers), json.loads(dissenters), at
+    )
 
 
 def _evidence(row: tuple[Any, ...]) -> EvidenceRecord:

@@ -23,10 +23,7 @@ __all__ = ["EvidenceRow", "NodeRow", "render"]
 
 # The page needs nothing but its own inline style: no script, image, font, frame or form target
 # (the gateway may add frame-ancestors as a header: a meta CSP ignores it).
-CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-    "base-uri 'none'; form-action 'none'"
-)
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
 
 @dataclass(frozen=True)
@@ -92,16 +89,13 @@ def _reputation(value: float) -> str:
     width = min(max(value, 0.0), 1.0) * 100 if math.isfinite(value) else 0.0
     level = "good" if width >= 80 else "fair" if width >= 50 else "poor"
     return (
-        f'<span class="value">{shown}</span>'
-        f'<span class="bar {level}"><span style="width:{width:.0f}%"></span></span>'
+        f'<span class="value">{shown}</span><span class="bar {level}"><span style="width:{width:.0f}%"></span></span>'
     )
 
 
 def _node_row(row: NodeRow) -> str:
     rate, rate_title = _agreement(row)
-    invalid = (
-        f'<span class="bad">{row.receipts_invalid} invalid</span>' if row.receipts_invalid else ""
-    )
+    invalid = f'<span class="bad">{row.receipts_invalid} invalid</span>' if row.receipts_invalid else ""
     evidence_class = "evidence bad" if row.evidence else "evidence"
     return (
         f'<tr data-node="{_e(row.name)}">'
@@ -187,9 +181,7 @@ def render(
 ) -> str:
     """The whole page, rows in the order given (the caller picks recent-first and how many)."""
     refresh = (
-        f'<meta http-equiv="refresh" content="{int(refresh_s)}">'
-        if refresh_s is not None and refresh_s > 0
-        else ""
+        f'<meta http-equiv="refresh" content="{int(refresh_s)}">' if refresh_s is not None and refresh_s > 0 else ""
     )
     node_table = _table(
         "nodes",

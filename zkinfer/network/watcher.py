@@ -71,7 +71,9 @@ CLOCK_SLACK_S = 2  # seconds past a promise before the watcher calls it unproven
 def claim_digest(statement: Statement) -> str:
     """A digest of what the output is a function of (circuit, input, weights), for equivocation look-ups."""
     circuit, input_digest, weights = statement.claim()
-    return digest_json({"circuit": circuit, "input": input_digest, "weights": None if weights is None else list(weights)})
+    return digest_json(
+        {"circuit": circuit, "input": input_digest, "weights": None if weights is None else list(weights)}
+    )
 
 
 @dataclass(frozen=True)
@@ -96,12 +98,21 @@ class Found:
     proven_equal: bool | None
     detail: str
     contradiction: tuple[dict[str, Any], int, int] | None = None  # (receipt JSON, batch row, rows)
-    recheck: bool = False  # failed verification: checked once more before anything is filed (the fault may be the verifier's)
+    recheck: bool = (
+        False  # failed verification: checked once more before anything is filed (the fault may be the verifier's)
+    )
 
 
 class Watcher:
     def __init__(
-        self, records: Records, consensus: Consensus, evidence_dir: Path, *, poll_s: float = 2.0, grace_s: float = GRACE_S, clock: Callable[[], float] = time.time,
+        self,
+        records: Records,
+        consensus: Consensus,
+        evidence_dir: Path,
+        *,
+        poll_s: float = 2.0,
+        grace_s: float = GRACE_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.records, self.consensus, self.evidence_dir = records, consensus, evidence_dir
         self.poll_s, self.grace_s, self.clock = poll_s, grace_s, clock
@@ -192,7 +203,9 @@ class Watcher:
         if record.statement is None or record.promise is None or node is None:
             return None
         try:
-            return Watched(record, node, SignedStatement.from_json(record.statement), SignedPromise.from_json(record.promise))
+            return Watched(
+                record, node, SignedStatement.from_json(record.statement), SignedPromise.from_json(record.promise)
+            )
         except StatementError:
             return None
 
@@ -244,7 +257,9 @@ class Watcher:
                     again = now > due and last is not None and last.recheck
                     if digest != last_body_digest or again:
                         last = await self._examine(w, body, row_header)
-                        last_body_digest = None if last.state is ReceiptState.PENDING else digest  # not examined: again next time
+                        last_body_digest = (
+                            None if last.state is ReceiptState.PENDING else digest
+                        )  # not examined: again next time
                         last = replace(last, recheck=last.recheck and not again)
                     if last is not None and last.state is ReceiptState.VALID:
                         self._settle(w, last, self.clock() - started)
@@ -258,8 +273,18 @@ class Watcher:
                 if set_aside and (status in GIVEN_UP or (last is not None and last.state is ReceiptState.INVALID)):
                     return due
             elif now > due + max(self.grace_s, 10 * self.poll_s):
-                state = ReceiptState.INVALID if last is not None and last.state is ReceiptState.INVALID else ReceiptState.UNOBSERVED
-                self.records.settle_receipt(w.record.seq or 0, state, None, "the node could not be reached after its promised time; nothing filed", None)
+                state = (
+                    ReceiptState.INVALID
+                    if last is not None and last.state is ReceiptState.INVALID
+                    else ReceiptState.UNOBSERVED
+                )
+                self.records.settle_receipt(
+                    w.record.seq or 0,
+                    state,
+                    None,
+                    "the node could not be reached after its promised time; nothing filed",
+                    None,
+                )
                 return None
             wait = delay if now > due else min(delay, max(due + 1 - now, 0.05))
             await asyncio.sleep(wait)
@@ -270,7 +295,9 @@ class Watcher:
         limit = max_receipt_bytes()
         try:
             async with asyncio.timeout(30):
-                async with self.consensus.client().stream("GET", w.url, headers=self.consensus.headers(w.node)) as response:
+                async with self.consensus.client().stream(
+                    "GET", w.url, headers=self.consensus.headers(w.node)
+                ) as response:
                     chunks, size = [], 0
                     async for chunk in response.aiter_bytes():
                         size += len(chunk)
@@ -285,10 +312,14 @@ class Watcher:
         """`examine` in the verifier process: its CPU and GIL are not the answers' (see `_verifier`)."""
         async with self._verifying:
             try:
-                return await asyncio.get_running_loop().run_in_executor(self._verifier(), examine, w.signed, w.node, body, row_header)
+                return await asyncio.get_running_loop().run_in_executor(
+                    self._verifier(), examine, w.signed, w.node, body, row_header
+                )
             except BrokenProcessPool:
                 self._pool = None  # made again for the next receipt
-                return Found(ReceiptState.PENDING, None, "the gateway's verifier process failed; verified again at the next poll")
+                return Found(
+                    ReceiptState.PENDING, None, "the gateway's verifier process failed; verified again at the next poll"
+                )
 
     def _verifier(self) -> ProcessPoolExecutor:
         """One process, at idle CPU priority (`client.lower_priority`), verifies receipts: a
@@ -296,7 +327,9 @@ class Watcher:
         verification (ezkl's proof check, parsing, a pairing) costs far more CPU than an answer;
         in the gateway's own process its Python would also hold the GIL the answers' checks need."""
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=lower_priority)
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=lower_priority
+            )
         return self._pool
 
     def _settle(self, w: Watched, found: Found, seconds: float | None) -> None:
@@ -312,7 +345,13 @@ class Watcher:
 
     def _unproven(self, w: Watched, observed_at: int, detail: str) -> None:
         observed_at = max(observed_at, w.promise.promise.prove_by + 1)
-        self.records.settle_receipt(w.record.seq or 0, ReceiptState.UNPROVEN, None, f"no receipt proving the statement by {w.promise.promise.prove_by}: {detail}", None)
+        self.records.settle_receipt(
+            w.record.seq or 0,
+            ReceiptState.UNPROVEN,
+            None,
+            f"no receipt proving the statement by {w.promise.promise.prove_by}: {detail}",
+            None,
+        )
         try:
             doc = evidence.unproven(w.signed, w.promise, observed_at, w.node.name)
         except ZkinferError as exc:
@@ -322,11 +361,15 @@ class Watcher:
 
     def _file(self, doc: dict[str, Any], node: PinnedNode, answer_seq: int | None) -> None:
         evidence_id = digest_json(doc).removeprefix("sha256:")
-        record = EvidenceRecord(evidence_id, doc["kind"], doc["accused"], node.name, doc["request_id"], float(doc["observed_at"]), doc)
+        record = EvidenceRecord(
+            evidence_id, doc["kind"], doc["accused"], node.name, doc["request_id"], float(doc["observed_at"]), doc
+        )
         if self.records.add_evidence(record, answer_seq):
             self.evidence_dir.mkdir(parents=True, exist_ok=True)
             (self.evidence_dir / f"{evidence_id}.json").write_text(json.dumps(doc, indent=2) + "\n")
-            log.warning("evidence %s: %s by node %s (request %s)", evidence_id[:16], doc["kind"], node.name, doc["request_id"])
+            log.warning(
+                "evidence %s: %s by node %s (request %s)", evidence_id[:16], doc["kind"], node.name, doc["request_id"]
+            )
 
 
 def examine(signed: SignedStatement, node: PinnedNode, body: bytes, row_header: str) -> Found:
@@ -347,7 +390,9 @@ def examine(signed: SignedStatement, node: PinnedNode, body: bytes, row_header: 
     rows = _rows(receipt)
     said = signed.statement
     first = int(row_header) if row_header.isdigit() and int(row_header) < rows else 0
-    for row in dict.fromkeys([first, *range(rows)]):  # the row the node named first, then every row (a wrong header hides nothing)
+    for row in dict.fromkeys(
+        [first, *range(rows)]
+    ):  # the row the node named first, then every row (a wrong header hides nothing)
         try:
             attested = from_receipt(receipt, said.request_id, row, rows)
         except StatementError as exc:
@@ -355,8 +400,15 @@ def examine(signed: SignedStatement, node: PinnedNode, body: bytes, row_header: 
         if attested == said:
             return Found(ReceiptState.VALID, True, f"proves the signed statement (batch row {row} of {rows})")
         if attested.claim() == said.claim():
-            return Found(ReceiptState.VALID, False, f"its valid proof attests another output than the node signed (batch row {row} of {rows})", (document, row, rows))
-    return Found(ReceiptState.INVALID, None, "it verifies but proves another circuit, input or weights than the statement")
+            return Found(
+                ReceiptState.VALID,
+                False,
+                f"its valid proof attests another output than the node signed (batch row {row} of {rows})",
+                (document, row, rows),
+            )
+    return Found(
+        ReceiptState.INVALID, None, "it verifies but proves another circuit, input or weights than the statement"
+    )
 
 
 def _rows(receipt: Receipt) -> int:

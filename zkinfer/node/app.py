@@ -61,7 +61,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise statuses.BodyTooLarge(too_big)
     if request.headers.get("content-encoding", "identity").lower() != "identity":
-        raise statuses.UnsupportedEncoding(f"header Content-Encoding: {request.headers['content-encoding']!r} is not supported; send the body uncompressed")
+        raise statuses.UnsupportedEncoding(
+            f"header Content-Encoding: {request.headers['content-encoding']!r} is not supported; send the body uncompressed"
+        )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -90,7 +92,9 @@ def create_app(node: Node) -> FastAPI:
         """The caller's owner id; every route but health and server metadata needs it, before anything else."""
         owner = node.owner(request.headers.get("authorization"))
         if owner is None:
-            raise statuses.Unauthenticated("header Authorization: missing or unknown API key; send `Authorization: Bearer KEY`")
+            raise statuses.Unauthenticated(
+                "header Authorization: missing or unknown API key; send `Authorization: Bearer KEY`"
+            )
         return owner
 
     async def served(name: str, version: str = MODEL_VERSION) -> ServedModel:
@@ -112,7 +116,11 @@ def create_app(node: Node) -> FastAPI:
     @app.get("/v1/identity")
     async def node_identity() -> dict[str, str]:
         """Who signs this node's statements: what a nodes.toml pins (no key needed: it is public)."""
-        return {"scheme": identity.SCHEME, "public_key": node.key.public_hex, "proof_of_possession": node.proof_of_possession.hex()}
+        return {
+            "scheme": identity.SCHEME,
+            "public_key": node.key.public_hex,
+            "proof_of_possession": node.proof_of_possession.hex(),
+        }
 
     @app.get("/v2")
     async def server_metadata() -> protocol.ServerMetadata:
@@ -122,8 +130,11 @@ def create_app(node: Node) -> FastAPI:
     @app.get("/v2/models/{name}/versions/{version}")
     async def model_metadata(_: Auth, model: Model) -> protocol.ModelMetadata:
         return protocol.ModelMetadata(
-            name=model.name, versions=[MODEL_VERSION], platform=PLATFORM,
-            inputs=protocol.tensor_metadata(model.input_specs), outputs=protocol.tensor_metadata(model.output_specs),
+            name=model.name,
+            versions=[MODEL_VERSION],
+            platform=PLATFORM,
+            inputs=protocol.tensor_metadata(model.input_specs),
+            outputs=protocol.tensor_metadata(model.output_specs),
         )
 
     @app.get("/v2/models/{name}/ready")
@@ -154,17 +165,28 @@ def create_app(node: Node) -> FastAPI:
         status = statuses.job(job)
         if job.state is JobState.PROVEN:
             assert job.receipt is not None
-            return Response(job.receipt, status_code=status, media_type="application/json", headers={BATCH_ROW_HEADER: str(job.batch_row)})
+            return Response(
+                job.receipt,
+                status_code=status,
+                media_type="application/json",
+                headers={BATCH_ROW_HEADER: str(job.batch_row)},
+            )
         if job.state is JobState.FAILED:
             return statuses.error(status, f"proving failed: {job.error}", id=job.id, status=job.state.value)
-        return JSONResponse({"id": job.id, "model": job.model, "status": job.state.value}, status_code=status, headers={"Retry-After": "1"})
+        return JSONResponse(
+            {"id": job.id, "model": job.model, "status": job.state.value},
+            status_code=status,
+            headers={"Retry-After": "1"},
+        )
 
     @app.get("/v1/claims/{request_id}")
     async def claim_file(request_id: str, owner: Auth) -> Response:
         """An optimistic answer's claim file (batch id + Merkle proof): 202 until its batch is posted."""
         stored = await node.claim_for(request_id, owner)
         if stored.claim_file is None:
-            return JSONResponse({"request_id": request_id, "status": "pending"}, status_code=202, headers={"Retry-After": "1"})
+            return JSONResponse(
+                {"request_id": request_id, "status": "pending"}, status_code=202, headers={"Retry-After": "1"}
+            )
         return Response(stored.claim_file, media_type="application/json")
 
     def render_metrics() -> Response:

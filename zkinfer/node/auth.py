@@ -39,7 +39,9 @@ def read(path: Path) -> ApiKeys:
         raise NodeConfigError(f"{path}: cannot read the API key file ({exc}); give one key per line") from exc
     keys = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     if not keys:
-        raise NodeConfigError(f"{path}: no API keys in the file; put one key per line (e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+        raise NodeConfigError(
+            f"{path}: no API keys in the file; put one key per line (e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
     return ApiKeys(keys)
 
 

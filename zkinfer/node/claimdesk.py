@@ -38,7 +38,9 @@ from zkinfer.node.store import JobState, Store, StoredClaim
 
 log = logging.getLogger("zkinfer.node")
 
-TICK_S = 0.5  # how often the desk looks at the store and the chain (posting still waits for a full batch or the interval)
+TICK_S = (
+    0.5  # how often the desk looks at the store and the chain (posting still waits for a full batch or the interval)
+)
 
 
 def open_stake_for(config: OptimisticConfig, models: dict[str, ServedModel]) -> tuple[Stake, dict[bytes, Expected]]:
@@ -49,14 +51,22 @@ def open_stake_for(config: OptimisticConfig, models: dict[str, ServedModel]) -> 
     try:
         chain = account.connect(config.rpc_url, account.resolve_key(config.key_file))
         if chain.account is None:
-            raise NodeConfigError(f"--mode optimistic posts claims and needs the node's chain key: give --chain-key-file FILE or set ${account.KEY_ENV}")
+            raise NodeConfigError(
+                f"--mode optimistic posts claims and needs the node's chain key: give --chain-key-file FILE or set ${account.KEY_ENV}"
+            )
         stake = open_stake(chain, config.stake, config.registry)
         info = stake.node(chain.address)
         minimum = stake.params().min_bond
     except ChainError as exc:
         raise NodeConfigError(f"--mode optimistic: {exc}") from exc
     if not info.registered or info.slashed or info.bond < minimum:
-        why = "was slashed" if info.slashed else "is not registered" if not info.registered else f"bonds {info.bond} wei, below the minimum {minimum}"
+        why = (
+            "was slashed"
+            if info.slashed
+            else "is not registered"
+            if not info.registered
+            else f"bonds {info.bond} wei, below the minimum {minimum}"
+        )
         raise NodeConfigError(
             f"--mode optimistic: the chain account {chain.address} {why} on the stake contract {stake.address}; "
             f"bond it with `zkinfer chain register-node --rpc-url {config.rpc_url} --stake {stake.address}` (or `chain add-bond`)"
@@ -91,7 +101,9 @@ class ClaimDesk:
     expected: dict[bytes, Expected]  # what each served model's registration must be (open_stake_for checked it)
 
     def __post_init__(self) -> None:
-        self.claimer = OptimisticNode(self.stake, self.book, batch_size=self.config.claim_batch, spot_check_p=self.config.spot_check_p)
+        self.claimer = OptimisticNode(
+            self.stake, self.book, batch_size=self.config.claim_batch, spot_check_p=self.config.spot_check_p
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_post = time.monotonic()
@@ -165,7 +177,9 @@ class ClaimDesk:
         for model_id in dict.fromkeys(c.model_id for c in batch):
             want = self.expected.get(model_id)
             if want is None:
-                raise RegistrationMismatch(f"a pending claim names model 0x{model_id.hex()}, which this node does not serve: its registration was never checked")
+                raise RegistrationMismatch(
+                    f"a pending claim names model 0x{model_id.hex()}, which this node does not serve: its registration was never checked"
+                )
             registration.check(self.stake, want)
 
     def watch(self) -> None:
@@ -189,7 +203,11 @@ class ClaimDesk:
         for stored in self.store.challenged_claims():
             view = self.store.get(stored.job_id)
             if view is not None and view.state is JobState.FAILED:
-                log.error("claim %s is challenged but its job failed to prove (%s): it cannot be answered, and the bond will be slashed", stored.request_id, view.error)
+                log.error(
+                    "claim %s is challenged but its job failed to prove (%s): it cannot be answered, and the bond will be slashed",
+                    stored.request_id,
+                    view.error,
+                )
                 self.store.close_challenge(stored.request_id)  # nothing left to try
                 continue
             if view is None or view.state is not JobState.PROVEN or view.receipt is None or stored.claim_file is None:
@@ -197,7 +215,11 @@ class ClaimDesk:
             document = parse_claim_file(json.loads(stored.claim_file), f"claim file of {stored.request_id}")
             key = claims.claim_key(document.batch_id, document.claim.leaf())
             if self.stake.challenge_info(key, document.batch_id).state == "challenged":
-                sent = self.stake.answer(document.batch_id, document.claim, parse(json.loads(view.receipt), f"receipt of job {stored.job_id}"))
+                sent = self.stake.answer(
+                    document.batch_id,
+                    document.claim,
+                    parse(json.loads(view.receipt), f"receipt of job {stored.job_id}"),
+                )
                 self.metrics.challenges_answered.inc()
                 log.info("answered the challenge of claim %s (gas %d)", stored.request_id, sent.gas_used)
             self.store.close_challenge(stored.request_id)

@@ -59,14 +59,18 @@ class NodeConfig:
     batch_private_inputs: bool = False
     prefer_gpu: bool = True
     worker_nice: int = 10
-    worker_priority: str = "idle"  # "idle": proving threads under SCHED_IDLE; "nice": niced by worker_nice only (see `workers`)
+    worker_priority: str = (
+        "idle"  # "idle": proving threads under SCHED_IDLE; "nice": niced by worker_nice only (see `workers`)
+    )
     prove_within_s: int = DEFAULT_PROVE_WITHIN_S  # the promise each answer carries: proven within this many seconds
     metrics: str = "key"  # /metrics: "off", "key" (needs an API key) or "public"
     header_timeout_s: float = 10.0  # a request's headers, from the connection's opening (or the request's first byte)
     body_timeout_s: float = 30.0  # the whole body, after the headers
     keep_alive_timeout_s: float = 5.0  # an idle kept-alive connection
     max_connections: int = 4096  # beyond it the oldest idle or still-sending connection is closed, or the new one
-    executor: str = "local"  # where proofs run: "local" (in the worker processes) or "ray" (Ray actors; `zkinfer.prover.executor`)
+    executor: str = (
+        "local"  # where proofs run: "local" (in the worker processes) or "ray" (Ray actors; `zkinfer.prover.executor`)
+    )
     ray_address: str | None = None  # the Ray cluster for executor "ray"; None: a local Ray started with the node
     max_prove_memory: int | None = None  # bytes: each proving process's memory ceiling (RLIMIT_AS); None: none
     optimistic: OptimisticConfig | None = None  # None: --mode proving (every answer proven, as promised)
@@ -75,13 +79,17 @@ class NodeConfig:
         if self.metrics not in METRICS_ACCESS:
             raise NodeConfigError(f"--metrics: {self.metrics!r} is not one of {', '.join(METRICS_ACCESS)}")
         if self.worker_priority not in WORKER_PRIORITIES:
-            raise NodeConfigError(f"--worker-priority: {self.worker_priority!r} is not one of {', '.join(WORKER_PRIORITIES)}")
+            raise NodeConfigError(
+                f"--worker-priority: {self.worker_priority!r} is not one of {', '.join(WORKER_PRIORITIES)}"
+            )
         if self.executor not in EXECUTORS:
             raise NodeConfigError(f"--executor: {self.executor!r} is not one of {', '.join(EXECUTORS)}")
         if self.ray_address is not None and self.executor != "ray":
             raise NodeConfigError("--ray-address is for --executor ray; drop it or add --executor ray")
         if not 1 <= self.prove_within_s <= 10 * 365 * 86400:
-            raise NodeConfigError(f"--prove-within: {self.prove_within_s} s; give a number of seconds from 1 to ten years")
+            raise NodeConfigError(
+                f"--prove-within: {self.prove_within_s} s; give a number of seconds from 1 to ten years"
+            )
 
     @property
     def store_path(self) -> Path:

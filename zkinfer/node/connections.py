@@ -121,7 +121,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._head_open and not self._refused and not self._message_ended:
             self._head_read += len(data)  # a read that leaves a head unfinished is all head (the parser holds it)
             if self._head_read > self.guard.limits.max_header_bytes:
-                self._refuse(f"request head: more than this server's limit of {self.guard.limits.max_header_bytes} bytes of request line and headers")
+                self._refuse(
+                    f"request head: more than this server's limit of {self.guard.limits.max_header_bytes} bytes of request line and headers"
+                )
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -145,7 +147,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._head_count > limits.max_headers:
             self._refuse(f"headers: more than this server's limit of {limits.max_headers} headers")
         elif self._head_size > limits.max_header_bytes:
-            self._refuse(f"request head: more than this server's limit of {limits.max_header_bytes} bytes of request line and headers")
+            self._refuse(
+                f"request head: more than this server's limit of {limits.max_header_bytes} bytes of request line and headers"
+            )
         if self._refused:
             raise _HeadTooLarge  # stops the parser here; uvicorn calls send_400_response, which sends nothing more
 
@@ -161,7 +165,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         body = json.dumps({"error": message}).encode()
         head = [b"HTTP/1.1 431 Request Header Fields Too Large\r\n"]
         head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
-        head += [b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n"]
+        head += [
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+        ]
         self.transport.write(b"".join(head) + body)
         if self.transport.can_write_eof():
             self.transport.write_eof()

@@ -32,7 +32,9 @@ def _arrays(items: list[TensorData], dtype: type) -> list[np.ndarray]:
     return [np.asarray(t.values, dtype=dtype).reshape(t.shape) for t in items]
 
 
-def encode(input_specs: tuple[TensorSpec, ...], sample: Sample, output_specs: tuple[TensorSpec, ...], fast: FastAnswer) -> str:
+def encode(
+    input_specs: tuple[TensorSpec, ...], sample: Sample, output_specs: tuple[TensorSpec, ...], fast: FastAnswer
+) -> str:
     fast_record = FastRecord(provider=fast.provider, ms=fast.ms, outputs=tensors(output_specs, fast.outputs))
     return JobPayload(inputs=tensors(input_specs, sample), fast=fast_record).model_dump_json()
 

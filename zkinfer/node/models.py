@@ -26,10 +26,14 @@ def discover(root: Path) -> list[Path]:
     if (root / circuit.MANIFEST_FILE).is_file():
         return [root]
     if not root.is_dir():
-        raise CircuitError(f"{root}: no such directory; give --circuits a folder of compiled circuits (`zkinfer compile ... -o {root}/NAME`)")
+        raise CircuitError(
+            f"{root}: no such directory; give --circuits a folder of compiled circuits (`zkinfer compile ... -o {root}/NAME`)"
+        )
     found = sorted(p for p in root.iterdir() if (p / circuit.MANIFEST_FILE).is_file())
     if not found:
-        raise CircuitError(f"{root}: holds no compiled circuit (no */{circuit.MANIFEST_FILE}); compile one with `zkinfer compile MODEL.onnx --data CALIB -o {root}/NAME`")
+        raise CircuitError(
+            f"{root}: holds no compiled circuit (no */{circuit.MANIFEST_FILE}); compile one with `zkinfer compile MODEL.onnx --data CALIB -o {root}/NAME`"
+        )
     return found
 
 
@@ -43,7 +47,9 @@ def row_specs(specs: tuple[TensorSpec, ...], batch_size: int) -> tuple[TensorSpe
 def stack(samples: list[Sample], batch_size: int) -> Sample:
     """Requests' samples stacked on the batch axis and zero-padded to `batch_size` rows."""
     stacked = [np.concatenate(rows, axis=0) for rows in zip(*samples, strict=True)]
-    return [np.concatenate([a, np.zeros((batch_size - a.shape[0], *a.shape[1:]), dtype=a.dtype)], axis=0) for a in stacked]
+    return [
+        np.concatenate([a, np.zeros((batch_size - a.shape[0], *a.shape[1:]), dtype=a.dtype)], axis=0) for a in stacked
+    ]
 
 
 @dataclass
@@ -81,10 +87,14 @@ def check_batchable(c: circuit.Circuit) -> None:
     """A batch circuit must carry the batch on axis 0 of every input and output, or rows cannot be split."""
     n = c.manifest.batch_size
     if n > 1 and any(not s.shape or s.shape[0] != n for s in (*c.input_specs, *c.output_specs)):
-        raise CircuitError(f"{c.path}: compiled for batch_size {n}, but not every input/output has {n} on axis 0; the node cannot split its rows")
+        raise CircuitError(
+            f"{c.path}: compiled for batch_size {n}, but not every input/output has {n} on axis 0; the node cannot split its rows"
+        )
 
 
-def load_provers(root: Path, *, prefer_gpu: bool, signer: NodeKey | None = None, executor: Executor | None = None) -> dict[str, Prover]:
+def load_provers(
+    root: Path, *, prefer_gpu: bool, signer: NodeKey | None = None, executor: Executor | None = None
+) -> dict[str, Prover]:
     """A Prover per circuit under `root`, by circuit name; keys are set up here (never per request).
     `executor`: where their proofs run (None: in the calling process)."""
     provers: dict[str, Prover] = {}
@@ -92,6 +102,8 @@ def load_provers(root: Path, *, prefer_gpu: bool, signer: NodeKey | None = None,
         prover = Prover(path, prefer_gpu=prefer_gpu, signer=signer, executor=executor)
         check_batchable(prover.circuit)
         if prover.circuit.name in provers:
-            raise CircuitError(f"{path}: circuit name {prover.circuit.name!r} is also used by {provers[prover.circuit.name].circuit.path}; rename one")
+            raise CircuitError(
+                f"{path}: circuit name {prover.circuit.name!r} is also used by {provers[prover.circuit.name].circuit.path}; rename one"
+            )
         provers[prover.circuit.name] = prover
     return provers

@@ -123,7 +123,9 @@ def _request(header: bytes) -> InferRequest:
     except strict_json.StrictJSONError as exc:
         where, _, why = str(exc).partition(": ") if str(exc).startswith("$") else ("$", "", str(exc))
         field = where.removeprefix("$").lstrip(".") or "body"
-        raise InputError(f"{field}: {why}; send an Open Inference Protocol request {{\"inputs\": [{{\"name\", \"shape\", \"datatype\", \"data\"}}]}}") from exc
+        raise InputError(
+            f'{field}: {why}; send an Open Inference Protocol request {{"inputs": [{{"name", "shape", "datatype", "data"}}]}}'
+        ) from exc
     try:
         return InferRequest.model_validate(document)
     except ValidationError as exc:
@@ -134,18 +136,32 @@ def _request(header: bytes) -> InferRequest:
 def _tensor(j: int, item: RequestInput, binary: memoryview, offset: int) -> tuple[Tensor, int]:
     """Input j as a typed tensor (from JSON `data` or the binary section) and the new binary offset."""
     if item.datatype not in DTYPES:
-        raise InputError(f"inputs[{j}].datatype: {item.datatype!r} is not accepted for input {item.name!r}; send FP32 or FP64")
+        raise InputError(
+            f"inputs[{j}].datatype: {item.datatype!r} is not accepted for input {item.name!r}; send FP32 or FP64"
+        )
     size = (item.parameters or {}).get("binary_data_size")
     if size is None:
         if item.data is None:
             count = math.prod(item.shape)
-            raise InputError(f"inputs[{j}].data: missing; give input {item.name!r} as a flat list of {count} numbers (or binary tensor data)")
+            raise InputError(
+                f"inputs[{j}].data: missing; give input {item.name!r} as a flat list of {count} numbers (or binary tensor data)"
+            )
         array = inputs._as_float_array(item.data, f"inputs[{j}]")  # the numbers check of the CLI's input files
         return Tensor(item.name, tuple(item.shape), item.datatype, array), offset
     dtype = DTYPES[item.datatype]
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0 or offset + size > len(binary) or size % dtype.itemsize:
-        raise InputError(f"inputs[{j}].parameters.binary_data_size: {size!r} does not fit the {len(binary) - offset} binary byte(s) left as {item.datatype}")
-    return Tensor(item.name, tuple(item.shape), item.datatype, np.frombuffer(binary[offset : offset + size], dtype=dtype)), offset + size
+    if (
+        not isinstance(size, int)
+        or isinstance(size, bool)
+        or size < 0
+        or offset + size > len(binary)
+        or size % dtype.itemsize
+    ):
+        raise InputError(
+            f"inputs[{j}].parameters.binary_data_size: {size!r} does not fit the {len(binary) - offset} binary byte(s) left as {item.datatype}"
+        )
+    return Tensor(
+        item.name, tuple(item.shape), item.datatype, np.frombuffer(binary[offset : offset + size], dtype=dtype)
+    ), offset + size
 
 
 def decode_infer(body: bytes, header_length: str | None) -> DecodedInfer:
@@ -157,18 +173,29 @@ def decode_infer(body: bytes, header_length: str | None) -> DecodedInfer:
         tensor, offset = _tensor(j, item, view, offset)
         tensors.append(tensor)
     if offset != len(binary):
-        raise InputError(f"body: {len(binary) - offset} binary byte(s) after the JSON header belong to no input's binary_data_size")
+        raise InputError(
+            f"body: {len(binary) - offset} binary byte(s) after the JSON header belong to no input's binary_data_size"
+        )
     if request.id is not None and not statement.REQUEST_ID.fullmatch(request.id):
-        raise InputError(f"id: {request.id[:40]!r} cannot be a statement's request id; send 1-128 characters of A-Z a-z 0-9 . _ : - (or no id: the receipt id is used)")
+        raise InputError(
+            f"id: {request.id[:40]!r} cannot be a statement's request id; send 1-128 characters of A-Z a-z 0-9 . _ : - (or no id: the receipt id is used)"
+        )
     parameters = request.parameters or {}
     public = parameters.get("receipt_public", False)
     if not isinstance(public, bool):
         raise InputError(f"parameters.receipt_public: {public!r} is not true or false")
     default_binary = bool(parameters.get("binary_data_output", False))
     names = None if request.outputs is None else tuple(out.name for out in request.outputs)
-    binary_outputs = None if request.outputs is None else [bool((out.parameters or {}).get("binary_data", default_binary)) for out in request.outputs]
+    binary_outputs = (
+        None
+        if request.outputs is None
+        else [bool((out.parameters or {}).get("binary_data", default_binary)) for out in request.outputs]
+    )
     return DecodedInfer(
-        id=request.id, inputs=tensors, options=InferOptions(outputs=names, receipt_public=public, request_id=request.id), binary_outputs=binary_outputs,
+        id=request.id,
+        inputs=tensors,
+        options=InferOptions(outputs=names, receipt_public=public, request_id=request.id),
+        binary_outputs=binary_outputs,
         binary_default=default_binary,
     )
 
@@ -187,14 +214,19 @@ def infer_response(decoded: DecodedInfer, accepted: Accepted, job: JobView | Non
         if accepted.signed.promise is not None:
             parameters["zkinfer_promise"] = accepted.signed.promise.to_json()
     if accepted.claim is not None:
-        parameters["zkinfer_claim"] = {**accepted.claim.to_json(), "claim_url": f"/v1/claims/{accepted.claim.request_id}"}
+        parameters["zkinfer_claim"] = {
+            **accepted.claim.to_json(),
+            "claim_url": f"/v1/claims/{accepted.claim.request_id}",
+        }
     if job is not None and job.receipt is not None:
         parameters["receipt"] = job.receipt
         parameters["receipt_batch_row"] = job.batch_row or 0
     if job is not None and job.error is not None:
         parameters["receipt_error"] = job.error
     outputs = [ResponseOutput(name=t.name, shape=list(t.shape), datatype=t.datatype) for t in accepted.outputs]
-    response = InferResponse(model_name=accepted.model, model_version=MODEL_VERSION, id=decoded.id, parameters=parameters, outputs=outputs)
+    response = InferResponse(
+        model_name=accepted.model, model_version=MODEL_VERSION, id=decoded.id, parameters=parameters, outputs=outputs
+    )
     binary = decoded.binary_outputs if decoded.binary_outputs is not None else [decoded.binary_default] * len(outputs)
     return _encode(response, [t.array for t in accepted.outputs], binary)
 

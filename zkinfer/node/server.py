@@ -47,10 +47,21 @@ def _served_models(config: NodeConfig) -> dict[str, ServedModel]:
     models = {}
     for name, prover in provers.items():
         manifest = prover.circuit.manifest
-        models[name] = model = ServedModel(prover=prover, jobs_per_proof=config.jobs_per_proof(manifest.batch_size, manifest.visibility.input))
-        log.info("serving %s (k=%d, batch %d, %d job(s) per proof)", name, prover.circuit.logrows, model.batch_size, model.jobs_per_proof)
+        models[name] = model = ServedModel(
+            prover=prover, jobs_per_proof=config.jobs_per_proof(manifest.batch_size, manifest.visibility.input)
+        )
+        log.info(
+            "serving %s (k=%d, batch %d, %d job(s) per proof)",
+            name,
+            prover.circuit.logrows,
+            model.batch_size,
+            model.jobs_per_proof,
+        )
         if not signs_statements(model):
-            log.warning("%s: a batch circuit with a hashed input commits to the whole batch, so its answers carry no signed statement (gateways cannot count them)", name)
+            log.warning(
+                "%s: a batch circuit with a hashed input commits to the whole batch, so its answers carry no signed statement (gateways cannot count them)",
+                name,
+            )
     return models
 
 
@@ -89,8 +100,13 @@ def load(config: NodeConfig) -> Node:
     """
     logs.serve_to_stderr(log)
     lock = state.lock(config)  # first: a second node on this state directory stops here, before touching anything
-    key = state.node_key(config)  # the web process signs each answer's statement and promise with it; workers sign receipts
-    log.info("node public key %s (auditors pin it with --expect-signer; `zkinfer keys show` prints its nodes.toml entry)", key.public_hex)
+    key = state.node_key(
+        config
+    )  # the web process signs each answer's statement and promise with it; workers sign receipts
+    log.info(
+        "node public key %s (auditors pin it with --expect-signer; `zkinfer keys show` prints its nodes.toml entry)",
+        key.public_hex,
+    )
     api_keys = state.api_keys(config)
     models = _served_models(config)
     if config.executor == "ray":
@@ -101,8 +117,16 @@ def load(config: NodeConfig) -> Node:
     if unfinished:
         log.info("resuming %d unfinished job(s)", unfinished)
     return Node(
-        config, lock=lock, api_keys=api_keys, models=models, store=store, unfinished=unfinished, workers=_worker_settings(config, models),
-        key=key, proof_of_possession=identity.proof_of_possession(key), desk_factory=_desk_factory(config, models),
+        config,
+        lock=lock,
+        api_keys=api_keys,
+        models=models,
+        store=store,
+        unfinished=unfinished,
+        workers=_worker_settings(config, models),
+        key=key,
+        proof_of_possession=identity.proof_of_possession(key),
+        desk_factory=_desk_factory(config, models),
     )
 
 
@@ -115,9 +139,17 @@ def _desk_factory(config: NodeConfig, models: dict[str, ServedModel]) -> Callabl
 
     optimistic = config.optimistic
     stake, expected = open_stake_for(optimistic, models)
-    log.info("optimistic mode: claims of %s on stake contract %s (batches of %d, every %g s at most; spot checks p=%g)",
-             stake.chain.address, stake.address, optimistic.claim_batch, optimistic.claim_interval_s, optimistic.spot_check_p)
-    return lambda node: ClaimDesk(stake, node.store, config.state_dir / "claims", optimistic, node.metrics, node.requeued, expected)
+    log.info(
+        "optimistic mode: claims of %s on stake contract %s (batches of %d, every %g s at most; spot checks p=%g)",
+        stake.chain.address,
+        stake.address,
+        optimistic.claim_batch,
+        optimistic.claim_interval_s,
+        optimistic.spot_check_p,
+    )
+    return lambda node: ClaimDesk(
+        stake, node.store, config.state_dir / "claims", optimistic, node.metrics, node.requeued, expected
+    )
 
 
 def run(node: Node) -> None:
@@ -131,10 +163,27 @@ def run(node: Node) -> None:
     fd_limit = raise_fd_limit()
     cap = connection_cap(config.max_connections, fd_limit)
     if cap < config.max_connections:
-        log.warning("at most %d connections (RLIMIT_NOFILE %d, %d kept free); raise the hard limit for more", cap, fd_limit, FD_HEADROOM)
-    limits = ConnectionLimits(header_timeout_s=config.header_timeout_s, body_timeout_s=config.body_timeout_s, max_connections=cap)
-    log.info("listening on http://%s:%d (KServe v2 under /v2, receipts under /v1/receipts, metrics at /metrics)", config.host, config.port)
+        log.warning(
+            "at most %d connections (RLIMIT_NOFILE %d, %d kept free); raise the hard limit for more",
+            cap,
+            fd_limit,
+            FD_HEADROOM,
+        )
+    limits = ConnectionLimits(
+        header_timeout_s=config.header_timeout_s, body_timeout_s=config.body_timeout_s, max_connections=cap
+    )
+    log.info(
+        "listening on http://%s:%d (KServe v2 under /v2, receipts under /v1/receipts, metrics at /metrics)",
+        config.host,
+        config.port,
+    )
     uvicorn.run(
-        create_app(node), host=config.host, port=config.port, http=protocol_class(limits), timeout_keep_alive=int(config.keep_alive_timeout_s),
-        log_level="warning", access_log=False, timeout_graceful_shutdown=5,
+        create_app(node),
+        host=config.host,
+        port=config.port,
+        http=protocol_class(limits),
+        timeout_keep_alive=int(config.keep_alive_timeout_s),
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
     )

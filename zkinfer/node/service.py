@@ -90,7 +90,9 @@ class Accepted:
     model: str
     outputs: list[Tensor]  # the fast answer, as chosen by `InferOptions.outputs`
     fast_provider: str
-    signed: Signed | None = None  # the statement the proof will attest and the promise to prove it (None: the model cannot sign one)
+    signed: Signed | None = (
+        None  # the statement the proof will attest and the promise to prove it (None: the model cannot sign one)
+    )
     claim: Claim | None = None  # an optimistic node's on-chain claim of the statement (posted later, in a batch)
     held: bool = False  # optimistic and not spot-checked: proven only if the claim is challenged
 
@@ -110,7 +112,9 @@ def _sample(model: ServedModel, tensors: list[Tensor]) -> Sample:
     for j, t in enumerate(tensors):
         spec = by_name[t.name]
         if list(t.shape) != list(spec.shape):
-            raise InputError(f"inputs[{j}].shape: input {spec.name!r} needs shape {list(spec.shape)}, got {list(t.shape)}")
+            raise InputError(
+                f"inputs[{j}].shape: input {spec.name!r} needs shape {list(spec.shape)}, got {list(t.shape)}"
+            )
     checked = {t.name: inputs.check_tensor(t.array, by_name[t.name], f"inputs[{j}]") for j, t in enumerate(tensors)}
     return [checked[s.name] for s in model.input_specs]
 
@@ -141,16 +145,35 @@ class Node:
     """Owns the loaded models, the store and the worker pool; admits inferences and reads results."""
 
     def __init__(
-        self, config: NodeConfig, *, lock: TextIO, api_keys: auth.ApiKeys, models: dict[str, ServedModel], store: Store, unfinished: int, workers: WorkerSettings,
-        key: NodeKey, proof_of_possession: bytes, desk_factory: Callable[[Node], ClaimDesk] | None = None,
+        self,
+        config: NodeConfig,
+        *,
+        lock: TextIO,
+        api_keys: auth.ApiKeys,
+        models: dict[str, ServedModel],
+        store: Store,
+        unfinished: int,
+        workers: WorkerSettings,
+        key: NodeKey,
+        proof_of_possession: bytes,
+        desk_factory: Callable[[Node], ClaimDesk] | None = None,
     ) -> None:
         self.config = config
         self.key = key
-        self.proof_of_possession = proof_of_possession  # of `key`: what lets a gateway aggregate this node's statement signatures
+        self.proof_of_possession = (
+            proof_of_possession  # of `key`: what lets a gateway aggregate this node's statement signatures
+        )
         # a batch circuit's witness costs the same for 1 row or N: one run at a time, each taking every request that waits, spends least CPU under load
         self.signers = {
-            name: StatementSigner(m, key, config.prove_within_s, slots=1 if m.batch_size > 1 else cpu_count(), promises=config.optimistic is None)
-            for name, m in models.items() if signs_statements(m)
+            name: StatementSigner(
+                m,
+                key,
+                config.prove_within_s,
+                slots=1 if m.batch_size > 1 else cpu_count(),
+                promises=config.optimistic is None,
+            )
+            for name, m in models.items()
+            if signs_statements(m)
         }
         self.api_keys = api_keys
         self.models = models
@@ -203,7 +226,9 @@ class Node:
         try:
             return self.models[name]
         except KeyError:
-            raise UnknownModel(f"model {name!r} is not served here") from None  # the others are not listed: keys are per tenant
+            raise UnknownModel(
+                f"model {name!r} is not served here"
+            ) from None  # the others are not listed: keys are per tenant
 
     def retry_after(self) -> int:
         return max(1, math.ceil(self._mean_job_s / self.config.workers))
@@ -236,8 +261,18 @@ class Node:
             raise
         finally:
             self.metrics.queue_depth.set(self.depth)
-        outputs = [Tensor(model.output_specs[i].name, model.output_specs[i].shape, "FP32", fast.outputs[i]) for i in chosen]
-        return Accepted(job_id=job.id, model=model.name, outputs=outputs, fast_provider=fast.provider, signed=signed, claim=claim, held=job.held)
+        outputs = [
+            Tensor(model.output_specs[i].name, model.output_specs[i].shape, "FP32", fast.outputs[i]) for i in chosen
+        ]
+        return Accepted(
+            job_id=job.id,
+            model=model.name,
+            outputs=outputs,
+            fast_provider=fast.provider,
+            signed=signed,
+            claim=claim,
+            held=job.held,
+        )
 
     async def _claim(self, model: ServedModel, signed: Signed | None, job: NewJob) -> tuple[Claim, NewJob]:
         """An optimistic answer's claim, committed with its job (before the answer: a crash loses no
@@ -247,16 +282,24 @@ class Node:
 
         assert self.desk is not None
         if signed is None or signed.input_felts is None:
-            raise InputError(f"model {model.name!r}: its answers carry no statement, so an optimistic node cannot claim them")
+            raise InputError(
+                f"model {model.name!r}: its answers carry no statement, so an optimistic node cannot claim them"
+            )
         try:
-            claim = claims.from_statement(signed.statement.statement, model.prover.circuit.manifest.visibility.input, signed.input_felts)
+            claim = claims.from_statement(
+                signed.statement.statement, model.prover.circuit.manifest.visibility.input, signed.input_felts
+            )
         except ClaimError as exc:
             raise InputError(f"inputs: no claim can be made of this answer ({exc})") from exc
         request_id = claim.request_id
-        taken = InputError(f"id: request id {request_id!r} is already claimed by this node (a request id names one claim); send a fresh id")
+        taken = InputError(
+            f"id: request id {request_id!r} is already claimed by this node (a request id names one claim); send a fresh id"
+        )
         if request_id in self._claiming:
             raise taken
-        self._claiming.add(request_id)  # before any await: a concurrent twin is refused here, not by the group commit (which would fail its whole group)
+        self._claiming.add(
+            request_id
+        )  # before any await: a concurrent twin is refused here, not by the group commit (which would fail its whole group)
         try:
             if await asyncio.to_thread(self.store.claim_of, request_id) is not None:
                 raise taken

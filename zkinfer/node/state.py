@@ -33,12 +33,16 @@ def lock(config: NodeConfig) -> TextIO:
         config.state_dir.mkdir(parents=True, exist_ok=True)
         handle = open(config.state_dir / "node.lock", "w")  # noqa: SIM115 (held open on purpose)
     except OSError as exc:
-        raise StateDirError(f"{config.state_dir}: cannot write the node's state directory ({exc.strerror}); give --state-dir a folder this user can write") from exc
+        raise StateDirError(
+            f"{config.state_dir}: cannot write the node's state directory ({exc.strerror}); give --state-dir a folder this user can write"
+        ) from exc
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
         handle.close()
-        raise NodeConfigError(f"{config.state_dir}: another node is serving from this state directory; stop it or give --state-dir another folder") from exc
+        raise NodeConfigError(
+            f"{config.state_dir}: another node is serving from this state directory; stop it or give --state-dir another folder"
+        ) from exc
     return handle
 
 
@@ -64,4 +68,6 @@ def store(config: NodeConfig) -> Store:
     try:
         return Store(config.store_path)
     except sqlite3.Error as exc:
-        raise StateDirError(f"{config.store_path}: cannot open the job store ({exc}); give --state-dir a folder this user can write") from exc
+        raise StateDirError(
+            f"{config.store_path}: cannot open the job store ({exc}); give --state-dir a folder this user can write"
+        ) from exc

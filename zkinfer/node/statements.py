@@ -71,7 +71,9 @@ def signs_statements(model: ServedModel) -> bool:
 class StatementSigner:
     """One model's statements: coalesces waiting requests into witness runs, signs each row."""
 
-    def __init__(self, model: ServedModel, key: NodeKey, prove_within_s: int, slots: int, promises: bool = True) -> None:
+    def __init__(
+        self, model: ServedModel, key: NodeKey, prove_within_s: int, slots: int, promises: bool = True
+    ) -> None:
         self.model = model
         self.promises = promises  # False on an optimistic node: claims instead of promises
         self.key = key
@@ -102,7 +104,9 @@ class StatementSigner:
                 if not group:
                     continue
                 try:
-                    results = await asyncio.to_thread(self._make, [(w.sample, w.request_id, w.receipt_id) for w in group])
+                    results = await asyncio.to_thread(
+                        self._make, [(w.sample, w.request_id, w.receipt_id) for w in group]
+                    )
                 except Exception as exc:  # a bug or an ezkl panic: these requests fail (500), the node keeps serving
                     results = [exc] * len(group)
                 for waiting, result in zip(group, results, strict=True):
@@ -122,7 +126,10 @@ class StatementSigner:
         try:
             if not self.promises:
                 return [self._claimable(sample, request_id) for sample, request_id, _ in group]
-            said = self.model.prover.statements(samples[0] if self.model.batch_size == 1 else stack(samples, self.model.batch_size), [rid for _, rid, _ in group])
+            said = self.model.prover.statements(
+                samples[0] if self.model.batch_size == 1 else stack(samples, self.model.batch_size),
+                [rid for _, rid, _ in group],
+            )
         except ProvingError as exc:
             if len(group) > 1:
                 half = len(group) // 2
@@ -132,7 +139,9 @@ class StatementSigner:
         signed: list[Signed | Exception] = []
         for made, (_, _, receipt_id) in zip(said, group, strict=True):
             signed_statement = statement.sign(made, self.key.secret, self.key.public_key)
-            signed.append(Signed(signed_statement, statement.promise(signed_statement, receipt_id, prove_by, self.key.secret)))
+            signed.append(
+                Signed(signed_statement, statement.promise(signed_statement, receipt_id, prove_by, self.key.secret))
+            )
         return signed
 
     def _claimable(self, sample: Sample, request_id: str) -> Signed | Exception:
@@ -146,5 +155,7 @@ class StatementSigner:
 
 def _unprovable(exc: ProvingError) -> InputError:
     """The 422 for an input whose witness fails: no proof could ever cover it, so nothing is queued."""
-    return InputError(f"inputs: the circuit cannot prove this input (witness generation failed: {exc.__cause__ or exc}); it lies outside the range "
-                      "the circuit was calibrated on: send values in the range the model was made for")
+    return InputError(
+        f"inputs: the circuit cannot prove this input (witness generation failed: {exc.__cause__ or exc}); it lies outside the range "
+        "the circuit was calibrated on: send values in the range the model was made for"
+    )

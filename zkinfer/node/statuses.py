@@ -106,7 +106,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ClientDisconnect)
     async def went_away(request: Request, _: ClientDisconnect) -> Response:
-        log.info("client %s went away before its request was read (%s %s)", _peer(request), request.method, request.url.path)
+        log.info(
+            "client %s went away before its request was read (%s %s)", _peer(request), request.method, request.url.path
+        )
         return Response(status_code=CLIENT_GONE)
 
     @app.exception_handler(Exception)

@@ -53,11 +53,17 @@ CREATE INDEX IF NOT EXISTS jobs_pending ON jobs(state, model, seq);
 # Schema changes since the first store, as (version reached, statements); `PRAGMA user_version`
 # records the version a store is at, so a store written by an older node still opens.
 MIGRATIONS: list[tuple[int, list[str]]] = [
-    (1, ["UPDATE jobs SET attempts = 0 WHERE state IN ('accepted', 'proving')"]),  # attempts counted claims, now crashes
+    (
+        1,
+        ["UPDATE jobs SET attempts = 0 WHERE state IN ('accepted', 'proving')"],
+    ),  # attempts counted claims, now crashes
     # who may read the receipt: the SHA-256 of the API key that asked (NULL for jobs from before: no one), or anyone
     (2, ["ALTER TABLE jobs ADD COLUMN owner TEXT", "ALTER TABLE jobs ADD COLUMN public INTEGER NOT NULL DEFAULT 0"]),
     # an optimistic node's claims: committed with their job, posted later (batch_id and claim_file set then)
-    (3, ["""CREATE TABLE IF NOT EXISTS claims (
+    (
+        3,
+        [
+            """CREATE TABLE IF NOT EXISTS claims (
         request_id TEXT PRIMARY KEY,
         job_id TEXT NOT NULL UNIQUE REFERENCES jobs(id),
         claim TEXT NOT NULL,
@@ -66,7 +72,10 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         claim_file TEXT,
         challenged INTEGER NOT NULL DEFAULT 0,
         answered INTEGER NOT NULL DEFAULT 0
-    )""", "CREATE INDEX IF NOT EXISTS claims_pending ON claims(batch_id)"]),
+    )""",
+            "CREATE INDEX IF NOT EXISTS claims_pending ON claims(batch_id)",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -152,7 +161,9 @@ class Store:
         with self._transaction() as db:
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
             if version > SCHEMA_VERSION:
-                raise StoreVersionError(f"{self.path}: written by a newer zkinfer (store version {version}, this one reads up to {SCHEMA_VERSION}); upgrade zkinfer or give --state-dir another folder")
+                raise StoreVersionError(
+                    f"{self.path}: written by a newer zkinfer (store version {version}, this one reads up to {SCHEMA_VERSION}); upgrade zkinfer or give --state-dir another folder"
+                )
             for target, statements in MIGRATIONS:
                 if version < target:
                     for statement in statements:
@@ -172,14 +183,30 @@ class Store:
         with self._transaction() as db:
             db.executemany(
                 "INSERT INTO jobs (id, model, state, payload, accepted_at, owner, public) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(j.id, j.model, (JobState.HELD if j.held else JobState.ACCEPTED).value, j.payload, now, j.owner, int(j.public)) for j in jobs],
+                [
+                    (
+                        j.id,
+                        j.model,
+                        (JobState.HELD if j.held else JobState.ACCEPTED).value,
+                        j.payload,
+                        now,
+                        j.owner,
+                        int(j.public),
+                    )
+                    for j in jobs
+                ],
             )
-            db.executemany("INSERT INTO claims (request_id, job_id, claim) VALUES (json_extract(?, '$.request_id'), ?, ?)", [(j.claim, j.id, j.claim) for j in jobs if j.claim is not None])
+            db.executemany(
+                "INSERT INTO claims (request_id, job_id, claim) VALUES (json_extract(?, '$.request_id'), ?, ?)",
+                [(j.claim, j.id, j.claim) for j in jobs if j.claim is not None],
+            )
 
     def count_unfinished(self, models: list[str]) -> int:
         marks = ",".join("?" * len(models))
         with self._lock:
-            row = self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE state IN (?, ?) AND model IN ({marks})", (*UNFINISHED, *models)).fetchone()
+            row = self._db.execute(
+                f"SELECT COUNT(*) FROM jobs WHERE state IN (?, ?) AND model IN ({marks})", (*UNFINISHED, *models)
+            ).fetchone()
         return int(row[0])
 
     def requeue(self, worker: int | None = None) -> list[tuple[str, str]]:
@@ -190,22 +217,39 @@ class Store:
         """
         if worker is None:
             with self._transaction() as db:
-                db.execute("UPDATE jobs SET state = ?, worker = NULL WHERE state = ?", (JobState.ACCEPTED.value, JobState.PROVING.value))
+                db.execute(
+                    "UPDATE jobs SET state = ?, worker = NULL WHERE state = ?",
+                    (JobState.ACCEPTED.value, JobState.PROVING.value),
+                )
             return []
         where, args = "state = ? AND worker = ?", [JobState.PROVING.value, worker]
         with self._transaction() as db:
             db.execute(f"UPDATE jobs SET attempts = attempts + 1 WHERE {where}", args)
-            doomed = [(r[0], r[1]) for r in db.execute(f"SELECT id, model FROM jobs WHERE {where} AND attempts >= ?", (*args, MAX_ATTEMPTS))]
+            doomed = [
+                (r[0], r[1])
+                for r in db.execute(
+                    f"SELECT id, model FROM jobs WHERE {where} AND attempts >= ?", (*args, MAX_ATTEMPTS)
+                )
+            ]
             db.execute(
                 f"UPDATE jobs SET state = ?, finished_at = ?, error = ?, internal_error = 1 WHERE {where} AND attempts >= ?",
-                (JobState.FAILED.value, time.time(), f"proving stopped its worker {MAX_ATTEMPTS} times; not retried", *args, MAX_ATTEMPTS),
+                (
+                    JobState.FAILED.value,
+                    time.time(),
+                    f"proving stopped its worker {MAX_ATTEMPTS} times; not retried",
+                    *args,
+                    MAX_ATTEMPTS,
+                ),
             )
             db.execute(f"UPDATE jobs SET state = ?, worker = NULL WHERE {where}", (JobState.ACCEPTED.value, *args))
         return doomed
 
     def has_accepted(self) -> bool:
         with self._lock:
-            return self._db.execute("SELECT 1 FROM jobs WHERE state = ? LIMIT 1", (JobState.ACCEPTED.value,)).fetchone() is not None
+            return (
+                self._db.execute("SELECT 1 FROM jobs WHERE state = ? LIMIT 1", (JobState.ACCEPTED.value,)).fetchone()
+                is not None
+            )
 
     def claim(self, worker: int, caps: dict[str, int], window_s: float) -> Claim | None:
         """Claim the oldest ready group: up to `caps[model]` jobs of one model.
@@ -217,15 +261,22 @@ class Store:
             return None
         now = time.time()
         with self._transaction() as db:
-            groups = db.execute("SELECT model, COUNT(*), MIN(seq), MIN(accepted_at) FROM jobs WHERE state = ? GROUP BY model", (JobState.ACCEPTED.value,)).fetchall()
+            groups = db.execute(
+                "SELECT model, COUNT(*), MIN(seq), MIN(accepted_at) FROM jobs WHERE state = ? GROUP BY model",
+                (JobState.ACCEPTED.value,),
+            ).fetchall()
             ready = [
-                (first, model) for model, count, first, oldest in groups
+                (first, model)
+                for model, count, first, oldest in groups
                 if model in caps and (caps[model] <= 1 or count >= caps[model] or now - oldest >= window_s)
             ]
             if not ready:
                 return None
             model = min(ready)[1]
-            rows = db.execute("SELECT seq, id, payload FROM jobs WHERE state = ? AND model = ? ORDER BY seq LIMIT ?", (JobState.ACCEPTED.value, model, caps[model])).fetchall()
+            rows = db.execute(
+                "SELECT seq, id, payload FROM jobs WHERE state = ? AND model = ? ORDER BY seq LIMIT ?",
+                (JobState.ACCEPTED.value, model, caps[model]),
+            ).fetchall()
             db.executemany(
                 "UPDATE jobs SET state = ?, worker = ?, started_at = ? WHERE seq = ?",
                 [(JobState.PROVING.value, worker, now, seq) for seq, _, _ in rows],
@@ -237,18 +288,25 @@ class Store:
         now = time.time()
         with self._transaction() as db:
             proof_id = db.execute(
-                "INSERT INTO proofs (receipt, prove_seconds, jobs, created_at) VALUES (?, ?, ?, ?)", (receipt, prove_seconds, len(ids), now)
+                "INSERT INTO proofs (receipt, prove_seconds, jobs, created_at) VALUES (?, ?, ?, ?)",
+                (receipt, prove_seconds, len(ids), now),
             ).lastrowid
             db.executemany(
                 "UPDATE jobs SET state = ?, proof_id = ?, batch_row = ?, finished_at = ?, error = NULL WHERE id = ? AND state = ?",
-                [(JobState.PROVEN.value, proof_id, row, now, job_id, JobState.PROVING.value) for row, job_id in enumerate(ids)],
+                [
+                    (JobState.PROVEN.value, proof_id, row, now, job_id, JobState.PROVING.value)
+                    for row, job_id in enumerate(ids)
+                ],
             )
 
     def fail(self, ids: list[str], error: str, internal: bool = False) -> None:
         with self._transaction() as db:
             db.executemany(
                 "UPDATE jobs SET state = ?, error = ?, internal_error = ?, finished_at = ? WHERE id = ? AND state = ?",
-                [(JobState.FAILED.value, error, int(internal), time.time(), job_id, JobState.PROVING.value) for job_id in ids],
+                [
+                    (JobState.FAILED.value, error, int(internal), time.time(), job_id, JobState.PROVING.value)
+                    for job_id in ids
+                ],
             )
 
     def get(self, job_id: str) -> JobView | None:
@@ -259,7 +317,18 @@ class Store:
             ).fetchone()
         if row is None:
             return None
-        return JobView(id=row[0], model=row[1], state=JobState(row[2]), error=row[3], receipt=row[4], batch_row=row[5], batch_jobs=row[6], internal_error=bool(row[7]), owner=row[8], public=bool(row[9]))
+        return JobView(
+            id=row[0],
+            model=row[1],
+            state=JobState(row[2]),
+            error=row[3],
+            receipt=row[4],
+            batch_row=row[5],
+            batch_jobs=row[6],
+            internal_error=bool(row[7]),
+            owner=row[8],
+            public=bool(row[9]),
+        )
 
     # --- an optimistic node's claims ---------------------------------------------------------
 
@@ -291,13 +360,19 @@ class Store:
     def mark_posted(self, posted: list[tuple[str, int, str, str]]) -> None:
         """(request id, batch id, claim key hex, claim file JSON) for each claim of a posted batch."""
         with self._transaction() as db:
-            db.executemany("UPDATE claims SET batch_id = ?, claim_key = ?, claim_file = ? WHERE request_id = ?", [(b, k, f, r) for r, b, k, f in posted])
+            db.executemany(
+                "UPDATE claims SET batch_id = ?, claim_key = ?, claim_file = ? WHERE request_id = ?",
+                [(b, k, f, r) for r, b, k, f in posted],
+            )
 
     def challenge(self, request_id: str) -> None:
         """A challenged claim: its held job goes to the proving queue (a spot-checked one is proven already)."""
         with self._transaction() as db:
             db.execute("UPDATE claims SET challenged = 1 WHERE request_id = ?", (request_id,))
-            db.execute("UPDATE jobs SET state = ? WHERE state = ? AND id = (SELECT job_id FROM claims WHERE request_id = ?)", (JobState.ACCEPTED.value, JobState.HELD.value, request_id))
+            db.execute(
+                "UPDATE jobs SET state = ? WHERE state = ? AND id = (SELECT job_id FROM claims WHERE request_id = ?)",
+                (JobState.ACCEPTED.value, JobState.HELD.value, request_id),
+            )
 
     def challenged_claims(self) -> list[StoredClaim]:
         return self._claims("challenged = 1 AND answered = 0", ())

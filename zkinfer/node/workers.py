@@ -141,7 +141,9 @@ class ProvingThread:
     inversion that stalled answers past a gateway's timeout when whole workers ran SCHED_IDLE)."""
 
     def __init__(self, idle: bool) -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="zkinfer-proving", initializer=_enter_idle if idle else None)
+        self._pool = ThreadPoolExecutor(
+            1, thread_name_prefix="zkinfer-proving", initializer=_enter_idle if idle else None
+        )
 
     def run(self, work: Callable[[], T]) -> T:
         """`work()` on the proving thread; its exception re-raised here."""
@@ -160,7 +162,14 @@ def worker_main(slot: int, settings: WorkerSettings, events: Connection) -> None
     _die_with_parent()
     parent = os.getppid()
     proving = ProvingThread(lower_priority(settings.nice, settings.idle) == "idle")
-    provers = proving.run(lambda: load_provers(settings.circuits, prefer_gpu=False, signer=identity.load_key(settings.key_path), executor=_executor(settings)))
+    provers = proving.run(
+        lambda: load_provers(
+            settings.circuits,
+            prefer_gpu=False,
+            signer=identity.load_key(settings.key_path),
+            executor=_executor(settings),
+        )
+    )
     store = Store(settings.store_path)
     events.send(Ready(slot))
     while os.getppid() == parent:
@@ -170,10 +179,24 @@ def worker_main(slot: int, settings: WorkerSettings, events: Connection) -> None
             continue
         try:
             finished = _prove(store, provers[claim.model], claim.model, claim.ids, claim.payloads, proving.run)
-        except ProverLostError as exc:  # the proving process died, not this worker: as if it had, the jobs go back to the queue
+        except (
+            ProverLostError
+        ) as exc:  # the proving process died, not this worker: as if it had, the jobs go back to the queue
             log.warning("prover of %d job(s) of %s died (%s); re-queuing them", len(claim.ids), claim.model, exc)
             doomed = store.requeue(slot)
-            finished = [Finished(model=claim.model, ids=[i for i, _ in doomed], proven=False, seconds=0.0, error="proving kept crashing its prover")] if doomed else []
+            finished = (
+                [
+                    Finished(
+                        model=claim.model,
+                        ids=[i for i, _ in doomed],
+                        proven=False,
+                        seconds=0.0,
+                        error="proving kept crashing its prover",
+                    )
+                ]
+                if doomed
+                else []
+            )
         for event in finished:
             events.send(event)
 
@@ -182,10 +205,19 @@ def _executor(settings: WorkerSettings) -> Executor | None:
     """Where this worker's proofs run: None (in this process, the default) or the executor the node was told."""
     if settings.executor == "local" and settings.max_prove_memory is None:
         return None
-    return open_executor(settings.executor, ray_address=settings.ray_address, max_memory=settings.max_prove_memory, parallel=1)
+    return open_executor(
+        settings.executor, ray_address=settings.ray_address, max_memory=settings.max_prove_memory, parallel=1
+    )
 
 
-def _prove(store: Store, prover: Prover, model: str, ids: list[str], payloads: list[str], run: Callable[[Callable[[], Receipt]], Receipt] = lambda work: work()) -> list[Finished]:
+def _prove(
+    store: Store,
+    prover: Prover,
+    model: str,
+    ids: list[str],
+    payloads: list[str],
+    run: Callable[[Callable[[], Receipt]], Receipt] = lambda work: work(),
+) -> list[Finished]:
     """Prove one claimed group and record the outcome; never raises (a bad job must not stop the worker).
 
     When a batch fails on its input (one row outside the circuit's range fails the whole witness),
@@ -201,7 +233,9 @@ def _prove(store: Store, prover: Prover, model: str, ids: list[str], payloads: l
     except ZkinferError as exc:  # e.g. an input outside the range the circuit was calibrated for
         if len(ids) > 1 and not isinstance(exc, ProofMemoryError):  # a smaller group needs no less memory
             half = len(ids) // 2
-            return _prove(store, prover, model, ids[:half], payloads[:half], run) + _prove(store, prover, model, ids[half:], payloads[half:], run)
+            return _prove(store, prover, model, ids[:half], payloads[:half], run) + _prove(
+                store, prover, model, ids[half:], payloads[half:], run
+            )
         error, internal = str(exc), False
     except Exception as exc:  # an ezkl panic or a bug: fail these jobs, keep serving the rest
         log.exception("proving %d job(s) of %s failed", len(ids), model)
@@ -237,7 +271,13 @@ class _Worker:
 class WorkerPool:
     """Starts `count` workers, relays their events to `on_event` (from its own thread), replaces the dead."""
 
-    def __init__(self, count: int, settings: WorkerSettings, requeue: Callable[[int], list[tuple[str, str]]], on_event: Callable[[Finished], None]) -> None:
+    def __init__(
+        self,
+        count: int,
+        settings: WorkerSettings,
+        requeue: Callable[[int], list[tuple[str, str]]],
+        on_event: Callable[[Finished], None],
+    ) -> None:
         self.count = count
         self.settings = settings
         self._requeue = requeue
@@ -267,7 +307,9 @@ class WorkerPool:
 
     def _spawn(self, slot: int) -> None:
         receive, send = self._ctx.Pipe(duplex=False)
-        process = self._ctx.Process(target=worker_main, args=(slot, self.settings, send), name=f"zkinfer-prover-{slot}", daemon=True)
+        process = self._ctx.Process(
+            target=worker_main, args=(slot, self.settings, send), name=f"zkinfer-prover-{slot}", daemon=True
+        )
         process.start()
         send.close()
         self._workers[slot] = _Worker(process=process, events=receive, started=time.monotonic())
@@ -279,7 +321,10 @@ class WorkerPool:
             for slot, worker in self._workers.items():
                 by_handle[worker.events] = (slot, worker)
                 by_handle[worker.process.sentinel] = (slot, worker)
-            for handle in wait([*(w.events for w in self._workers.values()), *(w.process.sentinel for w in self._workers.values())], timeout=1.0):
+            for handle in wait(
+                [*(w.events for w in self._workers.values()), *(w.process.sentinel for w in self._workers.values())],
+                timeout=1.0,
+            ):
                 slot, worker = by_handle[handle]
                 if self._stopping.is_set() or self._workers.get(slot) is not worker:
                     continue
@@ -303,11 +348,18 @@ class WorkerPool:
     def _replace(self, slot: int, worker: _Worker) -> None:
         self._ready.discard(slot)
         worker.events.close()
-        log.warning("prover worker %d (pid %s) exited with code %s; re-queuing its jobs and starting another", slot, worker.process.pid, worker.process.exitcode)
+        log.warning(
+            "prover worker %d (pid %s) exited with code %s; re-queuing its jobs and starting another",
+            slot,
+            worker.process.pid,
+            worker.process.exitcode,
+        )
         failed = self._requeue(slot)
         for model in {m for _, m in failed}:
             ids = [i for i, m in failed if m == model]
-            self._on_event(Finished(model=model, ids=ids, proven=False, seconds=0.0, error="proving kept crashing its worker"))
+            self._on_event(
+                Finished(model=model, ids=ids, proven=False, seconds=0.0, error="proving kept crashing its worker")
+            )
         time.sleep(max(0.0, RESTART_DELAY_S - (time.monotonic() - worker.started)))
         if not self._stopping.is_set():
             self._spawn(slot)

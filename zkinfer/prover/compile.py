@@ -58,7 +58,9 @@ def _quiet(_: str) -> None:
     pass
 
 
-def _run_args(candidate: Candidate, visibility: Visibility, batch_size: int, symbols: tuple[tuple[str, int], ...]) -> _ezkl.RunArgs:
+def _run_args(
+    candidate: Candidate, visibility: Visibility, batch_size: int, symbols: tuple[tuple[str, int], ...]
+) -> _ezkl.RunArgs:
     return _ezkl.run_args(
         input_visibility=visibility.input,
         output_visibility=visibility.output,
@@ -80,8 +82,16 @@ def _makes_settings(model: Path, args: _ezkl.RunArgs, work: Path) -> bool:
 
 
 def _measure(
-    work: Path, model: Path, samples: list[inputs.Sample], expected: list[list[np.ndarray]], candidate: Candidate,
-    visibility: Visibility, batch_size: int, calib_file: Path, symbols: tuple[tuple[str, int], ...] = (), input_scale: int | None = None,
+    work: Path,
+    model: Path,
+    samples: list[inputs.Sample],
+    expected: list[list[np.ndarray]],
+    candidate: Candidate,
+    visibility: Visibility,
+    batch_size: int,
+    calib_file: Path,
+    symbols: tuple[tuple[str, int], ...] = (),
+    input_scale: int | None = None,
 ) -> list[float]:
     """Calibrate and compile one candidate in `work`, filling in its size and error; returns the
     max |error| of each output."""
@@ -99,7 +109,9 @@ def _measure(
         sample_file.write_text(json.dumps(inputs.to_ezkl_data([sample])))
         witness = _ezkl.gen_witness(sample_file, work / COMPILED_FILE, work / "witness.json")
         if visibility.params == "hashed" and witness.params_commitment is None:
-            raise ModelError(f"{model}: the model has no weights or constants for hashed weight visibility to commit to; use fixed")
+            raise ModelError(
+                f"{model}: the model has no weights or constants for hashed weight visibility to commit to; use fixed"
+            )
         got = _ezkl.witness_outputs(witness, made.output_scales)
         for i, (out_got, out_want) in enumerate(zip(got, want, strict=True)):
             off = np.abs(out_got - out_want.ravel())
@@ -114,7 +126,9 @@ class CoarseOutputWarning(UserWarning):
     """The chosen circuit's answer for an output is far from onnxruntime's, against that output's range."""
 
 
-def coarse_outputs(names: list[str], errors: list[float], expected: list[list[np.ndarray]], scales: list[int], input_scale: int) -> list[str]:
+def coarse_outputs(
+    names: list[str], errors: list[float], expected: list[list[np.ndarray]], scales: list[int], input_scale: int
+) -> list[str]:
     """One message per output whose max |error| (on the calibration samples, against onnxruntime)
     passes COARSE_FRACTION of the range its float answers span there, saying how to get a finer
     circuit when rounding explains the error, and that the circuit computes it differently when not."""
@@ -131,7 +145,9 @@ def coarse_outputs(names: list[str], errors: list[float], expected: list[list[np
             f"{100 * error / span:.0f}% of the output's range [{low:.4g}, {high:.4g}]; the circuit holds it at scale {scale} (steps of {step:g})"
         )
         if error <= ROUNDING_STEPS * step:
-            finer = input_scale + 1 + max(0, math.ceil(math.log2(error / (COARSE_FRACTION * span))))  # each step halves the rounding
+            finer = (
+                input_scale + 1 + max(0, math.ceil(math.log2(error / (COARSE_FRACTION * span))))
+            )  # each step halves the rounding
             how = (
                 f"For a finer circuit recompile with a larger input scale (this circuit's is {input_scale}): "
                 f"`zkinfer compile ... --input-scale {finer}` or compile_model(..., input_scale={finer}); each step up halves the rounding (the circuit may grow)"
@@ -214,7 +230,18 @@ def compile_model(
             work.mkdir()
             progress(f"calibrating with decomp_base={candidate.decomp_base}, decomp_legs={candidate.decomp_legs}")
             try:
-                output_errors[id(candidate)] = _measure(work, model_path, fidelity_samples, expected, candidate, visibility, batch_size, calib_file, info.symbols, input_scale)
+                output_errors[id(candidate)] = _measure(
+                    work,
+                    model_path,
+                    fidelity_samples,
+                    expected,
+                    candidate,
+                    visibility,
+                    batch_size,
+                    calib_file,
+                    info.symbols,
+                    input_scale,
+                )
             except ZkinferError as exc:  # a decomposition too narrow for this model: try the others
                 first_error = first_error or exc
                 candidate.failed = str(exc)
@@ -236,7 +263,9 @@ def compile_model(
     settings = json.loads((out_dir / SETTINGS_FILE).read_text())
     assert chosen.logrows is not None
     made = Settings(settings, str(out_dir / SETTINGS_FILE))
-    for message in coarse_outputs([s.name for s in info.outputs], output_errors[id(chosen)], expected, made.output_scales, made.input_scale):
+    for message in coarse_outputs(
+        [s.name for s in info.outputs], output_errors[id(chosen)], expected, made.output_scales, made.input_scale
+    ):
         warnings.warn(CoarseOutputWarning(message), stacklevel=2)
     manifest = Manifest(
         name=name or out_dir.name,

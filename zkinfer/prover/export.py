@@ -108,10 +108,22 @@ def _quiet_exporter() -> Iterator[None]:
             logging.getLogger(name).setLevel(level)
 
 
-def _export_dynamo(torch: Any, module: Any, tensors: tuple[Any, ...], out: Path, input_names: list[str], output_names: list[str]) -> None:
+def _export_dynamo(
+    torch: Any, module: Any, tensors: tuple[Any, ...], out: Path, input_names: list[str], output_names: list[str]
+) -> None:
     """torch.export + onnxscript at opset 18, every weight inside the one .onnx file (ezkl reads no external data)."""
     with _quiet_exporter():
-        torch.onnx.export(module, tensors, str(out), dynamo=True, opset_version=OPSET, external_data=False, input_names=input_names, output_names=output_names, verbose=False)
+        torch.onnx.export(
+            module,
+            tensors,
+            str(out),
+            dynamo=True,
+            opset_version=OPSET,
+            external_data=False,
+            input_names=input_names,
+            output_names=output_names,
+            verbose=False,
+        )
     import onnx
 
     model = onnx.load(str(out), load_external_data=False)
@@ -121,7 +133,9 @@ def _export_dynamo(torch: Any, module: Any, tensors: tuple[Any, ...], out: Path,
     initializers = {i.name for i in model.graph.initializer}
     names = ([v.name for v in model.graph.input if v.name not in initializers], [v.name for v in model.graph.output])
     if names != (input_names, output_names):
-        raise ExportError(f"{out}: the dynamo exporter named the inputs {names[0]} and outputs {names[1]}, not {input_names} and {output_names}")
+        raise ExportError(
+            f"{out}: the dynamo exporter named the inputs {names[0]} and outputs {names[1]}, not {input_names} and {output_names}"
+        )
     if model.graph.value_info:
         # The dynamo exporter records every intermediate shape, fixed at the example's batch; the
         # TorchScript exporter did not, and a model whose batch axis is then made symbolic (as
@@ -130,11 +144,21 @@ def _export_dynamo(torch: Any, module: Any, tensors: tuple[Any, ...], out: Path,
         onnx.save(model, str(out))
 
 
-def _export_torchscript(torch: Any, module: Any, tensors: tuple[Any, ...], out: Path, input_names: list[str], output_names: list[str]) -> None:
+def _export_torchscript(
+    torch: Any, module: Any, tensors: tuple[Any, ...], out: Path, input_names: list[str], output_names: list[str]
+) -> None:
     """torch's deprecated TorchScript tracer: only where the dynamo exporter failed."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # export() warns itself, naming why
-        torch.onnx.export(module, tensors, str(out), opset_version=OPSET, input_names=input_names, output_names=output_names, dynamo=False)
+        torch.onnx.export(
+            module,
+            tensors,
+            str(out),
+            opset_version=OPSET,
+            input_names=input_names,
+            output_names=output_names,
+            dynamo=False,
+        )
 
 
 def _parity(out: Path, example: list[np.ndarray], references: list[Any]) -> float:
@@ -147,7 +171,14 @@ def _parity(out: Path, example: list[np.ndarray], references: list[Any]) -> floa
     return diff
 
 
-def export(module: Any, example: list[np.ndarray], out: Path, *, input_names: list[str] | None = None, output_names: list[str] | None = None) -> ExportReport:
+def export(
+    module: Any,
+    example: list[np.ndarray],
+    out: Path,
+    *,
+    input_names: list[str] | None = None,
+    output_names: list[str] | None = None,
+) -> ExportReport:
     """Export `module` traced on `example` (one array per input), then check it in onnxruntime."""
     torch = _torch()
     module.eval()
@@ -156,18 +187,24 @@ def export(module: Any, example: list[np.ndarray], out: Path, *, input_names: li
     with torch.no_grad():
         reference = module(*tensors)
     references = _leaves(reference)  # both exporters flatten nested outputs (LSTM's (y, (h, c))) in this order
-    output_names = output_names or (["output"] if len(references) == 1 else [f"output_{i}" for i in range(len(references))])
+    output_names = output_names or (
+        ["output"] if len(references) == 1 else [f"output_{i}" for i in range(len(references))]
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     exporter: Exporter = "dynamo"
     try:
         _export_dynamo(torch, module, tensors, out, input_names, output_names)
         diff = _parity(out, example, references)
-    except Exception as dynamo_exc:  # torch.export raises many unrelated types (Unsupported, UserError, data-dependent guards...)
+    except (
+        Exception
+    ) as dynamo_exc:  # torch.export raises many unrelated types (Unsupported, UserError, data-dependent guards...)
         exporter = "torchscript"
         try:
             _export_torchscript(torch, module, tensors, out, input_names, output_names)
         except Exception as exc:  # torch raises many unrelated types from tracing
-            raise ExportError(f"{out}: torch.onnx.export failed: {exc} (the dynamo exporter first: {_reason(dynamo_exc)})") from exc
+            raise ExportError(
+                f"{out}: torch.onnx.export failed: {exc} (the dynamo exporter first: {_reason(dynamo_exc)})"
+            ) from exc
         diff = _parity(out, example, references)
         warnings.warn(
             f"{out}: torch's dynamo exporter failed ({_reason(dynamo_exc)}); exported with its deprecated TorchScript exporter instead,"
@@ -175,4 +212,6 @@ def export(module: Any, example: list[np.ndarray], out: Path, *, input_names: li
             ExportFallbackWarning,
             stacklevel=2,
         )
-    return ExportReport(path=out, opset=OPSET, max_abs_difference=diff, inputs=input_names, outputs=output_names, exporter=exporter)
+    return ExportReport(
+        path=out, opset=OPSET, max_abs_difference=diff, inputs=input_names, outputs=output_names, exporter=exporter
+    )

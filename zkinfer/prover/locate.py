@@ -37,11 +37,20 @@ def _value_infos(model: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
     return {v.name: v for v in [*graph.input, *graph.value_info, *graph.output]}
 
 
-def _save(model: onnx.ModelProto, nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto], path: Path) -> None:
+def _save(
+    model: onnx.ModelProto,
+    nodes: list[onnx.NodeProto],
+    inputs: list[onnx.ValueInfoProto],
+    outputs: list[onnx.ValueInfoProto],
+    path: Path,
+) -> None:
     graph = model.graph
     used = {name for node in nodes for name in node.input}
     initializers = [t for t in graph.initializer if t.name in used]
-    sub = helper.make_model(helper.make_graph(nodes, graph.name or "prefix", inputs, outputs, initializers), opset_imports=model.opset_import)
+    sub = helper.make_model(
+        helper.make_graph(nodes, graph.name or "prefix", inputs, outputs, initializers),
+        opset_imports=model.opset_import,
+    )
     sub.ir_version = model.ir_version
     onnx.save(sub, str(path))
 
@@ -50,7 +59,9 @@ def _prefix(model: onnx.ModelProto, infos: dict[str, onnx.ValueInfoProto], end: 
     """Write nodes[:end + 1] with every tensor they make and do not consume as an output; False if none has a known type."""
     nodes = list(model.graph.node[: end + 1])
     consumed = {name for node in nodes for name in node.input}
-    dangling = [infos[name] for node in nodes for name in node.output if name and name not in consumed and name in infos]
+    dangling = [
+        infos[name] for node in nodes for name in node.output if name and name not in consumed and name in infos
+    ]
     if not dangling:
         return False
     _save(model, nodes, list(model.graph.input), dangling, path)
@@ -110,8 +121,14 @@ def named(error: ModelError, source: Path, culprit: Culprit | None) -> ModelErro
     """`error` restated to name the culprit node, if one was found."""
     if culprit is None:
         return error
-    where = {True: "on its own as well", False: "only in this model's context (on its own it builds)", None: "in this model"}[culprit.fails_alone]
-    kind = UnsupportedOperatorError if culprit.fails_alone or isinstance(error, UnsupportedOperatorError) else ModelError
+    where = {
+        True: "on its own as well",
+        False: "only in this model's context (on its own it builds)",
+        None: "in this model",
+    }[culprit.fails_alone]
+    kind = (
+        UnsupportedOperatorError if culprit.fails_alone or isinstance(error, UnsupportedOperatorError) else ModelError
+    )
     return kind(
         f"{source}: node {culprit.name!r} ({culprit.op_type}, node {culprit.index} in graph order) is the first node ezkl cannot turn into a circuit; "
         f"it fails {where}: replace that operator or compute it outside the model ({str(error).removeprefix(f'{source}: ')})",

@@ -62,7 +62,9 @@ def tensors(specs: tuple[object, ...], arrays: list[np.ndarray]) -> list[TensorD
 def _commitment(hashes: list[str] | None, part: str) -> list[str]:
     """The witness's commitment for a part the circuit hashes (see `ezkl_views.Witness`)."""
     if hashes is None:
-        raise ProvingError(f"ezkl's witness has no {part} for a circuit compiled with hashed visibility; recompile the circuit")
+        raise ProvingError(
+            f"ezkl's witness has no {part} for a circuit compiled with hashed visibility; recompile the circuit"
+        )
     return hashes
 
 
@@ -83,7 +85,9 @@ class Prover:
         self.executor = executor  # where ezkl.prove runs (`zkinfer.prover.executor`); None: in this process
         self.circuit = circuit_dir if isinstance(circuit_dir, circuit.Circuit) else circuit.load(circuit_dir)
         self.keys = keys.ensure(self.circuit, srs_fingerprint, allow_development_srs)
-        self.session = open_session(self.circuit.model_path, prefer_gpu=prefer_gpu)  # onnxruntime, or onnx's reference evaluator where it refuses the model
+        self.session = open_session(
+            self.circuit.model_path, prefer_gpu=prefer_gpu
+        )  # onnxruntime, or onnx's reference evaluator where it refuses the model
         self._vk_bytes = self.keys.vk.read_bytes()
         self._reduced_srs = srs.reduced(self.keys.srs.path.read_bytes())
 
@@ -129,12 +133,27 @@ class Prover:
     def _statements(self, witness: Witness, rows: list[tuple[int, str]]) -> list[Statement]:
         hashed = self.circuit.manifest.visibility.input == "hashed"
         input_felts = self._input_felts(witness)
-        weights = _commitment(witness.params_commitment, "weights commitment") if self.circuit.manifest.visibility.params == "hashed" else None
-        digest, scales, batch = self.circuit_digest, Settings(self.circuit.settings).output_scales, self.circuit.manifest.batch_size
+        weights = (
+            _commitment(witness.params_commitment, "weights commitment")
+            if self.circuit.manifest.visibility.params == "hashed"
+            else None
+        )
+        digest, scales, batch = (
+            self.circuit_digest,
+            Settings(self.circuit.settings).output_scales,
+            self.circuit.manifest.batch_size,
+        )
         return [
             statement.make(
-                circuit=digest, request_id=request_id, input_visibility="hashed" if hashed else "public", input_felts=input_felts,
-                weights_commitment=weights, output_scales=scales, output_felts=witness.outputs, row=row, rows=batch,
+                circuit=digest,
+                request_id=request_id,
+                input_visibility="hashed" if hashed else "public",
+                input_felts=input_felts,
+                weights_commitment=weights,
+                output_scales=scales,
+                output_felts=witness.outputs,
+                row=row,
+                rows=batch,
             )
             for row, request_id in rows
         ]
@@ -145,21 +164,38 @@ class Prover:
         settings = self.circuit.settings
         out_scales = Settings(settings).output_scales
         with tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp:
-            data_file, witness_file, proof_file = Path(tmp) / "input.json", Path(tmp) / "witness.json", Path(tmp) / "proof.json"
+            data_file, witness_file, proof_file = (
+                Path(tmp) / "input.json",
+                Path(tmp) / "witness.json",
+                Path(tmp) / "proof.json",
+            )
             data_file.write_text(json.dumps(inputs.to_ezkl_data([sample])))
             start = time.perf_counter()
             witness = _ezkl.gen_witness(data_file, self.circuit.compiled_path, witness_file)
             witness_ms = (time.perf_counter() - start) * 1000
             start = time.perf_counter()
             if self.executor is None:
-                proof = _ezkl.prove(witness_file, self.circuit.compiled_path, self.keys.pk, proof_file, self.keys.srs.path)
+                proof = _ezkl.prove(
+                    witness_file, self.circuit.compiled_path, self.keys.pk, proof_file, self.keys.srs.path
+                )
             else:
-                task = ProofTask(compiled=self.circuit.compiled_path, pk=self.keys.pk, srs=self.keys.srs.path, witness=witness_file, proof=proof_file)
+                task = ProofTask(
+                    compiled=self.circuit.compiled_path,
+                    pk=self.keys.pk,
+                    srs=self.keys.srs.path,
+                    witness=witness_file,
+                    proof=proof_file,
+                )
                 proof = self.executor.prove_many([task])[0].proof
             prove_ms = (time.perf_counter() - start) * 1000
         out_felts = witness.outputs
-        proven = [flat.reshape(spec.shape) for flat, spec in zip(_ezkl.witness_outputs(witness, out_scales), self.circuit.output_specs, strict=True)]
-        deviation = max(float(np.max(np.abs(p - f.reshape(p.shape)))) for p, f in zip(proven, fast.outputs, strict=True))
+        proven = [
+            flat.reshape(spec.shape)
+            for flat, spec in zip(_ezkl.witness_outputs(witness, out_scales), self.circuit.output_specs, strict=True)
+        ]
+        deviation = max(
+            float(np.max(np.abs(p - f.reshape(p.shape)))) for p, f in zip(proven, fast.outputs, strict=True)
+        )
         visibility = self.circuit.manifest.visibility
         hashed_input = visibility.input == "hashed"
         receipt = Receipt(
@@ -189,11 +225,25 @@ class Prover:
             ),
             params=ParamsSection(
                 visibility=visibility.params,
-                commitment=_commitment(witness.params_commitment, "weights commitment") if visibility.params == "hashed" else None,
+                commitment=_commitment(witness.params_commitment, "weights commitment")
+                if visibility.params == "hashed"
+                else None,
             ),
-            output=OutputSection(visibility="public", scales=out_scales, tensors=tensors(self.circuit.output_specs, proven), felts=out_felts),
-            fast=FastSection(provider=fast.provider, tensors=tensors(self.circuit.output_specs, fast.outputs), max_abs_deviation=deviation),
-            proof=ProofSection(hex=bytes.fromhex(str(proof["hex_proof"]).removeprefix("0x")), instances=[[str(x) for x in col] for col in proof["instances"]]),
+            output=OutputSection(
+                visibility="public",
+                scales=out_scales,
+                tensors=tensors(self.circuit.output_specs, proven),
+                felts=out_felts,
+            ),
+            fast=FastSection(
+                provider=fast.provider,
+                tensors=tensors(self.circuit.output_specs, fast.outputs),
+                max_abs_deviation=deviation,
+            ),
+            proof=ProofSection(
+                hex=bytes.fromhex(str(proof["hex_proof"]).removeprefix("0x")),
+                instances=[[str(x) for x in col] for col in proof["instances"]],
+            ),
             timings=Timings(fast_ms=fast.ms, witness_ms=witness_ms, prove_ms=prove_ms),
         )
         check_as_verifier(receipt, self.circuit.name, self.executor.name if self.executor is not None else None)
@@ -213,7 +263,11 @@ def check_as_verifier(receipt: AnyReceipt, circuit_name: str, executor: str | No
         read_back = split_receipt.parse_any(json.loads(receipt.model_dump_json()), "the receipt just built")
         steps: tuple[tuple[str, Callable[[Any], str]], ...]
         if isinstance(read_back, split_receipt.SplitReceipt):
-            steps = (("settings", split_checks.check_settings), ("binding", split_checks.check_binding), ("links", split_checks.check_links))
+            steps = (
+                ("settings", split_checks.check_settings),
+                ("binding", split_checks.check_binding),
+                ("links", split_checks.check_links),
+            )
         else:
             steps = (("settings", checks.check_settings), ("binding", checks.check_binding))
         for name, check in (*steps, ("fast", lambda r: checks.check_fast(r, Policy()))):
@@ -223,7 +277,9 @@ def check_as_verifier(receipt: AnyReceipt, circuit_name: str, executor: str | No
                 raise ProvingError(f"{name}: {exc}") from exc
     except ZkinferError as exc:
         if executor is not None:
-            raise ProverLostError(f"{circuit_name}: the proof from the {executor} executor does not verify for this input ({exc}); not used") from exc
+            raise ProverLostError(
+                f"{circuit_name}: the proof from the {executor} executor does not verify for this input ({exc}); not used"
+            ) from exc
         raise ProvingError(
             f"{circuit_name}: zkinfer's verifier would reject this receipt ({exc}), so it is not handed out; "
             "the prover and the verifier disagree on this circuit: please report it, with the model"

@@ -17,8 +17,12 @@ from zkinfer.core.errors import InputError, ModelError
 
 PREFERENCE = ("CUDAExecutionProvider", "CPUExecutionProvider")
 _DTYPES: dict[str, type] = {
-    "tensor(double)": np.float64, "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8,
-    "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8,
+    "tensor(bool)": np.bool_,
 }
 
 
@@ -35,9 +39,13 @@ class FastSession:
 
     def __init__(self, model_path: Path, prefer_gpu: bool = True) -> None:
         options = ort.SessionOptions()
-        options.log_severity_level = 4  # quiet: onnxruntime warns noisily when CUDA is absent, and its errors reach the user in ours
+        options.log_severity_level = (
+            4  # quiet: onnxruntime warns noisily when CUDA is absent, and its errors reach the user in ours
+        )
         try:
-            self._session = ort.InferenceSession(str(model_path), options, providers=choose_providers(prefer_gpu=prefer_gpu))
+            self._session = ort.InferenceSession(
+                str(model_path), options, providers=choose_providers(prefer_gpu=prefer_gpu)
+            )
         except Exception as exc:  # onnxruntime raises its own unrelated exception classes
             raise ModelError(f"{model_path}: onnxruntime could not load the model: {exc}") from exc
         self.provider: str = self._session.get_providers()[0]
@@ -46,11 +54,17 @@ class FastSession:
         self._input_dtypes = [_DTYPES.get(i.type, np.float32) for i in self._session.get_inputs()]
 
     def run(self, sample: list[np.ndarray]) -> list[np.ndarray]:
-        feed: dict[str, np.ndarray] = {name: x.astype(dtype) for name, dtype, x in zip(self._input_names, self._input_dtypes, sample, strict=True)}
+        feed: dict[str, np.ndarray] = {
+            name: x.astype(dtype) for name, dtype, x in zip(self._input_names, self._input_dtypes, sample, strict=True)
+        }
         try:
             results = self._session.run(None, feed)
-        except Exception as exc:  # shapes were checked already: what is left depends on the values (an index out of range)
-            raise InputError(f"input {self._input_names}: onnxruntime could not run the model on these values: {exc}") from exc
+        except (
+            Exception
+        ) as exc:  # shapes were checked already: what is left depends on the values (an index out of range)
+            raise InputError(
+                f"input {self._input_names}: onnxruntime could not run the model on these values: {exc}"
+            ) from exc
         return [np.asarray(y, dtype=np.float64) for y in results]
 
 
@@ -77,11 +91,15 @@ class ReferenceSession:
         self._input_dtypes = [onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type) for v in inputs]
 
     def run(self, sample: list[np.ndarray]) -> list[np.ndarray]:
-        feed = {name: x.astype(dtype) for name, dtype, x in zip(self._input_names, self._input_dtypes, sample, strict=True)}
+        feed = {
+            name: x.astype(dtype) for name, dtype, x in zip(self._input_names, self._input_dtypes, sample, strict=True)
+        }
         try:
             results = self._evaluator.run(None, feed)
         except Exception as exc:
-            raise InputError(f"input {self._input_names}: onnx's reference evaluator could not run the model on these values: {exc}") from exc
+            raise InputError(
+                f"input {self._input_names}: onnx's reference evaluator could not run the model on these values: {exc}"
+            ) from exc
         return [np.asarray(y, dtype=np.float64) for y in results]
 
 

@@ -142,7 +142,13 @@ def analyse(model_path: Path, link: LinkKind = "polycommit") -> Graph:
         if len(live) == 1:
             (tensor,) = live
             if tensor not in graph_inputs and tensor not in graph_outputs and node.op_type != "Constant":
-                cuts.append(CutPoint(after=position, tensor=tensor, link_cost=LINK_COST_PER_ELEMENT[link] * math.prod(shapes.get(tensor, (1,)))))
+                cuts.append(
+                    CutPoint(
+                        after=position,
+                        tensor=tensor,
+                        link_cost=LINK_COST_PER_ELEMENT[link] * math.prod(shapes.get(tensor, (1,))),
+                    )
+                )
     costs = tuple(0 if node.op_type == "Constant" else _node_cost(node, shapes) for node in nodes)
     return Graph(model=model, costs=costs, cuts=tuple(cuts))
 
@@ -154,9 +160,13 @@ def balanced_cuts(graph: Graph, parts: int) -> list[CutPoint]:
         raise UsageError(f"--split {parts}: give 2 or more segments (or omit --split to compile the model whole)")
     if parts - 1 > len(graph.cuts):
         names = ", ".join(c.tensor for c in graph.cuts) or "none"
-        raise UsageError(f"--split {parts}: the model has only {len(graph.cuts)} place(s) where a single tensor crosses ({names}), so at most {len(graph.cuts) + 1} segments")
+        raise UsageError(
+            f"--split {parts}: the model has only {len(graph.cuts)} place(s) where a single tensor crosses ({names}), so at most {len(graph.cuts) + 1} segments"
+        )
     prefix = [0, *np.cumsum(graph.costs).tolist()]
-    ends = [c.after + 1 for c in graph.cuts] + [len(graph.costs)]  # a segment ends after a cut point or at the model's end
+    ends = [c.after + 1 for c in graph.cuts] + [
+        len(graph.costs)
+    ]  # a segment ends after a cut point or at the model's end
 
     links = [c.link_cost for c in graph.cuts] + [0]  # the model's own output is no link
 
@@ -164,7 +174,9 @@ def balanced_cuts(graph: Graph, parts: int) -> list[CutPoint]:
         return int(prefix[end] - prefix[start])
 
     # best[j][e]: (largest cost, sum of squares, cut indices) for j+1 segments covering nodes [0, ends[e])
-    best: list[dict[int, tuple[int, int, tuple[int, ...]]]] = [{e: (cost(0, end) + links[e], (cost(0, end) + links[e]) ** 2, ()) for e, end in enumerate(ends)}]
+    best: list[dict[int, tuple[int, int, tuple[int, ...]]]] = [
+        {e: (cost(0, end) + links[e], (cost(0, end) + links[e]) ** 2, ()) for e, end in enumerate(ends)}
+    ]
     for _ in range(1, parts):
         layer: dict[int, tuple[int, int, tuple[int, ...]]] = {}
         for e, end in enumerate(ends):
@@ -190,10 +202,14 @@ def named_cuts(graph: Graph, names: list[str]) -> list[CutPoint]:
     for name in names:
         if name not in by_name:
             valid = ", ".join(by_name) or "none"
-            raise UsageError(f"--cut {name!r}: not a tensor where the model can be cut (only one tensor may cross from the nodes before to the nodes after); cut points: {valid}")
+            raise UsageError(
+                f"--cut {name!r}: not a tensor where the model can be cut (only one tensor may cross from the nodes before to the nodes after); cut points: {valid}"
+            )
         chosen.append(by_name[name])
     if [c.after for c in chosen] != sorted({c.after for c in chosen}):
-        raise UsageError(f"--cut {' '.join(names)}: give each cut once, in the order the model computes them ({', '.join(c.tensor for c in graph.cuts)})")
+        raise UsageError(
+            f"--cut {' '.join(names)}: give each cut once, in the order the model computes them ({', '.join(c.tensor for c in graph.cuts)})"
+        )
     if not chosen:
         raise UsageError("--cut: give at least one tensor name")
     return chosen
@@ -238,21 +254,30 @@ def compile_split(
     linked by Poseidon hashes (`link="hashed"`) or KZG commitments (`"polycommit"`)."""
     visibility = visibility or Visibility()
     if visibility.params == "hashed":
-        raise UsageError("--param-visibility hashed with --split: each segment would commit to its own weights; split circuits take fixed weights")
+        raise UsageError(
+            "--param-visibility hashed with --split: each segment would commit to its own weights; split circuits take fixed weights"
+        )
     if (parts is None) == (cuts is None):
         raise UsageError("give either --split K or --cut TENSOR (not both)")
     info = onnx_model.load(model_path)
     if len(info.inputs) != 1 or len(info.outputs) != 1:
-        raise UsageError(f"{model_path}: has {len(info.inputs)} inputs and {len(info.outputs)} outputs; split circuits take models with one of each")
+        raise UsageError(
+            f"{model_path}: has {len(info.inputs)} inputs and {len(info.outputs)} outputs; split circuits take models with one of each"
+        )
     graph = analyse(model_path, link)
     chosen = balanced_cuts(graph, parts) if parts is not None else named_cuts(graph, cuts or [])
     costs = _segment_costs(graph, chosen)
     progress(f"cutting at {', '.join(c.tensor for c in chosen)} (estimated costs {costs})")
     samples = inputs.load_samples(calibration, info.inputs)
     fidelity_samples = samples[:MAX_FIDELITY_SAMPLES]
-    whole = open_session(model_path, prefer_gpu=False)  # the float answers the chain's end-to-end fidelity is measured against
+    whole = open_session(
+        model_path, prefer_gpu=False
+    )  # the float answers the chain's end-to-end fidelity is measured against
     expected = [whole.run(s) for s in fidelity_samples]
-    names = [[info.inputs[0].name], *([c.tensor] for c in chosen)], [*([c.tensor] for c in chosen), [info.outputs[0].name]]
+    names = (
+        [[info.inputs[0].name], *([c.tensor] for c in chosen)],
+        [*([c.tensor] for c in chosen), [info.outputs[0].name]],
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(model_path, out_dir / MODEL_FILE)
     circuits: list[Circuit] = []
@@ -263,13 +288,24 @@ def compile_split(
             calib = Path(tmp) / f"seg{i}-calibration.json"
             calib.write_text(json.dumps(inputs.to_ezkl_data(segment_samples)))
             first, last = i == 0, i == len(chosen)
-            seg_visibility = Visibility(input=visibility.input if first else link, output="public" if last else link, params="fixed")
+            seg_visibility = Visibility(
+                input=visibility.input if first else link, output="public" if last else link, params="fixed"
+            )
             input_scale = None if first else Settings(circuits[-1].settings).output_scales[0]
             progress(f"segment {i} ({ins[0]} -> {outs[0]})")
-            circuits.append(compile_model(
-                sub, calib, out_dir / f"seg{i}", name=f"{name or out_dir.name}.seg{i}", visibility=seg_visibility, search=search,
-                decomposition=decomposition, input_scale=input_scale, progress=_prefixed(progress, f"segment {i}: "),
-            ))
+            circuits.append(
+                compile_model(
+                    sub,
+                    calib,
+                    out_dir / f"seg{i}",
+                    name=f"{name or out_dir.name}.seg{i}",
+                    visibility=seg_visibility,
+                    search=search,
+                    decomposition=decomposition,
+                    input_scale=input_scale,
+                    progress=_prefixed(progress, f"segment {i}: "),
+                )
+            )
             if not last:
                 session = open_session(sub, prefer_gpu=False)
                 segment_samples = [session.run(s) for s in segment_samples]
@@ -285,8 +321,14 @@ def compile_split(
         links=link,
         segments=[
             Segment(
-                directory=f"seg{i}", inputs=ins, outputs=outs, compiled_digest=c.manifest.compiled_digest, settings_digest=c.manifest.settings_digest,
-                estimated_cost=cost, logrows=c.manifest.logrows, num_rows=Settings(c.settings).num_rows,
+                directory=f"seg{i}",
+                inputs=ins,
+                outputs=outs,
+                compiled_digest=c.manifest.compiled_digest,
+                settings_digest=c.manifest.settings_digest,
+                estimated_cost=cost,
+                logrows=c.manifest.logrows,
+                num_rows=Settings(c.settings).num_rows,
             )
             for i, (c, ins, outs, cost) in enumerate(zip(circuits, *names, costs, strict=True))
         ],
@@ -310,7 +352,13 @@ def _with_logrows(segment: Circuit, k: int, progress: Progress) -> Circuit:
     settings["run_args"] = {**settings["run_args"], "logrows": k}
     segment.settings_path.write_text(json.dumps(settings))
     _ezkl.compile_circuit(segment.model_path, segment.compiled_path, segment.settings_path)
-    manifest = segment.manifest.model_copy(update={"logrows": k, "settings_digest": settings_digest(settings), "compiled_digest": digest_file(segment.compiled_path)})
+    manifest = segment.manifest.model_copy(
+        update={
+            "logrows": k,
+            "settings_digest": settings_digest(settings),
+            "compiled_digest": digest_file(segment.compiled_path),
+        }
+    )
     (segment.path / _circuit.MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n")
     return _circuit.load(segment.path)
 
@@ -328,7 +376,9 @@ def chain_witnesses(segments: tuple[Circuit, ...] | list[Circuit], sample: input
         data_file.write_text(json.dumps(data))
         witness = _ezkl.gen_witness(data_file, segment.compiled_path, witness_file)
         if previous is not None and witness.input_commitment != previous:
-            raise CircuitError(f"{segment.path}: its input commitment {witness.input_commitment} differs from segment {i - 1}'s output commitment {previous}; recompile the split circuit")
+            raise CircuitError(
+                f"{segment.path}: its input commitment {witness.input_commitment} differs from segment {i - 1}'s output commitment {previous}; recompile the split circuit"
+            )
         previous = _output_commitment(witness_file)
         data = {"input_data": witness.outputs}
         files.append(witness_file)
@@ -341,7 +391,9 @@ def _output_commitment(witness_file: Path) -> list[str] | None:
     return None if hashes is None else [str(h) for h in hashes]
 
 
-def _end_to_end_errors(circuits: list[Circuit], samples: list[inputs.Sample], expected: list[list[np.ndarray]]) -> list[float]:
+def _end_to_end_errors(
+    circuits: list[Circuit], samples: list[inputs.Sample], expected: list[list[np.ndarray]]
+) -> list[float]:
     """|chained witnesses' final output − onnxruntime's output on the whole model|, per value and sample."""
     scales = Settings(circuits[-1].settings).output_scales
     errors: list[float] = []

@@ -66,14 +66,24 @@ def check_settings(receipt: Receipt) -> str:
     settings = _settings(receipt)
     if settings.logrows != receipt.srs.k:
         raise CheckFailed(f"settings say k={settings.logrows} but srs.k={receipt.srs.k}")
-    circuit = {part: settings.visibility(key) for part, key in (("input", "input"), ("params", "param"), ("output", "output"))}
+    circuit = {
+        part: settings.visibility(key) for part, key in (("input", "input"), ("params", "param"), ("output", "output"))
+    }
     if circuit["params"] == "private":
         raise CheckFailed(
             "the circuit's weights are private (param_visibility Private): they are unconstrained witnesses, so any weights "
             "would pass as this model; a receipt for a model needs fixed or hashed weights"
         )
-    stated = {"input": receipt.input.visibility, "params": receipt.params.visibility, "output": receipt.output.visibility}
-    wrong = [f"{part} is {circuit[part]} in the circuit settings but {stated[part]} in the receipt" for part in stated if circuit[part] != stated[part]]
+    stated = {
+        "input": receipt.input.visibility,
+        "params": receipt.params.visibility,
+        "output": receipt.output.visibility,
+    }
+    wrong = [
+        f"{part} is {circuit[part]} in the circuit settings but {stated[part]} in the receipt"
+        for part in stated
+        if circuit[part] != stated[part]
+    ]
     if wrong:
         raise CheckFailed("visibility mismatch: " + "; ".join(wrong))
     return f"embedded settings match {receipt.model.settings_digest} (input {circuit['input']}, weights {circuit['params']}, output {circuit['output']})"
@@ -83,14 +93,20 @@ def check_srs(receipt: Receipt) -> str:
     fingerprint = srs.parse_reduced(receipt.srs.reduced, "field srs.reduced")
     if fingerprint != receipt.srs.fingerprint:
         raise CheckFailed(f"embedded SRS has fingerprint {fingerprint}, receipt states {receipt.srs.fingerprint}")
-    kind = "admits it is a development SRS (its maker could forge proofs)" if receipt.srs.development else "calls it a ceremony SRS, which is only its word: your --trusted-srs list decides"
+    kind = (
+        "admits it is a development SRS (its maker could forge proofs)"
+        if receipt.srs.development
+        else "calls it a ceremony SRS, which is only its word: your --trusted-srs list decides"
+    )
     return f"embedded reduced SRS is from ceremony {fingerprint}; the receipt {kind}"
 
 
 def check_felts(felts: list[str], field: str) -> None:
     for j, felt in enumerate(felts):
         if not _ezkl.is_felt(felt):
-            raise CheckFailed(f"field {field}[{j}] = {felt[:80]!r} is not a field element (64 hex digits, little-endian, below the BN254 modulus)")
+            raise CheckFailed(
+                f"field {field}[{j}] = {felt[:80]!r} is not a field element (64 hex digits, little-endian, below the BN254 modulus)"
+            )
 
 
 def bounded_settings(receipt: Receipt) -> tuple[int, int]:
@@ -107,14 +123,28 @@ def check_proof(receipt: Receipt, on_sent: Callable[[], None] = lambda: None) ->
     stated = sum(len(column) for column in receipt.proof.instances)
     implied = layout_of(receipt).size
     if stated != implied:  # before any per-element work: a hostile receipt may list millions
-        raise CheckFailed(f"the proof lists {stated} public instances, the circuit settings' shapes and visibilities imply {implied}")
-    verify_proof(proof_bytes, receipt.proof.instances, receipt.model.settings, receipt.model.verifying_key, receipt.srs.reduced, on_sent)
+        raise CheckFailed(
+            f"the proof lists {stated} public instances, the circuit settings' shapes and visibilities imply {implied}"
+        )
+    verify_proof(
+        proof_bytes,
+        receipt.proof.instances,
+        receipt.model.settings,
+        receipt.model.verifying_key,
+        receipt.srs.reduced,
+        on_sent,
+    )
     return f"halo2/KZG proof ({len(proof_bytes)} bytes) verifies with the embedded key"
 
 
 def verify_proof(
-    proof_bytes: bytes, instances: list[list[str]], settings: dict[str, object], vk: bytes, reduced_srs: bytes,
-    on_sent: Callable[[], None] = lambda: None, field: str = "proof",
+    proof_bytes: bytes,
+    instances: list[list[str]],
+    settings: dict[str, object],
+    vk: bytes,
+    reduced_srs: bytes,
+    on_sent: Callable[[], None] = lambda: None,
+    field: str = "proof",
 ) -> None:
     """ezkl.verify in the isolated worker on one proof, its instances (checked to be field elements
     first: ezkl panics on others), settings, key and reduced SRS; raises CheckFailed when it fails."""
@@ -126,7 +156,14 @@ def verify_proof(
         (folder / "settings.json").write_text(json.dumps(settings))
         (folder / "vk").write_bytes(vk)
         (folder / "srs").write_bytes(reduced_srs)
-        ok, reason = _ezkl.verify(folder / "proof.json", folder / "settings.json", folder / "vk", folder / "srs", reduced_srs=True, on_sent=on_sent)
+        ok, reason = _ezkl.verify(
+            folder / "proof.json",
+            folder / "settings.json",
+            folder / "vk",
+            folder / "srs",
+            reduced_srs=True,
+            on_sent=on_sent,
+        )
     if not ok:
         raise CheckFailed(f"the {field} does not verify with the embedded key: {reason}")
 
@@ -151,7 +188,9 @@ def scale_of(scale: int, field: str) -> int:
 def check_instance_shape(tensor: TensorData, shape: tuple[int, ...], field: str) -> None:
     """The stated tensor has the shape the circuit settings give it (a scalar's is listed as [1])."""
     if instance_shape(tensor.shape) != shape:
-        raise CheckFailed(f"field {field}.shape is {tensor.shape}, the circuit settings (model_instance_shapes) give {list(shape)}")
+        raise CheckFailed(
+            f"field {field}.shape is {tensor.shape}, the circuit settings (model_instance_shapes) give {list(shape)}"
+        )
 
 
 def _quantize(values: list[float], scale: int, field: str) -> list[str]:
@@ -169,15 +208,26 @@ def expected_instances(receipt: Receipt) -> list[tuple[str, str]]:
     commitment, values = stated_input(receipt.input, layout)
     weights = receipt.params.commitment
     if layout.param_visibility == "fixed" and weights is not None:
-        raise CheckFailed("field params.commitment is stated, but the circuit's weights are fixed: they have no commitment, and no proof covers it (remove the field)")
+        raise CheckFailed(
+            "field params.commitment is stated, but the circuit's weights are fixed: they have no commitment, and no proof covers it (remove the field)"
+        )
     if layout.param_visibility == "hashed" and (not weights or len(weights) != layout.n_weights_commitments):
-        raise CheckFailed(f"field params.commitment holds {len(weights or [])} hash(es), the circuit's hashed weights have {layout.n_weights_commitments}")
+        raise CheckFailed(
+            f"field params.commitment holds {len(weights or [])} hash(es), the circuit's hashed weights have {layout.n_weights_commitments}"
+        )
     if weights is not None:
         check_felts(weights, "params.commitment")
-    felts = [*(commitment or []), *(weights or []), *(f for t in values or [] for f in t), *(f for t in receipt.output.felts for f in t)]
+    felts = [
+        *(commitment or []),
+        *(weights or []),
+        *(f for t in values or [] for f in t),
+        *(f for t in receipt.output.felts for f in t),
+    ]
     labels = layout.labels()
     if len(felts) != len(labels):
-        raise CheckFailed(f"the receipt's statement gives {len(felts)} public instances, the circuit settings imply {len(labels)}")
+        raise CheckFailed(
+            f"the receipt's statement gives {len(felts)} public instances, the circuit settings imply {len(labels)}"
+        )
     return list(zip(labels, felts, strict=True))
 
 
@@ -186,20 +236,30 @@ def stated_input(section: InputSection, layout: InstanceLayout) -> tuple[list[st
     the circuit's settings give: a hashed input states its commitments and no values, a public one
     its values (quantized here) and no commitment. A stray field fails naming it: no proof covers it."""
     if section.visibility != layout.input_visibility:
-        raise CheckFailed(f"field input.visibility is {section.visibility}, the circuit's input is {layout.input_visibility}")
+        raise CheckFailed(
+            f"field input.visibility is {section.visibility}, the circuit's input is {layout.input_visibility}"
+        )
     if layout.input_visibility == "hashed":
         if section.tensors is not None:
-            raise CheckFailed("field input.tensors is stated, but the circuit's input is hashed: its values are no public instance, so no proof covers them (remove the field)")
+            raise CheckFailed(
+                "field input.tensors is stated, but the circuit's input is hashed: its values are no public instance, so no proof covers them (remove the field)"
+            )
         if not section.commitment or len(section.commitment) != layout.n_input_commitments:
-            raise CheckFailed(f"field input.commitment holds {len(section.commitment or [])} hash(es) for {layout.n_input_commitments} input tensor(s): ezkl commits to each input tensor with one hash")
+            raise CheckFailed(
+                f"field input.commitment holds {len(section.commitment or [])} hash(es) for {layout.n_input_commitments} input tensor(s): ezkl commits to each input tensor with one hash"
+            )
         check_felts(section.commitment, "input.commitment")
         return [c.lower() for c in section.commitment], None
     if section.commitment is not None:
-        raise CheckFailed("field input.commitment is stated, but the circuit's input is public: it has no commitment, and no proof covers it (remove the field)")
+        raise CheckFailed(
+            "field input.commitment is stated, but the circuit's input is public: it has no commitment, and no proof covers it (remove the field)"
+        )
     if section.tensors is None:
         raise CheckFailed("field input.tensors is missing but the circuit's input is public")
     if len(section.tensors) != len(layout.input_shapes) or len(section.scales) != len(section.tensors):
-        raise CheckFailed(f"field input.tensors holds {len(section.tensors)} tensors ({len(section.scales)} scales), the circuit settings have {len(layout.input_shapes)}")
+        raise CheckFailed(
+            f"field input.tensors holds {len(section.tensors)} tensors ({len(section.scales)} scales), the circuit settings have {len(layout.input_shapes)}"
+        )
     values = []
     for i, (tensor, scale, shape) in enumerate(zip(section.tensors, section.scales, layout.input_shapes, strict=True)):
         check_instance_shape(tensor, shape, f"input.tensors[{i}]")
@@ -228,20 +288,26 @@ def check_binding(receipt: Receipt) -> str:
     settings = _settings(receipt)
     settings_scales = {"input": settings.input_scales, "output": settings.output_scales}
     if receipt.input.scales != settings_scales["input"] or receipt.output.scales != settings_scales["output"]:
-        raise CheckFailed(f"stated scales (input {receipt.input.scales}, output {receipt.output.scales}) differ from the circuit settings {str(settings_scales)[:200]}")
+        raise CheckFailed(
+            f"stated scales (input {receipt.input.scales}, output {receipt.output.scales}) differ from the circuit settings {str(settings_scales)[:200]}"
+        )
     layout = layout_of(receipt)
     actual = [felt for column in receipt.proof.instances for felt in column]
     if len(actual) != layout.size:  # before any per-element work
         raise CheckFailed(f"the proof has {len(actual)} public instances, the circuit settings imply {layout.size}")
     if len(receipt.output.tensors) != len(layout.output_shapes):
-        raise CheckFailed(f"field output.tensors holds {len(receipt.output.tensors)} tensors, the circuit settings have {len(layout.output_shapes)}")
+        raise CheckFailed(
+            f"field output.tensors holds {len(receipt.output.tensors)} tensors, the circuit settings have {len(layout.output_shapes)}"
+        )
     for i, (tensor, shape) in enumerate(zip(receipt.output.tensors, layout.output_shapes, strict=True)):
         check_instance_shape(tensor, shape, f"output.tensors[{i}]")
     check_output_values(receipt)
     expected = expected_instances(receipt)
     for position, ((label, want), got) in enumerate(zip(expected, actual, strict=True)):
         if want.lower() != got.lower():
-            raise CheckFailed(f"public instance {position} ({label}) is {got} in the proof, but the receipt's statement gives {want}")
+            raise CheckFailed(
+                f"public instance {position} ({label}) is {got} in the proof, but the receipt's statement gives {want}"
+            )
     what = "the stated input" if receipt.input.visibility == "public" else "the input's commitment"
     weights = ", the weights' commitment" if receipt.params.visibility == "hashed" else ""
     return f"all {len(actual)} public instances equal {what}{weights} and the stated output"
@@ -257,12 +323,20 @@ def check_fast(receipt: AnyReceipt, policy: Policy) -> str:
     deviation = 0.0
     for i, (answer, output) in enumerate(zip(fast.tensors, proven.tensors, strict=True)):
         if answer.name != output.name or answer.shape != output.shape or len(answer.values) != len(output.values):
-            raise CheckFailed(f"fast.tensors[{i}] ({answer.name!r}, shape {answer.shape}) is not shaped as the proven output[{i}] ({output.name!r}, shape {output.shape})")
-        deviation = max(deviation, max((abs(a - b) for a, b in zip(answer.values, output.values, strict=True)), default=0.0))
+            raise CheckFailed(
+                f"fast.tensors[{i}] ({answer.name!r}, shape {answer.shape}) is not shaped as the proven output[{i}] ({output.name!r}, shape {output.shape})"
+            )
+        deviation = max(
+            deviation, max((abs(a - b) for a, b in zip(answer.values, output.values, strict=True)), default=0.0)
+        )
     if not math.isclose(deviation, fast.max_abs_deviation, rel_tol=1e-9, abs_tol=1e-12):
-        raise CheckFailed(f"field fast.max_abs_deviation states {fast.max_abs_deviation:.6g}, but the fast answer differs from the proven output by {deviation:.6g}")
+        raise CheckFailed(
+            f"field fast.max_abs_deviation states {fast.max_abs_deviation:.6g}, but the fast answer differs from the proven output by {deviation:.6g}"
+        )
     if policy.max_fast_deviation is not None and deviation > policy.max_fast_deviation:
-        raise CheckFailed(f"max_fast_deviation: the fast answer differs from the proven output by {deviation:.6g}, over the policy's {policy.max_fast_deviation:g}")
+        raise CheckFailed(
+            f"max_fast_deviation: the fast answer differs from the proven output by {deviation:.6g}, over the policy's {policy.max_fast_deviation:g}"
+        )
     bound = f" (the policy allows {policy.max_fast_deviation:g})" if policy.max_fast_deviation is not None else ""
     return f"the fast answer ({fast.provider}) is within {deviation:.3g} of the proven output, as stated{bound}"
 
@@ -271,25 +345,38 @@ def check_input(receipt: AnyReceipt, given: list[np.ndarray]) -> str:
     """The auditor's own copy of the input is the one the proof is about (after quantization)."""
     section = receipt.input
     if len(given) != len(section.scales):
-        raise CheckFailed(f"the receipt's model takes {len(section.scales)} input(s), the given input file has {len(given)}")
-    felts = [_quantize([float(v) for v in array], scale_of(scale, f"input.scales[{i}]"), f"given input[{i}]") for i, (array, scale) in enumerate(zip(given, section.scales, strict=True))]
+        raise CheckFailed(
+            f"the receipt's model takes {len(section.scales)} input(s), the given input file has {len(given)}"
+        )
+    felts = [
+        _quantize([float(v) for v in array], scale_of(scale, f"input.scales[{i}]"), f"given input[{i}]")
+        for i, (array, scale) in enumerate(zip(given, section.scales, strict=True))
+    ]
     if section.visibility == "hashed":
         stated = section.commitment or []
         for i, tensor_felts in enumerate(felts):
             mine = _ezkl.commit_tensor(tensor_felts)
             theirs = stated[i] if i < len(stated) else None
             if theirs is None or mine.lower() != theirs.lower():
-                raise CheckFailed(f"input[{i}]: the given values' Poseidon commitment is {mine}, the receipt states {theirs}: the proof is about a different input")
+                raise CheckFailed(
+                    f"input[{i}]: the given values' Poseidon commitment is {mine}, the receipt states {theirs}: the proof is about a different input"
+                )
         return f"the given input's Poseidon commitment equals the receipt's ({len(felts)} tensor(s)): the proof is about this input"
     for i, tensor_felts in enumerate(felts):
         tensors = section.tensors or []
         if i >= len(tensors) or len(tensors[i].values) != len(tensor_felts):
-            raise CheckFailed(f"input[{i}]: the given input has {len(tensor_felts)} values, the receipt states {len(tensors[i].values) if i < len(tensors) else 'none'}")
+            raise CheckFailed(
+                f"input[{i}]: the given input has {len(tensor_felts)} values, the receipt states {len(tensors[i].values) if i < len(tensors) else 'none'}"
+            )
         stated_felts = _quantize(tensors[i].values, section.scales[i], f"input.tensors[{i}].values")
         for j, (mine, theirs) in enumerate(zip(tensor_felts, stated_felts, strict=True)):
             if mine != theirs:
-                raise CheckFailed(f"input[{i}][{j}]: the given value {float(given[i][j])} differs from the receipt's {tensors[i].values[j]} (at scale {section.scales[i]})")
-    return f"the given input equals the receipt's stated input ({sum(len(f) for f in felts)} values, after quantization)"
+                raise CheckFailed(
+                    f"input[{i}][{j}]: the given value {float(given[i][j])} differs from the receipt's {tensors[i].values[j]} (at scale {section.scales[i]})"
+                )
+    return (
+        f"the given input equals the receipt's stated input ({sum(len(f) for f in felts)} values, after quantization)"
+    )
 
 
 def check_model(receipt: Receipt, model: Path) -> str:
@@ -302,16 +389,30 @@ def check_model(receipt: Receipt, model: Path) -> str:
 
     logrows, columns = bounded_settings(receipt)
     hashed = receipt.params.visibility == "hashed"
-    rebuilt = reproduce.rebuild(model, receipt.model.settings, receipt.srs.fingerprint, hashed_params=hashed, logrows=logrows, columns=columns)
+    rebuilt = reproduce.rebuild(
+        model, receipt.model.settings, receipt.srs.fingerprint, hashed_params=hashed, logrows=logrows, columns=columns
+    )
     if rebuilt.vk != receipt.model.verifying_key:
-        raise CheckFailed(f"{model} compiles, under the receipt's settings and SRS, to verifying key {digest_bytes(rebuilt.vk)}, not the receipt's {receipt.model.vk_digest}: the proof is not about this model")
+        raise CheckFailed(
+            f"{model} compiles, under the receipt's settings and SRS, to verifying key {digest_bytes(rebuilt.vk)}, not the receipt's {receipt.model.vk_digest}: the proof is not about this model"
+        )
     for key, derived in rebuilt.decoding.items():
         if receipt.model.settings.get(key) != derived:
-            raise CheckFailed(f"{model} under the receipt's run args has {key} {derived}, the receipt's settings state {str(receipt.model.settings.get(key))[:80]}: the receipt misstates how to read the proof")
-    if hashed and [c.lower() for c in rebuilt.params_commitment or []] != [c.lower() for c in receipt.params.commitment or []]:
-        raise CheckFailed(f"{model}'s weights commit to {rebuilt.params_commitment}, the receipt states {receipt.params.commitment}: the proof is about other weights")
+            raise CheckFailed(
+                f"{model} under the receipt's run args has {key} {derived}, the receipt's settings state {str(receipt.model.settings.get(key))[:80]}: the receipt misstates how to read the proof"
+            )
+    if hashed and [c.lower() for c in rebuilt.params_commitment or []] != [
+        c.lower() for c in receipt.params.commitment or []
+    ]:
+        raise CheckFailed(
+            f"{model}'s weights commit to {rebuilt.params_commitment}, the receipt states {receipt.params.commitment}: the proof is about other weights"
+        )
     what = "verifying key, settings and weights commitment" if hashed else "verifying key and settings"
-    note = "" if rebuilt.model_digest == receipt.model.model_digest else f" (its bytes differ from the stated model {receipt.model.model_digest}: same circuit and weights, another file)"
+    note = (
+        ""
+        if rebuilt.model_digest == receipt.model.model_digest
+        else f" (its bytes differ from the stated model {receipt.model.model_digest}: same circuit and weights, another file)"
+    )
     return f"{model} ({rebuilt.model_digest}) rebuilds the receipt's {what}: the proof is about this model{note}"
 
 
@@ -323,13 +424,15 @@ def check_signature(receipt: AnyReceipt, policy: Policy, check: bool) -> str:
     signature = receipt.signature
     if signature is None:
         if policy.expect_signer:
-            raise CheckFailed(f"expect_signer: the receipt is unsigned but the policy expects signer {policy.expect_signer}")
+            raise CheckFailed(
+                f"expect_signer: the receipt is unsigned but the policy expects signer {policy.expect_signer}"
+            )
         raise CheckUnsigned("unsigned: no node signature (who served this answer is not attested)")
     if policy.expect_signer and signature.public_key.lower().removeprefix("0x") != policy.expect_signer:
-        raise CheckFailed(f"expect_signer: signed by {signature.public_key}, but the policy expects {policy.expect_signer}")
+        raise CheckFailed(
+            f"expect_signer: signed by {signature.public_key}, but the policy expects {policy.expect_signer}"
+        )
     if not check and not policy.expect_signer:  # a pinned signer is always checked
         raise CheckSkipped("not run (signature check disabled)")
     detail = identity.check_receipt_signature(receipt)
     return detail + (" (the pinned signer)" if policy.expect_signer else " (signer unpinned)")
-
-

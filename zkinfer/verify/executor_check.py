@@ -24,4 +24,6 @@ def check_executor_receipt(receipt: Receipt | SplitReceipt, model: str, executor
     verdict = verify_document(json.loads(receipt.model_dump_json()), Policy(), check_signature=False)
     if not verdict.verified:
         failed = "; ".join(f"{c.name}: {c.detail}" for c in verdict.checks if c.name in verdict.failed())
-        raise ProverLostError(f"{model}: the proof from the {executor} executor does not verify for this input ({failed}); not used")
+        raise ProverLostError(
+            f"{model}: the proof from the {executor} executor does not verify for this input ({failed}); not used"
+        )

@@ -17,7 +17,13 @@ from zkinfer.core.split_receipt import SplitReceipt, load_any
 # What a receipt states that neither its proof nor any pin covers: the node's own word, shown as such.
 # (The circuit pin covers the key and every decoding setting, the proof the values: never these.)
 AS_THE_NODE_STATES = (
-    "model name", "model digest (unless pinned by --model)", "tensor names", "ezkl version", "issue time", "timings", "fast-path provider",
+    "model name",
+    "model digest (unless pinned by --model)",
+    "tensor names",
+    "ezkl version",
+    "issue time",
+    "timings",
+    "fast-path provider",
 )
 
 
@@ -79,7 +85,9 @@ def summarize(receipt: Receipt, source: str = "receipt") -> Summary:
         ezkl_version=receipt.model.ezkl_version,
         k=receipt.srs.k,
         srs_fingerprint=receipt.srs.fingerprint,
-        srs_kind="development, as the receipt admits (not for production)" if receipt.srs.development else "ceremony, as the receipt states (not evidence: pin --trusted-srs)",
+        srs_kind="development, as the receipt admits (not for production)"
+        if receipt.srs.development
+        else "ceremony, as the receipt states (not evidence: pin --trusted-srs)",
         input_visibility=section.visibility,
         input=[_tensor(t.name, t.shape, t.values) for t in section.tensors] if section.tensors is not None else None,
         input_commitment=section.commitment,
@@ -147,21 +155,42 @@ def summarize_split(receipt: SplitReceipt, source: str = "receipt") -> SplitSumm
             visibility = (settings.visibility("input"), settings.visibility("output"))
         except SettingsError:
             visibility = ("?", "?")
-        segments.append(SegmentSummary(
-            index=i, name=segment.model.name, circuit_digest=circuit_digest(digest_bytes(segment.model.verifying_key), segment.model.settings),
-            vk_digest=segment.model.vk_digest, k=segment.srs.k, srs_fingerprint=segment.srs.fingerprint, input_visibility=visibility[0],
-            output_visibility=visibility[1], public_instances=sum(len(c) for c in segment.proof.instances), proof_bytes=len(segment.proof.hex),
-            vk_bytes=len(segment.model.verifying_key), prove_ms=segment.timings.prove_ms,
-        ))
+        segments.append(
+            SegmentSummary(
+                index=i,
+                name=segment.model.name,
+                circuit_digest=circuit_digest(digest_bytes(segment.model.verifying_key), segment.model.settings),
+                vk_digest=segment.model.vk_digest,
+                k=segment.srs.k,
+                srs_fingerprint=segment.srs.fingerprint,
+                input_visibility=visibility[0],
+                output_visibility=visibility[1],
+                public_instances=sum(len(c) for c in segment.proof.instances),
+                proof_bytes=len(segment.proof.hex),
+                vk_bytes=len(segment.model.verifying_key),
+                prove_ms=segment.timings.prove_ms,
+            )
+        )
     section = receipt.input
     return SplitSummary(
-        source=source, schema_version=receipt.schema_version, issued_at=receipt.issued_at, model_name=receipt.model.name,
-        model_digest=receipt.model.model_digest, circuit_digest=split_circuit_digest([s.circuit_digest for s in segments]),
-        vk_digest=receipt.model.vk_digest, segments=segments, links=receipt.links, input_visibility=section.visibility,
+        source=source,
+        schema_version=receipt.schema_version,
+        issued_at=receipt.issued_at,
+        model_name=receipt.model.name,
+        model_digest=receipt.model.model_digest,
+        circuit_digest=split_circuit_digest([s.circuit_digest for s in segments]),
+        vk_digest=receipt.model.vk_digest,
+        segments=segments,
+        links=receipt.links,
+        input_visibility=section.visibility,
         input=[_tensor(t.name, t.shape, t.values) for t in section.tensors] if section.tensors is not None else None,
-        input_commitment=section.commitment, outputs=[_tensor(t.name, t.shape, t.values) for t in receipt.output.tensors],
-        fast_provider=receipt.fast.provider, fast_max_abs_deviation=receipt.fast.max_abs_deviation, prove_ms=receipt.timings.prove_ms,
-        signer=receipt.signature.public_key if receipt.signature else None, signature_scheme=receipt.signature.scheme if receipt.signature else None,
+        input_commitment=section.commitment,
+        outputs=[_tensor(t.name, t.shape, t.values) for t in receipt.output.tensors],
+        fast_provider=receipt.fast.provider,
+        fast_max_abs_deviation=receipt.fast.max_abs_deviation,
+        prove_ms=receipt.timings.prove_ms,
+        signer=receipt.signature.public_key if receipt.signature else None,
+        signature_scheme=receipt.signature.scheme if receipt.signature else None,
     )
 
 
@@ -187,6 +216,11 @@ def disclosed_words(document: object) -> set[str]:
         return set().union(*map(disclosed_words, document.values()))
     if isinstance(document, list):
         return set().union(*map(disclosed_words, document))
-    if isinstance(document, str) and document and len(document) % 64 == 0 and all(c in "0123456789abcdefABCDEF" for c in document):
+    if (
+        isinstance(document, str)
+        and document
+        and len(document) % 64 == 0
+        and all(c in "0123456789abcdefABCDEF" for c in document)
+    ):
         return {document[i : i + 64].lower() for i in range(0, len(document), 64)}
     return set()

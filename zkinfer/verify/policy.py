@@ -39,10 +39,14 @@ from zkinfer.core.receipt import SrsSection
 from zkinfer.core.split_receipt import AnyReceipt, SplitReceipt
 
 FELT_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
 def _digest(value: str, key: str) -> str:
     value = value.strip().lower()
     if not is_digest(value):
-        raise PolicyError(f"{key}: {value!r} is not a digest; expected sha256:<64 hex digits>, as `zkinfer inspect` prints it")
+        raise PolicyError(
+            f"{key}: {value!r} is not a digest; expected sha256:<64 hex digits>, as `zkinfer inspect` prints it"
+        )
     return value
 
 
@@ -80,7 +84,9 @@ class Policy(BaseModel):
         felts = [v.strip().lower().removeprefix("0x") for v in value]
         bad = [v for v in felts if not FELT_RE.match(v)]
         if bad or not felts:
-            raise PolicyError(f"expect_params_commitment: {bad[0] if bad else '[]'!r} is not a field element; expected 64 hex digits per element, as `zkinfer inspect` prints the weights commitment")
+            raise PolicyError(
+                f"expect_params_commitment: {bad[0] if bad else '[]'!r} is not a field element; expected 64 hex digits per element, as `zkinfer inspect` prints the weights commitment"
+            )
         return felts
 
     @field_validator("expect_signer")
@@ -104,13 +110,17 @@ class Policy(BaseModel):
             return self
         missing = []
         if not (self.expect_circuit or self.model_file):
-            missing.append("expect_circuit or model_file (the verifying key alone leaves the output's scale open, a model digest is only stated)")
+            missing.append(
+                "expect_circuit or model_file (the verifying key alone leaves the output's scale open, a model digest is only stated)"
+            )
         if not self.trusted_srs:
             missing.append("trusted_srs")
         if not self.expect_signer:
             missing.append("expect_signer")
         if missing:
-            raise PolicyError(f"strict policy: missing {', '.join(missing)}; a strict verdict is only meaningful with these pinned")
+            raise PolicyError(
+                f"strict policy: missing {', '.join(missing)}; a strict verdict is only meaningful with these pinned"
+            )
         self.allow_development_srs = False
         return self
 
@@ -160,7 +170,10 @@ def build(path: Path | None = None, **options: Any) -> Policy:
     given = {key: value for key, value in options.items() if value is not None and value != [] and value is not False}
     for key, value in given.items():
         values[key] = [*values[key], *value] if key == "trusted_srs" and values.get(key) else value
-    return make(" with ".join(filter(None, (str(path) if path else "", "command-line options" if given or not path else ""))), **values)
+    return make(
+        " with ".join(filter(None, (str(path) if path else "", "command-line options" if given or not path else ""))),
+        **values,
+    )
 
 
 # ---- The policy as composable rules (after sigstore-python's VerificationPolicy / AllOf) ----
@@ -197,7 +210,10 @@ class AllOf:
 
     def evaluate(self, receipt: AnyReceipt, facts: Facts) -> RuleResult:
         results = [rule.evaluate(receipt, facts) for rule in self.rules]
-        pinned, unpinned, problems, notes = (tuple(item for r in results for item in getattr(r, part)) for part in ("pinned", "unpinned", "problems", "notes"))
+        pinned, unpinned, problems, notes = (
+            tuple(item for r in results for item in getattr(r, part))
+            for part in ("pinned", "unpinned", "problems", "notes")
+        )
         return RuleResult(pinned, unpinned, problems, vouched=any(r.vouched for r in results), notes=notes)
 
 
@@ -230,22 +246,35 @@ class CircuitPin:
         if self.expect_vk:
             pinned.append("verifying key")
             if model.vk_digest.lower() != self.expect_vk:
-                problems.append(f"expect_vk: the receipt's verifying key is {model.vk_digest}, the policy pins {self.expect_vk} (a different circuit)")
+                problems.append(
+                    f"expect_vk: the receipt's verifying key is {model.vk_digest}, the policy pins {self.expect_vk} (a different circuit)"
+                )
         if self.expect_model:
             if cryptographic or vouched:
                 pinned.append("model digest" + (" (as the pinned signer states it)" if vouched else ""))
             if model.model_digest.lower() != self.expect_model:
-                problems.append(f"expect_model: the receipt's model is {model.model_digest}, the policy pins {self.expect_model}")
+                problems.append(
+                    f"expect_model: the receipt's model is {model.model_digest}, the policy pins {self.expect_model}"
+                )
         if not cryptographic:
             if vouched and (self.expect_vk or self.expect_model):
                 pinned.append("circuit settings (scales, shapes), as the pinned signer states them")
             elif self.expect_vk:
-                unpinned.append("the circuit settings: expect_vk pins only the key and leaves the outputs' scale and shape to the receipt's word, so pin expect_circuit or model_file")
+                unpinned.append(
+                    "the circuit settings: expect_vk pins only the key and leaves the outputs' scale and shape to the receipt's word, so pin expect_circuit or model_file"
+                )
             elif self.expect_model:
-                unpinned.append("the circuit: expect_model compares only the digest the receipt states, so pin expect_circuit, model_file or expect_signer")
+                unpinned.append(
+                    "the circuit: expect_model compares only the digest the receipt states, so pin expect_circuit, model_file or expect_signer"
+                )
             else:
                 unpinned.append("the circuit: pin expect_circuit or model_file")
-        return RuleResult(tuple(pinned), tuple(unpinned), tuple(problems), vouched=vouched and bool(self.expect_vk or self.expect_model))
+        return RuleResult(
+            tuple(pinned),
+            tuple(unpinned),
+            tuple(problems),
+            vouched=vouched and bool(self.expect_vk or self.expect_model),
+        )
 
 
 @dataclass(frozen=True)
@@ -259,15 +288,28 @@ class WeightsPin:
         weights = receipt.params
         if self.expect_params_commitment is not None:
             if weights.visibility != "hashed":
-                return RuleResult(("weights commitment",), (), ("expect_params_commitment: the policy pins a weights commitment, but this receipt's weights are fixed in the circuit, not committed",))
+                return RuleResult(
+                    ("weights commitment",),
+                    (),
+                    (
+                        "expect_params_commitment: the policy pins a weights commitment, but this receipt's weights are fixed in the circuit, not committed",
+                    ),
+                )
             if [c.lower() for c in weights.commitment or []] != self.expect_params_commitment:
                 wrong = f"expect_params_commitment: the weights commitment is {weights.commitment}, the policy pins {self.expect_params_commitment} (different weights)"
                 return RuleResult(("weights commitment",), (), (wrong,))
             return RuleResult(pinned=("weights commitment",))
         if weights.visibility != "hashed" or facts.model_rebuilt:
             return RuleResult()
-        problems = ("expect_params_commitment: the weights are hashed, so the verifying key alone does not fix them; a strict policy needs the weights commitment the model owner publishes",)
-        return RuleResult(unpinned=("the weights: hashed weights are not fixed by the verifying key, so pin expect_params_commitment",), problems=problems if self.required else ())
+        problems = (
+            "expect_params_commitment: the weights are hashed, so the verifying key alone does not fix them; a strict policy needs the weights commitment the model owner publishes",
+        )
+        return RuleResult(
+            unpinned=(
+                "the weights: hashed weights are not fixed by the verifying key, so pin expect_params_commitment",
+            ),
+            problems=problems if self.required else (),
+        )
 
 
 @dataclass(frozen=True)
@@ -283,7 +325,9 @@ class TrustedSrs:
         for where, section in srs_sections(receipt):
             fingerprint = section.fingerprint
             if self.trusted and fingerprint.lower() not in self.trusted:
-                problems.append(f"trusted_srs: {where}SRS ceremony {fingerprint} is not among the trusted ones ({', '.join(self.trusted)})")
+                problems.append(
+                    f"trusted_srs: {where}SRS ceremony {fingerprint} is not among the trusted ones ({', '.join(self.trusted)})"
+                )
             if section.development and not self.allow_development:
                 problems.append(
                     f"development SRS: {where}the receipt was made with a development SRS {fingerprint} (whoever made it knows tau and could forge proofs); "
@@ -308,10 +352,12 @@ class FastBound:
         if self.max_fast_deviation is not None:
             return RuleResult(pinned=(f"fast answer (within {self.max_fast_deviation:g} of the proven output)",))
         if self.strict:
-            return RuleResult(notes=(
-                "the fast answer is unbounded: it may differ from the proven output by any amount (even name another class); "
-                "bound it with max_fast_deviation (--max-fast-deviation; `zkinfer compile` prints the circuit's calibrated max |error|)",
-            ))
+            return RuleResult(
+                notes=(
+                    "the fast answer is unbounded: it may differ from the proven output by any amount (even name another class); "
+                    "bound it with max_fast_deviation (--max-fast-deviation; `zkinfer compile` prints the circuit's calibrated max |error|)",
+                )
+            )
         return RuleResult()
 
 
@@ -325,9 +371,16 @@ def srs_sections(receipt: AnyReceipt) -> list[tuple[str, SrsSection]]:
 
 def identity_rules(policy: Policy) -> AllOf:
     """The policy's identity pins as rules, in the order the verdict reports them."""
-    return AllOf((
-        CircuitPin(policy.expect_circuit, policy.expect_vk, policy.expect_model, signer_pinned=policy.expect_signer is not None),
-        WeightsPin(policy.expect_params_commitment, required=policy.strict),
-        TrustedSrs(policy.trusted_srs, policy.allow_development_srs),
-        FastBound(policy.max_fast_deviation, policy.strict),
-    ))
+    return AllOf(
+        (
+            CircuitPin(
+                policy.expect_circuit,
+                policy.expect_vk,
+                policy.expect_model,
+                signer_pinned=policy.expect_signer is not None,
+            ),
+            WeightsPin(policy.expect_params_commitment, required=policy.strict),
+            TrustedSrs(policy.trusted_srs, policy.allow_development_srs),
+            FastBound(policy.max_fast_deviation, policy.strict),
+        )
+    )

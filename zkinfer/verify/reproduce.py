@@ -54,7 +54,9 @@ def limits(logrows: int, columns: int) -> tuple[int, float]:
     return min(wanted, machine), 60.0 + scale * 0.0004
 
 
-def rebuild(model: Path, settings: dict[str, Any], srs_fingerprint: str, hashed_params: bool, logrows: int, columns: int) -> Rebuilt:
+def rebuild(
+    model: Path, settings: dict[str, Any], srs_fingerprint: str, hashed_params: bool, logrows: int, columns: int
+) -> Rebuilt:
     """The verifying key, decoding settings (and, for hashed weights, the weights commitment)
     `model` has under `settings`, whose `logrows` and `columns` the caller has bounded."""
     info = onnx_model.load(model, batch_size=Settings(settings, "model.settings").batch_size)
@@ -67,7 +69,9 @@ def rebuild(model: Path, settings: dict[str, Any], srs_fingerprint: str, hashed_
         zero_input = None
         if hashed_params:  # any input gives the weights' commitment; zeros are always in range
             zero_input = folder / "input.json"
-            zero_input.write_text(json.dumps(inputs.to_ezkl_data([[np.zeros(s.shape, np.float32) for s in info.inputs]])))
+            zero_input.write_text(
+                json.dumps(inputs.to_ezkl_data([[np.zeros(s.shape, np.float32) for s in info.inputs]]))
+            )
         request = {
             "model": str(prepared),
             "settings": str(folder / "settings.json"),
@@ -82,12 +86,21 @@ def rebuild(model: Path, settings: dict[str, Any], srs_fingerprint: str, hashed_
         }
         ok, reason = _ezkl_isolated.reproduce(request, timeout_s)
         if not ok:
-            raise RebuildError(f"{model}: does not compile and set up under the receipt's settings ({reason}), so it is not the receipt's circuit")
+            raise RebuildError(
+                f"{model}: does not compile and set up under the receipt's settings ({reason}), so it is not the receipt's circuit"
+            )
         commitment = None
         if hashed_params:
             commitment = Witness.of(json.loads((folder / "witness.json").read_text())).params_commitment
             if not commitment:
-                raise ModelError(f"{model}: has no weights for the receipt's hashed weights to commit to, so it is not the receipt's model")
+                raise ModelError(
+                    f"{model}: has no weights for the receipt's hashed weights to commit to, so it is not the receipt's model"
+                )
         derived = json.loads((folder / "derived.json").read_text())
         decoding = {key: derived.get(key) for key in DECODING_FIELDS}
-        return Rebuilt(vk=(folder / "vk").read_bytes(), model_digest=digest_file(prepared), params_commitment=commitment, decoding=decoding)
+        return Rebuilt(
+            vk=(folder / "vk").read_bytes(),
+            model_digest=digest_file(prepared),
+            params_commitment=commitment,
+            decoding=decoding,
+        )

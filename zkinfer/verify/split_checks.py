@@ -39,7 +39,11 @@ def _settings(segment: SegmentSection, i: int) -> Settings:
 def _expected_visibility(receipt: SplitReceipt, i: int) -> dict[str, str]:
     """What segment i's circuit must be: the chain's first input and last output as stated, linked inside as the receipt says."""
     last, inner = len(receipt.segments) - 1, receipt.links_kind
-    return {"input": receipt.input.visibility if i == 0 else inner, "param": "fixed", "output": "public" if i == last else inner}
+    return {
+        "input": receipt.input.visibility if i == 0 else inner,
+        "param": "fixed",
+        "output": "public" if i == last else inner,
+    }
 
 
 def layout(segment: SegmentSection, i: int) -> InstanceLayout:
@@ -52,31 +56,45 @@ def check_vk(receipt: SplitReceipt) -> str:
     for i, segment in enumerate(receipt.segments):
         actual = digest_bytes(segment.model.verifying_key)
         if actual != segment.model.vk_digest:
-            raise CheckFailed(f"segment {i}: embedded verifying key hashes to {actual}, the receipt states {segment.model.vk_digest}")
+            raise CheckFailed(
+                f"segment {i}: embedded verifying key hashes to {actual}, the receipt states {segment.model.vk_digest}"
+            )
         digests.append(actual)
     chain = split_vk_digest(digests)
     if chain != receipt.model.vk_digest:
-        raise CheckFailed(f"field model.vk_digest states {receipt.model.vk_digest}, the segments' keys in order give {chain}")
+        raise CheckFailed(
+            f"field model.vk_digest states {receipt.model.vk_digest}, the segments' keys in order give {chain}"
+        )
     return f"{len(digests)} embedded keys match their digests; in order they give {chain}"
 
 
 def check_settings(receipt: SplitReceipt) -> str:
     if receipt.params.visibility != "fixed":
-        raise CheckFailed("field params.visibility is hashed, but split circuits take fixed weights (each segment's are baked into its key)")
+        raise CheckFailed(
+            "field params.visibility is hashed, but split circuits take fixed weights (each segment's are baked into its key)"
+        )
     previous: Settings | None = None
     for i, segment in enumerate(receipt.segments):
         actual = digest_json(segment.model.settings)
         if actual != segment.model.settings_digest:
-            raise CheckFailed(f"segment {i}: embedded settings hash to {actual}, the receipt states {segment.model.settings_digest}")
+            raise CheckFailed(
+                f"segment {i}: embedded settings hash to {actual}, the receipt states {segment.model.settings_digest}"
+            )
         settings = _settings(segment, i)
         if settings.logrows != segment.srs.k:
             raise CheckFailed(f"segment {i}: settings say k={settings.logrows} but its srs.k={segment.srs.k}")
         settings.num_inner_cols  # noqa: B018 - bounded before ezkl is handed these settings
         want = _expected_visibility(receipt, i)
-        wrong = [f"{part} is {settings.visibility(part)}, the chain needs {need}" for part, need in want.items() if settings.visibility(part) != need]
+        wrong = [
+            f"{part} is {settings.visibility(part)}, the chain needs {need}"
+            for part, need in want.items()
+            if settings.visibility(part) != need
+        ]
         if wrong:
             raise CheckFailed(f"segment {i}: visibility mismatch: " + "; ".join(wrong))
-        if previous is not None and (len(previous.output_scales) != 1 or previous.output_scales != settings.input_scales):
+        if previous is not None and (
+            len(previous.output_scales) != 1 or previous.output_scales != settings.input_scales
+        ):
             raise CheckFailed(
                 f"segment {i - 1}'s output scales {previous.output_scales} and segment {i}'s input scales {settings.input_scales} differ "
                 "(a link is one tensor read at the scale it was written at)"
@@ -90,10 +108,16 @@ def check_srs(receipt: SplitReceipt) -> str:
     for i, segment in enumerate(receipt.segments):
         fingerprint = srs.parse_reduced(segment.srs.reduced, f"field segments[{i}].srs.reduced")
         if fingerprint != segment.srs.fingerprint:
-            raise CheckFailed(f"segment {i}: embedded SRS has fingerprint {fingerprint}, the receipt states {segment.srs.fingerprint}")
+            raise CheckFailed(
+                f"segment {i}: embedded SRS has fingerprint {fingerprint}, the receipt states {segment.srs.fingerprint}"
+            )
         fingerprints.append(fingerprint)
     development = [i for i, s in enumerate(receipt.segments) if s.srs.development]
-    kind = f"segments {development} admit a development SRS" if development else "the receipt calls them ceremony SRSs, which is only its word: your --trusted-srs list decides"
+    kind = (
+        f"segments {development} admit a development SRS"
+        if development
+        else "the receipt calls them ceremony SRSs, which is only its word: your --trusted-srs list decides"
+    )
     return f"embedded reduced SRSs are from ceremonies {sorted(set(fingerprints))}; {kind}"
 
 
@@ -105,10 +129,17 @@ def check_proof(receipt: SplitReceipt, on_sent: Callable[[], None] = lambda: Non
         shape = layout(segment, i)
         stated = sum(len(column) for column in segment.proof.instances)
         if stated != shape.size:  # before any per-element work
-            raise CheckFailed(f"segment {i}: its proof lists {stated} public instances, its settings' shapes and visibilities imply {shape.size}")
+            raise CheckFailed(
+                f"segment {i}: its proof lists {stated} public instances, its settings' shapes and visibilities imply {shape.size}"
+            )
         verify_proof(
-            segment.proof.hex, segment.proof.instances, segment.model.settings, segment.model.verifying_key, segment.srs.reduced,
-            on_sent if i == 0 else (lambda: None), field=f"segments[{i}].proof",
+            segment.proof.hex,
+            segment.proof.instances,
+            segment.model.settings,
+            segment.model.verifying_key,
+            segment.srs.reduced,
+            on_sent if i == 0 else (lambda: None),
+            field=f"segments[{i}].proof",
         )
         total += len(segment.proof.hex)
     return f"all {len(receipt.segments)} halo2/KZG proofs ({total} bytes) verify with their embedded keys"
@@ -126,7 +157,9 @@ def check_binding(receipt: SplitReceipt) -> str:
             f"{first_settings.input_scales} or the last one's output scales {last_settings.output_scales}"
         )
     if [instance_shape(t.shape) for t in receipt.output.tensors] != list(tail.output_shapes):
-        raise CheckFailed(f"field output.tensors' shapes {[t.shape for t in receipt.output.tensors]} are not the last segment's {[list(s) for s in tail.output_shapes]}")
+        raise CheckFailed(
+            f"field output.tensors' shapes {[t.shape for t in receipt.output.tensors]} are not the last segment's {[list(s) for s in tail.output_shapes]}"
+        )
     check_output_values(receipt)
     try:
         head_proven, tail_proven = head.decode(first.proof.instances), tail.decode(last.proof.instances)
@@ -137,14 +170,20 @@ def check_binding(receipt: SplitReceipt) -> str:
     head_actual = [*(head_proven.input_commitment or ()), *(f for t in head_proven.inputs or () for f in t)]
     for position, (label, want, got) in enumerate(zip(head.input_labels(), expected, head_actual, strict=True)):
         if want != got:
-            raise CheckFailed(f"segment 0's public instance {position} ({label}) is {got} in its proof, but the receipt's stated input gives {want}")
+            raise CheckFailed(
+                f"segment 0's public instance {position} ({label}) is {got} in its proof, but the receipt's stated input gives {want}"
+            )
     stated_output = [felt.lower() for felts in receipt.output.felts for felt in felts]
     tail_actual = [f for t in tail_proven.output_felts() for f in t]
     if len(stated_output) != len(tail_actual):
-        raise CheckFailed(f"the last proof has {len(tail_actual)} output instances, the receipt states {len(stated_output)}")
+        raise CheckFailed(
+            f"the last proof has {len(tail_actual)} output instances, the receipt states {len(stated_output)}"
+        )
     for j, (want, got) in enumerate(zip(stated_output, tail_actual, strict=True)):
         if want != got:
-            raise CheckFailed(f"the last segment's output instance {j} is {got} in its proof, but the receipt states {want}")
+            raise CheckFailed(
+                f"the last segment's output instance {j} is {got} in its proof, but the receipt states {want}"
+            )
     what = "the stated input" if receipt.input.visibility == "public" else "the input's commitment"
     return f"the first proof's {len(head_actual)} input instances equal {what}, the last proof's {len(tail_actual)} output instances the stated output"
 
@@ -154,13 +193,20 @@ def check_links(receipt: SplitReceipt) -> str:
     output instances) equals segment i+1's input commitment (the first of its instances)."""
     n = len(receipt.segments)
     if len(receipt.links) != n - 1:
-        raise CheckFailed(f"field links holds {len(receipt.links)} commitments for {n} segments (one per link: {n - 1})")
+        raise CheckFailed(
+            f"field links holds {len(receipt.links)} commitments for {n} segments (one per link: {n - 1})"
+        )
     if receipt.links_kind == "polycommit":
         return _check_polycommit_links(receipt)
     for i in range(n - 1):
         before, after = receipt.segments[i], receipt.segments[i + 1]
         out_shape, in_shape = layout(before, i), layout(after, i + 1)
-        if (out_shape.n_output_commitments, out_shape.output_values, in_shape.n_input_commitments, in_shape.input_values) != (1, 0, 1, 0):
+        if (
+            out_shape.n_output_commitments,
+            out_shape.output_values,
+            in_shape.n_input_commitments,
+            in_shape.input_values,
+        ) != (1, 0, 1, 0):
             raise CheckFailed(
                 f"link {i}->{i + 1}: segment {i}'s output and segment {i + 1}'s input must each be one commitment, "
                 f"their settings give {out_shape.output_visibility} and {in_shape.input_visibility}"
@@ -176,8 +222,12 @@ def check_links(receipt: SplitReceipt) -> str:
                 f"segment {i + 1} was not proven on segment {i}'s output"
             )
         if receipt.links[i].lower() != produced.lower():
-            raise CheckFailed(f"field links[{i}] states {receipt.links[i]}, the proofs' shared commitment is {produced}")
-    return f"all {n - 1} link(s) hold: each segment's output commitment is the next one's input commitment, in both proofs"
+            raise CheckFailed(
+                f"field links[{i}] states {receipt.links[i]}, the proofs' shared commitment is {produced}"
+            )
+    return (
+        f"all {n - 1} link(s) hold: each segment's output commitment is the next one's input commitment, in both proofs"
+    )
 
 
 def _check_polycommit_links(receipt: SplitReceipt) -> str:
@@ -194,7 +244,9 @@ def _check_polycommit_links(receipt: SplitReceipt) -> str:
         out_at = polycommit.positions(_settings(before, i), f"field segments[{i}].model.settings").outputs
         in_at = polycommit.positions(_settings(after, i + 1), f"field segments[{i + 1}].model.settings").inputs
         if len(out_at) != 1 or len(in_at) != 1:
-            raise CheckFailed(f"link {i}->{i + 1}: segment {i}'s output and segment {i + 1}'s input must each be one polycommit tensor, their settings give {len(out_at)} and {len(in_at)}")
+            raise CheckFailed(
+                f"link {i}->{i + 1}: segment {i}'s output and segment {i + 1}'s input must each be one polycommit tensor, their settings give {len(out_at)} and {len(in_at)}"
+            )
         try:
             produced = polycommit.point(before.proof.hex, out_at[0], f"field segments[{i}].proof.hex")
             consumed = polycommit.point(after.proof.hex, in_at[0], f"field segments[{i + 1}].proof.hex")
@@ -206,7 +258,9 @@ def _check_polycommit_links(receipt: SplitReceipt) -> str:
                 f"0x{consumed.hex()[:16]}...: segment {i + 1} was not proven on segment {i}'s output"
             )
         if receipt.links[i].lower() != "0x" + produced.hex():
-            raise CheckFailed(f"field links[{i}] states {receipt.links[i][:24]}..., the proofs' shared commitment point is 0x{produced.hex()[:16]}...")
+            raise CheckFailed(
+                f"field links[{i}] states {receipt.links[i][:24]}..., the proofs' shared commitment point is 0x{produced.hex()[:16]}..."
+            )
     return f"all {n - 1} polycommit link(s) hold: each segment's output commitment point is the next one's input point, read from both proofs (one k, one SRS)"
 
 

@@ -49,7 +49,13 @@ def verify_split_receipt(
     proving = threading.Thread(target=check_proofs, name="zkinfer-verify-split-proofs", daemon=True)
     proving.start()
     sent.wait()
-    first = [Check(name=CheckName.WELL_FORMED, status=Status.PASS, detail=f"schema {receipt.schema_version}, {len(receipt.segments)} segments, all fields present and typed")]
+    first = [
+        Check(
+            name=CheckName.WELL_FORMED,
+            status=Status.PASS,
+            detail=f"schema {receipt.schema_version}, {len(receipt.segments)} segments, all fields present and typed",
+        )
+    ]
     _run(CheckName.VERIFYING_KEY, first, lambda: s.check_vk(receipt))
     _run(CheckName.SETTINGS, first, lambda: s.check_settings(receipt))
     _run(CheckName.SRS, first, lambda: s.check_srs(receipt))
@@ -71,4 +77,11 @@ def verify_split_receipt(
     rules = identity_rules(policy).evaluate(receipt, Facts(circuit_digest=digest, model_rebuilt=False))
     identity_check: list[Check] = []
     _run(CheckName.IDENTITY, identity_check, lambda: _identity_detail(rules))
-    return summarize([*first, *proof, *bound, *identity_check, *signature], list(rules.pinned), list(rules.unpinned), source, vouched=rules.vouched, notes=list(rules.notes))
+    return summarize(
+        [*first, *proof, *bound, *identity_check, *signature],
+        list(rules.pinned),
+        list(rules.unpinned),
+        source,
+        vouched=rules.vouched,
+        notes=list(rules.notes),
+    )

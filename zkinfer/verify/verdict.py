@@ -86,7 +86,14 @@ def _established_nothing(check: Check, pinned: list[str]) -> Check:
     return check
 
 
-def summarize(checks: list[Check], pinned: list[str], unpinned: list[str], source: str, vouched: bool = False, notes: list[str] | None = None) -> Verdict:
+def summarize(
+    checks: list[Check],
+    pinned: list[str],
+    unpinned: list[str],
+    source: str,
+    vouched: bool = False,
+    notes: list[str] | None = None,
+) -> Verdict:
     """The verdict for these check results; `vouched`: the circuit rests on a pinned signer's word."""
     checks = [_established_nothing(check, pinned) for check in checks]
     failed = [c.name for c in checks if c.status == Status.FAIL]
@@ -102,6 +109,12 @@ def summarize(checks: list[Check], pinned: list[str], unpinned: list[str], sourc
     if notes:
         summary += "; NOTE: " + "; ".join(notes)
     return Verdict(
-        verified=verified, identity_pinned=verified and not unpinned, summary=summary, checks=checks,
-        pinned=pinned if verified else [], unpinned=unpinned, notes=notes, source=source,
+        verified=verified,
+        identity_pinned=verified and not unpinned,
+        summary=summary,
+        checks=checks,
+        pinned=pinned if verified else [],
+        unpinned=unpinned,
+        notes=notes,
+        source=source,
     )

@@ -82,7 +82,13 @@ def verify_receipt(
     proving = threading.Thread(target=check_proof, name="zkinfer-verify-proof", daemon=True)
     proving.start()
     sent.wait()  # the proof is handed to the worker first, with no other Python work competing for the GIL
-    first = [Check(name=CheckName.WELL_FORMED, status=Status.PASS, detail=f"schema {receipt.schema_version}, all fields present and typed")]
+    first = [
+        Check(
+            name=CheckName.WELL_FORMED,
+            status=Status.PASS,
+            detail=f"schema {receipt.schema_version}, all fields present and typed",
+        )
+    ]
     _run(CheckName.VERIFYING_KEY, first, lambda: c.check_vk(receipt))
     _run(CheckName.SETTINGS, first, lambda: c.check_settings(receipt))
     _run(CheckName.SRS, first, lambda: c.check_srs(receipt))
@@ -99,14 +105,30 @@ def verify_receipt(
     if model_file is not None:
         unsound = [r.name for r in (*first, *proof, *bound[:1]) if r.status == Status.FAIL]
         if unsound:
-            rebuild.append(Check(name=CheckName.MODEL, status=Status.SKIP, detail=f"not run: {', '.join(unsound)} already failed, so no model can make this receipt valid"))
+            rebuild.append(
+                Check(
+                    name=CheckName.MODEL,
+                    status=Status.SKIP,
+                    detail=f"not run: {', '.join(unsound)} already failed, so no model can make this receipt valid",
+                )
+            )
         else:
             _run(CheckName.MODEL, rebuild, lambda: c.check_model(receipt, Path(model_file)))
-    facts = Facts(circuit_digest=c.actual_circuit_digest(receipt), model_rebuilt=bool(rebuild) and rebuild[0].status == Status.PASS)
+    facts = Facts(
+        circuit_digest=c.actual_circuit_digest(receipt),
+        model_rebuilt=bool(rebuild) and rebuild[0].status == Status.PASS,
+    )
     rules = identity_rules(policy).evaluate(receipt, facts)
     identity_check: list[Check] = []
     _run(CheckName.IDENTITY, identity_check, lambda: _identity_detail(rules))
-    return summarize([*first, *proof, *bound, *rebuild, *identity_check, *signature], list(rules.pinned), list(rules.unpinned), source, vouched=rules.vouched, notes=list(rules.notes))
+    return summarize(
+        [*first, *proof, *bound, *rebuild, *identity_check, *signature],
+        list(rules.pinned),
+        list(rules.unpinned),
+        source,
+        vouched=rules.vouched,
+        notes=list(rules.notes),
+    )
 
 
 def verify_document(
@@ -125,7 +147,10 @@ def verify_document(
     try:
         receipt = split_receipt.parse(document, source) if split else parse(document, source)
     except ReceiptFormatError as exc:
-        optional = [*([CheckName.INPUT] if given_input is not None else []), *([CheckName.MODEL] if policy is not None and policy.model_file else [])]
+        optional = [
+            *([CheckName.INPUT] if given_input is not None else []),
+            *([CheckName.MODEL] if policy is not None and policy.model_file else []),
+        ]
         always, bound_end = (SPLIT_ALWAYS, 8) if split else (ALWAYS, 7)
         names = [*always[1:bound_end], *optional, *always[bound_end:]]
         results = [Check(name=CheckName.WELL_FORMED, status=Status.FAIL, detail=str(exc))]
@@ -139,8 +164,12 @@ def verify_document(
 
 
 def verify_file(
-    path: str | os.PathLike[str], policy: Policy | None = None, *, input_path: str | os.PathLike[str] | None = None,
-    check_signature: bool = True, max_receipt_bytes: int | None = None,
+    path: str | os.PathLike[str],
+    policy: Policy | None = None,
+    *,
+    input_path: str | os.PathLike[str] | None = None,
+    check_signature: bool = True,
+    max_receipt_bytes: int | None = None,
 ) -> Verdict:
     """Verify a receipt file; an unreadable receipt (or one over `max_receipt_bytes`), input or
     pinned model file raises a UsageError (exit 2)."""

@@ -68,7 +68,18 @@ class Executor(Protocol):
 
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "B": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "KI": 1 << 10, "MI": 1 << 20, "GI": 1 << 30, "TI": 1 << 40}
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "KI": 1 << 10,
+    "MI": 1 << 20,
+    "GI": 1 << 30,
+    "TI": 1 << 40,
+}
 MIN_PROVE_MEMORY = 64 << 20  # below this not even Python starts; a smaller value is surely a typo
 
 
@@ -80,7 +91,9 @@ def parse_memory(text: str, option: str = "--max-prove-memory") -> int:
     unit = (match.group(2) or "").upper().removesuffix("B")
     size = int(float(match.group(1)) * _UNITS[unit])
     if size < MIN_PROVE_MEMORY:
-        raise UsageError(f"{option}: {text!r} is {size} bytes, below the {MIN_PROVE_MEMORY >> 20} MiB a prove worker needs to start; give a larger size such as 2GiB")
+        raise UsageError(
+            f"{option}: {text!r} is {size} bytes, below the {MIN_PROVE_MEMORY >> 20} MiB a prove worker needs to start; give a larger size such as 2GiB"
+        )
     return size
 
 
@@ -92,20 +105,32 @@ def result(task: ProofTask, answer: ProveAnswer, max_memory: int | None, worker:
     """A prove worker's answer as a result, or the typed error it amounts to (shared by every executor)."""
     if answer.ok:
         return ProofResult(
-            proof=json.loads(task.proof.read_text()), seconds=answer.seconds, cpu_seconds=answer.cpu_seconds, peak_rss_bytes=answer.peak_rss_bytes, worker=worker,
+            proof=json.loads(task.proof.read_text()),
+            seconds=answer.seconds,
+            cpu_seconds=answer.cpu_seconds,
+            peak_rss_bytes=answer.peak_rss_bytes,
+            worker=worker,
         )
     if answer.memory:
-        limit = f"the proving memory ceiling {format_memory(max_memory)} (--max-prove-memory)" if max_memory else "the memory available"
+        limit = (
+            f"the proving memory ceiling {format_memory(max_memory)} (--max-prove-memory)"
+            if max_memory
+            else "the memory available"
+        )
         raise ProofMemoryError(
             f"{task.compiled}: proving needed more than {limit} ({answer.reason}); raise --max-prove-memory, "
             "or compile the model with --split K so that each segment's proof fits"
         )
     if answer.lost:
-        raise ProverLostError(f"{task.compiled}: {answer.reason} ({worker}) before the proof was done; the task may be retried")
+        raise ProverLostError(
+            f"{task.compiled}: {answer.reason} ({worker}) before the proof was done; the task may be retried"
+        )
     raise ProvingError(f"{task.compiled}: proving failed: {answer.reason}")
 
 
-def open_executor(name: str = "local", *, ray_address: str | None = None, max_memory: int | None = None, parallel: int | None = None) -> Executor:
+def open_executor(
+    name: str = "local", *, ray_address: str | None = None, max_memory: int | None = None, parallel: int | None = None
+) -> Executor:
     """The executor called `name` (`local` or `ray`). `parallel`: proofs at once (local; default the cores)."""
     if name == "local":
         if ray_address is not None:

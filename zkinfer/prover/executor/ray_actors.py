@@ -91,7 +91,13 @@ class ProverActor:
 
     def info(self) -> dict[str, Any]:
         """What a caller or test may check: this actor's pid, its prove worker's, and its counters."""
-        return {"pid": os.getpid(), "worker_pid": self._worker.pid, "loads": self.loads, "proofs": self.proofs, "busy": self.busy}
+        return {
+            "pid": os.getpid(),
+            "worker_pid": self._worker.pid,
+            "loads": self.loads,
+            "proofs": self.proofs,
+            "busy": self.busy,
+        }
 
 
 def actor_name(pk: Path, instance: str) -> str:
@@ -119,7 +125,9 @@ def check_address(address: str) -> None:
     try:
         socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=PROBE_TIMEOUT_S).close()
     except OSError as exc:
-        raise ExecutorError(f"--ray-address {address}: nothing answers there ({exc}); start the cluster's head (`ray start --head`) or drop --ray-address for a local Ray") from exc
+        raise ExecutorError(
+            f"--ray-address {address}: nothing answers there ({exc}); start the cluster's head (`ray start --head`) or drop --ray-address for a local Ray"
+        ) from exc
 
 
 def start_local_ray(num_cpus: int | None = None) -> tuple[str, str]:
@@ -128,8 +136,14 @@ def start_local_ray(num_cpus: int | None = None) -> tuple[str, str]:
     ray = _import_ray()
     temp_dir = tempfile.mkdtemp(prefix="zkray-")  # short: Ray's socket paths must fit in 107 bytes
     ray.init(
-        address="local", num_cpus=num_cpus or cpu_count(), include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES,
-        _temp_dir=temp_dir, log_to_driver=False, namespace=NAMESPACE, configure_logging=False,
+        address="local",
+        num_cpus=num_cpus or cpu_count(),
+        include_dashboard=False,
+        object_store_memory=OBJECT_STORE_BYTES,
+        _temp_dir=temp_dir,
+        log_to_driver=False,
+        namespace=NAMESPACE,
+        configure_logging=False,
     )
     atexit.register(_stop_local_ray, ray, temp_dir)  # runs before Ray's own exit hook (last in, first out)
     return str(ray.get_runtime_context().gcs_address), temp_dir
@@ -147,7 +161,9 @@ class RayExecutor:
     def __init__(self, address: str | None = None, max_memory: int | None = None, instance: str | None = None) -> None:
         self._ray = ray = _import_ray()
         self.max_memory = max_memory
-        self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"  # its own actors: another caller closing its executor never kills them
+        self.instance = (
+            instance or f"{socket.gethostname()}-{os.getpid()}"
+        )  # its own actors: another caller closing its executor never kills them
         self._temp_dir: str | None = None
         if not ray.is_initialized():
             if address is None:
@@ -174,7 +190,13 @@ class RayExecutor:
         with self._lock:
             if name not in self._actors:
                 self._actors[name] = self._remote.options(
-                    name=name, namespace=NAMESPACE, get_if_exists=True, num_cpus=0, max_concurrency=4, max_restarts=0, scheduling_strategy="SPREAD",
+                    name=name,
+                    namespace=NAMESPACE,
+                    get_if_exists=True,
+                    num_cpus=0,
+                    max_concurrency=4,
+                    max_restarts=0,
+                    scheduling_strategy="SPREAD",
                 ).remote(str(task.compiled.resolve()), str(task.pk.resolve()), str(task.srs.resolve()), self.max_memory)
             return self._actors[name]
 
@@ -191,10 +213,14 @@ class RayExecutor:
             answer, proof = ray.get(self.actor(task).prove.remote(task.witness.read_bytes()))
         except RayActorError as exc:
             self._forget(name)
-            raise ProverLostError(f"{task.compiled}: Ray actor {name} died before the proof was done ({type(exc).__name__}); the task may be retried") from exc
+            raise ProverLostError(
+                f"{task.compiled}: Ray actor {name} died before the proof was done ({type(exc).__name__}); the task may be retried"
+            ) from exc
         except RayTaskError as exc:
             cause = cast(Any, exc).as_instanceof_cause()  # Ray leaves it untyped
-            if isinstance(cause, (ProvingError, ExecutorError)):  # raised by the actor itself (e.g. a key not on its machine)
+            if isinstance(
+                cause, (ProvingError, ExecutorError)
+            ):  # raised by the actor itself (e.g. a key not on its machine)
                 raise type(cause)(str(cause).split("\n")[-1] or str(cause)) from exc
             raise ExecutorError(f"{task.compiled}: the Ray actor {name} failed: {exc}") from exc
         if answer.ok:
