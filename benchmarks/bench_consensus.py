@@ -92,6 +92,7 @@ def breakdown(answers: list[Answer]) -> tuple[tuple[float, float], tuple[float, 
         if a.status == 200 and signers:
             waits.append(max(signers))
             rest.append(a.ms - max(signers))
+
     def pick(xs: list[float]) -> tuple[float, float]:
         return (float(np.percentile(xs, 50)), float(np.percentile(xs, 99))) if xs else (float("nan"), float("nan"))
 
