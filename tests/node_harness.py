@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from tests.cli import REPO
+from tests.waiting import WaitTimeout, wait_until
 from zkinfer.core import identity
 
 MODEL = "circuit"  # the tiny circuit's manifest name
@@ -69,18 +70,28 @@ class RunningNode:
 
     def receipt(self, receipt_id: str, timeout_s: float = PROOF_TIMEOUT_S, key: str = API_KEY) -> httpx.Response:
         """Poll until the job has left the queue (200 or a failure), as a client would."""
-        deadline = time.monotonic() + timeout_s
-        while True:
+
+        def settled() -> httpx.Response | None:
             response = httpx.get(
                 f"{self.url}/v1/receipts/{receipt_id}", headers={"Authorization": f"Bearer {key}"}, timeout=30
             )
-            if response.status_code != 202 or time.monotonic() > deadline:
-                return response
-            assert response.json()["status"] in ("accepted", "proving")
-            time.sleep(0.5)
+            if response.status_code == 202:
+                assert response.json()["status"] in ("accepted", "proving")
+                return None
+            return response
+
+        found: httpx.Response = wait_until(
+            settled, what=f"receipt {receipt_id} proven or failed", timeout_s=timeout_s, interval_s=0.5
+        )
+        return found
 
     def stop(self) -> None:
         stop_process(self.process)
+
+
+def not_pending(response: httpx.Response) -> httpx.Response | None:
+    """The response once the receipt or claim has left the queue (proven or failed); None while it is still 202."""
+    return None if response.status_code == 202 else response
 
 
 def start_node(circuits: Path, state_dir: Path, *options: str) -> RunningNode:
@@ -125,18 +136,20 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 
 def wait_until_up(process: subprocess.Popen[bytes], url: str, log: Path, what: str, timeout_s: float) -> None:
     """Poll `url` until it answers 200; stop the process and fail with its log if it exits or takes too long."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def up() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"{what} exited with {process.returncode}:\n{log.read_text()}")
         try:
-            if httpx.get(url, timeout=5).status_code == 200:
-                return
+            return httpx.get(url, timeout=5).status_code == 200
         except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    stop_process(process)
-    raise AssertionError(f"{what} was not up in time:\n{log.read_text()}")
+            return False
+
+    try:
+        wait_until(up, what=f"{what} answering {url}", timeout_s=timeout_s, detail=log.read_text)
+    except WaitTimeout:
+        stop_process(process)
+        raise
 
 
 SAMPLE = [0.1, 0.5, 0.9, 0.3, 0.0, 0.7, 0.2, 0.4]

@@ -4,9 +4,11 @@ reaped by its parent) counts as gone: it runs nothing and holds no memory."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import time
 from pathlib import Path
+
+from tests.waiting import WaitTimeout, wait_until
 
 PROC = Path("/proc")
 
@@ -66,9 +68,10 @@ def command_line(pid: int) -> str:
 
 def wait_gone(pids: list[int], timeout_s: float) -> list[int]:
     """Wait up to `timeout_s` for these processes to exit; those still alive."""
-    deadline = time.monotonic() + timeout_s
-    left = [p for p in pids if alive(p)]
-    while left and time.monotonic() < deadline:
-        time.sleep(0.1)
-        left = [p for p in left if alive(p)]
-    return left
+
+    def still_alive() -> list[int]:
+        return [p for p in pids if alive(p)]
+
+    with contextlib.suppress(WaitTimeout):
+        wait_until(lambda: not still_alive(), what=f"processes {pids} gone", timeout_s=timeout_s)
+    return still_alive()

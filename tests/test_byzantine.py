@@ -33,7 +33,8 @@ import pytest
 from tests.cli import zkinfer
 from tests.gateway_harness import RunningGateway, pinned_toml, start_gateway
 from tests.liar import RunningLiar, start_liar
-from tests.node_harness import API_KEY, MODEL, SAMPLE, RunningNode, copy_circuits, start_node
+from tests.node_harness import API_KEY, MODEL, SAMPLE, RunningNode, copy_circuits, not_pending, start_node
+from tests.waiting import wait_until
 from zkinfer.core import identity, statement
 from zkinfer.core.identity import NodeKey
 from zkinfer.core.receipt import parse
@@ -172,11 +173,12 @@ def verify_certificate_cli(gateway: RunningGateway, answer: dict[str, Any], fold
 def signers_receipt(answer: dict[str, Any], name: str, folder: Path) -> Path:
     """The receipt a signer promised, fetched where the certificate says (a client of that node, with its API key)."""
     (info,) = [i for i in answer["parameters"]["zkinfer_certificate"]["nodes"].values() if i["name"] == name]
-    deadline = time.monotonic() + 120
-    while (
-        fetched := httpx.get(info["receipt_url"], headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30)
-    ).status_code == 202 and time.monotonic() < deadline:
-        time.sleep(0.3)
+    fetched = wait_until(
+        lambda: not_pending(httpx.get(info["receipt_url"], headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30)),
+        what=f"{name}'s receipt for {answer['id']}",
+        timeout_s=120,
+        interval_s=0.3,
+    )
     assert fetched.status_code == 200, fetched.text
     path = folder / f"receipt-{name}-{answer['id']}.json"
     path.write_bytes(fetched.content)
@@ -185,14 +187,16 @@ def signers_receipt(answer: dict[str, Any], name: str, folder: Path) -> Path:
 
 def settled(gateway: RunningGateway, request_id: str, names: list[str], timeout_s: float = 60.0) -> dict[str, Any]:
     """The gateway's record of each node's answer to one request, once every node has answered or timed out."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+
+    def recorded() -> dict[str, Any]:
         with closing(Records(gateway.state_dir / "gateway.db")) as records:
             rows = {r.node: r for r in records.answers(gateway.request_id(request_id))}
-        if set(rows) >= set(names) or time.monotonic() > deadline:
-            assert set(rows) >= set(names), f"the gateway recorded {sorted(rows)} for {request_id}, not {names}"
-            return rows
-        time.sleep(0.2)
+        return rows if set(rows) >= set(names) else {}
+
+    found: dict[str, Any] = wait_until(
+        recorded, what=f"the gateway's records of {names} for {request_id}", timeout_s=timeout_s, interval_s=0.2
+    )
+    return found
 
 
 def convicted(
@@ -206,15 +210,19 @@ def convicted(
     check every document it holds: it accuses one of these liars (never an honest key) and holds
     when checked offline with `zkinfer verify-evidence`. The documents."""
     wanted = {(cluster.liars[name].public_key, kind) for name, kinds in expected.items() for kind in kinds}
-    deadline = time.monotonic() + timeout_s
-    while True:
-        listed = httpx.get(f"{gateway.url}/v1/evidence", headers=gateway.auth, timeout=30).json()["evidence"]
-        found = {(e["accused"], e["kind"]) for e in listed}
-        if wanted <= found or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
-    assert wanted <= found, (
-        f"missing evidence {wanted - found} after {timeout_s} s; found {found}\n{gateway.log.read_text()[-3000:]}"
+
+    def all_evidence() -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = httpx.get(f"{gateway.url}/v1/evidence", headers=gateway.auth, timeout=30).json()[
+            "evidence"
+        ]
+        return listed if wanted <= {(e["accused"], e["kind"]) for e in listed} else []
+
+    listed = wait_until(
+        all_evidence,
+        what=f"evidence {wanted}",
+        timeout_s=timeout_s,
+        interval_s=0.3,
+        detail=lambda: gateway.log.read_text()[-3000:],
     )
     documents = [httpx.get(f"{gateway.url}{e['url']}", headers=gateway.auth, timeout=30).json() for e in listed]
     case_liars = {cluster.liars[name].public_key for name in expected}
@@ -274,11 +282,12 @@ def test_the_liar_harness_speaks_the_node_protocol(cluster: Cluster, truth: Stat
     assert promised.promise.statement_digest == mimic_said.statement.digest()
     identity_doc = httpx.get(f"{mimic.url}/v1/identity", timeout=30).json()
     assert nodeset.pop_ok(bytes.fromhex(identity_doc["public_key"]), bytes.fromhex(identity_doc["proof_of_possession"]))
-    deadline = time.monotonic() + 120
-    while (
-        proven := httpx.get(f"{mimic.url}/v1/receipts/{promised.promise.receipt_id}", timeout=30)
-    ).status_code == 202 and time.monotonic() < deadline:
-        time.sleep(0.3)
+    proven = wait_until(
+        lambda: not_pending(httpx.get(f"{mimic.url}/v1/receipts/{promised.promise.receipt_id}", timeout=30)),
+        what="the mimic's receipt",
+        timeout_s=120,
+        interval_s=0.3,
+    )
     assert proven.status_code == 200, proven.text
     receipt = parse(proven.json())
     assert receipt.signature is not None and receipt.signature.public_key == mimic.public_key
@@ -492,15 +501,19 @@ def test_all_nodes_disagreeing_is_a_503_naming_the_split(cluster: Cluster, truth
 
 def wait_receipt_valid(gateway: RunningGateway, request_id: str, name: str, timeout_s: float = 300.0) -> None:
     """Until the gateway's watcher has verified `name`'s receipt for the request and found it proves its statement."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+
+    def checked() -> Any:
         row = settled(gateway, request_id, [name])[name]
-        if row.receipt == "valid" or time.monotonic() > deadline:
-            assert row.receipt == "valid" and row.proven_equal, (
-                f"{name}'s receipt for {request_id}: {row.receipt} {row.receipt_detail}"
-            )
-            return
-        time.sleep(0.3)
+        return row if row.receipt == "valid" else None
+
+    row = wait_until(
+        checked,
+        what=f"{name}'s receipt for {request_id} checked valid by the watcher",
+        timeout_s=timeout_s,
+        interval_s=0.3,
+        detail=lambda: str(settled(gateway, request_id, [name])[name]),
+    )
+    assert row.proven_equal, f"{name}'s receipt for {request_id}: {row.receipt} {row.receipt_detail}"
 
 
 def test_no_honest_node_is_ever_accused_and_every_honest_receipt_proves_its_answer(cluster: Cluster) -> None:

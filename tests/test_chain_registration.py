@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,8 @@ from eth_hash.auto import keccak
 
 from tests import chain_harness
 from tests.cli import REPO
-from tests.node_harness import API_KEY, SAMPLE, copy_circuits, free_port, stop_process
+from tests.node_harness import API_KEY, SAMPLE, copy_circuits, free_port, not_pending, stop_process
+from tests.waiting import wait_until
 from zkinfer.chain import claims, devchain, solidity
 from zkinfer.chain.claims import Layout
 from zkinfer.chain.deploy import deploy
@@ -108,11 +108,14 @@ def _slash_with_a_made_up_fraud_proof(world: World, stake: Stake, url: str) -> A
         f"{url}/v2/models/{MODEL}/infer", json=body, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60
     )
     assert answered.status_code == 200, answered.text
-    deadline = time.monotonic() + 60
-    while (
-        got := httpx.get(f"{url}/v1/claims/victim-1", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30)
-    ).status_code == 202 and time.monotonic() < deadline:
-        time.sleep(0.3)
+    got = wait_until(
+        lambda: not_pending(
+            httpx.get(f"{url}/v1/claims/victim-1", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30)
+        ),
+        what="the victim's claim file",
+        timeout_s=60,
+        interval_s=0.3,
+    )
     document = parse_claim_file(got.json(), "claim file")
     prover = Prover(world.circuit_dir, prefer_gpu=False)
     _, input_felts = prover.claimable_statement(
@@ -166,14 +169,15 @@ def test_an_optimistic_node_refuses_a_model_registered_with_a_verifier_that_acce
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 300
-        while process.poll() is None and time.monotonic() < deadline:
+
+        def exited_or_ready() -> bool:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=5).status_code == 200:
-                    break
+                ready = httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=5).status_code == 200
             except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+                ready = False
+            return process.poll() is not None or ready
+
+        wait_until(exited_or_ready, what="the node refusing to start, or ready", timeout_s=300, interval_s=0.2)
         if process.poll() is None:  # it started on the bad registration: show what that costs it
             sent = _slash_with_a_made_up_fraud_proof(world, stake, f"http://127.0.0.1:{port}")
             info = stake.node(node_address)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import wait_until
 from zkinfer.chain import account, registry, toolchain
 from zkinfer.core.errors import ChainError, ToolchainMissing
 
@@ -111,7 +112,6 @@ def test_a_dev_chain_does_not_outlive_a_killed_owner(tmp_path: Path) -> None:
     import signal
     import subprocess
     import sys
-    import time
 
     from zkinfer.chain import devchain
 
@@ -129,8 +129,7 @@ def test_a_dev_chain_does_not_outlive_a_killed_owner(tmp_path: Path) -> None:
     finally:
         owner.send_signal(signal.SIGKILL)
         owner.wait()
-    deadline = time.monotonic() + 30
-    while devchain.running(tmp_path) is not None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert devchain.running(tmp_path) is None, f"anvil {anvil} outlived its killed owner"
+    wait_until(
+        lambda: devchain.running(tmp_path) is None, what=f"anvil {anvil} gone after its owner was killed", timeout_s=30
+    )
     assert (tmp_path / devchain.STATE_FILE).is_file()  # it got SIGTERM, so it dumped its state

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 
 from tests import tiny
 from tests.node_harness import API_KEY, MODEL, SAMPLE, RunningNode, copy_circuits, free_port, start_node
+from tests.waiting import wait_until
 from zkinfer.core import identity
 from zkinfer.core.receipt import Receipt
 from zkinfer.prover.runtime import FastSession
@@ -310,17 +310,17 @@ def test_kill_9_mid_proof_loses_no_accepted_job(circuits: Path, tmp_path: Path) 
         response = node.infer(values)
         assert response.status_code == 200
         ids.append(response.json()["parameters"]["receipt_id"])
-    deadline = time.monotonic() + 120
-    while httpx.get(f"{node.url}/v1/receipts/{ids[0]}", headers=node.auth).json().get("status") != "proving":
-        assert time.monotonic() < deadline, "the first job never started proving"
-        time.sleep(0.05)
+    wait_until(
+        lambda: httpx.get(f"{node.url}/v1/receipts/{ids[0]}", headers=node.auth).json().get("status") == "proving",
+        what="the first job proving",
+        timeout_s=120,
+        interval_s=0.05,
+    )
     workers = _children(node.process.pid)
     node.process.send_signal(signal.SIGKILL)
     node.process.wait()
-    deadline = time.monotonic() + 30
-    while any(_alive(pid) for pid in workers):  # a worker dies with its node: no orphan prover
-        assert time.monotonic() < deadline, f"worker processes outlived the node: {workers}"
-        time.sleep(0.1)
+    # a worker dies with its node: no orphan prover
+    wait_until(lambda: not any(_alive(pid) for pid in workers), what=f"the node's workers {workers} gone", timeout_s=30)
 
     restarted = start_node(circuits, state)
     try:

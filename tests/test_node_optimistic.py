@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 from tests import chain_harness
 from tests.cli import REPO
 from tests.node_harness import OTHER_KEY, SAMPLE, RunningNode, copy_circuits, free_port, start_node
+from tests.waiting import wait_until
 from zkinfer.chain import claims, devchain
 from zkinfer.chain.challenge import load_claim_file
 from zkinfer.chain.stake import Stake, StakeParams, register_circuit
@@ -72,14 +72,15 @@ def world(anvil: devchain.DevChain, small_circuit: Path, tmp_path_factory: pytes
 
 def claim_file(node: RunningNode, request_id: str, timeout_s: float = 60) -> dict[str, object]:
     """Poll the node's claim route until the claim's batch is posted, as a client would."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+
+    def posted() -> httpx.Response | None:
         response = httpx.get(f"{node.url}/v1/claims/{request_id}", headers=node.auth, timeout=30)
-        if response.status_code != 202 or time.monotonic() > deadline:
-            assert response.status_code == 200, response.text
-            document: dict[str, object] = response.json()
-            return document
-        time.sleep(0.3)
+        return None if response.status_code == 202 else response
+
+    response = wait_until(posted, what=f"the claim of {request_id} posted", timeout_s=timeout_s, interval_s=0.3)
+    assert response.status_code == 200, response.text
+    document: dict[str, object] = response.json()
+    return document
 
 
 def test_optimistic_answers_are_claimed_in_batches_survive_a_crash_and_a_challenge_is_answered_with_a_proof(
@@ -166,11 +167,12 @@ def test_optimistic_answers_are_claimed_in_batches_survive_a_crash_and_a_challen
         assert done.returncode == 0, done.stdout + done.stderr
         challenged = load_claim_file(path)
         key = claims.claim_key(challenged.batch_id, challenged.claim.leaf())
-        deadline = time.monotonic() + 120
-        while (
-            world.stake.challenge_info(key, challenged.batch_id).state == "challenged" and time.monotonic() < deadline
-        ):
-            time.sleep(0.5)
+        wait_until(
+            lambda: world.stake.challenge_info(key, challenged.batch_id).state != "challenged",
+            what="the challenge answered",
+            timeout_s=120,
+            interval_s=0.5,
+        )
         assert world.stake.challenge_info(key, challenged.batch_id).state == "answered", node.log.read_text()[-3000:]
         info = world.stake.node(challenged.node)
         assert (

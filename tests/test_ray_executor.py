@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import ray
 
 from tests.cli import zkinfer
 from tests.node_harness import SAMPLE, RunningNode, start_node
+from tests.waiting import wait_until
 from zkinfer.core.errors import ProofMemoryError
 from zkinfer.core.receipt import Receipt
 from zkinfer.prover.executor import ProofTask, parse_memory
@@ -99,33 +99,32 @@ def test_a_proof_over_the_ceiling_on_ray_is_the_same_typed_error(
 
 def _node_actor(timeout_s: float = 120) -> Any:
     """The node's prover actor in the shared cluster, once its worker has created it."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def node_actors() -> list[str]:
         names = [
             a["name"]
             for a in ray.util.list_named_actors(all_namespaces=True)
             if a["namespace"] == NAMESPACE and a["name"].startswith(ACTOR_PREFIX)
         ]
-        names = [n for n in names if not n.endswith(("-keep", "-ceiling"))]  # not this module's own executors
-        if names:
-            return ray.get_actor(names[0], namespace=NAMESPACE)
-        time.sleep(0.05)
-    raise AssertionError("the node created no prover actor")
+        return [n for n in names if not n.endswith(("-keep", "-ceiling"))]  # not this module's own executors
+
+    names = wait_until(node_actors, what="the node's prover actor", timeout_s=timeout_s, interval_s=0.05)
+    return ray.get_actor(names[0], namespace=NAMESPACE)
 
 
 def _kill_mid_proof(timeout_s: float = 300) -> dict[str, Any]:
     """SIGKILL the actor's process while it is proving; its info from just before."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def busy_actor() -> dict[str, Any] | None:
         try:
             info = ray.get(_node_actor().info.remote(), timeout=30)
         except ray.exceptions.RayActorError:  # a previous one, just killed: look again
-            continue
-        if info["busy"]:
-            os.kill(info["pid"], signal.SIGKILL)
-            return dict(info)
-        time.sleep(0.02)
-    raise AssertionError("never saw the node's actor proving")
+            return None
+        return dict(info) if info["busy"] else None
+
+    info = wait_until(busy_actor, what="the node's actor proving", timeout_s=timeout_s, interval_s=0.02)
+    os.kill(info["pid"], signal.SIGKILL)
+    return info
 
 
 def test_a_ray_actor_killed_mid_proof_means_the_job_is_retried_not_lost(

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.gateway_harness import FixedServer
+from tests.waiting import until
 from zkinfer.core import bls, identity, statement
 from zkinfer.network import evidence, nodeset, reputation
 from zkinfer.network.client import Consensus
@@ -229,9 +230,7 @@ def test_the_watcher_calls_a_promise_unproven_only_when_the_node_itself_answers_
     async def run() -> None:
         watcher = Watcher(records, Consensus(pinned), tmp_path / "evidence", poll_s=0.05, grace_s=1.0)
         watcher.watch(records.add_answers(rows))
-        deadline = time.monotonic() + 30
-        while watcher.busy and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await until(lambda: not watcher.busy, what="the watcher idle", timeout_s=30)
         await watcher.stop()
 
     try:
@@ -293,9 +292,9 @@ def _watch_until_polled(
     async def run() -> int:
         watcher = Watcher(records, Consensus(nodeset.parse(toml, "nodes.toml")), tmp_path / "evidence", poll_s=0.02)
         watcher.watch(records.add_answers(rows))
-        deadline = time.monotonic() + 30
-        while len(server.paths) < polls and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        await until(
+            lambda: len(server.paths) >= polls, what=f"{polls} polls of the node", timeout_s=30, interval_s=0.02
+        )
         busy = watcher.busy
         await watcher.stop()
         return busy
