@@ -378,8 +378,8 @@ def proofs_report(
     proof_s = metric(final, "zkinfer_proof_seconds_sum")
     rejected = [s.status for s in primed + burst if s.status != 200]
     print(
-        f"proofs (priming batch included): {proofs:.0f} in {drained_s:.0f} s = {60 * proofs / drained_s:.1f} proofs/min, "
-        f"{60 * proven / drained_s:.0f} samples proven/min; "
+        f"proofs (priming batch included): {proofs:.0f} in {drained_s:.0f} s = "
+        f"{60 * proofs / drained_s:.1f} proofs/min, {60 * proven / drained_s:.0f} samples proven/min; "
         f"{proof_s / max(proofs, 1):.1f} s per proof, {proof_s / max(proven, 1):.2f} s per sample"
     )
     print(
