@@ -178,7 +178,8 @@ def main() -> None:
         with devchain.dev_chain(work / "chain", code_size_limit=CODE_SIZE_LIMIT) as running:
             bench = Bench(account.connect(running.rpc_url, running.default_key), work)
             print(
-                f"anvil {toolchain.ANVIL_VERSION} (chain id {running.chain_id}, code size limit lifted to {CODE_SIZE_LIMIT}), solc {toolchain.SOLC_VERSION}"
+                f"anvil {toolchain.ANVIL_VERSION} (chain id {running.chain_id}, "
+                f"code size limit lifted to {CODE_SIZE_LIMIT}), solc {toolchain.SOLC_VERSION}"
             )
             print(f"| {'circuit':<11} | {'step':<38} | {'gas':>10} | note")
             print(f"|{'-' * 13}|{'-' * 40}|{'-' * 12}|------")

@@ -169,7 +169,8 @@ def run(n_nodes: int, requests: int, levels: list[int], folder: Path, node_optio
                 }
             )
             print(
-                f"  {n_nodes} nodes, {concurrency} in flight: one node p50/p99 {rows[-1]['single']}, gateway {rows[-1]['gateway']} ms",
+                f"  {n_nodes} nodes, {concurrency} in flight: "
+                f"one node p50/p99 {rows[-1]['single']}, gateway {rows[-1]['gateway']} ms",
                 flush=True,
             )
     finally:
@@ -201,24 +202,29 @@ def main() -> int:
         os.environ["ZKINFER_HOME"] = str(Path(tmp) / "home")
         for n in args.nodes:
             print(
-                f"{n} nodes: starting; per level {args.concurrency}, {args.requests} requests to one node, then {args.requests} through the gateway",
+                f"{n} nodes: starting; per level {args.concurrency}, "
+                f"{args.requests} requests to one node, then {args.requests} through the gateway",
                 flush=True,
             )
             rows += run(n, args.requests, args.concurrency, Path(tmp) / f"n{n}", args.node_option)
     print(
-        f"\n{MODEL}, {cpu_count()} cores, every node and the gateway on this machine, nodes proving throughout; {args.requests} requests per burst"
+        f"\n{MODEL}, {cpu_count()} cores, every node and the gateway on this machine, nodes proving throughout; "
+        f"{args.requests} requests per burst"
     )
     print(
-        f"{'nodes':>5} {'in flight':>9} {'one node p50/p99 ms':>20} {'gateway p50/p99 ms':>20} {'p50 ratio':>9} {'answered':>9} {'req/s':>6} {'certs valid':>11}"
+        f"{'nodes':>5} {'in flight':>9} {'one node p50/p99 ms':>20} {'gateway p50/p99 ms':>20} "
+        f"{'p50 ratio':>9} {'answered':>9} {'req/s':>6} {'certs valid':>11}"
     )
     for r in rows:
         (s50, s99), (g50, g99) = r["single"], r["gateway"]
         valid, checked = r["certificates"]
         print(
-            f"{r['nodes']:>5} {r['concurrency']:>9} {s50:>9.1f} / {s99:<8.1f} {g50:>9.1f} / {g99:<8.1f} {g50 / s50:>9.2f} {r['ok']:>5}/{args.requests:<3} {r['rate']:>6.1f} {valid:>5}/{checked:<5}"
+            f"{r['nodes']:>5} {r['concurrency']:>9} {s50:>9.1f} / {s99:<8.1f} {g50:>9.1f} / {g99:<8.1f} "
+            f"{g50 / s50:>9.2f} {r['ok']:>5}/{args.requests:<3} {r['rate']:>6.1f} {valid:>5}/{checked:<5}"
         )
     print(
-        "\nwhere a consensus answer's time goes (p50 / p99 ms): waiting for the quorum's slowest signer | the gateway's own work + the client's round trip to it"
+        "\nwhere a consensus answer's time goes (p50 / p99 ms): waiting for the quorum's slowest signer | "
+        "the gateway's own work + the client's round trip to it"
     )
     for r in rows:
         (w50, w99), (o50, o99) = r["breakdown"]
@@ -228,7 +234,8 @@ def main() -> int:
         p99_goal = "met" if g99 <= 100 else "NOT met"
         ratio_goal = "met" if g50 <= 1.3 * s50 else "NOT met"
         print(
-            f"3 nodes, {r['concurrency']} in flight: p99 <= 100 ms {p99_goal} ({g99:.1f} ms); gateway p50 <= 1.3x one node's {ratio_goal} ({g50 / s50:.2f}x)"
+            f"3 nodes, {r['concurrency']} in flight: p99 <= 100 ms {p99_goal} ({g99:.1f} ms); "
+            f"gateway p50 <= 1.3x one node's {ratio_goal} ({g50 / s50:.2f}x)"
         )
     return 0
 

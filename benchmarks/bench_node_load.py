@@ -66,7 +66,8 @@ def build_circuit(model: str, batch: int, folder: Path) -> tuple[Path, int]:
     circuit = compile_model(onnx_path, calibration, folder / "circuits" / model, search=False, batch_size=batch)
     ensure(circuit)
     print(
-        f"compiled {model} for batch {batch}: k={circuit.logrows}; keys ready in {time.perf_counter() - start:.0f} s (not part of the load)"
+        f"compiled {model} for batch {batch}: k={circuit.logrows}; "
+        f"keys ready in {time.perf_counter() - start:.0f} s (not part of the load)"
     )
     return folder / "circuits", size
 
@@ -118,7 +119,8 @@ async def load(
 ) -> tuple[list[Sent], list[Sent], str, float, float]:
     """Prime with one batch, wait until it is being proven, then fire the burst on the same (warm)
     connections with tritonclient's asyncio client, an unmodified KServe client.
-    Returns (primer results, burst results, /metrics just before the burst, burst seconds, the web process's CPU seconds during it)."""
+    Returns (primer results, burst results, /metrics just before the burst, burst seconds,
+    the web process's CPU seconds during it)."""
     import tritonclient.http.aio as aio
 
     client = aio.InferenceServerClient(url.removeprefix("http://"), conn_limit=concurrency)
@@ -224,7 +226,8 @@ def statement_cost(circuit_dir: Path, size: int, n: int = 20) -> str:
         shared.append((time.perf_counter() - start) / batch)
     ms = statistics.median
     return (
-        f"witness {1000 * ms(single):.1f} ms + sign {1000 * ms(signing):.1f} ms = {1000 * (ms(single) + ms(signing)):.1f} ms per request; "
+        f"witness {1000 * ms(single):.1f} ms + sign {1000 * ms(signing):.1f} ms = "
+        f"{1000 * (ms(single) + ms(signing)):.1f} ms per request; "
         f"a witness shared by {batch} request(s): {1000 * ms(shared):.1f} ms each + sign"
     )
 
@@ -295,7 +298,8 @@ def main() -> int:
             node.stop()
     answered(args, primed, burst, before, during, burst_s, alone)
     print(
-        f"web process CPU during the burst: {web_cpu_s:.2f} s = {1000 * web_cpu_s / len(burst):.1f} ms per request (HTTP, fast path, statement; proving is in other processes)"
+        f"web process CPU during the burst: {web_cpu_s:.2f} s = {1000 * web_cpu_s / len(burst):.1f} ms per request "
+        "(HTTP, fast path, statement; proving is in other processes)"
     )
     if args.latency_only:
         return 0 if all(s.status == 200 for s in primed + burst) else 1
@@ -316,16 +320,20 @@ def answered(
 
     latencies = [s.seconds * 1000 for s in burst if s.status == 200]
     print(
-        f"\nnode: {args.model} compiled for batch {args.batch}, window {args.window_ms:.0f} ms, {args.workers} worker(s), {cpu_count()} cores"
+        f"\nnode: {args.model} compiled for batch {args.batch}, window {args.window_ms:.0f} ms, "
+        f"{args.workers} worker(s), {cpu_count()} cores"
     )
     print(
-        f"burst: {args.requests} requests, {args.concurrency} in flight, sent in {burst_s:.2f} s ({args.requests / burst_s:.0f} req/s); "
-        f"started while a proof was running; {metric(during, 'zkinfer_proof_seconds_count'):.0f} proof(s) finished during it, "
+        f"burst: {args.requests} requests, {args.concurrency} in flight, "
+        f"sent in {burst_s:.2f} s ({args.requests / burst_s:.0f} req/s); "
+        "started while a proof was running; "
+        f"{metric(during, 'zkinfer_proof_seconds_count'):.0f} proof(s) finished during it, "
         f"{metric(during, 'zkinfer_queue_depth'):.0f} jobs queued at its end"
     )
     print(
-        f"answer latency (ms): p50 {percentile(latencies, 50):.1f}  p90 {percentile(latencies, 90):.1f}  p99 {percentile(latencies, 99):.1f}  "
-        f"max {max(latencies):.1f}  mean {statistics.mean(latencies):.1f}  -> goal p99 < 100 ms: {'met' if percentile(latencies, 99) < 100 else 'NOT met'}"
+        f"answer latency (ms): p50 {percentile(latencies, 50):.1f}  p90 {percentile(latencies, 90):.1f}  "
+        f"p99 {percentile(latencies, 99):.1f}  max {max(latencies):.1f}  mean {statistics.mean(latencies):.1f}  "
+        f"-> goal p99 < 100 ms: {'met' if percentile(latencies, 99) < 100 else 'NOT met'}"
     )
     print(f"statement (witness + sign statement and promise), alone in this process: {alone}")
     signed = metric(during, "zkinfer_statement_seconds_count") - metric(before, "zkinfer_statement_seconds_count")
@@ -337,7 +345,8 @@ def answered(
             / signed
         )
         print(
-            f"statement on the node during the burst (waiting for a witness run included): mean {mean_ms:.1f} ms; {signed:.0f} statements from {runs:.0f} witness runs "
+            "statement on the node during the burst (waiting for a witness run included): "
+            f"mean {mean_ms:.1f} ms; {signed:.0f} statements from {runs:.0f} witness runs "
             f"({signed / max(runs, 1):.1f} requests per run)"
         )
     else:
@@ -347,7 +356,8 @@ def answered(
     )
     node_all = metric(during, "zkinfer_answer_seconds_count") - metric(before, "zkinfer_answer_seconds_count")
     print(
-        f"node side (zkinfer_answer_seconds, request read to answer): {100 * node_fast / max(node_all, 1):.1f} % of the burst's answers within 100 ms"
+        "node side (zkinfer_answer_seconds, request read to answer): "
+        f"{100 * node_fast / max(node_all, 1):.1f} % of the burst's answers within 100 ms"
     )
     refused = [s.status for s in primed + burst if s.status != 200]
     print(f"refused: {len(refused)} {sorted(set(refused))}")
@@ -368,11 +378,13 @@ def proofs_report(
     proof_s = metric(final, "zkinfer_proof_seconds_sum")
     rejected = [s.status for s in primed + burst if s.status != 200]
     print(
-        f"proofs (priming batch included): {proofs:.0f} in {drained_s:.0f} s = {60 * proofs / drained_s:.1f} proofs/min, {60 * proven / drained_s:.0f} samples proven/min; "
+        f"proofs (priming batch included): {proofs:.0f} in {drained_s:.0f} s = "
+        f"{60 * proofs / drained_s:.1f} proofs/min, {60 * proven / drained_s:.0f} samples proven/min; "
         f"{proof_s / max(proofs, 1):.1f} s per proof, {proof_s / max(proven, 1):.2f} s per sample"
     )
     print(
-        f"jobs: {len(accepted)} accepted, {len(rejected)} refused {sorted(set(rejected))}, {proven} proven with their own input in their row, "
+        f"jobs: {len(accepted)} accepted, {len(rejected)} refused {sorted(set(rejected))}, "
+        f"{proven} proven with their own input in their row, "
         f"{verified} distinct receipts verified"
     )
     ok = proven == len(accepted) and not problems and not rejected

@@ -80,12 +80,14 @@ def main() -> None:
             rows.append(measure(model, default_dir, "ezkl default"))
             rows.append(measure(model, REPO / "circuits" / model, "zkinfer search"))
     print(
-        f"| model | run args | k | num_rows | key setup s | median prove s ({REPEATS} runs) | pk MB | max abs err, example vs onnxruntime | max abs err, calibration set | verified |"
+        f"| model | run args | k | num_rows | key setup s | median prove s ({REPEATS} runs) | pk MB "
+        "| max abs err, example vs onnxruntime | max abs err, calibration set | verified |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r.model} | {r.run_args} | {r.k} | {r.num_rows} | {r.setup_s:.2f} | {r.prove_s:.2f} | {r.pk_mb:.1f} | {r.example_error:.2e} | {r.calibration_error:.2e} | {r.verified} |"
+            f"| {r.model} | {r.run_args} | {r.k} | {r.num_rows} | {r.setup_s:.2f} | {r.prove_s:.2f} | {r.pk_mb:.1f} "
+            f"| {r.example_error:.2e} | {r.calibration_error:.2e} | {r.verified} |"
         )
 
 

@@ -14,7 +14,8 @@ replays that attack on loopback and measures what a legitimate client sees:
    the counts are capped to what this process's descriptor limit allows;
 3. from the start of the opening to the end of the --hold period, sends one legitimate infer
    request (httpx, a fresh connection each) every --interval seconds from a second process (so the
-   attacker's loop does not hold its GIL), and records status codes and latencies; counts the attacking connections the node closed itself
+   attacker's loop does not hold its GIL), and records status codes and latencies; counts the attacking
+   connections the node closed itself
    (classified by their age: younger than the node's deadline = evicted at the cap, else deadline);
 4. releases (aborts) every attacking connection still open, then probes back to back until the
    first 200 (time to first success) and keeps probing for --after seconds;
@@ -137,7 +138,8 @@ def build_circuits(folder: Path) -> Path:
     )
     ensure(circuit)
     print(
-        f"compiled the tiny MLP and set up its keys in {time.perf_counter() - start:.0f} s (not part of the measurement)"
+        f"compiled the tiny MLP and set up its keys in {time.perf_counter() - start:.0f} s "
+        "(not part of the measurement)"
     )
     return copy_circuits(circuit.path, folder / "circuits")
 
@@ -196,7 +198,10 @@ def attack_requests() -> dict[str, tuple[bytes, bytes]]:
     """Per kind: the first bytes sent, and the byte trickled after them."""
     from tests.node_harness import API_KEY, MODEL
 
-    request_line = f"POST /v2/models/{MODEL}/infer HTTP/1.1\r\nHost: node\r\nAuthorization: Bearer {API_KEY}\r\nContent-Type: application/json\r\n"
+    request_line = (
+        f"POST /v2/models/{MODEL}/infer HTTP/1.1\r\nHost: node\r\n"
+        f"Authorization: Bearer {API_KEY}\r\nContent-Type: application/json\r\n"
+    )
     return {
         "slow-header": ((request_line + "X-Slow: ").encode(), b"a"),  # the header block never ends
         "slow-body": ((request_line + f"Content-Length: {SLOW_BODY_LENGTH}\r\n\r\n").encode() + b'{"inputs": [', b" "),
@@ -284,7 +289,8 @@ async def attack(
     stats.opening_s = time.monotonic() - opening
     stats.opening_end = time.monotonic() - t0
     print(
-        f"[{time.monotonic() - t0:5.1f} s] opened {stats.opened['slow-header']} slow-header + {stats.opened['slow-body']} slow-body in {stats.opening_s:.1f} s "
+        f"[{time.monotonic() - t0:5.1f} s] opened {stats.opened['slow-header']} slow-header + "
+        f"{stats.opened['slow-body']} slow-body in {stats.opening_s:.1f} s "
         f"({stats.failed_total} failed to connect); {len(stats.live)} still open; holding {args.hold:.0f} s"
     )
     await asyncio.sleep(args.hold)
@@ -313,7 +319,8 @@ def probe_process(
 def after_release(
     url: str, t0: float, released_at: float, args: argparse.Namespace
 ) -> tuple[float | None, list[Probe]]:
-    """Probe back to back until the first 200 (at most args.recovery_limit s), then every args.interval for args.after s."""
+    """Probe back to back until the first 200 (at most args.recovery_limit s),
+    then every args.interval for args.after s."""
     probes: list[Probe] = []
     first_ok: float | None = None
     while time.monotonic() - released_at < args.recovery_limit:
@@ -401,7 +408,8 @@ def main() -> int:
     counts = {k: int(n * scale) for k, n in wanted.items()}
     print(
         f"this process: RLIMIT_NOFILE soft {soft} (hard {hard}), {OWN_FDS} kept for itself -> "
-        f"{counts['slow-header']} slow-header + {counts['slow-body']} slow-body connections (asked for {wanted['slow-header']} + {wanted['slow-body']})"
+        f"{counts['slow-header']} slow-header + {counts['slow-body']} slow-body connections "
+        f"(asked for {wanted['slow-header']} + {wanted['slow-body']})"
     )
 
     node_options: list[str] = []
@@ -432,7 +440,8 @@ def main() -> int:
             baseline_fds = sampler.count()
             warm = legit(node.url, "warm-up", time.monotonic(), args.request_timeout)
             print(
-                f"node pid {node.process.pid}: RLIMIT_NOFILE {node_limit}, {baseline_fds} fds open at rest; warm-up request: HTTP {warm.status} in {warm.seconds * 1000:.0f} ms"
+                f"node pid {node.process.pid}: RLIMIT_NOFILE {node_limit}, {baseline_fds} fds open at rest; "
+                f"warm-up request: HTTP {warm.status} in {warm.seconds * 1000:.0f} ms"
             )
 
             stats = AttackStats()
@@ -472,8 +481,10 @@ def main() -> int:
         (
             "attacking connections opened",
             f"{stats.opened['slow-header']} slow-header + {stats.opened['slow-body']} slow-body "
-            f"(asked {wanted['slow-header']} + {wanted['slow-body']}; capped to {counts['slow-header']} + {counts['slow-body']} by this process's fd limit {soft}); "
-            f"{stats.failed_total} failed to connect{f' {stats.failure_kinds}' if stats.failed_total else ''}; opening took {stats.opening_s:.1f} s",
+            f"(asked {wanted['slow-header']} + {wanted['slow-body']}; "
+            f"capped to {counts['slow-header']} + {counts['slow-body']} by this process's fd limit {soft}); "
+            f"{stats.failed_total} failed to connect{f' {stats.failure_kinds}' if stats.failed_total else ''}; "
+            f"opening took {stats.opening_s:.1f} s",
         ),
         (
             "node limits",
@@ -486,8 +497,10 @@ def main() -> int:
         ),
         (
             "closed by the node during the attack",
-            f"{closed['slow-header']} slow-header + {closed['slow-body']} slow-body; by age at close: {stats.evicted['slow-header']} + {stats.evicted['slow-body']} "
-            f"younger than the deadline (cap eviction), {stats.expired['slow-header']} + {stats.expired['slow-body']} older (deadline or cap)",
+            f"{closed['slow-header']} slow-header + {closed['slow-body']} slow-body; "
+            f"by age at close: {stats.evicted['slow-header']} + {stats.evicted['slow-body']} "
+            "younger than the deadline (cap eviction), "
+            f"{stats.expired['slow-header']} + {stats.expired['slow-body']} older (deadline or cap)",
         ),
         ("still open at release", f"{sum(stats.opened.values()) - sum(closed.values())}"),
         (
@@ -496,7 +509,8 @@ def main() -> int:
         ),
         (
             "CPU during opening + hold",
-            f"node {node_cpu:.1f} s, attacker {own_cpu:.1f} s, over {released_at - t0:.1f} s; load average {load[0]:.1f} before, {os.getloadavg()[0]:.1f} at the end",
+            f"node {node_cpu:.1f} s, attacker {own_cpu:.1f} s, over {released_at - t0:.1f} s; "
+            f"load average {load[0]:.1f} before, {os.getloadavg()[0]:.1f} at the end",
         ),
         ("legitimate requests during the attack", f"every {args.interval:g} s: {describe(during)}"),
         (
@@ -518,12 +532,14 @@ def main() -> int:
         ("legitimate requests after release", describe(after) if after else "none"),
         (
             "node fds",
-            f"peak {sampler.peak} ({sampler.peak_at - t0:+.1f} s from the attack's start) of limit {node_limit}; at rest {baseline_fds}, at release {fds_at_release}, at the end {fds_end}",
+            f"peak {sampler.peak} ({sampler.peak_at - t0:+.1f} s from the attack's start) of limit {node_limit}; "
+            f"at rest {baseline_fds}, at release {fds_at_release}, at the end {fds_end}",
         ),
         ("node process", "alive at the end" if alive else f"EXITED with {node.process.returncode}"),
         (
             "node log",
-            f"{tracebacks} traceback(s), {log.count(' ERROR ')} ERROR line(s), {log.count(' WARNING ')} WARNING line(s), {log.count('went away')} 'went away' line(s)",
+            f"{tracebacks} traceback(s), {log.count(' ERROR ')} ERROR line(s), "
+            f"{log.count(' WARNING ')} WARNING line(s), {log.count('went away')} 'went away' line(s)",
         ),
     ]
     width = max(len(name) for name, _ in rows)
@@ -538,7 +554,8 @@ def main() -> int:
         window = [p for p in during if t <= p.sent_at < end]
         worst = f"{max(p.seconds for p in window):.1f} s" if window else "-"
         print(
-            f"  {t:6.1f} {opened:7d} {still_open:13d} {fds:8d}   {sum(p.status == 200 for p in window):3d} / {sum(p.status != 200 for p in window):3d} / {worst}"
+            f"  {t:6.1f} {opened:7d} {still_open:13d} {fds:8d}   "
+            f"{sum(p.status == 200 for p in window):3d} / {sum(p.status != 200 for p in window):3d} / {worst}"
         )
     failing = [p for p in during + after if p.status != 200]
     if failing:

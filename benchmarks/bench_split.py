@@ -17,7 +17,8 @@ Models: the digits CNN (`models/digits_cnn.onnx`, its committed circuit's decomp
 minutes on 2 cores) and, with `--lenet`, a LeNet-5 (32x32 input, random seeded weights, built with
 torch and exported on demand: k≈19, GBs of keys and memory, many minutes; never in CI).
 
-Run from the repository root: `python -m benchmarks.bench_split [--lenet | --only-lenet] [--no-ray] [--parts 2 4] [--link polycommit]`.
+Run from the repository root:
+`python -m benchmarks.bench_split [--lenet | --only-lenet] [--no-ray] [--parts 2 4] [--link polycommit]`.
 """
 
 from __future__ import annotations
@@ -270,7 +271,8 @@ def table(case: Case, rows: list[Row]) -> str:
     out = [
         f"### {case.name} (decomposition {case.decomposition or 'ezkl default'})",
         "",
-        "| form | segment k | keys (pk+vk) MB | proof CPU s | sequential s | wall, local parallel s | wall, Ray parallel s | peak RSS per process MiB (max) | vs unsplit | verified |",
+        "| form | segment k | keys (pk+vk) MB | proof CPU s | sequential s | wall, local parallel s "
+        "| wall, Ray parallel s | peak RSS per process MiB (max) | vs unsplit | verified |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -279,7 +281,8 @@ def table(case: Case, rows: list[Row]) -> str:
         peak = max(r.peak_rss)
         each = ", ".join(str(p // MiB) for p in r.peak_rss)
         out.append(
-            f"| {r.form} | {r.ks} | {r.key_bytes / 1e6:.1f} | {r.cpu_s:.2f} | {r.sequential_s:.2f} | {local} | {ray} | {peak / MiB:.0f} ({each}) | {peak / base:.2f} | {r.verified} |"
+            f"| {r.form} | {r.ks} | {r.key_bytes / 1e6:.1f} | {r.cpu_s:.2f} | {r.sequential_s:.2f} | {local} | {ray} "
+            f"| {peak / MiB:.0f} ({each}) | {peak / base:.2f} | {r.verified} |"
         )
     return "\n".join(out)
 

@@ -88,7 +88,10 @@ def _row(model: str, key: object, tmp: Path) -> str:
     assert cli.returncode == 0, cli.stdout + cli.stderr
     if not (tmp / "signed.json").exists():  # the first model's receipt is the one the process timings verify
         (tmp / "signed.json").write_bytes(path.read_bytes())
-    return f"| {model} | {receipt.srs.k} | {len(receipt.proof.hex)} | {first:.0f} | {without:.0f} | {with_signature:.0f} | {signature:.0f} | {reference:.0f} | {parse_ms:.2f} | {cli_s:.2f} | {model_s:.2f} |"
+    return (
+        f"| {model} | {receipt.srs.k} | {len(receipt.proof.hex)} | {first:.0f} | {without:.0f} | {with_signature:.0f} "
+        f"| {signature:.0f} | {reference:.0f} | {parse_ms:.2f} | {cli_s:.2f} | {model_s:.2f} |"
+    )
 
 
 def _with_py_ecc(action: Callable[[], object]) -> object:
@@ -129,7 +132,8 @@ def _process_times(receipt: Path, signer: str, baseline: str | None, tmp: Path) 
     rows = ["| command | tree | median wall s | min wall s | median CPU s |", "|---|---|---:|---:|---:|"]
     for (command, tree), values in times.items():
         rows.append(
-            f"| `{command}` | {tree} | {statistics.median(values):.2f} | {min(values):.2f} | {statistics.median(cpu[(command, tree)]):.2f} |"
+            f"| `{command}` | {tree} | {statistics.median(values):.2f} | {min(values):.2f} "
+            f"| {statistics.median(cpu[(command, tree)]):.2f} |"
         )
     return rows
 
@@ -155,8 +159,9 @@ def main() -> None:
         print(f"BLS backend: {bls.backend()}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print()
         print(
-            "| model | k | proof bytes | first verify (starts worker) ms | verify, no signature check ms | verify with signature ms "
-            "| signature check alone ms | signature check, py_ecc ms | parse ms | CLI verify s | verify --model s |"
+            "| model | k | proof bytes | first verify (starts worker) ms | verify, no signature check ms "
+            "| verify with signature ms | signature check alone ms | signature check, py_ecc ms "
+            "| parse ms | CLI verify s | verify --model s |"
         )
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         for model in MODELS:

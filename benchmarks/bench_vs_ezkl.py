@@ -358,10 +358,12 @@ def overhead(case: Case, work: Path, reps: int, decomposition: tuple[int, int] |
 
     header = "raw wall s | zkinfer wall s | wall ratio | raw CPU s | zkinfer CPU s | CPU ratio"
     print(
-        f"\n## zkinfer vs raw ezkl: {case.name}, decomp {base}/{legs}, k={zk_circuit.logrows}, {reps} interleaved repetitions (medians)\n"
+        f"\n## zkinfer vs raw ezkl: {case.name}, decomp {base}/{legs}, k={zk_circuit.logrows}, "
+        f"{reps} interleaved repetitions (medians)\n"
     )
     print(
-        f"same settings (up to timestamp and list order): {same_settings}; same SRS file: {srs_path.name} from zkinfer's cache"
+        f"same settings (up to timestamp and list order): {same_settings}; "
+        f"same SRS file: {srs_path.name} from zkinfer's cache"
     )
     print(f"pk: zkinfer {mb(zk_keys.pk.stat().st_size)}, raw {mb(raw_paths['pk'].stat().st_size)}\n")
     print("Each ezkl step, raw vs the same ezkl call made inside zkinfer's API (same arguments, same files?):\n")
@@ -405,29 +407,37 @@ def overhead(case: Case, work: Path, reps: int, decomposition: tuple[int, int] |
     ]
     print("\nEach zkinfer API call vs the raw ezkl steps it replaces (what a user waits for):\n")
     print(
-        f"| zkinfer call | raw ezkl steps | {header} | outside ezkl s | zkinfer's extra work |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
+        f"| zkinfer call | raw ezkl steps | {header} | outside ezkl s | zkinfer's extra work |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
     )
     for call, steps, raw_stages, zk_stage, extra in rows:
         own = record.own("zk", zk_stage)
         print(
-            f"| {call} | {steps} | {cells(m('raw', *raw_stages), m('zk', zk_stage), cpu=not call.startswith('verify_file'))} | {own:.3f} ({own / m('raw', *raw_stages)[0]:.1%}) | {extra} |"
+            f"| {call} | {steps} "
+            f"| {cells(m('raw', *raw_stages), m('zk', zk_stage), cpu=not call.startswith('verify_file'))} "
+            f"| {own:.3f} ({own / m('raw', *raw_stages)[0]:.1%}) | {extra} |"
         )
     raw_compile, zk_compile = m("raw", "gen_settings+calibrate", "compile"), m("zk", "compile_model")
     without = (zk_compile[0] - fidelity[0], zk_compile[1] - fidelity[1])
     print(
-        f"| compile_model without the fidelity check | gen_settings+calibrate+compile | {cells(raw_compile, without)} | | |"
+        "| compile_model without the fidelity check | gen_settings+calibrate+compile "
+        f"| {cells(raw_compile, without)} | | |"
     )
     print(
-        "\n'outside ezkl': the call's wall time minus the ezkl calls made inside it (median per repetition; the fidelity"
+        "\n'outside ezkl': the call's wall time minus the ezkl calls made inside it "
+        "(median per repetition; the fidelity"
     )
     print(
-        "check's witnesses are ezkl calls, so they are not in it): zkinfer's own Python work, which load on the machine barely moves."
+        "check's witnesses are ezkl calls, so they are not in it): "
+        "zkinfer's own Python work, which load on the machine barely moves."
     )
     print(
-        f"\nzkinfer only: Prover() (load circuit, find keys, onnxruntime session, read SRS) {m('zk', 'Prover()')[0]:.3f} s, once per process"
+        "\nzkinfer only: Prover() (load circuit, find keys, onnxruntime session, read SRS) "
+        f"{m('zk', 'Prover()')[0]:.3f} s, once per process"
     )
     print(
-        f"zkinfer only: verify_file on the same receipt signed by a node key (BLS12-381: blspy, or py_ecc without it) {signed_verify_s(work / f'zk{reps - 1}'):.3f} s"
+        "zkinfer only: verify_file on the same receipt signed by a node key (BLS12-381: blspy, or py_ecc without it) "
+        f"{signed_verify_s(work / f'zk{reps - 1}'):.3f} s"
     )
     print(
         "peak RSS per stage (MB): "
@@ -485,13 +495,15 @@ def default_vs_search(case: Case, work: Path) -> None:
         manifest = circuit.manifest
         rows.append(
             DefaultRow(
-                label, f"{manifest.decomp_base}/{manifest.decomp_legs}", circuit.logrows, int(circuit.settings["num_rows"]), compile_s, setup_s,
+                label, f"{manifest.decomp_base}/{manifest.decomp_legs}", circuit.logrows,
+                int(circuit.settings["num_rows"]), compile_s, setup_s,
                 found.pk.stat().st_size, statistics.median(prove_s[label]), max(errors[label]), agree[label],
             )
         )  # fmt: skip
     ours, theirs = rows
     print(
-        f"\n## zkinfer's default circuit vs ezkl's default decomposition: {case.name}, {len(case.inputs)} test inputs (median prove)\n"
+        f"\n## zkinfer's default circuit vs ezkl's default decomposition: {case.name}, "
+        f"{len(case.inputs)} test inputs (median prove)\n"
     )
     print(
         "| circuit | decomp | k | rows | compile s | setup s | pk | prove s | max abs error vs float | argmax agrees |"
@@ -499,13 +511,16 @@ def default_vs_search(case: Case, work: Path) -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
-            f"| {r.label} | {r.decomposition} | {r.k} | {r.num_rows:,} | {r.compile_s:.1f} | {r.setup_s:.2f} | {mb(r.pk_bytes)} | {r.prove_s:.3f} | {r.max_abs_error:.2e} | {r.agree}/{len(case.inputs)} |"
+            f"| {r.label} | {r.decomposition} | {r.k} | {r.num_rows:,} | {r.compile_s:.1f} | {r.setup_s:.2f} "
+            f"| {mb(r.pk_bytes)} | {r.prove_s:.3f} | {r.max_abs_error:.2e} | {r.agree}/{len(case.inputs)} |"
         )
     print(
-        f"\nprove speed-up: {theirs.prove_s / ours.prove_s:.2f}x (goal ≥ 3x); setup {theirs.setup_s / ours.setup_s:.2f}x; pk {theirs.pk_bytes / ours.pk_bytes:.1f}x smaller"
+        f"\nprove speed-up: {theirs.prove_s / ours.prove_s:.2f}x (goal ≥ 3x); "
+        f"setup {theirs.setup_s / ours.setup_s:.2f}x; pk {theirs.pk_bytes / ours.pk_bytes:.1f}x smaller"
     )
     print(
-        f"max abs error: zkinfer {ours.max_abs_error:.2e} vs ezkl default {theirs.max_abs_error:.2e} (the search keeps only circuits within 1.5x of the best error)"
+        f"max abs error: zkinfer {ours.max_abs_error:.2e} vs ezkl default {theirs.max_abs_error:.2e} "
+        "(the search keeps only circuits within 1.5x of the best error)"
     )
 
 
@@ -546,7 +561,8 @@ def main(argv: list[str] | None = None) -> None:
         if not (args.skip_default or (args.large and not args.with_default)):
             default_vs_search(case, work / "default")
         print(
-            f"\ntotal {time.perf_counter() - start:.0f} s; peak RSS of the measured stages {RssSampler.lifetime_peak / 1e9:.2f} GB"
+            f"\ntotal {time.perf_counter() - start:.0f} s; "
+            f"peak RSS of the measured stages {RssSampler.lifetime_peak / 1e9:.2f} GB"
         )
 
 

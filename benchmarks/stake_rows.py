@@ -51,7 +51,8 @@ def row_stake_register_model(bench: Bench, case: Case) -> Row:
         case.name,
         "stake: register model (owner)",
         sent.gas_used,
-        f"stake contract deploy {deployed.gas_used:,} gas; layout {layout.n_input}+{layout.n_params}+{layout.n_output} felts",
+        f"stake contract deploy {deployed.gas_used:,} gas; "
+        f"layout {layout.n_input}+{layout.n_params}+{layout.n_output} felts",
     )
 
 
@@ -106,7 +107,10 @@ def row_stake_answer(bench: Bench, case: Case) -> Row:
     proven = prover.prove(prover.load_input(input_file))
     sent = case.facts["node"].answer(posted.batch_id, batch[5], proven, verified=True)
     seconds = time.perf_counter() - case.facts["challenged_at"]
-    note = f"challenge → answered {seconds:.1f} s on anvil, proving on demand ({proven.timings.prove_ms / 1000:.1f} s of it proving)"
+    note = (
+        f"challenge → answered {seconds:.1f} s on anvil, "
+        f"proving on demand ({proven.timings.prove_ms / 1000:.1f} s of it proving)"
+    )
     return Row(case.name, "stake: answer with the proof", sent.gas_used, note)
 
 
@@ -126,7 +130,8 @@ def row_stake_slash(bench: Bench, case: Case) -> Row:
         case.name,
         "stake: slash after the deadline",
         sent.gas_used,
-        f"challenge → slashed {seconds:.2f} s on anvil with the {case.facts['params'].answer_period_s} s deadline skipped (evm_increaseTime)",
+        f"challenge → slashed {seconds:.2f} s on anvil "
+        f"with the {case.facts['params'].answer_period_s} s deadline skipped (evm_increaseTime)",
     )
 
 

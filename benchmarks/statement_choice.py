@@ -67,12 +67,14 @@ def main() -> int:
     samples = x_test[: args.samples]
     print(f"{len(samples)} test digits per model, one process, 2-core machine\n")
     print(
-        f"{'model':<11} {'float+round p50/p99 ms':>23} {'witness p50/p99 ms':>19} {'answers differing':>18} {'max units off':>14}"
+        f"{'model':<11} {'float+round p50/p99 ms':>23} {'witness p50/p99 ms':>19} "
+        f"{'answers differing':>18} {'max units off':>14}"
     )
     for name in ("digits_mlp", "digits_cnn"):
         r = measure(name, samples)
         print(
-            f"{name:<11} {r['float_p50_ms']:>11.2f} / {r['float_p99_ms']:<9.2f} {r['witness_p50_ms']:>8.1f} / {r['witness_p99_ms']:<8.1f} "
+            f"{name:<11} {r['float_p50_ms']:>11.2f} / {r['float_p99_ms']:<9.2f} "
+            f"{r['witness_p50_ms']:>8.1f} / {r['witness_p99_ms']:<8.1f} "
             f"{100 * r['differing_share']:>16.1f} % {r['max_units']:>10.0f} (2^-{r['scale']:.0f} each)"
         )
     return 0

@@ -88,10 +88,12 @@ def connect(rpc_url: str, key: str | None = None) -> Chain:
     except Exception as exc:  # requests' and web3's errors alike
         if unreachable(exc):  # nothing answers: an operator starts it, or a retry finds it back
             raise ChainUnreachable(
-                f"--rpc-url {rpc_url}: no Ethereum node answers there ({type(exc).__name__}: {str(exc)[:200]}); start one with `zkinfer chain up`"
+                f"--rpc-url {rpc_url}: no Ethereum node answers there ({type(exc).__name__}: {str(exc)[:200]}); "
+                "start one with `zkinfer chain up`"
             ) from exc
         raise ChainError(
-            f"--rpc-url {rpc_url}: what answers there is not an Ethereum node ({type(exc).__name__}: {str(exc)[:200]}); check the URL"
+            f"--rpc-url {rpc_url}: what answers there is not an Ethereum node "
+            f"({type(exc).__name__}: {str(exc)[:200]}); check the URL"
         ) from exc
     account = web3.eth.account.from_key(key) if key is not None else None
     return Chain(web3=web3, rpc_url=rpc_url, chain_id=chain_id, account=account)
@@ -115,12 +117,14 @@ def connect_cli(rpc_url: str | None, key_file: Path | None, state_dir: Path, *, 
         dev = devchain.running(state_dir)
         if dev is None:
             raise ChainError(
-                f"no --rpc-url given and no dev chain runs from {state_dir}; start one with `zkinfer chain up --state-dir {state_dir}` or give --rpc-url"
+                f"no --rpc-url given and no dev chain runs from {state_dir}; "
+                f"start one with `zkinfer chain up --state-dir {state_dir}` or give --rpc-url"
             )
         rpc_url = dev.rpc_url
     key = resolve_key(key_file, dev)
     if need_key and key is None:
         raise ChainError(
-            f"--rpc-url {rpc_url}: this command sends a transaction and needs a key: give --key-file FILE (a hex private key) or set ${KEY_ENV}"
+            f"--rpc-url {rpc_url}: this command sends a transaction and needs a key: "
+            f"give --key-file FILE (a hex private key) or set ${KEY_ENV}"
         )
     return connect(rpc_url, key)

@@ -41,7 +41,8 @@ def flat_instances(receipt: Receipt) -> list[str]:
     for j, felt in enumerate(flat):
         if not _ezkl.is_felt(felt):
             raise NotAFieldElement(
-                f"field proof.instances (flat index {j}) = {felt[:80]!r} is not a field element (64 hex digits, little-endian, below the BN254 modulus)"
+                f"field proof.instances (flat index {j}) = {felt[:80]!r} is not a field element "
+                "(64 hex digits, little-endian, below the BN254 modulus)"
             )
     return flat
 

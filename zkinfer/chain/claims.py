@@ -159,7 +159,8 @@ def from_statement(statement: Statement, input_visibility: str, input_felts: lis
         raise ClaimError(f"the input felts for request {statement.request_id!r}: {exc}") from exc
     if digest != statement.input_digest:
         raise ClaimError(
-            f"the input felts digest to {digest}, statement {statement.request_id!r} says {statement.input_digest}: they are another input"
+            f"the input felts digest to {digest}, statement {statement.request_id!r} says {statement.input_digest}: "
+            "they are another input"
         )
     outputs = [signed_word(v) for values in statement.output for v in values]
     return Claim(
@@ -204,11 +205,13 @@ class Layout:
         in_vis, params_vis, out_vis = layout.input_visibility, layout.param_visibility, layout.output_visibility
         if in_vis not in ("public", "hashed") or out_vis != "public":
             raise ClaimError(
-                f"{where}: input {in_vis}, weights {params_vis}, output {out_vis}: the chain needs a public or hashed input, fixed or hashed weights and a public output"
+                f"{where}: input {in_vis}, weights {params_vis}, output {out_vis}: "
+                "the chain needs a public or hashed input, fixed or hashed weights and a public output"
             )
         if view.batch_size != 1:
             raise ClaimError(
-                f"{where}: batch size {view.batch_size}: one claim binds one request, so the chain takes circuits of batch size 1"
+                f"{where}: batch size {view.batch_size}: "
+                "one claim binds one request, so the chain takes circuits of batch size 1"
             )
         params = list(params_commitment or [])
         if len(params) != layout.n_weights_commitments:
@@ -218,7 +221,8 @@ class Layout:
                 else "no weights commitment belongs to it"
             )
             raise ClaimError(
-                f"{where}: weights are {params_vis} ({layout.n_weights_commitments} commitment(s)), {len(params)} given: {fix}"
+                f"{where}: weights are {params_vis} ({layout.n_weights_commitments} commitment(s)), "
+                f"{len(params)} given: {fix}"
             )
         return cls(
             layout.input_size,
@@ -242,7 +246,8 @@ class Layout:
         """(input, weights, output) felts of a proof's flat instances, as the contract splits them."""
         if len(instances) != self.n_input + self.n_params + self.n_output:
             raise ClaimError(
-                f"the proof has {len(instances)} public instances, the model's layout {self.n_input} + {self.n_params} + {self.n_output}"
+                f"the proof has {len(instances)} public instances, "
+                f"the model's layout {self.n_input} + {self.n_params} + {self.n_output}"
             )
         first, second = (self.n_input, self.n_params) if self.input_first else (self.n_params, self.n_input)
         head, middle, outputs = (

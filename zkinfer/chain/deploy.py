@@ -56,7 +56,8 @@ def send(chain: Chain, tx: dict[str, Any], what: str) -> Sent:
         raise
     except Exception as exc:  # web3 raises many types (ContractLogicError, ValueError, timeouts)
         raise ChainError(
-            f"{what}: the transaction failed on chain {chain.chain_id} ({chain.rpc_url}): {type(exc).__name__}: {str(exc)[:300]}"
+            f"{what}: the transaction failed on chain {chain.chain_id} ({chain.rpc_url}): "
+            f"{type(exc).__name__}: {str(exc)[:300]}"
         ) from exc
     if receipt["status"] != 1:
         used = int(receipt["gasUsed"])

@@ -142,7 +142,8 @@ def start(
     already = running(state_dir)
     if already is not None:
         raise ChainError(
-            f"{state_dir}: a dev chain already runs from it (pid {already.pid}, {already.rpc_url}); stop it with `zkinfer chain down --state-dir {state_dir}`"
+            f"{state_dir}: a dev chain already runs from it (pid {already.pid}, {already.rpc_url}); "
+            f"stop it with `zkinfer chain down --state-dir {state_dir}`"
         )
     attempts = 1 if port is not None else 3  # a free port may be taken before anvil binds it
     for attempt in range(attempts):

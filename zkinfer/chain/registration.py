@@ -108,7 +108,8 @@ def mismatches(stake: Any, want: Expected, got: Registered) -> list[str]:
     found = []
     if got.code_hash != want.code_hash:
         found.append(
-            f"the verifier registered for it ({got.verifier}, code hash 0x{got.code_hash.hex()}) is not the verifier {want.circuit_dir} compiles to "
+            f"the verifier registered for it ({got.verifier}, code hash 0x{got.code_hash.hex()}) "
+            f"is not the verifier {want.circuit_dir} compiles to "
             f"(code hash 0x{want.code_hash.hex()}: verifying key {want.vk_digest}, SRS {want.srs_fingerprint})"
         )
     else:
@@ -116,7 +117,8 @@ def mismatches(stake: Any, want: Expected, got: Registered) -> list[str]:
         if code != want.runtime:
             what = "no code" if not code else f"{len(code)} bytes of other code ({digest_bytes(code)})"
             found.append(
-                f"the registered verifier {got.verifier} holds {what} now, not the verifier {want.circuit_dir} compiles to"
+                f"the registered verifier {got.verifier} holds {what} now, "
+                f"not the verifier {want.circuit_dir} compiles to"
             )
     if got.layout != want.layout:
         found.append(
@@ -132,9 +134,11 @@ def check(stake: Any, want: Expected) -> Registered:
     found = mismatches(stake, want, got)
     if found:
         raise RegistrationMismatch(
-            f"model 0x{want.model_id.hex()} ({want.circuit_dir}) on the stake contract {stake.address}: {'; '.join(found)}. "
-            "A claim judged by this registration could be slashed without a lie: refusing to stake on it (only a new stake contract with the "
-            "circuit registered by `zkinfer chain register-model` fixes it: a registration never changes)"
+            f"model 0x{want.model_id.hex()} ({want.circuit_dir}) on the stake contract {stake.address}: "
+            f"{'; '.join(found)}. "
+            "A claim judged by this registration could be slashed without a lie: refusing to stake on it "
+            "(only a new stake contract with the circuit registered by `zkinfer chain register-model` fixes it: "
+            "a registration never changes)"
         )
     return got
 
@@ -171,12 +175,14 @@ def status_check(
         if keccak(code) != got.code_hash or digest_bytes(code) != entry.runtime_digest:
             return ModelCheck(
                 "mismatch",
-                f"the code at {got.verifier} is not the verifier {path} records for circuit {circuit} ({entry.runtime_digest})",
+                f"the code at {got.verifier} is not the verifier {path} records "
+                f"for circuit {circuit} ({entry.runtime_digest})",
                 str(path),
             )
         return ModelCheck(
             "recorded",
-            f"the code at {got.verifier} is the verifier {path} records for this circuit; layout not checked (give --circuit DIR)",
+            f"the code at {got.verifier} is the verifier {path} records for this circuit; "
+            "layout not checked (give --circuit DIR)",
             str(path),
         )
     return ModelCheck(

@@ -128,7 +128,8 @@ def _pick(contracts: dict[str, dict[str, Any]], contract: str, check_size: bool)
     if len(found) != 1:
         listed = ", ".join(f"{u}:{n}" for u, by_name in contracts.items() for n in by_name) or "none"
         raise ChainError(
-            f"contract {contract!r}: {'not found' if not found else 'ambiguous'} among the compiled contracts ({listed})"
+            f"contract {contract!r}: {'not found' if not found else 'ambiguous'} "
+            f"among the compiled contracts ({listed})"
         )
     unit, name, data = found[0]
     compiled = Compiled(
@@ -147,6 +148,7 @@ def check_code_size(compiled: Compiled) -> None:
     size = len(compiled.runtime)
     if size > EIP170_LIMIT:
         raise ContractTooLarge(
-            f"contract {compiled.name}: runtime code is {size} bytes, over EIP-170's {EIP170_LIMIT}-byte limit, so no public EVM network "
-            f"will deploy it; make the circuit smaller (fewer columns or lookups), or use a dev chain started with a larger --code-size-limit"
+            f"contract {compiled.name}: runtime code is {size} bytes, over EIP-170's {EIP170_LIMIT}-byte limit, "
+            "so no public EVM network will deploy it; make the circuit smaller (fewer columns or lookups), "
+            "or use a dev chain started with a larger --code-size-limit"
         )

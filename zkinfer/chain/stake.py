@@ -77,7 +77,8 @@ def compiled() -> Compiled:
         source = SOURCE.read_bytes()
     except OSError as exc:
         raise ChainError(
-            f"{SOURCE}: cannot read the stake contract's source ({exc.strerror or exc}); zkinfer's chain commands run from a checkout"
+            f"{SOURCE}: cannot read the stake contract's source ({exc.strerror or exc}); "
+            "zkinfer's chain commands run from a checkout"
         ) from exc
     artifact = (
         cache.cache_dir(
@@ -166,7 +167,8 @@ class Stake:
         self.chain = chain
         if check_code and not code_matches(chain, address, compiled()):
             raise ChainError(
-                f"{address}: the code there is not {NAME} as compiled from {SOURCE.name} (wrong address, chain or version)"
+                f"{address}: the code there is not {NAME} as compiled from {SOURCE.name} "
+                "(wrong address, chain or version)"
             )
         self.contract = contract(chain, address, compiled())
         self.address = str(self.contract.address)
@@ -303,7 +305,8 @@ class Stake:
             except ModelNotRegistered as exc:
                 named = next(c.request_id for c in batch if c.model_id == model_id)
                 raise ModelNotRegistered(
-                    f"the claim of request {named!r}: {exc}; no proof could answer a challenge of it, so it is not posted"
+                    f"the claim of request {named!r}: {exc}; "
+                    "no proof could answer a challenge of it, so it is not posted"
                 ) from None
 
     def post_claim(self, claim: Claim) -> Posted:
@@ -359,7 +362,8 @@ class Stake:
             verdict = verify_receipt(receipt, Policy(), "receipt")
             if not verdict.verified:
                 raise ClaimError(
-                    f"the receipt does not verify ({', '.join(verdict.failed())} failed): the contract would reject its proof"
+                    f"the receipt does not verify ({', '.join(verdict.failed())} failed): "
+                    "the contract would reject its proof"
                 )
         proven = claims_mod.from_verified_receipt(receipt, claim.request_id)
         if proven.model_id != claim.model_id:
@@ -370,7 +374,8 @@ class Stake:
             raise ClaimError("the receipt proves another input than the claim's (input hashes differ)")
         if same_output and proven.output_hash != claim.output_hash:
             raise ClaimError(
-                "the receipt proves another output than the claim's: it cannot answer the challenge (the claim is false)"
+                "the receipt proves another output than the claim's: "
+                "it cannot answer the challenge (the claim is false)"
             )
         if not same_output and proven.output_hash == claim.output_hash:
             raise ClaimError("the receipt proves the claimed output: the claim is true, there is no fraud")
@@ -471,7 +476,9 @@ _HINTS = {
     "InvalidProof": ": the model's verifier rejected the proof",
     "SelfChallenge": ": a node may neither challenge nor prove fraud on its own claims",
     "UnknownModel": ": the model is not registered, so no proof can answer a claim of it",
-    "VerifierCodeChanged": ": the model's verifier no longer holds the code it was registered with, so it judges nothing",
+    "VerifierCodeChanged": (
+        ": the model's verifier no longer holds the code it was registered with, so it judges nothing"
+    ),
 }
 
 
@@ -541,7 +548,8 @@ def open_stake(chain: Chain, address: str | None, registry_file: Path) -> Stake:
         found = registry.find(registry.load(registry_file), ROLE, chain.chain_id)
         if found is None:
             raise ChainError(
-                f"{registry_file}: no stake contract recorded on chain {chain.chain_id}; give --stake ADDRESS or deploy one with `zkinfer chain deploy-stake`"
+                f"{registry_file}: no stake contract recorded on chain {chain.chain_id}; "
+                "give --stake ADDRESS or deploy one with `zkinfer chain deploy-stake`"
             )
         address = found.address
     return Stake(chain, address)
@@ -571,7 +579,8 @@ def register_circuit(
         )
         if found is None:
             raise ChainError(
-                f"{path}: no verifier for {circuit_dir} recorded on chain {stake.chain.chain_id}; run `zkinfer chain deploy-verifier {circuit_dir}` first, or give --verifier"
+                f"{path}: no verifier for {circuit_dir} recorded on chain {stake.chain.chain_id}; "
+                f"run `zkinfer chain deploy-verifier {circuit_dir}` first, or give --verifier"
             )
         verifier_address = found.address
     verifier.check_verifier_code(stake.chain, verifier_address, artifact)
@@ -582,13 +591,16 @@ def register_circuit(
 
         if claims_mod.receipt_model_id(params_receipt) != claims_mod.model_id(artifact.circuit_digest):
             raise ClaimError(
-                f"the --receipt is for another circuit than {circuit_dir}: its weights commitment cannot be pinned for it"
+                f"the --receipt is for another circuit than {circuit_dir}: "
+                "its weights commitment cannot be pinned for it"
             )
-        # a wrong pin would make every honest proof fail (ParamsMismatch) and every claim slashable: only a proven commitment is pinned
+        # a wrong pin would make every honest proof fail (ParamsMismatch) and every claim slashable:
+        # only a proven commitment is pinned
         verdict = verify_receipt(params_receipt, Policy(expect_circuit=artifact.circuit_digest), "--receipt")
         if not verdict.verified:
             raise ClaimError(
-                f"the --receipt does not verify ({', '.join(verdict.failed())} failed): its weights commitment is not proven, so it is not pinned"
+                f"the --receipt does not verify ({', '.join(verdict.failed())} failed): "
+                "its weights commitment is not proven, so it is not pinned"
             )
         commitment = (
             list(proven_instances(params_receipt)[1].weights_commitment or []) or None

@@ -17,7 +17,10 @@ from zkinfer.core.errors import ToolchainMissing
 NODE_MODULES_ENV = "ZKINFER_NODE_MODULES"
 SOLC_VERSION = "0.8.37"  # package.json pins it; the compiled-artifact cache is keyed by it
 ANVIL_VERSION = "1.7.1"
-FIX = "run `bash scripts/setup.sh` (or `npm ci` in the repository root), or point $ZKINFER_NODE_MODULES at a node_modules that has them"
+FIX = (
+    "run `bash scripts/setup.sh` (or `npm ci` in the repository root), "
+    "or point $ZKINFER_NODE_MODULES at a node_modules that has them"
+)
 
 
 def node_modules() -> Path:
@@ -33,7 +36,8 @@ def node() -> str:
     found = shutil.which("node")
     if found is None:
         raise ToolchainMissing(
-            f"node.js is not on PATH: solcjs needs it; install node.js (Debian: `apt-get install nodejs npm`), then {FIX}"
+            "node.js is not on PATH: solcjs needs it; "
+            f"install node.js (Debian: `apt-get install nodejs npm`), then {FIX}"
         )
     return found
 

@@ -175,7 +175,10 @@ def deploy_verifier(
                 development,
             )
         what = "no code" if not code else f"other code ({digest_bytes(code)})"
-        note = f"{path} recorded {recorded.address} on chain {chain.chain_id}, but there is {what} there: refused it and deployed anew"
+        note = (
+            f"{path} recorded {recorded.address} on chain {chain.chain_id}, "
+            f"but there is {what} there: refused it and deployed anew"
+        )
     sent = deploy.deploy(chain, artifact.compiled)
     assert sent.contract_address is not None  # deploy() raises otherwise
     entry = registry.Deployment(
@@ -206,7 +209,9 @@ def check_verifier_code(chain: Chain, address: str, artifact: VerifierArtifact) 
     if code != artifact.compiled.runtime:
         what = "no code" if not code else f"{len(code)} bytes of other code ({digest_bytes(code)})"
         raise ChainError(
-            f"{address} on chain {chain.chain_id} holds {what}, not the verifier for verifying key {artifact.vk_digest} (SRS {artifact.srs_fingerprint}); refusing to trust its answer"
+            f"{address} on chain {chain.chain_id} holds {what}, "
+            f"not the verifier for verifying key {artifact.vk_digest} (SRS {artifact.srs_fingerprint}); "
+            "refusing to trust its answer"
         )
 
 
@@ -221,7 +226,9 @@ def find_address(registry_file: Path, chain: Chain, receipt: Receipt) -> str:
     )
     if found is None:
         raise ChainError(
-            f"{registry_file}: no verifier recorded on chain {chain.chain_id} for the receipt's verifying key {receipt.model.vk_digest}; deploy one with `zkinfer chain deploy-verifier`"
+            f"{registry_file}: no verifier recorded on chain {chain.chain_id} "
+            f"for the receipt's verifying key {receipt.model.vk_digest}; "
+            "deploy one with `zkinfer chain deploy-verifier`"
         )
     return found.address
 
@@ -260,6 +267,7 @@ def call_verify(chain: Chain, address: str, receipt: Receipt) -> OnChain:
     gas = int(chain.web3.eth.estimate_gas(call))
     return OnChain(
         True,
-        f"the verifier at {address} accepts the proof and its {sum(len(c) for c in receipt.proof.instances)} public instances",
+        f"the verifier at {address} accepts the proof "
+        f"and its {sum(len(c) for c in receipt.proof.instances)} public instances",
         gas,
     )

@@ -245,7 +245,8 @@ def evm_verifier(vk: Path, settings: Path, srs: Path, sol: Path) -> None:
     ok, reason = _ezkl_isolated.evm_verifier(str(vk), str(settings), str(srs), str(sol), str(sol.with_suffix(".abi")))
     if not ok or not sol.is_file():
         raise CircuitError(
-            f"{vk}: ezkl could not generate the Solidity verifier for this key and {settings}: {reason or 'no .sol written'}"
+            f"{vk}: ezkl could not generate the Solidity verifier for this key and {settings}: "
+            f"{reason or 'no .sol written'}"
         )
 
 

@@ -307,7 +307,9 @@ class ProveProcess:
         import tempfile
 
         env = _worker_env()
-        if self.memory_bytes:  # glibc reserves 64 MiB of address space per thread's arena: under RLIMIT_AS that is a ceiling spent on nothing
+        # glibc reserves 64 MiB of address space per thread's arena: under RLIMIT_AS that is a ceiling
+        # spent on nothing
+        if self.memory_bytes:
             env["MALLOC_ARENA_MAX"] = "2"
         if self.rayon_threads:
             env["RAYON_NUM_THREADS"] = str(self.rayon_threads)

@@ -1,4 +1,5 @@
-"""Node identity: BLS12-381 keys (proof-of-possession scheme; `zkinfer.core.bls` picks blspy or py_ecc) that sign receipts.
+"""Node identity: BLS12-381 keys (proof-of-possession scheme; `zkinfer.core.bls` picks blspy or py_ecc)
+that sign receipts.
 
 A node signs the receipt's canonical bytes, so an auditor can pin *who* served an answer, and it
 signs a *statement* (`zkinfer.core.statement`) the moment it answers; statement signatures of

@@ -31,7 +31,8 @@ def _as_float_array(value: Any, where: str) -> np.ndarray:
 
 
 def check_tensor(array: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
-    """Reshape `array` to `spec.shape` or raise; reject NaN/inf and values beyond float32, naming the first bad index."""
+    """Reshape `array` to `spec.shape` or raise; reject NaN/inf and values beyond float32,
+    naming the first bad index."""
     if array.size != spec.size:
         raise InputError(
             f"{where}: input {spec.name!r} needs shape {list(spec.shape)} ({spec.size} values), "

@@ -48,12 +48,14 @@ def positions(settings: Settings, where: str) -> Positions:
     )
     if not isinstance(sizes, list) or len(sizes) != n_in + n_out or not all(type(s) is int and s > 0 for s in sizes):
         raise SettingsError(
-            f"{where}.module_sizes.polycommit: expected {n_in + n_out} tensor size(s) for its polycommit input/output, found {sizes!r}"
+            f"{where}.module_sizes.polycommit: "
+            f"expected {n_in + n_out} tensor size(s) for its polycommit input/output, found {sizes!r}"
         )
     capacity = (1 << settings.logrows) - SPARE_ROWS
     if any(s > capacity for s in sizes):
         raise SettingsError(
-            f"{where}.module_sizes.polycommit: a tensor of {max(sizes)} elements spills over one column at k={settings.logrows} (at most {capacity}); cut at a smaller tensor"
+            f"{where}.module_sizes.polycommit: a tensor of {max(sizes)} elements spills over one column "
+            f"at k={settings.logrows} (at most {capacity}); cut at a smaller tensor"
         )
     return Positions(inputs=tuple(range(n_in)), outputs=tuple(range(n_in, n_in + n_out)))
 

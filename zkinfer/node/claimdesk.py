@@ -1,7 +1,7 @@
 """An optimistic node's chain side (`serve --mode optimistic`): check the stake at start (the account
 bonded; every served model registered with exactly the verifier and layout its circuit gives:
-`zkinfer.chain.registration`), then, in one background thread (web3 is synchronous), post claims in batches, watch for challenges and answer
-them once the worker pool has proven the challenged job.
+`zkinfer.chain.registration`), then, in one background thread (web3 is synchronous), post claims in
+batches, watch for challenges and answer them once the worker pool has proven the challenged job.
 
 Claims are committed to SQLite with their job before the answer leaves (`service.Node.infer`), so a
 crash loses none a client holds: what is not yet posted is posted after a restart. The chain is the
@@ -52,7 +52,8 @@ def open_stake_for(config: OptimisticConfig, models: dict[str, ServedModel]) -> 
         chain = account.connect(config.rpc_url, account.resolve_key(config.key_file))
         if chain.account is None:
             raise NodeConfigError(
-                f"--mode optimistic posts claims and needs the node's chain key: give --chain-key-file FILE or set ${account.KEY_ENV}"
+                "--mode optimistic posts claims and needs the node's chain key: "
+                f"give --chain-key-file FILE or set ${account.KEY_ENV}"
             )
         stake = open_stake(chain, config.stake, config.registry)
         info = stake.node(chain.address)
@@ -69,7 +70,8 @@ def open_stake_for(config: OptimisticConfig, models: dict[str, ServedModel]) -> 
         )
         raise NodeConfigError(
             f"--mode optimistic: the chain account {chain.address} {why} on the stake contract {stake.address}; "
-            f"bond it with `zkinfer chain register-node --rpc-url {config.rpc_url} --stake {stake.address}` (or `chain add-bond`)"
+            f"bond it with `zkinfer chain register-node --rpc-url {config.rpc_url} --stake {stake.address}` "
+            "(or `chain add-bond`)"
         )
     expected = {}
     for name, model in models.items():
@@ -79,8 +81,10 @@ def open_stake_for(config: OptimisticConfig, models: dict[str, ServedModel]) -> 
             registration.check(stake, want)
         except ModelNotRegistered:
             raise NodeConfigError(
-                f"--mode optimistic: model {name!r} (model id 0x{model_id.hex()}) is not registered on the stake contract {stake.address}; "
-                f"register it with `zkinfer chain register-model {model.prover.circuit.path} --rpc-url {config.rpc_url} --stake {stake.address}`"
+                f"--mode optimistic: model {name!r} (model id 0x{model_id.hex()}) "
+                f"is not registered on the stake contract {stake.address}; "
+                f"register it with `zkinfer chain register-model {model.prover.circuit.path} "
+                f"--rpc-url {config.rpc_url} --stake {stake.address}`"
             ) from None
         except ChainError as exc:
             raise NodeConfigError(f"--mode optimistic: model {name!r}: {exc}") from exc
@@ -178,7 +182,8 @@ class ClaimDesk:
             want = self.expected.get(model_id)
             if want is None:
                 raise RegistrationMismatch(
-                    f"a pending claim names model 0x{model_id.hex()}, which this node does not serve: its registration was never checked"
+                    f"a pending claim names model 0x{model_id.hex()}, which this node does not serve: "
+                    "its registration was never checked"
                 )
             registration.check(self.stake, want)
 
@@ -204,7 +209,8 @@ class ClaimDesk:
             view = self.store.get(stored.job_id)
             if view is not None and view.state is JobState.FAILED:
                 log.error(
-                    "claim %s is challenged but its job failed to prove (%s): it cannot be answered, and the bond will be slashed",
+                    "claim %s is challenged but its job failed to prove (%s): "
+                    "it cannot be answered, and the bond will be slashed",
                     stored.request_id,
                     view.error,
                 )

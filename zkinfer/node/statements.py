@@ -2,8 +2,8 @@
 
 The statement comes from ezkl's witness (the quantized forward pass, exactly what the proof will
 attest), so a request pays one witness run and two BLS signatures (statement and promise: ~0.7 ms
-of CPU each with blspy, ~2 ms with milagro before it; both hold the GIL) before it is answered. Both run off the event loop, in a
-thread; ezkl releases the GIL for about half of a witness run.
+of CPU each with blspy, ~2 ms with milagro before it; both hold the GIL) before it is answered. Both run
+off the event loop, in a thread; ezkl releases the GIL for about half of a witness run.
 
 Concurrent requests share witness runs: a circuit compiled for batch N takes up to N waiting
 requests in one run (request i in row i; for the tiny MLP a witness costs ~10 ms of CPU at batch 1
@@ -64,7 +64,8 @@ class _Waiting:
 
 
 def signs_statements(model: ServedModel) -> bool:
-    """False for a batch circuit with a hashed input: its commitment covers every row, so no statement binds one request."""
+    """False for a batch circuit with a hashed input: its commitment covers every row, so no statement
+    binds one request."""
     return not (model.batch_size > 1 and model.prover.circuit.manifest.visibility.input == "hashed")
 
 
@@ -156,6 +157,7 @@ class StatementSigner:
 def _unprovable(exc: ProvingError) -> InputError:
     """The 422 for an input whose witness fails: no proof could ever cover it, so nothing is queued."""
     return InputError(
-        f"inputs: the circuit cannot prove this input (witness generation failed: {exc.__cause__ or exc}); it lies outside the range "
+        f"inputs: the circuit cannot prove this input (witness generation failed: {exc.__cause__ or exc}); "
+        "it lies outside the range "
         "the circuit was calibrated on: send values in the range the model was made for"
     )

@@ -108,7 +108,8 @@ class NewJob:
 
 @dataclass(frozen=True)
 class StoredClaim:
-    """A claim as the node keeps it: posted once `batch_id` is set (then `claim_file` is the JSON a challenger needs)."""
+    """A claim as the node keeps it: posted once `batch_id` is set (then `claim_file` is the JSON a
+    challenger needs)."""
 
     request_id: str
     job_id: str
@@ -162,7 +163,9 @@ class Store:
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
             if version > SCHEMA_VERSION:
                 raise StoreVersionError(
-                    f"{self.path}: written by a newer zkinfer (store version {version}, this one reads up to {SCHEMA_VERSION}); upgrade zkinfer or give --state-dir another folder"
+                    f"{self.path}: written by a newer zkinfer "
+                    f"(store version {version}, this one reads up to {SCHEMA_VERSION}); "
+                    "upgrade zkinfer or give --state-dir another folder"
                 )
             for target, statements in MIGRATIONS:
                 if version < target:
@@ -232,7 +235,8 @@ class Store:
                 )
             ]
             db.execute(
-                f"UPDATE jobs SET state = ?, finished_at = ?, error = ?, internal_error = 1 WHERE {where} AND attempts >= ?",
+                "UPDATE jobs SET state = ?, finished_at = ?, error = ?, internal_error = 1 "
+                f"WHERE {where} AND attempts >= ?",
                 (
                     JobState.FAILED.value,
                     time.time(),
@@ -292,7 +296,8 @@ class Store:
                 (receipt, prove_seconds, len(ids), now),
             ).lastrowid
             db.executemany(
-                "UPDATE jobs SET state = ?, proof_id = ?, batch_row = ?, finished_at = ?, error = NULL WHERE id = ? AND state = ?",
+                "UPDATE jobs SET state = ?, proof_id = ?, batch_row = ?, finished_at = ?, error = NULL "
+                "WHERE id = ? AND state = ?",
                 [
                     (JobState.PROVEN.value, proof_id, row, now, job_id, JobState.PROVING.value)
                     for row, job_id in enumerate(ids)
@@ -312,7 +317,9 @@ class Store:
     def get(self, job_id: str) -> JobView | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT j.id, j.model, j.state, j.error, p.receipt, j.batch_row, p.jobs, j.internal_error, j.owner, j.public FROM jobs j LEFT JOIN proofs p ON p.id = j.proof_id WHERE j.id = ?",
+                "SELECT j.id, j.model, j.state, j.error, p.receipt, j.batch_row, p.jobs, "
+                "j.internal_error, j.owner, j.public "
+                "FROM jobs j LEFT JOIN proofs p ON p.id = j.proof_id WHERE j.id = ?",
                 (job_id,),
             ).fetchone()
         if row is None:

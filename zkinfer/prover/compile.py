@@ -141,8 +141,9 @@ def coarse_outputs(
             continue
         step = 2.0**-scale
         what = (
-            f"output {name!r} (#{i}): the circuit's answers differ from onnxruntime's by up to {error:.3g} on the calibration samples, "
-            f"{100 * error / span:.0f}% of the output's range [{low:.4g}, {high:.4g}]; the circuit holds it at scale {scale} (steps of {step:g})"
+            f"output {name!r} (#{i}): the circuit's answers differ from onnxruntime's by up to {error:.3g} "
+            f"on the calibration samples, {100 * error / span:.0f}% of the output's range [{low:.4g}, {high:.4g}]; "
+            f"the circuit holds it at scale {scale} (steps of {step:g})"
         )
         if error <= ROUNDING_STEPS * step:
             finer = (
@@ -150,12 +151,16 @@ def coarse_outputs(
             )  # each step halves the rounding
             how = (
                 f"For a finer circuit recompile with a larger input scale (this circuit's is {input_scale}): "
-                f"`zkinfer compile ... --input-scale {finer}` or compile_model(..., input_scale={finer}); each step up halves the rounding (the circuit may grow)"
+                f"`zkinfer compile ... --input-scale {finer}` or compile_model(..., input_scale={finer}); "
+                "each step up halves the rounding (the circuit may grow)"
             )
         else:
             how = (
-                f"That is {error / step:.0f} steps of its scale, more than rounding: the circuit computes part of the model differently from onnxruntime "
-                f"(ezkl 23 does not round an integer Div down, for one), so a larger --input-scale (this circuit's is {input_scale}) may not help; check the operators that make this output"
+                f"That is {error / step:.0f} steps of its scale, more than rounding: "
+                "the circuit computes part of the model differently from onnxruntime "
+                "(ezkl 23 does not round an integer Div down, for one), "
+                f"so a larger --input-scale (this circuit's is {input_scale}) may not help; "
+                "check the operators that make this output"
             )
         messages.append(f"{what}. {how}")
     return messages

@@ -134,7 +134,8 @@ def _export_dynamo(
     names = ([v.name for v in model.graph.input if v.name not in initializers], [v.name for v in model.graph.output])
     if names != (input_names, output_names):
         raise ExportError(
-            f"{out}: the dynamo exporter named the inputs {names[0]} and outputs {names[1]}, not {input_names} and {output_names}"
+            f"{out}: the dynamo exporter named the inputs {names[0]} and outputs {names[1]}, "
+            f"not {input_names} and {output_names}"
         )
     if model.graph.value_info:
         # The dynamo exporter records every intermediate shape, fixed at the example's batch; the
@@ -207,8 +208,9 @@ def export(
             ) from exc
         diff = _parity(out, example, references)
         warnings.warn(
-            f"{out}: torch's dynamo exporter failed ({_reason(dynamo_exc)}); exported with its deprecated TorchScript exporter instead,"
-            " which records only the path the example input takes",
+            f"{out}: torch's dynamo exporter failed ({_reason(dynamo_exc)}); "
+            "exported with its deprecated TorchScript exporter instead, "
+            "which records only the path the example input takes",
             ExportFallbackWarning,
             stacklevel=2,
         )

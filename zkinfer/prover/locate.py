@@ -56,7 +56,8 @@ def _save(
 
 
 def _prefix(model: onnx.ModelProto, infos: dict[str, onnx.ValueInfoProto], end: int, path: Path) -> bool:
-    """Write nodes[:end + 1] with every tensor they make and do not consume as an output; False if none has a known type."""
+    """Write nodes[:end + 1] with every tensor they make and do not consume as an output;
+    False if none has a known type."""
     nodes = list(model.graph.node[: end + 1])
     consumed = {name for node in nodes for name in node.input}
     dangling = [
@@ -130,7 +131,9 @@ def named(error: ModelError, source: Path, culprit: Culprit | None) -> ModelErro
         UnsupportedOperatorError if culprit.fails_alone or isinstance(error, UnsupportedOperatorError) else ModelError
     )
     return kind(
-        f"{source}: node {culprit.name!r} ({culprit.op_type}, node {culprit.index} in graph order) is the first node ezkl cannot turn into a circuit; "
-        f"it fails {where}: replace that operator or compute it outside the model ({str(error).removeprefix(f'{source}: ')})",
+        f"{source}: node {culprit.name!r} ({culprit.op_type}, node {culprit.index} in graph order) "
+        "is the first node ezkl cannot turn into a circuit; "
+        f"it fails {where}: replace that operator or compute it outside the model "
+        f"({str(error).removeprefix(f'{source}: ')})",
         node=culprit.name,
     )

@@ -92,7 +92,8 @@ def parse_memory(text: str, option: str = "--max-prove-memory") -> int:
     size = int(float(match.group(1)) * _UNITS[unit])
     if size < MIN_PROVE_MEMORY:
         raise UsageError(
-            f"{option}: {text!r} is {size} bytes, below the {MIN_PROVE_MEMORY >> 20} MiB a prove worker needs to start; give a larger size such as 2GiB"
+            f"{option}: {text!r} is {size} bytes, "
+            f"below the {MIN_PROVE_MEMORY >> 20} MiB a prove worker needs to start; give a larger size such as 2GiB"
         )
     return size
 

@@ -11,7 +11,8 @@ the actor's machine, checked, with a warm worker beside it, not a key deserializ
 Actors ask Ray for no CPU (`num_cpus=0`): an actor lives as long as the executor, and reserving a
 core for each would leave a 2-core machine unable to hold the four actors of a 4-segment circuit.
 They are spread over the cluster's machines (SPREAD), and each worker's rayon pool takes all the cores
-of its machine (actors proving side by side on one machine share them; the local executor divides them). An actor that dies (its process killed, or an out-of-memory kill) is not restarted by
+of its machine (actors proving side by side on one machine share them; the local executor divides them).
+An actor that dies (its process killed, or an out-of-memory kill) is not restarted by
 Ray behind the caller's back: the task fails with `ProverLostError`, so the node's job store counts
 the attempt and re-queues the job (`node/workers.py`), and the next task for that key gets a new actor.
 
@@ -61,7 +62,8 @@ class ProverActor:
         missing = [p for p in (self.compiled, self.pk, self.srs) if not os.path.isfile(p)]
         if missing:
             raise ExecutorError(
-                f"{missing[0]}: not on Ray machine {socket.gethostname()}; every machine of the cluster needs the circuit and the key cache "
+                f"{missing[0]}: not on Ray machine {socket.gethostname()}; "
+                "every machine of the cluster needs the circuit and the key cache "
                 "($ZKINFER_HOME, e.g. on a shared file system) at the same path"
             )
         self.loads += 1
@@ -126,7 +128,8 @@ def check_address(address: str) -> None:
         socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=PROBE_TIMEOUT_S).close()
     except OSError as exc:
         raise ExecutorError(
-            f"--ray-address {address}: nothing answers there ({exc}); start the cluster's head (`ray start --head`) or drop --ray-address for a local Ray"
+            f"--ray-address {address}: nothing answers there ({exc}); "
+            "start the cluster's head (`ray start --head`) or drop --ray-address for a local Ray"
         ) from exc
 
 
@@ -174,7 +177,8 @@ class RayExecutor:
                     ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
                 except Exception as exc:  # Ray raises ConnectionError, RuntimeError or its own types
                     raise ExecutorError(
-                        f"--ray-address {address}: could not join that Ray cluster ({type(exc).__name__}: {exc}); start it with `ray start --head` or drop --ray-address for a local one"
+                        f"--ray-address {address}: could not join that Ray cluster ({type(exc).__name__}: {exc}); "
+                        "start it with `ray start --head` or drop --ray-address for a local one"
                     ) from exc
         self._remote = ray.remote(ProverActor)
         self._actors: dict[str, Any] = {}
@@ -214,7 +218,8 @@ class RayExecutor:
         except RayActorError as exc:
             self._forget(name)
             raise ProverLostError(
-                f"{task.compiled}: Ray actor {name} died before the proof was done ({type(exc).__name__}); the task may be retried"
+                f"{task.compiled}: Ray actor {name} died before the proof was done ({type(exc).__name__}); "
+                "the task may be retried"
             ) from exc
         except RayTaskError as exc:
             cause = cast(Any, exc).as_instanceof_cause()  # Ray leaves it untyped
