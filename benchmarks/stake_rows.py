@@ -34,7 +34,8 @@ def _advance(bench: Bench, seconds: int) -> None:
 
 def row_stake_register_model(bench: Bench, case: Case) -> Row:
     from zkinfer.chain import claims
-    from zkinfer.chain.stake import Stake, StakeParams
+    from zkinfer.chain.stake_client import Stake
+    from zkinfer.chain.stake_types import StakeParams
 
     params = StakeParams(challenge_window_s=600, answer_period_s=300)
     stake, deployed = Stake.deploy(bench.chain, params)
@@ -138,7 +139,7 @@ def row_stake_slash(bench: Bench, case: Case) -> Row:
 def row_stake_fraud(bench: Bench, case: Case) -> Row:
     """A lie contradicted by a valid proof of the same input: slashed at once."""
     from zkinfer.chain import claims
-    from zkinfer.chain.stake import Stake
+    from zkinfer.chain.stake_client import Stake
 
     stake: Stake = case.facts["stake"]
     liar = stake.as_signer(_as(bench, 4))

@@ -31,7 +31,8 @@ from tests.waiting import wait_until
 from zkinfer.chain import claims, devchain, solidity
 from zkinfer.chain.claims import Layout
 from zkinfer.chain.deploy import deploy
-from zkinfer.chain.stake import Stake, StakeParams, StakeReverted
+from zkinfer.chain.stake_client import Stake
+from zkinfer.chain.stake_types import StakeParams, StakeReverted
 from zkinfer.core import circuit
 
 anvil = chain_harness.anvil  # a fixture, requested by name

@@ -22,7 +22,8 @@ from zkinfer.chain.account import Chain
 from zkinfer.chain.calldata import proof_args
 from zkinfer.chain.claims import Claim, ClaimError, MerkleTree
 from zkinfer.chain.deploy import deploy
-from zkinfer.chain.stake import Stake, StakeParams, StakeReverted
+from zkinfer.chain.stake_client import Stake
+from zkinfer.chain.stake_types import StakeParams, StakeReverted
 from zkinfer.core.receipt import Receipt, load
 from zkinfer.core.statement import FIELD_MODULUS
 

@@ -23,7 +23,9 @@ from tests.node_harness import OTHER_KEY, SAMPLE, RunningNode, copy_circuits, fr
 from tests.waiting import wait_until
 from zkinfer.chain import claims, devchain
 from zkinfer.chain.challenge import load_claim_file
-from zkinfer.chain.stake import Stake, StakeParams, register_circuit
+from zkinfer.chain.stake import register_circuit
+from zkinfer.chain.stake_client import Stake
+from zkinfer.chain.stake_types import StakeParams
 from zkinfer.core.receipt import parse
 
 anvil = chain_harness.anvil  # a fixture, requested by name

@@ -26,7 +26,8 @@ from zkinfer.chain import claims
 from zkinfer.chain.challenge import ClaimFile, load_claim_file
 from zkinfer.chain.claims import Claim, ClaimError
 from zkinfer.chain.deploy import Sent
-from zkinfer.chain.stake import Posted, Stake
+from zkinfer.chain.stake_client import Stake
+from zkinfer.chain.stake_types import Posted
 from zkinfer.core.receipt import Receipt
 from zkinfer.core.statement import Statement
 

@@ -1,0 +1,76 @@
+"""A stake contract revert, decoded: the custom error's name and arguments from its ABI, plus a hint
+of what to do (e.g. `ClaimsInWindow(until=1795590000): ... withdraw after it`), so the CLI says why
+a transaction was refused instead of dumping revert data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zkinfer.chain.stake_types import NAME, StakeReverted
+from zkinfer.core.errors import ChainError
+
+ErrorTable = dict[bytes, tuple[str, list[str], list[str]]]  # selector -> (name, argument types, argument names)
+
+HINTS = {
+    "ClaimsInWindow": ": a claim of this node can still be challenged until then; withdraw after it",
+    "ChallengesOpen": ": answer (or lose) the open challenges first",
+    "NotOwner": ": only the deployer registers models",
+    "NotRegistered": ": register the node first (`zkinfer chain register-node`)",
+    "BondTooLow": ": bond at least the contract's minBond",
+    "ChallengeWindowClosed": ": the claim can no longer be challenged",
+    "DeadlineNotPassed": ": the node may still answer; slash after the deadline",
+    "AnswerTooLate": ": the deadline passed; the node can now be slashed",
+    "NotInBatch": ": the claim or its Merkle proof is not the batch's",
+    "InvalidProof": ": the model's verifier rejected the proof",
+    "SelfChallenge": ": a node may neither challenge nor prove fraud on its own claims",
+    "UnknownModel": ": the model is not registered, so no proof can answer a claim of it",
+    "VerifierCodeChanged": (
+        ": the model's verifier no longer holds the code it was registered with, so it judges nothing"
+    ),
+}
+
+
+def error_table(abi: list[dict[str, Any]]) -> ErrorTable:
+    """Each custom error of a contract's ABI by its 4-byte selector."""
+    from eth_hash.auto import keccak
+
+    table = {}
+    for item in abi:
+        if item.get("type") == "error":
+            types = [i["type"] for i in item["inputs"]]
+            table[keccak(f"{item['name']}({','.join(types)})".encode())[:4]] = (
+                item["name"],
+                types,
+                [i["name"] for i in item["inputs"]],
+            )
+    return table
+
+
+def decoded(exc: ChainError, fn: str, errors: ErrorTable) -> ChainError:
+    """`exc` (a refused call of `fn`) as a StakeReverted naming the contract's custom error, when the
+    revert data web3 attached to its cause is one of `errors`; else `exc` itself."""
+    data = revert_data(exc.__cause__)
+    if data is None or data[:4] not in errors:
+        return exc
+    name, types, names = errors[data[:4]]
+    from eth_abi.abi import decode
+
+    values = decode(types, data[4:])
+    args = {n: _plain(v) for n, v in zip(names, values, strict=True)}
+    shown = ", ".join(f"{k}={v}" for k, v in args.items())
+    return StakeReverted(f"{NAME}.{fn} reverted: {name}({shown}){HINTS.get(name, '')}", name, args)
+
+
+def revert_data(exc: BaseException | None) -> bytes | None:
+    """The raw revert data web3 attached to a contract error, if any."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, str) and data.startswith("0x"):
+        try:
+            return bytes.fromhex(data[2:])
+        except ValueError:
+            return None
+    return None
+
+
+def _plain(value: Any) -> Any:
+    return "0x" + value.hex() if isinstance(value, bytes) else value
