@@ -90,16 +90,10 @@ class ProveProcess:
 
     def prove(self, witness: str, compiled: str, pk: str, proof: str, srs: str) -> ProveAnswer:
         with self._lock:
-            if self._process is None or self._process.poll() is not None:
-                self._process = self._start()
-            process = self._process
-            assert process.stdin is not None and process.stdout is not None
+            process = self._process = wire.running(self._process, self._start)
             try:
-                process.stdin.write(
-                    wire.request_line({"witness": witness, "compiled": compiled, "pk": pk, "proof": proof, "srs": srs})
-                )
-                process.stdin.flush()
-                line = process.stdout.readline()
+                request = {"witness": witness, "compiled": compiled, "pk": pk, "proof": proof, "srs": srs}
+                line = wire.send(process, request).readline()
             except (BrokenPipeError, OSError):
                 line = ""
             if line:

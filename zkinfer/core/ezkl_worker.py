@@ -52,20 +52,15 @@ class _Worker:
 
     def prestart(self) -> None:
         with self._lock:
-            if self._process is None or self._process.poll() is not None:
-                self._process = self._start()
+            self._process = wire.running(self._process, self._start)
 
     def call(self, request: dict[str, Any], on_sent: Callable[[], None]) -> tuple[bool, str]:
         with self._lock:
-            if self._process is None or self._process.poll() is not None:
-                self._process = self._start()
-            process = self._process
-            assert process.stdin is not None and process.stdout is not None
+            self._process = wire.running(self._process, self._start)
             try:
-                process.stdin.write(wire.request_line(request))
-                process.stdin.flush()
+                answers = wire.send(self._process, request)
                 on_sent()
-                line = wire.readline(process.stdout, TIMEOUT_S)
+                line = wire.readline(answers, TIMEOUT_S)
             except (BrokenPipeError, OSError):
                 line = None
             if line is None:

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from typing import IO, Any
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ezkl_worker_script.py")
@@ -25,6 +26,19 @@ def env() -> dict[str, str]:
 
 def request_line(request: dict[str, Any]) -> str:
     return json.dumps(request) + "\n"
+
+
+def running(process: subprocess.Popen[str] | None, start: Callable[[], subprocess.Popen[str]]) -> subprocess.Popen[str]:
+    """`process` while it runs, else a fresh worker from `start` (one that died is replaced)."""
+    return process if process is not None and process.poll() is None else start()
+
+
+def send(process: subprocess.Popen[str], request: dict[str, Any]) -> IO[str]:
+    """Write one request line to a worker; its stdout, where the answer line will come."""
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(request_line(request))
+    process.stdin.flush()
+    return process.stdout
 
 
 def ok_reason(line: str) -> tuple[bool, str]:
