@@ -52,7 +52,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     worker = sys.modules.get("zkinfer.core.ezkl_worker")
     if worker is not None:
         worker.stop()  # this process's own verify worker lives until exit by design: stop it before looking
-    left = processes.wait_gone(processes.marked(SESSION_MARK, mark), LEFTOVER_GRACE_S)
+    # this process's multiprocessing resource tracker (started by a spawn-context pool here, such as the
+    # watcher's verifier) also lives until exit, and exits with it: no leftover
+    tracker = sys.modules.get("multiprocessing.resource_tracker")
+    own = {tracker._resource_tracker._pid} if tracker is not None else set()
+    left = processes.wait_gone([p for p in processes.marked(SESSION_MARK, mark) if p not in own], LEFTOVER_GRACE_S)
     if not left:
         return
     lines = [

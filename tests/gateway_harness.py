@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,8 +19,10 @@ import httpx
 
 from tests.cli import REPO
 from tests.node_harness import API_KEY, MODEL, RunningNode, free_port, stop_process, wait_until_up
-from zkinfer.core import bls, identity
+from zkinfer.core import bls, identity, statement
 from zkinfer.core.identity import NodeKey
+from zkinfer.network.records import AnswerRecord, ReceiptState, Verdict
+from zkinfer.network.watcher import claim_digest
 
 GATEWAY_KEY = "gateway-key-0123456789"
 OTHER_GATEWAY_KEY = "gateway-key-of-another-tenant"  # a second tenant of the same gateway
@@ -164,3 +167,25 @@ def fixed_server(status: int, body: bytes) -> FixedServer:
     server.paths, server.by_path = [], {}
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def promised_answer(said: statement.Statement, key: NodeKey, node: str, receipt_id: str, prove_by: int) -> AnswerRecord:
+    """The gateway's record of node `node`'s agreed answer `said`, signed with `key`, with its signed
+    promise to prove it (receipt `receipt_id`) by `prove_by` and the receipt pending: what the
+    watcher follows."""
+    signed = statement.sign(said, key.secret, key.public_key)
+    return AnswerRecord(
+        said.request_id,
+        "m",
+        key.public_hex,
+        node,
+        time.time(),
+        5.0,
+        Verdict.AGREED,
+        statement=signed.to_json(),
+        statement_digest=said.digest(),
+        claim=claim_digest(said),
+        promise=statement.promise(signed, receipt_id, prove_by, key.secret).to_json(),
+        receipt_id=receipt_id,
+        receipt=ReceiptState.PENDING,
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gateway_harness import FixedServer
+from tests.gateway_harness import FixedServer, promised_answer
 from tests.waiting import until
 from zkinfer.core import bls, identity, statement
 from zkinfer.network import evidence, nodeset, reputation
@@ -205,27 +205,7 @@ def test_the_watcher_calls_a_promise_unproven_only_when_the_node_itself_answers_
         output_scales=(13,),
         output=((1, 2),),
     )
-    rows = []
-    for i, k in enumerate(keys):
-        signed = statement.sign(said, k.secret, k.public_key)
-        promised = statement.promise(signed, "job-1", int(time.time()) - 5, k.secret)  # already due
-        rows.append(
-            AnswerRecord(
-                "r1",
-                "m",
-                k.public_hex,
-                f"n{i}",
-                time.time(),
-                5.0,
-                Verdict.AGREED,
-                statement=signed.to_json(),
-                statement_digest=said.digest(),
-                claim=claim_digest(said),
-                promise=promised.to_json(),
-                receipt_id="job-1",
-                receipt=ReceiptState.PENDING,
-            )
-        )
+    rows = [promised_answer(said, k, f"n{i}", "job-1", int(time.time()) - 5) for i, k in enumerate(keys)]  # due
 
     async def run() -> None:
         watcher = Watcher(records, Consensus(pinned), tmp_path / "evidence", poll_s=0.05, grace_s=1.0)
@@ -261,25 +241,7 @@ def _pending_answers(key: identity.NodeKey, n: int) -> list[AnswerRecord]:
             output_scales=(13,),
             output=((i,),),
         )
-        signed = statement.sign(said, key.secret, key.public_key)
-        promised = statement.promise(signed, f"job-{i}", int(time.time()) + 3600, key.secret)
-        rows.append(
-            AnswerRecord(
-                f"r{i}",
-                "m",
-                key.public_hex,
-                "n0",
-                time.time(),
-                5.0,
-                Verdict.AGREED,
-                statement=signed.to_json(),
-                statement_digest=said.digest(),
-                claim=claim_digest(said),
-                promise=promised.to_json(),
-                receipt_id=f"job-{i}",
-                receipt=ReceiptState.PENDING,
-            )
-        )
+        rows.append(promised_answer(said, key, "n0", f"job-{i}", int(time.time()) + 3600))
     return rows
 
 
