@@ -1,5 +1,6 @@
 """The LLM node's routes: OpenAI's `/v1/models`, `/v1/completions`, `/v1/chat/completions` (streamed
-by server-sent events when asked), `/v1/receipts/{id}`, `/v1/identity`, health and `/metrics`.
+by server-sent events when asked), `/v1/receipts/{id}`, `/v1/identity`, health and `/metrics`;
+`POST /v1/attestations` re-executes another node's receipt for a gateway's audit (`attestation`).
 
 A route authenticates (the node's API keys, `Authorization: Bearer KEY`, as the proving node),
 reads the body within the limit, checks it (`protocol`, `service.prepare`) and answers; every error
@@ -8,6 +9,7 @@ becomes a status here, in OpenAI's error body. Each answer carries its signed re
 No `from __future__ import annotations`: FastAPI must resolve the route signatures' types.
 """
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -220,6 +222,18 @@ def create_app(service: LlmService) -> FastAPI:
                 yield _sse(protocol.chunk_body(p.chat, p.request_id, name, item, None, first=first))
                 first = False
         yield _sse("[DONE]")
+
+    @app.post("/v1/attestations")
+    async def attest(request: Request, _: Auth) -> JSONResponse:
+        """Re-execute another node's signed LLM receipt (the body) with this node's model; the signed attestation."""
+        from zkinfer.llm import attestation
+        from zkinfer.llm.receipt import parse
+
+        receipt = parse(await _body(request, service.config.max_body_bytes), "body")
+        service.check_room()
+        async with service._lock:  # the model is one set of weights: after the generation running now
+            signed = await asyncio.to_thread(attestation.reexecute, receipt, service.engine, service.key)
+        return JSONResponse(signed.model_dump(mode="json"))
 
     @app.get("/v1/receipts/{request_id}")
     async def receipt(request_id: str, owner: Auth) -> Response:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from zkinfer.core import bls
 from zkinfer.core.errors import UsageError
+from zkinfer.network import llm_policy
 
 MAX_FILE_BYTES: Final = 1 << 20
 MAX_NODES: Final = 1024
@@ -30,7 +31,8 @@ NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _HEX = re.compile(r"^[0-9a-f]*$")
 QUORUM_KEYS: Final = ("threshold", "agree_on", "timeout_ms", "prove_within_s", "weighting")
-NODE_KEYS: Final = ("name", "url", "public_key", "proof_of_possession", "weight", "api_key_env")
+NODE_KEYS: Final = ("name", "url", "public_key", "proof_of_possession", "weight", "api_key_env", "kind")
+KINDS: Final = ("oip", "llm")  # a proving node (quorum), or an LLM node (`llm_routing`: one answers, another audits)
 
 
 class NodeSetError(UsageError):
@@ -51,6 +53,7 @@ class PinnedNode:
     proof_of_possession: bytes
     weight: int = 1
     api_key_env: str | None = None
+    kind: str = "oip"
 
     def __post_init__(self) -> None:
         if not pop_ok(self.public_key, self.proof_of_possession):
@@ -75,6 +78,8 @@ class NodeSet:
     nodes: tuple[PinnedNode, ...]
     quorum: QuorumRule
     source: str = "nodes.toml"
+    llm_nodes: tuple[PinnedNode, ...] = ()  # `kind = "llm"`: never in a quorum
+    llm: llm_policy.LlmPolicy = llm_policy.LlmPolicy()
     _by_key: dict[bytes, PinnedNode] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -209,6 +214,7 @@ def _node(table: Any, index: int, source: str) -> PinnedNode:
         proof_of_possession=pop,
         weight=_int(table.get("weight", 1), source, f"{where}.weight", 1, MAX_WEIGHT),
         api_key_env=api_key_env,
+        kind=_choice(table.get("kind", "oip"), source, f"{where}.kind", KINDS),
     )
 
 
@@ -234,7 +240,7 @@ def _quorum(table: Any, total: int, source: str) -> QuorumRule:
     if unknown:
         raise _fail(source, f"quorum.{unknown[0]}", "unknown key", f"known keys: {', '.join(QUORUM_KEYS)}")
     threshold = _int(table.get("threshold", total // 2 + 1), source, "quorum.threshold", 1, MAX_WEIGHT * MAX_NODES)
-    if threshold > total:
+    if threshold > total and total > 0:  # total 0: LLM nodes only, no quorum to form
         raise _fail(
             source,
             "quorum.threshold",
@@ -256,10 +262,10 @@ def parse(text: str, source: str = "nodes.toml") -> NodeSet:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _fail(source, "(document)", f"not valid TOML ({exc})", "fix the syntax at the position shown") from exc
-    unknown = sorted(set(document) - {"quorum", "nodes"})
+    unknown = sorted(set(document) - {"quorum", "nodes", "llm"})
     if unknown:
         raise _fail(
-            source, unknown[0], "unknown top-level key", "nodes.toml holds a [quorum] table and [[nodes]] tables only"
+            source, unknown[0], "unknown top-level key", "nodes.toml holds [quorum] and [llm] tables and [[nodes]] tables only"
         )
     tables = document.get("nodes")
     if not isinstance(tables, list) or not tables:
@@ -270,8 +276,10 @@ def parse(text: str, source: str = "nodes.toml") -> NodeSet:
         raise _fail(source, "nodes", f"{len(tables)} nodes", f"pin at most {MAX_NODES}")
     nodes = [_node(table, i, source) for i, table in enumerate(tables)]
     _unique(nodes, source)
-    quorum = _quorum(document.get("quorum", {}), sum(n.weight for n in nodes), source)
-    return NodeSet(nodes=tuple(nodes), quorum=quorum, source=source)
+    oip, llm = [n for n in nodes if n.kind == "oip"], [n for n in nodes if n.kind == "llm"]
+    quorum = _quorum(document.get("quorum", {}), sum(n.weight for n in oip), source)
+    policy = llm_policy.parse(document.get("llm"), source, NodeSetError)
+    return NodeSet(nodes=tuple(oip), quorum=quorum, source=source, llm_nodes=tuple(llm), llm=policy)
 
 
 def load(path: Path) -> NodeSet:
@@ -302,7 +310,9 @@ def dump(nodeset: NodeSet) -> str:
         f"prove_within_s = {q.prove_within_s}",
         f'weighting = "{q.weighting}"',
     ]
-    for node in nodeset.nodes:
+    if nodeset.llm_nodes:
+        lines += ["", *llm_policy.dump(nodeset.llm)]
+    for node in (*nodeset.nodes, *nodeset.llm_nodes):
         lines += [
             "",
             "[[nodes]]",
@@ -313,4 +323,6 @@ def dump(nodeset: NodeSet) -> str:
         lines += [f'proof_of_possession = "{node.proof_of_possession.hex()}"', f"weight = {node.weight}"]
         if node.api_key_env is not None:
             lines.append(f"api_key_env = {json.dumps(node.api_key_env)}")
+        if node.kind != "oip":
+            lines.append(f'kind = "{node.kind}"')
     return "\n".join(lines) + "\n"

@@ -94,6 +94,7 @@ class Verdict(StrEnum):
     AGREED = "agreed"  # signed the certified statement (for label agreement: one with the certified label)
     DISSENT = "dissent"  # answered otherwise, or not at all: `dissent_kind` says how
     NO_QUORUM = "no quorum"  # a valid answer to a request on which no quorum formed
+    SERVED = "served"  # an LLM node's answer no other node re-executed (neither good nor bad for its standing)
 
 
 class ReceiptState(StrEnum):
