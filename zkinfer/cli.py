@@ -609,18 +609,21 @@ def verify_llm_receipt(
     verdict = guarded(
         lambda: verify_llm(path, model_dir=model_dir, expect_signer=expect_signer, expect_model=expect_model), as_json
     )
+    print_verdict(verdict, as_json)
+    raise typer.Exit(0 if verdict.verified else 1)
+
+
+def print_verdict(verdict: Any, as_json: bool) -> None:
+    """A verdict's checks, one a line, and its summary (green when `verified`)."""
     if as_json:
         print_json(verdict)
-    else:
-        for check in verdict.checks:
-            out.print(
-                f"{status_mark(check.status)} {check.name:<14} {shown(with_flags(check.detail))}", highlight=False
-            )
-        out.print(
-            ("[bold green]" if verdict.verified else "[bold red]") + shown(with_flags(verdict.summary)) + "[/]",
-            highlight=False,
-        )
-    raise typer.Exit(0 if verdict.verified else 1)
+        return
+    for check in verdict.checks:
+        out.print(f"{status_mark(check.status)} {check.name:<14} {shown(with_flags(check.detail))}", highlight=False)
+    out.print(
+        ("[bold green]" if verdict.verified else "[bold red]") + shown(with_flags(verdict.summary)) + "[/]",
+        highlight=False,
+    )
 
 
 def names_certificate(path: Path) -> bool:
@@ -674,10 +677,19 @@ def verify_evidence(
             "--rebuttal", help="The accused's receipt proving the statement (clears an 'unproven' accusation)"
         ),
     ] = None,
+    model_dir: Annotated[
+        Path | None, typer.Option("--model", help="LLM evidence: the model directory to re-execute its receipt with")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON")] = False,
 ) -> None:
     """Check evidence against a node offline; exit 0 it holds, 1 it does not (forged, rebutted, inconsistent), 2 unreadable."""
     from zkinfer.network import evidence
+    from zkinfer.verify import llm_evidence
+
+    if llm_evidence.is_llm_evidence(evidence_path) or model_dir is not None:
+        llm_verdict = guarded(lambda: llm_evidence.check_file(evidence_path, model_dir), as_json)
+        print_verdict(llm_verdict, as_json)
+        raise typer.Exit(0 if llm_verdict.holds else 1)
 
     verdict = guarded(lambda: evidence.check_file(evidence_path, rebuttal), as_json)
     if as_json:

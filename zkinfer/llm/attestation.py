@@ -106,7 +106,9 @@ def reexecute(receipt: LlmReceipt, engine: Any, key: identity.NodeKey) -> Attest
         receipt_signer=signer,
         model_digest=engine.digest,
         verdict="agree" if verdict.verified else "disagree",
-        checks=[AttestedCheck(name=c.name.value, status=c.status.value, detail=c.detail[:2000]) for c in verdict.checks],
+        checks=[
+            AttestedCheck(name=c.name.value, status=c.status.value, detail=c.detail[:2000]) for c in verdict.checks
+        ],
         reexecute_ms=round(sum(verdict.timings_ms.values()), 1),
     )
     return sign(attestation, key)

@@ -46,8 +46,8 @@ from zkinfer.core import logs, strict_json
 from zkinfer.core.errors import InfrastructureError, UsageError
 from zkinfer.core.statement import REQUEST_ID
 from zkinfer.core.text import visible
+from zkinfer.network import llm_routing, reputation, ui
 from zkinfer.network import nodeset as nodeset_mod
-from zkinfer.network import reputation, ui
 from zkinfer.network.client import Consensus, DissentKind, NodeAnswer, NoQuorum, Outcome, Round, new_request_id
 from zkinfer.network.nodeset import NodeSet
 from zkinfer.network.records import AnswerRecord, CertificateRecord, EvidenceRecord, ReceiptState, Records, Verdict
@@ -109,13 +109,16 @@ class Gateway:
         self.consensus = Consensus(pinned, reputation=self.reputations, check_processes=config.check_processes)
         self.watcher = Watcher(records, self.consensus, config.state_dir / "evidence", poll_s=config.poll_s)
         self.node_status: dict[str, str] = {n.name: "not probed yet" for n in pinned.nodes}
+        self.llm = llm_routing.LlmRouter(pinned, records, config.state_dir / "evidence", self.reputations)
         self._background: set[asyncio.Task[None]] = set()
         self._reputation: tuple[float, dict[bytes, float]] = (0.0, {})
         self._ready: tuple[float, bool] = (0.0, False)
         self.lock: TextIO | None = None  # the state directory's lock, held while the gateway runs
 
     async def start(self) -> None:
-        self.node_status, _ = await asyncio.gather(self.consensus.identities(), self.consensus.warm())
+        self.node_status, _, _ = await asyncio.gather(
+            self.consensus.identities(), self.consensus.warm(), self.llm.start()
+        )
         for name, status in self.node_status.items():
             if status == "ok":
                 log.info("node %s: reachable, key as pinned", name)
@@ -133,11 +136,13 @@ class Gateway:
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.watcher.stop()
         await self.consensus.aclose()
+        await self.llm.stop()
 
     def reputations(self) -> dict[bytes, float]:
         at, scores = self._reputation
         if time.monotonic() - at > REPUTATION_CACHE_S:
-            scores = {n.public_key: reputation.score(self.records.node_stats(n.public_hex)) for n in self.nodeset.nodes}
+            every = (*self.nodeset.nodes, *self.nodeset.llm_nodes)
+            scores = {n.public_key: reputation.score(self.records.node_stats(n.public_hex)) for n in every}
             self._reputation = (time.monotonic(), scores)
         return scores
 
@@ -208,7 +213,7 @@ class Gateway:
     def node_rows(self) -> list[dict[str, Any]]:
         scores = self.reputations()
         rows = []
-        for node in self.nodeset.nodes:
+        for node in (*self.nodeset.nodes, *self.nodeset.llm_nodes):
             stats = self.records.node_stats(node.public_hex)
             rows.append(
                 {
@@ -216,7 +221,8 @@ class Gateway:
                     "url": node.url,
                     "public_key": node.public_hex,
                     "weight": node.weight,
-                    "status": self.node_status.get(node.name, ""),
+                    "kind": node.kind,
+                    "status": self.node_status.get(node.name) or self.llm.status_of(node.name),
                     "reputation": round(scores.get(node.public_key, 0.5), 4),
                     "answers": stats.answers,
                     "agreed": stats.agreed,
@@ -234,7 +240,7 @@ class Gateway:
     def page(self) -> str:
         """The public page: node standing, and evidence as kind, accused node and time only."""
         nodes = [
-            ui.NodeRow(**{k: v for k, v in row.items() if k not in ("weight", "status", "answers")})
+            ui.NodeRow(**{k: v for k, v in row.items() if k not in ("weight", "status", "answers", "kind")})
             for row in self.node_rows()
         ]
         evidence = [ui.EvidenceRow(e.kind, e.node, e.at) for e in self.records.evidence_list(25)]
@@ -455,6 +461,8 @@ def create_app(gateway: Gateway) -> FastAPI:
         if found is None:
             raise _Refused(401, "header Authorization: missing or unknown API key; send `Authorization: Bearer KEY`")
         return found
+
+    llm_routing.mount(app, gateway.llm, tenant, gateway.config.max_body_bytes)
 
     @app.exception_handler(_Refused)
     async def refused(_: Request, exc: _Refused) -> JSONResponse:

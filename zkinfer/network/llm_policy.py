@@ -34,7 +34,9 @@ def _share(table: dict[str, Any], key: str, default: float, source: str, error: 
 def _ms(table: dict[str, Any], key: str, default: int, source: str, error: type[UsageError]) -> int:
     value = table.get(key, default)
     if type(value) is not int or not 1 <= value <= 3_600_000:
-        raise error(f"{source}: llm.{key}: {str(value)[:40]!r} is not milliseconds in [1, 3600000]; give e.g. {default}")
+        raise error(
+            f"{source}: llm.{key}: {str(value)[:40]!r} is not milliseconds in [1, 3600000]; give e.g. {default}"
+        )
     return value
 
 

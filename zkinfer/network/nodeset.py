@@ -79,7 +79,7 @@ class NodeSet:
     quorum: QuorumRule
     source: str = "nodes.toml"
     llm_nodes: tuple[PinnedNode, ...] = ()  # `kind = "llm"`: never in a quorum
-    llm: llm_policy.LlmPolicy = llm_policy.LlmPolicy()
+    llm: llm_policy.LlmPolicy = field(default_factory=llm_policy.LlmPolicy)
     _by_key: dict[bytes, PinnedNode] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -265,7 +265,10 @@ def parse(text: str, source: str = "nodes.toml") -> NodeSet:
     unknown = sorted(set(document) - {"quorum", "nodes", "llm"})
     if unknown:
         raise _fail(
-            source, unknown[0], "unknown top-level key", "nodes.toml holds [quorum] and [llm] tables and [[nodes]] tables only"
+            source,
+            unknown[0],
+            "unknown top-level key",
+            "nodes.toml holds [quorum] and [llm] tables and [[nodes]] tables only",
         )
     tables = document.get("nodes")
     if not isinstance(tables, list) or not tables:

@@ -130,7 +130,11 @@ def check(
         checks.append(_check(EvidenceCheckName.WELL_FORMED, False, str(exc)))
         return _verdict(evidence, checks, [], source)
     checks.append(
-        _check(EvidenceCheckName.WELL_FORMED, True, f"{SCHEMA}: a signed LLM receipt and {len(attestations)} attestation(s)")
+        _check(
+            EvidenceCheckName.WELL_FORMED,
+            True,
+            f"{SCHEMA}: a signed LLM receipt and {len(attestations)} attestation(s)",
+        )
     )
     checks.append(_signature(receipt, evidence.accused, receipt_mod.check_signature))
     checks.append(_attestations(attestations, receipt, attestation_mod.check_signature))
@@ -190,7 +194,8 @@ def _verdict(
     holds = not failed and any(c.name == EvidenceCheckName.REEXECUTION for c in checks)
     who = f"node {evidence.node!r} ({evidence.accused[:16]}…)" if evidence.node else f"key {evidence.accused[:16]}…"
     summary = (
-        f"HOLDS: {KIND} evidence against {who}, request {evidence.request_id!r}: your re-execution contradicts its answer"
+        f"HOLDS: {KIND} evidence against {who}, request {evidence.request_id!r}: "
+        "your re-execution contradicts its answer"
         if holds
         else f"DOES NOT HOLD: this {KIND} evidence does not show that {who} misbehaved ({', '.join(failed)} failed)"
     )
