@@ -98,3 +98,38 @@ def answer(service: Any, body: dict[str, Any], request_id: str | None = None) ->
     owner = service.owner(f"Bearer {API_KEY}")
     prepared = service.prepare(kind.model_validate({"model": service.model_name, **body}), owner, request_id)
     return asyncio.run(service.answer(prepared))
+
+
+LLM_KEY_ENV = "ZKINFER_TEST_LLM_KEY"  # the variable nodes.toml names for the LLM nodes' API key (API_KEY)
+
+
+def start_lying_llm_node(state_dir: Path, serve: Path = ALT_MODEL_DIR, claim: Path = MODEL_DIR) -> RunningLlmNode:
+    """`tests.llm_liar`: a real LLM node generating with `serve` while stating `claim`'s identity."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    keys = state_dir.parent / f"{state_dir.name}-api-keys"
+    keys.write_text(f"{API_KEY}\n{OTHER_KEY}\n")
+    port = free_port()
+    log = state_dir.parent / f"{state_dir.name}-{port}.log"
+    command = [sys.executable, "-m", "tests.llm_liar", "--serve", str(serve), "--claim", str(claim)]
+    command += ["--state-dir", str(state_dir), "--api-keys", str(keys), "--port", str(port)]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
+    node = RunningLlmNode(process=process, url=f"http://127.0.0.1:{port}", state_dir=state_dir, log=log)
+    wait_until_up(process, f"{node.url}/health", log, "the lying LLM node", 120)
+    return node
+
+
+def llm_nodes_toml(nodes: list[tuple[str, RunningLlmNode]], **llm: Any) -> str:
+    """nodes.toml pinning LLM nodes (`kind = "llm"`, keys from each node's `/v1/identity`) and an `[llm]` table."""
+    import httpx
+
+    lines = ["[llm]", *(f"{k} = {v!r}" for k, v in llm.items())]
+    for name, node in nodes:
+        identity = httpx.get(f"{node.url}/v1/identity", timeout=30).json()
+        lines += ["", "[[nodes]]", f'name = "{name}"', f'url = "{node.url}"', 'kind = "llm"']
+        lines += [
+            f'public_key = "{identity["public_key"]}"',
+            f'proof_of_possession = "{identity["proof_of_possession"]}"',
+        ]
+        lines.append(f'api_key_env = "{LLM_KEY_ENV}"')
+    return "\n".join(lines) + "\n"

@@ -289,6 +289,18 @@ def mount(app: FastAPI, router: LlmRouter, tenant: Callable[[Request], str | Non
             return _error(401, "header Authorization: missing or unknown API key; send `Authorization: Bearer KEY`")
         return found
 
+    @app.get("/v1/llm")
+    async def audits() -> dict[str, Any]:
+        """Public: the audit policy and how many audits ran and are running (no request ids)."""
+        policy = router.policy
+        return {
+            "nodes": len(router.states),
+            "audit_share": policy.audit_share,
+            "audit_below": policy.audit_below,
+            "audits": router.auditor.audits,
+            "pending": len(router._tasks),
+        }
+
     @app.get("/v1/models")
     async def models(request: Request) -> Response:
         who = caller(request)
