@@ -75,8 +75,8 @@ async def ttft(urls: list[str], key: str, rounds: int, concurrency: int) -> list
 
 def audit_cost(
     gateway_url: str, key: str, node_urls: list[str], node_key: str, answers: int
-) -> list[tuple[float, float]]:
-    """(generation ms from the receipt, re-execution ms by another node) per answer."""
+) -> list[tuple[float, float, int]]:
+    """(generation ms from the receipt, re-execution ms by another node, tokens) per answer."""
     pairs = []
     with httpx.Client(timeout=300, trust_env=False) as client:
         for i in range(answers):
@@ -92,7 +92,8 @@ def audit_cost(
             )
             attested.raise_for_status()
             assert attested.json()["verdict"] == "agree", attested.text
-            pairs.append((receipt["timings"]["generate_ms"], (time.perf_counter() - started) * 1000))
+            tokens = len(receipt["completion"]["token_ids"])
+            pairs.append((receipt["timings"]["generate_ms"], (time.perf_counter() - started) * 1000, tokens))
     return pairs
 
 
