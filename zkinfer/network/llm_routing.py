@@ -200,7 +200,11 @@ class LlmRouter:
             return None
         if reply.status_code != 200:  # the request's own fault: the node's OpenAI error, as it is
             return Response(reply.content, status_code=reply.status_code, media_type="application/json")
-        document = reply.json()
+        try:
+            document = reply.json()
+        except ValueError:
+            self.later(Served(state, request_id, model, seed, None, latency, "the answer is not JSON"))
+            return None
         receipt = document.get(protocol.RECEIPT_FIELD) if isinstance(document, dict) else None
         self.later(Served(state, request_id, model, seed, receipt, latency, None if receipt else "no receipt"))
         return JSONResponse(document, headers=self._answer_headers(state, request_id))
