@@ -14,7 +14,8 @@ import copy
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,18 @@ NAMES = ("a", "b", "liar")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, RunningLlmNode]]:
     folder = tmp_path_factory.mktemp("llm-network")
     started: dict[str, RunningLlmNode] = {}
+    starts: dict[str, Callable[[Path], RunningLlmNode]] = {
+        "a": start_llm_node,
+        "b": start_llm_node,
+        "liar": start_lying_llm_node,
+    }
     try:
-        started["a"] = start_llm_node(folder / "a")
-        started["b"] = start_llm_node(folder / "b")
-        started["liar"] = start_lying_llm_node(folder / "liar")
+        with ThreadPoolExecutor(3) as pool:  # at once: each loads torch and the model
+            futures = {name: pool.submit(start, folder / name) for name, start in starts.items()}
+            errors = [future.exception() for future in futures.values()]
+            started.update({name: f.result() for name, f in futures.items() if f.exception() is None})
+        if any(errors):
+            raise next(e for e in errors if e is not None)
         yield started
     finally:
         for node in started.values():

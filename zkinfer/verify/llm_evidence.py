@@ -14,6 +14,7 @@ model (`zkinfer verify-evidence FILE --model DIR`) the receipt's own re-executio
 - `re-execution`: re-executing the receipt with your model fails one of its checks (`tokens`,
   `activations`, `sampling`): the tokens are not the seeded sampler's draws from the stated model,
   beyond the margin rule for near-ties, or the activations are not within TOPLOC's tolerance.
+  Skipped (the evidence does not hold) when a check above failed: the model is not run for nothing.
 
 An honest answer re-executed on any machine configuration passes its checks (the margin rule and the
 tolerance exist for that), so evidence against it never holds, whoever attested otherwise; a node
@@ -145,6 +146,10 @@ def check(
             f"--model: your model is {yours}; the receipt states {stated}: only that model can judge the answer"
         )
     checks.append(_check(EvidenceCheckName.IDENTITY, True, f"your model is the one the receipt states ({stated})"))
+    if any(c.status == Status.FAIL for c in checks):  # it cannot hold: the model is not run for nothing
+        why = "not re-executed: " + ", ".join(c.name.value for c in checks if c.status == Status.FAIL) + " failed"
+        checks.append(EvidenceCheck(name=EvidenceCheckName.REEXECUTION, status=Status.SKIP, detail=why))
+        return _verdict(evidence, checks, [], source)
     reexecuted = verify_document(evidence.receipt, model_dir, engine=engine, source=f"{source}: receipt")
     failed = [c for c in reexecuted.checks if c.status == Status.FAIL and c.name.value in REEXECUTED]
     detail = (
@@ -191,7 +196,7 @@ def _verdict(
     evidence: LlmEvidence, checks: list[EvidenceCheck], reexecution: list[dict[str, str]], source: str
 ) -> LlmEvidenceVerdict:
     failed = [c.name.value for c in checks if c.status == Status.FAIL]
-    holds = not failed and any(c.name == EvidenceCheckName.REEXECUTION for c in checks)
+    holds = not failed and any(c.name == EvidenceCheckName.REEXECUTION and c.status == Status.PASS for c in checks)
     who = f"node {evidence.node!r} ({evidence.accused[:16]}…)" if evidence.node else f"key {evidence.accused[:16]}…"
     summary = (
         f"HOLDS: {KIND} evidence against {who}, request {evidence.request_id!r}: "
