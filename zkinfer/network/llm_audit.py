@@ -168,10 +168,13 @@ class Auditor:
 
     async def attest(self, auditor: LlmNodeState, receipt: dict[str, Any]) -> tuple[Any, str]:
         """The auditor's signed attestation on `receipt` (checked: its pinned key, this receipt), or (None, why)."""
+        auditor.inflight += 1  # a node re-executing is busy: new requests go elsewhere first
         try:
             response = await self._post(auditor, "/v1/attestations", receipt, self.policy.audit_timeout_ms / 1000)
         except (httpx.HTTPError, OSError, TimeoutError) as exc:
             return None, f"unreachable ({type(exc).__name__})"
+        finally:
+            auditor.inflight -= 1
         if response.status_code != 200:
             return None, f"HTTP {response.status_code}: {response.text[:200]}"
         try:
