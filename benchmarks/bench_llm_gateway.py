@@ -61,7 +61,9 @@ async def first_token_ms(client: httpx.AsyncClient, url: str, key: str, prompt: 
     return first
 
 
-async def ttft(urls: list[str], gateway_url: str, keys: tuple[str, str], rounds: int, concurrency: int) -> Any:
+async def ttft(
+    urls: list[str], gateway_url: str, keys: tuple[str, str], rounds: int, concurrency: int
+) -> tuple[list[float], list[float]]:
     """(direct, through the gateway) TTFTs; the rounds alternate, so both meet the same load on the machine."""
     targets = itertools.cycle(urls)
     prompts = itertools.cycle(PROMPTS)
