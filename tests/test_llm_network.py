@@ -286,3 +286,25 @@ def test_an_auditor_refuses_a_receipt_of_another_model(nodes: dict[str, RunningL
         f"{nodes['a'].url}/v1/attestations", json=receipt, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60
     )
     assert reply.status_code == 422 and "receipt.model.digest" in reply.json()["error"]["message"]
+
+
+def test_nodes_toml_pins_llm_nodes_apart_from_the_quorum() -> None:
+    from tests.gateway_harness import pinned_toml
+    from zkinfer.core import identity
+    from zkinfer.network import nodeset
+
+    keys = [identity.new_key() for _ in range(3)]
+    text = pinned_toml([(f"n{i}", f"http://127.0.0.1:{9000 + i}", k) for i, k in enumerate(keys)])
+    text = text.replace('name = "n2"', 'name = "n2"\nkind = "llm"') + "\n[llm]\naudit_share = 0.25\n"
+    parsed = nodeset.parse(text)
+    assert [n.name for n in parsed.nodes] == ["n0", "n1"] and [n.name for n in parsed.llm_nodes] == ["n2"]
+    assert parsed.total_weight() == 2 and parsed.quorum.threshold == 2 and parsed.llm.audit_share == 0.25
+    assert nodeset.parse(nodeset.dump(parsed)) == parsed
+    with pytest.raises(nodeset.NodeSetError, match=r"llm\.audit_share"):
+        nodeset.parse(text.replace("audit_share = 0.25", "audit_share = 2"))
+    with pytest.raises(nodeset.NodeSetError, match=r"\(n2\)\.kind"):
+        nodeset.parse(text.replace('kind = "llm"', 'kind = "gpt"'))
+    only_llm = text.replace('name = "n0"', 'name = "n0"\nkind = "llm"').replace(
+        'name = "n1"', 'name = "n1"\nkind = "llm"'
+    )
+    assert nodeset.parse(only_llm).nodes == () and len(nodeset.parse(only_llm).llm_nodes) == 3
