@@ -142,6 +142,10 @@ def test_unknown_model_and_missing_key_are_openai_errors(gateway: RunningGateway
         client.completions.create(model="no-such-model", prompt="x", max_tokens=2)
     refused = httpx.post(f"{gateway.url}/v1/completions", json={"model": MODEL, "prompt": "x"}, timeout=30)
     assert refused.status_code == 401 and refused.json()["error"]["type"] == "authentication_error"
+    url, auth = f"{gateway.url}/v1/completions", gateway.auth
+    assert httpx.post(url, content=b"x" * (2 << 20), headers=auth, timeout=30).status_code == 413
+    not_json = httpx.post(url, content=b"{", headers=auth, timeout=30)
+    assert not_json.status_code == 400 and not_json.json()["error"]["message"].startswith("body: not JSON")
 
 
 def wait_for(check: Any, timeout_s: float = 120) -> Any:

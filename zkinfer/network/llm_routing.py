@@ -314,9 +314,15 @@ def mount(app: FastAPI, router: LlmRouter, tenant: Callable[[Request], str | Non
         who = caller(request)
         if isinstance(who, Response):
             return who
-        data = await request.body()
-        if len(data) > max_body_bytes:
-            return _error(413, f"body: larger than this gateway's limit of {max_body_bytes} bytes")
+        too_big = _error(413, f"body: larger than this gateway's limit of {max_body_bytes} bytes")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_body_bytes:
+            return too_big
+        data = bytearray()
+        async for chunk in request.stream():  # refused as soon as it is too big, never read whole first
+            data += chunk
+            if len(data) > max_body_bytes:
+                return too_big
         try:
             body = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
