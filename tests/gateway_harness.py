@@ -21,7 +21,7 @@ from tests.cli import REPO
 from tests.node_harness import API_KEY, MODEL, RunningNode, free_port, stop_process, wait_until_up
 from zkinfer.core import bls, identity, statement
 from zkinfer.core.identity import NodeKey
-from zkinfer.network.records import AnswerRecord, ReceiptState, Verdict
+from zkinfer.network.records import Agreement, AnswerRecord, ReceiptState
 from zkinfer.network.watcher import claim_digest
 
 GATEWAY_KEY = "gateway-key-0123456789"
@@ -181,7 +181,7 @@ def promised_answer(said: statement.Statement, key: NodeKey, node: str, receipt_
         node,
         time.time(),
         5.0,
-        Verdict.AGREED,
+        Agreement.AGREED,
         statement=signed.to_json(),
         statement_digest=said.digest(),
         claim=claim_digest(said),

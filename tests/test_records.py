@@ -21,13 +21,13 @@ from zkinfer.network import evidence, nodeset, reputation
 from zkinfer.network.client import Consensus
 from zkinfer.network.records import (
     SCHEMA_VERSION,
+    Agreement,
     AnswerRecord,
     EvidenceRecord,
     NodeStats,
     ReceiptState,
     Records,
     RecordsError,
-    Verdict,
     percentile,
 )
 from zkinfer.network.watcher import Watcher, claim_digest
@@ -37,7 +37,7 @@ KEY = "ab" * 48
 
 def answer(
     request_id: str,
-    verdict: Verdict = Verdict.AGREED,
+    verdict: Agreement = Agreement.AGREED,
     kind: str | None = None,
     latency: float | None = 10.0,
     **extra: object,
@@ -58,7 +58,7 @@ def answer(
 def test_answers_certificates_and_evidence_survive_a_restart(tmp_path: Path) -> None:
     records = Records(tmp_path / "gateway.db")
     stored = records.add_answers(
-        [answer("r1", receipt=ReceiptState.PENDING), answer("r1", Verdict.DISSENT, "timeout", None)]
+        [answer("r1", receipt=ReceiptState.PENDING), answer("r1", Agreement.DISSENT, "timeout", None)]
     )
     assert [r.seq for r in stored] == [1, 2]
     doc = {"schema": "zkinfer.evidence/1", "kind": "unproven"}
@@ -68,7 +68,7 @@ def test_answers_certificates_and_evidence_survive_a_restart(tmp_path: Path) -> 
     )  # the id is the content: stored once
     records.close()
     again = Records(tmp_path / "gateway.db")
-    assert [r.verdict for r in again.answers("r1")] == [Verdict.AGREED, Verdict.DISSENT]
+    assert [r.verdict for r in again.answers("r1")] == [Agreement.AGREED, Agreement.DISSENT]
     assert again.answers("r1")[0].evidence == ["e1"] and again.evidence("e1") is not None
     assert [r.request_id for r in again.watching()] == ["r1"]  # the watcher resumes it
     again.settle_receipt(1, ReceiptState.VALID, True, "proves it", 2.5)
@@ -90,9 +90,9 @@ def test_node_statistics_count_what_the_ui_shows(tmp_path: Path) -> None:
     records = Records(tmp_path / "gateway.db")
     rows = [answer(f"a{i}", latency=float(i + 1)) for i in range(100)]
     rows += [
-        answer("d1", Verdict.DISSENT, "other output", None),
-        answer("t1", Verdict.DISSENT, "timeout", None),
-        answer("u1", Verdict.DISSENT, "unreachable", None),
+        answer("d1", Agreement.DISSENT, "other output", None),
+        answer("t1", Agreement.DISSENT, "timeout", None),
+        answer("u1", Agreement.DISSENT, "unreachable", None),
     ]
     rows += [
         answer(r, latency=None, receipt=state, proven_equal=equal)
@@ -162,7 +162,7 @@ def test_the_watcher_files_equivocation_from_two_signed_statements_with_one_clai
             "alpha",
             1.0,
             5.0,
-            Verdict.AGREED,
+            Agreement.AGREED,
             statement=signed.to_json(),
             statement_digest=s.digest(),
             claim=claim_digest(s),

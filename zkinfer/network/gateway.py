@@ -50,7 +50,7 @@ from zkinfer.network import llm_routing, reputation, ui
 from zkinfer.network import nodeset as nodeset_mod
 from zkinfer.network.client import Consensus, DissentKind, NodeAnswer, NoQuorum, Outcome, Round, new_request_id
 from zkinfer.network.nodeset import NodeSet
-from zkinfer.network.records import AnswerRecord, CertificateRecord, EvidenceRecord, ReceiptState, Records, Verdict
+from zkinfer.network.records import Agreement, AnswerRecord, CertificateRecord, EvidenceRecord, ReceiptState, Records
 from zkinfer.network.watcher import Watcher, claim_digest
 
 log = logging.getLogger("zkinfer.gateway")
@@ -205,7 +205,7 @@ class Gateway:
         rows = [answer_record(a, outcome, round.request_id, round.model, at) for a in answers]
         stored = self.records.add_answers(rows)
         if outcome is not None:
-            self.records.set_dissenters(round.request_id, [r.node for r in rows if r.verdict is not Verdict.AGREED])
+            self.records.set_dissenters(round.request_id, [r.node for r in rows if r.verdict is not Agreement.AGREED])
         self.watcher.watch(stored)
 
     # --- views -----------------------------------------------------------------------------------
@@ -254,7 +254,9 @@ def _ms(value: float | None) -> float | None:
 def answer_record(answer: NodeAnswer, outcome: Outcome | None, request_id: str, model: str, at: float) -> AnswerRecord:
     """One node's answer as a record: how it ended relative to the quorum, and what to watch."""
     why = outcome.classify(answer) if outcome is not None else answer.problem
-    verdict = Verdict.DISSENT if why is not None else (Verdict.AGREED if outcome is not None else Verdict.NO_QUORUM)
+    verdict = (
+        Agreement.DISSENT if why is not None else (Agreement.AGREED if outcome is not None else Agreement.NO_QUORUM)
+    )
     signed, promise = answer.signed, answer.promise
     return AnswerRecord(
         request_id=request_id,

@@ -88,7 +88,7 @@ class RecordsError(UsageError):
     """The gateway's records cannot be opened (unwritable, corrupt, or from a newer zkinfer)."""
 
 
-class Verdict(StrEnum):
+class Agreement(StrEnum):
     """How a node's answer to one request ended, relative to the quorum."""
 
     AGREED = "agreed"  # signed the certified statement (for label agreement: one with the certified label)
@@ -114,7 +114,7 @@ class AnswerRecord:
     node: str
     at: float
     latency_ms: float | None  # None when no answer came (timeout, unreachable)
-    verdict: Verdict
+    verdict: Agreement
     dissent_kind: str | None = None
     detail: str = ""
     statement: dict[str, Any] | None = None  # SignedStatement JSON, only when signed validly by this node's key
@@ -396,9 +396,9 @@ class Records:
             (node_key, WINDOW),
         )
         (evidence,) = self._query("SELECT COUNT(*) FROM evidence WHERE accused = ?", (node_key,))[0]
-        agreed = sum(1 for r in rows if r[0] == Verdict.AGREED)
-        timeouts = sum(1 for r in rows if r[0] == Verdict.DISSENT and r[1] in NO_ANSWER_KINDS)
-        dissented = sum(1 for r in rows if r[0] == Verdict.DISSENT and r[1] not in NO_ANSWER_KINDS)
+        agreed = sum(1 for r in rows if r[0] == Agreement.AGREED)
+        timeouts = sum(1 for r in rows if r[0] == Agreement.DISSENT and r[1] in NO_ANSWER_KINDS)
+        dissented = sum(1 for r in rows if r[0] == Agreement.DISSENT and r[1] not in NO_ANSWER_KINDS)
         valid = sum(1 for r in rows if r[3] == ReceiptState.VALID and r[4] == 1)
         invalid = sum(
             1
@@ -457,7 +457,7 @@ def _answer(row: tuple[Any, ...]) -> AnswerRecord:
         node=node,
         at=at,
         latency_ms=latency_ms,
-        verdict=Verdict(verdict),
+        verdict=Agreement(verdict),
         dissent_kind=kind,
         detail=detail,
         statement=None if statement is None else json.loads(statement),
