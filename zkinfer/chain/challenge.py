@@ -4,7 +4,7 @@ A claim file (`zkinfer.chain-claim/1`) is what a node hands out for each claim i
 contract and chain, the batch id, the claim and its Merkle proof. It is hostile: the contract
 checks the Merkle proof against the batch root it holds, and `load_claim_file` only checks shapes.
 
-Evidence from the gateway (`zkinfer.network.evidence`) is checked offline first (it must hold),
+Evidence from the gateway (`zkinfer.verify.evidence_check`) is checked offline first (it must hold),
 then matched to the on-chain claim of the same model, request and output:
 - a *contradiction* carries the accused's own valid receipt proving another output for the same
   input: that receipt is a fraud proof, which slashes at once (no bond, no waiting);
@@ -112,12 +112,12 @@ def evidence_action(document: Any, claim_file: ClaimFile | None) -> EvidenceActi
     others need one, whose claim must be the evidence's statement (model, request and output)."""
     from zkinfer.core.receipt import parse
     from zkinfer.core.statement import SignedStatement
-    from zkinfer.network import evidence
+    from zkinfer.verify import evidence_check
 
-    verdict = evidence.check(document)
-    if not verdict.holds:
+    verdict = evidence_check.check(document)
+    if not verdict.verified:
         raise EvidenceDoesNotHold(
-            "the evidence does not hold, so it is no ground to challenge: " + "; ".join(verdict.reasons), verdict
+            "the evidence does not hold, so it is no ground to challenge: " + "; ".join(verdict.reasons()), verdict
         )
     if document["kind"] == "contradiction":
         if document["rows"] != 1:
@@ -132,7 +132,7 @@ def evidence_action(document: Any, claim_file: ClaimFile | None) -> EvidenceActi
             raise ClaimError(f"evidence.receipt: no statement can be read from it ({exc})") from exc
         claim = claims.from_statement(signed.statement, layout.input_visibility, proven.input_felts())
         _same(claim_file, claim, signed.statement, check_input=True)
-        return EvidenceAction("fraud", claim, receipt, verdict.reasons)
+        return EvidenceAction("fraud", claim, receipt, verdict.reasons())
     if claim_file is None:
         raise ClaimError(
             f"{document['kind']} evidence proves no output, so it becomes a challenge of a posted claim: give the node's claim file (--claim)"
@@ -141,7 +141,7 @@ def evidence_action(document: Any, claim_file: ClaimFile | None) -> EvidenceActi
     for i, s in enumerate(statements):
         signed = SignedStatement.from_json(s, f"evidence.statements[{i}]")
         if _matches(claim_file.claim, signed.statement):
-            return EvidenceAction("challenge", claim_file.claim, None, verdict.reasons)
+            return EvidenceAction("challenge", claim_file.claim, None, verdict.reasons())
     raise ClaimError(
         "the claim file's claim is not the evidence's statement (model, request id and output must all match)"
     )

@@ -16,9 +16,7 @@ Not checked here: the node's signature and the SRS ceremony's trust (`zkinfer ve
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
 
 from zkinfer.chain import verifier
 from zkinfer.chain.account import Chain
@@ -26,48 +24,42 @@ from zkinfer.chain.calldata import NotAFieldElement
 from zkinfer.core.digest import is_digest
 from zkinfer.core.errors import ChainError, ZkinferError
 from zkinfer.core.receipt import Receipt
+from zkinfer.verify.verdict import Check, CheckName, Document, OnChainFacts, Status, Verdict
 
-Status = Literal["pass", "fail", "skip"]
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: Status
-    detail: str
+# What must pass for "verified on chain"; `identity` may stay unpinned (a skip), never fail.
+REQUIRED = (CheckName.RECEIPT, CheckName.VERIFIER_CODE, CheckName.ONCHAIN_PROOF, CheckName.BINDING)
 
 
-@dataclass(frozen=True)
-class OnChainVerdict:
-    chain_id: int
-    address: str
-    circuit_digest: str | None
-    checks: list[Check] = field(default_factory=list)
-    gas: int | None = None
-
-    @property
-    def verified(self) -> bool:
-        return all(c.status != "fail" for c in self.checks) and sum(c.status == "pass" for c in self.checks) >= 4
-
-    @property
-    def pinned(self) -> bool:
-        return any(c.name == "identity" and c.status == "pass" for c in self.checks)
-
-    @property
-    def summary(self) -> str:
-        if not self.verified:
-            failed = ", ".join(c.name for c in self.checks if c.status == "fail")
-            return f"NOT VERIFIED on chain {self.chain_id} ({failed})"
-        pin = (
-            "the pinned circuit" if self.pinned else f"circuit {self.circuit_digest}, UNPINNED (give --expect-circuit)"
+def verdict_of(checks: list[Check], facts: OnChainFacts, source: str = "receipt") -> Verdict:
+    """The one verdict for these on-chain checks: verified when none failed and every required one passed."""
+    passed = {c.name for c in checks if c.status == Status.PASS}
+    verified = all(c.status != Status.FAIL for c in checks) and all(name in passed for name in REQUIRED)
+    pinned = CheckName.IDENTITY in passed
+    if not verified:
+        failed = ", ".join(c.name for c in checks if c.status == Status.FAIL)
+        summary = f"NOT VERIFIED on chain {facts.chain_id} ({failed})"
+    else:
+        pin = "the pinned circuit" if pinned else f"circuit {facts.circuit_digest}, UNPINNED (give --expect-circuit)"
+        summary = (
+            f"VERIFIED on chain {facts.chain_id}: the verifier at {facts.address} accepts the proof "
+            f"(verifyProof ~{facts.gas} gas) and its instances are the receipt's stated input and output, for {pin}; "
+            "the node's signature and the SRS ceremony are `zkinfer verify`'s to check"
         )
-        return (
-            f"VERIFIED on chain {self.chain_id}: the verifier at {self.address} accepts the proof (verifyProof ~{self.gas} gas) and its instances are the "
-            f"receipt's stated input and output, for {pin}; the node's signature and the SRS ceremony are `zkinfer verify`'s to check"
-        )
+    return Verdict(
+        verified=verified,
+        identity_pinned=verified and pinned,
+        summary=summary,
+        checks=checks,
+        pinned=[f"circuit {facts.circuit_digest}"] if verified and pinned else [],
+        unpinned=[] if pinned else ["circuit (--expect-circuit)"],
+        source=source,
+        document=Document.ONCHAIN,
+        onchain=facts,
+    )
 
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "verified": self.verified, "summary": self.summary}
+
+def _check(name: CheckName, status: Status, detail: str) -> Check:
+    return Check(name=name, status=status, detail=detail)
 
 
 def verify(
@@ -77,7 +69,7 @@ def verify(
     address: str | None = None,
     registry_file: Path | None = None,
     expect_circuit: str | None = None,
-) -> OnChainVerdict:
+) -> Verdict:
     """Run the checks; problems with the inputs (no such registry entry, a malformed address,
     an unreachable node) raise ChainError, a receipt that fails is a verdict."""
     from web3 import Web3
@@ -97,14 +89,14 @@ def verify(
     results: list[Check] = []
     try:
         details = [offline.check_vk(receipt), offline.check_settings(receipt), offline.check_srs(receipt)]
-        results.append(Check("receipt", "pass", "; ".join(details)))
+        results.append(_check(CheckName.RECEIPT, Status.PASS, "; ".join(details)))
     except (offline.CheckFailed, ZkinferError) as exc:
-        results.append(Check("receipt", "fail", str(exc)))
+        results.append(_check(CheckName.RECEIPT, Status.FAIL, str(exc)))
     circuit, gas = None, None
-    if results[-1].status == "fail":
+    if results[-1].status == Status.FAIL:
         results.append(
-            Check(
-                "verifier-code", "skip", "not generated: the receipt's key, settings or SRS do not match their digests"
+            _check(
+                CheckName.VERIFIER_CODE, Status.SKIP, "not generated: the receipt's key, settings or SRS do not match their digests"
             )
         )
     else:
@@ -113,46 +105,45 @@ def verify(
             circuit = artifact.circuit_digest
             verifier.check_verifier_code(chain, address, artifact)
             results.append(
-                Check(
-                    "verifier-code",
-                    "pass",
+                _check(
+                    CheckName.VERIFIER_CODE,
+                    Status.PASS,
                     f"the code at {address} is the verifier for the receipt's verifying key {artifact.vk_digest} and SRS {artifact.srs_fingerprint}",
                 )
             )
         except ZkinferError as exc:
-            results.append(Check("verifier-code", "fail", str(exc)))
-    if results[-1].status == "pass":
+            results.append(_check(CheckName.VERIFIER_CODE, Status.FAIL, str(exc)))
+    if results[-1].status == Status.PASS:
         try:
             answer = verifier.call_verify(chain, address, receipt)
-            results.append(Check("onchain-proof", "pass" if answer.accepted else "fail", answer.reason))
+            results.append(_check(CheckName.ONCHAIN_PROOF, Status.PASS if answer.accepted else Status.FAIL, answer.reason))
             gas = answer.gas
         except NotAFieldElement as exc:
-            results.append(Check("onchain-proof", "fail", str(exc)))
+            results.append(_check(CheckName.ONCHAIN_PROOF, Status.FAIL, str(exc)))
     else:
         results.append(
-            Check(
-                "onchain-proof",
-                "skip",
+            _check(
+                CheckName.ONCHAIN_PROOF,
+                Status.SKIP,
                 "not asked: the contract is not known to be this receipt's verifier, so its answer would mean nothing",
             )
         )
     try:
-        results.append(Check("binding", "pass", offline.check_binding(receipt)))
+        results.append(_check(CheckName.BINDING, Status.PASS, offline.check_binding(receipt)))
     except (offline.CheckFailed, ZkinferError) as exc:
-        results.append(Check("binding", "fail", str(exc)))
+        results.append(_check(CheckName.BINDING, Status.FAIL, str(exc)))
     actual = offline.actual_circuit_digest(receipt)
     if expect_circuit is None:
-        results.append(Check("identity", "skip", f"circuit {actual} unpinned: give --expect-circuit to require it"))
+        results.append(_check(CheckName.IDENTITY, Status.SKIP, f"circuit {actual} unpinned: give --expect-circuit to require it"))
     elif actual == expect_circuit:
-        results.append(Check("identity", "pass", f"the receipt's circuit is the pinned {expect_circuit}"))
+        results.append(_check(CheckName.IDENTITY, Status.PASS, f"the receipt's circuit is the pinned {expect_circuit}"))
     else:
         results.append(
-            Check(
-                "identity",
-                "fail",
+            _check(
+                CheckName.IDENTITY,
+                Status.FAIL,
                 f"expect_circuit: the receipt's circuit (key + settings) is {actual}, not the pinned {expect_circuit}",
             )
         )
-    return OnChainVerdict(
-        chain_id=chain.chain_id, address=address, circuit_digest=circuit or actual, checks=results, gas=gas
-    )
+    facts = OnChainFacts(chain_id=chain.chain_id, address=address, circuit_digest=circuit or actual, gas=gas)
+    return verdict_of(results, facts)

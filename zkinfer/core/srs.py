@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,15 @@ class SrsInfo:
     k: int
     fingerprint: str
     development: bool
+
+    @property
+    def kind(self) -> str:
+        """development (`srs new`: whoever made it could forge proofs) or ceremony (`srs import`)."""
+        return "development" if self.development else "ceremony"
+
+    def to_json(self) -> dict[str, Any]:
+        """One entry of `zkinfer srs list --json`."""
+        return {"k": self.k, "fingerprint": self.fingerprint, "kind": self.kind, "path": str(self.path)}
 
 
 def expected_size(k: int) -> int:

@@ -37,7 +37,7 @@ from zkinfer.llm import attestation as attestation_mod
 from zkinfer.llm import receipt as receipt_mod
 from zkinfer.network.llm_policy import LlmPolicy
 from zkinfer.network.nodeset import PinnedNode
-from zkinfer.network.records import AnswerRecord, EvidenceRecord, Records, Verdict
+from zkinfer.network.records import Agreement, AnswerRecord, EvidenceRecord, Records
 from zkinfer.verify.llm_evidence import KIND, SCHEMA
 
 log = logging.getLogger("zkinfer.gateway")
@@ -137,31 +137,33 @@ class Auditor:
             )
         if served.problem is not None or served.receipt is None:
             kind = "timeout" if served.no_answer else "bad-receipt"
-            self._record(served, served.state, Verdict.DISSENT, kind, served.problem or "no receipt")
+            self._record(served, served.state, Agreement.DISSENT, kind, served.problem or "no receipt")
             return
         if not self.should_audit(served.state.node):
-            self._record(served, served.state, Verdict.SERVED, None, "not sampled for re-execution")
+            self._record(served, served.state, Agreement.SERVED, None, "not sampled for re-execution")
             return
         digest = str(served.receipt["model"]["digest"])
         auditors = self.auditors(served, digest, set())
         if not auditors:
-            self._record(served, served.state, Verdict.SERVED, None, f"not audited: no other node holds model {digest}")
+            self._record(
+                served, served.state, Agreement.SERVED, None, f"not audited: no other node holds model {digest}"
+            )
             return
         self.audits += 1
         first, why = await self.attest(auditors[0], served.receipt)
         if first is None:
-            self._record(served, served.state, Verdict.SERVED, None, f"not audited: {auditors[0].node.name}: {why}")
+            self._record(served, served.state, Agreement.SERVED, None, f"not audited: {auditors[0].node.name}: {why}")
             return
         if first.verdict == "agree":
-            self._record(served, served.state, Verdict.AGREED, None, f"re-executed by {auditors[0].node.name}: agree")
+            self._record(served, served.state, Agreement.AGREED, None, f"re-executed by {auditors[0].node.name}: agree")
             return
         second = None
         for other in auditors[1:2]:
             second, _ = await self.attest(other, served.receipt)
         if second is not None and second.verdict == "agree":
             names = f"{auditors[0].node.name} disagreed, {auditors[1].node.name} agreed"
-            self._record(served, served.state, Verdict.SERVED, None, f"disputed: {names}")
-            self._record(served, auditors[0], Verdict.DISSENT, "disputed-attestation", names)
+            self._record(served, served.state, Agreement.SERVED, None, f"disputed: {names}")
+            self._record(served, auditors[0], Agreement.DISSENT, "disputed-attestation", names)
             return
         attestations = [first] + ([second] if second is not None else [])
         self._evidence(served, attestations)
@@ -187,7 +189,7 @@ class Auditor:
         return signed, ""
 
     def _record(
-        self, served: Served, state: LlmNodeState, verdict: Verdict, kind: str | None, detail: str
+        self, served: Served, state: LlmNodeState, verdict: Agreement, kind: str | None, detail: str
     ) -> AnswerRecord:
         row = AnswerRecord(
             request_id=served.request_id,
@@ -219,7 +221,7 @@ class Auditor:
         }
         evidence_id = digest_json(document).removeprefix("sha256:")
         names = ", ".join(a.signature.public_key[:16] + "…" for a in attestations if a.signature)
-        row = self._record(served, served.state, Verdict.DISSENT, KIND, f"re-executed: disagree ({names})")
+        row = self._record(served, served.state, Agreement.DISSENT, KIND, f"re-executed: disagree ({names})")
         record = EvidenceRecord(
             evidence_id,
             KIND,

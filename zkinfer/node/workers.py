@@ -58,7 +58,7 @@ from zkinfer.core.receipt import Receipt
 from zkinfer.node import jobs
 from zkinfer.node.models import load_provers, stack
 from zkinfer.node.store import Store
-from zkinfer.prover.executor import Executor, open_executor
+from zkinfer.prover.executor import Executor, choose
 from zkinfer.prover.prove import FastAnswer, Prover
 from zkinfer.verify.executor_check import check_executor_receipt
 
@@ -203,11 +203,7 @@ def worker_main(slot: int, settings: WorkerSettings, events: Connection) -> None
 
 def _executor(settings: WorkerSettings) -> Executor | None:
     """Where this worker's proofs run: None (in this process, the default) or the executor the node was told."""
-    if settings.executor == "local" and settings.max_prove_memory is None:
-        return None
-    return open_executor(
-        settings.executor, ray_address=settings.ray_address, max_memory=settings.max_prove_memory, parallel=1
-    )
+    return choose(settings.executor, ray_address=settings.ray_address, max_memory=settings.max_prove_memory, parallel=1)
 
 
 def _prove(

@@ -144,3 +144,14 @@ def open_executor(
 
         return RayExecutor(address=ray_address, max_memory=max_memory)
     raise UsageError(f"--executor: {name!r} is not one of {', '.join(EXECUTORS)}")
+
+
+def choose(
+    name: str = "local", *, ray_address: str | None = None, max_memory: int | None = None, parallel: int | None = None
+) -> Executor | None:
+    """The executor `--executor`, `--ray-address` and `--max-prove-memory` ask for (the CLI's and the
+    node's one rule); None: prove in this process, as with none of them (no worker process to start
+    for an unbounded local proof)."""
+    if name == "local" and ray_address is None and max_memory is None:
+        return None
+    return open_executor(name, ray_address=ray_address, max_memory=max_memory, parallel=parallel)

@@ -1,0 +1,102 @@
+"""The one entry point for every document an auditor checks: the check is picked by the document's
+own schema field, parsed as strict JSON (never by searching its bytes), and every check returns
+the one `Verdict`.
+
+- `zkinfer.receipt/1` and `/2` (`schema_version`): the receipt checks under a `Policy`;
+- `zkinfer.certificate/1` (`schema`): against the pinned node set (`verify.nodeset`), the policy;
+- `zkinfer.evidence/1` (`schema`): whether the accusation holds;
+- `zkinfer.llm-receipt/1` (`schema_version`): the LLM side's check, passed in by the caller
+  (`zkinfer.llm` stands above verify/, so verify/ never imports it).
+A document naming none of these is checked as a receipt, whose well-formed check then fails (exit 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from zkinfer.core import certificate, evidence, inputs
+from zkinfer.core.errors import UsageError
+from zkinfer.core.receipt import read_document
+from zkinfer.verify.nodeset import NodeSet
+from zkinfer.verify.policy import Policy
+from zkinfer.verify.verdict import Document, Verdict
+
+LLM_RECEIPT_SCHEMA: Final = "zkinfer.llm-receipt/1"
+LlmCheck = Callable[[Any, str], Verdict]  # (parsed LLM receipt, source) -> its verdict
+
+
+@dataclass(frozen=True)
+class Read:
+    """A document read once: which kind its schema names, its parsed JSON, and where it came from."""
+
+    kind: Document
+    body: Any
+    source: str
+
+
+def kind_of(document: Any) -> Document:
+    """The kind a parsed document's schema field names (RECEIPT for anything else)."""
+    if isinstance(document, dict):
+        schema = document.get("schema")
+        if schema == certificate.SCHEMA:
+            return Document.CERTIFICATE
+        if schema == evidence.SCHEMA:
+            return Document.EVIDENCE
+        if document.get("schema_version") == LLM_RECEIPT_SCHEMA:
+            return Document.LLM_RECEIPT
+    return Document.RECEIPT
+
+
+def read(path: Path, max_bytes: int | None = None) -> Read:
+    """Read a document under the receipt file's limits (over `max_bytes`, default the receipt limit, a
+    directory, not strict JSON: ReceiptFormatError, exit 2) and name its kind."""
+    body = read_document(path, max_bytes)
+    return Read(kind_of(body), body, str(path))
+
+
+def check(
+    document: Read,
+    *,
+    policy: Policy | None = None,
+    input_path: Path | None = None,
+    nodes: NodeSet | Path | None = None,
+    threshold: int | None = None,
+    receipts: Sequence[str] = (),
+    expect_circuit: str | None = None,
+    rebuttal: Path | None = None,
+    llm: LlmCheck | None = None,
+) -> Verdict:
+    """The verdict of the check this document's kind takes. `policy`, `input_path`: a receipt's pins
+    and the auditor's input; `nodes` (the pinned node set or its nodes.toml), `threshold`,
+    `receipts`, `expect_circuit`, `input_path`: a certificate's; `rebuttal`: evidence's; `llm`: the
+    check of an LLM receipt. A certificate without a node set is a UsageError (exit 2)."""
+    kind = Document.CERTIFICATE if nodes is not None and document.kind != Document.LLM_RECEIPT else document.kind
+    if kind == Document.LLM_RECEIPT:
+        if llm is None:
+            raise UsageError(f"{document.source} is an LLM receipt: check it with `zkinfer verify` (the llm side)")
+        return llm(document.body, document.source).model_copy(update={"document": Document.LLM_RECEIPT})
+    if kind == Document.CERTIFICATE:
+        if nodes is None:
+            raise UsageError(
+                f"{document.source} is a quorum certificate: check it against the pinned node set with --nodes nodes.toml"
+            )
+        from zkinfer.verify import certificate_check
+
+        return certificate_check.check_document(
+            document.body, document.source, nodes, threshold, receipts, expect_circuit, input_path
+        )
+    if kind == Document.EVIDENCE:
+        from zkinfer.verify import evidence_check
+
+        return evidence_check.check_document(document.body, document.source, rebuttal)
+    from zkinfer.verify.verifier import verify_document
+
+    given = inputs.load_flat(input_path) if input_path is not None else None
+    if policy is not None and policy.model_file:
+        from zkinfer.core import onnx_model
+
+        onnx_model.load(Path(policy.model_file))  # ModelError naming the file when it is missing or not ONNX
+    return verify_document(document.body, policy, document.source, given_input=given)
