@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from eth_hash.auto import keccak
@@ -308,3 +309,15 @@ def root_of(leaf: bytes, proof: Sequence[bytes]) -> bytes:
     for sibling in proof:
         node = node_hash(node, sibling)
     return node
+
+
+def default_request_id(receipt_path: Path) -> str:
+    """A receipt's request id when `post-claims` is given none: `receipt-` and the first 16 hex
+    digits of the file's SHA-256 (a receipt from `zkinfer prove` names no request)."""
+    from zkinfer.core.digest import digest_file
+    from zkinfer.core.errors import UsageError
+
+    try:
+        return "receipt-" + digest_file(receipt_path).removeprefix("sha256:")[:16]
+    except OSError as exc:
+        raise UsageError(f"{receipt_path}: cannot read the receipt ({exc.strerror or exc})") from exc

@@ -96,7 +96,9 @@ def verify(
     if results[-1].status == Status.FAIL:
         results.append(
             _check(
-                CheckName.VERIFIER_CODE, Status.SKIP, "not generated: the receipt's key, settings or SRS do not match their digests"
+                CheckName.VERIFIER_CODE,
+                Status.SKIP,
+                "not generated: the receipt's key, settings or SRS do not match their digests",
             )
         )
     else:
@@ -116,7 +118,9 @@ def verify(
     if results[-1].status == Status.PASS:
         try:
             answer = verifier.call_verify(chain, address, receipt)
-            results.append(_check(CheckName.ONCHAIN_PROOF, Status.PASS if answer.accepted else Status.FAIL, answer.reason))
+            results.append(
+                _check(CheckName.ONCHAIN_PROOF, Status.PASS if answer.accepted else Status.FAIL, answer.reason)
+            )
             gas = answer.gas
         except NotAFieldElement as exc:
             results.append(_check(CheckName.ONCHAIN_PROOF, Status.FAIL, str(exc)))
@@ -134,7 +138,9 @@ def verify(
         results.append(_check(CheckName.BINDING, Status.FAIL, str(exc)))
     actual = offline.actual_circuit_digest(receipt)
     if expect_circuit is None:
-        results.append(_check(CheckName.IDENTITY, Status.SKIP, f"circuit {actual} unpinned: give --expect-circuit to require it"))
+        results.append(
+            _check(CheckName.IDENTITY, Status.SKIP, f"circuit {actual} unpinned: give --expect-circuit to require it")
+        )
     elif actual == expect_circuit:
         results.append(_check(CheckName.IDENTITY, Status.PASS, f"the receipt's circuit is the pinned {expect_circuit}"))
     else:

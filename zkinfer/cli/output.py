@@ -122,7 +122,9 @@ def show_verdict(verdict: Verdict, as_json: bool) -> NoReturn:
                 highlight=False,
             )
         good = verdict.verified != (verdict.document == Document.EVIDENCE)
-        out.print(("[bold green]" if good else "[bold red]") + shown(with_flags(verdict.summary)) + "[/]", highlight=False)
+        out.print(
+            ("[bold green]" if good else "[bold red]") + shown(with_flags(verdict.summary)) + "[/]", highlight=False
+        )
     raise typer.Exit(0 if verdict.verified else 1)
 
 

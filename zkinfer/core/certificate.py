@@ -181,5 +181,3 @@ def _shown(labels: tuple[int, ...] | None) -> str:
 def read(path: Path) -> Any:
     """A certificate file as strict JSON (refusing duplicate keys, NaN, huge numbers), size-capped."""
     return strict_json.load_file(path, max_receipt_bytes(), CertificateError, "certificate file")
-
-

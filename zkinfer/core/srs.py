@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import shutil
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from zkinfer.core import cache
 from zkinfer.core import ezkl_adapter as _ezkl

@@ -52,5 +52,3 @@ def make(
         )
     groups.sort(key=lambda g: (-len(g.signers), g.statement.digest()))
     return Certificate(groups=tuple(groups), nodes=nodes_info(info or {}, "nodes_info"))
-
-

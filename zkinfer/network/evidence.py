@@ -91,5 +91,3 @@ def unproven(signed: SignedStatement, promise: SignedPromise, observed_at: int, 
         "promise": promise.to_json(),
     }
     return _built(document)
-
-

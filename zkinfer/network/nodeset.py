@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from zkinfer.core import identity
 from zkinfer.core.errors import UsageError
@@ -81,9 +82,9 @@ class NodeEntry:
         )
 
 
-def entry(key: identity.NodeKey, name: str, url: str, api_key_env: str | None = None) -> NodeEntry:
-    """The nodes.toml entry for a node key; a name, URL or variable name nodes.toml would refuse is a
-    UsageError naming the option."""
+def entry(key_file: Path, name: str, url: str, api_key_env: str | None = None) -> NodeEntry:
+    """The nodes.toml entry for a node key file; a name, URL or variable name nodes.toml would refuse is a
+    UsageError naming the option (checked before the key is read)."""
     if not NAME.fullmatch(name):
         raise UsageError(f"--name: {name[:40]!r} is not 1-32 characters of A-Z a-z 0-9 _ -")
     if not _URL.fullmatch(url):
@@ -93,5 +94,6 @@ def entry(key: identity.NodeKey, name: str, url: str, api_key_env: str | None = 
             f"--api-key-env: {api_key_env[:40]!r} is not an environment variable name "
             "(A-Z a-z 0-9 _, not starting with a digit), e.g. ALPHA_API_KEY"
         )
+    key = identity.load_key(key_file)
     pop = identity.proof_of_possession(key).hex()
     return NodeEntry(name, url, key.public_hex, pop, api_key_env)

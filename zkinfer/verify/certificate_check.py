@@ -53,7 +53,10 @@ def _group_reasons(group: SignedGroup, n: int, pinned: NodeSet, seen: set[bytes]
     for key, times in sorted(Counter(keys).items()):
         if times > 1:
             found.append(
-                (CheckName.SIGNERS, f"group {n}: signer {key.hex()[:16]}… is listed {times} times (each signer counts once)")
+                (
+                    CheckName.SIGNERS,
+                    f"group {n}: signer {key.hex()[:16]}… is listed {times} times (each signer counts once)",
+                )
             )
     if keys != sorted(set(keys)):
         found.append(

@@ -57,6 +57,12 @@ def read(path: Path, max_bytes: int | None = None) -> Read:
     return Read(kind_of(body), body, str(path))
 
 
+def read_evidence(path: Path) -> Read:
+    """Read a file that must be evidence, under evidence's limit (a contradiction carries a receipt: the
+    receipt limit and 1 MiB) and errors (EvidenceError, exit 2)."""
+    return Read(Document.EVIDENCE, evidence.read(path), str(path))
+
+
 def check(
     document: Read,
     *,

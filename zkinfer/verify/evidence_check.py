@@ -216,7 +216,9 @@ def check(document: Any, rebuttal: Receipt | None = None, source: str = "evidenc
     return _verdict(facts, failures, findings, source)
 
 
-def _verdict(facts: EvidenceFacts, failures: list[str], findings: list[str], source: str, valid_key: bool = True) -> Verdict:
+def _verdict(
+    facts: EvidenceFacts, failures: list[str], findings: list[str], source: str, valid_key: bool = True
+) -> Verdict:
     """The one verdict for evidence: `verified` when the accusation holds."""
     holds = not failures
     facts = facts.model_copy(update={"reasons": failures or findings})

@@ -3,12 +3,12 @@ only; the work is in `zkinfer.network` (imported when a command runs, so `zkinfe
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from zkinfer.cli.output import guarded, json_out, out, shown, step
 
 network_app = typer.Typer(help="The network of untrusted nodes behind a gateway.", no_args_is_help=True)
 
@@ -59,7 +59,6 @@ def gateway(
     ] = 0,
 ) -> None:
     """Serve one OIP v2 endpoint over several untrusted nodes: answer when a quorum signs the same statement."""
-    from zkinfer.cli import guarded, step
     from zkinfer.network import gateway as gateway_mod
 
     config = gateway_mod.GatewayConfig(
@@ -99,11 +98,11 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the gateway's /v1/nodes answer as JSON")] = False,
 ) -> None:
     """Each node as the gateway sees it: reputation, agreement, timeouts, receipts, evidence, latency."""
-    from zkinfer.cli import fail, out, shown
+    from zkinfer.network.status import fetch_nodes
 
-    document = _get_nodes(gateway_url.rstrip("/"), as_json, fail)
+    document = guarded(lambda: fetch_nodes(gateway_url), as_json)
     if as_json:
-        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=True) + "\n")
+        json_out(document)
         return
     from rich import box
     from rich.table import Table
@@ -135,36 +134,3 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}" if value < 10 else f"{value:.1f}"
     return str(value)
-
-
-def _get_nodes(url: str, as_json: bool, fail: Any) -> dict[str, Any]:
-    import httpx
-
-    from zkinfer.core import strict_json
-
-    try:
-        response = httpx.get(f"{url}/v1/nodes", timeout=10, trust_env=False)
-    except httpx.HTTPError as exc:
-        fail(
-            f"--gateway {url}: cannot reach the gateway ({type(exc).__name__}: {exc}); check the URL and that `zkinfer gateway` runs",
-            3,
-            as_json=as_json,
-        )
-        raise AssertionError from exc  # fail exits
-    if response.status_code != 200:
-        fail(
-            f"--gateway {url}: /v1/nodes answered HTTP {response.status_code}; is this a zkinfer gateway?",
-            as_json=as_json,
-        )
-    try:
-        document = strict_json.loads(response.content)
-    except strict_json.StrictJSONError as exc:
-        fail(f"--gateway {url}: /v1/nodes is not JSON ({exc}); is this a zkinfer gateway?", as_json=as_json)
-        raise AssertionError from exc
-    if (
-        not isinstance(document, dict)
-        or not isinstance(document.get("nodes"), list)
-        or not all(isinstance(r, dict) for r in document["nodes"])
-    ):
-        fail(f"--gateway {url}: /v1/nodes is not a list of nodes; is this a zkinfer gateway?", as_json=as_json)
-    return dict(document)

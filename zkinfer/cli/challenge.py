@@ -1,0 +1,101 @@
+"""`zkinfer challenge --claim | --evidence`: challenge a node's claim on chain, or slash it at once with
+a fraud proof from gateway evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from zkinfer.cli.chain_options import AsJson, KeyFile, RpcUrl, StakeAddress, StakeRegistry, StateDir, open_stake
+from zkinfer.cli.output import fail, guarded
+
+
+def register(app: typer.Typer) -> None:
+    """Add the top-level `zkinfer challenge` command."""
+    app.command("challenge")(challenge_command)
+
+
+def challenge_command(
+    claim_path: Annotated[
+        Path | None, typer.Option("--claim", help="The claim file of the claim to challenge (from the node)")
+    ] = None,
+    evidence_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--evidence",
+            help="Gateway evidence (zkinfer verify-evidence): a contradiction is a fraud proof, the rest a challenge",
+        ),
+    ] = None,
+    rpc_url: RpcUrl = None,
+    key_file: KeyFile = None,
+    state_dir: StateDir = Path(".zkinfer-chain"),
+    stake_address: StakeAddress = None,
+    registry_file: StakeRegistry = None,
+    as_json: AsJson = False,
+) -> None:
+    """Challenge a node's claim on chain (with the contract's challenge bond), or slash it at once with
+    a fraud proof from gateway evidence; exit 0 submitted, 1 the evidence does not hold, 2 bad input or refused."""
+    from zkinfer.chain import challenge
+    from zkinfer.chain.claims import ClaimError
+    from zkinfer.network import evidence
+
+    if claim_path is None and evidence_path is None:
+        fail("give --claim CLAIM.json (a node's claim file), --evidence EVIDENCE.json, or both", 2, as_json)
+    claim_file = None if claim_path is None else guarded(lambda: challenge.load_claim_file(claim_path), as_json)
+    contract = open_stake(
+        rpc_url,
+        key_file,
+        state_dir,
+        stake_address or (claim_file.contract if claim_file else None),
+        registry_file,
+        as_json,
+    )
+    if evidence_path is None:
+        assert claim_file is not None
+        key, sent = guarded(
+            lambda: contract.challenge(claim_file.batch_id, claim_file.claim, claim_file.merkle_proof), as_json
+        )
+        info = contract.challenge_info(key, claim_file.batch_id)
+        sent(
+            f"challenged request {claim_file.claim.request_id!r} of node {info.node}; it must answer by {info.deadline}",
+            sent,
+            as_json,
+            claim_key=info.key,
+            deadline=info.deadline,
+        )
+        return
+    document = guarded(lambda: evidence.read(evidence_path), as_json)
+    try:
+        action = challenge.evidence_action(document, claim_file)
+    except (ClaimError, challenge.EvidenceDoesNotHold) as exc:
+        fail(f"{evidence_path}: {exc}", exc.exit_code, as_json)
+        raise
+    batch_id = (
+        claim_file.batch_id
+        if claim_file
+        else guarded(lambda: challenge.find_single_claim(contract, action.claim), as_json)
+    )
+    proof = claim_file.merkle_proof if claim_file else ()
+    if action.kind == "fraud":
+        # evidence.check verified the receipt fully (signed by the accused, proof, binding): no second verification
+        sent = guarded(
+            lambda: contract.prove_fraud(batch_id, action.claim, action.receipt, proof, verified=True), as_json
+        )
+        sent(
+            f"fraud proven on request {action.claim.request_id!r} (batch {batch_id}): the node is slashed",
+            sent,
+            as_json,
+            kind="fraud",
+            batch_id=batch_id,
+        )
+        return
+    key, sent = guarded(lambda: contract.challenge(batch_id, action.claim, proof), as_json)
+    sent(
+        f"challenged request {action.claim.request_id!r} (batch {batch_id}) on the evidence",
+        sent,
+        as_json,
+        kind="challenge",
+        claim_key="0x" + key.hex(),
+    )
