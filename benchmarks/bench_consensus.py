@@ -102,6 +102,7 @@ def breakdown(answers: list[Answer]) -> tuple[tuple[float, float], tuple[float, 
 def check_certificates(answers: list[Answer], nodes_toml: Path, sample: int = 20) -> tuple[int, int]:
     """(valid, checked) over up to `sample` certificates, against the pinned node set."""
     from zkinfer.network import certificate, nodeset
+    from zkinfer.verify import certificate_check
 
     pinned = nodeset.load(nodes_toml)
     certs = [
@@ -109,7 +110,7 @@ def check_certificates(answers: list[Answer], nodes_toml: Path, sample: int = 20
         for a in answers
         if a.status == 200 and "zkinfer_certificate" in a.parameters
     ][:sample]
-    valid = sum(certificate.check(certificate.Certificate.from_json(c), pinned).ok for c in certs)
+    valid = sum(certificate_check.check(certificate.Certificate.from_json(c), pinned).verified for c in certs)
     return valid, len(certs)
 
 

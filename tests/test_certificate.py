@@ -19,8 +19,15 @@ from zkinfer.core.statement import SignedStatement, Statement
 from zkinfer.network import certificate, nodeset
 from zkinfer.network.certificate import Certificate, CertificateError
 from zkinfer.network.nodeset import NodeSet, PinnedNode, QuorumRule
+from zkinfer.verify import certificate_check
+from zkinfer.verify.verdict import CertificateFacts, Verdict
 
 NAMES = ("alpha", "beta", "gamma")
+
+
+def _facts(verdict: Verdict) -> CertificateFacts:
+    assert verdict.certificate is not None, verdict.summary
+    return verdict.certificate
 
 
 @pytest.fixture(scope="module")
@@ -95,32 +102,36 @@ def test_a_quorum_certificate_verifies_against_the_pinned_set(keys: list[identit
     )
     again = _round_trip(cert)
     assert again == cert
-    verdict = certificate.check(again, pinned)
-    assert verdict.ok and verdict.reasons == []
-    assert sorted(verdict.signers) == ["alpha", "beta"] and verdict.weight == 2 and verdict.needed == 2
-    assert verdict.request_id == "req-1" and verdict.statement_digest == _statement().digest()
+    verdict = certificate_check.check(again, pinned)
+    assert verdict.verified and verdict.reasons() == []
+    assert (
+        sorted(_facts(verdict).signers) == ["alpha", "beta"]
+        and _facts(verdict).weight == 2
+        and _facts(verdict).needed == 2
+    )
+    assert _facts(verdict).request_id == "req-1" and _facts(verdict).statement_digest == _statement().digest()
 
 
 def test_too_little_weight_is_refused_and_the_threshold_can_be_raised(
     keys: list[identity.NodeKey], pops: list[bytes]
 ) -> None:
     one = certificate.make(_sign(_statement(), keys[2]))
-    verdict = certificate.check(one, _pinned(keys, pops))
-    assert not verdict.ok and verdict.reasons == ["the valid signers' weight is 1, below the threshold 2"]
-    assert certificate.check(one, _pinned(keys, pops), threshold=1).ok
-    assert certificate.check(one, _pinned(keys, pops, weights=(1, 1, 2), threshold=2)).ok  # gamma weighs 2
+    verdict = certificate_check.check(one, _pinned(keys, pops))
+    assert not verdict.verified and verdict.reasons() == ["the valid signers' weight is 1, below the threshold 2"]
+    assert certificate_check.check(one, _pinned(keys, pops), threshold=1).verified
+    assert certificate_check.check(one, _pinned(keys, pops, weights=(1, 1, 2), threshold=2)).verified  # gamma weighs 2
     two = certificate.make(_sign(_statement(), keys[0], keys[1]))
-    assert not certificate.check(two, _pinned(keys, pops), threshold=3).ok
+    assert not certificate_check.check(two, _pinned(keys, pops), threshold=3).verified
     with pytest.raises(Exception, match="positive whole number"):
-        certificate.check(two, _pinned(keys, pops), threshold=0)
+        certificate_check.check(two, _pinned(keys, pops), threshold=0)
 
 
 def test_an_unpinned_signer_is_refused(keys: list[identity.NodeKey], pops: list[bytes]) -> None:
     cert = certificate.make(_sign(_statement(), keys[0], keys[3]))
-    verdict = certificate.check(cert, _pinned(keys, pops), threshold=1)
-    assert not verdict.ok
-    assert f"signer {keys[3].public_hex[:16]}… is not a node in nodes.toml" in " ".join(verdict.reasons)
-    assert verdict.weight == 0 and verdict.signers == []  # nothing from an invalid signer list counts
+    verdict = certificate_check.check(cert, _pinned(keys, pops), threshold=1)
+    assert not verdict.verified
+    assert f"signer {keys[3].public_hex[:16]}… is not a node in nodes.toml" in " ".join(verdict.reasons())
+    assert _facts(verdict).weight == 0 and _facts(verdict).signers == []  # nothing from an invalid signer list counts
 
 
 def test_a_rogue_key_that_cancels_the_pinned_keys_gains_nothing(
@@ -143,16 +154,16 @@ def test_a_rogue_key_that_cancels_the_pinned_keys_gains_nothing(
         list(signers), said.signing_bytes(), signature
     )  # the attack works without proofs of possession
     cert = Certificate((certificate.SignedGroup(said, signers, signature),), {})
-    verdict = certificate.check(_round_trip(cert), _pinned(keys, pops))
-    assert not verdict.ok and verdict.weight == 0
-    assert any("is not a node in" in r for r in verdict.reasons)
+    verdict = certificate_check.check(_round_trip(cert), _pinned(keys, pops))
+    assert not verdict.verified and _facts(verdict).weight == 0
+    assert any("is not a node in" in r for r in verdict.reasons())
     # and the rogue key cannot be pinned: it has no proof of possession (it holds no secret for it)
     with pytest.raises(nodeset.NodeSetError, match="proof of possession"):
         PinnedNode("rogue", "http://127.0.0.1:9", rogue, bls.sign(s, rogue))
     # without the rogue key, the signature of s is not alpha's and beta's
-    assert not certificate.check(
+    assert not certificate_check.check(
         _forge(cert, signers=tuple(sorted([keys[0].public_key, keys[1].public_key]))), _pinned(keys, pops)
-    ).ok
+    ).verified
 
 
 def test_a_signer_listed_twice_counts_once_and_voids_the_group(keys: list[identity.NodeKey], pops: list[bytes]) -> None:
@@ -164,9 +175,9 @@ def test_a_signer_listed_twice_counts_once_and_voids_the_group(keys: list[identi
     assert bls.fast_aggregate_verify(
         [keys[0].public_key] * 2, signed.statement.signing_bytes(), doubled
     )  # BLS alone would accept it
-    verdict = certificate.check(_round_trip(cert), _pinned(keys, pops))
-    assert not verdict.ok and verdict.weight == 0
-    assert f"signer {keys[0].public_hex[:16]}… is listed 2 times" in " ".join(verdict.reasons)
+    verdict = certificate_check.check(_round_trip(cert), _pinned(keys, pops))
+    assert not verdict.verified and _facts(verdict).weight == 0
+    assert f"signer {keys[0].public_hex[:16]}… is listed 2 times" in " ".join(verdict.reasons())
 
 
 def test_an_aggregate_missing_a_signer_or_a_changed_statement_does_not_verify(
@@ -175,17 +186,22 @@ def test_an_aggregate_missing_a_signer_or_a_changed_statement_does_not_verify(
     pinned = _pinned(keys, pops)
     two = certificate.make(_sign(_statement(), keys[0], keys[1]))
     claimed = tuple(sorted([keys[0].public_key, keys[1].public_key, keys[2].public_key]))
-    verdict = certificate.check(_forge(two, signers=claimed), pinned)  # gamma listed, never signed
-    assert not verdict.ok and "aggregate signature does not verify" in verdict.reasons[0] and verdict.weight == 0
+    verdict = certificate_check.check(_forge(two, signers=claimed), pinned)  # gamma listed, never signed
+    assert (
+        not verdict.verified
+        and "aggregate signature does not verify" in verdict.reasons()[0]
+        and _facts(verdict).weight == 0
+    )
     document = two.to_json()
     document["statement"]["output"][0][1] += 1  # the statement changed after signing
-    verdict = certificate.check(Certificate.from_json(document), pinned)
+    verdict = certificate_check.check(Certificate.from_json(document), pinned)
     assert (
-        not verdict.ok and "a listed node did not sign it, or the statement changed after signing" in verdict.reasons[0]
+        not verdict.verified
+        and "a listed node did not sign it, or the statement changed after signing" in verdict.reasons()[0]
     )
     document = two.to_json()
     document["statement"]["request_id"] = "req-2"  # replayed for another request
-    assert not certificate.check(Certificate.from_json(document), pinned).ok
+    assert not certificate_check.check(Certificate.from_json(document), pinned).verified
 
 
 def test_make_refuses_forged_and_equivocating_signatures(keys: list[identity.NodeKey]) -> None:
@@ -209,11 +225,11 @@ def test_a_label_certificate_holds_groups_with_one_label(keys: list[identity.Nod
     again = _round_trip(cert)
     assert again == cert
     label_set = _pinned(keys, pops, threshold=3, agree_on="label")
-    verdict = certificate.check(again, label_set)
-    assert verdict.ok and verdict.weight == 3 and sorted(verdict.signers) == list(NAMES)
+    verdict = certificate_check.check(again, label_set)
+    assert verdict.verified and _facts(verdict).weight == 3 and sorted(_facts(verdict).signers) == list(NAMES)
     # the node set agrees on outputs: two outputs are no agreement
-    verdict = certificate.check(again, _pinned(keys, pops, threshold=2))
-    assert not verdict.ok and "agrees on the output" in verdict.reasons[0]
+    verdict = certificate_check.check(again, _pinned(keys, pops, threshold=2))
+    assert not verdict.verified and "agrees on the output" in verdict.reasons()[0]
 
 
 @pytest.mark.parametrize(
@@ -230,19 +246,19 @@ def test_label_groups_that_disagree_are_refused(
     first = certificate.make(_sign(_statement(), keys[0], keys[1]))
     second = certificate.make(_sign(other, keys[2]))
     cert = Certificate((*first.groups, *second.groups), {})  # written by hand: make refuses it
-    verdict = certificate.check(_round_trip(cert), _pinned(keys, pops, threshold=2, agree_on="label"))
-    assert not verdict.ok and any(reason in r for r in verdict.reasons), verdict.reasons
-    assert verdict.weight == 3  # the signatures are real; the groups just are not one answer
+    verdict = certificate_check.check(_round_trip(cert), _pinned(keys, pops, threshold=2, agree_on="label"))
+    assert not verdict.verified and any(reason in r for r in verdict.reasons()), verdict.reasons()
+    assert _facts(verdict).weight == 3  # the signatures are real; the groups just are not one answer
 
 
 def test_a_signer_in_two_label_groups_is_refused(keys: list[identity.NodeKey], pops: list[bytes]) -> None:
     first = certificate.make(_sign(_statement(), keys[0], keys[1]))
     second = certificate.make(_sign(_statement(output=(2, 8, 0)), keys[1], keys[2]))
-    verdict = certificate.check(
+    verdict = certificate_check.check(
         Certificate((*first.groups, *second.groups), {}), _pinned(keys, pops, threshold=3, agree_on="label")
     )
-    assert not verdict.ok and any("also signed another group's statement" in r for r in verdict.reasons)
-    assert verdict.weight == 2  # beta's second group is not counted
+    assert not verdict.verified and any("also signed another group's statement" in r for r in verdict.reasons())
+    assert _facts(verdict).weight == 2  # beta's second group is not counted
 
 
 @pytest.mark.parametrize(
@@ -276,16 +292,16 @@ def test_receipts_attest_the_certified_statement(
     receipt = load_receipt(receipt_file)
     said = statement.from_receipt(receipt, "req-9")
     cert = certificate.make(_sign(said, keys[0], keys[1]))
-    assert certificate.check_receipts(cert, [(receipt, 0, 1)]) == []
-    other = certificate.check_receipts(cert, [(load_receipt(ceremony_receipt_file), 0, 1)])
+    assert certificate_check.check_receipts(cert, [(receipt, 0, 1)]) == []
+    other = certificate_check.check_receipts(cert, [(load_receipt(ceremony_receipt_file), 0, 1)])
     assert len(other) == 1 and "proves another statement" in other[0] and "input, output differ" in other[0], other
     # a receipt whose stated output was changed no longer verifies, so it attests nothing
     document = json.loads(receipt_file.read_text())
     document["output"]["tensors"][0]["values"][0] += 0.5
-    tampered = certificate.check_receipts(cert, [(load_receipt_document(document), 0, 1)])
+    tampered = certificate_check.check_receipts(cert, [(load_receipt_document(document), 0, 1)])
     assert len(tampered) == 1 and "does not verify" in tampered[0] and "binding" in tampered[0], tampered
     # the right receipt, read at a batch row that is not its own
-    assert "no statement can be read" in certificate.check_receipts(cert, [(receipt, 1, 2)], verify=False)[0]
+    assert "no statement can be read" in certificate_check.check_receipts(cert, [(receipt, 1, 2)], verify=False)[0]
 
 
 def load_receipt_document(document: dict[str, object]) -> Receipt:
@@ -351,10 +367,10 @@ def test_zkinfer_verify_checks_a_certificate_with_its_receipts(
 
 
 def test_receipt_arguments_name_a_batch_row() -> None:
-    assert certificate.receipt_arg("r.json") == (Path("r.json"), 0, 1)
-    assert certificate.receipt_arg("out/r@home.json@2/4") == (Path("out/r@home.json"), 2, 4)
+    assert certificate_check.receipt_arg("r.json") == (Path("r.json"), 0, 1)
+    assert certificate_check.receipt_arg("out/r@home.json@2/4") == (Path("out/r@home.json"), 2, 4)
     with pytest.raises(Exception, match="batch row 4 is not below the row count 4"):
-        certificate.receipt_arg("r.json@4/4")
+        certificate_check.receipt_arg("r.json@4/4")
 
 
 def test_mutated_certificates_never_crash_the_checker_nor_pass(keys: list[identity.NodeKey], pops: list[bytes]) -> None:
@@ -373,11 +389,11 @@ def test_mutated_certificates_never_crash_the_checker_nor_pass(keys: list[identi
         base = (flat, groups)[n % 2]
         document = _mutated(base, rng)
         try:
-            verdict = certificate.check(Certificate.from_json(document), label_set)
+            verdict = certificate_check.check(Certificate.from_json(document), label_set)
         except ZkinferError:
             failed += 1
             continue
-        if verdict.ok:
+        if verdict.verified:
             assert {k: v for k, v in document.items() if k != "nodes"} == {
                 k: v for k, v in base.items() if k != "nodes"
             }, document
@@ -408,11 +424,11 @@ def test_a_node_forging_a_consistent_certificate_alone_is_refused(
         k.public_hex: {"name": n, "receipt_url": "", "receipt_id": ""} for n, k in zip(NAMES, keys[:3], strict=True)
     }
     alone = certificate.make([own], info)  # its own signature, every node named in the unsigned info
-    assert not certificate.check(alone, pinned).ok
+    assert not certificate_check.check(alone, pinned).verified
     listed = Certificate(
         groups=(certificate.SignedGroup(lie, tuple(sorted(k.public_key for k in keys[:3])), own.signature),), nodes=info
     )
-    assert not certificate.check(Certificate.from_json(json.loads(json.dumps(listed.to_json()))), pinned).ok
+    assert not certificate_check.check(Certificate.from_json(json.loads(json.dumps(listed.to_json()))), pinned).verified
     doubled = Certificate(
         groups=(
             certificate.SignedGroup(
@@ -421,8 +437,8 @@ def test_a_node_forging_a_consistent_certificate_alone_is_refused(
         ),
         nodes=info,
     )
-    assert not certificate.check(doubled, pinned).ok
+    assert not certificate_check.check(doubled, pinned).verified
     # relabelled as a label certificate: its one group still carries one signer's weight
-    assert not certificate.check(alone, _pinned(keys, pops, threshold=2, agree_on="label")).ok
+    assert not certificate_check.check(alone, _pinned(keys, pops, threshold=2, agree_on="label")).verified
     genuine = certificate.make([statement.sign(honest, k.secret, k.public_key) for k in keys[1:3]], info)
-    assert certificate.check(genuine, pinned).ok
+    assert certificate_check.check(genuine, pinned).verified

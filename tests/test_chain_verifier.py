@@ -86,15 +86,15 @@ def test_genuine_receipts_verify_on_chain(chain: Chain, verifiers: Verifiers, ge
         )
         assert verdict.verified, verdict.to_json()
         assert [c.status for c in verdict.checks] == ["pass"] * 5
-        assert verdict.gas is not None and verdict.gas > 21_000
-        assert verdict.circuit_digest == verifiers.circuits[base] == checks.actual_circuit_digest(receipt)
+        assert verdict.onchain is not None and verdict.onchain.gas is not None and verdict.onchain.gas > 21_000
+        assert verdict.onchain.circuit_digest == verifiers.circuits[base] == checks.actual_circuit_digest(receipt)
 
 
 def test_a_receipt_of_another_circuit_is_refused_before_the_contract_is_asked(
     chain: Chain, verifiers: Verifiers, genuine: Receipts
 ) -> None:
     verdict = verify_on_chain(chain, parse(copy.deepcopy(genuine.hashed)), address=verifiers.addresses["public"])
-    status = {c.name: c.status for c in verdict.checks}
+    status: dict[str, str] = {c.name: c.status for c in verdict.checks}
     assert not verdict.verified
     assert status["verifier-code"] == "fail" and status["onchain-proof"] == "skip"
     assert "not the verifier for verifying key" in next(c.detail for c in verdict.checks if c.name == "verifier-code")
@@ -236,7 +236,7 @@ def test_a_registry_naming_other_code_is_refused(
         entry["address"] = always.contract_address
     (tmp_path / "deployments.json").write_text(json.dumps(hostile))
     verdict = verify_on_chain(chain, receipt, registry_file=tmp_path / "deployments.json")
-    status = {c.name: c.status for c in verdict.checks}
+    status: dict[str, str] = {c.name: c.status for c in verdict.checks}
     assert not verdict.verified and status["verifier-code"] == "fail" and status["onchain-proof"] == "skip"
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from zkinfer.cli import app, output_label
+from zkinfer.cli import app
+from zkinfer.cli.output import output_label
 
 
 def test_output_labels() -> None:

@@ -20,8 +20,15 @@ from zkinfer.core.receipt import load, parse
 from zkinfer.core.statement import SignedStatement, Statement
 from zkinfer.network import evidence
 from zkinfer.network.evidence import EvidenceError
+from zkinfer.verify import evidence_check
+from zkinfer.verify.verdict import EvidenceFacts, Verdict
 
 NOW = int(time.time())
+
+
+def _facts(verdict: Verdict) -> EvidenceFacts:
+    assert verdict.evidence is not None, verdict.summary
+    return verdict.evidence
 
 
 def _statement(
@@ -91,14 +98,14 @@ def test_a_node_that_answers_a_and_proves_b_is_convicted_by_its_own_receipt(
         and document["kind"] == "contradiction"
         and document["accused"] == liar.public_hex
     )
-    verdict = evidence.check(json.loads(json.dumps(document)))
+    verdict = evidence_check.check(json.loads(json.dumps(document)))
     assert (
-        verdict.holds
-        and verdict.kind == "contradiction"
-        and verdict.accused == liar.public_hex
-        and verdict.node == "mallory"
+        verdict.verified
+        and _facts(verdict).kind == "contradiction"
+        and _facts(verdict).accused == liar.public_hex
+        and _facts(verdict).node == "mallory"
     )
-    assert "its own receipt, whose proof verifies, proves output" in verdict.reasons[1]
+    assert "its own receipt, whose proof verifies, proves output" in verdict.reasons()[1]
     (tmp_path / "e.json").write_text(json.dumps(document))
     ran = zkinfer("verify-evidence", tmp_path / "e.json")
     assert ran.returncode == 0, ran.stdout + ran.stderr
@@ -155,8 +162,8 @@ def test_forged_contradictions_do_not_hold(
     renamed["request_id"] = "req-2"
     cases.append((renamed, "the evidence names 'req-2'"))
     for document, reason in cases:
-        verdict = evidence.check(document)
-        assert not verdict.holds and any(reason in r for r in verdict.reasons), (reason, verdict.reasons)
+        verdict = evidence_check.check(document)
+        assert not verdict.verified and any(reason in r for r in verdict.reasons()), (reason, verdict.reasons())
 
 
 def test_another_circuit_contradicts_nothing(
@@ -164,8 +171,8 @@ def test_another_circuit_contradicts_nothing(
 ) -> None:
     """The honest node's statement for the hashed-input circuit, against its receipt for the public-input one."""
     other = statement.from_receipt(load(hashed_receipt_file), "req-1")
-    verdict = evidence.check(_contradiction(_sign(other, honest), _document(receipt_file)))
-    assert not verdict.holds and any("other circuits" in r for r in verdict.reasons), verdict.reasons
+    verdict = evidence_check.check(_contradiction(_sign(other, honest), _document(receipt_file)))
+    assert not verdict.verified and any("other circuits" in r for r in verdict.reasons()), verdict.reasons()
 
 
 def test_the_builders_refuse_evidence_that_would_not_hold(honest: identity.NodeKey, receipt_file: Path) -> None:
@@ -193,8 +200,8 @@ def test_an_honest_node_is_never_convicted(
     for signed in said:
         for receipt_json in receipts.values():
             for row, rows in ((0, 1), (0, 2), (1, 2), (3, 8)):
-                verdict = evidence.check(_contradiction(signed, receipt_json, row, rows))
-                assert not verdict.holds, verdict.reasons
+                verdict = evidence_check.check(_contradiction(signed, receipt_json, row, rows))
+                assert not verdict.verified, verdict.reasons()
     for a in said:
         for b in said:
             document = {
@@ -206,7 +213,7 @@ def test_an_honest_node_is_never_convicted(
                 "observed_at": NOW,
                 "statements": [a.to_json(), b.to_json()],
             }
-            assert not evidence.check(document).holds
+            assert not evidence_check.check(document).verified
 
 
 # --- equivocation ----------------------------------------------------------------------------------
@@ -216,8 +223,8 @@ def test_two_outputs_for_one_claim_is_equivocation_even_across_gateways(liar: id
     to_gateway_1 = _sign(_statement(request_id="gw1:req-7"), liar)
     to_gateway_2 = _sign(_statement(output=(3, 10, -1), request_id="gw2:req-7"), liar)
     document = evidence.equivocation(to_gateway_1, to_gateway_2, node="mallory")
-    verdict = evidence.check(json.loads(json.dumps(document)))
-    assert verdict.holds and verdict.request_id == "gw1:req-7" and "one is false" in verdict.reasons[0]
+    verdict = evidence_check.check(json.loads(json.dumps(document)))
+    assert verdict.verified and _facts(verdict).request_id == "gw1:req-7" and "one is false" in verdict.reasons()[0]
     (tmp_path / "e.json").write_text(json.dumps(document))
     assert zkinfer("verify-evidence", tmp_path / "e.json").returncode == 0
 
@@ -263,8 +270,8 @@ def test_forged_equivocations_do_not_hold(liar: identity.NodeKey, honest: identi
     renamed["request_id"] = "req-9"
     cases.append((renamed, "neither statement is for"))
     for document, reason in cases:
-        verdict = evidence.check(document)
-        assert not verdict.holds and any(reason in r for r in verdict.reasons), (reason, verdict.reasons)
+        verdict = evidence_check.check(document)
+        assert not verdict.verified and any(reason in r for r in verdict.reasons()), (reason, verdict.reasons())
 
 
 # --- unproven --------------------------------------------------------------------------------------
@@ -276,24 +283,24 @@ def test_an_unproven_promise_holds_until_the_node_shows_its_receipt(
     said = _sign(statement.from_receipt(load(receipt_file), "req-4"), honest)
     promised = statement.promise(said, "job_4", NOW - 10, honest.secret)
     document = evidence.unproven(said, promised, NOW, node="alpha")
-    verdict = evidence.check(document)
+    verdict = evidence_check.check(document)
     assert (
-        verdict.holds
-        and "the accuser's observation, not a proof" in verdict.reasons[1]
-        and "--rebuttal" in verdict.reasons[1]
+        verdict.verified
+        and "the accuser's observation, not a proof" in verdict.reasons()[1]
+        and "--rebuttal" in verdict.reasons()[1]
     )
     # the node's own receipt proves the statement: the accusation is answered
     own = identity.sign_receipt(load(receipt_file), honest)
-    rebutted = evidence.check(document, own)
-    assert not rebutted.holds and "rebutted" in rebutted.reasons[0]
+    rebutted = evidence_check.check(document, own)
+    assert not rebutted.verified and "rebutted" in rebutted.reasons()[0]
     # another node's valid receipt of the same input does not: copying a peer's proof keeps no promise
-    copied = evidence.check(document, identity.sign_receipt(load(receipt_file), identity.new_key()))
-    assert copied.holds and "not signed by the accused" in " ".join(copied.reasons)
+    copied = evidence_check.check(document, identity.sign_receipt(load(receipt_file), identity.new_key()))
+    assert copied.verified and "not signed by the accused" in " ".join(copied.reasons())
     # a receipt for another input does not answer it, nor one that does not verify
-    assert evidence.check(document, identity.sign_receipt(load(ceremony_receipt_file), honest)).holds
+    assert evidence_check.check(document, identity.sign_receipt(load(ceremony_receipt_file), honest)).verified
     tampered = _document(receipt_file)
     tampered["output"]["tensors"][0]["values"][0] += 1.0  # type: ignore[index]
-    assert evidence.check(document, parse(tampered)).holds
+    assert evidence_check.check(document, parse(tampered)).verified
     (tmp_path / "e.json").write_text(json.dumps(document))
     ran = zkinfer("verify-evidence", tmp_path / "e.json")
     assert ran.returncode == 0 and "HOLDS: unproven evidence against node 'alpha'" in ran.stdout, (
@@ -320,7 +327,7 @@ def _unproven(signed: SignedStatement, promised: statement.SignedPromise, observ
 def test_forged_unproven_accusations_do_not_hold(liar: identity.NodeKey, honest: identity.NodeKey) -> None:
     said = _sign(_statement(), honest)
     due = statement.promise(said, "job_1", NOW - 100, honest.secret)
-    assert evidence.check(_unproven(said, due, NOW)).holds
+    assert evidence_check.check(_unproven(said, due, NOW)).verified
     other = statement.promise(_sign(_statement(output=(0, 0, 0)), honest), "job_1", NOW - 100, honest.secret)
     by_liar = statement.promise(said, "job_1", NOW - 100, liar.secret)
     by_liar = statement.SignedPromise(by_liar.promise, liar.public_key, by_liar.signature)
@@ -336,8 +343,8 @@ def test_forged_unproven_accusations_do_not_hold(liar: identity.NodeKey, honest:
         (_unproven(said, moved, NOW), "forged or altered"),  # the deadline moved earlier after signing
     ]
     for document, reason in cases:
-        verdict = evidence.check(document)
-        assert not verdict.holds and any(reason in r for r in verdict.reasons), (reason, verdict.reasons)
+        verdict = evidence_check.check(document)
+        assert not verdict.verified and any(reason in r for r in verdict.reasons()), (reason, verdict.reasons())
 
 
 # --- documents that are not evidence ---------------------------------------------------------------
@@ -361,7 +368,7 @@ def test_a_document_that_is_not_evidence_is_a_usage_error(liar: identity.NodeKey
     document = _equivocation(liar.public_key, _sign(_statement(), liar), _sign(_statement(output=(0, 0, 0)), liar))
     change(document)  # type: ignore[operator]
     with pytest.raises(EvidenceError, match=message) as caught:
-        evidence.check(document)
+        evidence_check.check(document)
     assert caught.value.exit_code == 2
 
 
@@ -461,11 +468,11 @@ def test_mutated_evidence_never_crashes_the_checker_nor_convicts() -> None:
         base = documents[n % 3]
         document = _mutated(base, rng)
         try:
-            verdict = evidence.check(document)
+            verdict = evidence_check.check(document)
         except ZkinferError:
             refused += 1
             continue
-        if verdict.holds:
+        if verdict.verified:
             held += 1
             assert _essence(document) == _essence(base), document
     assert refused > 100 and held < 100, (refused, held)

@@ -312,7 +312,7 @@ def test_cli_prove_never_writes_a_receipt_on_a_proof_its_executor_made_of_anothe
     the failed check, and no receipt is written; with an honest executor the same command writes one."""
     import typer
 
-    from zkinfer import cli
+    from zkinfer.cli import prove as cli
 
     honest = Prover(small_circuit, prefer_gpu=False)
     other = _tasks(honest, tmp_path)[1].witness  # SAMPLES[1]'s witness

@@ -51,6 +51,7 @@ from zkinfer.core import identity, statement
 from zkinfer.core.identity import NodeKey
 from zkinfer.network import certificate, nodeset
 from zkinfer.network.client import DissentKind, NodeAnswer, Tally, judge
+from zkinfer.verify import certificate_check
 
 # --- unit: judging one answer ---------------------------------------------------------------------
 
@@ -196,7 +197,7 @@ def test_label_agreement_and_reputation_weighting(keys: list[NodeKey]) -> None:
     tally.add(judged(label_set, answer_body(near, keys[1]), 1))
     assert tally.quorum() is not None
     cert = certificate.make([a.signed for group in tally.groups.values() for a in group if a.signed], verified=True)
-    assert len(cert.groups) == 2 and certificate.check(cert, label_set).ok
+    assert len(cert.groups) == 2 and certificate_check.check(cert, label_set).verified
     reputed = nodeset.parse(pinned_toml(nodes, threshold=2, weighting="reputation"), "reputation nodes.toml")
     scores = {keys[0].public_key: 0.1, keys[1].public_key: 0.1, keys[2].public_key: 0.9}
     low = Tally(reputed, scores)
@@ -261,8 +262,8 @@ def test_three_honest_nodes_answer_with_a_certificate_that_verifies(
     assert {d["kind"] for d in answer["parameters"]["zkinfer_dissent"].values()} <= {"pending"}
     cert = certificate.Certificate.from_json(answer["parameters"]["zkinfer_certificate"])
     pinned = nodeset.load(gateway.nodes_toml)
-    verdict = certificate.check(cert, pinned)
-    assert verdict.ok, verdict.reasons
+    verdict = certificate_check.check(cert, pinned)
+    assert verdict.verified, verdict.reasons()
     assert cert.statement.request_id == request_id and cert.statement.dequantized()[0] == proven
     stored = httpx.get(f"{gateway.url}/v1/certificates/h3-honest-1", headers=gateway.auth, timeout=30)
     assert stored.json() == answer["parameters"]["zkinfer_certificate"]
@@ -342,7 +343,7 @@ def test_the_same_id_from_another_tenant_never_replaces_an_answer(gateway: Runni
     pinned = nodeset.load(gateway.nodes_toml)
     for cert, full_id in zip((a_cert, b_cert), ids, strict=True):
         parsed = certificate.Certificate.from_json(cert)
-        assert parsed.statement.request_id == full_id and certificate.check(parsed, pinned).ok
+        assert parsed.statement.request_id == full_id and certificate_check.check(parsed, pinned).verified
     again = gateway.infer(SAMPLE, request_id="acct-42-again")
     assert (
         again.json()["parameters"]["request_id"].split(":")[0] == ids[0].split(":")[0]
@@ -406,7 +407,7 @@ def test_the_client_library_answers_without_a_gateway(gateway: RunningGateway) -
             MODEL, body, request_id="h3-library-1"
         )  # as in a notebook: its own loop, in a thread
         assert list(outcome.outputs[0].data) == gateway.infer(SAMPLE).json()["outputs"][0]["data"]
-        assert certificate.check(outcome.certificate, pinned).ok and len(outcome.signers) >= 2
+        assert certificate_check.check(outcome.certificate, pinned).verified and len(outcome.signers) >= 2
         everyone = consensus._run(outcome.settled())  # the stragglers finished in the background
         assert [a.node.name for a in everyone] == ["alpha", "beta", "gamma"] and all(
             outcome.classify(a) is None for a in everyone

@@ -255,7 +255,7 @@ def test_network_status_fits_80_columns(fake_gateway: str) -> None:
 
 
 def test_post_claims_names_a_receipt_by_its_digest(tmp_path: Path) -> None:
-    from zkinfer.chain_cli import default_request_id
+    from zkinfer.chain.claims import default_request_id
     from zkinfer.core.digest import digest_file
 
     (tmp_path / "receipt.json").write_bytes(STORED.read_bytes())

@@ -17,7 +17,7 @@ import pytest
 from tests.gateway_harness import FixedServer, promised_answer
 from tests.waiting import until
 from zkinfer.core import bls, identity, statement
-from zkinfer.network import evidence, nodeset, reputation
+from zkinfer.network import nodeset, reputation
 from zkinfer.network.client import Consensus
 from zkinfer.network.records import (
     SCHEMA_VERSION,
@@ -31,6 +31,7 @@ from zkinfer.network.records import (
     percentile,
 )
 from zkinfer.network.watcher import Watcher, claim_digest
+from zkinfer.verify import evidence_check
 
 KEY = "ab" * 48
 
@@ -177,7 +178,7 @@ def test_the_watcher_files_equivocation_from_two_signed_statements_with_one_clai
     asyncio.run(run())
     filed = records.evidence_list()
     assert [e.kind for e in filed] == ["equivocation"] and filed[0].request_id in ("r1", "r2", "r3")
-    assert evidence.check(filed[0].document).holds
+    assert evidence_check.check(filed[0].document).verified
     on_disk = json.loads((tmp_path / "evidence" / f"{filed[0].id}.json").read_text())
     assert on_disk == filed[0].document and records.node_stats(key.public_hex).evidence == 1
 
@@ -226,7 +227,7 @@ def test_the_watcher_calls_a_promise_unproven_only_when_the_node_itself_answers_
     }  # a node it could not reach is not accused
     filed = records.evidence_list()
     assert [(e.kind, e.node) for e in filed] == [("unproven", "n0")]
-    assert evidence.check(filed[0].document).holds
+    assert evidence_check.check(filed[0].document).verified
 
 
 def _pending_answers(key: identity.NodeKey, n: int) -> list[AnswerRecord]:

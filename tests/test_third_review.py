@@ -23,7 +23,7 @@ from zkinfer.core.digest import circuit_digest, digest_bytes
 from zkinfer.core.instance_layout import of_settings
 from zkinfer.core.receipt import Receipt, load, parse
 from zkinfer.network import evidence
-from zkinfer.verify import verify_document, verify_file
+from zkinfer.verify import evidence_check, verify_document, verify_file
 from zkinfer.verify.policy import Policy
 
 Doc = dict[str, Any]
@@ -124,10 +124,10 @@ def test_a_forged_receipt_rebuts_no_unproven_evidence(receipt_file: Path, node_k
     said = statement.sign(shifted, honest.secret, honest.public_key)
     promised = statement.promise(said, "job_7", NOW - 10, honest.secret)
     document = evidence.unproven(said, promised, NOW, node="alpha")
-    assert evidence.check(document).holds
-    verdict = evidence.check(document, parse(forged))
-    assert verdict.holds, verdict.reasons  # no valid proof attests the shifted statement
-    assert "does not verify" in " ".join(verdict.reasons)
+    assert evidence_check.check(document).verified
+    verdict = evidence_check.check(document, parse(forged))
+    assert verdict.verified, verdict.reasons()  # no valid proof attests the shifted statement
+    assert "does not verify" in " ".join(verdict.reasons())
 
 
 def _honest_receipts(*paths: Path) -> list[Receipt]:

@@ -19,8 +19,15 @@ from zkinfer.core.statement import SignedStatement, Statement
 from zkinfer.network import certificate, nodeset
 from zkinfer.network.certificate import Certificate
 from zkinfer.network.nodeset import NodeSet, PinnedNode, QuorumRule
+from zkinfer.verify import certificate_check
+from zkinfer.verify.verdict import CertificateFacts, Verdict
 
 NAMES = ("alpha", "beta", "gamma")
+
+
+def _facts(verdict: Verdict) -> CertificateFacts:
+    assert verdict.certificate is not None, verdict.summary
+    return verdict.certificate
 
 
 @pytest.fixture(scope="module")
@@ -64,18 +71,20 @@ def test_a_label_certificate_names_the_heaviest_group_whatever_the_order(
     reordered = Certificate(tuple(reversed(cert.groups)), cert.nodes)  # the 1-of-3 group presented first
     assert reordered.groups[0].statement == minority
     for presented in (cert, reordered):
-        verdict = certificate.check(Certificate.from_json(json.loads(json.dumps(presented.to_json()))), pinned_label)
-        assert verdict.ok, verdict.reasons
-        assert verdict.statement_digest == majority.digest() and verdict.labels == [1]
+        verdict = certificate_check.check(
+            Certificate.from_json(json.loads(json.dumps(presented.to_json()))), pinned_label
+        )
+        assert verdict.verified, verdict.reasons()
+        assert _facts(verdict).statement_digest == majority.digest() and _facts(verdict).labels == [1]
 
 
 def test_label_groups_must_agree_on_every_output(keys: list[identity.NodeKey], pinned_label: NodeSet) -> None:
     """Two outputs: the same top class of output 0 is not agreement when output 1's differs."""
     first = certificate.make(_sign(_statement((3, 9, -1), (5, 1)), keys[0], keys[1]))
     second = certificate.make(_sign(_statement((2, 8, 0), (1, 5)), keys[2]))
-    verdict = certificate.check(Certificate((*first.groups, *second.groups), {}), pinned_label)
-    assert not verdict.ok and any("group 2 has labels [1, 1], group 1 [1, 0]" in r for r in verdict.reasons), (
-        verdict.reasons
+    verdict = certificate_check.check(Certificate((*first.groups, *second.groups), {}), pinned_label)
+    assert not verdict.verified and any("group 2 has labels [1, 1], group 1 [1, 0]" in r for r in verdict.reasons()), (
+        verdict.reasons()
     )
     with pytest.raises(certificate.CertificateError, match="labels"):
         certificate.make(

@@ -81,7 +81,7 @@ def open_stake(
     return guarded(lambda: stake.open_stake(chain, stake_address, registry_file), as_json)
 
 
-def sent(what: str, sent: Any, as_json: bool, **extra: Any) -> None:
+def show_sent(what: str, sent: Any, as_json: bool, **extra: Any) -> None:
 
     if as_json:
         json_out({"done": what, "tx_hash": sent.tx_hash, "block": sent.block, "gas_used": sent.gas_used, **extra})

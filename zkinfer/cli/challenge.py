@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from zkinfer.cli.chain_options import AsJson, KeyFile, RpcUrl, StakeAddress, StakeRegistry, StateDir, open_stake
+from zkinfer.cli.chain_options import (
+    AsJson,
+    KeyFile,
+    RpcUrl,
+    StakeAddress,
+    StakeRegistry,
+    StateDir,
+    open_stake,
+    show_sent,
+)
 from zkinfer.cli.output import fail, guarded
 
 
@@ -39,7 +48,7 @@ def challenge_command(
     a fraud proof from gateway evidence; exit 0 submitted, 1 the evidence does not hold, 2 bad input or refused."""
     from zkinfer.chain import challenge
     from zkinfer.chain.claims import ClaimError
-    from zkinfer.network import evidence
+    from zkinfer.core import evidence
 
     if claim_path is None and evidence_path is None:
         fail("give --claim CLAIM.json (a node's claim file), --evidence EVIDENCE.json, or both", 2, as_json)
@@ -58,7 +67,7 @@ def challenge_command(
             lambda: contract.challenge(claim_file.batch_id, claim_file.claim, claim_file.merkle_proof), as_json
         )
         info = contract.challenge_info(key, claim_file.batch_id)
-        sent(
+        show_sent(
             f"challenged request {claim_file.claim.request_id!r} of node {info.node}; it must answer by {info.deadline}",
             sent,
             as_json,
@@ -83,7 +92,7 @@ def challenge_command(
         sent = guarded(
             lambda: contract.prove_fraud(batch_id, action.claim, action.receipt, proof, verified=True), as_json
         )
-        sent(
+        show_sent(
             f"fraud proven on request {action.claim.request_id!r} (batch {batch_id}): the node is slashed",
             sent,
             as_json,
@@ -92,7 +101,7 @@ def challenge_command(
         )
         return
     key, sent = guarded(lambda: contract.challenge(batch_id, action.claim, proof), as_json)
-    sent(
+    show_sent(
         f"challenged request {action.claim.request_id!r} (batch {batch_id}) on the evidence",
         sent,
         as_json,

@@ -54,7 +54,7 @@ def prove(
 
     signer = guarded(lambda: identity.load_key(key)) if key else None
     with step(f"starting the {executor_name} executor"):
-        executor = guarded(lambda: _executor(executor_name, ray_address, max_prove_memory))
+        executor = guarded(lambda: chosen_executor(executor_name, ray_address, max_prove_memory))
     try:
         if is_split(circuit_dir):  # segments proven in parallel, one zkinfer.receipt/2
             prove_split(
@@ -92,7 +92,7 @@ def prove(
     out.print(f"wrote {output}")
 
 
-def _executor(name: str, ray_address: str | None, max_prove_memory: str | None) -> Executor | None:
+def chosen_executor(name: str, ray_address: str | None, max_prove_memory: str | None) -> Executor | None:
     from zkinfer.prover.executor import choose, parse_memory
 
     max_memory = parse_memory(max_prove_memory) if max_prove_memory is not None else None

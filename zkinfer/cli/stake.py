@@ -20,7 +20,7 @@ from zkinfer.cli.chain_options import (
     StateDir,
     open_stake,
     registry,
-    sent,
+    show_sent,
 )
 from zkinfer.cli.output import fail, guarded, json_out, out, shown, step
 
@@ -97,7 +97,7 @@ def deploy_stake(
     chain = guarded(lambda: account.connect_cli(rpc_url, key_file, state_dir, need_key=True), as_json)
     path = registry(registry_file, state_dir, None, as_json)
     deployed, sent = guarded(lambda: stake.deploy_and_record(chain, params, path), as_json)
-    sent(
+    show_sent(
         f"stake contract deployed at {deployed.address} on chain {chain.chain_id}",
         sent,
         as_json,
@@ -135,7 +135,7 @@ def register_node(
     amount = guarded(lambda: parse_eth(bond, "--bond"))
     registered = guarded(lambda: contract.node(contract.chain.address).registered, as_json)
     sent = guarded(lambda: contract.add_bond(amount) if registered else contract.register_node(amount), as_json)
-    sent(
+    show_sent(
         f"node {contract.chain.address} {'added to its bond' if registered else 'registered'}",
         sent,
         as_json,
@@ -186,7 +186,7 @@ def register_model(
     model, verifier, layout, sent = guarded(
         lambda: stake.register_circuit(contract, circuit_dir, verifier_address, verifiers, params_receipt), as_json
     )
-    sent(
+    show_sent(
         f"model 0x{model.hex()} registered with verifier {verifier}",
         sent,
         as_json,
@@ -240,7 +240,7 @@ def post_claims(
     ]
     posted, files = guarded(lambda: challenge.post_receipts(contract, loaded, out_dir), as_json)
     paths = [str(out_dir / f"{f.claim.request_id}.claim.json") for f in files]
-    sent(
+    show_sent(
         f"{len(files)} claim(s) posted as batch {posted.batch_id}, challengeable until {posted.window_end}",
         posted.sent,
         as_json,
@@ -271,7 +271,7 @@ def answer(
     )
     receipt = guarded(lambda: receipt_mod.load(receipt_path), as_json)
     sent = guarded(lambda: contract.answer(claim_file.batch_id, claim_file.claim, receipt), as_json)
-    sent(
+    show_sent(
         f"challenge of request {claim_file.claim.request_id!r} answered with the proof; the challenger's bond is the node's",
         sent,
         as_json,
@@ -293,7 +293,7 @@ def slash(
         claim_path, rpc_url, key_file, state_dir, stake_address, registry_file, as_json
     )
     sent = guarded(lambda: contract.slash(claim_file.batch_id, claim_file.claim), as_json)
-    sent(f"node {claim_file.node} slashed for request {claim_file.claim.request_id!r}", sent, as_json)
+    show_sent(f"node {claim_file.node} slashed for request {claim_file.claim.request_id!r}", sent, as_json)
 
 
 def withdraw(
@@ -319,7 +319,7 @@ def withdraw(
         guarded(lambda: contract.withdraw_bond(amount), as_json)
     balance = guarded(lambda: contract.node(contract.chain.address).balance, as_json)
     sent = guarded(lambda: contract.withdraw(), as_json)
-    sent(f"withdrew {balance} wei to {contract.chain.address}", sent, as_json, amount_wei=balance)
+    show_sent(f"withdrew {balance} wei to {contract.chain.address}", sent, as_json, amount_wei=balance)
 
 
 def status(
