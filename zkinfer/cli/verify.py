@@ -12,6 +12,7 @@ from zkinfer.cli.output import (
     guarded,
     show_verdict,
 )
+from zkinfer.core.errors import ZkinferError
 
 
 def register(app: typer.Typer) -> None:
@@ -116,8 +117,20 @@ def verify(
     from zkinfer.verify import documents, policy
     from zkinfer.verify.verdict import Document
 
-    document = guarded(lambda: documents.read(receipt_path, max_receipt_bytes), as_json)
-    kind = Document.CERTIFICATE if nodes_path is not None and document.kind != Document.LLM_RECEIPT else document.kind
+    def build_policy() -> policy.Policy:
+        return policy.build(
+            policy_file,
+            expect_circuit=expect_circuit,
+            expect_vk=expect_vk,
+            expect_model=expect_model,
+            expect_params_commitment=expect_params_commitment,
+            trusted_srs=trusted_srs,
+            expect_signer=expect_signer,
+            strict=strict,
+            model_file=None if model_path is None else str(model_path),
+            max_fast_deviation=max_fast_deviation,
+        )
+
     receipt_only = {
         "--policy": policy_file,
         "--expect-vk": expect_vk,
@@ -131,34 +144,28 @@ def verify(
         "--max-receipt-bytes": max_receipt_bytes,
     }
     given = [flag for flag, value in receipt_only.items() if value]
-    if kind == Document.CERTIFICATE and given:
-        fail(
-            f"{', '.join(given)}: receipt options; a certificate takes --nodes, --threshold, --receipt, --input "
-            "and --expect-circuit",
-            2,
-            as_json,
-        )
+    refused = (
+        f"{', '.join(given)}: receipt options; a certificate takes --nodes, --threshold, --receipt, --input "
+        "and --expect-circuit"
+    )
+    if given and nodes_path is not None:
+        fail(refused, 2, as_json)
+    try:
+        document = documents.read(receipt_path, max_receipt_bytes, as_certificate=nodes_path is not None)
+    except ZkinferError as exc:
+        if nodes_path is None:
+            guarded(build_policy, as_json)  # a bad policy is reported before an unreadable receipt, as always
+        fail(str(exc), exc.exit_code, as_json)
+    kind = Document.CERTIFICATE if nodes_path is not None and document.kind != Document.LLM_RECEIPT else document.kind
+    if given and kind == Document.CERTIFICATE:
+        fail(refused, 2, as_json)
     if kind == Document.EVIDENCE and (given or expect_circuit or input_path or threshold or cert_receipts):
         fail(
             "evidence takes none of the receipt's or certificate's options: zkinfer verify-evidence E.json", 2, as_json
         )
     pins = None
     if kind == Document.RECEIPT:
-        pins = guarded(
-            lambda: policy.build(
-                policy_file,
-                expect_circuit=expect_circuit,
-                expect_vk=expect_vk,
-                expect_model=expect_model,
-                expect_params_commitment=expect_params_commitment,
-                trusted_srs=trusted_srs,
-                expect_signer=expect_signer,
-                strict=strict,
-                model_file=None if model_path is None else str(model_path),
-                max_fast_deviation=max_fast_deviation,
-            ),
-            as_json,
-        )
+        pins = guarded(build_policy, as_json)
     verdict = guarded(
         lambda: documents.check(
             document,

@@ -50,10 +50,11 @@ def kind_of(document: Any) -> Document:
     return Document.RECEIPT
 
 
-def read(path: Path, max_bytes: int | None = None) -> Read:
+def read(path: Path, max_bytes: int | None = None, *, as_certificate: bool = False) -> Read:
     """Read a document under the receipt file's limits (over `max_bytes`, default the receipt limit, a
-    directory, not strict JSON: ReceiptFormatError, exit 2) and name its kind."""
-    body = read_document(path, max_bytes)
+    directory, not strict JSON: ReceiptFormatError, exit 2) and name its kind; `as_certificate` (the
+    auditor gave a node set): a certificate file's errors (CertificateError)."""
+    body = certificate.read(path) if as_certificate else read_document(path, max_bytes)
     return Read(kind_of(body), body, str(path))
 
 
