@@ -122,7 +122,8 @@ def evidence_action(document: Any, claim_file: ClaimFile | None) -> EvidenceActi
     if document["kind"] == "contradiction":
         if document["rows"] != 1:
             raise ClaimError(
-                f"the contradicting receipt proves {document['rows']} requests at once: the chain takes circuits of batch size 1"
+                f"the contradicting receipt proves {document['rows']} requests at once: the chain takes circuits of "
+                f"batch size 1"
             )
         signed = SignedStatement.from_json(document["statement"], "evidence.statement")
         receipt = parse(document["receipt"], "evidence.receipt")
@@ -135,7 +136,8 @@ def evidence_action(document: Any, claim_file: ClaimFile | None) -> EvidenceActi
         return EvidenceAction("fraud", claim, receipt, verdict.reasons())
     if claim_file is None:
         raise ClaimError(
-            f"{document['kind']} evidence proves no output, so it becomes a challenge of a posted claim: give the node's claim file (--claim)"
+            f"{document['kind']} evidence proves no output, so it becomes a challenge of a posted claim: give the "
+            f"node's claim file (--claim)"
         )
     statements = [document["statement"]] if document["kind"] == "unproven" else document["statements"]
     for i, s in enumerate(statements):
@@ -161,7 +163,8 @@ def _same(claim_file: ClaimFile | None, claim: Claim, statement: Statement, chec
         return
     if not _matches(claim_file.claim, statement) or (check_input and claim_file.claim.input_hash != claim.input_hash):
         raise ClaimError(
-            "the claim file's claim is not the evidence's statement (model, request id, input and output must all match)"
+            "the claim file's claim is not the evidence's statement (model, request id, input and output must all "
+            "match)"
         )
 
 
@@ -173,7 +176,8 @@ def find_single_claim(stake: Any, claim: Claim) -> int:
         if (bytes(args["requestId"]), bytes(args["inputHash"]), bytes(args["outputHash"])) == claim.as_tuple()[1:]:
             return int(args["batchId"])
     raise ClaimError(
-        f"no claim for request {claim.request_id!r} with this model, input and output was posted alone on {stake.address}; give the node's claim file (--claim)"
+        f"no claim for request {claim.request_id!r} with this model, input and output was posted alone on "
+        f"{stake.address}; give the node's claim file (--claim)"
     )
 
 
@@ -192,7 +196,8 @@ def post_receipts(
     for request_id, receipt in receipts:
         if not verified and not verify_receipt(receipt, Policy(), "receipt").verified:
             raise ClaimError(
-                f"the receipt for request {request_id!r} does not verify: posting its claim would stake the bond on a proof the contract rejects"
+                f"the receipt for request {request_id!r} does not verify: posting its claim would stake the bond on "
+                f"a proof the contract rejects"
             )
         made.append(claims.from_verified_receipt(receipt, request_id))
     posted = stake.post_claim(made[0]) if len(made) == 1 else stake.post_batch(made)

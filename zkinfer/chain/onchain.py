@@ -78,7 +78,8 @@ def verify(
 
     if expect_circuit is not None and not is_digest(expect_circuit):
         raise ChainError(
-            f"--expect-circuit {expect_circuit[:80]!r} is not a digest (sha256: and 64 hex digits, as `zkinfer compile` prints it)"
+            f"--expect-circuit {expect_circuit[:80]!r} is not a digest (sha256: and 64 hex digits, as `zkinfer "
+            f"compile` prints it)"
         )
     if address is None:
         if registry_file is None:
@@ -110,7 +111,8 @@ def verify(
                 _check(
                     CheckName.VERIFIER_CODE,
                     Status.PASS,
-                    f"the code at {address} is the verifier for the receipt's verifying key {artifact.vk_digest} and SRS {artifact.srs_fingerprint}",
+                    f"the code at {address} is the verifier for the receipt's verifying key {artifact.vk_digest} "
+                    f"and SRS {artifact.srs_fingerprint}",
                 )
             )
         except ZkinferError as exc:

@@ -61,12 +61,14 @@ def up(
         return
     out.print(
         shown(
-            f"dev chain (anvil) at {chain.rpc_url}, chain id {chain.chain_id}, pid {chain.pid}; state in {chain.state_dir}"
+            f"dev chain (anvil) at {chain.rpc_url}, chain id {chain.chain_id}, pid {chain.pid}; state in "
+            f"{chain.state_dir}"
         )
     )
     out.print(
         shown(
-            f"{devchain.ACCOUNTS} prefunded accounts ({devchain.BALANCE_ETH} ETH each); the default signer here is {first}, whose key is public: dev only"
+            f"{devchain.ACCOUNTS} prefunded accounts ({devchain.BALANCE_ETH} ETH each); the default signer here is "
+            f"{first}, whose key is public: dev only"
         )
     )
     out.print(shown(f"stop it with: zkinfer chain down --state-dir {state_dir}"))
@@ -127,7 +129,8 @@ def deploy_verifier(
     if result.development_srs:
         out.print(
             shown(
-                f"warning: the keys use a development SRS ({d.srs_fingerprint}): whoever made it can forge proofs this verifier accepts; "
+                f"warning: the keys use a development SRS ({d.srs_fingerprint}): whoever made it can forge proofs "
+                f"this verifier accepts; "
                 "for anything but development, import a ceremony SRS (`zkinfer srs import`) and set the keys up with it"
             )
         )
@@ -158,7 +161,8 @@ def verify_receipt(
         Path | None,
         typer.Option(
             "--registry",
-            help="The deployments file naming the receipt's verifier, instead of --address (default: the registry in --state-dir)",
+            help="The deployments file naming the receipt's verifier, instead of --address (default: the registry "
+            "in --state-dir)",
         ),
     ] = None,
     expect_circuit: Annotated[

@@ -13,8 +13,14 @@ import typer
 
 from zkinfer.cli.output import err, guarded, json_out, out, shown
 
-STATE_DIR_HELP = "The chain state directory: the dev chain (pid, RPC URL, state; used when --rpc-url is not given) and the registry, deployments.json"
-REGISTRY_HELP = "The deployments file recording verifiers and the stake contract (default: deployments.json in --state-dir, for every chain)"
+STATE_DIR_HELP = (
+    "The chain state directory: the dev chain (pid, RPC URL, state; used when --rpc-url is not given) "
+    "and the registry, deployments.json"
+)
+REGISTRY_HELP = (
+    "The deployments file recording verifiers and the stake contract "
+    "(default: deployments.json in --state-dir, for every chain)"
+)
 RpcUrl = Annotated[
     str | None,
     typer.Option("--rpc-url", help="An EVM node's JSON-RPC URL (default: the dev chain running from --state-dir)"),
@@ -23,7 +29,8 @@ KeyFile = Annotated[
     Path | None,
     typer.Option(
         "--key-file",
-        help="File holding the hex private key that signs (or $ZKINFER_CHAIN_KEY); default only on the dev chain: its first account",
+        help="File holding the hex private key that signs (or $ZKINFER_CHAIN_KEY); default only on the dev chain: "
+        "its first account",
     ),
 ]
 StateDir = Annotated[Path, typer.Option("--state-dir", help=STATE_DIR_HELP)]
@@ -58,7 +65,8 @@ def registry(
     for old in found.adopted:
         err.print(
             shown(
-                f"note: the deployments recorded in {old} (where older versions wrote them) are now also in {found.path}, the one registry"
+                f"note: the deployments recorded in {old} (where older versions wrote them) are now also in "
+                f"{found.path}, the one registry"
             )
         )
     return found.path

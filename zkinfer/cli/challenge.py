@@ -68,7 +68,8 @@ def challenge_command(
         )
         info = contract.challenge_info(key, claim_file.batch_id)
         show_sent(
-            f"challenged request {claim_file.claim.request_id!r} of node {info.node}; it must answer by {info.deadline}",
+            f"challenged request {claim_file.claim.request_id!r} of node {info.node}; it must answer by "
+            f"{info.deadline}",
             sent,
             as_json,
             claim_key=info.key,

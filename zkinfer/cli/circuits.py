@@ -72,7 +72,8 @@ def compile_cmd(
         str | None,
         typer.Option(
             "--srs",
-            help="SRS ceremony fingerprint to set up with (default: a ceremony SRS if imported, else a development one)",
+            help="SRS ceremony fingerprint to set up with (default: a ceremony SRS if imported, else a development "
+            "one)",
         ),
     ] = None,
     split: Annotated[
@@ -80,7 +81,8 @@ def compile_cmd(
         typer.Option(
             "--split",
             min=2,
-            help="Split into K segments (balanced cuts where one tensor crosses), proven in parallel and linked by commitments",
+            help="Split into K segments (balanced cuts where one tensor crosses), proven in parallel and linked by "
+            "commitments",
         ),
     ] = None,
     cut: Annotated[
@@ -91,7 +93,8 @@ def compile_cmd(
         str,
         typer.Option(
             "--link",
-            help="How split segments commit to the tensor between them: polycommit (KZG point in the proofs; every segment at one k) | hashed (Poseidon)",
+            help="How split segments commit to the tensor between them: polycommit (KZG point in the proofs; every "
+            "segment at one k) | hashed (Poseidon)",
         ),
     ] = "polycommit",
     input_scale: Annotated[
@@ -104,7 +107,8 @@ def compile_cmd(
         ),
     ] = None,
 ) -> None:
-    """Compile an ONNX model into a calibrated circuit (or, with --split/--cut, linked segments); set up its keys once (cached)."""
+    """Compile an ONNX model into a calibrated circuit (or, with --split/--cut, linked segments);
+    set up its keys once (cached)."""
     from zkinfer.prover import keys
     from zkinfer.prover.compile import compile_model
 
@@ -114,7 +118,8 @@ def compile_cmd(
     if split is not None or cut:
         if input_scale is not None:
             fail(
-                "--input-scale: a split circuit's segments are calibrated one after another; compile it without --input-scale",
+                "--input-scale: a split circuit's segments are calibrated one after another; compile it without "
+                "--input-scale",
                 2,
             )
         with coarse_outputs_caught() as coarse:
@@ -275,7 +280,8 @@ def compile_split(
         )
     out.print(table)
     out.print(
-        f"wrote {output} ({len(m.segments)} segments, {m.calibration_samples} calibration samples); end to end against onnxruntime "
+        f"wrote {output} ({len(m.segments)} segments, {m.calibration_samples} calibration samples); end to end "
+        f"against onnxruntime "
         f"over {m.fidelity_samples} samples: max |error| {m.max_abs_error:.2e}, mean {m.mean_abs_error:.2e}"
     )
     if setup:

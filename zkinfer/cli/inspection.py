@@ -26,7 +26,8 @@ def inspect_cmd(
     receipt_path: Annotated[Path, typer.Argument(help="The receipt JSON")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
-    """Summarize what a receipt states (model, output, visibility, sizes, signer; a split receipt's segments and links); verifies nothing."""
+    """Summarize what a receipt states (model, output, visibility, sizes, signer; a split receipt's
+    segments and links); verifies nothing."""
     from zkinfer.verify.inspect import SplitSummary, inspect_any
 
     any_summary = guarded(lambda: inspect_any(receipt_path), as_json)
@@ -70,7 +71,8 @@ def inspect_cmd(
         ("fast path", f"{summary.fast_provider}, max |fast - proven| {summary.fast_max_abs_deviation:.3g}"),
         (
             "proof",
-            f"{summary.proof_bytes} bytes, {summary.public_instances} public instances, proved in {summary.prove_ms / 1000:.2f} s",
+            f"{summary.proof_bytes} bytes, {summary.public_instances} public instances, proved in "
+            f"{summary.prove_ms / 1000:.2f} s",
         ),
         ("signed by", f"{summary.signer} ({summary.signature_scheme})" if summary.signer else "unsigned"),
         ("issued at", summary.issued_at),
@@ -93,8 +95,10 @@ def print_split_summary(summary: SplitSummary, as_json: bool) -> None:
         *(
             (
                 f"segment {s.index}",
-                f"{s.name}: k={s.k}, input {s.input_visibility}, output {s.output_visibility}, circuit {s.circuit_digest}, "
-                f"SRS {s.srs_fingerprint}, proof {s.proof_bytes} bytes, {s.public_instances} public instances, proved in {s.prove_ms / 1000:.2f} s",
+                f"{s.name}: k={s.k}, input {s.input_visibility}, output {s.output_visibility}, circuit "
+                f"{s.circuit_digest}, "
+                f"SRS {s.srs_fingerprint}, proof {s.proof_bytes} bytes, {s.public_instances} public instances, "
+                f"proved in {s.prove_ms / 1000:.2f} s",
             )
             for s in summary.segments
         ),

@@ -53,7 +53,8 @@ def srs_list(as_json: Annotated[bool, typer.Option("--json", help="Print the lis
         return
     if not found:
         out.print(
-            "no SRS cached yet: `zkinfer srs import FILE` (a ceremony's file) or `zkinfer srs new --k K` (development only)"
+            "no SRS cached yet: `zkinfer srs import FILE` (a ceremony's file) or `zkinfer srs new --k K` "
+            "(development only)"
         )
         return
     # one line each, the fingerprint whole and last (never cut to the terminal's width): copy it into --trusted-srs
@@ -87,7 +88,8 @@ def keys_show(
         str | None,
         typer.Option(
             "--api-key-env",
-            help="The environment variable in which the gateway finds this node's API key (default: the line is printed commented out)",
+            help="The environment variable in which the gateway finds this node's API key (default: the line is "
+            "printed commented out)",
         ),
     ] = None,
 ) -> None:

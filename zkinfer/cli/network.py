@@ -37,7 +37,8 @@ def gateway(
         Path | None,
         typer.Option(
             "--api-keys",
-            help="File of API keys callers send, one per line, # lines are comments (default: --state-dir/api-keys, made with one key)",
+            help="File of API keys callers send, one per line, # lines are comments (default: --state-dir/api-keys, "
+            "made with one key)",
         ),
     ] = None,
     watch_interval: Annotated[
@@ -122,7 +123,8 @@ def status(
     q = document.get("quorum", {})
     out.print(
         shown(
-            f"quorum: weight {q.get('threshold')} of {q.get('total_weight')}, agree on {q.get('agree_on')}, {q.get('weighting')} weighting"
+            f"quorum: weight {q.get('threshold')} of {q.get('total_weight')}, agree on {q.get('agree_on')}, "
+            f"{q.get('weighting')} weighting"
         )
     )
     out.print(shown(f"{document.get('watching', 0)} receipt(s) being watched"))

@@ -87,7 +87,8 @@ def prove(
     t = receipt.timings
     out.print(f"output {[round(v, 4) for v in receipt.output.tensors[0].values][:10]}")
     out.print(
-        f"fast path {t.fast_ms:.1f} ms on {receipt.fast.provider}; witness {t.witness_ms:.0f} ms; proof {t.prove_ms / 1000:.2f} s (k={receipt.srs.k})"
+        f"fast path {t.fast_ms:.1f} ms on {receipt.fast.provider}; witness {t.witness_ms:.0f} ms; proof "
+        f"{t.prove_ms / 1000:.2f} s (k={receipt.srs.k})"
     )
     out.print(f"wrote {output}")
 
@@ -136,6 +137,7 @@ def prove_split(
     out.print(f"output {[round(v, 4) for v in receipt.output.tensors[0].values][:10]}")
     per_segment = ", ".join(f"{s.timings.prove_ms / 1000:.2f} s (k={s.srs.k})" for s in receipt.segments)
     out.print(
-        f"fast path {t.fast_ms:.1f} ms on {receipt.fast.provider}; witnesses {t.witness_ms:.0f} ms; proofs {t.prove_ms / 1000:.2f} s wall, segments {per_segment}"
+        f"fast path {t.fast_ms:.1f} ms on {receipt.fast.provider}; witnesses {t.witness_ms:.0f} ms; proofs "
+        f"{t.prove_ms / 1000:.2f} s wall, segments {per_segment}"
     )
     out.print(f"wrote {output}")

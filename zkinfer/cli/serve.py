@@ -36,7 +36,8 @@ def serve(
         Path | None,
         typer.Option(
             "--api-keys",
-            help="File of API keys, one per line, # lines are comments (default: --state-dir/api-keys, made with one key: grep -v '^#' reads it)",
+            help="File of API keys, one per line, # lines are comments (default: --state-dir/api-keys, made with "
+            "one key: grep -v '^#' reads it)",
         ),
     ] = None,
     workers: Annotated[
@@ -62,7 +63,8 @@ def serve(
         typer.Option(
             "--batch-window-ms",
             min=0,
-            help="Prove requests within this window together (batch_size > 1 circuits; 0 = off); they see each other's outputs",
+            help="Prove requests within this window together (batch_size > 1 circuits; 0 = off); they see each "
+            "other's outputs",
         ),
     ] = 0.0,
     batch_private_inputs: Annotated[
@@ -95,7 +97,8 @@ def serve(
         str,
         typer.Option(
             "--worker-priority",
-            help="Provers run as: idle (SCHED_IDLE: answers preempt proving; never-idle cores starve it) or nice (nice 10)",
+            help="Provers run as: idle (SCHED_IDLE: answers preempt proving; never-idle cores starve it) or nice "
+            "(nice 10)",
         ),
     ] = "idle",
     executor_name: Annotated[
@@ -123,7 +126,8 @@ def serve(
         str,
         typer.Option(
             "--mode",
-            help="proving (every answer proven, as promised) or optimistic (a claim on chain backed by the bond; proven if challenged or spot-checked)",
+            help="proving (every answer proven, as promised) or optimistic (a claim on chain backed by the bond; "
+            "proven if challenged or spot-checked)",
         ),
     ] = "proving",
     rpc_url: Annotated[
@@ -140,14 +144,16 @@ def serve(
         str | None,
         typer.Option(
             "--stake",
-            help="--mode optimistic: the stake contract's address (default: the latest in --stake-registry for this chain)",
+            help="--mode optimistic: the stake contract's address (default: the latest in --stake-registry for this "
+            "chain)",
         ),
     ] = None,
     stake_registry: Annotated[
         Path | None,
         typer.Option(
             "--stake-registry",
-            help="--mode optimistic: the deployments file of the stake contract (default: .zkinfer-chain/deployments.json)",
+            help="--mode optimistic: the deployments file of the stake contract (default: "
+            ".zkinfer-chain/deployments.json)",
         ),
     ] = None,
     spot_check: Annotated[
@@ -165,7 +171,8 @@ def serve(
         Path | None,
         typer.Option(
             "--llm",
-            help="Serve this Hugging Face causal-LM directory with the OpenAI API (e.g. models/llm/tiny-stdlib); every answer carries a signed LLM receipt",
+            help="Serve this Hugging Face causal-LM directory with the OpenAI API (e.g. models/llm/tiny-stdlib); "
+            "every answer carries a signed LLM receipt",
         ),
     ] = None,
     llm_threads: Annotated[int, typer.Option("--llm-threads", min=1, help="--llm: torch threads for generation")] = 1,

@@ -125,7 +125,8 @@ def register_node(
     as_json: AsJson = False,
 ) -> None:
     """Register the signer as a node with a bond (or add to its bond when it is registered); with
-    --circuit, only once each circuit's model is registered with exactly its verifier and layout (exit 2 naming the mismatch)."""
+    --circuit, only once each circuit's model is registered with exactly its verifier and layout
+    (exit 2 naming the mismatch)."""
     import functools
 
     contract = open_stake(rpc_url, key_file, state_dir, stake_address, registry_file, as_json)
@@ -230,7 +231,8 @@ def post_claims(
     repeated = sorted({rid for rid in ids if ids.count(rid) > 1})
     if repeated:
         fail(
-            f"request id {repeated[0]!r} given to two receipts (the same receipt twice?): a claim's request id must be unique",
+            f"request id {repeated[0]!r} given to two receipts (the same receipt twice?): a claim's request id must "
+            f"be unique",
             2,
             as_json,
         )
@@ -272,7 +274,8 @@ def answer(
     receipt = guarded(lambda: receipt_mod.load(receipt_path), as_json)
     sent = guarded(lambda: contract.answer(claim_file.batch_id, claim_file.claim, receipt), as_json)
     show_sent(
-        f"challenge of request {claim_file.claim.request_id!r} answered with the proof; the challenger's bond is the node's",
+        f"challenge of request {claim_file.claim.request_id!r} answered with the proof; the challenger's bond is "
+        f"the node's",
         sent,
         as_json,
     )
@@ -357,18 +360,21 @@ def status(
     p = report.params
     out.print(
         shown(
-            f"stake contract {report.address} on chain {report.chain_id} (owner {report.owner}); burned {report.burned / WEI_PER_ETH:g} ETH"
+            f"stake contract {report.address} on chain {report.chain_id} (owner {report.owner}); burned "
+            f"{report.burned / WEI_PER_ETH:g} ETH"
         )
     )
     out.print(
         shown(
-            f"min bond {p.min_bond / WEI_PER_ETH:g} ETH, challenge bond {p.challenge_bond / WEI_PER_ETH:g} ETH, window {p.challenge_window_s} s, "
+            f"min bond {p.min_bond / WEI_PER_ETH:g} ETH, challenge bond {p.challenge_bond / WEI_PER_ETH:g} ETH, "
+            f"window {p.challenge_window_s} s, "
             f"answer within {p.answer_period_s} s, slash share {p.slash_share_bps / 100:g} %"
         )
     )
     out.print(
         shown(
-            f"{len(report.models)} model(s); {report.claims_posted} claim(s) posted, {sum(b['claims'] for b in report.batches_in_window)} still challengeable"
+            f"{len(report.models)} model(s); {report.claims_posted} claim(s) posted, "
+            f"{sum(b['claims'] for b in report.batches_in_window)} still challengeable"
         )
     )
     verdicts = {
@@ -380,20 +386,23 @@ def status(
     for m in report.models:
         check = m["check"]
         out.print(
-            f"model {m['model_id'][:18]}… verifier {m['verifier']}, {shown(m['layout'])}: {verdicts[check['status']]} {shown(check['detail'])}",
+            f"model {m['model_id'][:18]}… verifier {m['verifier']}, {shown(m['layout'])}: "
+            f"{verdicts[check['status']]} {shown(check['detail'])}",
             highlight=False,
         )
     for n in report.nodes:
         state = "SLASHED" if n.slashed else "active"
         out.print(
             shown(
-                f"node {n.address}: {state}, bond {n.bond / WEI_PER_ETH:g} ETH, {n.open_challenges} open challenge(s), withdrawable {n.balance / WEI_PER_ETH:g} ETH"
+                f"node {n.address}: {state}, bond {n.bond / WEI_PER_ETH:g} ETH, {n.open_challenges} open "
+                f"challenge(s), withdrawable {n.balance / WEI_PER_ETH:g} ETH"
             )
         )
     for c in report.challenges:
         out.print(
             shown(
-                f"challenge {c.key[:18]}… batch {c.batch_id} of {c.node} by {c.challenger}: {c.state} (deadline {c.deadline})"
+                f"challenge {c.key[:18]}… batch {c.batch_id} of {c.node} by {c.challenger}: {c.state} (deadline "
+                f"{c.deadline})"
             )
         )
     for s in report.slashes:

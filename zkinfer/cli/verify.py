@@ -1,4 +1,5 @@
-"""`zkinfer verify` (a receipt, a quorum certificate, evidence or an LLM receipt: the check is picked by its schema) and `zkinfer verify-evidence`."""
+"""`zkinfer verify` (a receipt, a quorum certificate, evidence or an LLM receipt: the check is picked
+by its schema, `verify.documents`) and `zkinfer verify-evidence`."""
 
 from __future__ import annotations
 
@@ -59,21 +60,24 @@ def verify(
         bool,
         typer.Option(
             "--strict",
-            help="Require circuit, SRS and signer pins, and refuse development SRSs (`srs new`): prove with a ceremony SRS imported by `zkinfer srs import`",
+            help="Require circuit, SRS and signer pins, and refuse development SRSs (`srs new`): prove with a "
+            "ceremony SRS imported by `zkinfer srs import`",
         ),
     ] = False,
     input_path: Annotated[
         Path | None,
         typer.Option(
             "--input",
-            help="Your copy of the input: checked against the receipt's input or its commitment (a certificate's input digest, with --receipt)",
+            help="Your copy of the input: checked against the receipt's input or its commitment (a certificate's "
+            "input digest, with --receipt)",
         ),
     ] = None,
     model_path: Annotated[
         Path | None,
         typer.Option(
             "--model",
-            help="Your copy of the ONNX model: rebuilt with the receipt's settings, it must give the receipt's verifying key",
+            help="Your copy of the ONNX model: rebuilt with the receipt's settings, it must give the receipt's "
+            "verifying key",
         ),
     ] = None,
     max_fast_deviation: Annotated[
@@ -104,7 +108,8 @@ def verify(
         list[str] | None,
         typer.Option(
             "--receipt",
-            help="Certificate: a receipt that must attest its statement (PATH, or PATH@ROW/ROWS for a batch row); repeatable",
+            help="Certificate: a receipt that must attest its statement (PATH, or PATH@ROW/ROWS for a batch row); "
+            "repeatable",
         ),
     ] = None,
 ) -> None:

@@ -87,7 +87,8 @@ class Certificate:
             raise CertificateError(f"{where}: not a JSON object")
         if document.get("schema") != SCHEMA:
             raise CertificateError(
-                f"{where}: not a quorum certificate (its schema is {str(document.get('schema'))[:40]!r}, a certificate's is {SCHEMA!r})"
+                f"{where}: not a quorum certificate (its schema is {str(document.get('schema'))[:40]!r}, a "
+                f"certificate's is {SCHEMA!r})"
             )
         if "statements" in document:
             _keys(document, {"schema", "statements", "nodes"}, where)
@@ -130,7 +131,8 @@ def _group(document: Any, where: str) -> SignedGroup:
 def nodes_info(document: Any, where: str) -> dict[str, dict[str, str]]:
     if not isinstance(document, dict) or len(document) > MAX_SIGNERS:
         raise CertificateError(
-            f"{where}: expected an object of at most {MAX_SIGNERS} entries (public key -> name, receipt_url, receipt_id)"
+            f"{where}: expected an object of at most {MAX_SIGNERS} entries (public key -> name, receipt_url, "
+            f"receipt_id)"
         )
     result: dict[str, dict[str, str]] = {}
     for key, info in document.items():
@@ -167,7 +169,8 @@ def consistency(statements: Sequence[Statement]) -> list[str]:
             )
         if label(other) is None or label(other) != label(first):
             reasons.append(
-                f"group {i} has labels {_shown(label(other))}, group 1 {_shown(label(first))} (the argmax of every output must agree)"
+                f"group {i} has labels {_shown(label(other))}, group 1 {_shown(label(first))} (the argmax of every "
+                f"output must agree)"
             )
     if len({s.signing_bytes() for s in statements}) != len(statements):
         reasons.append("two groups hold the same statement (its signers belong in one group)")

@@ -73,5 +73,6 @@ def structure(document: Any) -> tuple[str, str]:
 
 
 def read(path: Path) -> Any:
-    """An evidence (or rebuttal) file as strict JSON; a contradiction carries a receipt, so the cap is the receipt one plus 1 MiB."""
+    """An evidence (or rebuttal) file as strict JSON; a contradiction carries a receipt, so the cap is the
+    receipt one plus 1 MiB."""
     return strict_json.load_file(path, max_receipt_bytes() + (1 << 20), EvidenceError)

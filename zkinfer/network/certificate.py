@@ -36,7 +36,8 @@ def make(
         message = s.statement.signing_bytes()
         if owner.setdefault(s.public_key, message) != message:
             raise CertificateError(
-                f"key {s.public_key.hex()[:16]}… signed two different statements for request {s.statement.request_id!r}: that is equivocation (evidence), not agreement"
+                f"key {s.public_key.hex()[:16]}… signed two different statements for request "
+                f"{s.statement.request_id!r}: that is equivocation (evidence), not agreement"
             )
         statements[message] = s.statement
         by_statement.setdefault(message, {})[s.public_key] = s

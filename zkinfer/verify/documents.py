@@ -88,7 +88,8 @@ def check(
     if kind == Document.CERTIFICATE:
         if nodes is None:
             raise UsageError(
-                f"{document.source} is a quorum certificate: check it against the pinned node set with --nodes nodes.toml"
+                f"{document.source} is a quorum certificate: check it against the pinned node set with --nodes "
+                f"nodes.toml"
             )
         from zkinfer.verify import certificate_check
 

@@ -59,7 +59,8 @@ def _check_contradiction(document: dict[str, Any], accused: bytes) -> tuple[list
     reasons = _by_accused(signed, accused, "the statement")
     if signed.statement.request_id != document["request_id"]:
         reasons.append(
-            f"the statement is for request {signed.statement.request_id!r}, the evidence names {document['request_id']!r}"
+            f"the statement is for request {signed.statement.request_id!r}, the evidence names "
+            f"{document['request_id']!r}"
         )
     try:
         receipt = parse(document["receipt"], "evidence.receipt")
@@ -86,8 +87,10 @@ def _check_contradiction(document: dict[str, Any], accused: bytes) -> tuple[list
     if reasons:
         return reasons, []
     return [], [
-        f"the accused signed output {_short(signed.statement.output)} for request {signed.statement.request_id!r} (statement {signed.statement.digest()})",
-        f"its own receipt, whose proof verifies, proves output {_short(proven.output)} for the same circuit, input and weights (batch row {row} of {rows})",
+        f"the accused signed output {_short(signed.statement.output)} for request {signed.statement.request_id!r} "
+        f"(statement {signed.statement.digest()})",
+        f"its own receipt, whose proof verifies, proves output {_short(proven.output)} for the same circuit, input "
+        f"and weights (batch row {row} of {rows})",
     ]
 
 
@@ -107,8 +110,10 @@ def _check_equivocation(document: dict[str, Any], accused: bytes) -> tuple[list[
     if reasons:
         return reasons, []
     return [], [
-        f"the accused signed output {_short(a.statement.output)} (request {a.statement.request_id!r}) and output {_short(b.statement.output)} "
-        f"(request {b.statement.request_id!r}) for the same circuit, input and weights; the circuit is deterministic, so one is false",
+        f"the accused signed output {_short(a.statement.output)} (request {a.statement.request_id!r}) and output "
+        f"{_short(b.statement.output)} "
+        f"(request {b.statement.request_id!r}) for the same circuit, input and weights; the circuit is "
+        f"deterministic, so one is false",
     ]
 
 
@@ -117,7 +122,8 @@ def _rebuts(rebuttal: Receipt, said: Statement, accused: bytes) -> tuple[bool, s
     if rebuttal.signature is None or rebuttal.signature.public_key.lower().removeprefix("0x") != accused.hex():
         return (
             False,
-            "the rebuttal receipt is not signed by the accused: only its own proof keeps its promise (another node's receipt is a copy)",
+            "the rebuttal receipt is not signed by the accused: only its own proof keeps its promise (another "
+            "node's receipt is a copy)",
         )
     verdict = verify_receipt(rebuttal, Policy(expect_signer=accused.hex()), "rebuttal")
     if not verdict.verified:
@@ -146,7 +152,8 @@ def _check_unproven(document: dict[str, Any], accused: bytes, rebuttal: Receipt 
     reasons = _by_accused(signed, accused, "the statement")
     if signed.statement.request_id != document["request_id"]:
         reasons.append(
-            f"the statement is for request {signed.statement.request_id!r}, the evidence names {document['request_id']!r}"
+            f"the statement is for request {signed.statement.request_id!r}, the evidence names "
+            f"{document['request_id']!r}"
         )
     if promised.public_key != accused:
         reasons.append(f"the promise is signed by {promised.public_key.hex()[:16]}…, not by the accused")
@@ -157,7 +164,8 @@ def _check_unproven(document: dict[str, Any], accused: bytes, rebuttal: Receipt 
             reasons.append(f"{exc} (forged or altered)")
     if promised.promise.statement_digest != signed.statement.digest():
         reasons.append(
-            f"the promise is for statement {promised.promise.statement_digest}, not this one ({signed.statement.digest()})"
+            f"the promise is for statement {promised.promise.statement_digest}, not this one "
+            f"({signed.statement.digest()})"
         )
     observed, due = document["observed_at"], promised.promise.prove_by
     if observed <= due:
@@ -174,9 +182,11 @@ def _check_unproven(document: dict[str, Any], accused: bytes, rebuttal: Receipt 
     if reasons:
         return reasons, []
     return [], [
-        f"the accused signed statement {signed.statement.digest()} for request {signed.statement.request_id!r} and promised to prove it "
+        f"the accused signed statement {signed.statement.digest()} for request {signed.statement.request_id!r} and "
+        f"promised to prove it "
         f"as receipt {promised.promise.receipt_id!r} by {due}; at {observed} the accuser had no receipt proving it",
-        "the missing receipt is the accuser's observation, not a proof: the node clears itself by presenting a receipt it signed that "
+        "the missing receipt is the accuser's observation, not a proof: the node clears itself by presenting a "
+        "receipt it signed that "
         "proves this statement (zkinfer verify-evidence EVIDENCE.json --rebuttal RECEIPT.json)",
         *unanswered,
     ]

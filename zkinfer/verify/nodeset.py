@@ -176,7 +176,8 @@ def _node(table: Any, index: int, source: str) -> PinnedNode:
             source,
             where,
             f"missing {', '.join(missing)}",
-            "each node needs name, url, public_key and proof_of_possession (`GET /v1/identity` on the node prints them)",
+            "each node needs name, url, public_key and proof_of_possession (`GET /v1/identity` on the node prints "
+            "them)",
         )
     name = table["name"]
     if not isinstance(name, str) or not NAME.fullmatch(name):
@@ -198,7 +199,8 @@ def _node(table: Any, index: int, source: str) -> PinnedNode:
         raise _fail(
             source,
             f"{where}.proof_of_possession",
-            "does not verify for this public key (a key without a proof of possession could cancel the others' in an aggregate)",
+            "does not verify for this public key (a key without a proof of possession could cancel the others' in "
+            "an aggregate)",
             identity_fix,
         )
     api_key_env = table.get("api_key_env")
