@@ -17,6 +17,6 @@ def parse_eth(text: str, option: str) -> int:
         value = Decimal(text) * WEI_PER_ETH
     except InvalidOperation:
         value = Decimal(-1)
-    if value < 0 or value != value.to_integral_value():
+    if not value.is_finite() or value < 0 or value != value.to_integral_value():  # NaN, Infinity: no amount
         raise UsageError(f"{option} {text!r}: expected an amount of ETH (a decimal number, at most 18 decimals)")
     return int(value)
