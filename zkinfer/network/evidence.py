@@ -1,19 +1,8 @@
-"""Evidence against a node, checkable offline by anyone (`zkinfer verify-evidence`).
-
-Three kinds, each resting only on the accused's own signatures and, for a contradiction, a valid
-proof, so an accuser cannot forge one and an honest node cannot be convicted:
-
-- `contradiction`: the node signed a statement, and a receipt it signed, whose proof verifies,
-  attests another output for the same claim (circuit, input, weights).
-- `equivocation`: the node signed two statements with the same claim and different outputs (the
-  circuit is deterministic, so at most one is true; request ids may differ).
-- `unproven`: the node signed a statement and promised to prove it by a time that has passed. The
-  missing receipt is the accuser's observation, not a proof: it holds until the node presents a
-  receipt *it signed* that proves the statement (`--rebuttal`), which clears it. Another node's
-  receipt does not: a node that copies a peer's receipt instead of proving has kept no promise.
+"""Collecting evidence against a node: a contradiction, an equivocation or an unproven promise (the
+three kinds and what each rests on: `zkinfer.core.evidence`), as the gateway's watcher observes them.
 
 The builders here refuse to write evidence that would not hold: they check it as an auditor would
-(`zkinfer.verify.evidence_check`). The format is `zkinfer.core.evidence`'s.
+(`zkinfer.verify.evidence_check`), and anyone checks it offline the same way (`zkinfer verify-evidence`).
 """
 
 from __future__ import annotations
