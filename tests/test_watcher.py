@@ -27,10 +27,11 @@ from zkinfer.core import identity, statement
 from zkinfer.core.digest import digest_json
 from zkinfer.core.identity import NodeKey
 from zkinfer.core.receipt import load, save
-from zkinfer.network import evidence, nodeset
+from zkinfer.network import nodeset
 from zkinfer.network.client import Consensus
 from zkinfer.network.records import AnswerRecord, ReceiptState, Records
 from zkinfer.network.watcher import GRACE_S, Watcher, examine
+from zkinfer.verify import evidence_check
 
 SETTLE_S = 120.0  # a receipt is verified in a spawned process at idle priority: seconds on a busy machine
 IN_AN_HOUR = int(time.time()) + 3600
@@ -134,7 +135,7 @@ def test_the_nodes_own_valid_proof_of_another_output_is_filed_as_contradiction(
     assert (got.receipt, got.proven_equal) == (ReceiptState.VALID, False), got
     [filed] = records.evidence_list()
     assert (filed.kind, filed.node, filed.request_id) == ("contradiction", "n0", "r1")
-    assert evidence.check(filed.document).holds
+    assert evidence_check.check(filed.document).verified
     on_disk = tmp_path / "evidence" / f"{filed.id}.json"
     assert json.loads(on_disk.read_text()) == filed.document
     assert "sha256:" + filed.id == digest_json(filed.document)  # the id is the content: the same lie is filed once
@@ -183,7 +184,7 @@ def test_a_peers_valid_receipt_is_no_contradiction_and_the_node_is_unproven_only
     assert got.receipt is ReceiptState.UNPROVEN and "does not verify" in (got.receipt_detail or ""), got
     [filed] = records.evidence_list()
     assert (filed.kind, filed.request_id) == ("unproven", "r1")  # never a contradiction
-    assert evidence.check(filed.document).holds
+    assert evidence_check.check(filed.document).verified
 
 
 @pytest.mark.parametrize("status", [401, 503])
