@@ -218,6 +218,8 @@ def _visibility(input_visibility: str, param_visibility: str) -> Any:
 
 
 def _link_kind(link: str) -> LinkKind:
+    from zkinfer.core.circuit import LinkKind
+
     if link not in get_args(LinkKind):
         raise UsageError(f"--link {link}: give one of {', '.join(get_args(LinkKind))}")
     return cast(LinkKind, link)
