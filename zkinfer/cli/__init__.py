@@ -1,7 +1,7 @@
 """The `zkinfer` command line: parses, calls the library, renders with rich. No logic of its own.
 
 One module per command group (`circuits`, `prove`, `verify`, `inspection`, `serve`, `keys`, `network`,
-`chain`, `stake`, `challenge`), each importing only `cli.output` (consoles, the one verdict renderer,
+`chain`, `stake`, `stake_status`, `challenge`), each importing only `cli.output` (consoles, the one verdict renderer,
 errors to exit codes) and the library; this module builds the typer `app` from them.
 
 Exit codes: 0 success / verified, 1 verification failed, 2 bad usage or unreadable input, 3 infrastructure.
@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from zkinfer.cli import chain, challenge, circuits, inspection, keys, network, prove, serve, stake, verify
+from zkinfer.cli import chain, challenge, circuits, inspection, keys, network, prove, serve, stake, stake_status, verify
 from zkinfer.cli.output import fail
 from zkinfer.core import logs
 
@@ -83,7 +83,9 @@ verify.register(app)  # `verify`, `verify-evidence`
 inspection.register(app)
 serve.register(app)
 network.register(app)  # `gateway` and `network status`, listed after `serve`
-stake.register(chain.register(app))  # `chain up|down|deploy-verifier|verify-receipt|deploy-stake|...`
+chain_app = chain.register(app)  # `chain up|down|deploy-verifier|verify-receipt`
+stake.register(chain_app)  # `chain deploy-stake|register-node|...|withdraw`
+stake_status.register(chain_app)  # `chain status`
 challenge.register(app)  # `zkinfer challenge --claim | --evidence` (stake contract)
 
 

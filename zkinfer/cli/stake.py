@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from zkinfer.chain.amounts import WEI_PER_ETH, parse_eth
+from zkinfer.chain.amounts import parse_eth
 from zkinfer.cli.chain_options import (
     AsJson,
     CircuitChecks,
@@ -22,7 +22,7 @@ from zkinfer.cli.chain_options import (
     registry,
     show_sent,
 )
-from zkinfer.cli.output import fail, guarded, json_out, out, shown, step
+from zkinfer.cli.output import fail, guarded, out, shown, step
 
 
 def register(chain_app: typer.Typer) -> None:
@@ -34,7 +34,6 @@ def register(chain_app: typer.Typer) -> None:
     chain_app.command("answer")(answer)
     chain_app.command("slash")(slash)
     chain_app.command("withdraw")(withdraw)
-    chain_app.command("status")(status)
 
 
 def _claim_and_contract(
@@ -323,92 +322,3 @@ def withdraw(
     balance = guarded(lambda: contract.node(contract.chain.address).balance, as_json)
     sent = guarded(lambda: contract.withdraw(), as_json)
     show_sent(f"withdrew {balance} wei to {contract.chain.address}", sent, as_json, amount_wei=balance)
-
-
-def status(
-    rpc_url: RpcUrl = None,
-    state_dir: StateDir = Path(".zkinfer-chain"),
-    stake_address: StakeAddress = None,
-    registry_file: StakeRegistry = None,
-    as_json: AsJson = False,
-    from_block: Annotated[
-        int,
-        typer.Option(
-            "--from-block",
-            min=0,
-            help="Read events from this block on (the contract's deployment block: public nodes limit log queries)",
-        ),
-    ] = 0,
-    circuits: CircuitChecks = None,
-    verifier_registries: Annotated[
-        list[Path] | None,
-        typer.Option("--verifier-registry", help="A deployments file recording verifiers (repeatable; --registry too)"),
-    ] = None,
-) -> None:
-    """Bonds, models (each checked: is its verifier the circuit's?), claims in their window, challenges and
-    slashes, read from the contract and its events."""
-
-    path = registry(registry_file, state_dir, circuits, as_json)
-    contract = open_stake(rpc_url, None, state_dir, stake_address, path, as_json, need_key=False)
-    with step("reading the contract (and compiling the given circuits' verifiers)"):
-        report = guarded(
-            lambda: contract.status(from_block, circuits or [], [path, *(verifier_registries or [])]), as_json
-        )
-    if as_json:
-        json_out(report.to_json())
-        return
-    p = report.params
-    out.print(
-        shown(
-            f"stake contract {report.address} on chain {report.chain_id} (owner {report.owner}); burned "
-            f"{report.burned / WEI_PER_ETH:g} ETH"
-        )
-    )
-    out.print(
-        shown(
-            f"min bond {p.min_bond / WEI_PER_ETH:g} ETH, challenge bond {p.challenge_bond / WEI_PER_ETH:g} ETH, "
-            f"window {p.challenge_window_s} s, "
-            f"answer within {p.answer_period_s} s, slash share {p.slash_share_bps / 100:g} %"
-        )
-    )
-    out.print(
-        shown(
-            f"{len(report.models)} model(s); {report.claims_posted} claim(s) posted, "
-            f"{sum(b['claims'] for b in report.batches_in_window)} still challengeable"
-        )
-    )
-    verdicts = {
-        "match": "[green]matches[/]",
-        "mismatch": "[red]MISMATCH[/]",
-        "recorded": "[yellow]code as recorded[/]",
-        "unchecked": "[dim]unchecked[/]",
-    }
-    for m in report.models:
-        check = m["check"]
-        out.print(
-            f"model {m['model_id'][:18]}… verifier {m['verifier']}, {shown(m['layout'])}: "
-            f"{verdicts[check['status']]} {shown(check['detail'])}",
-            highlight=False,
-        )
-    for n in report.nodes:
-        state = "SLASHED" if n.slashed else "active"
-        out.print(
-            shown(
-                f"node {n.address}: {state}, bond {n.bond / WEI_PER_ETH:g} ETH, {n.open_challenges} open "
-                f"challenge(s), withdrawable {n.balance / WEI_PER_ETH:g} ETH"
-            )
-        )
-    for c in report.challenges:
-        out.print(
-            shown(
-                f"challenge {c.key[:18]}… batch {c.batch_id} of {c.node} by {c.challenger}: {c.state} (deadline "
-                f"{c.deadline})"
-            )
-        )
-    for s in report.slashes:
-        out.print(
-            shown(
-                f"slash of {s['node']} (claim {s['claim_key'][:18]}…): {s['amount_wei'] / WEI_PER_ETH:g} ETH, "
-                f"{s['reward_wei'] / WEI_PER_ETH:g} to {s['beneficiary']}, {s['burned_wei'] / WEI_PER_ETH:g} burned"
-            )
-        )
