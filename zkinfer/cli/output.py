@@ -121,7 +121,7 @@ def show_verdict(verdict: Verdict, as_json: bool) -> NoReturn:
                 f"{status_mark(check.status)} {check.name:<{NAME_WIDTH}} {shown(with_flags(check.detail))}",
                 highlight=False,
             )
-        good = verdict.verified != (verdict.document == Document.EVIDENCE)
+        good = verdict.verified != (verdict.document in (Document.EVIDENCE, Document.LLM_EVIDENCE))
         out.print(
             ("[bold green]" if good else "[bold red]") + shown(with_flags(verdict.summary)) + "[/]", highlight=False
         )

@@ -180,6 +180,7 @@ def verify(
             threshold=threshold,
             receipts=cert_receipts or [],
             expect_circuit=expect_circuit,
+            model_dir=model_path,
             llm=_llm_check(model_path, expect_signer, expect_model),
         ),
         as_json,
@@ -211,6 +212,9 @@ def verify_evidence(
             "--rebuttal", help="The accused's receipt proving the statement (clears an 'unproven' accusation)"
         ),
     ] = None,
+    model_dir: Annotated[
+        Path | None, typer.Option("--model", help="LLM evidence: the model directory to re-execute its receipt with")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON")] = False,
 ) -> None:
     """Check evidence against a node offline; exit 0 it holds, 1 it does not (forged, rebutted, inconsistent),
@@ -218,4 +222,4 @@ def verify_evidence(
     from zkinfer.verify import documents
 
     document = guarded(lambda: documents.read_evidence(evidence_path), as_json)
-    show_verdict(guarded(lambda: documents.check(document, rebuttal=rebuttal), as_json), as_json)
+    show_verdict(guarded(lambda: documents.check(document, rebuttal=rebuttal, model_dir=model_dir), as_json), as_json)

@@ -5,6 +5,7 @@ the one `Verdict`.
 - `zkinfer.receipt/1` and `/2` (`schema_version`): the receipt checks under a `Policy`;
 - `zkinfer.certificate/1` (`schema`): against the pinned node set (`verify.nodeset`), the policy;
 - `zkinfer.evidence/1` (`schema`): whether the accusation holds;
+- `zkinfer.llm-evidence/1` (`schema`): whether your re-execution finds the mismatch too (`verify.llm_evidence`);
 - `zkinfer.llm-receipt/1` (`schema_version`): the LLM side's check, passed in by the caller
   (`zkinfer.llm` stands above verify/, so verify/ never imports it).
 A document naming none of these is checked as a receipt, whose well-formed check then fails (exit 1).
@@ -20,6 +21,7 @@ from typing import Any, Final
 from zkinfer.core import certificate, evidence, inputs
 from zkinfer.core.errors import UsageError
 from zkinfer.core.receipt import read_document
+from zkinfer.verify import llm_evidence
 from zkinfer.verify.nodeset import NodeSet
 from zkinfer.verify.policy import Policy
 from zkinfer.verify.verdict import Document, Verdict
@@ -45,6 +47,8 @@ def kind_of(document: Any) -> Document:
             return Document.CERTIFICATE
         if schema == evidence.SCHEMA:
             return Document.EVIDENCE
+        if schema == llm_evidence.SCHEMA:
+            return Document.LLM_EVIDENCE
         if document.get("schema_version") == LLM_RECEIPT_SCHEMA:
             return Document.LLM_RECEIPT
     return Document.RECEIPT
@@ -61,7 +65,9 @@ def read(path: Path, max_bytes: int | None = None, *, as_certificate: bool = Fal
 def read_evidence(path: Path) -> Read:
     """Read a file that must be evidence, under evidence's limit (a contradiction carries a receipt: the
     receipt limit and 1 MiB) and errors (EvidenceError, exit 2)."""
-    return Read(Document.EVIDENCE, evidence.read(path), str(path))
+    body = evidence.read(path)
+    kind = Document.LLM_EVIDENCE if kind_of(body) == Document.LLM_EVIDENCE else Document.EVIDENCE
+    return Read(kind, body, str(path))
 
 
 def check(
@@ -74,12 +80,14 @@ def check(
     receipts: Sequence[str] = (),
     expect_circuit: str | None = None,
     rebuttal: Path | None = None,
+    model_dir: Path | None = None,
     llm: LlmCheck | None = None,
 ) -> Verdict:
     """The verdict of the check this document's kind takes. `policy`, `input_path`: a receipt's pins
     and the auditor's input; `nodes` (the pinned node set or its nodes.toml), `threshold`,
-    `receipts`, `expect_circuit`, `input_path`: a certificate's; `rebuttal`: evidence's; `llm`: the
-    check of an LLM receipt. A certificate without a node set is a UsageError (exit 2)."""
+    `receipts`, `expect_circuit`, `input_path`: a certificate's; `rebuttal`: evidence's; `model_dir`: LLM
+    evidence's model to re-execute with (given for other evidence, it is checked as LLM evidence);
+    `llm`: the check of an LLM receipt. A certificate without a node set is a UsageError (exit 2)."""
     kind = Document.CERTIFICATE if nodes is not None and document.kind != Document.LLM_RECEIPT else document.kind
     if kind == Document.LLM_RECEIPT:
         if llm is None:
@@ -96,6 +104,9 @@ def check(
         return certificate_check.check_document(
             document.body, document.source, nodes, threshold, receipts, expect_circuit, input_path
         )
+    if kind == Document.LLM_EVIDENCE or (kind == Document.EVIDENCE and model_dir is not None):
+        verdict = llm_evidence.check(document.body, model_dir, source=document.source)
+        return verdict.model_copy(update={"document": Document.LLM_EVIDENCE})
     if kind == Document.EVIDENCE:
         from zkinfer.verify import evidence_check
 

@@ -67,6 +67,7 @@ class Document(StrEnum):
     RECEIPT = "receipt"  # zkinfer.receipt/1 and /2 (split)
     CERTIFICATE = "certificate"  # zkinfer.certificate/1
     EVIDENCE = "evidence"  # zkinfer.evidence/1: `verified` means the accusation holds
+    LLM_EVIDENCE = "llm-evidence"  # zkinfer.llm-evidence/1: holds when your re-execution finds the mismatch too
     LLM_RECEIPT = "llm-receipt"  # zkinfer.llm-receipt/1
     ONCHAIN = "onchain"  # a receipt verified by a verifier contract (`chain verify-receipt`)
 
