@@ -7,7 +7,8 @@ the one `Verdict`.
 - `zkinfer.evidence/1` (`schema`): whether the accusation holds;
 - `zkinfer.llm-evidence/1` (`schema`): whether your re-execution finds the mismatch too (`verify.llm_evidence`);
 - `zkinfer.llm-receipt/1` (`schema_version`): the LLM side's check, passed in by the caller
-  (`zkinfer.llm` stands above verify/, so verify/ never imports it).
+  (`zkinfer.llm` stands above verify/, so this module does not import it; `verify.llm_evidence`,
+  from the LLM work, still imports it lazily to re-execute).
 A document naming none of these is checked as a receipt, whose well-formed check then fails (exit 1).
 """
 
