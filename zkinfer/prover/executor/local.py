@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from zkinfer.core.ezkl_worker import ProveProcess
-from zkinfer.prover.executor import ProofResult, ProofTask, cpu_count, result
+from zkinfer.prover.executor.tasks import ProofResult, ProofTask, cpu_count, result
 
 
 class LocalExecutor:

@@ -37,7 +37,7 @@ from typing import Any, cast
 
 from zkinfer.core.errors import ExecutorError, ProverLostError, ProvingError, UsageError
 from zkinfer.core.ezkl_worker import ProveAnswer, ProveProcess
-from zkinfer.prover.executor import ProofResult, ProofTask, cpu_count, result
+from zkinfer.prover.executor.tasks import ProofResult, ProofTask, cpu_count, result
 
 NAMESPACE = "zkinfer"
 ACTOR_PREFIX = "zkinfer-prove-"
