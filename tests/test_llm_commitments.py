@@ -84,3 +84,34 @@ def test_bf16_rounding_is_torchs() -> None:
 def test_malformed_commitments_are_refused(data: bytes) -> None:
     with pytest.raises(ValueError):
         commitments.parse(data)
+
+
+def test_a_rounding_flip_is_explained_only_within_float_noise() -> None:
+    # 1.0 and 1.0078125 are neighbouring bf16 values; 1.00390625 is the boundary between them
+    one, next_up = int(commitments.bf16_bits(np.array([1.0]))[0]), int(commitments.bf16_bits(np.array([1.0078125]))[0])
+    assert next_up == one + 1
+    committed = np.array([one, one, one, one, one])
+    values = np.array([1.001, 1.0039065, 1.0040, 1.0078125, -1.0], dtype=np.float32)
+    distance = commitments.rounding_distance(committed, values)
+    assert distance[0] == 0.0  # rounds to the committed value
+    assert 0 < distance[1] <= commitments.NOISE  # a hair past the boundary: float noise flips it
+    assert distance[2] > commitments.NOISE  # ~1e-4 past it: more than noise
+    assert distance[3] > 50 * commitments.NOISE  # the next bf16 value: half a step past the boundary
+    assert distance[4] == np.inf  # the other sign
+
+
+def test_honest_float_noise_passes_and_fp16_precision_does_not(hidden: np.ndarray) -> None:
+    """A recomputation within float32 noise (1e-6 relative) is within tolerance with nothing unexplained;
+    commitments of the same activations rounded through fp16 (what a node computing in fp16 commits)
+    are not, though TOPLOC's own bounds would let them pass."""
+    built = commitments.commit_chunks(hidden)
+    noise = np.random.default_rng(2).uniform(-1e-6, 1e-6, hidden.shape).astype(np.float32)
+    cheap = commitments.commit_chunks(hidden.astype(np.float16).astype(np.float32))
+    for index in range(3):
+        rows = slice(index * 32, (index + 1) * 32)
+        honest = commitments.check(built[index], hidden[rows] * (1 + noise[rows]))
+        assert honest.unexplained == 0 and honest.within()
+        caught = commitments.check(cheap[index], hidden[rows])
+        assert caught.exponent_mismatches <= commitments.TOLERANCE.max_exponent_mismatches
+        assert caught.mantissa_error_mean <= commitments.TOLERANCE.max_mantissa_error_mean  # TOPLOC's bounds hold
+        assert caught.unexplained > commitments.TOLERANCE.max_unexplained and not caught.within()

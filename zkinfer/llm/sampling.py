@@ -77,15 +77,49 @@ def _nucleus_size(cumulative: np.ndarray, top_p: float) -> np.ndarray:
     return np.asarray(np.minimum(cumulative.shape[-1], (cumulative < top_p).sum(axis=-1) + 1))
 
 
+CANDIDATES = 256  # how many most probable tokens `_nucleus_mask` sorts first (more where the nucleus is wider)
+
+
+def _sorted_prefix(p: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the first tokens of `_by_probability`'s order, found by a partial sort: (ids [rows, k],
+    how many of them are surely that order's prefix). argpartition finds the k most probable in
+    linear time, a sort by id then a stable sort by probability orders them as `_by_probability`
+    does; the tokens more probable than the k-th are exactly the prefix (a token tied with the k-th
+    may have been left out)."""
+    top = np.sort(np.argpartition(-p, k - 1, axis=-1)[:, :k], axis=-1)  # ids ascending
+    ids = np.take_along_axis(top, np.argsort(-np.take_along_axis(p, top, axis=-1), axis=-1, kind="stable"), axis=-1)
+    values = np.take_along_axis(p, ids, axis=-1)
+    return ids, (values > values[:, -1:]).sum(axis=-1)
+
+
 def _nucleus_mask(p: np.ndarray, top_p: float) -> np.ndarray:
-    """Rows of booleans: which tokens are in the top_p nucleus (all of them when top_p is 1)."""
+    """Rows of booleans: which tokens are in the top_p nucleus (all of them when top_p is 1).
+
+    The same sets as a full sort of every row (`_by_probability`, then `_nucleus_size` over its
+    cumulative sums, which agree bit for bit over any prefix): rows whose nucleus ends inside the
+    surely ordered prefix of the CANDIDATES most probable tokens are done from those; the others
+    (a flat distribution) are sorted in full."""
+    rows, vocab = p.shape
+    mask = np.zeros(p.shape, dtype=bool)
     if top_p >= 1.0:
-        return np.ones(p.shape, dtype=bool)
-    order = _by_probability(p)
-    sizes = _nucleus_size(np.cumsum(np.take_along_axis(p, order, axis=-1), axis=-1), top_p)
-    ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.arange(p.shape[-1])[None, :].repeat(len(p), axis=0), axis=-1)
-    return ranks < sizes[:, None]
+        mask[:] = True
+        return mask
+    if rows == 0:
+        return mask
+    k = min(CANDIDATES, vocab)
+    ids, sure = _sorted_prefix(p, k)
+    sizes = _nucleus_size(np.cumsum(np.take_along_axis(p, ids, axis=-1), axis=-1), top_p)
+    done = (sizes <= sure) | (k == vocab)
+    inside = np.arange(k)[None, :] < sizes[:, None]
+    np.put_along_axis(mask, ids, inside, axis=-1)
+    rest = np.flatnonzero(~done)
+    if len(rest):
+        order = _by_probability(p[rest])
+        full = _nucleus_size(np.cumsum(np.take_along_axis(p[rest], order, axis=-1), axis=-1), top_p)
+        ranks = np.empty_like(order)
+        np.put_along_axis(ranks, order, np.broadcast_to(np.arange(vocab), order.shape).copy(), axis=-1)
+        mask[rest] = ranks < full[:, None]
+    return mask
 
 
 def nucleus(p: np.ndarray, top_p: float) -> np.ndarray:
