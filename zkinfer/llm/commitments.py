@@ -21,7 +21,6 @@ against the package's own output. No torch here: the auditor's side imports this
 from __future__ import annotations
 
 from dataclasses import dataclass
-from statistics import mean
 
 import numpy as np
 
