@@ -384,6 +384,8 @@ class Tally:
     mantissas: list[float] = field(
         default_factory=list
     )  # per answer: the worst chunk's mean mantissa error (where exponents agree)
+    unexplained: list[int] = field(default_factory=list)  # per answer: top-k values beyond float noise (a chunk's)
+    flips: int = 0  # rounding flips within float noise, over the answers that verified
     near_ties: int = 0
     missed_greedy: int = 0
     missed_sampled: int = 0
@@ -420,8 +422,21 @@ class Tally:
                 m := re.search(r"mantissa error mean (?:at most )?([0-9.e+]+)", check.detail)
             ):
                 self.mantissas.append(float(m.group(1)))
+            if str(check.name) == "activations" and (
+                m := re.search(
+                    r"at most (\d+) values a chunk differ|chunk \d+, (\d+) of \d+ values differ", check.detail
+                )
+            ):
+                self.unexplained.append(int(m.group(1) or m.group(2)))
+            if str(check.name) == "activations" and (
+                m := re.search(r"(\d+) rounding flips within noise", check.detail)
+            ):
+                self.flips += int(m.group(1))
             if str(check.name) == "tokens" and (m := re.search(r"(\d+) accepted as near-ties", check.detail)):
                 self.near_ties += int(m.group(1))
+
+    def low_spread(self, values: list[int]) -> str:
+        return f"{statistics.median(values):.3g} / {min(values)} / {max(values)}" if values else "-"
 
     def caught_by(self) -> str:
         return ", ".join(f"{name} {count}" for name, count in self.failed.most_common()) or "-"
@@ -697,15 +712,17 @@ def main() -> None:
         )
         print(
             "| attack | answers | detected | rate | caught by (failed checks) | undetected: greedy / sampled | tokens identical to the honest model's | tokens accepted as near-ties | mean tokens | "
-            "exponent mismatches, worst chunk: median / max | mantissa error mean, worst chunk: median / max | median verify ms |"
+            "values beyond float noise, worst (or first failing) chunk: median / min / max (tolerance "
+            f"{commitments.TOLERANCE.max_unexplained}) | exponent mismatches: median / max | mantissa error mean: median / max | "
+            "median verify ms |"
         )
-        print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for attack, tally in attacks.items():
             same = "n/a" if tally.same_as_honest is None else f"{tally.same_as_honest}"
             print(
                 f"| {attack} | {tally.answers} | {tally.not_verified} | {pct(tally.not_verified, tally.answers)} | {tally.caught_by()} | "
-                f"{tally.missed_greedy} / {tally.missed_sampled} | {same} | {tally.near_ties} | {statistics.mean(tally.tokens):.1f} | {tally.spread(tally.exponents)} | "
-                f"{tally.spread(tally.mantissas)} | {statistics.median(tally.verify_ms):.1f} |"
+                f"{tally.missed_greedy} / {tally.missed_sampled} | {same} | {tally.near_ties} | {statistics.mean(tally.tokens):.1f} | {tally.low_spread(tally.unexplained)} | "
+                f"{tally.spread(tally.exponents)} | {tally.spread(tally.mantissas)} | {statistics.median(tally.verify_ms):.1f} |"
             )
         missed = [e for tally in attacks.values() for e in tally.examples]
         for line in missed:
@@ -718,15 +735,18 @@ def main() -> None:
             f"\nFalse accusations: {m} honest answers, each verified on another configuration (the other thread count, one prefill pass, batch 1, no KV cache) ({honest_s:.0f} s)\n"
         )
         print(
-            "| generated on | answers | false accusations | failed checks | mean tokens | exponent mismatches, worst chunk: median / max (tolerance 8) | "
-            "mantissa error mean, worst chunk: median / max (tolerance 10) | tokens accepted as near-ties | verifier threads |"
+            "| generated on | answers | false accusations | failed checks | mean tokens | values beyond float noise, worst chunk: "
+            f"median / max (tolerance {commitments.TOLERANCE.max_unexplained}) | rounding flips within noise | exponent "
+            "mismatches, worst chunk: median / max | mantissa error mean, worst chunk: median / max | tokens accepted as "
+            "near-ties | verifier threads |"
         )
-        print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
         for (threads, batch, kv), tally in honest_tallies.items():
             seen = ",".join(map(str, sorted(tally.threads_seen)))
             print(
                 f"| {threads} thread{'s' if threads > 1 else ''} (seen {seen}), batch {batch}{' (padded)' if batch > 1 else ''}, KV cache {'on' if kv else 'off'} | "
-                f"{tally.answers} | {tally.not_verified} | {tally.caught_by()} | {statistics.mean(tally.tokens):.1f} | {tally.spread(tally.exponents)} | "
+                f"{tally.answers} | {tally.not_verified} | {tally.caught_by()} | {statistics.mean(tally.tokens):.1f} | "
+                f"{tally.spread(tally.unexplained)} | {tally.flips} | {tally.spread(tally.exponents)} | "
                 f"{tally.spread(tally.mantissas)} | {tally.near_ties} | {3 - threads} |"
             )
         accused = sum(t.not_verified for t in honest_tallies.values())
@@ -735,8 +755,10 @@ def main() -> None:
         for tally in honest_tallies.values():
             pooled.exponents += tally.exponents
             pooled.mantissas += tally.mantissas
+            pooled.unexplained += tally.unexplained
         print(
-            f"| all | {total} | {accused} | | | {pooled.spread(pooled.exponents)} | {pooled.spread(pooled.mantissas)} | {sum(t.near_ties for t in honest_tallies.values())} | |"
+            f"| all | {total} | {accused} | | | {pooled.spread(pooled.unexplained)} | "
+            f"{sum(t.flips for t in honest_tallies.values())} | {pooled.spread(pooled.exponents)} | {pooled.spread(pooled.mantissas)} | {sum(t.near_ties for t in honest_tallies.values())} | |"
         )
         for tally in honest_tallies.values():
             for line in tally.examples:
