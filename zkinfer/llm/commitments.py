@@ -122,39 +122,63 @@ def _inverses() -> np.ndarray:
 
 
 def interpolate(xs: list[int], ys: list[int]) -> list[int]:
-    """Coefficients (lowest degree first) of the polynomial through (xs, ys) over GF(PRIME): Newton's divided differences, expanded."""
+    """Coefficients (lowest degree first) of the polynomial through (xs, ys) over GF(PRIME)."""
+    return [int(c) for c in interpolate_many(np.array([xs], dtype=np.int64), np.array([ys], dtype=np.int64))[0]]
+
+
+def interpolate_many(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Per row of xs and ys ([polynomials, points], distinct xs in a row), the coefficients (lowest degree
+    first) of the polynomial through them over GF(PRIME): Newton's divided differences, expanded. All
+    rows at once: the work is a few hundred numpy operations however many chunks an answer has."""
     inverse = _inverses()
-    x = np.array(xs, dtype=np.int64) % PRIME
-    dd = np.array(ys, dtype=np.int64) % PRIME
-    n = len(x)
-    for k in range(1, n):
-        dd[k:] = (dd[k:] - dd[k - 1 : n - 1]) % PRIME * inverse[(x[k:] - x[: n - k]) % PRIME] % PRIME
-    coeffs = np.zeros(n, dtype=np.int64)
-    factor = np.zeros(n + 1, dtype=np.int64)  # the product (X - x0)...(X - x_{i-1}), lowest degree first
-    factor[0] = 1
-    for i in range(n):
-        coeffs = (coeffs + dd[i] * factor[:n]) % PRIME
-        # multiply by (X - x_i): the right side reads the old factor before numpy assigns it
-        factor[1:] = (factor[:-1] - x[i] * factor[1:]) % PRIME
-        factor[0] = (-x[i] * factor[0]) % PRIME
-    return [int(c) for c in coeffs]
+    x = np.asarray(xs, dtype=np.int64) % PRIME
+    dd = np.asarray(ys, dtype=np.int64) % PRIME
+    n = x.shape[-1]
+    for k in range(1, n):  # dd[j] becomes the divided difference over x_{j-k} ... x_j
+        # a negative difference -d indexes inverse[PRIME - d], the inverse of -d mod PRIME
+        dd[:, k:] = (dd[:, k:] - dd[:, k - 1 : n - 1] + PRIME) * inverse[x[:, k:] - x[:, : n - k]] % PRIME
+    # expanded from the innermost term out: c(X) = dd_{n-1}; c(X) = c(X) (X - x_i) + dd_i for i = n-2 ... 0
+    coeffs = np.zeros_like(dd)
+    coeffs[:, 0] = dd[:, n - 1]
+    negated = PRIME - x  # -x_i mod PRIME, plus PRIME where x_i is 0 (reduced below)
+    for i in range(n - 2, -1, -1):
+        width = n - i  # c has degree n - 2 - i before this step
+        coeffs[:, 1:width] = (coeffs[:, : width - 1] + negated[:, i : i + 1] * coeffs[:, 1:width]) % PRIME
+        coeffs[:, 0] = (negated[:, i] * coeffs[:, 0] + dd[:, i]) % PRIME
+    return coeffs
 
 
 def evaluate(coeffs: list[int], xs: np.ndarray) -> np.ndarray:
     """The polynomial at each x, over GF(PRIME) (Horner)."""
+    return evaluate_many(np.array([coeffs], dtype=np.int64), np.asarray(xs)[None, :])[0]
+
+
+def evaluate_many(coeffs: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Row by row ([polynomials, coefficients] and [polynomials, points]), each polynomial at its xs (Horner)."""
     x = np.asarray(xs, dtype=np.int64) % PRIME
-    result = np.full(x.shape, coeffs[-1], dtype=np.int64)
-    for c in reversed(coeffs[:-1]):
-        result = (result * x + c) % PRIME
+    result = np.repeat(coeffs[:, -1:], x.shape[-1], axis=-1)
+    for i in range(coeffs.shape[-1] - 2, -1, -1):
+        result = (result * x + coeffs[:, i : i + 1]) % PRIME
     return result
 
 
 def commit_bits(bits: np.ndarray, k: int = TOPK) -> bytes:
     """The commitment of one chunk given as bf16 bits (flattened): 2 + 2k bytes."""
-    indices = [int(i) for i in top_k(bits, k)]
-    modulus = injective_modulus(indices)
-    coeffs = interpolate([i % modulus for i in indices], [int(bits[i]) for i in indices])
-    return modulus.to_bytes(2, "big") + b"".join(c.to_bytes(2, "big") for c in coeffs)
+    return _commit_many([np.asarray(bits)], k)[0]
+
+
+def _commit_many(chunks: list[np.ndarray], k: int) -> list[bytes]:
+    """Commitments of chunks given as bf16 bits (flattened); chunks of the same size interpolated together."""
+    picked = [top_k(bits, k) for bits in chunks]
+    moduli = [injective_modulus([int(i) for i in indices]) for indices in picked]
+    result: list[bytes] = [b""] * len(chunks)
+    for size in sorted({len(indices) for indices in picked}):
+        group = [i for i, indices in enumerate(picked) if len(indices) == size]
+        xs = np.array([picked[i] % moduli[i] for i in group], dtype=np.int64)
+        ys = np.array([chunks[i][picked[i]] for i in group], dtype=np.int64)
+        for i, coeffs in zip(group, interpolate_many(xs, ys), strict=True):
+            result[i] = moduli[i].to_bytes(2, "big") + coeffs.astype(">u2").tobytes()
+    return result
 
 
 def commit(chunk: np.ndarray, k: int = TOPK) -> bytes:
@@ -164,7 +188,9 @@ def commit(chunk: np.ndarray, k: int = TOPK) -> bytes:
 
 def commit_chunks(hidden: np.ndarray, chunk_tokens: int = CHUNK_TOKENS, k: int = TOPK) -> list[bytes]:
     """One commitment per `chunk_tokens` rows of `hidden` ([tokens, hidden size]); the last chunk may be shorter."""
-    return [commit(hidden[start : start + chunk_tokens], k) for start in range(0, len(hidden), chunk_tokens)]
+    return _commit_many(
+        [bf16_bits(hidden[start : start + chunk_tokens]) for start in range(0, len(hidden), chunk_tokens)], k
+    )
 
 
 def parse(commitment: bytes) -> tuple[int, list[int]]:
@@ -208,28 +234,55 @@ def rounding_distance(committed: np.ndarray, values: np.ndarray) -> np.ndarray:
 def check_values(commitment: bytes, values: np.ndarray, noise: float = NOISE) -> ChunkCheck:
     """TOPLOC's comparison of a commitment with a recomputed chunk (float32, any shape), and how many
     top-k values differ beyond float noise (`noise`, relative: see `Tolerance`)."""
-    flat = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
-    bits = bf16_bits(flat)
-    modulus, coeffs = parse(commitment)
-    indices = top_k(bits, len(coeffs))
-    committed = evaluate(coeffs, indices % modulus)
-    mine = bits[indices].astype(np.int64)
-    same_exponent = (committed & BF16_EXPONENT) == (mine & BF16_EXPONENT)
-    errors = np.abs((committed & BF16_MANTISSA) - (mine & BF16_MANTISSA))[same_exponent]
-    mismatches = int((~same_exponent).sum())
-    differ = committed != mine
-    unexplained = int((rounding_distance(committed[differ], flat[indices][differ]) > noise).sum())
-    if len(errors) == 0:
-        return ChunkCheck(mismatches, NO_MANTISSA, NO_MANTISSA, int(differ.sum()), unexplained)
-    ordered = np.sort(errors)
-    return ChunkCheck(
-        mismatches,
-        float(ordered.mean()),
-        float(ordered[len(ordered) // 2]),
-        int(differ.sum()),
-        unexplained,
-    )
+    return check_chunks([commitment], np.asarray(values).reshape(1, -1), 1, noise)[0]
 
 
 def check(commitment: bytes, chunk: np.ndarray, noise: float = NOISE) -> ChunkCheck:
     return check_values(commitment, chunk, noise)
+
+
+def check_chunks(
+    values: list[bytes], hidden: np.ndarray, chunk_tokens: int = CHUNK_TOKENS, noise: float = NOISE
+) -> list[ChunkCheck]:
+    """`check_values` of each commitment against its `chunk_tokens` rows of `hidden` ([tokens, hidden
+    size]), the polynomials of a whole answer evaluated together; ValueError naming the commitment
+    for bytes no honest builder writes."""
+    parsed = []
+    for index, value in enumerate(values):
+        try:
+            parsed.append(parse(value))
+        except ValueError as exc:
+            raise ValueError(f"commitment {index}: {exc}") from exc
+    flats = [
+        np.ascontiguousarray(hidden[i * chunk_tokens : (i + 1) * chunk_tokens], dtype=np.float32).reshape(-1)
+        for i in range(len(values))
+    ]
+    bits = [bf16_bits(flat) for flat in flats]
+    indices = [top_k(b, len(coeffs)) for b, (_, coeffs) in zip(bits, parsed, strict=True)]
+    committed: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(values)
+    for shape in sorted({(len(coeffs), len(picked)) for (_, coeffs), picked in zip(parsed, indices, strict=True)}):
+        group = [i for i in range(len(values)) if (len(parsed[i][1]), len(indices[i])) == shape]
+        at = evaluate_many(
+            np.array([parsed[i][1] for i in group], dtype=np.int64),
+            np.array([indices[i] % parsed[i][0] for i in group], dtype=np.int64).reshape(len(group), shape[1]),
+        )
+        for row, i in enumerate(group):
+            committed[i] = at[row]
+    return [
+        _compare(committed[i], bits[i][indices[i]].astype(np.int64), flats[i][indices[i]], noise)
+        for i in range(len(values))
+    ]
+
+
+def _compare(committed: np.ndarray, mine: np.ndarray, values: np.ndarray, noise: float) -> ChunkCheck:
+    same_exponent = (committed & BF16_EXPONENT) == (mine & BF16_EXPONENT)
+    errors = np.abs((committed & BF16_MANTISSA) - (mine & BF16_MANTISSA))[same_exponent]
+    mismatches = int((~same_exponent).sum())
+    differ = committed != mine
+    unexplained = int((rounding_distance(committed[differ], values[differ]) > noise).sum())
+    if len(errors) == 0:
+        return ChunkCheck(mismatches, NO_MANTISSA, NO_MANTISSA, int(differ.sum()), unexplained)
+    ordered = np.sort(errors)
+    return ChunkCheck(
+        mismatches, float(ordered.mean()), float(ordered[len(ordered) // 2]), int(differ.sum()), unexplained
+    )

@@ -133,11 +133,14 @@ def _signature(receipt: LlmReceipt, expect_signer: str | None) -> LlmCheck:
     return _check(LlmCheckName.SIGNATURE, Status.PASS, detail)
 
 
-def _identity(receipt: LlmReceipt, model_dir: Path | None, expect_model: str | None) -> tuple[LlmCheck, list[str]]:
-    """The check and what it pinned."""
+def _identity(
+    receipt: LlmReceipt, model_dir: Path | None, expect_model: str | None, files: dict[str, str] | None = None
+) -> tuple[LlmCheck, list[str]]:
+    """The check and what it pinned; `files`: the digests of `model_dir`'s files when already known
+    (those the loaded engine hashed as it read them: what the re-execution computes with)."""
     stated = receipt.model.digest
     if model_dir is not None:
-        files = modeldir.file_digests(model_dir)
+        files = modeldir.file_digests(model_dir) if files is None else files
         digest = modeldir.model_digest(files)
         if digest != stated:
             differ = sorted(
@@ -245,7 +248,10 @@ def _with_model(
         assert model_dir is not None
         engine = Engine(model_dir)
     loaded = time.perf_counter()
-    identity_check, pinned = _identity(receipt, model_dir if model_dir is not None else engine.directory, expect_model)
+    same = model_dir is None or Path(model_dir).resolve() == Path(engine.directory).resolve()
+    identity_check, pinned = _identity(
+        receipt, model_dir if model_dir is not None else engine.directory, expect_model, engine.files if same else None
+    )
     prompt, tokens = receipt.prompt.token_ids, receipt.completion.token_ids
     out_of_vocabulary = [t for t in prompt + tokens if t >= engine.vocab_size]
     sampling_check = _sampling(receipt, engine.eos, engine.decode, engine.context)
@@ -317,13 +323,10 @@ def _tokens(receipt: LlmReceipt, logits: np.ndarray) -> LlmCheck:
 
 def _activations(receipt: LlmReceipt, hidden: np.ndarray, tolerance: commitments.Tolerance) -> LlmCheck:
     section = receipt.commitments
-    results = []
-    for index, value in enumerate(section.values):
-        chunk = hidden[index * section.chunk_tokens : (index + 1) * section.chunk_tokens]
-        try:
-            results.append(commitments.check(value, chunk, tolerance.noise))
-        except ValueError as exc:
-            return _check(LlmCheckName.ACTIVATIONS, Status.FAIL, f"commitment {index}: {exc}")
+    try:
+        results = commitments.check_chunks(section.values, hidden, section.chunk_tokens, tolerance.noise)
+    except ValueError as exc:
+        return _check(LlmCheckName.ACTIVATIONS, Status.FAIL, str(exc))
     bad = [(i, r) for i, r in enumerate(results) if not r.within(tolerance)]
     worst = max(r.exponent_mismatches for r in results)
     if bad:
