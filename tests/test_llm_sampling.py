@@ -105,3 +105,21 @@ def test_a_whole_answer_at_once_draws_what_generation_draws_one_by_one(params: P
     assert sampling.draws(logits, params, us).tolist() == [
         sampling.draw(row, params, float(u)) for row, u in zip(logits, us, strict=True)
     ]
+
+
+def test_the_nucleus_is_the_smallest_most_probable_set_by_the_definition() -> None:
+    """The partial sort (`CANDIDATES` most probable first, a full sort only for flat rows) gives the nucleus
+    the docstring defines: most probable first, ties by lower id, until the mass reaches top_p."""
+    rng = np.random.default_rng(3)
+    for vocab, scale in ((4096, 8.0), (4096, 0.5), (4096, 0.0), (300, 2.0), (7, 1.0)):
+        logits = rng.standard_normal((40, vocab)) * scale
+        logits[::3] = np.round(logits[::3])  # ties
+        p = sampling.probabilities(logits, 1.0)
+        for top_p in (0.3, 0.9, 0.95):
+            expected = np.zeros(p.shape, dtype=bool)
+            for row in range(len(p)):
+                order = sorted(range(vocab), key=lambda t, row=row: (-p[row, t], t))
+                cumulative = np.cumsum(p[row, order])
+                size = min(vocab, int((cumulative < top_p).sum()) + 1)
+                expected[row, order[:size]] = True
+            assert np.array_equal(sampling._nucleus_mask(p, top_p), expected), (vocab, scale, top_p)

@@ -238,3 +238,27 @@ def test_honest_activations_hold_in_a_padded_batch_of_four(sampled: LlmReceipt, 
     mine = hidden[0, len(sampled.prompt.token_ids) - 1 : len(ids) - 1].float().numpy()
     for index, value in enumerate(sampled.commitments.values):
         assert commitments.check(value, mine[index * 32 : (index + 1) * 32]).within()
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_a_node_computing_in_lower_precision_is_caught_by_its_activations(
+    dtype: str, tmp_path: Path, engine: Any
+) -> None:
+    """The node loads the honest model (so it states its digest) but computes in fp16 or bf16: even where
+    every token equals the honest model's, the commitments hold top-k values that float noise cannot
+    explain; TOPLOC's published bounds alone would let them pass."""
+    import copy
+
+    from zkinfer.llm.commitments import Tolerance
+
+    cheap = in_process_service(MODEL_DIR, tmp_path / "cheap")
+    cheap.engine.model = copy.deepcopy(cheap.engine.model).to(getattr(torch, dtype))
+    for body in (GREEDY, SAMPLED, {**GREEDY, "prompt": "Split the", "max_tokens": 12}):
+        document = answer(cheap, body).receipt.model_dump(mode="json")
+        verdict = verify_document(document, MODEL_DIR, engine=engine)
+        assert not verdict.verified and statuses(verdict)["activations"] == Status.FAIL, verdict.summary
+        assert re.search(
+            r"\d+ of 128 values differ beyond float noise \(tolerance 1\)", verdict.check("activations").detail
+        )
+        toploc_only = verify_document(document, MODEL_DIR, engine=engine, tolerance=Tolerance(max_unexplained=128))
+        assert statuses(toploc_only)["activations"] == Status.PASS
