@@ -27,6 +27,8 @@ without HTTP) and checked by `zkinfer.llm.verify.verify_document` with the hones
    right-padded without the KV cache, left-padded with position ids with it), KV cache on or off
    (8 configurations, M/8 answers each), each verified by a verifier on another configuration:
    the other thread count, one prefill pass, batch 1, no KV cache. Goal 0.
+   Both tables show the `activations` check's measure: per chunk, the committed top-128 values whose
+   bf16 bits differ from the recomputed ones beyond float noise (`commitments.Tolerance`: at most 1).
 3. Overhead, on the node's default configuration (1 thread, batch 1, KV cache): commitment time as
    a share of generation time (the receipt's own `timings`), verification time against generation
    time for 256-token answers (the whole `verify_document` call, and its re-execution alone), and
@@ -47,6 +49,7 @@ from __future__ import annotations
 import argparse
 import ast
 import asyncio
+import concurrent.futures
 import copy
 import os
 import random
@@ -229,7 +232,13 @@ def prepare(service: Any, body: dict[str, Any], request_id: str | None = None) -
 
 def answer(service: Any, body: dict[str, Any], request_id: str) -> Any:
     """The service's `Answer` (text, signed receipt) to one request body."""
-    return asyncio.run(service.answer(prepare(service, body, request_id)))
+    coroutine = service.answer(prepare(service, body, request_id))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # inside a running event loop: a notebook's kernel
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def resign(receipt: Any, key: Any, edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:

@@ -50,12 +50,13 @@ def executed(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest
     return nb
 
 
-def test_there_are_the_four_notebooks() -> None:
+def test_there_are_the_five_notebooks() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "01_quickstart.ipynb",
         "02_privacy.ipynb",
         "03_cost.ipynb",
         "04_optimistic.ipynb",
+        "05_llm.ipynb",
     ]
 
 
@@ -105,3 +106,17 @@ def test_optimistic_measures_gas_on_a_real_chain_and_plots(executed: Any) -> Non
     text = _text(executed)
     assert "| step | gas |" in text and "| answer a challenge with the proof |" in text
     assert "anvil stopped" in text
+
+
+@pytest.mark.parametrize("executed", [p for p in NOTEBOOKS if p.stem == "05_llm"], indirect=True, ids=["05_llm"])
+def test_llm_verifies_an_answer_detects_every_attack_and_plots(executed: Any) -> None:
+    """The notebook asserts the honest answer verifies, every attack is detected and no honest answer is
+    accused; the reader sees the verdict, the tables and the two figures."""
+    pytest.importorskip("transformers")
+    images = [o for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 2
+    text = _text(executed)
+    assert "VERIFIED: re-executed with your copy of the model" in text
+    assert "FORM AND SIGNATURE ONLY" in text
+    assert "| fp16 weights | 3 | 3 |" in text and "false accusations: 0 of 8" in text
+    assert "| sampling | answers | generate ms |" in text
