@@ -8,9 +8,13 @@ GF(65497) through (index mod m, the value's 16 bf16 bits); the commitment is m a
 coefficients, 2 bytes each, big-endian: 2 + 2k bytes (258 bytes per chunk at k = 128).
 
 A verifier recomputes the activations, takes *its own* top-k, evaluates the polynomial at those
-indices and compares each value's exponent and mantissa bits with its own: a different model,
-precision or prompt moves the top-k set and the exponents, while an honest recomputation on other
-hardware differs by a mantissa bit or two. `check` reports TOPLOC's three error measures.
+indices and compares each value's exponent and mantissa bits with its own: a different model or
+prompt moves the top-k set and the exponents. `check` reports TOPLOC's three error measures, and
+one of ours that catches a change of precision (`Tolerance`): TOPLOC's bounds are set for bf16
+inference on GPUs, whereas a model computed in float32 recomputes within ~4e-6 relative, so a
+committed value whose bf16 bits differ from the verifier's is explained only by a rounding-boundary
+flip within float noise (2^-14 relative); a node computing in fp16, bf16 or int8 commits several
+to dozens of unexplained values in every chunk, an honest one none.
 
 This is the published encoding implemented here, in numpy, rather than the package itself: the
 package's wheel does not load with this project's torch and its source build needs a compiler and
@@ -81,14 +85,16 @@ class ChunkCheck:
 
 
 def bf16_bits(values: np.ndarray) -> np.ndarray:
-    """float32 → the 16 bits of bfloat16, rounded to nearest even (what torch's `.to(torch.bfloat16)` does for finite values)."""
+    """float32 → the 16 bits of bfloat16, rounded to nearest even (what torch's `.to(torch.bfloat16)`
+    does for finite values)."""
     bits = np.ascontiguousarray(values, dtype=np.float32).reshape(-1).view(np.uint32).astype(np.uint64)
     rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
     return rounded.astype(np.uint16)
 
 
 def top_k(bits: np.ndarray, k: int) -> np.ndarray:
-    """Flat indices of the k bf16 values of largest magnitude; ties go to the lower index, so every verifier picks the same set."""
+    """Flat indices of the k bf16 values of largest magnitude; ties go to the lower index, so every
+    verifier picks the same set."""
     magnitude = (bits & 0x7FFF).astype(np.int64)  # bf16 magnitudes order like their bits without the sign
     k = min(k, len(bits))
     order = np.lexsort((np.arange(len(bits)), -magnitude))

@@ -81,7 +81,8 @@ class Engine:
     # the two passes
 
     def generate(self, prompt: list[int], params: sampling.Params, request_id: str, max_tokens: int) -> Iterator[Step]:
-        """Tokens one by one, each drawn with u = uniform(seed, request id, position); the caller stops early by closing the iterator."""
+        """Tokens one by one, each drawn with u = uniform(seed, request id, position); the caller stops
+        early by closing the iterator."""
         torch = self._torch
         with torch.inference_mode():
             started = time.perf_counter()
@@ -106,7 +107,8 @@ class Engine:
         return {"past_key_values": out.past_key_values}
 
     def recompute(self, prompt: list[int], completion: list[int]) -> Recomputed:
-        """One prefill pass over prompt + completion: the logits and hidden state at each position that produced a completion token."""
+        """One prefill pass over prompt + completion: the logits and hidden state at each position that
+        produced a completion token."""
         torch = self._torch
         ids = prompt + completion
         with torch.inference_mode():

@@ -204,7 +204,8 @@ def _interval(p: np.ndarray, tokens: np.ndarray, token: int) -> tuple[float, flo
 
 
 def accepts(logits: np.ndarray, params: Params, u: float, token: int, drawn: int | None = None) -> tuple[bool, bool]:
-    """(exact, accepted): whether `token` is the verifier's own draw (`drawn`, when already known), and whether the margin rule accepts it."""
+    """(exact, accepted): whether `token` is the verifier's own draw (`drawn`, when already known), and
+    whether the margin rule accepts it."""
     if not 0 <= token < len(logits):
         return False, False
     if (draw(logits, params, u) if drawn is None else drawn) == token:

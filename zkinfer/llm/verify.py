@@ -80,7 +80,8 @@ def verify_document(
     source: str = SOURCE,
     engine: Any = None,
 ) -> LlmVerdict:
-    """Every check, by name, even after one fails. `engine`: an already loaded `engine.Engine` of `model_dir` (tests, benchmarks)."""
+    """Every check, by name, even after one fails. `engine`: an already loaded `engine.Engine` of
+    `model_dir` (tests, benchmarks)."""
     try:
         receipt = parse(document, source)
     except ZkinferError as exc:
@@ -103,7 +104,8 @@ def _well_formed(receipt: LlmReceipt) -> LlmCheck:
     return _check(
         LlmCheckName.WELL_FORMED,
         Status.PASS,
-        f"{receipt.schema_version}: {len(receipt.prompt.token_ids)} prompt and {n} completion tokens, {len(receipt.commitments.values)} commitments",
+        f"{receipt.schema_version}: {len(receipt.prompt.token_ids)} prompt and {n} completion tokens, "
+        f"{len(receipt.commitments.values)} commitments",
     )
 
 
@@ -151,7 +153,8 @@ def _identity(
             return _check(
                 LlmCheckName.IDENTITY,
                 Status.FAIL,
-                f"the receipt states model {stated}, your copy {model_dir} is {digest} (files that differ: {', '.join(differ) or 'none named'})",
+                f"the receipt states model {stated}, your copy {model_dir} is {digest} "
+                f"(files that differ: {', '.join(differ) or 'none named'})",
             ), []
         if expect_model is not None and expect_model != digest:
             return _check(
@@ -211,7 +214,8 @@ def _sampling(receipt: LlmReceipt, eos: set[int] | None, decode: Any = None, con
     return _check(
         LlmCheckName.SAMPLING,
         Status.PASS,
-        f"{s.sampler}, temperature {s.temperature}, top_p {s.top_p}, seed {s.seed}, finish_reason {c.finish_reason}: {where}",
+        f"{s.sampler}, temperature {s.temperature}, top_p {s.top_p}, seed {s.seed}, "
+        f"finish_reason {c.finish_reason}: {where}",
     )
 
 
@@ -309,10 +313,12 @@ def _tokens(receipt: LlmReceipt, logits: np.ndarray) -> LlmCheck:
         return _check(
             LlmCheckName.TOKENS,
             Status.FAIL,
-            f"{len(wrong)} of {n} tokens are not the seeded sampler's draw from the recomputed distribution (positions {shown})",
+            f"{len(wrong)} of {n} tokens are not the seeded sampler's draw from the recomputed distribution "
+            f"(positions {shown})",
         )
     margin = (
-        f"; {near} accepted as near-ties (margin {sampling.PROBABILITY_MARGIN:g} in probability, {sampling.LOGIT_MARGIN:g} in logit)"
+        f"; {near} accepted as near-ties (margin {sampling.PROBABILITY_MARGIN:g} in probability, "
+        f"{sampling.LOGIT_MARGIN:g} in logit)"
         if near
         else ""
     )
@@ -371,7 +377,10 @@ def _verdict(
     if not verified:
         summary = f"NOT VERIFIED: {', '.join(failed)} failed"
     elif reexecuted:
-        summary = "VERIFIED: re-executed with your copy of the model: every token is the seeded sampler's draw and every activation commitment matches"
+        summary = (
+            "VERIFIED: re-executed with your copy of the model: every token is the seeded sampler's draw "
+            "and every activation commitment matches"
+        )
     else:
         summary = (
             "FORM AND SIGNATURE ONLY: no model given (--model DIR), so the tokens and activations were not re-executed"
