@@ -118,7 +118,8 @@ def test_the_nucleus_is_the_smallest_most_probable_set_by_the_definition() -> No
         for top_p in (0.3, 0.9, 0.95):
             expected = np.zeros(p.shape, dtype=bool)
             for row in range(len(p)):
-                order = sorted(range(vocab), key=lambda t, row=row: (-p[row, t], t))
+                probability = p[row]
+                order = sorted(range(vocab), key=lambda t: (-float(probability[t]), t))
                 cumulative = np.cumsum(p[row, order])
                 size = min(vocab, int((cumulative < top_p).sum()) + 1)
                 expected[row, order[:size]] = True

@@ -156,7 +156,8 @@ def interpolate_many(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
 
 def evaluate(coeffs: list[int], xs: np.ndarray) -> np.ndarray:
     """The polynomial at each x, over GF(PRIME) (Horner)."""
-    return evaluate_many(np.array([coeffs], dtype=np.int64), np.asarray(xs)[None, :])[0]
+    values: np.ndarray = evaluate_many(np.array([coeffs], dtype=np.int64), np.asarray(xs)[None, :])[0]
+    return values
 
 
 def evaluate_many(coeffs: np.ndarray, xs: np.ndarray) -> np.ndarray:
