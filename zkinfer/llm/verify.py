@@ -10,9 +10,8 @@ the node drew from and every last hidden state it committed to, and the verdict 
 - `identity`: the model digest the receipt states is the auditor's copy's (or the pinned digest).
 - `tokens`: each token is the seeded sampler's draw from the recomputed distribution, with the
   margin rule of `sampling.accepts` for near-ties (float order differs across machines).
-- `activations`: each TOPLOC commitment matches the recomputed hidden states within `commitments.Tolerance`:
-  TOPLOC's bounds, and at most one top-k value a chunk whose bf16 bits differ beyond what float noise
-  (2^-14 relative) explains, which is what catches a node computing in fp16, bf16 or int8.
+- `activations`: each TOPLOC commitment matches the recomputed hidden states within `commitments.Tolerance`
+  (TOPLOC's bounds; at most 1 top-k value a chunk beyond float noise: what catches fp16, bf16, int8).
 - `signature`: the node's BLS signature over the receipt (and the pinned signer, when given).
 
 Without the model only `well-formed`, `sampling` (its form) and `signature` run, and the verdict
