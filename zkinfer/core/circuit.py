@@ -91,15 +91,30 @@ class Manifest(BaseModel):
 
 @dataclass(frozen=True)
 class Circuit:
-    """A loaded, digest-checked circuit directory."""
+    """A loaded, digest-checked circuit directory: one segment, or (with `segments`) a chain of one,
+    so that the prover and the verifier treat it as a split circuit with no links."""
 
     path: Path
     manifest: Manifest
-    settings: dict[str, Any]
+    settings: Settings  # the typed view of settings.json (`settings.raw`: the document as ezkl wrote it)
 
     @property
     def name(self) -> str:
         return self.manifest.name
+
+    @property
+    def visibility(self) -> Visibility:
+        return self.manifest.visibility
+
+    @property
+    def segments(self) -> tuple[Circuit, ...]:
+        """The circuits proven in order: this one alone."""
+        return (self,)
+
+    @property
+    def links(self) -> LinkKind | None:
+        """How segments commit to the tensor between them: none between one segment."""
+        return None
 
     @property
     def model_path(self) -> Path:
@@ -115,7 +130,7 @@ class Circuit:
 
     @property
     def logrows(self) -> int:
-        return Settings(self.settings, str(self.path / SETTINGS_FILE)).logrows
+        return self.settings.logrows
 
     @property
     def input_specs(self) -> tuple[TensorSpec, ...]:
@@ -161,7 +176,8 @@ def load(path: Path) -> Circuit:
     text = manifest_path.read_text()
     if is_split_manifest(text):
         raise CircuitError(
-            f"{path}: is a split circuit (segments in sub-directories); `zkinfer prove` and `zkinfer.prover.split_prove.SplitProver` prove it, and one of its segments is not a model of its own"
+            f"{path}: is a split circuit (segments in sub-directories); `zkinfer prove` and "
+            "`zkinfer.prover.prove.Prover` prove it, and one of its segments is not a model of its own"
         )
     try:
         manifest = Manifest.model_validate_json(text)
@@ -184,4 +200,4 @@ def load(path: Path) -> Circuit:
             raise CircuitError(
                 f"{path / filename}: digest {actual} does not match manifest {expected}; recompile the circuit"
             )
-    return Circuit(path=path, manifest=manifest, settings=settings)
+    return Circuit(path=path, manifest=manifest, settings=Settings(settings, str(path / SETTINGS_FILE)))

@@ -18,14 +18,17 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     field_validator,
 )
 
 from zkinfer.core import cache, strict_json
+from zkinfer.core.circuit import LinkKind
 from zkinfer.core.digest import canonical_json, digest_json
 from zkinfer.core.errors import ReceiptFormatError
+from zkinfer.core.ezkl_views import Settings
 
 SCHEMA_VERSION: Final = "zkinfer.receipt/1"
 Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
@@ -128,6 +131,12 @@ class ModelSection(_Strict):
     vk_digest: Digest
     verifying_key: Base64Bytes = Field(description="the verifying key file (base64 in JSON)")
     ezkl_version: str
+    _where: str = PrivateAttr(default="model.settings")  # where the settings sit in the receipt, for errors
+
+    @property
+    def settings_view(self) -> Settings:
+        """The typed view of `settings` (hostile: each field is checked when it is read)."""
+        return Settings(self.settings, self._where)
 
 
 class SrsSection(_Strict):
@@ -148,6 +157,21 @@ class Timings(_Strict):
     prove_ms: float
 
 
+class SegmentTimings(_Strict):
+    witness_ms: float  # a chain's witnesses run as one sequence: its time shared evenly between the segments
+    prove_ms: float
+
+
+class SegmentSection(_Strict):
+    """One proven circuit: its model section, the SRS it was set up with, and its proof. A /1 receipt
+    is one of them (`Receipt.segments`); a split /2 receipt lists a chain of them."""
+
+    model: ModelSection
+    srs: SrsSection
+    proof: ProofSection
+    timings: SegmentTimings
+
+
 class Signature(_Strict):
     scheme: Literal["bls12-381-g2-pop"]
     public_key: Annotated[str, StringConstraints(pattern=r"^(0x)?[0-9a-fA-F]{96}$")]  # 48 bytes, compressed G1
@@ -166,6 +190,20 @@ class Receipt(_Strict):
     proof: ProofSection
     timings: Timings
     signature: Signature | None = None
+
+    @property
+    def segments(self) -> list[SegmentSection]:
+        """The proofs in order: this receipt's one, a chain with no links (its sections, not copies)."""
+        timings = SegmentTimings.model_construct(witness_ms=self.timings.witness_ms, prove_ms=self.timings.prove_ms)
+        return [SegmentSection.model_construct(model=self.model, srs=self.srs, proof=self.proof, timings=timings)]
+
+    @property
+    def links(self) -> list[str]:
+        return []
+
+    @property
+    def links_kind(self) -> LinkKind | None:
+        return None
 
     def canonical_bytes(self) -> bytes:
         """Bytes a signature covers: the canonical JSON of everything except the signature."""

@@ -78,6 +78,14 @@ class SplitCircuit:
         return self.path / MODEL_FILE
 
     @property
+    def visibility(self) -> Visibility:
+        return self.manifest.visibility
+
+    @property
+    def links(self) -> LinkKind:
+        return self.manifest.links
+
+    @property
     def input_specs(self) -> tuple[TensorSpec, ...]:
         return tuple(TensorSpec(t.name, tuple(t.shape)) for t in self.manifest.inputs)
 
@@ -126,6 +134,14 @@ def load(path: Path) -> SplitCircuit:
             )
         segments.append(loaded)
     return SplitCircuit(path=path, manifest=manifest, segments=tuple(segments))
+
+
+AnyCircuit = Circuit | SplitCircuit
+
+
+def load_any(path: Path) -> AnyCircuit:
+    """A circuit directory, split or not (by its manifest's kind), loaded and digest-checked."""
+    return load(path) if is_split(path) else circuit.load(path)
 
 
 def write_manifest(path: Path, manifest: SplitManifest) -> None:

@@ -25,13 +25,12 @@ from zkinfer.core.receipt import (
     Digest,
     FastSection,
     InputSection,
-    ModelSection,
     OutputSection,
     ParamsSection,
-    ProofSection,
     Receipt,
+    SegmentSection,
+    SegmentTimings,
     Signature,
-    SrsSection,
     _Strict,
     describe_validation_error,
     read_document,
@@ -39,6 +38,7 @@ from zkinfer.core.receipt import (
 from zkinfer.core.split_circuit import MAX_SEGMENTS
 
 SCHEMA_VERSION: Final = "zkinfer.receipt/2"
+__all__ = ["SegmentSection", "SegmentTimings"]  # defined with the /1 receipt (one segment), imported from here too
 
 
 class ChainSection(_Strict):
@@ -48,20 +48,6 @@ class ChainSection(_Strict):
     model_digest: Digest
     vk_digest: Digest = Field(description="split_vk_digest of the segments' verifying-key digests, in order")
     ezkl_version: str
-
-
-class SegmentTimings(_Strict):
-    witness_ms: float  # the chain's witnesses run as one sequence: its time shared evenly between the segments
-    prove_ms: float
-
-
-class SegmentSection(_Strict):
-    """One segment's circuit (as a /1 receipt's model section), the SRS it was set up with, and its proof."""
-
-    model: ModelSection
-    srs: SrsSection
-    proof: ProofSection
-    timings: SegmentTimings
 
 
 class SplitTimings(_Strict):
@@ -95,8 +81,11 @@ class SplitReceipt(_Strict):
         """Each segment's weights are baked into its key: a weights commitment would be a field no proof covers."""
         if self.params.commitment is not None:
             raise ValueError(
-                "params: a split receipt's weights are fixed in each segment's circuit, with no params.commitment (remove it)"
+                "params: a split receipt's weights are fixed in each segment's circuit, "
+                "with no params.commitment (remove it)"
             )
+        for i, segment in enumerate(self.segments):
+            segment.model._where = f"segments[{i}].model.settings"  # errors name the segment's field
         return self
 
     @property
