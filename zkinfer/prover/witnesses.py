@@ -16,9 +16,7 @@ from zkinfer.core.circuit import Circuit
 from zkinfer.core.errors import CircuitError
 
 
-def chain_witnesses(
-    segments: tuple[Circuit, ...] | list[Circuit], sample: inputs.Sample, work: Path
-) -> list[Path]:
+def chain_witnesses(segments: tuple[Circuit, ...] | list[Circuit], sample: inputs.Sample, work: Path) -> list[Path]:
     """Each segment's witness file, in order: segment 0's from `sample`, each next one's from the
     previous segment's output field elements as they are (no float round trip). Raises
     ProvingError (from the adapter) for an input outside the calibrated range, and CircuitError
