@@ -6,7 +6,7 @@ output shares with the next one's input (Poseidon, or with `link_kind: polycommi
 /1 receipt; the fast answer is the whole model's. The node signs the canonical bytes of everything
 but the signature, as for /1. Unsplit circuits still write /1 receipts, which verify as before.
 
-Nothing here is trusted: `zkinfer.verify.split_checks` takes every link from the proofs' instances
+Nothing here is trusted: `zkinfer.verify.links` takes every link from the proofs' instances
 and checks the receipt's own statement of it against them.
 """
 
@@ -134,5 +134,7 @@ def load_any(path: Path, max_bytes: int | None = None) -> AnyReceipt:
     return parse_any(read_document(path, max_bytes), str(path))
 
 
-def save(receipt: SplitReceipt, path: Path) -> None:
-    cache.write_atomically(path, (receipt.model_dump_json(indent=2, exclude=receipt._absent()) + "\n").encode())
+def save(receipt: AnyReceipt, path: Path) -> None:
+    """Write a receipt, /1 or /2, as `zkinfer prove` does (a /2 one without the fields it lacks)."""
+    absent = receipt._absent() if isinstance(receipt, SplitReceipt) else set()
+    cache.write_atomically(path, (receipt.model_dump_json(indent=2, exclude=absent) + "\n").encode())

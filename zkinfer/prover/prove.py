@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from zkinfer.core import circuit, identity, inputs, split_circuit, srs, statement
-from zkinfer.core.circuit import Circuit
 from zkinfer.core import ezkl_adapter as _ezkl
+from zkinfer.core.circuit import Circuit
 from zkinfer.core.digest import split_circuit_digest
 from zkinfer.core.errors import ProverLostError, ProvingError
 from zkinfer.core.ezkl_views import Witness

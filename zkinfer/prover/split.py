@@ -19,7 +19,7 @@ With `link="polycommit"` (the default; ezkl's proof_splitting mechanics) the lin
 output and segment i+1's input each go into an unblinded advice column of their own, whose KZG
 commitment is written into the proof's transcript. Every segment is brought to the largest
 segment's k (compiled again with only logrows raised), so all columns share one Lagrange basis of
-one SRS and equal values give equal commitment points; `zkinfer.verify.split_checks` compares the
+one SRS and equal values give equal commitment points; `zkinfer.verify.links` compares the
 points it reads out of the proofs.
 """
 
