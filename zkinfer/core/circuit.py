@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -89,22 +89,54 @@ class Manifest(BaseModel):
     created_at: str
 
 
-@dataclass(frozen=True)
-class Circuit:
-    """A loaded, digest-checked circuit directory: one segment, or (with `segments`) a chain of one,
-    so that the prover and the verifier treat it as a split circuit with no links."""
+class Stated(Protocol):
+    """What every circuit manifest states, split or not."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def visibility(self) -> Visibility: ...
+    @property
+    def inputs(self) -> list[Tensor]: ...
+    @property
+    def outputs(self) -> list[Tensor]: ...
+
+
+class Described:
+    """The accessors a circuit directory and a split one share (their manifests state the same)."""
 
     path: Path
-    manifest: Manifest
-    settings: Settings  # the typed view of settings.json (`settings.raw`: the document as ezkl wrote it)
+    manifest: Stated
 
     @property
     def name(self) -> str:
         return self.manifest.name
 
     @property
+    def model_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+    @property
     def visibility(self) -> Visibility:
         return self.manifest.visibility
+
+    @property
+    def input_specs(self) -> tuple[TensorSpec, ...]:
+        return tuple(TensorSpec(t.name, tuple(t.shape)) for t in self.manifest.inputs)
+
+    @property
+    def output_specs(self) -> tuple[TensorSpec, ...]:
+        return tuple(TensorSpec(t.name, tuple(t.shape)) for t in self.manifest.outputs)
+
+
+@dataclass(frozen=True)
+class Circuit(Described):
+    """A loaded, digest-checked circuit directory: one segment, or (with `segments`) a chain of one,
+    so that the prover and the verifier treat it as a split circuit with no links."""
+
+    path: Path
+    manifest: Manifest
+    settings: Settings  # the typed view of settings.json (`settings.raw`: the document as ezkl wrote it)
 
     @property
     def segments(self) -> tuple[Circuit, ...]:
@@ -117,10 +149,6 @@ class Circuit:
         return None
 
     @property
-    def model_path(self) -> Path:
-        return self.path / MODEL_FILE
-
-    @property
     def settings_path(self) -> Path:
         return self.path / SETTINGS_FILE
 
@@ -131,14 +159,6 @@ class Circuit:
     @property
     def logrows(self) -> int:
         return self.settings.logrows
-
-    @property
-    def input_specs(self) -> tuple[TensorSpec, ...]:
-        return tuple(TensorSpec(t.name, tuple(t.shape)) for t in self.manifest.inputs)
-
-    @property
-    def output_specs(self) -> tuple[TensorSpec, ...]:
-        return tuple(TensorSpec(t.name, tuple(t.shape)) for t in self.manifest.outputs)
 
     @property
     def key_id(self) -> str:

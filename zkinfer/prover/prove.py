@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TypedDict, Unpack
 
 import numpy as np
 
@@ -35,7 +35,16 @@ from zkinfer.prover.receipts import Proven, SegmentKeys, build, check_as_verifie
 from zkinfer.prover.runtime import open_session
 from zkinfer.prover.witnesses import chain_witnesses
 
-__all__ = ["ChainProver", "FastAnswer", "Prover", "check_as_verifier", "prove_file", "prove_receipt", "tensors"]
+__all__ = [
+    "ChainProver",
+    "FastAnswer",
+    "Prover",
+    "ProverOptions",
+    "check_as_verifier",
+    "prove_file",
+    "prove_receipt",
+    "tensors",
+]
 
 
 @dataclass(frozen=True)
@@ -220,35 +229,28 @@ class Prover(ChainProver):
         ]
 
 
+class ProverOptions(TypedDict, total=False):
+    """`ChainProver`'s options besides the circuit and the executor, as `prove_receipt` passes them on."""
+
+    srs_fingerprint: str | None
+    prefer_gpu: bool
+    allow_development_srs: bool
+    signer: identity.NodeKey | None
+
+
 def prove_receipt(
-    circuit_dir: Path,
-    input_path: Path,
-    *,
-    srs_fingerprint: str | None = None,
-    prefer_gpu: bool = True,
-    allow_development_srs: bool = True,
-    signer: identity.NodeKey | None = None,
-    executor: Executor | None = None,
+    circuit_dir: Path, input_path: Path, *, executor: Executor | None = None, **options: Unpack[ProverOptions]
 ) -> AnyReceipt:
     """`zkinfer prove`, whole: load the circuit (split or not) and its keys, prove the input file,
-    check the proofs an executor's processes returned as an auditor would (ProverLostError when
+    check the proofs the caller's `executor` returned as an auditor would (ProverLostError when
     they do not verify: nothing is handed out), and stop the prove workers the prover started."""
     from zkinfer.verify.executor_check import check_executor_receipt
 
-    with ChainProver(
-        circuit_dir,
-        srs_fingerprint=srs_fingerprint,
-        prefer_gpu=prefer_gpu,
-        allow_development_srs=allow_development_srs,
-        signer=signer,
-        executor=executor,
-    ) as prover:
+    with ChainProver(circuit_dir, executor=executor, **options) as prover:
         receipt = prover.prove(prover.load_input(input_path))
         if executor is not None:  # proofs made in the caller's executor (Ray machines): checked before use
             check_executor_receipt(receipt, prover.circuit.name, executor.name)
     return receipt
 
 
-def prove_file(circuit_dir: Path, input_path: Path, **options: Any) -> AnyReceipt:
-    """One-shot convenience for notebooks and benchmarks: `prove_receipt` with its options by name."""
-    return prove_receipt(circuit_dir, input_path, **options)
+prove_file = prove_receipt  # the name `zkinfer.prove_file` exported before split circuits shared the prover
