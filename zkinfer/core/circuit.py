@@ -197,7 +197,7 @@ def load(path: Path) -> Circuit:
     if is_split_manifest(text):
         raise CircuitError(
             f"{path}: is a split circuit (segments in sub-directories); `zkinfer prove` and "
-            "`zkinfer.prover.prove.Prover` prove it, and one of its segments is not a model of its own"
+            "`zkinfer.prover.prove.ChainProver` prove it, and one of its segments is not a model of its own"
         )
     try:
         manifest = Manifest.model_validate_json(text)
