@@ -13,7 +13,7 @@ from zkinfer.core import circuit, receipt, split_circuit, split_receipt
 from zkinfer.core.digest import digest_json, split_circuit_digest
 from zkinfer.core.errors import CircuitError
 from zkinfer.core.ezkl_views import Settings, SettingsError
-from zkinfer.verify import CheckName, verify_file
+from zkinfer.verify import CheckName, Policy, verify_file
 from zkinfer.verify.checks import segment_circuit_digests
 
 
@@ -58,10 +58,10 @@ def test_prove_receipt_gives_a_split_receipt_that_verifies_and_is_pinned_by_its_
     document = json.loads(split_receipt_file.read_text())
     assert document["schema_version"] == "zkinfer.receipt/2" and "link_kind" not in document  # hashed: absent
     chain = split_circuit.load(split_circuit_dir)
-    digest = split_circuit_digest(segment_circuit_digests(split_receipt.load_any(split_receipt_file)))
-    from zkinfer.verify import Policy
-
-    verdict = verify_file(split_receipt_file, Policy(expect_circuit=digest))
+    read = split_receipt.load_any(split_receipt_file)
+    digest = split_circuit_digest(segment_circuit_digests(read))
+    ceremonies = sorted({s.srs.fingerprint for s in read.segments})
+    verdict = verify_file(split_receipt_file, Policy(expect_circuit=digest, trusted_srs=ceremonies))
     assert verdict.verified and verdict.identity_pinned, verdict.summary
     assert [c.name for c in verdict.checks].count(CheckName.LINKS) == 1 and len(chain.segments) == 2
 
