@@ -117,7 +117,8 @@ def check_settings(receipt: AnyReceipt) -> str:
         if settings.visibility("param") == "private":
             raise CheckFailed(
                 f"{who}the circuit's weights are private (param_visibility Private): they are unconstrained "
-                "witnesses, so any weights would pass as this model; a receipt for a model needs fixed or hashed weights"
+                "witnesses, so any weights would pass as this model; a receipt for a model needs fixed or hashed "
+                "weights"
             )
         wrong = [
             f"{'params' if part == 'param' else part} is {settings.visibility(part)} in the circuit settings "
@@ -264,7 +265,8 @@ def check_binding(receipt: AnyReceipt) -> str:
     for i, (layout, actual) in enumerate(zip(layouts, proofs, strict=True)):
         if len(actual) != layout.size:  # before any per-element work
             raise CheckFailed(
-                f"{_who(i, receipt)}the proof has {len(actual)} public instances, the circuit settings imply {layout.size}"
+                f"{_who(i, receipt)}the proof has {len(actual)} public instances, the circuit settings imply "
+                f"{layout.size}"
             )
     tail = layouts[-1]
     if len(receipt.output.tensors) != len(tail.output_shapes):

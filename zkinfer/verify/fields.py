@@ -46,7 +46,8 @@ def check_felts(felts: list[str], field: str) -> None:
     for j, felt in enumerate(felts):
         if not _ezkl.is_felt(felt):
             raise CheckFailed(
-                f"field {field}[{j}] = {felt[:80]!r} is not a field element (64 hex digits, little-endian, below the BN254 modulus)"
+                f"field {field}[{j}] = {felt[:80]!r} is not a field element (64 hex digits, little-endian, below the "
+                "BN254 modulus)"
             )
 
 
@@ -119,23 +120,27 @@ def stated_input(section: InputSection, layout: InstanceLayout) -> tuple[list[st
     if layout.input_visibility == "hashed":
         if section.tensors is not None:
             raise CheckFailed(
-                "field input.tensors is stated, but the circuit's input is hashed: its values are no public instance, so no proof covers them (remove the field)"
+                "field input.tensors is stated, but the circuit's input is hashed: its values are no public "
+                "instance, so no proof covers them (remove the field)"
             )
         if not section.commitment or len(section.commitment) != layout.n_input_commitments:
             raise CheckFailed(
-                f"field input.commitment holds {len(section.commitment or [])} hash(es) for {layout.n_input_commitments} input tensor(s): ezkl commits to each input tensor with one hash"
+                f"field input.commitment holds {len(section.commitment or [])} hash(es) for "
+                f"{layout.n_input_commitments} input tensor(s): ezkl commits to each input tensor with one hash"
             )
         check_felts(section.commitment, "input.commitment")
         return [c.lower() for c in section.commitment], None
     if section.commitment is not None:
         raise CheckFailed(
-            "field input.commitment is stated, but the circuit's input is public: it has no commitment, and no proof covers it (remove the field)"
+            "field input.commitment is stated, but the circuit's input is public: it has no commitment, and no "
+            "proof covers it (remove the field)"
         )
     if section.tensors is None:
         raise CheckFailed("field input.tensors is missing but the circuit's input is public")
     if len(section.tensors) != len(layout.input_shapes) or len(section.scales) != len(section.tensors):
         raise CheckFailed(
-            f"field input.tensors holds {len(section.tensors)} tensors ({len(section.scales)} scales), the circuit settings have {len(layout.input_shapes)}"
+            f"field input.tensors holds {len(section.tensors)} tensors ({len(section.scales)} scales), the circuit "
+            f"settings have {len(layout.input_shapes)}"
         )
     values = []
     for i, (tensor, scale, shape) in enumerate(zip(section.tensors, section.scales, layout.input_shapes, strict=True)):
@@ -172,18 +177,21 @@ def check_fast(receipt: AnyReceipt, policy: Policy) -> str:
     for i, (answer, output) in enumerate(zip(fast.tensors, proven.tensors, strict=True)):
         if answer.name != output.name or answer.shape != output.shape or len(answer.values) != len(output.values):
             raise CheckFailed(
-                f"fast.tensors[{i}] ({answer.name!r}, shape {answer.shape}) is not shaped as the proven output[{i}] ({output.name!r}, shape {output.shape})"
+                f"fast.tensors[{i}] ({answer.name!r}, shape {answer.shape}) is not shaped as the proven output[{i}] "
+                f"({output.name!r}, shape {output.shape})"
             )
         deviation = max(
             deviation, max((abs(a - b) for a, b in zip(answer.values, output.values, strict=True)), default=0.0)
         )
     if not math.isclose(deviation, fast.max_abs_deviation, rel_tol=1e-9, abs_tol=1e-12):
         raise CheckFailed(
-            f"field fast.max_abs_deviation states {fast.max_abs_deviation:.6g}, but the fast answer differs from the proven output by {deviation:.6g}"
+            f"field fast.max_abs_deviation states {fast.max_abs_deviation:.6g}, but the fast answer differs from the "
+            f"proven output by {deviation:.6g}"
         )
     if policy.max_fast_deviation is not None and deviation > policy.max_fast_deviation:
         raise CheckFailed(
-            f"max_fast_deviation: the fast answer differs from the proven output by {deviation:.6g}, over the policy's {policy.max_fast_deviation:g}"
+            f"max_fast_deviation: the fast answer differs from the proven output by {deviation:.6g}, over the "
+            f"policy's {policy.max_fast_deviation:g}"
         )
     bound = f" (the policy allows {policy.max_fast_deviation:g})" if policy.max_fast_deviation is not None else ""
     return f"the fast answer ({fast.provider}) is within {deviation:.3g} of the proven output, as stated{bound}"
@@ -207,20 +215,26 @@ def check_input(receipt: AnyReceipt, given: list[np.ndarray]) -> str:
             theirs = stated[i] if i < len(stated) else None
             if theirs is None or mine.lower() != theirs.lower():
                 raise CheckFailed(
-                    f"input[{i}]: the given values' Poseidon commitment is {mine}, the receipt states {theirs}: the proof is about a different input"
+                    f"input[{i}]: the given values' Poseidon commitment is {mine}, the receipt states {theirs}: the "
+                    "proof is about a different input"
                 )
-        return f"the given input's Poseidon commitment equals the receipt's ({len(felts)} tensor(s)): the proof is about this input"
+        return (
+            f"the given input's Poseidon commitment equals the receipt's ({len(felts)} tensor(s)): the proof is "
+            "about this input"
+        )
     for i, tensor_felts in enumerate(felts):
         tensors = section.tensors or []
         if i >= len(tensors) or len(tensors[i].values) != len(tensor_felts):
             raise CheckFailed(
-                f"input[{i}]: the given input has {len(tensor_felts)} values, the receipt states {len(tensors[i].values) if i < len(tensors) else 'none'}"
+                f"input[{i}]: the given input has {len(tensor_felts)} values, the receipt states "
+                f"{len(tensors[i].values) if i < len(tensors) else 'none'}"
             )
         stated_felts = quantize(tensors[i].values, section.scales[i], f"input.tensors[{i}].values")
         for j, (mine, theirs) in enumerate(zip(tensor_felts, stated_felts, strict=True)):
             if mine != theirs:
                 raise CheckFailed(
-                    f"input[{i}][{j}]: the given value {float(given[i][j])} differs from the receipt's {tensors[i].values[j]} (at scale {section.scales[i]})"
+                    f"input[{i}][{j}]: the given value {float(given[i][j])} differs from the receipt's "
+                    f"{tensors[i].values[j]} (at scale {section.scales[i]})"
                 )
     return (
         f"the given input equals the receipt's stated input ({sum(len(f) for f in felts)} values, after quantization)"

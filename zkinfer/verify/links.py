@@ -57,7 +57,8 @@ def check_links(receipt: AnyReceipt) -> str:
             raise CheckFailed(f"link {i}->{i + 1}: {exc}") from exc
         if produced != consumed:
             raise CheckFailed(
-                f"link {i}->{i + 1}: segment {i}'s proof commits to its output as {produced}, segment {i + 1}'s proof to its input as {consumed}: "
+                f"link {i}->{i + 1}: segment {i}'s proof commits to its output as {produced}, segment {i + 1}'s "
+                f"proof to its input as {consumed}: "
                 f"segment {i + 1} was not proven on segment {i}'s output"
             )
         if receipt.links[i].lower() != produced.lower():
@@ -77,14 +78,16 @@ def _check_polycommit_links(receipt: AnyReceipt) -> str:
         before, after = receipt.segments[i], receipt.segments[i + 1]
         if (before.srs.k, before.srs.fingerprint) != (after.srs.k, after.srs.fingerprint):
             raise CheckFailed(
-                f"link {i}->{i + 1}: polycommit points compare only under one SRS at one k, but segment {i} has k={before.srs.k} "
+                f"link {i}->{i + 1}: polycommit points compare only under one SRS at one k, but segment {i} has "
+                f"k={before.srs.k} "
                 f"(SRS {before.srs.fingerprint}) and segment {i + 1} k={after.srs.k} (SRS {after.srs.fingerprint})"
             )
         out_at = polycommit.positions(before.model.settings_view, f"field segments[{i}].model.settings").outputs
         in_at = polycommit.positions(after.model.settings_view, f"field segments[{i + 1}].model.settings").inputs
         if len(out_at) != 1 or len(in_at) != 1:
             raise CheckFailed(
-                f"link {i}->{i + 1}: segment {i}'s output and segment {i + 1}'s input must each be one polycommit tensor, their settings give {len(out_at)} and {len(in_at)}"
+                f"link {i}->{i + 1}: segment {i}'s output and segment {i + 1}'s input must each be one polycommit "
+                f"tensor, their settings give {len(out_at)} and {len(in_at)}"
             )
         try:
             produced = polycommit.point(before.proof.hex, out_at[0], f"field segments[{i}].proof.hex")
@@ -93,11 +96,16 @@ def _check_polycommit_links(receipt: AnyReceipt) -> str:
             raise CheckFailed(str(exc)) from exc
         if produced != consumed:
             raise CheckFailed(
-                f"link {i}->{i + 1}: segment {i}'s proof commits to its output as point 0x{produced.hex()[:16]}..., segment {i + 1}'s proof to its input as "
+                f"link {i}->{i + 1}: segment {i}'s proof commits to its output as point 0x{produced.hex()[:16]}..., "
+                f"segment {i + 1}'s proof to its input as "
                 f"0x{consumed.hex()[:16]}...: segment {i + 1} was not proven on segment {i}'s output"
             )
         if receipt.links[i].lower() != "0x" + produced.hex():
             raise CheckFailed(
-                f"field links[{i}] states {receipt.links[i][:24]}..., the proofs' shared commitment point is 0x{produced.hex()[:16]}..."
+                f"field links[{i}] states {receipt.links[i][:24]}..., the proofs' shared commitment point is "
+                f"0x{produced.hex()[:16]}..."
             )
-    return f"all {n - 1} polycommit link(s) hold: each segment's output commitment point is the next one's input point, read from both proofs (one k, one SRS)"
+    return (
+        f"all {n - 1} polycommit link(s) hold: each segment's output commitment point is the next one's input point, "
+        "read from both proofs (one k, one SRS)"
+    )
