@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -223,16 +224,9 @@ def split_circuit_dir(tiny_dir: Path) -> Path:
     """The tiny MLP cut at h0 into two segments linked by a Poseidon hash (small decomposition)."""
     from zkinfer.prover.split import compile_split
 
-    made = compile_split(
-        tiny_dir / "model.onnx",
-        tiny_dir / "calibration.json",
-        tiny_dir / "split",
-        cuts=["h0"],
-        search=False,
-        decomposition=SMALL_DECOMPOSITION,
-        link="hashed",
-    )
-    return made.path
+    options: dict[str, Any] = {"cuts": ["h0"], "search": False, "decomposition": SMALL_DECOMPOSITION}
+    sources = (tiny_dir / "model.onnx", tiny_dir / "calibration.json")
+    return compile_split(*sources, tiny_dir / "split", link="hashed", **options).path
 
 
 @pytest.fixture(scope="session")
