@@ -175,7 +175,7 @@ def _matmul_relu_max(path: Path) -> None:
 def test_a_split_chain_ending_in_a_scalar_proves_and_verifies(tmp_path: Path) -> None:
     """The split prover checks its receipt as the verifier does too, and they agree on a rank-0 last output."""
     from zkinfer.prover import split
-    from zkinfer.prover.split_prove import SplitProver
+    from zkinfer.prover.prove import ChainProver as SplitProver
     from zkinfer.verify.verifier import verify_document
 
     _matmul_relu_max(tmp_path / "model.onnx")

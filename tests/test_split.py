@@ -77,7 +77,7 @@ def _assemble(out: Path, segments: list[Path], like: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, node_key_file: Path) -> Env:
-    from zkinfer.prover.split_prove import SplitProver
+    from zkinfer.prover.prove import ChainProver as SplitProver
 
     folder = tmp_path_factory.mktemp("split")
     tiny.mlp(folder / "a.onnx", seed=0)

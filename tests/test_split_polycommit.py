@@ -48,7 +48,7 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, node_key_file: Path) -> Env:
-    from zkinfer.prover.split_prove import SplitProver
+    from zkinfer.prover.prove import ChainProver as SplitProver
 
     folder = tmp_path_factory.mktemp("polycommit")
     tiny.mlp(folder / "a.onnx", seed=0)
