@@ -81,3 +81,15 @@ def test_the_unsplit_prover_refuses_a_split_circuit_naming_the_chain_prover(spli
 
     with pytest.raises(CircuitError, match=r"is a split circuit.*ChainProver"):
         Prover(split_circuit_dir)
+
+
+def test_the_settings_view_copies_with_another_k_and_states_fields_as_written() -> None:
+    raw = {"run_args": {"logrows": 12, "num_inner_cols": 2}, "module_sizes": {"polycommit": [8]}, "x": [7]}
+    view = Settings(raw, "seg0/settings.json")
+    changed = view.with_logrows(15)
+    assert Settings(changed).logrows == 15 and view.logrows == 12  # a copy: the circuit's own view is unchanged
+    assert changed["run_args"]["num_inner_cols"] == 2 and changed["x"] == [7]
+    assert view.polycommit_sizes == [8] and Settings({"module_sizes": 3}).polycommit_sizes is None
+    assert view.stated("x") == [7] and view.stated("absent") is None
+    with pytest.raises(SettingsError, match=r"seg0/settings\.json\.run_args is missing"):
+        Settings({}, "seg0/settings.json").with_logrows(15)

@@ -38,7 +38,20 @@ from zkinfer.core.receipt import (
 from zkinfer.core.split_circuit import MAX_SEGMENTS
 
 SCHEMA_VERSION: Final = "zkinfer.receipt/2"
-__all__ = ["SegmentSection", "SegmentTimings"]  # defined with the /1 receipt (one segment), imported from here too
+__all__ = [  # SegmentSection and SegmentTimings are defined with the /1 receipt (a chain of one segment)
+    "SCHEMA_VERSION",
+    "AnyReceipt",
+    "ChainSection",
+    "SegmentSection",
+    "SegmentTimings",
+    "SplitReceipt",
+    "SplitTimings",
+    "is_split_document",
+    "load_any",
+    "parse",
+    "parse_any",
+    "save",
+]
 
 
 class ChainSection(_Strict):

@@ -12,12 +12,9 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TypedDict, Unpack
-
-import numpy as np
 
 from zkinfer.core import circuit, identity, inputs, split_circuit, srs, statement
 from zkinfer.core import ezkl_adapter as _ezkl
@@ -31,7 +28,7 @@ from zkinfer.core.split_receipt import AnyReceipt
 from zkinfer.core.statement import Statement
 from zkinfer.prover import keys
 from zkinfer.prover.executor import Executor, ProofTask, open_executor
-from zkinfer.prover.receipts import Proven, SegmentKeys, build, check_as_verifier, commitment, tensors
+from zkinfer.prover.receipts import FastAnswer, Proven, SegmentKeys, build, check_as_verifier, commitment, tensors
 from zkinfer.prover.runtime import open_session
 from zkinfer.prover.witnesses import chain_witnesses
 
@@ -45,15 +42,6 @@ __all__ = [
     "prove_receipt",
     "tensors",
 ]
-
-
-@dataclass(frozen=True)
-class FastAnswer:
-    """The float answer and where it was computed: an onnxruntime provider, or "onnx-reference"."""
-
-    outputs: list[np.ndarray]
-    provider: str
-    ms: float
 
 
 class ChainProver:

@@ -50,6 +50,15 @@ class SegmentKeys:
 
 
 @dataclass(frozen=True)
+class FastAnswer:
+    """The float answer and where it was computed: an onnxruntime provider, or "onnx-reference"."""
+
+    outputs: list[np.ndarray]
+    provider: str
+    ms: float
+
+
+@dataclass(frozen=True)
 class Proven:
     """What proving one input through a chain gave: each segment's witness, proof and proving time."""
 
@@ -103,9 +112,9 @@ def _segment(circuit: Circuit, found: SegmentKeys, proof: dict[str, Any], timing
     )
 
 
-def build(circuit: AnyCircuit, found: list[SegmentKeys], proven: Proven, fast: Any) -> AnyReceipt:
-    """The receipt of `proven` (unsigned): /1 for one segment, /2 with its links for a chain.
-    `fast` is the prover's `FastAnswer` for the same sample."""
+def build(circuit: AnyCircuit, found: list[SegmentKeys], proven: Proven, fast: FastAnswer) -> AnyReceipt:
+    """The receipt of `proven` (unsigned): /1 for one segment, /2 with its links for a chain;
+    `fast` is the float answer for the same sample."""
     segments, first, last = circuit.segments, proven.witnesses[0], proven.witnesses[-1]
     out_scales = segments[-1].settings.output_scales
     proven_out = [
