@@ -10,7 +10,7 @@ import base64
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -39,6 +39,7 @@ MAX_RECEIPT_BYTES_ENV = "ZKINFER_MAX_RECEIPT_BYTES"
 MAX_PROOF_BYTES = 1 << 24
 
 
+_Document = TypeVar("_Document", bound=BaseModel)
 _HEX = re.compile(r"[0-9a-fA-F]*")
 
 
@@ -245,14 +246,19 @@ def read_document(path: Path, max_bytes: int | None = None) -> Any:
     )
 
 
-def parse(document: Any, source: str = "receipt") -> Receipt:
-    """Validate a parsed JSON document against the receipt schema."""
+def validated(schema: type[_Document], document: Any, source: str, version: str = SCHEMA_VERSION) -> _Document:
+    """`document` held to `schema` (the receipt model of `version`); ReceiptFormatError names each bad field."""
     if not isinstance(document, dict):
         raise ReceiptFormatError(f"{source}: a receipt must be a JSON object, got {type(document).__name__}")
     try:
-        return Receipt.model_validate(document)
+        return schema.model_validate(document)
     except ValidationError as exc:
-        raise ReceiptFormatError(describe_validation_error(exc, source)) from exc
+        raise ReceiptFormatError(describe_validation_error(exc, source).replace(SCHEMA_VERSION, version)) from exc
+
+
+def parse(document: Any, source: str = "receipt") -> Receipt:
+    """Validate a parsed JSON document against the receipt schema."""
+    return validated(Receipt, document, source)
 
 
 def load(path: Path, max_bytes: int | None = None) -> Receipt:

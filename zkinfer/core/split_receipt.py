@@ -15,12 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from zkinfer.core import cache
 from zkinfer.core.circuit import LinkKind
 from zkinfer.core.digest import canonical_json, digest_json
-from zkinfer.core.errors import ReceiptFormatError
 from zkinfer.core.receipt import (
     Digest,
     FastSection,
@@ -32,8 +31,8 @@ from zkinfer.core.receipt import (
     SegmentTimings,
     Signature,
     _Strict,
-    describe_validation_error,
     read_document,
+    validated,
 )
 from zkinfer.core.split_circuit import MAX_SEGMENTS
 
@@ -126,14 +125,7 @@ def is_split_document(document: Any) -> bool:
 
 
 def parse(document: Any, source: str = "receipt") -> SplitReceipt:
-    if not isinstance(document, dict):
-        raise ReceiptFormatError(f"{source}: a receipt must be a JSON object, got {type(document).__name__}")
-    try:
-        return SplitReceipt.model_validate(document)
-    except ValidationError as exc:
-        raise ReceiptFormatError(
-            describe_validation_error(exc, source).replace("zkinfer.receipt/1", SCHEMA_VERSION)
-        ) from exc
+    return validated(SplitReceipt, document, source, SCHEMA_VERSION)
 
 
 def parse_any(document: Any, source: str = "receipt") -> AnyReceipt:
