@@ -55,7 +55,7 @@ def measure(model: str, circuit_dir: Path, label: str) -> Row:
         model=model,
         run_args=f"{label}: decomp {m.decomp_base}/{m.decomp_legs}",
         k=m.logrows,
-        num_rows=int(circuit.settings["num_rows"]),
+        num_rows=circuit.settings.num_rows,
         setup_s=setup_s,
         prove_s=statistics.median(r.timings.prove_ms / 1000 for r in receipts),
         pk_mb=prover.keys.pk.stat().st_size / 1e6,

@@ -140,9 +140,10 @@ def measure(
     from zkinfer.prover.compile import compile_model
     from zkinfer.prover.executor import ProofTask
     from zkinfer.prover.executor.local import LocalExecutor
+    from zkinfer.prover.prove import ChainProver as SplitProver
     from zkinfer.prover.prove import Prover
-    from zkinfer.prover.split import chain_witnesses, compile_split
-    from zkinfer.prover.split_prove import SplitProver
+    from zkinfer.prover.split import compile_split
+    from zkinfer.prover.witnesses import chain_witnesses
 
     rows: list[Row] = []
     provers: dict[str, Any] = {}

@@ -496,7 +496,7 @@ def default_vs_search(case: Case, work: Path) -> None:
         rows.append(
             DefaultRow(
                 label, f"{manifest.decomp_base}/{manifest.decomp_legs}", circuit.logrows,
-                int(circuit.settings["num_rows"]), compile_s, setup_s,
+                circuit.settings.num_rows, compile_s, setup_s,
                 found.pk.stat().st_size, statistics.median(prove_s[label]), max(errors[label]), agree[label],
             )
         )  # fmt: skip

@@ -24,11 +24,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def measure(name: str, samples: np.ndarray) -> dict[str, float]:
-    from zkinfer.core.ezkl_views import Settings
     from zkinfer.prover.prove import Prover
 
     prover = Prover(REPO / "circuits" / name, prefer_gpu=False)
-    scales = Settings(prover.circuit.settings).output_scales
+    scales = prover.circuit.settings.output_scales
     shape = prover.circuit.input_specs[0].shape
     float_ms, witness_ms, differing, max_units = [], [], 0, 0
     for k, row in enumerate(samples):

@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,8 @@ E2E_FIXTURES = frozenset(
         "hashed_circuit",
         "hashed_receipt_file",
         "batch_circuits",
+        "split_circuit_dir",
+        "split_receipt_file",
     }
 )
 
@@ -214,3 +217,24 @@ def hashed_circuit(tiny_dir: Path) -> Path:
 def hashed_receipt_file(tiny_dir: Path, hashed_circuit: Path, node_key_file: Path) -> Path:
     """A genuine signed receipt from `hashed_circuit` for tiny_dir/input.json."""
     return prove_signed(hashed_circuit, tiny_dir / "input.json", tiny_dir / "hashed_receipt.json", node_key_file)
+
+
+@pytest.fixture(scope="session")
+def split_circuit_dir(tiny_dir: Path) -> Path:
+    """The tiny MLP cut at h0 into two segments linked by a Poseidon hash (small decomposition)."""
+    from zkinfer.prover.split import compile_split
+
+    options: dict[str, Any] = {"cuts": ["h0"], "search": False, "decomposition": SMALL_DECOMPOSITION}
+    sources = (tiny_dir / "model.onnx", tiny_dir / "calibration.json")
+    return compile_split(*sources, tiny_dir / "split", link="hashed", **options).path
+
+
+@pytest.fixture(scope="session")
+def split_receipt_file(tiny_dir: Path, split_circuit_dir: Path, node_key_file: Path) -> Path:
+    """A genuine signed split receipt (zkinfer.receipt/2) of `split_circuit_dir` for tiny_dir/input.json."""
+    from zkinfer.core import identity, split_receipt
+    from zkinfer.prover.prove import prove_receipt
+
+    receipt = prove_receipt(split_circuit_dir, tiny_dir / "input.json", signer=identity.load_key(node_key_file))
+    split_receipt.save(receipt, tiny_dir / "split_receipt.json")
+    return tiny_dir / "split_receipt.json"

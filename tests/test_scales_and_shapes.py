@@ -40,7 +40,7 @@ def test_cli_prove_writes_only_receipts_that_verify(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CoarseOutputWarning)
         circuit = compile_model(model, calibration, tmp_path / "circuit", decomposition=DECOMPOSITION)
-    assert min(circuit.settings["model_output_scales"]) < 0
+    assert min(circuit.settings.output_scales) < 0
     (tmp_path / "input.json").write_text(json.dumps({"input_data": [a.ravel().tolist() for a in sample]}))
 
     proved = zkinfer(
@@ -58,7 +58,7 @@ def test_cli_prove_writes_only_receipts_that_verify(tmp_path: Path) -> None:
     verified = zkinfer("verify", tmp_path / "receipt.json", "--json")
     assert verified.returncode == 0, verified.stdout
     receipt = json.loads((tmp_path / "receipt.json").read_text())
-    assert receipt["output"]["scales"] == circuit.settings["model_output_scales"]
+    assert receipt["output"]["scales"] == circuit.settings.output_scales
     shifted_left = np.asarray(receipt["output"]["tensors"][0]["values"])  # x << 2, held at scale -2 (steps of 4): exact
     np.testing.assert_array_equal(shifted_left, sample[1].ravel() * 4)
 
@@ -67,7 +67,7 @@ def test_a_scalar_output_keeps_its_shape_in_the_receipt(tmp_path: Path) -> None:
     """The receipt states the model's own shape [] (what onnxruntime returns), the settings list [1]."""
     model, calibration, sample = case("reduce_max_to_scalar").write(tmp_path / "model")
     circuit = compile_model(model, calibration, tmp_path / "circuit", decomposition=DECOMPOSITION)
-    assert circuit.settings["model_instance_shapes"][-1] == [1]
+    assert circuit.settings.instance_shapes[-1] == [1]
     receipt = Prover(circuit, prefer_gpu=False).prove(sample)
     assert receipt.output.tensors[0].shape == [] and receipt.fast.tensors[0].shape == []
     assert verify_receipt(receipt).verified
@@ -175,7 +175,7 @@ def _matmul_relu_max(path: Path) -> None:
 def test_a_split_chain_ending_in_a_scalar_proves_and_verifies(tmp_path: Path) -> None:
     """The split prover checks its receipt as the verifier does too, and they agree on a rank-0 last output."""
     from zkinfer.prover import split
-    from zkinfer.prover.split_prove import SplitProver
+    from zkinfer.prover.prove import ChainProver as SplitProver
     from zkinfer.verify.verifier import verify_document
 
     _matmul_relu_max(tmp_path / "model.onnx")

@@ -77,7 +77,7 @@ def _assemble(out: Path, segments: list[Path], like: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, node_key_file: Path) -> Env:
-    from zkinfer.prover.split_prove import SplitProver
+    from zkinfer.prover.prove import ChainProver as SplitProver
 
     folder = tmp_path_factory.mktemp("split")
     tiny.mlp(folder / "a.onnx", seed=0)
@@ -94,7 +94,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, node_key_file: Path) -> Env:
     h = split.compile_split(
         folder / "a.onnx", calibration, folder / "h", visibility=Visibility(input="hashed"), **options
     )
-    assert b.segments[1].settings["model_input_scales"] == a.segments[0].settings["model_output_scales"], (
+    assert b.segments[1].settings.input_scales == a.segments[0].settings.output_scales, (
         "the hybrid needs B's link at A's scale"
     )
     hybrid = _assemble(folder / "hybrid", [a.segments[0].path, b.segments[1].path], a.path)
@@ -230,7 +230,7 @@ def test_genuine_split_receipt_verifies_with_the_chain_pinned(env: Env) -> None:
 
 
 def test_one_segments_digest_is_not_the_chains(env: Env) -> None:
-    from zkinfer.verify.split_checks import segment_circuit_digests
+    from zkinfer.verify.checks import segment_circuit_digests
 
     first = segment_circuit_digests(parse(env.genuine))[0]
     verdict = verify_document(copy.deepcopy(env.genuine), Policy(expect_circuit=first))

@@ -39,7 +39,7 @@ class Chains:
 
 @pytest.fixture(scope="module")
 def chains(tmp_path_factory: pytest.TempPathFactory) -> Chains:
-    from zkinfer.prover.split_prove import SplitProver
+    from zkinfer.prover.prove import ChainProver as SplitProver
 
     folder = tmp_path_factory.mktemp("split-attacks")
     tiny.mlp(folder / "m.onnx", sizes=(8, 6, 5, 3), seed=3)

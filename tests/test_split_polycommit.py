@@ -25,7 +25,6 @@ from tests.cli import zkinfer
 from tests.conftest import SMALL_DECOMPOSITION
 from zkinfer.core import identity, polycommit, split_circuit
 from zkinfer.core.digest import split_vk_digest
-from zkinfer.core.ezkl_views import Settings
 from zkinfer.core.split_receipt import parse
 from zkinfer.prover import split
 from zkinfer.verify import Policy, Verdict, verify_document
@@ -49,7 +48,7 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, node_key_file: Path) -> Env:
-    from zkinfer.prover.split_prove import SplitProver
+    from zkinfer.prover.prove import ChainProver as SplitProver
 
     folder = tmp_path_factory.mktemp("polycommit")
     tiny.mlp(folder / "a.onnx", seed=0)
@@ -123,7 +122,7 @@ def test_link_point_is_ezkls_commitment_to_the_linked_values(env: Env) -> None:
 
     segment = split_circuit.load(env.chain).segments[1]
     found = keys.ensure(segment)
-    at = polycommit.positions(Settings(segment.settings), "seg1").inputs
+    at = polycommit.positions(segment.settings, "seg1").inputs
     assert at == (0,)
     data = env.folder / "seg1-data.json"
     witness = env.folder / "seg1-witness.json"

@@ -2,8 +2,10 @@
 
 The Python API (what the CLI, the node and the notebooks call):
     compile_model(onnx, calibration, out_dir) -> Circuit
-    Prover(circuit_dir).prove(sample) -> Receipt
-    compile_split(onnx, calibration, out_dir, parts=K) -> SplitCircuit; SplitProver(dir).prove(sample) -> SplitReceipt
+    compile_split(onnx, calibration, out_dir, parts=K) -> SplitCircuit (linked segments)
+    ChainProver(circuit_dir).prove(sample) -> Receipt, or a SplitReceipt for a split circuit (SplitProver: the same)
+    Prover(circuit_dir).prove(sample) -> Receipt (an unsplit circuit, with the statements a node signs)
+    prove_receipt(circuit_dir, input_file) -> prove, check an executor's proofs, stop the workers
     verify_receipt(receipt, policy) -> Verdict
     Consensus(nodeset.load(path)).infer(model, body) -> Outcome (a quorum of untrusted nodes; infer_sync in notebooks)
 """
@@ -22,9 +24,9 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time each is imp
     from zkinfer.core.receipt import save as save_receipt
     from zkinfer.network.client import Consensus, NoQuorum, Outcome
     from zkinfer.prover.compile import compile_model
-    from zkinfer.prover.prove import Prover, prove_file
+    from zkinfer.prover.prove import ChainProver, Prover, prove_file, prove_receipt
+    from zkinfer.prover.prove import ChainProver as SplitProver
     from zkinfer.prover.split import compile_split
-    from zkinfer.prover.split_prove import SplitProver
     from zkinfer.verify import Policy, Verdict, verify_file, verify_receipt
 
 # public name -> (module, attribute): `import zkinfer` loads none of them, so verifying loads no prover,
@@ -39,9 +41,11 @@ _LAZY: dict[str, tuple[str, str]] = {
     "VerificationFailed": ("zkinfer.core.errors", "VerificationFailed"),
     "InfrastructureError": ("zkinfer.core.errors", "InfrastructureError"),
     "Prover": ("zkinfer.prover.prove", "Prover"),
+    "ChainProver": ("zkinfer.prover.prove", "ChainProver"),
     "prove_file": ("zkinfer.prover.prove", "prove_file"),
+    "prove_receipt": ("zkinfer.prover.prove", "prove_receipt"),
     "compile_split": ("zkinfer.prover.split", "compile_split"),
-    "SplitProver": ("zkinfer.prover.split_prove", "SplitProver"),
+    "SplitProver": ("zkinfer.prover.prove", "ChainProver"),
     "Receipt": ("zkinfer.core.receipt", "Receipt"),
     "load_receipt": ("zkinfer.core.receipt", "load"),
     "save_receipt": ("zkinfer.core.receipt", "save"),
@@ -71,6 +75,7 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChainProver",
     "Circuit",
     "Consensus",
     "InfrastructureError",
@@ -90,6 +95,7 @@ __all__ = [
     "load_circuit",
     "load_receipt",
     "prove_file",
+    "prove_receipt",
     "save_receipt",
     "verify_file",
     "verify_receipt",

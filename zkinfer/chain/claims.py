@@ -194,11 +194,8 @@ class Layout:
     params_hash: bytes  # keccak over the weights' commitment felts; 32 zero bytes for fixed weights
 
     @classmethod
-    def of_settings(
-        cls, settings: dict[str, Any], params_commitment: list[str] | None = None, where: str = "settings"
-    ) -> Layout:
+    def of_settings(cls, view: Settings, params_commitment: list[str] | None = None, where: str = "settings") -> Layout:
         """The contract's registration of a circuit, from its instance layout (`zkinfer.core.instance_layout`)."""
-        view = Settings(settings, where)
         try:
             layout = InstanceLayout.of(view)
         except SettingsError as exc:
@@ -241,7 +238,7 @@ class Layout:
         except StatementError as exc:
             raise ClaimError(f"receipt: {exc}") from exc
         weights = None if proven.weights_commitment is None else list(proven.weights_commitment)
-        return cls.of_settings(receipt.model.settings, weights, "receipt.model.settings")
+        return cls.of_settings(receipt.model.settings_view, weights, "receipt.model.settings")
 
     def split(self, instances: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
         """(input, weights, output) felts of a proof's flat instances, as the contract splits them."""

@@ -114,7 +114,7 @@ def for_circuit(circuit_dir: Path) -> VerifierArtifact:
 
     loaded = circuit.load(circuit_dir)
     keys = ensure(loaded)
-    return build(keys.vk.read_bytes(), loaded.settings, keys.srs.path, keys.srs.fingerprint)
+    return build(keys.vk.read_bytes(), loaded.settings.raw, keys.srs.path, keys.srs.fingerprint)
 
 
 def for_receipt(receipt: Receipt) -> VerifierArtifact:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -89,13 +89,24 @@ class Manifest(BaseModel):
     created_at: str
 
 
-@dataclass(frozen=True)
-class Circuit:
-    """A loaded, digest-checked circuit directory."""
+class Stated(Protocol):
+    """What every circuit manifest states, split or not."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def visibility(self) -> Visibility: ...
+    @property
+    def inputs(self) -> list[Tensor]: ...
+    @property
+    def outputs(self) -> list[Tensor]: ...
+
+
+class Described:
+    """The accessors a circuit directory and a split one share (their manifests state the same)."""
 
     path: Path
-    manifest: Manifest
-    settings: dict[str, Any]
+    manifest: Stated
 
     @property
     def name(self) -> str:
@@ -104,6 +115,38 @@ class Circuit:
     @property
     def model_path(self) -> Path:
         return self.path / MODEL_FILE
+
+    @property
+    def visibility(self) -> Visibility:
+        return self.manifest.visibility
+
+    @property
+    def input_specs(self) -> tuple[TensorSpec, ...]:
+        return tuple(TensorSpec(t.name, tuple(t.shape)) for t in self.manifest.inputs)
+
+    @property
+    def output_specs(self) -> tuple[TensorSpec, ...]:
+        return tuple(TensorSpec(t.name, tuple(t.shape)) for t in self.manifest.outputs)
+
+
+@dataclass(frozen=True)
+class Circuit(Described):
+    """A loaded, digest-checked circuit directory: one segment, or (with `segments`) a chain of one,
+    so that the prover and the verifier treat it as a split circuit with no links."""
+
+    path: Path
+    manifest: Manifest
+    settings: Settings  # the typed view of settings.json (`settings.raw`: the document as ezkl wrote it)
+
+    @property
+    def segments(self) -> tuple[Circuit, ...]:
+        """The circuits proven in order: this one alone."""
+        return (self,)
+
+    @property
+    def links(self) -> LinkKind | None:
+        """How segments commit to the tensor between them: none between one segment."""
+        return None
 
     @property
     def settings_path(self) -> Path:
@@ -115,15 +158,7 @@ class Circuit:
 
     @property
     def logrows(self) -> int:
-        return Settings(self.settings, str(self.path / SETTINGS_FILE)).logrows
-
-    @property
-    def input_specs(self) -> tuple[TensorSpec, ...]:
-        return tuple(TensorSpec(t.name, tuple(t.shape)) for t in self.manifest.inputs)
-
-    @property
-    def output_specs(self) -> tuple[TensorSpec, ...]:
-        return tuple(TensorSpec(t.name, tuple(t.shape)) for t in self.manifest.outputs)
+        return self.settings.logrows
 
     @property
     def key_id(self) -> str:
@@ -161,7 +196,8 @@ def load(path: Path) -> Circuit:
     text = manifest_path.read_text()
     if is_split_manifest(text):
         raise CircuitError(
-            f"{path}: is a split circuit (segments in sub-directories); `zkinfer prove` and `zkinfer.prover.split_prove.SplitProver` prove it, and one of its segments is not a model of its own"
+            f"{path}: is a split circuit (segments in sub-directories); `zkinfer prove` and "
+            "`zkinfer.prover.prove.ChainProver` prove it, and one of its segments is not a model of its own"
         )
     try:
         manifest = Manifest.model_validate_json(text)
@@ -184,4 +220,4 @@ def load(path: Path) -> Circuit:
             raise CircuitError(
                 f"{path / filename}: digest {actual} does not match manifest {expected}; recompile the circuit"
             )
-    return Circuit(path=path, manifest=manifest, settings=settings)
+    return Circuit(path=path, manifest=manifest, settings=Settings(settings, str(path / SETTINGS_FILE)))

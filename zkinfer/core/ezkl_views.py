@@ -121,6 +121,21 @@ class Settings:
         return sum(counts)
 
     @property
+    def polycommit_sizes(self) -> Any:
+        """`module_sizes.polycommit` as ezkl wrote it (checked by `zkinfer.core.polycommit.positions`)."""
+        sizes = self.raw.get("module_sizes")
+        return sizes.get("polycommit") if isinstance(sizes, dict) else None
+
+    def stated(self, key: str) -> Any:
+        """A top-level field exactly as the document states it (None when absent): for comparing with
+        what ezkl derives (`zkinfer.verify.reproduce.DECODING_FIELDS`), never for reading a value."""
+        return self.raw.get(key)
+
+    def with_logrows(self, k: int) -> dict[str, Any]:
+        """A copy of the document with `run_args.logrows` set to `k` (the rest untouched)."""
+        return {**self.raw, "run_args": {**self.run_args, "logrows": k}}
+
+    @property
     def instance_shapes(self) -> list[list[int]]:
         """The public instances' shapes: the public inputs' (none when the input is hashed), then the outputs'."""
         shapes = self.raw.get("model_instance_shapes")

@@ -15,7 +15,6 @@ bytes is what makes them the commitments the proof's constraints were checked ag
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from zkinfer.core.errors import ReceiptFormatError
 from zkinfer.core.ezkl_views import Settings, SettingsError
@@ -41,11 +40,7 @@ def positions(settings: Settings, where: str) -> Positions:
     n_out = len(settings.output_scales) if settings.visibility("output") == "polycommit" else 0
     if settings.visibility("param") == "polycommit":
         raise SettingsError(f"{where}: polycommit weights are not supported (split circuits take fixed weights)")
-    sizes: Any = (
-        settings.raw.get("module_sizes", {}).get("polycommit")
-        if isinstance(settings.raw.get("module_sizes"), dict)
-        else None
-    )
+    sizes = settings.polycommit_sizes
     if not isinstance(sizes, list) or len(sizes) != n_in + n_out or not all(type(s) is int and s > 0 for s in sizes):
         raise SettingsError(
             f"{where}.module_sizes.polycommit: "

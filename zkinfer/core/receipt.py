@@ -10,7 +10,7 @@ import base64
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -18,14 +18,17 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     field_validator,
 )
 
 from zkinfer.core import cache, strict_json
+from zkinfer.core.circuit import LinkKind
 from zkinfer.core.digest import canonical_json, digest_json
 from zkinfer.core.errors import ReceiptFormatError
+from zkinfer.core.ezkl_views import Settings
 
 SCHEMA_VERSION: Final = "zkinfer.receipt/1"
 Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
@@ -36,6 +39,7 @@ MAX_RECEIPT_BYTES_ENV = "ZKINFER_MAX_RECEIPT_BYTES"
 MAX_PROOF_BYTES = 1 << 24
 
 
+_Document = TypeVar("_Document", bound=BaseModel)
 _HEX = re.compile(r"[0-9a-fA-F]*")
 
 
@@ -128,6 +132,12 @@ class ModelSection(_Strict):
     vk_digest: Digest
     verifying_key: Base64Bytes = Field(description="the verifying key file (base64 in JSON)")
     ezkl_version: str
+    _where: str = PrivateAttr(default="model.settings")  # where the settings sit in the receipt, for errors
+
+    @property
+    def settings_view(self) -> Settings:
+        """The typed view of `settings` (hostile: each field is checked when it is read)."""
+        return Settings(self.settings, self._where)
 
 
 class SrsSection(_Strict):
@@ -148,6 +158,21 @@ class Timings(_Strict):
     prove_ms: float
 
 
+class SegmentTimings(_Strict):
+    witness_ms: float  # a chain's witnesses run as one sequence: its time shared evenly between the segments
+    prove_ms: float
+
+
+class SegmentSection(_Strict):
+    """One proven circuit: its model section, the SRS it was set up with, and its proof. A /1 receipt
+    is one of them (`Receipt.segments`); a split /2 receipt lists a chain of them."""
+
+    model: ModelSection
+    srs: SrsSection
+    proof: ProofSection
+    timings: SegmentTimings
+
+
 class Signature(_Strict):
     scheme: Literal["bls12-381-g2-pop"]
     public_key: Annotated[str, StringConstraints(pattern=r"^(0x)?[0-9a-fA-F]{96}$")]  # 48 bytes, compressed G1
@@ -166,6 +191,20 @@ class Receipt(_Strict):
     proof: ProofSection
     timings: Timings
     signature: Signature | None = None
+
+    @property
+    def segments(self) -> list[SegmentSection]:
+        """The proofs in order: this receipt's one, a chain with no links (its sections, not copies)."""
+        timings = SegmentTimings.model_construct(witness_ms=self.timings.witness_ms, prove_ms=self.timings.prove_ms)
+        return [SegmentSection.model_construct(model=self.model, srs=self.srs, proof=self.proof, timings=timings)]
+
+    @property
+    def links(self) -> list[str]:
+        return []
+
+    @property
+    def links_kind(self) -> LinkKind | None:
+        return None
 
     def canonical_bytes(self) -> bytes:
         """Bytes a signature covers: the canonical JSON of everything except the signature."""
@@ -207,14 +246,19 @@ def read_document(path: Path, max_bytes: int | None = None) -> Any:
     )
 
 
-def parse(document: Any, source: str = "receipt") -> Receipt:
-    """Validate a parsed JSON document against the receipt schema."""
+def validated(schema: type[_Document], document: Any, source: str, version: str = SCHEMA_VERSION) -> _Document:
+    """`document` held to `schema` (the receipt model of `version`); ReceiptFormatError names each bad field."""
     if not isinstance(document, dict):
         raise ReceiptFormatError(f"{source}: a receipt must be a JSON object, got {type(document).__name__}")
     try:
-        return Receipt.model_validate(document)
+        return schema.model_validate(document)
     except ValidationError as exc:
-        raise ReceiptFormatError(describe_validation_error(exc, source)) from exc
+        raise ReceiptFormatError(describe_validation_error(exc, source).replace(SCHEMA_VERSION, version)) from exc
+
+
+def parse(document: Any, source: str = "receipt") -> Receipt:
+    """Validate a parsed JSON document against the receipt schema."""
+    return validated(Receipt, document, source)
 
 
 def load(path: Path, max_bytes: int | None = None) -> Receipt:

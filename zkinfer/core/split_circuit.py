@@ -21,10 +21,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from zkinfer.core import circuit
-from zkinfer.core.circuit import MANIFEST_FILE, MODEL_FILE, Circuit, LinkKind, Visibility
+from zkinfer.core.circuit import MANIFEST_FILE, MODEL_FILE, Circuit, Described, LinkKind, Visibility
 from zkinfer.core.digest import digest_file
 from zkinfer.core.errors import CircuitError
-from zkinfer.core.onnx_model import TensorSpec
 
 MAX_SEGMENTS = 64
 
@@ -62,7 +61,7 @@ class SplitManifest(BaseModel):
 
 
 @dataclass(frozen=True)
-class SplitCircuit:
+class SplitCircuit(Described):
     """A loaded, digest-checked split circuit: its manifest and its segments' circuits, in order."""
 
     path: Path
@@ -70,20 +69,8 @@ class SplitCircuit:
     segments: tuple[Circuit, ...]
 
     @property
-    def name(self) -> str:
-        return self.manifest.name
-
-    @property
-    def model_path(self) -> Path:
-        return self.path / MODEL_FILE
-
-    @property
-    def input_specs(self) -> tuple[TensorSpec, ...]:
-        return tuple(TensorSpec(t.name, tuple(t.shape)) for t in self.manifest.inputs)
-
-    @property
-    def output_specs(self) -> tuple[TensorSpec, ...]:
-        return tuple(TensorSpec(t.name, tuple(t.shape)) for t in self.manifest.outputs)
+    def links(self) -> LinkKind:
+        return self.manifest.links
 
 
 def is_split(path: Path) -> bool:
@@ -126,6 +113,14 @@ def load(path: Path) -> SplitCircuit:
             )
         segments.append(loaded)
     return SplitCircuit(path=path, manifest=manifest, segments=tuple(segments))
+
+
+AnyCircuit = Circuit | SplitCircuit
+
+
+def load_any(path: Path) -> AnyCircuit:
+    """A circuit directory, split or not (by its manifest's kind), loaded and digest-checked."""
+    return load(path) if is_split(path) else circuit.load(path)
 
 
 def write_manifest(path: Path, manifest: SplitManifest) -> None:

@@ -6,7 +6,7 @@ output shares with the next one's input (Poseidon, or with `link_kind: polycommi
 /1 receipt; the fast answer is the whole model's. The node signs the canonical bytes of everything
 but the signature, as for /1. Unsplit circuits still write /1 receipts, which verify as before.
 
-Nothing here is trusted: `zkinfer.verify.split_checks` takes every link from the proofs' instances
+Nothing here is trusted: `zkinfer.verify.links` takes every link from the proofs' instances
 and checks the receipt's own statement of it against them.
 """
 
@@ -15,30 +15,42 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from zkinfer.core import cache
 from zkinfer.core.circuit import LinkKind
 from zkinfer.core.digest import canonical_json, digest_json
-from zkinfer.core.errors import ReceiptFormatError
 from zkinfer.core.receipt import (
     Digest,
     FastSection,
     InputSection,
-    ModelSection,
     OutputSection,
     ParamsSection,
-    ProofSection,
     Receipt,
+    SegmentSection,
+    SegmentTimings,
     Signature,
-    SrsSection,
     _Strict,
-    describe_validation_error,
     read_document,
+    validated,
 )
 from zkinfer.core.split_circuit import MAX_SEGMENTS
 
 SCHEMA_VERSION: Final = "zkinfer.receipt/2"
+__all__ = [  # SegmentSection and SegmentTimings are defined with the /1 receipt (a chain of one segment)
+    "SCHEMA_VERSION",
+    "AnyReceipt",
+    "ChainSection",
+    "SegmentSection",
+    "SegmentTimings",
+    "SplitReceipt",
+    "SplitTimings",
+    "is_split_document",
+    "load_any",
+    "parse",
+    "parse_any",
+    "save",
+]
 
 
 class ChainSection(_Strict):
@@ -48,20 +60,6 @@ class ChainSection(_Strict):
     model_digest: Digest
     vk_digest: Digest = Field(description="split_vk_digest of the segments' verifying-key digests, in order")
     ezkl_version: str
-
-
-class SegmentTimings(_Strict):
-    witness_ms: float  # the chain's witnesses run as one sequence: its time shared evenly between the segments
-    prove_ms: float
-
-
-class SegmentSection(_Strict):
-    """One segment's circuit (as a /1 receipt's model section), the SRS it was set up with, and its proof."""
-
-    model: ModelSection
-    srs: SrsSection
-    proof: ProofSection
-    timings: SegmentTimings
 
 
 class SplitTimings(_Strict):
@@ -95,8 +93,11 @@ class SplitReceipt(_Strict):
         """Each segment's weights are baked into its key: a weights commitment would be a field no proof covers."""
         if self.params.commitment is not None:
             raise ValueError(
-                "params: a split receipt's weights are fixed in each segment's circuit, with no params.commitment (remove it)"
+                "params: a split receipt's weights are fixed in each segment's circuit, "
+                "with no params.commitment (remove it)"
             )
+        for i, segment in enumerate(self.segments):
+            segment.model._where = f"segments[{i}].model.settings"  # errors name the segment's field
         return self
 
     @property
@@ -124,14 +125,7 @@ def is_split_document(document: Any) -> bool:
 
 
 def parse(document: Any, source: str = "receipt") -> SplitReceipt:
-    if not isinstance(document, dict):
-        raise ReceiptFormatError(f"{source}: a receipt must be a JSON object, got {type(document).__name__}")
-    try:
-        return SplitReceipt.model_validate(document)
-    except ValidationError as exc:
-        raise ReceiptFormatError(
-            describe_validation_error(exc, source).replace("zkinfer.receipt/1", SCHEMA_VERSION)
-        ) from exc
+    return validated(SplitReceipt, document, source, SCHEMA_VERSION)
 
 
 def parse_any(document: Any, source: str = "receipt") -> AnyReceipt:
@@ -145,5 +139,7 @@ def load_any(path: Path, max_bytes: int | None = None) -> AnyReceipt:
     return parse_any(read_document(path, max_bytes), str(path))
 
 
-def save(receipt: SplitReceipt, path: Path) -> None:
-    cache.write_atomically(path, (receipt.model_dump_json(indent=2, exclude=receipt._absent()) + "\n").encode())
+def save(receipt: AnyReceipt, path: Path) -> None:
+    """Write a receipt, /1 or /2, as `zkinfer prove` does (a /2 one without the fields it lacks)."""
+    absent = receipt._absent() if isinstance(receipt, SplitReceipt) else set()
+    cache.write_atomically(path, (receipt.model_dump_json(indent=2, exclude=absent) + "\n").encode())

@@ -26,7 +26,7 @@ from typing import Any, Final
 from zkinfer.core import bls
 from zkinfer.core.digest import canonical_json, circuit_digest, digest_bytes, digest_json
 from zkinfer.core.errors import ZkinferError
-from zkinfer.core.ezkl_views import Settings, SettingsError
+from zkinfer.core.ezkl_views import SettingsError
 from zkinfer.core.instance_layout import InstanceLayout, ProvenInstances
 from zkinfer.core.receipt import Receipt
 
@@ -266,7 +266,7 @@ def from_receipt(receipt: Receipt, request_id: str, row: int = 0, rows: int = 1)
         input_visibility=layout.input_visibility,
         input_felts=proven.input_felts(),
         weights_commitment=None if proven.weights_commitment is None else list(proven.weights_commitment),
-        output_scales=Settings(receipt.model.settings, "model.settings").output_scales,
+        output_scales=receipt.model.settings_view.output_scales,
         output_felts=proven.output_felts(),
         row=row,
         rows=rows,
@@ -277,7 +277,7 @@ def proven_instances(receipt: Receipt) -> tuple[InstanceLayout, ProvenInstances]
     """The receipt's circuit layout and its proof's instances decoded by it (StatementError when
     the settings describe no layout or the proof's instances do not fit it)."""
     try:
-        layout = InstanceLayout.of(Settings(receipt.model.settings, "model.settings"))
+        layout = InstanceLayout.of(receipt.model.settings_view)
         return layout, layout.decode(receipt.proof.instances)
     except SettingsError as exc:
         raise StatementError(str(exc)) from exc

@@ -45,7 +45,6 @@ import httpx
 from zkinfer.core import strict_json
 from zkinfer.core.digest import digest_bytes, digest_json
 from zkinfer.core.errors import ZkinferError
-from zkinfer.core.ezkl_views import Settings
 from zkinfer.core.receipt import Receipt, max_receipt_bytes, parse
 from zkinfer.core.statement import SignedPromise, SignedStatement, Statement, StatementError, from_receipt
 from zkinfer.core.text import visible
@@ -413,6 +412,6 @@ def examine(signed: SignedStatement, node: PinnedNode, body: bytes, row_header: 
 
 def _rows(receipt: Receipt) -> int:
     try:
-        return max(1, Settings(receipt.model.settings, "model.settings").batch_size)
+        return max(1, receipt.model.settings_view.batch_size)
     except (ZkinferError, TypeError, ValueError):
         return 1

@@ -23,7 +23,7 @@ class Keys:
 
     def circuit_digest(self, circuit: Circuit) -> str:
         """What an auditor pins (`--expect-circuit`): this key with the circuit's settings."""
-        return circuit_digest(self.vk_digest, circuit.settings)
+        return circuit_digest(self.vk_digest, circuit.settings.raw)
 
 
 def key_dir(circuit: Circuit, srs_info: srs.SrsInfo) -> Path:

@@ -1,7 +1,10 @@
-"""Fast inference + witness + proof → a `Receipt`.
+"""Fast inference + witnesses + proofs → a receipt, for a circuit split into linked segments or not.
 
-`Prover` holds what is costly to load (the onnxruntime session, the key paths) so the node can
-answer the fast path in milliseconds and prove the same input later in a worker process.
+An unsplit circuit is a chain of one segment: `ChainProver` proves either kind (one /1 receipt, or a
+split /2 one), holding what is costly to load (the onnxruntime session, every segment's keys) so the
+node can answer the fast path in milliseconds and prove the same input later in a worker process.
+`Prover` is the same for an unsplit circuit, with the statements a node signs before it proves.
+`prove_receipt` is the whole command: load, prove, check an executor's proofs, stop the workers.
 """
 
 from __future__ import annotations
@@ -9,71 +12,46 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import TypedDict, Unpack
 
-import numpy as np
-
-from zkinfer.core import circuit, identity, inputs, split_receipt, srs, statement
+from zkinfer.core import circuit, identity, inputs, split_circuit, srs, statement
 from zkinfer.core import ezkl_adapter as _ezkl
-from zkinfer.core.errors import ProverLostError, ProvingError, ZkinferError
-from zkinfer.core.ezkl_views import Settings, Witness
-from zkinfer.core.receipt import (
-    SCHEMA_VERSION,
-    FastSection,
-    InputSection,
-    ModelSection,
-    OutputSection,
-    ParamsSection,
-    ProofSection,
-    Receipt,
-    SrsSection,
-    TensorData,
-    Timings,
-)
+from zkinfer.core.circuit import Circuit
+from zkinfer.core.digest import split_circuit_digest
+from zkinfer.core.errors import ProverLostError, ProvingError
+from zkinfer.core.ezkl_views import Witness
+from zkinfer.core.receipt import Receipt
+from zkinfer.core.split_circuit import AnyCircuit
 from zkinfer.core.split_receipt import AnyReceipt
 from zkinfer.core.statement import Statement
 from zkinfer.prover import keys
-from zkinfer.prover.executor import Executor, ProofTask
+from zkinfer.prover.executor import Executor, ProofTask, open_executor
+from zkinfer.prover.receipts import FastAnswer, Proven, SegmentKeys, build, check_as_verifier, commitment, tensors
 from zkinfer.prover.runtime import open_session
-from zkinfer.verify import checks, split_checks
-from zkinfer.verify.policy import Policy
+from zkinfer.prover.witnesses import chain_witnesses
+
+__all__ = [
+    "ChainProver",
+    "FastAnswer",
+    "Prover",
+    "ProverOptions",
+    "check_as_verifier",
+    "prove_file",
+    "prove_receipt",
+    "tensors",
+]
 
 
-@dataclass(frozen=True)
-class FastAnswer:
-    """The float answer and where it was computed: an onnxruntime provider, or "onnx-reference"."""
-
-    outputs: list[np.ndarray]
-    provider: str
-    ms: float
-
-
-def tensors(specs: tuple[object, ...], arrays: list[np.ndarray]) -> list[TensorData]:
-    return [
-        TensorData(name=spec.name, shape=[int(d) for d in array.shape], values=[float(v) for v in array.ravel()])  # type: ignore[attr-defined]
-        for spec, array in zip(specs, arrays, strict=True)
-    ]
-
-
-def _commitment(hashes: list[str] | None, part: str) -> list[str]:
-    """The witness's commitment for a part the circuit hashes (see `ezkl_views.Witness`)."""
-    if hashes is None:
-        raise ProvingError(
-            f"ezkl's witness has no {part} for a circuit compiled with hashed visibility; recompile the circuit"
-        )
-    return hashes
-
-
-class Prover:
-    """Proves inputs for one circuit; keys are set up (once, cached) when it is created."""
+class ChainProver:
+    """Proves inputs for one circuit, split or not; every segment's keys are set up (once, cached)
+    when it is made. `executor`: where ezkl.prove runs (`zkinfer.prover.executor`); None proves an
+    unsplit circuit in this process and a split one in local prove processes this prover starts."""
 
     def __init__(
         self,
-        circuit_dir: Path | circuit.Circuit,
+        circuit_dir: Path | AnyCircuit,
         *,
         srs_fingerprint: str | None = None,
         prefer_gpu: bool = True,
@@ -82,14 +60,31 @@ class Prover:
         executor: Executor | None = None,
     ) -> None:
         self.signer = signer
-        self.executor = executor  # where ezkl.prove runs (`zkinfer.prover.executor`); None: in this process
-        self.circuit = circuit_dir if isinstance(circuit_dir, circuit.Circuit) else circuit.load(circuit_dir)
-        self.keys = keys.ensure(self.circuit, srs_fingerprint, allow_development_srs)
-        self.session = open_session(
-            self.circuit.model_path, prefer_gpu=prefer_gpu
-        )  # onnxruntime, or onnx's reference evaluator where it refuses the model
-        self._vk_bytes = self.keys.vk.read_bytes()
-        self._reduced_srs = srs.reduced(self.keys.srs.path.read_bytes())
+        self.circuit: AnyCircuit = self._load(circuit_dir) if isinstance(circuit_dir, Path) else circuit_dir
+        self.segment_keys = []
+        for segment in self.circuit.segments:
+            found = keys.ensure(segment, srs_fingerprint, allow_development_srs)
+            self.segment_keys.append(
+                SegmentKeys(found, found.vk.read_bytes(), srs.reduced(found.srs.path.read_bytes()))
+            )
+        # onnxruntime, or onnx's reference evaluator where it refuses the model
+        self.session = open_session(self.circuit.model_path, prefer_gpu=prefer_gpu)
+        self._own_executor = executor is None and len(self.circuit.segments) > 1
+        self.executor = open_executor("local") if self._own_executor else executor
+
+    def _load(self, path: Path) -> AnyCircuit:
+        return split_circuit.load_any(path)
+
+    def close(self) -> None:
+        """Stop the prove workers this prover started (an executor given to it is the caller's)."""
+        if self._own_executor and self.executor is not None:
+            self.executor.close()
+
+    def __enter__(self) -> ChainProver:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
 
     def load_input(self, path: Path) -> inputs.Sample:
         return inputs.load_sample(path, self.circuit.input_specs)
@@ -100,8 +95,71 @@ class Prover:
         return FastAnswer(outputs=outputs, provider=self.session.provider, ms=(time.perf_counter() - start) * 1000)
 
     @property
+    def segment_circuit_digests(self) -> list[str]:
+        return [k.keys.circuit_digest(s) for s, k in zip(self.circuit.segments, self.segment_keys, strict=True)]
+
+    @property
     def circuit_digest(self) -> str:
-        return self.keys.circuit_digest(self.circuit)
+        """What an auditor pins (`--expect-circuit`): the circuit's digest, or a chain's over its segments' in order."""
+        digests = self.segment_circuit_digests
+        return digests[0] if len(digests) == 1 else split_circuit_digest(digests)
+
+    def prove(self, sample: inputs.Sample, fast: FastAnswer | None = None) -> AnyReceipt:
+        """Prove `sample` through every segment; `fast` is reused when the caller already answered it.
+        The receipt is checked as a verifier reads it before it is returned (`check_as_verifier`)."""
+        fast = fast or self.fast(sample)
+        with tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp:
+            proven = self._proven(sample, Path(tmp))
+        receipt = build(self.circuit, self.segment_keys, proven, fast)
+        check_as_verifier(receipt, self.circuit.name, self.executor.name if self.executor is not None else None)
+        return identity.sign_receipt(receipt, self.signer) if self.signer else receipt
+
+    def _proven(self, sample: inputs.Sample, work: Path) -> Proven:
+        """The witnesses in order, then every segment's proof (in parallel on the executor)."""
+        segments = self.circuit.segments
+        start = time.perf_counter()
+        witness_files = chain_witnesses(segments, sample, work)
+        witness_ms = (time.perf_counter() - start) * 1000
+        tasks = [
+            ProofTask(compiled=s.compiled_path, pk=k.keys.pk, srs=k.keys.srs.path, witness=w, proof=work / f"seg{i}.pf")
+            for i, (s, k, w) in enumerate(zip(segments, self.segment_keys, witness_files, strict=True))
+        ]
+        start = time.perf_counter()
+        if self.executor is None:
+            one = tasks[0]
+            proofs = [_ezkl.prove(one.witness, one.compiled, one.pk, one.proof, one.srs)]
+            seconds = [time.perf_counter() - start]
+        else:
+            try:
+                results = self.executor.prove_many(tasks)
+            except ProverLostError:
+                if len(tasks) == 1:
+                    raise  # the caller retries one lost proof (the node re-queues the job)
+                results = self.executor.prove_many(tasks)  # a worker died mid-chain: the tasks are sound, once more
+            proofs, seconds = [r.proof for r in results], [r.seconds for r in results]
+        prove_ms = (time.perf_counter() - start) * 1000
+        witnesses = [Witness.of(json.loads(w.read_text())) for w in witness_files]
+        return Proven(sample, witnesses, proofs, seconds, witness_ms, prove_ms)
+
+
+class Prover(ChainProver):
+    """A `ChainProver` for an unsplit circuit (a split one is refused: `circuit.load` names it), with
+    the statements a node signs at once and proves later."""
+
+    circuit: Circuit
+
+    def _load(self, path: Path) -> Circuit:
+        return circuit.load(path)
+
+    @property
+    def keys(self) -> keys.Keys:
+        return self.segment_keys[0].keys
+
+    def prove(self, sample: inputs.Sample, fast: FastAnswer | None = None) -> Receipt:
+        receipt = super().prove(sample, fast)
+        if not isinstance(receipt, Receipt):  # one segment always gives a /1 receipt (`receipts.build`)
+            raise ProvingError(f"{self.circuit.name}: an unsplit circuit gave a {receipt.schema_version} receipt")
+        return receipt
 
     def witness(self, sample: inputs.Sample) -> Witness:
         """The quantized forward pass alone (tens of milliseconds): what the proof will attest."""
@@ -128,19 +186,19 @@ class Prover:
 
     def _input_felts(self, witness: Witness) -> list[list[str]]:
         hashed = self.circuit.manifest.visibility.input == "hashed"
-        return [[c] for c in _commitment(witness.input_commitment, "input commitment")] if hashed else witness.inputs
+        return [[c] for c in commitment(witness.input_commitment, "input commitment")] if hashed else witness.inputs
 
     def _statements(self, witness: Witness, rows: list[tuple[int, str]]) -> list[Statement]:
         hashed = self.circuit.manifest.visibility.input == "hashed"
         input_felts = self._input_felts(witness)
         weights = (
-            _commitment(witness.params_commitment, "weights commitment")
+            commitment(witness.params_commitment, "weights commitment")
             if self.circuit.manifest.visibility.params == "hashed"
             else None
         )
         digest, scales, batch = (
             self.circuit_digest,
-            Settings(self.circuit.settings).output_scales,
+            self.circuit.settings.output_scales,
             self.circuit.manifest.batch_size,
         )
         return [
@@ -158,135 +216,29 @@ class Prover:
             for row, request_id in rows
         ]
 
-    def prove(self, sample: inputs.Sample, fast: FastAnswer | None = None) -> Receipt:
-        """Prove `sample`; `fast` is reused when the caller already answered it."""
-        fast = fast or self.fast(sample)
-        settings = self.circuit.settings
-        out_scales = Settings(settings).output_scales
-        with tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp:
-            data_file, witness_file, proof_file = (
-                Path(tmp) / "input.json",
-                Path(tmp) / "witness.json",
-                Path(tmp) / "proof.json",
-            )
-            data_file.write_text(json.dumps(inputs.to_ezkl_data([sample])))
-            start = time.perf_counter()
-            witness = _ezkl.gen_witness(data_file, self.circuit.compiled_path, witness_file)
-            witness_ms = (time.perf_counter() - start) * 1000
-            start = time.perf_counter()
-            if self.executor is None:
-                proof = _ezkl.prove(
-                    witness_file, self.circuit.compiled_path, self.keys.pk, proof_file, self.keys.srs.path
-                )
-            else:
-                task = ProofTask(
-                    compiled=self.circuit.compiled_path,
-                    pk=self.keys.pk,
-                    srs=self.keys.srs.path,
-                    witness=witness_file,
-                    proof=proof_file,
-                )
-                proof = self.executor.prove_many([task])[0].proof
-            prove_ms = (time.perf_counter() - start) * 1000
-        out_felts = witness.outputs
-        proven = [
-            flat.reshape(spec.shape)
-            for flat, spec in zip(_ezkl.witness_outputs(witness, out_scales), self.circuit.output_specs, strict=True)
-        ]
-        deviation = max(
-            float(np.max(np.abs(p - f.reshape(p.shape)))) for p, f in zip(proven, fast.outputs, strict=True)
-        )
-        visibility = self.circuit.manifest.visibility
-        hashed_input = visibility.input == "hashed"
-        receipt = Receipt(
-            schema_version=SCHEMA_VERSION,
-            issued_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
-            model=ModelSection(
-                name=self.circuit.name,
-                model_digest=self.circuit.manifest.model_digest,
-                compiled_digest=self.circuit.manifest.compiled_digest,
-                settings_digest=self.circuit.manifest.settings_digest,
-                settings=settings,
-                vk_digest=self.keys.vk_digest,
-                verifying_key=self._vk_bytes,
-                ezkl_version=_ezkl.VERSION,
-            ),
-            srs=SrsSection(
-                fingerprint=self.keys.srs.fingerprint,
-                k=self.keys.srs.k,
-                development=self.keys.srs.development,
-                reduced=self._reduced_srs,
-            ),
-            input=InputSection(
-                visibility=visibility.stated_input,
-                scales=Settings(settings).input_scales,
-                tensors=None if hashed_input else tensors(self.circuit.input_specs, sample),
-                commitment=_commitment(witness.input_commitment, "input commitment") if hashed_input else None,
-            ),
-            params=ParamsSection(
-                visibility=visibility.params,
-                commitment=_commitment(witness.params_commitment, "weights commitment")
-                if visibility.params == "hashed"
-                else None,
-            ),
-            output=OutputSection(
-                visibility="public",
-                scales=out_scales,
-                tensors=tensors(self.circuit.output_specs, proven),
-                felts=out_felts,
-            ),
-            fast=FastSection(
-                provider=fast.provider,
-                tensors=tensors(self.circuit.output_specs, fast.outputs),
-                max_abs_deviation=deviation,
-            ),
-            proof=ProofSection(
-                hex=bytes.fromhex(str(proof["hex_proof"]).removeprefix("0x")),
-                instances=[[str(x) for x in col] for col in proof["instances"]],
-            ),
-            timings=Timings(fast_ms=fast.ms, witness_ms=witness_ms, prove_ms=prove_ms),
-        )
-        check_as_verifier(receipt, self.circuit.name, self.executor.name if self.executor is not None else None)
-        return identity.sign_receipt(receipt, self.signer) if self.signer else receipt
+
+class ProverOptions(TypedDict, total=False):
+    """`ChainProver`'s options besides the circuit and the executor, as `prove_receipt` passes them on."""
+
+    srs_fingerprint: str | None
+    prefer_gpu: bool
+    allow_development_srs: bool
+    signer: identity.NodeKey | None
 
 
-def check_as_verifier(receipt: AnyReceipt, circuit_name: str, executor: str | None = None) -> None:
-    """Run the verifier's own checks of what a receipt states, reading it back from its JSON as an
-    auditor does (well-formed, settings, binding, a split receipt's links, the fast answer), before
-    anyone gets it: the prover never hands out a receipt `zkinfer verify` rejects (exit 2, nothing
-    written, the check named). A millisecond, no process; the proofs themselves are not verified
-    again here (those from an executor's process are, by its caller: `zkinfer.verify.executor_check`).
-    For a proof made in this process a failure is a ProvingError (the prover and the verifier
-    disagree: a bug); for one that came back from `executor` it is a ProverLostError, retried as a
-    lost prover is (most likely the executor proved something else)."""
-    try:
-        read_back = split_receipt.parse_any(json.loads(receipt.model_dump_json()), "the receipt just built")
-        steps: tuple[tuple[str, Callable[[Any], str]], ...]
-        if isinstance(read_back, split_receipt.SplitReceipt):
-            steps = (
-                ("settings", split_checks.check_settings),
-                ("binding", split_checks.check_binding),
-                ("links", split_checks.check_links),
-            )
-        else:
-            steps = (("settings", checks.check_settings), ("binding", checks.check_binding))
-        for name, check in (*steps, ("fast", lambda r: checks.check_fast(r, Policy()))):
-            try:
-                check(read_back)
-            except checks.CheckFailed as exc:
-                raise ProvingError(f"{name}: {exc}") from exc
-    except ZkinferError as exc:
-        if executor is not None:
-            raise ProverLostError(
-                f"{circuit_name}: the proof from the {executor} executor does not verify for this input ({exc}); not used"
-            ) from exc
-        raise ProvingError(
-            f"{circuit_name}: zkinfer's verifier would reject this receipt ({exc}), so it is not handed out; "
-            "the prover and the verifier disagree on this circuit: please report it, with the model"
-        ) from exc
+def prove_receipt(
+    circuit_dir: Path, input_path: Path, *, executor: Executor | None = None, **options: Unpack[ProverOptions]
+) -> AnyReceipt:
+    """`zkinfer prove`, whole: load the circuit (split or not) and its keys, prove the input file,
+    check the proofs the caller's `executor` returned as an auditor would (ProverLostError when
+    they do not verify: nothing is handed out), and stop the prove workers the prover started."""
+    from zkinfer.verify.executor_check import check_executor_receipt
+
+    with ChainProver(circuit_dir, executor=executor, **options) as prover:
+        receipt = prover.prove(prover.load_input(input_path))
+        if executor is not None:  # proofs made in the caller's executor (Ray machines): checked before use
+            check_executor_receipt(receipt, prover.circuit.name, executor.name)
+    return receipt
 
 
-def prove_file(circuit_dir: Path, input_path: Path, **options: object) -> Receipt:
-    """One-shot convenience for the CLI and notebooks."""
-    prover = Prover(circuit_dir, **options)  # type: ignore[arg-type]
-    return prover.prove(prover.load_input(input_path))
+prove_file = prove_receipt  # the name `zkinfer.prove_file` exported before split circuits shared the prover

@@ -19,7 +19,7 @@ With `link="polycommit"` (the default; ezkl's proof_splitting mechanics) the lin
 output and segment i+1's input each go into an unblinded advice column of their own, whose KZG
 commitment is written into the proof's transcript. Every segment is brought to the largest
 segment's k (compiled again with only logrows raised), so all columns share one Lagrange basis of
-one SRS and equal values give equal commitment points; `zkinfer.verify.split_checks` compares the
+one SRS and equal values give equal commitment points; `zkinfer.verify.links` compares the
 points it reads out of the proofs.
 """
 
@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,11 +43,12 @@ from zkinfer.core import ezkl_adapter as _ezkl
 from zkinfer.core import inputs, onnx_model, split_circuit
 from zkinfer.core.circuit import MODEL_FILE, Circuit, LinkKind, Tensor, Visibility, settings_digest
 from zkinfer.core.digest import digest_file
-from zkinfer.core.errors import CircuitError, ModelError, UsageError
-from zkinfer.core.ezkl_views import Settings, Witness
+from zkinfer.core.errors import ModelError, UsageError
+from zkinfer.core.ezkl_views import Witness
 from zkinfer.core.split_circuit import Segment, SplitCircuit, SplitManifest
 from zkinfer.prover.compile import MAX_FIDELITY_SAMPLES, compile_model
 from zkinfer.prover.runtime import open_session
+from zkinfer.prover.witnesses import chain_witnesses
 
 if TYPE_CHECKING:
     import onnx
@@ -291,7 +292,7 @@ def compile_split(
             seg_visibility = Visibility(
                 input=visibility.input if first else link, output="public" if last else link, params="fixed"
             )
-            input_scale = None if first else Settings(circuits[-1].settings).output_scales[0]
+            input_scale = None if first else circuits[-1].settings.output_scales[0]
             progress(f"segment {i} ({ins[0]} -> {outs[0]})")
             circuits.append(
                 compile_model(
@@ -328,7 +329,7 @@ def compile_split(
                 settings_digest=c.manifest.settings_digest,
                 estimated_cost=cost,
                 logrows=c.manifest.logrows,
-                num_rows=Settings(c.settings).num_rows,
+                num_rows=c.settings.num_rows,
             )
             for i, (c, ins, outs, cost) in enumerate(zip(circuits, *names, costs, strict=True))
         ],
@@ -348,8 +349,7 @@ def _with_logrows(segment: Circuit, k: int, progress: Progress) -> Circuit:
     """`segment` compiled again at k rows (2^k) instead of its own smaller k: polycommit links compare
     KZG commitments, which are equal for equal values only under one Lagrange basis (one k, one SRS)."""
     progress(f"{segment.path.name}: raising k from {segment.manifest.logrows} to {k} (polycommit links need one k)")
-    settings = dict(segment.settings)
-    settings["run_args"] = {**settings["run_args"], "logrows": k}
+    settings = segment.settings.with_logrows(k)
     segment.settings_path.write_text(json.dumps(settings))
     _ezkl.compile_circuit(segment.model_path, segment.compiled_path, segment.settings_path)
     manifest = segment.manifest.model_copy(
@@ -363,39 +363,11 @@ def _with_logrows(segment: Circuit, k: int, progress: Progress) -> Circuit:
     return _circuit.load(segment.path)
 
 
-def chain_witnesses(segments: tuple[Circuit, ...] | list[Circuit], sample: inputs.Sample, work: Path) -> list[Path]:
-    """Each segment's witness file, in order: segment 0's from `sample`, each next one's from the
-    previous segment's output field elements as they are (no float round trip). Raises
-    ProvingError (from the adapter) for an input outside the calibrated range, and CircuitError
-    when a link's commitments differ (a broken circuit directory, never a valid proof)."""
-    files: list[Path] = []
-    data: dict[str, Any] = inputs.to_ezkl_data([sample])
-    previous: list[str] | None = None
-    for i, segment in enumerate(segments):
-        data_file, witness_file = work / f"seg{i}-input.json", work / f"seg{i}-witness.json"
-        data_file.write_text(json.dumps(data))
-        witness = _ezkl.gen_witness(data_file, segment.compiled_path, witness_file)
-        if previous is not None and witness.input_commitment != previous:
-            raise CircuitError(
-                f"{segment.path}: its input commitment {witness.input_commitment} differs from segment {i - 1}'s output commitment {previous}; recompile the split circuit"
-            )
-        previous = _output_commitment(witness_file)
-        data = {"input_data": witness.outputs}
-        files.append(witness_file)
-    return files
-
-
-def _output_commitment(witness_file: Path) -> list[str] | None:
-    processed = json.loads(witness_file.read_text()).get("processed_outputs")
-    hashes = processed.get("poseidon_hash") if isinstance(processed, dict) else None
-    return None if hashes is None else [str(h) for h in hashes]
-
-
 def _end_to_end_errors(
     circuits: list[Circuit], samples: list[inputs.Sample], expected: list[list[np.ndarray]]
 ) -> list[float]:
     """|chained witnesses' final output − onnxruntime's output on the whole model|, per value and sample."""
-    scales = Settings(circuits[-1].settings).output_scales
+    scales = circuits[-1].settings.output_scales
     errors: list[float] = []
     with tempfile.TemporaryDirectory(prefix="zkinfer-split-fidelity-") as tmp:
         for sample, want in zip(samples, expected, strict=True):

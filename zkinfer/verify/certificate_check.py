@@ -340,7 +340,6 @@ def check_document(
     quantizes an input). `pinned`: the node set, or its nodes.toml, read last (its proofs of
     possession cost ~0.7 s a node with the fallback BLS library)."""
     from zkinfer.core import inputs
-    from zkinfer.core.ezkl_views import Settings
     from zkinfer.core.instance_layout import of_settings
     from zkinfer.core.receipt import load as load_receipt
 
@@ -363,7 +362,7 @@ def check_document(
     if given is not None and input_path is not None:
         settings = loaded[0][0].model.settings
         layout = of_settings(settings, "receipt.model.settings")
-        scales = Settings(settings, "receipt.model.settings").input_scales
+        scales = loaded[0][0].model.settings_view.input_scales
         wrong = check_input(cert, given, layout.input_visibility, scales, f"--input {input_path}")
         found += [(CheckName.INPUT, reason) for reason in wrong]
         facts = facts.model_copy(update={"input_checked": not wrong})

@@ -1,438 +1,318 @@
-"""The checks a verdict reports, one function per check: each returns its reason when it passes
-and raises `CheckFailed` (or `CheckSkipped`) with the reason when not.
+"""The checks a verdict reports, one function per check, for any receipt: a chain of segments, each
+a circuit with its key, settings, SRS and proof (a /1 receipt is a chain of one; a split /2 receipt
+links several, `zkinfer.verify.links`). Each returns its reason when it passes and raises
+`CheckFailed` (or `CheckSkipped`) with the reason when not.
 
 ezkl.verify only checks a proof against the instances stored beside it; it neither knows what the
-receipt *claims* nor which model the key belongs to. The `binding` check closes the first gap
-(the proof's public instances must be exactly the stated input, or its commitment, and output)
-and the policy's rules close the second (`zkinfer.verify.policy`). A verifier must give a
-verdict, never a traceback: every field is checked before it reaches ezkl, which panics on
-malformed field elements.
+receipt *claims* nor which model the key belongs to. The `binding` check closes the first gap (the
+first proof's public instances are exactly the stated input, or its commitment, and the last one's
+the stated output) and the policy's rules close the second (`zkinfer.verify.policy`): the identity
+pin is one digest over the segments' circuit digests in order, so no segment can be swapped,
+dropped, added or moved without changing it.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
-import numpy as np
-
-from zkinfer.core import ezkl_adapter as _ezkl
-from zkinfer.core import identity, srs
-from zkinfer.core.digest import circuit_digest, digest_bytes, digest_json
+from zkinfer.core import srs
+from zkinfer.core.digest import circuit_digest, digest_bytes, digest_json, split_circuit_digest, split_vk_digest
 from zkinfer.core.ezkl_views import Settings
-from zkinfer.core.instance_layout import MAX_SCALE, InstanceLayout, instance_shape, is_scale
-from zkinfer.core.receipt import InputSection, Receipt, TensorData
+from zkinfer.core.receipt import SegmentSection
 from zkinfer.core.split_receipt import AnyReceipt
+from zkinfer.verify.fields import (
+    FLOAT_TOLERANCE,
+    CheckFailed,
+    CheckSkipped,
+    CheckUnsigned,
+    check_fast,
+    check_felts,
+    check_input,
+    check_instance_shape,
+    check_output_values,
+    check_signature,
+    stated_input,
+    verify_proof,
+)
+from zkinfer.verify.links import check_links, layout_of
 from zkinfer.verify.policy import Policy
 
-FLOAT_TOLERANCE = 1e-9
-# ezkl.verify reads files: write them to memory (tmpfs) where there is one, a millisecond less per verify.
-_SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK | os.X_OK) else None
+__all__ = [
+    "FLOAT_TOLERANCE",
+    "CheckFailed",
+    "CheckSkipped",
+    "CheckUnsigned",
+    "actual_circuit_digest",
+    "check_binding",
+    "check_fast",
+    "check_input",
+    "check_links",
+    "check_proof",
+    "check_settings",
+    "check_signature",
+    "check_srs",
+    "check_statement",
+    "check_vk",
+    "expected_instances",
+    "segment_circuit_digests",
+]
 
 
-class CheckFailed(Exception):
-    """A check's failure reason (turned into a failed Check by the verifier)."""
+def _who(i: int, receipt: AnyReceipt) -> str:
+    """How a reason names segment i: not at all when it is the only one."""
+    return "" if len(receipt.segments) == 1 else f"segment {i}: "
 
 
-class CheckSkipped(Exception):
-    """A check deliberately not run (turned into a skipped Check by the verifier)."""
-
-
-class CheckUnsigned(Exception):
-    """The signature check found no signature and none was required: nothing failed, nothing was
-    established (an UNSIGNED Check, not a PASS)."""
-
-
-def _settings(receipt: Receipt) -> Settings:
-    return Settings(receipt.model.settings, "model.settings")
-
-
-def check_vk(receipt: Receipt) -> str:
-    vk = receipt.model.verifying_key
-    actual = digest_bytes(vk)
-    if actual != receipt.model.vk_digest:
-        raise CheckFailed(f"embedded verifying key hashes to {actual}, receipt states {receipt.model.vk_digest}")
-    return f"embedded key ({len(vk)} bytes) matches {receipt.model.vk_digest}"
-
-
-def check_settings(receipt: Receipt) -> str:
-    actual = digest_json(receipt.model.settings)
-    if actual != receipt.model.settings_digest:
-        raise CheckFailed(f"embedded settings hash to {actual}, receipt states {receipt.model.settings_digest}")
-    settings = _settings(receipt)
-    if settings.logrows != receipt.srs.k:
-        raise CheckFailed(f"settings say k={settings.logrows} but srs.k={receipt.srs.k}")
-    circuit = {
-        part: settings.visibility(key) for part, key in (("input", "input"), ("params", "param"), ("output", "output"))
-    }
-    if circuit["params"] == "private":
-        raise CheckFailed(
-            "the circuit's weights are private (param_visibility Private): they are unconstrained witnesses, so any weights "
-            "would pass as this model; a receipt for a model needs fixed or hashed weights"
-        )
-    stated = {
-        "input": receipt.input.visibility,
-        "params": receipt.params.visibility,
-        "output": receipt.output.visibility,
-    }
-    wrong = [
-        f"{part} is {circuit[part]} in the circuit settings but {stated[part]} in the receipt"
-        for part in stated
-        if circuit[part] != stated[part]
-    ]
-    if wrong:
-        raise CheckFailed("visibility mismatch: " + "; ".join(wrong))
-    return f"embedded settings match {receipt.model.settings_digest} (input {circuit['input']}, weights {circuit['params']}, output {circuit['output']})"
-
-
-def check_srs(receipt: Receipt) -> str:
-    fingerprint = srs.parse_reduced(receipt.srs.reduced, "field srs.reduced")
-    if fingerprint != receipt.srs.fingerprint:
-        raise CheckFailed(f"embedded SRS has fingerprint {fingerprint}, receipt states {receipt.srs.fingerprint}")
-    kind = (
-        "admits it is a development SRS (its maker could forge proofs)"
-        if receipt.srs.development
-        else "calls it a ceremony SRS, which is only its word: your --trusted-srs list decides"
-    )
-    return f"embedded reduced SRS is from ceremony {fingerprint}; the receipt {kind}"
-
-
-def check_felts(felts: list[str], field: str) -> None:
-    for j, felt in enumerate(felts):
-        if not _ezkl.is_felt(felt):
+def check_vk(receipt: AnyReceipt) -> str:
+    digests = []
+    for i, segment in enumerate(receipt.segments):
+        actual = digest_bytes(segment.model.verifying_key)
+        if actual != segment.model.vk_digest:
             raise CheckFailed(
-                f"field {field}[{j}] = {felt[:80]!r} is not a field element (64 hex digits, little-endian, below the BN254 modulus)"
+                f"{_who(i, receipt)}embedded verifying key hashes to {actual}, "
+                f"the receipt states {segment.model.vk_digest}"
             )
+        digests.append(actual)
+    if len(digests) == 1:
+        return f"embedded key ({len(receipt.segments[0].model.verifying_key)} bytes) matches {digests[0]}"
+    chain = split_vk_digest(digests)
+    if chain != receipt.model.vk_digest:
+        raise CheckFailed(
+            f"field model.vk_digest states {receipt.model.vk_digest}, the segments' keys in order give {chain}"
+        )
+    return f"{len(digests)} embedded keys match their digests; in order they give {chain}"
 
 
-def bounded_settings(receipt: Receipt) -> tuple[int, int]:
+def _visibilities(receipt: AnyReceipt, i: int) -> dict[str, str]:
+    """What segment i's circuit must be: the chain's first input and last output as stated, the
+    weights as stated, linked inside as the receipt says."""
+    last, inner = len(receipt.segments) - 1, receipt.links_kind or "hashed"
+    return {
+        "input": receipt.input.visibility if i == 0 else inner,
+        "param": receipt.params.visibility,
+        "output": receipt.output.visibility if i == last else inner,
+    }
+
+
+def check_settings(receipt: AnyReceipt) -> str:
+    n = len(receipt.segments)
+    if n > 1 and receipt.params.visibility != "fixed":
+        raise CheckFailed(
+            "field params.visibility is hashed, but split circuits take fixed weights "
+            "(each segment's are baked into its key)"
+        )
+    previous: Settings | None = None
+    for i, segment in enumerate(receipt.segments):
+        who = _who(i, receipt)
+        actual = digest_json(segment.model.settings)
+        if actual != segment.model.settings_digest:
+            raise CheckFailed(
+                f"{who}embedded settings hash to {actual}, the receipt states {segment.model.settings_digest}"
+            )
+        settings = segment.model.settings_view
+        if settings.logrows != segment.srs.k:
+            raise CheckFailed(f"{who}settings say k={settings.logrows} but srs.k={segment.srs.k}")
+        if n > 1:  # bounded before ezkl is handed these settings (a /1 receipt's proof check names it)
+            settings.num_inner_cols  # noqa: B018
+        if settings.visibility("param") == "private":
+            raise CheckFailed(
+                f"{who}the circuit's weights are private (param_visibility Private): they are unconstrained "
+                "witnesses, so any weights would pass as this model; a receipt for a model needs fixed or hashed "
+                "weights"
+            )
+        wrong = [
+            f"{'params' if part == 'param' else part} is {settings.visibility(part)} in the circuit settings "
+            f"but {need} in the receipt"
+            for part, need in _visibilities(receipt, i).items()
+            if settings.visibility(part) != need
+        ]
+        if wrong:
+            raise CheckFailed(f"{who}visibility mismatch: " + "; ".join(wrong))
+        if previous is not None and (
+            len(previous.output_scales) != 1 or previous.output_scales != settings.input_scales
+        ):
+            raise CheckFailed(
+                f"segment {i - 1}'s output scales {previous.output_scales} and segment {i}'s input scales "
+                f"{settings.input_scales} differ (a link is one tensor read at the scale it was written at)"
+            )
+        previous = settings
+    if n > 1:
+        return (
+            f"{n} segments' settings match their digests; inner links {receipt.links_kind} at equal scales, "
+            f"first input {receipt.input.visibility}, last output public"
+        )
+    only = receipt.segments[0].model
+    return (
+        f"embedded settings match {only.settings_digest} (input {receipt.input.visibility}, "
+        f"weights {receipt.params.visibility}, output {receipt.output.visibility})"
+    )
+
+
+def check_srs(receipt: AnyReceipt) -> str:
+    fingerprints = []
+    for i, segment in enumerate(receipt.segments):
+        field = "srs.reduced" if len(receipt.segments) == 1 else f"segments[{i}].srs.reduced"
+        fingerprint = srs.parse_reduced(segment.srs.reduced, f"field {field}")
+        if fingerprint != segment.srs.fingerprint:
+            raise CheckFailed(
+                f"{_who(i, receipt)}embedded SRS has fingerprint {fingerprint}, "
+                f"the receipt states {segment.srs.fingerprint}"
+            )
+        fingerprints.append(fingerprint)
+    development = [i for i, s in enumerate(receipt.segments) if s.srs.development]
+    if len(fingerprints) == 1:
+        kind = (
+            "admits it is a development SRS (its maker could forge proofs)"
+            if development
+            else "calls it a ceremony SRS, which is only its word: your --trusted-srs list decides"
+        )
+        return f"embedded reduced SRS is from ceremony {fingerprints[0]}; the receipt {kind}"
+    kind = (
+        f"segments {development} admit a development SRS"
+        if development
+        else "the receipt calls them ceremony SRSs, which is only its word: your --trusted-srs list decides"
+    )
+    return f"embedded reduced SRSs are from ceremonies {sorted(set(fingerprints))}; {kind}"
+
+
+def bounded_settings(segment: SegmentSection) -> tuple[int, int]:
     """(logrows, num_inner_cols) once they are within what ezkl can be handed: it sizes its
     domain and allocates per column from them (0 columns divides by zero, 128 ran a rebuild
-    for ten minutes and 12 GB). Checked before any ezkl work on the receipt's settings."""
-    settings = _settings(receipt)
+    for ten minutes and 12 GB). Checked before any ezkl work on a receipt's settings."""
+    settings = segment.model.settings_view
     return settings.logrows, settings.num_inner_cols
 
 
-def check_proof(receipt: Receipt, on_sent: Callable[[], None] = lambda: None) -> str:
-    proof_bytes = receipt.proof.hex
-    bounded_settings(receipt)
-    stated = sum(len(column) for column in receipt.proof.instances)
-    implied = layout_of(receipt).size
-    if stated != implied:  # before any per-element work: a hostile receipt may list millions
-        raise CheckFailed(
-            f"the proof lists {stated} public instances, the circuit settings' shapes and visibilities imply {implied}"
+def check_proof(receipt: AnyReceipt, on_sent: Callable[[], None] = lambda: None) -> str:
+    total, n = 0, len(receipt.segments)
+    for i, segment in enumerate(receipt.segments):
+        bounded_settings(segment)
+        stated = sum(len(column) for column in segment.proof.instances)
+        implied = layout_of(segment).size
+        if stated != implied:  # before any per-element work: a hostile receipt may list millions
+            raise CheckFailed(
+                f"{'the' if n == 1 else f'segment {i}: its'} proof lists {stated} public instances, "
+                f"the circuit settings' shapes and visibilities imply {implied}"
+            )
+        verify_proof(
+            segment.proof.hex,
+            segment.proof.instances,
+            segment.model.settings,
+            segment.model.verifying_key,
+            segment.srs.reduced,
+            on_sent if i == 0 else (lambda: None),
+            field="proof" if n == 1 else f"segments[{i}].proof",
         )
-    verify_proof(
-        proof_bytes,
-        receipt.proof.instances,
-        receipt.model.settings,
-        receipt.model.verifying_key,
-        receipt.srs.reduced,
-        on_sent,
-    )
-    return f"halo2/KZG proof ({len(proof_bytes)} bytes) verifies with the embedded key"
+        total += len(segment.proof.hex)
+    if n == 1:
+        return f"halo2/KZG proof ({total} bytes) verifies with the embedded key"
+    return f"all {n} halo2/KZG proofs ({total} bytes) verify with their embedded keys"
 
 
-def verify_proof(
-    proof_bytes: bytes,
-    instances: list[list[str]],
-    settings: dict[str, object],
-    vk: bytes,
-    reduced_srs: bytes,
-    on_sent: Callable[[], None] = lambda: None,
-    field: str = "proof",
-) -> None:
-    """ezkl.verify in the isolated worker on one proof, its instances (checked to be field elements
-    first: ezkl panics on others), settings, key and reduced SRS; raises CheckFailed when it fails."""
-    for i, column in enumerate(instances):
-        check_felts(column, f"{field}.instances[{i}]")
-    with tempfile.TemporaryDirectory(prefix="zkinfer-verify-", dir=_SCRATCH) as tmp:
-        folder = Path(tmp)
-        _ezkl.write_proof_file(folder / "proof.json", proof_bytes, instances)
-        (folder / "settings.json").write_text(json.dumps(settings))
-        (folder / "vk").write_bytes(vk)
-        (folder / "srs").write_bytes(reduced_srs)
-        ok, reason = _ezkl.verify(
-            folder / "proof.json",
-            folder / "settings.json",
-            folder / "vk",
-            folder / "srs",
-            reduced_srs=True,
-            on_sent=on_sent,
-        )
-    if not ok:
-        raise CheckFailed(f"the {field} does not verify with the embedded key: {reason}")
-
-
-def layout_of(receipt: Receipt) -> InstanceLayout:
-    """The receipt's instance layout from its settings alone (see `zkinfer.core.instance_layout`)."""
-    return InstanceLayout.of(_settings(receipt))
-
-
-def check_shape(tensor: TensorData, field: str) -> None:
-    if any(d < 0 for d in tensor.shape) or math.prod(tensor.shape) != len(tensor.values):
-        raise CheckFailed(f"field {field}: shape {tensor.shape} does not hold its {len(tensor.values)} values")
-
-
-def scale_of(scale: int, field: str) -> int:
-    """`scale` once it is one a circuit may have (ezkl's may be negative: `core.instance_layout`)."""
-    if not is_scale(scale):
-        raise CheckFailed(f"field {field} = {scale} is not a fixed-point scale (-{MAX_SCALE}..{MAX_SCALE})")
-    return scale
-
-
-def check_instance_shape(tensor: TensorData, shape: tuple[int, ...], field: str) -> None:
-    """The stated tensor has the shape the circuit settings give it (a scalar's is listed as [1])."""
-    if instance_shape(tensor.shape) != shape:
-        raise CheckFailed(
-            f"field {field}.shape is {tensor.shape}, the circuit settings (model_instance_shapes) give {list(shape)}"
-        )
-
-
-def _quantize(values: list[float], scale: int, field: str) -> list[str]:
-    bad = [j for j, v in enumerate(values) if not math.isfinite(v)]
-    if bad:
-        raise CheckFailed(f"field {field}[{bad[0]}] is {values[bad[0]]}, not a finite number")
-    return [_ezkl.float_to_felt(v, scale) for v in values]
-
-
-def expected_instances(receipt: Receipt) -> list[tuple[str, str]]:
-    """(label, felt) for each public instance the receipt's statement implies, in the order the
-    circuit's layout gives (`zkinfer.core.instance_layout`); a stated part the circuit does not
-    have, or lacks, raises CheckFailed naming the field."""
-    layout = layout_of(receipt)
-    commitment, values = stated_input(receipt.input, layout)
+def stated_instances(receipt: AnyReceipt, i: int) -> list[tuple[str, str | None]]:
+    """(label, felt) for each public instance of segment i's proof, in the order its layout gives
+    (`zkinfer.core.instance_layout`): the felt the receipt's statement implies (the first segment's
+    input or its commitment, the weights' commitment, the last segment's output), None for what
+    only the links state. A stated part the circuit does not have, or lacks, raises CheckFailed."""
+    segment, last = receipt.segments[i], len(receipt.segments) - 1
+    layout = layout_of(segment)
+    if i == 0:
+        commitment, values = stated_input(receipt.input, layout)
+        input_commitment: list[str | None] = list(commitment or [])
+        input_values: list[str | None] = [f for t in values or [] for f in t]
+    else:
+        input_commitment, input_values = [None] * layout.n_input_commitments, [None] * layout.input_values
     weights = receipt.params.commitment
     if layout.param_visibility == "fixed" and weights is not None:
         raise CheckFailed(
-            "field params.commitment is stated, but the circuit's weights are fixed: they have no commitment, and no proof covers it (remove the field)"
+            "field params.commitment is stated, but the circuit's weights are fixed: they have no commitment, "
+            "and no proof covers it (remove the field)"
         )
     if layout.param_visibility == "hashed" and (not weights or len(weights) != layout.n_weights_commitments):
         raise CheckFailed(
-            f"field params.commitment holds {len(weights or [])} hash(es), the circuit's hashed weights have {layout.n_weights_commitments}"
+            f"field params.commitment holds {len(weights or [])} hash(es), "
+            f"the circuit's hashed weights have {layout.n_weights_commitments}"
         )
     if weights is not None:
         check_felts(weights, "params.commitment")
-    felts = [
-        *(commitment or []),
-        *(weights or []),
-        *(f for t in values or [] for f in t),
-        *(f for t in receipt.output.felts for f in t),
-    ]
+    outputs: list[str | None] = (
+        [f for t in receipt.output.felts for f in t] if i == last else [None] * layout.output_values
+    )
+    felts = [*input_commitment, *(weights or []), *input_values, *outputs, *[None] * layout.n_output_commitments]
     labels = layout.labels()
     if len(felts) != len(labels):
         raise CheckFailed(
-            f"the receipt's statement gives {len(felts)} public instances, the circuit settings imply {len(labels)}"
+            f"{_who(i, receipt)}the receipt's statement gives {len(felts)} public instances, "
+            f"the circuit settings imply {len(labels)}"
         )
     return list(zip(labels, felts, strict=True))
 
 
-def stated_input(section: InputSection, layout: InstanceLayout) -> tuple[list[str] | None, list[list[str]] | None]:
-    """(commitment felts, value felts per tensor) of the stated input, checked against the layout
-    the circuit's settings give: a hashed input states its commitments and no values, a public one
-    its values (quantized here) and no commitment. A stray field fails naming it: no proof covers it."""
-    if section.visibility != layout.input_visibility:
+def expected_instances(receipt: AnyReceipt) -> list[tuple[str, str]]:
+    """(label, felt) for each public instance a one-segment receipt's statement implies, in order."""
+    return [(label, felt) for label, felt in stated_instances(receipt, 0) if felt is not None]
+
+
+def check_binding(receipt: AnyReceipt) -> str:
+    first, last = receipt.segments[0].model.settings_view, receipt.segments[-1].model.settings_view
+    if receipt.input.scales != first.input_scales or receipt.output.scales != last.output_scales:
         raise CheckFailed(
-            f"field input.visibility is {section.visibility}, the circuit's input is {layout.input_visibility}"
+            f"stated scales (input {receipt.input.scales}, output {receipt.output.scales}) differ from the "
+            f"circuit settings' (input {first.input_scales}, output {last.output_scales})"[:400]
         )
-    if layout.input_visibility == "hashed":
-        if section.tensors is not None:
+    layouts = [layout_of(s) for s in receipt.segments]
+    proofs = [[felt for column in s.proof.instances for felt in column] for s in receipt.segments]
+    for i, (layout, actual) in enumerate(zip(layouts, proofs, strict=True)):
+        if len(actual) != layout.size:  # before any per-element work
             raise CheckFailed(
-                "field input.tensors is stated, but the circuit's input is hashed: its values are no public instance, so no proof covers them (remove the field)"
+                f"{_who(i, receipt)}the proof has {len(actual)} public instances, the circuit settings imply "
+                f"{layout.size}"
             )
-        if not section.commitment or len(section.commitment) != layout.n_input_commitments:
-            raise CheckFailed(
-                f"field input.commitment holds {len(section.commitment or [])} hash(es) for {layout.n_input_commitments} input tensor(s): ezkl commits to each input tensor with one hash"
-            )
-        check_felts(section.commitment, "input.commitment")
-        return [c.lower() for c in section.commitment], None
-    if section.commitment is not None:
+    tail = layouts[-1]
+    if len(receipt.output.tensors) != len(tail.output_shapes):
         raise CheckFailed(
-            "field input.commitment is stated, but the circuit's input is public: it has no commitment, and no proof covers it (remove the field)"
+            f"field output.tensors holds {len(receipt.output.tensors)} tensors, "
+            f"the circuit settings have {len(tail.output_shapes)}"
         )
-    if section.tensors is None:
-        raise CheckFailed("field input.tensors is missing but the circuit's input is public")
-    if len(section.tensors) != len(layout.input_shapes) or len(section.scales) != len(section.tensors):
-        raise CheckFailed(
-            f"field input.tensors holds {len(section.tensors)} tensors ({len(section.scales)} scales), the circuit settings have {len(layout.input_shapes)}"
-        )
-    values = []
-    for i, (tensor, scale, shape) in enumerate(zip(section.tensors, section.scales, layout.input_shapes, strict=True)):
-        check_instance_shape(tensor, shape, f"input.tensors[{i}]")
-        check_shape(tensor, f"input.tensors[{i}]")
-        values.append(_quantize(tensor.values, scale_of(scale, f"input.scales[{i}]"), f"input.tensors[{i}].values"))
-    return None, values
-
-
-def check_output_values(receipt: AnyReceipt) -> None:
-    out = receipt.output
-    if not (len(out.tensors) == len(out.felts) == len(out.scales)):
-        raise CheckFailed("output.tensors, output.felts and output.scales differ in length")
-    for i, (tensor, felts, scale) in enumerate(zip(out.tensors, out.felts, out.scales, strict=True)):
-        check_felts(felts, f"output.felts[{i}]")
-        check_shape(tensor, f"output.tensors[{i}]")
-        scale_of(scale, f"output.scales[{i}]")
-        if len(tensor.values) != len(felts):
-            raise CheckFailed(f"output[{i}] states {len(tensor.values)} values for {len(felts)} proven field elements")
-        for j, (value, felt) in enumerate(zip(tensor.values, felts, strict=True)):
-            proven = _ezkl.felt_to_float(felt, scale)
-            if not abs(proven - value) <= FLOAT_TOLERANCE * max(1.0, abs(proven)):  # `not <=` so NaN fails
-                raise CheckFailed(f"output[{i}][{j}]: receipt states {value} but the proof attests {proven}")
-
-
-def check_binding(receipt: Receipt) -> str:
-    settings = _settings(receipt)
-    settings_scales = {"input": settings.input_scales, "output": settings.output_scales}
-    if receipt.input.scales != settings_scales["input"] or receipt.output.scales != settings_scales["output"]:
-        raise CheckFailed(
-            f"stated scales (input {receipt.input.scales}, output {receipt.output.scales}) differ from the circuit settings {str(settings_scales)[:200]}"
-        )
-    layout = layout_of(receipt)
-    actual = [felt for column in receipt.proof.instances for felt in column]
-    if len(actual) != layout.size:  # before any per-element work
-        raise CheckFailed(f"the proof has {len(actual)} public instances, the circuit settings imply {layout.size}")
-    if len(receipt.output.tensors) != len(layout.output_shapes):
-        raise CheckFailed(
-            f"field output.tensors holds {len(receipt.output.tensors)} tensors, the circuit settings have {len(layout.output_shapes)}"
-        )
-    for i, (tensor, shape) in enumerate(zip(receipt.output.tensors, layout.output_shapes, strict=True)):
-        check_instance_shape(tensor, shape, f"output.tensors[{i}]")
+    for j, (tensor, shape) in enumerate(zip(receipt.output.tensors, tail.output_shapes, strict=True)):
+        check_instance_shape(tensor, shape, f"output.tensors[{j}]")
     check_output_values(receipt)
-    expected = expected_instances(receipt)
-    for position, ((label, want), got) in enumerate(zip(expected, actual, strict=True)):
-        if want.lower() != got.lower():
-            raise CheckFailed(
-                f"public instance {position} ({label}) is {got} in the proof, but the receipt's statement gives {want}"
-            )
+    bound = 0
+    for i, actual in enumerate(proofs):
+        for position, ((label, want), got) in enumerate(zip(stated_instances(receipt, i), actual, strict=True)):
+            if want is not None and want.lower() != got.lower():
+                raise CheckFailed(
+                    f"{_who(i, receipt)}public instance {position} ({label}) is {got} in the proof, "
+                    f"but the receipt's statement gives {want}"
+                )
+            bound += want is not None
     what = "the stated input" if receipt.input.visibility == "public" else "the input's commitment"
     weights = ", the weights' commitment" if receipt.params.visibility == "hashed" else ""
-    return f"all {len(actual)} public instances equal {what}{weights} and the stated output"
+    return f"all {bound} stated public instances equal {what}{weights} and the stated output"
 
 
-def check_fast(receipt: AnyReceipt, policy: Policy) -> str:
-    """The fast answer (what the client received at once) against the proven output: the stated
-    deviation must be the true one, and within the policy's bound when it sets one. The proof
-    attests the proven output only; this check is what ties the fast answer to it."""
-    fast, proven = receipt.fast, receipt.output
-    if len(fast.tensors) != len(proven.tensors):
-        raise CheckFailed(f"the fast answer has {len(fast.tensors)} tensors, the proven output {len(proven.tensors)}")
-    deviation = 0.0
-    for i, (answer, output) in enumerate(zip(fast.tensors, proven.tensors, strict=True)):
-        if answer.name != output.name or answer.shape != output.shape or len(answer.values) != len(output.values):
-            raise CheckFailed(
-                f"fast.tensors[{i}] ({answer.name!r}, shape {answer.shape}) is not shaped as the proven output[{i}] ({output.name!r}, shape {output.shape})"
-            )
-        deviation = max(
-            deviation, max((abs(a - b) for a, b in zip(answer.values, output.values, strict=True)), default=0.0)
-        )
-    if not math.isclose(deviation, fast.max_abs_deviation, rel_tol=1e-9, abs_tol=1e-12):
-        raise CheckFailed(
-            f"field fast.max_abs_deviation states {fast.max_abs_deviation:.6g}, but the fast answer differs from the proven output by {deviation:.6g}"
-        )
-    if policy.max_fast_deviation is not None and deviation > policy.max_fast_deviation:
-        raise CheckFailed(
-            f"max_fast_deviation: the fast answer differs from the proven output by {deviation:.6g}, over the policy's {policy.max_fast_deviation:g}"
-        )
-    bound = f" (the policy allows {policy.max_fast_deviation:g})" if policy.max_fast_deviation is not None else ""
-    return f"the fast answer ({fast.provider}) is within {deviation:.3g} of the proven output, as stated{bound}"
-
-
-def check_input(receipt: AnyReceipt, given: list[np.ndarray]) -> str:
-    """The auditor's own copy of the input is the one the proof is about (after quantization)."""
-    section = receipt.input
-    if len(given) != len(section.scales):
-        raise CheckFailed(
-            f"the receipt's model takes {len(section.scales)} input(s), the given input file has {len(given)}"
-        )
-    felts = [
-        _quantize([float(v) for v in array], scale_of(scale, f"input.scales[{i}]"), f"given input[{i}]")
-        for i, (array, scale) in enumerate(zip(given, section.scales, strict=True))
+def check_statement(receipt: AnyReceipt) -> None:
+    """What the prover checks of a receipt it just built, as the verifier would (settings, binding,
+    links, the fast answer; not the proofs): raises CheckFailed with the check's name."""
+    steps: list[tuple[str, Callable[[], str]]] = [
+        ("settings", lambda: check_settings(receipt)),
+        ("binding", lambda: check_binding(receipt)),
+        *([("links", lambda: check_links(receipt))] if len(receipt.segments) > 1 else []),
+        ("fast", lambda: check_fast(receipt, Policy())),
     ]
-    if section.visibility == "hashed":
-        stated = section.commitment or []
-        for i, tensor_felts in enumerate(felts):
-            mine = _ezkl.commit_tensor(tensor_felts)
-            theirs = stated[i] if i < len(stated) else None
-            if theirs is None or mine.lower() != theirs.lower():
-                raise CheckFailed(
-                    f"input[{i}]: the given values' Poseidon commitment is {mine}, the receipt states {theirs}: the proof is about a different input"
-                )
-        return f"the given input's Poseidon commitment equals the receipt's ({len(felts)} tensor(s)): the proof is about this input"
-    for i, tensor_felts in enumerate(felts):
-        tensors = section.tensors or []
-        if i >= len(tensors) or len(tensors[i].values) != len(tensor_felts):
-            raise CheckFailed(
-                f"input[{i}]: the given input has {len(tensor_felts)} values, the receipt states {len(tensors[i].values) if i < len(tensors) else 'none'}"
-            )
-        stated_felts = _quantize(tensors[i].values, section.scales[i], f"input.tensors[{i}].values")
-        for j, (mine, theirs) in enumerate(zip(tensor_felts, stated_felts, strict=True)):
-            if mine != theirs:
-                raise CheckFailed(
-                    f"input[{i}][{j}]: the given value {float(given[i][j])} differs from the receipt's {tensors[i].values[j]} (at scale {section.scales[i]})"
-                )
-    return (
-        f"the given input equals the receipt's stated input ({sum(len(f) for f in felts)} values, after quantization)"
-    )
+    for name, check in steps:
+        try:
+            check()
+        except CheckFailed as exc:
+            raise CheckFailed(f"{name}: {exc}") from exc
 
 
-def check_model(receipt: Receipt, model: Path) -> str:
-    """The auditor's own copy of the model is the one the proof is about: compiled with the
-    receipt's run args and set up with its SRS ceremony, it gives the embedded verifying key
-    (and, for hashed weights, the stated weights commitment), and ezkl derives from it the same
-    settings that decode the proof's field elements (scales, shapes): the key alone does not fix
-    those, so a node could otherwise restate the output at another scale."""
-    from zkinfer.verify import reproduce  # onnx and a setup: only when asked for
-
-    logrows, columns = bounded_settings(receipt)
-    hashed = receipt.params.visibility == "hashed"
-    rebuilt = reproduce.rebuild(
-        model, receipt.model.settings, receipt.srs.fingerprint, hashed_params=hashed, logrows=logrows, columns=columns
-    )
-    if rebuilt.vk != receipt.model.verifying_key:
-        raise CheckFailed(
-            f"{model} compiles, under the receipt's settings and SRS, to verifying key {digest_bytes(rebuilt.vk)}, not the receipt's {receipt.model.vk_digest}: the proof is not about this model"
-        )
-    for key, derived in rebuilt.decoding.items():
-        if receipt.model.settings.get(key) != derived:
-            raise CheckFailed(
-                f"{model} under the receipt's run args has {key} {derived}, the receipt's settings state {str(receipt.model.settings.get(key))[:80]}: the receipt misstates how to read the proof"
-            )
-    if hashed and [c.lower() for c in rebuilt.params_commitment or []] != [
-        c.lower() for c in receipt.params.commitment or []
-    ]:
-        raise CheckFailed(
-            f"{model}'s weights commit to {rebuilt.params_commitment}, the receipt states {receipt.params.commitment}: the proof is about other weights"
-        )
-    what = "verifying key, settings and weights commitment" if hashed else "verifying key and settings"
-    note = (
-        ""
-        if rebuilt.model_digest == receipt.model.model_digest
-        else f" (its bytes differ from the stated model {receipt.model.model_digest}: same circuit and weights, another file)"
-    )
-    return f"{model} ({rebuilt.model_digest}) rebuilds the receipt's {what}: the proof is about this model{note}"
+def segment_circuit_digests(receipt: AnyReceipt) -> list[str]:
+    return [circuit_digest(digest_bytes(s.model.verifying_key), s.model.settings) for s in receipt.segments]
 
 
-def actual_circuit_digest(receipt: Receipt) -> str:
-    return circuit_digest(digest_bytes(receipt.model.verifying_key), receipt.model.settings)
-
-
-def check_signature(receipt: AnyReceipt, policy: Policy, check: bool) -> str:
-    signature = receipt.signature
-    if signature is None:
-        if policy.expect_signer:
-            raise CheckFailed(
-                f"expect_signer: the receipt is unsigned but the policy expects signer {policy.expect_signer}"
-            )
-        raise CheckUnsigned("unsigned: no node signature (who served this answer is not attested)")
-    if policy.expect_signer and signature.public_key.lower().removeprefix("0x") != policy.expect_signer:
-        raise CheckFailed(
-            f"expect_signer: signed by {signature.public_key}, but the policy expects {policy.expect_signer}"
-        )
-    if not check and not policy.expect_signer:  # a pinned signer is always checked
-        raise CheckSkipped("not run (signature check disabled)")
-    detail = identity.check_receipt_signature(receipt)
-    return detail + (" (the pinned signer)" if policy.expect_signer else " (signer unpinned)")
+def actual_circuit_digest(receipt: AnyReceipt) -> str:
+    """The circuit digest from the embedded keys and settings (never the receipt's word): a chain's
+    is one digest over its segments' in order."""
+    digests = segment_circuit_digests(receipt)
+    return digests[0] if len(digests) == 1 else split_circuit_digest(digests)

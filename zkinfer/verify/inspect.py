@@ -7,12 +7,14 @@ into a policy (verifying key, model, weights commitment, SRS fingerprint, signer
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
 from zkinfer.core.digest import circuit_digest, digest_bytes, split_circuit_digest
-from zkinfer.core.receipt import Receipt, load
-from zkinfer.core.split_receipt import SplitReceipt, load_any
+from zkinfer.core.ezkl_views import SettingsError
+from zkinfer.core.receipt import load
+from zkinfer.core.split_receipt import AnyReceipt, SplitReceipt, load_any
 
 # What a receipt states that neither its proof nor any pin covers: the node's own word, shown as such.
 # (The circuit pin covers the key and every decoding setting, the proof the values: never these.)
@@ -69,42 +71,6 @@ def _tensor(name: str, shape: list[int], values: list[float]) -> TensorSummary:
     return TensorSummary(name=name, shape=shape, values=values, argmax=argmax)
 
 
-def summarize(receipt: Receipt, source: str = "receipt") -> Summary:
-    """What the receipt states. Sizes and the circuit digest are computed; nothing is checked (use
-    `verify` for that)."""
-    section = receipt.input
-    return Summary(
-        source=source,
-        schema_version=receipt.schema_version,
-        issued_at=receipt.issued_at,
-        model_name=receipt.model.name,
-        model_digest=receipt.model.model_digest,
-        circuit_digest=circuit_digest(digest_bytes(receipt.model.verifying_key), receipt.model.settings),
-        vk_digest=receipt.model.vk_digest,
-        settings_digest=receipt.model.settings_digest,
-        ezkl_version=receipt.model.ezkl_version,
-        k=receipt.srs.k,
-        srs_fingerprint=receipt.srs.fingerprint,
-        srs_kind="development, as the receipt admits (not for production)"
-        if receipt.srs.development
-        else "ceremony, as the receipt states (not evidence: pin --trusted-srs)",
-        input_visibility=section.visibility,
-        input=[_tensor(t.name, t.shape, t.values) for t in section.tensors] if section.tensors is not None else None,
-        input_commitment=section.commitment,
-        params_visibility=receipt.params.visibility,
-        params_commitment=receipt.params.commitment,
-        outputs=[_tensor(t.name, t.shape, t.values) for t in receipt.output.tensors],
-        fast_provider=receipt.fast.provider,
-        fast_max_abs_deviation=receipt.fast.max_abs_deviation,
-        proof_bytes=len(receipt.proof.hex),
-        public_instances=sum(len(column) for column in receipt.proof.instances),
-        vk_bytes=len(receipt.model.verifying_key),
-        prove_ms=receipt.timings.prove_ms,
-        signer=receipt.signature.public_key if receipt.signature else None,
-        signature_scheme=receipt.signature.scheme if receipt.signature else None,
-    )
-
-
 class SegmentSummary(BaseModel):
     index: int
     name: str
@@ -144,18 +110,15 @@ class SplitSummary(BaseModel):
     as_the_node_states: list[str] = list(AS_THE_NODE_STATES)
 
 
-def summarize_split(receipt: SplitReceipt, source: str = "receipt") -> SplitSummary:
-    """What the split receipt states; digests and sizes are computed, nothing is checked."""
-    from zkinfer.core.ezkl_views import Settings, SettingsError
-
-    segments = []
+def _segments(receipt: AnyReceipt) -> list[SegmentSummary]:
+    summaries = []
     for i, segment in enumerate(receipt.segments):
-        settings = Settings(segment.model.settings, f"segments[{i}].model.settings")
+        settings = segment.model.settings_view
         try:
             visibility = (settings.visibility("input"), settings.visibility("output"))
         except SettingsError:
             visibility = ("?", "?")
-        segments.append(
+        summaries.append(
             SegmentSummary(
                 index=i,
                 name=segment.model.name,
@@ -171,38 +134,64 @@ def summarize_split(receipt: SplitReceipt, source: str = "receipt") -> SplitSumm
                 prove_ms=segment.timings.prove_ms,
             )
         )
-    section = receipt.input
-    return SplitSummary(
-        source=source,
-        schema_version=receipt.schema_version,
-        issued_at=receipt.issued_at,
-        model_name=receipt.model.name,
-        model_digest=receipt.model.model_digest,
-        circuit_digest=split_circuit_digest([s.circuit_digest for s in segments]),
-        vk_digest=receipt.model.vk_digest,
-        segments=segments,
-        links=receipt.links,
-        input_visibility=section.visibility,
-        input=[_tensor(t.name, t.shape, t.values) for t in section.tensors] if section.tensors is not None else None,
-        input_commitment=section.commitment,
-        outputs=[_tensor(t.name, t.shape, t.values) for t in receipt.output.tensors],
-        fast_provider=receipt.fast.provider,
-        fast_max_abs_deviation=receipt.fast.max_abs_deviation,
-        prove_ms=receipt.timings.prove_ms,
-        signer=receipt.signature.public_key if receipt.signature else None,
-        signature_scheme=receipt.signature.scheme if receipt.signature else None,
+    return summaries
+
+
+def summarize(receipt: AnyReceipt, source: str = "receipt") -> Summary | SplitSummary:
+    """What a receipt states, one segment (`Summary`) or a split chain (`SplitSummary`: each
+    segment and the links). Digests and sizes are computed; nothing is checked (use `verify`)."""
+    segments, section = _segments(receipt), receipt.input
+    stated: dict[str, Any] = {
+        "source": source,
+        "schema_version": receipt.schema_version,
+        "issued_at": receipt.issued_at,
+        "model_name": receipt.model.name,
+        "model_digest": receipt.model.model_digest,
+        "vk_digest": receipt.model.vk_digest,
+        "input_visibility": section.visibility,
+        "input": None if section.tensors is None else [_tensor(t.name, t.shape, t.values) for t in section.tensors],
+        "input_commitment": section.commitment,
+        "outputs": [_tensor(t.name, t.shape, t.values) for t in receipt.output.tensors],
+        "fast_provider": receipt.fast.provider,
+        "fast_max_abs_deviation": receipt.fast.max_abs_deviation,
+        "prove_ms": receipt.timings.prove_ms,
+        "signer": receipt.signature.public_key if receipt.signature else None,
+        "signature_scheme": receipt.signature.scheme if receipt.signature else None,
+    }
+    if isinstance(receipt, SplitReceipt):
+        digest = split_circuit_digest([s.circuit_digest for s in segments])
+        return SplitSummary(circuit_digest=digest, segments=segments, links=receipt.links, **stated)
+    only, development = segments[0], receipt.srs.development
+    return Summary(
+        circuit_digest=only.circuit_digest,
+        settings_digest=receipt.model.settings_digest,
+        ezkl_version=receipt.model.ezkl_version,
+        k=only.k,
+        srs_fingerprint=only.srs_fingerprint,
+        srs_kind="development, as the receipt admits (not for production)"
+        if development
+        else "ceremony, as the receipt states (not evidence: pin --trusted-srs)",
+        params_visibility=receipt.params.visibility,
+        params_commitment=receipt.params.commitment,
+        proof_bytes=only.proof_bytes,
+        public_instances=only.public_instances,
+        vk_bytes=only.vk_bytes,
+        **stated,
     )
 
 
-def inspect_file(path: Path) -> Summary:
-    """Summarize a /1 receipt file; an unreadable or malformed one raises ReceiptFormatError (exit 2)."""
-    return summarize(load(path), str(path))
-
-
 def inspect_any(path: Path) -> Summary | SplitSummary:
-    """Summarize a receipt file, /1 or a split /2 (by its schema_version)."""
-    receipt = load_any(path)
-    return summarize_split(receipt, str(path)) if isinstance(receipt, SplitReceipt) else summarize(receipt, str(path))
+    """Summarize a receipt file, /1 or a split /2 (by its schema_version); an unreadable or
+    malformed one raises ReceiptFormatError (exit 2)."""
+    return summarize(load_any(path), str(path))
+
+
+def inspect_file(path: Path) -> Summary:
+    """Summarize a /1 receipt file (a split one is refused as a /1 receipt is: ReceiptFormatError)."""
+    summary = summarize(load(path), str(path))
+    if not isinstance(summary, Summary):  # a /1 receipt is one segment, summarized as one
+        raise TypeError(f"{path}: a /1 receipt summarized as a chain")
+    return summary
 
 
 def disclosed_words(document: object) -> set[str]:

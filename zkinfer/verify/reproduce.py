@@ -23,9 +23,11 @@ import numpy as np
 
 from zkinfer.core import ezkl_worker as _ezkl_isolated
 from zkinfer.core import inputs, onnx_model, srs
-from zkinfer.core.digest import digest_file
+from zkinfer.core.digest import digest_bytes, digest_file
 from zkinfer.core.errors import ModelError, RebuildError
 from zkinfer.core.ezkl_views import Settings, Witness
+from zkinfer.core.receipt import Receipt
+from zkinfer.verify.fields import CheckFailed
 
 # The settings fields that decode the proof's field elements; ezkl derives them from the model and
 # the run args, and the verifying key does not fix them.
@@ -55,11 +57,12 @@ def limits(logrows: int, columns: int) -> tuple[int, float]:
 
 
 def rebuild(
-    model: Path, settings: dict[str, Any], srs_fingerprint: str, hashed_params: bool, logrows: int, columns: int
+    model: Path, view: Settings, srs_fingerprint: str, hashed_params: bool, logrows: int, columns: int
 ) -> Rebuilt:
     """The verifying key, decoding settings (and, for hashed weights, the weights commitment)
-    `model` has under `settings`, whose `logrows` and `columns` the caller has bounded."""
-    info = onnx_model.load(model, batch_size=Settings(settings, "model.settings").batch_size)
+    `model` has under the settings `view`, whose `logrows` and `columns` the caller has bounded."""
+    settings = view.raw
+    info = onnx_model.load(model, batch_size=view.batch_size)
     srs_info = srs.load(srs_fingerprint, logrows)  # SrsError naming the ceremony to import if missing
     memory_bytes, timeout_s = limits(logrows, columns)
     with tempfile.TemporaryDirectory(prefix="zkinfer-rebuild-") as tmp:
@@ -104,3 +107,42 @@ def rebuild(
             params_commitment=commitment,
             decoding=decoding,
         )
+
+
+def check_model(receipt: Receipt, model: Path) -> str:
+    """The auditor's own copy of the model is the one the proof is about: compiled with the
+    receipt's run args and set up with its SRS ceremony, it gives the embedded verifying key
+    (and, for hashed weights, the stated weights commitment), and ezkl derives from it the same
+    settings that decode the proof's field elements (scales, shapes): the key alone does not fix
+    those, so a node could otherwise restate the output at another scale."""
+    view = receipt.model.settings_view
+    logrows, columns = view.logrows, view.num_inner_cols  # bounded before ezkl is handed them
+    hashed = receipt.params.visibility == "hashed"
+    rebuilt = rebuild(model, view, receipt.srs.fingerprint, hashed_params=hashed, logrows=logrows, columns=columns)
+    if rebuilt.vk != receipt.model.verifying_key:
+        raise CheckFailed(
+            f"{model} compiles, under the receipt's settings and SRS, to verifying key {digest_bytes(rebuilt.vk)}, "
+            f"not the receipt's {receipt.model.vk_digest}: the proof is not about this model"
+        )
+    for key, derived in rebuilt.decoding.items():
+        stated = view.stated(key)
+        if stated != derived:
+            raise CheckFailed(
+                f"{model} under the receipt's run args has {key} {derived}, the receipt's settings state "
+                f"{str(stated)[:80]}: the receipt misstates how to read the proof"
+            )
+    if hashed and [c.lower() for c in rebuilt.params_commitment or []] != [
+        c.lower() for c in receipt.params.commitment or []
+    ]:
+        raise CheckFailed(
+            f"{model}'s weights commit to {rebuilt.params_commitment}, the receipt states "
+            f"{receipt.params.commitment}: the proof is about other weights"
+        )
+    what = "verifying key, settings and weights commitment" if hashed else "verifying key and settings"
+    note = (
+        ""
+        if rebuilt.model_digest == receipt.model.model_digest
+        else f" (its bytes differ from the stated model {receipt.model.model_digest}: "
+        "same circuit and weights, another file)"
+    )
+    return f"{model} ({rebuilt.model_digest}) rebuilds the receipt's {what}: the proof is about this model{note}"

@@ -1,4 +1,5 @@
-"""Receipt + policy → `Verdict`: every check run and reported by name, even after one fails.
+"""Receipt + policy → `Verdict`: every check run and reported by name, even after one fails; a
+split receipt (a chain of segments) gets the same checks plus `links`.
 
 The proof check (ezkl, in a worker process) runs on its own thread while the others run, so a
 verify costs about one ezkl.verify. The optional `model` rebuild runs last, and only for a
@@ -15,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from zkinfer.core import inputs
+from zkinfer.core import inputs, split_receipt
 from zkinfer.core.errors import ReceiptFormatError, ZkinferError
-from zkinfer.core.receipt import Receipt, parse, read_document
+from zkinfer.core.receipt import Receipt, read_document
+from zkinfer.core.split_receipt import AnyReceipt
 from zkinfer.verify import checks as c
 from zkinfer.verify.policy import Facts, Policy, RuleResult, identity_rules
 from zkinfer.verify.verdict import ALWAYS, SPLIT_ALWAYS, Check, CheckName, Status, Verdict, summarize
@@ -54,15 +56,43 @@ def _identity_detail(result: RuleResult) -> str:
     return f"pinned: {', '.join(result.pinned)} match the policy"
 
 
+def _no_rebuild() -> str:
+    raise c.CheckFailed(
+        "a split receipt's chain cannot be rebuilt from a model file (its cuts and each segment's calibrated "
+        "settings are not derivable); pin the chain with expect_circuit, the digest `zkinfer compile --split` "
+        "and `zkinfer inspect` print"
+    )
+
+
+def _model_check(receipt: AnyReceipt, model_file: str, sound: list[Check]) -> Check:
+    """The `model` check: a rebuild of a one-segment receipt's key from the auditor's model file, run
+    only when nothing that no model can fix has failed (a split chain cannot be rebuilt)."""
+    results: list[Check] = []
+    if not isinstance(receipt, Receipt):
+        _run(CheckName.MODEL, results, _no_rebuild)
+        return results[0]
+    unsound = [r.name for r in sound if r.status == Status.FAIL]
+    if unsound:
+        return Check(
+            name=CheckName.MODEL,
+            status=Status.SKIP,
+            detail=f"not run: {', '.join(unsound)} already failed, so no model can make this receipt valid",
+        )
+    from zkinfer.verify.reproduce import check_model  # onnx and a key setup: only when asked for
+
+    _run(CheckName.MODEL, results, lambda: check_model(receipt, Path(model_file)))
+    return results[0]
+
+
 def verify_receipt(
-    receipt: Receipt,
+    receipt: AnyReceipt,
     policy: Policy | None = None,
     source: str = "receipt",
     *,
     given_input: list[np.ndarray] | None = None,
     check_signature: bool = True,
 ) -> Verdict:
-    """Run every check on a parsed receipt.
+    """Run every check on a parsed receipt, one segment or a split chain (then `links` as well).
 
     `given_input`: the auditor's own copy of the input (one flat array per input tensor); adds the
     `input` check. `policy.model_file` (the auditor's own copy of the ONNX model) adds the `model`
@@ -70,6 +100,7 @@ def verify_receipt(
     `check_signature=False` skips the BLS pairing unless the policy pins a signer.
     """
     policy = policy or Policy()
+    n = len(receipt.segments)
     proof: list[Check] = []
     sent = threading.Event()
 
@@ -82,11 +113,12 @@ def verify_receipt(
     proving = threading.Thread(target=check_proof, name="zkinfer-verify-proof", daemon=True)
     proving.start()
     sent.wait()  # the proof is handed to the worker first, with no other Python work competing for the GIL
+    segments = f"{n} segments, " if n > 1 else ""
     first = [
         Check(
             name=CheckName.WELL_FORMED,
             status=Status.PASS,
-            detail=f"schema {receipt.schema_version}, all fields present and typed",
+            detail=f"schema {receipt.schema_version}, {segments}all fields present and typed",
         )
     ]
     _run(CheckName.VERIFYING_KEY, first, lambda: c.check_vk(receipt))
@@ -94,30 +126,21 @@ def verify_receipt(
     _run(CheckName.SRS, first, lambda: c.check_srs(receipt))
     bound: list[Check] = []
     _run(CheckName.BINDING, bound, lambda: c.check_binding(receipt))
+    if n > 1:
+        _run(CheckName.LINKS, bound, lambda: c.check_links(receipt))
     _run(CheckName.FAST, bound, lambda: c.check_fast(receipt, policy))
     if given_input is not None:
         _run(CheckName.INPUT, bound, lambda: c.check_input(receipt, given_input))
     signature: list[Check] = []
     _run(CheckName.SIGNATURE, signature, lambda: c.check_signature(receipt, policy, check_signature))
     proving.join()
-    rebuild: list[Check] = []
     model_file = policy.model_file
-    if model_file is not None:
-        unsound = [r.name for r in (*first, *proof, *bound[:1]) if r.status == Status.FAIL]
-        if unsound:
-            rebuild.append(
-                Check(
-                    name=CheckName.MODEL,
-                    status=Status.SKIP,
-                    detail=f"not run: {', '.join(unsound)} already failed, so no model can make this receipt valid",
-                )
-            )
-        else:
-            _run(CheckName.MODEL, rebuild, lambda: c.check_model(receipt, Path(model_file)))
-    facts = Facts(
-        circuit_digest=c.actual_circuit_digest(receipt),
-        model_rebuilt=bool(rebuild) and rebuild[0].status == Status.PASS,
-    )
+    rebuild = [] if model_file is None else [_model_check(receipt, model_file, [*first, *proof, *bound[:1]])]
+    try:
+        digest = c.actual_circuit_digest(receipt)
+    except ValueError as exc:  # settings that are not JSON (a NaN from a caller's dict): no digest, no pin matches
+        digest = f"none: {exc}"
+    facts = Facts(circuit_digest=digest, model_rebuilt=bool(rebuild) and rebuild[0].status == Status.PASS)
     rules = identity_rules(policy).evaluate(receipt, facts)
     identity_check: list[Check] = []
     _run(CheckName.IDENTITY, identity_check, lambda: _identity_detail(rules))
@@ -141,11 +164,9 @@ def verify_document(
 ) -> Verdict:
     """Verify a parsed JSON document, a /1 receipt or a split /2 one (by its schema_version): a
     malformed one fails the well-formed check (exit 1)."""
-    from zkinfer.core import split_receipt
-
     split = split_receipt.is_split_document(document)
     try:
-        receipt = split_receipt.parse(document, source) if split else parse(document, source)
+        receipt = split_receipt.parse_any(document, source)
     except ReceiptFormatError as exc:
         optional = [
             *([CheckName.INPUT] if given_input is not None else []),
@@ -156,10 +177,6 @@ def verify_document(
         results = [Check(name=CheckName.WELL_FORMED, status=Status.FAIL, detail=str(exc))]
         results += [Check(name=n, status=Status.SKIP, detail="not run: the receipt is malformed") for n in names]
         return summarize(results, [], [], source)
-    if isinstance(receipt, split_receipt.SplitReceipt):
-        from zkinfer.verify.split_verifier import verify_split_receipt
-
-        return verify_split_receipt(receipt, policy, source, given_input=given_input, check_signature=check_signature)
     return verify_receipt(receipt, policy, source, given_input=given_input, check_signature=check_signature)
 
 
