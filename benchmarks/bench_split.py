@@ -140,8 +140,7 @@ def measure(
     from zkinfer.prover.compile import compile_model
     from zkinfer.prover.executor import ProofTask
     from zkinfer.prover.executor.local import LocalExecutor
-    from zkinfer.prover.prove import ChainProver as SplitProver
-    from zkinfer.prover.prove import Prover
+    from zkinfer.prover.prove import ChainProver, Prover
     from zkinfer.prover.split import compile_split
     from zkinfer.prover.witnesses import chain_witnesses
 
@@ -193,7 +192,7 @@ def measure(
             decomposition=case.decomposition,
             link=link,
         )  # type: ignore[arg-type]
-        split_prover = SplitProver(chain, prefer_gpu=False, executor=LocalExecutor(parallel=k))
+        split_prover = ChainProver(chain, prefer_gpu=False, executor=LocalExecutor(parallel=k))
         row = Row(f"split {k} ({link})", ks=[s.logrows for s in chain.segments])
         row.key_bytes = sum(s.keys.pk.stat().st_size + s.keys.vk.stat().st_size for s in split_prover.segment_keys)
         witness_dir = work / f"split{k}-witnesses"
