@@ -494,7 +494,8 @@ def detection(
             tally.add(verdict, document, seconds)
             if verdict.verified and len(tally.examples) < 3:
                 tally.examples.append(
-                    f"{attack}: request {document['request_id']} ({len(document['completion']['token_ids'])} tokens) verified"
+                    f"{attack}: request {document['request_id']} ({len(document['completion']['token_ids'])} tokens) "
+                    "verified"
                 )
 
     reference = make_service(honest, tmp / "reference")  # what the honest model answers to the same request
@@ -704,8 +705,10 @@ def main() -> None:
     honest = Engine(MODEL_DIR)
     verifier = Engine(MODEL_DIR)  # the auditor's own load of the model
     print(
-        f"bench_llm: {n} answers per attack, {m} honest answers, {k} answers of {LONG_TOKENS} tokens per sampling mode; {len(pool)} topics; seed {options.seed}; "
-        f"model {MODEL_DIR.name} {honest.digest}; torch {torch.__version__}, transformers {transformers.__version__}, Python {sys.version.split()[0]}; "
+        f"bench_llm: {n} answers per attack, {m} honest answers, {k} answers of {LONG_TOKENS} tokens per sampling "
+        f"mode; {len(pool)} topics; seed {options.seed}; "
+        f"model {MODEL_DIR.name} {honest.digest}; torch {torch.__version__}, transformers {transformers.__version__}, "
+        f"Python {sys.version.split()[0]}; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
@@ -717,21 +720,27 @@ def main() -> None:
         attacks = detection(n, options.seed, pool, honest, verifier, tmp)
         detection_s = time.perf_counter() - t0
         print(
-            f"\nDetection: each attack over {n} answers, re-signed by the attacking node's own key; verifier: 1 thread, `verify_document` with {MODEL_DIR.name} ({detection_s:.0f} s)\n"
+            f"\nDetection: each attack over {n} answers, re-signed by the attacking node's own key; verifier: 1 "
+            f"thread, `verify_document` with {MODEL_DIR.name} ({detection_s:.0f} s)\n"
         )
         print(
-            "| attack | answers | detected | rate | caught by (failed checks) | undetected: greedy / sampled | tokens identical to the honest model's | tokens accepted as near-ties | mean tokens | "
+            "| attack | answers | detected | rate | caught by (failed checks) | undetected: greedy / sampled | tokens "
+            "identical to the honest model's | tokens accepted as near-ties | mean tokens | "
             "values beyond float noise, worst (or first failing) chunk: median / min / max (tolerance "
-            f"{commitments.TOLERANCE.max_unexplained}) | exponent mismatches: median / max | mantissa error mean: median / max | "
+            f"{commitments.TOLERANCE.max_unexplained}) | exponent mismatches: median / max | mantissa error mean: "
+            "median / max | "
             "median verify ms |"
         )
         print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for attack, tally in attacks.items():
             same = "n/a" if tally.same_as_honest is None else f"{tally.same_as_honest}"
             print(
-                f"| {attack} | {tally.answers} | {tally.not_verified} | {pct(tally.not_verified, tally.answers)} | {tally.caught_by()} | "
-                f"{tally.missed_greedy} / {tally.missed_sampled} | {same} | {tally.near_ties} | {statistics.mean(tally.tokens):.1f} | {tally.low_spread(tally.unexplained)} | "
-                f"{tally.spread(tally.exponents)} | {tally.spread(tally.mantissas)} | {statistics.median(tally.verify_ms):.1f} |"
+                f"| {attack} | {tally.answers} | {tally.not_verified} | {pct(tally.not_verified, tally.answers)} | "
+                f"{tally.caught_by()} | "
+                f"{tally.missed_greedy} / {tally.missed_sampled} | {same} | {tally.near_ties} | "
+                f"{statistics.mean(tally.tokens):.1f} | {tally.low_spread(tally.unexplained)} | "
+                f"{tally.spread(tally.exponents)} | {tally.spread(tally.mantissas)} | "
+                f"{statistics.median(tally.verify_ms):.1f} |"
             )
         missed = [e for tally in attacks.values() for e in tally.examples]
         for line in missed:
@@ -741,19 +750,24 @@ def main() -> None:
         honest_tallies, default_receipts = false_accusations(m, options.seed, pool, honest, verifier, tmp, keep)
         honest_s = time.perf_counter() - t0
         print(
-            f"\nFalse accusations: {m} honest answers, each verified on another configuration (the other thread count, one prefill pass, batch 1, no KV cache) ({honest_s:.0f} s)\n"
+            f"\nFalse accusations: {m} honest answers, each verified on another configuration (the other thread count, "
+            f"one prefill pass, batch 1, no KV cache) ({honest_s:.0f} s)\n"
         )
         print(
-            "| generated on | answers | false accusations | failed checks | mean tokens | values beyond float noise, worst chunk: "
-            f"median / max (tolerance {commitments.TOLERANCE.max_unexplained}) | rounding flips within noise | exponent "
-            "mismatches, worst chunk: median / max | mantissa error mean, worst chunk: median / max | tokens accepted as "
+            "| generated on | answers | false accusations | failed checks | mean tokens | values beyond float noise, "
+            "worst chunk: "
+            f"median / max (tolerance {commitments.TOLERANCE.max_unexplained}) | rounding flips within noise | "
+            "exponent "
+            "mismatches, worst chunk: median / max | mantissa error mean, worst chunk: median / max | tokens accepted "
+            "as "
             "near-ties | verifier threads |"
         )
         print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
         for (threads, batch, kv), tally in honest_tallies.items():
             seen = ",".join(map(str, sorted(tally.threads_seen)))
             print(
-                f"| {threads} thread{'s' if threads > 1 else ''} (seen {seen}), batch {batch}{' (padded)' if batch > 1 else ''}, KV cache {'on' if kv else 'off'} | "
+                f"| {threads} thread{'s' if threads > 1 else ''} (seen {seen}), batch "
+                f"{batch}{' (padded)' if batch > 1 else ''}, KV cache {'on' if kv else 'off'} | "
                 f"{tally.answers} | {tally.not_verified} | {tally.caught_by()} | {statistics.mean(tally.tokens):.1f} | "
                 f"{tally.spread(tally.unexplained)} | {tally.flips} | {tally.spread(tally.exponents)} | "
                 f"{tally.spread(tally.mantissas)} | {tally.near_ties} | {3 - threads} |"
@@ -767,7 +781,8 @@ def main() -> None:
             pooled.unexplained += tally.unexplained
         print(
             f"| all | {total} | {accused} | | | {pooled.spread(pooled.unexplained)} | "
-            f"{sum(t.flips for t in honest_tallies.values())} | {pooled.spread(pooled.exponents)} | {pooled.spread(pooled.mantissas)} | {sum(t.near_ties for t in honest_tallies.values())} | |"
+            f"{sum(t.flips for t in honest_tallies.values())} | {pooled.spread(pooled.exponents)} | "
+            f"{pooled.spread(pooled.mantissas)} | {sum(t.near_ties for t in honest_tallies.values())} | |"
         )
         for tally in honest_tallies.values():
             for line in tally.examples:
@@ -794,17 +809,22 @@ def main() -> None:
         return sum(a) / sum(b) if a and b else float("nan")
 
     print(
-        f"\nOverhead: answers of exactly {LONG_TOKENS} tokens, {k} per sampling mode, on the node's default configuration (1 thread, batch 1, KV cache), verified on 1 thread; medians ({long_s:.0f} s)\n"
+        f"\nOverhead: answers of exactly {LONG_TOKENS} tokens, {k} per sampling mode, on the node's default "
+        f"configuration (1 thread, batch 1, KV cache), verified on 1 thread; medians ({long_s:.0f} s)\n"
     )
     print(
-        "| sampling | answers (requests drawn) | generate ms | commit ms | commit / generate | whole answer ms | verify ms | of which prefill ms | of which checks ms | generation / verification |"
+        "| sampling | answers (requests drawn) | generate ms | commit ms | commit / generate | whole answer ms | "
+        "verify ms | of which prefill ms | of which checks ms | generation / verification |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for mode, result in [*long.items(), ("all", everything)]:
         print(
-            f"| {mode} | {len(result.generate_ms)} ({result.tried}) | {median(result.generate_ms):.1f} | {median(result.commit_ms):.2f} | "
-            f"{100 * ratio(result.commit_ms, result.generate_ms):.2f} % | {median(result.answer_ms):.1f} | {median(result.verify_ms):.1f} | "
-            f"{median(result.prefill_ms):.1f} | {median(result.checks_ms):.1f} | {median(result.generate_ms) / median(result.verify_ms):.1f}x |"
+            f"| {mode} | {len(result.generate_ms)} ({result.tried}) | {median(result.generate_ms):.1f} | "
+            f"{median(result.commit_ms):.2f} | "
+            f"{100 * ratio(result.commit_ms, result.generate_ms):.2f} % | {median(result.answer_ms):.1f} | "
+            f"{median(result.verify_ms):.1f} | "
+            f"{median(result.prefill_ms):.1f} | {median(result.checks_ms):.1f} | "
+            f"{median(result.generate_ms) / median(result.verify_ms):.1f}x |"
         )
     commit_share = ratio(everything.commit_ms, everything.generate_ms)
     speedups = {mode: median(result.generate_ms) / median(result.verify_ms) for mode, result in long.items()}
@@ -814,20 +834,25 @@ def main() -> None:
     print("\n| measure | value | goal |")
     print("|---|---:|---|")
     print(
-        f"| commitment time / generation time, {LONG_TOKENS}-token answers | {100 * commit_share:.2f} % | ≤ {100 * GOAL_OVERHEAD:.0f} % |"
+        f"| commitment time / generation time, {LONG_TOKENS}-token answers | {100 * commit_share:.2f} % | ≤ "
+        f"{100 * GOAL_OVERHEAD:.0f} % |"
     )
     goal_share = f"≤ {100 * GOAL_OVERHEAD:.0f} %"
     print(
-        f"| commitment time / generation time, the {len(default_receipts)} honest answers of the default configuration (mean {mean_tokens:.0f} tokens) | {100 * default_share:.2f} % | {goal_share} |"
+        f"| commitment time / generation time, the {len(default_receipts)} honest answers of the default configuration "
+        f"(mean {mean_tokens:.0f} tokens) | {100 * default_share:.2f} % | {goal_share} |"
     )
     print(
-        f"| generation / verification, {LONG_TOKENS}-token answers (medians, all modes) | {speedup:.1f}x | ≥ {GOAL_SPEEDUP:.0f}x |"
+        f"| generation / verification, {LONG_TOKENS}-token answers (medians, all modes) | {speedup:.1f}x | ≥ "
+        f"{GOAL_SPEEDUP:.0f}x |"
     )
     print(
-        f"| commitment bytes per 32 tokens (one commitment per full chunk; {4 * -(-per_chunk // 3)} characters of base64 in the JSON) | {per_chunk} B | ≤ {GOAL_BYTES} B |"
+        f"| commitment bytes per 32 tokens (one commitment per full chunk; {4 * -(-per_chunk // 3)} characters of "
+        f"base64 in the JSON) | {per_chunk} B | ≤ {GOAL_BYTES} B |"
     )
     print(
-        f"| commitment bytes per 32 generated tokens, default-configuration answers (a last, shorter chunk costs a whole commitment) | {32 * default_bytes / max(1, default_tokens):.0f} B | |"
+        "| commitment bytes per 32 generated tokens, default-configuration answers (a last, shorter chunk costs a "
+        f"whole commitment) | {32 * default_bytes / max(1, default_tokens):.0f} B | |"
     )
 
     detected_all = all(t.not_verified == t.answers for t in attacks.values())

@@ -143,7 +143,8 @@ def main() -> int:
         elapsed = time.monotonic() - start
         total = sum(counts.values())
         print(
-            f"{args.engine}: {total} mutated receipts in {elapsed:.0f} s ({total / max(elapsed, 1e-9):.1f}/s), no crash, no wrong acceptance"
+            f"{args.engine}: {total} mutated receipts in {elapsed:.0f} s ({total / max(elapsed, 1e-9):.1f}/s), no "
+            "crash, no wrong acceptance"
         )
         for outcome, n in counts.most_common():
             print(f"  {outcome:<22} {n}")

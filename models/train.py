@@ -85,7 +85,8 @@ def train_one(spec: Spec, split: tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     with torch.no_grad():
         predicted = int(trained(torch.from_numpy(example)).argmax())
     print(
-        f"{spec.name}: test accuracy {test_accuracy:.4f}; exported {report.path.name} (parity {report.max_abs_difference:.1e}); "
+        f"{spec.name}: test accuracy {test_accuracy:.4f}; exported {report.path.name} (parity "
+        f"{report.max_abs_difference:.1e}); "
         f"example input X_test[{EXAMPLE_INDEX}] label {int(y_test[EXAMPLE_INDEX])}, predicted {predicted}"
     )
     return test_accuracy

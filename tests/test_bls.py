@@ -193,7 +193,10 @@ def test_proof_of_possession(keys: list[tuple[int, bytes]]) -> None:
 
 
 def test_py_ecc_restores_the_recursion_limit() -> None:
-    code = "import sys; from zkinfer.core import bls; before = sys.getrecursionlimit(); bls.py_ecc(); import py_ecc; print(before, sys.getrecursionlimit())"
+    code = (
+        "import sys; from zkinfer.core import bls; before = sys.getrecursionlimit(); bls.py_ecc(); import py_ecc; "
+        "print(before, sys.getrecursionlimit())"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == out[1], out
 

@@ -183,7 +183,8 @@ def test_an_optimistic_node_refuses_a_model_registered_with_a_verifier_that_acce
             sent = _slash_with_a_made_up_fraud_proof(world, stake, f"http://127.0.0.1:{port}")
             info = stake.node(node_address)
             pytest.fail(
-                f"the node started on a model whose verifier accepts anything; a stranger's 32-byte 'proof' (tx {sent.tx_hash}) left it "
+                "the node started on a model whose verifier accepts anything; a stranger's 32-byte 'proof' (tx "
+                f"{sent.tx_hash}) left it "
                 f"slashed={info.slashed}, bond {info.bond} of {PARAMS.min_bond} wei"
             )
     finally:

@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         ids.extend(encoding.ids)
     data = torch.tensor(ids, dtype=torch.long)
     print(
-        f"corpus: {len(texts)} docstrings, {sum(map(len, texts))} characters, {len(data)} tokens ({corpus_digest[:19]}…)",
+        f"corpus: {len(texts)} docstrings, {sum(map(len, texts))} characters, {len(data)} tokens "
+        f"({corpus_digest[:19]}…)",
         flush=True,
     )
 

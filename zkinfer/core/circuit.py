@@ -48,7 +48,8 @@ class Visibility(BaseModel):
         """The input's visibility as a receipt states it (polycommit exists only between a split chain's segments)."""
         if self.input == "polycommit":
             raise CircuitError(
-                "a circuit whose input is polycommit is an inner segment of a split circuit: prove the split circuit, not the segment"
+                "a circuit whose input is polycommit is an inner segment of a split circuit: prove the split circuit, "
+                "not the segment"
             )
         return self.input
 

@@ -93,11 +93,13 @@ class InstanceLayout:
         vis = {part: settings.visibility(part) for part in ("input", "param", "output")}
         if vis["input"] not in INPUT_VISIBILITIES or vis["output"] not in INPUT_VISIBILITIES:
             raise InstanceLayoutError(
-                f"field {where}.run_args: input {vis['input']}, output {vis['output']}: zkinfer reads public, hashed or polycommit inputs and outputs"
+                f"field {where}.run_args: input {vis['input']}, output {vis['output']}: zkinfer reads public, hashed "
+                "or polycommit inputs and outputs"
             )
         if vis["param"] not in PARAM_VISIBILITIES:
             raise InstanceLayoutError(
-                f"field {where}.run_args.param_visibility is {vis['param']}: zkinfer reads fixed, hashed or private weights"
+                f"field {where}.run_args.param_visibility is {vis['param']}: zkinfer reads fixed, hashed or private "
+                "weights"
             )
         n_inputs, n_outputs = len(settings.input_scales), len(settings.output_scales)
         public_in = n_inputs if vis["input"] == "public" else 0
@@ -105,7 +107,8 @@ class InstanceLayout:
         shapes = settings.instance_shapes
         if len(shapes) != public_in + public_out:
             raise InstanceLayoutError(
-                f"field {where}.model_instance_shapes holds {len(shapes)} shape(s), not {public_in} public input and {public_out} public output shape(s)"
+                f"field {where}.model_instance_shapes holds {len(shapes)} shape(s), not {public_in} public input and "
+                f"{public_out} public output shape(s)"
             )
         hashes = settings.poseidon_instances
         input_hashes = n_inputs if vis["input"] == "hashed" else 0
@@ -113,7 +116,8 @@ class InstanceLayout:
         weights = hashes - input_hashes - output_hashes
         if (vis["param"] == "hashed") != (weights > 0) or weights < 0:
             raise InstanceLayoutError(
-                f"field {where}.module_sizes.poseidon gives {hashes} Poseidon instance(s), which does not fit {input_hashes} input and "
+                f"field {where}.module_sizes.poseidon gives {hashes} Poseidon instance(s), which does not fit "
+                f"{input_hashes} input and "
                 f"{output_hashes} output commitment(s) with {vis['param']} weights"
             )
         return cls(

@@ -84,7 +84,8 @@ def load(path: Path) -> SplitCircuit:
     manifest_path = path / MANIFEST_FILE
     if not is_split(path):
         raise CircuitError(
-            f"{path}: not a split circuit directory (no {MANIFEST_FILE} of kind split); compile one with `zkinfer compile MODEL.onnx --split K`"
+            f"{path}: not a split circuit directory (no {MANIFEST_FILE} of kind split); compile one with `zkinfer "
+            "compile MODEL.onnx --split K`"
         )
     try:
         manifest = SplitManifest.model_validate_json(manifest_path.read_text())
@@ -94,14 +95,16 @@ def load(path: Path) -> SplitCircuit:
         raise CircuitError(f"{path / MODEL_FILE}: missing from the split circuit directory; recompile the circuit")
     if digest_file(path / MODEL_FILE) != manifest.model_digest:
         raise CircuitError(
-            f"{path / MODEL_FILE}: digest does not match the split manifest's {manifest.model_digest}; recompile the circuit"
+            f"{path / MODEL_FILE}: digest does not match the split manifest's {manifest.model_digest}; recompile the "
+            "circuit"
         )
     segments = []
     for i, segment in enumerate(manifest.segments):
         folder = path / segment.directory
         if Path(segment.directory).name != segment.directory or segment.directory in ("", ".", ".."):
             raise CircuitError(
-                f"{manifest_path}: field segments[{i}].directory {segment.directory!r} is not a sub-directory name; recompile the circuit"
+                f"{manifest_path}: field segments[{i}].directory {segment.directory!r} is not a sub-directory name; "
+                "recompile the circuit"
             )
         loaded = circuit.load(folder)
         if (loaded.manifest.compiled_digest, loaded.manifest.settings_digest) != (
@@ -109,7 +112,8 @@ def load(path: Path) -> SplitCircuit:
             segment.settings_digest,
         ):
             raise CircuitError(
-                f"{folder}: is not the segment {i} the split manifest records (its compiled circuit or settings differ); recompile the circuit"
+                f"{folder}: is not the segment {i} the split manifest records (its compiled circuit or settings "
+                "differ); recompile the circuit"
             )
         segments.append(loaded)
     return SplitCircuit(path=path, manifest=manifest, segments=tuple(segments))

@@ -79,7 +79,9 @@ class SplitReceipt(_Strict):
     )
     links: list[str] = Field(
         max_length=MAX_SEGMENTS,
-        description="the commitment segment i's output shares with segment i+1's input (polycommit: the 64-byte point, 0x-hex)",
+        description=(
+            "the commitment segment i's output shares with segment i+1's input (polycommit: the 64-byte point, 0x-hex)"
+        ),
     )
     input: InputSection
     params: ParamsSection

@@ -191,7 +191,8 @@ class SignedStatement:
             raise StatementError(f"public key {self.public_key.hex()[:16]}… is not a valid BLS12-381 public key")
         if not bls.verify(self.public_key, self.statement.signing_bytes(), self.signature):
             raise StatementError(
-                f"the signature of {self.public_key.hex()[:16]}… does not verify over statement {self.statement.digest()}"
+                f"the signature of {self.public_key.hex()[:16]}… does not verify over statement "
+                f"{self.statement.digest()}"
             )
 
     def is_valid(self) -> bool:

@@ -162,7 +162,8 @@ def balanced_cuts(graph: Graph, parts: int) -> list[CutPoint]:
     if parts - 1 > len(graph.cuts):
         names = ", ".join(c.tensor for c in graph.cuts) or "none"
         raise UsageError(
-            f"--split {parts}: the model has only {len(graph.cuts)} place(s) where a single tensor crosses ({names}), so at most {len(graph.cuts) + 1} segments"
+            f"--split {parts}: the model has only {len(graph.cuts)} place(s) where a single tensor crosses ({names}), "
+            f"so at most {len(graph.cuts) + 1} segments"
         )
     prefix = [0, *np.cumsum(graph.costs).tolist()]
     ends = [c.after + 1 for c in graph.cuts] + [
@@ -204,12 +205,14 @@ def named_cuts(graph: Graph, names: list[str]) -> list[CutPoint]:
         if name not in by_name:
             valid = ", ".join(by_name) or "none"
             raise UsageError(
-                f"--cut {name!r}: not a tensor where the model can be cut (only one tensor may cross from the nodes before to the nodes after); cut points: {valid}"
+                f"--cut {name!r}: not a tensor where the model can be cut (only one tensor may cross from the nodes "
+                f"before to the nodes after); cut points: {valid}"
             )
         chosen.append(by_name[name])
     if [c.after for c in chosen] != sorted({c.after for c in chosen}):
         raise UsageError(
-            f"--cut {' '.join(names)}: give each cut once, in the order the model computes them ({', '.join(c.tensor for c in graph.cuts)})"
+            f"--cut {' '.join(names)}: give each cut once, in the order the model computes them "
+            f"({', '.join(c.tensor for c in graph.cuts)})"
         )
     if not chosen:
         raise UsageError("--cut: give at least one tensor name")
@@ -256,14 +259,16 @@ def compile_split(
     visibility = visibility or Visibility()
     if visibility.params == "hashed":
         raise UsageError(
-            "--param-visibility hashed with --split: each segment would commit to its own weights; split circuits take fixed weights"
+            "--param-visibility hashed with --split: each segment would commit to its own weights; split circuits "
+            "take fixed weights"
         )
     if (parts is None) == (cuts is None):
         raise UsageError("give either --split K or --cut TENSOR (not both)")
     info = onnx_model.load(model_path)
     if len(info.inputs) != 1 or len(info.outputs) != 1:
         raise UsageError(
-            f"{model_path}: has {len(info.inputs)} inputs and {len(info.outputs)} outputs; split circuits take models with one of each"
+            f"{model_path}: has {len(info.inputs)} inputs and {len(info.outputs)} outputs; split circuits take models "
+            "with one of each"
         )
     graph = analyse(model_path, link)
     chosen = balanced_cuts(graph, parts) if parts is not None else named_cuts(graph, cuts or [])

@@ -85,7 +85,8 @@ class Policy(BaseModel):
         bad = [v for v in felts if not FELT_RE.match(v)]
         if bad or not felts:
             raise PolicyError(
-                f"expect_params_commitment: {bad[0] if bad else '[]'!r} is not a field element; expected 64 hex digits per element, as `zkinfer inspect` prints the weights commitment"
+                f"expect_params_commitment: {bad[0] if bad else '[]'!r} is not a field element; expected 64 hex digits "
+                "per element, as `zkinfer inspect` prints the weights commitment"
             )
         return felts
 
@@ -111,7 +112,8 @@ class Policy(BaseModel):
         missing = []
         if not (self.expect_circuit or self.model_file):
             missing.append(
-                "expect_circuit or model_file (the verifying key alone leaves the output's scale open, a model digest is only stated)"
+                "expect_circuit or model_file (the verifying key alone leaves the output's scale open, a model digest "
+                "is only stated)"
             )
         if not self.trusted_srs:
             missing.append("trusted_srs")
@@ -238,7 +240,8 @@ class CircuitPin:
             pinned.append("circuit (verifying key and settings)")
             if facts.circuit_digest != self.expect_circuit:
                 problems.append(
-                    f"expect_circuit: the receipt's circuit (verifying key and settings) is {facts.circuit_digest}, the policy pins {self.expect_circuit} "
+                    f"expect_circuit: the receipt's circuit (verifying key and settings) is {facts.circuit_digest}, "
+                    f"the policy pins {self.expect_circuit} "
                     "(another key, or settings that read the proof differently)"
                 )
         cryptographic = facts.model_rebuilt or self.expect_circuit is not None
@@ -247,7 +250,8 @@ class CircuitPin:
             pinned.append("verifying key")
             if model.vk_digest.lower() != self.expect_vk:
                 problems.append(
-                    f"expect_vk: the receipt's verifying key is {model.vk_digest}, the policy pins {self.expect_vk} (a different circuit)"
+                    f"expect_vk: the receipt's verifying key is {model.vk_digest}, the policy pins {self.expect_vk} (a "
+                    "different circuit)"
                 )
         if self.expect_model:
             if cryptographic or vouched:
@@ -261,11 +265,13 @@ class CircuitPin:
                 pinned.append("circuit settings (scales, shapes), as the pinned signer states them")
             elif self.expect_vk:
                 unpinned.append(
-                    "the circuit settings: expect_vk pins only the key and leaves the outputs' scale and shape to the receipt's word, so pin expect_circuit or model_file"
+                    "the circuit settings: expect_vk pins only the key and leaves the outputs' scale and shape to the "
+                    "receipt's word, so pin expect_circuit or model_file"
                 )
             elif self.expect_model:
                 unpinned.append(
-                    "the circuit: expect_model compares only the digest the receipt states, so pin expect_circuit, model_file or expect_signer"
+                    "the circuit: expect_model compares only the digest the receipt states, so pin expect_circuit, "
+                    "model_file or expect_signer"
                 )
             else:
                 unpinned.append("the circuit: pin expect_circuit or model_file")
@@ -292,17 +298,22 @@ class WeightsPin:
                     ("weights commitment",),
                     (),
                     (
-                        "expect_params_commitment: the policy pins a weights commitment, but this receipt's weights are fixed in the circuit, not committed",
+                        "expect_params_commitment: the policy pins a weights commitment, but this receipt's weights "
+                        "are fixed in the circuit, not committed",
                     ),
                 )
             if [c.lower() for c in weights.commitment or []] != self.expect_params_commitment:
-                wrong = f"expect_params_commitment: the weights commitment is {weights.commitment}, the policy pins {self.expect_params_commitment} (different weights)"
+                wrong = (
+                    f"expect_params_commitment: the weights commitment is {weights.commitment}, the policy pins "
+                    f"{self.expect_params_commitment} (different weights)"
+                )
                 return RuleResult(("weights commitment",), (), (wrong,))
             return RuleResult(pinned=("weights commitment",))
         if weights.visibility != "hashed" or facts.model_rebuilt:
             return RuleResult()
         problems = (
-            "expect_params_commitment: the weights are hashed, so the verifying key alone does not fix them; a strict policy needs the weights commitment the model owner publishes",
+            "expect_params_commitment: the weights are hashed, so the verifying key alone does not fix them; a strict "
+            "policy needs the weights commitment the model owner publishes",
         )
         return RuleResult(
             unpinned=(
@@ -326,11 +337,13 @@ class TrustedSrs:
             fingerprint = section.fingerprint
             if self.trusted and fingerprint.lower() not in self.trusted:
                 problems.append(
-                    f"trusted_srs: {where}SRS ceremony {fingerprint} is not among the trusted ones ({', '.join(self.trusted)})"
+                    f"trusted_srs: {where}SRS ceremony {fingerprint} is not among the trusted ones "
+                    f"({', '.join(self.trusted)})"
                 )
             if section.development and not self.allow_development:
                 problems.append(
-                    f"development SRS: {where}the receipt was made with a development SRS {fingerprint} (whoever made it knows tau and could forge proofs); "
+                    f"development SRS: {where}the receipt was made with a development SRS {fingerprint} (whoever made "
+                    "it knows tau and could forge proofs); "
                     "a strict policy needs a ceremony SRS: prove with one imported by `zkinfer srs import`"
                 )
         if self.trusted:
@@ -354,8 +367,10 @@ class FastBound:
         if self.strict:
             return RuleResult(
                 notes=(
-                    "the fast answer is unbounded: it may differ from the proven output by any amount (even name another class); "
-                    "bound it with max_fast_deviation (--max-fast-deviation; `zkinfer compile` prints the circuit's calibrated max |error|)",
+                    "the fast answer is unbounded: it may differ from the proven output by any amount (even name "
+                    "another class); "
+                    "bound it with max_fast_deviation (--max-fast-deviation; `zkinfer compile` prints the circuit's "
+                    "calibrated max |error|)",
                 )
             )
         return RuleResult()

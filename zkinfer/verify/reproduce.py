@@ -90,14 +90,16 @@ def rebuild(
         ok, reason = _ezkl_isolated.reproduce(request, timeout_s)
         if not ok:
             raise RebuildError(
-                f"{model}: does not compile and set up under the receipt's settings ({reason}), so it is not the receipt's circuit"
+                f"{model}: does not compile and set up under the receipt's settings ({reason}), so it is not the "
+                "receipt's circuit"
             )
         commitment = None
         if hashed_params:
             commitment = Witness.of(json.loads((folder / "witness.json").read_text())).params_commitment
             if not commitment:
                 raise ModelError(
-                    f"{model}: has no weights for the receipt's hashed weights to commit to, so it is not the receipt's model"
+                    f"{model}: has no weights for the receipt's hashed weights to commit to, so it is not the "
+                    "receipt's model"
                 )
         derived = json.loads((folder / "derived.json").read_text())
         decoding = {key: derived.get(key) for key in DECODING_FIELDS}
