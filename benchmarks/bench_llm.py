@@ -145,7 +145,8 @@ GOAL_BYTES = 300
 
 
 def topics() -> list[tuple[str, str]]:
-    """(qualified name, docstring) of every public function and class (with a docstring of ≥ 20 characters) in TOPIC_MODULES, sorted."""
+    """(qualified name, docstring) of every public function and class (with a docstring of ≥ 20 characters) in
+    TOPIC_MODULES, sorted."""
     root = Path(sysconfig.get_paths()["stdlib"])
     found: set[tuple[str, str]] = set()
 
@@ -573,7 +574,8 @@ def detection(
 def false_accusations(
     m: int, seed: int, pool: list[tuple[str, str]], honest: Any, verifier: Any, tmp: Path, keep: Path
 ) -> tuple[dict[tuple[int, int, bool], Tally], list[Any]]:
-    """Honest answers in each configuration, verified on another; also the receipts of the default configuration (overhead)."""
+    """Honest answers in each configuration, verified on another; also the receipts of the default configuration
+    (overhead)."""
     import torch
 
     key_service = make_service(honest, tmp / "honest-key")
@@ -636,7 +638,8 @@ SAMPLING_MODES: dict[str, Callable[[random.Random], dict[str, float]]] = {
 def long_answers(
     k: int, seed: int, pool: list[tuple[str, str]], honest: Any, verifier: Any, tmp: Path
 ) -> dict[str, Long]:
-    """k answers of exactly 256 tokens per sampling mode on the node's default configuration (requests that end earlier are drawn again), each verified."""
+    """k answers of exactly 256 tokens per sampling mode on the node's default configuration (requests that end earlier
+    are drawn again), each verified."""
     import torch
 
     torch.set_num_threads(1)

@@ -1,7 +1,7 @@
 """The stake contract on a real anvil, with real ezkl proofs of the tiny MLP verified on chain.
 
-One dev chain (tests/chain_harness.py) and one verifier per model per module; each test deploys its own stake contract (cheap on
-anvil) so the tests do not share bonds or claims. Honest nodes answer challenges with genuine
+One dev chain (tests/chain_harness.py) and one verifier per model per module; each test deploys its own stake
+contract (cheap on anvil) so the tests do not share bonds or claims. Honest nodes answer challenges with genuine
 receipts; lying nodes claim another output than their proof attests and are slashed.
 """
 

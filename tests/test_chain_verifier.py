@@ -38,10 +38,12 @@ pytestmark = pytest.mark.e2e
 anvil, chain, genuine = chain_harness.anvil, chain_harness.chain, test_tamper.genuine  # fixtures, requested by name
 
 CONTENT_CHECKS = frozenset({"well-formed", "verifying-key", "settings", "srs", "proof", "binding"})
-ALWAYS_TRUE = """// SPDX-License-Identifier: MIT
-pragma solidity ^0.8.0;
-contract AlwaysTrue { function verifyProof(bytes calldata, uint256[] calldata) external pure returns (bool) { return true; } }
-"""
+ALWAYS_TRUE = (
+    "// SPDX-License-Identifier: MIT\n"
+    "pragma solidity ^0.8.0;\n"
+    "contract AlwaysTrue { function verifyProof(bytes calldata, uint256[] calldata) external pure returns (bool) "
+    "{ return true; } }\n"
+)
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,8 @@ def test_chain_agrees_with_verify_on_every_tamper(
     # 2. where only the proof or its instances changed, that is `zkinfer verify`'s proof verdict
     if doc["proof"] != original["proof"]:
         assert accepted == ("proof" not in failed), failed
-    # 3. `chain verify-receipt` rejects exactly what verify's content checks reject (signature and model pins are verify's)
+    # 3. `chain verify-receipt` rejects exactly what verify's content checks reject (signature and model pins are
+    # verify's)
     verdict = verify_on_chain(chain, receipt, address=address, expect_circuit=verifiers.circuits[tamper.base])
     assert verdict.verified == (not failed & CONTENT_CHECKS), (failed, verdict.to_json())
 

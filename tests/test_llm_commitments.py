@@ -21,7 +21,8 @@ TOPLOC_10x16_K4 = [
     b"\xff\xd97\x8c7\x10\x01\xbb/s",
     b"\xff\xd9\xc2%\x9c5L\xa4\x02\xf7",
 ]  # rows [:10, :16], chunks of 3, topk 4
-# The package's verify_proofs_bytes on hidden * 1.01 against its own proofs: (exponent mismatches, mantissa error mean, median) per chunk.
+# The package's verify_proofs_bytes on hidden * 1.01 against its own proofs: (exponent mismatches, mantissa error mean,
+# median) per chunk.
 TOPLOC_JITTER_RESULTS = [(1, 1.80315, 2)] * 3
 
 

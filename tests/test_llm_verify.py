@@ -122,7 +122,8 @@ def test_without_the_model_only_form_and_signature(sampled: LlmReceipt, tmp_path
 
 
 def test_a_swapped_model_is_caught(alt_service: Any, service: Any, engine: Any) -> None:
-    """The node serves the second checkpoint: stating its digest fails identity; stating the pinned model's digest fails tokens and activations."""
+    """The node serves the second checkpoint: stating its digest fails identity; stating the pinned model's digest fails
+    tokens and activations."""
     honest_alt = answer(alt_service, SAMPLED).receipt
     stated = verify_document(honest_alt.model_dump(mode="json"), MODEL_DIR, engine=engine)
     assert statuses(stated)["identity"] == Status.FAIL and "model.safetensors" in stated.check("identity").detail
@@ -219,7 +220,8 @@ def test_zkinfer_verify_exits_0_1_2_on_llm_receipts(sampled: LlmReceipt, tmp_pat
 
 
 def test_honest_activations_hold_in_a_padded_batch_of_four(sampled: LlmReceipt, engine: Any) -> None:
-    """An honest node that batched this request with three others (right-padded, attention-masked) commits within tolerance."""
+    """An honest node that batched this request with three others (right-padded, attention-masked) commits within
+    tolerance."""
     from zkinfer.llm import commitments
 
     ids = sampled.prompt.token_ids + sampled.completion.token_ids

@@ -100,7 +100,8 @@ def test_cost_runs_and_plots(executed: Any) -> None:
     "executed", [p for p in NOTEBOOKS if p.stem == "04_optimistic"], indirect=True, ids=["04_optimistic"]
 )
 def test_optimistic_measures_gas_on_a_real_chain_and_plots(executed: Any) -> None:
-    """The notebook asserts the honest node keeps its bond and the liar is slashed; the reader sees the table and the plot."""
+    """The notebook asserts the honest node keeps its bond and the liar is slashed; the reader sees the table and the
+    plot."""
     images = [o for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 1
     text = _text(executed)

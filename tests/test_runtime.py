@@ -70,7 +70,8 @@ class _RequestSpy:
 def test_cuda_offered_but_not_usable_falls_back_to_cpu_and_says_so(
     tiny_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """onnxruntime claims CUDA (as a GPU build on a GPU-less host can): the session still runs, on the CPU, and reports CPU."""
+    """onnxruntime claims CUDA (as a GPU build on a GPU-less host can): the session still runs, on the CPU, and reports
+    CPU."""
     if HAS_CUDA:
         pytest.skip("this onnxruntime build really has CUDA; the fallback is only observable on a CPU-only build")
     spy = _RequestSpy()

@@ -479,7 +479,8 @@ def _other_ceremony(doc: Doc, env: Env) -> None:
     )
 
 
-PINNED = [  # (name, receipt, edit, pins copied from the genuine receipt, the checks that fail; the node's signature breaks too)
+PINNED = [  # (name, receipt, edit, pins copied from the genuine receipt, the checks that fail;
+    # the node's signature breaks too)
     (
         "model digest restated",
         "genuine",

@@ -192,7 +192,8 @@ def _fast_names_another_class(doc: Doc) -> float:
 
 
 def test_strict_marks_an_unbounded_fast_answer(ceremony_receipt_file: Path, node_key_file: Path) -> None:
-    """Item 6: a fast answer ~1000 away from the proven output, stated truthfully, is not VERIFIED-and-pinned under strict."""
+    """Item 6: a fast answer ~1000 away from the proven output, stated truthfully, is not VERIFIED-and-pinned under
+    strict."""
     doc = _doc(ceremony_receipt_file)
     pins = _strict_pins(doc)
     deviation = _fast_names_another_class(doc)

@@ -2,9 +2,9 @@
 
 It holds, per segment, what a `zkinfer.receipt/1` holds for its circuit (settings, verifying key,
 reduced SRS, proof and its public instances), plus the links: the commitment each segment's
-output shares with the next one's input (Poseidon, or with `link_kind: polycommit` a KZG point). The first input and the last output are stated as in a
-/1 receipt; the fast answer is the whole model's. The node signs the canonical bytes of everything
-but the signature, as for /1. Unsplit circuits still write /1 receipts, which verify as before.
+output shares with the next one's input (Poseidon, or with `link_kind: polycommit` a KZG point). The first input
+and the last output are stated as in a /1 receipt; the fast answer is the whole model's. The node signs the canonical
+bytes of everything but the signature, as for /1. Unsplit circuits still write /1 receipts, which verify as before.
 
 Nothing here is trusted: `zkinfer.verify.links` takes every link from the proofs' instances
 and checks the receipt's own statement of it against them.
