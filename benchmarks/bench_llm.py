@@ -731,16 +731,14 @@ def main() -> None:
             "identical to the honest model's | tokens accepted as near-ties | mean tokens | "
             "values beyond float noise, worst (or first failing) chunk: median / min / max (tolerance "
             f"{commitments.TOLERANCE.max_unexplained}) | exponent mismatches: median / max | mantissa error mean: "
-            "median / max | "
-            "median verify ms |"
+            "median / max | median verify ms |"
         )
         print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for attack, tally in attacks.items():
             same = "n/a" if tally.same_as_honest is None else f"{tally.same_as_honest}"
             print(
                 f"| {attack} | {tally.answers} | {tally.not_verified} | {pct(tally.not_verified, tally.answers)} | "
-                f"{tally.caught_by()} | "
-                f"{tally.missed_greedy} / {tally.missed_sampled} | {same} | {tally.near_ties} | "
+                f"{tally.caught_by()} | {tally.missed_greedy} / {tally.missed_sampled} | {same} | {tally.near_ties} | "
                 f"{statistics.mean(tally.tokens):.1f} | {tally.low_spread(tally.unexplained)} | "
                 f"{tally.spread(tally.exponents)} | {tally.spread(tally.mantissas)} | "
                 f"{statistics.median(tally.verify_ms):.1f} |"
@@ -757,13 +755,11 @@ def main() -> None:
             f"one prefill pass, batch 1, no KV cache) ({honest_s:.0f} s)\n"
         )
         print(
-            "| generated on | answers | false accusations | failed checks | mean tokens | values beyond float noise, "
-            "worst chunk: "
+            "| generated on | answers | false accusations | failed checks | mean tokens | "
+            "values beyond float noise, worst chunk: "
             f"median / max (tolerance {commitments.TOLERANCE.max_unexplained}) | rounding flips within noise | "
-            "exponent "
-            "mismatches, worst chunk: median / max | mantissa error mean, worst chunk: median / max | tokens accepted "
-            "as "
-            "near-ties | verifier threads |"
+            "exponent mismatches, worst chunk: median / max | mantissa error mean, worst chunk: median / max | "
+            "tokens accepted as near-ties | verifier threads |"
         )
         print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
         for (threads, batch, kv), tally in honest_tallies.items():
@@ -823,9 +819,8 @@ def main() -> None:
     for mode, result in [*long.items(), ("all", everything)]:
         print(
             f"| {mode} | {len(result.generate_ms)} ({result.tried}) | {median(result.generate_ms):.1f} | "
-            f"{median(result.commit_ms):.2f} | "
-            f"{100 * ratio(result.commit_ms, result.generate_ms):.2f} % | {median(result.answer_ms):.1f} | "
-            f"{median(result.verify_ms):.1f} | "
+            f"{median(result.commit_ms):.2f} | {100 * ratio(result.commit_ms, result.generate_ms):.2f} % | "
+            f"{median(result.answer_ms):.1f} | {median(result.verify_ms):.1f} | "
             f"{median(result.prefill_ms):.1f} | {median(result.checks_ms):.1f} | "
             f"{median(result.generate_ms) / median(result.verify_ms):.1f}x |"
         )

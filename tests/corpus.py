@@ -420,8 +420,8 @@ CASES: tuple[Case, ...] = (
     ),
     Case("gelu_erf", _torch_case(lambda t, nn: nn.GELU(), _VEC), _VEC, ops=("Erf",)),
     Case("pad", _torch_case(_fn(lambda t, x: t.nn.functional.pad(x, (1, 1, 1, 1))), _IMG), _IMG, ops=("Pad",)),
-    # torch.export lowers flatten to Reshape (the TorchScript exporter wrote Flatten): Flatten stays covered by
-    # conv_fc_opset11_dynamic
+    # torch.export lowers flatten to Reshape (the TorchScript exporter wrote Flatten):
+    # Flatten stays covered by conv_fc_opset11_dynamic
     Case(
         "flatten_reshape", _torch_case(_fn(lambda t, x: t.flatten(x, 1).reshape(1, 4, 9)), _IMG), _IMG, ops=("Reshape",)
     ),

@@ -412,8 +412,8 @@ def test_equivocation_to_two_gateways(cluster: Cluster, truth: Statement, tmp_pa
     a, b = (SignedStatement.from_json(r.statement) for r in (said_first, said_second))
     made = evidence.equivocation(a, b, "twofaced")
     assert evidence_holds_cli(made, tmp_path / "across") == 0
-    # the second gateway saw both outputs itself (requests 2 and 3): equivocation, and its own receipt contradicts the
-    # lie
+    # the second gateway saw both outputs itself (requests 2 and 3): equivocation,
+    # and its own receipt contradicts the lie
     documents = convicted(second, cluster, {"twofaced": {"equivocation", "contradiction"}}, tmp_path)
     assert {d["kind"] for d in documents} == {"equivocation", "contradiction"}
     wait_receipt_valid(first, "byz-eq-1", "twofaced")  # to the first gateway it told the truth, and proved it

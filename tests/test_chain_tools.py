@@ -116,8 +116,8 @@ def test_a_dev_chain_does_not_outlive_a_killed_owner(tmp_path: Path) -> None:
     from zkinfer.chain import devchain
 
     script = (
-        "import sys, time\nfrom pathlib import Path\nfrom zkinfer.chain import devchain\nwith "
-        "devchain.dev_chain(Path(sys.argv[1])) as c:\n    print(c.pid, flush=True)\n    time.sleep(600)\n"
+        "import sys, time\nfrom pathlib import Path\nfrom zkinfer.chain import devchain\n"
+        "with devchain.dev_chain(Path(sys.argv[1])) as c:\n    print(c.pid, flush=True)\n    time.sleep(600)\n"
     )
     owner = subprocess.Popen(
         [sys.executable, "-c", script, str(tmp_path)],

@@ -162,8 +162,8 @@ def test_chain_agrees_with_verify_on_every_tamper(
     # 2. where only the proof or its instances changed, that is `zkinfer verify`'s proof verdict
     if doc["proof"] != original["proof"]:
         assert accepted == ("proof" not in failed), failed
-    # 3. `chain verify-receipt` rejects exactly what verify's content checks reject (signature and model pins are
-    # verify's)
+    # 3. `chain verify-receipt` rejects exactly what verify's content checks reject
+    # (signature and model pins are verify's)
     verdict = verify_on_chain(chain, receipt, address=address, expect_circuit=verifiers.circuits[tamper.base])
     assert verdict.verified == (not failed & CONTENT_CHECKS), (failed, verdict.to_json())
 

@@ -23,9 +23,8 @@ from zkinfer.prover.executor.local import LocalExecutor
 from zkinfer.prover.prove import Prover
 from zkinfer.verify import Policy, verify_receipt
 
-# Below what ezkl needs to prove even the tiny circuit (its prove worker peaks at ~45 MiB resident, ~110 MiB of address
-# space),
-# above what the worker needs to start: the proof itself runs out of address space.
+# Below what ezkl needs to prove even the tiny circuit (its prove worker peaks at ~45 MiB resident,
+# ~110 MiB of address space), above what the worker needs to start: the proof itself runs out of address space.
 TOO_LITTLE = "80MiB"
 SAMPLES = [[0.1, 0.5, 0.9, 0.3, 0.0, 0.7, 0.2, 0.4], [0.8, 0.2, 0.0, 0.6, 0.9, 0.1, 0.5, 0.3]]
 

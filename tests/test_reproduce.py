@@ -102,8 +102,8 @@ def test_model_file_satisfies_a_strict_policy_and_is_relative_to_the_policy_file
     (tmp_path / "audit").mkdir()
     (tmp_path / "audit" / "model.onnx").write_bytes((tiny_dir / "model.onnx").read_bytes())
     (tmp_path / "audit" / "policy.toml").write_text(
-        f'strict = true\nmodel_file = "model.onnx"\ntrusted_srs = "{document["srs"]["fingerprint"]}"\nexpect_signer = '
-        f'"{document["signature"]["public_key"]}"\n'
+        f'strict = true\nmodel_file = "model.onnx"\ntrusted_srs = "{document["srs"]["fingerprint"]}"\n'
+        f'expect_signer = "{document["signature"]["public_key"]}"\n'
     )
     result = zkinfer("verify", ceremony_receipt_file, "--policy", tmp_path / "audit" / "policy.toml", "--json")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -84,8 +84,8 @@ def load(path: Path) -> SplitCircuit:
     manifest_path = path / MANIFEST_FILE
     if not is_split(path):
         raise CircuitError(
-            f"{path}: not a split circuit directory (no {MANIFEST_FILE} of kind split); compile one with `zkinfer "
-            "compile MODEL.onnx --split K`"
+            f"{path}: not a split circuit directory (no {MANIFEST_FILE} of kind split); compile one with "
+            "`zkinfer compile MODEL.onnx --split K`"
         )
     try:
         manifest = SplitManifest.model_validate_json(manifest_path.read_text())

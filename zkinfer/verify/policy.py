@@ -250,8 +250,8 @@ class CircuitPin:
             pinned.append("verifying key")
             if model.vk_digest.lower() != self.expect_vk:
                 problems.append(
-                    f"expect_vk: the receipt's verifying key is {model.vk_digest}, the policy pins {self.expect_vk} (a "
-                    "different circuit)"
+                    f"expect_vk: the receipt's verifying key is {model.vk_digest}, the policy pins {self.expect_vk} "
+                    "(a different circuit)"
                 )
         if self.expect_model:
             if cryptographic or vouched:
@@ -367,10 +367,9 @@ class FastBound:
         if self.strict:
             return RuleResult(
                 notes=(
-                    "the fast answer is unbounded: it may differ from the proven output by any amount (even name "
-                    "another class); "
-                    "bound it with max_fast_deviation (--max-fast-deviation; `zkinfer compile` prints the circuit's "
-                    "calibrated max |error|)",
+                    "the fast answer is unbounded: it may differ from the proven output by any amount "
+                    "(even name another class); bound it with max_fast_deviation (--max-fast-deviation; "
+                    "`zkinfer compile` prints the circuit's calibrated max |error|)",
                 )
             )
         return RuleResult()
