@@ -214,7 +214,7 @@ def make_service(engine: Any, state_dir: Path, key: Any = None) -> Any:
     from zkinfer.llm.metrics import LlmMetrics
     from zkinfer.llm.service import LlmService
     from zkinfer.llm.store import ReceiptStore
-    from zkinfer.node.auth import ApiKeys
+    from zkinfer.serving.auth import ApiKeys
 
     config = LlmConfig(model_dir=engine.directory, state_dir=state_dir, max_tokens_cap=LONG_TOKENS)
     return LlmService(

@@ -73,8 +73,8 @@ class RunningGateway:
     def request_id(self, client_id: str, key: str = GATEWAY_KEY) -> str:
         """The id the nodes sign, and the records and certificates carry, for `client_id` sent with
         `key`: the gateway namespaces request ids per tenant (`<tenant>:<client id>`)."""
-        from zkinfer.network.gateway import tenant_of
-        from zkinfer.node.auth import ApiKeys
+        from zkinfer.serving.auth import ApiKeys
+        from zkinfer.serving.tenancy import tenant_of
 
         owner = ApiKeys([key]).owner(f"Bearer {key}")
         assert owner is not None

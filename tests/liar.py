@@ -44,9 +44,10 @@ from tests.cli import REPO
 from zkinfer.core import identity, inputs, statement
 from zkinfer.core.errors import ZkinferError
 from zkinfer.core.inputs import Sample
-from zkinfer.network.client import die_with_parent
+from zkinfer.network.checking import die_with_parent
 from zkinfer.node import protocol
 from zkinfer.prover.prove import Prover
+from zkinfer.serving import oip
 
 BEHAVIOURS = ("honest", "wrong-output", "answer-a-prove-b", "replay-signature", "replay-receipt", "equivocate", "slow")
 PROVES_TRUTH = frozenset(
@@ -158,10 +159,10 @@ def create_app(settings: Settings) -> FastAPI:
             return error(404, f"model {name!r} is not served here")
         body = await request.body()
         forward_headers = {
-            k: v for k, v in request.headers.items() if k.lower() in ("content-type", protocol.HEADER_LENGTH.lower())
+            k: v for k, v in request.headers.items() if k.lower() in ("content-type", oip.HEADER_LENGTH.lower())
         }
         try:
-            decoded = protocol.decode_infer(body, request.headers.get(protocol.HEADER_LENGTH))
+            decoded = protocol.decode_infer(body, request.headers.get(oip.HEADER_LENGTH))
             by_name = {t.name: t for t in decoded.inputs}
             sample = [inputs.check_tensor(by_name[s.name].array, s, f"inputs[{s.name}]") for s in specs_in]
         except (ZkinferError, KeyError) as exc:

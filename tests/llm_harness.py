@@ -77,7 +77,7 @@ def in_process_service(model_dir: Path, state_dir: Path) -> Any:
     from zkinfer.llm.metrics import LlmMetrics
     from zkinfer.llm.service import LlmService
     from zkinfer.llm.store import ReceiptStore
-    from zkinfer.node.auth import ApiKeys
+    from zkinfer.serving.auth import ApiKeys
 
     config = LlmConfig(model_dir=model_dir, state_dir=state_dir, max_tokens_cap=256)
     return LlmService(

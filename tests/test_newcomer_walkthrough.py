@@ -17,7 +17,7 @@ from zkinfer.core import identity
 from zkinfer.core.errors import UsageError
 from zkinfer.network import nodeset
 from zkinfer.network.client import Consensus
-from zkinfer.node import auth
+from zkinfer.serving import auth
 
 MARKER = "<!-- walkthrough:keys"
 

@@ -14,6 +14,9 @@ from zkinfer.core.errors import InputError
 from zkinfer.node import protocol, statuses
 from zkinfer.node.service import Accepted, QueueFull, Tensor, UnknownModel, UnknownReceipt
 from zkinfer.node.store import JobState, JobView
+from zkinfer.serving import oip
+from zkinfer.serving.auth import Unauthenticated
+from zkinfer.serving.body import BodyTooLarge
 
 VALUES = [0.1, 0.5, 0.9, 0.3, 0.0, 0.7, 0.2, 0.4]
 
@@ -69,7 +72,7 @@ def test_results_encode_as_the_client_asked(binary: bool) -> None:
     accepted = Accepted(job_id="J", model="m", outputs=[Tensor("output", (1, 3), "FP32", answer)], fast_provider="cpu")
     body, headers = protocol.infer_response(decoded, accepted, None)
     if binary:
-        length = int(headers[protocol.HEADER_LENGTH])
+        length = int(headers[oip.HEADER_LENGTH])
         header, raw = json.loads(body[:length]), body[length:]
         assert headers["content-type"] == "application/octet-stream"
         assert header["outputs"][0]["parameters"]["binary_data_size"] == 12 and np.array_equal(
@@ -93,7 +96,7 @@ def test_the_codec_refuses_what_it_cannot_decode_naming_the_field() -> None:
     for raw, header_length, needle in [
         (body[:-4], length, "inputs[0].parameters.binary_data_size"),
         (body + b"\0" * 4, length, "4 binary byte(s)"),
-        (body, "x", protocol.HEADER_LENGTH),
+        (body, "x", oip.HEADER_LENGTH),
         (
             json.dumps({"inputs": [{"name": "input", "shape": [1, 8], "datatype": "INT8", "data": VALUES}]}).encode(),
             None,
@@ -110,9 +113,9 @@ def _status(exc: Exception) -> int:
 
 
 def test_each_error_type_has_one_status() -> None:
-    assert _status(statuses.Unauthenticated("")) == 401
+    assert _status(Unauthenticated("")) == 401
     assert _status(UnknownModel("")) == _status(UnknownReceipt("")) == 404
-    assert _status(statuses.BodyTooLarge("")) == 413
+    assert _status(BodyTooLarge("")) == 413
     assert _status(QueueFull(3, 2)) == 429
     assert _status(InputError("")) == 422
 

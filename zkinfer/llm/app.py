@@ -4,7 +4,7 @@ by server-sent events when asked), `/v1/receipts/{id}`, `/v1/identity`, health a
 
 A route authenticates (the node's API keys, `Authorization: Bearer KEY`, as the proving node),
 reads the body within the limit, checks it (`protocol`, `service.prepare`) and answers; every error
-becomes a status here, in OpenAI's error body. Each answer carries its signed receipt beside
+becomes its status in the serving layer's one table (`zkinfer.serving.statuses`), in OpenAI's error body. Each answer carries its signed receipt beside
 `choices` (streams: in the last event before `[DONE]`) and its id in the `Zkinfer-Receipt-Id` header.
 No `from __future__ import annotations`: FastAPI must resolve the route signatures' types.
 """
@@ -19,43 +19,35 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from zkinfer import __version__
 from zkinfer.core import identity
-from zkinfer.core.errors import InfrastructureError, ZkinferError
 from zkinfer.llm import protocol
 from zkinfer.llm.protocol import ChatRequest, CompletionRequest, RequestError
 from zkinfer.llm.service import Answer, LlmService, Prepared, QueueFull, RequestIdTaken, UnknownModel, UnknownReceipt
+from zkinfer.serving import statuses
+from zkinfer.serving.app import CountRequests, new_app
+from zkinfer.serving.auth import Unauthenticated
+from zkinfer.serving.body import read_body
 
 log = logging.getLogger("zkinfer.llm")
 
 
-class Unauthenticated(Exception):
-    pass
+STATUS = statuses.table((UnknownModel, 404), (UnknownReceipt, 404), (RequestIdTaken, 409), (QueueFull, 429))
+KIND = {  # OpenAI's error type for each status
+    401: "authentication_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    429: "rate_limit_error",
+    500: "server_error",
+    503: "service_unavailable",
+}
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
-# (error type, status, OpenAI error type), most specific first
-STATUS: list[tuple[type[Exception], int, str]] = [
-    (Unauthenticated, 401, "authentication_error"),
-    (UnknownModel, 404, "not_found_error"),
-    (UnknownReceipt, 404, "not_found_error"),
-    (RequestIdTaken, 409, "conflict_error"),
-    (BodyTooLarge, 413, "invalid_request_error"),
-    (QueueFull, 429, "rate_limit_error"),
-    (InfrastructureError, 503, "service_unavailable"),
-    (ZkinferError, 422, "invalid_request_error"),
-]
-
-
-def _error(
-    code: int, kind: str, message: str, param: str | None = None, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(protocol.error_body(message, kind, param), status_code=code, headers=headers)
+def _render(code: int, message: str, headers: dict[str, str] | None, exc: Exception | None) -> Response:
+    """The serving layer's statuses in OpenAI's error body (the framework's own errors: invalid_request_error)."""
+    kind = KIND.get(code, "invalid_request_error") if exc is not None else "invalid_request_error"
+    body = protocol.error_body(message, kind, getattr(exc, "param", None))
+    return JSONResponse(body, status_code=code, headers=headers)
 
 
 def _validation_error(exc: ValidationError | RequestValidationError) -> RequestError:
@@ -69,15 +61,7 @@ def _validation_error(exc: ValidationError | RequestValidationError) -> RequestE
 
 
 async def _body(request: Request, limit: int) -> Any:
-    declared = request.headers.get("content-length", "")
-    too_big = f"body: larger than this node's limit of {limit} bytes"
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(too_big)
-    data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > limit:
-            raise BodyTooLarge(too_big)
+    data = await read_body(request, limit)
     try:
         return json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -89,47 +73,15 @@ def _sse(body: dict[str, Any] | str) -> bytes:
 
 
 def create_app(service: LlmService) -> FastAPI:
-    app = FastAPI(title="zkinfer LLM node", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    app = new_app("zkinfer LLM node", openapi=False)
     metrics = service.metrics
-
-    @app.middleware("http")
-    async def count(request: Request, call_next: Any) -> Response:
-        code = 500
-        try:
-            response: Response = await call_next(request)
-            code = response.status_code
-            return response
-        finally:
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            metrics.requests.labels(route, str(code)).inc()
-
-    async def mapped(_: Request, exc: Exception) -> JSONResponse:
-        code, kind = next((code, kind) for error, code, kind in STATUS if isinstance(exc, error))
-        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, InfrastructureError) else None
-        if isinstance(exc, Unauthenticated):
-            headers = {"WWW-Authenticate": "Bearer"}
-        return _error(code, kind, str(exc), getattr(exc, "param", None), headers)
-
-    for error, _, _ in STATUS:
-        app.add_exception_handler(error, mapped)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return await mapped(request, _validation_error(exc))
-
-    @app.exception_handler(Exception)
-    async def bug(_: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", exc_info=exc)
-        return _error(500, "server_error", f"internal error ({type(exc).__name__}); see the node's log")
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, "invalid_request_error", str(exc.detail))
+    app.add_middleware(CountRequests, requests=metrics.requests)
+    statuses.install(app, STATUS, log, "node", render=_render, invalid=_validation_error)
 
     async def authorized(request: Request) -> str:
         owner = service.owner(request.headers.get("authorization"))
         if owner is None:
-            raise Unauthenticated("header Authorization: missing or unknown API key; send `Authorization: Bearer KEY`")
+            raise Unauthenticated()
         return owner
 
     Auth = Annotated[str, Depends(authorized)]

@@ -43,5 +43,13 @@ class LlmConfig:
             raise LlmConfigError(f"--max-queue: {self.max_queue}; give 0 to 65536")
 
     @property
+    def node_key_path(self) -> Path:
+        return self.key_file or self.state_dir / "node.key"
+
+    @property
+    def api_keys_path(self) -> Path:
+        return self.api_keys_file or self.state_dir / "api-keys"
+
+    @property
     def receipts_dir(self) -> Path:
         return self.state_dir / "llm-receipts"

@@ -11,20 +11,10 @@ from zkinfer.llm.config import LlmConfig
 from zkinfer.llm.metrics import LlmMetrics
 from zkinfer.llm.service import LlmService
 from zkinfer.llm.store import ReceiptStore
-from zkinfer.node import state
-from zkinfer.node.config import NodeConfig
+from zkinfer.serving import auth, state
+from zkinfer.serving.app import serve
 
 log = logging.getLogger("zkinfer.llm")
-
-
-def _state(config: LlmConfig) -> NodeConfig:
-    """The proving node's view of the same state directory and key files: its lock, node key and API keys are shared code."""
-    return NodeConfig(
-        circuits=config.model_dir,
-        state_dir=config.state_dir,
-        key_file=config.key_file,
-        api_keys_file=config.api_keys_file,
-    )
 
 
 def load(config: LlmConfig) -> LlmService:
@@ -36,9 +26,9 @@ def load(config: LlmConfig) -> LlmService:
 
     logs.serve_to_stderr(log)
     cast(Any, transformers_logging).disable_progress_bar()  # a server's log, not a terminal
-    lock = state.lock(_state(config))  # one node per state directory: receipts and keys are not shared
-    key = state.node_key(_state(config))
-    api_keys = state.api_keys(_state(config))
+    lock = state.lock(config.state_dir, "node")  # one node per state directory: receipts and keys are not shared
+    key = state.node_key(config.node_key_path, config.key_file is not None, log)
+    api_keys = auth.load(config.api_keys_path, config.api_keys_file is not None, log)
     torch.set_num_threads(config.threads)
     engine = Engine(config.model_dir)
     log.info(
@@ -51,8 +41,6 @@ def load(config: LlmConfig) -> LlmService:
 
 def run(config: LlmConfig) -> None:
     """Load, then serve until interrupted."""
-    import uvicorn
-
     from zkinfer.llm.app import create_app
 
     service = load(config)
@@ -61,11 +49,4 @@ def run(config: LlmConfig) -> None:
         config.host,
         config.port,
     )
-    uvicorn.run(
-        create_app(service),
-        host=config.host,
-        port=config.port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
+    serve(create_app(service), config.host, config.port, log)

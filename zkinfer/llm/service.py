@@ -40,7 +40,7 @@ from zkinfer.llm.receipt import (
 )
 from zkinfer.llm.store import ReceiptStore
 from zkinfer.llm.text import Detokenizer
-from zkinfer.node.auth import ApiKeys
+from zkinfer.serving.auth import ApiKeys
 
 log = logging.getLogger("zkinfer.llm")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")

@@ -49,7 +49,8 @@ from zkinfer.core.receipt import Receipt, max_receipt_bytes, parse
 from zkinfer.core.statement import SignedPromise, SignedStatement, Statement, StatementError, from_receipt
 from zkinfer.core.text import visible
 from zkinfer.network import evidence
-from zkinfer.network.client import Consensus, lower_priority
+from zkinfer.network.checking import lower_priority
+from zkinfer.network.client import Consensus
 from zkinfer.network.nodeset import PinnedNode
 from zkinfer.network.records import AnswerRecord, EvidenceRecord, ReceiptState, Records
 

@@ -6,95 +6,41 @@ No `from __future__ import annotations` here: FastAPI must resolve the route sig
 """
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zkinfer import __version__
 from zkinfer.core import identity
 from zkinfer.node import protocol, statuses
-from zkinfer.node.metrics import Metrics
 from zkinfer.node.models import ServedModel
 from zkinfer.node.service import Node, UnknownModel
 from zkinfer.node.store import JobState
+from zkinfer.serving import oip
+from zkinfer.serving.app import CountRequests, new_app
+from zkinfer.serving.auth import Unauthenticated
+from zkinfer.serving.body import read_body
+from zkinfer.serving.statuses import error
 
-MODEL_VERSION = protocol.MODEL_VERSION
+MODEL_VERSION = oip.MODEL_VERSION
 PLATFORM = "onnxruntime+ezkl"
 EXTENSIONS = ["binary_tensor_data", "zkinfer_receipts"]
 BATCH_ROW_HEADER = "Zkinfer-Batch-Row"
 
 
-class CountRequests:
-    """Pure ASGI middleware counting responses by route template and status (no body buffering)."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = statuses.INTERNAL  # counted so when the app fails before answering
-
-        async def send_counting(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_counting)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.requests.labels(route, str(status)).inc()
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused as soon as it is known to exceed `limit` bytes."""
-    too_big = f"body: larger than this node's limit of {limit} bytes; send a smaller request"
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise statuses.BodyTooLarge(too_big)
-    if request.headers.get("content-encoding", "identity").lower() != "identity":
-        raise statuses.UnsupportedEncoding(
-            f"header Content-Encoding: {request.headers['content-encoding']!r} is not supported; send the body uncompressed"
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise statuses.BodyTooLarge(too_big)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def create_app(node: Node) -> FastAPI:
     """The FastAPI app over a loaded `Node` (`server.load`); the node's workers run for the app's lifetime."""
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await node.start()
-        try:
-            yield
-        finally:
-            await node.stop()
-
-    app = FastAPI(title="zkinfer node", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.add_middleware(CountRequests, metrics=node.metrics)
+    app = new_app("zkinfer node", node.start, node.stop)
+    app.add_middleware(CountRequests, requests=node.metrics.requests)
     statuses.install(app)
 
     async def authorized(request: Request) -> str:  # async: a sync dependency would cost a thread hop per request
         """The caller's owner id; every route but health and server metadata needs it, before anything else."""
         owner = node.owner(request.headers.get("authorization"))
         if owner is None:
-            raise statuses.Unauthenticated(
-                "header Authorization: missing or unknown API key; send `Authorization: Bearer KEY`"
-            )
+            raise Unauthenticated()
         return owner
 
     async def served(name: str, version: str = MODEL_VERSION) -> ServedModel:
@@ -123,13 +69,13 @@ def create_app(node: Node) -> FastAPI:
         }
 
     @app.get("/v2")
-    async def server_metadata() -> protocol.ServerMetadata:
-        return protocol.ServerMetadata(name="zkinfer", version=__version__, extensions=EXTENSIONS)
+    async def server_metadata() -> oip.ServerMetadata:
+        return oip.ServerMetadata(name="zkinfer", version=__version__, extensions=EXTENSIONS)
 
     @app.get("/v2/models/{name}")
     @app.get("/v2/models/{name}/versions/{version}")
-    async def model_metadata(_: Auth, model: Model) -> protocol.ModelMetadata:
-        return protocol.ModelMetadata(
+    async def model_metadata(_: Auth, model: Model) -> oip.ModelMetadata:
+        return oip.ModelMetadata(
             name=model.name,
             versions=[MODEL_VERSION],
             platform=PLATFORM,
@@ -152,7 +98,7 @@ def create_app(node: Node) -> FastAPI:
     ) -> Response:
         start = time.perf_counter()
         body = await read_body(request, node.config.max_body_bytes)
-        decoded = protocol.decode_infer(body, request.headers.get(protocol.HEADER_LENGTH))
+        decoded = protocol.decode_infer(body, request.headers.get(oip.HEADER_LENGTH))
         accepted = await node.infer(model.name, decoded.inputs, decoded.options, owner)
         node.metrics.answer_seconds.labels(model.name).observe(time.perf_counter() - start)
         job = await node.wait(accepted.job_id, node.config.wait_timeout_s) if wait else None
@@ -172,7 +118,7 @@ def create_app(node: Node) -> FastAPI:
                 headers={BATCH_ROW_HEADER: str(job.batch_row)},
             )
         if job.state is JobState.FAILED:
-            return statuses.error(status, f"proving failed: {job.error}", id=job.id, status=job.state.value)
+            return error(status, f"proving failed: {job.error}", id=job.id, status=job.state.value)
         return JSONResponse(
             {"id": job.id, "model": job.model, "status": job.state.value},
             status_code=status,

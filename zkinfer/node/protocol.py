@@ -1,8 +1,8 @@
-"""The codec of the HTTP layer: Open Inference Protocol (KServe v2) bodies ⇄ the service's typed tensors.
+"""The node's codec: Open Inference Protocol (KServe v2) bodies ⇄ the service's typed tensors.
 
-`tritonclient.http` sends tensors as raw bytes after the JSON header by default (the header's
-length in `Inference-Header-Content-Length`, each input's size in `parameters.binary_data_size`),
-so the node reads both forms, and answers in binary when the request asks for it. Decoding needs
+The protocol's typed models, and the JSON + binary tensor data framing, are the serving layer's
+(`zkinfer.serving.oip`); here a request's inputs become the service's tensors (from JSON `data` or
+the binary section), and its answer becomes a response, in binary where the request asks for it. Decoding needs
 no model: checking tensors against one (names, shapes, values) is the service's job. Every problem
 with a request's form becomes an `InputError` naming the field (HTTP 422).
 """
@@ -14,83 +14,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from zkinfer.core import inputs, statement, strict_json
+from zkinfer.core import inputs, statement
 from zkinfer.core.errors import InputError
 from zkinfer.core.onnx_model import TensorSpec
 from zkinfer.node.service import Accepted, InferOptions, Tensor
 from zkinfer.node.store import JobState, JobView
+from zkinfer.serving import oip
+from zkinfer.serving.oip import InferResponse, RequestInput, ResponseOutput, TensorMetadata
 
-HEADER_LENGTH = "Inference-Header-Content-Length"
-MODEL_VERSION = "1"
 DTYPES: dict[str, np.dtype[Any]] = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
-Parameters = dict[str, bool | int | float | str]
-
-
-class RequestInput(BaseModel):
-    name: str
-    shape: list[int]
-    datatype: str
-    parameters: Parameters | None = None
-    data: Any = None
-
-
-class RequestOutput(BaseModel):
-    name: str
-    parameters: Parameters | None = None
-
-
-class InferRequest(BaseModel):
-    id: str | None = None
-    parameters: Parameters | None = None
-    inputs: list[RequestInput] = Field(min_length=1)
-    outputs: list[RequestOutput] | None = None
-
-
-class ResponseOutput(BaseModel):
-    name: str
-    shape: list[int]
-    datatype: str
-    parameters: Parameters | None = None
-    data: list[float] | None = None
-
-
-class InferResponse(BaseModel):
-    model_name: str
-    model_version: str | None = None
-    id: str | None = None
-    parameters: dict[str, Any]  # Parameters, and the signed statement and promise (JSON objects)
-    outputs: list[ResponseOutput]
-
-
-class TensorMetadata(BaseModel):
-    name: str
-    datatype: str
-    shape: list[int]
-
-
-class ModelMetadata(BaseModel):
-    name: str
-    versions: list[str]
-    platform: str
-    inputs: list[TensorMetadata]
-    outputs: list[TensorMetadata]
-
-
-class ServerMetadata(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    name: str
-    version: str
-    extensions: list[str]
 
 
 def tensor_metadata(specs: tuple[TensorSpec, ...]) -> list[TensorMetadata]:
     return [TensorMetadata(name=s.name, datatype="FP32", shape=list(s.shape)) for s in specs]
-
-
-def field_name(loc: tuple[int | str, ...]) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "body"
 
 
 @dataclass(frozen=True)
@@ -102,35 +39,6 @@ class DecodedInfer:
     options: InferOptions
     binary_outputs: list[bool] | None  # per requested output (as in `options.outputs`), or None: all outputs
     binary_default: bool  # `parameters.binary_data_output`: for all outputs when none are named
-
-
-def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
-    if header_length is None:
-        return body, b""
-    try:
-        n = int(header_length)
-    except ValueError:
-        n = -1
-    if not 0 <= n <= len(body):
-        raise InputError(f"header {HEADER_LENGTH}: {header_length!r} is not a length within the {len(body)}-byte body")
-    return body[:n], body[n:]
-
-
-def _request(header: bytes) -> InferRequest:
-    """The JSON header, read strictly: a duplicate key or a number beyond float32 is refused, naming its field."""
-    try:
-        document = strict_json.loads(header)
-    except strict_json.StrictJSONError as exc:
-        where, _, why = str(exc).partition(": ") if str(exc).startswith("$") else ("$", "", str(exc))
-        field = where.removeprefix("$").lstrip(".") or "body"
-        raise InputError(
-            f'{field}: {why}; send an Open Inference Protocol request {{"inputs": [{{"name", "shape", "datatype", "data"}}]}}'
-        ) from exc
-    try:
-        return InferRequest.model_validate(document)
-    except ValidationError as exc:
-        problems = "; ".join(f"{field_name(e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
-        raise InputError(problems) from exc
 
 
 def _tensor(j: int, item: RequestInput, binary: memoryview, offset: int) -> tuple[Tensor, int]:
@@ -166,8 +74,7 @@ def _tensor(j: int, item: RequestInput, binary: memoryview, offset: int) -> tupl
 
 def decode_infer(body: bytes, header_length: str | None) -> DecodedInfer:
     """An infer request's body (JSON, or JSON + Triton binary tensor data) as typed tensors and options."""
-    header, binary = _split(body, header_length)
-    request = _request(header)
+    request, binary = oip.decode(body, header_length)
     tensors, offset, view = [], 0, memoryview(binary)
     for j, item in enumerate(request.inputs):
         tensor, offset = _tensor(j, item, view, offset)
@@ -225,23 +132,11 @@ def infer_response(decoded: DecodedInfer, accepted: Accepted, job: JobView | Non
         parameters["receipt_error"] = job.error
     outputs = [ResponseOutput(name=t.name, shape=list(t.shape), datatype=t.datatype) for t in accepted.outputs]
     response = InferResponse(
-        model_name=accepted.model, model_version=MODEL_VERSION, id=decoded.id, parameters=parameters, outputs=outputs
+        model_name=accepted.model,
+        model_version=oip.MODEL_VERSION,
+        id=decoded.id,
+        parameters=parameters,
+        outputs=outputs,
     )
     binary = decoded.binary_outputs if decoded.binary_outputs is not None else [decoded.binary_default] * len(outputs)
-    return _encode(response, [t.array for t in accepted.outputs], binary)
-
-
-def _encode(response: InferResponse, arrays: list[np.ndarray], binary: list[bool]) -> tuple[bytes, dict[str, str]]:
-    """Plain JSON, or JSON + raw FP32 bytes where binary was asked for."""
-    chunks: list[bytes] = []
-    for out, array, as_binary in zip(response.outputs, arrays, binary, strict=True):
-        flat = np.ascontiguousarray(array, dtype="<f4").ravel()
-        if as_binary:
-            chunks.append(flat.tobytes())
-            out.parameters = {**(out.parameters or {}), "binary_data_size": len(chunks[-1])}
-        else:
-            out.data = flat.tolist()
-    header = response.model_dump_json(exclude_none=True).encode()
-    if not chunks:
-        return header, {"content-type": "application/json"}
-    return header + b"".join(chunks), {"content-type": "application/octet-stream", HEADER_LENGTH: str(len(header))}
+    return oip.encode(response, [t.array for t in accepted.outputs], binary)

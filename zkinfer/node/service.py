@@ -32,7 +32,7 @@ from zkinfer.core import inputs
 from zkinfer.core.errors import InputError
 from zkinfer.core.identity import NodeKey
 from zkinfer.core.inputs import Sample
-from zkinfer.node import auth, jobs
+from zkinfer.node import jobs
 from zkinfer.node.config import NodeConfig
 from zkinfer.node.metrics import Metrics
 from zkinfer.node.models import ServedModel
@@ -41,6 +41,7 @@ from zkinfer.node.store import UNFINISHED, JobView, NewJob, Store, StoredClaim
 from zkinfer.node.workers import Finished, WorkerPool, WorkerSettings
 from zkinfer.prover.executor import cpu_count
 from zkinfer.prover.prove import FastAnswer
+from zkinfer.serving import auth
 
 if TYPE_CHECKING:  # the chain extra (web3) is needed only by an optimistic node
     from zkinfer.chain.claims import Claim

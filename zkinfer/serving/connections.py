@@ -1,5 +1,6 @@
 """Connection limits uvicorn lacks: header and body deadlines, a cap on open connections, and a
-cap on a request's head (the node and the gateway both serve through this protocol).
+cap on a request's head (the node and the gateway both serve through this protocol), and the
+descriptor limit those connections need (`raise_fd_limit`, `connection_cap`).
 
 uvicorn only times out idle keep-alive connections, so a client that sends its headers (or body)
 one byte a minute holds a file descriptor for ever, and ten thousand of them exhaust the process's
@@ -22,18 +23,37 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import resource
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-log = logging.getLogger("zkinfer.node")
+log = logging.getLogger("zkinfer.serving")
 
 
 MAX_HEADER_BYTES = 16 * 1024  # the usual front-end defaults (nginx's large buffers, Node.js's 16 KiB)
 MAX_HEADERS = 100
 LINGER_S = 2.0  # after a 431: how long the rest of the refused request is read and dropped before the close
+FD_HEADROOM = 256  # descriptors kept free of connections: the store, worker pipes, onnxruntime, logs
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (the default soft 1024 is far below what a server
+    holds); the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):
+        return soft
+    return target
+
+
+def connection_cap(wanted: int, fd_limit: int) -> int:
+    """At most `wanted` connections, and always FD_HEADROOM descriptors below the limit."""
+    return max(1, min(wanted, fd_limit - FD_HEADROOM))
 
 
 @dataclass(frozen=True)
@@ -122,7 +142,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._head_read += len(data)  # a read that leaves a head unfinished is all head (the parser holds it)
             if self._head_read > self.guard.limits.max_header_bytes:
                 self._refuse(
-                    f"request head: more than this server's limit of {self.guard.limits.max_header_bytes} bytes of request line and headers"
+                    f"request head: more than this server's limit of {self.guard.limits.max_header_bytes} bytes "
+                    "of request line and headers"
                 )
 
     def on_message_begin(self) -> None:
@@ -148,7 +169,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._refuse(f"headers: more than this server's limit of {limits.max_headers} headers")
         elif self._head_size > limits.max_header_bytes:
             self._refuse(
-                f"request head: more than this server's limit of {limits.max_header_bytes} bytes of request line and headers"
+                f"request head: more than this server's limit of {limits.max_header_bytes} bytes "
+                "of request line and headers"
             )
         if self._refused:
             raise _HeadTooLarge  # stops the parser here; uvicorn calls send_400_response, which sends nothing more
@@ -195,4 +217,4 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
 def protocol_class(limits: ConnectionLimits) -> type[GuardedHttpProtocol]:
     """A protocol class bound to one server's limits (uvicorn instantiates it per connection)."""
-    return type("NodeHttpProtocol", (GuardedHttpProtocol,), {"guard": _Guard(limits)})
+    return type("GuardedHttpProtocolOfServer", (GuardedHttpProtocol,), {"guard": _Guard(limits)})
