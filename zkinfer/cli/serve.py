@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from zkinfer.cli.output import (
-    fail,
     guarded,
     step,
 )
@@ -216,28 +215,21 @@ def serve(
         guarded(lambda: llm_server.run(llm_config))
         return
     from zkinfer.node import server
-    from zkinfer.node.config import NodeConfig, OptimisticConfig
+    from zkinfer.node.config import NodeConfig
     from zkinfer.prover.executor import parse_memory
 
-    if mode not in ("proving", "optimistic"):
-        fail(f"--mode: {mode!r} is not one of proving, optimistic", 2)
-    if mode == "proving" and (rpc_url or chain_key_file or stake_address):
-        fail("--rpc-url, --chain-key-file and --stake are for --mode optimistic; add it or drop them", 2)
-    if mode == "optimistic" and rpc_url is None:
-        fail("--mode optimistic: give --rpc-url (the EVM node of the stake contract the node is bonded on)", 2)
-    optimistic = None
-    if mode == "optimistic":
-        assert rpc_url is not None
-        from zkinfer.chain import registry
-
-        found = guarded(
-            lambda: registry.resolve(stake_registry)
-        )  # the chain commands' one registry, older files adopted
-        optimistic = guarded(
-            lambda: OptimisticConfig(
-                rpc_url, chain_key_file, stake_address, found.path, spot_check, claim_batch, claim_interval
-            )
+    optimistic = guarded(
+        lambda: NodeConfig.optimistic_for(
+            mode,
+            rpc_url=rpc_url,
+            chain_key_file=chain_key_file,
+            stake=stake_address,
+            stake_registry=stake_registry,
+            spot_check_p=spot_check,
+            claim_batch=claim_batch,
+            claim_interval_s=claim_interval,
         )
+    )
 
     config = guarded(
         lambda: NodeConfig(  # an option it refuses (--metrics, --worker-priority) is a one-line error, exit 2

@@ -17,6 +17,7 @@ DEFAULT_MAX_QUEUE = 1000
 METRICS_ACCESS = ("off", "key", "public")
 WORKER_PRIORITIES = ("idle", "nice")
 DEFAULT_PROVE_WITHIN_S = 3600
+MODES = ("proving", "optimistic")
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,39 @@ class NodeConfig:
                 f"--prove-within: {self.prove_within_s} s; give a number of seconds from 1 to ten years"
             )
 
+    @staticmethod
+    def optimistic_for(
+        mode: str,
+        *,
+        rpc_url: str | None = None,
+        chain_key_file: Path | None = None,
+        stake: str | None = None,
+        stake_registry: Path | None = None,
+        spot_check_p: float = 0.01,
+        claim_batch: int = 64,
+        claim_interval_s: float = 30.0,
+    ) -> OptimisticConfig | None:
+        """`serve --mode`'s rules: which options combine, and what they mean. None for --mode proving
+        (every answer proven); for --mode optimistic, the chain it claims on (the stake contract from
+        `stake_registry`, the chain commands' one registry, when --stake is not given). A mix the
+        mode does not take raises `ServeModeError` naming the options."""
+        if mode not in MODES:
+            raise ServeModeError(f"--mode: {mode!r} is not one of {', '.join(MODES)}")
+        if mode == "proving":
+            if rpc_url or chain_key_file or stake:
+                raise ServeModeError(
+                    "--rpc-url, --chain-key-file and --stake are for --mode optimistic; add it or drop them"
+                )
+            return None
+        if rpc_url is None:
+            raise ServeModeError(
+                "--mode optimistic: give --rpc-url (the EVM node of the stake contract the node is bonded on)"
+            )
+        from zkinfer.chain import registry
+
+        found = registry.resolve(stake_registry)  # older registry files are adopted
+        return OptimisticConfig(rpc_url, chain_key_file, stake, found.path, spot_check_p, claim_batch, claim_interval_s)
+
     @property
     def store_path(self) -> Path:
         return self.state_dir / "jobs.sqlite3"
@@ -124,3 +158,7 @@ class NodeConfig:
 
 class NodeConfigError(ZkinferError):
     """A node option or the file it names is unusable."""
+
+
+class ServeModeError(NodeConfigError):
+    """`serve` options that its --mode does not take, or that it lacks (exit 2)."""

@@ -1,0 +1,36 @@
+"""A FastAPI app served by uvicorn on loopback, in a thread, behind the serving layer's protocol."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from tests.node_harness import free_port
+from zkinfer.serving.connections import ConnectionLimits, protocol_class
+
+LIMITS = ConnectionLimits(header_timeout_s=5.0, body_timeout_s=5.0, max_connections=64)
+
+
+@contextmanager
+def serving(app: FastAPI, limits: ConnectionLimits = LIMITS) -> Iterator[str]:
+    """The app's base URL while it listens on a free loopback port."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=protocol_class(limits), log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the test server did not start on port {port}")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
