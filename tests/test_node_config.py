@@ -21,7 +21,7 @@ def test_proving_mode_takes_no_chain_options() -> None:
 def test_an_unknown_mode_and_optimistic_without_a_chain_are_refused() -> None:
     with pytest.raises(ServeModeError, match=r"^--mode: 'lazy' is not one of proving, optimistic$"):
         NodeConfig.optimistic_for("lazy")
-    with pytest.raises(ServeModeError, match="^--mode optimistic: give --rpc-url"):
+    with pytest.raises(ServeModeError, match=r"^--mode optimistic: give --rpc-url"):
         NodeConfig.optimistic_for("optimistic")
 
 

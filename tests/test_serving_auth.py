@@ -81,7 +81,7 @@ def test_a_key_is_made_on_first_start_only_when_none_was_given(tmp_path: Path) -
     made.parent.mkdir()
     keys = auth.load(made, given=False, log=log)
     assert stat.S_IMODE(made.stat().st_mode) == 0o600
-    key = [line for line in made.read_text().splitlines() if not line.startswith("#")][0]
+    key = next(line for line in made.read_text().splitlines() if not line.startswith("#"))
     assert keys.owner(f"Bearer {key}") is not None
     assert auth.load(made, given=False, log=log).owner(f"Bearer {key}") is not None  # kept on the next start
     with pytest.raises(auth.ApiKeyFileError):  # a file given and missing is an error, never made up
