@@ -15,7 +15,7 @@ def test_proving_mode_takes_no_chain_options() -> None:
     assert NodeConfig.optimistic_for("proving") is None
     for chain_option in ({"rpc_url": RPC}, {"chain_key_file": Path("k")}, {"stake": "0x" + "11" * 20}):
         with pytest.raises(ServeModeError, match="are for --mode optimistic; add it or drop them"):
-            NodeConfig.optimistic_for("proving", **chain_option)  # type: ignore[arg-type]
+            NodeConfig.optimistic_for("proving", **chain_option)
 
 
 def test_an_unknown_mode_and_optimistic_without_a_chain_are_refused() -> None:

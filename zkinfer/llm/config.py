@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zkinfer.core.errors import UsageError
-
-METRICS_ACCESS = ("off", "key", "public")
+from zkinfer.serving.config import NodeServerConfig
 
 
 class LlmConfigError(UsageError):
@@ -15,24 +14,21 @@ class LlmConfigError(UsageError):
 
 
 @dataclass(frozen=True)
-class LlmConfig:
+class LlmConfig(NodeServerConfig):
+    """What `zkinfer serve --llm DIR` was told (where it listens, its state directory, keys, body
+    limit and /metrics access: `zkinfer.serving.config`)."""
+
+    config_error = LlmConfigError
+
     model_dir: Path
-    state_dir: Path
-    host: str = "127.0.0.1"
-    port: int = 8080
-    key_file: Path | None = None  # the BLS key that signs receipts; None: STATE_DIR/node.key (made on first start)
-    api_keys_file: Path | None = None  # one key a line; None: STATE_DIR/api-keys (made with one key on first start)
     threads: int = 1  # torch threads for generation
     max_prompt_tokens: int | None = None  # None: the model's context less one
     max_tokens_cap: int = 256  # the most a request may ask for (max_tokens above it: 422 naming max_tokens)
     default_max_tokens: int = 16  # /v1/completions without max_tokens (OpenAI's default); chat defaults to the cap
     max_queue: int = 32  # requests waiting for the model beyond the running one; more: 429 with Retry-After
-    max_body_bytes: int = 1 << 20
-    metrics: str = "key"  # /metrics: "off", "key" (needs an API key) or "public"
 
     def __post_init__(self) -> None:
-        if self.metrics not in METRICS_ACCESS:
-            raise LlmConfigError(f"--metrics: {self.metrics!r} is not one of {', '.join(METRICS_ACCESS)}")
+        super().__post_init__()
         if not 1 <= self.threads <= 256:
             raise LlmConfigError(f"--threads: {self.threads}; give 1 to 256")
         if not 1 <= self.max_tokens_cap <= 1 << 16:
@@ -41,14 +37,6 @@ class LlmConfig:
             raise LlmConfigError(f"--max-prompt-tokens: {self.max_prompt_tokens}; give at least 1")
         if not 0 <= self.max_queue <= 1 << 16:
             raise LlmConfigError(f"--max-queue: {self.max_queue}; give 0 to 65536")
-
-    @property
-    def node_key_path(self) -> Path:
-        return self.key_file or self.state_dir / "node.key"
-
-    @property
-    def api_keys_path(self) -> Path:
-        return self.api_keys_file or self.state_dir / "api-keys"
 
     @property
     def receipts_dir(self) -> Path:

@@ -6,23 +6,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zkinfer.core.errors import UsageError
+from zkinfer.serving.config import ServerConfig
 
 
 class GatewayError(UsageError):
     """A gateway option, or the file it names, is unusable."""
 
 
-@dataclass(frozen=True)
-class GatewayConfig:
-    nodes: Path
-    state_dir: Path
-    host: str = "127.0.0.1"
-    port: int = 8090
-    api_keys_file: Path | None = None
-    poll_s: float = 2.0  # the watcher's first wait between polls of a receipt
-    max_body_bytes: int = 1 << 20
-    check_processes: int = 0  # processes that check the nodes' answers (signatures); 0: threads (client.Consensus)
+@dataclass(frozen=True, kw_only=True)  # keywords only: `port` has its own default here
+class GatewayConfig(ServerConfig):
+    """What `zkinfer gateway` was told (where it listens, its state directory, API keys and body
+    limit: `zkinfer.serving.config`)."""
 
-    @property
-    def api_keys_path(self) -> Path:
-        return self.api_keys_file or self.state_dir / "api-keys"
+    config_error = GatewayError
+
+    nodes: Path
+    port: int = 8090
+    poll_s: float = 2.0  # the watcher's first wait between polls of a receipt
+    check_processes: int = 0  # processes that check the nodes' answers (signatures); 0: threads (client.Consensus)

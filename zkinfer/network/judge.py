@@ -31,6 +31,11 @@ def _load(value: Any, where: str) -> Any:
     return value
 
 
+def _parameter(parameters: dict[str, Any], name: str) -> tuple[Any, str]:
+    """A signed document in an answer's `parameters`, and where it was."""
+    return _load(parameters.get(name), name), f"parameters.{name}"
+
+
 def _outputs(
     document: dict[str, Any], statement: Statement, tolerance: float
 ) -> tuple[tuple[OutputMeta, ...], Dissent | None]:
@@ -106,9 +111,7 @@ def judge(
     if not isinstance(parameters, dict):
         return dissent(DissentKind.GARBAGE, "not an OIP v2 answer with parameters")
     try:
-        signed = SignedStatement.from_json(
-            _load(parameters.get("zkinfer_statement"), "zkinfer_statement"), "parameters.zkinfer_statement"
-        )
+        signed = SignedStatement.from_json(*_parameter(parameters, "zkinfer_statement"))
     except StatementError as exc:
         return dissent(DissentKind.GARBAGE, f"no valid signed statement: {exc}")
     if signed.public_key != node.public_key:
@@ -121,9 +124,7 @@ def judge(
             f"its statement is for request {signed.statement.request_id!r}, not {request_id!r} (a replay)",
         )
     try:
-        promised = SignedPromise.from_json(
-            _load(parameters.get("zkinfer_promise"), "zkinfer_promise"), "parameters.zkinfer_promise"
-        )
+        promised = SignedPromise.from_json(*_parameter(parameters, "zkinfer_promise"))
     except StatementError as exc:
         return dissent(DissentKind.GARBAGE, f"no valid promise: {exc}")
     if promised.public_key != node.public_key:

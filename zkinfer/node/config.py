@@ -9,15 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from zkinfer.core.errors import ZkinferError
+from zkinfer.core.errors import UsageError
 from zkinfer.prover.executor import EXECUTORS, cpu_count  # cpu_count: also the node's (service, benchmarks)
+from zkinfer.serving.config import NodeServerConfig
 
-DEFAULT_MAX_BODY_BYTES = 1 << 20
 DEFAULT_MAX_QUEUE = 1000
-METRICS_ACCESS = ("off", "key", "public")
 WORKER_PRIORITIES = ("idle", "nice")
 DEFAULT_PROVE_WITHIN_S = 3600
 MODES = ("proving", "optimistic")
+
+
+class NodeConfigError(UsageError):
+    """A node option or the file it names is unusable."""
+
+
+class ServeModeError(NodeConfigError):
+    """`serve` options that its --mode does not take, or that it lacks (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -43,18 +50,15 @@ class OptimisticConfig:
 
 
 @dataclass(frozen=True)
-class NodeConfig:
-    """Everything `zkinfer serve` was told; paths are resolved when the node starts."""
+class NodeConfig(NodeServerConfig):
+    """Everything `zkinfer serve` was told (where it listens, its state directory, keys, body limit
+    and /metrics access: `zkinfer.serving.config`); paths are resolved when the node starts."""
+
+    config_error = NodeConfigError
 
     circuits: Path
-    state_dir: Path
-    host: str = "127.0.0.1"
-    port: int = 8080
-    key_file: Path | None = None
-    api_keys_file: Path | None = None
     workers: int = 1
     max_queue: int = DEFAULT_MAX_QUEUE
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     wait_timeout_s: float = 300.0
     batch_window_ms: float = 0.0
     batch_private_inputs: bool = False
@@ -64,7 +68,6 @@ class NodeConfig:
         "idle"  # "idle": proving threads under SCHED_IDLE; "nice": niced by worker_nice only (see `workers`)
     )
     prove_within_s: int = DEFAULT_PROVE_WITHIN_S  # the promise each answer carries: proven within this many seconds
-    metrics: str = "key"  # /metrics: "off", "key" (needs an API key) or "public"
     header_timeout_s: float = 10.0  # a request's headers, from the connection's opening (or the request's first byte)
     body_timeout_s: float = 30.0  # the whole body, after the headers
     keep_alive_timeout_s: float = 5.0  # an idle kept-alive connection
@@ -77,8 +80,7 @@ class NodeConfig:
     optimistic: OptimisticConfig | None = None  # None: --mode proving (every answer proven, as promised)
 
     def __post_init__(self) -> None:
-        if self.metrics not in METRICS_ACCESS:
-            raise NodeConfigError(f"--metrics: {self.metrics!r} is not one of {', '.join(METRICS_ACCESS)}")
+        super().__post_init__()
         if self.worker_priority not in WORKER_PRIORITIES:
             raise NodeConfigError(
                 f"--worker-priority: {self.worker_priority!r} is not one of {', '.join(WORKER_PRIORITIES)}"
@@ -130,14 +132,6 @@ class NodeConfig:
         return self.state_dir / "jobs.sqlite3"
 
     @property
-    def node_key_path(self) -> Path:
-        return self.key_file or self.state_dir / "node.key"
-
-    @property
-    def api_keys_path(self) -> Path:
-        return self.api_keys_file or self.state_dir / "api-keys"
-
-    @property
     def rayon_threads(self) -> int:
         """Each worker's share of the cores, so concurrent proves do not oversubscribe them."""
         return max(1, cpu_count() // max(1, self.workers))
@@ -154,11 +148,3 @@ class NodeConfig:
         if input_visibility != "public" and not self.batch_private_inputs:
             return 1
         return batch_size
-
-
-class NodeConfigError(ZkinferError):
-    """A node option or the file it names is unusable."""
-
-
-class ServeModeError(NodeConfigError):
-    """`serve` options that its --mode does not take, or that it lacks (exit 2)."""
