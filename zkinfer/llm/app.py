@@ -4,8 +4,9 @@ by server-sent events when asked), `/v1/receipts/{id}`, `/v1/identity`, health a
 
 A route authenticates (the node's API keys, `Authorization: Bearer KEY`, as the proving node),
 reads the body within the limit, checks it (`protocol`, `service.prepare`) and answers; every error
-becomes its status in the serving layer's one table (`zkinfer.serving.statuses`), in OpenAI's error body. Each answer carries its signed receipt beside
-`choices` (streams: in the last event before `[DONE]`) and its id in the `Zkinfer-Receipt-Id` header.
+becomes its status in the serving layer's one table (`zkinfer.serving.statuses`), in OpenAI's error
+body. Each answer carries its signed receipt beside `choices` (streams: in the last event before
+`[DONE]`) and its id in the `Zkinfer-Receipt-Id` header.
 No `from __future__ import annotations`: FastAPI must resolve the route signatures' types.
 """
 

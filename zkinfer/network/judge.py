@@ -135,7 +135,8 @@ def judge(
     if promised.promise.prove_by > limit:
         return dissent(
             DissentKind.LATE_PROMISE,
-            f"it promises a proof by {promised.promise.prove_by}, later than prove_within_s = {nodeset.quorum.prove_within_s} s allows",
+            f"it promises a proof by {promised.promise.prove_by}, "
+            f"later than prove_within_s = {nodeset.quorum.prove_within_s} s allows",
         )
     metas, mismatch = _outputs(document, signed.statement, tolerance)
     if mismatch is not None:

@@ -87,7 +87,8 @@ class Outcome:
 
 
 class NoQuorum(InfrastructureError):
-    """No statement reached the quorum (infrastructure: retry, or an operator mends the nodes): `split` says what each node said."""
+    """No statement reached the quorum (infrastructure: retry, or an operator mends the nodes): `split`
+    says what each node said."""
 
     def __init__(
         self,

@@ -52,7 +52,8 @@ def _tensor(j: int, item: RequestInput, binary: memoryview, offset: int) -> tupl
         if item.data is None:
             count = math.prod(item.shape)
             raise InputError(
-                f"inputs[{j}].data: missing; give input {item.name!r} as a flat list of {count} numbers (or binary tensor data)"
+                f"inputs[{j}].data: missing; give input {item.name!r} as a flat list of {count} numbers "
+                "(or binary tensor data)"
             )
         array = inputs._as_float_array(item.data, f"inputs[{j}]")  # the numbers check of the CLI's input files
         return Tensor(item.name, tuple(item.shape), item.datatype, array), offset
@@ -65,7 +66,8 @@ def _tensor(j: int, item: RequestInput, binary: memoryview, offset: int) -> tupl
         or size % dtype.itemsize
     ):
         raise InputError(
-            f"inputs[{j}].parameters.binary_data_size: {size!r} does not fit the {len(binary) - offset} binary byte(s) left as {item.datatype}"
+            f"inputs[{j}].parameters.binary_data_size: {size!r} does not fit the {len(binary) - offset} "
+            f"binary byte(s) left as {item.datatype}"
         )
     return Tensor(
         item.name, tuple(item.shape), item.datatype, np.frombuffer(binary[offset : offset + size], dtype=dtype)
@@ -85,7 +87,8 @@ def decode_infer(body: bytes, header_length: str | None) -> DecodedInfer:
         )
     if request.id is not None and not statement.REQUEST_ID.fullmatch(request.id):
         raise InputError(
-            f"id: {request.id[:40]!r} cannot be a statement's request id; send 1-128 characters of A-Z a-z 0-9 . _ : - (or no id: the receipt id is used)"
+            f"id: {request.id[:40]!r} cannot be a statement's request id; send 1-128 characters of "
+            "A-Z a-z 0-9 . _ : - (or no id: the receipt id is used)"
         )
     parameters = request.parameters or {}
     public = parameters.get("receipt_public", False)

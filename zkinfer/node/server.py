@@ -41,7 +41,8 @@ def _served_models(config: NodeConfig) -> dict[str, ServedModel]:
         )
         if not signs_statements(model):
             log.warning(
-                "%s: a batch circuit with a hashed input commits to the whole batch, so its answers carry no signed statement (gateways cannot count them)",
+                "%s: a batch circuit with a hashed input commits to the whole batch, so its answers carry "
+                "no signed statement (gateways cannot count them)",
                 name,
             )
     return models
@@ -64,7 +65,8 @@ def _worker_settings(config: NodeConfig, models: dict[str, ServedModel]) -> Work
 
 
 def _ray_address(config: NodeConfig) -> str | None:
-    """The Ray cluster the workers prove on: the one given, or a local Ray started here (stopped at exit by Ray's own atexit hook)."""
+    """The Ray cluster the workers prove on: the one given, or a local Ray started here (stopped at
+    exit by Ray's own atexit hook)."""
     from zkinfer.prover.executor.ray_actors import check_address, start_local_ray
 
     if config.ray_address is not None:
@@ -76,7 +78,8 @@ def _ray_address(config: NodeConfig) -> str | None:
 
 
 def load(config: NodeConfig) -> Node:
-    """Everything slow or fallible (a second node, key setup, a bad circuit or key file), in order, before the port opens.
+    """Everything slow or fallible (a second node, key setup, a bad circuit or key file), in order,
+    before the port opens.
 
     Nothing runs yet: the workers start (and the store takes jobs) when the app's lifespan calls `Node.start`.
     """
