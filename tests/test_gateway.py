@@ -553,7 +553,7 @@ def test_a_second_gateway_on_the_same_state_directory_is_refused(gateway: Runnin
     second = zkinfer(
         "gateway", "--nodes", gateway.nodes_toml, "--state-dir", gateway.state_dir, "--port", str(free_port())
     )
-    assert second.returncode == 2 and "another gateway is running" in second.stderr, second.stderr
+    assert second.returncode == 2 and "another gateway is serving from this state directory" in second.stderr, second.stderr
     assert httpx.get(f"{gateway.url}/v2/health/live", timeout=30).status_code == 200
 
 
