@@ -58,7 +58,7 @@ def test_every_error_class_exits_as_its_branch_says_and_only_the_roots_set_a_cod
 
 def test_infrastructure_is_its_own_branch_and_the_old_names_stay_in_it() -> None:
     from zkinfer.chain.challenge import EvidenceDoesNotHold
-    from zkinfer.network.client import NoQuorum
+    from zkinfer.network.outcome import NoQuorum
 
     assert not issubclass(InfrastructureError, UsageError) and InfrastructureError.exit_code == 3
     for infrastructure in (

@@ -1,7 +1,7 @@
 """The gateway and its client library: each node answer judged as hostile, the quorum counted, and
 (end to end) real `zkinfer serve` nodes behind a real `zkinfer gateway` process on loopback.
 
-The unit tests feed `client.judge` and `client.Tally` answers a node could send (replays, a
+The unit tests feed `judge.judge` and `tally.Tally` answers a node could send (replays, a
 statement for another request, a promise for another statement, a late promise, outputs that are
 not its statement, a forged signature). The end-to-end tests start three honest nodes on the tiny
 circuit and check what a user of the gateway sees: the certified output, a certificate that
@@ -50,7 +50,9 @@ from tests.node_harness import (
 from zkinfer.core import identity, statement
 from zkinfer.core.identity import NodeKey
 from zkinfer.network import certificate, nodeset
-from zkinfer.network.client import DissentKind, NodeAnswer, Tally, judge
+from zkinfer.network.answers import DissentKind, NodeAnswer
+from zkinfer.network.judge import judge
+from zkinfer.network.tally import Tally
 from zkinfer.verify import certificate_check
 
 # --- unit: judging one answer ---------------------------------------------------------------------
@@ -553,7 +555,9 @@ def test_a_second_gateway_on_the_same_state_directory_is_refused(gateway: Runnin
     second = zkinfer(
         "gateway", "--nodes", gateway.nodes_toml, "--state-dir", gateway.state_dir, "--port", str(free_port())
     )
-    assert second.returncode == 2 and "another gateway is serving from this state directory" in second.stderr, second.stderr
+    assert second.returncode == 2 and "another gateway is serving from this state directory" in second.stderr, (
+        second.stderr
+    )
     assert httpx.get(f"{gateway.url}/v2/health/live", timeout=30).status_code == 200
 
 

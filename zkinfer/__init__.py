@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time each is imp
     from zkinfer.core.receipt import Receipt
     from zkinfer.core.receipt import load as load_receipt
     from zkinfer.core.receipt import save as save_receipt
-    from zkinfer.network.client import Consensus, NoQuorum, Outcome
+    from zkinfer.network.client import Consensus
+    from zkinfer.network.outcome import NoQuorum, Outcome
     from zkinfer.prover.compile import compile_model
     from zkinfer.prover.prove import ChainProver, Prover, prove_file, prove_receipt
     from zkinfer.prover.prove import ChainProver as SplitProver
@@ -54,8 +55,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "verify_file": ("zkinfer.verify", "verify_file"),
     "verify_receipt": ("zkinfer.verify", "verify_receipt"),
     "Consensus": ("zkinfer.network.client", "Consensus"),
-    "NoQuorum": ("zkinfer.network.client", "NoQuorum"),
-    "Outcome": ("zkinfer.network.client", "Outcome"),
+    "NoQuorum": ("zkinfer.network.outcome", "NoQuorum"),
+    "Outcome": ("zkinfer.network.outcome", "Outcome"),
 }
 
 
