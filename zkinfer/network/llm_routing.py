@@ -30,10 +30,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from zkinfer.core.errors import UsageError
 from zkinfer.llm import protocol, sampling
-from zkinfer.network.client import new_request_id
 from zkinfer.network.llm_audit import Auditor, LlmNodeState, Served, gather_quietly
 from zkinfer.network.nodeset import NodeSet
 from zkinfer.network.records import Records
+from zkinfer.serving.body import BodyTooLarge, UnsupportedEncoding, read_body
+from zkinfer.serving.tenancy import new_request_id
 
 log = logging.getLogger("zkinfer.gateway")
 REPROBE_S = 5.0
@@ -275,6 +276,7 @@ def _error(status: int, message: str, param: str | None = None, retry: bool = Fa
         401: "authentication_error",
         404: "not_found_error",
         413: "invalid_request_error",
+        415: "invalid_request_error",
     }
     headers = {"Retry-After": "1"} if retry else None
     return JSONResponse(
@@ -314,15 +316,12 @@ def mount(app: FastAPI, router: LlmRouter, tenant: Callable[[Request], str | Non
         who = caller(request)
         if isinstance(who, Response):
             return who
-        too_big = _error(413, f"body: larger than this gateway's limit of {max_body_bytes} bytes")
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_body_bytes:
-            return too_big
-        data = bytearray()
-        async for chunk in request.stream():  # refused as soon as it is too big, never read whole first
-            data += chunk
-            if len(data) > max_body_bytes:
-                return too_big
+        try:  # refused as soon as it is too big, never read whole first
+            data = await read_body(request, max_body_bytes, "gateway")
+        except BodyTooLarge as exc:
+            return _error(413, str(exc))
+        except UnsupportedEncoding as exc:
+            return _error(415, str(exc))
         try:
             body = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
