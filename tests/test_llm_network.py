@@ -36,6 +36,7 @@ from tests.llm_harness import (
     start_lying_llm_node,
 )
 from zkinfer.llm import modeldir
+from zkinfer.network.gateway_state import REPUTATION_CACHE_S
 
 openai = pytest.importorskip("openai")
 pytest.importorskip("transformers")
@@ -178,9 +179,13 @@ def test_the_liar_is_caught_by_sampling_and_the_honest_never_accused(
     assert "liar" in served and {"a", "b"} & set(served)
     assert evidence and {e["accused"] for e in evidence} == {key_of(nodes["liar"]).removeprefix("0x")}
     assert all(e["kind"] == "llm-mismatch" and e["node"] == "liar" for e in evidence)
-    rows = gateway.nodes()
+
+    def liar_ranks_last() -> dict[str, dict[str, Any]] | None:  # scores are cached for REPUTATION_CACHE_S
+        rows = gateway.nodes()
+        return rows if rows["liar"]["reputation"] < min(rows["a"]["reputation"], rows["b"]["reputation"]) else None
+
+    rows = wait_for(liar_ranks_last, timeout_s=REPUTATION_CACHE_S + 10)
     assert rows["liar"]["evidence"] >= 1 and rows["a"]["evidence"] == rows["b"]["evidence"] == 0
-    assert rows["liar"]["reputation"] < min(rows["a"]["reputation"], rows["b"]["reputation"])
     assert rows["a"]["agreed"] + rows["b"]["agreed"] >= 1 and rows["liar"]["kind"] == "llm"
     assert gateway.get("/v1/llm").json()["audits"] >= len(served)
     page = gateway.get("/ui").text
