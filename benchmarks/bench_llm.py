@@ -1,6 +1,6 @@
 """Detection and cost of verified LLM serving (issue 20, item 6), with the bundled model and the real verifier.
 
-Every answer is made in process by the LLM node's own service (`zkinfer.llm.service.LlmService`: the
+Every answer is made in process by the LLM node's own service (`zkinfer.llm_node.service.LlmService`: the
 engine generates, the service commits, signs and stores the receipt, as `zkinfer serve --llm` does,
 without HTTP) and checked by `zkinfer.llm.verify.verify_document` with the honest model directory
 (`models/llm/tiny-stdlib`), as an auditor does. Three groups, one table each:
@@ -210,10 +210,10 @@ def request(
 def make_service(engine: Any, state_dir: Path, key: Any = None) -> Any:
     """The service `zkinfer serve --llm` runs, around `engine`, signing with `key` (a new node key by default)."""
     from zkinfer.core import identity
-    from zkinfer.llm.config import LlmConfig
-    from zkinfer.llm.metrics import LlmMetrics
-    from zkinfer.llm.service import LlmService
-    from zkinfer.llm.store import ReceiptStore
+    from zkinfer.llm_node.config import LlmConfig
+    from zkinfer.llm_node.metrics import LlmMetrics
+    from zkinfer.llm_node.service import LlmService
+    from zkinfer.llm_node.store import ReceiptStore
     from zkinfer.serving.auth import ApiKeys
 
     config = LlmConfig(model_dir=engine.directory, state_dir=state_dir, max_tokens_cap=LONG_TOKENS)
@@ -223,7 +223,7 @@ def make_service(engine: Any, state_dir: Path, key: Any = None) -> Any:
 
 
 def prepare(service: Any, body: dict[str, Any], request_id: str | None = None) -> Any:
-    from zkinfer.llm.protocol import ChatRequest, CompletionRequest
+    from zkinfer.serving.openai import ChatRequest, CompletionRequest
 
     kind = ChatRequest if "messages" in body else CompletionRequest
     return service.prepare(

@@ -72,11 +72,11 @@ def start_llm_node(state_dir: Path, model_dir: Path = MODEL_DIR, *options: str) 
 def in_process_service(model_dir: Path, state_dir: Path) -> Any:
     """The service `zkinfer serve --llm` runs, without HTTP: to make receipts for the verifier tests."""
     from zkinfer.core import identity
-    from zkinfer.llm.config import LlmConfig
     from zkinfer.llm.engine import Engine
-    from zkinfer.llm.metrics import LlmMetrics
-    from zkinfer.llm.service import LlmService
-    from zkinfer.llm.store import ReceiptStore
+    from zkinfer.llm_node.config import LlmConfig
+    from zkinfer.llm_node.metrics import LlmMetrics
+    from zkinfer.llm_node.service import LlmService
+    from zkinfer.llm_node.store import ReceiptStore
     from zkinfer.serving.auth import ApiKeys
 
     config = LlmConfig(model_dir=model_dir, state_dir=state_dir, max_tokens_cap=256)
@@ -92,7 +92,7 @@ def in_process_service(model_dir: Path, state_dir: Path) -> Any:
 
 def answer(service: Any, body: dict[str, Any], request_id: str | None = None) -> Any:
     """One answer (`service.Answer`) to an OpenAI request body (chat when it has messages)."""
-    from zkinfer.llm.protocol import ChatRequest, CompletionRequest
+    from zkinfer.serving.openai import ChatRequest, CompletionRequest
 
     kind = ChatRequest if "messages" in body else CompletionRequest
     owner = service.owner(f"Bearer {API_KEY}")

@@ -1,4 +1,4 @@
-"""A lying LLM node for the network tests: the real LLM node (`zkinfer.llm.server`) whose engine
+"""A lying LLM node for the network tests: the real LLM node (`zkinfer.llm_node.server`) whose engine
 generates with one model and states another's identity (name, digest and files) in `/v1/models`
 and in every receipt it signs. What an operator saving cost by serving a cheaper checkpoint sends:
 well-formed, validly signed, and false. Run as
@@ -20,8 +20,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
 
-    from zkinfer.llm import engine, modeldir, server
-    from zkinfer.llm.config import LlmConfig
+    from zkinfer.llm import engine, modeldir
+    from zkinfer.llm_node import server
+    from zkinfer.llm_node.config import LlmConfig
 
     claim: Path = args.claim
     honest = engine.Engine

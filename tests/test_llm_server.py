@@ -206,8 +206,8 @@ def test_a_full_queue_is_429_with_retry_after(tmp_path: Path) -> None:
     import asyncio
 
     from tests.llm_harness import in_process_service
-    from zkinfer.llm.protocol import CompletionRequest
-    from zkinfer.llm.service import QueueFull
+    from zkinfer.llm_node.service import QueueFull
+    from zkinfer.serving.openai import CompletionRequest
 
     service = in_process_service(MODEL_DIR, tmp_path)
     service.config = dataclasses.replace(service.config, max_queue=0)

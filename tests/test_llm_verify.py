@@ -14,10 +14,11 @@ import pytest
 
 from tests.llm_harness import ALT_MODEL_DIR, MODEL_DIR, answer, in_process_service
 from zkinfer.core import identity
-from zkinfer.llm import is_llm_receipt, modeldir
+from zkinfer.llm import modeldir
 from zkinfer.llm.receipt import LlmReceipt, parse, prompt_digest, sign
 from zkinfer.llm.verify import LlmCheckName, verify_document, verify_file
-from zkinfer.verify.verdict import Status, Verdict
+from zkinfer.verify import documents
+from zkinfer.verify.verdict import Document, Status, Verdict
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -100,7 +101,7 @@ def test_honest_answers_verify_on_another_thread_count(
 def test_without_the_model_only_form_and_signature(sampled: LlmReceipt, tmp_path: Path) -> None:
     path = tmp_path / "llm-receipt.json"
     path.write_text(sampled.model_dump_json(indent=2))
-    assert is_llm_receipt(path)
+    assert documents.read(path).kind is Document.LLM_RECEIPT  # dispatched by its schema field
     verdict = verify_file(path)
     assert verdict.verified and not verdict.reexecuted and not verdict.identity_pinned
     assert verdict.summary.startswith("FORM AND SIGNATURE ONLY")

@@ -193,8 +193,8 @@ def serve(
     """Serve proven inference over HTTP (Open Inference Protocol / KServe v2) with receipts, or a
     language model with the OpenAI API and signed LLM receipts (--llm DIR)."""
     if llm is not None:
-        from zkinfer.llm import server as llm_server
-        from zkinfer.llm.config import LlmConfig
+        from zkinfer.llm_node import server as llm_server
+        from zkinfer.llm_node.config import LlmConfig
 
         llm_config = guarded(
             lambda: LlmConfig(

@@ -29,10 +29,11 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from zkinfer.core.errors import UsageError
-from zkinfer.llm import protocol, sampling
+from zkinfer.llm import sampling
 from zkinfer.network.llm_audit import Auditor, LlmNodeState, Served, gather_quietly
 from zkinfer.network.nodeset import NodeSet
 from zkinfer.network.records import Records
+from zkinfer.serving import openai as protocol
 from zkinfer.serving.body import BodyTooLarge, UnsupportedEncoding, read_body
 from zkinfer.serving.tenancy import new_request_id
 

@@ -82,15 +82,6 @@ class LlmEvidenceVerdict(Verdict):
     reexecution: list[dict[str, str]] = Field(default_factory=list)
 
 
-def is_llm_evidence(path: Path) -> bool:
-    """Whether a JSON file states this schema (what `verify-evidence` dispatches on), with no import."""
-    try:
-        with open(path, "rb") as f:
-            return SCHEMA_MARK in f.read(1 << 12)
-    except OSError:
-        return False
-
-
 def parse(document: Any, source: str = "LLM evidence") -> LlmEvidence:
     if not isinstance(document, dict):
         raise LlmEvidenceError(f"{source}: LLM evidence must be a JSON object, got {type(document).__name__}")

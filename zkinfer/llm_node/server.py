@@ -7,10 +7,10 @@ import logging
 from typing import Any, cast
 
 from zkinfer.core import logs
-from zkinfer.llm.config import LlmConfig
-from zkinfer.llm.metrics import LlmMetrics
-from zkinfer.llm.service import LlmService
-from zkinfer.llm.store import ReceiptStore
+from zkinfer.llm_node.config import LlmConfig
+from zkinfer.llm_node.metrics import LlmMetrics
+from zkinfer.llm_node.service import LlmService
+from zkinfer.llm_node.store import ReceiptStore
 from zkinfer.serving import auth, state
 from zkinfer.serving.app import serve
 
@@ -41,7 +41,7 @@ def load(config: LlmConfig) -> LlmService:
 
 def run(config: LlmConfig) -> None:
     """Load, then serve until interrupted."""
-    from zkinfer.llm.app import create_app
+    from zkinfer.llm_node.app import create_app
 
     service = load(config)
     log.info(

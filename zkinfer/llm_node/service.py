@@ -22,10 +22,7 @@ import numpy as np
 from zkinfer.core import identity
 from zkinfer.core.errors import InfrastructureError, UsageError
 from zkinfer.llm import commitments, sampling
-from zkinfer.llm.config import LlmConfig
 from zkinfer.llm.engine import Engine
-from zkinfer.llm.metrics import LlmMetrics
-from zkinfer.llm.protocol import ChatRequest, CompletionRequest, RequestError
 from zkinfer.llm.receipt import (
     SCHEMA_VERSION,
     CommitmentSection,
@@ -38,9 +35,12 @@ from zkinfer.llm.receipt import (
     prompt_digest,
     sign,
 )
-from zkinfer.llm.store import ReceiptStore
 from zkinfer.llm.text import Detokenizer
+from zkinfer.llm_node.config import LlmConfig
+from zkinfer.llm_node.metrics import LlmMetrics
+from zkinfer.llm_node.store import ReceiptStore
 from zkinfer.serving.auth import ApiKeys
+from zkinfer.serving.openai import ChatRequest, CompletionRequest, RequestError
 
 log = logging.getLogger("zkinfer.llm")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")

@@ -22,13 +22,21 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from zkinfer.core import identity
-from zkinfer.llm import protocol
-from zkinfer.llm.protocol import ChatRequest, CompletionRequest, RequestError
-from zkinfer.llm.service import Answer, LlmService, Prepared, QueueFull, RequestIdTaken, UnknownModel, UnknownReceipt
+from zkinfer.llm_node.service import (
+    Answer,
+    LlmService,
+    Prepared,
+    QueueFull,
+    RequestIdTaken,
+    UnknownModel,
+    UnknownReceipt,
+)
+from zkinfer.serving import openai as protocol
 from zkinfer.serving import statuses
 from zkinfer.serving.app import CountRequests, new_app
 from zkinfer.serving.auth import Unauthenticated
 from zkinfer.serving.body import read_body
+from zkinfer.serving.openai import ChatRequest, CompletionRequest, RequestError
 
 log = logging.getLogger("zkinfer.llm")
 
