@@ -34,7 +34,7 @@ class Case:
 
     name: str
     circuit_dir: Path
-    receipt: Any  # zkinfer.core.receipt.Receipt
+    receipt: Any  # zkinfer.core.formats.receipt.Receipt
     facts: dict[str, Any] = field(default_factory=dict)  # what earlier rows learnt (e.g. the verifier's address)
 
 
@@ -136,7 +136,7 @@ def _tiny_circuit(work: Path) -> tuple[Path, Path]:
 def _cases(work: Path, only: list[str] | None) -> list[Case]:
     import shutil
 
-    from zkinfer.core import identity
+    from zkinfer.core.crypto import identity
     from zkinfer.prover.prove import Prover
 
     key = identity.new_key()

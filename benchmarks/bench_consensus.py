@@ -118,7 +118,7 @@ def run(n_nodes: int, requests: int, levels: list[int], folder: Path, node_optio
     """One row per concurrency level: one node's burst, then the gateway's, on the same running nodes."""
     from tests.gateway_harness import node_entry, pinned_toml, start_gateway
     from tests.node_harness import start_node
-    from zkinfer.core import circuit
+    from zkinfer.core.formats import circuit
     from zkinfer.prover.keys import ensure
 
     circuits = folder / "circuits"

@@ -209,7 +209,7 @@ def request(
 
 def make_service(engine: Any, state_dir: Path, key: Any = None) -> Any:
     """The service `zkinfer serve --llm` runs, around `engine`, signing with `key` (a new node key by default)."""
-    from zkinfer.core import identity
+    from zkinfer.core.crypto import identity
     from zkinfer.llm_node.config import LlmConfig
     from zkinfer.llm_node.metrics import LlmMetrics
     from zkinfer.llm_node.service import LlmService

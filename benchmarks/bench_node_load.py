@@ -171,7 +171,7 @@ def wait_until_drained(url: str, auth: dict[str, str], deadline: float) -> str:
 
 def check_receipts(url: str, auth: dict[str, str], sent: list[Sent]) -> tuple[int, int, list[str]]:
     """(jobs proven with their input in their row, distinct receipts verified, problems)."""
-    from zkinfer.core.receipt import Receipt
+    from zkinfer.core.formats.receipt import Receipt
     from zkinfer.verify import verify_receipt
 
     problems: list[str] = []
@@ -200,7 +200,8 @@ def check_receipts(url: str, auth: dict[str, str], sent: list[Sent]) -> tuple[in
 def statement_cost(circuit_dir: Path, size: int, n: int = 20) -> str:
     """What one request's statement costs alone (witness of its zero-padded batch, two BLS signatures),
     and per request when a full batch shares one witness run, as p50 over `n` tries."""
-    from zkinfer.core import identity, statement
+    from zkinfer.core.crypto import identity
+    from zkinfer.core.formats import statement
     from zkinfer.node.models import stack
     from zkinfer.prover.prove import Prover
 

@@ -40,7 +40,7 @@ class Row:
 def measure(model: str, circuit_dir: Path, label: str) -> Row:
     """Set up keys for `circuit_dir`, prove the example input REPEATS times, verify the last receipt."""
     from zkinfer import Prover, load_circuit, verify_receipt
-    from zkinfer.core import srs
+    from zkinfer.core.crypto import srs
 
     circuit = load_circuit(circuit_dir)
     srs.for_circuit(circuit.logrows)  # make the development SRS first: it is not part of key setup

@@ -135,8 +135,8 @@ def _verified(receipt: Any) -> bool:
 def measure(
     case: Case, work: Path, parts: list[int], ray_executor: Any, link: str = "hashed"
 ) -> tuple[list[Row], list[str]]:
-    from zkinfer.core import ezkl_adapter as _ezkl
-    from zkinfer.core import inputs
+    from zkinfer.core.formats import inputs
+    from zkinfer.core.zkp import ezkl_adapter as _ezkl
     from zkinfer.prover.compile import compile_model
     from zkinfer.prover.executor import ProofTask
     from zkinfer.prover.executor.local import LocalExecutor
@@ -231,7 +231,7 @@ def _ceiling(rows: list[Row], provers: dict[str, Any], sample: Any) -> list[str]
     ceiling caps address space (RLIMIT_AS), which a proof needs 30-65 MiB above its peak RSS, so
     ceilings between the two peaks alone refuse both (measured: the digits CNN, peak 178 MiB, proves
     under 210 MiB but not 200)."""
-    from zkinfer.core.errors import ProofMemoryError
+    from zkinfer.core.support.errors import ProofMemoryError
     from zkinfer.prover.executor.local import LocalExecutor
 
     unsplit, most = rows[0], rows[-1]

@@ -46,9 +46,9 @@ def _median_ms(action: Callable[[], object], repeats: int = REPEATS) -> float:
 
 def _row(model: str, key: object, tmp: Path) -> str:
     """Prove the model's example input once (signed), then time verifying that receipt."""
-    from zkinfer.core import identity
-    from zkinfer.core.digest import circuit_digest
-    from zkinfer.core.receipt import parse, save
+    from zkinfer.core.crypto import identity
+    from zkinfer.core.crypto.digest import circuit_digest
+    from zkinfer.core.formats.receipt import parse, save
     from zkinfer.prover.prove import Prover
     from zkinfer.verify import verify_receipt
     from zkinfer.verify.policy import Policy
@@ -95,8 +95,8 @@ def _row(model: str, key: object, tmp: Path) -> str:
 
 
 def _with_py_ecc(action: Callable[[], object]) -> object:
-    """Run `action` with blspy hidden from zkinfer.core.bls (the fallback path: py_ecc)."""
-    from zkinfer.core import bls
+    """Run `action` with blspy hidden from zkinfer.core.crypto.bls (the fallback path: py_ecc)."""
+    from zkinfer.core.crypto import bls
 
     saved = bls._fast_tried, bls._fast_module
     bls._fast_tried, bls._fast_module = True, None
@@ -153,7 +153,7 @@ def main() -> None:
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="zkinfer-bench-") as tmp:
         os.environ["ZKINFER_HOME"] = str(Path(tmp) / "home")
-        from zkinfer.core import bls, identity
+        from zkinfer.core.crypto import bls, identity
 
         key = identity.new_key()
         print(f"BLS backend: {bls.backend()}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

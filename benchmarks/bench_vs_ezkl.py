@@ -142,8 +142,8 @@ class Record:
 
 @contextlib.contextmanager
 def ezkl_calls_timed(record: Record) -> Iterator[None]:
-    """Time every ezkl call zkinfer makes (by wrapping `zkinfer.core.ezkl_adapter`), to split API calls into parts."""
-    from zkinfer.core import ezkl_adapter as _ezkl
+    """Time every ezkl call zkinfer makes (by wrapping `zkinfer.core.zkp.ezkl_adapter`), to split API calls into parts."""
+    from zkinfer.core.zkp import ezkl_adapter as _ezkl
 
     names = ("gen_settings", "calibrate", "compile_circuit", "setup", "gen_witness", "prove", "verify")
     originals = {name: getattr(_ezkl, name) for name in names}
@@ -300,7 +300,7 @@ def zk_pipeline(record: Record, case: Case, work: Path, base: int, legs: int, in
 def signed_verify_s(folder: Path) -> float:
     """Median seconds to verify a signed copy of the receipt in `folder` (the signature check included)."""
     from zkinfer import load_receipt, save_receipt, verify_file
-    from zkinfer.core import identity
+    from zkinfer.core.crypto import identity
 
     signed = folder / "signed.json"
     save_receipt(identity.sign_receipt(load_receipt(folder / "receipt.json"), identity.new_key()), signed)
@@ -314,7 +314,7 @@ def signed_verify_s(folder: Path) -> float:
 
 def overhead(case: Case, work: Path, reps: int, decomposition: tuple[int, int] | None) -> None:
     from zkinfer import compile_model
-    from zkinfer.core import srs
+    from zkinfer.core.crypto import srs
     from zkinfer.prover.compile import MAX_FIDELITY_SAMPLES
 
     if decomposition is None:  # the decomposition zkinfer's search picks for this model
@@ -464,7 +464,7 @@ class DefaultRow:
 
 def default_vs_search(case: Case, work: Path) -> None:
     from zkinfer import Prover, compile_model
-    from zkinfer.core import srs
+    from zkinfer.core.crypto import srs
     from zkinfer.prover import keys
 
     built = {}

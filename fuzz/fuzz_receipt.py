@@ -42,8 +42,8 @@ def make_receipt(folder: Path) -> Path:
     os.environ["ZKINFER_HOME"] = str(folder / "home")
     from tests import tiny
     from zkinfer import Visibility, compile_model
-    from zkinfer.core import identity
-    from zkinfer.core.receipt import save
+    from zkinfer.core.crypto import identity
+    from zkinfer.core.formats.receipt import save
     from zkinfer.prover.prove import Prover
 
     tiny.mlp(folder / "model.onnx")
@@ -129,7 +129,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="time budget for fuzzing (default 60)")
     parser.add_argument("--engine", choices=("hypothesis", "atheris"), default="hypothesis")
     args = parser.parse_args()
-    from zkinfer.core import logs
+    from zkinfer.core.support import logs
 
     logs.configure()  # a program, like the CLI: ezkl's own console noise stays out of the report
     tmp = tempfile.TemporaryDirectory(prefix="zkinfer-fuzz-")

@@ -27,12 +27,12 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from zkinfer.core import ezkl_adapter as _ezkl
-from zkinfer.core import strict_json
-from zkinfer.core.digest import circuit_digest
-from zkinfer.core.errors import ZkinferError
-from zkinfer.core.receipt import Receipt, parse
-from zkinfer.core.text import visible
+from zkinfer.core.crypto.digest import circuit_digest
+from zkinfer.core.formats import strict_json
+from zkinfer.core.formats.receipt import Receipt, parse
+from zkinfer.core.support.errors import ZkinferError
+from zkinfer.core.support.text import visible
+from zkinfer.core.zkp import ezkl_adapter as _ezkl
 from zkinfer.verify import FLOAT_TOLERANCE, Verdict, verify_document
 from zkinfer.verify.policy import Policy
 

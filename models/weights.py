@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zkinfer.core.errors import ExportError
+from zkinfer.core.support.errors import ExportError
 
 
 def save(module: torch.nn.Module, path: Path) -> None:

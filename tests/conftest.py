@@ -52,7 +52,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     mark = os.environ.get(SESSION_MARK)
     if mark is None:
         return
-    worker = sys.modules.get("zkinfer.core.ezkl_worker")
+    worker = sys.modules.get("zkinfer.core.zkp.ezkl_worker")
     if worker is not None:
         worker.stop()  # this process's own verify worker lives until exit by design: stop it before looking
     # this process's multiprocessing resource tracker (started by a spawn-context pool here, such as the
@@ -113,7 +113,7 @@ def tiny_circuit(tiny_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def node_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from zkinfer.core import identity
+    from zkinfer.core.crypto import identity
 
     path = tmp_path_factory.mktemp("node") / "node.key"
     identity.save_key(identity.new_key(), path)
@@ -130,8 +130,8 @@ def prove_signed(
     circuit_dir: Path, input_file: Path, out: Path, key_file: Path, allow_development_srs: bool = True
 ) -> Path:
     """Prove `input_file` with the circuit, sign with the node key, save the receipt to `out`."""
-    from zkinfer.core import identity
-    from zkinfer.core.receipt import save
+    from zkinfer.core.crypto import identity
+    from zkinfer.core.formats.receipt import save
     from zkinfer.prover.prove import Prover
 
     prover = Prover(circuit_dir, signer=identity.load_key(key_file), allow_development_srs=allow_development_srs)
@@ -161,7 +161,7 @@ def ceremony_receipt_file(
 ) -> Path:
     """A genuine signed receipt for another input, proven on a machine where the SRS was imported
     as a ceremony one (`zkinfer srs import`), so it is not marked development."""
-    from zkinfer.core import srs
+    from zkinfer.core.crypto import srs
 
     folder = tmp_path_factory.mktemp("ceremony")
     _link_tree(zk_home, folder / "home")
@@ -232,7 +232,8 @@ def split_circuit_dir(tiny_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def split_receipt_file(tiny_dir: Path, split_circuit_dir: Path, node_key_file: Path) -> Path:
     """A genuine signed split receipt (zkinfer.receipt/2) of `split_circuit_dir` for tiny_dir/input.json."""
-    from zkinfer.core import identity, split_receipt
+    from zkinfer.core.crypto import identity
+    from zkinfer.core.formats import split_receipt
     from zkinfer.prover.prove import prove_receipt
 
     receipt = prove_receipt(split_circuit_dir, tiny_dir / "input.json", signer=identity.load_key(node_key_file))

@@ -19,8 +19,9 @@ import httpx
 
 from tests.cli import REPO
 from tests.node_harness import API_KEY, MODEL, RunningNode, free_port, stop_process, wait_until_up
-from zkinfer.core import bls, identity, statement
-from zkinfer.core.identity import NodeKey
+from zkinfer.core.crypto import bls, identity
+from zkinfer.core.crypto.identity import NodeKey
+from zkinfer.core.formats import statement
 from zkinfer.network.records import Agreement, AnswerRecord, ReceiptState
 from zkinfer.network.watcher import claim_digest
 

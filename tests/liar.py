@@ -41,9 +41,10 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from tests.cli import REPO
-from zkinfer.core import identity, inputs, statement
-from zkinfer.core.errors import ZkinferError
-from zkinfer.core.inputs import Sample
+from zkinfer.core.crypto import identity
+from zkinfer.core.formats import inputs, statement
+from zkinfer.core.formats.inputs import Sample
+from zkinfer.core.support.errors import ZkinferError
 from zkinfer.network.checking import die_with_parent
 from zkinfer.node import protocol
 from zkinfer.prover.prove import Prover
@@ -276,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--behaviour {args.behaviour} needs --peer-url")
     import uvicorn
 
-    from zkinfer.core import logs
+    from zkinfer.core.support import logs
 
     logs.configure()
     settings = Settings(

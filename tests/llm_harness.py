@@ -71,7 +71,7 @@ def start_llm_node(state_dir: Path, model_dir: Path = MODEL_DIR, *options: str) 
 
 def in_process_service(model_dir: Path, state_dir: Path) -> Any:
     """The service `zkinfer serve --llm` runs, without HTTP: to make receipts for the verifier tests."""
-    from zkinfer.core import identity
+    from zkinfer.core.crypto import identity
     from zkinfer.llm.engine import Engine
     from zkinfer.llm_node.config import LlmConfig
     from zkinfer.llm_node.metrics import LlmMetrics

@@ -17,7 +17,7 @@ import httpx
 
 from tests.cli import REPO
 from tests.waiting import WaitTimeout, wait_until
-from zkinfer.core import identity
+from zkinfer.core.crypto import identity
 
 MODEL = "circuit"  # the tiny circuit's manifest name
 PROOF_TIMEOUT_S = 600.0

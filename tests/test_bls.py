@@ -1,4 +1,4 @@
-"""zkinfer.core.bls: blspy (fast) and py_ecc (reference, fallback) are one ciphersuite. A signature made by
+"""zkinfer.core.crypto.bls: blspy (fast) and py_ecc (reference, fallback) are one ciphersuite. A signature made by
 either verifies with the other; both refuse tampered messages, wrong keys, and keys or signatures that
 are not valid points (infinity, off the curve, outside the subgroup, wrong length)."""
 
@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from zkinfer.core import bls
+from zkinfer.core.crypto import bls
 
 pytest.importorskip("blspy")
 
@@ -21,7 +21,7 @@ MESSAGE = b"zkinfer.receipt/1\x00 some canonical bytes"
 
 @pytest.fixture
 def use(monkeypatch: pytest.MonkeyPatch) -> Iterator[Use]:
-    """use("py_ecc") hides blspy from zkinfer.core.bls; use("blspy") brings it back."""
+    """use("py_ecc") hides blspy from zkinfer.core.crypto.bls; use("blspy") brings it back."""
     fast = bls._fast()
     assert fast is not None
 
@@ -194,7 +194,7 @@ def test_proof_of_possession(keys: list[tuple[int, bytes]]) -> None:
 
 def test_py_ecc_restores_the_recursion_limit() -> None:
     code = (
-        "import sys; from zkinfer.core import bls; before = sys.getrecursionlimit(); bls.py_ecc(); import py_ecc; "
+        "import sys; from zkinfer.core.crypto import bls; before = sys.getrecursionlimit(); bls.py_ecc(); import py_ecc; "
         "print(before, sys.getrecursionlimit())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
@@ -206,7 +206,7 @@ def test_without_blspy_py_ecc_signs_and_verifies(keys: list[tuple[int, bytes]]) 
     secret, public = keys[0]
     code = (
         "import sys; sys.modules['blspy'] = None\n"
-        "from zkinfer.core import bls\n"
+        "from zkinfer.core.crypto import bls\n"
         f"s = bls.sign({secret}, {MESSAGE!r})\n"
         f"print(bls.backend(), bls.verify({public!r}, {MESSAGE!r}, s), bls.key_validate({INFINITY_G1!r}), s.hex())"
     )

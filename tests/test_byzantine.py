@@ -35,10 +35,11 @@ from tests.gateway_harness import RunningGateway, pinned_toml, start_gateway
 from tests.liar import RunningLiar, start_liar
 from tests.node_harness import API_KEY, MODEL, SAMPLE, RunningNode, copy_circuits, not_pending, start_node
 from tests.waiting import wait_until
-from zkinfer.core import identity, statement
-from zkinfer.core.identity import NodeKey
-from zkinfer.core.receipt import parse
-from zkinfer.core.statement import SignedStatement, Statement
+from zkinfer.core.crypto import identity
+from zkinfer.core.crypto.identity import NodeKey
+from zkinfer.core.formats import statement
+from zkinfer.core.formats.receipt import parse
+from zkinfer.core.formats.statement import SignedStatement, Statement
 from zkinfer.network import certificate, evidence, nodeset
 from zkinfer.network.records import Records
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.cli import zkinfer
-from zkinfer.core import bls, identity, statement
-from zkinfer.core.errors import ZkinferError
-from zkinfer.core.receipt import Receipt, parse
-from zkinfer.core.receipt import load as load_receipt
-from zkinfer.core.statement import SignedStatement, Statement
+from zkinfer.core.crypto import bls, identity
+from zkinfer.core.formats import statement
+from zkinfer.core.formats.receipt import Receipt, parse
+from zkinfer.core.formats.receipt import load as load_receipt
+from zkinfer.core.formats.statement import SignedStatement, Statement
+from zkinfer.core.support.errors import ZkinferError
 from zkinfer.network import certificate, nodeset
 from zkinfer.network.certificate import Certificate, CertificateError
 from zkinfer.network.nodeset import NodeSet, PinnedNode, QuorumRule

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from zkinfer.chain.amounts import WEI_PER_ETH, parse_eth
-from zkinfer.core.errors import UsageError
+from zkinfer.core.support.errors import UsageError
 
 
 def test_decimal_eth_is_exact_wei() -> None:

@@ -33,7 +33,7 @@ from zkinfer.chain.claims import Layout
 from zkinfer.chain.deploy import deploy
 from zkinfer.chain.stake_client import Stake
 from zkinfer.chain.stake_types import StakeParams, StakeReverted
-from zkinfer.core import circuit
+from zkinfer.core.formats import circuit
 
 anvil = chain_harness.anvil  # a fixture, requested by name
 PARAMS = StakeParams(
@@ -101,7 +101,7 @@ def _slash_with_a_made_up_fraud_proof(world: World, stake: Stake, url: str) -> A
     "fraud" on its claim with 32 zero bytes and outputs of his own choosing."""
     from tests.node_harness import MODEL
     from zkinfer.chain.challenge import parse_claim_file
-    from zkinfer.core.inputs import from_values
+    from zkinfer.core.formats.inputs import from_values
     from zkinfer.prover.prove import Prover
 
     body = {"id": "victim-1", "inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32", "data": SAMPLE}]}
@@ -299,7 +299,7 @@ def test_hashed_weights_are_checked_against_the_commitment_their_proofs_carry(
     from zkinfer.chain import registration
     from zkinfer.chain.stake import register_circuit
     from zkinfer.chain.verifier import deploy_verifier
-    from zkinfer.core.receipt import load
+    from zkinfer.core.formats.receipt import load
 
     want = registration.expected(hashed_circuit)
     receipt = load(hashed_receipt_file)

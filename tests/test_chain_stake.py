@@ -24,8 +24,8 @@ from zkinfer.chain.claims import Claim, ClaimError, MerkleTree
 from zkinfer.chain.deploy import deploy
 from zkinfer.chain.stake_client import Stake
 from zkinfer.chain.stake_types import StakeParams, StakeReverted
-from zkinfer.core.receipt import Receipt, load
-from zkinfer.core.statement import FIELD_MODULUS
+from zkinfer.core.formats.receipt import Receipt, load
+from zkinfer.core.formats.statement import FIELD_MODULUS
 
 anvil = chain_harness.anvil  # a fixture, requested by name
 INPUTS = (
@@ -70,7 +70,7 @@ def world(
     from tests import tiny
     from tests.conftest import SMALL_DECOMPOSITION
     from zkinfer import compile_model
-    from zkinfer.core.receipt import save
+    from zkinfer.core.formats.receipt import save
     from zkinfer.prover.keys import ensure
     from zkinfer.verify.policy import Policy
     from zkinfer.verify.verifier import verify_receipt
@@ -414,8 +414,9 @@ def test_cli_deploy_register_claim_challenge_answer_status_and_evidence_fraud(
     world: World, small_circuit: Path, tmp_path: Path
 ) -> None:
     from tests.cli import zkinfer
-    from zkinfer.core import identity, statement
-    from zkinfer.core.digest import digest_file
+    from zkinfer.core.crypto import identity
+    from zkinfer.core.crypto.digest import digest_file
+    from zkinfer.core.formats import statement
     from zkinfer.network import evidence
 
     keys = {}
@@ -527,7 +528,8 @@ def test_cli_deploy_register_claim_challenge_answer_status_and_evidence_fraud(
 
 def test_equivocation_evidence_becomes_a_bonded_challenge_of_the_matching_claim(world: World, stake: Stake) -> None:
     from zkinfer.chain.challenge import ClaimFile, evidence_action
-    from zkinfer.core import identity, statement
+    from zkinfer.core.crypto import identity
+    from zkinfer.core.formats import statement
     from zkinfer.network import evidence
 
     key = identity.new_key()
@@ -637,7 +639,7 @@ def test_optimistic_node_posts_batches_and_answers_only_the_challenged_claims(
 ) -> None:
     from zkinfer.chain.challenge import load_claim_file
     from zkinfer.chain.optimistic import OptimisticNode
-    from zkinfer.core import statement
+    from zkinfer.core.formats import statement
 
     node = OptimisticNode(signer(stake, world, NODE), tmp_path / "book", batch_size=4, spot_check_p=0.0)
     posted = []

@@ -9,7 +9,7 @@ import pytest
 
 from tests.waiting import wait_until
 from zkinfer.chain import account, registry, toolchain
-from zkinfer.core.errors import ChainError, ToolchainMissing
+from zkinfer.core.support.errors import ChainError, ToolchainMissing
 
 DEV_KEY = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 

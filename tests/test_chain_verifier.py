@@ -30,8 +30,8 @@ from tests.test_tamper import TAMPERS, Receipts, Tamper, _policy
 from zkinfer.chain import calldata, deploy, devchain, registry, solidity, verifier
 from zkinfer.chain.account import Chain
 from zkinfer.chain.onchain import verify as verify_on_chain
-from zkinfer.core.errors import ChainError, ContractTooLarge, ReceiptFormatError
-from zkinfer.core.receipt import Receipt, parse
+from zkinfer.core.formats.receipt import Receipt, parse
+from zkinfer.core.support.errors import ChainError, ContractTooLarge, ReceiptFormatError
 from zkinfer.verify import checks, verify_document
 
 pytestmark = pytest.mark.e2e
@@ -106,7 +106,7 @@ def test_calldata_is_what_ezkl_encodes(genuine: Receipts, tmp_path: Path) -> Non
     from eth_abi import decode
     from eth_hash.auto import keccak
 
-    from zkinfer.core import ezkl_adapter
+    from zkinfer.core.zkp import ezkl_adapter
 
     assert keccak(calldata.SIGNATURE.encode())[:4] == calldata.SELECTOR
     for document in (genuine.public, genuine.hashed):
@@ -176,8 +176,8 @@ def test_a_receipt_cannot_plant_a_verifier_under_another_ceremony(
     circuit's own verifier (what deploy-verifier deploys) is untouched."""
     import base64
 
-    from zkinfer.core import srs
-    from zkinfer.core.errors import CircuitError
+    from zkinfer.core.crypto import srs
+    from zkinfer.core.support.errors import CircuitError
 
     doc = copy.deepcopy(genuine.public)
     doc["srs"]["reduced"] = genuine.other_srs_reduced  # the stated fingerprint is kept

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from zkinfer.core import split_receipt
-from zkinfer.core.digest import circuit_digest, digest_bytes, split_circuit_digest
-from zkinfer.core.split_receipt import AnyReceipt
+from zkinfer.core.crypto.digest import circuit_digest, digest_bytes, split_circuit_digest
+from zkinfer.core.formats import split_receipt
+from zkinfer.core.formats.split_receipt import AnyReceipt
 from zkinfer.verify import checks
 
 Doc = dict[str, Any]

@@ -121,7 +121,7 @@ def test_srs_import_rejects_garbage(tmp_path: Path) -> None:
 
 
 def test_srs_new_then_import_marks_ceremony(tmp_path: Path) -> None:
-    from zkinfer.core import srs
+    from zkinfer.core.crypto import srs
 
     dev = srs.new_development(3)
     assert dev.development and dev.path.stat().st_size == srs.expected_size(3)

@@ -11,7 +11,7 @@ import pytest
 import typer
 
 from zkinfer.cli import output
-from zkinfer.core.errors import InfrastructureError, UsageError, VerificationFailed
+from zkinfer.core.support.errors import InfrastructureError, UsageError, VerificationFailed
 from zkinfer.verify.verdict import Check, CheckName, Document, EvidenceFacts, Status, Verdict, summarize
 
 CLI = Path(__file__).resolve().parent.parent / "zkinfer" / "cli"

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from tests.cli import zkinfer
-from zkinfer.core.digest import circuit_digest
+from zkinfer.core.crypto.digest import circuit_digest
 from zkinfer.verify import Policy, verify_file
 
 OLD = Path(__file__).parent / "data" / "receipt_fb59ffd.json"

@@ -18,8 +18,9 @@ import zkinfer
 from tests.cli import zkinfer as run_cli
 from tests.gateway_harness import NODE_KEY_ENV, pinned_toml, start_gateway
 from tests.node_harness import free_port
-from zkinfer.core import errors, identity
-from zkinfer.core.errors import InfrastructureError, UsageError, VerificationFailed, ZkinferError
+from zkinfer.core.crypto import identity
+from zkinfer.core.support import errors
+from zkinfer.core.support.errors import InfrastructureError, UsageError, VerificationFailed, ZkinferError
 
 ROOTS = {ZkinferError: 2, UsageError: 2, VerificationFailed: 1, InfrastructureError: 3}
 
@@ -86,7 +87,7 @@ def test_retry_after_is_carried_by_the_error() -> None:
 
 def test_evidence_that_does_not_hold_is_a_verification_failure() -> None:
     from zkinfer.chain.challenge import evidence_action
-    from zkinfer.core import statement
+    from zkinfer.core.formats import statement
     from zkinfer.network import evidence
 
     key, forger = identity.new_key(), identity.new_key()

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from tests.cli import zkinfer
-from zkinfer.core import identity, statement
-from zkinfer.core.errors import ZkinferError
-from zkinfer.core.receipt import load, parse
-from zkinfer.core.statement import SignedStatement, Statement
+from zkinfer.core.crypto import identity
+from zkinfer.core.formats import statement
+from zkinfer.core.formats.receipt import load, parse
+from zkinfer.core.formats.statement import SignedStatement, Statement
+from zkinfer.core.support.errors import ZkinferError
 from zkinfer.network import evidence
 from zkinfer.network.evidence import EvidenceError
 from zkinfer.verify import evidence_check

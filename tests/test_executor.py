@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.cli import zkinfer
-from zkinfer.core import ezkl_adapter as _ezkl
-from zkinfer.core.errors import ProofMemoryError, UsageError
-from zkinfer.core.receipt import Receipt
+from zkinfer.core.formats.receipt import Receipt
+from zkinfer.core.support.errors import ProofMemoryError, UsageError
+from zkinfer.core.zkp import ezkl_adapter as _ezkl
 from zkinfer.prover.executor import ProofResult, ProofTask, format_memory, open_executor, parse_memory
 from zkinfer.prover.executor.local import LocalExecutor
 from zkinfer.prover.prove import Prover
@@ -250,7 +250,7 @@ class _SwappingExecutor:
 def test_a_node_never_stores_a_proof_its_executor_made_of_another_input(
     small_circuit: Path, local: LocalExecutor, tmp_path: Path
 ) -> None:
-    from zkinfer.core.errors import ProverLostError
+    from zkinfer.core.support.errors import ProverLostError
     from zkinfer.node import jobs, workers
     from zkinfer.node.store import JobState, NewJob, Store
 

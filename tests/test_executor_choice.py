@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from zkinfer.core.errors import UsageError
+from zkinfer.core.support.errors import UsageError
 from zkinfer.prover.executor import choose
 from zkinfer.prover.executor.local import LocalExecutor
 

@@ -1,4 +1,4 @@
-"""The ezkl worker processes (`zkinfer.core.ezkl_worker`): ezkl on untrusted input, away from the caller.
+"""The ezkl worker processes (`zkinfer.core.zkp.ezkl_worker`): ezkl on untrusted input, away from the caller.
 
 What a user of the module relies on: the verify worker checks a real receipt's proof, is started once
 and reused, is replaced after it died (killed between calls, or while checking a proof: that proof
@@ -21,10 +21,10 @@ import pytest
 
 from tests import processes
 from tests.waiting import wait_until
-from zkinfer.core import ezkl_adapter, ezkl_worker, ezkl_worker_wire
-from zkinfer.core.circuit import load as load_circuit
-from zkinfer.core.ezkl_worker import ProveAnswer, ProveProcess
-from zkinfer.core.receipt import load as load_receipt
+from zkinfer.core.formats.circuit import load as load_circuit
+from zkinfer.core.formats.receipt import load as load_receipt
+from zkinfer.core.zkp import ezkl_adapter, ezkl_worker, ezkl_worker_wire
+from zkinfer.core.zkp.ezkl_worker import ProveAnswer, ProveProcess
 from zkinfer.prover import keys
 
 TOO_LITTLE = 80 << 20  # above what a prove worker needs to start, below what a proof of the small circuit takes

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fuzz.receipt_mutations import Genuine, check, check_text, mutated_text, paths
-from zkinfer.core.errors import ReceiptFormatError, ZkinferError
-from zkinfer.core.receipt import read_document
+from zkinfer.core.formats.receipt import read_document
+from zkinfer.core.support.errors import ReceiptFormatError, ZkinferError
 from zkinfer.verify import verify_document
 
 EXAMPLES = int(os.environ.get("ZKINFER_FUZZ_EXAMPLES", "300"))

@@ -47,8 +47,9 @@ from tests.node_harness import (
     header_limit_statuses,
     start_node,
 )
-from zkinfer.core import identity, statement
-from zkinfer.core.identity import NodeKey
+from zkinfer.core.crypto import identity
+from zkinfer.core.crypto.identity import NodeKey
+from zkinfer.core.formats import statement
 from zkinfer.network import certificate, nodeset
 from zkinfer.network.answers import DissentKind, NodeAnswer
 from zkinfer.network.judge import judge

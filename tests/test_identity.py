@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.cli import zkinfer
-from zkinfer.core import identity
-from zkinfer.core.errors import ZkinferError
-from zkinfer.core.identity import NodeKeyError
-from zkinfer.core.receipt import Receipt, load
+from zkinfer.core.crypto import identity
+from zkinfer.core.crypto.identity import NodeKeyError
+from zkinfer.core.formats.receipt import Receipt, load
+from zkinfer.core.support.errors import ZkinferError
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from zkinfer.core import inputs
-from zkinfer.core.errors import InputError
-from zkinfer.core.onnx_model import TensorSpec
+from zkinfer.core.formats import inputs
+from zkinfer.core.support.errors import InputError
+from zkinfer.core.zkp.onnx_model import TensorSpec
 
 SPECS = (TensorSpec("input", (1, 4)),)
 

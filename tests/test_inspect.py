@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from tests.cli import zkinfer
-from zkinfer.core import identity
-from zkinfer.core.receipt import load
+from zkinfer.core.crypto import identity
+from zkinfer.core.formats.receipt import load
 from zkinfer.verify.inspect import inspect_file, summarize
 
 

@@ -247,7 +247,7 @@ def test_honest_answers_on_other_configurations_never_make_evidence(
     import torch
 
     from benchmarks.bench_llm import answer, configured_engine, make_service, prepare
-    from zkinfer.core import identity
+    from zkinfer.core.crypto import identity
     from zkinfer.llm import attestation
     from zkinfer.llm.receipt import parse
     from zkinfer.verify import llm_evidence
@@ -299,7 +299,7 @@ def test_an_auditor_refuses_a_receipt_of_another_model(nodes: dict[str, RunningL
 
 def test_nodes_toml_pins_llm_nodes_apart_from_the_quorum() -> None:
     from tests.gateway_harness import pinned_toml
-    from zkinfer.core import identity
+    from zkinfer.core.crypto import identity
     from zkinfer.network import nodeset
 
     keys = [identity.new_key() for _ in range(3)]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.llm_harness import ALT_MODEL_DIR, MODEL_DIR, answer, in_process_service
-from zkinfer.core import identity
+from zkinfer.core.crypto import identity
 from zkinfer.llm import modeldir
 from zkinfer.llm.receipt import LlmReceipt, parse, prompt_digest, sign
 from zkinfer.llm.verify import LlmCheckName, verify_document, verify_file

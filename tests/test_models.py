@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from zkinfer import Prover, load_circuit, verify_receipt
-from zkinfer.core.circuit import COMPILED_FILE, MANIFEST_FILE, MODEL_FILE, SETTINGS_FILE
-from zkinfer.core.digest import digest_file
-from zkinfer.core.inputs import load_sample
+from zkinfer.core.crypto.digest import digest_file
+from zkinfer.core.formats.circuit import COMPILED_FILE, MANIFEST_FILE, MODEL_FILE, SETTINGS_FILE
+from zkinfer.core.formats.inputs import load_sample
 from zkinfer.prover.runtime import FastSession
 
 pytestmark = pytest.mark.e2e  # compiles models and proves: not in the quick loop
@@ -94,7 +94,7 @@ def test_build_gives_the_committed_onnx_model(name: str) -> None:
 def test_missing_weights_name_the_file_and_the_fix(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     from models import digits_mlp, weights
-    from zkinfer.core.errors import ExportError
+    from zkinfer.core.support.errors import ExportError
 
     with pytest.raises(ExportError, match=r"missing\.npz.*python -m models\.train"):
         weights.load_into(digits_mlp.architecture(), tmp_path / "missing.npz")

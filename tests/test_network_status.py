@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from zkinfer.core.errors import UsageError
+from zkinfer.core.support.errors import UsageError
 from zkinfer.network.status import GatewayUnreachable, fetch_nodes
 
 ANSWERS = {"/v1/nodes": (200, b'{"nodes": [{"name": "alpha"}], "quorum": {}}')}

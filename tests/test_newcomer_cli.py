@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli import REPO, zkinfer
-from zkinfer.core import srs
+from zkinfer.core.crypto import srs
 
 STORED = (
     REPO / "tests" / "data" / "receipt_fb59ffd.json"
@@ -61,7 +61,7 @@ def test_verbose_after_a_command_turns_ezkl_logs_on(monkeypatch: pytest.MonkeyPa
     from typer.testing import CliRunner
 
     from zkinfer import cli
-    from zkinfer.core import logs
+    from zkinfer.core.support import logs
 
     calls: list[bool] = []
     monkeypatch.setattr(logs, "configure", lambda verbose=False: calls.append(verbose))
@@ -130,7 +130,7 @@ def test_a_verdict_does_not_pass_what_it_did_not_establish(tmp_path: Path) -> No
 
 
 def test_a_pinned_verdict_passes_identity() -> None:
-    from zkinfer.core.digest import circuit_digest
+    from zkinfer.core.crypto.digest import circuit_digest
 
     document = json.loads(STORED.read_text())
     circuit = circuit_digest(document["model"]["vk_digest"], document["model"]["settings"])
@@ -256,7 +256,7 @@ def test_network_status_fits_80_columns(fake_gateway: str) -> None:
 
 def test_post_claims_names_a_receipt_by_its_digest(tmp_path: Path) -> None:
     from zkinfer.chain.claims import default_request_id
-    from zkinfer.core.digest import digest_file
+    from zkinfer.core.crypto.digest import digest_file
 
     (tmp_path / "receipt.json").write_bytes(STORED.read_bytes())
     named = default_request_id(tmp_path / "receipt.json")

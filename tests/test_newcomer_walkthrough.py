@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli import REPO
-from zkinfer.core import identity
-from zkinfer.core.errors import UsageError
+from zkinfer.core.crypto import identity
+from zkinfer.core.support.errors import UsageError
 from zkinfer.network import nodeset
 from zkinfer.network.client import Consensus
 from zkinfer.serving import auth

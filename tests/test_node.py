@@ -19,8 +19,8 @@ import pytest
 from tests import tiny
 from tests.node_harness import API_KEY, MODEL, SAMPLE, RunningNode, copy_circuits, free_port, start_node
 from tests.waiting import wait_until
-from zkinfer.core import identity
-from zkinfer.core.receipt import Receipt
+from zkinfer.core.crypto import identity
+from zkinfer.core.formats.receipt import Receipt
 from zkinfer.prover.runtime import FastSession
 from zkinfer.verify import Policy, verify_receipt
 

@@ -26,7 +26,7 @@ from zkinfer.chain.challenge import load_claim_file
 from zkinfer.chain.stake import register_circuit
 from zkinfer.chain.stake_client import Stake
 from zkinfer.chain.stake_types import StakeParams
-from zkinfer.core.receipt import parse
+from zkinfer.core.formats.receipt import parse
 
 anvil = chain_harness.anvil  # a fixture, requested by name
 PARAMS = StakeParams(

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from zkinfer.core.errors import InputError
+from zkinfer.core.support.errors import InputError
 from zkinfer.node import protocol, statuses
 from zkinfer.node.service import Accepted, QueueFull, Tensor, UnknownModel, UnknownReceipt
 from zkinfer.node.store import JobState, JobView

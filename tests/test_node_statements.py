@@ -25,10 +25,11 @@ import pytest
 from tests import test_node
 from tests.cli import zkinfer
 from tests.node_harness import MODEL, SAMPLE, RunningNode, copy_circuits, start_node
-from zkinfer.core import bls, identity, statement
-from zkinfer.core.errors import InputError
-from zkinfer.core.receipt import Receipt
-from zkinfer.core.statement import SignedPromise, SignedStatement
+from zkinfer.core.crypto import bls, identity
+from zkinfer.core.formats import statement
+from zkinfer.core.formats.receipt import Receipt
+from zkinfer.core.formats.statement import SignedPromise, SignedStatement
+from zkinfer.core.support.errors import InputError
 
 PROVE_WITHIN_S = 120
 batch_circuits = test_node.batch_circuits  # the tiny MLP compiled for batch 4 (a module fixture)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from zkinfer.core import identity
-from zkinfer.core.errors import UsageError
+from zkinfer.core.crypto import identity
+from zkinfer.core.support.errors import UsageError
 from zkinfer.network import nodeset
 from zkinfer.network.nodeset import NodeSet, NodeSetError, PinnedNode, QuorumRule
 

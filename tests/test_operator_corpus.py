@@ -22,7 +22,7 @@ import pytest
 from tests.cli import zkinfer
 from tests.corpus import CASES, UNSUPPORTED, Case, case
 from zkinfer import Prover, Visibility, compile_model, verify_receipt
-from zkinfer.core.errors import ModelError, UnsupportedOperatorError
+from zkinfer.core.support.errors import ModelError, UnsupportedOperatorError
 from zkinfer.prover.compile import CoarseOutputWarning
 from zkinfer.prover.runtime import FastSession, open_session
 

@@ -148,7 +148,7 @@ def test_verify_prints_every_check_by_name(exported: Path) -> None:
 
 
 def test_keys_are_cached_not_rebuilt(tiny_circuit: Path) -> None:
-    from zkinfer.core import circuit
+    from zkinfer.core.formats import circuit
     from zkinfer.prover import keys
 
     loaded = circuit.load(tiny_circuit)
@@ -161,7 +161,7 @@ def test_keys_are_cached_not_rebuilt(tiny_circuit: Path) -> None:
 
 
 def test_copied_circuit_directory_still_loads(tiny_circuit: Path, tmp_path: Path) -> None:
-    from zkinfer.core import circuit
+    from zkinfer.core.formats import circuit
 
     shutil.copytree(tiny_circuit, tmp_path / "c")
     assert circuit.load(tmp_path / "c").manifest == circuit.load(tiny_circuit).manifest

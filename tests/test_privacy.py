@@ -14,7 +14,7 @@ import pytest
 from tests import tiny
 from tests.cli import zkinfer
 from tests.conftest import SMALL_DECOMPOSITION, prove_signed
-from zkinfer.core.digest import circuit_digest
+from zkinfer.core.crypto.digest import circuit_digest
 from zkinfer.verify import Verdict, verify_document, verify_file
 from zkinfer.verify.inspect import disclosed_words
 from zkinfer.verify.policy import Policy
@@ -37,9 +37,9 @@ def other_weights_receipt(
 ) -> Path:
     """A node's genuine receipt from the published hashed-weights circuit (same settings) compiled
     with its own weights: what a vk pin alone cannot tell apart."""
-    from zkinfer.core import ezkl_adapter as _ezkl
-    from zkinfer.core.circuit import COMPILED_FILE, MANIFEST_FILE, MODEL_FILE, SETTINGS_FILE
-    from zkinfer.core.digest import digest_file
+    from zkinfer.core.crypto.digest import digest_file
+    from zkinfer.core.formats.circuit import COMPILED_FILE, MANIFEST_FILE, MODEL_FILE, SETTINGS_FILE
+    from zkinfer.core.zkp import ezkl_adapter as _ezkl
 
     folder = tmp_path_factory.mktemp("other-weights")
     shutil.copytree(hashed_circuit, folder / "circuit")

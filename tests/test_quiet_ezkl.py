@@ -65,7 +65,7 @@ def test_compile_hides_ezkl_progress_bars_unless_verbose(tiny_dir: Path, tmp_pat
 def test_hidden_output_is_restored_after_threads_overlap() -> None:
     import threading
 
-    from zkinfer.core.ezkl_adapter import native_output_hidden
+    from zkinfer.core.zkp.ezkl_adapter import native_output_hidden
 
     before = [os.fstat(fd).st_ino for fd in (1, 2)]
     inside = threading.Barrier(2)

@@ -22,8 +22,8 @@ import ray
 from tests.cli import zkinfer
 from tests.node_harness import SAMPLE, RunningNode, start_node
 from tests.waiting import wait_until
-from zkinfer.core.errors import ProofMemoryError
-from zkinfer.core.receipt import Receipt
+from zkinfer.core.formats.receipt import Receipt
+from zkinfer.core.support.errors import ProofMemoryError
 from zkinfer.prover.executor import ProofTask, parse_memory
 from zkinfer.prover.executor.ray_actors import ACTOR_PREFIX, NAMESPACE, RayExecutor
 from zkinfer.prover.prove import Prover

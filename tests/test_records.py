@@ -16,7 +16,8 @@ import pytest
 
 from tests.gateway_harness import FixedServer, promised_answer
 from tests.waiting import until
-from zkinfer.core import bls, identity, statement
+from zkinfer.core.crypto import bls, identity
+from zkinfer.core.formats import statement
 from zkinfer.network import nodeset, reputation
 from zkinfer.network.client import Consensus
 from zkinfer.network.records import (

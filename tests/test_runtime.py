@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from zkinfer.core.receipt import load
+from zkinfer.core.formats.receipt import load
 from zkinfer.prover import runtime
 from zkinfer.prover.prove import Prover
 from zkinfer.prover.runtime import FastSession, choose_providers

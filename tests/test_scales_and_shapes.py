@@ -20,8 +20,8 @@ from tests import tiny
 from tests.cli import zkinfer
 from tests.corpus import case
 from zkinfer import Prover, compile_model, verify_receipt
-from zkinfer.core import instance_layout
-from zkinfer.core.errors import ProvingError
+from zkinfer.core.support.errors import ProvingError
+from zkinfer.core.zkp import instance_layout
 from zkinfer.prover.compile import CoarseOutputWarning
 
 pytestmark = pytest.mark.e2e  # compiles models and proves

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from tests.cli import zkinfer
-from zkinfer.core import ezkl_adapter as _ezkl
-from zkinfer.core import identity
-from zkinfer.core.digest import circuit_digest, digest_bytes, digest_json
-from zkinfer.core.errors import PolicyError, ReceiptFormatError
-from zkinfer.core.receipt import parse, read_document
+from zkinfer.core.crypto import identity
+from zkinfer.core.crypto.digest import circuit_digest, digest_bytes, digest_json
+from zkinfer.core.formats.receipt import parse, read_document
+from zkinfer.core.support.errors import PolicyError, ReceiptFormatError
+from zkinfer.core.zkp import ezkl_adapter as _ezkl
 from zkinfer.verify import Verdict, verify_document
 from zkinfer.verify.policy import Policy
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from zkinfer.core import circuit, receipt, split_circuit, split_receipt
-from zkinfer.core.digest import digest_json, split_circuit_digest
-from zkinfer.core.errors import CircuitError
-from zkinfer.core.ezkl_views import Settings, SettingsError
+from zkinfer.core.crypto.digest import digest_json, split_circuit_digest
+from zkinfer.core.formats import circuit, receipt, split_circuit, split_receipt
+from zkinfer.core.support.errors import CircuitError
+from zkinfer.core.zkp.ezkl_views import Settings, SettingsError
 from zkinfer.verify import CheckName, Policy, verify_file
 from zkinfer.verify.checks import segment_circuit_digests
 

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI, Request
 
 from tests.serving_harness import serving
-from zkinfer.core.errors import UsageError
+from zkinfer.core.support.errors import UsageError
 from zkinfer.serving import auth, statuses
 from zkinfer.serving.tenancy import namespaced, owns, tenant_of
 

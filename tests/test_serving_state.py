@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from zkinfer.core.errors import UsageError
+from zkinfer.core.support.errors import UsageError
 from zkinfer.serving import state
 
 HOLD = "import sys, time; from pathlib import Path; from zkinfer.serving import state; " + (

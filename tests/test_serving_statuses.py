@@ -13,7 +13,7 @@ from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 
 from tests.serving_harness import serving
-from zkinfer.core import errors
+from zkinfer.core.support import errors
 from zkinfer.serving import statuses
 from zkinfer.serving.auth import Unauthenticated
 from zkinfer.serving.body import BodyTooLarge, UnsupportedEncoding

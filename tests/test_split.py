@@ -27,11 +27,12 @@ from fuzz.receipt_mutations import apply
 from tests import tiny
 from tests.cli import zkinfer
 from tests.conftest import SMALL_DECOMPOSITION
-from zkinfer.core import identity, split_circuit
-from zkinfer.core.circuit import Visibility
-from zkinfer.core.digest import digest_bytes, digest_json, split_vk_digest
-from zkinfer.core.errors import CircuitError, UsageError, ZkinferError
-from zkinfer.core.split_receipt import SCHEMA_VERSION, parse
+from zkinfer.core.crypto import identity
+from zkinfer.core.crypto.digest import digest_bytes, digest_json, split_vk_digest
+from zkinfer.core.formats import split_circuit
+from zkinfer.core.formats.circuit import Visibility
+from zkinfer.core.formats.split_receipt import SCHEMA_VERSION, parse
+from zkinfer.core.support.errors import CircuitError, UsageError, ZkinferError
 from zkinfer.prover import split
 from zkinfer.verify import Policy, Verdict, verify_document
 
@@ -467,8 +468,8 @@ def test_malformed_or_badly_signed_split_receipt_fails(
 
 
 def _other_ceremony(doc: Doc, env: Env) -> None:
-    from zkinfer.core import ezkl_adapter as _ezkl
-    from zkinfer.core import srs
+    from zkinfer.core.crypto import srs
+    from zkinfer.core.zkp import ezkl_adapter as _ezkl
 
     path = env.folder / "other-ceremony.srs"
     if not path.exists():

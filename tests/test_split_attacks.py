@@ -18,9 +18,9 @@ import pytest
 
 from tests import tiny
 from tests.conftest import SMALL_DECOMPOSITION
-from zkinfer.core import identity
-from zkinfer.core.digest import split_vk_digest
-from zkinfer.core.split_receipt import parse
+from zkinfer.core.crypto import identity
+from zkinfer.core.crypto.digest import split_vk_digest
+from zkinfer.core.formats.split_receipt import parse
 from zkinfer.prover import split
 from zkinfer.verify import Verdict, verify_document
 

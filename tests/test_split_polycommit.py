@@ -23,9 +23,10 @@ import pytest
 from tests import tiny
 from tests.cli import zkinfer
 from tests.conftest import SMALL_DECOMPOSITION
-from zkinfer.core import identity, polycommit, split_circuit
-from zkinfer.core.digest import split_vk_digest
-from zkinfer.core.split_receipt import parse
+from zkinfer.core.crypto import identity, polycommit
+from zkinfer.core.crypto.digest import split_vk_digest
+from zkinfer.core.formats import split_circuit
+from zkinfer.core.formats.split_receipt import parse
 from zkinfer.prover import split
 from zkinfer.verify import Policy, Verdict, verify_document
 
@@ -178,8 +179,8 @@ def _said_hashed(doc: Doc, _: Env) -> None:
 
 
 def _other_ceremony(doc: Doc, env: Env) -> None:
-    from zkinfer.core import ezkl_adapter as _ezkl
-    from zkinfer.core import srs
+    from zkinfer.core.crypto import srs
+    from zkinfer.core.zkp import ezkl_adapter as _ezkl
 
     path = env.folder / "other-ceremony.srs"
     if not path.exists():

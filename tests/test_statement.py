@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from zkinfer.core import identity, statement
-from zkinfer.core.errors import ZkinferError
-from zkinfer.core.receipt import load
-from zkinfer.core.statement import Statement, StatementError
+from zkinfer.core.crypto import identity
+from zkinfer.core.formats import statement
+from zkinfer.core.formats.receipt import load
+from zkinfer.core.formats.statement import Statement, StatementError
+from zkinfer.core.support.errors import ZkinferError
 from zkinfer.prover.prove import Prover
 
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from zkinfer.core import identity, srs
-from zkinfer.core.digest import digest_bytes, digest_json
-from zkinfer.core.receipt import parse
+from zkinfer.core.crypto import identity, srs
+from zkinfer.core.crypto.digest import digest_bytes, digest_json
+from zkinfer.core.formats.receipt import parse
 from zkinfer.verify import Verdict, verify_document
 from zkinfer.verify.policy import Policy
 
@@ -248,7 +248,7 @@ TAMPERS = [
 def genuine(
     receipt_file: Path, hashed_receipt_file: Path, ceremony_receipt_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Receipts:
-    from zkinfer.core import ezkl_adapter as _ezkl
+    from zkinfer.core.zkp import ezkl_adapter as _ezkl
 
     other_srs = tmp_path_factory.mktemp("other-srs") / "k1.srs"
     _ezkl.gen_srs(other_srs, 1)  # a fresh ceremony: a different tau

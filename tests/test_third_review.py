@@ -3,7 +3,7 @@
 Item 1: a receipt field its circuit does not have (a commitment for a public input or for fixed
 weights, values for a hashed input, an extra tensor) used to be ignored by `binding` but counted
 by the statement reader, which then read a shifted input. Now one function owns the instance
-layout (`zkinfer.core.instance_layout`), from the settings alone, and such a field fails `binding`.
+layout (`zkinfer.core.zkp.instance_layout`), from the settings alone, and such a field fails `binding`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 from zkinfer.chain import claims
-from zkinfer.core import identity, statement
-from zkinfer.core.digest import circuit_digest, digest_bytes
-from zkinfer.core.instance_layout import of_settings
-from zkinfer.core.receipt import Receipt, load, parse
+from zkinfer.core.crypto import identity
+from zkinfer.core.crypto.digest import circuit_digest, digest_bytes
+from zkinfer.core.formats import statement
+from zkinfer.core.formats.receipt import Receipt, load, parse
+from zkinfer.core.zkp.instance_layout import of_settings
 from zkinfer.network import evidence
 from zkinfer.verify import evidence_check, verify_document, verify_file
 from zkinfer.verify.policy import Policy

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.cli import zkinfer
-from zkinfer.core import identity, statement
-from zkinfer.core.receipt import load as load_receipt
-from zkinfer.core.statement import SignedStatement, Statement
+from zkinfer.core.crypto import identity
+from zkinfer.core.formats import statement
+from zkinfer.core.formats.receipt import load as load_receipt
+from zkinfer.core.formats.statement import SignedStatement, Statement
 from zkinfer.network import certificate, nodeset
 from zkinfer.network.certificate import Certificate
 from zkinfer.network.nodeset import NodeSet, PinnedNode, QuorumRule

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zkinfer.core import receipt as single
+from zkinfer.core.formats import receipt as single
 from zkinfer.verify import Policy, verify_document, verify_file, verify_receipt
 from zkinfer.verify.verdict import ALWAYS, SPLIT_ALWAYS, CheckName, Status
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from zkinfer.core import identity, statement
-from zkinfer.core.certificate import Certificate, CertificateError
-from zkinfer.core.errors import UsageError
-from zkinfer.core.statement import Statement
+from zkinfer.core.crypto import identity
+from zkinfer.core.formats import statement
+from zkinfer.core.formats.certificate import Certificate, CertificateError
+from zkinfer.core.formats.statement import Statement
+from zkinfer.core.support.errors import UsageError
 from zkinfer.network import certificate
 from zkinfer.verify import certificate_check
 from zkinfer.verify.nodeset import NodeSet, PinnedNode, QuorumRule, dump

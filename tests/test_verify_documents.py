@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from zkinfer.core.errors import ReceiptFormatError, UsageError
+from zkinfer.core.support.errors import ReceiptFormatError, UsageError
 from zkinfer.verify import documents
 from zkinfer.verify.verdict import Document, Status, Verdict, summarize
 

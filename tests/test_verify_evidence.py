@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from zkinfer.core import identity, statement
-from zkinfer.core.evidence import EvidenceError
-from zkinfer.core.statement import Statement
+from zkinfer.core.crypto import identity
+from zkinfer.core.formats import statement
+from zkinfer.core.formats.evidence import EvidenceError
+from zkinfer.core.formats.statement import Statement
 from zkinfer.network import evidence
 from zkinfer.verify import evidence_check
 from zkinfer.verify.verdict import CheckName, Document, Status

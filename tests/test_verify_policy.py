@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from tests.cli import zkinfer
-from zkinfer.core import identity
-from zkinfer.core.digest import circuit_digest, digest_bytes
-from zkinfer.core.errors import PolicyError
+from zkinfer.core.crypto import identity
+from zkinfer.core.crypto.digest import circuit_digest, digest_bytes
+from zkinfer.core.support.errors import PolicyError
 from zkinfer.verify import Verdict, policy, verify_document, verify_file
 from zkinfer.verify.policy import Policy
 

@@ -23,10 +23,11 @@ import pytest
 
 from tests.gateway_harness import FixedServer, fixed_server, pinned_toml, promised_answer
 from tests.waiting import until
-from zkinfer.core import identity, statement
-from zkinfer.core.digest import digest_json
-from zkinfer.core.identity import NodeKey
-from zkinfer.core.receipt import load, save
+from zkinfer.core.crypto import identity
+from zkinfer.core.crypto.digest import digest_json
+from zkinfer.core.crypto.identity import NodeKey
+from zkinfer.core.formats import statement
+from zkinfer.core.formats.receipt import load, save
 from zkinfer.network import nodeset
 from zkinfer.network.client import Consensus
 from zkinfer.network.records import AnswerRecord, ReceiptState, Records

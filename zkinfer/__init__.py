@@ -16,12 +16,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below, for type checkers; at run time each is imported on first use (PEP 562)
-    from zkinfer.core.circuit import Circuit, Visibility
-    from zkinfer.core.circuit import load as load_circuit
-    from zkinfer.core.errors import InfrastructureError, UsageError, VerificationFailed, ZkinferError
-    from zkinfer.core.receipt import Receipt
-    from zkinfer.core.receipt import load as load_receipt
-    from zkinfer.core.receipt import save as save_receipt
+    from zkinfer.core.formats.circuit import Circuit, Visibility
+    from zkinfer.core.formats.circuit import load as load_circuit
+    from zkinfer.core.formats.receipt import Receipt
+    from zkinfer.core.formats.receipt import load as load_receipt
+    from zkinfer.core.formats.receipt import save as save_receipt
+    from zkinfer.core.support.errors import InfrastructureError, UsageError, VerificationFailed, ZkinferError
     from zkinfer.network.client import Consensus
     from zkinfer.network.outcome import NoQuorum, Outcome
     from zkinfer.prover.compile import compile_model
@@ -33,23 +33,23 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time each is imp
 # public name -> (module, attribute): `import zkinfer` loads none of them, so verifying loads no prover,
 # no onnxruntime and no torch, and importing changes no global state (the CLI and the node configure logging)
 _LAZY: dict[str, tuple[str, str]] = {
-    "Circuit": ("zkinfer.core.circuit", "Circuit"),
-    "Visibility": ("zkinfer.core.circuit", "Visibility"),
-    "load_circuit": ("zkinfer.core.circuit", "load"),
+    "Circuit": ("zkinfer.core.formats.circuit", "Circuit"),
+    "Visibility": ("zkinfer.core.formats.circuit", "Visibility"),
+    "load_circuit": ("zkinfer.core.formats.circuit", "load"),
     "compile_model": ("zkinfer.prover.compile", "compile_model"),
-    "ZkinferError": ("zkinfer.core.errors", "ZkinferError"),
-    "UsageError": ("zkinfer.core.errors", "UsageError"),
-    "VerificationFailed": ("zkinfer.core.errors", "VerificationFailed"),
-    "InfrastructureError": ("zkinfer.core.errors", "InfrastructureError"),
+    "ZkinferError": ("zkinfer.core.support.errors", "ZkinferError"),
+    "UsageError": ("zkinfer.core.support.errors", "UsageError"),
+    "VerificationFailed": ("zkinfer.core.support.errors", "VerificationFailed"),
+    "InfrastructureError": ("zkinfer.core.support.errors", "InfrastructureError"),
     "Prover": ("zkinfer.prover.prove", "Prover"),
     "ChainProver": ("zkinfer.prover.prove", "ChainProver"),
     "prove_file": ("zkinfer.prover.prove", "prove_file"),
     "prove_receipt": ("zkinfer.prover.prove", "prove_receipt"),
     "compile_split": ("zkinfer.prover.split", "compile_split"),
     "SplitProver": ("zkinfer.prover.prove", "ChainProver"),
-    "Receipt": ("zkinfer.core.receipt", "Receipt"),
-    "load_receipt": ("zkinfer.core.receipt", "load"),
-    "save_receipt": ("zkinfer.core.receipt", "save"),
+    "Receipt": ("zkinfer.core.formats.receipt", "Receipt"),
+    "load_receipt": ("zkinfer.core.formats.receipt", "load"),
+    "save_receipt": ("zkinfer.core.formats.receipt", "save"),
     "Policy": ("zkinfer.verify", "Policy"),
     "Verdict": ("zkinfer.verify", "Verdict"),
     "verify_file": ("zkinfer.verify", "verify_file"),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from zkinfer.chain import devchain
-from zkinfer.core.errors import ChainError, ChainUnreachable
+from zkinfer.core.support.errors import ChainError, ChainUnreachable
 
 KEY_ENV = "ZKINFER_CHAIN_KEY"
 _KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
-from zkinfer.core.errors import UsageError
+from zkinfer.core.support.errors import UsageError
 
 WEI_PER_ETH: Final = 10**18
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zkinfer.chain.claims import Layout, felt_int
-from zkinfer.core import ezkl_adapter as _ezkl
-from zkinfer.core.errors import ChainError
-from zkinfer.core.receipt import Receipt
+from zkinfer.core.formats.receipt import Receipt
+from zkinfer.core.support.errors import ChainError
+from zkinfer.core.zkp import ezkl_adapter as _ezkl
 
 SIGNATURE = "verifyProof(bytes,uint256[])"
 SELECTOR = bytes.fromhex("1e8e1e13")  # keccak256(SIGNATURE)[:4]; a test recomputes it

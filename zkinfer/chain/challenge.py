@@ -20,11 +20,11 @@ from typing import Any, Final, Literal
 
 from zkinfer.chain import claims
 from zkinfer.chain.claims import Claim, ClaimError
-from zkinfer.core import strict_json
-from zkinfer.core.cache import write_atomically
-from zkinfer.core.digest import canonical_json
-from zkinfer.core.errors import VerificationFailed
-from zkinfer.core.statement import Statement, StatementError, proven_instances
+from zkinfer.core.crypto.digest import canonical_json
+from zkinfer.core.formats import strict_json
+from zkinfer.core.formats.statement import Statement, StatementError, proven_instances
+from zkinfer.core.support.cache import write_atomically
+from zkinfer.core.support.errors import VerificationFailed
 
 SCHEMA: Final = "zkinfer.chain-claim/1"
 MAX_BYTES: Final = 1 << 20
@@ -110,8 +110,8 @@ def evidence_action(document: Any, claim_file: ClaimFile | None) -> EvidenceActi
     """Check `document` (gateway evidence) offline and say what to submit for it. A contradiction
     needs no claim file when the claim was posted alone (its fields are then in the event); the
     others need one, whose claim must be the evidence's statement (model, request and output)."""
-    from zkinfer.core.receipt import parse
-    from zkinfer.core.statement import SignedStatement
+    from zkinfer.core.formats.receipt import parse
+    from zkinfer.core.formats.statement import SignedStatement
     from zkinfer.verify import evidence_check
 
     verdict = evidence_check.check(document)

@@ -31,12 +31,9 @@ from typing import Any
 
 from eth_hash.auto import keccak
 
-from zkinfer.core.digest import circuit_digest, digest_bytes, is_digest
-from zkinfer.core.errors import ChainError
-from zkinfer.core.ezkl_views import Settings, SettingsError
-from zkinfer.core.instance_layout import InstanceLayout
-from zkinfer.core.receipt import Receipt
-from zkinfer.core.statement import (
+from zkinfer.core.crypto.digest import circuit_digest, digest_bytes, is_digest
+from zkinfer.core.formats.receipt import Receipt
+from zkinfer.core.formats.statement import (
     FIELD_MODULUS,
     Statement,
     StatementError,
@@ -44,6 +41,9 @@ from zkinfer.core.statement import (
     input_digest,
     proven_instances,
 )
+from zkinfer.core.support.errors import ChainError
+from zkinfer.core.zkp.ezkl_views import Settings, SettingsError
+from zkinfer.core.zkp.instance_layout import InstanceLayout
 
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
@@ -195,7 +195,7 @@ class Layout:
 
     @classmethod
     def of_settings(cls, view: Settings, params_commitment: list[str] | None = None, where: str = "settings") -> Layout:
-        """The contract's registration of a circuit, from its instance layout (`zkinfer.core.instance_layout`)."""
+        """The contract's registration of a circuit, from its instance layout (`zkinfer.core.zkp.instance_layout`)."""
         try:
             layout = InstanceLayout.of(view)
         except SettingsError as exc:
@@ -311,8 +311,8 @@ def root_of(leaf: bytes, proof: Sequence[bytes]) -> bytes:
 def default_request_id(receipt_path: Path) -> str:
     """A receipt's request id when `post-claims` is given none: `receipt-` and the first 16 hex
     digits of the file's SHA-256 (a receipt from `zkinfer prove` names no request)."""
-    from zkinfer.core.digest import digest_file
-    from zkinfer.core.errors import UsageError
+    from zkinfer.core.crypto.digest import digest_file
+    from zkinfer.core.support.errors import UsageError
 
     try:
         return "receipt-" + digest_file(receipt_path).removeprefix("sha256:")[:16]

@@ -12,7 +12,7 @@ from typing import Any
 
 from zkinfer.chain.account import Chain
 from zkinfer.chain.solidity import Compiled
-from zkinfer.core.errors import ChainError
+from zkinfer.core.support.errors import ChainError
 
 RECEIPT_TIMEOUT_S = 300
 

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from zkinfer.chain import toolchain
-from zkinfer.core.cache import write_atomically
-from zkinfer.core.errors import ChainError
+from zkinfer.core.support.cache import write_atomically
+from zkinfer.core.support.errors import ChainError
 
 DEFAULT_STATE_DIR = Path(".zkinfer-chain")
 DEFAULT_PORT = 8545

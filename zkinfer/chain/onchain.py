@@ -21,9 +21,9 @@ from pathlib import Path
 from zkinfer.chain import verifier
 from zkinfer.chain.account import Chain
 from zkinfer.chain.calldata import NotAFieldElement
-from zkinfer.core.digest import is_digest
-from zkinfer.core.errors import ChainError, ZkinferError
-from zkinfer.core.receipt import Receipt
+from zkinfer.core.crypto.digest import is_digest
+from zkinfer.core.formats.receipt import Receipt
+from zkinfer.core.support.errors import ChainError, ZkinferError
 from zkinfer.verify.verdict import Check, CheckName, Document, OnChainFacts, Status, Verdict
 
 # What must pass for "verified on chain"; `identity` may stay unpinned (a skip), never fail.

@@ -28,8 +28,8 @@ from zkinfer.chain.claims import Claim, ClaimError
 from zkinfer.chain.deploy import Sent
 from zkinfer.chain.stake_client import Stake
 from zkinfer.chain.stake_types import Posted
-from zkinfer.core.receipt import Receipt
-from zkinfer.core.statement import Statement
+from zkinfer.core.formats.receipt import Receipt
+from zkinfer.core.formats.statement import Statement
 
 CLAIM_SUFFIX = ".claim.json"
 

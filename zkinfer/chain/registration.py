@@ -27,8 +27,8 @@ from eth_hash.auto import keccak
 
 from zkinfer.chain import claims, deploy, registry
 from zkinfer.chain.claims import Layout
-from zkinfer.core.digest import digest_bytes
-from zkinfer.core.errors import ChainError
+from zkinfer.core.crypto.digest import digest_bytes
+from zkinfer.core.support.errors import ChainError
 
 
 class RegistrationMismatch(ChainError):
@@ -63,7 +63,7 @@ class Expected:
 def expected(circuit_dir: Path) -> Expected:
     """The registration `circuit_dir` needs (compiles its verifier once: cached by key and SRS)."""
     from zkinfer.chain import verifier
-    from zkinfer.core import circuit
+    from zkinfer.core.formats import circuit
 
     artifact = verifier.for_circuit(circuit_dir)
     loaded = circuit.load(circuit_dir)
@@ -83,7 +83,8 @@ def _weights_commitment(loaded: Any) -> list[str]:
     """Hashed weights' Poseidon commitment: the same for every input, so a witness of zeros gives it."""
     import numpy as np
 
-    from zkinfer.core import ezkl_adapter, inputs
+    from zkinfer.core.formats import inputs
+    from zkinfer.core.zkp import ezkl_adapter
 
     sample = [np.zeros(spec.shape, dtype=np.float32) for spec in loaded.input_specs]
     with tempfile.TemporaryDirectory(prefix="zkinfer-weights-") as tmp:

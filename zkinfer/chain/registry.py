@@ -22,9 +22,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
-from zkinfer.core import strict_json
-from zkinfer.core.cache import write_atomically
-from zkinfer.core.errors import ChainError
+from zkinfer.core.formats import strict_json
+from zkinfer.core.support.cache import write_atomically
+from zkinfer.core.support.errors import ChainError
 
 SCHEMA_VERSION = "zkinfer.deployments/1"
 FILE_NAME = "deployments.json"

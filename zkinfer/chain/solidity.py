@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from zkinfer.chain import toolchain
-from zkinfer.core.digest import digest_bytes, digest_json
-from zkinfer.core.errors import ChainError, ContractTooLarge
+from zkinfer.core.crypto.digest import digest_bytes, digest_json
+from zkinfer.core.support.errors import ChainError, ContractTooLarge
 
 EIP170_LIMIT = 24_576  # bytes of runtime code a contract may have on Ethereum and its L2s
 EVM_VERSION = "cancun"  # what mainnet and the common L2s run; anvil's default hardfork is newer, so it runs it

@@ -15,9 +15,9 @@ from zkinfer.chain.stake_client import compiled
 from zkinfer.chain.stake_types import NAME
 from zkinfer.chain.stake_types import ModelNotRegistered as ModelNotRegistered
 from zkinfer.chain.stake_types import StakeParams as StakeParams
-from zkinfer.core.errors import ChainError
-from zkinfer.core.receipt import Receipt
-from zkinfer.core.statement import proven_instances
+from zkinfer.core.formats.receipt import Receipt
+from zkinfer.core.formats.statement import proven_instances
+from zkinfer.core.support.errors import ChainError
 
 ROLE = "stake"
 
@@ -110,7 +110,7 @@ def register_circuit(
         commitment = (
             list(proven_instances(params_receipt)[1].weights_commitment or []) or None
         )  # what its proof attests
-    from zkinfer.core.circuit import load
+    from zkinfer.core.formats.circuit import load
 
     layout = Layout.of_settings(load(circuit_dir).settings, commitment, f"{circuit_dir}/settings.json")
     model = claims_mod.model_id(artifact.circuit_digest)

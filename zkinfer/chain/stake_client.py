@@ -36,8 +36,8 @@ from zkinfer.chain.stake_types import (
     StakeParams,
     Status,
 )
-from zkinfer.core.errors import ChainError
-from zkinfer.core.receipt import Receipt
+from zkinfer.core.formats.receipt import Receipt
+from zkinfer.core.support.errors import ChainError
 
 GAS_MARGIN = 20_000  # added to a quarter more than the estimate (see Stake._send)
 DEFAULT_PARAMS = StakeParams()
@@ -51,8 +51,8 @@ def compiled() -> Compiled:
     import json
 
     from zkinfer.chain.solidity import settings_digest
-    from zkinfer.core import cache
-    from zkinfer.core.digest import digest_bytes, digest_json
+    from zkinfer.core.crypto.digest import digest_bytes, digest_json
+    from zkinfer.core.support import cache
 
     try:
         source = SOURCE.read_bytes()

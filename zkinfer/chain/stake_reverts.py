@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from zkinfer.chain.stake_types import NAME, StakeReverted
-from zkinfer.core.errors import ChainError
+from zkinfer.core.support.errors import ChainError
 
 ErrorTable = dict[bytes, tuple[str, list[str], list[str]]]  # selector -> (name, argument types, argument names)
 

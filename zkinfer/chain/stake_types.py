@@ -10,7 +10,7 @@ from typing import Any
 
 from zkinfer.chain.claims import ClaimError, MerkleTree
 from zkinfer.chain.deploy import Sent
-from zkinfer.core.errors import ChainError
+from zkinfer.core.support.errors import ChainError
 
 SOURCE = Path(__file__).resolve().parents[2] / "contracts" / "ZkinferStake.sol"
 NAME = "ZkinferStake"

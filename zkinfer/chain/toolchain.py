@@ -12,7 +12,7 @@ import platform
 import shutil
 from pathlib import Path
 
-from zkinfer.core.errors import ToolchainMissing
+from zkinfer.core.support.errors import ToolchainMissing
 
 NODE_MODULES_ENV = "ZKINFER_NODE_MODULES"
 SOLC_VERSION = "0.8.37"  # package.json pins it; the compiled-artifact cache is keyed by it

@@ -23,11 +23,13 @@ from zkinfer.chain import deploy, registry, solidity
 from zkinfer.chain.account import Chain
 from zkinfer.chain.calldata import verifier_calldata
 from zkinfer.chain.solidity import Compiled
-from zkinfer.core import cache, circuit, srs
-from zkinfer.core import ezkl_adapter as _ezkl
-from zkinfer.core.digest import circuit_digest, digest_bytes, digest_json
-from zkinfer.core.errors import ChainError
-from zkinfer.core.receipt import Receipt
+from zkinfer.core.crypto import srs
+from zkinfer.core.crypto.digest import circuit_digest, digest_bytes, digest_json
+from zkinfer.core.formats import circuit
+from zkinfer.core.formats.receipt import Receipt
+from zkinfer.core.support import cache
+from zkinfer.core.support.errors import ChainError
+from zkinfer.core.zkp import ezkl_adapter as _ezkl
 
 CONTRACT = "Halo2Verifier"  # the contract ezkl's template names
 ROLE = "verifier"  # the registry's `contract` field for these

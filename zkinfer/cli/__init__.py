@@ -16,7 +16,7 @@ import typer
 
 from zkinfer.cli import chain, challenge, circuits, inspection, keys, network, prove, serve, stake, stake_status, verify
 from zkinfer.cli.output import fail
-from zkinfer.core import logs
+from zkinfer.core.support import logs
 
 VERBOSE_HELP = "Show ezkl's own logs (before or after the command's name)."
 

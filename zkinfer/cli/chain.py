@@ -174,7 +174,7 @@ def verify_receipt(
     """Verify a receipt's proof on chain (verifyProof by eth_call), after checking that the contract is
     exactly the verifier for the receipt's key and SRS; exit 0 verified, 1 not verified, 2 unreadable."""
     from zkinfer.chain import account, onchain
-    from zkinfer.core import receipt as receipt_mod
+    from zkinfer.core.formats import receipt as receipt_mod
 
     if address is not None and registry_file is not None:
         fail(

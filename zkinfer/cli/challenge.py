@@ -48,7 +48,7 @@ def challenge_command(
     a fraud proof from gateway evidence; exit 0 submitted, 1 the evidence does not hold, 2 bad input or refused."""
     from zkinfer.chain import challenge
     from zkinfer.chain.claims import ClaimError
-    from zkinfer.core import evidence
+    from zkinfer.core.formats import evidence
 
     if claim_path is None and evidence_path is None:
         fail("give --claim CLAIM.json (a node's claim file), --evidence EVIDENCE.json, or both", 2, as_json)

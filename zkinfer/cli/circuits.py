@@ -18,10 +18,10 @@ from zkinfer.cli.output import (
     shown,
     step,
 )
-from zkinfer.core.errors import UsageError, ZkinferError
+from zkinfer.core.support.errors import UsageError, ZkinferError
 
 if TYPE_CHECKING:
-    from zkinfer.core.circuit import LinkKind, Visibility
+    from zkinfer.core.formats.circuit import LinkKind, Visibility
 
 
 def register(app: typer.Typer) -> None:
@@ -39,7 +39,7 @@ def export(
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the .onnx file")],
 ) -> None:
     """Export a torch model to ONNX (opset 18) and check it matches torch in onnxruntime."""
-    from zkinfer.core.inputs import Sample, load_example
+    from zkinfer.core.formats.inputs import Sample, load_example
     from zkinfer.prover import export as export_mod
 
     def run() -> export_mod.ExportReport:
@@ -202,7 +202,7 @@ def show_coarse(messages: list[str]) -> None:
 def _visibility(input_visibility: str, param_visibility: str) -> Any:
     from pydantic import ValidationError
 
-    from zkinfer.core.circuit import Visibility
+    from zkinfer.core.formats.circuit import Visibility
 
     if param_visibility == "private":
         raise ZkinferError(
@@ -218,7 +218,7 @@ def _visibility(input_visibility: str, param_visibility: str) -> Any:
 
 
 def _link_kind(link: str) -> LinkKind:
-    from zkinfer.core.circuit import LinkKind
+    from zkinfer.core.formats.circuit import LinkKind
 
     if link not in get_args(LinkKind):
         raise UsageError(f"--link {link}: give one of {', '.join(get_args(LinkKind))}")
@@ -240,7 +240,7 @@ def compile_split(
     link: str = "polycommit",
 ) -> None:
     """`zkinfer compile --split K | --cut T`: compile the segments, set up their keys, print the chain's pin."""
-    from zkinfer.core.digest import split_circuit_digest
+    from zkinfer.core.crypto.digest import split_circuit_digest
     from zkinfer.prover import keys
     from zkinfer.prover.split import compile_split as compile_segments
 

@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
 @srs_app.command("new")
 def srs_new(k: Annotated[int, typer.Option("--k", help="log2 of the number of rows")]) -> None:
     """Make a development SRS (whoever makes it could forge proofs: never for production)."""
-    from zkinfer.core import srs
+    from zkinfer.core.crypto import srs
 
     with step(f"generating a development SRS, k={k}"):
         info = guarded(lambda: srs.new_development(k))
@@ -36,7 +36,7 @@ def srs_new(k: Annotated[int, typer.Option("--k", help="log2 of the number of ro
 @srs_app.command("import")
 def srs_import(path: Annotated[Path, typer.Argument(help="A raw KZG SRS file from a ceremony")]) -> None:
     """Import a ceremony SRS file into the cache."""
-    from zkinfer.core import srs
+    from zkinfer.core.crypto import srs
 
     info = guarded(lambda: srs.import_file(path))
     out.print(f"imported SRS k={info.k} fingerprint {info.fingerprint}")
@@ -45,7 +45,7 @@ def srs_import(path: Annotated[Path, typer.Argument(help="A raw KZG SRS file fro
 @srs_app.command("list")
 def srs_list(as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON")] = False) -> None:
     """List cached SRS files with their whole ceremony fingerprints (what --trusted-srs pins)."""
-    from zkinfer.core import srs
+    from zkinfer.core.crypto import srs
 
     found = srs.cached()
     if as_json:
@@ -68,7 +68,7 @@ def keys_new(
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the secret key file")],
 ) -> None:
     """Make a node key; prints the public key auditors pin with --expect-signer."""
-    from zkinfer.core import identity
+    from zkinfer.core.crypto import identity
 
     key = identity.new_key()
     guarded(lambda: identity.save_key(key, output))

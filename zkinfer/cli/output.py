@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
-from zkinfer.core.errors import ZkinferError
+from zkinfer.core.support.errors import ZkinferError
 
 if TYPE_CHECKING:
     from zkinfer.verify.verdict import Verdict
@@ -52,7 +52,7 @@ def shown(text: str) -> str:
     """Text from a receipt, file or error, safe to print as rich markup: no markup, no control characters."""
     from rich.markup import escape
 
-    from zkinfer.core.text import visible
+    from zkinfer.core.support.text import visible
 
     return escape(visible(text))
 

@@ -46,8 +46,8 @@ def prove(
     ] = None,
 ) -> None:
     """Answer an input fast (onnxruntime) and prove it (ezkl); write the receipt."""
-    from zkinfer.core import identity
-    from zkinfer.core.split_receipt import SplitReceipt, save
+    from zkinfer.core.crypto import identity
+    from zkinfer.core.formats.split_receipt import SplitReceipt, save
     from zkinfer.prover.prove import prove_receipt
 
     signer = guarded(lambda: identity.load_key(key)) if key else None

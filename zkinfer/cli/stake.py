@@ -177,7 +177,7 @@ def register_model(
 ) -> None:
     """Register a circuit as a model (owner only): circuit digest → verifier and instance layout. Permanent."""
     from zkinfer.chain import stake
-    from zkinfer.core import receipt as receipt_mod
+    from zkinfer.core.formats import receipt as receipt_mod
 
     path = registry(registry_file, state_dir, [circuit_dir], as_json)
     contract = open_stake(rpc_url, key_file, state_dir, stake_address, path, as_json)
@@ -222,7 +222,7 @@ def post_claims(
     import functools
 
     from zkinfer.chain import challenge, claims
-    from zkinfer.core import receipt as receipt_mod
+    from zkinfer.core.formats import receipt as receipt_mod
 
     ids = request_ids or [guarded(functools.partial(claims.default_request_id, p), as_json) for p in receipts]
     if len(ids) != len(receipts):
@@ -265,7 +265,7 @@ def answer(
     as_json: AsJson = False,
 ) -> None:
     """Answer a challenge of one of the signer's claims with the proof (verified here first)."""
-    from zkinfer.core import receipt as receipt_mod
+    from zkinfer.core.formats import receipt as receipt_mod
 
     claim_file, contract = _claim_and_contract(
         claim_path, rpc_url, key_file, state_dir, stake_address, registry_file, as_json

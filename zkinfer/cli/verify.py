@@ -13,7 +13,7 @@ from zkinfer.cli.output import (
     guarded,
     show_verdict,
 )
-from zkinfer.core.errors import ZkinferError
+from zkinfer.core.support.errors import ZkinferError
 
 
 def register(app: typer.Typer) -> None:
@@ -116,7 +116,7 @@ def verify(
     """Check a receipt offline against an optional policy, a quorum certificate against a pinned node set
     (--nodes), evidence, or an LLM receipt (the check is picked by the file's schema); exit 0 verified,
     1 not verified, 2 unreadable."""
-    from zkinfer.core import ezkl_worker as _ezkl_isolated
+    from zkinfer.core.zkp import ezkl_worker as _ezkl_isolated
 
     _ezkl_isolated.prestart()  # the proof check's ezkl worker starts while the verifier's modules load
     from zkinfer.verify import documents, policy

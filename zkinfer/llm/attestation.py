@@ -15,10 +15,10 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from zkinfer.core import bls, identity
-from zkinfer.core.digest import canonical_json
-from zkinfer.core.errors import ReceiptFormatError, UsageError, ZkinferError
-from zkinfer.core.receipt import Digest, Signature, describe_validation_error
+from zkinfer.core.crypto import bls, identity
+from zkinfer.core.crypto.digest import canonical_json
+from zkinfer.core.formats.receipt import Digest, Signature, describe_validation_error
+from zkinfer.core.support.errors import ReceiptFormatError, UsageError, ZkinferError
 from zkinfer.llm.receipt import LlmReceipt
 
 SCHEMA_VERSION: Final = "zkinfer.llm-attestation/1"

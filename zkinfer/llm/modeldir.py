@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zkinfer.core.digest import digest_file, digest_json
-from zkinfer.core.errors import UsageError
+from zkinfer.core.crypto.digest import digest_file, digest_json
+from zkinfer.core.support.errors import UsageError
 
 DOMAIN = "zkinfer.llm-model/1"
 # The files a causal-LM directory may hold that bear on its answers (whichever are present).

@@ -16,10 +16,11 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from zkinfer.core import bls, cache, identity
-from zkinfer.core.digest import canonical_json, digest_json
-from zkinfer.core.errors import ReceiptFormatError, ZkinferError
-from zkinfer.core.receipt import Base64Bytes, Digest, Signature, describe_validation_error, read_document
+from zkinfer.core.crypto import bls, identity
+from zkinfer.core.crypto.digest import canonical_json, digest_json
+from zkinfer.core.formats.receipt import Base64Bytes, Digest, Signature, describe_validation_error, read_document
+from zkinfer.core.support import cache
+from zkinfer.core.support.errors import ReceiptFormatError, ZkinferError
 from zkinfer.llm import sampling
 
 SCHEMA_VERSION: Final = "zkinfer.llm-receipt/1"

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from zkinfer.core import identity
-from zkinfer.core.errors import ZkinferError
+from zkinfer.core.crypto import identity
+from zkinfer.core.support.errors import ZkinferError
 from zkinfer.llm import commitments, modeldir, sampling
 from zkinfer.llm.receipt import LlmReceipt, check_signature, parse
 from zkinfer.llm.text import find_stop
@@ -65,7 +65,7 @@ def verify_file(
     expect_model: str | None = None,
     tolerance: commitments.Tolerance = commitments.TOLERANCE,
 ) -> LlmVerdict:
-    from zkinfer.core.receipt import read_document
+    from zkinfer.core.formats.receipt import read_document
 
     return verify_document(read_document(path), model_dir, expect_signer, expect_model, tolerance, source=str(path))
 

@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
-from zkinfer.core import identity
+from zkinfer.core.crypto import identity
 from zkinfer.llm_node.service import (
     Answer,
     LlmService,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from zkinfer.core.errors import UsageError
+from zkinfer.core.support.errors import UsageError
 from zkinfer.serving.config import NodeServerConfig
 
 

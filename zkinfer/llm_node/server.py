@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any, cast
 
-from zkinfer.core import logs
+from zkinfer.core.support import logs
 from zkinfer.llm_node.config import LlmConfig
 from zkinfer.llm_node.metrics import LlmMetrics
 from zkinfer.llm_node.service import LlmService

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from zkinfer.core import identity
-from zkinfer.core.errors import InfrastructureError, UsageError
+from zkinfer.core.crypto import identity
+from zkinfer.core.support.errors import InfrastructureError, UsageError
 from zkinfer.llm import commitments, sampling
 from zkinfer.llm.engine import Engine
 from zkinfer.llm.receipt import (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from zkinfer.core import cache
+from zkinfer.core.support import cache
 from zkinfer.llm.receipt import LlmReceipt
 
 

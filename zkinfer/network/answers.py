@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from zkinfer.core.statement import SignedPromise, SignedStatement, Statement
+from zkinfer.core.formats.statement import SignedPromise, SignedStatement, Statement
 from zkinfer.network import certificate
 from zkinfer.network.nodeset import PinnedNode
 

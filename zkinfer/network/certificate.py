@@ -1,6 +1,6 @@
 """Making quorum certificates: one statement, the nodes that signed it, one aggregate BLS signature.
 
-The format (`Certificate`, `SignedGroup`, `label`) is `zkinfer.core.certificate`'s, re-exported here
+The format (`Certificate`, `SignedGroup`, `label`) is `zkinfer.core.formats.certificate`'s, re-exported here
 for the consensus client; checking a certificate is the auditor's (`zkinfer.verify.certificate_check`).
 """
 
@@ -8,9 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from zkinfer.core import identity
-from zkinfer.core.certificate import SCHEMA, Certificate, CertificateError, SignedGroup, consistency, label, nodes_info
-from zkinfer.core.statement import SignedStatement, Statement, StatementError
+from zkinfer.core.crypto import identity
+from zkinfer.core.formats.certificate import (
+    SCHEMA,
+    Certificate,
+    CertificateError,
+    SignedGroup,
+    consistency,
+    label,
+    nodes_info,
+)
+from zkinfer.core.formats.statement import SignedStatement, Statement, StatementError
 
 __all__ = ["SCHEMA", "Certificate", "CertificateError", "SignedGroup", "label", "make"]
 

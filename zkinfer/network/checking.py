@@ -95,6 +95,6 @@ def lower_priority() -> None:
 
 def _warm() -> None:
     """Runs in a checking process once: loads what `judge` needs (BLS backend included)."""
-    from zkinfer.core import bls
+    from zkinfer.core.crypto import bls
 
     bls.backend()

@@ -27,9 +27,9 @@ from urllib.parse import quote
 
 import httpx
 
-from zkinfer.core.errors import UsageError
-from zkinfer.core.statement import REQUEST_ID
-from zkinfer.core.text import visible
+from zkinfer.core.formats.statement import REQUEST_ID
+from zkinfer.core.support.errors import UsageError
+from zkinfer.core.support.text import visible
 from zkinfer.network import probes
 from zkinfer.network.answers import Dissent, DissentKind, NodeAnswer
 from zkinfer.network.checking import CheckPools

@@ -1,5 +1,5 @@
 """Collecting evidence against a node: a contradiction, an equivocation or an unproven promise (the
-three kinds and what each rests on: `zkinfer.core.evidence`), as the gateway's watcher observes them.
+three kinds and what each rests on: `zkinfer.core.formats.evidence`), as the gateway's watcher observes them.
 
 The builders here refuse to write evidence that would not hold: they check it as an auditor would
 (`zkinfer.verify.evidence_check`), and anyone checks it offline the same way (`zkinfer verify-evidence`).
@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from zkinfer.core.evidence import SCHEMA, EvidenceError
-from zkinfer.core.receipt import Receipt
-from zkinfer.core.statement import SignedPromise, SignedStatement
+from zkinfer.core.formats.evidence import SCHEMA, EvidenceError
+from zkinfer.core.formats.receipt import Receipt
+from zkinfer.core.formats.statement import SignedPromise, SignedStatement
 from zkinfer.verify.evidence_check import check
 
 __all__ = ["SCHEMA", "EvidenceError", "contradiction", "equivocation", "unproven"]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 
-from zkinfer.core import logs
+from zkinfer.core.support import logs
 from zkinfer.network import nodeset as nodeset_mod
 from zkinfer.network.gateway_app import create_app
 from zkinfer.network.gateway_config import GatewayConfig, GatewayError

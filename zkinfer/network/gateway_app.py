@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from zkinfer import __version__
-from zkinfer.core.text import visible
+from zkinfer.core.support.text import visible
 from zkinfer.network import gateway_views, llm_routing, ui
 from zkinfer.network.gateway_codec import encode_answer
 from zkinfer.network.gateway_state import Gateway

@@ -8,8 +8,8 @@ JSON or in binary as it asked, under the client's own id.
 
 from __future__ import annotations
 
-from zkinfer.core.errors import UsageError
-from zkinfer.core.text import visible
+from zkinfer.core.support.errors import UsageError
+from zkinfer.core.support.text import visible
 from zkinfer.network.answers import OutputTensor
 from zkinfer.network.outcome import Outcome
 from zkinfer.serving import oip

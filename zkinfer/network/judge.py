@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from zkinfer.core import strict_json
-from zkinfer.core.statement import SignedPromise, SignedStatement, Statement, StatementError
-from zkinfer.core.text import visible
+from zkinfer.core.formats import strict_json
+from zkinfer.core.formats.statement import SignedPromise, SignedStatement, Statement, StatementError
+from zkinfer.core.support.text import visible
 from zkinfer.network.answers import Dissent, DissentKind, NodeAnswer, OutputMeta
 from zkinfer.network.nodeset import NodeSet, PinnedNode
 

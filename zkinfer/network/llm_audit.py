@@ -31,8 +31,8 @@ from typing import Any
 
 import httpx
 
-from zkinfer.core.digest import digest_json
-from zkinfer.core.errors import ZkinferError
+from zkinfer.core.crypto.digest import digest_json
+from zkinfer.core.support.errors import ZkinferError
 from zkinfer.llm import attestation as attestation_mod
 from zkinfer.llm import receipt as receipt_mod
 from zkinfer.network.llm_policy import LlmPolicy

@@ -28,7 +28,7 @@ import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from zkinfer.core.errors import UsageError
+from zkinfer.core.support.errors import UsageError
 from zkinfer.llm import sampling
 from zkinfer.network.llm_audit import Auditor, LlmNodeState, Served, gather_quietly
 from zkinfer.network.nodeset import NodeSet

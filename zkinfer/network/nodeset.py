@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from zkinfer.core import identity
-from zkinfer.core.errors import UsageError
+from zkinfer.core.crypto import identity
+from zkinfer.core.support.errors import UsageError
 from zkinfer.verify.nodeset import (
     ENV_NAME,
     KINDS,

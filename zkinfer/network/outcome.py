@@ -9,8 +9,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from zkinfer.core.errors import InfrastructureError
-from zkinfer.core.statement import Statement
+from zkinfer.core.formats.statement import Statement
+from zkinfer.core.support.errors import InfrastructureError
 from zkinfer.network import certificate
 from zkinfer.network.answers import (
     Dissent,

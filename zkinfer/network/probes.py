@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from zkinfer.core import strict_json
-from zkinfer.core.text import visible
+from zkinfer.core.formats import strict_json
+from zkinfer.core.support.text import visible
 from zkinfer.network.nodeset import PinnedNode
 
 MAX_ANSWER_BYTES = 8 << 20  # a node's answer beyond this is garbage (the tiny models answer in ~2 KB)

@@ -24,8 +24,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from zkinfer.core import sqlite_tx
-from zkinfer.core.errors import UsageError
+from zkinfer.core.support import sqlite_tx
+from zkinfer.core.support.errors import UsageError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (

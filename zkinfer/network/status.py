@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from zkinfer.core import strict_json
-from zkinfer.core.errors import InfrastructureError, UsageError
+from zkinfer.core.formats import strict_json
+from zkinfer.core.support.errors import InfrastructureError, UsageError
 
 
 class GatewayUnreachable(InfrastructureError):

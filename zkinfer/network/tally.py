@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from zkinfer.core.statement import Statement
+from zkinfer.core.formats.statement import Statement
 from zkinfer.network.answers import NodeAnswer, OutputMeta, OutputTensor, agreement_key
 from zkinfer.network.nodeset import NodeSet
 

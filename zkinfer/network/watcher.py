@@ -42,12 +42,12 @@ from typing import Any
 
 import httpx
 
-from zkinfer.core import strict_json
-from zkinfer.core.digest import digest_bytes, digest_json
-from zkinfer.core.errors import ZkinferError
-from zkinfer.core.receipt import Receipt, max_receipt_bytes, parse
-from zkinfer.core.statement import SignedPromise, SignedStatement, Statement, StatementError, from_receipt
-from zkinfer.core.text import visible
+from zkinfer.core.crypto.digest import digest_bytes, digest_json
+from zkinfer.core.formats import strict_json
+from zkinfer.core.formats.receipt import Receipt, max_receipt_bytes, parse
+from zkinfer.core.formats.statement import SignedPromise, SignedStatement, Statement, StatementError, from_receipt
+from zkinfer.core.support.errors import ZkinferError
+from zkinfer.core.support.text import visible
 from zkinfer.network import evidence
 from zkinfer.network.checking import lower_priority
 from zkinfer.network.client import Consensus

@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from zkinfer import __version__
-from zkinfer.core import identity
+from zkinfer.core.crypto import identity
 from zkinfer.node import protocol, statuses
 from zkinfer.node.models import ServedModel
 from zkinfer.node.service import Node, UnknownModel

@@ -29,8 +29,8 @@ from zkinfer.chain.claims import Claim
 from zkinfer.chain.optimistic import CLAIM_SUFFIX, OptimisticNode
 from zkinfer.chain.registration import Expected, RegistrationMismatch
 from zkinfer.chain.stake import ModelNotRegistered, Stake, open_stake
-from zkinfer.core.errors import ChainError
-from zkinfer.core.receipt import parse
+from zkinfer.core.formats.receipt import parse
+from zkinfer.core.support.errors import ChainError
 from zkinfer.node.config import NodeConfigError, OptimisticConfig
 from zkinfer.node.metrics import Metrics
 from zkinfer.node.models import ServedModel

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from zkinfer.core.errors import UsageError
+from zkinfer.core.support.errors import UsageError
 from zkinfer.prover.executor import EXECUTORS, cpu_count  # cpu_count: also the node's (service, benchmarks)
 from zkinfer.serving.config import NodeServerConfig
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from zkinfer.core.inputs import Sample
-from zkinfer.core.onnx_model import TensorSpec
-from zkinfer.core.receipt import TensorData
+from zkinfer.core.formats.inputs import Sample
+from zkinfer.core.formats.receipt import TensorData
+from zkinfer.core.zkp.onnx_model import TensorSpec
 from zkinfer.prover.prove import FastAnswer, tensors
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from zkinfer.core import circuit
-from zkinfer.core.errors import CircuitError
-from zkinfer.core.identity import NodeKey
-from zkinfer.core.inputs import Sample
-from zkinfer.core.onnx_model import TensorSpec
+from zkinfer.core.crypto.identity import NodeKey
+from zkinfer.core.formats import circuit
+from zkinfer.core.formats.inputs import Sample
+from zkinfer.core.support.errors import CircuitError
+from zkinfer.core.zkp.onnx_model import TensorSpec
 from zkinfer.prover.executor import Executor
 from zkinfer.prover.prove import FastAnswer, Prover
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from zkinfer.core import inputs, statement
-from zkinfer.core.errors import InputError
-from zkinfer.core.onnx_model import TensorSpec
+from zkinfer.core.formats import inputs, statement
+from zkinfer.core.support.errors import InputError
+from zkinfer.core.zkp.onnx_model import TensorSpec
 from zkinfer.node.service import Accepted, InferOptions, Tensor
 from zkinfer.node.store import JobState, JobView
 from zkinfer.serving import oip

@@ -7,7 +7,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from zkinfer.core import identity, logs
+from zkinfer.core.crypto import identity
+from zkinfer.core.support import logs
 from zkinfer.node import state
 from zkinfer.node.config import NodeConfig
 from zkinfer.node.models import ServedModel, load_provers

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
-from zkinfer.core import inputs
-from zkinfer.core.errors import InputError
-from zkinfer.core.identity import NodeKey
-from zkinfer.core.inputs import Sample
+from zkinfer.core.crypto.identity import NodeKey
+from zkinfer.core.formats import inputs
+from zkinfer.core.formats.inputs import Sample
+from zkinfer.core.support.errors import InputError
 from zkinfer.node import jobs
 from zkinfer.node.config import NodeConfig
 from zkinfer.node.metrics import Metrics

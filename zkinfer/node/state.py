@@ -11,7 +11,7 @@ import logging
 import sqlite3
 from typing import TextIO
 
-from zkinfer.core import identity
+from zkinfer.core.crypto import identity
 from zkinfer.node.config import NodeConfig
 from zkinfer.node.store import Store
 from zkinfer.serving import auth

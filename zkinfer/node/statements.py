@@ -35,11 +35,11 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from zkinfer.core import statement
-from zkinfer.core.errors import InputError, ProvingError
-from zkinfer.core.identity import NodeKey
-from zkinfer.core.inputs import Sample
-from zkinfer.core.statement import SignedPromise, SignedStatement
+from zkinfer.core.crypto.identity import NodeKey
+from zkinfer.core.formats import statement
+from zkinfer.core.formats.inputs import Sample
+from zkinfer.core.formats.statement import SignedPromise, SignedStatement
+from zkinfer.core.support.errors import InputError, ProvingError
 from zkinfer.node.models import ServedModel, stack
 
 

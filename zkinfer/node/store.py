@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from zkinfer.core import sqlite_tx
-from zkinfer.core.errors import ZkinferError
+from zkinfer.core.support import sqlite_tx
+from zkinfer.core.support.errors import ZkinferError
 
 # A job whose proving killed its worker this many times is failed instead of retried forever.
 # Only a worker's death while proving the job counts (`attempts`), never a node stop or restart:

@@ -51,10 +51,11 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TypeVar
 
-from zkinfer.core import identity, logs
-from zkinfer.core.errors import ProofMemoryError, ProverLostError, ZkinferError
-from zkinfer.core.inputs import Sample
-from zkinfer.core.receipt import Receipt
+from zkinfer.core.crypto import identity
+from zkinfer.core.formats.inputs import Sample
+from zkinfer.core.formats.receipt import Receipt
+from zkinfer.core.support import logs
+from zkinfer.core.support.errors import ProofMemoryError, ProverLostError, ZkinferError
 from zkinfer.node import jobs
 from zkinfer.node.models import load_provers, stack
 from zkinfer.node.store import Store

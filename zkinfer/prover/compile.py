@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from zkinfer.core import ezkl_adapter as _ezkl
-from zkinfer.core import inputs, onnx_model
-from zkinfer.core.circuit import (
+from zkinfer.core.crypto.digest import digest_file, digest_json
+from zkinfer.core.formats import inputs
+from zkinfer.core.formats.circuit import (
     COMPILED_FILE,
     MANIFEST_FILE,
     MODEL_FILE,
@@ -34,9 +34,10 @@ from zkinfer.core.circuit import (
     load,
     settings_digest,
 )
-from zkinfer.core.digest import digest_file, digest_json
-from zkinfer.core.errors import CircuitError, ModelError, ZkinferError
-from zkinfer.core.ezkl_views import Settings
+from zkinfer.core.support.errors import CircuitError, ModelError, ZkinferError
+from zkinfer.core.zkp import ezkl_adapter as _ezkl
+from zkinfer.core.zkp import onnx_model
+from zkinfer.core.zkp.ezkl_views import Settings
 from zkinfer.prover import locate
 from zkinfer.prover.runtime import open_session
 

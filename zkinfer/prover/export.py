@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from zkinfer.core import onnx_model
-from zkinfer.core.errors import ExportError
+from zkinfer.core.support.errors import ExportError
+from zkinfer.core.zkp import onnx_model
 from zkinfer.prover.runtime import FastSession
 
 OPSET = 18

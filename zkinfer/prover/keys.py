@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from zkinfer.core import cache, srs
-from zkinfer.core import ezkl_adapter as _ezkl
-from zkinfer.core.circuit import Circuit
-from zkinfer.core.digest import circuit_digest, digest_file
+from zkinfer.core.crypto import srs
+from zkinfer.core.crypto.digest import circuit_digest, digest_file
+from zkinfer.core.formats.circuit import Circuit
+from zkinfer.core.support import cache
+from zkinfer.core.zkp import ezkl_adapter as _ezkl
 
 
 @dataclass(frozen=True)

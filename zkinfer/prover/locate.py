@@ -18,7 +18,7 @@ from pathlib import Path
 import onnx
 from onnx import helper, shape_inference
 
-from zkinfer.core.errors import ModelError, UnsupportedOperatorError
+from zkinfer.core.support.errors import ModelError, UnsupportedOperatorError
 
 Builds = Callable[[Path], bool]  # True when ezkl can make settings for the model at that path
 MAX_PROBES = 24  # gen_settings calls at most: bisection needs log2(nodes) + 2

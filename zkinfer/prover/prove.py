@@ -16,16 +16,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypedDict, Unpack
 
-from zkinfer.core import circuit, identity, inputs, split_circuit, srs, statement
-from zkinfer.core import ezkl_adapter as _ezkl
-from zkinfer.core.circuit import Circuit
-from zkinfer.core.digest import split_circuit_digest
-from zkinfer.core.errors import ProverLostError, ProvingError
-from zkinfer.core.ezkl_views import Witness
-from zkinfer.core.receipt import Receipt
-from zkinfer.core.split_circuit import AnyCircuit
-from zkinfer.core.split_receipt import AnyReceipt
-from zkinfer.core.statement import Statement
+from zkinfer.core.crypto import identity, srs
+from zkinfer.core.crypto.digest import split_circuit_digest
+from zkinfer.core.formats import circuit, inputs, split_circuit, statement
+from zkinfer.core.formats.circuit import Circuit
+from zkinfer.core.formats.receipt import Receipt
+from zkinfer.core.formats.split_circuit import AnyCircuit
+from zkinfer.core.formats.split_receipt import AnyReceipt
+from zkinfer.core.formats.statement import Statement
+from zkinfer.core.support.errors import ProverLostError, ProvingError
+from zkinfer.core.zkp import ezkl_adapter as _ezkl
+from zkinfer.core.zkp.ezkl_views import Witness
 from zkinfer.prover import keys
 from zkinfer.prover.executor import Executor, ProofTask, open_executor
 from zkinfer.prover.receipts import FastAnswer, Proven, SegmentKeys, build, check_as_verifier, commitment, tensors

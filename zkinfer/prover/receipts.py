@@ -15,15 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from zkinfer.core import ezkl_adapter as _ezkl
-from zkinfer.core import inputs, polycommit, split_receipt
-from zkinfer.core import receipt as single
-from zkinfer.core.circuit import Circuit
-from zkinfer.core.digest import split_vk_digest
-from zkinfer.core.errors import CircuitError, ProverLostError, ProvingError, ZkinferError
-from zkinfer.core.ezkl_views import Witness
-from zkinfer.core.onnx_model import TensorSpec
-from zkinfer.core.receipt import (
+from zkinfer.core.crypto import polycommit
+from zkinfer.core.crypto.digest import split_vk_digest
+from zkinfer.core.formats import inputs, split_receipt
+from zkinfer.core.formats import receipt as single
+from zkinfer.core.formats.circuit import Circuit
+from zkinfer.core.formats.receipt import (
     FastSection,
     InputSection,
     ModelSection,
@@ -35,8 +32,12 @@ from zkinfer.core.receipt import (
     SrsSection,
     TensorData,
 )
-from zkinfer.core.split_circuit import AnyCircuit
-from zkinfer.core.split_receipt import AnyReceipt
+from zkinfer.core.formats.split_circuit import AnyCircuit
+from zkinfer.core.formats.split_receipt import AnyReceipt
+from zkinfer.core.support.errors import CircuitError, ProverLostError, ProvingError, ZkinferError
+from zkinfer.core.zkp import ezkl_adapter as _ezkl
+from zkinfer.core.zkp.ezkl_views import Witness
+from zkinfer.core.zkp.onnx_model import TensorSpec
 from zkinfer.prover import keys
 
 

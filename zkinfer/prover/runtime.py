@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from zkinfer.core.errors import InputError, ModelError
+from zkinfer.core.support.errors import InputError, ModelError
 
 PREFERENCE = ("CUDAExecutionProvider", "CPUExecutionProvider")
 _DTYPES: dict[str, type] = {

@@ -38,14 +38,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from zkinfer.core import circuit as _circuit
-from zkinfer.core import ezkl_adapter as _ezkl
-from zkinfer.core import inputs, onnx_model, split_circuit
-from zkinfer.core.circuit import MODEL_FILE, Circuit, LinkKind, Tensor, Visibility, settings_digest
-from zkinfer.core.digest import digest_file
-from zkinfer.core.errors import ModelError, UsageError
-from zkinfer.core.ezkl_views import Witness
-from zkinfer.core.split_circuit import Segment, SplitCircuit, SplitManifest
+from zkinfer.core.crypto.digest import digest_file
+from zkinfer.core.formats import circuit as _circuit
+from zkinfer.core.formats import inputs, split_circuit
+from zkinfer.core.formats.circuit import MODEL_FILE, Circuit, LinkKind, Tensor, Visibility, settings_digest
+from zkinfer.core.formats.split_circuit import Segment, SplitCircuit, SplitManifest
+from zkinfer.core.support.errors import ModelError, UsageError
+from zkinfer.core.zkp import ezkl_adapter as _ezkl
+from zkinfer.core.zkp import onnx_model
+from zkinfer.core.zkp.ezkl_views import Witness
 from zkinfer.prover.compile import MAX_FIDELITY_SAMPLES, compile_model
 from zkinfer.prover.runtime import open_session
 from zkinfer.prover.witnesses import chain_witnesses

@@ -10,10 +10,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zkinfer.core import ezkl_adapter as _ezkl
-from zkinfer.core import inputs
-from zkinfer.core.circuit import Circuit
-from zkinfer.core.errors import CircuitError
+from zkinfer.core.formats import inputs
+from zkinfer.core.formats.circuit import Circuit
+from zkinfer.core.support.errors import CircuitError
+from zkinfer.core.zkp import ezkl_adapter as _ezkl
 
 
 def chain_witnesses(segments: tuple[Circuit, ...] | list[Circuit], sample: inputs.Sample, work: Path) -> list[Path]:

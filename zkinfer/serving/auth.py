@@ -15,8 +15,8 @@ import os
 import secrets
 from pathlib import Path
 
-from zkinfer.core import cache
-from zkinfer.core.errors import UsageError
+from zkinfer.core.support import cache
+from zkinfer.core.support.errors import UsageError
 
 MISSING_KEY = "header Authorization: missing or unknown API key; send `Authorization: Bearer KEY`"
 

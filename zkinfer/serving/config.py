@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from zkinfer.core.errors import UsageError
+from zkinfer.core.support.errors import UsageError
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 METRICS_ACCESS = ("off", "key", "public")

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from zkinfer.core import strict_json
-from zkinfer.core.errors import InputError
+from zkinfer.core.formats import strict_json
+from zkinfer.core.support.errors import InputError
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 MODEL_VERSION = "1"

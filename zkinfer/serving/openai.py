@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from zkinfer.core.errors import UsageError
+from zkinfer.core.support.errors import UsageError
 
 RECEIPT_FIELD = "zkinfer_receipt"  # beside `choices`: the signed LLM receipt
 RECEIPT_HEADER = "Zkinfer-Receipt-Id"  # on every answer, streams too: GET /v1/receipts/{id}

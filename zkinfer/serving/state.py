@@ -12,8 +12,8 @@ import logging
 from pathlib import Path
 from typing import TextIO
 
-from zkinfer.core import identity
-from zkinfer.core.errors import UsageError
+from zkinfer.core.crypto import identity
+from zkinfer.core.support.errors import UsageError
 
 
 class StateDirError(UsageError):

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from zkinfer.core.errors import InfrastructureError, InputError, ZkinferError
+from zkinfer.core.support.errors import InfrastructureError, InputError, ZkinferError
 from zkinfer.serving.auth import Unauthenticated
 from zkinfer.serving.body import BodyTooLarge, UnsupportedEncoding
 from zkinfer.serving.oip import field_name

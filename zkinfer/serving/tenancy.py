@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from zkinfer.core.errors import UsageError
-from zkinfer.core.statement import REQUEST_ID
-from zkinfer.core.text import visible
+from zkinfer.core.formats.statement import REQUEST_ID
+from zkinfer.core.support.errors import UsageError
+from zkinfer.core.support.text import visible
 
 
 def new_request_id() -> str:

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from zkinfer.core import bls
-from zkinfer.core.certificate import KEY_HEX, Certificate, SignedGroup, consistency, label
-from zkinfer.core.errors import UsageError, ZkinferError
-from zkinfer.core.receipt import Receipt
-from zkinfer.core.statement import Statement, StatementError, from_receipt, input_digest
+from zkinfer.core.crypto import bls
+from zkinfer.core.formats.certificate import KEY_HEX, Certificate, SignedGroup, consistency, label
+from zkinfer.core.formats.receipt import Receipt
+from zkinfer.core.formats.statement import Statement, StatementError, from_receipt, input_digest
+from zkinfer.core.support.errors import UsageError, ZkinferError
 from zkinfer.verify import nodeset
 from zkinfer.verify.nodeset import NodeSet
 from zkinfer.verify.verdict import CertificateFacts, Check, CheckName, Document, Status, Verdict
@@ -243,7 +243,7 @@ def check_input(
     at the circuit's input scales (and committed to with Poseidon when the input is hashed), it
     must give the statement's input digest. `visibility` and `scales` come from the auditor's pin
     (a receipt of the certified circuit, or its compiled circuit)."""
-    from zkinfer.core import ezkl_adapter as _ezkl
+    from zkinfer.core.zkp import ezkl_adapter as _ezkl
 
     if len(given) != len(scales):
         return [f"{source}: {len(given)} input tensor(s), the certified circuit takes {len(scales)}"]
@@ -339,9 +339,9 @@ def check_document(
     once it attests the certified statement: a certificate alone does not say how its circuit
     quantizes an input). `pinned`: the node set, or its nodes.toml, read last (its proofs of
     possession cost ~0.7 s a node with the fallback BLS library)."""
-    from zkinfer.core import inputs
-    from zkinfer.core.instance_layout import of_settings
-    from zkinfer.core.receipt import load as load_receipt
+    from zkinfer.core.formats import inputs
+    from zkinfer.core.formats.receipt import load as load_receipt
+    from zkinfer.core.zkp.instance_layout import of_settings
 
     expect_circuit = _circuit_pin(expect_circuit)
     if input_path is not None and not receipts:

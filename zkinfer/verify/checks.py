@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from zkinfer.core import srs
-from zkinfer.core.digest import circuit_digest, digest_bytes, digest_json, split_circuit_digest, split_vk_digest
-from zkinfer.core.ezkl_views import Settings
-from zkinfer.core.receipt import SegmentSection
-from zkinfer.core.split_receipt import AnyReceipt
+from zkinfer.core.crypto import srs
+from zkinfer.core.crypto.digest import circuit_digest, digest_bytes, digest_json, split_circuit_digest, split_vk_digest
+from zkinfer.core.formats.receipt import SegmentSection
+from zkinfer.core.formats.split_receipt import AnyReceipt
+from zkinfer.core.zkp.ezkl_views import Settings
 from zkinfer.verify.fields import (
     FLOAT_TOLERANCE,
     CheckFailed,
@@ -211,7 +211,7 @@ def check_proof(receipt: AnyReceipt, on_sent: Callable[[], None] = lambda: None)
 
 def stated_instances(receipt: AnyReceipt, i: int) -> list[tuple[str, str | None]]:
     """(label, felt) for each public instance of segment i's proof, in the order its layout gives
-    (`zkinfer.core.instance_layout`): the felt the receipt's statement implies (the first segment's
+    (`zkinfer.core.zkp.instance_layout`): the felt the receipt's statement implies (the first segment's
     input or its commitment, the weights' commitment, the last segment's output), None for what
     only the links state. A stated part the circuit does not have, or lacks, raises CheckFailed."""
     segment, last = receipt.segments[i], len(receipt.segments) - 1

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from zkinfer.core import certificate, evidence, inputs
-from zkinfer.core.errors import UsageError
-from zkinfer.core.receipt import read_document
+from zkinfer.core.formats import certificate, evidence, inputs
+from zkinfer.core.formats.receipt import read_document
+from zkinfer.core.support.errors import UsageError
 from zkinfer.verify import llm_evidence
 from zkinfer.verify.nodeset import NodeSet
 from zkinfer.verify.policy import Policy
@@ -116,7 +116,7 @@ def check(
 
     given = inputs.load_flat(input_path) if input_path is not None else None
     if policy is not None and policy.model_file:
-        from zkinfer.core import onnx_model
+        from zkinfer.core.zkp import onnx_model
 
         onnx_model.load(Path(policy.model_file))  # ModelError naming the file when it is missing or not ONNX
     return verify_document(document.body, policy, document.source, given_input=given)

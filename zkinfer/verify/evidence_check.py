@@ -1,4 +1,4 @@
-"""Checking evidence against a node (`zkinfer.evidence/1`, `zkinfer.core.evidence`): the auditor's work, offline.
+"""Checking evidence against a node (`zkinfer.evidence/1`, `zkinfer.core.formats.evidence`): the auditor's work, offline.
 
 Each kind rests only on the accused's own signatures and, for a contradiction, a receipt of its own
 whose proof verifies (checked here fully, isolated ezkl), so an accuser cannot forge evidence and an
@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from zkinfer.core import bls
-from zkinfer.core.errors import ReceiptFormatError, ZkinferError
-from zkinfer.core.evidence import CLOCK_SKEW_S, MAX_ROWS, EvidenceError, structure
-from zkinfer.core.receipt import Receipt, parse
-from zkinfer.core.statement import SignedPromise, SignedStatement, Statement, StatementError, from_receipt
+from zkinfer.core.crypto import bls
+from zkinfer.core.formats.evidence import CLOCK_SKEW_S, MAX_ROWS, EvidenceError, structure
+from zkinfer.core.formats.receipt import Receipt, parse
+from zkinfer.core.formats.statement import SignedPromise, SignedStatement, Statement, StatementError, from_receipt
+from zkinfer.core.support.errors import ReceiptFormatError, ZkinferError
 from zkinfer.verify.policy import Policy
 from zkinfer.verify.verdict import Check, CheckName, Document, EvidenceFacts, Status, Verdict
 from zkinfer.verify.verifier import verify_receipt
@@ -263,7 +263,7 @@ def _verdict(
 
 def check_document(document: Any, source: str, rebuttal_path: Path | None = None) -> Verdict:
     """The auditor's whole check of an evidence document, and optionally the accused's rebuttal receipt."""
-    from zkinfer.core.receipt import load
+    from zkinfer.core.formats.receipt import load
 
     rebuttal = None if rebuttal_path is None else load(rebuttal_path)
     try:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 
-from zkinfer.core.errors import ProverLostError
-from zkinfer.core.receipt import Receipt
-from zkinfer.core.split_receipt import SplitReceipt
+from zkinfer.core.formats.receipt import Receipt
+from zkinfer.core.formats.split_receipt import SplitReceipt
+from zkinfer.core.support.errors import ProverLostError
 from zkinfer.verify.policy import Policy
 from zkinfer.verify.verifier import verify_document
 

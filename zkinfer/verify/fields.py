@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from zkinfer.core import ezkl_adapter as _ezkl
-from zkinfer.core import identity
-from zkinfer.core.instance_layout import MAX_SCALE, InstanceLayout, instance_shape, is_scale
-from zkinfer.core.receipt import InputSection, TensorData
-from zkinfer.core.split_receipt import AnyReceipt
+from zkinfer.core.crypto import identity
+from zkinfer.core.formats.receipt import InputSection, TensorData
+from zkinfer.core.formats.split_receipt import AnyReceipt
+from zkinfer.core.zkp import ezkl_adapter as _ezkl
+from zkinfer.core.zkp.instance_layout import MAX_SCALE, InstanceLayout, instance_shape, is_scale
 from zkinfer.verify.policy import Policy
 
 FLOAT_TOLERANCE = 1e-9

@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from zkinfer.core.digest import circuit_digest, digest_bytes, split_circuit_digest
-from zkinfer.core.ezkl_views import SettingsError
-from zkinfer.core.receipt import load
-from zkinfer.core.split_receipt import AnyReceipt, SplitReceipt, load_any
+from zkinfer.core.crypto.digest import circuit_digest, digest_bytes, split_circuit_digest
+from zkinfer.core.formats.receipt import load
+from zkinfer.core.formats.split_receipt import AnyReceipt, SplitReceipt, load_any
+from zkinfer.core.zkp.ezkl_views import SettingsError
 
 # What a receipt states that neither its proof nor any pin covers: the node's own word, shown as such.
 # (The circuit pin covers the key and every decoding setting, the proof the values: never these.)

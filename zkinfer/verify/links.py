@@ -5,7 +5,7 @@ commitment *as its proof states it* equals segment i+1's input commitment *as th
 Hashed links are a Poseidon commitment among each proof's public instances. Polycommit links
 (`link_kind: polycommit`) have no instances: each side's tensor is an unblinded advice column whose
 KZG commitment is a point in its proof's transcript, at a position the segment's settings fix
-(`zkinfer.core.polycommit`). The link holds when segment i's output point equals segment i+1's
+(`zkinfer.core.crypto.polycommit`). The link holds when segment i's output point equals segment i+1's
 input point, read from the proof bytes ezkl verifies, with both segments at one k and one SRS (KZG
 commitments to different values under one basis differ unless the SRS is broken; under two bases
 they prove nothing). ezkl copy-constrains those columns to the tensors the circuits compute, and a
@@ -14,16 +14,16 @@ point swapped into a proof changes its Fiat-Shamir challenges, so the proof no l
 
 from __future__ import annotations
 
-from zkinfer.core import polycommit
-from zkinfer.core.errors import ReceiptFormatError
-from zkinfer.core.instance_layout import InstanceLayout, InstanceLayoutError
-from zkinfer.core.receipt import SegmentSection
-from zkinfer.core.split_receipt import AnyReceipt
+from zkinfer.core.crypto import polycommit
+from zkinfer.core.formats.receipt import SegmentSection
+from zkinfer.core.formats.split_receipt import AnyReceipt
+from zkinfer.core.support.errors import ReceiptFormatError
+from zkinfer.core.zkp.instance_layout import InstanceLayout, InstanceLayoutError
 from zkinfer.verify.fields import CheckFailed
 
 
 def layout_of(segment: SegmentSection) -> InstanceLayout:
-    """A segment's instance layout from its settings alone (see `zkinfer.core.instance_layout`)."""
+    """A segment's instance layout from its settings alone (see `zkinfer.core.zkp.instance_layout`)."""
     return InstanceLayout.of(segment.model.settings_view)
 
 

@@ -30,8 +30,8 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from zkinfer.core.errors import UsageError, ZkinferError
-from zkinfer.core.receipt import describe_validation_error
+from zkinfer.core.formats.receipt import describe_validation_error
+from zkinfer.core.support.errors import UsageError, ZkinferError
 from zkinfer.verify.verdict import Check, Status, Verdict
 
 SCHEMA: Final = "zkinfer.llm-evidence/1"
@@ -212,6 +212,6 @@ def _verdict(
 
 def check_file(path: Path, model_dir: Path | None = None) -> LlmEvidenceVerdict:
     """The CLI's check of an evidence file."""
-    from zkinfer.core.receipt import read_document
+    from zkinfer.core.formats.receipt import read_document
 
     return check(read_document(path), model_dir, source=str(path))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from zkinfer.core.errors import UsageError
+from zkinfer.core.support.errors import UsageError
 
 LLM_KEYS: Final = ("audit_share", "audit_below", "timeout_ms", "audit_timeout_ms")
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from zkinfer.core import bls
-from zkinfer.core.errors import UsageError
+from zkinfer.core.crypto import bls
+from zkinfer.core.support.errors import UsageError
 from zkinfer.verify import llm_policy
 
 MAX_FILE_BYTES: Final = 1 << 20

@@ -32,11 +32,11 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from zkinfer.core import identity
-from zkinfer.core.digest import is_digest
-from zkinfer.core.errors import PolicyError, ZkinferError
-from zkinfer.core.receipt import SrsSection
-from zkinfer.core.split_receipt import AnyReceipt, SplitReceipt
+from zkinfer.core.crypto import identity
+from zkinfer.core.crypto.digest import is_digest
+from zkinfer.core.formats.receipt import SrsSection
+from zkinfer.core.formats.split_receipt import AnyReceipt, SplitReceipt
+from zkinfer.core.support.errors import PolicyError, ZkinferError
 
 FELT_RE = re.compile(r"^[0-9a-f]{64}$")
 

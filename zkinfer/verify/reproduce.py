@@ -21,12 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from zkinfer.core import ezkl_worker as _ezkl_isolated
-from zkinfer.core import inputs, onnx_model, srs
-from zkinfer.core.digest import digest_bytes, digest_file
-from zkinfer.core.errors import ModelError, RebuildError
-from zkinfer.core.ezkl_views import Settings, Witness
-from zkinfer.core.receipt import Receipt
+from zkinfer.core.crypto import srs
+from zkinfer.core.crypto.digest import digest_bytes, digest_file
+from zkinfer.core.formats import inputs
+from zkinfer.core.formats.receipt import Receipt
+from zkinfer.core.support.errors import ModelError, RebuildError
+from zkinfer.core.zkp import ezkl_worker as _ezkl_isolated
+from zkinfer.core.zkp import onnx_model
+from zkinfer.core.zkp.ezkl_views import Settings, Witness
 from zkinfer.verify.fields import CheckFailed
 
 # The settings fields that decode the proof's field elements; ezkl derives them from the model and

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, field_validator
 
-from zkinfer.core.errors import VerificationFailed
-from zkinfer.core.text import visible
+from zkinfer.core.support.errors import VerificationFailed
+from zkinfer.core.support.text import visible
 
 
 class CheckName(StrEnum):

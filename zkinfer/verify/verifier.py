@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from zkinfer.core import inputs, split_receipt
-from zkinfer.core.errors import ReceiptFormatError, ZkinferError
-from zkinfer.core.receipt import Receipt, read_document
-from zkinfer.core.split_receipt import AnyReceipt
+from zkinfer.core.formats import inputs, split_receipt
+from zkinfer.core.formats.receipt import Receipt, read_document
+from zkinfer.core.formats.split_receipt import AnyReceipt
+from zkinfer.core.support.errors import ReceiptFormatError, ZkinferError
 from zkinfer.verify import checks as c
 from zkinfer.verify.policy import Facts, Policy, RuleResult, identity_rules
 from zkinfer.verify.verdict import ALWAYS, SPLIT_ALWAYS, Check, CheckName, Status, Verdict, summarize
@@ -194,7 +194,7 @@ def verify_file(
     document = read_document(path, max_receipt_bytes)
     given = inputs.load_flat(Path(input_path)) if input_path is not None else None
     if policy is not None and policy.model_file:
-        from zkinfer.core import onnx_model
+        from zkinfer.core.zkp import onnx_model
 
         onnx_model.load(Path(policy.model_file))  # ModelError naming the file when it is missing or not ONNX
     return verify_document(document, policy, str(path), given_input=given, check_signature=check_signature)

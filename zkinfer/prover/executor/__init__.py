@@ -15,7 +15,7 @@ reason (killed, crashed) is a `ProverLostError`, which the node answers by re-qu
 
 from __future__ import annotations
 
-from zkinfer.core.errors import UsageError
+from zkinfer.core.support.errors import UsageError
 from zkinfer.prover.executor.tasks import (
     MIN_PROVE_MEMORY,
     Executor,

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from zkinfer.core.ezkl_worker import ProveProcess
+from zkinfer.core.zkp.ezkl_worker import ProveProcess
 from zkinfer.prover.executor.tasks import ProofResult, ProofTask, cpu_count, result
 
 

@@ -35,8 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
-from zkinfer.core.errors import ExecutorError, ProverLostError, ProvingError, UsageError
-from zkinfer.core.ezkl_worker import ProveAnswer, ProveProcess
+from zkinfer.core.support.errors import ExecutorError, ProverLostError, ProvingError, UsageError
+from zkinfer.core.zkp.ezkl_worker import ProveAnswer, ProveProcess
 from zkinfer.prover.executor.tasks import ProofResult, ProofTask, cpu_count, result
 
 NAMESPACE = "zkinfer"

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from zkinfer.core.errors import ProofMemoryError, ProverLostError, ProvingError, UsageError
-from zkinfer.core.ezkl_worker import ProveAnswer
+from zkinfer.core.support.errors import ProofMemoryError, ProverLostError, ProvingError, UsageError
+from zkinfer.core.zkp.ezkl_worker import ProveAnswer
 
 
 def cpu_count() -> int:

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from zkinfer.core import strict_json
-from zkinfer.core.errors import InputError
-from zkinfer.core.onnx_model import TensorSpec
+from zkinfer.core.formats import strict_json
+from zkinfer.core.support.errors import InputError
+from zkinfer.core.zkp.onnx_model import TensorSpec
 
 Sample = list[np.ndarray]  # one array per model input, each in the model's input shape
 

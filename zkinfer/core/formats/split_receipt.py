@@ -17,10 +17,9 @@ from typing import Any, Final, Literal
 
 from pydantic import Field, model_validator
 
-from zkinfer.core import cache
-from zkinfer.core.circuit import LinkKind
-from zkinfer.core.digest import canonical_json, digest_json
-from zkinfer.core.receipt import (
+from zkinfer.core.crypto.digest import canonical_json, digest_json
+from zkinfer.core.formats.circuit import LinkKind
+from zkinfer.core.formats.receipt import (
     Digest,
     FastSection,
     InputSection,
@@ -34,7 +33,8 @@ from zkinfer.core.receipt import (
     read_document,
     validated,
 )
-from zkinfer.core.split_circuit import MAX_SEGMENTS
+from zkinfer.core.formats.split_circuit import MAX_SEGMENTS
+from zkinfer.core.support import cache
 
 SCHEMA_VERSION: Final = "zkinfer.receipt/2"
 __all__ = [  # SegmentSection and SegmentTimings are defined with the /1 receipt (a chain of one segment)
@@ -132,7 +132,7 @@ def parse(document: Any, source: str = "receipt") -> SplitReceipt:
 
 def parse_any(document: Any, source: str = "receipt") -> AnyReceipt:
     """A /2 (split) or /1 receipt, by its schema_version; anything else fails as a /1 receipt does."""
-    from zkinfer.core import receipt
+    from zkinfer.core.formats import receipt
 
     return parse(document, source) if is_split_document(document) else receipt.parse(document, source)
 

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from zkinfer.core.errors import UsageError
+from zkinfer.core.support.errors import UsageError
 
 MAX_LOGROWS = 26  # the largest SRS size zkinfer handles
 MAX_INNER_COLS = 64  # ezkl allocates per column: 0 divides by zero, 128 ran a key setup for 10 min and 12 GB
@@ -122,7 +122,7 @@ class Settings:
 
     @property
     def polycommit_sizes(self) -> Any:
-        """`module_sizes.polycommit` as ezkl wrote it (checked by `zkinfer.core.polycommit.positions`)."""
+        """`module_sizes.polycommit` as ezkl wrote it (checked by `zkinfer.core.crypto.polycommit.positions`)."""
         sizes = self.raw.get("module_sizes")
         return sizes.get("polycommit") if isinstance(sizes, dict) else None
 

@@ -33,7 +33,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from zkinfer.core.ezkl_views import Settings, SettingsError
+from zkinfer.core.zkp.ezkl_views import Settings, SettingsError
 
 INPUT_VISIBILITIES = ("public", "hashed", "polycommit")
 MAX_SCALE = 64  # |scale| of a fixed-point tensor: ezkl's calibration stays far inside it

@@ -2,7 +2,7 @@
 
 Layout: `manifest.json` (kind "split": the segments in order, the cuts, the end-to-end fidelity),
 `model.onnx` (the whole model, for the fast answer), and one circuit directory per segment
-(`seg0/`, `seg1/`, ...: `zkinfer.core.circuit`'s layout, each with its own manifest). Segment i's
+(`seg0/`, `seg1/`, ...: `zkinfer.core.formats.circuit`'s layout, each with its own manifest). Segment i's
 output is Poseidon-hashed and segment i+1's input is hashed at the same scale, so the two proofs'
 public commitments are equal exactly when segment i+1 was proven on segment i's output; with
 `links: polycommit` both sides are instead committed by KZG (an unblinded advice column each, every
@@ -20,10 +20,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from zkinfer.core import circuit
-from zkinfer.core.circuit import MANIFEST_FILE, MODEL_FILE, Circuit, Described, LinkKind, Visibility
-from zkinfer.core.digest import digest_file
-from zkinfer.core.errors import CircuitError
+from zkinfer.core.crypto.digest import digest_file
+from zkinfer.core.formats import circuit
+from zkinfer.core.formats.circuit import MANIFEST_FILE, MODEL_FILE, Circuit, Described, LinkKind, Visibility
+from zkinfer.core.support.errors import CircuitError
 
 MAX_SEGMENTS = 64
 

@@ -20,9 +20,9 @@ from typing import Any, TextIO
 import ezkl
 import numpy as np
 
-from zkinfer.core import ezkl_worker as _ezkl_isolated
-from zkinfer.core.errors import CircuitError, ModelError, ProvingError, UnsupportedOperatorError
-from zkinfer.core.ezkl_views import Witness
+from zkinfer.core.support.errors import CircuitError, ModelError, ProvingError, UnsupportedOperatorError
+from zkinfer.core.zkp import ezkl_worker as _ezkl_isolated
+from zkinfer.core.zkp.ezkl_views import Witness
 
 VERSION: str = getattr(ezkl, "__version__", "23")
 _NODE_RE = re.compile(r'node #\d+ "([^"]+)"\s*(?:(?:Unimplemented|Unsupported)\((\w+)\))?')

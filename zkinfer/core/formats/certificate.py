@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from zkinfer.core import strict_json
-from zkinfer.core.errors import UsageError
-from zkinfer.core.receipt import max_receipt_bytes
-from zkinfer.core.statement import Statement, StatementError
+from zkinfer.core.formats import strict_json
+from zkinfer.core.formats.receipt import max_receipt_bytes
+from zkinfer.core.formats.statement import Statement, StatementError
+from zkinfer.core.support.errors import UsageError
 
 SCHEMA: Final = "zkinfer.certificate/1"
 MAX_GROUPS: Final = 256

@@ -23,10 +23,10 @@ import re
 from pathlib import Path
 from typing import Any, Final
 
-from zkinfer.core import strict_json
-from zkinfer.core.errors import UsageError
-from zkinfer.core.receipt import max_receipt_bytes
-from zkinfer.core.statement import REQUEST_ID
+from zkinfer.core.formats import strict_json
+from zkinfer.core.formats.receipt import max_receipt_bytes
+from zkinfer.core.formats.statement import REQUEST_ID
+from zkinfer.core.support.errors import UsageError
 
 SCHEMA: Final = "zkinfer.evidence/1"
 KINDS: Final = ("contradiction", "equivocation", "unproven")

@@ -19,10 +19,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from zkinfer.core import ezkl_worker_wire as wire
-from zkinfer.core.ezkl_prove_worker import ProveAnswer as ProveAnswer
-from zkinfer.core.ezkl_prove_worker import ProveProcess as ProveProcess
-from zkinfer.core.ezkl_worker_script import MEMORY_LIMIT_BYTES as MEMORY_LIMIT_BYTES
+from zkinfer.core.zkp import ezkl_worker_wire as wire
+from zkinfer.core.zkp.ezkl_prove_worker import ProveAnswer as ProveAnswer
+from zkinfer.core.zkp.ezkl_prove_worker import ProveProcess as ProveProcess
+from zkinfer.core.zkp.ezkl_worker_script import MEMORY_LIMIT_BYTES as MEMORY_LIMIT_BYTES
 
 TIMEOUT_S = 30.0
 

@@ -23,12 +23,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from zkinfer.core import bls
-from zkinfer.core.digest import canonical_json, circuit_digest, digest_bytes, digest_json
-from zkinfer.core.errors import ZkinferError
-from zkinfer.core.ezkl_views import SettingsError
-from zkinfer.core.instance_layout import InstanceLayout, ProvenInstances
-from zkinfer.core.receipt import Receipt
+from zkinfer.core.crypto import bls
+from zkinfer.core.crypto.digest import canonical_json, circuit_digest, digest_bytes, digest_json
+from zkinfer.core.formats.receipt import Receipt
+from zkinfer.core.support.errors import ZkinferError
+from zkinfer.core.zkp.ezkl_views import SettingsError
+from zkinfer.core.zkp.instance_layout import InstanceLayout, ProvenInstances
 
 SCHEMA: Final = "zkinfer.statement/1"
 DOMAIN: Final = b"zkinfer.statement/1\x00"  # a statement signature can never pass for a receipt one, nor the reverse
@@ -258,7 +258,7 @@ def _row(felts: list[str], rows: int, row: int, where: str) -> list[str]:
 def from_receipt(receipt: Receipt, request_id: str, row: int = 0, rows: int = 1) -> Statement:
     """The statement a receipt's proof attests, for `request_id` (and, for a circuit proving
     `rows` requests at once on axis 0, the one in batch row `row`). Every part is read from the
-    proof's public instances through the circuit's layout (`zkinfer.core.instance_layout`), never
+    proof's public instances through the circuit's layout (`zkinfer.core.zkp.instance_layout`), never
     from what the receipt states; only meaningful once the receipt has verified."""
     layout, proven = proven_instances(receipt)
     return make(

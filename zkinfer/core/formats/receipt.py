@@ -24,11 +24,12 @@ from pydantic import (
     field_validator,
 )
 
-from zkinfer.core import cache, strict_json
-from zkinfer.core.circuit import LinkKind
-from zkinfer.core.digest import canonical_json, digest_json
-from zkinfer.core.errors import ReceiptFormatError
-from zkinfer.core.ezkl_views import Settings
+from zkinfer.core.crypto.digest import canonical_json, digest_json
+from zkinfer.core.formats import strict_json
+from zkinfer.core.formats.circuit import LinkKind
+from zkinfer.core.support import cache
+from zkinfer.core.support.errors import ReceiptFormatError
+from zkinfer.core.zkp.ezkl_views import Settings
 
 SCHEMA_VERSION: Final = "zkinfer.receipt/1"
 Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]

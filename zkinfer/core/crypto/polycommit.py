@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zkinfer.core.errors import ReceiptFormatError
-from zkinfer.core.ezkl_views import Settings, SettingsError
+from zkinfer.core.support.errors import ReceiptFormatError
+from zkinfer.core.zkp.ezkl_views import Settings, SettingsError
 
 POINT_BYTES = 64
 # Rows of a column a tensor may fill and still be one column: 2^k less ezkl's blinding rows (a few;

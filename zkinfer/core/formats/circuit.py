@@ -14,10 +14,10 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from zkinfer.core.digest import digest_file, digest_json
-from zkinfer.core.errors import CircuitError
-from zkinfer.core.ezkl_views import Settings
-from zkinfer.core.onnx_model import TensorSpec
+from zkinfer.core.crypto.digest import digest_file, digest_json
+from zkinfer.core.support.errors import CircuitError
+from zkinfer.core.zkp.ezkl_views import Settings
+from zkinfer.core.zkp.onnx_model import TensorSpec
 
 MODEL_FILE = "model.onnx"
 SETTINGS_FILE = "settings.json"
@@ -39,7 +39,7 @@ class Visibility(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input: InputVisibility | Literal["polycommit"] = "public"  # polycommit: only a split circuit's inner segments
     output: Literal["public"] | LinkKind = (
-        "public"  # hashed / polycommit: only a split circuit's inner segments (zkinfer.core.split_circuit)
+        "public"  # hashed / polycommit: only a split circuit's inner segments (zkinfer.core.formats.split_circuit)
     )
     params: ParamVisibility = "fixed"
 
@@ -172,7 +172,7 @@ def settings_digest(settings: dict[str, Any]) -> str:
 
 
 def is_split_manifest(text: str) -> bool:
-    """Whether a manifest's text is a split circuit's (`zkinfer.core.split_circuit`), not a circuit's."""
+    """Whether a manifest's text is a split circuit's (`zkinfer.core.formats.split_circuit`), not a circuit's."""
     try:
         document = json.loads(text)
     except ValueError:

@@ -7,7 +7,7 @@ from math import prod
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zkinfer.core.errors import ModelError
+from zkinfer.core.support.errors import ModelError
 
 if TYPE_CHECKING:  # onnx is imported where a model is read: TensorSpec's users (input files, verify) need none of it
     import onnx

@@ -1,4 +1,4 @@
-"""The worker side of `zkinfer.core.ezkl_worker`: what runs inside a worker process.
+"""The worker side of `zkinfer.core.zkp.ezkl_worker`: what runs inside a worker process.
 
 Run as a script (`python -I ezkl_worker_script.py [prove N | reproduce | evm-verifier]`), in isolated
 mode, so it imports only the standard library and ezkl (never the caller's zkinfer, which may be

@@ -1,8 +1,8 @@
-"""Node identity: BLS12-381 keys (proof-of-possession scheme; `zkinfer.core.bls` picks blspy or py_ecc)
+"""Node identity: BLS12-381 keys (proof-of-possession scheme; `zkinfer.core.crypto.bls` picks blspy or py_ecc)
 that sign receipts.
 
 A node signs the receipt's canonical bytes, so an auditor can pin *who* served an answer, and it
-signs a *statement* (`zkinfer.core.statement`) the moment it answers; statement signatures of
+signs a *statement* (`zkinfer.core.formats.statement`) the moment it answers; statement signatures of
 several nodes aggregate into one. Messages are domain-separated so a receipt signature can never
 be replayed as a statement one.
 """
@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar, cast
 
-from zkinfer.core import bls, cache
-from zkinfer.core.errors import ZkinferError
-from zkinfer.core.receipt import Signature
-from zkinfer.core.split_receipt import AnyReceipt
+from zkinfer.core.crypto import bls
+from zkinfer.core.formats.receipt import Signature
+from zkinfer.core.formats.split_receipt import AnyReceipt
+from zkinfer.core.support import cache
+from zkinfer.core.support.errors import ZkinferError
 
 SCHEME: Final = "bls12-381-g2-pop"
 RECEIPT_DOMAIN = b"zkinfer.receipt/1\x00"

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zkinfer.core import cache
-from zkinfer.core import ezkl_adapter as _ezkl
-from zkinfer.core.digest import digest_bytes
-from zkinfer.core.errors import SrsError
-from zkinfer.core.ezkl_views import MAX_LOGROWS
+from zkinfer.core.crypto.digest import digest_bytes
+from zkinfer.core.support import cache
+from zkinfer.core.support.errors import SrsError
+from zkinfer.core.zkp import ezkl_adapter as _ezkl
+from zkinfer.core.zkp.ezkl_views import MAX_LOGROWS
 
 G1_BYTES = 64
 G2_BYTES = 128

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from typing import IO, Any
 
-from zkinfer.core import ezkl_worker_wire as wire
+from zkinfer.core.zkp import ezkl_worker_wire as wire
 
 
 @dataclass(frozen=True)

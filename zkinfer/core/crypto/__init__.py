@@ -1,0 +1,1 @@
+"""Digests, BLS node identity, SRS files and their fingerprints, polynomial-commitment links."""
