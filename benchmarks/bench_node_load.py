@@ -49,7 +49,7 @@ class Sent:
 def build_circuit(model: str, batch: int, folder: Path) -> tuple[Path, int]:
     """Compile `model` for `batch` under folder/circuits and set up its keys; returns (circuits dir, input size)."""
     from tests import tiny
-    from tests.test_node import with_batch_axis
+    from tests.e2e.test_node import with_batch_axis
     from zkinfer import compile_model
     from zkinfer.prover.keys import ensure
 
@@ -257,7 +257,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    from tests.test_node import start_node
+    from tests.e2e.test_node import start_node
 
     with tempfile.TemporaryDirectory(prefix="zkinfer-bench-node-") as tmp:
         folder = Path(tmp)

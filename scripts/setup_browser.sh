@@ -2,7 +2,7 @@
 # The /ui page's headless browser test needs chromium and chromedriver; on Debian they come from apt.
 # Never fatal: another apt (unattended-upgrades, a second shell) may hold the dpkg lock, so apt waits
 # for it up to $ZKINFER_APT_LOCK_WAIT seconds (default 300), and if the browser still does not
-# install, this warns and exits 0: everything else works, tests/test_ui.py's browser test is skipped.
+# install, this warns and exits 0: everything else works, tests/integration/test_ui.py's browser test is skipped.
 # Only where the browser is required (ZKINFER_REQUIRE_BROWSER=1, as .ci/run sets for its tests) is a
 # failure an error. ZKINFER_SKIP_BROWSER=1 skips the step.
 set -uo pipefail
@@ -13,7 +13,7 @@ skipped() {
     echo "[setup] error: $1; ZKINFER_REQUIRE_BROWSER=1 needs chromium and chromedriver" >&2
     exit 1
   fi
-  echo "[setup] warning: $1; everything else is installed. The /ui page's browser test (tests/test_ui.py) will be skipped;" \
+  echo "[setup] warning: $1; everything else is installed. The /ui page's browser test (tests/integration/test_ui.py) will be skipped;" \
        "install chromium and chromedriver later (Debian: apt-get install chromium chromium-driver, or rerun scripts/setup.sh)" >&2
   exit 0
 }

@@ -18,7 +18,7 @@ to dozens of unexplained values in every chunk, an honest one none.
 
 This is the published encoding implemented here, in numpy, rather than the package itself: the
 package's wheel does not load with this project's torch and its source build needs a compiler and
-minutes at install time, and it refuses float32. tests/test_llm_commitments.py checks the bytes
+minutes at install time, and it refuses float32. tests/unit/test_llm_commitments.py checks the bytes
 against the package's own output. No torch here: the auditor's side imports this.
 """
 

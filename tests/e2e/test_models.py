@@ -17,7 +17,7 @@ from zkinfer.prover.runtime import FastSession
 
 pytestmark = pytest.mark.e2e  # compiles models and proves: not in the quick loop
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "models"
 NAMES = ("digits_mlp", "digits_cnn")
 

@@ -24,9 +24,10 @@ from typing import Any
 
 import pytest
 
-from tests import chain_harness, test_tamper
+from tests import chain_harness
 from tests.cli import zkinfer
-from tests.test_tamper import TAMPERS, Receipts, Tamper, _policy
+from tests.e2e import test_tamper
+from tests.e2e.test_tamper import TAMPERS, Receipts, Tamper, _policy
 from zkinfer.chain import calldata, deploy, devchain, registry, solidity, verifier
 from zkinfer.chain.account import Chain
 from zkinfer.chain.onchain import verify as verify_on_chain

@@ -455,7 +455,7 @@ def test_mutated_evidence_never_crashes_the_checker_nor_convicts() -> None:
     not hold, unless it left what the document asserts unchanged. The receipt is the repository's
     signed receipt from fb59ffd, re-signed by the accused."""
     key = identity.new_key()
-    receipt = identity.sign_receipt(load(Path(__file__).parent / "data" / "receipt_fb59ffd.json"), key)
+    receipt = identity.sign_receipt(load(Path(__file__).resolve().parents[1] / "data" / "receipt_fb59ffd.json"), key)
     proven = statement.from_receipt(receipt, "req")
     true, lie = _sign(proven, key), _sign(_changed(proven), key)
     documents = [

@@ -10,7 +10,7 @@ from tests.cli import zkinfer
 from zkinfer.core.crypto.digest import circuit_digest
 from zkinfer.verify import Policy, verify_file
 
-OLD = Path(__file__).parent / "data" / "receipt_fb59ffd.json"
+OLD = Path(__file__).resolve().parents[1] / "data" / "receipt_fb59ffd.json"
 
 
 def test_a_receipt_from_before_still_verifies_with_its_signature() -> None:

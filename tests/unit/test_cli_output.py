@@ -14,7 +14,7 @@ from zkinfer.cli import output
 from zkinfer.core.support.errors import InfrastructureError, UsageError, VerificationFailed
 from zkinfer.verify.verdict import Check, CheckName, Document, EvidenceFacts, Status, Verdict, summarize
 
-CLI = Path(__file__).resolve().parent.parent / "zkinfer" / "cli"
+CLI = Path(__file__).resolve().parents[2] / "zkinfer" / "cli"
 
 
 def _verdict(status: Status) -> Verdict:

@@ -3,7 +3,7 @@
 A polycommit link is no public instance: each side commits to the tensor in an unblinded advice
 column, and the KZG point sits in its proof's transcript. The verifier reads both points out of the
 proof bytes at positions the settings fix, and compares them; these tests hold it to that, with the
-same kinds of forgeries as the hashed links' tests (tests/test_split.py), plus the one polycommit
+same kinds of forgeries as the hashed links' tests (tests/e2e/test_split.py), plus the one polycommit
 invites: a point swapped into a proof made on another input.
 """
 

@@ -1,6 +1,6 @@
 """The gateway's watcher (`zkinfer.network.watcher`): after an answer, the node's receipt decides.
 
-What its docstrings promise and tests/test_records.py does not already show (that file covers
+What its docstrings promise and tests/integration/test_records.py does not already show (that file covers
 equivocation, a node down or still proving past its promise, and the per-node queue): a receipt that
 proves the signed statement settles it valid and files nothing; the node's own valid proof of another
 output is contradiction evidence; a receipt that does not verify as the node's (here: a peer's valid
@@ -192,7 +192,7 @@ def test_a_peers_valid_receipt_is_no_contradiction_and_the_node_is_unproven_only
 def test_a_status_that_may_be_a_proxys_or_the_gateways_own_key_is_never_held_against_the_node(
     node: Node, status: int, tmp_path: Path
 ) -> None:
-    """Past its promise, a node answering 202 is unproven (tests/test_records.py); one whose receipt
+    """Past its promise, a node answering 202 is unproven (tests/integration/test_records.py); one whose receipt
     URL answers 401 or 503 may never have been asked, so it is left unobserved, never accused."""
     node.server.by_path["/v1/receipts/job-1"] = (status, b'{"error": "not the node speaking"}')
     said = statement.Statement("sha256:" + "a" * 64, "r1", "sha256:" + "b" * 64, None, (13,), ((1, 2),))

@@ -18,7 +18,7 @@ from nbclient import NotebookClient
 
 pytestmark = pytest.mark.e2e  # compiles models and proves: not in the quick loop
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 CELL_TIMEOUT_S = 300
 

@@ -388,7 +388,7 @@ def test_access_control_every_state_change_refuses_the_wrong_caller(world: World
 
 
 def test_a_payout_that_reenters_is_paid_once(world: World, stake: Stake, tmp_path: Path) -> None:
-    source = Path(__file__).parent / "contracts" / "ReentrantNode.sol"
+    source = Path(__file__).resolve().parents[1] / "contracts" / "ReentrantNode.sol"
     attacker_code = solidity.compile_file(source, "ReentrantNode")
     attacker = deploy(world.chains[STRANGER], attacker_code, stake.address)
     assert attacker.contract_address is not None

@@ -77,7 +77,10 @@ def world(anvil: devchain.DevChain, small_circuit: Path, tmp_path_factory: pytes
     work = tmp_path_factory.mktemp("registration")
     owner = chain_harness.other_account(anvil, OWNER)
     accept_any = deploy(
-        owner, solidity.compile_file(Path(__file__).parent / "contracts" / "AcceptAnyProof.sol", "AcceptAnyProof")
+        owner,
+        solidity.compile_file(
+            Path(__file__).resolve().parents[1] / "contracts" / "AcceptAnyProof.sol", "AcceptAnyProof"
+        ),
     ).contract_address
     assert accept_any is not None
     artifact = for_circuit(small_circuit)

@@ -377,7 +377,7 @@ def test_receipt_arguments_name_a_batch_row() -> None:
 def test_mutated_certificates_never_crash_the_checker_nor_pass(keys: list[identity.NodeKey], pops: list[bytes]) -> None:
     """Random edits of a valid output certificate and a valid label certificate: each is refused as
     unreadable (exit 2) or fails the check, unless only the informational `nodes` changed."""
-    from tests.test_evidence import _mutated
+    from tests.integration.test_evidence import _mutated
 
     label_set = _pinned(keys, pops, threshold=2, agree_on="label")
     flat = certificate.make(_sign(_statement(), *keys[:3])).to_json()

@@ -30,7 +30,7 @@ def test_the_pinned_tools_are_installed() -> None:
     """What scripts/setup.sh's `npm ci` installs from package-lock.json: the versions the code names."""
     import subprocess
 
-    lock = json.loads((Path(__file__).resolve().parent.parent / "package-lock.json").read_text())["packages"]
+    lock = json.loads((Path(__file__).resolve().parents[2] / "package-lock.json").read_text())["packages"]
     assert lock["node_modules/solc"]["version"] == toolchain.SOLC_VERSION
     assert lock["node_modules/@foundry-rs/anvil"]["version"] == toolchain.ANVIL_VERSION
     assert (
@@ -123,7 +123,7 @@ def test_a_dev_chain_does_not_outlive_a_killed_owner(tmp_path: Path) -> None:
         [sys.executable, "-c", script, str(tmp_path)],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     try:
         assert owner.stdout is not None

@@ -22,8 +22,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests import test_node
 from tests.cli import zkinfer
+from tests.e2e import test_node
 from tests.node_harness import MODEL, SAMPLE, RunningNode, copy_circuits, start_node
 from zkinfer.core.crypto import bls, identity
 from zkinfer.core.formats import statement
