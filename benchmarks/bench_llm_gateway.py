@@ -38,7 +38,7 @@ PROMPTS = ["Return the", "Split the pathname", "Create a new", "Open the file", 
 
 
 def percentile(values: list[float], q: float) -> float:
-    from zkinfer.network.records import percentile as nearest_rank
+    from zkinfer.network.record_types import percentile as nearest_rank
 
     found = nearest_rank(values, q)
     assert found is not None

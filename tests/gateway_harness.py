@@ -22,7 +22,7 @@ from tests.node_harness import API_KEY, MODEL, RunningNode, free_port, stop_proc
 from zkinfer.core.crypto import bls, identity
 from zkinfer.core.crypto.identity import NodeKey
 from zkinfer.core.formats import statement
-from zkinfer.network.records import Agreement, AnswerRecord, ReceiptState
+from zkinfer.network.record_types import Agreement, AnswerRecord, ReceiptState
 from zkinfer.network.watcher import claim_digest
 
 GATEWAY_KEY = "gateway-key-0123456789"

@@ -30,7 +30,8 @@ from zkinfer.core.formats import statement
 from zkinfer.core.formats.receipt import load, save
 from zkinfer.network import nodeset
 from zkinfer.network.client import Consensus
-from zkinfer.network.records import AnswerRecord, ReceiptState, Records
+from zkinfer.network.record_types import AnswerRecord, ReceiptState
+from zkinfer.network.records import Records
 from zkinfer.network.watcher import GRACE_S, Watcher, examine
 from zkinfer.verify import evidence_check
 

@@ -20,17 +20,9 @@ from zkinfer.core.crypto import bls, identity
 from zkinfer.core.formats import statement
 from zkinfer.network import nodeset, reputation
 from zkinfer.network.client import Consensus
-from zkinfer.network.records import (
-    SCHEMA_VERSION,
-    Agreement,
-    AnswerRecord,
-    EvidenceRecord,
-    NodeStats,
-    ReceiptState,
-    Records,
-    RecordsError,
-    percentile,
-)
+from zkinfer.network.record_types import Agreement, AnswerRecord, EvidenceRecord, NodeStats, ReceiptState, percentile
+from zkinfer.network.records import Records
+from zkinfer.network.records_schema import SCHEMA_VERSION, RecordsError
 from zkinfer.network.watcher import Watcher, claim_digest
 from zkinfer.verify import evidence_check
 

@@ -15,7 +15,8 @@ from zkinfer.network.client import Consensus
 from zkinfer.network.gateway_config import GatewayConfig
 from zkinfer.network.nodeset import NodeSet
 from zkinfer.network.outcome import NoQuorum, Outcome, Round
-from zkinfer.network.records import Agreement, AnswerRecord, CertificateRecord, ReceiptState, Records
+from zkinfer.network.record_types import Agreement, AnswerRecord, CertificateRecord, ReceiptState
+from zkinfer.network.records import Records
 from zkinfer.network.watcher import Watcher, claim_digest
 from zkinfer.serving import oip
 from zkinfer.serving.auth import ApiKeys

@@ -7,7 +7,7 @@ from typing import Any
 
 from zkinfer.network import ui
 from zkinfer.network.gateway_state import Gateway
-from zkinfer.network.records import EvidenceRecord
+from zkinfer.network.record_types import EvidenceRecord
 
 
 def node_rows(gateway: Gateway) -> list[dict[str, Any]]:

@@ -37,7 +37,8 @@ from zkinfer.llm import attestation as attestation_mod
 from zkinfer.llm import receipt as receipt_mod
 from zkinfer.network.llm_policy import LlmPolicy
 from zkinfer.network.nodeset import PinnedNode
-from zkinfer.network.records import Agreement, AnswerRecord, EvidenceRecord, Records
+from zkinfer.network.record_types import Agreement, AnswerRecord, EvidenceRecord
+from zkinfer.network.records import Records
 from zkinfer.verify.llm_evidence import KIND, SCHEMA
 
 log = logging.getLogger("zkinfer.gateway")

@@ -8,8 +8,7 @@ very bytes an auditor checks. Reputation (`reputation.score`) is computed from t
 Request ids are the gateway's namespaced ones (`<tenant>:<client id>`, see `gateway.namespaced`): a
 row belongs to the tenant its id's prefix names.
 
-The schema is versioned with `PRAGMA user_version` (`MIGRATIONS`), as the node's job store is, so
-a state directory written by an older gateway still opens and a newer one is refused.
+The rows' types are in `record_types`; the schema and its versioned migrations in `records_schema`.
 """
 
 from __future__ import annotations
@@ -19,164 +18,26 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from zkinfer.core.support import sqlite_tx
-from zkinfer.core.support.errors import UsageError
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS answers (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    request_id TEXT NOT NULL,
-    model TEXT NOT NULL,
-    node_key TEXT NOT NULL,
-    node TEXT NOT NULL,
-    at REAL NOT NULL,
-    latency_ms REAL,
-    verdict TEXT NOT NULL,
-    dissent_kind TEXT,
-    detail TEXT NOT NULL DEFAULT '',
-    statement TEXT,
-    statement_digest TEXT,
-    claim TEXT,
-    promise TEXT,
-    receipt_id TEXT,
-    prove_by INTEGER,
-    receipt TEXT NOT NULL,
-    proven_equal INTEGER,
-    receipt_detail TEXT NOT NULL DEFAULT '',
-    receipt_seconds REAL,
-    evidence TEXT NOT NULL DEFAULT '[]'
-);
-CREATE INDEX IF NOT EXISTS answers_node ON answers(node_key, seq);
-CREATE INDEX IF NOT EXISTS answers_claim ON answers(node_key, claim);
-CREATE INDEX IF NOT EXISTS answers_request ON answers(request_id);
-CREATE INDEX IF NOT EXISTS answers_watch ON answers(receipt);
-CREATE TABLE IF NOT EXISTS certificates (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    request_id TEXT NOT NULL,
-    model TEXT NOT NULL,
-    statement_digest TEXT NOT NULL,
-    certificate TEXT NOT NULL,
-    signers TEXT NOT NULL,
-    dissenters TEXT NOT NULL,
-    at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS certificates_request ON certificates(request_id, seq);
-CREATE TABLE IF NOT EXISTS evidence (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    accused TEXT NOT NULL,
-    node TEXT NOT NULL,
-    request_id TEXT NOT NULL,
-    at REAL NOT NULL,
-    document TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS evidence_accused ON evidence(accused);
-"""
-
-# (version reached, statements) for each schema change after the first; none yet.
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, [])]
-SCHEMA_VERSION = MIGRATIONS[-1][0]
-WINDOW = 1000  # a node's statistics (and so its reputation) cover its most recent answers
-
-
-class RecordsError(UsageError):
-    """The gateway's records cannot be opened (unwritable, corrupt, or from a newer zkinfer)."""
-
-
-class Agreement(StrEnum):
-    """How a node's answer to one request ended, relative to the quorum."""
-
-    AGREED = "agreed"  # signed the certified statement (for label agreement: one with the certified label)
-    DISSENT = "dissent"  # answered otherwise, or not at all: `dissent_kind` says how
-    NO_QUORUM = "no quorum"  # a valid answer to a request on which no quorum formed
-    SERVED = "served"  # an LLM node's answer no other node re-executed (neither good nor bad for its standing)
-
-
-class ReceiptState(StrEnum):
-    NONE = "none"  # no valid signed statement and promise: nothing to watch
-    PENDING = "pending"  # the watcher is waiting for the receipt
-    VALID = "valid"  # a receipt that verified (`proven_equal` says whether it proves the statement)
-    INVALID = "invalid"  # the receipt failed verification, or proves another claim
-    UNPROVEN = "unproven"  # the promise's time passed with no valid receipt of the statement
-    UNOBSERVED = "unobserved"  # the node could not be reached until past its promise: no verdict
-
-
-@dataclass(frozen=True)
-class AnswerRecord:
-    request_id: str
-    model: str
-    node_key: str  # the pinned key (hex) of the node asked
-    node: str
-    at: float
-    latency_ms: float | None  # None when no answer came (timeout, unreachable)
-    verdict: Agreement
-    dissent_kind: str | None = None
-    detail: str = ""
-    statement: dict[str, Any] | None = None  # SignedStatement JSON, only when signed validly by this node's key
-    statement_digest: str | None = None
-    claim: str | None = None  # a digest of Statement.claim(): equal claims with different outputs conflict
-    promise: dict[str, Any] | None = None  # SignedPromise JSON
-    receipt_id: str | None = None
-    prove_by: int | None = None
-    receipt: ReceiptState = ReceiptState.NONE
-    seq: int | None = None
-    proven_equal: bool | None = None
-    receipt_detail: str = ""
-    evidence: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class CertificateRecord:
-    request_id: str
-    model: str
-    statement_digest: str
-    certificate: dict[str, Any]
-    signers: list[str]  # node names
-    dissenters: list[str]
-    at: float
-
-
-@dataclass(frozen=True)
-class EvidenceRecord:
-    id: str
-    kind: str
-    accused: str
-    node: str
-    request_id: str
-    at: float
-    document: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class NodeStats:
-    """One node's record over its last `WINDOW` answers (evidence: all of it)."""
-
-    answers: int = 0
-    agreed: int = 0
-    dissented: int = 0  # answered, but not the certified statement (or not validly)
-    timeouts: int = 0  # no answer in time, or unreachable
-    receipts_valid: int = 0  # a verified receipt proving exactly its signed statement
-    receipts_invalid: int = 0  # a receipt that failed verification or proves something else, or none by the deadline
-    evidence: int = 0
-    latency_p50_ms: float | None = None
-    latency_p99_ms: float | None = None
-
-
-NO_ANSWER_KINDS = ("timeout", "unreachable")
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The nearest-rank percentile (q in [0, 100]) of `values`, None when there are none."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n·q/100), at least 1
-    return ordered[int(rank) - 1]
+from zkinfer.network import records_schema
+from zkinfer.network.record_types import (
+    NO_ANSWER_KINDS,
+    WINDOW,
+    Agreement,
+    AnswerRecord,
+    CertificateRecord,
+    EvidenceRecord,
+    NodeStats,
+    ReceiptState,
+    answer_from_row,
+    certificate_from_row,
+    evidence_from_row,
+    percentile,
+)
 
 
 class Records:
@@ -185,33 +46,7 @@ class Records:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._migrate()
-        except (OSError, sqlite3.Error) as exc:
-            raise RecordsError(
-                f"{path}: cannot open the gateway's records ({exc}); give --state-dir a folder this user can write"
-            ) from exc
-
-    def _migrate(self) -> None:
-        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            raise RecordsError(
-                f"{self.path}: written by a newer zkinfer (schema {version}, this one knows {SCHEMA_VERSION}); upgrade zkinfer or use another --state-dir"
-            )
-        if version == 0:
-            with self._lock:
-                self._db.executescript(SCHEMA)  # executescript commits by itself: not inside a transaction
-        with self._transaction() as db:
-            for reached, statements in MIGRATIONS:
-                if version < reached:
-                    for sql in statements:
-                        db.execute(sql)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._db = records_schema.connect(path, self._lock)
 
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         return sqlite_tx.immediate(self._db, self._lock)
@@ -268,14 +103,14 @@ class Records:
         rows = self._query(
             f"SELECT {self._ANSWER_COLUMNS} FROM answers WHERE request_id = ? ORDER BY seq", (request_id,)
         )
-        return [_answer(row) for row in rows]
+        return [answer_from_row(row) for row in rows]
 
     def watching(self) -> list[AnswerRecord]:
         """Answers whose receipt the watcher has not settled yet (to resume after a restart)."""
         rows = self._query(
             f"SELECT {self._ANSWER_COLUMNS} FROM answers WHERE receipt = ? ORDER BY seq", (ReceiptState.PENDING.value,)
         )
-        return [_answer(row) for row in rows]
+        return [answer_from_row(row) for row in rows]
 
     def settle_receipt(
         self, seq: int, state: ReceiptState, proven_equal: bool | None, detail: str, seconds: float | None
@@ -328,11 +163,11 @@ class Records:
             f"SELECT {self._CERT_COLUMNS} FROM certificates WHERE request_id = ? ORDER BY seq DESC LIMIT 1",
             (request_id,),
         )
-        return _certificate(rows[0]) if rows else None
+        return certificate_from_row(rows[0]) if rows else None
 
     def recent_certificates(self, limit: int = 50) -> list[CertificateRecord]:
         return [
-            _certificate(row)
+            certificate_from_row(row)
             for row in self._query(f"SELECT {self._CERT_COLUMNS} FROM certificates ORDER BY seq DESC LIMIT ?", (limit,))
         ]
 
@@ -368,7 +203,7 @@ class Records:
 
     def evidence(self, evidence_id: str) -> EvidenceRecord | None:
         rows = self._query(f"SELECT {self._EVIDENCE_COLUMNS} FROM evidence WHERE id = ?", (evidence_id,))
-        return _evidence(rows[0]) if rows else None
+        return evidence_from_row(rows[0]) if rows else None
 
     def evidence_list(
         self, limit: int = 100, accused: str | None = None, request_prefix: str | None = None
@@ -386,7 +221,7 @@ class Records:
             f"SELECT {self._EVIDENCE_COLUMNS} FROM evidence WHERE {' AND '.join(where)} ORDER BY at DESC LIMIT ?",
             (*args, limit),
         )
-        return [_evidence(row) for row in rows]
+        return [evidence_from_row(row) for row in rows]
 
     # statistics ---------------------------------------------------------------------------------
 
@@ -425,62 +260,3 @@ def _dumps(value: dict[str, Any] | None) -> str | None:
 
 def _replace_seq(record: AnswerRecord, seq: int) -> AnswerRecord:
     return replace(record, seq=seq)
-
-
-def _answer(row: tuple[Any, ...]) -> AnswerRecord:
-    (
-        seq,
-        request_id,
-        model,
-        node_key,
-        node,
-        at,
-        latency_ms,
-        verdict,
-        kind,
-        detail,
-        statement,
-        digest,
-        claim,
-        promise,
-        receipt_id,
-        prove_by,
-        receipt,
-        proven_equal,
-        receipt_detail,
-        evidence,
-    ) = row
-    return AnswerRecord(
-        request_id=request_id,
-        model=model,
-        node_key=node_key,
-        node=node,
-        at=at,
-        latency_ms=latency_ms,
-        verdict=Agreement(verdict),
-        dissent_kind=kind,
-        detail=detail,
-        statement=None if statement is None else json.loads(statement),
-        statement_digest=digest,
-        claim=claim,
-        promise=None if promise is None else json.loads(promise),
-        receipt_id=receipt_id,
-        prove_by=prove_by,
-        receipt=ReceiptState(receipt),
-        seq=seq,
-        proven_equal=None if proven_equal is None else bool(proven_equal),
-        receipt_detail=receipt_detail,
-        evidence=json.loads(evidence),
-    )
-
-
-def _certificate(row: tuple[Any, ...]) -> CertificateRecord:
-    request_id, model, digest, certificate, signers, dissenters, at = row
-    return CertificateRecord(
-        request_id, model, digest, json.loads(certificate), json.loads(signers), json.loads(dissenters), at
-    )
-
-
-def _evidence(row: tuple[Any, ...]) -> EvidenceRecord:
-    evidence_id, kind, accused, node, request_id, at, document = row
-    return EvidenceRecord(evidence_id, kind, accused, node, request_id, at, json.loads(document))

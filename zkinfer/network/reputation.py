@@ -1,4 +1,4 @@
-"""A node's reputation in [0, 1], from what the gateway recorded of it (`records.NodeStats`).
+"""A node's reputation in [0, 1], from what the gateway recorded of it (`record_types.NodeStats`).
 
     good  = agreed answers + valid receipts proving exactly the signed statement
     bad   = dissents (answered, but not the certified statement, or not validly)
@@ -10,7 +10,7 @@ The first factor is the mean of a Beta(1 + good, 1 + bad) posterior: a node neve
 1/2, and a steady record moves it toward 1 or 0. Being slow or down is not lying, so a timeout
 weighs a quarter of a dissent. Evidence is proof of a lie, so each document halves the score
 whatever the node's record: a thousand good answers do not buy one lie back. Statistics cover a
-node's last `records.WINDOW` answers; evidence counts forever.
+node's last `record_types.WINDOW` answers; evidence counts forever.
 
 With `weighting = "reputation"` in nodes.toml, a quorum also needs the signers' share of
 `weight × score`, over all pinned nodes, to exceed one half (`client.Consensus`).
@@ -18,7 +18,7 @@ With `weighting = "reputation"` in nodes.toml, a quorum also needs the signers' 
 
 from __future__ import annotations
 
-from zkinfer.network.records import NodeStats
+from zkinfer.network.record_types import NodeStats
 
 TIMEOUT_WEIGHT = 0.25
 EVIDENCE_FACTOR = 0.5

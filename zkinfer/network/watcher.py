@@ -52,7 +52,8 @@ from zkinfer.network import evidence
 from zkinfer.network.checking import lower_priority
 from zkinfer.network.client import Consensus
 from zkinfer.network.nodeset import PinnedNode
-from zkinfer.network.records import AnswerRecord, EvidenceRecord, ReceiptState, Records
+from zkinfer.network.record_types import AnswerRecord, EvidenceRecord, ReceiptState
+from zkinfer.network.records import Records
 
 log = logging.getLogger("zkinfer.gateway")
 
