@@ -30,9 +30,10 @@ from zkinfer.core.formats import statement
 from zkinfer.core.formats.receipt import load, save
 from zkinfer.network import nodeset
 from zkinfer.network.client import Consensus
+from zkinfer.network.receipt_examination import examine
 from zkinfer.network.record_types import AnswerRecord, ReceiptState
 from zkinfer.network.records import Records
-from zkinfer.network.watcher import GRACE_S, Watcher, examine
+from zkinfer.network.watcher import GRACE_S, Watcher
 from zkinfer.verify import evidence_check
 
 SETTLE_S = 120.0  # a receipt is verified in a spawned process at idle priority: seconds on a busy machine

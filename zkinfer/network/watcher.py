@@ -6,8 +6,9 @@ promise's time passes. Each node's receipts are followed one at a time, in the o
 answered (head of line): a node proves its queue in order, so while its oldest receipt is pending
 the newer ones are too, and asking for them only costs both sides. One poller per receipt made the
 polls grow with the backlog: with 3 nodes proving a 200-request burst (600 receipts pending), the
-polls took 77 % of the gateway's event loop and its answers went from 30 to 330 ms at p50. A receipt is verified isolated (`zkinfer.verify`, with the circuit pinned
-to the statement's and the signer to the node's key), and the statement its proof attests
+polls took 77 % of the gateway's event loop and its answers went from 30 to 330 ms at p50. A receipt
+is verified isolated (`receipt_examination.examine`, `zkinfer.verify`, with the circuit pinned to the
+statement's and the signer to the node's key), and the statement its proof attests
 (`statement.from_receipt`) is compared with the one the node signed:
 
 - equal: the node proved what it said (receipt valid);
@@ -20,9 +21,12 @@ to the statement's and the signer to the node's key), and the statement its proo
 Each new signed statement is also compared with the node's earlier ones: the same claim with
 another output is **equivocation** evidence, across requests and gateways alike.
 
-A receipt that fails verification is recorded as invalid and is never itself the ground for
-evidence (a contradiction needs a proof that verifies). Evidence documents go to the records and,
-as files, to `<state-dir>/evidence/<id>.json`; the id is the document's content digest.
+A receipt that fails verification is not settled at once: the answer stays pending, the receipt is
+set aside until the promise falls due and then verified once more (the fault may be the verifier's).
+Still no valid receipt of the statement then: the answer is unproven, with **unproven** evidence. It
+is recorded as invalid only when, after such a receipt, the node cannot be reached past its promised
+time (nothing filed). A failed verification is never itself the ground for evidence (a contradiction
+needs a proof that verifies). Evidence documents go to the records and, as files, to `<state-dir>/evidence/<id>.json`; the id is the document's content digest.
 """
 
 from __future__ import annotations
@@ -43,15 +47,14 @@ from typing import Any
 import httpx
 
 from zkinfer.core.crypto.digest import digest_bytes, digest_json
-from zkinfer.core.formats import strict_json
-from zkinfer.core.formats.receipt import Receipt, max_receipt_bytes, parse
-from zkinfer.core.formats.statement import SignedPromise, SignedStatement, Statement, StatementError, from_receipt
+from zkinfer.core.formats.receipt import max_receipt_bytes
+from zkinfer.core.formats.statement import SignedPromise, SignedStatement, Statement, StatementError
 from zkinfer.core.support.errors import ZkinferError
-from zkinfer.core.support.text import visible
 from zkinfer.network import evidence
 from zkinfer.network.checking import lower_priority
 from zkinfer.network.client import Consensus
 from zkinfer.network.nodeset import PinnedNode
+from zkinfer.network.receipt_examination import Found, examine
 from zkinfer.network.record_types import AnswerRecord, EvidenceRecord, ReceiptState
 from zkinfer.network.records import Records
 
@@ -65,8 +68,8 @@ MAX_POLL_S = 10.0  # the longest wait between two polls of a node's oldest recei
 # The node's own word that a receipt will not come by waiting (unknown job, input refused, proving
 # failed): such a receipt is set aside until its promise falls due, not left blocking the node's queue.
 GIVEN_UP = frozenset({404, 422, 500})
-GRACE_S = 120.0
-CLOCK_SLACK_S = 2  # seconds past a promise before the watcher calls it unproven  # after the promised time, how long an unreachable node is retried before it is left unobserved
+GRACE_S = 120.0  # after the promised time, how long an unreachable node is retried before it is left unobserved
+CLOCK_SLACK_S = 2  # seconds past a promise before the watcher calls it unproven
 
 
 def claim_digest(statement: Statement) -> str:
@@ -89,19 +92,6 @@ class Watched:
     @property
     def url(self) -> str:
         return f"{self.node.url}/v1/receipts/{self.promise.promise.receipt_id}"
-
-
-@dataclass(frozen=True)
-class Found:
-    """What one receipt showed: the state to record, and evidence when it contradicts the statement."""
-
-    state: ReceiptState
-    proven_equal: bool | None
-    detail: str
-    contradiction: tuple[dict[str, Any], int, int] | None = None  # (receipt JSON, batch row, rows)
-    recheck: bool = (
-        False  # failed verification: checked once more before anything is filed (the fault may be the verifier's)
-    )
 
 
 class Watcher:
@@ -371,49 +361,3 @@ class Watcher:
             log.warning(
                 "evidence %s: %s by node %s (request %s)", evidence_id[:16], doc["kind"], node.name, doc["request_id"]
             )
-
-
-def examine(signed: SignedStatement, node: PinnedNode, body: bytes, row_header: str) -> Found:
-    """A receipt body from the node, verified and compared with its signed statement."""
-    from zkinfer.verify.policy import Policy
-    from zkinfer.verify.verifier import verify_receipt
-
-    try:
-        document = strict_json.loads(body)
-        receipt = parse(document, "receipt")
-    except (strict_json.StrictJSONError, ZkinferError) as exc:
-        return Found(ReceiptState.INVALID, None, visible(f"not a receipt: {exc}", 300))
-    policy = Policy(expect_circuit=signed.statement.circuit, expect_signer=node.public_hex)
-    verdict = verify_receipt(receipt, policy, f"{node.name}'s receipt")
-    if not verdict.verified:
-        failed = "; ".join(f"{c.name}: {c.detail}" for c in verdict.checks if c.status == "fail")
-        return Found(ReceiptState.INVALID, None, visible(f"does not verify: {failed}", 600), recheck=True)
-    rows = _rows(receipt)
-    said = signed.statement
-    first = int(row_header) if row_header.isdigit() and int(row_header) < rows else 0
-    for row in dict.fromkeys(
-        [first, *range(rows)]
-    ):  # the row the node named first, then every row (a wrong header hides nothing)
-        try:
-            attested = from_receipt(receipt, said.request_id, row, rows)
-        except StatementError as exc:
-            return Found(ReceiptState.INVALID, None, visible(f"no statement can be read from it: {exc}", 300))
-        if attested == said:
-            return Found(ReceiptState.VALID, True, f"proves the signed statement (batch row {row} of {rows})")
-        if attested.claim() == said.claim():
-            return Found(
-                ReceiptState.VALID,
-                False,
-                f"its valid proof attests another output than the node signed (batch row {row} of {rows})",
-                (document, row, rows),
-            )
-    return Found(
-        ReceiptState.INVALID, None, "it verifies but proves another circuit, input or weights than the statement"
-    )
-
-
-def _rows(receipt: Receipt) -> int:
-    try:
-        return max(1, receipt.model.settings_view.batch_size)
-    except (ZkinferError, TypeError, ValueError):
-        return 1
