@@ -12,7 +12,8 @@ import pytest
 
 from zkinfer.core.support.errors import InputError
 from zkinfer.node import protocol, statuses
-from zkinfer.node.service import Accepted, QueueFull, Tensor, UnknownModel, UnknownReceipt
+from zkinfer.node.answer_checks import Tensor
+from zkinfer.node.service import Accepted, QueueFull, UnknownModel, UnknownReceipt
 from zkinfer.node.store import JobState, JobView
 from zkinfer.serving import oip
 from zkinfer.serving.auth import Unauthenticated

@@ -18,7 +18,8 @@ import numpy as np
 from zkinfer.core.formats import inputs, statement
 from zkinfer.core.support.errors import InputError
 from zkinfer.core.zkp.onnx_model import TensorSpec
-from zkinfer.node.service import Accepted, InferOptions, Tensor
+from zkinfer.node.answer_checks import Tensor
+from zkinfer.node.service import Accepted, InferOptions
 from zkinfer.node.store import JobState, JobView
 from zkinfer.serving import oip
 from zkinfer.serving.oip import InferResponse, RequestInput, ResponseOutput, TensorMetadata

@@ -6,9 +6,10 @@ HTTP layer is `app` + `protocol`, errors become statuses in `statuses`). Buildin
 keys, store, requeue, workers) is `server.load`; the constructor only wires what it is given.
 
 Everything here runs on the event loop except SQLite writes, the fast path and the signed
-statement (worker threads; `statements`) and proving (worker processes). Accepted jobs are written in group commits: every request that
-arrives while one commit is in flight is persisted by the next, so a burst pays one fsync per
-commit rather than one per request, and nothing is acknowledged before it is durable.
+statement (worker threads; `statements`) and proving (worker processes). Accepted jobs are written
+in group commits: every request that arrives while one commit is in flight is persisted by the next,
+so a burst pays one fsync per commit rather than one per request, and nothing is acknowledged before
+it is durable. The request's and the fast answer's checks are `answer_checks`.
 """
 
 from __future__ import annotations
@@ -26,13 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
-import numpy as np
-
 from zkinfer.core.crypto.identity import NodeKey
-from zkinfer.core.formats import inputs
 from zkinfer.core.formats.inputs import Sample
 from zkinfer.core.support.errors import InputError
 from zkinfer.node import jobs
+from zkinfer.node.answer_checks import Tensor, check_finite, chosen_outputs, sample_of
 from zkinfer.node.config import NodeConfig
 from zkinfer.node.metrics import Metrics
 from zkinfer.node.models import ServedModel
@@ -40,7 +39,6 @@ from zkinfer.node.statements import Signed, StatementSigner, signs_statements
 from zkinfer.node.store import UNFINISHED, JobView, NewJob, Store, StoredClaim
 from zkinfer.node.workers import Finished, WorkerPool, WorkerSettings
 from zkinfer.prover.executor import cpu_count
-from zkinfer.prover.prove import FastAnswer
 from zkinfer.serving import auth
 
 if TYPE_CHECKING:  # the chain extra (web3) is needed only by an optimistic node
@@ -67,16 +65,6 @@ class QueueFull(Exception):
 
 
 @dataclass(frozen=True)
-class Tensor:
-    """One named tensor, decoded but not yet checked against a model (a request's) or a model's answer."""
-
-    name: str
-    shape: tuple[int, ...]  # as declared; `array` may hold another number of values until checked
-    datatype: str  # Open Inference Protocol name: FP32 or FP64
-    array: np.ndarray
-
-
-@dataclass(frozen=True)
 class InferOptions:
     outputs: tuple[str, ...] | None = None  # the outputs to answer with, by name, in this order; None: all
     receipt_public: bool = False  # every API key may read the receipt, not only the caller's
@@ -96,50 +84,6 @@ class Accepted:
     )
     claim: Claim | None = None  # an optimistic node's on-chain claim of the statement (posted later, in a batch)
     held: bool = False  # optimistic and not spot-checked: proven only if the claim is challenged
-
-
-def _sample(model: ServedModel, tensors: list[Tensor]) -> Sample:
-    """The request's tensors in the model's input order, each checked: name, shape, count, finite, float32 range."""
-    by_name = {s.name: s for s in model.input_specs}
-    names = [t.name for t in tensors]
-    for j, name in enumerate(names):
-        if name not in by_name:
-            raise InputError(f"inputs[{j}].name: the model has no input {name!r}; its inputs are {sorted(by_name)}")
-        if names.index(name) != j:
-            raise InputError(f"inputs[{j}].name: input {name!r} is given twice")
-    missing = [name for name in by_name if name not in names]
-    if missing:
-        raise InputError(f"inputs: missing input(s) {missing}; the model needs {list(by_name)}")
-    for j, t in enumerate(tensors):
-        spec = by_name[t.name]
-        if list(t.shape) != list(spec.shape):
-            raise InputError(
-                f"inputs[{j}].shape: input {spec.name!r} needs shape {list(spec.shape)}, got {list(t.shape)}"
-            )
-    checked = {t.name: inputs.check_tensor(t.array, by_name[t.name], f"inputs[{j}]") for j, t in enumerate(tensors)}
-    return [checked[s.name] for s in model.input_specs]
-
-
-def _chosen_outputs(model: ServedModel, names: tuple[str, ...] | None) -> list[int]:
-    """Indexes of the outputs to answer with: the named ones, else all."""
-    if names is None:
-        return list(range(len(model.output_specs)))
-    index = {s.name: i for i, s in enumerate(model.output_specs)}
-    for k, name in enumerate(names):
-        if name not in index:
-            raise InputError(f"outputs[{k}].name: the model has no output {name!r}; its outputs are {list(index)}")
-    return [index[name] for name in names]
-
-
-def _check_finite(fast: FastAnswer, model: ServedModel) -> None:
-    """Refuse (nothing queued) an input whose float answer overflowed: it was never served, so there is nothing to prove."""
-    for spec, output in zip(model.output_specs, fast.outputs, strict=True):
-        bad = np.flatnonzero(~np.isfinite(output))
-        if bad.size:
-            raise InputError(
-                f"inputs: drive the model's output out of range (output {spec.name!r} is {output.flat[bad[0]]} at flat index {bad[0]}); "
-                "send values in the range the model was made for"
-            )
 
 
 class Node:
@@ -237,15 +181,15 @@ class Node:
     async def infer(self, model_name: str, tensors: list[Tensor], options: InferOptions, owner: str) -> Accepted:
         """Check the inputs, answer them fast, persist the job; only then is it accepted."""
         model = self.model(model_name)
-        sample = _sample(model, tensors)
-        chosen = _chosen_outputs(model, options.outputs)
+        sample = sample_of(model, tensors)
+        chosen = chosen_outputs(model, options.outputs)
         if self.depth >= self.config.max_queue:
             self.metrics.rejected.labels("queue_full").inc()
             raise QueueFull(self.depth, self.retry_after())
         self.depth += 1
         try:
             fast = await asyncio.to_thread(model.answer, sample)
-            _check_finite(fast, model)
+            check_finite(fast, model)
             job_id = secrets.token_urlsafe(16)
             signed = await self._sign(model, sample, options.request_id or job_id, job_id)
             payload = jobs.encode(model.input_specs, sample, model.output_specs, fast)
