@@ -142,7 +142,8 @@ class Record:
 
 @contextlib.contextmanager
 def ezkl_calls_timed(record: Record) -> Iterator[None]:
-    """Time every ezkl call zkinfer makes (by wrapping `zkinfer.core.zkp.ezkl_adapter`), to split API calls into parts."""
+    """Time every ezkl call zkinfer makes (by wrapping `zkinfer.core.zkp.ezkl_adapter`), to split API calls into
+    parts."""
     from zkinfer.core.zkp import ezkl_adapter as _ezkl
 
     names = ("gen_settings", "calibrate", "compile_circuit", "setup", "gen_witness", "prove", "verify")

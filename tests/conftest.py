@@ -63,7 +63,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not left:
         return
     lines = [
-        f"{len(left)} process(es) started by this test run are still running {LEFTOVER_GRACE_S:.0f} s after its end (now killed):"
+        f"{len(left)} process(es) started by this test run are still running {LEFTOVER_GRACE_S:.0f} s after its end "
+        "(now killed):"
     ]
     lines += [f"  pid {pid}: {processes.command_line(pid)}" for pid in left]
     for pid in left:

@@ -52,7 +52,10 @@ def _connect(node: RunningNode, first_bytes: bytes) -> socket.socket:
 
 
 def _infer_request(body: bytes, declared: int | None = None, query: str = "") -> bytes:
-    head = f"POST /v2/models/{MODEL}/infer{query} HTTP/1.1\r\nHost: node\r\nAuthorization: Bearer {API_KEY}\r\nContent-Type: application/json\r\nContent-Length: {declared or len(body)}\r\n\r\n"
+    head = (
+        f"POST /v2/models/{MODEL}/infer{query} HTTP/1.1\r\nHost: node\r\nAuthorization: Bearer {API_KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {declared or len(body)}\r\n\r\n"
+    )
     return head.encode() + body
 
 

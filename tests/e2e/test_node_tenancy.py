@@ -59,7 +59,8 @@ def test_a_public_receipt_is_readable_by_every_key(node: RunningNode) -> None:
 def test_jobs_from_before_owners_are_readable_by_no_key(node: RunningNode) -> None:
     with sqlite3.connect(node.state_dir / "jobs.sqlite3") as db:  # as a job stored by the previous version (no owner)
         db.execute(
-            "INSERT INTO jobs (id, model, state, payload, accepted_at) VALUES ('from-before', 'retired', 'accepted', '{}', 0)"
+            "INSERT INTO jobs (id, model, state, payload, accepted_at) VALUES ('from-before', 'retired', 'accepted', "
+            "'{}', 0)"
         )
     for key in (API_KEY, OTHER_KEY):
         assert _get(node, "/v1/receipts/from-before", key).status_code == 404

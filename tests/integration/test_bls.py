@@ -194,7 +194,8 @@ def test_proof_of_possession(keys: list[tuple[int, bytes]]) -> None:
 
 def test_py_ecc_restores_the_recursion_limit() -> None:
     code = (
-        "import sys; from zkinfer.core.crypto import bls; before = sys.getrecursionlimit(); bls.py_ecc(); import py_ecc; "
+        "import sys; from zkinfer.core.crypto import bls; before = sys.getrecursionlimit(); bls.py_ecc(); import "
+        "py_ecc; "
         "print(before, sys.getrecursionlimit())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

@@ -50,7 +50,8 @@ def _probe(imports: str) -> dict[str, object]:
         "import zkinfer",
         "import zkinfer.verify",
         "from zkinfer import Policy, Receipt, Verdict, ZkinferError, load_receipt, verify_file, verify_receipt",
-        "from zkinfer.core.crypto import identity, bls; from zkinfer.core.support import logs; from zkinfer.core.zkp import ezkl_adapter",
+        "from zkinfer.core.crypto import identity, bls; from zkinfer.core.support import logs; from zkinfer.core.zkp "
+        "import ezkl_adapter",
         "import zkinfer.cli",
     ],
 )

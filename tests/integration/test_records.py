@@ -186,7 +186,8 @@ def test_the_watcher_calls_a_promise_unproven_only_when_the_node_itself_answers_
     keys = [identity.new_key(), identity.new_key()]
     urls = [f"http://127.0.0.1:{still_proving.server_port}", f"http://127.0.0.1:{down_port}"]
     toml = "\n".join(
-        f'[[nodes]]\nname = "n{i}"\nurl = "{url}"\npublic_key = "{k.public_hex}"\nproof_of_possession = "{bls.pop_prove(k.secret).hex()}"\n'
+        f'[[nodes]]\nname = "n{i}"\nurl = "{url}"\npublic_key = "{k.public_hex}"\nproof_of_possession = '
+        f'"{bls.pop_prove(k.secret).hex()}"\n'
         for i, (k, url) in enumerate(zip(keys, urls, strict=True))
     )
     pinned = nodeset.parse(toml, "nodes.toml")
@@ -242,8 +243,12 @@ def _pending_answers(key: identity.NodeKey, n: int) -> list[AnswerRecord]:
 def _watch_until_polled(
     server: FixedServer, key: identity.NodeKey, rows: list[AnswerRecord], records: Records, tmp_path: Path, polls: int
 ) -> int:
-    """Watch `rows` against `server` until it has been polled `polls` times; how many receipts the watcher still holds."""
-    toml = f'[[nodes]]\nname = "n0"\nurl = "http://127.0.0.1:{server.server_port}"\npublic_key = "{key.public_hex}"\nproof_of_possession = "{bls.pop_prove(key.secret).hex()}"\n'
+    """Watch `rows` against `server` until it has been polled `polls` times; how many receipts the watcher still
+    holds."""
+    toml = (
+        f'[[nodes]]\nname = "n0"\nurl = "http://127.0.0.1:{server.server_port}"\npublic_key = "{key.public_hex}"\n'
+        f'proof_of_possession = "{bls.pop_prove(key.secret).hex()}"\n'
+    )
 
     async def run() -> int:
         watcher = Watcher(records, Consensus(nodeset.parse(toml, "nodes.toml")), tmp_path / "evidence", poll_s=0.02)

@@ -126,7 +126,10 @@ def browser_available() -> bool:
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Headless Chromium under chromedriver, with a fresh profile and no network beyond loopback."""
     if not browser_available():
-        reason = f"the /ui browser test needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER}) and selenium: apt-get install chromium chromium-driver; pip install -e '.[dev]'"
+        reason = (
+            f"the /ui browser test needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER}) "
+            "and selenium: apt-get install chromium chromium-driver; pip install -e '.[dev]'"
+        )
         if os.environ.get("ZKINFER_REQUIRE_BROWSER"):
             pytest.fail(reason + "; ZKINFER_REQUIRE_BROWSER is set, so this fails rather than skips")
         pytest.skip(reason)

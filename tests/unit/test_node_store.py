@@ -81,7 +81,8 @@ def test_requeue_after_a_crash_then_give_up(tmp_path: Path) -> None:
 
 
 def test_node_restarts_do_not_count_against_a_job(tmp_path: Path) -> None:
-    """A job claimed when the node stops (SIGTERM, kill -9, a reboot) did nothing wrong: it is requeued however often that happens."""
+    """A job claimed when the node stops (SIGTERM, kill -9, a reboot) did nothing wrong: it is requeued however often
+    that happens."""
     path = tmp_path / "jobs.sqlite3"
     store = Store(path)
     store.add_many(_jobs("m", "a"))
@@ -124,7 +125,8 @@ def test_a_store_from_the_previous_version_opens_and_keeps_its_jobs(tmp_path: Pa
     with sqlite3.connect(path) as db:
         db.executescript(store_module.SCHEMA)
         db.execute(
-            "INSERT INTO jobs (id, model, state, payload, accepted_at, attempts, worker) VALUES ('old', 'm', 'proving', '{}', 0, 7, 0)"
+            "INSERT INTO jobs (id, model, state, payload, accepted_at, attempts, worker) VALUES ('old', 'm', "
+            "'proving', '{}', 0, 7, 0)"
         )
     store = Store(path)
     assert store.requeue() == []

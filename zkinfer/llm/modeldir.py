@@ -37,7 +37,8 @@ class ModelDirError(UsageError):
 def covered_files(directory: Path) -> list[Path]:
     if not directory.is_dir():
         raise ModelDirError(
-            f"{directory}: no such model directory; give a Hugging Face causal-LM directory (config.json, *.safetensors, tokenizer files)"
+            f"{directory}: no such model directory; give a Hugging Face causal-LM directory (config.json, "
+            "*.safetensors, tokenizer files)"
         )
     weights = sorted(directory.glob("*.safetensors"))
     if not (directory / "config.json").is_file() or not weights:

@@ -98,7 +98,8 @@ class LlmReceipt(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> LlmReceipt:
-        """What form alone fixes: the prompt digest, the length against max_tokens, one commitment per chunk of each size."""
+        """What form alone fixes: the prompt digest, the length against max_tokens, one commitment per chunk of each
+        size."""
         if self.prompt.digest != prompt_digest(self.prompt.token_ids):
             raise ValueError("prompt.digest is not the digest of prompt.token_ids")
         count = len(self.completion.token_ids)
@@ -109,7 +110,8 @@ class LlmReceipt(_Strict):
         expected = math.ceil(count / self.commitments.chunk_tokens)
         if len(self.commitments.values) != expected:
             raise ValueError(
-                f"commitments.values: {len(self.commitments.values)} commitments for {count} tokens; expected {expected}"
+                f"commitments.values: {len(self.commitments.values)} commitments for {count} tokens; expected "
+                f"{expected}"
             )
         if any(len(v) != 2 + 2 * self.commitments.topk for v in self.commitments.values):
             raise ValueError(

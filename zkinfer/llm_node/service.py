@@ -131,7 +131,8 @@ class LlmService:
         prompt, field = self._prompt(request)
         if len(prompt) > self.max_prompt_tokens:
             raise RequestError(
-                f"{field}: {len(prompt)} tokens, more than this node's limit of {self.max_prompt_tokens} prompt tokens; shorten it",
+                f"{field}: {len(prompt)} tokens, more than this node's limit of {self.max_prompt_tokens} prompt "
+                "tokens; shorten it",
                 field,
             )
         asked = request.requested_max_tokens() if isinstance(request, ChatRequest) else request.max_tokens
@@ -145,7 +146,8 @@ class LlmService:
             max_tokens = min(cap, room) if chat else min(self.config.default_max_tokens, room)
         elif asked > room:
             raise RequestError(
-                f"max_tokens: {asked} tokens after a {len(prompt)}-token prompt exceed the model's context of {self.engine.context}; ask for at most {room}",
+                f"max_tokens: {asked} tokens after a {len(prompt)}-token prompt exceed the model's context of "
+                f"{self.engine.context}; ask for at most {room}",
                 "max_tokens",
             )
         else:
@@ -177,7 +179,8 @@ class LlmService:
             )
         if self.store.exists(owner, given):
             raise RequestIdTaken(
-                f"header Zkinfer-Request-Id: {given!r} was already answered for this key; its receipt is at /v1/receipts/{given}"
+                f"header Zkinfer-Request-Id: {given!r} was already answered for this key; its receipt is at "
+                f"/v1/receipts/{given}"
             )
         return given
 
@@ -203,7 +206,8 @@ class LlmService:
         if self._waiting > self.config.max_queue:
             self.metrics.rejected.labels("queue_full").inc()
             raise QueueFull(
-                f"{self._waiting} requests are waiting for the model (this node queues {self.config.max_queue}); retry shortly",
+                f"{self._waiting} requests are waiting for the model (this node queues {self.config.max_queue}); retry "
+                "shortly",
                 retry_after_s=1,
             )
 

@@ -73,7 +73,10 @@ class NodeEntry:
     def api_key_line(self) -> str:
         """The api_key_env line: as given, else commented out, with a name suggested from the node's."""
         if self.api_key_env is not None:
-            return f'api_key_env = "{self.api_key_env}"   # the gateway sends ${self.api_key_env} to this node as its API key'
+            return (
+                f'api_key_env = "{self.api_key_env}"   '
+                f"# the gateway sends ${self.api_key_env} to this node as its API key"
+            )
         suggested = re.sub(r"[^A-Z0-9_]", "_", self.name.upper()) + "_API_KEY"
         suggested = suggested if ENV_NAME.fullmatch(suggested) else "NODE_" + suggested
         return (

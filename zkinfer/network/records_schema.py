@@ -93,7 +93,8 @@ def _migrate(db: sqlite3.Connection, lock: threading.Lock, path: Path) -> None:
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
     if version > SCHEMA_VERSION:
         raise RecordsError(
-            f"{path}: written by a newer zkinfer (schema {version}, this one knows {SCHEMA_VERSION}); upgrade zkinfer or use another --state-dir"
+            f"{path}: written by a newer zkinfer (schema {version}, this one knows {SCHEMA_VERSION}); upgrade zkinfer "
+            "or use another --state-dir"
         )
     if version == 0:
         with lock:

@@ -5,7 +5,8 @@ piece of evidence its kind, the accused node and the time. No request id, input,
 certificate or link to an evidence document (those need a tenant's key: `/v1/evidence`).
 
 Everything shown comes from nodes (names, URLs, evidence kinds) and so is hostile: every
-value goes through `html.escape` (attribute values with quotes escaped too), and the page carries a Content-Security-Policy that allows no script
+value goes through `html.escape` (attribute values with quotes escaped too), and the page carries a
+Content-Security-Policy that allows no script
 and no external resource at all, so a missed escape still runs nothing. Element ids, classes and
 `data-*` attributes are stable: tests and scrapers select e.g.
 `table#nodes tr[data-node="alpha"] td.reputation`.

@@ -26,7 +26,8 @@ set aside until the promise falls due and then verified once more (the fault may
 Still no valid receipt of the statement then: the answer is unproven, with **unproven** evidence. It
 is recorded as invalid only when, after such a receipt, the node cannot be reached past its promised
 time (nothing filed). A failed verification is never itself the ground for evidence (a contradiction
-needs a proof that verifies). Evidence documents go to the records and, as files, to `<state-dir>/evidence/<id>.json`; the id is the document's content digest.
+needs a proof that verifies). Evidence documents go to the records and, as files, to
+`<state-dir>/evidence/<id>.json`; the id is the document's content digest.
 """
 
 from __future__ import annotations

@@ -58,11 +58,13 @@ def chosen_outputs(model: ServedModel, names: tuple[str, ...] | None) -> list[in
 
 
 def check_finite(fast: FastAnswer, model: ServedModel) -> None:
-    """Refuse (nothing queued) an input whose float answer overflowed: it was never served, so there is nothing to prove."""
+    """Refuse (nothing queued) an input whose float answer overflowed: it was never served, so there is nothing to
+    prove."""
     for spec, output in zip(model.output_specs, fast.outputs, strict=True):
         bad = np.flatnonzero(~np.isfinite(output))
         if bad.size:
             raise InputError(
-                f"inputs: drive the model's output out of range (output {spec.name!r} is {output.flat[bad[0]]} at flat index {bad[0]}); "
+                f"inputs: drive the model's output out of range (output {spec.name!r} is {output.flat[bad[0]]} at flat "
+                f"index {bad[0]}); "
                 "send values in the range the model was made for"
             )

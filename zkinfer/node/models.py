@@ -27,12 +27,14 @@ def discover(root: Path) -> list[Path]:
         return [root]
     if not root.is_dir():
         raise CircuitError(
-            f"{root}: no such directory; give --circuits a folder of compiled circuits (`zkinfer compile ... -o {root}/NAME`)"
+            f"{root}: no such directory; give --circuits a folder of compiled circuits (`zkinfer compile ... -o "
+            f"{root}/NAME`)"
         )
     found = sorted(p for p in root.iterdir() if (p / circuit.MANIFEST_FILE).is_file())
     if not found:
         raise CircuitError(
-            f"{root}: holds no compiled circuit (no */{circuit.MANIFEST_FILE}); compile one with `zkinfer compile MODEL.onnx --data CALIB -o {root}/NAME`"
+            f"{root}: holds no compiled circuit (no */{circuit.MANIFEST_FILE}); compile one with `zkinfer compile "
+            f"MODEL.onnx --data CALIB -o {root}/NAME`"
         )
     return found
 
@@ -88,7 +90,8 @@ def check_batchable(c: circuit.Circuit) -> None:
     n = c.manifest.batch_size
     if n > 1 and any(not s.shape or s.shape[0] != n for s in (*c.input_specs, *c.output_specs)):
         raise CircuitError(
-            f"{c.path}: compiled for batch_size {n}, but not every input/output has {n} on axis 0; the node cannot split its rows"
+            f"{c.path}: compiled for batch_size {n}, but not every input/output has {n} on axis 0; the node cannot "
+            "split its rows"
         )
 
 
@@ -103,7 +106,8 @@ def load_provers(
         check_batchable(prover.circuit)
         if prover.circuit.name in provers:
             raise CircuitError(
-                f"{path}: circuit name {prover.circuit.name!r} is also used by {provers[prover.circuit.name].circuit.path}; rename one"
+                f"{path}: circuit name {prover.circuit.name!r} is also used by "
+                f"{provers[prover.circuit.name].circuit.path}; rename one"
             )
         provers[prover.circuit.name] = prover
     return provers

@@ -108,7 +108,8 @@ class Node:
         self.proof_of_possession = (
             proof_of_possession  # of `key`: what lets a gateway aggregate this node's statement signatures
         )
-        # a batch circuit's witness costs the same for 1 row or N: one run at a time, each taking every request that waits, spends least CPU under load
+        # a batch circuit's witness costs the same for 1 row or N: one run at a time, each taking every request that
+        # waits, spends least CPU under load
         self.signers = {
             name: StatementSigner(
                 m,
@@ -238,13 +239,14 @@ class Node:
             raise InputError(f"inputs: no claim can be made of this answer ({exc})") from exc
         request_id = claim.request_id
         taken = InputError(
-            f"id: request id {request_id!r} is already claimed by this node (a request id names one claim); send a fresh id"
+            f"id: request id {request_id!r} is already claimed by this node (a request id names one claim); send a "
+            "fresh id"
         )
         if request_id in self._claiming:
             raise taken
-        self._claiming.add(
-            request_id
-        )  # before any await: a concurrent twin is refused here, not by the group commit (which would fail its whole group)
+        # before any await: a concurrent twin is refused here, not by the group commit (which would fail its
+        # whole group)
+        self._claiming.add(request_id)
         try:
             if await asyncio.to_thread(self.store.claim_of, request_id) is not None:
                 raise taken
@@ -264,7 +266,8 @@ class Node:
         self.metrics.queue_depth.set(self.depth)
 
     async def _sign(self, model: ServedModel, sample: Sample, request_id: str, job_id: str) -> Signed | None:
-        """The signed statement and promise (InputError when the circuit could never prove the input: nothing is queued)."""
+        """The signed statement and promise (InputError when the circuit could never prove the input: nothing is
+        queued)."""
         signer = self.signers.get(model.name)
         if signer is None:
             return None

@@ -1,4 +1,5 @@
-"""Checking evidence against a node (`zkinfer.evidence/1`, `zkinfer.core.formats.evidence`): the auditor's work, offline.
+"""Checking evidence against a node (`zkinfer.evidence/1`, `zkinfer.core.formats.evidence`): the auditor's work,
+offline.
 
 Each kind rests only on the accused's own signatures and, for a contradiction, a receipt of its own
 whose proof verifies (checked here fully, isolated ezkl), so an accuser cannot forge evidence and an

@@ -1,1 +1,2 @@
-"""The documents and their readers: receipts (any number of segments), statements, inputs, compiled circuits, strict JSON."""
+"""The documents and their readers: receipts (any number of segments), statements, inputs, compiled circuits, strict
+JSON."""

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 
 class ZkinferError(Exception):
-    """Base class: a problem with a message that says how to fix it (bad usage, exit 2, unless its branch says otherwise)."""
+    """Base class: a problem with a message that says how to fix it (bad usage, exit 2, unless its branch says
+    otherwise)."""
 
     exit_code = 2
 
@@ -95,7 +96,8 @@ class ExportError(UsageError):
 
 
 class ChainError(UsageError):
-    """A chain tool, key, option, contract or deployment record is missing or not what it claims (the caller fixes it)."""
+    """A chain tool, key, option, contract or deployment record is missing or not what it claims (the caller fixes
+    it)."""
 
 
 class ChainUnreachable(InfrastructureError):
@@ -111,12 +113,15 @@ class ContractTooLarge(ChainError):
 
 
 class ExecutorError(InfrastructureError):
-    """An executor could not run a proof task: its cluster does not answer, its actor failed, or a key is not where its worker runs."""
+    """An executor could not run a proof task: its cluster does not answer, its actor failed, or a key is not where its
+    worker runs."""
 
 
 class ProverLostError(ExecutorError):
-    """The process proving a task died (killed, or crashed) before answering; the task itself may be sound, so it may be retried."""
+    """The process proving a task died (killed, or crashed) before answering; the task itself may be sound, so it may be
+    retried."""
 
 
 class ProofMemoryError(InfrastructureError):
-    """A proof needed more memory than the proving memory ceiling (--max-prove-memory) allows: the operator raises it (or splits the model)."""
+    """A proof needed more memory than the proving memory ceiling (--max-prove-memory) allows: the operator raises it
+    (or splits the model)."""

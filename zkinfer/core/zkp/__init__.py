@@ -1,1 +1,2 @@
-"""The one place that talks to ezkl and ONNX: the adapter, its typed settings view, the instance layout, the verify worker."""
+"""The one place that talks to ezkl and ONNX: the adapter, its typed settings view, the instance layout, the verify
+worker."""
