@@ -69,8 +69,8 @@ class Records:
                 cursor = db.execute(
                     "INSERT INTO answers (request_id, model, node_key, node, at, latency_ms, verdict, dissent_kind, "
                     "detail, statement, statement_digest, claim,"
-                    " promise, receipt_id, prove_by, receipt, proven_equal, receipt_detail, evidence) VALUES (?, ?, ?, "
-                    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " promise, receipt_id, prove_by, receipt, proven_equal, receipt_detail, evidence)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         r.request_id,
                         r.model,
@@ -120,8 +120,8 @@ class Records:
     ) -> None:
         with self._transaction() as db:
             db.execute(
-                "UPDATE answers SET receipt = ?, proven_equal = ?, receipt_detail = ?, receipt_seconds = ? WHERE seq = "
-                "?",
+                "UPDATE answers SET receipt = ?, proven_equal = ?, receipt_detail = ?, receipt_seconds = ?"
+                " WHERE seq = ?",
                 (state.value, None if proven_equal is None else int(proven_equal), detail[:2000], seconds, seq),
             )
 
@@ -129,8 +129,8 @@ class Records:
         """This node's other signed statements with the same claim and another statement digest
         (the request id alone differs between honest statements, so the caller compares outputs)."""
         rows = self._query(
-            "SELECT statement FROM answers WHERE node_key = ? AND claim = ? AND statement_digest != ? AND statement IS "
-            "NOT NULL ORDER BY seq LIMIT 50",
+            "SELECT statement FROM answers WHERE node_key = ? AND claim = ? AND statement_digest != ?"
+            " AND statement IS NOT NULL ORDER BY seq LIMIT 50",
             (node_key, claim, statement_digest),
         )
         return [json.loads(row[0]) for row in rows]
@@ -157,8 +157,8 @@ class Records:
         """The certificate's dissenters once every node has answered or timed out (some answer after the quorum)."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE certificates SET dissenters = ? WHERE seq = (SELECT MAX(seq) FROM certificates WHERE "
-                "request_id = ?)",
+                "UPDATE certificates SET dissenters = ?"
+                " WHERE seq = (SELECT MAX(seq) FROM certificates WHERE request_id = ?)",
                 (json.dumps(dissenters), request_id),
             )
 
@@ -184,8 +184,8 @@ class Records:
         """Store an evidence document (once: the id is its content digest); True when it is new."""
         with self._transaction() as db:
             cursor = db.execute(
-                "INSERT OR IGNORE INTO evidence (id, kind, accused, node, request_id, at, document) VALUES (?, ?, ?, "
-                "?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO evidence (id, kind, accused, node, request_id, at, document)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.id,
                     record.kind,
@@ -235,8 +235,8 @@ class Records:
 
     def node_stats(self, node_key: str) -> NodeStats:
         rows = self._query(
-            "SELECT verdict, dissent_kind, latency_ms, receipt, proven_equal FROM answers WHERE node_key = ? ORDER BY "
-            "seq DESC LIMIT ?",
+            "SELECT verdict, dissent_kind, latency_ms, receipt, proven_equal FROM answers WHERE node_key = ?"
+            " ORDER BY seq DESC LIMIT ?",
             (node_key, WINDOW),
         )
         (evidence,) = self._query("SELECT COUNT(*) FROM evidence WHERE accused = ?", (node_key,))[0]
