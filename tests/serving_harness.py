@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,6 +10,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from tests.node_harness import free_port
+from tests.waiting import wait_until
 from zkinfer.serving.connections import ConnectionLimits, protocol_class
 
 LIMITS = ConnectionLimits(header_timeout_s=5.0, body_timeout_s=5.0, max_connections=64)
@@ -24,11 +24,13 @@ def serving(app: FastAPI, limits: ConnectionLimits = LIMITS) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the test server did not start on port {port}")
-        time.sleep(0.02)
+
+    def started() -> bool:
+        if not thread.is_alive():
+            raise RuntimeError(f"the test server on port {port} stopped before it started")
+        return bool(server.started)
+
+    wait_until(started, what=f"the test server listening on port {port}", timeout_s=30, interval_s=0.02)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -47,6 +48,7 @@ from tests.node_harness import (
     header_limit_statuses,
     start_node,
 )
+from tests.waiting import wait_until
 from zkinfer.core.crypto import identity
 from zkinfer.core.crypto.identity import NodeKey
 from zkinfer.core.formats import statement
@@ -453,11 +455,12 @@ def test_garbage_5xx_and_unreachable_nodes_are_dissent_and_the_quorum_still_answ
             response = running.infer(SAMPLE, request_id="h3-faulty-1")
             assert response.status_code == 200, response.text
             assert sorted(response.json()["parameters"]["zkinfer_signers"]) == ["alpha", "beta", "gamma"]
-            deadline = time.monotonic() + 60
-            while (
-                time.monotonic() < deadline and running.nodes()["down"]["timeouts"] == 0
-            ):  # recorded once every node answered
-                time.sleep(0.2)
+            wait_until(  # recorded once every node answered
+                lambda: running.nodes()["down"]["timeouts"] != 0,
+                what="the down node's timeout",
+                timeout_s=60,
+                interval_s=0.2,
+            )
             rows = running.nodes()
             assert (
                 rows["garbage"]["dissented"] == 1 and rows["broken"]["dissented"] == 1 and rows["down"]["timeouts"] == 1
@@ -483,9 +486,12 @@ def test_a_stopped_gateway_leaves_no_process(
     running = start_gateway(tmp_path / "gw", pinned_toml(entries, timeout_ms=10_000), "--check-processes", "2")
     try:
         assert running.infer(SAMPLE, request_id="stopped-1").status_code == 200
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and not any(r["receipts_valid"] for r in running.nodes().values()):
-            time.sleep(0.3)
+        wait_until(
+            lambda: any(r["receipts_valid"] for r in running.nodes().values()),
+            what="a receipt verified by the gateway",
+            timeout_s=300,
+            interval_s=0.3,
+        )
         spawned = processes.children(running.process.pid)
         assert len(spawned) >= 4, [
             processes.command_line(p) for p in spawned
@@ -564,11 +570,17 @@ def test_a_second_gateway_on_the_same_state_directory_is_refused(gateway: Runnin
 
 def test_the_watcher_records_valid_receipts_for_honest_nodes_and_no_evidence(gateway: RunningGateway) -> None:
     assert gateway.infer(SAMPLE, request_id="h3-watched-1").status_code == 200
-    deadline = time.monotonic() + 300
-    rows = gateway.nodes()
-    while time.monotonic() < deadline and not all(r["receipts_valid"] >= 1 for r in rows.values()):
-        time.sleep(0.5)
+
+    def all_valid() -> dict[str, Any] | None:
         rows = gateway.nodes()
+        return rows if all(r["receipts_valid"] >= 1 for r in rows.values()) else None
+
+    rows = wait_until(
+        all_valid,
+        what="a valid receipt from every node",
+        timeout_s=300,
+        interval_s=0.5,
+    )
     assert all(r["receipts_valid"] >= 1 and r["receipts_invalid"] == 0 for r in rows.values()), rows
     assert all(
         r["evidence"] == 0 and r["reputation"] > 0.5 and r["latency_p50_ms"] is not None for r in rows.values()

@@ -26,6 +26,7 @@ from tests.node_harness import (
     request_head,
     start_node,
 )
+from tests.waiting import wait_until
 
 SLOW = 150  # of each kind: 300 slow connections against a cap of 64
 CAP = 64
@@ -93,12 +94,13 @@ def test_slow_connections_do_not_starve_real_requests(node: RunningNode) -> None
     try:
         served = [_legit(node) for _ in range(3)]  # while every slow one that was admitted is still open
         assert served == [200, 200, 200]
-        deadline = time.monotonic() + 60  # generous: the node's deadlines are 2 s
-        still_open = list(slow)
-        while still_open and time.monotonic() < deadline:
-            still_open = [s for s in still_open if not _closed_by_server(s)]
-            time.sleep(0.2)
-        assert not still_open, f"{len(still_open)} slow connection(s) were never closed"
+        # generous: the node's deadlines are 2 s
+        wait_until(
+            lambda: all(_closed_by_server(s) for s in slow),
+            what="every slow connection closed by the node",
+            timeout_s=60,
+            interval_s=0.2,
+        )
         assert _legit(node) == 200
     finally:
         for sock in slow:
@@ -115,9 +117,12 @@ def test_a_client_that_hangs_up_is_one_log_line(node: RunningNode) -> None:
     time.sleep(0.5)
     waiting.close()
     cut_short.close()
-    deadline = time.monotonic() + 60
-    while "went away" not in node.log.read_text()[before:] and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_until(
+        lambda: "went away" in node.log.read_text()[before:],
+        what="the 'went away' log line",
+        timeout_s=60,
+        interval_s=0.2,
+    )
     assert _legit(node) == 200
     new = node.log.read_text()[before:]
     assert "Traceback" not in new, new

@@ -35,6 +35,7 @@ from tests.llm_harness import (
     start_llm_node,
     start_lying_llm_node,
 )
+from tests.waiting import wait_until
 from zkinfer.llm import modeldir
 from zkinfer.network.gateway_state import REPUTATION_CACHE_S
 
@@ -150,13 +151,7 @@ def test_unknown_model_and_missing_key_are_openai_errors(gateway: RunningGateway
 
 
 def wait_for(check: Any, timeout_s: float = 120) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.3)
-    raise AssertionError("timed out")
+    return wait_until(check, what=getattr(check, "__name__", "the condition"), timeout_s=timeout_s, interval_s=0.3)
 
 
 @pytest.fixture(scope="module")

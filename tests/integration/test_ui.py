@@ -11,7 +11,6 @@ import importlib.util
 import json
 import os
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.waiting import wait_until
 from zkinfer.network.ui import EvidenceRow, NodeRow, render
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -235,14 +235,7 @@ def test_ui_page_in_chromium_before_any_traffic(browser: Any) -> None:
 
 def _poll(what: str, probe: Any, timeout_s: float, log: Path) -> Any:
     """`probe()` until it returns something truthy; fail naming `what` (and the gateway's log tail)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not seen after {timeout_s} s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.3)
+    return wait_until(probe, what=what, timeout_s=timeout_s, interval_s=0.3, detail=lambda: log.read_text()[-3000:])
 
 
 @pytest.mark.e2e

@@ -109,6 +109,15 @@ def unreachable(exc: BaseException) -> bool:
     return isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError))
 
 
+def stopped_answering(chain: Chain, what: str, exc: BaseException) -> ChainUnreachable:
+    """The error for an RPC endpoint that answered once and then stopped (exit 3, a retry may pass)."""
+    return ChainUnreachable(
+        f"{what}: the Ethereum node at {chain.rpc_url} (chain {chain.chain_id}) stopped answering "
+        f"({type(exc).__name__}); nothing was changed by this call unless its transaction was already sent: "
+        "check `zkinfer chain status`, start the node again if it is down, and retry"
+    )
+
+
 def connect_cli(rpc_url: str | None, key_file: Path | None, state_dir: Path, *, need_key: bool) -> Chain:
     """What a chain command connects to: `--rpc-url` with an explicit key, or (no --rpc-url) the
     embedded dev chain running from `state_dir`, whose first prefunded account is then the default."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from zkinfer.chain.account import Chain
+from zkinfer.chain.account import Chain, stopped_answering, unreachable
 from zkinfer.chain.solidity import Compiled
 from zkinfer.core.support.errors import ChainError
 
@@ -43,8 +43,8 @@ def send(chain: Chain, tx: dict[str, Any], what: str) -> Sent:
     """Fill, sign with the chain's key, send and wait for `tx`; a revert raises ChainError naming `what`."""
     web3 = chain.web3
     filled = {"chainId": chain.chain_id, "from": chain.address, **tx}
-    filled.setdefault("nonce", web3.eth.get_transaction_count(chain.address, "pending"))
     try:
+        filled.setdefault("nonce", web3.eth.get_transaction_count(chain.address, "pending"))
         if "gas" not in filled:
             filled["gas"] = with_margin(web3.eth.estimate_gas(filled))
         if "maxFeePerGas" not in filled and "gasPrice" not in filled:
@@ -55,6 +55,8 @@ def send(chain: Chain, tx: dict[str, Any], what: str) -> Sent:
     except ChainError:
         raise
     except Exception as exc:  # web3 raises many types (ContractLogicError, ValueError, timeouts)
+        if unreachable(exc):  # the node stopped answering mid-command: an operator or a retry fixes it
+            raise stopped_answering(chain, what, exc) from exc
         raise ChainError(
             f"{what}: the transaction failed on chain {chain.chain_id} ({chain.rpc_url}): "
             f"{type(exc).__name__}: {str(exc)[:300]}"

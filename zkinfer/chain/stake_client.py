@@ -19,7 +19,7 @@ from typing import Any
 
 from zkinfer.chain import claims as claims_mod
 from zkinfer.chain import stake_reverts
-from zkinfer.chain.account import Chain
+from zkinfer.chain.account import Chain, stopped_answering, unreachable
 from zkinfer.chain.calldata import proof_args
 from zkinfer.chain.claims import Claim, ClaimError, Layout, MerkleTree
 from zkinfer.chain.deploy import Sent, code_matches, contract, deploy, send
@@ -113,6 +113,8 @@ class Stake:
             try:
                 estimate = int(call.estimate_gas(sender))
             except Exception as exc:  # web3's ContractCustomError and kin: a revert, decoded below
+                if unreachable(exc):
+                    raise stopped_answering(self.chain, what, exc) from exc
                 raise ChainError(
                     f"{what}: refused on chain {self.chain.chain_id}: {type(exc).__name__}: {str(exc)[:300]}"
                 ) from exc
