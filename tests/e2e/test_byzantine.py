@@ -377,8 +377,8 @@ def test_a_replayed_signature_is_never_counted(cluster: Cluster, truth: Statemen
 
 def test_a_replayed_receipt_is_not_the_nodes_proof(cluster: Cluster, truth: Statement, tmp_path: Path) -> None:
     cluster.liar(
-        "copier", "replay-receipt", "--peer-url", cluster.honest["alpha"].url, *PROVING_LIAR
-    )  # alpha's receipt is there before it falls due, even on a loaded machine
+        "copier", "replay-receipt", "--peer-url", cluster.honest["alpha"].url, "--prove-within", "20"
+    )  # alpha's receipt (a ~1 s proof) is there before the copier's promise falls due, even on a loaded machine
     names = ["alpha", "beta", "copier"]
     gateway = cluster.gateway("replay-receipt", names)
     answer = certified(gateway.infer(SAMPLE, request_id="byz-rr-1"), truth, "byz-rr-1")
