@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
+import {AccessControlDefaultAdminRules} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
 /// The ezkl (halo2-solidity-verifier) interface: true for a valid proof of these public instances.
 /// A verifier may also revert on an invalid proof; the stake contract treats both as "not valid".
 interface IHalo2Verifier {
@@ -9,7 +13,11 @@ interface IHalo2Verifier {
 
 /// @title ZkinferStake: bonded nodes, optimistic claims, challenges answered by ZK proofs, slashing.
 /// @notice Trust model (see zkinfer/chain/stake.py and README):
-///  - The owner (the deployer) registers models: circuit id (the bytes of the circuit's sha256 digest) ->
+///  - Audited parts: OpenZeppelin Contracts 5.7.0 (pinned in package.json) gives the access control
+///    (AccessControlDefaultAdminRules: one admin, the deployer, handed over in two steps after ADMIN_DELAY; `owner()`
+///    is that admin), the reentrancy guard (ReentrancyGuardTransient: EIP-1153 transient storage, which the
+///    cancun EVM this compiles for has) and the Merkle proof check (MerkleProof with its commutative keccak).
+///  - The owner (the deployer, holder of DEFAULT_ADMIN_ROLE) registers models: circuit id (the bytes of the circuit's sha256 digest) ->
 ///    verifier + instance layout, and the verifier's runtime code hash (EXTCODEHASH) at registration. A model,
 ///    once registered, never changes: nobody (the owner included) can swap the verifier under a claim, and a
 ///    proof is judged only while the verifier's code is still the registered one. A node checks, before it
@@ -29,11 +37,19 @@ interface IHalo2Verifier {
 ///  - A claim is a promise to answer with a proof its model's verifier accepts. A batch leaf naming a model
 ///    that is not registered can still be challenged; no proof answers it while the model is unregistered,
 ///    so it is slashed like any claim left unanswered past its deadline.
+///  - Contracts the admin grants SLASHER_ROLE (the signature-evidence and certificate contracts) slash a node at
+///    once with `slashFor`, each reason once; a node should check who holds that role before it bonds.
 ///  - Payouts are credited and pulled with `withdraw` (checks-effects-interactions, reentrancy guard).
-/// Merkle tree: leaf = keccak256(0x00 ‖ modelId ‖ requestId ‖ inputHash ‖ outputHash), inner node =
-/// keccak256(0x01 ‖ min(a, b) ‖ max(a, b)) (sorted pairs, so a proof is just the siblings; the prefixes make
-/// a 65-byte inner preimage never a 129-byte leaf one); an odd node is carried up unchanged.
-contract ZkinferStake {
+///  - ETH held = every bond + every withdrawable balance + the bond of every open challenge + `burned` (burned ETH
+///    stays locked in this contract forever: nothing can move it).
+/// Merkle tree: leaf = keccak256(0x00 ‖ modelId ‖ requestId ‖ inputHash ‖ outputHash) (a 129-byte preimage), inner
+/// node = keccak256(min(a, b) ‖ max(a, b)) (OpenZeppelin's commutative hash of sorted pairs, a 64-byte preimage, so a
+/// proof is just the siblings and an inner node never passes for a leaf); an odd node is carried up unchanged.
+contract ZkinferStake is AccessControlDefaultAdminRules, ReentrancyGuardTransient {
+    /// May slash a node at once with `slashFor` (granted by the admin with grantRole).
+    bytes32 public constant SLASHER_ROLE = keccak256("SLASHER_ROLE");
+    /// How long a new admin waits before accepting the handover (AccessControlDefaultAdminRules' delay).
+    uint48 public constant ADMIN_DELAY = 1 days;
     uint256 internal constant FIELD_MODULUS = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
     uint256 internal constant MAX_BATCH_DEPTH = 32;
 
@@ -80,7 +96,6 @@ contract ZkinferStake {
 
     // Set once by the constructor and never changed. Storage, not `immutable`: the deployed code is then
     // exactly the compiled runtime code, which anyone can compare byte for byte (zkinfer.chain.deploy).
-    address public owner;
     uint128 public minBond;
     uint128 public challengeBond;
     uint64 public challengeWindow;
@@ -94,7 +109,7 @@ contract ZkinferStake {
     mapping(address => uint256) public balances; // pull payments
     uint256 public nextBatchId = 1;
     uint256 public burned;
-    uint256 private _lock = 1;
+    mapping(bytes32 => bool) public slashedFor; // the reasons `slashFor` has slashed for (each once)
 
     event NodeRegistered(address indexed node, uint256 bond);
     event BondAdded(address indexed node, uint256 amount, uint256 bond);
@@ -106,10 +121,10 @@ contract ZkinferStake {
     event ChallengeAnswered(bytes32 indexed claimKey, uint256 indexed batchId, address indexed node, address challenger, uint256 bondToNode);
     event ChallengeRefunded(bytes32 indexed claimKey, address indexed challenger, uint256 amount);
     event FraudProven(bytes32 indexed claimKey, uint256 indexed batchId, address indexed prover, bytes32 provenOutputHash);
-    event Slashed(bytes32 indexed claimKey, address indexed node, address indexed beneficiary, uint256 amount, uint256 reward, uint256 burnedAmount);
+    /// `reason`: the claim's key (a challenge or fraud proof) or the reason a SLASHER_ROLE contract gave.
+    event Slashed(bytes32 indexed reason, address indexed node, address indexed beneficiary, uint256 amount, uint256 reward, uint256 burnedAmount);
     event Withdrawn(address indexed account, uint256 amount);
 
-    error NotOwner();
     error NotRegistered(address node);
     error AlreadyRegistered(address node);
     error NodeIsSlashed(address node);
@@ -144,19 +159,7 @@ contract ZkinferStake {
     error NotFraud();
     error NothingToWithdraw();
     error TransferFailed();
-    error Reentrancy();
-
-    modifier nonReentrant() {
-        if (_lock != 1) revert Reentrancy();
-        _lock = 2;
-        _;
-        _lock = 1;
-    }
-
-    modifier onlyOwner() {
-        if (msg.sender != owner) revert NotOwner();
-        _;
-    }
+    error AlreadySlashedFor(bytes32 reason);
 
     modifier onlyActiveNode() {
         Node storage n = nodes[msg.sender];
@@ -166,9 +169,10 @@ contract ZkinferStake {
         _;
     }
 
-    constructor(uint128 minBond_, uint128 challengeBond_, uint64 challengeWindow_, uint64 answerPeriod_, uint16 slashShareBps_) {
+    constructor(uint128 minBond_, uint128 challengeBond_, uint64 challengeWindow_, uint64 answerPeriod_, uint16 slashShareBps_)
+        AccessControlDefaultAdminRules(ADMIN_DELAY, msg.sender)
+    {
         if (minBond_ == 0 || challengeBond_ == 0 || challengeWindow_ == 0 || answerPeriod_ == 0 || slashShareBps_ > 10_000) revert BadLayout();
-        owner = msg.sender;
         minBond = minBond_;
         challengeBond = challengeBond_;
         challengeWindow = challengeWindow_;
@@ -210,9 +214,15 @@ contract ZkinferStake {
         emit BondWithdrawn(msg.sender, amount, n.bond);
     }
 
+    /// What may post claims: registered, not slashed, bonded at least `minBond`.
+    function isActiveNode(address node) external view returns (bool) {
+        Node storage n = nodes[node];
+        return n.registered && !n.slashed && n.bond >= minBond;
+    }
+
     // ---- models ----
 
-    function registerModel(bytes32 modelId, address verifier, uint16 nInput, uint16 nParams, uint16 nOutput, bool inputFirst, bytes32 paramsHash) external onlyOwner {
+    function registerModel(bytes32 modelId, address verifier, uint16 nInput, uint16 nParams, uint16 nOutput, bool inputFirst, bytes32 paramsHash) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (models[modelId].verifier != address(0)) revert ModelExists(modelId);
         if (verifier.code.length == 0 || nInput == 0 || nOutput == 0 || (nParams == 0) != (paramsHash == bytes32(0))) revert BadLayout();
         bytes32 codeHash = verifier.codehash;
@@ -322,7 +332,16 @@ contract ZkinferStake {
         _slash(key, b.node, msg.sender);
     }
 
-    function _slash(bytes32 key, address node, address beneficiary) private {
+    /// A SLASHER_ROLE contract (one that checked signed evidence or a certificate against a proof) slashes
+    /// `node` at once, exactly as an unanswered challenge does, `beneficiary` taking the share; each reason once.
+    function slashFor(address node, address beneficiary, bytes32 reason) external onlyRole(SLASHER_ROLE) nonReentrant {
+        if (slashedFor[reason]) revert AlreadySlashedFor(reason);
+        if (nodes[node].bond == 0) revert NothingAtStake(node);
+        slashedFor[reason] = true;
+        _slash(reason, node, beneficiary);
+    }
+
+    function _slash(bytes32 reason, address node, address beneficiary) private {
         Node storage n = nodes[node];
         uint256 amount = n.bond;
         uint256 reward = (amount * slashShareBps) / 10_000;
@@ -330,7 +349,7 @@ contract ZkinferStake {
         n.slashed = true;
         balances[beneficiary] += reward;
         burned += amount - reward;
-        emit Slashed(key, node, beneficiary, amount, reward, amount - reward);
+        emit Slashed(reason, node, beneficiary, amount, reward, amount - reward);
     }
 
     // ---- payouts ----
@@ -358,13 +377,9 @@ contract ZkinferStake {
         return keccak256(abi.encode(batchId, leaf));
     }
 
-    /// The root a leaf and its sibling path give (sorted pairs).
-    function merkleRoot(bytes32 leaf, bytes32[] calldata merkleProof) public pure returns (bytes32 node) {
-        node = leaf;
-        for (uint256 i = 0; i < merkleProof.length; ++i) {
-            bytes32 s = merkleProof[i];
-            node = node < s ? keccak256(abi.encodePacked(bytes1(0x01), node, s)) : keccak256(abi.encodePacked(bytes1(0x01), s, node));
-        }
+    /// The root a leaf and its sibling path give (OpenZeppelin's MerkleProof: sorted pairs).
+    function merkleRoot(bytes32 leaf, bytes32[] calldata merkleProof) public pure returns (bytes32) {
+        return MerkleProof.processProofCalldata(merkleProof, leaf);
     }
 
     /// keccak256 over `count` instances from `start`, as 32-byte words (what inputHash / outputHash are).
@@ -384,7 +399,13 @@ contract ZkinferStake {
     }
 
     function _requireIncluded(uint256 batchId, bytes32 root, bytes32 leaf, bytes32[] calldata merkleProof) private pure {
-        if (merkleProof.length > MAX_BATCH_DEPTH || merkleRoot(leaf, merkleProof) != root) revert NotInBatch(batchId, leaf);
+        if (merkleProof.length > MAX_BATCH_DEPTH || !MerkleProof.verifyCalldata(merkleProof, root, leaf)) revert NotInBatch(batchId, leaf);
+    }
+
+    /// `_verified` for other contracts (the signature-evidence and certificate contracts): reverts unless
+    /// `proof` is valid for the model, else returns the hashes of its input and output instances.
+    function verifyModelProof(bytes32 modelId, bytes calldata proof, uint256[] calldata instances) external returns (bytes32 inputHash, bytes32 outputHash) {
+        return _verified(modelId, proof, instances);
     }
 
     /// Verifies `proof` with the model's verifier and returns the hashes of its input and output instances;

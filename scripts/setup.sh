@@ -20,10 +20,10 @@ say "installing torch 2.13.0 (CPU build, ~750 MB installed: the longest step; pi
 say "installing zkinfer (editable) with ezkl, onnxruntime, the node, web3, Ray, the LLM side (transformers) and the test tools (.[torch,node,ray,dev,chain,llm])"
 .venv/bin/python -m pip install -e ".[torch,node,ray,dev,chain,llm]"
 if ! command -v npm >/dev/null; then
-  echo "[setup] error: npm is missing: the chain tools (solc 0.8.37, anvil 1.7.1) install with it; install node.js and npm (Debian: apt-get install nodejs npm), then rerun" >&2
+  echo "[setup] error: npm is missing: the chain tools (solc 0.8.37, anvil and forge 1.7.1, OpenZeppelin Contracts 5.7.0) install with it; install node.js and npm (Debian: apt-get install nodejs npm), then rerun" >&2
   exit 1
 fi
-say "installing the chain tools pinned in package-lock.json (solc 0.8.37 as solcjs, anvil 1.7.1) into node_modules/ (npm ci)"
+say "installing the chain tools pinned in package-lock.json (solc 0.8.37 as solcjs, anvil and forge 1.7.1, OpenZeppelin Contracts 5.7.0) into node_modules/ (npm ci)"
 npm ci --no-audit --no-fund --loglevel=error
 say "the /ui page's browser test: chromium and chromedriver (never fatal: warns and skips that test when it cannot)"
 bash scripts/setup_browser.sh

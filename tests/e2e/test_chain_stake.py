@@ -350,7 +350,7 @@ def test_proofs_of_another_input_another_model_or_tampered_are_rejected(world: W
 def test_access_control_every_state_change_refuses_the_wrong_caller(world: World, stake: Stake) -> None:
     stranger, node = signer(stake, world, STRANGER), signer(stake, world, NODE)
     claim = honest(world, 0, "req-ac")
-    with reverted("NotOwner"):
+    with reverted("AccessControlUnauthorizedAccount"):
         stranger.register_model(b"\x01" * 32, world.verifier, claims.Layout.of_receipt(world.receipts[0]))
     with reverted("ModelExists"):  # a registered model never changes, not even by the owner
         stake.register_model(claim.model_id, world.other_verifier, claims.Layout.of_receipt(world.receipts[0]))
@@ -400,8 +400,43 @@ def test_a_payout_that_reenters_is_paid_once(world: World, stake: Stake, tmp_pat
     transact(world.chains[STRANGER], evil.functions.cashOut(PARAMS.min_bond), "cash out")
     assert evil.functions.received().call() == PARAMS.min_bond and evil.functions.payments().call() == 1
     assert evil.functions.reentered().call() is False
-    assert bytes(evil.functions.reentryError().call()) == _selector("Reentrancy()")
+    assert bytes(evil.functions.reentryError().call()) == _selector("ReentrancyGuardReentrantCall()")
     assert world.chains[OWNER].web3.eth.get_balance(stake.address) == held - PARAMS.min_bond
+
+
+def test_slasher_role_slashes_at_once_once_per_reason_and_verify_model_proof_judges_real_proofs(
+    world: World, stake: Stake
+) -> None:
+    """The interface the signature-evidence and certificate contracts build on, against the real verifier."""
+    stranger, slasher = signer(stake, world, STRANGER), signer(stake, world, WATCHER)
+    node_address, watcher_address = world.chains[NODE].address, world.chains[WATCHER].address
+    reason = b"\x07" * 32
+    with reverted("AccessControlUnauthorizedAccount"):  # nobody slashes before the admin grants the role
+        slasher._send("slashFor", node_address, watcher_address, reason)
+    with reverted("AccessControlUnauthorizedAccount"):  # and only the admin grants it
+        stranger.grant_slasher(watcher_address)
+    stake.grant_slasher(watcher_address)
+    model = claims.receipt_model_id(world.receipts[0])
+    proof, instances = proof_args(world.receipts[0])
+    proven = honest(world, 0, "req-interface")
+    assert tuple(map(bytes, stake.contract.functions.verifyModelProof(model, proof, instances).call())) == (
+        proven.input_hash,
+        proven.output_hash,
+    )
+    with reverted("InvalidProof"):
+        force(stake, "verifyModelProof", model, proof[:-32] + bytes(32), instances)
+    assert stake.is_active_node(node_address)
+    sent = slasher._send("slashFor", node_address, watcher_address, reason)
+    assert names(stake, sent) == ["Slashed"]
+    event = stake._event(sent, "Slashed")
+    reward = PARAMS.min_bond * PARAMS.slash_share_bps // 10_000
+    assert (bytes(event["reason"]), event["amount"], event["reward"]) == (reason, PARAMS.min_bond, reward)
+    assert stake.node(watcher_address).balance == reward and stake.status().burned == PARAMS.min_bond - reward
+    assert not stake.is_active_node(node_address)
+    with reverted("AlreadySlashedFor"):
+        slasher._send("slashFor", world.chains[LIAR].address, watcher_address, reason)
+    with reverted("NothingAtStake"):
+        slasher._send("slashFor", node_address, watcher_address, b"\x08" * 32)
 
 
 def _selector(signature: str) -> bytes:

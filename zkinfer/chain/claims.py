@@ -15,11 +15,14 @@ A `Statement` holds an input *digest* (sha256, for signatures), not the felts, s
 claim takes the felts too and checks they are the ones the statement digests: a claim never says
 more than the signed statement did.
 
-Merkle tree (must agree byte for byte with the contract; tests compare them through eth_call):
-leaf = keccak256(0x00 ‖ modelId ‖ requestId ‖ inputHash ‖ outputHash); inner node =
-keccak256(0x01 ‖ min(a, b) ‖ max(a, b)); levels pair neighbours left to right and carry an odd last
-node up unchanged. Sorted pairs make a proof just the siblings; the prefixes keep an inner node from
-ever passing for a leaf (and the preimages differ in length besides).
+Merkle tree (must agree byte for byte with the contract, which checks proofs with OpenZeppelin's
+MerkleProof; tests compare them through eth_call): leaf = keccak256(0x00 ‖ modelId ‖ requestId ‖
+inputHash ‖ outputHash), a 129-byte preimage; inner node = keccak256(min(a, b) ‖ max(a, b)), OpenZeppelin's
+commutative hash, a 64-byte preimage; levels pair neighbours left to right and carry an odd last node up
+unchanged. Sorted pairs make a proof just the siblings; the leaf's prefix and the preimages' different
+lengths keep an inner node from ever passing for a leaf, so the inner hash needs no prefix of its own.
+(Before OpenZeppelin, inner nodes had a 0x01 prefix: a stake contract deployed then has other code, which the
+chain commands refuse by their code check, so no tree of the old rule is ever sent.)
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ from zkinfer.core.zkp.ezkl_views import Settings, SettingsError
 from zkinfer.core.zkp.instance_layout import InstanceLayout
 
 LEAF_PREFIX = b"\x00"
-NODE_PREFIX = b"\x01"
 MAX_DEPTH = 32  # the contract refuses longer proofs (a batch of up to 2^32 claims)
 
 
@@ -298,7 +300,8 @@ def claim_key(batch_id: int, leaf: bytes) -> bytes:
 
 
 def node_hash(a: bytes, b: bytes) -> bytes:
-    return keccak(NODE_PREFIX + min(a, b) + max(a, b))
+    """OpenZeppelin's `Hashes.commutativeKeccak256`: keccak256 of the sorted pair, no prefix."""
+    return keccak(min(a, b) + max(a, b))
 
 
 def root_of(leaf: bytes, proof: Sequence[bytes]) -> bytes:

@@ -5,6 +5,9 @@ the same bytes on every machine, so the code at a recorded address can be compar
 with a fresh compile (`deploy.code_matches`). No metadata hash is appended (it would change with
 comments and file paths). Runtime code over EIP-170's limit is refused here, naming the contract:
 anvil can lift the limit (`--code-size-limit`), a real network cannot.
+
+Imports of `@openzeppelin/contracts/...` resolve in node_modules (solcjs's import callback, through
+`--include-path`), where package-lock.json pins OpenZeppelin Contracts: the same sources every time.
 """
 
 from __future__ import annotations
@@ -70,7 +73,8 @@ def compile_sources(
     sources: Mapping[str, str], contract: str, *, base_path: Path | None = None, check_size: bool = True
 ) -> Compiled:
     """Compile `sources` (unit name → Solidity text) and return `contract` ("Name", or "unit:Name"
-    when several units define one). Imports the sources do not give are read under `base_path`."""
+    when several units define one). Imports the sources do not give are read under `base_path`, then
+    under node_modules (`@openzeppelin/...`)."""
     document = {
         "language": "Solidity",
         "sources": {name: {"content": text} for name, text in sources.items()},
@@ -78,7 +82,7 @@ def compile_sources(
     }
     command = [*toolchain.solcjs(), "--standard-json"]
     if base_path is not None:
-        command += ["--base-path", str(base_path)]
+        command += ["--base-path", str(base_path), "--include-path", str(toolchain.node_modules())]
     try:
         # files, not pipes, on both ends: solcjs reads stdin with readFileSync(0), which fails with EAGAIN
         # on a pipe, and exits right after writing, which cuts output to a pipe short (seen at ~64 KiB)
@@ -120,6 +124,32 @@ def compile_file(path: Path, contract: str, *, check_size: bool = True) -> Compi
     except OSError as exc:
         raise ChainError(f"{path}: cannot read the Solidity source ({exc})") from exc
     return compile_sources({path.name: text}, contract, base_path=path.parent, check_size=check_size)
+
+
+def compile_cached(path: Path, contract: str) -> Compiled:
+    """`compile_file`, cached under $ZKINFER_HOME/contracts by the digests of every .sol file beside `path`
+    (what it may import), OpenZeppelin's pinned version and the compiler settings (solcjs takes seconds:
+    every chain command checks the code at a contract's address against a fresh compile)."""
+    from zkinfer.core.support import cache
+
+    try:
+        sources = {p.name: digest_bytes(p.read_bytes()) for p in sorted(path.parent.glob("*.sol"))}
+    except OSError as exc:
+        raise ChainError(
+            f"{path}: cannot read the contract's sources ({exc.strerror or exc}); "
+            "zkinfer's chain commands run from a checkout"
+        ) from exc
+    if path.name not in sources:
+        raise ChainError(f"{path}: no such Solidity source; zkinfer's chain commands run from a checkout")
+    key = {"sources": sources, "main": path.name, "openzeppelin": toolchain.OPENZEPPELIN_VERSION}
+    artifact = cache.cache_dir("contracts", cache.key_part(digest_json({**key, "compiler": settings_digest()})))
+    artifact = artifact / f"{contract.rpartition(':')[2]}.json"
+    if artifact.is_file():
+        return Compiled.from_json(json.loads(artifact.read_text()))
+    toolchain.openzeppelin()  # the pinned version, or a ToolchainMissing saying how to install it
+    made = compile_file(path, contract)
+    cache.write_atomically(artifact, json.dumps(made.to_json()).encode())
+    return made
 
 
 def _pick(contracts: dict[str, dict[str, Any]], contract: str, check_size: bool) -> Compiled:

@@ -24,7 +24,7 @@ from zkinfer.chain.calldata import proof_args
 from zkinfer.chain.claims import Claim, ClaimError, Layout, MerkleTree
 from zkinfer.chain.deploy import Sent, code_matches, contract, deploy, send
 from zkinfer.chain.registration import Registered
-from zkinfer.chain.solidity import Compiled, compile_file
+from zkinfer.chain.solidity import Compiled, compile_cached
 from zkinfer.chain.stake_types import (
     CLAIM_STATES,
     NAME,
@@ -46,32 +46,8 @@ DEFAULT_PARAMS = StakeParams()
 @functools.cache
 def compiled() -> Compiled:
     """The stake contract, compiled with the pinned solc (fixed settings, so byte-comparable), cached
-    under $ZKINFER_HOME/contracts by the source's and the compiler settings' digests (solcjs takes
-    seconds: every chain command checks the code at the contract's address against it)."""
-    import json
-
-    from zkinfer.chain.solidity import settings_digest
-    from zkinfer.core.crypto.digest import digest_bytes, digest_json
-    from zkinfer.core.support import cache
-
-    try:
-        source = SOURCE.read_bytes()
-    except OSError as exc:
-        raise ChainError(
-            f"{SOURCE}: cannot read the stake contract's source ({exc.strerror or exc}); "
-            "zkinfer's chain commands run from a checkout"
-        ) from exc
-    artifact = (
-        cache.cache_dir(
-            "contracts", cache.key_part(digest_json({"source": digest_bytes(source), "compiler": settings_digest()}))
-        )
-        / f"{NAME}.json"
-    )
-    if artifact.is_file():
-        return Compiled.from_json(json.loads(artifact.read_text()))
-    made = compile_file(SOURCE, NAME)
-    cache.write_atomically(artifact, json.dumps(made.to_json()).encode())
-    return made
+    (`solidity.compile_cached`)."""
+    return compile_cached(SOURCE, NAME)
 
 
 class Stake:
@@ -166,6 +142,19 @@ class Stake:
             bool(slashed),
             int(self.contract.functions.balances(checksum).call()),
         )
+
+    def is_active_node(self, address: str) -> bool:
+        """What `isActiveNode` says: registered, not slashed, bonded at least minBond."""
+        from web3 import Web3
+
+        return bool(self.contract.functions.isActiveNode(Web3.to_checksum_address(address)).call())
+
+    def grant_slasher(self, account: str) -> Sent:
+        """Admin only: let `account` (a contract that checks signed evidence) slash nodes at once (`slashFor`)."""
+        from web3 import Web3
+
+        role = bytes(self.contract.functions.SLASHER_ROLE().call())
+        return self._send("grantRole", role, Web3.to_checksum_address(account))
 
     # ---- models ----
 
@@ -355,7 +344,7 @@ class Stake:
         status.slashes = [
             {
                 "node": str(e["args"]["node"]),
-                "claim_key": "0x" + bytes(e["args"]["claimKey"]).hex(),
+                "claim_key": "0x" + bytes(e["args"]["reason"]).hex(),  # the claim's key, or a slasher's reason
                 "beneficiary": str(e["args"]["beneficiary"]),
                 "amount_wei": int(e["args"]["amount"]),
                 "reward_wei": int(e["args"]["reward"]),

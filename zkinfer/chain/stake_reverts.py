@@ -14,7 +14,12 @@ ErrorTable = dict[bytes, tuple[str, list[str], list[str]]]  # selector -> (name,
 HINTS = {
     "ClaimsInWindow": ": a claim of this node can still be challenged until then; withdraw after it",
     "ChallengesOpen": ": answer (or lose) the open challenges first",
-    "NotOwner": ": only the deployer registers models",
+    "AccessControlUnauthorizedAccount": (
+        ": that account lacks the role (only the admin, the deployer, registers models; "
+        "only SLASHER_ROLE slashes at once)"
+    ),
+    "AlreadySlashedFor": ": a node is slashed once for each reason",
+    "NothingAtStake": ": the node has no bond left to slash",
     "NotRegistered": ": register the node first (`zkinfer chain register-node`)",
     "BondTooLow": ": bond at least the contract's minBond",
     "ChallengeWindowClosed": ": the claim can no longer be challenged",

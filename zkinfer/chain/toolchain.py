@@ -1,4 +1,6 @@
-"""Where the pinned chain tools are: solcjs (npm `solc`) and anvil (npm `@foundry-rs/anvil`).
+"""Where the pinned chain tools are: solcjs (npm `solc`), anvil (npm `@foundry-rs/anvil`), forge
+(npm `@foundry-rs/forge`, runs the Solidity tests) and OpenZeppelin Contracts (npm `@openzeppelin/contracts`,
+the audited parts the contracts import).
 
 Both come from the repository's package-lock.json (`npm ci`, run by scripts/setup.sh), so every
 machine compiles with the same compiler and tests against the same node. $ZKINFER_NODE_MODULES
@@ -16,7 +18,8 @@ from zkinfer.core.support.errors import ToolchainMissing
 
 NODE_MODULES_ENV = "ZKINFER_NODE_MODULES"
 SOLC_VERSION = "0.8.37"  # package.json pins it; the compiled-artifact cache is keyed by it
-ANVIL_VERSION = "1.7.1"
+ANVIL_VERSION = "1.7.1"  # forge is the same Foundry release
+OPENZEPPELIN_VERSION = "5.7.0"  # package.json pins it; part of the compiled-contract cache key
 FIX = (
     "run `bash scripts/setup.sh` (or `npm ci` in the repository root), "
     "or point $ZKINFER_NODE_MODULES at a node_modules that has them"
@@ -50,27 +53,47 @@ def solcjs() -> list[str]:
     return [node(), str(script)]
 
 
-def _platform_package() -> str:
+def _platform_package(tool: str) -> str:
     system = {"Linux": "linux", "Darwin": "darwin", "Windows": "win32"}.get(
         platform.system(), platform.system().lower()
     )
     machine = {"x86_64": "amd64", "AMD64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
         platform.machine(), platform.machine()
     )
-    return f"anvil-{system}-{machine}"
+    return f"{tool}-{system}-{machine}"
+
+
+def _foundry_binary(tool: str) -> Path:
+    """A Foundry tool's binary from its platform package (`@foundry-rs/<tool>-<os>-<arch>`)."""
+    executable = f"{tool}.exe" if platform.system() == "Windows" else tool
+    native = node_modules() / "@foundry-rs" / _platform_package(tool) / "bin" / executable
+    if native.is_file() and os.access(native, os.X_OK):
+        return native
+    raise ToolchainMissing(f"{native}: {tool} {ANVIL_VERSION} is not installed for this platform; {FIX}")
 
 
 def anvil() -> Path:
     """The anvil binary itself (the platform package's, not npm's node wrapper: a signal then
     reaches anvil directly, so it dumps its state and stops)."""
-    root = node_modules()
-    native = (
-        root
-        / "@foundry-rs"
-        / _platform_package()
-        / "bin"
-        / ("anvil.exe" if platform.system() == "Windows" else "anvil")
-    )
-    if native.is_file() and os.access(native, os.X_OK):
-        return native
-    raise ToolchainMissing(f"{native}: anvil {ANVIL_VERSION} is not installed for this platform; {FIX}")
+    return _foundry_binary("anvil")
+
+
+def forge() -> Path:
+    """The forge binary (runs the Solidity unit, fuzz and invariant tests; see foundry.toml)."""
+    return _foundry_binary("forge")
+
+
+def openzeppelin() -> Path:
+    """node_modules/@openzeppelin/contracts, checked to be the pinned version (the imports resolve there)."""
+    import json
+
+    root = node_modules() / "@openzeppelin" / "contracts"
+    try:
+        version = json.loads((root / "package.json").read_text()).get("version")
+    except (OSError, ValueError):
+        version = None
+    if version != OPENZEPPELIN_VERSION:
+        raise ToolchainMissing(
+            f"{root}: OpenZeppelin Contracts {OPENZEPPELIN_VERSION} is not installed (found {version}); {FIX}"
+        )
+    return root
