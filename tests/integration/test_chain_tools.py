@@ -16,7 +16,7 @@ DEV_KEY = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 
 def test_missing_tools_name_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(toolchain.NODE_MODULES_ENV, str(tmp_path))
-    for locate in (toolchain.anvil, toolchain.solcjs):
+    for locate in (toolchain.anvil, toolchain.solcjs, toolchain.forge, toolchain.openzeppelin):
         with pytest.raises(ToolchainMissing) as caught:
             locate()
         assert (
@@ -33,6 +33,9 @@ def test_the_pinned_tools_are_installed() -> None:
     lock = json.loads((Path(__file__).resolve().parents[2] / "package-lock.json").read_text())["packages"]
     assert lock["node_modules/solc"]["version"] == toolchain.SOLC_VERSION
     assert lock["node_modules/@foundry-rs/anvil"]["version"] == toolchain.ANVIL_VERSION
+    assert lock["node_modules/@foundry-rs/forge"]["version"] == toolchain.ANVIL_VERSION  # one Foundry release
+    assert lock["node_modules/@openzeppelin/contracts"]["version"] == toolchain.OPENZEPPELIN_VERSION
+    assert toolchain.openzeppelin().is_dir()
     assert (
         toolchain.ANVIL_VERSION
         in subprocess.run(
