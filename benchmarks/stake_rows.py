@@ -1,7 +1,8 @@
 """The stake contract's rows of `bench_chain.py`: gas to register, claim (alone and per claim in a
 batch of 64), challenge, answer with the proof, prove fraud and slash, and the seconds from a
 challenge to its end on anvil (slash: the deadline skipped with evm_increaseTime; answer: the node
-proving only when challenged, as an optimistic node does).
+proving only when challenged, as an optimistic node does); and the challenge-bond floor those
+measurements give at deploy-stake's default prices (answer gas and proving time: `zkinfer.chain.economics`).
 
 Each circuit gets a fresh stake contract (deployed by bench's first account, the owner) with its
 model registered against the verifier `row_deploy_verifier` deployed; the node, challenger and
@@ -108,6 +109,7 @@ def row_stake_answer(bench: Bench, case: Case) -> Row:
     proven = prover.prove(prover.load_input(input_file))
     sent = case.facts["node"].answer(posted.batch_id, batch[5], proven, verified=True)
     seconds = time.perf_counter() - case.facts["challenged_at"]
+    case.facts["answer"] = (sent.gas_used, proven.timings.prove_ms / 1000)
     note = (
         f"challenge → answered {seconds:.1f} s on anvil, "
         f"proving on demand ({proven.timings.prove_ms / 1000:.1f} s of it proving)"
@@ -151,6 +153,22 @@ def row_stake_fraud(bench: Bench, case: Case) -> Row:
     return Row(case.name, "stake: fraud proof (verify + slash)", sent.gas_used)
 
 
+def row_stake_griefing_floor(bench: Bench, case: Case) -> Row:
+    """The smallest challengeBond that leaves an honest node no worse off after answering a challenge, from the
+    answer just measured, at `zkinfer chain deploy-stake`'s default prices (zkinfer.chain.economics)."""
+    from zkinfer.chain import economics
+    from zkinfer.chain.amounts import parse_eth, parse_gwei
+
+    gas, proving_s = case.facts["answer"]
+    cost = economics.AnswerCost(
+        parse_gwei(economics.GAS_PRICE_GWEI, "gas price"),
+        parse_eth(economics.PROVING_COST_PER_S, "proving cost"),
+        gas,
+        round(proving_s, 1),
+    )
+    return Row(case.name, "stake: challenge-bond floor (griefing)", None, f"{cost.explain()}")
+
+
 ROWS = [
     row_stake_register_model,
     row_stake_register_node,
@@ -158,6 +176,7 @@ ROWS = [
     row_stake_claim_batch,
     row_stake_challenge,
     row_stake_answer,
+    row_stake_griefing_floor,
     row_stake_slash,
     row_stake_fraud,
 ]

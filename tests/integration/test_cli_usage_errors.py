@@ -97,3 +97,34 @@ def test_onnx_file_given_as_circuit_says_compile_it_first(
     text = " ".join(stderr.split())
     assert code == 2 and "is an ONNX model" in text and "zkinfer compile" in text and "-o circuits/model" in text
     assert f"-o {tiny_dir / 'model.onnx'}" not in text
+
+
+def test_deploy_stake_refuses_a_challenge_bond_that_makes_griefing_pay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below what answering costs the node (answer gas × gas price + proving × its price), deploy-stake exits 2
+    before it reaches any chain, naming the option and the minimum; stating a lower gas price lets it through
+    to the chain (none runs here: exit 2 for the missing dev chain, another message)."""
+    from zkinfer.chain import economics
+
+    state = ["--state-dir", str(tmp_path / "chain")]
+    code, stdout, _ = run_cli(
+        capsys, monkeypatch, "chain", "deploy-stake", "--challenge-bond", "0.01", *state, "--json"
+    )
+    error = json_error(code, stdout)
+    floor = economics.AnswerCost(50 * 10**9, 10**12).wei
+    assert "--challenge-bond 0.01 ETH is below" in error and "griefing" in error
+    assert f"at least {floor / 10**18:.8f}".rstrip("0") in error and "--gas-price-gwei" in error
+    code, stdout, _ = run_cli(
+        capsys,
+        monkeypatch,
+        "chain",
+        "deploy-stake",
+        "--challenge-bond",
+        "0.01",
+        "--gas-price-gwei",
+        "1",
+        *state,
+        "--json",
+    )
+    assert "griefing" not in json_error(code, stdout)  # past the floor: refused only for want of a chain

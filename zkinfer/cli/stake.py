@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from zkinfer.chain.amounts import parse_eth
+from zkinfer.chain import economics
+from zkinfer.chain.amounts import parse_eth, parse_gwei
 from zkinfer.cli.chain_options import (
     AsJson,
     CircuitChecks,
@@ -81,18 +82,46 @@ def deploy_stake(
             help="Share of a slashed bond (basis points) to whoever proved the lie; the rest is burned",
         ),
     ] = 5000,
+    gas_price_gwei: Annotated[
+        str,
+        typer.Option(
+            "--gas-price-gwei", help="Gas price (gwei) at which the challenge bond must pay for answering a challenge"
+        ),
+    ] = economics.GAS_PRICE_GWEI,
+    proving_cost_per_second: Annotated[
+        str,
+        typer.Option("--proving-cost-per-second", help="ETH a second of proving costs the node (its machine's price)"),
+    ] = economics.PROVING_COST_PER_S,
+    answer_gas: Annotated[
+        int,
+        typer.Option("--answer-gas", min=0, help="Gas of an answer with the proof (bench_chain; default: the largest)"),
+    ] = economics.ANSWER_GAS,
+    proving_seconds: Annotated[
+        float,
+        typer.Option(
+            "--proving-seconds", min=0, help="Seconds to prove one answer (bench_chain; default: the longest)"
+        ),
+    ] = economics.PROVING_S,
     as_json: AsJson = False,
 ) -> None:
-    """Deploy the stake contract (contracts/ZkinferStake.sol); the signer becomes its owner, who registers models."""
+    """Deploy the stake contract (contracts/ZkinferStake.sol); the signer becomes its owner, who registers models.
+    Refused (exit 2) when --challenge-bond is below what answering a challenge costs the node at the stated prices."""
     from zkinfer.chain import account, stake
 
     params = stake.StakeParams(
-        guarded(lambda: parse_eth(min_bond, "--min-bond")),
-        guarded(lambda: parse_eth(challenge_bond, "--challenge-bond")),
+        guarded(lambda: parse_eth(min_bond, "--min-bond"), as_json),
+        guarded(lambda: parse_eth(challenge_bond, "--challenge-bond"), as_json),
         window,
         answer_period,
         slash_share_bps,
     )
+    cost = economics.AnswerCost(
+        guarded(lambda: parse_gwei(gas_price_gwei, "--gas-price-gwei"), as_json),
+        guarded(lambda: parse_eth(proving_cost_per_second, "--proving-cost-per-second"), as_json),
+        answer_gas,
+        proving_seconds,
+    )
+    guarded(lambda: economics.check_challenge_bond(params.challenge_bond, cost), as_json)
     chain = guarded(lambda: account.connect_cli(rpc_url, key_file, state_dir, need_key=True), as_json)
     path = registry(registry_file, state_dir, None, as_json)
     deployed, sent = guarded(lambda: stake.deploy_and_record(chain, params, path), as_json)
