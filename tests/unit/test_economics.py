@@ -37,3 +37,11 @@ def test_gas_prices_parse_exactly_and_refuse_nonsense() -> None:
     for bad in ("-1", "x", "1e-10", "nan"):
         with pytest.raises(UsageError, match="--gas-price-gwei"):
             parse_gwei(bad, "--gas-price-gwei")
+
+
+def test_seconds_and_gas_that_are_no_amount_are_refused() -> None:
+    for seconds in (float("inf"), float("nan"), -1.0):
+        with pytest.raises(UsageError, match="--proving-seconds"):
+            economics.AnswerCost(1, 1, proving_s=seconds)
+    with pytest.raises(UsageError, match="--answer-gas"):
+        economics.AnswerCost(1, 1, answer_gas=-1)

@@ -16,6 +16,7 @@ own measured `--answer-gas` and `--proving-seconds`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
@@ -42,6 +43,12 @@ class AnswerCost:
     proving_cost_wei_per_s: int
     answer_gas: int = ANSWER_GAS
     proving_s: float = PROVING_S
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.proving_s) and self.proving_s >= 0):
+            raise UsageError(f"--proving-seconds {self.proving_s}: expected a finite number of seconds, 0 or more")
+        if self.answer_gas < 0:
+            raise UsageError(f"--answer-gas {self.answer_gas}: expected a gas amount, 0 or more")
 
     @property
     def gas_wei(self) -> int:

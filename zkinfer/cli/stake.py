@@ -115,12 +115,9 @@ def deploy_stake(
         answer_period,
         slash_share_bps,
     )
-    cost = economics.AnswerCost(
-        guarded(lambda: parse_gwei(gas_price_gwei, "--gas-price-gwei"), as_json),
-        guarded(lambda: parse_eth(proving_cost_per_second, "--proving-cost-per-second"), as_json),
-        answer_gas,
-        proving_seconds,
-    )
+    gas_price = guarded(lambda: parse_gwei(gas_price_gwei, "--gas-price-gwei"), as_json)
+    proving_price = guarded(lambda: parse_eth(proving_cost_per_second, "--proving-cost-per-second"), as_json)
+    cost = guarded(lambda: economics.AnswerCost(gas_price, proving_price, answer_gas, proving_seconds), as_json)
     guarded(lambda: economics.check_challenge_bond(params.challenge_bond, cost), as_json)
     chain = guarded(lambda: account.connect_cli(rpc_url, key_file, state_dir, need_key=True), as_json)
     path = registry(registry_file, state_dir, None, as_json)
