@@ -4,6 +4,8 @@ pragma solidity 0.8.37;
 import {AccessControlDefaultAdminRules} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {Address} from "@openzeppelin/contracts/utils/Address.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 /// The ezkl (halo2-solidity-verifier) interface: true for a valid proof of these public instances.
 /// A verifier may also revert on an invalid proof; the stake contract treats both as "not valid".
@@ -16,7 +18,8 @@ interface IHalo2Verifier {
 ///  - Audited parts: OpenZeppelin Contracts 5.7.0 (pinned in package.json) gives the access control
 ///    (AccessControlDefaultAdminRules: one admin, the deployer, handed over in two steps after ADMIN_DELAY; `owner()`
 ///    is that admin), the reentrancy guard (ReentrancyGuardTransient: EIP-1153 transient storage, which the
-///    cancun EVM this compiles for has) and the Merkle proof check (MerkleProof with its commutative keccak).
+///    cancun EVM this compiles for has), the Merkle proof check (MerkleProof with its commutative keccak), the
+///    payout (Address.sendValue) and the narrowing of amounts (SafeCast).
 ///  - The owner (the deployer, holder of DEFAULT_ADMIN_ROLE) registers models: circuit id (the bytes of the circuit's sha256 digest) ->
 ///    verifier + instance layout, and the verifier's runtime code hash (EXTCODEHASH) at registration. A model,
 ///    once registered, never changes: nobody (the owner included) can swap the verifier under a claim, and a
@@ -158,7 +161,6 @@ contract ZkinferStake is AccessControlDefaultAdminRules, ReentrancyGuardTransien
     error ParamsMismatch(bytes32 proven, bytes32 registered);
     error NotFraud();
     error NothingToWithdraw();
-    error TransferFailed();
     error AlreadySlashedFor(bytes32 reason);
 
     modifier onlyActiveNode() {
@@ -187,7 +189,7 @@ contract ZkinferStake is AccessControlDefaultAdminRules, ReentrancyGuardTransien
         if (n.registered) revert AlreadyRegistered(msg.sender);
         if (msg.value < minBond) revert BondTooLow(msg.value, minBond);
         n.registered = true;
-        n.bond = uint128(msg.value);
+        n.bond = SafeCast.toUint128(msg.value);
         emit NodeRegistered(msg.sender, msg.value);
     }
 
@@ -196,7 +198,7 @@ contract ZkinferStake is AccessControlDefaultAdminRules, ReentrancyGuardTransien
         if (!n.registered) revert NotRegistered(msg.sender);
         if (n.slashed) revert NodeIsSlashed(msg.sender);
         if (msg.value == 0) revert ZeroAmount();
-        n.bond += uint128(msg.value);
+        n.bond += SafeCast.toUint128(msg.value);
         emit BondAdded(msg.sender, msg.value, n.bond);
     }
 
@@ -209,7 +211,7 @@ contract ZkinferStake is AccessControlDefaultAdminRules, ReentrancyGuardTransien
         if (amount > n.bond) revert AmountExceedsBond(amount, n.bond);
         if (block.timestamp <= n.lastWindowEnd) revert ClaimsInWindow(n.lastWindowEnd);
         if (n.openChallenges != 0) revert ChallengesOpen(n.openChallenges);
-        n.bond -= uint128(amount);
+        n.bond -= SafeCast.toUint128(amount);
         balances[msg.sender] += amount;
         emit BondWithdrawn(msg.sender, amount, n.bond);
     }
@@ -359,8 +361,7 @@ contract ZkinferStake is AccessControlDefaultAdminRules, ReentrancyGuardTransien
         if (amount == 0) revert NothingToWithdraw();
         balances[msg.sender] = 0;
         emit Withdrawn(msg.sender, amount);
-        (bool ok, ) = msg.sender.call{value: amount}("");
-        if (!ok) revert TransferFailed();
+        Address.sendValue(payable(msg.sender), amount);
     }
 
     // ---- views and helpers ----

@@ -25,8 +25,8 @@ from zkinfer.chain.amounts import WEI_PER_ETH, WEI_PER_GWEI
 from zkinfer.core.support.errors import UsageError
 
 # benchmarks/bench_chain.py (anvil 1.7.1, 2 busy cores), the README's stake table
-ANSWER_GAS: Final = 668_997  # `stake: answer with the proof`, digits MLP: the largest answer measured
-PROVING_S: Final = 7.8  # `stake: answer with the proof`, digits CNN: proving on demand, the longest measured
+ANSWER_GAS: Final = 668_985  # `stake: answer with the proof`, digits MLP: the largest answer measured
+PROVING_S: Final = 18.4  # `stake: answer with the proof`, digits CNN: proving on demand, the longest measured
 GAS_PRICE_GWEI: Final = "50"  # a congested L1; an L2's is ~100x lower
 PROVING_COST_PER_S: Final = "0.000001"  # ETH per second of proving: ~$11/hour at $3,000/ETH, a generous machine
 
