@@ -10,15 +10,17 @@ $ZKINFER_HOME. Then, for each form:
 - parallel, local: the whole proof (witness chain + every segment at once, `LocalExecutor`), wall;
 - parallel, Ray: the same on a local Ray (`RayExecutor`, actors kept: one untimed warm-up proof, then timed);
 - ceiling: the unsplit proof and the 4-way split under a sweep of `--max-prove-memory` values around the two
-  forms' peaks: does the unsplit one fail with ProofMemoryError and the split one prove?
-Every receipt made is verified. A markdown table is printed per model; load average before and after.
+  forms' peaks: does the unsplit one fail with ProofMemoryError and the split one prove? (`--no-ceiling` skips it.)
+Every receipt made is verified. A markdown table is printed per model, with each segment's k and rows, and
+issue 21's goals for each split form (peak RSS per process <= 1/3 of unsplit, local-parallel wall <= unsplit,
+every receipt verified), each met or not met; load average before and after.
 
 Models: the digits CNN (`models/digits_cnn.onnx`, its committed circuit's decomposition; a few
 minutes on 2 cores) and, with `--lenet`, a LeNet-5 (32x32 input, random seeded weights, built with
 torch and exported on demand: k≈19, GBs of keys and memory, many minutes; never in CI).
 
 Run from the repository root:
-`python -m benchmarks.bench_split [--lenet | --only-lenet] [--no-ray] [--parts 2 4] [--link polycommit]`.
+`python -m benchmarks.bench_split [--lenet | --only-lenet] [--no-ray] [--no-ceiling] [--parts 2 4] [--link polycommit]`.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Case:
 class Row:
     form: str
     ks: list[int] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
     key_bytes: int = 0
     cpu_s: float = 0.0
     sequential_s: float = 0.0
@@ -134,7 +137,7 @@ def _verified(receipt: Any) -> bool:
 
 def measure(
     case: Case, work: Path, parts: list[int], ray_executor: Any, link: str = "hashed"
-) -> tuple[list[Row], list[str]]:
+) -> tuple[list[Row], dict[str, Any], Any]:
     from zkinfer.core.formats import inputs
     from zkinfer.core.zkp import ezkl_adapter as _ezkl
     from zkinfer.prover.compile import compile_model
@@ -152,7 +155,12 @@ def measure(
     )
     prover = Prover(circuit, prefer_gpu=False)
     sample = prover.load_input(case.input)
-    row = Row("unsplit", ks=[circuit.logrows], key_bytes=prover.keys.pk.stat().st_size + prover.keys.vk.stat().st_size)
+    row = Row(
+        "unsplit",
+        ks=[circuit.logrows],
+        rows=[circuit.settings.num_rows],
+        key_bytes=prover.keys.pk.stat().st_size + prover.keys.vk.stat().st_size,
+    )
     data, witness = work / "unsplit-input.json", work / "unsplit-witness.json"
     data.write_text(json.dumps(inputs.to_ezkl_data([sample])))
     _ezkl.gen_witness(data, circuit.compiled_path, witness)
@@ -194,6 +202,7 @@ def measure(
         )  # type: ignore[arg-type]
         split_prover = ChainProver(chain, prefer_gpu=False, executor=LocalExecutor(parallel=k))
         row = Row(f"split {k} ({link})", ks=[s.logrows for s in chain.segments])
+        row.rows = [s.settings.num_rows for s in chain.segments]
         row.key_bytes = sum(s.keys.pk.stat().st_size + s.keys.vk.stat().st_size for s in split_prover.segment_keys)
         witness_dir = work / f"split{k}-witnesses"
         witness_dir.mkdir()
@@ -221,7 +230,7 @@ def measure(
             row.verified &= _verified(receipt)
         rows.append(row)
         provers[row.form] = split_prover
-    return rows, _ceiling(rows, provers, sample)
+    return rows, provers, sample
 
 
 def _ceiling(rows: list[Row], provers: dict[str, Any], sample: Any) -> list[str]:
@@ -271,20 +280,41 @@ def table(case: Case, rows: list[Row]) -> str:
     out = [
         f"### {case.name} (decomposition {case.decomposition or 'ezkl default'})",
         "",
-        "| form | segment k | keys (pk+vk) MB | proof CPU s | sequential s | wall, local parallel s "
+        "| form | segment k | rows | keys (pk+vk) MB | proof CPU s | sequential s | wall, local parallel s "
         "| wall, Ray parallel s | peak RSS per process MiB (max) | vs unsplit | verified |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ray = f"{r.ray_wall_s:.2f}" if r.ray_wall_s is not None else "-"
         local = f"{r.local_wall_s:.2f}" if r.local_wall_s is not None else "-"
         peak = max(r.peak_rss)
         each = ", ".join(str(p // MiB) for p in r.peak_rss)
+        rows_text = ", ".join(f"{n:,}" for n in r.rows)
         out.append(
-            f"| {r.form} | {r.ks} | {r.key_bytes / 1e6:.1f} | {r.cpu_s:.2f} | {r.sequential_s:.2f} | {local} | {ray} "
+            f"| {r.form} | {r.ks} | {rows_text} | {r.key_bytes / 1e6:.1f} | {r.cpu_s:.2f} | {r.sequential_s:.2f} "
+            f"| {local} | {ray} "
             f"| {peak / MiB:.0f} ({each}) | {peak / base:.2f} | {r.verified} |"
         )
-    return "\n".join(out)
+    return "\n".join([*out, "", *goals(rows)])
+
+
+def goals(rows: list[Row]) -> list[str]:
+    """Issue 21's goals for each split form against the unsplit one: peak RSS per proving process <= 1/3 of
+    the unsplit proof's, wall (local parallel) <= the unsplit proof's, every receipt verified."""
+    unsplit = rows[0]
+    lines = []
+    for r in rows[1:]:
+        ratio = max(r.peak_rss) / max(unsplit.peak_rss)
+        memory = "met" if ratio <= 1 / 3 else "not met"
+        lines.append(f"- {r.form}: peak RSS per process {ratio:.2f}x the unsplit proof's (goal <= 0.33x): {memory}")
+        if r.local_wall_s is not None and unsplit.local_wall_s is not None:
+            wall = "met" if r.local_wall_s <= unsplit.local_wall_s else "not met"
+            lines.append(
+                f"- {r.form}: wall, local parallel {r.local_wall_s:.1f} s against {unsplit.local_wall_s:.1f} s "
+                f"unsplit ({r.local_wall_s / unsplit.local_wall_s:.2f}x; goal <= 1x): {wall}"
+            )
+        lines.append(f"- {r.form}: every receipt verified: {'met' if r.verified else 'NOT MET'}")
+    return lines
 
 
 def main() -> None:
@@ -295,6 +325,9 @@ def main() -> None:
     parser.add_argument("--only-lenet", action="store_true", help="the LeNet-5 alone (skip the digits CNN)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray column (no local Ray started)")
     parser.add_argument("--parts", type=int, nargs="+", default=[2, 4])
+    parser.add_argument(
+        "--no-ceiling", action="store_true", help="skip the --max-prove-memory sweep (most of a LeNet run)"
+    )
     parser.add_argument(
         "--link",
         choices=["hashed", "polycommit"],
@@ -319,9 +352,12 @@ def main() -> None:
             for case in cases:
                 work = Path(tmp) / case.name
                 work.mkdir()
-                rows, ceiling = measure(case, work, args.parts, ray_executor, args.link)
-                reports.append(table(case, rows) + "\n\nceiling: " + "; ".join(ceiling))
+                rows, provers, sample = measure(case, work, args.parts, ray_executor, args.link)
+                reports.append(table(case, rows))
                 print(reports[-1], flush=True)
+                if not args.no_ceiling:
+                    reports[-1] += "\n\nceiling: " + "; ".join(_ceiling(rows, provers, sample))
+                    print(reports[-1], flush=True)
         finally:
             if ray_executor is not None:
                 ray_executor.close()

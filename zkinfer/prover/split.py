@@ -1,11 +1,11 @@
 """ONNX model → a split circuit: cut points, one sub-model per segment, each compiled as a circuit.
 
 Where to cut: only where exactly one tensor crosses from the nodes before to the nodes after (so a
-link is one commitment), never at the model's own inputs or outputs. `--split K` picks the K-1
-cuts that minimise the largest segment's estimated cost (multiply-accumulates of Gemm/MatMul/Conv
-plus the elements every node writes, what ezkl's rows grow with, plus the Poseidon hashing of each
-link on both of its sides), by dynamic programming over the candidate cuts; `--cut NAME ...` takes
-the user's.
+link is one commitment), never at the model's own inputs or outputs. With polycommit links `--split K`
+picks the K-1 cuts and the one k of the chain from the rows ezkl measures (`split_plan`); with hashed
+links, the cuts that minimise the largest segment's estimated cost (multiply-accumulates of
+Gemm/MatMul/Conv plus the elements every node writes, plus the Poseidon hashing of each link on both
+of its sides), by dynamic programming over the candidate cuts. `--cut NAME ...` takes the user's.
 
 How segments link: every segment is compiled by `zkinfer.prover.compile.compile_model` (calibrated,
 run-args search, fidelity measured against onnxruntime on that sub-model). With `link="hashed"`, segment i's output is
@@ -17,14 +17,16 @@ model) is measured on the same samples as an unsplit compile and recorded in the
 
 With `link="polycommit"` (the default; ezkl's proof_splitting mechanics) the link is not hashed: segment i's
 output and segment i+1's input each go into an unblinded advice column of their own, whose KZG
-commitment is written into the proof's transcript. Every segment is brought to the largest
-segment's k (compiled again with only logrows raised), so all columns share one Lagrange basis of
-one SRS and equal values give equal commitment points; `zkinfer.verify.links` compares the
-points it reads out of the proofs.
+commitment is written into the proof's transcript. Every segment is brought to one k (compiled again
+with only logrows changed; `split_plan.chain_k`: a segment with more rows spills into more column
+blocks rather than every smaller one being padded to its k), so all columns share one Lagrange basis
+of one SRS and equal values give equal commitment points; `zkinfer.verify.links` compares the points
+it reads out of the proofs.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -47,6 +49,7 @@ from zkinfer.core.support.errors import ModelError, UsageError
 from zkinfer.core.zkp import ezkl_adapter as _ezkl
 from zkinfer.core.zkp import onnx_model
 from zkinfer.core.zkp.ezkl_views import Witness
+from zkinfer.prover import split_plan
 from zkinfer.prover.compile import MAX_FIDELITY_SAMPLES, compile_model
 from zkinfer.prover.runtime import open_session
 from zkinfer.prover.witnesses import chain_witnesses
@@ -75,6 +78,7 @@ class CutPoint:
     after: int
     tensor: str
     link_cost: int = 0
+    elements: int = 0
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,7 @@ def analyse(model_path: Path, link: LinkKind = "polycommit") -> Graph:
                         after=position,
                         tensor=tensor,
                         link_cost=LINK_COST_PER_ELEMENT[link] * math.prod(shapes.get(tensor, (1,))),
+                        elements=math.prod(shapes.get(tensor, (1,))),
                     )
                 )
     costs = tuple(0 if node.op_type == "Constant" else _node_cost(node, shapes) for node in nodes)
@@ -167,9 +172,7 @@ def balanced_cuts(graph: Graph, parts: int) -> list[CutPoint]:
             f"so at most {len(graph.cuts) + 1} segments"
         )
     prefix = [0, *np.cumsum(graph.costs).tolist()]
-    ends = [c.after + 1 for c in graph.cuts] + [
-        len(graph.costs)
-    ]  # a segment ends after a cut point or at the model's end
+    ends = [c.after + 1 for c in graph.cuts] + [len(graph.costs)]  # a segment ends after a cut or at the end
 
     links = [c.link_cost for c in graph.cuts] + [0]  # the model's own output is no link
 
@@ -220,16 +223,6 @@ def named_cuts(graph: Graph, names: list[str]) -> list[CutPoint]:
     return chosen
 
 
-def _extract(model_path: Path, out: Path, input_names: list[str], output_names: list[str]) -> Path:
-    import onnx
-
-    try:
-        onnx.utils.extract_model(str(model_path), str(out), input_names, output_names, check_model=True)
-    except Exception as exc:  # onnx's extractor raises several unrelated types
-        raise ModelError(f"{model_path}: could not extract the segment {input_names} -> {output_names}: {exc}") from exc
-    return out
-
-
 def _prefixed(progress: Progress, prefix: str) -> Progress:
     return lambda text: progress(prefix + text)
 
@@ -272,14 +265,16 @@ def compile_split(
             "with one of each"
         )
     graph = analyse(model_path, link)
-    chosen = balanced_cuts(graph, parts) if parts is not None else named_cuts(graph, cuts or [])
+    if parts is not None and link == "polycommit":
+        measure = functools.partial(split_plan.measure, model_path, visibility=visibility, symbols=info.symbols)
+        chosen = _measured_cuts(graph, parts, functools.partial(measure, decomposition=decomposition))
+    else:
+        chosen = balanced_cuts(graph, parts) if parts is not None else named_cuts(graph, cuts or [])
     costs = _segment_costs(graph, chosen)
     progress(f"cutting at {', '.join(c.tensor for c in chosen)} (estimated costs {costs})")
     samples = inputs.load_samples(calibration, info.inputs)
     fidelity_samples = samples[:MAX_FIDELITY_SAMPLES]
-    whole = open_session(
-        model_path, prefer_gpu=False
-    )  # the float answers the chain's end-to-end fidelity is measured against
+    whole = open_session(model_path, prefer_gpu=False)  # the float answers the end-to-end fidelity is measured against
     expected = [whole.run(s) for s in fidelity_samples]
     names = (
         [[info.inputs[0].name], *([c.tensor] for c in chosen)],
@@ -291,7 +286,7 @@ def compile_split(
     segment_samples = samples
     with tempfile.TemporaryDirectory(prefix="zkinfer-split-") as tmp:
         for i, (ins, outs) in enumerate(zip(*names, strict=True)):
-            sub = _extract(model_path, Path(tmp) / f"seg{i}.onnx", ins, outs)
+            sub = split_plan.extract(model_path, Path(tmp) / f"seg{i}.onnx", ins, outs)
             calib = Path(tmp) / f"seg{i}-calibration.json"
             calib.write_text(json.dumps(inputs.to_ezkl_data(segment_samples)))
             first, last = i == 0, i == len(chosen)
@@ -317,7 +312,8 @@ def compile_split(
                 session = open_session(sub, prefer_gpu=False)
                 segment_samples = [session.run(s) for s in segment_samples]
     if link == "polycommit":
-        k = max(c.manifest.logrows for c in circuits)
+        k = split_plan.chain_k([c.settings.raw for c in circuits], [c.elements for c in chosen])
+        progress(f"rows per segment {[c.settings.num_rows for c in circuits]}: every segment at k={k}")
         circuits = [c if c.manifest.logrows == k else _with_logrows(c, k, progress) for c in circuits]
     errors = _end_to_end_errors(circuits, fidelity_samples, expected)
     manifest = SplitManifest(
@@ -351,10 +347,26 @@ def compile_split(
     return split_circuit.load(out_dir)
 
 
+def _measured_cuts(graph: Graph, parts: int, measure: Callable[[list[str]], split_plan.Measured]) -> list[CutPoint]:
+    """`--split` for polycommit links: cuts balanced by the rows ezkl lays out at one k (`split_plan`)."""
+    estimated = balanced_cuts(graph, parts)  # the same refusals (too few cut points) as for hashed links
+    try:
+        measured = measure(
+            [graph.model.graph.input[0].name, *(c.tensor for c in graph.cuts), graph.model.graph.output[0].name]
+        )
+    except ModelError:  # ezkl cannot lay out some piece alone (a segment may still compile)
+        return estimated
+    plan = split_plan.plan_cuts(
+        measured.pieces, measured.joins, [c.elements for c in graph.cuts], parts, measured.floor
+    )
+    return [graph.cuts[i] for i in plan.cuts]
+
+
 def _with_logrows(segment: Circuit, k: int, progress: Progress) -> Circuit:
-    """`segment` compiled again at k rows (2^k) instead of its own smaller k: polycommit links compare
-    KZG commitments, which are equal for equal values only under one Lagrange basis (one k, one SRS)."""
-    progress(f"{segment.path.name}: raising k from {segment.manifest.logrows} to {k} (polycommit links need one k)")
+    """`segment` compiled again at k rows (2^k) instead of its own k: polycommit links compare KZG
+    commitments, which are equal for equal values only under one Lagrange basis (one k, one SRS). At a
+    k below its own, ezkl lays the segment out in more column blocks (`split_plan`)."""
+    progress(f"{segment.path.name}: k from {segment.manifest.logrows} to {k} (polycommit links need one k)")
     settings = segment.settings.with_logrows(k)
     segment.settings_path.write_text(json.dumps(settings))
     _ezkl.compile_circuit(segment.model_path, segment.compiled_path, segment.settings_path)
