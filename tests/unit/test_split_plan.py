@@ -78,3 +78,14 @@ def test_table_floor_reads_range_checks_and_lookups() -> None:
     assert plan.table_floor({"required_range_checks": [[0, 16383], [-1, 1]], "required_lookups": []}) == 15
     lookups = {"required_lookups": ["ReLU"], "run_args": {"lookup_range": [-32768, 32767]}}
     assert plan.table_floor(lookups) == 17
+
+
+def test_chain_k_of_compiled_settings() -> None:
+    def settings(rows: int, k: int, table: int = 16384) -> dict[str, object]:
+        return {"num_rows": rows, "run_args": {"logrows": k}, "required_range_checks": [[0, table - 1]]}
+
+    chain = [settings(179680, 18), settings(92906, 17), settings(178280, 18), settings(55028, 16)]
+    assert plan.chain_k(chain, [4704, 1176, 1600]) == 15  # the table's floor; before: 18 for all four
+    assert plan.chain_k(chain, [40000, 1176, 1600]) == 16  # a link tensor must fit one column
+    tiny = [settings(317, 11, 1024), settings(183, 11, 1024)]  # the tiny test MLP cut at h0: at its table's floor
+    assert plan.chain_k(tiny, [4]) == 11
