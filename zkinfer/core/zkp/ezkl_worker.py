@@ -32,16 +32,13 @@ class _Worker:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._process: subprocess.Popen[str] | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._pending = bytearray()  # what was read from its stdout past the last answer line
 
-    def _start(self) -> subprocess.Popen[str]:
+    def _start(self) -> subprocess.Popen[bytes]:
+        self._pending.clear()
         return subprocess.Popen(
-            wire.command(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=wire.env(),
+            wire.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=wire.env()
         )
 
     def _stop(self) -> None:
@@ -56,11 +53,13 @@ class _Worker:
 
     def call(self, request: dict[str, Any], on_sent: Callable[[], None]) -> tuple[bool, str]:
         with self._lock:
-            self._process = wire.running(self._process, self._start)
+            process = self._process = wire.running(self._process, self._start)
+            assert process.stdin is not None and process.stdout is not None
             try:
-                answers = wire.send(self._process, request)
+                process.stdin.write(wire.request_line(request).encode())
+                process.stdin.flush()
                 on_sent()
-                line = wire.readline(answers, TIMEOUT_S)
+                line = wire.read_line(process.stdout.fileno(), self._pending, TIMEOUT_S)
             except (BrokenPipeError, OSError):
                 line = None
             if line is None:
