@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from zkinfer.core.crypto import identity
 from zkinfer.core.formats.receipt import InputSection, TensorData
@@ -21,6 +20,9 @@ from zkinfer.core.support import scratch
 from zkinfer.core.zkp import ezkl_adapter as _ezkl
 from zkinfer.core.zkp.instance_layout import MAX_SCALE, InstanceLayout, instance_shape, is_scale
 from zkinfer.verify.policy import Policy
+
+if TYPE_CHECKING:  # numpy only for the hints (see verifier)
+    import numpy as np
 
 FLOAT_TOLERANCE = 1e-9
 

@@ -12,17 +12,18 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from zkinfer.core.formats import inputs, split_receipt
+from zkinfer.core.formats import split_receipt
 from zkinfer.core.formats.receipt import Receipt, read_document
 from zkinfer.core.formats.split_receipt import AnyReceipt
 from zkinfer.core.support.errors import ReceiptFormatError, ZkinferError
 from zkinfer.verify import checks as c
 from zkinfer.verify.policy import Facts, Policy, RuleResult, identity_rules
 from zkinfer.verify.verdict import ALWAYS, SPLIT_ALWAYS, Check, CheckName, Status, Verdict, summarize
+
+if TYPE_CHECKING:  # numpy only for the hints: `zkinfer verify` without --input never imports it
+    import numpy as np
 
 
 def _run(name: CheckName, results: list[Check], body: Callable[[], str]) -> bool:
@@ -192,7 +193,11 @@ def verify_file(
     pinned model file raises a UsageError (exit 2)."""
     path = Path(path)
     document = read_document(path, max_receipt_bytes)
-    given = inputs.load_flat(Path(input_path)) if input_path is not None else None
+    given = None
+    if input_path is not None:
+        from zkinfer.core.formats import inputs  # numpy: only for an auditor's own input
+
+        given = inputs.load_flat(Path(input_path))
     if policy is not None and policy.model_file:
         from zkinfer.core.zkp import onnx_model
 
