@@ -85,6 +85,19 @@ def _model_check(receipt: AnyReceipt, model_file: str, sound: list[Check]) -> Ch
     return results[0]
 
 
+def _identity(receipt: AnyReceipt, policy: Policy, rebuild: list[Check]) -> tuple[RuleResult, list[Check]]:
+    """The policy's identity rules over the receipt's actual circuit digest (and the model rebuild, if run)."""
+    try:
+        digest = c.actual_circuit_digest(receipt)
+    except ValueError as exc:  # settings that are not JSON (a NaN from a caller's dict): no digest, no pin matches
+        digest = f"none: {exc}"
+    facts = Facts(circuit_digest=digest, model_rebuilt=bool(rebuild) and rebuild[0].status == Status.PASS)
+    rules = identity_rules(policy).evaluate(receipt, facts)
+    identity_check: list[Check] = []
+    _run(CheckName.IDENTITY, identity_check, lambda: _identity_detail(rules))
+    return rules, identity_check
+
+
 def verify_receipt(
     receipt: AnyReceipt,
     policy: Policy | None = None,
@@ -134,17 +147,13 @@ def verify_receipt(
         _run(CheckName.INPUT, bound, lambda: c.check_input(receipt, given_input))
     signature: list[Check] = []
     _run(CheckName.SIGNATURE, signature, lambda: c.check_signature(receipt, policy, check_signature))
-    proving.join()
     model_file = policy.model_file
+    if model_file is None:  # the identity rules do not wait for the proof: evaluated while ezkl works
+        rules, identity_check = _identity(receipt, policy, [])
+    proving.join()
     rebuild = [] if model_file is None else [_model_check(receipt, model_file, [*first, *proof, *bound[:1]])]
-    try:
-        digest = c.actual_circuit_digest(receipt)
-    except ValueError as exc:  # settings that are not JSON (a NaN from a caller's dict): no digest, no pin matches
-        digest = f"none: {exc}"
-    facts = Facts(circuit_digest=digest, model_rebuilt=bool(rebuild) and rebuild[0].status == Status.PASS)
-    rules = identity_rules(policy).evaluate(receipt, facts)
-    identity_check: list[Check] = []
-    _run(CheckName.IDENTITY, identity_check, lambda: _identity_detail(rules))
+    if model_file is not None:
+        rules, identity_check = _identity(receipt, policy, rebuild)
     return summarize(
         [*first, *proof, *bound, *rebuild, *identity_check, *signature],
         list(rules.pinned),
