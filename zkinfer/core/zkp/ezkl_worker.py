@@ -68,7 +68,11 @@ class _Worker:
                     False,
                     f"ezkl crashed or ran over {TIMEOUT_S:.0f} s on this proof (malformed settings, key or proof)",
                 )
-            return wire.ok_reason(line)
+            try:
+                return wire.ok_reason(line)
+            except (ValueError, KeyError, TypeError):  # not its answer line: never read a later answer as this one's
+                self._stop()
+                return False, f"the verify worker answered {line[:80]!r} instead of a verdict"
 
 
 _worker = _Worker()
