@@ -8,11 +8,16 @@ repetitions, raw ezkl first on odd ones) and medians are compared, so a noisy sh
 hurts both sides alike. zkinfer's API calls also do work raw ezkl does not (fidelity check,
 digests, receipt): the breakdown says how much of each API call is ezkl itself.
 
+Then, per call (`benchmarks/per_call.py`, issue 21): witness (goal ≤ 1.1x raw) and `verify_file` (goal
+≤ 1.2x raw) in many short interleaved blocks, the median block ratio with its spread, each goal
+printed met / not met.
+
 Part 2 (goal ≥ 3x faster prove at equal fidelity): zkinfer's default circuit (run-args search)
 against ezkl's default decomposition (`compile_model(search=False)`), proving the same test inputs.
 
     python -m benchmarks.bench_vs_ezkl               # 64-32-10 digits MLP, 5 repetitions (~3 min)
     python -m benchmarks.bench_vs_ezkl --reps 1      # quick look
+    python -m benchmarks.bench_vs_ezkl --reps 1 --skip-default   # the per-call witness/verify goals only (~1 min)
     python -m benchmarks.bench_vs_ezkl --large       # LeNet-5-size CNN, k≈20: ~10 GB RAM, many minutes; never in CI
 
 Keys and the SRS go to a fresh temporary $ZKINFER_HOME unless --home is given (reuse it to skip
@@ -41,6 +46,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # `python benchmarks/bench_vs_ezkl.py` as well as `-m`
     sys.path.insert(0, str(REPO))
+
+from benchmarks import per_call  # noqa: E402  (after the path is set)
 
 SAMPLES_DEFAULT = 5  # test inputs proven per circuit in part 2
 VERIFY_CALLS = 20  # a verify takes milliseconds: time a run of them, so one scheduler hiccup does not decide the ratio
@@ -313,7 +320,9 @@ def signed_verify_s(folder: Path) -> float:
     return statistics.median(times)
 
 
-def overhead(case: Case, work: Path, reps: int, decomposition: tuple[int, int] | None) -> None:
+def overhead(
+    case: Case, work: Path, reps: int, decomposition: tuple[int, int] | None, blocks: int = 30, calls: int = 10
+) -> None:
     from zkinfer import compile_model
     from zkinfer.core.crypto import srs
     from zkinfer.prover.compile import MAX_FIDELITY_SAMPLES
@@ -444,6 +453,20 @@ def overhead(case: Case, work: Path, reps: int, decomposition: tuple[int, int] |
         "peak RSS per stage (MB): "
         + ", ".join(f"{side} {stage} {rss / 1e6:,.0f}" for (side, stage), rss in sorted(record.peak_rss.items()))
     )
+    from zkinfer import Prover
+
+    print(f"\nper-call comparison: {blocks} blocks of {calls} calls per side ...", flush=True)
+    ratios = per_call.run(
+        zk_circuit.compiled_path,
+        input_file,
+        [case.inputs[0].astype(np.float32)],
+        Prover(zk_circuit, prefer_gpu=False),
+        (raw_paths["proof.json"], raw_paths["settings.json"], raw_paths["vk"], srs_path),
+        work / f"zk{reps - 1}" / "receipt.json",
+        blocks,
+        calls,
+    )
+    per_call.report(ratios, blocks, calls, os.getloadavg())
 
 
 # ---------------------------------------------------------------- part 2
@@ -545,6 +568,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--with-default", action="store_true", help="run part 2 with --large too")
     parser.add_argument("--home", type=Path, default=None, help="$ZKINFER_HOME to use (default: a fresh temporary one)")
+    parser.add_argument("--blocks", type=int, default=30, help="blocks of the per-call witness/verify goals")
+    parser.add_argument("--calls", type=int, default=10, help="calls per side in each block")
     args = parser.parse_args(argv)
     reps = args.reps or (1 if args.large else 5)
     with tempfile.TemporaryDirectory(prefix="zkinfer-bench-") as tmp:
@@ -558,7 +583,7 @@ def main(argv: list[str] | None = None) -> None:
             base, _, legs = args.decomposition.partition("/")
             decomposition = (int(base), int(legs))
         start = time.perf_counter()
-        overhead(case, work / "overhead", reps, decomposition)
+        overhead(case, work / "overhead", reps, decomposition, args.blocks, args.calls)
         if not (args.skip_default or (args.large and not args.with_default)):
             default_vs_search(case, work / "default")
         print(

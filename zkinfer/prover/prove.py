@@ -24,6 +24,7 @@ from zkinfer.core.formats.receipt import Receipt
 from zkinfer.core.formats.split_circuit import AnyCircuit
 from zkinfer.core.formats.split_receipt import AnyReceipt
 from zkinfer.core.formats.statement import Statement
+from zkinfer.core.support import scratch
 from zkinfer.core.support.errors import ProverLostError, ProvingError
 from zkinfer.core.zkp import ezkl_adapter as _ezkl
 from zkinfer.core.zkp.ezkl_views import Witness
@@ -164,8 +165,7 @@ class Prover(ChainProver):
 
     def witness(self, sample: inputs.Sample) -> Witness:
         """The quantized forward pass alone (tens of milliseconds): what the proof will attest."""
-        with tempfile.TemporaryDirectory(prefix="zkinfer-witness-") as tmp:
-            data_file, witness_file = Path(tmp) / "input.json", Path(tmp) / "witness.json"
+        with scratch.files("input.json", "witness.json") as (data_file, witness_file):  # no temp dir: see scratch
             data_file.write_text(json.dumps(inputs.to_ezkl_data([sample])))
             return _ezkl.gen_witness(data_file, self.circuit.compiled_path, witness_file)
 

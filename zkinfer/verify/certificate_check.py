@@ -17,9 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from zkinfer.core.crypto import bls
 from zkinfer.core.formats.certificate import KEY_HEX, Certificate, SignedGroup, consistency, label
@@ -29,6 +27,9 @@ from zkinfer.core.support.errors import UsageError, ZkinferError
 from zkinfer.verify import nodeset
 from zkinfer.verify.nodeset import NodeSet
 from zkinfer.verify.verdict import CertificateFacts, Check, CheckName, Document, Status, Verdict
+
+if TYPE_CHECKING:  # numpy only for the hints (see verifier)
+    import numpy as np
 
 _RECEIPT_ARG = re.compile(r"^(?P<path>.+)@(?P<row>[0-9]{1,6})/(?P<rows>[0-9]{1,6})$")
 # The checks a certificate verdict reports, in order; each reason found lands under one of them.

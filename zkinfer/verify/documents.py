@@ -17,15 +17,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from zkinfer.core.formats import certificate, evidence, inputs
+from zkinfer.core.formats import certificate, evidence
 from zkinfer.core.formats.receipt import read_document
 from zkinfer.core.support.errors import UsageError
-from zkinfer.verify import llm_evidence
-from zkinfer.verify.nodeset import NodeSet
 from zkinfer.verify.policy import Policy
 from zkinfer.verify.verdict import Document, Verdict
+
+if TYPE_CHECKING:  # a certificate's node set: imported by certificate_check when one is checked
+    from zkinfer.verify.nodeset import NodeSet
 
 LLM_RECEIPT_SCHEMA: Final = "zkinfer.llm-receipt/1"
 LlmCheck = Callable[[Any, str], Verdict]  # (parsed LLM receipt, source) -> its verdict
@@ -40,6 +41,14 @@ class Read:
     source: str
 
 
+def _is_llm_evidence(schema: str) -> bool:
+    """Whether `schema` names LLM evidence (its module, and its models, load only for a document with a schema:
+    a receipt has none)."""
+    from zkinfer.verify import llm_evidence
+
+    return schema == llm_evidence.SCHEMA
+
+
 def kind_of(document: Any) -> Document:
     """The kind a parsed document's schema field names (RECEIPT for anything else)."""
     if isinstance(document, dict):
@@ -48,7 +57,7 @@ def kind_of(document: Any) -> Document:
             return Document.CERTIFICATE
         if schema == evidence.SCHEMA:
             return Document.EVIDENCE
-        if schema == llm_evidence.SCHEMA:
+        if isinstance(schema, str) and _is_llm_evidence(schema):
             return Document.LLM_EVIDENCE
         if document.get("schema_version") == LLM_RECEIPT_SCHEMA:
             return Document.LLM_RECEIPT
@@ -106,6 +115,8 @@ def check(
             document.body, document.source, nodes, threshold, receipts, expect_circuit, input_path
         )
     if kind == Document.LLM_EVIDENCE or (kind == Document.EVIDENCE and model_dir is not None):
+        from zkinfer.verify import llm_evidence
+
         verdict = llm_evidence.check(document.body, model_dir, source=document.source)
         return verdict.model_copy(update={"document": Document.LLM_EVIDENCE})
     if kind == Document.EVIDENCE:
@@ -114,7 +125,11 @@ def check(
         return evidence_check.check_document(document.body, document.source, rebuttal)
     from zkinfer.verify.verifier import verify_document
 
-    given = inputs.load_flat(input_path) if input_path is not None else None
+    given = None
+    if input_path is not None:
+        from zkinfer.core.formats import inputs  # numpy: only for an auditor's own input
+
+        given = inputs.load_flat(input_path)
     if policy is not None and policy.model_file:
         from zkinfer.core.zkp import onnx_model
 

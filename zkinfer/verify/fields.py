@@ -10,23 +10,21 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from zkinfer.core.crypto import identity
 from zkinfer.core.formats.receipt import InputSection, TensorData
 from zkinfer.core.formats.split_receipt import AnyReceipt
+from zkinfer.core.support import scratch
 from zkinfer.core.zkp import ezkl_adapter as _ezkl
 from zkinfer.core.zkp.instance_layout import MAX_SCALE, InstanceLayout, instance_shape, is_scale
 from zkinfer.verify.policy import Policy
 
+if TYPE_CHECKING:  # numpy only for the hints (see verifier)
+    import numpy as np
+
 FLOAT_TOLERANCE = 1e-9
-# ezkl.verify reads files: write them to memory (tmpfs) where there is one, a millisecond less per verify.
-_SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK | os.X_OK) else None
 
 
 class CheckFailed(Exception):
@@ -64,20 +62,12 @@ def verify_proof(
     first: ezkl panics on others), settings, key and reduced SRS; raises CheckFailed when it fails."""
     for i, column in enumerate(instances):
         check_felts(column, f"{field}.instances[{i}]")
-    with tempfile.TemporaryDirectory(prefix="zkinfer-verify-", dir=_SCRATCH) as tmp:
-        folder = Path(tmp)
-        _ezkl.write_proof_file(folder / "proof.json", proof_bytes, instances)
-        (folder / "settings.json").write_text(json.dumps(settings))
-        (folder / "vk").write_bytes(vk)
-        (folder / "srs").write_bytes(reduced_srs)
-        ok, reason = _ezkl.verify(
-            folder / "proof.json",
-            folder / "settings.json",
-            folder / "vk",
-            folder / "srs",
-            reduced_srs=True,
-            on_sent=on_sent,
-        )
+    with scratch.files("proof.json", "settings.json", "vk", "srs") as (proof, settings_file, vk_file, srs_file):
+        _ezkl.write_proof_file(proof, proof_bytes, instances)
+        settings_file.write_text(json.dumps(settings))
+        vk_file.write_bytes(vk)
+        srs_file.write_bytes(reduced_srs)
+        ok, reason = _ezkl.verify(proof, settings_file, vk_file, srs_file, reduced_srs=True, on_sent=on_sent)
     if not ok:
         raise CheckFailed(f"the {field} does not verify with the embedded key: {reason}")
 

@@ -12,17 +12,18 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from zkinfer.core.formats import inputs, split_receipt
+from zkinfer.core.formats import split_receipt
 from zkinfer.core.formats.receipt import Receipt, read_document
 from zkinfer.core.formats.split_receipt import AnyReceipt
 from zkinfer.core.support.errors import ReceiptFormatError, ZkinferError
 from zkinfer.verify import checks as c
 from zkinfer.verify.policy import Facts, Policy, RuleResult, identity_rules
 from zkinfer.verify.verdict import ALWAYS, SPLIT_ALWAYS, Check, CheckName, Status, Verdict, summarize
+
+if TYPE_CHECKING:  # numpy only for the hints: `zkinfer verify` without --input never imports it
+    import numpy as np
 
 
 def _run(name: CheckName, results: list[Check], body: Callable[[], str]) -> bool:
@@ -84,6 +85,19 @@ def _model_check(receipt: AnyReceipt, model_file: str, sound: list[Check]) -> Ch
     return results[0]
 
 
+def _identity(receipt: AnyReceipt, policy: Policy, rebuild: list[Check]) -> tuple[RuleResult, list[Check]]:
+    """The policy's identity rules over the receipt's actual circuit digest (and the model rebuild, if run)."""
+    try:
+        digest = c.actual_circuit_digest(receipt)
+    except ValueError as exc:  # settings that are not JSON (a NaN from a caller's dict): no digest, no pin matches
+        digest = f"none: {exc}"
+    facts = Facts(circuit_digest=digest, model_rebuilt=bool(rebuild) and rebuild[0].status == Status.PASS)
+    rules = identity_rules(policy).evaluate(receipt, facts)
+    identity_check: list[Check] = []
+    _run(CheckName.IDENTITY, identity_check, lambda: _identity_detail(rules))
+    return rules, identity_check
+
+
 def verify_receipt(
     receipt: AnyReceipt,
     policy: Policy | None = None,
@@ -133,17 +147,13 @@ def verify_receipt(
         _run(CheckName.INPUT, bound, lambda: c.check_input(receipt, given_input))
     signature: list[Check] = []
     _run(CheckName.SIGNATURE, signature, lambda: c.check_signature(receipt, policy, check_signature))
-    proving.join()
     model_file = policy.model_file
+    if model_file is None:  # the identity rules do not wait for the proof: evaluated while ezkl works
+        rules, identity_check = _identity(receipt, policy, [])
+    proving.join()
     rebuild = [] if model_file is None else [_model_check(receipt, model_file, [*first, *proof, *bound[:1]])]
-    try:
-        digest = c.actual_circuit_digest(receipt)
-    except ValueError as exc:  # settings that are not JSON (a NaN from a caller's dict): no digest, no pin matches
-        digest = f"none: {exc}"
-    facts = Facts(circuit_digest=digest, model_rebuilt=bool(rebuild) and rebuild[0].status == Status.PASS)
-    rules = identity_rules(policy).evaluate(receipt, facts)
-    identity_check: list[Check] = []
-    _run(CheckName.IDENTITY, identity_check, lambda: _identity_detail(rules))
+    if model_file is not None:
+        rules, identity_check = _identity(receipt, policy, rebuild)
     return summarize(
         [*first, *proof, *bound, *rebuild, *identity_check, *signature],
         list(rules.pinned),
@@ -192,7 +202,11 @@ def verify_file(
     pinned model file raises a UsageError (exit 2)."""
     path = Path(path)
     document = read_document(path, max_receipt_bytes)
-    given = inputs.load_flat(Path(input_path)) if input_path is not None else None
+    given = None
+    if input_path is not None:
+        from zkinfer.core.formats import inputs  # numpy: only for an auditor's own input
+
+        given = inputs.load_flat(Path(input_path))
     if policy is not None and policy.model_file:
         from zkinfer.core.zkp import onnx_model
 

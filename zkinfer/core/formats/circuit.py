@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from zkinfer.core.crypto.digest import digest_file, digest_json
+from zkinfer.core.formats.chains import LinkKind as LinkKind
 from zkinfer.core.support.errors import CircuitError
 from zkinfer.core.zkp.ezkl_views import Settings
 from zkinfer.core.zkp.onnx_model import TensorSpec
@@ -25,7 +26,6 @@ COMPILED_FILE = "model.compiled"
 MANIFEST_FILE = "manifest.json"
 
 InputVisibility = Literal["public", "hashed"]
-LinkKind = Literal["hashed", "polycommit"]  # how a split circuit's segments commit to the tensor between them
 ParamVisibility = Literal["fixed", "hashed"]
 
 

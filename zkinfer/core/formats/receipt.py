@@ -26,7 +26,7 @@ from pydantic import (
 
 from zkinfer.core.crypto.digest import canonical_json, digest_json
 from zkinfer.core.formats import strict_json
-from zkinfer.core.formats.circuit import LinkKind
+from zkinfer.core.formats.chains import LinkKind
 from zkinfer.core.support import cache
 from zkinfer.core.support.errors import ReceiptFormatError
 from zkinfer.core.zkp.ezkl_views import Settings

@@ -22,10 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from zkinfer.core.crypto.digest import digest_file
 from zkinfer.core.formats import circuit
+from zkinfer.core.formats.chains import MAX_SEGMENTS as MAX_SEGMENTS
 from zkinfer.core.formats.circuit import MANIFEST_FILE, MODEL_FILE, Circuit, Described, LinkKind, Visibility
 from zkinfer.core.support.errors import CircuitError
-
-MAX_SEGMENTS = 64
 
 
 class Segment(BaseModel):

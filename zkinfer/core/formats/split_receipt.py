@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 from pydantic import Field, model_validator
 
 from zkinfer.core.crypto.digest import canonical_json, digest_json
-from zkinfer.core.formats.circuit import LinkKind
+from zkinfer.core.formats.chains import MAX_SEGMENTS, LinkKind
 from zkinfer.core.formats.receipt import (
     Digest,
     FastSection,
@@ -33,7 +33,6 @@ from zkinfer.core.formats.receipt import (
     read_document,
     validated,
 )
-from zkinfer.core.formats.split_circuit import MAX_SEGMENTS
 from zkinfer.core.support import cache
 
 SCHEMA_VERSION: Final = "zkinfer.receipt/2"

@@ -11,13 +11,12 @@ JSON path of the first offender, so callers turn it into exit 2 / HTTP 422.
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_MAX: float = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]  # 3.4028235e38 (no numpy import for a constant)
 MAX_INT_DIGITS = 39  # float32's largest finite value has 39 digits; i128 fits too
 
 
@@ -30,10 +29,10 @@ class _Refused:
         self.why = why
 
 
-class _Object(dict[str, Any]):
-    """A JSON object; `duplicate` names a key it held twice."""
+class _Duplicated(dict[str, Any]):
+    """A JSON object that held the key `duplicate` twice (every other object is a plain dict)."""
 
-    duplicate: str | None = None
+    duplicate: str = ""
 
 
 def _parse_int(text: str) -> int | _Refused:
@@ -55,37 +54,37 @@ def _parse_constant(name: str) -> _Refused:
     return _Refused(f"{name} is not a JSON number")
 
 
-def _object(pairs: list[tuple[str, Any]]) -> _Object:
-    result = _Object(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        result.duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
-    return result
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) == len(pairs):
+        return result
+    marked = _Duplicated(result)
+    seen: set[str] = set()
+    marked.duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+    return marked
+
+
+_SUSPECT = (_Refused, dict, list)  # what can be or hold a refusal: numbers and strings never do
 
 
 def _first_refusal(value: Any, path: str) -> str | None:
-    """The path and reason of the first refused value, depth first; None when all is well."""
+    """The path and reason of the first refused value, depth first; None when all is well. A path
+    is spelled out only for what may hold a refusal, not for each of a receipt's thousands of plain
+    numbers and strings."""
     stack: list[tuple[Any, str]] = [(value, path)]
     while stack:
         item, where = stack.pop()
         if isinstance(item, _Refused):
             return f"{where}: {item.why}"
-        if isinstance(item, _Object):
-            if item.duplicate is not None:
-                return f"{where}: key {item.duplicate!r} appears twice (readers disagree on which one counts)"
-            stack.extend((v, f"{where}.{k}") for k, v in reversed(item.items()))
+        if isinstance(item, _Duplicated):
+            return f"{where}: key {item.duplicate!r} appears twice (readers disagree on which one counts)"
+        if isinstance(item, dict):
+            stack.extend((v, f"{where}.{k}") for k, v in reversed(item.items()) if isinstance(v, _SUSPECT))
         elif isinstance(item, list):
-            stack.extend((v, f"{where}[{i}]") for i, v in reversed(list(enumerate(item))))
+            stack.extend(
+                (item[i], f"{where}[{i}]") for i in range(len(item) - 1, -1, -1) if isinstance(item[i], _SUSPECT)
+            )
     return None
-
-
-def _plain(value: Any) -> Any:
-    """The parsed tree with plain dicts (callers compare, copy and serialize them)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 class StrictJSONError(ValueError):
@@ -112,10 +111,7 @@ def loads(data: bytes | str) -> Any:
     refusal = _first_refusal(parsed, "$")
     if refusal is not None:
         raise StrictJSONError(refusal)
-    try:
-        return _plain(parsed)
-    except RecursionError as exc:
-        raise StrictJSONError("not valid JSON (nested too deeply)") from exc
+    return parsed  # plain dicts and lists: an object with a duplicate key is always refused above
 
 
 def load_file(

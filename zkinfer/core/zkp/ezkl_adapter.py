@@ -15,14 +15,16 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import ezkl
-import numpy as np
 
 from zkinfer.core.support.errors import CircuitError, ModelError, ProvingError, UnsupportedOperatorError
 from zkinfer.core.zkp import ezkl_worker as _ezkl_isolated
 from zkinfer.core.zkp.ezkl_views import Witness
+
+if TYPE_CHECKING:  # numpy is imported where it is used: verifying a receipt needs none
+    import numpy as np
 
 VERSION: str = getattr(ezkl, "__version__", "23")
 _NODE_RE = re.compile(r'node #\d+ "([^"]+)"\s*(?:(?:Unimplemented|Unsupported)\((\w+)\))?')
@@ -279,6 +281,8 @@ def felt_to_float(felt: str, scale: int) -> float:
 
 def witness_outputs(witness: Witness, scales: list[int]) -> list[np.ndarray]:
     """The witness's quantized outputs dequantized to floats (flat, one array per output)."""
+    import numpy as np
+
     return [
         np.asarray([felt_to_float(f, int(scale)) for f in felts])
         for felts, scale in zip(witness.outputs, scales, strict=True)

@@ -32,16 +32,13 @@ class _Worker:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._process: subprocess.Popen[str] | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._pending = bytearray()  # what was read from its stdout past the last answer line
 
-    def _start(self) -> subprocess.Popen[str]:
+    def _start(self) -> subprocess.Popen[bytes]:
+        self._pending.clear()
         return subprocess.Popen(
-            wire.command(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=wire.env(),
+            wire.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=wire.env()
         )
 
     def _stop(self) -> None:
@@ -56,11 +53,13 @@ class _Worker:
 
     def call(self, request: dict[str, Any], on_sent: Callable[[], None]) -> tuple[bool, str]:
         with self._lock:
-            self._process = wire.running(self._process, self._start)
+            process = self._process = wire.running(self._process, self._start)
+            assert process.stdin is not None and process.stdout is not None
             try:
-                answers = wire.send(self._process, request)
+                process.stdin.write(wire.request_line(request).encode())
+                process.stdin.flush()
                 on_sent()
-                line = wire.readline(answers, TIMEOUT_S)
+                line = wire.read_line(process.stdout.fileno(), self._pending, TIMEOUT_S)
             except (BrokenPipeError, OSError):
                 line = None
             if line is None:
@@ -69,7 +68,11 @@ class _Worker:
                     False,
                     f"ezkl crashed or ran over {TIMEOUT_S:.0f} s on this proof (malformed settings, key or proof)",
                 )
-            return wire.ok_reason(line)
+            try:
+                return wire.ok_reason(line)
+            except (ValueError, KeyError, TypeError):  # not its answer line: never read a later answer as this one's
+                self._stop()
+                return False, f"the verify worker answered {line[:80]!r} instead of a verdict"
 
 
 _worker = _Worker()

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
-import threading
+import time
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, AnyStr
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ezkl_worker_script.py")
 
@@ -28,7 +29,9 @@ def request_line(request: dict[str, Any]) -> str:
     return json.dumps(request) + "\n"
 
 
-def running(process: subprocess.Popen[str] | None, start: Callable[[], subprocess.Popen[str]]) -> subprocess.Popen[str]:
+def running(
+    process: subprocess.Popen[AnyStr] | None, start: Callable[[], subprocess.Popen[AnyStr]]
+) -> subprocess.Popen[AnyStr]:
     """`process` while it runs, else a fresh worker from `start` (one that died is replaced)."""
     return process if process is not None and process.poll() is None else start()
 
@@ -47,15 +50,23 @@ def ok_reason(line: str) -> tuple[bool, str]:
     return bool(answer["ok"]), str(answer["reason"])
 
 
-def readline(stream: IO[str], timeout: float) -> str | None:
-    """A line from the worker, or None if it died or did not answer in time."""
-    result: list[str] = []
-    reader = threading.Thread(target=lambda: result.append(stream.readline()), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    if reader.is_alive() or not result or not result[0]:
-        return None
-    return result[0]
+def read_line(fd: int, pending: bytearray, timeout: float) -> str | None:
+    """The next line from a worker's stdout `fd`, or None if it died (end of file) or gave no line within
+    `timeout` seconds. Waits in select, not on a thread per call (a thread start and two hand-overs of
+    the GIL cost more than a millisecond per verify on a busy machine); `pending` keeps what was read
+    past the line, for the next call."""
+    deadline = time.monotonic() + timeout
+    while (end := pending.find(b"\n")) < 0:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return None
+        pending += chunk
+    line = bytes(pending[: end + 1])
+    del pending[: end + 1]
+    return line.decode(errors="replace")
 
 
 def run_once(mode: str, request: dict[str, Any], timeout_s: float) -> subprocess.CompletedProcess[str] | None:
