@@ -111,8 +111,10 @@ class Node:
             proof_of_possession  # of `key`: what lets a gateway aggregate this node's statement signatures
         )
         self.statements = StatementPool(config.statement_workers, statements)
+        # a batch circuit's witness costs the same for 1 row or N: one run at a time, each taking every request that
+        # waits, spends least CPU under load; a batch-1 circuit runs on every statement worker at once
         self.signers = {
-            name: StatementSigner(m, self.statements.run, slots=config.statement_workers)
+            name: StatementSigner(m, self.statements.run, slots=1 if m.batch_size > 1 else config.statement_workers)
             for name, m in models.items()
             if signs_statements(m)
         }
@@ -125,6 +127,7 @@ class Node:
         self.metrics.queue_depth.set(self.depth)
         self.pool = WorkerPool(config.workers, workers, lambda slot: self.store.requeue(slot), self._from_pool)
         self.metrics.workers_ready.set_function(lambda: self.pool.ready_count)
+        self.metrics.statement_workers_ready.set_function(lambda: self.statements.ready_count)
         self.metrics.witness_runs.set_function(lambda: sum(s.runs for s in self.signers.values()))
         self._mean_job_s = FIRST_GUESS_JOB_S
         self._waiters: dict[str, asyncio.Event] = {}
