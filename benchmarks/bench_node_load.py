@@ -281,6 +281,7 @@ def main() -> int:
             "--max-queue",
             str(args.requests + 10 * args.batch),
             *args.node_option,
+            statement_workers=None,  # the node's default (one per core); --node-option=--statement-workers=N
         )
         try:
             rng = np.random.default_rng(0)

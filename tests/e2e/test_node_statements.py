@@ -49,6 +49,7 @@ def node(tiny_circuit: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         str(PROVE_WITHIN_S),
         "--worker-priority",
         "idle",
+        statement_workers=2,  # a pool of more than one: the kill test stops them all
     )
     yield running
     workers = processes.children(running.process.pid)
