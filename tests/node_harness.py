@@ -94,8 +94,11 @@ def not_pending(response: httpx.Response) -> httpx.Response | None:
     return None if response.status_code == 202 else response
 
 
-def start_node(circuits: Path, state_dir: Path, *options: str) -> RunningNode:
-    """Start `zkinfer serve` on a free loopback port and wait until its workers are ready."""
+def start_node(circuits: Path, state_dir: Path, *options: str, statement_workers: int | None = 1) -> RunningNode:
+    """Start `zkinfer serve` on a free loopback port and wait until its workers are ready.
+
+    One statement worker unless told (None: the node's default, one per core): each is a process that
+    loads the circuits, and the suite starts dozens of nodes on CI's two cores."""
     state_dir.mkdir(parents=True, exist_ok=True)
     keys = state_dir.parent / f"{state_dir.name}-api-keys"
     keys.write_text(f"# test keys\n{API_KEY}\n{OTHER_KEY}\n")
@@ -114,6 +117,7 @@ def start_node(circuits: Path, state_dir: Path, *options: str) -> RunningNode:
         str(state_dir),
         "--api-keys",
         str(keys),
+        *([] if statement_workers is None else ["--statement-workers", str(statement_workers)]),
         *options,
     ]
     with open(log, "wb") as out:

@@ -3,14 +3,16 @@
 Real `zkinfer serve` subprocesses on loopback with the tiny circuit; the statement in the answer is
 checked against the receipt the node serves later (`statement.from_receipt`), the promise against
 the statement and the receipt id. Also: the request id rule, refusing an input no proof could cover
-(nothing queued), `/v1/identity`, `zkinfer keys show`, concurrent requests sharing witness runs, and
-provers running under SCHED_IDLE.
+(nothing queued), `/v1/identity`, `zkinfer keys show`, concurrent requests sharing witness runs,
+provers running under SCHED_IDLE, a killed statement worker (503, replaced) and a stop that leaves no
+worker behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sqlite3
 import time
 import tomllib
@@ -22,9 +24,11 @@ import httpx
 import numpy as np
 import pytest
 
+from tests import processes
 from tests.cli import zkinfer
 from tests.e2e import test_node
 from tests.node_harness import MODEL, SAMPLE, RunningNode, copy_circuits, start_node
+from tests.waiting import wait_until
 from zkinfer.core.crypto import bls, identity
 from zkinfer.core.formats import statement
 from zkinfer.core.formats.receipt import Receipt
@@ -45,9 +49,19 @@ def node(tiny_circuit: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         str(PROVE_WITHIN_S),
         "--worker-priority",
         "idle",
+        statement_workers=2,  # a pool of more than one: the kill test stops them all
     )
     yield running
+    workers = processes.children(running.process.pid)
     running.stop()
+    assert processes.wait_gone(workers, 10) == [], "a clean stop leaves no prover or statement worker"
+
+
+def _workers(node: RunningNode, name: str) -> list[int]:
+    """The node's worker processes of one pool, by the name each carries in /proc/PID/comm."""
+    return [
+        pid for pid in processes.children(node.process.pid) if Path(f"/proc/{pid}/comm").read_text().strip() == name
+    ]
 
 
 def _infer(node: RunningNode, values: list[float], request_id: str | None = None, model: str = MODEL) -> httpx.Response:
@@ -153,9 +167,8 @@ def _policy(tid: int) -> int:
 
 
 def test_provers_run_under_sched_idle_but_not_their_store_thread_nor_the_web_process(node: RunningNode) -> None:
-    children = [int(p) for p in Path(f"/proc/{node.process.pid}/task/{node.process.pid}/children").read_text().split()]
-    workers = [pid for pid in children if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
-    assert workers, children
+    workers = _workers(node, "zkinfer-prover")
+    assert workers, processes.children(node.process.pid)
     for pid in workers:
         others = [int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid]
         assert others and all(_policy(tid) == os.SCHED_IDLE for tid in others), (
@@ -164,6 +177,42 @@ def test_provers_run_under_sched_idle_but_not_their_store_thread_nor_the_web_pro
         # the main thread writes the store: never starved while it holds the SQLite lock the web process needs
         assert _policy(pid) == os.SCHED_OTHER and os.getpriority(os.PRIO_PROCESS, pid) == 10
     assert all(_policy(int(tid)) == os.SCHED_OTHER for tid in os.listdir(f"/proc/{node.process.pid}/task"))
+    signers = _workers(node, "zkinfer-signer")  # the statement workers: on the answer's path, never starved
+    assert signers and all(
+        _policy(pid) == os.SCHED_OTHER and os.getpriority(os.PRIO_PROCESS, pid) == 0 for pid in signers
+    )
+
+
+def _witness_runs(node: RunningNode) -> float:
+    text = httpx.get(f"{node.url}/metrics", headers=node.auth).text
+    (line,) = [line for line in text.splitlines() if line.startswith("zkinfer_statement_witness_runs ")]
+    return float(line.split()[1])
+
+
+def test_a_killed_statement_worker_fails_its_answer_with_503_and_is_replaced(node: RunningNode) -> None:
+    signers = _workers(node, "zkinfer-signer")
+    assert len(signers) >= 1
+    jobs, runs = _jobs(node), _witness_runs(node)
+    for pid in signers:  # frozen: the next request's run is handed to one of them and stays there
+        os.kill(pid, signal.SIGSTOP)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(_infer, node, SAMPLE)
+        wait_until(lambda: _witness_runs(node) > runs, what="the request's witness run handed over", timeout_s=30)
+        for pid in signers:
+            os.kill(pid, signal.SIGKILL)
+        lost = pending.result()
+    assert lost.status_code == 503, lost.text
+    assert "statement worker" in lost.json()["error"] and int(lost.headers["Retry-After"]) >= 1
+    assert _jobs(node) == jobs  # nothing stored for the lost answer, nothing lost of what was
+    wait_until(lambda: httpx.get(f"{node.url}/v2/health/ready").status_code == 200, what="the node ready", timeout_s=60)
+    replaced = _workers(node, "zkinfer-signer")
+    assert len(replaced) == len(signers) and not set(replaced) & set(signers)
+    response = _infer(node, SAMPLE, request_id="after-the-crash")
+    assert response.status_code == 200, response.text
+    signed, promised = _signed(response)
+    signed.verify()
+    promised.verify()
+    assert _jobs(node) == jobs + 1
 
 
 def test_keys_show_prints_a_nodes_toml_entry(tmp_path: Path) -> None:
@@ -208,13 +257,19 @@ def test_batched_requests_sign_the_statements_of_their_receipt_rows(batch_circui
 
 
 def test_concurrent_requests_share_witness_runs_and_one_bad_input_is_refused_alone(batch_circuits: Path) -> None:
-    """In process, with the real prover and a batch-4 circuit: requests that wait together share one witness run."""
+    """In process, with the real prover and a batch-4 circuit: requests that wait together share one witness
+    run (made by a `StatementMaker` as a statement worker makes it, here on a thread)."""
     from zkinfer.node.models import ServedModel, stack
-    from zkinfer.node.statements import Signed, StatementSigner
+    from zkinfer.node.statements import Request, Signed, StatementMaker, StatementSigner
     from zkinfer.prover.prove import Prover
 
     prover = Prover(batch_circuits / "tiny4")
-    signer = StatementSigner(ServedModel(prover=prover, jobs_per_proof=4), identity.new_key(), 60, slots=1)
+    maker = StatementMaker({"tiny4": prover}, identity.new_key(), 60)
+
+    async def run(model: str, group: list[Request]) -> list[Signed | Exception]:
+        return await asyncio.to_thread(maker.make, model, group)
+
+    signer = StatementSigner(ServedModel(prover=prover, jobs_per_proof=4), run, slots=1)
 
     def sample(values: list[float]) -> list[np.ndarray]:
         return [np.asarray([values], dtype=np.float32)]

@@ -1,4 +1,4 @@
-"""`NodeConfig.optimistic_for`: `zkinfer serve --mode`'s rules, as typed errors naming the options."""
+"""`NodeConfig`: `zkinfer serve --mode`'s rules and the statement worker count, as typed errors naming the options."""
 
 from __future__ import annotations
 
@@ -34,3 +34,14 @@ def test_optimistic_mode_means_claims_on_the_registrys_chain(tmp_path: Path) -> 
     with pytest.raises(NodeConfigError, match="--spot-check: 2"):  # the claim options' own ranges still apply
         NodeConfig.optimistic_for("optimistic", rpc_url=RPC, stake_registry=registry, spot_check_p=2)
     assert ServeModeError.exit_code == 2
+
+
+def test_statement_workers_default_to_one_per_core_and_a_count_out_of_range_is_refused(tmp_path: Path) -> None:
+    from zkinfer.node.config import cpu_count
+
+    config = NodeConfig(circuits=tmp_path, state_dir=tmp_path)
+    assert config.statement_workers == min(cpu_count(), 64) >= 1
+    assert NodeConfig(circuits=tmp_path, state_dir=tmp_path, statement_workers=3).statement_workers == 3
+    for bad in (0, 65):
+        with pytest.raises(NodeConfigError, match=rf"^--statement-workers: {bad}; give 1 to 64"):
+            NodeConfig(circuits=tmp_path, state_dir=tmp_path, statement_workers=bad)

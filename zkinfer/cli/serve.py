@@ -45,6 +45,14 @@ def serve(
             "--workers", min=1, help="Proving processes; the cores are split between them (RAYON_NUM_THREADS)"
         ),
     ] = 1,
+    statement_workers: Annotated[
+        int | None,
+        typer.Option(
+            "--statement-workers",
+            min=1,
+            help="Processes that make each answer's signed statement (witness + signatures); default: one per core",
+        ),
+    ] = None,
     max_queue: Annotated[
         int, typer.Option("--max-queue", min=1, help="Unproven jobs beyond which infer answers 429")
     ] = 1000,
@@ -240,6 +248,7 @@ def serve(
             key_file=key,
             api_keys_file=api_keys,
             workers=workers,
+            **({} if statement_workers is None else {"statement_workers": statement_workers}),
             max_queue=max_queue,
             max_body_bytes=max_body_bytes,
             wait_timeout_s=wait_timeout,

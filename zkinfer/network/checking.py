@@ -23,7 +23,7 @@ class CheckPools:
     """The checking processes, made on first use (or `warm`), one pool per lateness."""
 
     def __init__(self, processes: int) -> None:
-        self.processes = processes  # 0: answers are judged on threads (the pools are unused)
+        self.processes = processes  # 0: answers are judged on the event loop (the pools are unused)
         self._pools: dict[bool, ProcessPoolExecutor] = {}
 
     def pool(self, late: bool) -> ProcessPoolExecutor:
@@ -45,7 +45,7 @@ class CheckPools:
 
     async def warm(self) -> None:
         """Start the checking processes now rather than on the first answers (a spawn costs ~1 s); where
-        they cannot start, answers are judged on threads."""
+        they cannot start, answers are judged on the event loop."""
         if self.processes > 0:
             loop = asyncio.get_running_loop()
             try:
@@ -53,7 +53,7 @@ class CheckPools:
                     *(loop.run_in_executor(self.pool(late), _warm) for late in (True, *[False] * self.processes))
                 )
             except (BrokenProcessPool, OSError, RuntimeError) as exc:  # e.g. a script without a __main__ guard
-                log.warning("cannot start checking processes (%s); answers are checked on threads", exc)
+                log.warning("cannot start checking processes (%s); answers are checked on the event loop", exc)
                 self.processes = 0
                 self.shutdown()
 

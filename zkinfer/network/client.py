@@ -10,9 +10,9 @@ Every answer is hostile until judged (`judge`); agreement is on identical statem
 honest nodes may differ in the last quantized unit); the quorum needs the signers' static weight
 at the threshold and, with `weighting = "reputation"`, more than half of the reputation-weighted
 weight (`tally`). No quorum raises `NoQuorum`, naming what each node said; the output is never
-made up (`outcome`). Signatures are checked on a worker thread as each answer arrives (a BLS
-verification costs ~8 ms here), so checking overlaps with waiting for the other nodes, or in
-processes (`checking`).
+made up (`outcome`). Each answer is checked the moment it arrives, on the event loop (two BLS
+verifications, ~1.1 ms each with blspy, which holds the GIL throughout), so checking overlaps with
+waiting for the other nodes; or in processes (`checking`).
 """
 
 from __future__ import annotations
@@ -51,12 +51,14 @@ class Consensus:
     `api_keys` maps node names to the API key sent to each (default: each node's `api_key_env`
     environment variable). `reputation` returns each node's current score (for weighting =
     "reputation"; default: every node 1/2). `check_processes`: answers are judged in that many
-    processes (0: on threads of this one). The BLS library holds the GIL while it verifies (~3 ms
-    a signature with blspy here, ~8 ms with milagro before it; two per answer), so on threads the
-    answers' checks run one after another; in processes they run side by side, but each check then
+    processes (0: on the event loop of this one). The BLS library holds the GIL while it verifies
+    (~1.1 ms a signature with blspy quiet, ~3 ms loaded, ~8 ms with milagro before it; two per
+    answer), so a thread of this process could never check beside the loop: it only added a
+    hand-over (a thread woken on a loaded machine) and GIL hand-offs to every answer, which is why
+    answers are checked on the loop itself. In processes they run side by side, but each check then
     pays a hand-over to another process: on this 2-core machine, loaded (with milagro), one answer
-    took 40 ms p50 in a process against 18-28 ms on a thread, so threads are the default; processes
-    are for a gateway with cores to spare. Stragglers (answers after the decision) are then checked in one
+    took 40 ms p50 in a process against 18-28 ms on a thread, so in this process is the default;
+    processes are for a gateway with cores to spare. Stragglers (answers after the decision) are then checked in one
     more process at idle priority.
     """
 
@@ -182,7 +184,7 @@ class Consensus:
                 return await asyncio.get_running_loop().run_in_executor(self.pools.pool(late), judge, *args)
             except BrokenProcessPool:
                 self.pools.broken(late)  # made again for the next answer; this one is checked here
-        return await asyncio.to_thread(judge, *args)
+        return judge(*args)  # on the loop: the GIL-bound check gains nothing from a thread (see the class)
 
     async def warm(self) -> None:
         """Start the checking processes now rather than on the first answers (a spawn costs ~1 s)."""

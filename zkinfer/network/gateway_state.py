@@ -104,7 +104,7 @@ class Gateway:
                 outcome.request_id,
                 model,
                 outcome.statement.digest(),
-                outcome.certificate.to_json(),
+                outcome.certificate_json,
                 outcome.signers,
                 dissenters,
                 time.time(),

@@ -4,6 +4,7 @@ an `Outcome` (a quorum's answer and its certificate) or `NoQuorum` (what each no
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -74,10 +75,15 @@ class Outcome:
     async def settled(self) -> list[NodeAnswer]:
         return await self.round.settled()
 
+    @functools.cached_property
+    def certificate_json(self) -> dict[str, Any]:
+        """The certificate as JSON, made once: the gateway both records it and answers with it."""
+        return self.certificate.to_json()
+
     def response_parameters(self) -> dict[str, Any]:
         return {
             "request_id": self.request_id,
-            "zkinfer_certificate": self.certificate.to_json(),
+            "zkinfer_certificate": self.certificate_json,
             "zkinfer_signers": self.signers,
             "zkinfer_latency_ms": {"decided": round(self.decided_ms, 2)}
             | {name: round(ms, 2) for name, ms in self.latency_ms.items() if ms is not None},

@@ -43,6 +43,11 @@ class Metrics:
         self.workers_ready = Gauge(
             "zkinfer_workers_ready", "Prover worker processes ready to prove.", registry=self.registry
         )
+        self.statement_workers_ready = Gauge(
+            "zkinfer_statement_workers_ready",
+            "Statement worker processes ready to make answers' signed statements.",
+            registry=self.registry,
+        )
         self.proof_seconds = Histogram(
             "zkinfer_proof_seconds",
             "Wall time of one proof (a batch counts once).",

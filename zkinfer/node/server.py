@@ -13,6 +13,7 @@ from zkinfer.node import state
 from zkinfer.node.config import NodeConfig
 from zkinfer.node.models import ServedModel, load_provers
 from zkinfer.node.service import Node
+from zkinfer.node.statement_pool import StatementSettings
 from zkinfer.node.statements import signs_statements
 from zkinfer.node.workers import WorkerSettings
 from zkinfer.serving.app import serve
@@ -65,6 +66,16 @@ def _worker_settings(config: NodeConfig, models: dict[str, ServedModel]) -> Work
     )
 
 
+def _statement_settings(config: NodeConfig) -> StatementSettings:
+    return StatementSettings(
+        circuits=config.circuits,
+        key_path=config.node_key_path,
+        prove_within_s=config.prove_within_s,
+        promises=config.optimistic is None,
+        rayon_threads=config.statement_rayon_threads,
+    )
+
+
 def _ray_address(config: NodeConfig) -> str | None:
     """The Ray cluster the workers prove on: the one given, or a local Ray started here (stopped at
     exit by Ray's own atexit hook)."""
@@ -86,9 +97,7 @@ def load(config: NodeConfig) -> Node:
     """
     logs.serve_to_stderr(log)
     lock = state.lock(config)  # first: a second node on this state directory stops here, before touching anything
-    key = state.node_key(
-        config
-    )  # the web process signs each answer's statement and promise with it; workers sign receipts
+    key = state.node_key(config)  # statement workers sign each answer's statement and promise; provers, receipts
     log.info(
         "node public key %s (auditors pin it with --expect-signer; `zkinfer keys show` prints its nodes.toml entry)",
         key.public_hex,
@@ -110,6 +119,7 @@ def load(config: NodeConfig) -> Node:
         store=store,
         unfinished=unfinished,
         workers=_worker_settings(config, models),
+        statements=_statement_settings(config),
         key=key,
         proof_of_possession=identity.proof_of_possession(key),
         desk_factory=_desk_factory(config, models),

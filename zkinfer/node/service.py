@@ -5,11 +5,12 @@ results or raises typed errors; it knows nothing of HTTP, status codes or Triton
 HTTP layer is `app` + `protocol`, errors become statuses in `statuses`). Building a node (lock,
 keys, store, requeue, workers) is `server.load`; the constructor only wires what it is given.
 
-Everything here runs on the event loop except SQLite writes, the fast path and the signed
-statement (worker threads; `statements`) and proving (worker processes). Accepted jobs are written
-in group commits: every request that arrives while one commit is in flight is persisted by the next,
-so a burst pays one fsync per commit rather than one per request, and nothing is acknowledged before
-it is durable. The request's and the fast answer's checks are `answer_checks`.
+Everything here runs on the event loop except SQLite writes and the fast path (worker threads),
+the signed statement (statement worker processes: `statement_pool`) and proving (prover worker
+processes). Accepted jobs are written in group commits: every request that arrives while one commit
+is in flight is persisted by the next, so a burst pays one fsync per commit rather than one per
+request, and nothing is acknowledged before it is durable. The request's and the fast answer's
+checks are `answer_checks`.
 """
 
 from __future__ import annotations
@@ -35,10 +36,10 @@ from zkinfer.node.answer_checks import Tensor, check_finite, chosen_outputs, sam
 from zkinfer.node.config import NodeConfig
 from zkinfer.node.metrics import Metrics
 from zkinfer.node.models import ServedModel
+from zkinfer.node.statement_pool import StatementPool, StatementSettings
 from zkinfer.node.statements import Signed, StatementSigner, signs_statements
 from zkinfer.node.store import UNFINISHED, JobView, NewJob, Store, StoredClaim
 from zkinfer.node.workers import Finished, WorkerPool, WorkerSettings
-from zkinfer.prover.executor import cpu_count
 from zkinfer.serving import auth
 
 if TYPE_CHECKING:  # the chain extra (web3) is needed only by an optimistic node
@@ -99,6 +100,7 @@ class Node:
         store: Store,
         unfinished: int,
         workers: WorkerSettings,
+        statements: StatementSettings,
         key: NodeKey,
         proof_of_possession: bytes,
         desk_factory: Callable[[Node], ClaimDesk] | None = None,
@@ -108,16 +110,11 @@ class Node:
         self.proof_of_possession = (
             proof_of_possession  # of `key`: what lets a gateway aggregate this node's statement signatures
         )
+        self.statements = StatementPool(config.statement_workers, statements)
         # a batch circuit's witness costs the same for 1 row or N: one run at a time, each taking every request that
-        # waits, spends least CPU under load
+        # waits, spends least CPU under load; a batch-1 circuit runs on every statement worker at once
         self.signers = {
-            name: StatementSigner(
-                m,
-                key,
-                config.prove_within_s,
-                slots=1 if m.batch_size > 1 else cpu_count(),
-                promises=config.optimistic is None,
-            )
+            name: StatementSigner(m, self.statements.run, slots=1 if m.batch_size > 1 else config.statement_workers)
             for name, m in models.items()
             if signs_statements(m)
         }
@@ -130,6 +127,7 @@ class Node:
         self.metrics.queue_depth.set(self.depth)
         self.pool = WorkerPool(config.workers, workers, lambda slot: self.store.requeue(slot), self._from_pool)
         self.metrics.workers_ready.set_function(lambda: self.pool.ready_count)
+        self.metrics.statement_workers_ready.set_function(lambda: self.statements.ready_count)
         self.metrics.witness_runs.set_function(lambda: sum(s.runs for s in self.signers.values()))
         self._mean_job_s = FIRST_GUESS_JOB_S
         self._waiters: dict[str, asyncio.Event] = {}
@@ -142,20 +140,26 @@ class Node:
 
     @property
     def ready(self) -> bool:
-        return self.pool.ready
+        return self.pool.ready and self.statements.ready
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._writer = asyncio.create_task(self._write_jobs())
+        self.statements.start()
         self.pool.start()
         if self.desk is not None:
             self.desk.start()
-        log.info("%d prover worker(s), RAYON_NUM_THREADS=%d each", self.config.workers, self.config.rayon_threads)
+        log.info(
+            "%d prover worker(s), RAYON_NUM_THREADS=%d each; %d statement worker(s)",
+            self.config.workers,
+            self.config.rayon_threads,
+            self.config.statement_workers,
+        )
 
     async def stop(self) -> None:
         if self.desk is not None:
             await asyncio.to_thread(self.desk.stop)
-        await asyncio.to_thread(self.pool.stop)
+        await asyncio.gather(asyncio.to_thread(self.pool.stop), asyncio.to_thread(self.statements.stop))
         if self._writer is not None:
             self._writer.cancel()
         self.store.requeue()  # a proof cut short by shutdown is redone on the next start

@@ -3,7 +3,9 @@
 The statement comes from ezkl's witness (the quantized forward pass, exactly what the proof will
 attest), so a request pays one witness run and two BLS signatures (statement and promise: ~0.7 ms
 of CPU each with blspy, ~2 ms with milagro before it; both hold the GIL) before it is answered. Both run
-off the event loop, in a thread; ezkl releases the GIL for about half of a witness run.
+in the node's statement workers (`statement_pool`): processes that load the circuits and the node key
+once, so the web process only coalesces requests (`StatementSigner`, here) and hands each run over;
+the worker's side is `StatementMaker`.
 
 Concurrent requests share witness runs: a circuit compiled for batch N takes up to N waiting
 requests in one run (request i in row i; for the tiny MLP a witness costs ~10 ms of CPU at batch 1
@@ -15,10 +17,11 @@ same property that lets the worker prove the request in whichever batch row it l
 tests check the statement against the receipt's row).
 
 What it costs (`benchmarks/bench_node_load.py`, tiny MLP compiled for batch 32, 2 cores): the web
-process spent 2.2 ms of CPU per request before statements; with them, 10-11.6 ms at 32 requests in
-flight with milagro's signatures (~4.8 ms the pair) and 8.4 ms with blspy's, the rest HTTP and a
-share of a witness run shared by 13-15 requests; at 8 in flight 17-23 ms (3-4 requests per run).
-The signatures and half the witness hold the GIL, so this CPU is what bounds the node's answer rate.
+process spent 2.2 ms of CPU per request before statements; with them made on a thread of the web
+process, 10-11.6 ms at 32 requests in flight with milagro's signatures (~4.8 ms the pair) and 3-8.4
+ms with blspy's, the rest HTTP and a share of a witness run shared by 13-15 requests. The signatures
+and half the witness held the GIL there, so that CPU bounded the node's answer rate; in the statement
+workers it grows with the cores instead (the benchmark prints the CPU per request of each part).
 
 An input whose witness fails (outside the range the circuit was calibrated on) could never be
 proven: it is refused with an `InputError` and nothing is queued. In a shared run, one such input
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from zkinfer.core.crypto.identity import NodeKey
@@ -41,6 +45,7 @@ from zkinfer.core.formats.inputs import Sample
 from zkinfer.core.formats.statement import SignedPromise, SignedStatement
 from zkinfer.core.support.errors import InputError, ProvingError
 from zkinfer.node.models import ServedModel, stack
+from zkinfer.prover.prove import Prover
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,9 @@ class Signed:
     statement: SignedStatement
     promise: SignedPromise | None
     input_felts: list[list[str]] | None = None
+
+
+Request = tuple[Sample, str, str]  # one request's sample, request id (the statement's) and receipt id (the promise's)
 
 
 @dataclass
@@ -69,16 +77,16 @@ def signs_statements(model: ServedModel) -> bool:
     return not (model.batch_size > 1 and model.prover.circuit.manifest.visibility.input == "hashed")
 
 
-class StatementSigner:
-    """One model's statements: coalesces waiting requests into witness runs, signs each row."""
+Run = Callable[[str, list[Request]], Awaitable[list["Signed | Exception"]]]
 
-    def __init__(
-        self, model: ServedModel, key: NodeKey, prove_within_s: int, slots: int, promises: bool = True
-    ) -> None:
+
+class StatementSigner:
+    """One model's statements, in the web process: coalesces waiting requests into witness runs and
+    hands each run to `run` (the statement pool: `statement_pool.StatementPool.run`)."""
+
+    def __init__(self, model: ServedModel, run: Run, slots: int) -> None:
         self.model = model
-        self.promises = promises  # False on an optimistic node: claims instead of promises
-        self.key = key
-        self.prove_within_s = prove_within_s
+        self._run = run
         self.slots = max(1, slots)
         self.runs = 0  # witness runs made (a shared run counts once), for /metrics
         self._waiting: list[_Waiting] = []
@@ -104,11 +112,10 @@ class StatementSigner:
                 del self._waiting[: self.model.batch_size]
                 if not group:
                     continue
+                self.runs += 1
                 try:
-                    results = await asyncio.to_thread(
-                        self._make, [(w.sample, w.request_id, w.receipt_id) for w in group]
-                    )
-                except Exception as exc:  # a bug or an ezkl panic: these requests fail (500), the node keeps serving
+                    results = await self._run(self.model.name, [(w.sample, w.request_id, w.receipt_id) for w in group])
+                except Exception as exc:  # a lost worker (503), a bug or an ezkl panic (500): the node keeps serving
                     results = [exc] * len(group)
                 for waiting, result in zip(group, results, strict=True):
                     if waiting.done.done():
@@ -120,21 +127,31 @@ class StatementSigner:
         finally:
             self._running -= 1
 
-    def _make(self, group: list[tuple[Sample, str, str]]) -> list[Signed | Exception]:
-        """In a thread: one witness for the group (halves on failure), then sign each row."""
-        self.runs += 1
+
+class StatementMaker:
+    """In a statement worker: each model's witness and the node key's signatures, loaded once."""
+
+    def __init__(self, provers: dict[str, Prover], key: NodeKey, prove_within_s: int, promises: bool = True) -> None:
+        self.provers = provers
+        self.key = key
+        self.prove_within_s = prove_within_s
+        self.promises = promises  # False on an optimistic node: claims instead of promises
+
+    def make(self, model: str, group: list[Request]) -> list[Signed | Exception]:
+        """One witness for the group (halves on failure), then sign each row."""
+        prover = self.provers[model]
+        batch_size = prover.circuit.manifest.batch_size
         samples = [sample for sample, _, _ in group]
         try:
             if not self.promises:
-                return [self._claimable(sample, request_id) for sample, request_id, _ in group]
-            said = self.model.prover.statements(
-                samples[0] if self.model.batch_size == 1 else stack(samples, self.model.batch_size),
-                [rid for _, rid, _ in group],
+                return [self._claimable(prover, sample, request_id) for sample, request_id, _ in group]
+            said = prover.statements(
+                samples[0] if batch_size == 1 else stack(samples, batch_size), [rid for _, rid, _ in group]
             )
         except ProvingError as exc:
             if len(group) > 1:
                 half = len(group) // 2
-                return self._make(group[:half]) + self._make(group[half:])
+                return self.make(model, group[:half]) + self.make(model, group[half:])
             return [_unprovable(exc)]
         prove_by = int(time.time()) + self.prove_within_s
         signed: list[Signed | Exception] = []
@@ -145,10 +162,10 @@ class StatementSigner:
             )
         return signed
 
-    def _claimable(self, sample: Sample, request_id: str) -> Signed | Exception:
+    def _claimable(self, prover: Prover, sample: Sample, request_id: str) -> Signed | Exception:
         """An optimistic node's signed statement (no promise) and the input felts its claim hashes."""
         try:
-            made, felts = self.model.prover.claimable_statement(sample, request_id)
+            made, felts = prover.claimable_statement(sample, request_id)
         except ProvingError as exc:
             return _unprovable(exc)
         return Signed(statement.sign(made, self.key.secret, self.key.public_key), None, felts)

@@ -36,18 +36,14 @@ re-queued the same way.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
-import multiprocessing
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TypeVar
 
@@ -58,6 +54,7 @@ from zkinfer.core.support import logs
 from zkinfer.core.support.errors import ProofMemoryError, ProverLostError, ZkinferError
 from zkinfer.node import jobs
 from zkinfer.node.models import load_provers, stack
+from zkinfer.node.processes import ProcessPool, Ready
 from zkinfer.node.store import Store
 from zkinfer.prover.executor import Executor, choose
 from zkinfer.prover.prove import FastAnswer, Prover
@@ -66,7 +63,6 @@ from zkinfer.verify.executor_check import check_executor_receipt
 log = logging.getLogger("zkinfer.node")
 
 IDLE_POLL_S = 0.05
-RESTART_DELAY_S = 1.0
 T = TypeVar("T")
 
 
@@ -86,11 +82,6 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True)
-class Ready:
-    slot: int
-
-
-@dataclass(frozen=True)
 class Finished:
     """A group of jobs left the queue: proven (one receipt) or failed (with why)."""
 
@@ -99,12 +90,6 @@ class Finished:
     proven: bool
     seconds: float
     error: str | None = None
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when the node dies, so a `kill -9` leaves no orphan prover."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 def _threads() -> list[int]:
@@ -160,7 +145,6 @@ def worker_main(slot: int, settings: WorkerSettings, events: Connection) -> None
     """Entry point of one worker process: load once, then claim → prove → store, until the node goes."""
     os.environ["RAYON_NUM_THREADS"] = str(settings.rayon_threads)  # before ezkl's first rayon call
     logs.configure()  # a spawned process starts with logging unconfigured: keep ezkl's noise out of the node's stderr
-    _die_with_parent()
     parent = os.getppid()
     proving = ProvingThread(lower_priority(settings.nice, settings.idle) == "idle")
     provers = proving.run(
@@ -258,15 +242,9 @@ def _proven(prover: Prover, model: str, decoded: list[tuple[Sample, FastAnswer]]
     return receipt
 
 
-@dataclass
-class _Worker:
-    process: BaseProcess
-    events: Connection
-    started: float
-
-
 class WorkerPool:
-    """Starts `count` workers, relays their events to `on_event` (from its own thread), replaces the dead."""
+    """Starts `count` prover workers (`processes.ProcessPool`), relays their events to `on_event` (from
+    the supervising thread); a worker that died has its jobs re-queued and is replaced."""
 
     def __init__(
         self,
@@ -279,99 +257,36 @@ class WorkerPool:
         self.settings = settings
         self._requeue = requeue
         self._on_event = on_event
-        self._ctx = multiprocessing.get_context("spawn")
-        self._workers: dict[int, _Worker] = {}
-        self._ready: set[int] = set()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._supervise, name="zkinfer-workers", daemon=True)
+        self._processes = ProcessPool(count, "zkinfer-prover", worker_main, (settings,), self._relay, self._dead)
 
     @property
     def ready_count(self) -> int:
-        return len(self._ready)
+        return self._processes.ready_count
 
     @property
     def ready(self) -> bool:
-        return self.ready_count == self.count
+        return self._processes.ready
 
     @property
     def pids(self) -> list[int]:
-        return [w.process.pid for w in self._workers.values() if w.process.pid is not None]
+        return self._processes.pids
 
     def start(self) -> None:
-        for slot in range(self.count):
-            self._spawn(slot)
-        self._thread.start()
+        self._processes.start()
 
-    def _spawn(self, slot: int) -> None:
-        receive, send = self._ctx.Pipe(duplex=False)
-        process = self._ctx.Process(
-            target=worker_main, args=(slot, self.settings, send), name=f"zkinfer-prover-{slot}", daemon=True
-        )
-        process.start()
-        send.close()
-        self._workers[slot] = _Worker(process=process, events=receive, started=time.monotonic())
-
-    def _supervise(self) -> None:
-        """Relay events and replace workers that died; runs until `stop`."""
-        while not self._stopping.is_set():
-            by_handle: dict[object, tuple[int, _Worker]] = {}
-            for slot, worker in self._workers.items():
-                by_handle[worker.events] = (slot, worker)
-                by_handle[worker.process.sentinel] = (slot, worker)
-            for handle in wait(
-                [*(w.events for w in self._workers.values()), *(w.process.sentinel for w in self._workers.values())],
-                timeout=1.0,
-            ):
-                slot, worker = by_handle[handle]
-                if self._stopping.is_set() or self._workers.get(slot) is not worker:
-                    continue
-                if handle is worker.events:
-                    self._receive(slot, worker)
-                elif not worker.process.is_alive():
-                    self._replace(slot, worker)
-
-    def _receive(self, slot: int, worker: _Worker) -> None:
-        try:
-            event = worker.events.recv()
-        except (EOFError, OSError):  # the worker is gone; its sentinel reports the death
-            worker.process.join(timeout=5)
-            self._replace(slot, worker)
-            return
-        if isinstance(event, Ready):
-            self._ready.add(slot)
-        else:
+    def _relay(self, slot: int, event: object) -> None:
+        if isinstance(event, Finished):
             self._on_event(event)
 
-    def _replace(self, slot: int, worker: _Worker) -> None:
-        self._ready.discard(slot)
-        worker.events.close()
-        log.warning(
-            "prover worker %d (pid %s) exited with code %s; re-queuing its jobs and starting another",
-            slot,
-            worker.process.pid,
-            worker.process.exitcode,
-        )
+    def _dead(self, slot: int, exitcode: int | None) -> None:
+        """A worker died: its jobs go back to the queue (those that kept crashing it fail)."""
         failed = self._requeue(slot)
         for model in {m for _, m in failed}:
             ids = [i for i, m in failed if m == model]
             self._on_event(
                 Finished(model=model, ids=ids, proven=False, seconds=0.0, error="proving kept crashing its worker")
             )
-        time.sleep(max(0.0, RESTART_DELAY_S - (time.monotonic() - worker.started)))
-        if not self._stopping.is_set():
-            self._spawn(slot)
 
     def stop(self) -> None:
         """Terminate the workers (a proof in flight is re-queued, as after a crash)."""
-        self._stopping.set()
-        for worker in self._workers.values():
-            worker.process.terminate()
-        for worker in self._workers.values():
-            worker.process.join(timeout=10)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join()
-            worker.events.close()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-        self._ready.clear()
+        self._processes.stop()
