@@ -45,6 +45,7 @@ library StatementCodec {
     // ---- parsing ----
 
     function parse(bytes calldata m) internal pure returns (Statement memory s) {
+        if (m.length < OUTPUT_AT + 1 || m[m.length - 1] != "}") revert NotAStatement(m.length);
         _expect(m, 0, HEAD);
         s.circuit = _hex32(m, CIRCUIT_AT);
         _expect(m, CIRCUIT_AT + 64, INPUT_KEY);
@@ -144,89 +145,138 @@ library StatementCodec {
         if (end > m.length || keccak256(m[at:end]) != keccak256(literal)) revert NotAStatement(at);
     }
 
-    /// 64 lowercase hex digits at `at`, as 32 bytes (big-endian, as written).
-    function _hex32(bytes calldata m, uint256 at) private pure returns (bytes32 out) {
-        if (at + 64 > m.length) revert NotAStatement(at);
-        uint256 value;
-        for (uint256 k = 0; k < 64; ++k) {
-            uint8 c = uint8(m[at + k]);
-            uint256 digit;
-            if (c >= 0x30 && c <= 0x39) digit = c - 0x30;
-            else if (c >= 0x61 && c <= 0x66) digit = c - 0x57;
-            else revert NotAStatement(at + k);
-            value = (value << 4) | digit;
+    /// The byte at `i`, or 0 past the end (no character of the grammar is 0).
+    function _at(bytes calldata m, uint256 i) private pure returns (uint256 c) {
+        if (i >= m.length) return 0;
+        assembly ("memory-safe") {
+            c := byte(0, calldataload(add(m.offset, i)))
         }
-        out = bytes32(value);
+    }
+
+    /// 64 lowercase hex digits at `at`, as 32 bytes (big-endian, as written).
+    function _hex32(bytes calldata m, uint256 at) private pure returns (bytes32) {
+        if (at + 64 > m.length) revert NotAStatement(at);
+        uint256 high;
+        uint256 low;
+        assembly ("memory-safe") {
+            high := calldataload(add(m.offset, at))
+            low := calldataload(add(m.offset, add(at, 32)))
+        }
+        (bool okHigh, uint256 h) = _hexWord(high);
+        (bool okLow, uint256 l) = _hexWord(low);
+        if (!okHigh || !okLow) revert NotAStatement(at);
+        return bytes32((h << 128) | l);
+    }
+
+    uint256 private constant ONES = 0x0101010101010101010101010101010101010101010101010101010101010101;
+    uint256 private constant HIGHS = ONES * 0x80;
+
+    /// 32 ASCII characters, each [0-9a-f], as the 16 bytes they spell; SWAR, a byte per lane (no byte carries
+    /// into the next: every sum below stays under 0x100 for bytes under 0x80, and a byte of 0x80 or more fails).
+    function _hexWord(uint256 w) private pure returns (bool ok, uint256 x) {
+        unchecked {
+            uint256 digit = (w + ONES * (0x80 - 0x30)) & ~(w + ONES * (0x7f - 0x39)) & HIGHS; // 0-9
+            uint256 letter = (w + ONES * (0x80 - 0x61)) & ~(w + ONES * (0x7f - 0x66)) & HIGHS; // a-f
+            ok = (w & HIGHS) == 0 && (digit | letter) == HIGHS;
+            x = (w & (ONES * 0x0f)) + ((w >> 6) & ONES) * 9; // a nibble per byte ('a' has bit 6 set)
+            x = (x | (x >> 4)) & 0x00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff;
+            x = (x | (x >> 8)) & 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff;
+            x = (x | (x >> 16)) & 0x00000000ffffffff00000000ffffffff00000000ffffffff00000000ffffffff;
+            x = (x | (x >> 32)) & 0x0000000000000000ffffffffffffffff0000000000000000ffffffffffffffff;
+            x = (x | (x >> 64)) & 0x00000000000000000000000000000000ffffffffffffffffffffffffffffffff;
+        }
     }
 
     /// `[[ints],[ints],...]` (possibly `[]`, tensors possibly `[]`); returns the offset after it.
     function _intArrays(bytes calldata m, uint256 i) private pure returns (uint256) {
-        if (i + 1 >= m.length || m[i] != "[") revert NotAStatement(i);
-        if (m[i + 1] == "]") return i + 2;
+        if (_at(m, i) != 0x5b) revert NotAStatement(i); // [
+        if (_at(m, i + 1) == 0x5d) return i + 2; // ]
         i += 1;
         while (true) {
             i = _intArray(m, i);
-            if (i >= m.length) revert NotAStatement(i);
-            if (m[i] == "]") return i + 1;
-            if (m[i] != ",") revert NotAStatement(i);
+            uint256 c = _at(m, i);
+            if (c == 0x5d) return i + 1;
+            if (c != 0x2c) revert NotAStatement(i); // ,
             i += 1;
         }
         return i; // unreachable
     }
 
-    /// `[int,int,...]` (possibly `[]`); returns the offset after it.
+    /// `[int,int,...]` (possibly `[]`), each -?(0|[1-9][0-9]*) of at most MAX_DIGITS digits (no leading zero,
+    /// no -0); returns the offset after it. One assembly loop, as this runs over every output value; it reads
+    /// no byte past the message's last, a `}` (parse checks it first) that stops every loop here.
     function _intArray(bytes calldata m, uint256 i) private pure returns (uint256) {
-        if (i + 1 >= m.length || m[i] != "[") revert NotAStatement(i);
-        if (m[i + 1] == "]") return i + 2;
-        i += 1;
-        while (true) {
-            i = _skipInt(m, i);
-            if (i >= m.length) revert NotAStatement(i);
-            if (m[i] == "]") return i + 1;
-            if (m[i] != ",") revert NotAStatement(i);
-            i += 1;
+        uint256 bad;
+        uint256 p;
+        assembly ("memory-safe") {
+            p := add(m.offset, i)
+            switch eq(byte(0, calldataload(p)), 0x5b) // [
+            case 0 { bad := 1 }
+            default {
+                p := add(p, 1)
+                switch eq(byte(0, calldataload(p)), 0x5d) // ]
+                case 1 { p := add(p, 1) }
+                default {
+                    for {} 1 {} {
+                        let c := byte(0, calldataload(p))
+                        let negative := eq(c, 0x2d) // -
+                        if negative {
+                            p := add(p, 1)
+                            c := byte(0, calldataload(p))
+                        }
+                        let start := p
+                        let zero := eq(c, 0x30)
+                        for {} lt(sub(c, 0x30), 10) {} {
+                            p := add(p, 1)
+                            c := byte(0, calldataload(p))
+                        }
+                        let digits := sub(p, start)
+                        if or(or(iszero(digits), gt(digits, MAX_DIGITS)), and(zero, or(gt(digits, 1), negative))) {
+                            bad := 1
+                            break
+                        }
+                        p := add(p, 1)
+                        if eq(c, 0x5d) { break } // ]
+                        if iszero(eq(c, 0x2c)) { // ,
+                            bad := 1
+                            break
+                        }
+                    }
+                }
+            }
+            p := sub(p, m.offset)
         }
-        return i; // unreachable
-    }
-
-    /// -?(0|[1-9][0-9]*), at most MAX_DIGITS digits; returns the offset after it.
-    function _skipInt(bytes calldata m, uint256 i) private pure returns (uint256) {
-        if (i < m.length && m[i] == "-") i += 1;
-        uint256 start = i;
-        while (i < m.length && uint8(m[i]) >= 0x30 && uint8(m[i]) <= 0x39) i += 1;
-        uint256 digits = i - start;
-        if (digits == 0 || digits > MAX_DIGITS || (digits > 1 && m[start] == "0")) revert NotAStatement(start);
-        if (digits == 1 && m[start] == "0" && start > 0 && m[start - 1] == "-") revert NotAStatement(start); // -0
-        return i;
+        if (bad != 0) revert NotAStatement(p);
+        return p;
     }
 
     /// A request id's characters up to its closing quote; returns the quote's offset.
     function _requestId(bytes calldata m, uint256 i) private pure returns (uint256) {
         uint256 start = i;
-        while (i < m.length && i - start <= MAX_REQUEST_ID) {
-            bytes1 c = m[i];
-            if (c == '"') break;
-            bool ok = (c >= "A" && c <= "Z") || (c >= "a" && c <= "z") || (c >= "0" && c <= "9") || c == "."
-                || c == "_" || c == ":" || c == "-";
-            if (!ok) revert NotAStatement(i);
-            i += 1;
+        uint256 c = _at(m, i);
+        while (c != 0x22) { // "
+            bool ok = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c == 0x2e
+                || c == 0x5f || c == 0x3a || c == 0x2d; // A-Z a-z 0-9 . _ : -
+            if (!ok || i - start >= MAX_REQUEST_ID) revert NotAStatement(i);
+            c = _at(m, ++i);
         }
-        if (i == start || i - start > MAX_REQUEST_ID || i >= m.length) revert NotAStatement(i);
+        if (i == start) revert NotAStatement(i);
         return i;
     }
 
     /// `null` or `["<64 hex>",...]` (possibly `[]`); returns the offset after it.
     function _weights(bytes calldata m, uint256 i) private pure returns (uint256) {
-        if (i + 4 <= m.length && keccak256(m[i:i + 4]) == keccak256("null")) return i + 4;
-        if (i + 1 >= m.length || m[i] != "[") revert NotAStatement(i);
-        if (m[i + 1] == "]") return i + 2;
+        if (i + 4 <= m.length && bytes4(m[i:i + 4]) == bytes4("null")) return i + 4;
+        if (_at(m, i) != 0x5b) revert NotAStatement(i);
+        if (_at(m, i + 1) == 0x5d) return i + 2;
         i += 1;
         while (true) {
-            if (i + 67 > m.length || m[i] != '"' || m[i + 65] != '"') revert NotAStatement(i);
+            if (_at(m, i) != 0x22 || _at(m, i + 65) != 0x22) revert NotAStatement(i);
             _hex32(m, i + 1);
             i += 66;
-            if (m[i] == "]") return i + 1;
-            if (m[i] != ",") revert NotAStatement(i);
+            uint256 c = _at(m, i);
+            if (c == 0x5d) return i + 1;
+            if (c != 0x2c) revert NotAStatement(i);
             i += 1;
         }
         return i; // unreachable
