@@ -235,3 +235,37 @@ def test_the_codec_reads_a_statement_as_zkinfer_writes_it(world: World) -> None:
         with pytest.raises(Exception) as refused:  # noqa: B017 - web3's ContractCustomError
             codec.parse(broken).call()
         assert (stake_reverts.revert_data(refused.value) or b"")[:4] == not_a_statement
+
+
+def test_the_cli_deploys_registers_a_key_and_slashes_equivocation_from_gateway_evidence(
+    world: World, tmp_path: Path
+) -> None:
+    """A user's path: deploy-signatures (granted SLASHER_ROLE), register-key, challenge --evidence."""
+    import json
+
+    from tests.cli import zkinfer
+    from zkinfer.network import evidence
+
+    rpc = ["--rpc-url", world.anvil.rpc_url, "--registry", tmp_path / "deployments.json"]
+    owner = chain_harness.key_file(world.anvil, 0, tmp_path)
+    deployed = zkinfer(
+        "chain", "deploy-signatures", "--stake", world.stake.address, "--key-file", owner, *rpc, "--json"
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    facts = json.loads(deployed.stdout)
+    assert facts["may_slash"] is True and facts["stake"] == world.stake.address
+    world.bond(8)
+    key = identity.new_key()
+    identity.save_key(key, tmp_path / "node.key")
+    node_account = chain_harness.key_file(world.anvil, 8, tmp_path)
+    registered = zkinfer("chain", "register-key", "--node-key", tmp_path / "node.key", "--key-file", node_account, *rpc)
+    assert registered.returncode == 0, registered.stderr
+    node = chain_harness.other_account(world.anvil, 8).address
+    document = evidence.equivocation(_signed(key, statement()), _signed(key, statement(output=((0,),))), "node-8")
+    (tmp_path / "equivocation.json").write_text(json.dumps(document))
+    accuser = chain_harness.key_file(world.anvil, 9, tmp_path)
+    slashed = zkinfer("challenge", "--evidence", tmp_path / "equivocation.json", "--key-file", accuser, *rpc, "--json")
+    assert slashed.returncode == 0, slashed.stderr
+    assert json.loads(slashed.stdout)["node"] == node
+    assert world.stake.functions.isSlashed(node).call()
+    assert world.stake.functions.balances(chain_harness.other_account(world.anvil, 9).address).call() == BOND // 2

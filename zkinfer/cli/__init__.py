@@ -14,7 +14,20 @@ from typing import Annotated, Any
 
 import typer
 
-from zkinfer.cli import chain, challenge, circuits, inspection, keys, network, prove, serve, stake, stake_status, verify
+from zkinfer.cli import (
+    chain,
+    challenge,
+    circuits,
+    inspection,
+    keys,
+    network,
+    prove,
+    serve,
+    signatures,
+    stake,
+    stake_status,
+    verify,
+)
 from zkinfer.cli.output import fail
 from zkinfer.core.support import logs
 
@@ -86,6 +99,7 @@ network.register(app)  # `gateway` and `network status`, listed after `serve`
 chain_app = chain.register(app)  # `chain up|down|deploy-verifier|verify-receipt`
 stake.register(chain_app)  # `chain deploy-stake|register-node|...|withdraw`
 stake_status.register(chain_app)  # `chain status`
+signatures.register(chain_app)  # `chain deploy-signatures|register-key` (BLS keys, equivocation)
 challenge.register(app)  # `zkinfer challenge --claim | --evidence` (stake contract)
 
 
