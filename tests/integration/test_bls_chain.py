@@ -15,8 +15,9 @@ from eth_hash.auto import keccak
 from web3 import Web3
 
 from tests import chain_harness
-from zkinfer.chain import bls_points, deploy, signatures, solidity, stake_reverts
+from zkinfer.chain import bls_points, contract_cache, deploy, solidity, stake_reverts
 from zkinfer.chain.account import Chain
+from zkinfer.chain.signatures import Signatures
 from zkinfer.chain.stake_types import StakeReverted
 from zkinfer.core.crypto import bls, identity
 from zkinfer.core.formats.statement import SignedStatement, Statement, sign
@@ -44,10 +45,10 @@ def statement(output: tuple[tuple[int, ...], ...] = ((1, -2, 3),), **changes: An
 class World:
     chain: Chain
     stake: Any  # the stand-in's web3 contract
-    signatures: signatures.Signatures
+    signatures: Signatures
     anvil: Any
 
-    def as_account(self, index: int) -> signatures.Signatures:
+    def as_account(self, index: int) -> Signatures:
         return self.signatures.as_signer(chain_harness.other_account(self.anvil, index))
 
     def bond(self, index: int) -> None:
@@ -61,7 +62,7 @@ def world(anvil: Any, chain: Chain) -> Iterator[World]:
     stand_in = solidity.compile_file(HERE / "StandInStake.sol", "StandInStake")
     stake_address = deploy.deploy(chain, stand_in).contract_address
     assert stake_address is not None
-    deployed, _ = signatures.Signatures.deploy(chain, stake_address)
+    deployed, _ = Signatures.deploy(chain, stake_address)
     deployed.grant_slasher()
     yield World(chain, deploy.contract(chain, stake_address, stand_in), deployed, anvil)
 
@@ -200,7 +201,7 @@ def test_the_codec_reads_a_statement_as_zkinfer_writes_it(world: World) -> None:
     probe = solidity.compile_sources(
         {
             "CodecProbe.sol": (HERE / "CodecProbe.sol").read_text(),
-            "StatementCodec.sol": (signatures.contract_cache.CONTRACTS / "StatementCodec.sol").read_text(),
+            "StatementCodec.sol": (contract_cache.CONTRACTS / "StatementCodec.sol").read_text(),
         },
         "CodecProbe",
     )
@@ -232,7 +233,7 @@ def test_the_codec_reads_a_statement_as_zkinfer_writes_it(world: World) -> None:
         b"zkinfer.receipt/1\x00" + text[20:],
         text.replace(b'"output_scales"', b'"output_scale"'),
     ]:
-        with pytest.raises(Exception) as refused:  # noqa: B017 - web3's ContractCustomError
+        with pytest.raises(Exception) as refused:
             codec.parse(broken).call()
         assert (stake_reverts.revert_data(refused.value) or b"")[:4] == not_a_statement
 

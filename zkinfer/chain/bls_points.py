@@ -37,36 +37,30 @@ def _field(value: Any) -> bytes:
     return int(value).to_bytes(64, "big")
 
 
+def _affine(data: bytes, size: int, what: str, decompress: str) -> tuple[Any, Any]:
+    """The affine (x, y) of the compressed point `data` (`size` bytes), by py_ecc's `decompress` function."""
+    if len(data) != size:
+        raise PointError(f"a {what} is {size} bytes, not {len(data)}")
+    primitives = _primitives()
+    from py_ecc.optimized_bls12_381.optimized_curve import is_inf, normalize
+
+    try:
+        point = getattr(primitives, decompress)(data)
+    except (ValueError, AssertionError, TypeError) as exc:
+        raise PointError(f"{what} {data.hex()[:16]}… is no point of its group ({exc})") from exc
+    if is_inf(point):
+        raise PointError(f"the {what} is the point at infinity")
+    return normalize(point)
+
+
 def g1_point(public_key: bytes) -> bytes:
     """A 48-byte compressed public key as the 128-byte point the precompiles take (PointError if it is none;
     whether it is a valid key, in the subgroup, is for `bls.key_validate` and the chain's pairing check)."""
-    if len(public_key) != bls.PUBLIC_KEY_BYTES:
-        raise PointError(f"a public key is {bls.PUBLIC_KEY_BYTES} bytes, not {len(public_key)}")
-    primitives = _primitives()
-    from py_ecc.optimized_bls12_381 import is_inf, normalize
-
-    try:
-        point = primitives.pubkey_to_G1(public_key)
-    except (ValueError, AssertionError, TypeError) as exc:
-        raise PointError(f"public key {public_key.hex()[:16]}… is no G1 point ({exc})") from exc
-    if is_inf(point):
-        raise PointError("the public key is the point at infinity")
-    x, y = normalize(point)
+    x, y = _affine(public_key, bls.PUBLIC_KEY_BYTES, "public key", "pubkey_to_G1")
     return _field(x) + _field(y)
 
 
 def g2_point(signature: bytes) -> bytes:
     """A 96-byte compressed signature as the 256-byte point the precompiles take (PointError if it is none)."""
-    if len(signature) != bls.SIGNATURE_BYTES:
-        raise PointError(f"a signature is {bls.SIGNATURE_BYTES} bytes, not {len(signature)}")
-    primitives = _primitives()
-    from py_ecc.optimized_bls12_381 import is_inf, normalize
-
-    try:
-        point = primitives.signature_to_G2(signature)
-    except (ValueError, AssertionError, TypeError) as exc:
-        raise PointError(f"signature {signature.hex()[:16]}… is no G2 point ({exc})") from exc
-    if is_inf(point):
-        raise PointError("the signature is the point at infinity")
-    x, y = normalize(point)
+    x, y = _affine(signature, bls.SIGNATURE_BYTES, "signature", "signature_to_G2")
     return b"".join(_field(c) for c in (*x.coeffs, *y.coeffs))

@@ -190,25 +190,10 @@ def equivocation_pair(document: Any) -> tuple[SignedStatement, SignedStatement]:
 def deploy_and_record(chain: Chain, stake_address: str, registry_file: Path, *, grant: bool = True) -> Signatures:
     """Deploy a signatures contract for `stake_address`, record it (role "signatures"), and grant it
     SLASHER_ROLE on the stake contract unless `grant` is False (then the stake's admin grants it)."""
-    from zkinfer.chain import registry, solidity
+    from zkinfer.chain import registry
 
     deployed, sent = Signatures.deploy(chain, stake_address)
-    registry.record(
-        registry_file,
-        registry.Deployment(
-            contract=ROLE,
-            name=NAME,
-            chain_id=chain.chain_id,
-            address=deployed.address,
-            runtime_digest=compiled().runtime_digest,
-            compiler=solidity.settings_digest(),
-            tx_hash=sent.tx_hash,
-            block=sent.block,
-            gas_used=sent.gas_used,
-            deployed_at=registry.now(),
-            deployer=chain.address,
-        ),
-    )
+    registry.record(registry_file, registry.deployed(ROLE, compiled(), chain.chain_id, chain.address, sent))
     if grant:
         deployed.grant_slasher()
     return deployed
@@ -220,11 +205,7 @@ def open_signatures(chain: Chain, address: str | None, registry_file: Path) -> S
     from zkinfer.chain import registry
 
     if address is None:
-        found = registry.find(registry.load(registry_file), ROLE, chain.chain_id)
-        if found is None:
-            raise ChainError(
-                f"{registry_file}: no signatures contract recorded on chain {chain.chain_id}; give --signatures "
-                "ADDRESS or deploy one with `zkinfer chain deploy-signatures`"
-            )
-        address = found.address
+        address = registry.recorded_address(
+            registry_file, ROLE, chain.chain_id, "signatures contract", "--signatures", "deploy-signatures"
+        )
     return Signatures(chain, address)

@@ -20,7 +20,7 @@ from zkinfer.cli.chain_options import (
     show_sent,
 )
 from zkinfer.cli.output import fail, guarded
-from zkinfer.cli.signatures import SignaturesAddress
+from zkinfer.cli.signatures import SignaturesAddress, open_signatures
 
 
 def register(app: typer.Typer) -> None:
@@ -60,7 +60,9 @@ def challenge_command(
     if evidence_path is not None:
         document = guarded(lambda: evidence.read(evidence_path), as_json)
         if isinstance(document, dict) and document.get("kind") == "equivocation":
-            contract = _signatures_for(rpc_url, key_file, state_dir, signatures_address, registry_file, as_json)
+            contract = open_signatures(
+                rpc_url, key_file, state_dir, signatures_address, registry_file, as_json, required=False
+            )
             if contract is not None:
                 _slash_equivocation(contract, document, evidence_path, as_json)
                 return
@@ -120,29 +122,6 @@ def challenge_command(
         kind="challenge",
         claim_key="0x" + key.hex(),
     )
-
-
-def _signatures_for(
-    rpc_url: str | None,
-    key_file: Path | None,
-    state_dir: Path,
-    address: str | None,
-    registry_file: Path | None,
-    as_json: bool,
-) -> Any:
-    """The signatures contract to slash equivocation through: the one given, else the one recorded on this
-    chain; None when neither (the evidence then becomes a bonded challenge of the node's claim)."""
-    from zkinfer.chain import account, registry, signatures
-    from zkinfer.cli.chain_options import registry as registry_path
-
-    path = registry_path(registry_file, state_dir, None, as_json)
-    chain = guarded(lambda: account.connect_cli(rpc_url, key_file, state_dir, need_key=True), as_json)
-    if address is None:
-        found = guarded(lambda: registry.find(registry.load(path), signatures.ROLE, chain.chain_id), as_json)
-        if found is None:
-            return None
-        address = found.address
-    return guarded(lambda: signatures.Signatures(chain, address), as_json)
 
 
 def _slash_equivocation(contract: Any, document: Any, evidence_path: Path, as_json: bool) -> None:

@@ -42,12 +42,20 @@ def open_signatures(
     address: str | None,
     registry_file: Path | None,
     as_json: bool,
+    *,
+    required: bool = True,
 ) -> Any:
-    """The signatures contract given or recorded, its code checked, signing with the command's key."""
+    """The signatures contract given, else the one recorded on this chain, its code checked, signing with the
+    command's key; None when neither exists and it is not `required`."""
     from zkinfer.chain import account, signatures
+    from zkinfer.chain import registry as registry_mod
 
     path = registry(registry_file, state_dir, None, as_json)
     chain = guarded(lambda: account.connect_cli(rpc_url, key_file, state_dir, need_key=True), as_json)
+    if address is None and not required:
+        recorded = guarded(lambda: registry_mod.find(registry_mod.load(path), signatures.ROLE, chain.chain_id), as_json)
+        if recorded is None:
+            return None
     return guarded(lambda: signatures.open_signatures(chain, address, path), as_json)
 
 
@@ -68,10 +76,8 @@ def deploy_signatures(
 ) -> None:
     """Deploy the signatures contract (BLS keys, equivocation slashing) for a stake contract, record it in
     the deployments file and let it slash through the stake contract's SLASHER_ROLE."""
-    from zkinfer.chain import account
+    from zkinfer.chain import account, signatures
     from zkinfer.chain import registry as registry_mod
-    from zkinfer.chain import signatures
-    from zkinfer.core.support.errors import ChainError
 
     path = registry(registry_file, state_dir, None, as_json)
     chain = guarded(lambda: account.connect_cli(rpc_url, key_file, state_dir, need_key=True), as_json)
@@ -79,13 +85,7 @@ def deploy_signatures(
     def stake() -> str:
         if stake_address is not None:
             return stake_address
-        found = registry_mod.find(registry_mod.load(path), "stake", chain.chain_id)
-        if found is None:
-            raise ChainError(
-                f"{path}: no stake contract recorded on chain {chain.chain_id}; give --stake ADDRESS or deploy one "
-                "with `zkinfer chain deploy-stake`"
-            )
-        return found.address
+        return registry_mod.recorded_address(path, "stake", chain.chain_id, "stake contract", "--stake", "deploy-stake")
 
     deployed = guarded(lambda: signatures.deploy_and_record(chain, stake(), path, grant=grant), as_json)
     may_slash = guarded(deployed.may_slash, as_json)
