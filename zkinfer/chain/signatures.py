@@ -47,6 +47,17 @@ _ACCESS_ABI: Final = [
 ]
 
 
+# The stake contract's errors a slash through it can revert with (ZkinferStake on OpenZeppelin), decoded by name.
+_STAKE_ERRORS: Final = [
+    {"type": "error", "name": name, "inputs": [{"name": n, "type": t} for n, t in inputs]}
+    for name, inputs in (
+        ("NothingAtStake", [("node", "address")]),
+        ("AlreadySlashedFor", [("reason", "bytes32")]),
+        ("AccessControlUnauthorizedAccount", [("account", "address"), ("neededRole", "bytes32")]),
+    )
+]
+
+
 def slasher_role() -> bytes:
     """keccak256("SLASHER_ROLE"): the role the stake contract checks in slashFor."""
     from eth_hash.auto import keccak
@@ -80,7 +91,7 @@ class Signatures:
             )
         self.contract = contract(chain, address, compiled())
         self.address = str(self.contract.address)
-        self._errors = stake_reverts.error_table(compiled().abi)
+        self._errors = stake_reverts.error_table([*compiled().abi, *_STAKE_ERRORS])
 
     @classmethod
     def deploy(cls, chain: Chain, stake_address: str) -> tuple[Signatures, Sent]:
