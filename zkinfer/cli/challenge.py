@@ -13,14 +13,15 @@ from zkinfer.cli.chain_options import (
     AsJson,
     KeyFile,
     RpcUrl,
+    SignaturesAddress,
     StakeAddress,
     StakeRegistry,
     StateDir,
+    open_signatures,
     open_stake,
     show_sent,
 )
 from zkinfer.cli.output import fail, guarded
-from zkinfer.cli.signatures import SignaturesAddress, open_signatures
 
 
 def register(app: typer.Typer) -> None:

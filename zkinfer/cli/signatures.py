@@ -4,7 +4,7 @@ register-key. Parsing and rendering only; the work is in `zkinfer.chain.signatur
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -12,51 +12,21 @@ from zkinfer.cli.chain_options import (
     AsJson,
     KeyFile,
     RpcUrl,
+    SignaturesAddress,
     StakeAddress,
     StakeRegistry,
     StateDir,
+    open_signatures,
     registry,
     show_sent,
 )
 from zkinfer.cli.output import guarded, json_out, out, shown
-
-SignaturesAddress = Annotated[
-    str | None,
-    typer.Option(
-        "--signatures",
-        help="The signatures contract's address (default: the latest recorded in --registry for this chain)",
-    ),
-]
 
 
 def register(chain_app: typer.Typer) -> None:
     """Add the BLS-key commands to the `chain` group."""
     chain_app.command("deploy-signatures")(deploy_signatures)
     chain_app.command("register-key")(register_key)
-
-
-def open_signatures(
-    rpc_url: str | None,
-    key_file: Path | None,
-    state_dir: Path,
-    address: str | None,
-    registry_file: Path | None,
-    as_json: bool,
-    *,
-    required: bool = True,
-) -> Any:
-    """The signatures contract given, else the one recorded on this chain, its code checked, signing with the
-    command's key; None when neither exists and it is not `required`."""
-    from zkinfer.chain import account, signatures
-    from zkinfer.chain import registry as registry_mod
-
-    path = registry(registry_file, state_dir, None, as_json)
-    chain = guarded(lambda: account.connect_cli(rpc_url, key_file, state_dir, need_key=True), as_json)
-    if address is None and not required:
-        recorded = guarded(lambda: registry_mod.find(registry_mod.load(path), signatures.ROLE, chain.chain_id), as_json)
-        if recorded is None:
-            return None
-    return guarded(lambda: signatures.open_signatures(chain, address, path), as_json)
 
 
 def deploy_signatures(
