@@ -3,19 +3,17 @@ precompiles): gas to register a node's BLS key with its proof of possession, and
 (two signed statements of the circuit's real size: its receipt's statement, and the same with one output
 value changed).
 
-Each circuit gets a fresh signatures contract over a stand-in stake contract (tests/contracts/StandInStake.sol:
-bonds, isActiveNode, slashFor behind SLASHER_ROLE) until ZkinferStake has slashFor; the stand-in's slashFor
-is a few thousand gas cheaper than a full one. The node and the accuser are the dev chain's accounts 4 and 5.
+Each circuit gets a fresh stake contract (ZkinferStake, default parameters) and a signatures contract granted
+its SLASHER_ROLE; the node and the accuser are the dev chain's accounts 4 and 5.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.bench_chain import REPO, Bench, Case, Row
+from benchmarks.bench_chain import Bench, Case, Row
 
 NODE, ACCUSER = 4, 5
-BOND = 10**18
 
 
 def _as(bench: Bench, index: int) -> Any:
@@ -25,17 +23,15 @@ def _as(bench: Bench, index: int) -> Any:
 
 
 def row_signatures_register_key(bench: Bench, case: Case) -> Row:
-    from zkinfer.chain import deploy, solidity
     from zkinfer.chain.signatures import Signatures
+    from zkinfer.chain.stake_client import Stake
     from zkinfer.core.crypto import identity
 
-    stand_in = solidity.compile_file(REPO / "tests" / "contracts" / "StandInStake.sol", "StandInStake")
-    stake = deploy.deploy(bench.chain, stand_in).contract_address
-    assert stake is not None
-    contract, deployed = Signatures.deploy(bench.chain, stake)
+    stake, _ = Stake.deploy(bench.chain)
+    contract, deployed = Signatures.deploy(bench.chain, stake.address)
     contract.grant_slasher()
     node = _as(bench, NODE)
-    deploy.transact(node, deploy.contract(node, stake, stand_in).functions.registerNode(), "bond", BOND)
+    stake.as_signer(node).register_node(stake.params().min_bond)
     key = identity.new_key()
     sent = contract.as_signer(node).register_key(key)
     case.facts.update(signatures=contract, bls_key=key)

@@ -1,7 +1,7 @@
 """zkinfer's BLS signatures checked by contracts/BLS.sol on a real anvil (the EIP-2537 precompiles), keys
 registered with their proofs of possession, and equivocation slashed on the signatures alone
-(contracts/ZkinferSignatures.sol) through a stand-in stake contract (tests/contracts/StandInStake.sol:
-bonds, isActiveNode and slashFor behind SLASHER_ROLE). One anvil for the module."""
+(contracts/ZkinferSignatures.sol) through the stake contract's slashFor (SLASHER_ROLE granted by its
+admin). One anvil for the module."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
 from tests import chain_harness
-from zkinfer.chain import bls_points, contract_cache, deploy, solidity, stake_reverts
+from zkinfer.chain import bls_points, deploy, solidity, stake_reverts
 from zkinfer.chain.account import Chain
 from zkinfer.chain.signatures import Signatures
+from zkinfer.chain.stake_client import Stake
+from zkinfer.chain.stake_types import SOURCE as STAKE_SOURCE
 from zkinfer.chain.stake_types import StakeReverted
 from zkinfer.core.crypto import bls, identity
 from zkinfer.core.formats.statement import SignedStatement, Statement, sign
@@ -44,7 +46,7 @@ def statement(output: tuple[tuple[int, ...], ...] = ((1, -2, 3),), **changes: An
 @dataclass
 class World:
     chain: Chain
-    stake: Any  # the stand-in's web3 contract
+    stake: Stake
     signatures: Signatures
     anvil: Any
 
@@ -52,19 +54,23 @@ class World:
         return self.signatures.as_signer(chain_harness.other_account(self.anvil, index))
 
     def bond(self, index: int) -> None:
-        deploy.transact(
-            chain_harness.other_account(self.anvil, index), self.stake.functions.registerNode(), "bond", BOND
-        )
+        self.stake.as_signer(chain_harness.other_account(self.anvil, index)).register_node(BOND)
+
+    def slashed(self, index: int) -> bool:
+        return self.stake.node(chain_harness.other_account(self.anvil, index).address).slashed
+
+    def balance(self, index: int) -> int:
+        return self.stake.node(chain_harness.other_account(self.anvil, index).address).balance
 
 
 @pytest.fixture(scope="module")
 def world(anvil: Any, chain: Chain) -> Iterator[World]:
-    stand_in = solidity.compile_file(HERE / "StandInStake.sol", "StandInStake")
-    stake_address = deploy.deploy(chain, stand_in).contract_address
-    assert stake_address is not None
-    deployed, _ = Signatures.deploy(chain, stake_address)
+    stake, _ = Stake.deploy(chain)  # min bond 1 ETH, half of a slashed bond to whoever proved the lie
+    deployed, _ = Signatures.deploy(chain, stake.address)
+    assert not deployed.may_slash()
     deployed.grant_slasher()
-    yield World(chain, deploy.contract(chain, stake_address, stand_in), deployed, anvil)
+    assert deployed.may_slash()
+    yield World(chain, stake, deployed, anvil)
 
 
 def test_a_zkinfer_signature_verifies_on_chain_and_nothing_else_does(world: World) -> None:
@@ -161,12 +167,19 @@ def test_equivocation_slashes_at_once_and_only_once(world: World) -> None:
     accuser = world.as_account(4)
     slashed = accuser.slash_equivocation(a, b)
     assert slashed.node == node
-    assert world.stake.functions.isSlashed(node).call()
-    assert world.stake.functions.balances(accuser.chain.address).call() == BOND // 2  # the configured share
-    assert slashed.sent.gas_used < 400_000
+    assert world.slashed(3) and world.stake.node(node).bond == 0
+    assert world.balance(4) == BOND * world.stake.params().slash_share_bps // 10_000  # the configured share
+    assert world.stake.events("Slashed")[-1]["args"]["reason"] == slashed.reason
+    assert slashed.sent.gas_used < 450_000
     with pytest.raises(StakeReverted) as again:
         world.as_account(5).slash_equivocation(b, a)
     assert again.value.error == "AlreadySlashed"
+    other = "sha256:" + "0e" * 32  # another lie of the node, once its bond is gone: the stake refuses it
+    with pytest.raises(StakeReverted) as nothing:
+        world.as_account(5).slash_equivocation(
+            _signed(key, statement(input_digest=other)), _signed(key, statement(output=((7,),), input_digest=other))
+        )
+    assert nothing.value.error == "NothingAtStake"
 
 
 def test_what_is_not_equivocation_does_not_slash(world: World) -> None:
@@ -194,14 +207,14 @@ def test_what_is_not_equivocation_does_not_slash(world: World) -> None:
     assert own.value.error == "SelfReport"
     with pytest.raises(ChainError):
         accuser.slash_equivocation(a, _signed(stranger, statement(output=((9,),))))
-    assert world.stake.functions.isActiveNode(node).call()
+    assert world.stake.is_active_node(node)
 
 
 def test_the_codec_reads_a_statement_as_zkinfer_writes_it(world: World) -> None:
     probe = solidity.compile_sources(
         {
             "CodecProbe.sol": (HERE / "CodecProbe.sol").read_text(),
-            "StatementCodec.sol": (contract_cache.CONTRACTS / "StatementCodec.sol").read_text(),
+            "StatementCodec.sol": (STAKE_SOURCE.parent / "StatementCodec.sol").read_text(),
         },
         "CodecProbe",
     )
@@ -268,5 +281,5 @@ def test_the_cli_deploys_registers_a_key_and_slashes_equivocation_from_gateway_e
     slashed = zkinfer("challenge", "--evidence", tmp_path / "equivocation.json", "--key-file", accuser, *rpc, "--json")
     assert slashed.returncode == 0, slashed.stderr
     assert json.loads(slashed.stdout)["node"] == node
-    assert world.stake.functions.isSlashed(node).call()
-    assert world.stake.functions.balances(chain_harness.other_account(world.anvil, 9).address).call() == BOND // 2
+    assert world.slashed(8)
+    assert world.balance(9) == BOND * world.stake.params().slash_share_bps // 10_000

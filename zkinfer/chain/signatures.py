@@ -7,8 +7,9 @@ contract refuses (another claim, the same answer, a forged signature, an unregis
 slashed) is a StakeReverted naming the contract's error, and no gas is spent. Points go to the chain
 uncompressed beside the compressed key (`bls_points`); the contract checks they are the same points.
 
-The stake contract lets this contract slash through its SLASHER_ROLE (OpenZeppelin AccessControl), which
-its admin grants: `deploy_and_record` deploys and grants it in one go when the deploying key is the admin.
+The stake contract (ZkinferStake, checked byte for byte) lets this contract slash through its SLASHER_ROLE
+(OpenZeppelin AccessControl), which its admin grants: `deploy_and_record` deploys and grants it in one go
+when the deploying key is the admin.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from zkinfer.chain import bls_points, contract_cache, stake_reverts
+from zkinfer.chain import bls_points, stake_client, stake_reverts
 from zkinfer.chain.account import Chain
 from zkinfer.chain.deploy import Sent, code_matches, contract, deploy, transact
-from zkinfer.chain.solidity import Compiled
+from zkinfer.chain.solidity import Compiled, compile_cached
+from zkinfer.chain.stake_types import SOURCE as STAKE_SOURCE
 from zkinfer.core.crypto import bls
 from zkinfer.core.crypto.identity import NodeKey
 from zkinfer.core.formats.statement import SignedStatement
@@ -29,45 +31,13 @@ from zkinfer.core.support.errors import ChainError
 
 NAME: Final = "ZkinferSignatures"
 ROLE: Final = "signatures"  # its role in deployments.json
-SOURCE: Final = contract_cache.CONTRACTS / "ZkinferSignatures.sol"
-IMPORTS: Final = (contract_cache.CONTRACTS / "BLS.sol", contract_cache.CONTRACTS / "StatementCodec.sol")
-# What this client calls on the stake contract beyond the interface (OpenZeppelin AccessControl).
-_ACCESS_ABI: Final = [
-    {
-        "type": "function",
-        "name": name,
-        "stateMutability": mutability,
-        "inputs": [{"name": "role", "type": "bytes32"}, {"name": "account", "type": "address"}],
-        "outputs": outputs,
-    }
-    for name, mutability, outputs in (
-        ("grantRole", "nonpayable", []),
-        ("hasRole", "view", [{"name": "", "type": "bool"}]),
-    )
-]
-
-
-# The stake contract's errors a slash through it can revert with (ZkinferStake on OpenZeppelin), decoded by name.
-_STAKE_ERRORS: Final = [
-    {"type": "error", "name": name, "inputs": [{"name": n, "type": t} for n, t in inputs]}
-    for name, inputs in (
-        ("NothingAtStake", [("node", "address")]),
-        ("AlreadySlashedFor", [("reason", "bytes32")]),
-        ("AccessControlUnauthorizedAccount", [("account", "address"), ("neededRole", "bytes32")]),
-    )
-]
-
-
-def slasher_role() -> bytes:
-    """keccak256("SLASHER_ROLE"): the role the stake contract checks in slashFor."""
-    from eth_hash.auto import keccak
-
-    return keccak(b"SLASHER_ROLE")
+SOURCE: Final = STAKE_SOURCE.parent / "ZkinferSignatures.sol"  # imports BLS.sol and StatementCodec.sol beside it
 
 
 @functools.cache
 def compiled() -> Compiled:
-    return contract_cache.compiled(SOURCE, NAME, IMPORTS)
+    """The signatures contract, compiled with the pinned solc and cached (`solidity.compile_cached`)."""
+    return compile_cached(SOURCE, NAME)
 
 
 @dataclass(frozen=True)
@@ -91,13 +61,14 @@ class Signatures:
             )
         self.contract = contract(chain, address, compiled())
         self.address = str(self.contract.address)
-        self._errors = stake_reverts.error_table([*compiled().abi, *_STAKE_ERRORS])
+        # a slash can revert in the stake contract too (NothingAtStake, AlreadySlashedFor, a missing role)
+        self._errors = stake_reverts.error_table([*compiled().abi, *stake_client.compiled().abi])
 
     @classmethod
     def deploy(cls, chain: Chain, stake_address: str) -> tuple[Signatures, Sent]:
-        from web3 import Web3
-
-        sent = deploy(chain, compiled(), Web3.to_checksum_address(stake_address))
+        """Deploy one for the stake contract at `stake_address`, once the code there is exactly ZkinferStake."""
+        stake = stake_client.Stake(chain, stake_address)
+        sent = deploy(chain, compiled(), stake.address)
         assert sent.contract_address is not None
         return cls(chain, sent.contract_address, check_code=False), sent
 
@@ -116,22 +87,18 @@ class Signatures:
     def stake_address(self) -> str:
         return str(self.contract.functions.stake().call())
 
-    def _stake_access(self) -> Any:
-        return self.chain.web3.eth.contract(address=self.stake_address(), abi=_ACCESS_ABI)
+    def stake(self) -> stake_client.Stake:
+        """The stake contract it slashes through, once the code there is exactly ZkinferStake."""
+        return stake_client.Stake(self.chain, self.stake_address())
 
     def may_slash(self) -> bool:
         """Whether the stake contract lets this contract slash (it holds SLASHER_ROLE)."""
-        try:
-            return bool(self._stake_access().functions.hasRole(slasher_role(), self.address).call())
-        except Exception as exc:  # web3 raises many types; a contract without hasRole reverts
-            raise ChainError(
-                f"the stake contract {self.stake_address()} does not answer hasRole (is it ZkinferStake?): {exc}"
-            ) from exc
+        stake = self.stake().contract.functions
+        return bool(stake.hasRole(stake.SLASHER_ROLE().call(), self.address).call())
 
     def grant_slasher(self) -> Sent:
         """Grant this contract SLASHER_ROLE on the stake contract (the chain's key must be its admin)."""
-        call = self._stake_access().functions.grantRole(slasher_role(), self.address)
-        return transact(self.chain, call, "granting the signatures contract SLASHER_ROLE on the stake contract")
+        return self.stake().grant_slasher(self.address)
 
     # ---- keys ----
 
@@ -173,7 +140,10 @@ class Signatures:
             (a.statement.signing_bytes(), bls_points.g2_point(a.signature)),
             (b.statement.signing_bytes(), bls_points.g2_point(b.signature)),
         )
-        events = self.contract.events.EquivocationSlashed().process_receipt(sent.receipt)
+        from web3.logs import DISCARD
+
+        # the stake contract's Slashed log is in the same receipt: only this contract's event is read here
+        events = self.contract.events.EquivocationSlashed().process_receipt(sent.receipt, errors=DISCARD)
         if len(events) != 1:
             raise ChainError(f"transaction {sent.tx_hash}: expected one EquivocationSlashed event")
         args = events[0]["args"]

@@ -37,7 +37,6 @@ HINTS = {
     "SameAnswer": ": the statements sign the same output: that is consistency, not equivocation",
     "InvalidSignatures": ": a signature does not verify under the registered key (forged or altered)",
     "AlreadySlashed": ": this equivocation slashed the node already",
-    "NothingAtStake": ": the node has no bond left to slash",
     "VerifierCodeChanged": (
         ": the model's verifier no longer holds the code it was registered with, so it judges nothing"
     ),
