@@ -77,6 +77,7 @@ def test_a_zkinfer_signature_verifies_on_chain_and_nothing_else_does(world: Worl
     key = identity.new_key()
     message = statement().signing_bytes()
     signature = bls.sign(key.secret, message)
+    assert bls.py_ecc().Sign(key.secret, message) == signature  # the reference implementation's bytes
     contract = world.signatures
     assert contract.verify_signature(key.public_key, message, signature)
     assert not contract.verify_signature(key.public_key, message + b" ", signature)  # another message
@@ -87,6 +88,7 @@ def test_a_zkinfer_signature_verifies_on_chain_and_nothing_else_does(world: Worl
     point, sig_point = bls_points.g1_point(key.public_key), bls_points.g2_point(signature)
     off_curve = sig_point[:-1] + bytes([sig_point[-1] ^ 1])
     assert not check(point, message, off_curve).call()
+    assert not check(point[:-1] + bytes([point[-1] ^ 1]), message, sig_point).call()  # a key off the curve
     unpadded = b"\x01" + point[1:]  # a field element whose 16 padding bytes are not zero
     assert not check(unpadded, message, sig_point).call()
     assert not check(point[:-1], message, sig_point).call()  # malformed lengths: false, never a revert
@@ -132,6 +134,13 @@ def test_a_bonded_node_registers_one_key_with_its_proof_of_possession(world: Wor
         with pytest.raises(StakeReverted) as refused:
             node._send("registerKey", key.public_key, point, bls_points.g2_point(proof))
         assert refused.value.error == error
+    proof = bls_points.g2_point(bls.pop_prove(key.secret))
+    point = bls_points.g1_point(key.public_key)
+    for flags in (0x20, 0x40, 0x80):  # the other y (sign bit), "infinity", "uncompressed": not this point
+        altered = bytes([key.public_key[0] ^ flags]) + key.public_key[1:]
+        with pytest.raises(StakeReverted) as encoding:
+            node._send("registerKey", altered, point, proof)
+        assert encoding.value.error == "BadKeyEncoding"
     compressed, point = _outside_subgroup()
     with pytest.raises(StakeReverted) as outside:
         node._send("registerKey", compressed, point, bls_points.g2_point(bls.pop_prove(key.secret)))
