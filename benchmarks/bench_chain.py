@@ -6,7 +6,8 @@ measures one row of the table. Gas is what the mined transaction used (`gasUsed`
 calldata and the execution), so it is the cost a node or challenger pays, not an estimate.
 
 Add a measurement by writing `def row_xxx(bench: Bench, case: Case) -> Row` and appending it to
-ROWS (the stake contract's register / claim / challenge / answer rows go there).
+ROWS (the stake contract's register / claim / challenge / answer rows are in `stake_rows`, the signatures
+contract's key registration and equivocation slash in `signature_rows`).
 
 Run from the repository root: `python -m benchmarks.bench_chain` (a few minutes on 2 cores: keys
 are set up, and each verifier compiled, in a fresh temporary $ZKINFER_HOME unless --home is given).
@@ -183,10 +184,11 @@ def main() -> None:
             )
             print(f"| {'circuit':<11} | {'step':<38} | {'gas':>10} | note")
             print(f"|{'-' * 13}|{'-' * 40}|{'-' * 12}|------")
-            from benchmarks import stake_rows  # the stake contract's rows (imports this module's types)
+            # the stake and signatures contracts' rows (they import this module's types)
+            from benchmarks import signature_rows, stake_rows
 
             for case in cases:
-                for measure in [*ROWS, *stake_rows.ROWS]:
+                for measure in [*ROWS, *stake_rows.ROWS, *signature_rows.ROWS]:
                     row = measure(bench, case)
                     gas = f"{row.gas:,}" if row.gas is not None else "-"
                     print(f"| {row.circuit:<11} | {row.step:<38} | {gas:>10} | {row.note}", flush=True)

@@ -202,6 +202,18 @@ def test_py_ecc_restores_the_recursion_limit() -> None:
     assert out[0] == out[1], out
 
 
+def test_a_chain_connection_keeps_the_recursion_limit() -> None:
+    """web3 imports py_ecc too: connecting (the first chain call of a command) must not leave the limit at
+    100000, where a deeply nested hostile JSON document read afterwards overflows the C stack."""
+    code = (
+        "import sys\nfrom zkinfer.chain import account\nbefore = sys.getrecursionlimit()\n"
+        "try:\n    account.connect('http://127.0.0.1:9')\nexcept Exception:\n    pass\n"
+        "print(before, sys.getrecursionlimit())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == out[1], out
+
+
 def test_without_blspy_py_ecc_signs_and_verifies(keys: list[tuple[int, bytes]]) -> None:
     """A process where blspy cannot be imported falls back to py_ecc, with the same signatures."""
     secret, public = keys[0]

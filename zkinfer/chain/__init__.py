@@ -14,4 +14,6 @@ any of them changes no global state.
 - `registry`: `deployments.json`, every deployment with what it is bound to.
 - `verifier`: a circuit's verifier: generate (ezkl), compile (cached), deploy or reuse.
 - `calldata`: a receipt → the verifier's calldata; instances split into input / weights / output.
+- `signatures`: BLS keys registered with proofs of possession, equivocation slashed on signatures
+  (contracts/ZkinferSignatures.sol on contracts/BLS.sol); `bls_points`: points in the EIP-2537 encoding.
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,15 @@ def resolve_key(key_file: Path | None, dev: devchain.DevChain | None = None) -> 
 
 
 def connect(rpc_url: str, key: str | None = None) -> Chain:
-    """Connect to `rpc_url` and read its chain id; `key` signs transactions (None: read-only)."""
-    from web3 import Web3
+    """Connect to `rpc_url` and read its chain id; `key` signs transactions (None: read-only). web3 is
+    imported here, the first chain call of every command: it imports py_ecc, which raises the recursion
+    limit to 100000 (see `bls.py_ecc`), so the limit is put back (a deeply nested hostile JSON document
+    must raise RecursionError, not overflow the C stack)."""
+    limit = sys.getrecursionlimit()
+    try:
+        from web3 import Web3
+    finally:
+        sys.setrecursionlimit(limit)
 
     if not re.fullmatch(r"(https?|wss?)://[^\s]+", rpc_url):
         raise ChainError(f"--rpc-url {rpc_url[:80]!r} is not an http(s):// or ws(s):// URL")

@@ -18,13 +18,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from zkinfer.core.formats import strict_json
 from zkinfer.core.support.cache import write_atomically
 from zkinfer.core.support.errors import ChainError
+
+if TYPE_CHECKING:
+    from zkinfer.chain.deploy import Sent
+    from zkinfer.chain.solidity import Compiled
 
 SCHEMA_VERSION = "zkinfer.deployments/1"
 FILE_NAME = "deployments.json"
@@ -66,6 +70,28 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def deployed(role: str, compiled: Compiled, chain_id: int, deployer: str, sent: Sent, **bound: str) -> Deployment:
+    """The entry for `compiled` just deployed by `sent` on `chain_id` from `deployer` as `role`, with what it is
+    `bound` to (a verifier's circuit, key and settings digests)."""
+    from zkinfer.chain import solidity
+
+    assert sent.contract_address is not None  # deploy.deploy raises otherwise
+    return Deployment(
+        contract=role,
+        name=compiled.name,
+        chain_id=chain_id,
+        address=sent.contract_address,
+        runtime_digest=compiled.runtime_digest,
+        compiler=solidity.settings_digest(),
+        tx_hash=sent.tx_hash,
+        block=sent.block,
+        gas_used=sent.gas_used,
+        deployed_at=now(),
+        deployer=deployer,
+        **bound,
+    )
+
+
 def load(path: Path) -> Registry:
     """The registry at `path`; an empty one when the file does not exist yet."""
     if not path.exists():
@@ -90,6 +116,18 @@ def find(registry: Registry, contract: str, chain_id: int, **match: str | None) 
         if d.contract == contract and d.chain_id == chain_id and all(getattr(d, k) == v for k, v in match.items())
     ]
     return found[-1] if found else None
+
+
+def recorded_address(path: Path, contract: str, chain_id: int, what: str, option: str, command: str) -> str:
+    """The address of the latest `contract` on `chain_id` that the file at `path` records; a ChainError saying
+    how to give one (`option`) or deploy one (`command`) when it records none."""
+    found = find(load(path), contract, chain_id)
+    if found is None:
+        raise ChainError(
+            f"{path}: no {what} recorded on chain {chain_id}; give {option} ADDRESS or deploy one with "
+            f"`zkinfer chain {command}`"
+        )
+    return found.address
 
 
 def record(path: Path, deployment: Deployment, *replacing: str) -> Registry:

@@ -12,7 +12,6 @@ from zkinfer.chain.claims import ClaimError, Layout
 from zkinfer.chain.deploy import Sent
 from zkinfer.chain.stake_client import Stake as Stake
 from zkinfer.chain.stake_client import compiled
-from zkinfer.chain.stake_types import NAME
 from zkinfer.chain.stake_types import ModelNotRegistered as ModelNotRegistered
 from zkinfer.chain.stake_types import StakeParams as StakeParams
 from zkinfer.core.formats.receipt import Receipt
@@ -24,22 +23,10 @@ ROLE = "stake"
 
 def deploy_and_record(chain: Chain, params: StakeParams, registry_file: Path) -> tuple[Stake, Sent]:
     """Deploy a stake contract and record it in `registry_file` (role "stake")."""
-    from zkinfer.chain import registry, solidity
+    from zkinfer.chain import registry
 
     deployed, sent = Stake.deploy(chain, params)
-    entry = registry.Deployment(
-        contract=ROLE,
-        name=NAME,
-        chain_id=chain.chain_id,
-        address=deployed.address,
-        runtime_digest=compiled().runtime_digest,
-        compiler=solidity.settings_digest(),
-        tx_hash=sent.tx_hash,
-        block=sent.block,
-        gas_used=sent.gas_used,
-        deployed_at=registry.now(),
-        deployer=chain.address,
-    )
+    entry = registry.deployed(ROLE, compiled(), chain.chain_id, chain.address, sent)
     registry.record(registry_file, entry)
     return deployed, sent
 
@@ -50,13 +37,9 @@ def open_stake(chain: Chain, address: str | None, registry_file: Path) -> Stake:
     from zkinfer.chain import registry
 
     if address is None:
-        found = registry.find(registry.load(registry_file), ROLE, chain.chain_id)
-        if found is None:
-            raise ChainError(
-                f"{registry_file}: no stake contract recorded on chain {chain.chain_id}; "
-                "give --stake ADDRESS or deploy one with `zkinfer chain deploy-stake`"
-            )
-        address = found.address
+        address = registry.recorded_address(
+            registry_file, ROLE, chain.chain_id, "stake contract", "--stake", "deploy-stake"
+        )
     return Stake(chain, address)
 
 

@@ -29,6 +29,14 @@ HINTS = {
     "InvalidProof": ": the model's verifier rejected the proof",
     "SelfChallenge": ": a node may neither challenge nor prove fraud on its own claims",
     "UnknownModel": ": the model is not registered, so no proof can answer a claim of it",
+    "NotActiveNode": ": only a bonded node registers a key (`zkinfer chain register-node` first)",
+    "KeyTaken": ": another node registered this BLS key; a key belongs to one node",
+    "NodeHasKey": ": this node registered a key already; a node has one key",
+    "UnknownKey": ": no node registered this BLS key on the signatures contract, so nobody's bond answers for it",
+    "DifferentClaims": ": the statements are about other circuits, inputs or weights: no equivocation",
+    "SameAnswer": ": the statements sign the same output: that is consistency, not equivocation",
+    "InvalidSignatures": ": a signature does not verify under the registered key (forged or altered)",
+    "AlreadySlashed": ": this equivocation slashed the node already",
     "VerifierCodeChanged": (
         ": the model's verifier no longer holds the code it was registered with, so it judges nothing"
     ),
@@ -51,9 +59,9 @@ def error_table(abi: list[dict[str, Any]]) -> ErrorTable:
     return table
 
 
-def decoded(exc: ChainError, fn: str, errors: ErrorTable) -> ChainError:
-    """`exc` (a refused call of `fn`) as a StakeReverted naming the contract's custom error, when the
-    revert data web3 attached to its cause is one of `errors`; else `exc` itself."""
+def decoded(exc: ChainError, fn: str, errors: ErrorTable, contract: str = NAME) -> ChainError:
+    """`exc` (a refused call of `fn` on `contract`) as a StakeReverted naming the contract's custom error,
+    when the revert data web3 attached to its cause is one of `errors`; else `exc` itself."""
     data = revert_data(exc.__cause__)
     if data is None or data[:4] not in errors:
         return exc
@@ -63,7 +71,7 @@ def decoded(exc: ChainError, fn: str, errors: ErrorTable) -> ChainError:
     values = decode(types, data[4:])
     args = {n: _plain(v) for n, v in zip(names, values, strict=True)}
     shown = ", ".join(f"{k}={v}" for k, v in args.items())
-    return StakeReverted(f"{NAME}.{fn} reverted: {name}({shown}){HINTS.get(name, '')}", name, args)
+    return StakeReverted(f"{contract}.{fn} reverted: {name}({shown}){HINTS.get(name, '')}", name, args)
 
 
 def revert_data(exc: BaseException | None) -> bytes | None:

@@ -183,18 +183,12 @@ def deploy_verifier(
         )
     sent = deploy.deploy(chain, artifact.compiled)
     assert sent.contract_address is not None  # deploy() raises otherwise
-    entry = registry.Deployment(
-        contract=ROLE,
-        name=CONTRACT,
-        chain_id=chain.chain_id,
-        address=sent.contract_address,
-        runtime_digest=artifact.compiled.runtime_digest,
-        compiler=solidity.settings_digest(),
-        tx_hash=sent.tx_hash,
-        block=sent.block,
-        gas_used=sent.gas_used,
-        deployed_at=registry.now(),
-        deployer=chain.address,
+    entry = registry.deployed(
+        ROLE,
+        artifact.compiled,
+        chain.chain_id,
+        chain.address,
+        sent,
         circuit_digest=artifact.circuit_digest,
         vk_digest=artifact.vk_digest,
         settings_digest=artifact.settings_digest,

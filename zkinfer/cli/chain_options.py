@@ -44,6 +44,13 @@ StakeAddress = Annotated[
     ),
 ]
 StakeRegistry = Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)]
+SignaturesAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--signatures",
+        help="The signatures contract's address (default: the latest recorded in --registry for this chain)",
+    ),
+]
 
 CircuitChecks = Annotated[
     list[Path] | None,
@@ -87,6 +94,30 @@ def open_stake(
 
     chain = guarded(lambda: account.connect_cli(rpc_url, key_file, state_dir, need_key=need_key), as_json)
     return guarded(lambda: stake.open_stake(chain, stake_address, registry_file), as_json)
+
+
+def open_signatures(
+    rpc_url: str | None,
+    key_file: Path | None,
+    state_dir: Path,
+    address: str | None,
+    registry_file: Path | None,
+    as_json: bool,
+    *,
+    required: bool = True,
+) -> Any:
+    """The signatures contract given, else the one recorded on this chain, its code checked, signing with the
+    command's key; None when neither exists and it is not `required`."""
+    from zkinfer.chain import account, signatures
+    from zkinfer.chain import registry as registry_mod
+
+    path = registry(registry_file, state_dir, None, as_json)
+    chain = guarded(lambda: account.connect_cli(rpc_url, key_file, state_dir, need_key=True), as_json)
+    if address is None and not required:
+        recorded = guarded(lambda: registry_mod.find(registry_mod.load(path), signatures.ROLE, chain.chain_id), as_json)
+        if recorded is None:
+            return None
+    return guarded(lambda: signatures.open_signatures(chain, address, path), as_json)
 
 
 def show_sent(what: str, sent: Any, as_json: bool, **extra: Any) -> None:

@@ -1,10 +1,11 @@
 """`zkinfer challenge --claim | --evidence`: challenge a node's claim on chain, or slash it at once with
-a fraud proof from gateway evidence."""
+gateway evidence: a contradiction as a fraud proof (stake contract), an equivocation on its two signed
+statements (signatures contract)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,9 +13,11 @@ from zkinfer.cli.chain_options import (
     AsJson,
     KeyFile,
     RpcUrl,
+    SignaturesAddress,
     StakeAddress,
     StakeRegistry,
     StateDir,
+    open_signatures,
     open_stake,
     show_sent,
 )
@@ -41,17 +44,29 @@ def challenge_command(
     key_file: KeyFile = None,
     state_dir: StateDir = Path(".zkinfer-chain"),
     stake_address: StakeAddress = None,
+    signatures_address: SignaturesAddress = None,
     registry_file: StakeRegistry = None,
     as_json: AsJson = False,
 ) -> None:
-    """Challenge a node's claim on chain (with the contract's challenge bond), or slash it at once with
-    a fraud proof from gateway evidence; exit 0 submitted, 1 the evidence does not hold, 2 bad input or refused."""
+    """Challenge a node's claim on chain (with the contract's challenge bond), or slash it at once: with a
+    fraud proof from contradiction evidence, or with the two signed statements of equivocation evidence
+    (through the signatures contract, when one is given or recorded); exit 0 submitted, 1 the evidence does
+    not hold, 2 bad input or refused."""
     from zkinfer.chain import challenge
     from zkinfer.chain.claims import ClaimError
     from zkinfer.core.formats import evidence
 
     if claim_path is None and evidence_path is None:
         fail("give --claim CLAIM.json (a node's claim file), --evidence EVIDENCE.json, or both", 2, as_json)
+    if evidence_path is not None:
+        document = guarded(lambda: evidence.read(evidence_path), as_json)
+        if isinstance(document, dict) and document.get("kind") == "equivocation":
+            contract = open_signatures(
+                rpc_url, key_file, state_dir, signatures_address, registry_file, as_json, required=False
+            )
+            if contract is not None:
+                _slash_equivocation(contract, document, evidence_path, as_json)
+                return
     claim_file = None if claim_path is None else guarded(lambda: challenge.load_claim_file(claim_path), as_json)
     contract = open_stake(
         rpc_url,
@@ -76,7 +91,6 @@ def challenge_command(
             deadline=info.deadline,
         )
         return
-    document = guarded(lambda: evidence.read(evidence_path), as_json)
     try:
         action = challenge.evidence_action(document, claim_file)
     except (ClaimError, challenge.EvidenceDoesNotHold) as exc:
@@ -108,4 +122,23 @@ def challenge_command(
         as_json,
         kind="challenge",
         claim_key="0x" + key.hex(),
+    )
+
+
+def _slash_equivocation(contract: Any, document: Any, evidence_path: Path, as_json: bool) -> None:
+    from zkinfer.chain import challenge, signatures
+
+    try:
+        first, second = signatures.equivocation_pair(document)
+    except challenge.EvidenceDoesNotHold as exc:
+        fail(f"{evidence_path}: {exc}", exc.exit_code, as_json)
+        raise
+    slashed = guarded(lambda: contract.slash_equivocation(first, second), as_json)
+    show_sent(
+        f"equivocation proven by node {slashed.node}'s own signatures: it is slashed",
+        slashed.sent,
+        as_json,
+        kind="equivocation",
+        node=slashed.node,
+        reason="0x" + slashed.reason.hex(),
     )
