@@ -184,11 +184,11 @@ def main() -> None:
             )
             print(f"| {'circuit':<11} | {'step':<38} | {'gas':>10} | note")
             print(f"|{'-' * 13}|{'-' * 40}|{'-' * 12}|------")
-            # the stake and signatures contracts' rows (they import this module's types)
-            from benchmarks import signature_rows, stake_rows
+            # the stake, signatures and oracle contracts' rows (they import this module's types)
+            from benchmarks import oracle_rows, signature_rows, stake_rows
 
             for case in cases:
-                for measure in [*ROWS, *stake_rows.ROWS, *signature_rows.ROWS]:
+                for measure in [*ROWS, *stake_rows.ROWS, *signature_rows.ROWS, *oracle_rows.ROWS]:
                     row = measure(bench, case)
                     gas = f"{row.gas:,}" if row.gas is not None else "-"
                     print(f"| {row.circuit:<11} | {row.step:<38} | {gas:>10} | {row.note}", flush=True)

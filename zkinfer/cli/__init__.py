@@ -63,12 +63,13 @@ def _with_verbose(command: Any, option: Any) -> Any:
 
 
 def _chain(app: typer.Typer) -> None:
-    from zkinfer.cli import chain, signatures, stake, stake_status
+    from zkinfer.cli import chain, oracle, signatures, stake, stake_status
 
     chain_app = chain.register(app)  # `chain up|down|deploy-verifier|verify-receipt`
     stake.register(chain_app)  # `chain deploy-stake|register-node|...|withdraw`
     stake_status.register(chain_app)  # `chain status`
     signatures.register(chain_app)  # `chain deploy-signatures|register-key` (BLS keys, equivocation)
+    oracle.register(chain_app)  # `chain deploy-oracle` (quorum certificates on chain)
 
 
 @functools.cache  # one registrar per module: it runs once per process

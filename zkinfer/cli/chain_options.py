@@ -44,6 +44,10 @@ StakeAddress = Annotated[
     ),
 ]
 StakeRegistry = Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)]
+OracleAddress = Annotated[
+    str | None,
+    typer.Option("--oracle", help="The oracle's address (default: the latest recorded in --registry for this chain)"),
+]
 SignaturesAddress = Annotated[
     str | None,
     typer.Option(

@@ -12,6 +12,7 @@ import typer
 from zkinfer.cli.chain_options import (
     AsJson,
     KeyFile,
+    OracleAddress,
     RpcUrl,
     SignaturesAddress,
     StakeAddress,
@@ -45,13 +46,15 @@ def challenge_command(
     state_dir: StateDir = Path(".zkinfer-chain"),
     stake_address: StakeAddress = None,
     signatures_address: SignaturesAddress = None,
+    oracle_address: OracleAddress = None,
     registry_file: StakeRegistry = None,
     as_json: AsJson = False,
 ) -> None:
     """Challenge a node's claim on chain (with the contract's challenge bond), or slash it at once: with a
-    fraud proof from contradiction evidence, or with the two signed statements of equivocation evidence
-    (through the signatures contract, when one is given or recorded); exit 0 submitted, 1 the evidence does
-    not hold, 2 bad input or refused."""
+    fraud proof from contradiction evidence (against the node's posted claim; with no claim, through the
+    oracle's contradiction slash, when one is given or recorded), or with the two signed statements of
+    equivocation evidence (through the signatures contract, when one is given or recorded); exit 0 submitted,
+    1 the evidence does not hold, 2 bad input or refused."""
     from zkinfer.chain import challenge
     from zkinfer.chain.claims import ClaimError
     from zkinfer.core.formats import evidence
@@ -96,11 +99,19 @@ def challenge_command(
     except (ClaimError, challenge.EvidenceDoesNotHold) as exc:
         fail(f"{evidence_path}: {exc}", exc.exit_code, as_json)
         raise
-    batch_id = (
-        claim_file.batch_id
-        if claim_file
-        else guarded(lambda: challenge.find_single_claim(contract, action.claim), as_json)
-    )
+    if action.kind == "fraud" and claim_file is None:
+        try:
+            batch_id = challenge.find_single_claim(contract, action.claim)
+        except ClaimError:  # no claim to prove fraud on: the signed statement itself, through the oracle
+            if not _slash_contradiction(contract, oracle_address, registry_file, state_dir, document, action, as_json):
+                guarded(lambda: challenge.find_single_claim(contract, action.claim), as_json)  # says why, exit 2
+            return
+    else:
+        batch_id = (
+            claim_file.batch_id
+            if claim_file
+            else guarded(lambda: challenge.find_single_claim(contract, action.claim), as_json)
+        )
     proof = claim_file.merkle_proof if claim_file else ()
     if action.kind == "fraud":
         # evidence.check verified the receipt fully (signed by the accused, proof, binding): no second verification
@@ -142,3 +153,35 @@ def _slash_equivocation(contract: Any, document: Any, evidence_path: Path, as_js
         node=slashed.node,
         reason="0x" + slashed.reason.hex(),
     )
+
+
+def _slash_contradiction(
+    stake: Any,
+    address: str | None,
+    registry_file: Path | None,
+    state_dir: Path,
+    document: Any,
+    action: Any,
+    as_json: bool,
+) -> bool:
+    """Slash the signer of contradiction evidence through the oracle given or recorded (False when there is
+    none): its signed statement and its own receipt, whose proof the model's verifier accepts."""
+    from zkinfer.chain.oracle import find_oracle
+    from zkinfer.cli.chain_options import registry as registry_path
+    from zkinfer.core.formats.statement import SignedStatement
+
+    path = registry_path(registry_file, state_dir, None, as_json)
+    oracle = guarded(lambda: find_oracle(stake.chain, address, path), as_json)
+    if oracle is None:
+        return False
+    signed = SignedStatement.from_json(document["statement"], "evidence.statement")
+    # evidence.check verified the receipt fully (signed by the accused, proof, binding): no second verification
+    sent = guarded(lambda: oracle.slash_contradiction(signed, action.receipt, verified=True), as_json)
+    show_sent(
+        f"contradiction proven on request {signed.statement.request_id!r} by the node's own signature and proof: "
+        "it is slashed (oracle)",
+        sent,
+        as_json,
+        kind="contradiction",
+    )
+    return True

@@ -58,10 +58,43 @@ def gateway(
             help="Processes that check the nodes' signed answers side by side (0: threads; N pays with spare cores)",
         ),
     ] = 0,
+    post_certificates: Annotated[
+        bool,
+        typer.Option(
+            "--post-certificates",
+            help="Post each certificate to the oracle contract in the background (retried until it is on chain)",
+        ),
+    ] = False,
+    rpc_url: Annotated[
+        str | None,
+        typer.Option("--rpc-url", help="--post-certificates: the EVM node (default: the dev chain in .zkinfer-chain)"),
+    ] = None,
+    chain_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--chain-key-file",
+            help="--post-certificates: file of the hex key that pays the gas (or $ZKINFER_CHAIN_KEY)",
+        ),
+    ] = None,
+    oracle: Annotated[
+        str | None,
+        typer.Option(
+            "--oracle", help="--post-certificates: the oracle's address (default: the latest in --chain-registry)"
+        ),
+    ] = None,
+    chain_registry: Annotated[
+        Path,
+        typer.Option("--chain-registry", help="--post-certificates: the deployments file recording the oracle"),
+    ] = Path(".zkinfer-chain/deployments.json"),
 ) -> None:
     """Serve one OIP v2 endpoint over several untrusted nodes: answer when a quorum signs the same statement."""
+    from zkinfer.chain.registry import DEFAULT_STATE_DIR
     from zkinfer.network import gateway as gateway_mod
+    from zkinfer.network.certificate_posts import target
 
+    post_to = guarded(
+        lambda: target(post_certificates, rpc_url, chain_key_file, oracle, chain_registry, DEFAULT_STATE_DIR)
+    )
     config = gateway_mod.GatewayConfig(
         nodes=nodes,
         state_dir=state_dir,
@@ -71,6 +104,7 @@ def gateway(
         poll_s=watch_interval,
         max_body_bytes=max_body_bytes,
         check_processes=check_processes,
+        post_to=post_to,
     )
     with step("loading the node set, records and API keys"):
         loaded = guarded(lambda: gateway_mod.load(config))

@@ -4,7 +4,7 @@ window, challenges and slashes, read from the stake contract and its events."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,6 +12,7 @@ from zkinfer.chain.amounts import WEI_PER_ETH
 from zkinfer.cli.chain_options import (
     AsJson,
     CircuitChecks,
+    OracleAddress,
     RpcUrl,
     StakeAddress,
     StakeRegistry,
@@ -46,9 +47,10 @@ def status(
         list[Path] | None,
         typer.Option("--verifier-registry", help="A deployments file recording verifiers (repeatable; --registry too)"),
     ] = None,
+    oracle_address: OracleAddress = None,
 ) -> None:
     """Bonds, models (each checked: is its verifier the circuit's?), claims in their window, challenges and
-    slashes, read from the contract and its events."""
+    slashes, read from the contract and its events; and the certificates posted on the oracle."""
 
     path = registry(registry_file, state_dir, circuits, as_json)
     contract = open_stake(rpc_url, None, state_dir, stake_address, path, as_json, need_key=False)
@@ -56,8 +58,9 @@ def status(
         report = guarded(
             lambda: contract.status(from_block, circuits or [], [path, *(verifier_registries or [])]), as_json
         )
+        posted = guarded(lambda: _certificates(contract.chain, oracle_address, path, from_block), as_json)
     if as_json:
-        json_out(report.to_json())
+        json_out({**report.to_json(), "certificates": posted})
         return
     p = report.params
     out.print(
@@ -114,3 +117,18 @@ def status(
                 f"{s['reward_wei'] / WEI_PER_ETH:g} to {s['beneficiary']}, {s['burned_wei'] / WEI_PER_ETH:g} burned"
             )
         )
+    for c in posted:
+        out.print(
+            shown(
+                f"certificate of request {c['request_id']} (circuit {c['circuit'][:23]}…, statement "
+                f"{c['statement_digest'][:23]}…): {len(c['signers'])} signer(s), block {c['block']}, tx {c['tx_hash']}"
+            )
+        )
+
+
+def _certificates(chain: Any, address: str | None, registry_file: Path, from_block: int) -> list[dict[str, Any]]:
+    """Every certificate posted on the oracle given or recorded ([] when there is none)."""
+    from zkinfer.chain.oracle import find_oracle
+
+    found = find_oracle(chain, address, registry_file)
+    return [] if found is None else [p.to_json() for p in found.posted(from_block)]

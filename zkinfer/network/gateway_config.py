@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from zkinfer.core.support.errors import UsageError
 from zkinfer.serving.config import ServerConfig
@@ -24,3 +25,4 @@ class GatewayConfig(ServerConfig):
     port: int = 8090
     poll_s: float = 2.0  # the watcher's first wait between polls of a receipt
     check_processes: int = 0  # processes that check the nodes' answers (signatures); 0: threads (client.Consensus)
+    post_to: Any = None  # certificate_posts.ChainTarget: --post-certificates (None: certificates stay off chain)

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from zkinfer.network import llm_routing, reputation
 from zkinfer.network.answers import DissentKind, NodeAnswer
+from zkinfer.network.certificate_posts import CertificatePoster
 from zkinfer.network.client import Consensus
 from zkinfer.network.gateway_config import GatewayConfig
 from zkinfer.network.nodeset import NodeSet
@@ -39,6 +40,7 @@ class Gateway:
         self._reputation: tuple[float, dict[bytes, float]] = (0.0, {})
         self._ready: tuple[float, bool] = (0.0, False)
         self.lock: TextIO | None = None  # the state directory's lock, held while the gateway runs
+        self.poster = None if config.post_to is None else CertificatePoster(records, config.post_to.open)
 
     async def start(self) -> None:
         self.node_status, _, _ = await asyncio.gather(
@@ -51,6 +53,8 @@ class Gateway:
                 log.warning(
                     "node %s: %s (the gateway serves on; it counts as a dissent until it answers)", name, status
                 )
+        if self.poster is not None:
+            self.poster.start()
         resumed = self.watcher.resume()
         if resumed:
             log.info("watching %d receipt(s) left pending by the last run", resumed)
@@ -60,6 +64,8 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.watcher.stop()
+        if self.poster is not None:
+            await self.poster.stop()
         await self.consensus.aclose()
         await self.llm.stop()
 
@@ -108,8 +114,11 @@ class Gateway:
                 outcome.signers,
                 dissenters,
                 time.time(),
-            )
+            ),
+            post=self.poster is not None,
         )
+        if self.poster is not None:
+            self.poster.wake()
         self._later(self._record(outcome.round, outcome))
         return outcome
 

@@ -69,6 +69,15 @@ class CertificateRecord:
     at: float
 
 
+class PostState(StrEnum):
+    """Where a certificate queued for the chain stands (`zkinfer gateway --post-certificates`)."""
+
+    PENDING = "pending"  # not on chain yet: tried again at next_try
+    POSTED = "posted"  # on chain (by this gateway, or already by someone)
+    TAKEN = "taken"  # the oracle holds another statement for this (circuit, request id): posted first by someone
+    SKIPPED = "skipped"  # a label certificate: it certifies labels, not the one output the oracle records
+
+
 @dataclass(frozen=True)
 class EvidenceRecord:
     id: str

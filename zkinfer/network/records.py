@@ -32,6 +32,7 @@ from zkinfer.network.record_types import (
     CertificateRecord,
     EvidenceRecord,
     NodeStats,
+    PostState,
     ReceiptState,
     answer_from_row,
     certificate_from_row,
@@ -137,9 +138,11 @@ class Records:
 
     # certificates -------------------------------------------------------------------------------
 
-    def add_certificate(self, record: CertificateRecord) -> None:
+    def add_certificate(self, record: CertificateRecord, *, post: bool = False) -> None:
+        """Store a certificate; `post`: queue it for the chain in the same transaction (so a gateway stopped
+        right after answering still posts it when it starts again)."""
         with self._transaction() as db:
-            db.execute(
+            cursor = db.execute(
                 "INSERT INTO certificates (request_id, model, statement_digest, certificate, signers, dissenters, at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -152,6 +155,11 @@ class Records:
                     record.at,
                 ),
             )
+            if post:
+                db.execute(
+                    "INSERT INTO chain_posts (certificate_seq, state, next_try) VALUES (?, ?, ?)",
+                    (cursor.lastrowid, PostState.PENDING.value, record.at),
+                )
 
     def set_dissenters(self, request_id: str, dissenters: list[str]) -> None:
         """The certificate's dissenters once every node has answered or timed out (some answer after the quorum)."""
@@ -177,6 +185,44 @@ class Records:
             certificate_from_row(row)
             for row in self._query(f"SELECT {self._CERT_COLUMNS} FROM certificates ORDER BY seq DESC LIMIT ?", (limit,))
         ]
+
+    # certificates on the chain ------------------------------------------------------------------
+
+    def due_posts(self, now: float, limit: int = 16) -> list[tuple[int, CertificateRecord, int]]:
+        """Queued certificates whose next try is due: (seq, certificate, attempts so far), oldest first."""
+        rows = self._query(
+            f"SELECT c.seq, c.{self._CERT_COLUMNS.replace(', ', ', c.')}, p.attempts FROM chain_posts p"
+            " JOIN certificates c ON c.seq = p.certificate_seq WHERE p.state = ? AND p.next_try <= ?"
+            " ORDER BY p.next_try, c.seq LIMIT ?",
+            (PostState.PENDING.value, now, limit),
+        )
+        return [(int(row[0]), certificate_from_row(row[1:-1]), int(row[-1])) for row in rows]
+
+    def settle_post(self, seq: int, state: PostState, detail: str, tx_hash: str | None = None) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE chain_posts SET state = ?, detail = ?, tx_hash = ?, attempts = attempts + 1"
+                " WHERE certificate_seq = ?",
+                (state.value, detail[:2000], tx_hash, seq),
+            )
+
+    def retry_post(self, seq: int, next_try: float, detail: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE chain_posts SET attempts = attempts + 1, next_try = ?, detail = ? WHERE certificate_seq = ?",
+                (next_try, detail[:2000], seq),
+            )
+
+    def posts(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest queued certificates and how their posting went (newest first)."""
+        rows = self._query(
+            "SELECT c.request_id, c.statement_digest, p.state, p.attempts, p.next_try, p.tx_hash, p.detail"
+            " FROM chain_posts p JOIN certificates c ON c.seq = p.certificate_seq ORDER BY p.certificate_seq DESC"
+            " LIMIT ?",
+            (limit,),
+        )
+        names = ("request_id", "statement_digest", "state", "attempts", "next_try", "tx_hash", "detail")
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     # evidence -----------------------------------------------------------------------------------
 

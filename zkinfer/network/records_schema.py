@@ -64,8 +64,19 @@ CREATE TABLE IF NOT EXISTS evidence (
 CREATE INDEX IF NOT EXISTS evidence_accused ON evidence(accused);
 """
 
-# (version reached, statements) for each schema change after the first; none yet.
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, [])]
+# (version reached, statements) for each schema change after the first.
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (1, []),
+    (  # 2: certificates queued for the chain (`zkinfer gateway --post-certificates`), by the certificate's seq
+        2,
+        [
+            "CREATE TABLE IF NOT EXISTS chain_posts (certificate_seq INTEGER PRIMARY KEY, state TEXT NOT NULL,"
+            " attempts INTEGER NOT NULL DEFAULT 0, next_try REAL NOT NULL, tx_hash TEXT,"
+            " detail TEXT NOT NULL DEFAULT '')",
+            "CREATE INDEX IF NOT EXISTS chain_posts_due ON chain_posts(state, next_try)",
+        ],
+    ),
+]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
