@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web3.logs import DISCARD
 
 from tests import chain_harness
 from tests.cli import zkinfer
@@ -141,6 +140,8 @@ def lie(world: World, request_id: str) -> Statement:
 
 
 def slashed_nodes(system: System, sent: Sent) -> list[str]:
+    from web3.logs import DISCARD  # web3 only when a test runs: importing it raises the recursion limit
+
     events = system.stake.contract.events.Slashed().process_receipt(sent.receipt, errors=DISCARD)  # ours only
     return [str(e["args"]["node"]) for e in events]
 
