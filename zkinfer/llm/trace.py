@@ -137,6 +137,13 @@ def compute(weights: substeps.Weights, tokens: list[int], arity: int = trace_tre
             state[j:] = substeps.quantize(substeps.attend(heads, state[j:], q[j:], k[j], v[j]))
             states[index, j:, j] = state[j:]
         hidden[index + 1] = substeps.quantize(substeps.post(layer, heads, state, hidden[index]))
+    return assemble(shape, hidden, qkv, states, arity)
+
+
+def assemble(
+    shape: Shape, hidden: np.ndarray, qkv: np.ndarray, states: np.ndarray, arity: int = trace_tree.ARITY
+) -> Trace:
+    """A trace from its values, hashed and built into its tree (`compute`'s last step; a test's altered trace)."""
     return Trace(shape, hidden, qkv, states, trace_tree.build(_leaves(shape, hidden, qkv, states), arity))
 
 
