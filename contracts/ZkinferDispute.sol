@@ -17,27 +17,31 @@ interface IStakeSlasher {
 /// keccak256(0x00 ‖ int32 big-endian values), node = keccak256(0x01 ‖ 16 children), padded with
 /// zero leaves to 16^depth. A challenger opens with a bond; the node posts its root, then on each turn
 /// reveals the 16 children of the current node (an event: nothing stored) and the challenger picks the
-/// child it disputes, until one leaf is left. The node must then prove, with the referee circuit of
+/// child it disputes, until one leaf is left; the node shows that leaf's values and the challenger names
+/// the attention head it disputes. The node must then prove, with the referee circuit of
 /// that sub-step's kind, that the leaf's values are within tolerance of the step computed from its
 /// own earlier leaves (opened by Merkle proofs against its root). Whoever misses a turn's deadline
 /// loses: a node is slashed through the stake contract, a challenger forfeits its bond to the node.
-/// Referee circuits so far: `attend` (one online-softmax update; see the README's dispute section).
+/// Referee circuits so far: `attend` (one head's online-softmax update: 164 public instances; README).
 contract ZkinferDispute {
     uint256 internal constant ARITY = 16;
     uint256 internal constant P = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
     uint256 internal constant HEADS = 4;
     uint256 internal constant WIDTH = 128;
-    uint256 internal constant STATE = 2 * HEADS + WIDTH; // m ‖ d ‖ n
+    uint256 internal constant STATE = 2 * HEADS + WIDTH; // m ‖ d ‖ n, every head
+    uint256 internal constant HEAD = WIDTH / HEADS;
+    uint256 internal constant HEAD_STATE = 2 + HEAD; // one head's m, d, n: what the referee circuit updates
     int256 internal constant M0 = -1024 * 4096; // the running max before any key, at the trace's scale 2^12
 
-    enum Phase { None, AwaitRoot, AwaitReveal, AwaitPick, AwaitProof, NodeWon, ChallengerWon }
+    enum Phase { None, AwaitRoot, AwaitReveal, AwaitPick, AwaitLeaf, AwaitHead, AwaitProof, NodeWon, ChallengerWon }
 
     struct Dispute {
         address node;
-        address challenger;
         uint64 deadline;
         Phase phase;
         uint8 level; // the current node's height above the leaves
+        uint8 head; // the attention head the challenger disputes in the leaf
+        address challenger;
         uint32 positions;
         uint64 index; // the current node's index at its level
         bytes32 answer; // what is disputed (the LLM receipt's digest)
@@ -61,6 +65,8 @@ contract ZkinferDispute {
     event RootPosted(uint256 indexed id, bytes32 root, uint8 depth);
     event Revealed(uint256 indexed id, uint8 level, uint64 index, bytes32[16] children);
     event Picked(uint256 indexed id, uint8 level, uint64 index);
+    event LeafRevealed(uint256 indexed id, uint64 index, bytes values);
+    event HeadPicked(uint256 indexed id, uint8 head);
     event Resolved(uint256 indexed id, bool nodeWon, string why);
 
     error WrongBond(uint256 sent, uint256 required);
@@ -105,7 +111,7 @@ contract ZkinferDispute {
     function open(address node, bytes32 answer, uint32 positions) external payable returns (uint256 id) {
         if (msg.value != bond) revert WrongBond(msg.value, bond);
         id = ++disputeCount;
-        disputes[id] = Dispute(node, msg.sender, uint64(block.timestamp) + turn, Phase.AwaitRoot, 0, positions, 0, answer, bytes32(0), bytes32(0));
+        disputes[id] = Dispute(node, uint64(block.timestamp) + turn, Phase.AwaitRoot, 0, 0, msg.sender, positions, 0, answer, bytes32(0), bytes32(0));
         emit Opened(id, node, msg.sender, answer, positions);
     }
 
@@ -131,8 +137,25 @@ contract ZkinferDispute {
         uint8 level = d.level - 1;
         if (uint256(index) * ARITY ** level >= offset(d.positions)) revert PaddingPicked();
         (d.index, d.level, d.current) = (index, level, children[child]);
-        _next(d, level == 0 ? Phase.AwaitProof : Phase.AwaitReveal);
+        _next(d, level == 0 ? Phase.AwaitLeaf : Phase.AwaitReveal);
         emit Picked(id, level, index);
+    }
+
+    /// The node shows the disputed leaf's values (an event), so the challenger can name the head it disputes.
+    function revealLeaf(uint256 id, bytes calldata values) external {
+        Dispute storage d = _turn(id, Phase.AwaitLeaf, true);
+        if (keccak256(abi.encodePacked(bytes1(0x00), values)) != d.current) revert BadOpening("leaf");
+        _next(d, Phase.AwaitHead);
+        emit LeafRevealed(id, d.index, values);
+    }
+
+    /// The challenger names the attention head whose update it disputes: the referee proves that head only.
+    function pickHead(uint256 id, uint8 head) external {
+        Dispute storage d = _turn(id, Phase.AwaitHead, false);
+        if (head >= HEADS) revert BadChildren();
+        d.head = head;
+        _next(d, Phase.AwaitProof);
+        emit HeadPicked(id, head);
     }
 
     /// Whoever's turn it was when the deadline passed loses.
@@ -140,7 +163,7 @@ contract ZkinferDispute {
         Dispute storage d = disputes[id];
         if (d.phase == Phase.None || d.phase == Phase.NodeWon || d.phase == Phase.ChallengerWon) revert WrongPhase(d.phase);
         if (block.timestamp <= d.deadline) revert TurnNotOver(d.deadline);
-        if (d.phase == Phase.AwaitPick) _resolve(id, d, true, "challenger missed its turn");
+        if (d.phase == Phase.AwaitPick || d.phase == Phase.AwaitHead) _resolve(id, d, true, "challenger missed its turn");
         else _resolve(id, d, false, "node missed its turn");
     }
 
@@ -151,15 +174,16 @@ contract ZkinferDispute {
 
     /// The node's defence of an `attend` leaf: (layer, t, j) from the leaf index and `t`; the inputs are
     /// its leaves index − 1 (the state before key j; the initial state when j = 0), pre(layer, t) (q) and
-    /// pre(layer, j) (k, v), opened in that order. instances = [state ‖ q ‖ k ‖ v ‖ state'] as the referee
-    /// circuit's field elements; `claimed` is the leaf's own values.
+    /// pre(layer, j) (k, v), opened in that order; `claimed` is the leaf's own values and `outputs` the
+    /// circuit's public outputs (field elements). The contract lays out the proof's public instances
+    /// itself, [state ‖ q ‖ k ‖ v ‖ outputs], from the opened values: the inputs cost no second calldata.
     function settleAttend(
         uint256 id,
         uint256 t,
         Opening[3] calldata inputs,
         bytes calldata claimed,
         bytes calldata proof,
-        uint256[] calldata instances
+        uint256[] calldata outputs
     ) external {
         Dispute storage d = _turn(id, Phase.AwaitProof, true);
         (uint256 layer, uint256 j) = _attendStep(d, t);
@@ -169,8 +193,7 @@ contract ZkinferDispute {
         if (j > 0) _open(d, inputs[0], d.index - 1, "previous");
         _open(d, inputs[1], offset(t) + 1 + layer * (t + 3), "preT");
         _open(d, inputs[2], offset(j) + 1 + layer * (j + 3), "preJ");
-        _checkInputs(j > 0, inputs, instances);
-        _checkOutput(claimed, instances);
+        uint256[] memory instances = _instances(d.head, j > 0, inputs, claimed, outputs);
         try attendVerifier.verifyProof(proof, instances) returns (bool ok) {
             if (!ok) revert InvalidProof();
         } catch {
@@ -190,28 +213,32 @@ contract ZkinferDispute {
         j = inner - 1;
     }
 
-    function _checkInputs(bool hasPrevious, Opening[3] calldata inputs, uint256[] calldata instances) internal pure {
-        if (instances.length != 2 * STATE + 3 * WIDTH) revert InstanceMismatch(instances.length);
-        for (uint256 i = 0; i < STATE; i++) {
-            int256 want = hasPrevious ? _word(inputs[0].values, i) : (i < HEADS ? M0 : int256(0));
-            if (_signed(instances[i]) != want) revert InstanceMismatch(i);
+    /// The head's instances [m, d, n ‖ q ‖ k ‖ v ‖ m', d', n'] as field elements, from the opened int32 words
+    /// (leaf layouts: state m[4] ‖ d[4] ‖ n[128] by head; pre q[128] ‖ k[128] ‖ v[128]).
+    function _instances(uint256 h, bool hasPrevious, Opening[3] calldata inputs, bytes calldata claimed, uint256[] calldata outputs)
+        internal
+        view
+        returns (uint256[] memory instances)
+    {
+        if (outputs.length != HEAD_STATE) revert InstanceMismatch(outputs.length);
+        instances = new uint256[](2 * HEAD_STATE + 3 * HEAD);
+        instances[0] = _felt(hasPrevious ? _word(inputs[0].values, h) : M0);
+        instances[1] = _felt(hasPrevious ? _word(inputs[0].values, HEADS + h) : int256(0));
+        for (uint256 i = 0; i < HEAD; i++) {
+            instances[2 + i] = _felt(hasPrevious ? _word(inputs[0].values, 2 * HEADS + h * HEAD + i) : int256(0));
+            instances[HEAD_STATE + i] = _felt(_word(inputs[1].values, h * HEAD + i));
+            instances[HEAD_STATE + HEAD + i] = _felt(_word(inputs[2].values, WIDTH + h * HEAD + i));
+            instances[HEAD_STATE + 2 * HEAD + i] = _felt(_word(inputs[2].values, 2 * WIDTH + h * HEAD + i));
         }
-        for (uint256 i = 0; i < WIDTH; i++) {
-            if (_signed(instances[STATE + i]) != _word(inputs[1].values, i)) revert InstanceMismatch(STATE + i);
-        }
-        for (uint256 i = 0; i < 2 * WIDTH; i++) {
-            uint256 at = STATE + WIDTH + i;
-            if (_signed(instances[at]) != _word(inputs[2].values, WIDTH + i)) revert InstanceMismatch(at);
-        }
-    }
-
-    function _checkOutput(bytes calldata claimed, uint256[] calldata instances) internal view {
-        uint256 out = STATE + 3 * WIDTH;
-        for (uint256 i = 0; i < STATE; i++) {
-            int256 proven = _signed(instances[out + i]);
-            int256 claim = _word(claimed, i);
+        uint256 out = HEAD_STATE + 3 * HEAD;
+        int256 tolerance = toleranceSteps;
+        for (uint256 i = 0; i < HEAD_STATE; i++) {
+            uint256 at = i < 2 ? i * HEADS + h : 2 * HEADS + h * HEAD + (i - 2);
+            int256 proven = _signed(outputs[i]);
+            int256 claim = _word(claimed, at);
             int256 gap = proven > claim ? proven - claim : claim - proven;
-            if (gap > toleranceSteps) revert OutsideTolerance(i, proven, claim);
+            if (gap > tolerance) revert OutsideTolerance(at, proven, claim);
+            instances[out + i] = outputs[i];
         }
     }
 
@@ -265,6 +292,10 @@ contract ZkinferDispute {
 
     function _word(bytes calldata data, uint256 i) internal pure returns (int256) {
         return int256(int32(uint32(bytes4(data[4 * i:4 * i + 4]))));
+    }
+
+    function _felt(int256 value) internal pure returns (uint256) {
+        return value >= 0 ? uint256(value) : P - uint256(-value);
     }
 
     function _signed(uint256 felt) internal pure returns (int256) {

@@ -1,8 +1,8 @@
 """A dispute over an LLM answer on a real anvil with a real referee proof: bisection to one `attend` sub-step.
 
-One referee circuit (attend, k 17) is compiled and set up once per session (cached under $ZKINFER_HOME);
-each game proves at most once. A lying node cannot settle its altered leaf and loses on timeout; an
-honest node proves the leaf a frivolous challenger picked and takes its bond.
+One referee circuit (one head's attend update, k 17) is compiled and set up once per session (cached
+under $ZKINFER_HOME); each game proves at most once. A lying node cannot settle its altered leaf and
+loses on timeout; an honest node proves the leaf a frivolous challenger picked and takes its bond.
 """
 
 from __future__ import annotations
@@ -71,17 +71,17 @@ def test_a_lying_node_cannot_settle_and_loses_on_timeout(
     lie = altered(honest, DISPUTED, 5 * referee.TOLERANCE_STEPS)
     dispute_id, _ = challenger.open(node_chain.address, b"\x01" * 32, honest.shape.positions)
     node.post_root(dispute_id, lie)
-    rounds = game.bisect(node, challenger, dispute_id, lie, honest)
-    assert len(rounds) == 2 * lie.tree.depth
+    rounds = game.bisect(node, challenger, dispute_id, lie, honest, weights)
+    assert len(rounds) == 2 * lie.tree.depth + 2
     state = node.state(dispute_id)
-    assert state["phase"] == "AwaitProof" and lie.shape.step_at(state["index"]) == DISPUTED
+    assert state["phase"] == "AwaitProof" and lie.shape.step_at(state["index"]) == DISPUTED and state["head"] == 0
     # the node's best defence: a real proof from its own inputs — the circuit's output is the honest one
     proven = dispute_referee.prove_attend(
-        dispute_referee.attend_circuit(weights), referee.attend_instances(lie, weights, DISPUTED)
+        dispute_referee.attend_circuit(weights), referee.attend_instances(lie, weights, DISPUTED, 0)
     )
-    assert not referee.node_wins(lie.values(DISPUTED), proven.outputs)
+    assert not referee.node_wins(referee.head_state(weights, lie.values(DISPUTED), 0), proven.outputs)
     with pytest.raises(ChainError, match=game.error_selector("OutsideTolerance(uint256,int256,int256)")):
-        node.settle_attend(dispute_id, lie, proven.proof, proven.instances)
+        node.settle_attend(dispute_id, lie, proven.proof, proven.output_felts)
     with pytest.raises(ChainError, match=game.error_selector("TurnNotOver(uint64)")):
         challenger.timeout(dispute_id)
     devchain.rpc(anvil.rpc_url, "evm_increaseTime", [601])
@@ -104,16 +104,16 @@ def test_an_honest_node_proves_the_step_and_takes_a_frivolous_challengers_bond(
     wrong = altered(honest, DISPUTED, 3)  # a challenger whose recomputation differs at one step
     dispute_id, opened = challenger.open(node_chain.address, b"\x02" * 32, honest.shape.positions)
     posted = node.post_root(dispute_id, honest)
-    rounds = game.bisect(node, challenger, dispute_id, honest, wrong)
+    rounds = game.bisect(node, challenger, dispute_id, honest, wrong, weights)
     proven = dispute_referee.prove_attend(
-        dispute_referee.attend_circuit(weights), referee.attend_instances(honest, weights, DISPUTED)
+        dispute_referee.attend_circuit(weights), referee.attend_instances(honest, weights, DISPUTED, 0)
     )
-    assert referee.node_wins(honest.values(DISPUTED), proven.outputs)
-    tampered = list(proven.instances)
-    tampered[3] = (tampered[3] + 1) % (1 << 254)  # an input the node's trace does not hold
-    with pytest.raises(ChainError, match=game.error_selector("InstanceMismatch(uint256)")):
+    assert referee.node_wins(referee.head_state(weights, honest.values(DISPUTED), 0), proven.outputs)
+    tampered = list(proven.output_felts)
+    tampered[3] += 1  # within tolerance, but not what the proof proves
+    with pytest.raises(ChainError, match=game.error_selector("InvalidProof()")):
         node.settle_attend(dispute_id, honest, proven.proof, tampered)
-    settled = node.settle_attend(dispute_id, honest, proven.proof, proven.instances)
+    settled = node.settle_attend(dispute_id, honest, proven.proof, proven.output_felts)
     assert node.state(dispute_id)["phase"] == "NodeWon"
     assert node.credit(node_chain.address) == game.Params().bond
     gas = [opened.gas_used, posted.gas_used, *(s.gas_used for s in rounds), settled.gas_used]

@@ -106,3 +106,37 @@ def test_honest_recomputations_on_one_and_two_threads_give_one_root(computed: tr
         )
         roots.add(out.stdout.strip())
     assert roots == {computed.root.hex()}
+
+
+def test_the_challengers_descent_ends_on_the_first_changed_step(
+    weights: substeps.Weights, computed: trace.Trace
+) -> None:
+    from zkinfer.llm import referee
+
+    first, later = trace.Step("attend", 9, 1, 4), trace.Step("post", 10, 3)
+    states, hidden = computed.states.copy(), computed.hidden.copy()
+    states[first.layer, first.position, first.key, 40] += 100  # head 1's numerator (8 + 32 + 0)
+    hidden[later.layer + 1, later.position, 0] += 1
+    other = trace.assemble(computed.shape, hidden, computed.qkv, states)
+    picks = referee.descend(other.tree, computed.tree)
+    index = 0
+    for child in picks:
+        index = index * 16 + child
+    assert computed.shape.step_at(index) == first
+    assert referee.differing_head(weights, other.values(first), computed.values(first)) == 1
+    with pytest.raises(ValueError, match="agree"):
+        referee.descend(computed.tree, computed.tree)
+
+
+def test_the_referee_rule_is_a_bound_on_every_value_of_the_head(weights: substeps.Weights) -> None:
+    from zkinfer.llm import referee
+
+    state = np.arange(weights.state_width)
+    head = referee.head_state(weights, state, 2)
+    assert head[:2].tolist() == [2, 6] and head[2:].tolist() == list(range(8 + 64, 8 + 96))
+    proven = np.zeros(34, dtype=np.int64)
+    edge = proven.copy()
+    edge[5] = referee.TOLERANCE_STEPS
+    assert referee.node_wins(edge, proven)
+    edge[5] += 1
+    assert not referee.node_wins(edge, proven)

@@ -19,9 +19,20 @@ from zkinfer.chain import deploy, solidity
 from zkinfer.chain.account import Chain
 from zkinfer.chain.deploy import Sent
 from zkinfer.llm import referee, trace, trace_tree
+from zkinfer.llm.substeps import Weights
 
 SOURCE = Path(__file__).resolve().parents[2] / "contracts" / "ZkinferDispute.sol"
-PHASES = ("None", "AwaitRoot", "AwaitReveal", "AwaitPick", "AwaitProof", "NodeWon", "ChallengerWon")
+PHASES = (
+    "None",
+    "AwaitRoot",
+    "AwaitReveal",
+    "AwaitPick",
+    "AwaitLeaf",
+    "AwaitHead",
+    "AwaitProof",
+    "NodeWon",
+    "ChallengerWon",
+)
 
 
 @functools.cache
@@ -41,9 +52,7 @@ def deploy_dispute(chain: Chain, stake: str, attend_verifier: str, params: Param
     """Deploy the game; `stake` is the stake contract it slashes through (it needs SLASHER_ROLE there),
     or the zero address to play for bonds only."""
     code = compiled()
-    return deploy.deploy(
-        chain, code, stake, attend_verifier, params.bond, params.turn, params.layers, params.tolerance
-    )
+    return deploy.deploy(chain, code, stake, attend_verifier, params.bond, params.turn, params.layers, params.tolerance)
 
 
 class Dispute:
@@ -57,7 +66,19 @@ class Dispute:
         return deploy.transact(self.chain, call, what, value)
 
     def state(self, dispute_id: int) -> dict[str, Any]:
-        names = ("node", "challenger", "deadline", "phase", "level", "positions", "index", "answer", "root", "current")
+        names = (
+            "node",
+            "deadline",
+            "phase",
+            "level",
+            "head",
+            "challenger",
+            "positions",
+            "index",
+            "answer",
+            "root",
+            "current",
+        )
         values = self.contract.functions.disputes(dispute_id).call()
         result = dict(zip(names, values, strict=True))
         result["phase"] = PHASES[result["phase"]]
@@ -82,8 +103,17 @@ class Dispute:
     def pick(self, dispute_id: int, children: tuple[bytes, ...], child: int) -> Sent:
         return self._send(self.contract.functions.pick(dispute_id, list(children), child), "pick a child")
 
-    def settle_attend(self, dispute_id: int, computed: trace.Trace, proof: bytes, instances: list[int]) -> Sent:
-        """The node's defence of an `attend` leaf with a referee proof over [inputs ‖ output]."""
+    def reveal_leaf(self, dispute_id: int, computed: trace.Trace) -> Sent:
+        step = computed.shape.step_at(self.state(dispute_id)["index"])
+        values = trace_tree.packed(computed.values(step))
+        return self._send(self.contract.functions.revealLeaf(dispute_id, values), "reveal the leaf")
+
+    def pick_head(self, dispute_id: int, head: int) -> Sent:
+        return self._send(self.contract.functions.pickHead(dispute_id, head), "name the head")
+
+    def settle_attend(self, dispute_id: int, computed: trace.Trace, proof: bytes, outputs: list[int]) -> Sent:
+        """The node's defence of an `attend` leaf with a referee proof; `outputs` are the proof's public
+        outputs (field elements): the contract lays out the inputs from the openings."""
         step = computed.shape.step_at(self.state(dispute_id)["index"])
         previous = trace.Step("attend", step.position, step.layer, step.key - 1) if step.key else step
         openings = [
@@ -92,7 +122,7 @@ class Dispute:
             self._opening(computed, trace.Step("pre", step.key, step.layer)),
         ]
         claimed = trace_tree.packed(computed.values(step))
-        call = self.contract.functions.settleAttend(dispute_id, step.position, openings, claimed, proof, instances)
+        call = self.contract.functions.settleAttend(dispute_id, step.position, openings, claimed, proof, outputs)
         return self._send(call, "settle the attend step")
 
     @staticmethod
@@ -109,14 +139,22 @@ class Dispute:
         return int(self.contract.functions.credit(Web3.to_checksum_address(account)).call())
 
 
-def bisect(node: Dispute, challenger: Dispute, dispute_id: int, theirs: trace.Trace, mine: trace.Trace) -> list[Sent]:
-    """The rounds down to one leaf: the node reveals, the challenger picks the first child that differs
-    from its own trace (`referee.descend`). Every transaction, in order."""
+def bisect(
+    node: Dispute, challenger: Dispute, dispute_id: int, theirs: trace.Trace, mine: trace.Trace, weights: Weights
+) -> list[Sent]:
+    """The rounds down to one leaf and head: the node reveals, the challenger picks the first child that
+    differs from its own trace (`referee.descend`); the node shows the leaf, the challenger names the
+    head farthest from its own. Every transaction, in order (reveal, pick, …, revealLeaf, pickHead)."""
     sent = []
     for child in referee.descend(theirs.tree, mine.tree):
         sent.append(node.reveal(dispute_id, theirs))
         state = challenger.state(dispute_id)
         sent.append(challenger.pick(dispute_id, theirs.tree.children(state["level"], state["index"]), child))
+    sent.append(node.reveal_leaf(dispute_id, theirs))
+    step = theirs.shape.step_at(challenger.state(dispute_id)["index"])
+    sent.append(
+        challenger.pick_head(dispute_id, referee.differing_head(weights, theirs.values(step), mine.values(step)))
+    )
     return sent
 
 

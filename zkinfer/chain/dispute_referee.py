@@ -1,4 +1,4 @@
-"""The referee circuit of the `attend` sub-step: built once per model shape (cached), and a step proven with it.
+"""The referee circuit of the `attend` sub-step (one head): built once per head shape (cached), and a step proven.
 
 Built from `zkinfer.llm.referee_graphs.Attend` (torch export, the torch extra), compiled with the trace's
 scale as the input scale (2^-12: the proof's public inputs are then exactly the committed integers) and
@@ -33,9 +33,14 @@ class Proven:
     outputs: np.ndarray  # the circuit's output as integers at the trace's scale
     seconds: float
 
+    @property
+    def output_felts(self) -> list[int]:
+        """The public outputs as the contract takes them (it lays out the inputs itself)."""
+        return self.instances[-len(self.outputs) :]
+
 
 def attend_circuit(weights: substeps.Weights) -> Circuit:
-    """The compiled attend circuit for this head shape (from the cache, else exported and compiled)."""
+    """The compiled one-head attend circuit for this head width (from the cache, else exported and compiled)."""
     from zkinfer.llm import referee_graphs
     from zkinfer.prover.compile import compile_model
     from zkinfer.prover.export import export
@@ -43,8 +48,7 @@ def attend_circuit(weights: substeps.Weights) -> Circuit:
     key = digest_json(
         {
             "kind": "attend",
-            "heads": weights.heads,
-            "width": weights.width,
+            "width": weights.head_width,
             "scale": substeps.SCALE_BITS,
             "floor": substeps.EXP_FLOOR,
             "graph": digest_file(Path(referee_graphs.__file__)),
@@ -57,7 +61,7 @@ def attend_circuit(weights: substeps.Weights) -> Circuit:
     samples = _calibration(weights)
     with tempfile.TemporaryDirectory(prefix="zkinfer-referee-") as tmp:
         work = Path(tmp)
-        export(referee_graphs.Attend(weights.heads, weights.width), [samples[:1]], work / "model.onnx")
+        export(referee_graphs.Attend(1, weights.head_width), [samples[:1]], work / "model.onnx")
         (work / "calibration.json").write_text(json.dumps({"input_data": [samples.reshape(-1).tolist()]}))
         compile_model(
             work / "model.onnx",
@@ -72,19 +76,22 @@ def attend_circuit(weights: substeps.Weights) -> Circuit:
 
 def _calibration(weights: substeps.Weights) -> np.ndarray:
     """Inputs of real attend steps (a fixed token sequence, steps across layers and keys)."""
-    tokens = [int(x) for x in np.random.default_rng(1).integers(1, weights.token_embedding.shape[0], CALIBRATION_TOKENS)]
+    tokens = [
+        int(x) for x in np.random.default_rng(1).integers(1, weights.token_embedding.shape[0], CALIBRATION_TOKENS)
+    ]
     computed = trace.compute(weights, tokens)
     rng = np.random.default_rng(2)
     rows = []
     for _ in range(CALIBRATION_STEPS):
         t = int(rng.integers(0, CALIBRATION_TOKENS))
         step = trace.Step("attend", t, int(rng.integers(0, len(weights.layers))), int(rng.integers(0, t + 1)))
-        rows.append(substeps.dequantize(referee.attend_instances(computed, weights, step)))
+        head = int(rng.integers(0, weights.heads))
+        rows.append(substeps.dequantize(referee.attend_instances(computed, weights, step, head)))
     return np.stack(rows).astype(np.float32)
 
 
 def prove_attend(circuit: Circuit, inputs: np.ndarray) -> Proven:
-    """A proof of the attend step on these integer inputs (state ‖ q ‖ k ‖ v)."""
+    """A proof of one head's attend update on these integer inputs (m, d, n ‖ q ‖ k ‖ v)."""
     import time
 
     from zkinfer.prover.keys import ensure

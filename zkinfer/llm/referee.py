@@ -2,10 +2,11 @@
 
 A referee circuit computes a sub-step in ezkl's fixed point from the node's own committed inputs; the
 node wins when every value of its committed output lies within TOLERANCE_STEPS grid steps (2^-12) of
-the circuit's output. Measured (README, dispute section): over 240 random `attend` steps of the bundled
-model at 64 tokens the circuit differs from the float64 step by at most 22 steps (p99: 3), so an
-honest node keeps a margin of ~3×; a value moved by more than 64 steps (0.016) at the disputed step
-loses.
+the circuit's output. The attend circuit updates one head (the challenger names it once the node has
+shown the disputed leaf): 34 + 96 inputs and 34 outputs, where all four heads would be 656 public
+instances and cost ~1.4 M gas to verify alone. Measured (README, dispute section): the circuit differs
+from the float64 step by at most 22 grid steps over hundreds of random steps, so an honest node keeps a
+margin of ~3×; a value moved by more than 64 steps (0.016) at the disputed step loses.
 
 `descend` is how a challenger picks: at each level the first child whose hash differs from its own
 recomputation's, so the leaf it ends on is the first sub-step where the node's trace leaves the
@@ -21,16 +22,33 @@ from zkinfer.llm import substeps, trace, trace_tree
 TOLERANCE_STEPS = 64
 
 
-def attend_instances(computed: trace.Trace, weights: substeps.Weights, step: trace.Step) -> np.ndarray:
-    """The `attend` circuit's input vector for `step`, as integers: state before key j ‖ q_t ‖ k_j ‖ v_j."""
+def attend_instances(computed: trace.Trace, weights: substeps.Weights, step: trace.Step, head: int) -> np.ndarray:
+    """The attend circuit's input for one head of `step`, as integers: that head's state before key j
+    (m, d, n) ‖ q_t ‖ k_j ‖ v_j of the head."""
     if step.kind != "attend":
         raise ValueError(f"{step} is not an attend step")
-    previous = (
-        computed.states[step.layer, step.position, step.key - 1] if step.key else substeps.initial_state(weights)
-    )
-    q = computed.qkv[step.layer, step.position, : weights.width]
-    kv = computed.qkv[step.layer, step.key, weights.width :]
-    return np.concatenate([previous, q, kv]).astype(np.int64)
+    previous = computed.states[step.layer, step.position, step.key - 1] if step.key else substeps.initial_state(weights)
+    width, part = weights.width, weights.head_width
+    columns = slice(head * part, (head + 1) * part)
+    q = computed.qkv[step.layer, step.position, :width][columns]
+    k = computed.qkv[step.layer, step.key, width : 2 * width][columns]
+    v = computed.qkv[step.layer, step.key, 2 * width :][columns]
+    return np.concatenate([head_state(weights, previous, head), q, k, v]).astype(np.int64)
+
+
+def head_state(weights: substeps.Weights, state: np.ndarray, head: int) -> np.ndarray:
+    """One head's m, d and numerator out of an attention state (m[heads] ‖ d[heads] ‖ n by head)."""
+    m, d, n = substeps.split_state(weights.heads, np.asarray(state, dtype=np.int64))
+    part = weights.head_width
+    return np.concatenate([[m[head], d[head]], n[head * part : (head + 1) * part]])
+
+
+def differing_head(weights: substeps.Weights, theirs: np.ndarray, mine: np.ndarray) -> int:
+    """The head a challenger names once the node shows a leaf: the one farthest from its own values."""
+    gaps = [
+        int(np.abs(head_state(weights, theirs, h) - head_state(weights, mine, h)).max()) for h in range(weights.heads)
+    ]
+    return int(np.argmax(gaps))
 
 
 def node_wins(claimed: np.ndarray, proven: np.ndarray, tolerance: int = TOLERANCE_STEPS) -> bool:
