@@ -92,8 +92,10 @@ def game(weights: substeps.Weights, traces: dict[int, trace.Trace]) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp, devchain.dev_chain(Path(tmp)) as anvil:
         chain = account.connect(anvil.rpc_url, anvil.default_key)
-        verifier = deploy.deploy(chain, chain_verifier.for_circuit(circuit.path).compiled)
+        artifact = chain_verifier.for_circuit(circuit.path)
+        verifier = deploy.deploy(chain, artifact.compiled)
         assert verifier.contract_address is not None
+        verifier_contract = deploy.contract(chain, verifier.contract_address, artifact.compiled)
         made = chain_dispute.deploy_dispute(chain, ZERO, verifier.contract_address)
         assert made.contract_address is not None
         print(f"- deployed: attend verifier {verifier.gas_used:,} gas, dispute contract {made.gas_used:,} gas")
@@ -112,6 +114,12 @@ def game(weights: substeps.Weights, traces: dict[int, trace.Trace]) -> None:
             head = node.state(dispute_id)["head"]
             proven = dispute_referee.prove_attend(circuit, referee.attend_instances(honest, weights, step, head))
             settled = node.settle_attend(dispute_id, honest, proven.proof, proven.output_felts)
+            verify_call = verifier_contract.functions.verifyProof(proven.proof, proven.instances)
+            verify_gas = int(
+                chain.web3.eth.estimate_gas(
+                    {"to": verifier.contract_address, "data": verify_call._encode_transaction_data()}
+                )
+            )
             seconds = time.perf_counter() - started
             assert node.state(dispute_id)["phase"] == "NodeWon"
             reveals, picks = [s.gas_used for s in rounds[0::2]], [s.gas_used for s in rounds[1::2]]
@@ -127,17 +135,19 @@ def game(weights: substeps.Weights, traces: dict[int, trace.Trace]) -> None:
                     total,
                     proven.seconds,
                     seconds,
+                    verify_gas,
                 )
             )
     print(
         "| positions | open | root | rounds (+ leaf, head) | reveal gas each | pick gas each | settle (proof) "
-        "| total gas | prove s | open→settle s |"
+        "| of which verifyProof alone | total gas | prove s | open→settle s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for count, gas_open, gas_root, reveal_gas, pick_gas, gas_settle, total, prove_s, seconds in rows:
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for count, gas_open, gas_root, reveal_gas, pick_gas, gas_settle, total, prove_s, seconds, verify_gas in rows:
         print(
             f"| {count} | {gas_open:,} | {gas_root:,} | {len(reveal_gas)} | {min(reveal_gas):,}–{max(reveal_gas):,} | "
-            f"{min(pick_gas):,}–{max(pick_gas):,} | {gas_settle:,} | {total:,} | {prove_s:.1f} | {seconds:.1f} |"
+            f"{min(pick_gas):,}–{max(pick_gas):,} | {gas_settle:,} | ~{verify_gas:,} | {total:,} | "
+            f"{prove_s:.1f} | {seconds:.1f} |"
         )
 
 
