@@ -21,6 +21,7 @@ from zkinfer.core.formats.circuit import Circuit, load
 from zkinfer.core.support import cache
 from zkinfer.core.zkp import ezkl_adapter as _ezkl
 from zkinfer.llm import referee, substeps, trace
+from zkinfer.llm.trace_tree import FIELD_MODULUS
 
 CALIBRATION_TOKENS = 24
 CALIBRATION_STEPS = 16
@@ -88,6 +89,16 @@ def _calibration(weights: substeps.Weights) -> np.ndarray:
         head = int(rng.integers(0, weights.heads))
         rows.append(substeps.dequantize(referee.attend_instances(computed, weights, step, head)))
     return np.stack(rows).astype(np.float32)
+
+
+def attend_outputs(circuit: Circuit, inputs: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """What the circuit computes from these inputs (ezkl's witness, no proof): the integers and their felts."""
+    with tempfile.TemporaryDirectory(prefix="zkinfer-referee-witness-") as tmp:
+        work = Path(tmp)
+        (work / "input.json").write_text(json.dumps({"input_data": [substeps.dequantize(inputs).tolist()]}))
+        witness = _ezkl.gen_witness(work / "input.json", circuit.compiled_path, work / "witness.json")
+        outputs = substeps.quantize(_ezkl.witness_outputs(witness, circuit.settings.output_scales)[0])
+    return outputs, [int(v) % FIELD_MODULUS for v in outputs.tolist()]
 
 
 def prove_attend(circuit: Circuit, inputs: np.ndarray) -> Proven:
