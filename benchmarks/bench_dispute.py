@@ -1,0 +1,169 @@
+"""Disputes over LLM answers (issue 23): commitment cost, the referee's verdicts, and the game's gas on anvil.
+
+1. Commitment: the canonical sub-step trace (`zkinfer.llm.trace`) of the bundled model
+   (`models/llm/tiny-stdlib`) over 64 and 256 positions: sub-steps (leaves), tree depth at arity 16,
+   seconds to compute and hash.
+2. Randomized disputes against the referee's rule (`zkinfer.llm.referee.node_wins`) with the real attend
+   circuit's output (ezkl's witness, no proof): N random attend steps (default 100; `--quick` 20) of
+   traces over random tokens; an honest node must win every one, a node that moved one value by twice
+   the tolerance must lose every one. Also the largest circuit-vs-trace gap seen, in grid steps.
+3. The game on anvil, per context: a challenger whose recomputation differs at one attend step opens a
+   dispute, the node posts its root, 16-ary reveal/pick rounds down to that leaf, and the node settles it
+   with a real referee proof. Gas of every transaction, prove seconds, end-to-end seconds (open → settle).
+
+Tokens are random ids: the trace's cost depends on the number of positions, not on which tokens.
+Run from the repository root: `python -m benchmarks.bench_dispute [--quick]` (needs the torch, llm and
+chain extras; compiles the attend circuit once, cached under $ZKINFER_HOME/referee).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from zkinfer.llm import referee, substeps, trace
+
+MODEL = Path(__file__).resolve().parents[1] / "models" / "llm" / "tiny-stdlib"
+ZERO = "0x" + "00" * 20
+
+
+def tokens(count: int, seed: int) -> list[int]:
+    return [int(x) for x in np.random.default_rng(seed).integers(1, 4096, count)]
+
+
+def commitment(weights: substeps.Weights, contexts: list[int]) -> dict[int, trace.Trace]:
+    print("\n## Commitment (the sub-step trace and its root)\n")
+    print("| positions | sub-steps | depth | seconds |")
+    print("|---|---|---|---|")
+    traces = {}
+    for count in contexts:
+        started = time.perf_counter()
+        traces[count] = trace.compute(weights, tokens(count, count))
+        seconds = time.perf_counter() - started
+        print(f"| {count} | {traces[count].shape.count:,} | {traces[count].tree.depth} | {seconds:.2f} |")
+    return traces
+
+
+def randomized(weights: substeps.Weights, traces: dict[int, trace.Trace], disputes: int) -> None:
+    from zkinfer.chain import dispute_referee
+    from zkinfer.core.zkp import ezkl_adapter
+
+    circuit = dispute_referee.attend_circuit(weights)
+    rng = np.random.default_rng(23)
+    honest_won = liar_lost = 0
+    worst = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        data, witness = Path(tmp) / "input.json", Path(tmp) / "witness.json"
+        for _ in range(disputes):
+            computed = traces[int(rng.choice(list(traces)))]
+            t = int(rng.integers(0, computed.shape.positions))
+            step = trace.Step("attend", t, int(rng.integers(0, computed.shape.layers)), int(rng.integers(0, t + 1)))
+            head = int(rng.integers(0, weights.heads))
+            inputs = referee.attend_instances(computed, weights, step, head)
+            data.write_text(json.dumps({"input_data": [substeps.dequantize(inputs).tolist()]}))
+            made = ezkl_adapter.gen_witness(data, circuit.compiled_path, witness)
+            proven = substeps.quantize(ezkl_adapter.witness_outputs(made, circuit.settings.output_scales)[0])
+            claimed = referee.head_state(weights, computed.values(step), head)
+            worst = max(worst, int(np.abs(proven - claimed).max()))
+            honest_won += referee.node_wins(claimed, proven)
+            lie = claimed.copy()
+            lie[int(rng.integers(0, len(lie)))] += int(rng.choice([-1, 1])) * 2 * referee.TOLERANCE_STEPS
+            liar_lost += not referee.node_wins(lie, proven)
+    print("\n## Randomized disputes (referee rule, real attend circuit output)\n")
+    print(
+        f"- honest node won {honest_won} of {disputes}; lying node (one value ±2×tolerance) lost {liar_lost} of "
+        f"{disputes}"
+    )
+    print(f"- largest circuit-vs-trace gap: {worst} grid steps (tolerance {referee.TOLERANCE_STEPS})")
+
+
+def game(weights: substeps.Weights, traces: dict[int, trace.Trace]) -> None:
+    from zkinfer.chain import account, deploy, devchain, dispute_referee
+    from zkinfer.chain import dispute as chain_dispute
+    from zkinfer.chain import verifier as chain_verifier
+
+    circuit = dispute_referee.attend_circuit(weights)
+    print(f"\n## The game on anvil (attend circuit: k {circuit.logrows})\n")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, devchain.dev_chain(Path(tmp)) as anvil:
+        chain = account.connect(anvil.rpc_url, anvil.default_key)
+        artifact = chain_verifier.for_circuit(circuit.path)
+        verifier = deploy.deploy(chain, artifact.compiled)
+        assert verifier.contract_address is not None
+        verifier_contract = deploy.contract(chain, verifier.contract_address, artifact.compiled)
+        made = chain_dispute.deploy_dispute(chain, ZERO, verifier.contract_address)
+        assert made.contract_address is not None
+        print(f"- deployed: attend verifier {verifier.gas_used:,} gas, dispute contract {made.gas_used:,} gas")
+        node_chain, challenger_chain = (account.connect(anvil.rpc_url, anvil.keys[i]) for i in (1, 2))
+        node = chain_dispute.Dispute(node_chain, made.contract_address)
+        challenger = chain_dispute.Dispute(challenger_chain, made.contract_address)
+        for count, honest in traces.items():
+            step = trace.Step("attend", count - 1, 2, count // 2)  # a late step: the deepest openings
+            states = honest.states.copy()
+            states[step.layer, step.position, step.key, 20] += 3
+            wrong = trace.assemble(honest.shape, honest.hidden, honest.qkv, states)
+            started = time.perf_counter()
+            dispute_id, opened = challenger.open(node_chain.address, b"\x07" * 32, count)
+            posted = node.post_root(dispute_id, honest)
+            rounds = chain_dispute.bisect(node, challenger, dispute_id, honest, wrong, weights)
+            head = node.state(dispute_id)["head"]
+            proven = dispute_referee.prove_attend(circuit, referee.attend_instances(honest, weights, step, head))
+            settled = node.settle_attend(dispute_id, honest, proven.proof, proven.output_felts)
+            verify_call = verifier_contract.functions.verifyProof(proven.proof, proven.instances)
+            verify_gas = int(
+                chain.web3.eth.estimate_gas(
+                    {"to": verifier.contract_address, "data": verify_call._encode_transaction_data()}
+                )
+            )
+            seconds = time.perf_counter() - started
+            assert node.state(dispute_id)["phase"] == "NodeWon"
+            reveals, picks = [s.gas_used for s in rounds[0::2]], [s.gas_used for s in rounds[1::2]]
+            total = opened.gas_used + posted.gas_used + sum(reveals) + sum(picks) + settled.gas_used
+            rows.append(
+                (
+                    count,
+                    opened.gas_used,
+                    posted.gas_used,
+                    reveals,
+                    picks,
+                    settled.gas_used,
+                    total,
+                    proven.seconds,
+                    seconds,
+                    verify_gas,
+                )
+            )
+    print(
+        "| positions | open | root | rounds (+ leaf, head) | reveal gas each | pick gas each | settle (proof) "
+        "| of which verifyProof alone | total gas | prove s | open→settle s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for count, gas_open, gas_root, reveal_gas, pick_gas, gas_settle, total, prove_s, seconds, verify_gas in rows:
+        print(
+            f"| {count} | {gas_open:,} | {gas_root:,} | {len(reveal_gas)} | {min(reveal_gas):,}–{max(reveal_gas):,} | "
+            f"{min(pick_gas):,}–{max(pick_gas):,} | {gas_settle:,} | ~{verify_gas:,} | {total:,} | "
+            f"{prove_s:.1f} | {seconds:.1f} |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20 randomized disputes instead of 100")
+    parser.add_argument("--disputes", type=int, default=None)
+    parser.add_argument("--contexts", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--no-chain", action="store_true", help="skip the anvil game (no proofs)")
+    args = parser.parse_args()
+    weights = substeps.load(MODEL)
+    traces = commitment(weights, args.contexts)
+    randomized(weights, traces, args.disputes or (20 if args.quick else 100))
+    if not args.no_chain:
+        game(weights, traces)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""A typed client for `contracts/ZkinferDispute.sol`: open a dispute over an LLM answer, bisect, settle.
+
+Each call is one transaction whose `Sent.gas_used` the benchmark and the tests read. The node's
+moves (`post_root`, `reveal`, `settle_attend`) take its trace (`zkinfer.llm.trace`); the challenger's
+`pick` takes the children the node revealed (from the node's `Revealed` event, or the node's trace
+handed over off chain: the same bytes, checked against the current hash by the contract).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zkinfer.chain import deploy, solidity
+from zkinfer.chain.account import Chain
+from zkinfer.chain.deploy import Sent
+from zkinfer.llm import referee, trace, trace_tree
+from zkinfer.llm.substeps import Weights
+
+SOURCE = Path(__file__).resolve().parents[2] / "contracts" / "ZkinferDispute.sol"
+PHASES = (
+    "None",
+    "AwaitRoot",
+    "AwaitReveal",
+    "AwaitPick",
+    "AwaitLeaf",
+    "AwaitHead",
+    "AwaitProof",
+    "NodeWon",
+    "ChallengerWon",
+)
+
+
+@functools.cache
+def compiled() -> solidity.Compiled:
+    return solidity.compile_file(SOURCE, "ZkinferDispute")
+
+
+@dataclass(frozen=True)
+class Params:
+    bond: int = 10**16  # wei the challenger posts
+    turn: int = 3600  # seconds each party has for its move
+    layers: int = 4
+    tolerance: int = referee.TOLERANCE_STEPS
+
+
+def deploy_dispute(chain: Chain, stake: str, attend_verifier: str, params: Params = Params()) -> Sent:
+    """Deploy the game; `stake` is the stake contract it slashes through (it needs SLASHER_ROLE there),
+    or the zero address to play for bonds only."""
+    code = compiled()
+    return deploy.deploy(chain, code, stake, attend_verifier, params.bond, params.turn, params.layers, params.tolerance)
+
+
+class Dispute:
+    """One deployed game contract, driven by one account (make one per party)."""
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        self.chain, self.address = chain, address
+        self.contract: Any = deploy.contract(chain, address, compiled())
+
+    def _send(self, call: Any, what: str, value: int = 0) -> Sent:
+        return deploy.transact(self.chain, call, what, value)
+
+    def state(self, dispute_id: int) -> dict[str, Any]:
+        names = (
+            "node",
+            "deadline",
+            "phase",
+            "level",
+            "head",
+            "challenger",
+            "positions",
+            "index",
+            "answer",
+            "root",
+            "current",
+        )
+        values = self.contract.functions.disputes(dispute_id).call()
+        result = dict(zip(names, values, strict=True))
+        result["phase"] = PHASES[result["phase"]]
+        return result
+
+    def open(self, node: str, answer: bytes, positions: int) -> tuple[int, Sent]:
+        from web3 import Web3
+
+        bond = int(self.contract.functions.bond().call())
+        call = self.contract.functions.open(Web3.to_checksum_address(node), answer, positions)
+        sent = self._send(call, "open a dispute", bond)
+        return int(self.contract.functions.disputeCount().call()), sent
+
+    def post_root(self, dispute_id: int, computed: trace.Trace) -> Sent:
+        return self._send(self.contract.functions.postRoot(dispute_id, computed.root), "post the trace root")
+
+    def reveal(self, dispute_id: int, computed: trace.Trace) -> Sent:
+        state = self.state(dispute_id)
+        children = list(computed.tree.children(state["level"], state["index"]))
+        return self._send(self.contract.functions.reveal(dispute_id, children), "reveal the children")
+
+    def pick(self, dispute_id: int, children: tuple[bytes, ...], child: int) -> Sent:
+        return self._send(self.contract.functions.pick(dispute_id, list(children), child), "pick a child")
+
+    def reveal_leaf(self, dispute_id: int, computed: trace.Trace) -> Sent:
+        step = computed.shape.step_at(self.state(dispute_id)["index"])
+        values = trace_tree.packed(computed.values(step))
+        return self._send(self.contract.functions.revealLeaf(dispute_id, values), "reveal the leaf")
+
+    def pick_head(self, dispute_id: int, head: int) -> Sent:
+        return self._send(self.contract.functions.pickHead(dispute_id, head), "name the head")
+
+    def settle_attend(self, dispute_id: int, computed: trace.Trace, proof: bytes, outputs: list[int]) -> Sent:
+        """The node's defence of an `attend` leaf with a referee proof; `outputs` are the proof's public
+        outputs (field elements): the contract lays out the inputs from the openings."""
+        step = computed.shape.step_at(self.state(dispute_id)["index"])
+        previous = trace.Step("attend", step.position, step.layer, step.key - 1) if step.key else step
+        openings = [
+            self._opening(computed, previous),
+            self._opening(computed, trace.Step("pre", step.position, step.layer)),
+            self._opening(computed, trace.Step("pre", step.key, step.layer)),
+        ]
+        claimed = trace_tree.packed(computed.values(step))
+        call = self.contract.functions.settleAttend(dispute_id, step.position, openings, claimed, proof, outputs)
+        return self._send(call, "settle the attend step")
+
+    @staticmethod
+    def _opening(computed: trace.Trace, step: trace.Step) -> tuple[bytes, list[list[bytes]]]:
+        index = computed.shape.index(step)
+        return trace_tree.packed(computed.values(step)), [list(c) for c in computed.tree.proof(index)]
+
+    def timeout(self, dispute_id: int) -> Sent:
+        return self._send(self.contract.functions.timeout(dispute_id), "claim a missed turn")
+
+    def credit(self, account: str) -> int:
+        from web3 import Web3
+
+        return int(self.contract.functions.credit(Web3.to_checksum_address(account)).call())
+
+
+def bisect(
+    node: Dispute, challenger: Dispute, dispute_id: int, theirs: trace.Trace, mine: trace.Trace, weights: Weights
+) -> list[Sent]:
+    """The rounds down to one leaf and head: the node reveals, the challenger picks the first child that
+    differs from its own trace (`referee.descend`); the node shows the leaf, the challenger names the
+    head farthest from its own. Every transaction, in order (reveal, pick, …, revealLeaf, pickHead)."""
+    sent = []
+    for child in referee.descend(theirs.tree, mine.tree):
+        sent.append(node.reveal(dispute_id, theirs))
+        state = challenger.state(dispute_id)
+        sent.append(challenger.pick(dispute_id, theirs.tree.children(state["level"], state["index"]), child))
+    sent.append(node.reveal_leaf(dispute_id, theirs))
+    step = theirs.shape.step_at(challenger.state(dispute_id)["index"])
+    sent.append(
+        challenger.pick_head(dispute_id, referee.differing_head(weights, theirs.values(step), mine.values(step)))
+    )
+    return sent
+
+
+def error_selector(signature: str) -> str:
+    """The hex a revert with this custom error carries (e.g. "OutsideTolerance(uint256,int256,int256)")."""
+    from eth_hash.auto import keccak
+
+    return keccak(signature.encode())[:4].hex()
+
+
+def instances_of(inputs: np.ndarray, outputs: np.ndarray) -> list[int]:
+    """Signed integers → the field elements a verifier takes, inputs then outputs."""
+    return [int(v) % trace_tree.FIELD_MODULUS for v in np.concatenate([inputs, outputs]).tolist()]
