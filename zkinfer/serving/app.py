@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zkinfer import __version__
+from zkinfer.serving.collector import calm_garbage_collector
 from zkinfer.serving.connections import FD_HEADROOM, ConnectionLimits, connection_cap, protocol_class, raise_fd_limit
 from zkinfer.serving.statuses import INTERNAL
 
@@ -96,6 +97,7 @@ def serve(
                 FD_HEADROOM,
             )
         http = protocol_class(dataclasses.replace(limits, max_connections=cap))
+    calm_garbage_collector()  # a serving process only: what was loaded is frozen out of every later collection
     uvicorn.run(
         app,
         host=host,
