@@ -8,6 +8,8 @@ import {StatementCodec} from "./StatementCodec.sol";
 /// What the oracle needs of the stake contract (ZkinferStake grants the oracle its SLASHER_ROLE).
 interface IOracleStake {
     function slashFor(address node, address beneficiary, bytes32 reason) external;
+    function lockBond(address node, uint64 until) external;
+    function challengeWindow() external view returns (uint64);
     function isActiveNode(address node) external view returns (bool);
     function verifyModelProof(bytes32 modelId, bytes calldata proof, uint256[] calldata instances)
         external
@@ -146,6 +148,11 @@ contract ZkinferOracle {
         (address[] memory signers, bytes memory aggregate) = _signers(signerKeys, signerPoints);
         if (!BLS.verify(aggregate, statement, aggregateSignature, BLS.DST_SIG)) revert InvalidSignature();
         _record(key, statement, st, signers);
+        // every signer's bond stays for the stake's challenge window: a contradiction proven in it finds it there
+        uint64 until = uint64(block.timestamp) + IOracleStake(stake).challengeWindow();
+        for (uint256 i = 0; i < signers.length; ++i) {
+            IOracleStake(stake).lockBond(signers[i], until);
+        }
     }
 
     /// Slash every signer (with a bond left) of the certificate for (circuit, requestId) that `proof` contradicts:

@@ -127,6 +127,7 @@ contract ZkinferStake is AccessControlDefaultAdminRules, ReentrancyGuardTransien
     /// `reason`: the claim's key (a challenge or fraud proof) or the reason a SLASHER_ROLE contract gave.
     event Slashed(bytes32 indexed reason, address indexed node, address indexed beneficiary, uint256 amount, uint256 reward, uint256 burnedAmount);
     event Withdrawn(address indexed account, uint256 amount);
+    event BondLocked(address indexed node, uint64 until);
 
     error NotRegistered(address node);
     error AlreadyRegistered(address node);
@@ -214,6 +215,17 @@ contract ZkinferStake is AccessControlDefaultAdminRules, ReentrancyGuardTransien
         n.bond -= SafeCast.toUint128(amount);
         balances[msg.sender] += amount;
         emit BondWithdrawn(msg.sender, amount, n.bond);
+    }
+
+    /// A slasher (the certificate oracle) holds a node's bond while what the node signed can still be proven a lie:
+    /// `withdrawBond` refuses until `until`, as during a claim's window. It only ever extends the hold.
+    function lockBond(address node, uint64 until) external onlyRole(SLASHER_ROLE) {
+        Node storage n = nodes[node];
+        if (!n.registered) revert NotRegistered(node);
+        if (until > n.lastWindowEnd) {
+            n.lastWindowEnd = until;
+            emit BondLocked(node, until);
+        }
     }
 
     /// What may post claims: registered, not slashed, bonded at least `minBond`.

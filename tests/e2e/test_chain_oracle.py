@@ -272,6 +272,8 @@ def dead_rpc_url() -> str:
 def test_a_contradicted_certificate_slashes_every_signer(world: World, system: System) -> None:
     false = lie(world, "t1:lie")
     system.oracle.post_certificate(world.certificate(false, [1, 2, 3]))
+    with reverted("ClaimsInWindow"):  # a signer cannot take its bond out before the lie can be proven
+        system.stake.as_signer(world.chains[1]).withdraw_bond(PARAMS.min_bond)
     elsewhere = dataclasses.replace(lie(world, "t1:lie-2"), input_digest="sha256:" + "00" * 32)
     system.oracle.post_certificate(world.certificate(elsewhere, [4, 5, 9]))
     with reverted("OtherInput"):  # the proof is of another input than that certificate's

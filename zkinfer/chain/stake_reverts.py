@@ -12,7 +12,10 @@ from zkinfer.core.support.errors import ChainError
 ErrorTable = dict[bytes, tuple[str, list[str], list[str]]]  # selector -> (name, argument types, argument names)
 
 HINTS = {
-    "ClaimsInWindow": ": a claim of this node can still be challenged until then; withdraw after it",
+    "ClaimsInWindow": (
+        ": a claim of this node can still be challenged, or a certificate it signed contradicted, until then; "
+        "withdraw after it"
+    ),
     "ChallengesOpen": ": answer (or lose) the open challenges first",
     "AccessControlUnauthorizedAccount": (
         ": that account lacks the role (only the admin, the deployer, registers models; "

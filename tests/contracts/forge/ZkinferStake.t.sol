@@ -131,6 +131,28 @@ contract ZkinferStakeTest is StakeBase {
         stake.slashFor(NODE, CHALLENGER, keccak256("another"));
     }
 
+    function test_lockBond_only_by_the_slasher_role_only_extends_and_holds_the_bond() public {
+        bytes32 role = stake.SLASHER_ROLE();
+        uint64 until = uint64(block.timestamp) + 100;
+        vm.prank(STRANGER);
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, STRANGER, role));
+        stake.lockBond(NODE, until);
+        stake.grantRole(role, SLASHER);
+        vm.prank(SLASHER);
+        stake.lockBond(NODE, until);
+        vm.prank(SLASHER);
+        stake.lockBond(NODE, until - 50); // an earlier end never shortens the hold
+        vm.prank(NODE);
+        vm.expectRevert(abi.encodeWithSelector(ZkinferStake.ClaimsInWindow.selector, until));
+        stake.withdrawBond(1);
+        vm.warp(until + 1);
+        vm.prank(NODE);
+        stake.withdrawBond(MIN_BOND);
+        vm.prank(SLASHER);
+        vm.expectRevert(abi.encodeWithSelector(ZkinferStake.NotRegistered.selector, STRANGER));
+        stake.lockBond(STRANGER, until + 100);
+    }
+
     function test_only_the_admin_registers_models_and_a_model_never_changes() public {
         vm.prank(STRANGER);
         vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, STRANGER, bytes32(0)));
