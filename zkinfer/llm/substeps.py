@@ -14,9 +14,9 @@ must read few values and write few values. Per layer ℓ and position t the trac
 Every sub-step's output is rounded to the fixed-point grid 2^-SCALE_BITS and the *rounded* values are what
 later sub-steps read (re-anchoring): two honest parties compute each sub-step from the same integers, so
 they agree on the next integers unless a value falls within float64 noise (~1e-16 relative) of a rounding
-boundary. The arithmetic is float64 on the model's float32 weights: float32 would make honest parties
-disagree on a few values per thousand in the last bit (measured in the README's dispute section), which
-float64 makes vanishingly rare.
+boundary. The arithmetic is float64 on the model's float32 weights: float32's own rounding (~6e-8 relative,
+and summation order differs between thread counts) would put values near a grid boundary far more often
+than float64's (not measured here; 1 and 2 threads give the same root in the tests).
 
 numpy only (the weights through safetensors): the auditor re-executes without torch.
 """
