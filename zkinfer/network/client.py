@@ -25,8 +25,6 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import httpx
-
 from zkinfer.core.formats.statement import REQUEST_ID
 from zkinfer.core.support.errors import UsageError
 from zkinfer.core.support.text import visible
@@ -34,6 +32,7 @@ from zkinfer.network import probes
 from zkinfer.network.answers import Dissent, DissentKind, NodeAnswer
 from zkinfer.network.checking import CheckPools
 from zkinfer.network.judge import ANSWER_TOLERANCE, judge
+from zkinfer.network.node_http import MAX_ANSWER_BYTES, NodeClient, NodeHTTPError, TooLarge
 from zkinfer.network.nodeset import NodeSet, PinnedNode
 from zkinfer.network.outcome import NoQuorum, Outcome, Round, decided, no_quorum
 from zkinfer.network.sync import LoopThread
@@ -87,7 +86,7 @@ class Consensus:
                     )
                 keys[node.name] = env[node.api_key_env]
         self._auth = {name: {"Authorization": f"Bearer {key}"} for name, key in keys.items()}
-        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        self._clients: dict[asyncio.AbstractEventLoop, NodeClient] = {}
         self._inflight: set[asyncio.Task[NodeAnswer]] = set()
         self._loop_thread: LoopThread | None = None
 
@@ -99,16 +98,13 @@ class Consensus:
     def timeout_s(self) -> float:
         return self.nodeset.quorum.timeout_ms / 1000
 
-    def client(self) -> httpx.AsyncClient:
+    def client(self) -> NodeClient:
         """The pooled client of the running event loop (HTTP/1.1 keep-alive, one pool for all nodes)."""
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
             n = len(self.nodeset.nodes)
-            limits = httpx.Limits(max_connections=256 * n, max_keepalive_connections=64 * n, keepalive_expiry=30)
-            client = self._clients[loop] = httpx.AsyncClient(
-                limits=limits, timeout=httpx.Timeout(self.timeout_s + 1), trust_env=False
-            )
+            client = self._clients[loop] = NodeClient(256 * n, 64 * n, self.timeout_s + 1)
         return client
 
     def headers(self, node: PinnedNode) -> dict[str, str]:
@@ -164,15 +160,13 @@ class Consensus:
                 None,
                 problem=Dissent(DissentKind.TIMEOUT, f"no answer within {self.nodeset.quorum.timeout_ms} ms"),
             )
-        except httpx.TimeoutException:
-            return NodeAnswer(node, None, problem=Dissent(DissentKind.TIMEOUT, "the connection timed out"))
-        except probes.TooLarge:
+        except TooLarge:
             return NodeAnswer(
                 node,
                 (time.perf_counter() - start) * 1000,
-                problem=Dissent(DissentKind.GARBAGE, f"an answer over {probes.MAX_ANSWER_BYTES} bytes"),
+                problem=Dissent(DissentKind.GARBAGE, f"an answer over {MAX_ANSWER_BYTES} bytes"),
             )
-        except (httpx.HTTPError, OSError) as exc:
+        except (NodeHTTPError, OSError) as exc:
             return NodeAnswer(
                 node, None, problem=Dissent(DissentKind.UNREACHABLE, visible(f"{type(exc).__name__}: {exc}", 200))
             )
@@ -191,10 +185,10 @@ class Consensus:
         await self.pools.warm()
 
     async def _post(self, node: PinnedNode, path: str, content: bytes, extra: dict[str, str]) -> tuple[int, bytes]:
-        async with self.client().stream(
+        reply = await self.client().request(
             "POST", node.url + path, content=content, headers={**self.headers(node), **extra}
-        ) as response:
-            return response.status_code, await probes.read_capped(response)
+        )
+        return reply.status, reply.body
 
     async def _decide(self, round: Round) -> Outcome:
         reputation = (

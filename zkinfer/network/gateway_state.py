@@ -92,7 +92,7 @@ class Gateway:
     async def _node_ready(self, url: str) -> bool:
         try:
             async with asyncio.timeout(self.consensus.timeout_s):
-                return (await self.consensus.client().get(url + "/v2/health/ready")).status_code == 200
+                return (await self.consensus.client().request("GET", url + "/v2/health/ready")).status == 200
         except Exception:  # any failure is "not ready"
             return False
 

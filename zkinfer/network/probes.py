@@ -1,4 +1,4 @@
-"""Reading the nodes over HTTP beyond the fan-out: a capped answer, the first good answer, their identities."""
+"""Reading the nodes over HTTP beyond the fan-out: the first good answer, their identities."""
 
 from __future__ import annotations
 
@@ -7,34 +7,16 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import httpx
-
 from zkinfer.core.formats import strict_json
 from zkinfer.core.support.text import visible
+from zkinfer.network.node_http import NodeClient, NodeHTTPError, TooLarge
 from zkinfer.network.nodeset import PinnedNode
 
-MAX_ANSWER_BYTES = 8 << 20  # a node's answer beyond this is garbage (the tiny models answer in ~2 KB)
-
-
-class TooLarge(Exception):
-    """A node's answer over MAX_ANSWER_BYTES."""
-
-
-async def read_capped(response: httpx.Response) -> bytes:
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
-        raise TooLarge
-    chunks, size = [], 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_ANSWER_BYTES:
-            raise TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+FAILURES = (TimeoutError, NodeHTTPError, OSError, TooLarge, strict_json.StrictJSONError)
 
 
 async def first_answer(
-    client: httpx.AsyncClient,
+    client: NodeClient,
     nodes: Sequence[PinnedNode],
     path: str,
     timeout_s: float,
@@ -45,10 +27,9 @@ async def first_answer(
     async def get(node: PinnedNode) -> tuple[int, Any]:
         try:
             async with asyncio.timeout(timeout_s):
-                async with client.stream("GET", node.url + path, headers=headers(node)) as response:
-                    body = await read_capped(response)
-            return response.status_code, strict_json.loads(body)
-        except (TimeoutError, httpx.HTTPError, OSError, TooLarge, strict_json.StrictJSONError) as exc:
+                reply = await client.request("GET", node.url + path, headers=headers(node))
+            return reply.status, strict_json.loads(reply.body)
+        except FAILURES as exc:
             return 503, {"error": visible(f"node {node.name}: {type(exc).__name__}: {exc}", 200)}
 
     tasks = [asyncio.create_task(get(n)) for n in nodes]
@@ -64,22 +45,21 @@ async def first_answer(
     return status, next(d for s, d in failures if s == status)
 
 
-async def identities(client: httpx.AsyncClient, nodes: Sequence[PinnedNode], timeout_s: float) -> dict[str, str]:
+async def identities(client: NodeClient, nodes: Sequence[PinnedNode], timeout_s: float) -> dict[str, str]:
     """Each node's `/v1/identity` checked against its pinned key: "ok" or what is wrong."""
 
     async def probe(node: PinnedNode) -> str:
         try:
             async with asyncio.timeout(max(timeout_s, 2.0)):
-                async with client.stream("GET", node.url + "/v1/identity") as response:
-                    body = await read_capped(response)
-            if response.status_code != 200:
-                return f"/v1/identity answered HTTP {response.status_code}"
-            document = strict_json.loads(body)
+                reply = await client.request("GET", node.url + "/v1/identity")
+            if reply.status != 200:
+                return f"/v1/identity answered HTTP {reply.status}"
+            document = strict_json.loads(reply.body)
             key = document.get("public_key") if isinstance(document, dict) else None
             if key != node.public_hex:
                 return f"/v1/identity names key {visible(str(key), 24)}, not the pinned one"
             return "ok"
-        except (TimeoutError, httpx.HTTPError, OSError, TooLarge, strict_json.StrictJSONError) as exc:
+        except FAILURES as exc:
             return visible(f"unreachable: {type(exc).__name__}: {exc}", 200)
 
     results = await asyncio.gather(*(probe(n) for n in nodes))

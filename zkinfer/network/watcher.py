@@ -45,8 +45,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from zkinfer.core.crypto.digest import digest_bytes, digest_json
 from zkinfer.core.formats.receipt import max_receipt_bytes
 from zkinfer.core.formats.statement import SignedPromise, SignedStatement, Statement, StatementError
@@ -54,6 +52,7 @@ from zkinfer.core.support.errors import ZkinferError
 from zkinfer.network import evidence
 from zkinfer.network.checking import lower_priority
 from zkinfer.network.client import Consensus
+from zkinfer.network.node_http import NodeHTTPError, TooLarge
 from zkinfer.network.nodeset import PinnedNode
 from zkinfer.network.receipt_examination import Found, examine
 from zkinfer.network.record_types import AnswerRecord, EvidenceRecord, ReceiptState
@@ -287,17 +286,13 @@ class Watcher:
         limit = max_receipt_bytes()
         try:
             async with asyncio.timeout(30):
-                async with self.consensus.client().stream(
-                    "GET", w.url, headers=self.consensus.headers(w.node)
-                ) as response:
-                    chunks, size = [], 0
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > limit:
-                            return response.status_code, b"", ""
-                        chunks.append(chunk)
-                    return response.status_code, b"".join(chunks), response.headers.get("zkinfer-batch-row", "0")
-        except (TimeoutError, httpx.HTTPError, OSError):
+                reply = await self.consensus.client().request(
+                    "GET", w.url, headers=self.consensus.headers(w.node), cap=limit
+                )
+            return reply.status, reply.body, reply.headers.get("zkinfer-batch-row", "0")
+        except TooLarge as too_large:
+            return too_large.status, b"", ""
+        except (TimeoutError, NodeHTTPError, OSError):
             return None
 
     async def _examine(self, w: Watched, body: bytes, row_header: str) -> Found:

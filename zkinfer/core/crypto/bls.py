@@ -112,14 +112,18 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     fast = _fast()
     try:
         if fast is not None:
-            return bool(
-                fast.PopSchemeMPL.verify(
-                    fast.G1Element.from_bytes(public_key), message, fast.G2Element.from_bytes(signature)
-                )
-            )
+            return bool(fast.PopSchemeMPL.verify(_g1_point(public_key), message, fast.G2Element.from_bytes(signature)))
         return bool(py_ecc().Verify(public_key, message, signature))
     except _BAD_POINT:
         return False
+
+
+@functools.lru_cache(maxsize=256)  # a gateway checks the same pinned keys on every answer: ~0.05 ms a parse
+def _g1_point(public_key: bytes) -> Any:
+    """blspy's point for a key KeyValidate accepted (its parser checks the curve and subgroup again)."""
+    fast = _fast()
+    assert fast is not None  # only called on the blspy path
+    return fast.G1Element.from_bytes(public_key)
 
 
 def aggregate(signatures: Sequence[bytes]) -> bytes:
