@@ -55,7 +55,10 @@ def gateway(
         typer.Option(
             "--check-processes",
             min=0,
-            help="Processes that check the nodes' signed answers side by side (0: threads; N pays with spare cores)",
+            help=(
+                "Processes that check the nodes' signed answers side by side (0: on the event loop; N pays with "
+                "spare cores); answers after the decision are always checked in one more process at idle priority"
+            ),
         ),
     ] = 0,
     post_certificates: Annotated[

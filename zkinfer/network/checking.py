@@ -1,7 +1,11 @@
 """The processes that judge the nodes' answers, for a gateway with cores to spare (`check_processes`).
 
 Answers a decision waits on are judged in `processes` processes; stragglers (answers after the
-decision) in one more at idle priority, so work for the records yields the CPU to the answers.
+decision) in one more at idle priority, so work for the records yields the CPU to the answers. A
+gateway sends its stragglers there even when it judges the other answers on its event loop
+(`stragglers_apart`): with 3 nodes and a quorum of 2, every request brings one straggler, whose two
+signature checks (~2 ms, the GIL held) otherwise land on the loop while it fans out or answers the
+next request.
 """
 
 from __future__ import annotations
@@ -22,9 +26,14 @@ log = logging.getLogger("zkinfer.gateway")
 class CheckPools:
     """The checking processes, made on first use (or `warm`), one pool per lateness."""
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, stragglers_apart: bool = False) -> None:
         self.processes = processes  # 0: answers are judged on the event loop (the pools are unused)
+        self.stragglers_apart = stragglers_apart or processes > 0
         self._pools: dict[bool, ProcessPoolExecutor] = {}
+
+    def in_process(self, late: bool) -> bool:
+        """Whether an answer is judged in a checking process (else on the event loop)."""
+        return self.stragglers_apart if late else self.processes > 0
 
     def pool(self, late: bool) -> ProcessPoolExecutor:
         """`processes` processes for answers a decision waits on, one at idle priority for stragglers."""
@@ -46,7 +55,7 @@ class CheckPools:
     async def warm(self) -> None:
         """Start the checking processes now rather than on the first answers (a spawn costs ~1 s); where
         they cannot start, answers are judged on the event loop."""
-        if self.processes > 0:
+        if self.stragglers_apart:
             loop = asyncio.get_running_loop()
             try:
                 await asyncio.gather(
@@ -55,6 +64,7 @@ class CheckPools:
             except (BrokenProcessPool, OSError, RuntimeError) as exc:  # e.g. a script without a __main__ guard
                 log.warning("cannot start checking processes (%s); answers are checked on the event loop", exc)
                 self.processes = 0
+                self.stragglers_apart = False
                 self.shutdown()
 
     def shutdown(self) -> None:

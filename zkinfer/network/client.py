@@ -58,7 +58,8 @@ class Consensus:
     pays a hand-over to another process: on this 2-core machine, loaded (with milagro), one answer
     took 40 ms p50 in a process against 18-28 ms on a thread, so in this process is the default;
     processes are for a gateway with cores to spare. Stragglers (answers after the decision) are then checked in one
-    more process at idle priority.
+    more process at idle priority; `stragglers_apart` sends them there with `check_processes` = 0 too (the
+    gateway does: see `checking`).
     """
 
     def __init__(
@@ -70,9 +71,10 @@ class Consensus:
         tolerance: float = ANSWER_TOLERANCE,
         environ: Mapping[str, str] | None = None,
         check_processes: int = 0,
+        stragglers_apart: bool = False,
     ) -> None:
         self.nodeset = nodeset
-        self.pools = CheckPools(check_processes)
+        self.pools = CheckPools(check_processes, stragglers_apart)
         self.tolerance = tolerance
         self.reputation = reputation
         env = os.environ if environ is None else environ
@@ -172,8 +174,8 @@ class Consensus:
             )
         latency_ms = (time.perf_counter() - start) * 1000
         args = (node, self.nodeset, round.request_id, status, body, latency_ms, time.time(), self.tolerance)
-        if self.pools.processes > 0:
-            late = round.decided  # a straggler: checked for the records only, after the next requests' answers
+        late = round.decided  # a straggler: checked for the records only, after the next requests' answers
+        if self.pools.in_process(late):
             try:
                 return await asyncio.get_running_loop().run_in_executor(self.pools.pool(late), judge, *args)
             except BrokenProcessPool:

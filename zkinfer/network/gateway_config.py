@@ -24,5 +24,6 @@ class GatewayConfig(ServerConfig):
     nodes: Path
     port: int = 8090
     poll_s: float = 2.0  # the watcher's first wait between polls of a receipt
-    check_processes: int = 0  # processes that check the nodes' answers (signatures); 0: threads (client.Consensus)
+    # processes that check the answers a decision waits on; 0: the event loop (stragglers: one idle process)
+    check_processes: int = 0
     post_to: Any = None  # certificate_posts.ChainTarget: --post-certificates (None: certificates stay off chain)

@@ -32,7 +32,9 @@ class Gateway:
 
     def __init__(self, config: GatewayConfig, pinned: NodeSet, records: Records, api_keys: ApiKeys) -> None:
         self.config, self.nodeset, self.records, self.api_keys = config, pinned, records, api_keys
-        self.consensus = Consensus(pinned, reputation=self.reputations, check_processes=config.check_processes)
+        self.consensus = Consensus(
+            pinned, reputation=self.reputations, check_processes=config.check_processes, stragglers_apart=True
+        )
         self.watcher = Watcher(records, self.consensus, config.state_dir / "evidence", poll_s=config.poll_s)
         self.node_status: dict[str, str] = {n.name: "not probed yet" for n in pinned.nodes}
         self.llm = llm_routing.LlmRouter(pinned, records, config.state_dir / "evidence", self.reputations)
