@@ -42,17 +42,26 @@ def compiled() -> solidity.Compiled:
 
 @dataclass(frozen=True)
 class Params:
+    """The game's settings; the model's shape defaults to the bundled model's (`for_model` reads a model's)."""
+
     bond: int = 10**16  # wei the challenger posts
     turn: int = 3600  # seconds each party has for its move
     layers: int = 4
+    heads: int = 4
+    head_width: int = 32
     tolerance: int = referee.TOLERANCE_STEPS
+
+    @classmethod
+    def for_model(cls, weights: Weights, **settings: int) -> Params:
+        return cls(layers=len(weights.layers), heads=weights.heads, head_width=weights.head_width, **settings)
 
 
 def deploy_dispute(chain: Chain, stake: str, attend_verifier: str, params: Params = Params()) -> Sent:
     """Deploy the game; `stake` is the stake contract it slashes through (it needs SLASHER_ROLE there),
     or the zero address to play for bonds only."""
-    code = compiled()
-    return deploy.deploy(chain, code, stake, attend_verifier, params.bond, params.turn, params.layers, params.tolerance)
+    p = params
+    args = (p.bond, p.turn, p.layers, p.heads, p.head_width, p.tolerance)
+    return deploy.deploy(chain, compiled(), stake, attend_verifier, *args)
 
 
 class Dispute:
@@ -72,9 +81,9 @@ class Dispute:
             "phase",
             "level",
             "head",
+            "index",
             "challenger",
             "positions",
-            "index",
             "answer",
             "root",
             "current",
@@ -101,7 +110,10 @@ class Dispute:
         return self._send(self.contract.functions.reveal(dispute_id, children), "reveal the children")
 
     def pick(self, dispute_id: int, children: tuple[bytes, ...], child: int) -> Sent:
-        return self._send(self.contract.functions.pick(dispute_id, list(children), child), "pick a child")
+        """Pick `child` of the revealed `children`: the contract takes its hash and its siblings in the node."""
+        siblings = trace_tree.siblings(children, child)
+        call = self.contract.functions.pick(dispute_id, child, children[child], siblings)
+        return self._send(call, "pick a child")
 
     def reveal_leaf(self, dispute_id: int, computed: trace.Trace) -> Sent:
         step = computed.shape.step_at(self.state(dispute_id)["index"])
@@ -126,9 +138,9 @@ class Dispute:
         return self._send(call, "settle the attend step")
 
     @staticmethod
-    def _opening(computed: trace.Trace, step: trace.Step) -> tuple[bytes, list[list[bytes]]]:
+    def _opening(computed: trace.Trace, step: trace.Step) -> tuple[bytes, list[bytes]]:
         index = computed.shape.index(step)
-        return trace_tree.packed(computed.values(step)), [list(c) for c in computed.tree.proof(index)]
+        return trace_tree.packed(computed.values(step)), computed.tree.proof(index)
 
     def timeout(self, dispute_id: int) -> Sent:
         return self._send(self.contract.functions.timeout(dispute_id), "claim a missed turn")
