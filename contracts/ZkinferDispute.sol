@@ -104,7 +104,9 @@ contract ZkinferDispute {
         uint16 headWidth_,
         int64 toleranceSteps_
     ) {
-        if (layers_ == 0 || heads_ == 0 || headWidth_ == 0 || toleranceSteps_ < 0) revert BadShape();
+        if (layers_ == 0 || heads_ == 0 || headWidth_ == 0 || toleranceSteps_ < 0 || toleranceSteps_ > type(int16).max) {
+            revert BadShape(); // a delta (int16) must be able to reach the tolerance
+        }
         (stake, turn, layers, heads, headWidth) = (stake_, turn_, layers_, heads_, headWidth_);
         (attendVerifier, toleranceSteps, bond) = (attendVerifier_, toleranceSteps_, bond_);
     }
@@ -145,13 +147,7 @@ contract ZkinferDispute {
     /// The node shows the current node's 16 children; the contract hashes them as the node's pair tree.
     function reveal(uint256 id, bytes32[16] calldata children) external {
         Dispute storage d = _turn(id, Phase.AwaitReveal, true);
-        bytes32[16] memory level = children;
-        unchecked {
-            for (uint256 width = ARITY / 2; width > 0; width /= 2) {
-                for (uint256 i = 0; i < width; i++) level[i] = _pair(level[2 * i], level[2 * i + 1]);
-            }
-        }
-        if (level[0] != d.current) revert BadChildren();
+        if (_node(children) != d.current) revert BadChildren();
         _next(d, Phase.AwaitPick);
         emit Revealed(id, d.level, d.index, children);
     }
@@ -201,19 +197,20 @@ contract ZkinferDispute {
 
     /// The node's defence of an `attend` leaf: (layer, t, j) from the leaf index and `t`; the inputs are
     /// its leaves index − 1 (the state before key j; the initial state when j = 0), pre(layer, t) (q) and
-    /// pre(layer, j) (k, v), opened in that order; `claimed` is the leaf's own values and `outputs` the
-    /// circuit's public outputs (field elements). The contract lays out the proof's public instances
-    /// itself, [state ‖ q ‖ k ‖ v ‖ outputs], from the opened values: the inputs cost no second calldata.
+    /// pre(layer, j) (k, v), opened in that order; `claimed` is the leaf's own values and `deltas` the
+    /// circuit's public outputs minus the claimed head's values (int16 big-endian words, each within the
+    /// tolerance). The contract lays out the proof's public instances itself, [state ‖ q ‖ k ‖ v ‖
+    /// claimed + deltas], from the opened values: no instance travels as a 32-byte field element.
     function settleAttend(
         uint256 id,
         uint256 t,
         Opening[3] calldata inputs,
         bytes calldata claimed,
         bytes calldata proof,
-        uint256[] calldata outputs
+        bytes calldata deltas
     ) external {
         Dispute storage d = _turn(id, Phase.AwaitProof, true);
-        uint256[] memory instances = _attendInstances(d, t, inputs, claimed, outputs);
+        uint256[] memory instances = _attendInstances(d, t, inputs, claimed, deltas);
         (bool ok, bytes memory answer) =
             address(attendVerifier).call(abi.encodeCall(IRefereeVerifier.verifyProof, (proof, instances)));
         if (!ok || answer.length != 32 || abi.decode(answer, (uint256)) != 1) revert InvalidProof();
@@ -227,11 +224,11 @@ contract ZkinferDispute {
         uint256 t,
         Opening[3] calldata inputs,
         bytes calldata claimed,
-        uint256[] calldata outputs
+        bytes calldata deltas
     ) internal view returns (uint256[] memory instances) {
         (uint256 h, uint256 w, uint256 all) = (d.head, headWidth, heads);
         if (claimed.length != 4 * (2 * all + all * w) || _leaf(claimed) != d.current) revert BadOpening("claimed");
-        if (outputs.length != 2 + w) revert InstanceMismatch(outputs.length);
+        if (deltas.length != 2 * (2 + w)) revert InstanceMismatch(deltas.length);
         bool first = _openInputs(d, t, inputs, all * w);
         instances = new uint256[](2 * (2 + w) + 3 * w);
         if (first) {
@@ -245,7 +242,7 @@ contract ZkinferDispute {
         _copy(instances, 2 + w, inputs[1].values, h * w, w); // q_t
         _copy(instances, 2 + 2 * w, inputs[2].values, all * w + h * w, w); // k_j
         _copy(instances, 2 + 3 * w, inputs[2].values, 2 * all * w + h * w, w); // v_j
-        _checkOutputs(instances, outputs, claimed, h, all, 2 * all + h * w);
+        _outputs(instances, deltas, claimed, h, all, 2 * all + h * w);
     }
 
     /// Opens the step's inputs against the root: the state before key j (none when j = 0: `first`),
@@ -263,29 +260,29 @@ contract ZkinferDispute {
         _open(root, depth, inputs[2], offset(j) + 1 + layer * (j + 3), 3 * width, "preJ");
     }
 
-    /// Every proven output within tolerance of the claimed one (m, d of head h, then its numerator), and
-    /// the outputs laid after the inputs.
-    function _checkOutputs(
+    /// The outputs, laid after the inputs: the claimed head's values (m, d of head h, then its numerator)
+    /// plus each delta, every delta within the tolerance.
+    function _outputs(
         uint256[] memory instances,
-        uint256[] calldata outputs,
+        bytes calldata deltas,
         bytes calldata claimed,
         uint256 h,
         uint256 all,
         uint256 numerator
     ) internal view {
         int256 tolerance = toleranceSteps;
-        uint256 out = instances.length - outputs.length;
-        for (uint256 i = 0; i < outputs.length; i++) {
+        uint256 count = deltas.length / 2;
+        uint256 out = instances.length - count;
+        for (uint256 i = 0; i < count; i++) {
             uint256 at = i < 2 ? i * all + h : numerator + (i - 2);
-            _within(outputs[i], _word(claimed, at), at, tolerance);
-            instances[out + i] = outputs[i];
+            int256 claim = _word(claimed, at);
+            int256 delta;
+            assembly {
+                delta := signextend(1, shr(240, calldataload(add(deltas.offset, shl(1, i)))))
+            }
+            if (delta > tolerance || -delta > tolerance) revert OutsideTolerance(at, claim + delta, claim);
+            instances[out + i] = _felt(claim + delta);
         }
-    }
-
-    function _within(uint256 felt, int256 claim, uint256 at, int256 tolerance) internal pure {
-        int256 proven = _signed(felt);
-        int256 gap = proven > claim ? proven - claim : claim - proven;
-        if (gap > tolerance) revert OutsideTolerance(at, proven, claim);
     }
 
     function _attendStep(Dispute storage d, uint256 t) internal view returns (uint256 layer, uint256 j) {
@@ -346,6 +343,24 @@ contract ZkinferDispute {
         if (current != root) revert BadOpening(which);
     }
 
+    /// A 16-ary node's hash: its children folded pairwise in place (8, 4, 2, 1 pairs), past the
+    /// allocator's pointer.
+    function _node(bytes32[16] calldata children) internal pure returns (bytes32 hash) {
+        assembly ("memory-safe") {
+            let at := mload(0x40)
+            let scratch := add(at, 512)
+            calldatacopy(at, children, 512)
+            mstore8(scratch, 1)
+            for { let width := 8 } width { width := shr(1, width) } {
+                for { let i := 0 } lt(i, width) { i := add(i, 1) } {
+                    mcopy(add(scratch, 1), add(at, shl(6, i)), 64)
+                    mstore(add(at, shl(5, i)), keccak256(scratch, 65))
+                }
+            }
+            hash := mload(at)
+        }
+    }
+
     /// The node hash `siblings` lead to from child `child` of a 16-ary node.
     function _climb(bytes32 current, uint256 child, bytes32[BITS] calldata siblings) internal pure returns (bytes32) {
         for (uint256 i = 0; i < BITS; i++) {
@@ -403,8 +418,4 @@ contract ZkinferDispute {
         }
     }
 
-    function _signed(uint256 felt) internal pure returns (int256) {
-        if (felt >= P) return type(int256).min; // never equal to a committed value
-        return felt > P / 2 ? -int256(P - felt) : int256(felt);
-    }
 }

@@ -18,7 +18,7 @@ import numpy as np
 from zkinfer.chain import deploy, solidity
 from zkinfer.chain.account import Chain
 from zkinfer.chain.deploy import Sent
-from zkinfer.llm import referee, trace, trace_tree
+from zkinfer.llm import referee, substeps, trace, trace_tree
 from zkinfer.llm.substeps import Weights
 
 SOURCE = Path(__file__).resolve().parents[2] / "contracts" / "ZkinferDispute.sol"
@@ -125,16 +125,27 @@ class Dispute:
 
     def settle_attend(self, dispute_id: int, computed: trace.Trace, proof: bytes, outputs: list[int]) -> Sent:
         """The node's defence of an `attend` leaf with a referee proof; `outputs` are the proof's public
-        outputs (field elements): the contract lays out the inputs from the openings."""
-        step = computed.shape.step_at(self.state(dispute_id)["index"])
+        outputs (field elements): the contract lays out the inputs from the openings and takes the outputs
+        as int16 deltas from the claimed head's values (one beyond int16 is sent clamped: outside tolerance)."""
+        state = self.state(dispute_id)
+        step = computed.shape.step_at(state["index"])
         previous = trace.Step("attend", step.position, step.layer, step.key - 1) if step.key else step
         openings = [
             self._opening(computed, previous),
             self._opening(computed, trace.Step("pre", step.position, step.layer)),
             self._opening(computed, trace.Step("pre", step.key, step.layer)),
         ]
-        claimed = trace_tree.packed(computed.values(step))
-        call = self.contract.functions.settleAttend(dispute_id, step.position, openings, claimed, proof, outputs)
+        values = computed.values(step)
+        heads, width = int(self.contract.functions.heads().call()), int(self.contract.functions.headWidth().call())
+        _, d, n = substeps.split_state(heads, values)
+        head = state["head"]
+        claimed_head = np.concatenate([[values[head], d[head]], n[head * width : (head + 1) * width]])
+        proven = np.array([trace_tree.signed(felt) for felt in outputs], dtype=object)
+        deltas = np.clip(proven - claimed_head.astype(object), -(1 << 15), (1 << 15) - 1).astype(">i2")
+        claimed = trace_tree.packed(values)
+        call = self.contract.functions.settleAttend(
+            dispute_id, step.position, openings, claimed, proof, deltas.tobytes()
+        )
         return self._send(call, "settle the attend step")
 
     @staticmethod
