@@ -169,3 +169,8 @@ def test_an_honest_node_proves_the_step_and_takes_a_frivolous_challengers_bond(
     node.settle_attend(dispute_id, honest, proven.proof, proven.output_felts)
     assert node.state(dispute_id)["phase"] == "NodeWon"
     assert node.credit(node_chain.address) == game.Params().bond
+
+
+def test_a_game_for_a_model_without_heads_is_refused(chain: Chain) -> None:  # noqa: F811
+    with pytest.raises(ChainError, match=game.error_selector("BadShape()")):
+        game.deploy_dispute(chain, ZERO, ZERO, game.Params(heads=0))
