@@ -9,7 +9,11 @@
    the tolerance must lose every one. Also the largest circuit-vs-trace gap seen, in grid steps.
 3. The game on anvil, per context: a challenger whose recomputation differs at one attend step opens a
    dispute, the node posts its root, 16-ary reveal/pick rounds down to that leaf, and the node settles it
-   with a real referee proof. Gas of every transaction, prove seconds, end-to-end seconds (open → settle).
+   with a real referee proof. Gas of every transaction, prove seconds, end-to-end seconds (open → settle),
+   and settle's gas in pieces: the 21,000 base, its calldata (the proof's share named), the verifier's
+   call (from anvil's call trace) and the rest (openings, instance layout, storage, the verifier call's
+   memory). Each context plays with fresh accounts, so the winner's credit is a first write (the worst
+   case). Prints whether each context's total meets the goal of ≤ 2 M gas.
 
 Tokens are random ids: the trace's cost depends on the number of positions, not on which tokens.
 Run from the repository root: `python -m benchmarks.bench_dispute [--quick]` (needs the torch, llm and
@@ -22,6 +26,7 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +87,34 @@ def randomized(weights: substeps.Weights, traces: dict[int, trace.Trace], disput
     print(f"- largest circuit-vs-trace gap: {worst} grid steps (tolerance {referee.TOLERANCE_STEPS})")
 
 
+GOAL_GAS = 2_000_000
+
+
+def calldata_gas(data: bytes) -> int:
+    """What a transaction's data costs (EIP-2028): 4 gas a zero byte, 16 a non-zero one."""
+    return sum(4 if b == 0 else 16 for b in data)
+
+
+@dataclass(frozen=True)
+class Played:
+    positions: int
+    open: int
+    root: int
+    reveals: list[int]
+    picks: list[int]
+    leaf_head: int
+    settle: int
+    settle_calldata: int
+    proof_calldata: int
+    verifier_call: int
+    prove_s: float
+    seconds: float
+
+    @property
+    def total(self) -> int:
+        return self.open + self.root + sum(self.reveals) + sum(self.picks) + self.leaf_head + self.settle
+
+
 def game(weights: substeps.Weights, traces: dict[int, trace.Trace]) -> None:
     from zkinfer.chain import account, deploy, devchain, dispute_referee
     from zkinfer.chain import dispute as chain_dispute
@@ -92,17 +125,17 @@ def game(weights: substeps.Weights, traces: dict[int, trace.Trace]) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp, devchain.dev_chain(Path(tmp)) as anvil:
         chain = account.connect(anvil.rpc_url, anvil.default_key)
-        artifact = chain_verifier.for_circuit(circuit.path)
-        verifier = deploy.deploy(chain, artifact.compiled)
+        verifier = deploy.deploy(chain, chain_verifier.for_circuit(circuit.path).compiled)
         assert verifier.contract_address is not None
-        verifier_contract = deploy.contract(chain, verifier.contract_address, artifact.compiled)
-        made = chain_dispute.deploy_dispute(chain, ZERO, verifier.contract_address)
+        made = chain_dispute.deploy_dispute(
+            chain, ZERO, verifier.contract_address, chain_dispute.Params.for_model(weights)
+        )
         assert made.contract_address is not None
         print(f"- deployed: attend verifier {verifier.gas_used:,} gas, dispute contract {made.gas_used:,} gas")
-        node_chain, challenger_chain = (account.connect(anvil.rpc_url, anvil.keys[i]) for i in (1, 2))
-        node = chain_dispute.Dispute(node_chain, made.contract_address)
-        challenger = chain_dispute.Dispute(challenger_chain, made.contract_address)
-        for count, honest in traces.items():
+        for number, (count, honest) in enumerate(traces.items()):
+            node_chain, challenger_chain = (account.connect(anvil.rpc_url, anvil.keys[2 * number + i]) for i in (1, 2))
+            node = chain_dispute.Dispute(node_chain, made.contract_address)
+            challenger = chain_dispute.Dispute(challenger_chain, made.contract_address)
             step = trace.Step("attend", count - 1, 2, count // 2)  # a late step: the deepest openings
             states = honest.states.copy()
             states[step.layer, step.position, step.key, 20] += 3
@@ -114,41 +147,52 @@ def game(weights: substeps.Weights, traces: dict[int, trace.Trace]) -> None:
             head = node.state(dispute_id)["head"]
             proven = dispute_referee.prove_attend(circuit, referee.attend_instances(honest, weights, step, head))
             settled = node.settle_attend(dispute_id, honest, proven.proof, proven.output_felts)
-            verify_call = verifier_contract.functions.verifyProof(proven.proof, proven.instances)
-            verify_gas = int(
-                chain.web3.eth.estimate_gas(
-                    {"to": verifier.contract_address, "data": verify_call._encode_transaction_data()}
-                )
-            )
             seconds = time.perf_counter() - started
             assert node.state(dispute_id)["phase"] == "NodeWon"
-            reveals, picks = [s.gas_used for s in rounds[0::2]], [s.gas_used for s in rounds[1::2]]
-            total = opened.gas_used + posted.gas_used + sum(reveals) + sum(picks) + settled.gas_used
+            data = bytes(chain.web3.eth.get_transaction(settled.tx_hash)["input"])
+            calls = devchain.rpc(
+                anvil.rpc_url, "debug_traceTransaction", [settled.tx_hash, {"tracer": "callTracer"}], timeout=60
+            )
             rows.append(
-                (
+                Played(
                     count,
                     opened.gas_used,
                     posted.gas_used,
-                    reveals,
-                    picks,
+                    [s.gas_used for s in rounds[0:-2:2]],
+                    [s.gas_used for s in rounds[1:-2:2]],
+                    rounds[-2].gas_used + rounds[-1].gas_used,
                     settled.gas_used,
-                    total,
+                    calldata_gas(data),
+                    calldata_gas(proven.proof),
+                    sum(int(c["gasUsed"], 16) for c in calls.get("calls", [])),
                     proven.seconds,
                     seconds,
-                    verify_gas,
                 )
             )
     print(
-        "| positions | open | root | rounds (+ leaf, head) | reveal gas each | pick gas each | settle (proof) "
-        "| of which verifyProof alone | total gas | prove s | open→settle s |"
+        "| positions | open | root | rounds | reveal gas each | pick gas each | leaf + head | settle | total gas "
+        "| prove s | open→settle s |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for count, gas_open, gas_root, reveal_gas, pick_gas, gas_settle, total, prove_s, seconds, verify_gas in rows:
+    for r in rows:
         print(
-            f"| {count} | {gas_open:,} | {gas_root:,} | {len(reveal_gas)} | {min(reveal_gas):,}–{max(reveal_gas):,} | "
-            f"{min(pick_gas):,}–{max(pick_gas):,} | {gas_settle:,} | ~{verify_gas:,} | {total:,} | "
-            f"{prove_s:.1f} | {seconds:.1f} |"
+            f"| {r.positions} | {r.open:,} | {r.root:,} | {len(r.reveals)} | {min(r.reveals):,}–{max(r.reveals):,} | "
+            f"{min(r.picks):,}–{max(r.picks):,} | {r.leaf_head:,} | {r.settle:,} | {r.total:,} | "
+            f"{r.prove_s:.1f} | {r.seconds:.1f} |"
         )
+    print("\nsettle in pieces:\n")
+    print("| positions | base | calldata (of which the proof) | verifier call | the rest | settle |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        rest = r.settle - 21_000 - r.settle_calldata - r.verifier_call
+        print(
+            f"| {r.positions} | 21,000 | {r.settle_calldata:,} ({r.proof_calldata:,}) | {r.verifier_call:,} | "
+            f"{rest:,} | {r.settle:,} |"
+        )
+    print()
+    for r in rows:
+        met = "met" if r.total <= GOAL_GAS else "not met"
+        print(f"- {r.positions} positions: total gas {r.total:,}; total gas ≤ 2 M: {met}")
 
 
 def main() -> None:

@@ -14,48 +14,55 @@ interface IStakeSlasher {
 /// Disputes over a language model's answer, settled by bisection and one ZK-proven sub-step.
 ///
 /// The node committed (zkinfer.llm.trace) to a Merkle root over its sub-step trace: leaf =
-/// keccak256(0x00 ‖ int32 big-endian values), node = keccak256(0x01 ‖ 16 children), padded with
-/// zero leaves to 16^depth. A challenger opens with a bond; the node posts its root, then on each turn
-/// reveals the 16 children of the current node (an event: nothing stored) and the challenger picks the
-/// child it disputes, until one leaf is left; the node shows that leaf's values and the challenger names
-/// the attention head it disputes. The node must then prove, with the referee circuit of
-/// that sub-step's kind, that the leaf's values are within tolerance of the step computed from its
-/// own earlier leaves (opened by Merkle proofs against its root). Whoever misses a turn's deadline
-/// loses: a node is slashed through the stake contract, a challenger forfeits its bond to the node.
-/// Referee circuits so far: `attend` (one head's online-softmax update: 164 public instances; README).
+/// keccak256(0x00 ‖ int32 big-endian values), pair = keccak256(0x01 ‖ left ‖ right); a 16-ary node
+/// is the 4-level binary tree of pairs over its 16 children, and the leaves are padded with zero
+/// leaves to 16^depth (zkinfer.llm.trace_tree). A challenger opens with a bond; the node posts its
+/// root, then on each turn reveals the 16 children of the current node (an event: nothing stored) and
+/// the challenger picks the child it disputes (the child's hash and its 4 siblings inside the node),
+/// until one leaf is left; the node shows that leaf's values and the challenger names the attention
+/// head it disputes. The node must then prove, with the referee circuit of that sub-step's kind, that
+/// the leaf's values are within tolerance of the step computed from its own earlier leaves (each opened
+/// by its 4 · depth binary siblings against the root). Whoever misses a turn's deadline loses: a node is
+/// slashed through the stake contract, a challenger forfeits its bond to the node.
+/// The model's shape (layers, heads, head width) is set at deployment: one game per model.
+/// Referee circuits so far: `attend` (one head's online-softmax update: 2 + w state, 3w inputs, 2 + w
+/// outputs for head width w; 164 public instances at w = 32; README).
+/// Gas (README, "Disputes over LLM answers on chain"): every move reads and writes one packed slot of
+/// the dispute; the game's settings fit one slot; settle decodes words with calldataload.
 contract ZkinferDispute {
     uint256 internal constant ARITY = 16;
+    uint256 internal constant BITS = 4; // binary levels per 16-ary level
     uint256 internal constant P = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
-    uint256 internal constant HEADS = 4;
-    uint256 internal constant WIDTH = 128;
-    uint256 internal constant STATE = 2 * HEADS + WIDTH; // m ‖ d ‖ n, every head
-    uint256 internal constant HEAD = WIDTH / HEADS;
-    uint256 internal constant HEAD_STATE = 2 + HEAD; // one head's m, d, n: what the referee circuit updates
     int256 internal constant M0 = -1024 * 4096; // the running max before any key, at the trace's scale 2^12
 
     enum Phase { None, AwaitRoot, AwaitReveal, AwaitPick, AwaitLeaf, AwaitHead, AwaitProof, NodeWon, ChallengerWon }
 
     struct Dispute {
+        // one slot: what every move reads and writes
         address node;
-        uint64 deadline;
+        uint40 deadline;
         Phase phase;
         uint8 level; // the current node's height above the leaves
         uint8 head; // the attention head the challenger disputes in the leaf
+        uint32 index; // the current node's index at its level (postRoot refuses a tree deeper than 8)
+        // one slot
         address challenger;
         uint32 positions;
-        uint64 index; // the current node's index at its level
         bytes32 answer; // what is disputed (the LLM receipt's digest)
         bytes32 root;
         bytes32 current; // the hash of the current node (a leaf once level is 0)
     }
 
-    // plain storage, not immutable: `deploy` compares the code at the address with the compiled runtime
+    // plain storage, not immutable: `deploy` compares the code at the address with the compiled runtime.
+    // One slot for what every move reads (turn) and settle's shape; one for the verifier and the tolerance.
     IStakeSlasher public stake;
+    uint32 public turn;
+    uint16 public layers;
+    uint16 public heads;
+    uint16 public headWidth;
     IRefereeVerifier public attendVerifier;
+    int64 public toleranceSteps; // |circuit − claimed| allowed per value, in grid steps (2^-12)
     uint256 public bond;
-    uint64 public turn;
-    uint256 public layers;
-    int256 public toleranceSteps; // |circuit − claimed| allowed per value, in grid steps (2^-12)
 
     uint256 public disputeCount;
     mapping(uint256 => Dispute) public disputes;
@@ -84,14 +91,24 @@ contract ZkinferDispute {
     error InvalidProof();
     error NothingToWithdraw();
     error TransferFailed();
+    error BadShape();
+    error TooLong(uint256 leaves);
 
-    constructor(IStakeSlasher stake_, IRefereeVerifier attendVerifier_, uint256 bond_, uint64 turn_, uint256 layers_, int256 toleranceSteps_) {
-        stake = stake_;
-        attendVerifier = attendVerifier_;
-        bond = bond_;
-        turn = turn_;
-        layers = layers_;
-        toleranceSteps = toleranceSteps_;
+    constructor(
+        IStakeSlasher stake_,
+        IRefereeVerifier attendVerifier_,
+        uint256 bond_,
+        uint32 turn_,
+        uint16 layers_,
+        uint16 heads_,
+        uint16 headWidth_,
+        int64 toleranceSteps_
+    ) {
+        if (layers_ == 0 || heads_ == 0 || headWidth_ == 0 || toleranceSteps_ < 0 || toleranceSteps_ > type(int16).max) {
+            revert BadShape(); // a delta (int16) must be able to reach the tolerance
+        }
+        (stake, turn, layers, heads, headWidth) = (stake_, turn_, layers_, heads_, headWidth_);
+        (attendVerifier, toleranceSteps, bond) = (attendVerifier_, toleranceSteps_, bond_);
     }
 
     // --- the trace's shape (zkinfer.llm.trace.Shape) ---
@@ -111,32 +128,38 @@ contract ZkinferDispute {
     function open(address node, bytes32 answer, uint32 positions) external payable returns (uint256 id) {
         if (msg.value != bond) revert WrongBond(msg.value, bond);
         id = ++disputeCount;
-        disputes[id] = Dispute(node, uint64(block.timestamp) + turn, Phase.AwaitRoot, 0, 0, msg.sender, positions, 0, answer, bytes32(0), bytes32(0));
+        disputes[id] = Dispute(
+            node, uint40(block.timestamp) + turn, Phase.AwaitRoot, 0, 0, 0, msg.sender, positions, answer, 0, 0
+        );
         emit Opened(id, node, msg.sender, answer, positions);
     }
 
     function postRoot(uint256 id, bytes32 root) external {
         Dispute storage d = _turn(id, Phase.AwaitRoot, true);
-        uint8 depth = depthFor(offset(d.positions));
-        (d.root, d.current, d.level, d.index) = (root, root, depth, 0);
+        uint256 leaves = offset(d.positions);
+        uint8 depth = depthFor(leaves);
+        if (depth > 8) revert TooLong(leaves); // a node's index is 32 bits
+        (d.root, d.current, d.level) = (root, root, depth);
         _next(d, Phase.AwaitReveal);
         emit RootPosted(id, root, depth);
     }
 
+    /// The node shows the current node's 16 children; the contract hashes them as the node's pair tree.
     function reveal(uint256 id, bytes32[16] calldata children) external {
         Dispute storage d = _turn(id, Phase.AwaitReveal, true);
-        if (keccak256(abi.encodePacked(bytes1(0x01), children)) != d.current) revert BadChildren();
+        if (_node(children) != d.current) revert BadChildren();
         _next(d, Phase.AwaitPick);
         emit Revealed(id, d.level, d.index, children);
     }
 
-    function pick(uint256 id, bytes32[16] calldata children, uint8 child) external {
+    /// The challenger names the child it disputes: its hash (as revealed) and its 4 siblings inside the node.
+    function pick(uint256 id, uint8 child, bytes32 hash, bytes32[BITS] calldata siblings) external {
         Dispute storage d = _turn(id, Phase.AwaitPick, false);
-        if (child >= ARITY || keccak256(abi.encodePacked(bytes1(0x01), children)) != d.current) revert BadChildren();
-        uint64 index = d.index * uint64(ARITY) + child;
+        if (child >= ARITY || _climb(hash, child, siblings) != d.current) revert BadChildren();
+        uint32 index = d.index * uint32(ARITY) + child;
         uint8 level = d.level - 1;
         if (uint256(index) * ARITY ** level >= offset(d.positions)) revert PaddingPicked();
-        (d.index, d.level, d.current) = (index, level, children[child]);
+        (d.index, d.level, d.current) = (index, level, hash);
         _next(d, level == 0 ? Phase.AwaitLeaf : Phase.AwaitReveal);
         emit Picked(id, level, index);
     }
@@ -144,7 +167,7 @@ contract ZkinferDispute {
     /// The node shows the disputed leaf's values (an event), so the challenger can name the head it disputes.
     function revealLeaf(uint256 id, bytes calldata values) external {
         Dispute storage d = _turn(id, Phase.AwaitLeaf, true);
-        if (keccak256(abi.encodePacked(bytes1(0x00), values)) != d.current) revert BadOpening("leaf");
+        if (_leaf(values) != d.current) revert BadOpening("leaf");
         _next(d, Phase.AwaitHead);
         emit LeafRevealed(id, d.index, values);
     }
@@ -152,7 +175,7 @@ contract ZkinferDispute {
     /// The challenger names the attention head whose update it disputes: the referee proves that head only.
     function pickHead(uint256 id, uint8 head) external {
         Dispute storage d = _turn(id, Phase.AwaitHead, false);
-        if (head >= HEADS) revert BadChildren();
+        if (head >= heads) revert BadChildren();
         d.head = head;
         _next(d, Phase.AwaitProof);
         emit HeadPicked(id, head);
@@ -169,37 +192,97 @@ contract ZkinferDispute {
 
     struct Opening {
         bytes values; // int32 big-endian words
-        bytes32[16][] path; // per level from the leaves up: the 16 children holding the path
+        bytes32[] path; // the binary siblings from the leaf up to the root: 4 per 16-ary level
     }
 
     /// The node's defence of an `attend` leaf: (layer, t, j) from the leaf index and `t`; the inputs are
     /// its leaves index − 1 (the state before key j; the initial state when j = 0), pre(layer, t) (q) and
-    /// pre(layer, j) (k, v), opened in that order; `claimed` is the leaf's own values and `outputs` the
-    /// circuit's public outputs (field elements). The contract lays out the proof's public instances
-    /// itself, [state ‖ q ‖ k ‖ v ‖ outputs], from the opened values: the inputs cost no second calldata.
+    /// pre(layer, j) (k, v), opened in that order; `claimed` is the leaf's own values and `deltas` the
+    /// circuit's public outputs minus the claimed head's values (int16 big-endian words, each within the
+    /// tolerance). The contract lays out the proof's public instances itself, [state ‖ q ‖ k ‖ v ‖
+    /// claimed + deltas], from the opened values: no instance travels as a 32-byte field element.
     function settleAttend(
         uint256 id,
         uint256 t,
         Opening[3] calldata inputs,
         bytes calldata claimed,
         bytes calldata proof,
-        uint256[] calldata outputs
+        bytes calldata deltas
     ) external {
         Dispute storage d = _turn(id, Phase.AwaitProof, true);
-        (uint256 layer, uint256 j) = _attendStep(d, t);
-        if (claimed.length != 4 * STATE || keccak256(abi.encodePacked(bytes1(0x00), claimed)) != d.current) {
-            revert BadOpening("claimed");
-        }
-        if (j > 0) _open(d, inputs[0], d.index - 1, "previous");
-        _open(d, inputs[1], offset(t) + 1 + layer * (t + 3), "preT");
-        _open(d, inputs[2], offset(j) + 1 + layer * (j + 3), "preJ");
-        uint256[] memory instances = _instances(d.head, j > 0, inputs, claimed, outputs);
-        try attendVerifier.verifyProof(proof, instances) returns (bool ok) {
-            if (!ok) revert InvalidProof();
-        } catch {
-            revert InvalidProof();
-        }
+        uint256[] memory instances = _attendInstances(d, t, inputs, claimed, deltas);
+        (bool ok, bytes memory answer) =
+            address(attendVerifier).call(abi.encodeCall(IRefereeVerifier.verifyProof, (proof, instances)));
+        if (!ok || answer.length != 32 || abi.decode(answer, (uint256)) != 1) revert InvalidProof();
         _resolve(id, d, true, "node proved the step");
+    }
+
+    /// The proof's public instances for the disputed head, every input opened against the root and every
+    /// output within tolerance of the claimed leaf (which is the current leaf).
+    function _attendInstances(
+        Dispute storage d,
+        uint256 t,
+        Opening[3] calldata inputs,
+        bytes calldata claimed,
+        bytes calldata deltas
+    ) internal view returns (uint256[] memory instances) {
+        (uint256 h, uint256 w, uint256 all) = (d.head, headWidth, heads);
+        if (claimed.length != 4 * (2 * all + all * w) || _leaf(claimed) != d.current) revert BadOpening("claimed");
+        if (deltas.length != 2 * (2 + w)) revert InstanceMismatch(deltas.length);
+        bool first = _openInputs(d, t, inputs, all * w);
+        instances = new uint256[](2 * (2 + w) + 3 * w);
+        if (first) {
+            instances[0] = _felt(M0); // d and n start at 0
+        } else {
+            bytes calldata previous = inputs[0].values;
+            instances[0] = _felt(_word(previous, h));
+            instances[1] = _felt(_word(previous, all + h));
+            _copy(instances, 2, previous, 2 * all + h * w, w);
+        }
+        _copy(instances, 2 + w, inputs[1].values, h * w, w); // q_t
+        _copy(instances, 2 + 2 * w, inputs[2].values, all * w + h * w, w); // k_j
+        _copy(instances, 2 + 3 * w, inputs[2].values, 2 * all * w + h * w, w); // v_j
+        _outputs(instances, deltas, claimed, h, all, 2 * all + h * w);
+    }
+
+    /// Opens the step's inputs against the root: the state before key j (none when j = 0: `first`),
+    /// pre(layer, t) and pre(layer, j), each exactly as long as its kind's leaves.
+    function _openInputs(Dispute storage d, uint256 t, Opening[3] calldata inputs, uint256 width)
+        internal
+        view
+        returns (bool first)
+    {
+        (uint256 layer, uint256 j) = _attendStep(d, t);
+        (bytes32 root, uint256 depth) = (d.root, depthFor(offset(d.positions)));
+        first = j == 0;
+        if (!first) _open(root, depth, inputs[0], d.index - 1, 2 * heads + width, "previous");
+        _open(root, depth, inputs[1], offset(t) + 1 + layer * (t + 3), 3 * width, "preT");
+        _open(root, depth, inputs[2], offset(j) + 1 + layer * (j + 3), 3 * width, "preJ");
+    }
+
+    /// The outputs, laid after the inputs: the claimed head's values (m, d of head h, then its numerator)
+    /// plus each delta, every delta within the tolerance.
+    function _outputs(
+        uint256[] memory instances,
+        bytes calldata deltas,
+        bytes calldata claimed,
+        uint256 h,
+        uint256 all,
+        uint256 numerator
+    ) internal view {
+        int256 tolerance = toleranceSteps;
+        uint256 count = deltas.length / 2;
+        uint256 out = instances.length - count;
+        for (uint256 i = 0; i < count; i++) {
+            uint256 at = i < 2 ? i * all + h : numerator + (i - 2);
+            int256 claim = _word(claimed, at);
+            int256 delta;
+            assembly {
+                delta := signextend(1, shr(240, calldataload(add(deltas.offset, shl(1, i)))))
+            }
+            if (delta > tolerance || -delta > tolerance) revert OutsideTolerance(at, claim + delta, claim);
+            instances[out + i] = _felt(claim + delta);
+        }
     }
 
     function _attendStep(Dispute storage d, uint256 t) internal view returns (uint256 layer, uint256 j) {
@@ -211,35 +294,6 @@ contract ZkinferDispute {
         uint256 inner = (rest - 1) % (t + 3);
         if (inner == 0 || inner == t + 2) revert NotAnAttendStep();
         j = inner - 1;
-    }
-
-    /// The head's instances [m, d, n ‖ q ‖ k ‖ v ‖ m', d', n'] as field elements, from the opened int32 words
-    /// (leaf layouts: state m[4] ‖ d[4] ‖ n[128] by head; pre q[128] ‖ k[128] ‖ v[128]).
-    function _instances(uint256 h, bool hasPrevious, Opening[3] calldata inputs, bytes calldata claimed, uint256[] calldata outputs)
-        internal
-        view
-        returns (uint256[] memory instances)
-    {
-        if (outputs.length != HEAD_STATE) revert InstanceMismatch(outputs.length);
-        instances = new uint256[](2 * HEAD_STATE + 3 * HEAD);
-        instances[0] = _felt(hasPrevious ? _word(inputs[0].values, h) : M0);
-        instances[1] = _felt(hasPrevious ? _word(inputs[0].values, HEADS + h) : int256(0));
-        for (uint256 i = 0; i < HEAD; i++) {
-            instances[2 + i] = _felt(hasPrevious ? _word(inputs[0].values, 2 * HEADS + h * HEAD + i) : int256(0));
-            instances[HEAD_STATE + i] = _felt(_word(inputs[1].values, h * HEAD + i));
-            instances[HEAD_STATE + HEAD + i] = _felt(_word(inputs[2].values, WIDTH + h * HEAD + i));
-            instances[HEAD_STATE + 2 * HEAD + i] = _felt(_word(inputs[2].values, 2 * WIDTH + h * HEAD + i));
-        }
-        uint256 out = HEAD_STATE + 3 * HEAD;
-        int256 tolerance = toleranceSteps;
-        for (uint256 i = 0; i < HEAD_STATE; i++) {
-            uint256 at = i < 2 ? i * HEADS + h : 2 * HEADS + h * HEAD + (i - 2);
-            int256 proven = _signed(outputs[i]);
-            int256 claim = _word(claimed, at);
-            int256 gap = proven > claim ? proven - claim : claim - proven;
-            if (gap > tolerance) revert OutsideTolerance(at, proven, claim);
-            instances[out + i] = outputs[i];
-        }
     }
 
     function withdraw() external {
@@ -260,8 +314,7 @@ contract ZkinferDispute {
     }
 
     function _next(Dispute storage d, Phase phase) internal {
-        d.phase = phase;
-        d.deadline = uint64(block.timestamp) + turn;
+        (d.phase, d.deadline) = (phase, uint40(block.timestamp) + turn);
     }
 
     function _resolve(uint256 id, Dispute storage d, bool nodeWon, string memory why) internal {
@@ -275,31 +328,94 @@ contract ZkinferDispute {
         emit Resolved(id, nodeWon, why);
     }
 
-    function _open(Dispute storage d, Opening calldata o, uint256 index, string memory which) internal view {
-        if (o.path.length != _depth(d)) revert BadOpening(which);
-        bytes32 current = keccak256(abi.encodePacked(bytes1(0x00), o.values));
-        for (uint256 level = 0; level < o.path.length; level++) {
-            if (o.path[level][index % ARITY] != current) revert BadOpening(which);
-            current = keccak256(abi.encodePacked(bytes1(0x01), o.path[level]));
-            index /= ARITY;
+    /// `o.values` (exactly `words` words) is leaf `index` of the tree under `root` (`depth` 16-ary levels).
+    function _open(bytes32 root, uint256 depth, Opening calldata o, uint256 index, uint256 words, string memory which)
+        internal
+        pure
+    {
+        bytes32[] calldata path = o.path;
+        if (o.values.length != 4 * words || path.length != BITS * depth) revert BadOpening(which);
+        bytes32 current = _leaf(o.values);
+        for (uint256 i = 0; i < path.length; i++) {
+            current = index & 1 == 0 ? _pair(current, path[i]) : _pair(path[i], current);
+            index >>= 1;
         }
-        if (current != d.root) revert BadOpening(which);
+        if (current != root) revert BadOpening(which);
     }
 
-    function _depth(Dispute storage d) internal view returns (uint256) {
-        return depthFor(offset(d.positions));
+    /// A 16-ary node's hash: its children folded pairwise in place (8, 4, 2, 1 pairs), past the
+    /// allocator's pointer.
+    function _node(bytes32[16] calldata children) internal pure returns (bytes32 hash) {
+        assembly ("memory-safe") {
+            let at := mload(0x40)
+            let scratch := add(at, 512)
+            calldatacopy(at, children, 512)
+            mstore8(scratch, 1)
+            for { let width := 8 } width { width := shr(1, width) } {
+                for { let i := 0 } lt(i, width) { i := add(i, 1) } {
+                    mcopy(add(scratch, 1), add(at, shl(6, i)), 64)
+                    mstore(add(at, shl(5, i)), keccak256(scratch, 65))
+                }
+            }
+            hash := mload(at)
+        }
     }
 
-    function _word(bytes calldata data, uint256 i) internal pure returns (int256) {
-        return int256(int32(uint32(bytes4(data[4 * i:4 * i + 4]))));
+    /// The node hash `siblings` lead to from child `child` of a 16-ary node.
+    function _climb(bytes32 current, uint256 child, bytes32[BITS] calldata siblings) internal pure returns (bytes32) {
+        for (uint256 i = 0; i < BITS; i++) {
+            current = child & 1 == 0 ? _pair(current, siblings[i]) : _pair(siblings[i], current);
+            child >>= 1;
+        }
+        return current;
+    }
+
+    /// keccak256(0x01 ‖ left ‖ right), hashed in the free memory past the allocator's pointer.
+    function _pair(bytes32 left, bytes32 right) internal pure returns (bytes32 hash) {
+        assembly ("memory-safe") {
+            let at := mload(0x40)
+            mstore8(at, 1)
+            mstore(add(at, 1), left)
+            mstore(add(at, 33), right)
+            hash := keccak256(at, 65)
+        }
+    }
+
+    /// keccak256(0x00 ‖ values), hashed in the free memory past the allocator's pointer.
+    function _leaf(bytes calldata values) internal pure returns (bytes32 hash) {
+        assembly ("memory-safe") {
+            let at := mload(0x40)
+            mstore8(at, 0)
+            calldatacopy(add(at, 1), values.offset, values.length)
+            hash := keccak256(at, add(values.length, 1))
+        }
+    }
+
+    /// Word `i` of `data` as a signed integer. The caller has checked that `data` holds it: calldataload
+    /// past `data` would read the calldata after it.
+    function _word(bytes calldata data, uint256 i) internal pure returns (int256 value) {
+        assembly {
+            value := signextend(3, shr(224, calldataload(add(data.offset, shl(2, i)))))
+        }
+    }
+
+    /// out[at + i] = felt(word(from, start + i)) for i < count (the caller has checked `from`'s length).
+    function _copy(uint256[] memory out, uint256 at, bytes calldata from, uint256 start, uint256 count) internal pure {
+        assembly ("memory-safe") {
+            let target := add(add(out, 0x20), shl(5, at))
+            let source := add(from.offset, shl(2, start))
+            for { let i := 0 } lt(i, count) { i := add(i, 1) } {
+                let value := signextend(3, shr(224, calldataload(add(source, shl(2, i)))))
+                if slt(value, 0) { value := add(P, value) } // P − |value|: |value| < 2^31 < P
+                mstore(add(target, shl(5, i)), value)
+            }
+        }
     }
 
     function _felt(int256 value) internal pure returns (uint256) {
-        return value >= 0 ? uint256(value) : P - uint256(-value);
+        unchecked {
+            return value >= 0 ? uint256(value) : P - uint256(-value);
+        }
     }
 
-    function _signed(uint256 felt) internal pure returns (int256) {
-        if (felt >= P) return type(int256).min; // never equal to a committed value
-        return felt > P / 2 ? -int256(P - felt) : int256(felt);
-    }
 }

@@ -76,8 +76,26 @@ def test_a_changed_value_changes_its_leaf_and_the_root(weights: substeps.Weights
 def test_the_tree_is_a_full_sixteen_ary_tree_and_leaf_proofs_check(computed: trace.Trace) -> None:
     assert len(computed.tree.levels[0]) == 16**computed.tree.depth >= computed.shape.count
     for index in (0, 1, computed.shape.count // 2, computed.shape.count - 1):
-        assert trace_tree.check_proof(computed.root, computed.tree.levels[0][index], index, computed.tree.proof(index))
+        proof = computed.tree.proof(index)
+        assert len(proof) == 4 * computed.tree.depth  # one sibling per binary level
+        assert trace_tree.check_proof(computed.root, computed.tree.levels[0][index], index, proof)
     assert computed.tree.levels[0][computed.shape.count] == trace_tree.EMPTY
+
+
+def test_a_node_is_the_pair_tree_over_its_children_and_a_pick_climbs_to_it() -> None:
+    from eth_hash.auto import keccak
+
+    children = [keccak(bytes([i])) for i in range(16)]
+    pairs = [keccak(b"\x01" + children[i] + children[i + 1]) for i in range(0, 16, 2)]
+    while len(pairs) > 1:
+        pairs = [keccak(b"\x01" + pairs[i] + pairs[i + 1]) for i in range(0, len(pairs), 2)]
+    assert trace_tree.node(children) == pairs[0]
+    for child in (0, 5, 15):
+        path = trace_tree.siblings(children, child)
+        assert len(path) == 4 and trace_tree.climb(children[child], child, path) == pairs[0]
+        assert trace_tree.climb(children[child], child ^ 1, path) != pairs[0]  # the index is bound
+    # a leaf never passes for a pair: their prefixes differ (0x00 vs 0x01)
+    assert trace_tree.leaf(np.zeros(16, dtype=np.int64)) != trace_tree.pair(bytes(32), bytes(32))
 
 
 def test_values_outside_32_bits_are_refused() -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from zkinfer.chain import deploy, solidity
 from zkinfer.chain.account import Chain
 from zkinfer.chain.deploy import Sent
-from zkinfer.llm import referee, trace, trace_tree
+from zkinfer.llm import referee, substeps, trace, trace_tree
 from zkinfer.llm.substeps import Weights
 
 SOURCE = Path(__file__).resolve().parents[2] / "contracts" / "ZkinferDispute.sol"
@@ -42,17 +42,26 @@ def compiled() -> solidity.Compiled:
 
 @dataclass(frozen=True)
 class Params:
+    """The game's settings; the model's shape defaults to the bundled model's (`for_model` reads a model's)."""
+
     bond: int = 10**16  # wei the challenger posts
     turn: int = 3600  # seconds each party has for its move
     layers: int = 4
+    heads: int = 4
+    head_width: int = 32
     tolerance: int = referee.TOLERANCE_STEPS
+
+    @classmethod
+    def for_model(cls, weights: Weights, **settings: int) -> Params:
+        return cls(layers=len(weights.layers), heads=weights.heads, head_width=weights.head_width, **settings)
 
 
 def deploy_dispute(chain: Chain, stake: str, attend_verifier: str, params: Params = Params()) -> Sent:
     """Deploy the game; `stake` is the stake contract it slashes through (it needs SLASHER_ROLE there),
     or the zero address to play for bonds only."""
-    code = compiled()
-    return deploy.deploy(chain, code, stake, attend_verifier, params.bond, params.turn, params.layers, params.tolerance)
+    p = params
+    args = (p.bond, p.turn, p.layers, p.heads, p.head_width, p.tolerance)
+    return deploy.deploy(chain, compiled(), stake, attend_verifier, *args)
 
 
 class Dispute:
@@ -72,9 +81,9 @@ class Dispute:
             "phase",
             "level",
             "head",
+            "index",
             "challenger",
             "positions",
-            "index",
             "answer",
             "root",
             "current",
@@ -101,7 +110,10 @@ class Dispute:
         return self._send(self.contract.functions.reveal(dispute_id, children), "reveal the children")
 
     def pick(self, dispute_id: int, children: tuple[bytes, ...], child: int) -> Sent:
-        return self._send(self.contract.functions.pick(dispute_id, list(children), child), "pick a child")
+        """Pick `child` of the revealed `children`: the contract takes its hash and its siblings in the node."""
+        siblings = trace_tree.siblings(children, child)
+        call = self.contract.functions.pick(dispute_id, child, children[child], siblings)
+        return self._send(call, "pick a child")
 
     def reveal_leaf(self, dispute_id: int, computed: trace.Trace) -> Sent:
         step = computed.shape.step_at(self.state(dispute_id)["index"])
@@ -113,22 +125,33 @@ class Dispute:
 
     def settle_attend(self, dispute_id: int, computed: trace.Trace, proof: bytes, outputs: list[int]) -> Sent:
         """The node's defence of an `attend` leaf with a referee proof; `outputs` are the proof's public
-        outputs (field elements): the contract lays out the inputs from the openings."""
-        step = computed.shape.step_at(self.state(dispute_id)["index"])
+        outputs (field elements): the contract lays out the inputs from the openings and takes the outputs
+        as int16 deltas from the claimed head's values (one beyond int16 is sent clamped: outside tolerance)."""
+        state = self.state(dispute_id)
+        step = computed.shape.step_at(state["index"])
         previous = trace.Step("attend", step.position, step.layer, step.key - 1) if step.key else step
         openings = [
             self._opening(computed, previous),
             self._opening(computed, trace.Step("pre", step.position, step.layer)),
             self._opening(computed, trace.Step("pre", step.key, step.layer)),
         ]
-        claimed = trace_tree.packed(computed.values(step))
-        call = self.contract.functions.settleAttend(dispute_id, step.position, openings, claimed, proof, outputs)
+        values = computed.values(step)
+        heads, width = int(self.contract.functions.heads().call()), int(self.contract.functions.headWidth().call())
+        _, d, n = substeps.split_state(heads, values)
+        head = state["head"]
+        claimed_head = np.concatenate([[values[head], d[head]], n[head * width : (head + 1) * width]])
+        proven = np.array([trace_tree.signed(felt) for felt in outputs], dtype=object)
+        deltas = np.clip(proven - claimed_head.astype(object), -(1 << 15), (1 << 15) - 1).astype(">i2")
+        claimed = trace_tree.packed(values)
+        call = self.contract.functions.settleAttend(
+            dispute_id, step.position, openings, claimed, proof, deltas.tobytes()
+        )
         return self._send(call, "settle the attend step")
 
     @staticmethod
-    def _opening(computed: trace.Trace, step: trace.Step) -> tuple[bytes, list[list[bytes]]]:
+    def _opening(computed: trace.Trace, step: trace.Step) -> tuple[bytes, list[bytes]]:
         index = computed.shape.index(step)
-        return trace_tree.packed(computed.values(step)), [list(c) for c in computed.tree.proof(index)]
+        return trace_tree.packed(computed.values(step)), computed.tree.proof(index)
 
     def timeout(self, dispute_id: int) -> Sent:
         return self._send(self.contract.functions.timeout(dispute_id), "claim a missed turn")

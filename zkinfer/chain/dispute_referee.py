@@ -40,22 +40,23 @@ class Proven:
         return self.instances[-len(self.outputs) :]
 
 
-def attend_circuit(weights: substeps.Weights) -> Circuit:
-    """The compiled one-head attend circuit for this head width (from the cache, else exported and compiled)."""
+def attend_circuit(weights: substeps.Weights, max_logrows: int | None = None) -> Circuit:
+    """The compiled one-head attend circuit for this head width (from the cache, else exported and compiled).
+    `max_logrows` caps k (a small model's test: k 14 proves in seconds, its exp table over several
+    columns); left out, ezkl picks k (17 for the bundled model: one column for the exp table)."""
     from zkinfer.llm import referee_graphs
     from zkinfer.prover.compile import compile_model
     from zkinfer.prover.export import export
 
-    key = digest_json(
-        {
-            "kind": "attend",
-            "width": weights.head_width,
-            "scale": substeps.SCALE_BITS,
-            "floor": substeps.EXP_FLOOR,
-            "graph": digest_file(Path(referee_graphs.__file__)),
-            "ezkl": _ezkl.VERSION,
-        }
-    )
+    shape = {
+        "kind": "attend",
+        "width": weights.head_width,
+        "scale": substeps.SCALE_BITS,
+        "floor": substeps.EXP_FLOOR,
+        "graph": digest_file(Path(referee_graphs.__file__)),
+        "ezkl": _ezkl.VERSION,
+    }
+    key = digest_json(shape if max_logrows is None else {**shape, "max_logrows": max_logrows})
     folder = cache.cache_dir("referee", cache.key_part(key))
     if (folder / "circuit" / "manifest.json").is_file():
         return load(folder / "circuit")
@@ -71,6 +72,7 @@ def attend_circuit(weights: substeps.Weights) -> Circuit:
             name="referee-attend",
             search=False,
             input_scale=substeps.SCALE_BITS,
+            max_logrows=max_logrows,
         )
     return load(folder / "circuit")
 

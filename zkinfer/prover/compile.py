@@ -93,12 +93,13 @@ def _measure(
     calib_file: Path,
     symbols: tuple[tuple[str, int], ...] = (),
     input_scale: int | None = None,
+    max_logrows: int | None = None,
 ) -> list[float]:
     """Calibrate and compile one candidate in `work`, filling in its size and error; returns the
     max |error| of each output."""
     settings = work / SETTINGS_FILE
     _ezkl.gen_settings(model, settings, _run_args(candidate, visibility, batch_size, symbols))
-    _ezkl.calibrate(calib_file, model, settings, input_scale=input_scale)
+    _ezkl.calibrate(calib_file, model, settings, input_scale=input_scale, max_logrows=max_logrows)
     _ezkl.compile_circuit(model, work / COMPILED_FILE, settings)
     made = Settings(json.loads(settings.read_text()), str(settings))
     candidate.logrows, candidate.num_rows = made.logrows, made.num_rows
@@ -203,12 +204,14 @@ def compile_model(
     decomposition: tuple[int, int] | None = None,
     batch_size: int = 1,
     input_scale: int | None = None,
+    max_logrows: int | None = None,
     progress: Progress = _quiet,
 ) -> Circuit:
     """Compile `model_path` into `out_dir`, calibrated on every sample in `calibration`.
     `input_scale` fixes the input's fixed-point scale instead of calibrating it (split segments, or a
-    finer circuit). Warns (`CoarseOutputWarning`) once per output whose error on the calibration
-    samples is large against its range, naming it and saying how to get a finer circuit."""
+    finer circuit); `max_logrows` caps k (lookup tables wider than 2^k take several columns). Warns
+    (`CoarseOutputWarning`) once per output whose error on the calibration samples is large against its
+    range, naming it and saying how to get a finer circuit."""
     visibility = visibility or Visibility()
     info = onnx_model.load(model_path, batch_size=batch_size)
     _refuse_scalar_inputs(model_path, info.inputs)
@@ -247,6 +250,7 @@ def compile_model(
                     calib_file,
                     info.symbols,
                     input_scale,
+                    max_logrows,
                 )
             except ZkinferError as exc:  # a decomposition too narrow for this model: try the others
                 first_error = first_error or exc

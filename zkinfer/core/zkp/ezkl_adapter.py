@@ -165,15 +165,21 @@ def native_output_hidden() -> Iterator[None]:
 
 
 def calibrate(
-    data: Path, model: Path, settings: Path, target: str = "resources", input_scale: int | None = None
+    data: Path,
+    model: Path,
+    settings: Path,
+    target: str = "resources",
+    input_scale: int | None = None,
+    max_logrows: int | None = None,
 ) -> None:
     """Calibrate scales on every sample in `data` (ezkl splits the flat data into batches).
     `input_scale` fixes the input's scale (a split circuit's segment reads its predecessor's output
-    field elements as they are, so it must read them at the scale they were made at)."""
+    field elements as they are, so it must read them at the scale they were made at). `max_logrows`
+    caps k: ezkl then spreads a lookup table wider than 2^k over several columns (a faster proof)."""
     scales = None if input_scale is None else [input_scale]
     try:
         with native_output_hidden():
-            ezkl.calibrate_settings(str(data), str(model), str(settings), target, 2.0, scales, [1], None)
+            ezkl.calibrate_settings(str(data), str(model), str(settings), target, 2.0, scales, [1], max_logrows)
     except RuntimeError as exc:
         raise _model_error(model, exc) from exc
     _sort_hash_set_lists(settings)

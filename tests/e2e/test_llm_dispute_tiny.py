@@ -1,0 +1,176 @@
+"""The dispute game on a tiny GPT-2 (written by this file: d 16, 2 heads, 2 layers, vocab 64, random weights)
+with a real referee proof on a real anvil: cheap enough for CI, unlike `test_llm_dispute.py` (the bundled
+model's k 17 circuit, marked slow). Its attend circuit (head width 8) is compiled at k ≤ 15 and proves in
+seconds; the game contract is deployed for this model's shape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.chain_harness import anvil, chain, other_account  # noqa: F401  (fixtures)
+from zkinfer.chain import deploy, devchain
+from zkinfer.chain import dispute as game
+from zkinfer.chain import verifier as chain_verifier
+from zkinfer.chain.account import Chain
+from zkinfer.core.formats.circuit import Circuit
+from zkinfer.core.support.errors import ChainError
+from zkinfer.llm import referee, substeps, trace
+
+pytestmark = pytest.mark.e2e
+
+WIDTH, HEADS, LAYERS, VOCAB, POSITIONS = 16, 2, 2, 64, 32
+MAX_LOGROWS = 15  # k 14 needs 6 columns for the exp table: its verifier passes the 24 KiB code limit
+TOKENS = [int(x) for x in np.random.default_rng(7).integers(0, VOCAB, 9)]
+DISPUTED = trace.Step("attend", position=7, layer=1, key=4)
+ZERO = "0x" + "00" * 20
+
+
+def write_tiny_gpt2(folder: Path, seed: int = 3) -> Path:
+    """config.json + model.safetensors in the layout `substeps.load` reads (GPT-2's tensor names)."""
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(seed)
+    d = WIDTH
+
+    def normal(*shape: int, scale: float = 0.3) -> np.ndarray:
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    tensors = {"transformer.wte.weight": normal(VOCAB, d), "transformer.wpe.weight": normal(POSITIONS, d)}
+    for i in range(LAYERS):
+        shapes = {
+            "ln_1.weight": (d,),
+            "ln_1.bias": (d,),
+            "attn.c_attn.weight": (d, 3 * d),
+            "attn.c_attn.bias": (3 * d,),
+            "attn.c_proj.weight": (d, d),
+            "attn.c_proj.bias": (d,),
+            "ln_2.weight": (d,),
+            "ln_2.bias": (d,),
+            "mlp.c_fc.weight": (d, 4 * d),
+            "mlp.c_fc.bias": (4 * d,),
+            "mlp.c_proj.weight": (4 * d, d),
+            "mlp.c_proj.bias": (d,),
+        }
+        for name, shape in shapes.items():
+            value = (
+                1 + normal(*shape, scale=0.1)
+                if name.endswith("ln_1.weight") or name.endswith("ln_2.weight")
+                else normal(*shape)
+            )
+            tensors[f"transformer.h.{i}.{name}"] = value
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(folder / "model.safetensors"))
+    config = {"model_type": "gpt2", "n_layer": LAYERS, "n_head": HEADS, "n_embd": d, "vocab_size": VOCAB}
+    (folder / "config.json").write_text(json.dumps({**config, "n_positions": POSITIONS}))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> substeps.Weights:
+    return substeps.load(write_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2")))
+
+
+@pytest.fixture(scope="module")
+def honest(weights: substeps.Weights) -> trace.Trace:
+    return trace.compute(weights, TOKENS)
+
+
+@pytest.fixture(scope="module")
+def circuit(weights: substeps.Weights) -> Circuit:
+    from zkinfer.chain import dispute_referee
+
+    return dispute_referee.attend_circuit(weights, max_logrows=MAX_LOGROWS)
+
+
+@pytest.fixture(scope="module")
+def contract(chain: Chain, weights: substeps.Weights, circuit: Circuit) -> Iterator[str]:  # noqa: F811
+    verifier = deploy.deploy(chain, chain_verifier.for_circuit(circuit.path).compiled)
+    assert verifier.contract_address is not None
+    params = game.Params.for_model(weights, turn=600)
+    sent = game.deploy_dispute(chain, ZERO, verifier.contract_address, params)
+    assert sent.contract_address is not None
+    yield sent.contract_address
+
+
+def altered(computed: trace.Trace, step: trace.Step, by: int, at: int = 2 * HEADS + 1) -> trace.Trace:
+    """The same trace with one attend output moved by `by` grid steps (by default n[1]: head 0's)."""
+    states = computed.states.copy()
+    states[step.layer, step.position, step.key, at] += by
+    return trace.assemble(computed.shape, computed.hidden, computed.qkv, states)
+
+
+def test_the_tiny_circuit_is_small(circuit: Circuit, weights: substeps.Weights) -> None:
+    assert circuit.logrows <= MAX_LOGROWS and weights.head_width == WIDTH // HEADS
+
+
+def test_a_lying_node_cannot_settle_and_loses_on_timeout(
+    anvil: devchain.DevChain,  # noqa: F811
+    contract: str,
+    honest: trace.Trace,
+    weights: substeps.Weights,
+    circuit: Circuit,
+) -> None:
+    from zkinfer.chain import dispute_referee
+
+    node_chain, challenger_chain = other_account(anvil, 1), other_account(anvil, 2)
+    node, challenger = game.Dispute(node_chain, contract), game.Dispute(challenger_chain, contract)
+    lie = altered(honest, DISPUTED, 5 * referee.TOLERANCE_STEPS)
+    dispute_id, _ = challenger.open(node_chain.address, b"\x01" * 32, honest.shape.positions)
+    node.post_root(dispute_id, lie)
+    rounds = game.bisect(node, challenger, dispute_id, lie, honest, weights)
+    assert len(rounds) == 2 * lie.tree.depth + 2
+    state = node.state(dispute_id)
+    assert state["phase"] == "AwaitProof" and lie.shape.step_at(state["index"]) == DISPUTED and state["head"] == 0
+    # its best defence is the circuit's output from its own (honest) inputs: out of tolerance of its claim
+    outputs, felts = dispute_referee.attend_outputs(circuit, referee.attend_instances(lie, weights, DISPUTED, 0))
+    assert not referee.node_wins(referee.head_state(weights, lie.values(DISPUTED), 0), outputs)
+    with pytest.raises(ChainError, match=game.error_selector("OutsideTolerance(uint256,int256,int256)")):
+        node.settle_attend(dispute_id, lie, b"", felts)
+    devchain.rpc(anvil.rpc_url, "evm_increaseTime", [601])
+    devchain.rpc(anvil.rpc_url, "evm_mine")
+    challenger.timeout(dispute_id)
+    assert node.state(dispute_id)["phase"] == "ChallengerWon"
+    assert challenger.credit(challenger_chain.address) == game.Params().bond
+
+
+def test_an_honest_node_proves_the_step_and_takes_a_frivolous_challengers_bond(
+    anvil: devchain.DevChain,  # noqa: F811
+    contract: str,
+    honest: trace.Trace,
+    weights: substeps.Weights,
+    circuit: Circuit,
+) -> None:
+    from zkinfer.chain import dispute_referee
+
+    node_chain, challenger_chain = other_account(anvil, 3), other_account(anvil, 4)
+    node, challenger = game.Dispute(node_chain, contract), game.Dispute(challenger_chain, contract)
+    wrong = altered(honest, DISPUTED, 3)  # a challenger whose recomputation differs at one step
+    dispute_id, _ = challenger.open(node_chain.address, b"\x02" * 32, honest.shape.positions)
+    node.post_root(dispute_id, honest)
+    game.bisect(node, challenger, dispute_id, honest, wrong, weights)
+    proven = dispute_referee.prove_attend(circuit, referee.attend_instances(honest, weights, DISPUTED, 0))
+    assert referee.node_wins(referee.head_state(weights, honest.values(DISPUTED), 0), proven.outputs)
+    # an input the root does not hold (q of position t moved by one step) is refused before the proof
+    qkv = honest.qkv.copy()
+    qkv[DISPUTED.layer, DISPUTED.position, 0] += 1
+    other_q = trace.assemble(honest.shape, honest.hidden, qkv, honest.states)
+    with pytest.raises(ChainError, match=game.error_selector("BadOpening(string)")):
+        node.settle_attend(dispute_id, other_q, proven.proof, proven.output_felts)
+    tampered = list(proven.output_felts)
+    tampered[3] += 1  # within tolerance, but not what the proof proves
+    with pytest.raises(ChainError, match=game.error_selector("InvalidProof()")):
+        node.settle_attend(dispute_id, honest, proven.proof, tampered)
+    node.settle_attend(dispute_id, honest, proven.proof, proven.output_felts)
+    assert node.state(dispute_id)["phase"] == "NodeWon"
+    assert node.credit(node_chain.address) == game.Params().bond
+
+
+def test_a_game_for_a_model_without_heads_is_refused(chain: Chain) -> None:  # noqa: F811
+    with pytest.raises(ChainError, match=game.error_selector("BadShape()")):
+        game.deploy_dispute(chain, ZERO, ZERO, game.Params(heads=0))
