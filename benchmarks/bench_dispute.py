@@ -34,7 +34,6 @@ import numpy as np
 from zkinfer.llm import referee, substeps, trace
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "llm" / "tiny-stdlib"
-ZERO = "0x" + "00" * 20
 
 
 def tokens(count: int, seed: int) -> list[int]:
@@ -48,7 +47,7 @@ def commitment(weights: substeps.Weights, contexts: list[int]) -> dict[int, trac
     traces = {}
     for count in contexts:
         started = time.perf_counter()
-        traces[count] = trace.compute(weights, tokens(count, count))
+        traces[count] = trace.compute(weights, tokens(count + 1, count)[:-1])  # the last token ends the answer
         seconds = time.perf_counter() - started
         print(f"| {count} | {traces[count].shape.count:,} | {traces[count].tree.depth} | {seconds:.2f} |")
     return traces
@@ -116,6 +115,7 @@ class Played:
 
 
 def game(weights: substeps.Weights, traces: dict[int, trace.Trace]) -> None:
+    from tests import dispute_harness
     from zkinfer.chain import account, deploy, devchain, dispute_referee
     from zkinfer.chain import dispute as chain_dispute
     from zkinfer.chain import verifier as chain_verifier
@@ -127,21 +127,24 @@ def game(weights: substeps.Weights, traces: dict[int, trace.Trace]) -> None:
         chain = account.connect(anvil.rpc_url, anvil.default_key)
         verifier = deploy.deploy(chain, chain_verifier.for_circuit(circuit.path).compiled)
         assert verifier.contract_address is not None
-        made = chain_dispute.deploy_dispute(
-            chain, ZERO, verifier.contract_address, chain_dispute.Params.for_model(weights)
+        nodes = tuple(2 * number + 1 for number in range(len(traces)))  # fresh accounts per context
+        # the game as deployed for real: the stake it slashes through, the nodes' keys registered
+        made = dispute_harness.deploy_game(
+            anvil, chain, verifier.contract_address, nodes, chain_dispute.Params.for_model(weights)
         )
-        assert made.contract_address is not None
-        print(f"- deployed: attend verifier {verifier.gas_used:,} gas, dispute contract {made.gas_used:,} gas")
+        print(f"- deployed: attend verifier {verifier.gas_used:,} gas, dispute contract {made.deploy_gas:,} gas")
         for number, (count, honest) in enumerate(traces.items()):
             node_chain, challenger_chain = (account.connect(anvil.rpc_url, anvil.keys[2 * number + i]) for i in (1, 2))
-            node = chain_dispute.Dispute(node_chain, made.contract_address)
-            challenger = chain_dispute.Dispute(challenger_chain, made.contract_address)
+            node = chain_dispute.Dispute(node_chain, made.address)
+            challenger = chain_dispute.Dispute(challenger_chain, made.address)
             step = trace.Step("attend", count - 1, 2, count // 2)  # a late step: the deepest openings
             states = honest.states.copy()
             states[step.layer, step.position, step.key, 20] += 3
             wrong = trace.assemble(honest.shape, honest.hidden, honest.qkv, states)
+            answer = tokens(count + 1, count)  # the trace's tokens and the one its last position produced
+            signed = dispute_harness.sampled_receipt(weights, made.keys[2 * number + 1], answer, count // 2)
             started = time.perf_counter()
-            dispute_id, opened = challenger.open(node_chain.address, b"\x07" * 32, count)
+            dispute_id, opened = challenger.open(node_chain.address, signed)
             posted = node.post_root(dispute_id, honest)
             rounds = chain_dispute.bisect(node, challenger, dispute_id, honest, wrong, weights)
             head = node.state(dispute_id)["head"]

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {ZkinferDisputeBinding} from "./ZkinferDisputeBinding.sol";
+
 /// A halo2 verifier as ezkl writes it (one per referee circuit, deployed like `deploy-verifier`).
 interface IRefereeVerifier {
     function verifyProof(bytes calldata proof, uint256[] calldata instances) external returns (bool);
@@ -9,6 +11,7 @@ interface IRefereeVerifier {
 /// The stake contract's slashing entry point (contracts/ZkinferStake.sol, SLASHER_ROLE).
 interface IStakeSlasher {
     function slashFor(address node, address beneficiary, bytes32 reason) external;
+    function lockBond(address node, uint64 until) external;
 }
 
 /// Disputes over a language model's answer, settled by bisection and one ZK-proven sub-step.
@@ -29,11 +32,14 @@ interface IStakeSlasher {
 /// outputs for head width w; 164 public instances at w = 32; README).
 /// Gas (README, "Disputes over LLM answers on chain"): every move reads and writes one packed slot of
 /// the dispute; the game's settings fit one slot; settle decodes words with calldataload.
-contract ZkinferDispute {
+/// Binding (ZkinferDisputeBinding): `open` takes the node's BLS-signed trace claim, so a dispute is only ever
+/// over an answer the node signed; `embed` leaves and greedy tokens are settled by the contract alone.
+contract ZkinferDispute is ZkinferDisputeBinding {
     uint256 internal constant ARITY = 16;
     uint256 internal constant BITS = 4; // binary levels per 16-ary level
     uint256 internal constant P = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
     int256 internal constant M0 = -1024 * 4096; // the running max before any key, at the trace's scale 2^12
+    bytes4 internal constant NOTHING_AT_STAKE = bytes4(keccak256("NothingAtStake(address)")); // ZkinferStake's
 
     enum Phase { None, AwaitRoot, AwaitReveal, AwaitPick, AwaitLeaf, AwaitHead, AwaitProof, NodeWon, ChallengerWon }
 
@@ -48,7 +54,7 @@ contract ZkinferDispute {
         // one slot
         address challenger;
         uint32 positions;
-        bytes32 answer; // what is disputed (the LLM receipt's digest)
+        bytes32 answer; // what is disputed: keccak256 of the node's signed trace claim
         bytes32 root;
         bytes32 current; // the hash of the current node (a leaf once level is 0)
     }
@@ -75,6 +81,7 @@ contract ZkinferDispute {
     event LeafRevealed(uint256 indexed id, uint64 index, bytes values);
     event HeadPicked(uint256 indexed id, uint8 head);
     event Resolved(uint256 indexed id, bool nodeWon, string why);
+    event NotSlashed(uint256 indexed id, address indexed node, bytes reason);
 
     error WrongBond(uint256 sent, uint256 required);
     error WrongPhase(Phase phase);
@@ -102,8 +109,9 @@ contract ZkinferDispute {
         uint16 layers_,
         uint16 heads_,
         uint16 headWidth_,
-        int64 toleranceSteps_
-    ) {
+        int64 toleranceSteps_,
+        Binding memory binding_
+    ) ZkinferDisputeBinding(binding_) {
         if (layers_ == 0 || heads_ == 0 || headWidth_ == 0 || toleranceSteps_ < 0 || toleranceSteps_ > type(int16).max) {
             revert BadShape(); // a delta (int16) must be able to reach the tolerance
         }
@@ -113,7 +121,7 @@ contract ZkinferDispute {
 
     // --- the trace's shape (zkinfer.llm.trace.Shape) ---
 
-    function offset(uint256 t) public view returns (uint256) {
+    function offset(uint256 t) public view override returns (uint256) {
         return t == 0 ? 0 : t * (1 + 3 * layers) + (layers * t * (t - 1)) / 2;
     }
 
@@ -125,12 +133,23 @@ contract ZkinferDispute {
 
     // --- the game ---
 
-    function open(address node, bytes32 answer, uint32 positions) external payable returns (uint256 id) {
+    /// Dispute the answer whose trace claim (zkinfer.llm.trace_claim) `node` signed with its registered key
+    /// (`publicKey` compressed, `publicKeyPoint` and `signaturePoint` uncompressed); `answer` is the claim's
+    /// keccak256. The node's bond is locked for the longest the game can last (the stake's lockBond).
+    function open(address node, bytes calldata claim, bytes calldata publicKey, bytes calldata publicKeyPoint, bytes calldata signaturePoint)
+        external
+        payable
+        returns (uint256 id)
+    {
         if (msg.value != bond) revert WrongBond(msg.value, bond);
+        uint32 positions = _bind(node, claim, publicKey, publicKeyPoint, signaturePoint);
+        bytes32 answer = keccak256(claim);
         id = ++disputeCount;
         disputes[id] = Dispute(
             node, uint40(block.timestamp) + turn, Phase.AwaitRoot, 0, 0, 0, msg.sender, positions, answer, 0, 0
         );
+        // every turn of the game (root, reveal and pick per level, leaf, head, proof) and one to claim a timeout
+        _lockStake(node, uint64(block.timestamp) + uint64(turn) * uint64(2 * depthFor(offset(positions)) + 5));
         emit Opened(id, node, msg.sender, answer, positions);
     }
 
@@ -188,11 +207,6 @@ contract ZkinferDispute {
         if (block.timestamp <= d.deadline) revert TurnNotOver(d.deadline);
         if (d.phase == Phase.AwaitPick || d.phase == Phase.AwaitHead) _resolve(id, d, true, "challenger missed its turn");
         else _resolve(id, d, false, "node missed its turn");
-    }
-
-    struct Opening {
-        bytes values; // int32 big-endian words
-        bytes32[] path; // the binary siblings from the leaf up to the root: 4 per 16-ary level
     }
 
     /// The node's defence of an `attend` leaf: (layer, t, j) from the leaf index and `t`; the inputs are
@@ -323,9 +337,47 @@ contract ZkinferDispute {
             credit[d.node] += bond;
         } else {
             credit[d.challenger] += bond;
-            if (address(stake) != address(0)) stake.slashFor(d.node, d.challenger, keccak256(abi.encode(address(this), id)));
+            // one reason per dispute: a node slashed once per dispute it loses. A node with nothing at stake
+            // (slashed by an earlier dispute) must not keep the challenger's bond locked: that refusal alone is
+            // logged and the game resolves; any other failure (a missing role, too little gas) reverts all.
+            if (address(stake) != address(0)) {
+                try stake.slashFor(d.node, d.challenger, keccak256(abi.encode(address(this), id))) {}
+                catch (bytes memory reason) {
+                    if (reason.length < 4 || bytes4(reason) != NOTHING_AT_STAKE) {
+                        assembly ("memory-safe") {
+                            revert(add(reason, 0x20), mload(reason))
+                        }
+                    }
+                    emit NotSlashed(id, d.node, reason);
+                }
+            }
         }
         emit Resolved(id, nodeWon, why);
+    }
+
+    // --- the binding's hooks (ZkinferDisputeBinding) ---
+
+    function _boundState(uint256 id) internal view override returns (GameState memory) {
+        Dispute storage d = disputes[id];
+        Phase p = d.phase;
+        bool live = p != Phase.None && p != Phase.AwaitRoot && p != Phase.NodeWon && p != Phase.ChallengerWon;
+        bool atLeaf = p == Phase.AwaitLeaf || p == Phase.AwaitHead || p == Phase.AwaitProof;
+        return GameState(d.answer, d.root, d.current, d.index, d.positions, layers, d.node, d.challenger, turn, live, atLeaf);
+    }
+
+    /// h_L[t] (`index`: its leaf) opened against the dispute's root, exactly one state wide.
+    function _openTraceLeaf(uint256 id, Opening calldata o, uint256 index) internal view override {
+        Dispute storage d = disputes[id];
+        _open(d.root, depthFor(offset(d.positions)), o, index, uint256(heads) * headWidth, "hidden");
+    }
+
+    /// The node's bond stays in the stake until `until` (it cannot withdraw before a loss is slashed).
+    function _lockStake(address node, uint64 until) internal override {
+        if (address(stake) != address(0)) stake.lockBond(node, until);
+    }
+
+    function _settleBound(uint256 id, bool nodeWon, string memory why) internal override {
+        _resolve(id, disputes[id], nodeWon, why);
     }
 
     /// `o.values` (exactly `words` words) is leaf `index` of the tree under `root` (`depth` 16-ary levels).

@@ -1,7 +1,8 @@
 """The dispute game on a tiny GPT-2 (written by this file: d 16, 2 heads, 2 layers, vocab 64, random weights)
 with a real referee proof on a real anvil: cheap enough for CI, unlike `test_llm_dispute.py` (the bundled
 model's k 17 circuit, marked slow). Its attend circuit (head width 8) is compiled at k ≤ 15 and proves in
-seconds; the game contract is deployed for this model's shape.
+seconds; the game contract is deployed for this model's shape and digest, slashing through the stake, and
+each dispute is over a receipt the node signed (`dispute_harness`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests import dispute_harness
 from tests.chain_harness import anvil, chain, other_account  # noqa: F401  (fixtures)
-from zkinfer.chain import deploy, devchain
+from zkinfer.chain import deploy, devchain, dispute_binding
 from zkinfer.chain import dispute as game
 from zkinfer.chain import verifier as chain_verifier
 from zkinfer.chain.account import Chain
@@ -26,7 +28,9 @@ pytestmark = pytest.mark.e2e
 
 WIDTH, HEADS, LAYERS, VOCAB, POSITIONS = 16, 2, 2, 64, 32
 MAX_LOGROWS = 15  # k 14 needs 6 columns for the exp table: its verifier passes the 24 KiB code limit
-TOKENS = [int(x) for x in np.random.default_rng(7).integers(0, VOCAB, 9)]
+ANSWER = [int(x) for x in np.random.default_rng(7).integers(0, VOCAB, 10)]  # 4 prompt, 6 completion tokens
+TOKENS = ANSWER[:-1]  # the trace's: every position but the last, which produced nothing
+PROMPT = 4
 DISPUTED = trace.Step("attend", position=7, layer=1, key=4)
 ZERO = "0x" + "00" * 20
 
@@ -42,6 +46,8 @@ def write_tiny_gpt2(folder: Path, seed: int = 3) -> Path:
         return (rng.standard_normal(shape) * scale).astype(np.float32)
 
     tensors = {"transformer.wte.weight": normal(VOCAB, d), "transformer.wpe.weight": normal(POSITIONS, d)}
+    tensors["transformer.ln_f.weight"] = 1 + normal(d, scale=0.1)
+    tensors["transformer.ln_f.bias"] = normal(d, scale=0.1)
     for i in range(LAYERS):
         shapes = {
             "ln_1.weight": (d,),
@@ -72,8 +78,13 @@ def write_tiny_gpt2(folder: Path, seed: int = 3) -> Path:
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory: pytest.TempPathFactory) -> substeps.Weights:
-    return substeps.load(write_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2")))
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))
+
+
+@pytest.fixture(scope="module")
+def weights(model_dir: Path) -> substeps.Weights:
+    return substeps.load(model_dir)
 
 
 @pytest.fixture(scope="module")
@@ -89,13 +100,22 @@ def circuit(weights: substeps.Weights) -> Circuit:
 
 
 @pytest.fixture(scope="module")
-def contract(chain: Chain, weights: substeps.Weights, circuit: Circuit) -> Iterator[str]:  # noqa: F811
+def deployed(
+    anvil: devchain.DevChain,  # noqa: F811
+    chain: Chain,  # noqa: F811
+    weights: substeps.Weights,
+    circuit: Circuit,
+    model_dir: Path,
+) -> Iterator[dispute_harness.Game]:
     verifier = deploy.deploy(chain, chain_verifier.for_circuit(circuit.path).compiled)
     assert verifier.contract_address is not None
     params = game.Params.for_model(weights, turn=600)
-    sent = game.deploy_dispute(chain, ZERO, verifier.contract_address, params)
-    assert sent.contract_address is not None
-    yield sent.contract_address
+    yield dispute_harness.deploy_game(anvil, chain, verifier.contract_address, (1, 3), params, model_dir)
+
+
+@pytest.fixture(scope="module")
+def contract(deployed: dispute_harness.Game) -> str:
+    return deployed.address
 
 
 def altered(computed: trace.Trace, step: trace.Step, by: int, at: int = 2 * HEADS + 1) -> trace.Trace:
@@ -111,6 +131,7 @@ def test_the_tiny_circuit_is_small(circuit: Circuit, weights: substeps.Weights) 
 
 def test_a_lying_node_cannot_settle_and_loses_on_timeout(
     anvil: devchain.DevChain,  # noqa: F811
+    deployed: dispute_harness.Game,
     contract: str,
     honest: trace.Trace,
     weights: substeps.Weights,
@@ -121,7 +142,8 @@ def test_a_lying_node_cannot_settle_and_loses_on_timeout(
     node_chain, challenger_chain = other_account(anvil, 1), other_account(anvil, 2)
     node, challenger = game.Dispute(node_chain, contract), game.Dispute(challenger_chain, contract)
     lie = altered(honest, DISPUTED, 5 * referee.TOLERANCE_STEPS)
-    dispute_id, _ = challenger.open(node_chain.address, b"\x01" * 32, honest.shape.positions)
+    dispute_id, _ = challenger.open(node_chain.address, deployed.sampled_receipt(1, ANSWER, PROMPT))
+    assert challenger.state(dispute_id)["positions"] == honest.shape.positions
     node.post_root(dispute_id, lie)
     rounds = game.bisect(node, challenger, dispute_id, lie, honest, weights)
     assert len(rounds) == 2 * lie.tree.depth + 2
@@ -137,10 +159,12 @@ def test_a_lying_node_cannot_settle_and_loses_on_timeout(
     challenger.timeout(dispute_id)
     assert node.state(dispute_id)["phase"] == "ChallengerWon"
     assert challenger.credit(challenger_chain.address) == game.Params().bond
+    assert deployed.stake.node(node_chain.address).slashed  # through the stake contract's slashFor
 
 
 def test_an_honest_node_proves_the_step_and_takes_a_frivolous_challengers_bond(
     anvil: devchain.DevChain,  # noqa: F811
+    deployed: dispute_harness.Game,
     contract: str,
     honest: trace.Trace,
     weights: substeps.Weights,
@@ -151,7 +175,7 @@ def test_an_honest_node_proves_the_step_and_takes_a_frivolous_challengers_bond(
     node_chain, challenger_chain = other_account(anvil, 3), other_account(anvil, 4)
     node, challenger = game.Dispute(node_chain, contract), game.Dispute(challenger_chain, contract)
     wrong = altered(honest, DISPUTED, 3)  # a challenger whose recomputation differs at one step
-    dispute_id, _ = challenger.open(node_chain.address, b"\x02" * 32, honest.shape.positions)
+    dispute_id, _ = challenger.open(node_chain.address, deployed.sampled_receipt(3, ANSWER, PROMPT))
     node.post_root(dispute_id, honest)
     game.bisect(node, challenger, dispute_id, honest, wrong, weights)
     proven = dispute_referee.prove_attend(circuit, referee.attend_instances(honest, weights, DISPUTED, 0))
@@ -169,8 +193,11 @@ def test_an_honest_node_proves_the_step_and_takes_a_frivolous_challengers_bond(
     node.settle_attend(dispute_id, honest, proven.proof, proven.output_felts)
     assert node.state(dispute_id)["phase"] == "NodeWon"
     assert node.credit(node_chain.address) == game.Params().bond
+    assert not deployed.stake.node(node_chain.address).slashed
 
 
 def test_a_game_for_a_model_without_heads_is_refused(chain: Chain) -> None:  # noqa: F811
     with pytest.raises(ChainError, match=game.error_selector("BadShape()")):
-        game.deploy_dispute(chain, ZERO, ZERO, game.Params(heads=0))
+        game.deploy_dispute(
+            chain, ZERO, ZERO, dispute_binding.Binding(ZERO, bytes(32), bytes(32), 1, 1), game.Params(heads=0)
+        )

@@ -4,6 +4,8 @@ Each call is one transaction whose `Sent.gas_used` the benchmark and the tests r
 moves (`post_root`, `reveal`, `settle_attend`) take its trace (`zkinfer.llm.trace`); the challenger's
 `pick` takes the children the node revealed (from the node's `Revealed` event, or the node's trace
 handed over off chain: the same bytes, checked against the current hash by the contract).
+`open` takes a receipt the node signed (its trace claim, `dispute_binding`); `settle_embed`,
+`settle_token` and the final-state demand are the steps the contract settles without a circuit.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from zkinfer.chain import deploy, solidity
+from zkinfer.chain import deploy, dispute_binding, solidity
 from zkinfer.chain.account import Chain
 from zkinfer.chain.deploy import Sent
-from zkinfer.llm import referee, substeps, trace, trace_tree
+from zkinfer.core.support.errors import ChainError
+from zkinfer.llm import referee, substeps, trace, trace_tree, weights_tree
+from zkinfer.llm.receipt import LlmReceipt
 from zkinfer.llm.substeps import Weights
 
 SOURCE = Path(__file__).resolve().parents[2] / "contracts" / "ZkinferDispute.sol"
@@ -56,11 +60,14 @@ class Params:
         return cls(layers=len(weights.layers), heads=weights.heads, head_width=weights.head_width, **settings)
 
 
-def deploy_dispute(chain: Chain, stake: str, attend_verifier: str, params: Params = Params()) -> Sent:
-    """Deploy the game; `stake` is the stake contract it slashes through (it needs SLASHER_ROLE there),
-    or the zero address to play for bonds only."""
+def deploy_dispute(
+    chain: Chain, stake: str, attend_verifier: str, binding: dispute_binding.Binding, params: Params = Params()
+) -> Sent:
+    """Deploy the game for `binding`'s model and key registry; `stake` is the stake contract it slashes through
+    (it needs SLASHER_ROLE there: `slashFor`, and `lockBond` at each open), or the zero address to play for
+    bonds only."""
     p = params
-    args = (p.bond, p.turn, p.layers, p.heads, p.head_width, p.tolerance)
+    args = (p.bond, p.turn, p.layers, p.heads, p.head_width, p.tolerance, binding.as_tuple())
     return deploy.deploy(chain, compiled(), stake, attend_verifier, *args)
 
 
@@ -93,13 +100,68 @@ class Dispute:
         result["phase"] = PHASES[result["phase"]]
         return result
 
-    def open(self, node: str, answer: bytes, positions: int) -> tuple[int, Sent]:
+    def open(self, node: str, receipt: LlmReceipt) -> tuple[int, Sent]:
+        """Dispute the answer of `receipt`, which `node` signed (its trace signature, by its registered key)."""
+        return self.open_claim(node, *dispute_binding.open_args(receipt))
+
+    def open_claim(
+        self, node: str, claim: bytes, public_key: bytes, key_point: bytes, signature_point: bytes
+    ) -> tuple[int, Sent]:
+        """`open` with the claim and points as given (the contract checks them)."""
         from web3 import Web3
 
         bond = int(self.contract.functions.bond().call())
-        call = self.contract.functions.open(Web3.to_checksum_address(node), answer, positions)
+        call = self.contract.functions.open(
+            Web3.to_checksum_address(node), claim, public_key, key_point, signature_point
+        )
         sent = self._send(call, "open a dispute", bond)
         return int(self.contract.functions.disputeCount().call()), sent
+
+    def settle_embed(
+        self,
+        dispute_id: int,
+        computed: trace.Trace,
+        answer: dispute_binding.Answer,
+        rows: weights_tree.WeightsTree,
+    ) -> Sent:
+        """Settle the `embed` leaf bisection reached, from `computed` (the node's trace) and the disputed
+        answer (`dispute_binding.answer_of`): anyone may send it."""
+        args = dispute_binding.embed_args(self.state(dispute_id)["index"], computed, answer, rows)
+        return self._send(self.contract.functions.settleEmbed(dispute_id, *args), "settle the embed step")
+
+    def settle_token(
+        self,
+        dispute_id: int,
+        hidden: dispute_binding.Opening,
+        answer: dispute_binding.Answer,
+        rows: weights_tree.WeightsTree,
+        t: int,
+        rival: int,
+    ) -> Sent:
+        """The challenger's move: the node's h_L[t] (`hidden`) prefers `rival` to the token it signed (greedy)."""
+        args = dispute_binding.token_args(hidden, answer, rows, t, rival)
+        return self._send(self.contract.functions.settleToken(dispute_id, *args), "settle a greedy token")
+
+    def demand_final_state(self, dispute_id: int, t: int, answer: dispute_binding.Answer) -> Sent:
+        """The challenger demands the node open h_L[t] within one turn (once per dispute)."""
+        call = self.contract.functions.demandFinalState(dispute_id, t, answer[0])
+        return self._send(call, "demand a final state")
+
+    def open_final_state(self, dispute_id: int, computed: trace.Trace) -> Sent:
+        """The node's answer to the demand, from its trace."""
+        t = int(self.contract.functions.demands(dispute_id).call()[1])
+        hidden = dispute_binding.final_state(computed, t)
+        return self._send(self.contract.functions.openFinalState(dispute_id, hidden), "open the final state")
+
+    def opened_final_state(self, dispute_id: int) -> dispute_binding.Opening:
+        """What the node opened on demand (its FinalStateOpened event), for `settle_token`."""
+        logs = self.contract.events.FinalStateOpened().get_logs(from_block=0, argument_filters={"id": dispute_id})
+        if len(logs) != 1:
+            raise ChainError(f"dispute {dispute_id}: the node has not opened a final state")
+        return bytes(logs[0]["args"]["values"]), [bytes(h) for h in logs[0]["args"]["path"]]
+
+    def final_state_timeout(self, dispute_id: int) -> Sent:
+        return self._send(self.contract.functions.finalStateTimeout(dispute_id), "claim an unanswered demand")
 
     def post_root(self, dispute_id: int, computed: trace.Trace) -> Sent:
         return self._send(self.contract.functions.postRoot(dispute_id, computed.root), "post the trace root")

@@ -6,6 +6,11 @@ parameters and seed, the request id the draws were keyed with, the generated tok
 commitments of the last hidden states, one per 32 generated tokens. Anyone holding the model redoes
 the whole answer in one prefill pass (`zkinfer.llm.verify`); the node's BLS signature over the
 canonical bytes of everything else makes a wrong answer evidence against it.
+
+`trace_signature` (optional, outside the canonical bytes, omitted when absent: receipts made before it
+verify as they did) is the same key's signature over the receipt's trace claim (`trace_claim`: model,
+token ids, counts, sampling parameters in 154 fixed bytes), what the dispute contract checks before it
+lets anyone dispute the answer on chain.
 """
 
 from __future__ import annotations
@@ -14,7 +19,15 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from zkinfer.core.crypto import bls, identity
 from zkinfer.core.crypto.digest import canonical_json, digest_json
@@ -22,6 +35,7 @@ from zkinfer.core.formats.receipt import Base64Bytes, Digest, Signature, describ
 from zkinfer.core.support import cache
 from zkinfer.core.support.errors import ReceiptFormatError, ZkinferError
 from zkinfer.llm import sampling
+from zkinfer.llm.trace_claim import TraceClaim
 
 SCHEMA_VERSION: Final = "zkinfer.llm-receipt/1"
 SIGNING_DOMAIN = SCHEMA_VERSION.encode() + b"\x00"  # never the proof receipt's domain: one signature, one meaning
@@ -95,6 +109,19 @@ class LlmReceipt(_Strict):
     commitments: CommitmentSection
     timings: Timings
     signature: Signature | None = None
+    trace_signature: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{192}$",
+        description="the signing key's BLS signature over the trace claim (hex, 96 bytes); omitted when absent",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_trace_signature(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """A receipt without a trace signature dumps (and digests) exactly as before the field existed."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("trace_signature", "") is None:
+            del data["trace_signature"]
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> LlmReceipt:
@@ -124,16 +151,33 @@ class LlmReceipt(_Strict):
         return self.request_id
 
     def canonical_bytes(self) -> bytes:
-        return canonical_json(self.model_dump(mode="json", exclude={"signature"}))
+        return canonical_json(self.model_dump(mode="json", exclude={"signature", "trace_signature"}))
+
+    def trace_claim(self) -> TraceClaim:
+        """The claim the trace signature covers, rebuilt from this receipt's own fields."""
+        return TraceClaim.of(
+            self.model.digest,
+            self.prompt.token_ids,
+            self.completion.token_ids,
+            self.request_id,
+            self.sampling.temperature,
+            self.sampling.top_p,
+            self.sampling.seed,
+        )
 
     def digest(self) -> str:
         return digest_json(self.model_dump(mode="json"))
 
 
 def sign(receipt: LlmReceipt, key: identity.NodeKey) -> LlmReceipt:
+    """The receipt signed twice by `key`: its canonical bytes, and its trace claim (for the dispute contract)."""
     signature = bls.sign(key.secret, SIGNING_DOMAIN + receipt.canonical_bytes())
+    traced = bls.sign(key.secret, receipt.trace_claim().message())
     return receipt.model_copy(
-        update={"signature": Signature(scheme=identity.SCHEME, public_key=key.public_hex, signature=signature.hex())}
+        update={
+            "signature": Signature(scheme=identity.SCHEME, public_key=key.public_hex, signature=signature.hex()),
+            "trace_signature": traced.hex(),
+        }
     )
 
 
@@ -149,7 +193,14 @@ def check_signature(receipt: LlmReceipt) -> str:
         raise ZkinferError(
             f"the signature does not verify for key {receipt.signature.public_key[:16]}… over this receipt's contents"
         )
-    return f"valid {identity.SCHEME} signature by {receipt.signature.public_key}"
+    if receipt.trace_signature is None:
+        return f"valid {identity.SCHEME} signature by {receipt.signature.public_key}"
+    if not bls.verify(public, receipt.trace_claim().message(), bytes.fromhex(receipt.trace_signature)):
+        raise ZkinferError(
+            f"field trace_signature: does not verify for key {receipt.signature.public_key[:16]}… over this "
+            "receipt's trace claim (the tokens, counts or sampling parameters were changed after signing)"
+        )
+    return f"valid {identity.SCHEME} signatures by {receipt.signature.public_key} (receipt and trace claim)"
 
 
 def parse(document: Any, source: str = "LLM receipt") -> LlmReceipt:

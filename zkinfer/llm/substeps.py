@@ -3,7 +3,9 @@
 A dispute over an answer bisects to one sub-step and a circuit recomputes only that one, so each sub-step
 must read few values and write few values. Per layer ℓ and position t the trace holds:
 
-- `embed` (t, once, before layer 0): the token's embedding plus the position's, → h₋₁[t] (128 values);
+- `embed` (t, once, before layer 0): the token's embedding plus the position's, each rounded to the grid
+  first, → h₋₁[t] (128 values): round(wte[token]·2^12) + round(wpe[t]·2^12), an integer sum the dispute
+  contract checks exactly against the weights' Merkle root (`weights_tree`), no circuit;
 - `pre` (ℓ, t): LN1 and the QKV projection of h_{ℓ-1}[t] → q_t, k_t, v_t (3 × 128 values);
 - `attend` (ℓ, t, j) for j = 0 … t: one online-softmax update with (q_t, k_j, v_j) of the state
   (running max m, denominator d per head, unnormalized numerator n per head: 4 + 4 + 128 values),
@@ -58,6 +60,8 @@ class Weights:
     token_embedding: np.ndarray  # [vocab, d]
     position_embedding: np.ndarray  # [positions, d]
     layers: tuple[Layer, ...]
+    final_norm_weight: np.ndarray  # ln_f: the last hidden state's norm before the (tied) LM head
+    final_norm_bias: np.ndarray
 
     @property
     def width(self) -> int:
@@ -87,7 +91,9 @@ def load(directory: Path) -> Weights:
         return tensors[f"transformer.{name}"].astype(np.float64)
 
     layers = tuple(Layer(*(get(f"h.{i}.{name}") for name in _LAYER_TENSORS)) for i in range(int(config["n_layer"])))
-    return Weights(int(config["n_head"]), get("wte.weight"), get("wpe.weight"), layers)
+    return Weights(
+        int(config["n_head"]), get("wte.weight"), get("wpe.weight"), layers, get("ln_f.weight"), get("ln_f.bias")
+    )
 
 
 _LAYER_TENSORS = (
@@ -132,8 +138,9 @@ def gelu_new(x: np.ndarray) -> np.ndarray:
 
 
 def embed(weights: Weights, tokens: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    result: np.ndarray = weights.token_embedding[tokens] + weights.position_embedding[positions]
-    return result
+    """The two embedding rows each rounded to the grid, then added: on the grid already (quantize is exact)."""
+    integers = quantize(weights.token_embedding[tokens]) + quantize(weights.position_embedding[positions])
+    return dequantize(integers)
 
 
 def pre(layer: Layer, hidden: np.ndarray) -> np.ndarray:
