@@ -143,7 +143,7 @@ def prove_signed(
 SMALL_DECOMPOSITION = (1024, 3)  # k=12 for the tiny MLP instead of ezkl's default k=15: proofs in ~2 s
 
 
-def _link_tree(src: Path, dst: Path) -> None:
+def link_tree(src: Path, dst: Path) -> None:
     """Copy a cache directory cheaply (hard links; files are replaced, never edited, in place)."""
     import shutil
 
@@ -165,7 +165,7 @@ def ceremony_receipt_file(
     from zkinfer.core.crypto import srs
 
     folder = tmp_path_factory.mktemp("ceremony")
-    _link_tree(zk_home, folder / "home")
+    link_tree(zk_home, folder / "home")
     (folder / "input.json").write_text(json.dumps({"input_data": [[0.8, 0.2, 0.0, 0.6, 0.9, 0.1, 0.5, 0.3]]}))
     os.environ["ZKINFER_HOME"] = str(folder / "home")
     try:

@@ -51,6 +51,9 @@ PROVING_LIAR = (
     "--prove-within",
     "60",
 )  # a liar that proves (the truth) has its receipt ready before its promise falls due
+# the copier's promise falls due after this (the test waits it out for its "unproven" evidence): ~10x alpha's
+# ~1 s proof on two loaded cores, so alpha's receipt, which it serves, is there first
+COPIER_PROVE_WITHIN_S = "10"
 EVIDENCE_WAIT_S = 90.0
 HONEST_OPTIONS = (
     "--prove-within",
@@ -377,7 +380,7 @@ def test_a_replayed_signature_is_never_counted(cluster: Cluster, truth: Statemen
 
 def test_a_replayed_receipt_is_not_the_nodes_proof(cluster: Cluster, truth: Statement, tmp_path: Path) -> None:
     cluster.liar(
-        "copier", "replay-receipt", "--peer-url", cluster.honest["alpha"].url, "--prove-within", "20"
+        "copier", "replay-receipt", "--peer-url", cluster.honest["alpha"].url, "--prove-within", COPIER_PROVE_WITHIN_S
     )  # alpha's receipt (a ~1 s proof) is there before the copier's promise falls due, even on a loaded machine
     names = ["alpha", "beta", "copier"]
     gateway = cluster.gateway("replay-receipt", names)

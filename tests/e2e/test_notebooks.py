@@ -9,6 +9,8 @@ notebooks with their outputs stripped.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +18,18 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.conftest import link_tree
+
 pytestmark = pytest.mark.e2e  # compiles models and proves: not in the quick loop
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 CELL_TIMEOUT_S = 300
+# Each notebook keeps about one core busy (training, calibration, compiling run on one thread): the
+# module runs them two at a time (CI has two cores), slowest first, which takes ~40 s off running
+# them one after the other. Seconds each took alone on CI, to order them:
+AT_ONCE = 2
+CI_SECONDS = {"02_privacy": 37, "03_cost": 27, "05_llm": 13, "01_quickstart": 11, "04_optimistic": 8}
 
 
 def _text(nb: Any) -> str:
@@ -35,19 +44,53 @@ def _text(nb: Any) -> str:
     return "\n".join(parts)
 
 
-@pytest.fixture
-def executed(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+def _execute(path: Path, work: Path, home: Path) -> Any:
     """Run one notebook in a fresh kernel with the CI settings; the kernel inherits this environment."""
-    path: Path = request.param
-    monkeypatch.setenv("ZKINFER_NOTEBOOK_QUICK", "1")
-    monkeypatch.setenv("ZKINFER_NOTEBOOK_WORK", str(tmp_path))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    assert os.environ["ZKINFER_HOME"]  # the session's isolated cache (conftest), never the user's
+    env = {
+        **os.environ,
+        "ZKINFER_NOTEBOOK_QUICK": "1",
+        "ZKINFER_NOTEBOOK_WORK": str(work),
+        "MPLBACKEND": "Agg",
+        "ZKINFER_HOME": str(home),
+    }
     nb = nbformat.read(path, as_version=4)
     NotebookClient(
         nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    ).execute()
+    ).execute(env=env)
     return nb
+
+
+@pytest.fixture(scope="module")
+def notebook_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[Path, Any]]:
+    """Every notebook a selected test of this module executes, started at once (`AT_ONCE` at a time).
+    Each gets its own $ZKINFER_HOME: a copy (hard links) of the session's isolated cache, never the
+    user's, so two kernels never make the same development SRS in the same place."""
+    session_home = Path(os.environ["ZKINFER_HOME"])  # the session's isolated cache (conftest), never the user's
+    assert session_home.is_dir()
+    selected = [
+        item.callspec.params.get("executed")
+        for item in request.session.items
+        if isinstance(item, pytest.Function) and item.module is request.module and hasattr(item, "callspec")
+    ]
+    wanted = {path for path in selected if isinstance(path, Path)}
+    with ThreadPoolExecutor(AT_ONCE) as pool:
+        runs: dict[Path, Future[Any]] = {}
+        for path in sorted(wanted, key=lambda p: -CI_SECONDS.get(p.stem, 0)):
+            folder = tmp_path_factory.mktemp(f"notebook-{path.stem}")
+            link_tree(session_home, folder / "home")
+            runs[path] = pool.submit(_execute, path, folder / "work", folder / "home")
+        yield runs
+        for run in runs.values():
+            run.cancel()  # the tests that wait for these were deselected or stopped (-x): do not start them
+
+
+@pytest.fixture
+def executed(request: pytest.FixtureRequest, notebook_runs: dict[Path, Any]) -> Any:
+    """The notebook run top to bottom (a failing cell fails the test here, with its traceback)."""
+    path: Path = request.param
+    return notebook_runs[path].result()
 
 
 def test_there_are_the_five_notebooks() -> None:
