@@ -198,6 +198,29 @@ def small_circuit(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 @pytest.fixture(scope="session")
+def batch_circuits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A circuits folder holding "tiny4": the tiny MLP with a symbolic batch axis, compiled for batch 4
+    with the small decomposition (k=11: keys in ~1 s, a batch proof in ~1 s instead of ~8 s at k=15),
+    keys set up here, not in the node. Shared by the node's batching tests (test_node, test_node_statements)."""
+    from zkinfer import compile_model
+    from zkinfer.prover.keys import ensure
+
+    folder = tmp_path_factory.mktemp("batch")
+    model = tiny.with_batch_axis(tiny.mlp(folder / "fixed.onnx"), folder / "model.onnx")
+    tiny.samples(folder / "calibration.json", n=16, size=8)
+    made = compile_model(
+        model,
+        folder / "calibration.json",
+        folder / "circuits" / "tiny4",
+        search=False,
+        batch_size=4,
+        decomposition=SMALL_DECOMPOSITION,
+    )
+    ensure(made)
+    return folder / "circuits"
+
+
+@pytest.fixture(scope="session")
 def hashed_circuit(tiny_dir: Path) -> Path:
     """The tiny MLP with a private input and private weights: both are Poseidon commitments."""
     from zkinfer import Visibility, compile_model

@@ -45,3 +45,12 @@ def samples(path: Path, n: int, size: int, seed: int = 1) -> Path:
     rng = np.random.default_rng(seed)
     path.write_text(json.dumps({"input_data": [rng.random(n * size).round(4).tolist()]}))
     return path
+
+
+def with_batch_axis(model_path: Path, out: Path) -> Path:
+    """A copy of a single-input/output model whose axis 0 is symbolic, so it compiles for any batch size."""
+    model = onnx.load(str(model_path))
+    for value in (model.graph.input[0], model.graph.output[0]):
+        value.type.tensor_type.shape.dim[0].dim_param = "batch_size"
+    onnx.save(model, str(out))
+    return out

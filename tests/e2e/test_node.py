@@ -16,7 +16,6 @@ import httpx
 import numpy as np
 import pytest
 
-from tests import tiny
 from tests.node_harness import API_KEY, MODEL, SAMPLE, RunningNode, copy_circuits, free_port, start_node
 from tests.waiting import wait_until
 from zkinfer.core.crypto import identity
@@ -333,30 +332,6 @@ def test_kill_9_mid_proof_loses_no_accepted_job(circuits: Path, tmp_path: Path) 
 
 
 # --- batching ----------------------------------------------------------------------------
-
-
-def with_batch_axis(model_path: Path, out: Path) -> Path:
-    """A copy of a single-input/output model whose axis 0 is symbolic, so it compiles for any batch size."""
-    import onnx
-
-    model = onnx.load(str(model_path))
-    for value in (model.graph.input[0], model.graph.output[0]):
-        value.type.tensor_type.shape.dim[0].dim_param = "batch_size"
-    onnx.save(model, str(out))
-    return out
-
-
-@pytest.fixture(scope="module")
-def batch_circuits(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny MLP with a symbolic batch axis, compiled for batch 4 (keys set up here, not in the node)."""
-    from zkinfer import compile_model
-    from zkinfer.prover.keys import ensure
-
-    folder = tmp_path_factory.mktemp("batch")
-    model = with_batch_axis(tiny.mlp(folder / "fixed.onnx"), folder / "model.onnx")
-    tiny.samples(folder / "calibration.json", n=16, size=8)
-    ensure(compile_model(model, folder / "calibration.json", folder / "circuits" / "tiny4", search=False, batch_size=4))
-    return folder / "circuits"
 
 
 def test_batched_requests_share_one_proof(batch_circuits: Path, tmp_path: Path, fast_model: FastSession) -> None:

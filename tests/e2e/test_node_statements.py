@@ -26,7 +26,6 @@ import pytest
 
 from tests import processes
 from tests.cli import zkinfer
-from tests.e2e import test_node
 from tests.node_harness import MODEL, SAMPLE, RunningNode, copy_circuits, start_node
 from tests.waiting import wait_until
 from zkinfer.core.crypto import bls, identity
@@ -36,7 +35,6 @@ from zkinfer.core.formats.statement import SignedPromise, SignedStatement
 from zkinfer.core.support.errors import InputError
 
 PROVE_WITHIN_S = 120
-batch_circuits = test_node.batch_circuits  # the tiny MLP compiled for batch 4 (a module fixture)
 
 
 @pytest.fixture(scope="module")
