@@ -30,6 +30,13 @@ def circuits(tiny_circuit: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 @pytest.fixture(scope="module")
+def small_circuits(small_circuit: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same model with the small decomposition (proofs in ~1 s, not ~8 s), for the tests of the
+    queue that prove several jobs on nodes of their own."""
+    return copy_circuits(small_circuit, tmp_path_factory.mktemp("small-circuits"))
+
+
+@pytest.fixture(scope="module")
 def node(circuits: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
     running = start_node(circuits, tmp_path_factory.mktemp("node") / "state", "--max-body-bytes", "65536")
     yield running
@@ -273,8 +280,8 @@ def test_bad_circuits_folder_fails_before_listening(tmp_path: Path) -> None:
 # --- limits and durability ---------------------------------------------------------------
 
 
-def test_full_queue_gets_429_with_retry_after(circuits: Path, tmp_path: Path) -> None:
-    node = start_node(circuits, tmp_path / "state", "--max-queue", "1")
+def test_full_queue_gets_429_with_retry_after(small_circuits: Path, tmp_path: Path) -> None:
+    node = start_node(small_circuits, tmp_path / "state", "--max-queue", "1")
     try:
         first = node.infer(SAMPLE)
         assert first.status_code == 200
@@ -300,9 +307,9 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_kill_9_mid_proof_loses_no_accepted_job(circuits: Path, tmp_path: Path) -> None:
+def test_kill_9_mid_proof_loses_no_accepted_job(small_circuits: Path, tmp_path: Path) -> None:
     state = tmp_path / "state"
-    node = start_node(circuits, state)
+    node = start_node(small_circuits, state)
     inputs = [[round(0.1 * i + 0.05 * j, 3) for j in range(8)] for i in range(3)]
     ids = []
     for values in inputs:
@@ -321,7 +328,7 @@ def test_kill_9_mid_proof_loses_no_accepted_job(circuits: Path, tmp_path: Path) 
     # a worker dies with its node: no orphan prover
     wait_until(lambda: not any(_alive(pid) for pid in workers), what=f"the node's workers {workers} gone", timeout_s=30)
 
-    restarted = start_node(circuits, state)
+    restarted = start_node(small_circuits, state)
     try:
         for receipt_id, values in zip(ids, inputs, strict=True):
             response = restarted.receipt(receipt_id)
