@@ -81,7 +81,7 @@ class RunningNode:
             return response
 
         found: httpx.Response = wait_until(
-            settled, what=f"receipt {receipt_id} proven or failed", timeout_s=timeout_s, interval_s=0.5
+            settled, what=f"receipt {receipt_id} proven or failed", timeout_s=timeout_s, interval_s=0.1
         )
         return found
 

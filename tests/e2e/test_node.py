@@ -25,15 +25,10 @@ from zkinfer.verify import Policy, verify_receipt
 
 
 @pytest.fixture(scope="module")
-def circuits(tiny_circuit: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return copy_circuits(tiny_circuit, tmp_path_factory.mktemp("circuits"))
-
-
-@pytest.fixture(scope="module")
-def small_circuits(small_circuit: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same model with the small decomposition (proofs in ~1 s, not ~8 s), for the tests of the
-    queue that prove several jobs on nodes of their own."""
-    return copy_circuits(small_circuit, tmp_path_factory.mktemp("small-circuits"))
+def circuits(small_circuit: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny MLP with the small decomposition (proofs in ~1 s, not ~8 s at ezkl's default k=15,
+    which the nodes of test_node_statements, test_node_requests and test_node_tenancy serve)."""
+    return copy_circuits(small_circuit, tmp_path_factory.mktemp("circuits"))
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +39,8 @@ def node(circuits: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
 
 
 @pytest.fixture(scope="module")
-def fast_model(tiny_circuit: Path) -> FastSession:
-    return FastSession(tiny_circuit / "model.onnx", prefer_gpu=False)
+def fast_model(small_circuit: Path) -> FastSession:
+    return FastSession(small_circuit / "model.onnx", prefer_gpu=False)
 
 
 def _expected(fast_model: FastSession, values: list[float]) -> np.ndarray:
@@ -280,8 +275,8 @@ def test_bad_circuits_folder_fails_before_listening(tmp_path: Path) -> None:
 # --- limits and durability ---------------------------------------------------------------
 
 
-def test_full_queue_gets_429_with_retry_after(small_circuits: Path, tmp_path: Path) -> None:
-    node = start_node(small_circuits, tmp_path / "state", "--max-queue", "1")
+def test_full_queue_gets_429_with_retry_after(circuits: Path, tmp_path: Path) -> None:
+    node = start_node(circuits, tmp_path / "state", "--max-queue", "1")
     try:
         first = node.infer(SAMPLE)
         assert first.status_code == 200
@@ -307,9 +302,9 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_kill_9_mid_proof_loses_no_accepted_job(small_circuits: Path, tmp_path: Path) -> None:
+def test_kill_9_mid_proof_loses_no_accepted_job(circuits: Path, tmp_path: Path) -> None:
     state = tmp_path / "state"
-    node = start_node(small_circuits, state)
+    node = start_node(circuits, state)
     inputs = [[round(0.1 * i + 0.05 * j, 3) for j in range(8)] for i in range(3)]
     ids = []
     for values in inputs:
@@ -328,7 +323,7 @@ def test_kill_9_mid_proof_loses_no_accepted_job(small_circuits: Path, tmp_path: 
     # a worker dies with its node: no orphan prover
     wait_until(lambda: not any(_alive(pid) for pid in workers), what=f"the node's workers {workers} gone", timeout_s=30)
 
-    restarted = start_node(small_circuits, state)
+    restarted = start_node(circuits, state)
     try:
         for receipt_id, values in zip(ids, inputs, strict=True):
             response = restarted.receipt(receipt_id)
