@@ -55,7 +55,7 @@ class Sent:
 def build_circuit(model: str, batch: int, folder: Path) -> tuple[Path, int]:
     """Compile `model` for `batch` under folder/circuits and set up its keys; returns (circuits dir, input size)."""
     from tests import tiny
-    from tests.e2e.test_node import with_batch_axis
+    from tests.tiny import with_batch_axis
     from zkinfer import compile_model
     from zkinfer.prover.keys import ensure
 
