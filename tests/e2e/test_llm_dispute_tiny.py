@@ -1,4 +1,4 @@
-"""The dispute game on a tiny GPT-2 (written by this file: d 16, 2 heads, 2 layers, vocab 64, random weights)
+"""The dispute game on a tiny GPT-2 (`tests/llm_tiny.py`: d 16, 2 heads, 2 layers, vocab 64, random weights)
 with a real referee proof on a real anvil: cheap enough for CI, unlike `test_llm_dispute.py` (the bundled
 model's k 17 circuit, marked slow). Its attend circuit (head width 8) is compiled at k ≤ 15 and proves in
 seconds; the game contract is deployed for this model's shape and digest, slashing through the stake, and
@@ -7,7 +7,6 @@ each dispute is over a receipt the node signed (`dispute_harness`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from tests import dispute_harness
 from tests.chain_harness import anvil, chain, other_account  # noqa: F401  (fixtures)
+from tests.llm_tiny import HEADS, MAX_LOGROWS, VOCAB, WIDTH, write_tiny_gpt2
 from zkinfer.chain import deploy, devchain, dispute_binding
 from zkinfer.chain import dispute as game
 from zkinfer.chain import verifier as chain_verifier
@@ -26,55 +26,11 @@ from zkinfer.llm import referee, substeps, trace
 
 pytestmark = pytest.mark.e2e
 
-WIDTH, HEADS, LAYERS, VOCAB, POSITIONS = 16, 2, 2, 64, 32
-MAX_LOGROWS = 15  # k 14 needs 6 columns for the exp table: its verifier passes the 24 KiB code limit
 ANSWER = [int(x) for x in np.random.default_rng(7).integers(0, VOCAB, 10)]  # 4 prompt, 6 completion tokens
 TOKENS = ANSWER[:-1]  # the trace's: every position but the last, which produced nothing
 PROMPT = 4
 DISPUTED = trace.Step("attend", position=7, layer=1, key=4)
 ZERO = "0x" + "00" * 20
-
-
-def write_tiny_gpt2(folder: Path, seed: int = 3) -> Path:
-    """config.json + model.safetensors in the layout `substeps.load` reads (GPT-2's tensor names)."""
-    from safetensors.numpy import save_file
-
-    rng = np.random.default_rng(seed)
-    d = WIDTH
-
-    def normal(*shape: int, scale: float = 0.3) -> np.ndarray:
-        return (rng.standard_normal(shape) * scale).astype(np.float32)
-
-    tensors = {"transformer.wte.weight": normal(VOCAB, d), "transformer.wpe.weight": normal(POSITIONS, d)}
-    tensors["transformer.ln_f.weight"] = 1 + normal(d, scale=0.1)
-    tensors["transformer.ln_f.bias"] = normal(d, scale=0.1)
-    for i in range(LAYERS):
-        shapes = {
-            "ln_1.weight": (d,),
-            "ln_1.bias": (d,),
-            "attn.c_attn.weight": (d, 3 * d),
-            "attn.c_attn.bias": (3 * d,),
-            "attn.c_proj.weight": (d, d),
-            "attn.c_proj.bias": (d,),
-            "ln_2.weight": (d,),
-            "ln_2.bias": (d,),
-            "mlp.c_fc.weight": (d, 4 * d),
-            "mlp.c_fc.bias": (4 * d,),
-            "mlp.c_proj.weight": (4 * d, d),
-            "mlp.c_proj.bias": (d,),
-        }
-        for name, shape in shapes.items():
-            value = (
-                1 + normal(*shape, scale=0.1)
-                if name.endswith("ln_1.weight") or name.endswith("ln_2.weight")
-                else normal(*shape)
-            )
-            tensors[f"transformer.h.{i}.{name}"] = value
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(folder / "model.safetensors"))
-    config = {"model_type": "gpt2", "n_layer": LAYERS, "n_head": HEADS, "n_embd": d, "vocab_size": VOCAB}
-    (folder / "config.json").write_text(json.dumps({**config, "n_positions": POSITIONS}))
-    return folder
 
 
 @pytest.fixture(scope="module")
