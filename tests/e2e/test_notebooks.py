@@ -29,7 +29,7 @@ CELL_TIMEOUT_S = 300
 # module runs them two at a time (CI has two cores), slowest first, which takes ~40 s off running
 # them one after the other. Seconds each took alone on CI, to order them:
 AT_ONCE = 2
-CI_SECONDS = {"02_privacy": 37, "03_cost": 27, "05_llm": 13, "01_quickstart": 11, "04_optimistic": 8}
+CI_SECONDS = {"02_privacy": 37, "03_cost": 27, "05_llm": 13, "01_quickstart": 11, "04_optimistic": 8, "06_disputes": 13}
 
 
 def _text(nb: Any) -> str:
@@ -93,13 +93,14 @@ def executed(request: pytest.FixtureRequest, notebook_runs: dict[Path, Any]) -> 
     return notebook_runs[path].result()
 
 
-def test_there_are_the_five_notebooks() -> None:
+def test_there_are_the_six_notebooks() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "01_quickstart.ipynb",
         "02_privacy.ipynb",
         "03_cost.ipynb",
         "04_optimistic.ipynb",
         "05_llm.ipynb",
+        "06_disputes.ipynb",
     ]
 
 
@@ -164,3 +165,21 @@ def test_llm_verifies_an_answer_detects_every_attack_and_plots(executed: Any) ->
     assert "FORM AND SIGNATURE ONLY" in text
     assert "| fp16 weights | 3 | 3 |" in text and "false accusations: 0 of 8" in text
     assert "| sampling | answers | generate ms |" in text
+
+
+@pytest.mark.parametrize(
+    "executed", [p for p in NOTEBOOKS if p.stem == "06_disputes"], indirect=True, ids=["06_disputes"]
+)
+def test_disputes_credits_the_honest_node_slashes_the_liar_and_plots(executed: Any) -> None:
+    """The notebook asserts the honest node wins its dispute with a real referee proof (credited the frivolous
+    challenger's bond) and the lying node is slashed through the stake; the reader sees each move's gas, the
+    proof's k and seconds, and the figure. Its attend circuit is the tiny model's: compiled by
+    test_llm_dispute_tiny.py (earlier in CI's order) into the session's $ZKINFER_HOME, which this module's
+    kernels get a linked copy of (the cache key is the circuit's shape), else compiled here (~40 s more)."""
+    images = [o for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 1
+    text = _text(executed)
+    assert "phase NodeWon" in text and "liar slashed: True" in text
+    assert "settle refused (OutsideTolerance)" in text
+    assert "referee proof: k 15" in text and "| move | honest game gas | liar game gas |" in text
+    assert "anvil stopped" in text
