@@ -33,6 +33,16 @@ def other_account(anvil: devchain.DevChain, index: int) -> account.Chain:
     return account.connect(anvil.rpc_url, anvil.keys[index])
 
 
+def fresh_account(anvil: devchain.DevChain, wei: int = 10**20) -> account.Chain:
+    """A new account funded with `wei` (anvil prefunds only ten): for runs that need more parties, or a first
+    storage write per party."""
+    from eth_account import Account
+
+    made = Account.create()
+    devchain.rpc(anvil.rpc_url, "anvil_setBalance", [made.address, hex(wei)])
+    return account.connect(anvil.rpc_url, "0x" + bytes(made.key).hex())
+
+
 def key_file(anvil: devchain.DevChain, index: int, folder: Path) -> Path:
     """A file holding prefunded account `index`'s private key (what --key-file / --chain-key-file take)."""
     path = folder / f"key{index}"

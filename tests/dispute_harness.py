@@ -69,12 +69,16 @@ def deploy_game(
     sent = dispute.deploy_dispute(chain, stake.address, attend_verifier, binding, params)
     assert sent.contract_address is not None
     stake.grant_slasher(sent.contract_address)
-    keys = {index: identity.new_key() for index in nodes}
-    for index, key in keys.items():
-        account = chain_harness.other_account(anvil, index)
-        stake.as_signer(account).register_node(NODE_BOND)
-        signatures.as_signer(account).register_key(key)
+    keys = {index: bond_node(stake, signatures, chain_harness.other_account(anvil, index)) for index in nodes}
     return Game(sent.contract_address, stake, signatures, weights, rows, keys, sent.gas_used, model_dir)
+
+
+def bond_node(stake: Stake, signatures: Signatures, account: Chain) -> identity.NodeKey:
+    """`account` bonded on the stake contract with a fresh BLS key registered in the signatures contract."""
+    key = identity.new_key()
+    stake.as_signer(account).register_node(NODE_BOND)
+    signatures.as_signer(account).register_key(key)
+    return key
 
 
 def final_states(weights: substeps.Weights, tokens: list[int]) -> np.ndarray:
