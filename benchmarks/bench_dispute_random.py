@@ -203,9 +203,9 @@ def report(outcomes: list[Outcome], seconds: float) -> int:
         print(f"liars slashed ({kind}): {sum(o.slashed for o in group)} of {len(group)} (must be all)")
     print(f"gas per dispute: min {min(gas):,} / median {statistics.median(gas):,.0f} / max {max(gas):,}")
     for kind in ("honest", "attend lie", "token lie"):
-        group = [o.gas for o in outcomes if o.kind == kind]
-        if group:
-            print(f"  {kind}: min {min(group):,} / median {statistics.median(group):,.0f} / max {max(group):,}")
+        spent = [o.gas for o in outcomes if o.kind == kind]
+        if spent:
+            print(f"  {kind}: min {min(spent):,} / median {statistics.median(spent):,.0f} / max {max(spent):,}")
     if proofs:
         print(f"prove s: min {min(proofs):.1f} / median {statistics.median(proofs):.1f} / max {max(proofs):.1f}")
     wrong = sum(o.slashed or not o.node_won for o in honest) + sum(not o.slashed for o in liars)
