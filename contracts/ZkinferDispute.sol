@@ -300,14 +300,21 @@ contract ZkinferDispute is ZkinferDisputeBinding {
     }
 
     function _attendStep(Dispute storage d, uint256 t) internal view returns (uint256 layer, uint256 j) {
+        uint256 inner;
+        (layer, inner) = _locate(d, t);
+        if (inner == 0 || inner >= t + 2) revert NotAnAttendStep();
+        j = inner - 1;
+    }
+
+    /// The current leaf as (layer, inner) at position t (zkinfer.llm.trace.Shape): inner 0 is pre(ℓ, t),
+    /// 1 … t + 1 attend(ℓ, t, inner − 1), t + 2 post(ℓ, t); embed(t) gives inner = type(uint256).max.
+    function _locate(Dispute storage d, uint256 t) internal view returns (uint256 layer, uint256 inner) {
         uint256 index = d.index;
         if (t >= d.positions || index < offset(t) || index >= offset(t + 1)) revert BadPosition();
         uint256 rest = index - offset(t);
-        if (rest == 0) revert NotAnAttendStep();
+        if (rest == 0) return (0, type(uint256).max);
         layer = (rest - 1) / (t + 3);
-        uint256 inner = (rest - 1) % (t + 3);
-        if (inner == 0 || inner == t + 2) revert NotAnAttendStep();
-        j = inner - 1;
+        inner = (rest - 1) % (t + 3);
     }
 
     function withdraw() external {

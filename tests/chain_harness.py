@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,3 +49,20 @@ def key_file(anvil: devchain.DevChain, index: int, folder: Path) -> Path:
     path = folder / f"key{index}"
     path.write_text(anvil.keys[index])
     return path
+
+
+def settle_with_proof(node: Any, dispute_id: int, computed: Any, proof: bytes, outputs: list[int], bond: int) -> Any:
+    """A dispute game's node settling its disputed leaf with a real referee proof (`zkinfer.chain.dispute`): the
+    proof with one output moved by a grid step (within tolerance) is refused, the proof as made wins the bond.
+    Returns the winning transaction (its gas)."""
+    from zkinfer.chain import dispute
+    from zkinfer.core.support.errors import ChainError
+
+    tampered = list(outputs)
+    tampered[3] += 1  # within tolerance, but not what the proof proves
+    with pytest.raises(ChainError, match=dispute.error_selector("InvalidProof()")):
+        node.settle(dispute_id, computed, proof, tampered)
+    settled = node.settle(dispute_id, computed, proof, outputs)
+    assert node.state(dispute_id)["phase"] == "NodeWon"
+    assert node.credit(node.chain.address) == bond
+    return settled

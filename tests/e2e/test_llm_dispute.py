@@ -95,12 +95,12 @@ def test_a_lying_node_cannot_settle_and_loses_on_timeout(
     assert state["phase"] == "AwaitProof" and lie.shape.step_at(state["index"]) == DISPUTED and state["head"] == 0
     # the node's best defence: the circuit's output from its own inputs, which is the honest one; the
     # contract refuses the claim before it looks at any proof
-    outputs, felts = dispute_referee.attend_outputs(
+    outputs, felts = dispute_referee.step_outputs(
         dispute_referee.attend_circuit(weights), referee.attend_instances(lie, weights, DISPUTED, 0)
     )
     assert not referee.node_wins(referee.head_state(weights, lie.values(DISPUTED), 0), outputs)
     with pytest.raises(ChainError, match=game.error_selector("OutsideTolerance(uint256,int256,int256)")):
-        node.settle_attend(dispute_id, lie, b"", felts)
+        node.settle(dispute_id, lie, b"", felts)
     with pytest.raises(ChainError, match=game.error_selector("TurnNotOver(uint64)")):
         challenger.timeout(dispute_id)
     devchain.rpc(anvil.rpc_url, "evm_increaseTime", [601])
@@ -126,15 +126,15 @@ def test_an_honest_node_proves_the_step_and_takes_a_frivolous_challengers_bond(
     dispute_id, opened = challenger.open(node_chain.address, signed(deployed, weights, 3))
     posted = node.post_root(dispute_id, honest)
     rounds = game.bisect(node, challenger, dispute_id, honest, wrong, weights)
-    proven = dispute_referee.prove_attend(
+    proven = dispute_referee.prove_step(
         dispute_referee.attend_circuit(weights), referee.attend_instances(honest, weights, DISPUTED, 0)
     )
     assert referee.node_wins(referee.head_state(weights, honest.values(DISPUTED), 0), proven.outputs)
     tampered = list(proven.output_felts)
     tampered[3] += 1  # within tolerance, but not what the proof proves
     with pytest.raises(ChainError, match=game.error_selector("InvalidProof()")):
-        node.settle_attend(dispute_id, honest, proven.proof, tampered)
-    settled = node.settle_attend(dispute_id, honest, proven.proof, proven.output_felts)
+        node.settle(dispute_id, honest, proven.proof, tampered)
+    settled = node.settle(dispute_id, honest, proven.proof, proven.output_felts)
     assert node.state(dispute_id)["phase"] == "NodeWon"
     assert node.credit(node_chain.address) == game.Params().bond
     assert not deployed.stake.node(node_chain.address).slashed

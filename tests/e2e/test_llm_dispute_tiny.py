@@ -106,10 +106,10 @@ def test_a_lying_node_cannot_settle_and_loses_on_timeout(
     state = node.state(dispute_id)
     assert state["phase"] == "AwaitProof" and lie.shape.step_at(state["index"]) == DISPUTED and state["head"] == 0
     # its best defence is the circuit's output from its own (honest) inputs: out of tolerance of its claim
-    outputs, felts = dispute_referee.attend_outputs(circuit, referee.attend_instances(lie, weights, DISPUTED, 0))
+    outputs, felts = dispute_referee.step_outputs(circuit, referee.attend_instances(lie, weights, DISPUTED, 0))
     assert not referee.node_wins(referee.head_state(weights, lie.values(DISPUTED), 0), outputs)
     with pytest.raises(ChainError, match=game.error_selector("OutsideTolerance(uint256,int256,int256)")):
-        node.settle_attend(dispute_id, lie, b"", felts)
+        node.settle(dispute_id, lie, b"", felts)
     devchain.rpc(anvil.rpc_url, "evm_increaseTime", [601])
     devchain.rpc(anvil.rpc_url, "evm_mine")
     challenger.timeout(dispute_id)
@@ -134,19 +134,19 @@ def test_an_honest_node_proves_the_step_and_takes_a_frivolous_challengers_bond(
     dispute_id, _ = challenger.open(node_chain.address, deployed.sampled_receipt(3, ANSWER, PROMPT))
     node.post_root(dispute_id, honest)
     game.bisect(node, challenger, dispute_id, honest, wrong, weights)
-    proven = dispute_referee.prove_attend(circuit, referee.attend_instances(honest, weights, DISPUTED, 0))
+    proven = dispute_referee.prove_step(circuit, referee.attend_instances(honest, weights, DISPUTED, 0))
     assert referee.node_wins(referee.head_state(weights, honest.values(DISPUTED), 0), proven.outputs)
     # an input the root does not hold (q of position t moved by one step) is refused before the proof
     qkv = honest.qkv.copy()
     qkv[DISPUTED.layer, DISPUTED.position, 0] += 1
     other_q = trace.assemble(honest.shape, honest.hidden, qkv, honest.states)
     with pytest.raises(ChainError, match=game.error_selector("BadOpening(string)")):
-        node.settle_attend(dispute_id, other_q, proven.proof, proven.output_felts)
+        node.settle(dispute_id, other_q, proven.proof, proven.output_felts)
     tampered = list(proven.output_felts)
     tampered[3] += 1  # within tolerance, but not what the proof proves
     with pytest.raises(ChainError, match=game.error_selector("InvalidProof()")):
-        node.settle_attend(dispute_id, honest, proven.proof, tampered)
-    node.settle_attend(dispute_id, honest, proven.proof, proven.output_felts)
+        node.settle(dispute_id, honest, proven.proof, tampered)
+    node.settle(dispute_id, honest, proven.proof, proven.output_felts)
     assert node.state(dispute_id)["phase"] == "NodeWon"
     assert node.credit(node_chain.address) == game.Params().bond
     assert not deployed.stake.node(node_chain.address).slashed

@@ -141,7 +141,7 @@ def test_the_challengers_descent_ends_on_the_first_changed_step(
     for child in picks:
         index = index * 16 + child
     assert computed.shape.step_at(index) == first
-    assert referee.differing_head(weights, other.values(first), computed.values(first)) == 1
+    assert referee.differing_part(weights, "attend", other.values(first), computed.values(first)) == 1
     with pytest.raises(ValueError, match="agree"):
         referee.descend(computed.tree, computed.tree)
 
@@ -158,3 +158,68 @@ def test_the_referee_rule_is_a_bound_on_every_value_of_the_head(weights: substep
     assert referee.node_wins(edge, proven)
     edge[5] += 1
     assert not referee.node_wins(edge, proven)
+
+
+def test_a_pre_part_is_one_heads_q_k_and_v_and_a_post_part_a_quarter_of_the_output(
+    weights: substeps.Weights,
+) -> None:
+    from zkinfer.llm import referee
+
+    qkv = np.arange(3 * weights.width)
+    head = referee.part_values(weights, "pre", qkv, 2)
+    assert head.tolist() == [*range(64, 96), *range(128 + 64, 128 + 96), *range(256 + 64, 256 + 96)]
+    hidden = np.arange(weights.width)
+    assert referee.part_values(weights, "post", hidden, 3).tolist() == list(range(96, 128))
+    assert sorted(np.concatenate([referee.pre_columns(weights, h) for h in range(4)]).tolist()) == list(range(384))
+    with pytest.raises(ValueError, match="embed"):
+        referee.part_values(weights, "embed", hidden, 0)
+
+
+def test_the_circuit_inputs_are_the_steps_earlier_leaves(weights: substeps.Weights, computed: trace.Trace) -> None:
+    from zkinfer.llm import referee
+
+    first, later = trace.Step("pre", 4, 0), trace.Step("pre", 4, 2)
+    assert referee.circuit_inputs(computed, weights, first, 1).tolist() == computed.hidden[0, 4].tolist()
+    assert referee.circuit_inputs(computed, weights, later, 1).tolist() == computed.hidden[2, 4].tolist()
+    post = trace.Step("post", 3, 1)
+    inputs = referee.circuit_inputs(computed, weights, post, 0)
+    state = computed.states[1, 3, 3]  # after the last key: m ‖ d ‖ n; the circuit reads d ‖ n (n / d ignores m)
+    assert inputs.tolist() == [*state[4:].tolist(), *computed.hidden[1, 3].tolist()]
+    # the float64 post step from these inputs alone is the committed output
+    d_and_n, hidden = inputs[: weights.state_width - 4], inputs[weights.state_width - 4 :]
+    full = np.concatenate([[0, 0, 0, 0], d_and_n])
+    assert (substeps.quantize(substeps.post(weights.layers[1], 4, full, hidden)) == computed.hidden[2, 3]).all()
+
+
+def test_the_challenger_names_the_part_it_disagrees_with(weights: substeps.Weights, computed: trace.Trace) -> None:
+    from zkinfer.llm import referee
+
+    qkv = computed.qkv[1, 2].astype(np.int64)
+    other = qkv.copy()
+    other[weights.width + 3 * 32 + 5] += 50  # k of head 3
+    assert referee.differing_part(weights, "pre", other, qkv) == 3
+    hidden = computed.hidden[2, 2].astype(np.int64)
+    moved = hidden.copy()
+    moved[40] -= 9  # column 40: the second quarter
+    assert referee.differing_part(weights, "post", moved, hidden) == 1
+
+
+def test_gelus_clamped_tanh_changes_nothing_a_grid_step_shows() -> None:
+    x = np.linspace(-30.0, 30.0, 20001)
+    exact = 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
+    assert np.abs(substeps.gelu_new(x) - exact).max() < 2.0**-substeps.SCALE_BITS / 50  # ≤ 3.4e-6 at |x| = 30
+
+
+def test_each_kind_and_post_layer_has_its_own_tolerance() -> None:
+    from zkinfer.llm import referee
+
+    assert referee.tolerance("attend", 3) == referee.TOLERANCE_STEPS
+    assert referee.tolerance("post", 0) > referee.tolerance("post", 1)  # layer 0's circuit is the least precise
+    with pytest.raises(ValueError, match="embed"):
+        referee.tolerance("embed", 0)
+    proven = np.zeros(32, dtype=np.int64)
+    edge = proven.copy()
+    edge[7] = referee.tolerance("post", 2)
+    assert referee.node_wins(edge, proven, referee.tolerance("post", 2))
+    edge[7] += 1
+    assert not referee.node_wins(edge, proven, referee.tolerance("post", 2))

@@ -1,7 +1,8 @@
-"""A typed client for `contracts/ZkinferDispute.sol`: open a dispute over an LLM answer, bisect, settle.
+"""A typed client for the dispute game (`contracts/ZkinferDisputeSteps.sol` over `ZkinferDispute.sol`): open a
+dispute over an LLM answer, bisect, settle an `attend`, `pre` or `post` leaf with a referee proof.
 
 Each call is one transaction whose `Sent.gas_used` the benchmark and the tests read. The node's
-moves (`post_root`, `reveal`, `settle_attend`) take its trace (`zkinfer.llm.trace`); the challenger's
+moves (`post_root`, `reveal`, `settle`) take its trace (`zkinfer.llm.trace`); the challenger's
 `pick` takes the children the node revealed (from the node's `Revealed` event, or the node's trace
 handed over off chain: the same bytes, checked against the current hash by the contract).
 `open` takes a receipt the node signed (its trace claim, `dispute_binding`); `settle_embed`,
@@ -21,11 +22,12 @@ from zkinfer.chain import deploy, dispute_binding, solidity
 from zkinfer.chain.account import Chain
 from zkinfer.chain.deploy import Sent
 from zkinfer.core.support.errors import ChainError
-from zkinfer.llm import referee, substeps, trace, trace_tree, weights_tree
+from zkinfer.llm import referee, trace, trace_tree, weights_tree
 from zkinfer.llm.receipt import LlmReceipt
 from zkinfer.llm.substeps import Weights
 
-SOURCE = Path(__file__).resolve().parents[2] / "contracts" / "ZkinferDispute.sol"
+SOURCE = Path(__file__).resolve().parents[2] / "contracts" / "ZkinferDisputeSteps.sol"
+KIND_CODES: dict[trace.Kind, int] = {"pre": 1, "post": 2}  # the contract's PRE and POST (attend has its own)
 PHASES = (
     "None",
     "AwaitRoot",
@@ -41,7 +43,7 @@ PHASES = (
 
 @functools.cache
 def compiled() -> solidity.Compiled:
-    return solidity.compile_file(SOURCE, "ZkinferDispute")
+    return solidity.compile_file(SOURCE, "ZkinferDisputeSteps")
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class Params:
     layers: int = 4
     heads: int = 4
     head_width: int = 32
-    tolerance: int = referee.TOLERANCE_STEPS
+    tolerance: int = referee.TOLERANCE_STEPS  # attend's (pre and post: per verifier, at registration)
 
     @classmethod
     def for_model(cls, weights: Weights, **settings: int) -> Params:
@@ -65,7 +67,8 @@ def deploy_dispute(
 ) -> Sent:
     """Deploy the game for `binding`'s model and key registry; `stake` is the stake contract it slashes through
     (it needs SLASHER_ROLE there: `slashFor`, and `lockBond` at each open), or the zero address to play for
-    bonds only."""
+    bonds only. The pre and post verifiers are registered after (`Dispute.register_verifier`, by this
+    account, before the first dispute)."""
     p = params
     args = (p.bond, p.turn, p.layers, p.heads, p.head_width, p.tolerance, binding.as_tuple())
     return deploy.deploy(chain, compiled(), stake, attend_verifier, *args)
@@ -185,30 +188,44 @@ class Dispute:
     def pick_head(self, dispute_id: int, head: int) -> Sent:
         return self._send(self.contract.functions.pickHead(dispute_id, head), "name the head")
 
-    def settle_attend(self, dispute_id: int, computed: trace.Trace, proof: bytes, outputs: list[int]) -> Sent:
-        """The node's defence of an `attend` leaf with a referee proof; `outputs` are the proof's public
-        outputs (field elements): the contract lays out the inputs from the openings and takes the outputs
-        as int16 deltas from the claimed head's values (one beyond int16 is sent clamped: outside tolerance)."""
+    def register_verifier(
+        self, kind: trace.Kind, layer: int, part: int, verifier: str, tolerance: int | None = None
+    ) -> Sent:
+        """The deployer's one-time registration of the verifier of one (kind, layer, part) referee circuit and its
+        tolerance (by default the measured one: `referee.tolerance`)."""
+        from web3 import Web3
+
+        steps = referee.tolerance(kind, layer) if tolerance is None else tolerance
+        address = Web3.to_checksum_address(verifier)
+        call = self.contract.functions.registerVerifier(KIND_CODES[kind], layer, part, address, steps)
+        return self._send(call, f"register the {kind} verifier of layer {layer}, part {part}")
+
+    def settle(self, dispute_id: int, computed: trace.Trace, proof: bytes, outputs: list[int]) -> Sent:
+        """The node's defence of the disputed leaf, whatever its kind, with a referee proof of the part the
+        challenger named; `outputs` are the proof's public outputs (field elements). The contract lays out
+        the inputs from the openings of the step's input leaves (`trace.Shape.inputs`) and takes the outputs
+        as int16 deltas from the claimed part's values (one beyond int16 is sent clamped: outside tolerance)."""
         state = self.state(dispute_id)
         step = computed.shape.step_at(state["index"])
-        previous = trace.Step("attend", step.position, step.layer, step.key - 1) if step.key else step
-        openings = [
-            self._opening(computed, previous),
-            self._opening(computed, trace.Step("pre", step.position, step.layer)),
-            self._opening(computed, trace.Step("pre", step.key, step.layer)),
-        ]
         values = computed.values(step)
         heads, width = int(self.contract.functions.heads().call()), int(self.contract.functions.headWidth().call())
-        _, d, n = substeps.split_state(heads, values)
-        head = state["head"]
-        claimed_head = np.concatenate([[values[head], d[head]], n[head * width : (head + 1) * width]])
+        claimed_part = values[referee.part_columns(step.kind, heads, width, state["head"])]
         proven = np.array([trace_tree.signed(felt) for felt in outputs], dtype=object)
-        deltas = np.clip(proven - claimed_head.astype(object), -(1 << 15), (1 << 15) - 1).astype(">i2")
+        deltas = np.clip(proven - claimed_part.astype(object), -(1 << 15), (1 << 15) - 1).astype(">i2").tobytes()
         claimed = trace_tree.packed(values)
-        call = self.contract.functions.settleAttend(
-            dispute_id, step.position, openings, claimed, proof, deltas.tobytes()
-        )
-        return self._send(call, "settle the attend step")
+        openings = [self._opening(computed, s) for s in computed.shape.inputs(step)]
+        functions = self.contract.functions
+        if step.kind == "attend":
+            if not step.key:  # the initial state is a constant: the slot is not read
+                openings.insert(0, openings[0])
+            call = functions.settleAttend(dispute_id, step.position, openings, claimed, proof, deltas)
+        elif step.kind == "pre":
+            call = functions.settlePre(dispute_id, step.position, openings[0], claimed, proof, deltas)
+        elif step.kind == "post":
+            call = functions.settlePost(dispute_id, step.position, openings, claimed, proof, deltas)
+        else:
+            raise ValueError(f"no referee settles {step} steps")
+        return self._send(call, f"settle the {step.kind} step")
 
     @staticmethod
     def _opening(computed: trace.Trace, step: trace.Step) -> tuple[bytes, list[bytes]]:
@@ -229,7 +246,8 @@ def bisect(
 ) -> list[Sent]:
     """The rounds down to one leaf and head: the node reveals, the challenger picks the first child that
     differs from its own trace (`referee.descend`); the node shows the leaf, the challenger names the
-    head farthest from its own. Every transaction, in order (reveal, pick, …, revealLeaf, pickHead)."""
+    part (`referee.differing_part`) farthest from its own. Every transaction, in order (reveal, pick, …,
+    revealLeaf, pickHead)."""
     sent = []
     for child in referee.descend(theirs.tree, mine.tree):
         sent.append(node.reveal(dispute_id, theirs))
@@ -238,7 +256,9 @@ def bisect(
     sent.append(node.reveal_leaf(dispute_id, theirs))
     step = theirs.shape.step_at(challenger.state(dispute_id)["index"])
     sent.append(
-        challenger.pick_head(dispute_id, referee.differing_head(weights, theirs.values(step), mine.values(step)))
+        challenger.pick_head(
+            dispute_id, referee.differing_part(weights, step.kind, theirs.values(step), mine.values(step))
+        )
     )
     return sent
 

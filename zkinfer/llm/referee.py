@@ -1,12 +1,19 @@
 """The referee's rules for a disputed sub-step, as the dispute contract applies them, and the challenger's descent.
 
 A referee circuit computes a sub-step in ezkl's fixed point from the node's own committed inputs; the
-node wins when every value of its committed output lies within TOLERANCE_STEPS grid steps (2^-12) of
-the circuit's output. The attend circuit updates one head (the challenger names it once the node has
-shown the disputed leaf): 34 + 96 inputs and 34 outputs, where all four heads would be 656 public
-instances and cost ~1.4 M gas to verify alone. Measured (README, dispute section): the circuit differs
-from the float64 step by at most 22 grid steps over hundreds of random steps, so an honest node keeps a
-margin of ~3×; a value moved by more than 64 steps (0.016) at the disputed step loses.
+node wins when every value of its committed output that the circuit computes lies within the kind's
+tolerance (grid steps of 2^-12) of the circuit's output. Each circuit computes one *part* of the step,
+which the challenger names once the node has shown the disputed leaf (the contract's `pickHead`):
+
+- `attend`: one head's update: 34 + 96 inputs and 34 outputs (all four heads would be 656 public
+  instances and cost ~1.4 M gas to verify alone);
+- `pre`: head h's q, k and v columns from the whole h_{ℓ-1}[t]: 128 inputs, 96 outputs (`pre_columns`);
+- `post`: output columns 32·h … 32·h + 31 of h_ℓ[t] from d ‖ n ‖ h_{ℓ-1}[t]: 260 inputs, 32 outputs
+  (`post_columns`; every output value needs the whole MLP, so only the output projection is cut).
+
+Tolerances (`tolerance`: per kind, and for post per layer), each ≥ 2.5× the largest circuit-vs-float64 gap
+measured over random steps of random traces (`benchmarks/bench_dispute.py`, README dispute section): a
+value moved by more than the tolerance at the disputed step loses.
 
 `descend` is how a challenger picks: at each level the first child whose hash differs from its own
 recomputation's, so the leaf it ends on is the first sub-step where the node's trace leaves the
@@ -19,7 +26,25 @@ import numpy as np
 
 from zkinfer.llm import substeps, trace, trace_tree
 
-TOLERANCE_STEPS = 64
+TOLERANCE_STEPS = 64  # attend (one circuit for every layer): largest gap 22 steps over hundreds of random steps
+# pre, every layer: largest gap 13 steps (100 random steps of all 16 (layer, head) circuits, and 29 positions of a
+# 256-position trace for parts 0 and 3 of every layer)
+PRE_TOLERANCE_STEPS = 40
+# post, per layer: largest gaps 127 / 32 / 25 / 20 steps (every part, every 2nd position of a 64-position trace and
+# every 4th of a 256-position one, and 100 random steps); layer 0's LN2 input varies little (σ ~ 0.1) and its
+# circuit is the least precise
+POST_TOLERANCE_STEPS = (320, 96, 64, 64)
+
+
+def tolerance(kind: trace.Kind, layer: int) -> int:
+    """The grid steps the referee allows per value for a `kind` step at `layer` (the contract's, per verifier)."""
+    if kind == "attend":
+        return TOLERANCE_STEPS
+    if kind == "pre":
+        return PRE_TOLERANCE_STEPS
+    if kind == "post":
+        return POST_TOLERANCE_STEPS[layer]
+    raise ValueError(f"no referee circuit for {kind} steps")
 
 
 def attend_instances(computed: trace.Trace, weights: substeps.Weights, step: trace.Step, head: int) -> np.ndarray:
@@ -38,15 +63,58 @@ def attend_instances(computed: trace.Trace, weights: substeps.Weights, step: tra
 
 def head_state(weights: substeps.Weights, state: np.ndarray, head: int) -> np.ndarray:
     """One head's m, d and numerator out of an attention state (m[heads] ‖ d[heads] ‖ n by head)."""
-    m, d, n = substeps.split_state(weights.heads, np.asarray(state, dtype=np.int64))
-    part = weights.head_width
-    return np.concatenate([[m[head], d[head]], n[head * part : (head + 1) * part]])
+    return part_values(weights, "attend", state, head)
 
 
-def differing_head(weights: substeps.Weights, theirs: np.ndarray, mine: np.ndarray) -> int:
-    """The head a challenger names once the node shows a leaf: the one farthest from its own values."""
+def part_columns(kind: trace.Kind, heads: int, head_width: int, part: int) -> np.ndarray:
+    """Which values of a `kind` step's output the circuit of one part computes, in its output order (what the
+    contract compares): attend head h's m, d and numerator; pre head h's columns of q, k and v; post the
+    columns h·w … h·w + w − 1 of h_ℓ[t] (w = head width: a quarter for four heads)."""
+    width, w = heads * head_width, head_width
+    if kind == "attend":
+        return np.concatenate([[part, heads + part], 2 * heads + part * w + np.arange(w)])
+    if kind == "pre":
+        return np.concatenate([i * width + part * w + np.arange(w) for i in range(3)])
+    if kind == "post":
+        return part * w + np.arange(w)
+    raise ValueError(f"no referee circuit for {kind} steps")
+
+
+def pre_columns(weights: substeps.Weights, head: int) -> np.ndarray:
+    """The columns of q ‖ k ‖ v (a `pre` step's output) that head `head`'s pre circuit computes."""
+    return part_columns("pre", weights.heads, weights.head_width, head)
+
+
+def post_columns(weights: substeps.Weights, part: int) -> slice:
+    """The columns of h_ℓ[t] (a `post` step's output) that part `part`'s post circuit computes."""
+    return slice(part * weights.head_width, (part + 1) * weights.head_width)
+
+
+def part_values(weights: substeps.Weights, kind: trace.Kind, values: np.ndarray, part: int) -> np.ndarray:
+    """The values of a step's output that the circuit of one part computes, in the circuit's output order."""
+    chosen: np.ndarray = np.asarray(values, dtype=np.int64)[part_columns(kind, weights.heads, weights.head_width, part)]
+    return chosen
+
+
+def circuit_inputs(computed: trace.Trace, weights: substeps.Weights, step: trace.Step, part: int) -> np.ndarray:
+    """A step's referee-circuit input as integers, from the trace's earlier values (what the contract lays
+    out from the openings): attend `attend_instances`; pre h_{ℓ-1}[t]; post d ‖ n ‖ h_{ℓ-1}[t]."""
+    if step.kind == "attend":
+        return attend_instances(computed, weights, step, part)
+    hidden = computed.values(computed.shape.inputs(step)[-1])
+    if step.kind == "pre":
+        return hidden
+    if step.kind == "post":
+        state = computed.values(trace.Step("attend", step.position, step.layer, step.position))
+        return np.concatenate([state[weights.heads :], hidden])
+    raise ValueError(f"no referee circuit for {step} steps")
+
+
+def differing_part(weights: substeps.Weights, kind: trace.Kind, theirs: np.ndarray, mine: np.ndarray) -> int:
+    """The part (head) a challenger names once the node shows a leaf: the one farthest from its own values."""
     gaps = [
-        int(np.abs(head_state(weights, theirs, h) - head_state(weights, mine, h)).max()) for h in range(weights.heads)
+        int(np.abs(part_values(weights, kind, theirs, h) - part_values(weights, kind, mine, h)).max())
+        for h in range(weights.heads)
     ]
     return int(np.argmax(gaps))
 

@@ -11,7 +11,9 @@ must read few values and write few values. Per layer ℓ and position t the trac
   (running max m, denominator d per head, unnormalized numerator n per head: 4 + 4 + 128 values),
   starting from `initial_state` (m = M0, d = 0, n = 0); exp's argument is clamped at EXP_FLOOR, which
   bounds the referee circuit's lookup table and changes a weight by less than exp(-10);
-- `post` (ℓ, t): n / d, the output projection, the residual, LN2, the MLP, the residual → h_ℓ[t] (128 values).
+- `post` (ℓ, t): n / d, the output projection, the residual, LN2, the MLP, the residual → h_ℓ[t] (128 values);
+  GELU's tanh argument is clamped at ±TANH_BOUND, which bounds that circuit's lookup table (and changes
+  nothing a grid step can show).
 
 Every sub-step's output is rounded to the fixed-point grid 2^-SCALE_BITS and the *rounded* values are what
 later sub-steps read (re-anchoring): two honest parties compute each sub-step from the same integers, so
@@ -33,6 +35,9 @@ import numpy as np
 SCALE_BITS = 12  # the fixed-point grid of every committed value: integer = round(value · 2^SCALE_BITS)
 M0 = -1024.0  # the running max before any key: below every score, so the first key's weight is exp(0) = 1
 EXP_FLOOR = -10.0  # exp's argument is clamped here (exp(-10) < half a grid step): the circuit's lookup range
+# GELU's tanh argument is clamped to ±TANH_BOUND (GELU moves < 1/50 of a grid step for |x| ≤ 30): without it
+# the argument (a cube) spans [-36, 7] on real steps and the post circuit's tanh table alone needs k 18
+TANH_BOUND = 8.0
 LN_EPSILON = 1e-5
 
 
@@ -129,8 +134,9 @@ def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarra
 
 
 def gelu_new(x: np.ndarray) -> np.ndarray:
-    """GPT-2's tanh approximation of GELU."""
-    result: np.ndarray = 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
+    """GPT-2's tanh approximation of GELU (tanh's argument clamped to ±TANH_BOUND)."""
+    argument = np.clip(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3), -TANH_BOUND, TANH_BOUND)
+    result: np.ndarray = 0.5 * x * (1.0 + np.tanh(argument))
     return result
 
 
@@ -174,9 +180,15 @@ def split_state(heads: int, state: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 
 def post(layer: Layer, heads: int, state: np.ndarray, hidden: np.ndarray) -> np.ndarray:
     """The attention output n / d → projection, residual, LN2, MLP, residual → h_ℓ[t]."""
-    _, d, n = (dequantize(part) for part in split_state(heads, state))
-    attention = (n.reshape(*n.shape[:-1], heads, -1) / d[..., None]).reshape(n.shape)
-    x = dequantize(hidden) + attention @ layer.proj_weight + layer.proj_bias
+    x = attention_residual(layer, heads, state, hidden)
     inner = gelu_new(layer_norm(x, layer.ln2_weight, layer.ln2_bias) @ layer.fc_weight + layer.fc_bias)
     result: np.ndarray = x + inner @ layer.out_weight + layer.out_bias
+    return result
+
+
+def attention_residual(layer: Layer, heads: int, state: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+    """`post`'s first half: h_{ℓ-1}[t] + the projected attention output n / d (LN2's input)."""
+    _, d, n = (dequantize(part) for part in split_state(heads, state))
+    attention = (n.reshape(*n.shape[:-1], heads, -1) / d[..., None]).reshape(n.shape)
+    result: np.ndarray = dequantize(hidden) + attention @ layer.proj_weight + layer.proj_bias
     return result

@@ -147,6 +147,21 @@ def assemble(
     return Trace(shape, hidden, qkv, states, trace_tree.build(_leaves(shape, hidden, qkv, states), arity))
 
 
+def moved(computed: Trace, step: Step, column: int, by: int) -> Trace:
+    """The trace with one committed value of `step` (its `column`-th) moved by `by` grid steps and the tree
+    rebuilt: a liar's trace, or a challenger's recomputation that differs at one step (tests, benchmarks)."""
+    hidden, qkv, states = computed.hidden.copy(), computed.qkv.copy(), computed.states.copy()
+    if step.kind == "embed":
+        hidden[0, step.position, column] += by
+    elif step.kind == "pre":
+        qkv[step.layer, step.position, column] += by
+    elif step.kind == "attend":
+        states[step.layer, step.position, step.key, column] += by
+    else:
+        hidden[step.layer + 1, step.position, column] += by
+    return assemble(computed.shape, hidden, qkv, states, computed.tree.arity)
+
+
 def _leaves(shape: Shape, hidden: np.ndarray, qkv: np.ndarray, states: np.ndarray) -> list[bytes]:
     """Every leaf in trace order: each kind hashed in bulk, then laid out by `Shape.index`."""
     layers, count = shape.layers, shape.positions

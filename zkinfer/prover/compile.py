@@ -60,7 +60,11 @@ def _quiet(_: str) -> None:
 
 
 def _run_args(
-    candidate: Candidate, visibility: Visibility, batch_size: int, symbols: tuple[tuple[str, int], ...]
+    candidate: Candidate,
+    visibility: Visibility,
+    batch_size: int,
+    symbols: tuple[tuple[str, int], ...],
+    inner_cols: int | None = None,
 ) -> _ezkl.RunArgs:
     return _ezkl.run_args(
         input_visibility=visibility.input,
@@ -70,6 +74,7 @@ def _run_args(
         decomp_legs=candidate.decomp_legs,
         batch_size=batch_size,
         symbols=symbols,
+        inner_cols=inner_cols,
     )
 
 
@@ -94,11 +99,12 @@ def _measure(
     symbols: tuple[tuple[str, int], ...] = (),
     input_scale: int | None = None,
     max_logrows: int | None = None,
+    inner_cols: int | None = None,
 ) -> list[float]:
     """Calibrate and compile one candidate in `work`, filling in its size and error; returns the
     max |error| of each output."""
     settings = work / SETTINGS_FILE
-    _ezkl.gen_settings(model, settings, _run_args(candidate, visibility, batch_size, symbols))
+    _ezkl.gen_settings(model, settings, _run_args(candidate, visibility, batch_size, symbols, inner_cols))
     _ezkl.calibrate(calib_file, model, settings, input_scale=input_scale, max_logrows=max_logrows)
     _ezkl.compile_circuit(model, work / COMPILED_FILE, settings)
     made = Settings(json.loads(settings.read_text()), str(settings))
@@ -205,13 +211,15 @@ def compile_model(
     batch_size: int = 1,
     input_scale: int | None = None,
     max_logrows: int | None = None,
+    inner_cols: int | None = None,
     progress: Progress = _quiet,
 ) -> Circuit:
     """Compile `model_path` into `out_dir`, calibrated on every sample in `calibration`.
     `input_scale` fixes the input's fixed-point scale instead of calibrating it (split segments, or a
-    finer circuit); `max_logrows` caps k (lookup tables wider than 2^k take several columns). Warns
-    (`CoarseOutputWarning`) once per output whose error on the calibration samples is large against its
-    range, naming it and saying how to get a finer circuit."""
+    finer circuit); `max_logrows` caps k (lookup tables wider than 2^k take several columns); `inner_cols`
+    spreads dot products over more columns (fewer rows, so a smaller k for a circuit whose rows, not its
+    lookup tables, set k). Warns (`CoarseOutputWarning`) once per output whose error on the calibration
+    samples is large against its range, naming it and saying how to get a finer circuit."""
     visibility = visibility or Visibility()
     info = onnx_model.load(model_path, batch_size=batch_size)
     _refuse_scalar_inputs(model_path, info.inputs)
@@ -251,6 +259,7 @@ def compile_model(
                     info.symbols,
                     input_scale,
                     max_logrows,
+                    inner_cols,
                 )
             except ZkinferError as exc:  # a decomposition too narrow for this model: try the others
                 first_error = first_error or exc
@@ -261,7 +270,7 @@ def compile_model(
                 raise type(first_error)(message) from first_error
             if first_error.node is not None:
                 raise type(first_error)(message, node=first_error.node) from first_error
-            args = _run_args(candidates[0], visibility, batch_size, info.symbols)
+            args = _run_args(candidates[0], visibility, batch_size, info.symbols, inner_cols)
             culprit = locate.first_failing_node(model_path, lambda m: _makes_settings(m, args, Path(tmp)))
             raise locate.named(type(first_error)(message), source, culprit) from first_error
         chosen = _choose(candidates)

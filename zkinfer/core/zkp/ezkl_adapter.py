@@ -72,9 +72,11 @@ def run_args(
     decomp_legs: int | None = None,
     batch_size: int = 1,
     symbols: tuple[tuple[str, int], ...] = (),
+    inner_cols: int | None = None,
 ) -> ezkl.PyRunArgs:
     """ezkl run arguments; None keeps ezkl's default. `symbols` gives every symbolic dim of the
-    model a value: tract refuses a model with any it cannot resolve ("Undetermined symbol")."""
+    model a value: tract refuses a model with any it cannot resolve ("Undetermined symbol").
+    `inner_cols` (ezkl's num_inner_cols, default 2) spreads a dot product over more columns: fewer rows."""
     args: Any = ezkl.PyRunArgs()  # its attributes are not in ezkl's stubs
     args.input_visibility = input_visibility
     args.output_visibility = output_visibility
@@ -83,6 +85,8 @@ def run_args(
         args.decomp_base = decomp_base
     if decomp_legs is not None:
         args.decomp_legs = decomp_legs
+    if inner_cols is not None:
+        args.num_inner_cols = inner_cols
     args.variables = [("batch_size", batch_size), *((name, value) for name, value in symbols if name != "batch_size")]
     made: ezkl.PyRunArgs = args
     return made
