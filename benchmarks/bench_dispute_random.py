@@ -142,13 +142,13 @@ class Bench:
             assert theirs.shape.step_at(state["index"]) == step, (step, state)
             inputs = referee.attend_instances(theirs, self.weights, step, state["head"])
             if kind == "honest":
-                proven = dispute_referee.prove_attend(self.circuit, inputs)
+                proven = dispute_referee.prove_step(self.circuit, inputs)
                 prove_s = proven.seconds
-                sent.append(node.settle_attend(dispute_id, theirs, proven.proof, proven.output_felts))
+                sent.append(node.settle(dispute_id, theirs, proven.proof, proven.output_felts))
             else:
-                _, felts = dispute_referee.attend_outputs(self.circuit, inputs)  # the liar's best defence
+                _, felts = dispute_referee.step_outputs(self.circuit, inputs)  # the liar's best defence
                 try:
-                    node.settle_attend(dispute_id, theirs, b"", felts)
+                    node.settle(dispute_id, theirs, b"", felts)
                     raise AssertionError(f"dispute {number}: a settlement outside the tolerance was accepted")
                 except ChainError as refused:
                     assert game.error_selector("OutsideTolerance(uint256,int256,int256)") in str(refused)
