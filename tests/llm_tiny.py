@@ -1,7 +1,8 @@
 """A tiny GPT-2 with random weights (d 16, 2 heads, 2 layers, vocab 64), written in the layout `substeps.load`
 reads, for the dispute game where a real referee proof must take seconds: its attend circuit (head width 8)
 compiles at k ≤ 15. Used by `tests/e2e/test_llm_dispute_tiny.py`, `notebooks/06_disputes.ipynb` and
-`benchmarks/bench_dispute_random.py`; the same dims share one cached attend circuit (its cache key is the shape).
+`benchmarks/bench_dispute_random.py`; the same seed gives the same weights and calibration, so they share one
+cached attend circuit (its cache key holds the calibration: two models never share a circuit).
 """
 
 from __future__ import annotations

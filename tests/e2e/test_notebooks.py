@@ -175,7 +175,8 @@ def test_disputes_credits_the_honest_node_slashes_the_liar_and_plots(executed: A
     challenger's bond) and the lying node is slashed through the stake; the reader sees each move's gas, the
     proof's k and seconds, and the figure. Its attend circuit is the tiny model's: compiled by
     test_llm_dispute_tiny.py (earlier in CI's order) into the session's $ZKINFER_HOME, which this module's
-    kernels get a linked copy of (the cache key is the circuit's shape), else compiled here (~40 s more)."""
+    kernels get a linked copy of (the same weights, seed 3: the same calibration, so the same cache key), else
+    compiled here (~40 s more)."""
     images = [o for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 1
     text = _text(executed)

@@ -76,6 +76,9 @@ def circuit(
         key["max_logrows"] = max_logrows
     inner_cols, decomposition, gain = None, None, 1.0
     samples, norm_inputs = _calibration(weights, kind, layer, part)
+    # the calibration (real steps of this model) sets the circuit's ranges: two models never share a circuit
+    # a node's cache built for the other (its verifying key would not be the one deployed for this model)
+    key["calibration"] = digest_bytes(np.ascontiguousarray(samples).tobytes())
     if kind == "attend":
         module: Any = referee_graphs.Attend(1, weights.head_width)
         key.update(width=weights.head_width, floor=substeps.EXP_FLOOR)
