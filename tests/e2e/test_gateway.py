@@ -315,6 +315,13 @@ def test_a_visitor_sees_node_standing_but_no_request_ids_or_outputs(gateway: Run
         parameters["zkinfer_certificate"]["statement"]["input_digest"],
         parameters["zkinfer_certificate"]["aggregate_signature"],
     ]
+    # every node's answer is recorded in the background once all three answered (the straggler's check runs
+    # in another process): the standing shows it soon after the answer, not necessarily before it
+    wait_until(
+        lambda: all(r["answers"] >= 1 for r in gateway.get("/v1/nodes").json()["nodes"]),
+        what="every node's answer in the standing",
+        timeout_s=30,
+    )
     page, nodes, evidence = gateway.get("/ui"), gateway.get("/v1/nodes"), gateway.get("/v1/evidence")
     assert page.status_code == nodes.status_code == evidence.status_code == 200
     assert 'data-node="alpha"' in page.text and {r["name"] for r in nodes.json()["nodes"]} == {"alpha", "beta", "gamma"}

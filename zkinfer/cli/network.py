@@ -57,7 +57,7 @@ def gateway(
             min=0,
             help=(
                 "Processes that check the nodes' signed answers side by side (0: on the event loop; N pays with "
-                "spare cores); answers after the decision are always checked in one more process at idle priority"
+                "spare cores); answers after the decision are always checked in one more process at nice 10"
             ),
         ),
     ] = 0,

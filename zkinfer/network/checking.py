@@ -1,7 +1,7 @@
 """The processes that judge the nodes' answers, for a gateway with cores to spare (`check_processes`).
 
 Answers a decision waits on are judged in `processes` processes; stragglers (answers after the
-decision) in one more at idle priority, so work for the records yields the CPU to the answers. A
+decision) in one more at nice 10, so work for the records yields most of the CPU to the answers. A
 gateway sends its stragglers there even when it judges the other answers on its event loop
 (`stragglers_apart`): with 3 nodes and a quorum of 2, every request brings one straggler, whose two
 signature checks (~2 ms, the GIL held) otherwise land on the loop while it fans out or answers the
@@ -36,12 +36,12 @@ class CheckPools:
         return self.stragglers_apart if late else self.processes > 0
 
     def pool(self, late: bool) -> ProcessPoolExecutor:
-        """`processes` processes for answers a decision waits on, one at idle priority for stragglers."""
+        """`processes` processes for answers a decision waits on, one at nice 10 for stragglers."""
         pool = self._pools.get(late)
         if pool is None:
             context = multiprocessing.get_context("spawn")
             pool = (
-                ProcessPoolExecutor(1, mp_context=context, initializer=lower_priority)
+                ProcessPoolExecutor(1, mp_context=context, initializer=nicer)
                 if late
                 else ProcessPoolExecutor(self.processes, mp_context=context, initializer=die_with_parent)
             )
@@ -89,6 +89,16 @@ def die_with_parent() -> None:
         os._exit(0)
 
 
+def nicer() -> None:
+    """A process initializer for the stragglers' checks: nice 10, not SCHED_IDLE. Their ~2 ms a request must
+    still run on a machine that is never idle: at SCHED_IDLE, a CI run's niced linters beside the gateway held
+    the checks (and so every round's records and the receipt watching that follows them) back for minutes.
+    The worker dies with its parent (`die_with_parent`)."""
+    die_with_parent()
+    with contextlib.suppress(OSError):
+        os.nice(10)
+
+
 def lower_priority() -> None:
     """A process initializer: work for the records (stragglers' checks, receipts' verification)
     yields the CPU to the answers. Linux's SCHED_IDLE, as the node's provers run: it runs only on
@@ -104,7 +114,9 @@ def lower_priority() -> None:
 
 
 def _warm() -> None:
-    """Runs in a checking process once: loads what `judge` needs (BLS backend included)."""
+    """Runs in a checking process once: loads `judge` and what it needs (BLS backend included), so the first
+    answer it checks does not pay the imports."""
     from zkinfer.core.crypto import bls
+    from zkinfer.network import judge  # noqa: F401
 
     bls.backend()

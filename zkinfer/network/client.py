@@ -58,7 +58,7 @@ class Consensus:
     pays a hand-over to another process: on this 2-core machine, loaded (with milagro), one answer
     took 40 ms p50 in a process against 18-28 ms on a thread, so in this process is the default;
     processes are for a gateway with cores to spare. Stragglers (answers after the decision) are then checked in one
-    more process at idle priority; `stragglers_apart` sends them there with `check_processes` = 0 too (the
+    more process at nice 10; `stragglers_apart` sends them there with `check_processes` = 0 too (the
     gateway does: see `checking`).
     """
 
