@@ -54,13 +54,6 @@ class Outcome:
     prove_s: float | None
 
 
-def moved(computed: trace.Trace, step: trace.Step, at: int, by: int) -> trace.Trace:
-    """`computed` with value `at` of one attend leaf moved by `by` grid steps (later steps left as they were)."""
-    states = computed.states.copy()
-    states[step.layer, step.position, step.key, at] += by
-    return trace.assemble(computed.shape, computed.hidden, computed.qkv, states)
-
-
 class Bench:
     def __init__(self, anvil: devchain.DevChain, folder: Path, seed: int) -> None:
         from zkinfer.llm import substeps
@@ -128,10 +121,10 @@ class Bench:
             low = 1 if kind == "honest" else tolerance + CIRCUIT_ERROR
             by = int(self.rng.choice([-1, 1])) * int(self.rng.integers(low, 8 * tolerance + 1))
             theirs, mine = (
-                (computed, moved(computed, step, at, by))
+                (computed, trace.moved(computed, step, at, by))
                 if kind == "honest"
                 else (
-                    moved(computed, step, at, by),
+                    trace.moved(computed, step, at, by),
                     computed,
                 )
             )

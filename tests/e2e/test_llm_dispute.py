@@ -44,11 +44,7 @@ def honest(weights: substeps.Weights) -> trace.Trace:
     return trace.compute(weights, TOKENS[:-1])
 
 
-def altered(computed: trace.Trace, step: trace.Step, by: int) -> trace.Trace:
-    """The same trace with one attend output moved by `by` grid steps in one numerator value."""
-    states = computed.states.copy()
-    states[step.layer, step.position, step.key, 20] += by
-    return trace.assemble(computed.shape, computed.hidden, computed.qkv, states)
+MOVED = 20  # the attend state's value a liar (or a differing challenger) moves: a numerator of head 0
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +81,7 @@ def test_a_lying_node_cannot_settle_and_loses_on_timeout(
 
     node_chain, challenger_chain = other_account(anvil, 1), other_account(anvil, 2)
     node, challenger = game.Dispute(node_chain, contract), game.Dispute(challenger_chain, contract)
-    lie = altered(honest, DISPUTED, 5 * referee.TOLERANCE_STEPS)
+    lie = trace.moved(honest, DISPUTED, MOVED, 5 * referee.TOLERANCE_STEPS)
     dispute_id, _ = challenger.open(node_chain.address, signed(deployed, weights, 1))
     assert challenger.state(dispute_id)["positions"] == honest.shape.positions
     node.post_root(dispute_id, lie)
@@ -122,7 +118,7 @@ def test_an_honest_node_proves_the_step_and_takes_a_frivolous_challengers_bond(
 
     node_chain, challenger_chain = other_account(anvil, 3), other_account(anvil, 4)
     node, challenger = game.Dispute(node_chain, contract), game.Dispute(challenger_chain, contract)
-    wrong = altered(honest, DISPUTED, 3)  # a challenger whose recomputation differs at one step
+    wrong = trace.moved(honest, DISPUTED, MOVED, 3)  # a challenger whose recomputation differs at one step
     dispute_id, opened = challenger.open(node_chain.address, signed(deployed, weights, 3))
     posted = node.post_root(dispute_id, honest)
     rounds = game.bisect(node, challenger, dispute_id, honest, wrong, weights)

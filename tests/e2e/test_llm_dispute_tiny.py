@@ -74,11 +74,7 @@ def contract(deployed: dispute_harness.Game) -> str:
     return deployed.address
 
 
-def altered(computed: trace.Trace, step: trace.Step, by: int, at: int = 2 * HEADS + 1) -> trace.Trace:
-    """The same trace with one attend output moved by `by` grid steps (by default n[1]: head 0's)."""
-    states = computed.states.copy()
-    states[step.layer, step.position, step.key, at] += by
-    return trace.assemble(computed.shape, computed.hidden, computed.qkv, states)
+MOVED = 2 * HEADS + 1  # the attend state's value a liar (or a differing challenger) moves: n[1], head 0's
 
 
 def test_the_tiny_circuit_is_small(circuit: Circuit, weights: substeps.Weights) -> None:
@@ -97,7 +93,7 @@ def test_a_lying_node_cannot_settle_and_loses_on_timeout(
 
     node_chain, challenger_chain = other_account(anvil, 1), other_account(anvil, 2)
     node, challenger = game.Dispute(node_chain, contract), game.Dispute(challenger_chain, contract)
-    lie = altered(honest, DISPUTED, 5 * referee.TOLERANCE_STEPS)
+    lie = trace.moved(honest, DISPUTED, MOVED, 5 * referee.TOLERANCE_STEPS)
     dispute_id, _ = challenger.open(node_chain.address, deployed.sampled_receipt(1, ANSWER, PROMPT))
     assert challenger.state(dispute_id)["positions"] == honest.shape.positions
     node.post_root(dispute_id, lie)
@@ -130,7 +126,7 @@ def test_an_honest_node_proves_the_step_and_takes_a_frivolous_challengers_bond(
 
     node_chain, challenger_chain = other_account(anvil, 3), other_account(anvil, 4)
     node, challenger = game.Dispute(node_chain, contract), game.Dispute(challenger_chain, contract)
-    wrong = altered(honest, DISPUTED, 3)  # a challenger whose recomputation differs at one step
+    wrong = trace.moved(honest, DISPUTED, MOVED, 3)  # a challenger whose recomputation differs at one step
     dispute_id, _ = challenger.open(node_chain.address, deployed.sampled_receipt(3, ANSWER, PROMPT))
     node.post_root(dispute_id, honest)
     game.bisect(node, challenger, dispute_id, honest, wrong, weights)
